@@ -1,0 +1,143 @@
+"""The GPT: its config, its parameters (a state_dict with the original names), and its
+forward pass written over `Val` atoms, one token at a time with a KV cache.
+
+GPT-2 with small differences: RMSNorm (no gain) instead of LayerNorm, no biases, ReLU.
+"""
+from dataclasses import dataclass, asdict
+
+from .autograd import Val
+from .errors import MicrogptError
+
+INIT_STD = 0.08
+RMSNORM_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    vocab_size: int
+    n_embd: int = 16
+    n_head: int = 4
+    n_layer: int = 1
+    block_size: int = 16
+    ff_mult: int = 4
+
+    def __post_init__(self):
+        for name in ('vocab_size', 'n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult'):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise MicrogptError(f"{name} must be a whole number >= 1, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise MicrogptError(
+                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+    def to_dict(self):
+        return asdict(self)
+
+    def param_shapes(self):
+        """(name, (rows, cols)) of every matrix, in the order they are initialized."""
+        e, f = self.n_embd, self.ff_mult * self.n_embd
+        shapes = [('wte', (self.vocab_size, e)), ('wpe', (self.block_size, e)),
+                  ('lm_head', (self.vocab_size, e))]
+        for i in range(self.n_layer):
+            shapes += [(f'layer{i}.attn_wq', (e, e)), (f'layer{i}.attn_wk', (e, e)),
+                       (f'layer{i}.attn_wv', (e, e)), (f'layer{i}.attn_wo', (e, e)),
+                       (f'layer{i}.mlp_fc1', (f, e)), (f'layer{i}.mlp_fc2', (e, f))]
+        return shapes
+
+    def num_params(self):
+        return sum(rows * cols for _, (rows, cols) in self.param_shapes())
+
+
+def init_state_dict(config, rng, std=INIT_STD):
+    """Gaussian init, matrix by matrix and row by row, from one `random.Random` stream.
+
+    This draw order is what lets every engine reproduce the original run exactly.
+    Returns plain floats: {name: [[float, ...], ...]}, shared by all engines.
+    """
+    return {name: [[rng.gauss(0, std) for _ in range(cols)] for _ in range(rows)]
+            for name, (rows, cols) in config.param_shapes()}
+
+
+# --- the forward pass over Val atoms -------------------------------------------------------
+
+def linear(x, w):
+    return [Val.dot(row, x) for row in w]
+
+
+def softmax(logits):
+    max_val = max(v.data for v in logits)
+    exps = [(v - max_val).exp() for v in logits]
+    total = Val.sum(exps)
+    return [e / total for e in exps]
+
+
+def rmsnorm(x):
+    ms = Val.dot(x, x) / len(x)
+    scale = (ms + RMSNORM_EPS) ** -0.5
+    return [xi * scale for xi in x]
+
+
+def cross_entropy(logits, target):
+    """-log softmax(logits)[target], building only the target's branch of the softmax."""
+    max_val = max(v.data for v in logits)
+    exps = [(v - max_val).exp() for v in logits]
+    return -(exps[target] / Val.sum(exps)).log()
+
+
+class GPT:
+    """The model over Val atoms: `state_dict` maps the original names to matrices of Val."""
+
+    def __init__(self, config, state_dict):
+        self.config = config
+        self.state_dict = {name: [[Val(float(x)) for x in row] for row in state_dict[name]]
+                           for name, _ in config.param_shapes()}
+
+    def parameters(self):
+        return [p for mat in self.state_dict.values() for row in mat for p in row]
+
+    def new_cache(self):
+        return [[] for _ in range(self.config.n_layer)], [[] for _ in range(self.config.n_layer)]
+
+    def forward(self, token_id, pos_id, cache):
+        """Logits (list of Val) for the next token; appends this position's k, v to cache."""
+        cfg, sd = self.config, self.state_dict
+        keys, values = cache
+        hd = cfg.head_dim
+        x = [t + p for t, p in zip(sd['wte'][token_id], sd['wpe'][pos_id])]
+        x = rmsnorm(x)  # not redundant: the residual stream's gradient flows through it
+        for li in range(cfg.n_layer):
+            # 1) multi-head causal self-attention over the cached positions
+            x_residual = x
+            x = rmsnorm(x)
+            q = linear(x, sd[f'layer{li}.attn_wq'])
+            keys[li].append(linear(x, sd[f'layer{li}.attn_wk']))
+            values[li].append(linear(x, sd[f'layer{li}.attn_wv']))
+            x_attn = []
+            for h in range(cfg.n_head):
+                hs = slice(h * hd, (h + 1) * hd)
+                q_h = q[hs]
+                attn_logits = [Val.dot(q_h, k[hs]) / hd ** 0.5 for k in keys[li]]
+                attn_weights = softmax(attn_logits)
+                v_h = [v[hs] for v in values[li]]
+                x_attn.extend(Val.dot(attn_weights, [v[j] for v in v_h]) for j in range(hd))
+            x = linear(x_attn, sd[f'layer{li}.attn_wo'])
+            x = [a + b for a, b in zip(x, x_residual)]
+            # 2) MLP: fc1, ReLU, fc2
+            x_residual = x
+            x = rmsnorm(x)
+            x = [xi.relu() for xi in linear(x, sd[f'layer{li}.mlp_fc1'])]
+            x = linear(x, sd[f'layer{li}.mlp_fc2'])
+            x = [a + b for a, b in zip(x, x_residual)]
+        return linear(x, sd['lm_head'])
+
+    def loss(self, tokens):
+        """Mean next-token cross-entropy over one document's tokens (already cropped)."""
+        n = len(tokens) - 1
+        cache = self.new_cache()
+        losses = [cross_entropy(self.forward(tokens[pos], pos, cache), tokens[pos + 1])
+                  for pos in range(n)]
+        return (1.0 / n) * Val.sum(losses)

@@ -1,0 +1,82 @@
+"""Sampling names from a trained model, one `choices` draw per token."""
+import math
+
+from .errors import MicrogptError
+
+
+def next_token_probs(logits, temperature, top_k=None, top_p=None):
+    """softmax(logits / temperature), optionally cut to the top-k tokens or the top-p mass.
+
+    Computed in the same order as the original (x * t**-1, then e * total**-1), so the
+    draws match it exactly.
+    """
+    inv_t = temperature ** -1
+    scaled = [l * inv_t for l in logits]
+    max_val = max(scaled)
+    exps = [math.exp(s - max_val) for s in scaled]
+    total = 0
+    for e in exps:
+        total += e
+    inv_total = total ** -1
+    probs = [e * inv_total for e in exps]
+    if top_k is not None or top_p is not None:
+        probs = _truncate(probs, top_k, top_p)
+    return probs
+
+
+def _truncate(probs, top_k, top_p):
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    keep = order[:top_k] if top_k is not None else order
+    if top_p is not None:
+        mass, kept = 0.0, []
+        for i in keep:
+            kept.append(i)
+            mass += probs[i]
+            if mass >= top_p:
+                break
+        keep = kept
+    keep = set(keep)
+    return [p if i in keep else 0.0 for i, p in enumerate(probs)]
+
+
+def sample_one(engine, tokenizer, rng, temperature=0.5, top_k=None, top_p=None, prefix=''):
+    """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size."""
+    block_size = engine.config.block_size
+    fed = tokenizer.encode(prefix)
+    cache = engine.new_cache()
+    token_id, out = tokenizer.bos, []
+    for pos_id in range(block_size):
+        logits = engine.logits(token_id, pos_id, cache)
+        if pos_id < len(fed):
+            token_id = fed[pos_id]
+        else:
+            probs = next_token_probs(logits, temperature, top_k, top_p)
+            token_id = rng.choices(range(tokenizer.vocab_size), weights=probs)[0]
+            if token_id == tokenizer.bos:
+                break
+        out.append(token_id)
+    return tokenizer.decode(out)
+
+
+def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=None, prefix=''):
+    if not temperature > 0:
+        raise MicrogptError(f"temperature must be > 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise MicrogptError(f"top-k must be >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise MicrogptError(f"top-p must be in (0, 1], got {top_p}")
+    unknown = tokenizer.unknown_chars(prefix)
+    if unknown:
+        raise MicrogptError(f"prefix {prefix!r} has characters the model does not know: "
+                            f"{''.join(unknown)!r}")
+    if len(prefix) >= block_size:
+        raise MicrogptError(f"prefix is {len(prefix)} characters; the model's block_size "
+                            f"({block_size}) leaves room for at most {block_size - 1}")
+
+
+def generate(engine, tokenizer, rng, num, **kwargs):
+    """Yield num samples (strings)."""
+    check_sampling_args(tokenizer, engine.config.block_size, kwargs.get('temperature', 0.5),
+                        kwargs.get('top_k'), kwargs.get('top_p'), kwargs.get('prefix', ''))
+    for _ in range(num):
+        yield sample_one(engine, tokenizer, rng, **kwargs)

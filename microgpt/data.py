@@ -1,6 +1,6 @@
 """Documents (one per line) and the character tokenizer."""
 import hashlib
-import os
+import random
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +19,17 @@ def sha256_of(path):
 def parse_docs(text):
     """The non-empty lines of text, stripped."""
     return [line.strip() for line in text.strip().split('\n') if line.strip()]
+
+
+def split_docs(docs, seed, val_fraction=0.1):
+    """(train, validation): a held-out share of the documents, fixed by the seed."""
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(docs) * val_fraction)) if len(docs) > 1 else 0
+    held_out = set(order[:n_val])
+    train = [d for i, d in enumerate(docs) if i not in held_out]
+    val = [docs[i] for i in order[:n_val]]
+    return train, val
 
 
 def load_docs(path):

@@ -1,0 +1,28 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / 'shared'
+REFERENCE = SHARED / 'reference'
+
+
+def find_names():
+    env = os.environ.get('MICROGPT_DATA')
+    path = Path(env) if env else SHARED / 'data' / 'names.txt'
+    return path if path.exists() else None
+
+
+@pytest.fixture(scope='session')
+def names_path():
+    path = find_names()
+    if path is None:
+        pytest.fail("names dataset not found: set MICROGPT_DATA or place it at ../shared/data/names.txt")
+    return path
+
+
+@pytest.fixture(scope='session')
+def names_docs(names_path):
+    from microgpt.data import load_docs
+    return load_docs(names_path)

@@ -1,0 +1,199 @@
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from microgpt import checkpoint as ckpt
+from microgpt import data as data_module
+from microgpt.cli import main
+
+SMALL = ['--steps', '20', '--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'val']
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+@pytest.fixture
+def small_data(tmp_path, names_docs):
+    path = tmp_path / 'small.txt'
+    path.write_text('\n'.join(names_docs[:300]) + '\n')
+    return path
+
+
+def train(runner, data, *extra):
+    return runner.invoke(main, ['train', '--data', str(data), *SMALL, *extra])
+
+
+def assert_error(result, fragment):
+    assert result.exit_code != 0
+    assert 'Traceback' not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith('Error:')]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+
+
+def test_train_then_sample(runner, small_data, tmp_path):
+    result = train(runner, small_data, '--samples', '3', '--out', 'm.ckpt.json')
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == 'num docs: 300'
+    assert lines[3].startswith('step    1 /   20 | loss ')
+    assert lines[23] == '' and lines[24] == '--- inference (new, hallucinated names) ---'
+    assert [l[:10] for l in lines[25:]] == ['sample  1:', 'sample  2:', 'sample  3:']
+    assert 'checkpoint saved to m.ckpt.json' in result.stderr
+
+    loaded = ckpt.load_checkpoint('m.ckpt.json')
+    assert loaded.training['steps'] == 20 and loaded.training['seed'] == 42
+    assert loaded.training['data_sha256'] == data_module.sha256_of(small_data)
+    assert loaded.config.n_embd == 8
+
+    sampled = runner.invoke(main, ['sample', '--checkpoint', 'm.ckpt.json', '--num', '4',
+                                   '--engine', 'val', '--prefix', 'ma'])
+    assert sampled.exit_code == 0, sampled.output
+    names = [line.split(': ', 1)[1] for line in sampled.stdout.splitlines()]
+    assert len(names) == 4 and all(n.startswith('ma') for n in names)
+    again = runner.invoke(main, ['sample', '--checkpoint', 'm.ckpt.json', '--num', '4',
+                                 '--engine', 'val', '--prefix', 'ma'])
+    assert again.stdout == sampled.stdout  # same seed, same names
+
+
+def test_samples_zero_skips_inference(runner, small_data):
+    result = train(runner, small_data, '--samples', '0')
+    assert result.exit_code == 0
+    assert 'inference' not in result.stdout and result.stdout.splitlines()[-1].startswith('step   20')
+    assert os.path.exists(ckpt.DEFAULT_CHECKPOINT)
+
+
+def test_checkpoint_round_trips_floats_exactly(runner, small_data):
+    assert train(runner, small_data, '--samples', '0', '--out', 'a.ckpt.json').exit_code == 0
+    raw = json.loads(open('a.ckpt.json').read())
+    loaded = ckpt.load_checkpoint('a.ckpt.json')
+    ckpt.save_checkpoint('b.ckpt.json', loaded.config, loaded.tokenizer, loaded.state_dict, loaded.training)
+    assert json.loads(open('b.ckpt.json').read()) == raw
+    assert open('a.ckpt.json').read() == open('b.ckpt.json').read()
+
+
+def test_top_k_one_is_greedy(runner, small_data):
+    assert train(runner, small_data, '--samples', '0').exit_code == 0
+    result = runner.invoke(main, ['sample', '--num', '3', '--top-k', '1', '--engine', 'val'])
+    names = {line.split(': ', 1)[1] for line in result.stdout.splitlines()}
+    assert result.exit_code == 0 and len(names) == 1
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--n-embd', '6', '--n-head', '4'], 'divisible'),
+    (['--n-layer', '0'], 'n_layer'),
+    (['--block-size', '0'], 'block_size'),
+    (['--ff-mult', '0'], 'ff_mult'),
+    (['--steps', '0'], 'steps'),
+    (['--temperature', '0'], 'temperature'),
+    (['--temperature', '-1'], 'temperature'),
+    (['--samples', '-1'], 'samples'),
+])
+def test_train_rejects_config_that_cannot_work(runner, small_data, args, fragment):
+    result = runner.invoke(main, ['train', '--data', str(small_data), '--engine', 'val', *args])
+    assert_error(result, fragment)
+    assert not os.path.exists(ckpt.DEFAULT_CHECKPOINT)
+
+
+def test_missing_data(runner):
+    assert_error(runner.invoke(main, ['train', '--data', 'nope.txt']), 'not found: nope.txt')
+
+
+def test_empty_data(runner, tmp_path):
+    (tmp_path / 'empty.txt').write_text('\n  \n\n')
+    assert_error(runner.invoke(main, ['train', '--data', 'empty.txt']), 'empty')
+
+
+def test_unreadable_data(runner, tmp_path):
+    (tmp_path / 'bin.txt').write_bytes(b'\xff\xfe\x00bad')
+    assert_error(runner.invoke(main, ['train', '--data', 'bin.txt']), 'cannot read')
+
+
+def test_no_data_and_no_network(runner, monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise OSError('network is unreachable')
+    monkeypatch.setattr(data_module.urllib.request, 'urlopen', offline)
+    result = runner.invoke(main, ['train'])
+    assert_error(result, '--data PATH')
+    assert not (tmp_path / 'input.txt').exists()
+
+
+class FakeResponse:
+    def __init__(self, payload):
+        self.payload = payload
+
+    def read(self):
+        return self.payload
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_download_is_verified_before_it_is_saved(runner, monkeypatch, tmp_path, names_path):
+    monkeypatch.setattr(data_module.urllib.request, 'urlopen',
+                        lambda *a, **k: FakeResponse(b'tampered\n'))
+    assert_error(runner.invoke(main, ['train']), 'SHA-256')
+    assert not (tmp_path / 'input.txt').exists()
+
+    monkeypatch.setattr(data_module.urllib.request, 'urlopen',
+                        lambda *a, **k: FakeResponse(names_path.read_bytes()))
+    path = data_module.resolve_data_path(None)
+    assert path.read_bytes() == names_path.read_bytes()
+
+
+def test_sample_missing_checkpoint(runner):
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'none.json']), 'not found')
+
+
+@pytest.mark.parametrize('content, fragment', [
+    ('{not json', 'corrupt'),
+    ('[1, 2]', 'corrupt'),
+    ('{"format": "microgpt-checkpoint", "version": 99}', 'version 99'),
+    ('{"format": "microgpt-checkpoint", "version": 1, "config": {"vocab_size": 3}}', 'corrupt'),
+])
+def test_sample_bad_checkpoint(runner, tmp_path, content, fragment):
+    (tmp_path / 'bad.json').write_text(content)
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'bad.json']), fragment)
+
+
+def test_sample_truncated_checkpoint(runner, small_data, tmp_path):
+    assert train(runner, small_data, '--samples', '0').exit_code == 0
+    text = open(ckpt.DEFAULT_CHECKPOINT).read()
+    (tmp_path / 'cut.json').write_text(text[: len(text) // 2])
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'cut.json']), 'corrupt')
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--top-p', '0'], 'top-p'), (['--top-p', '1.5'], 'top-p'), (['--temperature', '0'], 'temperature'),
+    (['--prefix', 'A9'], 'does not know'), (['--top-k', '0'], 'top-k'),
+    (['--prefix', 'abcdefghij'], 'block_size'),
+])
+def test_sample_rejects_bad_arguments(runner, small_data, args, fragment):
+    assert train(runner, small_data, '--samples', '0').exit_code == 0
+    assert_error(runner.invoke(main, ['sample', '--engine', 'val', *args]), fragment)
+
+
+def test_interrupted_training_keeps_a_checkpoint(runner, small_data, monkeypatch):
+    from microgpt import training
+
+    original = training.Run.train
+
+    def interrupted(self, num_steps, lr, on_step=None):
+        def stop_at_5(step, total, loss):
+            on_step(step, total, loss)
+            if step == 5:
+                raise KeyboardInterrupt
+        return original(self, num_steps, lr, stop_at_5)
+
+    monkeypatch.setattr(training.Run, 'train', interrupted)
+    result = train(runner, small_data, '--out', 'part.ckpt.json')
+    assert result.exit_code == 130
+    assert ckpt.load_checkpoint('part.ckpt.json').training['steps'] == 5
+    assert 'interrupted after 5 steps' in result.stderr

@@ -1,0 +1,38 @@
+"""`microgpt train` prints the reference runs line for line, on every engine.
+
+Each run happens in an empty temporary directory, so a genome.json or input.txt in the
+project (or wherever pytest was started) cannot change it.
+"""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REFERENCE
+
+ENGINES = ['val']
+
+# settings per reference file, as ../shared/reference/README.md gives them
+REFERENCE_RUNS = {
+    'default-100-steps.txt': ['--steps', '100'],
+    'small-300-steps.txt': ['--seed', '11', '--n-embd', '8', '--n-head', '2', '--block-size', '12',
+                            '--lr', '0.015', '--steps', '300', '--temperature', '0.7'],
+    'default-1000-steps.txt': [],
+}
+
+
+def run_train(args, cwd):
+    return subprocess.run([sys.executable, '-m', 'microgpt', 'train', *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize('engine', ENGINES)
+@pytest.mark.parametrize('reference', sorted(REFERENCE_RUNS))
+def test_train_reproduces_reference(reference, engine, names_path, tmp_path):
+    expected = (REFERENCE / reference).read_text()
+    out = tmp_path / 'model.ckpt.json'
+    result = run_train(['--data', str(names_path), '--engine', engine, '--out', str(out),
+                        *REFERENCE_RUNS[reference]], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == expected.splitlines()
+    assert out.exists()

@@ -1,0 +1,120 @@
+"""Runs sent to a Dask cluster (`make_executor(cluster=ADDRESS)`) give the local results,
+and a worker dying mid-run loses nothing. The cluster lives on loopback only."""
+import os
+import random
+import sys
+from concurrent.futures import as_completed
+
+import pytest
+
+from microgpt import executor as executor_module
+from microgpt.errors import MicrogptError
+from microgpt.executor import ClusterExecutor, InlineExecutor, make_executor
+
+distributed = pytest.importorskip('distributed')
+
+
+@pytest.fixture(scope='module')
+def cluster_address():
+    cluster = distributed.LocalCluster(
+        host='127.0.0.1', n_workers=2, processes=True, threads_per_worker=1,
+        dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def shuffled_summary(docs, seed):
+    """A seeded run in miniature: its result depends on the documents sent with the task."""
+    rng = random.Random(seed)
+    order = list(docs)
+    rng.shuffle(order)
+    return seed, order[:3], sum(len(doc) * rng.random() for doc in order)
+
+
+class KillFirstExecution(distributed.WorkerPlugin):
+    """Kills the worker process the first time any worker starts a task (once per cluster
+    lifetime, marked by a file), as a crash in the middle of a run would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish != 'executing':
+            return
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(key).encode())
+        os.close(fd)
+        os._exit(1)
+
+
+@pytest.fixture
+def kill_one_worker(cluster_address, tmp_path):
+    """Arms the cluster so that the next task to start kills its worker; yields the marker
+    file that says it happened."""
+    marker = tmp_path / 'killed'
+    with distributed.Client(cluster_address, set_as_default=False) as client:
+        client.register_plugin(KillFirstExecution(str(marker)), name='kill-first-execution')
+        try:
+            yield marker
+        finally:
+            client.unregister_worker_plugin('kill-first-execution')
+
+
+def local_results(docs, seeds):
+    with InlineExecutor() as ex:
+        return [ex.submit(shuffled_summary, docs, seed).result() for seed in seeds]
+
+
+def test_cluster_runs_equal_local_runs(cluster_address, names_docs):
+    docs, seeds = names_docs[:500], list(range(6))
+    with make_executor(cluster=cluster_address) as ex:
+        assert isinstance(ex, ClusterExecutor)
+        futures = [ex.submit(shuffled_summary, docs, seed) for seed in seeds]
+        completed = sorted((f.result() for f in as_completed(futures)), key=lambda r: r[0])
+        mapped = list(ex.map(shuffled_summary, [docs] * len(seeds), seeds))
+    expected = local_results(docs, seeds)
+    assert completed == expected
+    assert mapped == expected
+
+
+def test_cluster_address_from_environment(cluster_address, names_docs, monkeypatch):
+    monkeypatch.setenv('MICROGPT_CLUSTER', cluster_address)
+    with make_executor(workers=1) as ex:
+        assert isinstance(ex, ClusterExecutor)
+        assert ex.submit(shuffled_summary, names_docs[:50], 7).result() == local_results(names_docs[:50], [7])[0]
+
+
+def test_task_error_reaches_the_caller(cluster_address):
+    with make_executor(cluster=cluster_address) as ex:
+        with pytest.raises(ValueError, match='invalid literal'):
+            ex.submit(int, 'not a number').result()
+
+
+def test_killed_worker_loses_no_run(cluster_address, names_docs, kill_one_worker):
+    docs, seeds = names_docs[:500], list(range(8))
+    with make_executor(cluster=cluster_address) as ex:
+        results = [f.result() for f in as_completed([ex.submit(shuffled_summary, docs, s) for s in seeds])]
+    assert kill_one_worker.exists(), "no worker was killed during the runs"
+    assert sorted(results, key=lambda r: r[0]) == local_results(docs, seeds)
+
+
+def test_without_dask_the_error_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'distributed', None)
+    with pytest.raises(MicrogptError) as error:
+        make_executor(cluster='tcp://127.0.0.1:8786')
+    assert str(error.value) == "dask is not installed: pip install 'microgpt[cluster]'"
+
+
+@pytest.mark.parametrize('address', ['tcp://127.0.0.1:1', 'no-port-here'])
+def test_unreachable_scheduler_is_one_line(address, monkeypatch):
+    monkeypatch.setattr(executor_module, 'CONNECT_TIMEOUT_SECONDS', 1)
+    with pytest.raises(MicrogptError) as error:
+        make_executor(cluster=address)
+    message = str(error.value)
+    assert message.startswith(f"cannot reach the Dask scheduler at {address!r}")
+    assert '\n' not in message

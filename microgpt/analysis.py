@@ -1,0 +1,177 @@
+"""Scaling analysis of sweep results: per sweep, loss against steps or parameters, the
+return of each increase (validation-loss drop per 1,000 extra steps or parameters), and
+a plot of loss against steps / parameters on a log axis (matplotlib, the `plot` extra)."""
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MicrogptError
+from .fileio import atomic_write_bytes
+from .sweep import TRAIN_LOSS_WINDOW, X_FIELD, format_duration, read_rows, run_key, sweep_key
+
+PLOT_INSTALL = "pip install 'microgpt[plot]'"
+X_UNITS = {'steps': 'steps', 'params': 'params'}
+AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
+
+
+@dataclass
+class Sweep:
+    """The runs of one sweep (same kind and shared settings), ordered along its x axis."""
+    rows: list
+
+    @property
+    def kind(self):
+        return self.rows[0]['sweep']
+
+    @property
+    def x_field(self):
+        return X_FIELD[self.kind]
+
+    @property
+    def xs(self):
+        return [row[self.x_field] for row in self.rows]
+
+    def title(self):
+        first = self.rows[0]
+        if self.kind == 'steps':
+            subject = (f"{first['size']} model (n_embd {first['n_embd']}, n_head {first['n_head']}, "
+                       f"n_layer {first['n_layer']}; {first['params']:,} params)")
+        else:
+            subject = f"{first['steps']:,} steps each"
+        seconds = sum(row['seconds'] for row in self.rows)
+        return (f"{self.kind} sweep: {subject}, seed {first['seed']}, lr {first['lr']}, "
+                f"{first['engine']} engine; {len(self.rows)} runs, "
+                f"{format_duration(seconds)} of training summed over runs")
+
+    def label(self):
+        first = self.rows[0]
+        subject = first['size'] if self.kind == 'steps' else f"{first['steps']:,} steps"
+        return f"{subject}, seed {first['seed']}"
+
+
+def group_sweeps(rows):
+    """Rows -> sweeps, in order of first appearance; a run seen twice counts once."""
+    groups, seen = {}, set()
+    for row in rows:
+        key = run_key(row)
+        if key in seen:
+            continue
+        seen.add(key)
+        groups.setdefault(sweep_key(row), []).append(row)
+    return [Sweep(sorted(group, key=lambda row: row[X_FIELD[row['sweep']]])) for group in groups.values()]
+
+
+def load_sweeps(paths, warn):
+    rows = [row for path in paths for row in read_rows(path, warn)]
+    if not rows:
+        raise MicrogptError("no finished runs in " + ', '.join(str(p) for p in paths))
+    return group_sweeps(rows)
+
+
+def returns(sweep):
+    """Validation-loss drop per 1,000 extra steps (or params) from the previous run; None first."""
+    drops = [None]
+    for prev, row in zip(sweep.rows, sweep.rows[1:]):
+        extra = row[sweep.x_field] - prev[sweep.x_field]
+        drops.append((prev['val_loss'] - row['val_loss']) / extra * 1000 if extra else None)
+    return drops
+
+
+def verdict(sweep):
+    """One line on where extra steps (or parameters) stop paying."""
+    unit = X_UNITS[sweep.kind]
+    if len(sweep.rows) < 2:
+        return "one run only: no returns to compare"
+    vals = [row['val_loss'] for row in sweep.rows]
+    best = min(range(len(vals)), key=vals.__getitem__)
+    if best < len(vals) - 1:
+        return (f"lowest validation loss {vals[best]:.4f} at {sweep.xs[best]:,} {unit}; beyond it extra "
+                f"{unit} do not pay (at {sweep.xs[-1]:,}: {vals[-1]:.4f})")
+    drops = returns(sweep)
+    first, last = drops[1], drops[-1]
+    share = f", {last / first:.0%} of the first" if first and first > 0 else ""
+    return (f"validation loss still falls at {sweep.xs[-1]:,} {unit}: {last:.4f} per 1,000 extra "
+            f"{unit} there (first increase: {first:.4f}{share})")
+
+
+def table_rows(sweep):
+    unit = X_UNITS[sweep.kind]
+    size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
+    header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss',
+                             f'val drop per 1k {unit}']
+    body = []
+    for row, drop in zip(sweep.rows, returns(sweep)):
+        body.append([str(row[f]) for f in size_columns] + [
+            f"{row['steps']:,}", f"{row['params']:,}", format_duration(row['seconds']),
+            f"{row['train_loss']:.4f}", f"{row['val_loss']:.4f}",
+            '-' if drop is None else f"{drop:.4f}"])
+    return header, body
+
+
+def format_table(header, body, markdown=False):
+    if markdown:
+        lines = [header, ['---:'] * len(header)] + body
+        return '\n'.join('| ' + ' | '.join(cells) + ' |' for cells in lines)
+    widths = [max(len(cells[i]) for cells in [header] + body) for i in range(len(header))]
+    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
+                     for cells in [header] + body)
+
+
+def report(sweeps, markdown=False):
+    """Per sweep: its title, the table of loss and returns, and the verdict line."""
+    parts = []
+    for sweep in sweeps:
+        header, body = table_rows(sweep)
+        title = f"**{sweep.title()}**" if markdown else sweep.title()
+        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep)}")
+    return '\n\n'.join(parts)
+
+
+def figure_class():
+    """matplotlib's Figure (no pyplot, so no GUI backend), or one line on how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MicrogptError(f"plotting needs matplotlib: {PLOT_INSTALL}") from None
+    return Figure
+
+
+def plot_sweeps(sweeps, out_path):
+    """Validation (solid) and training (dashed) loss against steps / params, log x axis,
+    one panel per kind of sweep; written atomically in the format of out_path's suffix."""
+    Figure = figure_class()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    out_path = Path(out_path)
+    fmt = out_path.suffix.lstrip('.').lower()
+    if not fmt:
+        raise MicrogptError(f"plot file needs a suffix such as .png: {out_path}")
+    kinds = [kind for kind in X_FIELD if any(s.kind == kind for s in sweeps)]
+    fig = Figure(figsize=(6 * len(kinds), 4.5), layout='constrained')
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    for ax, kind in zip(axes, kinds):
+        for i, sweep in enumerate(s for s in sweeps if s.kind == kind):
+            color = f"C{i}"
+            ax.plot(sweep.xs, [r['val_loss'] for r in sweep.rows], 'o-', color=color,
+                    label=f"validation ({sweep.label()})")
+            ax.plot(sweep.xs, [r['train_loss'] for r in sweep.rows], 's--', color=color, alpha=0.6,
+                    label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
+            if kind == 'params':
+                for x, row in zip(sweep.xs, sweep.rows):
+                    ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
+                                xytext=(4, 6), fontsize=8)
+        ax.set_xscale('log')
+        # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.set_xlabel(AXIS_LABELS[kind])
+        ax.set_ylabel('loss (nats per token)')
+        ax.set_title(f"loss against {AXIS_LABELS[kind]}")
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=fmt, dpi=120)
+    except ValueError as e:
+        raise MicrogptError(f"cannot write plot {out_path}: {e}") from None
+    atomic_write_bytes(out_path, buffer.getvalue())

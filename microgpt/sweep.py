@@ -1,0 +1,289 @@
+"""Scaling sweeps: the same GPT trained for more steps, or at larger sizes.
+
+A sweep is a plan of independent runs. They go through the executor seam in parallel and
+each finished run is appended at once, as one complete JSON line, to a results file: an
+interrupted sweep keeps every run it finished, and `--resume FILE` runs only the rest.
+"""
+import json
+import os
+import statistics
+import time
+from concurrent.futures import as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .data import Tokenizer, split_docs
+from .errors import MicrogptError
+from .executor import make_executor
+from .training import ARCH_DEFAULTS, Run
+
+# Named model sizes for the params sweep. Heads grow with the width so every head stays
+# 4 wide; medium is the `microgpt train` default model.
+SIZES = {
+    'small': dict(n_embd=8, n_head=2, n_layer=1),
+    'medium': dict(n_embd=16, n_head=4, n_layer=1),
+    'large': dict(n_embd=32, n_head=8, n_layer=2),
+}
+DEFAULT_SIZE = 'medium'
+STEPS_RANGE_DEFAULTS = dict(start=1000, stop=21000, every=2000)
+# The medium run of the params sweep is then the longest run of the steps sweep.
+PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
+TRAIN_LOSS_WINDOW = 100  # the final training loss is the mean over this many last steps
+VAL_BATCH_SIZE = 256
+
+ARCH_FIELDS = ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')
+# What defines a run: a results row with the same values is the same run.
+RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')
+RESULT_FIELDS = ('params', 'seconds', 'train_loss', 'val_loss')
+# The fields a sweep varies (and plots along); all other run fields are shared by its runs.
+VARIED = {'steps': ('steps',), 'params': ('size', 'n_embd', 'n_head', 'n_layer')}
+X_FIELD = {'steps': 'steps', 'params': 'params'}
+
+
+def size_arch(name):
+    if name not in SIZES:
+        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(SIZES)}")
+    return {**ARCH_DEFAULTS, **SIZES[name]}
+
+
+def parse_sizes(text):
+    """'small,large' -> ['small', 'large'] (in the given order, each once)."""
+    names = [name.strip() for name in text.split(',') if name.strip()]
+    if not names:
+        raise MicrogptError("sizes: give at least one of " + ', '.join(SIZES))
+    for name in names:
+        size_arch(name)
+    return list(dict.fromkeys(names))
+
+
+def run_spec(sweep, size, steps, seed, lr, engine):
+    """A planned run; `run_sweep` adds the data it trains on (data_sha256)."""
+    return dict(sweep=sweep, size=size, **size_arch(size), steps=steps, seed=seed, lr=lr, engine=engine)
+
+
+def steps_plan(start, stop, every, size=DEFAULT_SIZE, **common):
+    """One run per step count start, start + every, ... up to stop; common: seed, lr, engine."""
+    for name, value in (('from', start), ('every', every)):
+        if value < 1:
+            raise MicrogptError(f"{name} must be >= 1, got {value}")
+    if stop < start:
+        raise MicrogptError(f"to ({stop}) must be >= from ({start})")
+    return [run_spec('steps', size, steps, **common) for steps in range(start, stop + 1, every)]
+
+
+def params_plan(sizes, steps, **common):
+    """One run per named size, all trained for the same steps."""
+    if steps < 1:
+        raise MicrogptError(f"steps must be >= 1, got {steps}")
+    return [run_spec('params', size, steps, **common) for size in sizes]
+
+
+def run_key(row):
+    return tuple(row[f] for f in RUN_FIELDS)
+
+
+def sweep_key(row):
+    """The shared settings of a row's sweep: rows with equal keys belong to one sweep."""
+    varied = VARIED[row['sweep']]
+    return tuple((f, row[f]) for f in RUN_FIELDS if f not in varied)
+
+
+def sweep_split(docs, seed):
+    """(train, validation) for every run of a sweep; validation documents whose characters
+    never occur in training are left out, since the model has no token for them."""
+    if len(docs) < 2:
+        raise MicrogptError(f"a sweep needs at least 2 documents (train and validation), got {len(docs)}")
+    train, val = split_docs(docs, seed)
+    tokenizer = Tokenizer.from_docs(train)
+    return train, [doc for doc in val if not tokenizer.unknown_chars(doc)]
+
+
+def run_one(spec, train_docs, val_docs):
+    """Train one run of a sweep and measure it: a plain dict row (runs in any worker)."""
+    from .evaluation import mean_loss
+    arch = {f: spec[f] for f in ARCH_FIELDS}
+    t0 = time.perf_counter()
+    run = Run(train_docs, seed=spec['seed'], arch=arch, engine_name=spec['engine'])
+    losses = run.train(spec['steps'], spec['lr'])
+    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    val_loss = mean_loss(run.engine, run.tokenizer, val_docs, batch_size=VAL_BATCH_SIZE)
+    return dict(spec, params=run.config.num_params(), seconds=round(seconds, 3),
+                train_loss=statistics.fmean(losses[-TRAIN_LOSS_WINDOW:]), val_loss=float(val_loss),
+                eval_seconds=round(time.perf_counter() - t0, 3),
+                train_docs=len(train_docs), val_docs=len(val_docs),
+                finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))
+
+
+# --- the results file: JSON lines, one finished run each ------------------------------------
+
+def new_results_path(out_dir, sweep):
+    """A fresh timestamped file under out_dir, created now so no other sweep takes it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
+    for n in range(1, 1000):
+        path = out_dir / f"sweep-{sweep}-{stamp}{'' if n == 1 else f'-{n}'}.jsonl"
+        try:
+            path.open('x').close()
+            return path
+        except FileExistsError:
+            continue
+    raise MicrogptError(f"cannot create a new results file in {out_dir}")
+
+
+def append_row(path, row):
+    """Append one row as a single write of one whole line, synced to disk before returning.
+
+    If an earlier crash left a partial last line, a newline first keeps this row whole."""
+    line = (json.dumps(row) + '\n').encode('utf-8')
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b'\n':
+            line = b'\n' + line
+        while line:
+            line = line[os.write(fd, line):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def row_problem(row):
+    """Why a parsed line is not a results row, or None if it is one."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    missing = [f for f in RUN_FIELDS + RESULT_FIELDS if f not in row]
+    if missing:
+        return "missing " + ', '.join(missing)
+    if row['sweep'] not in VARIED:
+        return f"unknown sweep {row['sweep']!r}"
+    numbers = ARCH_FIELDS + ('steps', 'lr') + RESULT_FIELDS
+    bad = [f for f in numbers if isinstance(row[f], bool) or not isinstance(row[f], (int, float))]
+    if bad:
+        return "not a number: " + ', '.join(bad)
+    return None
+
+
+def read_rows(path, warn):
+    """The rows of a results file; a line that is not a whole row is skipped with a warning."""
+    path = Path(path)
+    if not path.is_file():
+        raise MicrogptError(f"results file not found: {path}")
+    try:
+        lines = path.read_text(encoding='utf-8').split('\n')
+    except (OSError, UnicodeDecodeError) as e:
+        raise MicrogptError(f"cannot read results file {path}: {e}") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            problem = "not a complete JSON line (an interrupted write?)"
+        else:
+            problem = row_problem(row)
+        if problem:
+            warn(f"{path}:{number}: skipped: {problem}")
+        else:
+            rows.append(row)
+    return rows
+
+
+# --- running a sweep -------------------------------------------------------------------------
+
+def pending_runs(plan, done_rows, results_path):
+    """The planned runs not yet in done_rows; refuses a file that holds a different sweep."""
+    if done_rows:
+        want = dict(sweep_key(plan[0]))
+        for row in done_rows:
+            have = dict(sweep_key(row))
+            if have != want:
+                differ = ', '.join(f"{f} {have.get(f)!r} (now {want.get(f)!r})"
+                                   for f in want if have.get(f) != want[f])
+                raise MicrogptError(f"{results_path} holds a different sweep: {differ}; "
+                                    f"pass the options it was run with to resume it")
+    done = {run_key(row) for row in done_rows}
+    return [spec for spec in plan if run_key(spec) not in done]
+
+
+def run_cost(spec):
+    """Rough relative cost, to start the longest runs first and balance the workers."""
+    width, layers = spec['n_embd'], spec['n_layer']
+    return spec['steps'] * (1 + layers) * width * width
+
+
+def format_duration(seconds):
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def progress_line(done, total, row):
+    return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
+            f"{row['steps']:,} steps: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"{format_duration(row['seconds'])}")
+
+
+def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
+              echo=print):
+    """Run the plan's runs on docs (whose file has this SHA-256) that are not yet in
+    `resume` (a results file), appending each as it finishes to that file or to a new
+    timestamped one under out_dir. Returns its path. workers and cluster choose where the
+    runs go (see `make_executor`). Ctrl-C stops the sweep; finished runs are in the file."""
+    if not plan:
+        raise MicrogptError("the sweep plans no runs")
+    plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
+    if resume is not None:
+        results_path = Path(resume)
+        todo = pending_runs(plan, read_rows(results_path, echo), results_path)
+        echo(f"resuming {results_path}: {len(plan) - len(todo)} of {len(plan)} runs already done")
+    else:
+        todo = list(plan)
+    train_docs, val_docs = sweep_split(docs, plan[0]['seed'])
+    if not todo:
+        echo("nothing left to run")
+        return results_path
+    if resume is None:
+        results_path = new_results_path(out_dir, plan[0]['sweep'])
+    echo(f"{len(todo)} runs, {len(train_docs):,} training and {len(val_docs):,} validation documents; "
+         f"results -> {results_path}")
+    t0 = time.perf_counter()
+    failures, finished = [], []
+    executor = make_executor(workers, cluster=cluster)
+    pending = {}
+
+    def collect(futures):
+        for future in futures:
+            spec = pending.pop(future)
+            try:
+                row = future.result()
+            except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
+                failures.append(f"{spec['size']}, {spec['steps']} steps: {type(e).__name__}: {e}")
+                echo(f"run failed: {failures[-1]}")
+                continue
+            append_row(results_path, row)
+            finished.append(row)
+            echo(progress_line(len(finished) + len(failures), len(todo), row))
+
+    try:
+        for spec in sorted(todo, key=run_cost, reverse=True):
+            pending[executor.submit(run_one, spec, train_docs, val_docs)] = spec
+            collect([f for f in pending if f.done()])  # an inline executor has finished it already
+        for future in as_completed(list(pending)):
+            collect([future])
+    except KeyboardInterrupt:
+        executor.shutdown(wait=False, cancel_futures=True)
+        echo(f"\ninterrupted: finished runs are in {results_path}; "
+             f"finish the sweep with the same options and --resume {results_path}")
+        raise
+    executor.shutdown()
+    if failures:
+        raise MicrogptError(f"{len(failures)} of {len(todo)} runs failed (the others are in "
+                            f"{results_path}); first: {failures[0]}")
+    echo(f"sweep done: {len(todo)} runs in {format_duration(time.perf_counter() - t0)} "
+         f"wall time -> {results_path}")
+    return results_path

@@ -6,60 +6,59 @@ in one flat buffer, with one view per matrix, so Adam is a handful of whole-buff
 Sampling runs one position at a time against a KV cache.
 
 The arithmetic is the Val engine's, up to the order of a few float additions, so the printed
-losses and samples are the same.
+losses and samples are the same. The arrays are tiny (a 16-token document, 16-wide
+embeddings), so each numpy call costs more in overhead than in arithmetic: the code counts
+calls, works in place, and reuses the flat buffers.
 """
+import math
+
 import numpy as np
 
 from ..model import RMSNORM_EPS
 from ..optim import BETA1, BETA2, EPS
 
 
-def rmsnorm(x):
-    """(x * scale, scale) with scale = (mean(x**2) + eps) ** -0.5 over the last axis."""
-    scale = np.einsum('...i,...i->...', x, x)[..., None]
-    scale *= 1.0 / x.shape[-1]
-    scale += RMSNORM_EPS
-    np.sqrt(scale, out=scale)
-    np.divide(1.0, scale, out=scale)
-    return x * scale, scale
+def rmsnorm(x, mean_col):
+    """(x / d, d), d = sqrt(mean(x**2) + eps) over the last axis; mean_col is a column of 1/n.
+
+    (A matmul with a column of 1/n is the cheapest row mean numpy has at this size.)
+    """
+    d = np.dot(x * x, mean_col)
+    d += RMSNORM_EPS
+    np.sqrt(d, out=d)
+    return x / d, d
 
 
-def rmsnorm_backward(dy, y, scale):
-    """Gradient through y = rmsnorm(x), from y and scale: scale * (dy - y * mean(dy * y))."""
-    dot = np.einsum('...i,...i->...', dy, y)[..., None]
-    dot *= 1.0 / y.shape[-1]
-    dx = y * dot
+def rmsnorm_backward(dy, y, d, mean_col):
+    """Gradient through y = rmsnorm(x), from y and d: (dy - y * mean(dy * y)) / d."""
+    dx = y * np.dot(dy * y, mean_col)
     np.subtract(dy, dx, out=dx)
-    dx *= scale
+    dx /= d
     return dx
 
 
 class Layer:
-    """Views of one transformer layer's matrices, into the weights or into the gradients."""
+    """Views of one transformer layer's matrices, into the weights or into the gradients.
 
-    def __init__(self, views, prefix):
-        self.wq, self.wk, self.wv, self.wo = (views[f'{prefix}attn_w{n}'] for n in 'qkvo')
+    wq, wk, wv lie one after another in the flat buffer, so `wqkv` is a (3e, e) view of
+    all three: q, k and v come out of one matmul.
+    """
+
+    def __init__(self, flat, offsets, views, prefix, e):
+        start = offsets[f'{prefix}attn_wq']
+        self.wqkv = flat[start:start + 3 * e * e].reshape(3 * e, e)
+        self.wo = views[f'{prefix}attn_wo']
         self.fc1, self.fc2 = views[f'{prefix}mlp_fc1'], views[f'{prefix}mlp_fc2']
 
 
 def flat_views(flat, config):
-    """{name: (rows, cols) view into flat} in init order, and one Layer per layer.
-
-    wq, wk, wv lie one after another in flat, so each Layer also gets `wqkv`, a (3e, e)
-    view of all three: q, k and v come out of one matmul.
-    """
+    """{name: (rows, cols) view into flat} in init order, and one Layer per layer."""
     views, offsets, offset = {}, {}, 0
     for name, (rows, cols) in config.param_shapes():
         views[name] = flat[offset:offset + rows * cols].reshape(rows, cols)
         offsets[name] = offset
         offset += rows * cols
-    e = config.n_embd
-    layers = []
-    for i in range(config.n_layer):
-        layer = Layer(views, f'layer{i}.')
-        start = offsets[f'layer{i}.attn_wq']
-        layer.wqkv = flat[start:start + 3 * e * e].reshape(3 * e, e)
-        layers.append(layer)
+    layers = [Layer(flat, offsets, views, f'layer{i}.', config.n_embd) for i in range(config.n_layer)]
     return views, layers
 
 
@@ -79,49 +78,53 @@ class NumpyEngine:
         self.grad_views, self.grad_layers = flat_views(self.grad, config)
         for name, view in self.weight_views.items():
             view[...] = state_dict[name]
-        # Gradients are overwritten by each backward; this says whether they hold any yet.
+        # Each backward overwrites the gradients; this says whether they hold one not yet used.
         self._has_grad = False
         t = np.arange(config.block_size)
         self._causal_mask = np.where(t[None, :] > t[:, None], -np.inf, 0.0)
         self._eye_vocab = np.eye(config.vocab_size)
         self._attn_scale = 1.0 / config.head_dim ** 0.5
+        self._mean_embd = np.full((config.n_embd, 1), 1.0 / config.n_embd)
+        self._ones_block = np.ones((config.block_size, 1))
+        self._positions = np.arange(config.block_size)
+        self._ones_vocab = np.ones((config.vocab_size, 1))
 
     # --- whole-sequence forward and its backward ---------------------------------------------
 
     def forward(self, inputs):
-        """Logits for every position of token ids `inputs` (..., T), and what backward needs."""
+        """Logits for token ids `inputs` of shape (..., T) at every position, and the
+        activations backward needs. Leading axes are a batch of documents."""
         cfg = self.config
         w = self.weight_views
         n_head, head_dim, e = cfg.n_head, cfg.head_dim, cfg.n_embd
-        T = inputs.shape[-1]
-        lead = inputs.shape[:-1]
-        x = w['wte'][inputs]
+        mean_embd = self._mean_embd
+        lead, T = inputs.shape[:-1], inputs.shape[-1]
+        nl = len(lead)
+        # (..., T, 3, H, hd) -> (3, ..., H, T, hd): q, k, v unpack from the first axis
+        qkv_axes = (nl + 1, *range(nl), nl + 2, nl, nl + 3)
+        mask, ones_t = self._causal_mask[:T, :T], self._ones_block[:T]
+        x = w['wte'].take(inputs, axis=0)
         x += w['wpe'][:T]
-        x, scale0 = rmsnorm(x)
-        tape = [x, scale0]
-        mask = self._causal_mask[:T, :T]
+        x, d0 = rmsnorm(x, mean_embd)
+        tape = [x, d0]
         for layer in self.layers:
-            x_norm, scale1 = rmsnorm(x)
-            qkv = x_norm @ layer.wqkv.T                                      # (..., T, 3e)
-            heads = qkv.reshape(*lead, T, 3, n_head, head_dim)
-            heads = np.moveaxis(heads, -4, -2)                               # (..., 3, H, T, hd)
-            q, k, v = heads[..., 0, :, :, :], heads[..., 1, :, :, :], heads[..., 2, :, :, :]
+            x_norm, d1 = rmsnorm(x, mean_embd)
+            q, k, v = (x_norm @ layer.wqkv.T).reshape(*lead, T, 3, n_head, head_dim).transpose(qkv_axes)
             att = q @ k.swapaxes(-1, -2)                                     # (..., H, T, T)
             att *= self._attn_scale
             att += mask
-            att -= att.max(axis=-1, keepdims=True)
+            att -= np.maximum.reduce(att, axis=-1, keepdims=True)
             np.exp(att, out=att)
-            att /= att.sum(axis=-1, keepdims=True)
-            y = att @ v                                                      # (..., H, T, hd)
-            y = np.moveaxis(y, -3, -2).reshape(*lead, T, e)
+            att /= att @ ones_t
+            y = (att @ v).swapaxes(-3, -2).reshape(*lead, T, e)
             x_attn = y @ layer.wo.T
             x_attn += x
-            x_norm2, scale2 = rmsnorm(x_attn)
+            x_norm2, d2 = rmsnorm(x_attn, mean_embd)
             hidden = x_norm2 @ layer.fc1.T
             np.maximum(hidden, 0.0, out=hidden)
             x = hidden @ layer.fc2.T
             x += x_attn
-            tape.append((x_norm, scale1, q, k, v, att, y, x_norm2, scale2, hidden))
+            tape.append((x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden))
         tape.append(x)
         return x @ w['lm_head'].T, tape
 
@@ -130,13 +133,12 @@ class NumpyEngine:
         inputs, targets = tokens[:-1], tokens[1:]
         n = len(inputs)
         logits, tape = self.forward(inputs)
-        # Cross-entropy as the Val engine builds it: -log(exp(l_t - max) / sum(exp(l - max))).
-        probs = logits - logits.max(axis=1, keepdims=True)
-        np.exp(probs, out=probs)
-        probs /= probs.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        loss = -np.log(probs[rows, targets]).sum() / n
-        probs[rows, targets] -= 1.0
+        # softmax, then the loss as the Val engine sums it: -log(p[target]), in order
+        logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
+        probs = np.exp(logits, out=logits)
+        probs /= np.dot(probs, self._ones_vocab)
+        loss = -sum(map(math.log, probs[self._positions[:n], targets].tolist())) / n
+        probs -= self._eye_vocab.take(targets, axis=0)
         probs *= 1.0 / n
         if self._has_grad:  # accumulate, as repeated Val backward passes do
             saved = self.grad.copy()
@@ -145,45 +147,46 @@ class NumpyEngine:
         else:
             self._backward(probs, inputs, tape)
         self._has_grad = True
-        return float(loss)
+        return loss
 
     def _backward(self, dlogits, inputs, tape):
         """Write d loss / d weights into the gradient buffer, from d loss / d logits."""
         cfg = self.config
         w, g = self.weight_views, self.grad_views
-        T, e = len(inputs), cfg.n_embd
-        x0, scale0 = tape[0], tape[1]
-        x = tape[-1]
-        np.matmul(dlogits.T, x, out=g['lm_head'])
-        dx = dlogits @ w['lm_head']
+        n_head, head_dim, e = cfg.n_head, cfg.head_dim, cfg.n_embd
+        mean_embd = self._mean_embd
+        T = len(inputs)
+        ones_t = self._ones_block[:T]
+        np.dot(dlogits.T, tape[-1], out=g['lm_head'])
+        dx = np.dot(dlogits, w['lm_head'])
+        dqkv = np.empty((3, n_head, T, head_dim))
         for li in reversed(range(cfg.n_layer)):
             layer, glayer = self.layers[li], self.grad_layers[li]
-            x_norm, scale1, q, k, v, att, y, x_norm2, scale2, hidden = tape[2 + li]
+            x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden = tape[2 + li]
             # MLP: x = relu(rmsnorm(x_attn) @ fc1.T) @ fc2.T + x_attn
-            np.matmul(dx.T, hidden, out=glayer.fc2)
-            dhidden = dx @ layer.fc2
-            dhidden *= hidden > 0
-            np.matmul(dhidden.T, x_norm2, out=glayer.fc1)
-            dx += rmsnorm_backward(dhidden @ layer.fc1, x_norm2, scale2)
-            # attention: x_attn = heads(rmsnorm(x)) @ wo.T + x
-            np.matmul(dx.T, y, out=glayer.wo)
-            dy = (dx @ layer.wo).reshape(T, cfg.n_head, cfg.head_dim).swapaxes(0, 1)
+            np.dot(dx.T, hidden, out=glayer.fc2)
+            dhidden = np.dot(dx, layer.fc2)
+            dhidden *= np.sign(hidden)  # relu's gradient: hidden is 0 or positive
+            np.dot(dhidden.T, x_norm2, out=glayer.fc1)
+            dx += rmsnorm_backward(np.dot(dhidden, layer.fc1), x_norm2, d2, mean_embd)
+            # attention: x_attn = softmax(q k^T / sqrt(hd) + mask) v @ wo.T + x
+            np.dot(dx.T, y, out=glayer.wo)
+            dy = np.dot(dx, layer.wo).reshape(T, n_head, head_dim).swapaxes(0, 1)  # (H, T, hd)
             datt = dy @ v.swapaxes(-1, -2)                                   # (H, T, T)
-            dqkv = np.empty((3, cfg.n_head, T, cfg.head_dim))
             np.matmul(att.swapaxes(-1, -2), dy, out=dqkv[2])                 # dv
-            datt -= np.einsum('htj,htj->ht', datt, att)[..., None]
+            datt -= (datt * att) @ ones_t
             datt *= att
             datt *= self._attn_scale
             np.matmul(datt, k, out=dqkv[0])                                  # dq
             np.matmul(datt.swapaxes(-1, -2), q, out=dqkv[1])                 # dk
-            dqkv = dqkv.transpose(2, 0, 1, 3).reshape(T, 3 * e)
-            np.matmul(dqkv.T, x_norm, out=glayer.wqkv)
-            dx += rmsnorm_backward(dqkv @ layer.wqkv, x_norm, scale1)
-        dx0 = rmsnorm_backward(dx, x0, scale0)
+            dqkv_rows = dqkv.transpose(2, 0, 1, 3).reshape(T, 3 * e)
+            np.dot(dqkv_rows.T, x_norm, out=glayer.wqkv)
+            dx += rmsnorm_backward(np.dot(dqkv_rows, layer.wqkv), x_norm, d1, mean_embd)
+        dx0 = rmsnorm_backward(dx, tape[0], tape[1], mean_embd)
         gwpe = g['wpe']
         gwpe[:T] = dx0
         gwpe[T:] = 0.0
-        np.matmul(self._eye_vocab[inputs].T, dx0, out=g['wte'])
+        np.dot(self._eye_vocab.take(inputs, axis=0).T, dx0, out=g['wte'])
 
     def gradients(self):
         if not self._has_grad:
@@ -202,12 +205,13 @@ class NumpyEngine:
         np.multiply(g, g, out=denom)
         denom *= 1 - BETA2
         v += denom
-        # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps)
-        np.multiply(v, 1.0 / (1 - BETA2 ** t), out=denom)
-        np.sqrt(denom, out=denom)
-        denom += EPS
-        np.multiply(m, lr / (1 - BETA1 ** t), out=step)
-        step /= denom
+        # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), bias corrections as Python floats:
+        #    = (lr * sqrt(v_corr) / m_corr) * m / (sqrt(v) + eps * sqrt(v_corr))
+        root_v_corr = (1 - BETA2 ** t) ** 0.5
+        np.sqrt(v, out=denom)
+        denom += EPS * root_v_corr
+        np.divide(m, denom, out=step)
+        step *= lr * root_v_corr / (1 - BETA1 ** t)
         self.weights -= step
         self._has_grad = False
 
@@ -222,6 +226,7 @@ class NumpyEngine:
     # --- one position at a time, with a KV cache (sampling) ------------------------------------
 
     def new_cache(self):
+        """Keys and values of the positions seen so far, per layer: (layers, block, H, hd)."""
         cfg = self.config
         shape = (cfg.n_layer, cfg.block_size, cfg.n_head, cfg.head_dim)
         return {'k': np.empty(shape), 'v': np.empty(shape)}
@@ -229,21 +234,21 @@ class NumpyEngine:
     def logits(self, token_id, pos_id, cache):
         cfg = self.config
         w = self.weight_views
-        n_head, head_dim = cfg.n_head, cfg.head_dim
-        x, _ = rmsnorm(w['wte'][token_id] + w['wpe'][pos_id])
+        mean_embd = self._mean_embd
+        x, _ = rmsnorm(w['wte'][token_id] + w['wpe'][pos_id], mean_embd)
         for li, layer in enumerate(self.layers):
-            x_norm, _ = rmsnorm(x)
-            q, k, v = (layer.wqkv @ x_norm).reshape(3, n_head, head_dim)
-            keys, values = cache['k'][li], cache['v'][li]
+            x_norm, _ = rmsnorm(x, mean_embd)
+            q, k, v = np.dot(layer.wqkv, x_norm).reshape(3, cfg.n_head, cfg.head_dim)
+            keys, values = cache['k'][li, :pos_id + 1], cache['v'][li, :pos_id + 1]
             keys[pos_id], values[pos_id] = k, v
-            att = np.einsum('hd,thd->th', q, keys[:pos_id + 1])
+            att = (keys * q).sum(axis=-1)                                    # (t, H)
             att *= self._attn_scale
             att -= att.max(axis=0)
             np.exp(att, out=att)
             att /= att.sum(axis=0)
-            y = np.einsum('th,thd->hd', att, values[:pos_id + 1]).reshape(-1)
-            x = layer.wo @ y + x
-            hidden = layer.fc1 @ rmsnorm(x)[0]
+            y = (values * att[:, :, None]).sum(axis=0).reshape(-1)
+            x = np.dot(layer.wo, y) + x
+            hidden = np.dot(layer.fc1, rmsnorm(x, mean_embd)[0])
             np.maximum(hidden, 0.0, out=hidden)
-            x = layer.fc2 @ hidden + x
-        return (w['lm_head'] @ x).tolist()
+            x = np.dot(layer.fc2, hidden) + x
+        return np.dot(w['lm_head'], x).tolist()

@@ -1,0 +1,247 @@
+import json
+import math
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from microgpt import checkpoint as ckpt
+from microgpt.cli import main
+from microgpt.errors import MicrogptError
+from microgpt.genome import (GENE_NAMES, GENE_RANGES, GENE_SPACE, PRIMORDIAL, Genome, GeneSpace,
+                             load_genome, resolve_train_settings, save_genome)
+
+SMALL_GENOME = Genome(n_embd=12, n_head=3, n_layer=2, block_size=10, ff_mult=2,
+                      learning_rate=0.02, num_steps=100)
+
+
+def in_ranges(genome):
+    return GENE_SPACE.check(genome) is None
+
+
+def test_random_genomes_are_valid_and_cover_the_ranges():
+    rng = random.Random(0)
+    genomes = [GENE_SPACE.random_genome(rng) for _ in range(2000)]
+    assert all(in_ranges(g) for g in genomes)
+    assert all(g.n_embd % g.n_head == 0 for g in genomes)
+    assert {g.n_head for g in genomes} == {1, 2, 3, 4}
+    assert {g.n_layer for g in genomes} == {1, 2, 3, 4}
+    steps = [g.num_steps for g in genomes]
+    assert min(steps) < 200 and max(steps) > 1900
+    # log-uniform: half the draws fall below the geometric middle of the range
+    middle = math.sqrt(0.001 * 0.05)
+    below = sum(g.learning_rate < middle for g in genomes) / len(genomes)
+    assert 0.45 < below < 0.55
+
+
+def test_mutation_and_crossover_never_give_an_invalid_genome():
+    rng = random.Random(1)
+    population = [GENE_SPACE.random_genome(rng) for _ in range(20)]
+    for _ in range(5000):
+        a, b = rng.sample(population, 2)
+        child = GENE_SPACE.crossover(a, b, rng)
+        assert in_ranges(child)
+        mutant = GENE_SPACE.mutate(child, rng)
+        assert in_ranges(mutant), mutant
+        assert mutant != child  # a mutation always changes something
+        population[rng.randrange(len(population))] = mutant
+
+
+def test_mutation_changes_one_to_three_genes_before_repair():
+    rng = random.Random(2)
+    changed = set()
+    for _ in range(500):
+        parent = GENE_SPACE.random_genome(rng)
+        child = GENE_SPACE.mutate(parent, rng)
+        # n_embd and n_head may move together in a repair; the other genes only when chosen
+        others = [n for n in GENE_NAMES if n not in ('n_embd', 'n_head')
+                  and getattr(parent, n) != getattr(child, n)]
+        assert len(others) <= 3
+        changed.add(len(others))
+    assert {1, 2, 3} <= changed
+
+
+def test_crossover_takes_every_gene_from_a_parent():
+    rng = random.Random(3)
+    for _ in range(300):
+        a, b = GENE_SPACE.random_genome(rng), GENE_SPACE.random_genome(rng)
+        child = GENE_SPACE.crossover(a, b, rng)
+        for name in GENE_NAMES:
+            if name not in ('n_embd', 'n_head'):
+                assert getattr(child, name) in (getattr(a, name), getattr(b, name))
+
+
+def test_repair_moves_to_the_nearest_valid_genome():
+    genes = dict(PRIMORDIAL.genes(), n_embd=17, n_head=4)
+    assert GENE_SPACE.repair(genes).n_embd == 16  # n_head kept, n_embd to its nearest multiple
+    assert GENE_SPACE.repair(genes, keep=('n_embd',)).n_head == 1  # n_embd kept: 17 is prime
+    clamped = GENE_SPACE.repair(dict(PRIMORDIAL.genes(), n_layer=9, learning_rate=1.0, num_steps=5))
+    assert (clamped.n_layer, clamped.learning_rate, clamped.num_steps) == (4, 0.05, 100)
+
+
+def test_a_gene_space_with_no_valid_architecture_is_refused():
+    with pytest.raises(MicrogptError):
+        GeneSpace(n_embd=(9, 9), n_head=(2, 2))
+
+
+def test_primordial_is_the_original_settings_and_inside_the_ranges():
+    assert PRIMORDIAL.arch() == dict(n_embd=16, n_head=4, n_layer=1, block_size=16, ff_mult=4)
+    assert (PRIMORDIAL.learning_rate, PRIMORDIAL.num_steps) == (0.01, 1000)
+    assert in_ranges(PRIMORDIAL)
+    assert set(GENE_RANGES) == set(GENE_NAMES)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    path = tmp_path / 'genome.json'
+    save_genome(path, SMALL_GENOME, {'fitness': 'loss', 'score': 2.25, 'generation': 3})
+    loaded = load_genome(path)
+    assert loaded.genome == SMALL_GENOME
+    assert loaded.provenance['score'] == 2.25
+    assert 'loss fitness 2.2500' in loaded.describe() and 'n_embd=12' in loaded.describe()
+    assert not list(tmp_path.glob('.*.tmp'))  # the atomic write left no temp file
+
+
+def write_genome(path, **changes):
+    obj = {'format': 'microgpt-genome', 'version': 1, 'genes': SMALL_GENOME.genes(), 'provenance': {}}
+    for key, value in changes.items():
+        if key in GENE_NAMES:
+            obj['genes'][key] = value
+        else:
+            obj[key] = value
+    path.write_text(json.dumps(obj))
+    return path
+
+
+@pytest.mark.parametrize('changes, field', [
+    (dict(n_head=5), 'genes.n_head'),  # 5 does not divide 12
+    (dict(n_layer=0), 'genes.n_layer'),
+    (dict(n_embd=10), 'genes.n_head'),  # 3 does not divide 10
+    (dict(n_embd='16'), 'genes.n_embd'),
+    (dict(n_layer=2.0), 'genes.n_layer'),
+    (dict(block_size=True), 'genes.block_size'),
+    (dict(learning_rate=-0.5), 'genes.learning_rate'),
+    (dict(learning_rate='fast'), 'genes.learning_rate'),
+    (dict(num_steps=None), 'genes.num_steps'),
+    (dict(genes=dict(SMALL_GENOME.genes(), colour=3)), 'genes.colour'),
+    (dict(genes=[1, 2]), 'genes'),
+    (dict(format='microgpt-checkpoint'), 'format'),
+    (dict(version=7), 'version'),
+    (dict(provenance='today'), 'provenance'),
+])
+def test_malformed_genome_errors_name_file_and_field(tmp_path, changes, field):
+    path = write_genome(tmp_path / 'bad.json', **changes)
+    with pytest.raises(MicrogptError) as err:
+        load_genome(path)
+    message = str(err.value)
+    assert str(path) in message and f"'{field}'" in message and '\n' not in message
+
+
+def test_a_genome_outside_the_search_ranges_still_loads(tmp_path):
+    path = write_genome(tmp_path / 'big.json', n_embd=64, n_head=8, n_layer=6, num_steps=5000)
+    genome = load_genome(path).genome
+    assert (genome.n_embd, genome.n_layer) == (64, 6)
+    assert GENE_SPACE.check(genome)[0] == 'n_embd'  # but evolution would not search it
+
+
+def test_missing_gene_and_broken_json_are_named(tmp_path):
+    path = tmp_path / 'g.json'
+    obj = {'format': 'microgpt-genome', 'version': 1, 'genes': SMALL_GENOME.genes()}
+    del obj['genes']['ff_mult']
+    path.write_text(json.dumps(obj))
+    with pytest.raises(MicrogptError, match="'genes.ff_mult' is missing"):
+        load_genome(path)
+    path.write_text('{"format": ')
+    with pytest.raises(MicrogptError, match=f"genome file {path} is not readable JSON"):
+        load_genome(path)
+
+
+def test_flag_beats_genome_beats_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    defaults = dict(n_embd=16, n_head=4, n_layer=1, block_size=16, ff_mult=4, steps=1000, lr=0.01, seed=42)
+    none = dict.fromkeys(['n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult', 'steps', 'lr'])
+    settings, genome_file, message = resolve_train_settings(none, defaults=defaults)
+    assert settings == defaults and genome_file is None and 'primordial' in message
+
+    save_genome('genome.json', SMALL_GENOME, {})
+    settings, genome_file, message = resolve_train_settings(dict(none, n_layer=3), defaults=defaults)
+    assert (settings['n_embd'], settings['steps'], settings['lr']) == (12, 100, 0.02)
+    assert settings['n_layer'] == 3 and settings['seed'] == 42
+    assert 'genome genome.json' in message and 'overridden on the command line: n_layer' in message
+
+    settings, _, message = resolve_train_settings(none, primordial=True, defaults=defaults)
+    assert settings == defaults and '--primordial' in message
+    with pytest.raises(MicrogptError, match='exclude each other'):
+        resolve_train_settings(none, genome_path='genome.json', primordial=True)
+    with pytest.raises(MicrogptError, match='genome file not found: elsewhere.json'):
+        resolve_train_settings(none, genome_path='elsewhere.json')
+
+
+# --- `microgpt train` with a genome ---------------------------------------------------------
+
+@pytest.fixture
+def small_data(tmp_path, names_docs):
+    path = tmp_path / 'small.txt'
+    path.write_text('\n'.join(names_docs[:200]) + '\n')
+    return path
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def train(runner, data, *extra):
+    return runner.invoke(main, ['train', '--data', str(data), '--samples', '0', '--engine', 'numpy', *extra])
+
+
+def test_train_loads_genome_json_from_the_working_directory(runner, small_data):
+    save_genome('genome.json', SMALL_GENOME, {'fitness': 'loss', 'score': 2.5, 'generation': 4})
+    result = train(runner, small_data)
+    assert result.exit_code == 0, result.output
+    assert 'using genome genome.json (loss fitness 2.5000, generation 4)' in result.stderr
+    assert 'genome' not in result.stdout  # stdout keeps the original's lines
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith('step  100 /  100 | loss ')
+    config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
+    assert (config.n_embd, config.n_head, config.n_layer, config.block_size, config.ff_mult) == (12, 3, 2, 10, 2)
+    assert ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).training['genome'] == 'genome.json'
+
+
+def test_train_flags_override_genes_and_primordial_ignores_the_genome(runner, small_data):
+    save_genome('genome.json', SMALL_GENOME, {})
+    result = train(runner, small_data, '--steps', '7', '--n-layer', '1')
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].startswith('step    7 /    7')
+    assert 'overridden on the command line: n_layer, steps' in result.stderr
+    config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
+    assert (config.n_embd, config.n_layer) == (12, 1)
+
+    result = train(runner, small_data, '--primordial', '--steps', '5')
+    assert result.exit_code == 0, result.output
+    assert 'primordial defaults (--primordial)' in result.stderr
+    config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
+    assert (config.n_embd, config.n_head, config.n_layer) == (16, 4, 1)
+
+
+def test_train_with_explicit_genome_path_and_malformed_genome(runner, small_data, tmp_path):
+    save_genome(tmp_path / 'other.json', SMALL_GENOME, {})
+    result = train(runner, small_data, '--genome', str(tmp_path / 'other.json'))
+    assert result.exit_code == 0, result.output
+    assert f'using genome {tmp_path / "other.json"}' in result.stderr
+
+    write_genome(tmp_path / 'genome.json', n_head=5)
+    result = train(runner, small_data)
+    assert result.exit_code == 1 and 'Traceback' not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith('Error:')]
+    assert len(errors) == 1 and "genome file genome.json: field 'genes.n_head'" in errors[0]
+
+
+def test_train_help_still_shows_the_built_in_defaults(runner):
+    result = runner.invoke(main, ['train', '--help'])
+    assert result.exit_code == 0
+    text = ' '.join(result.output.split())
+    for option, default in [('--steps', '1000'), ('--n-embd', '16'), ('--n-head', '4'), ('--lr', '0.01')]:
+        after = text.split(option, 1)[1].split('--', 1)[0]
+        assert f'default: ({default})' in after or f'default: {default}' in after, after
+    assert '--primordial' in text and '--genome' in text

@@ -91,9 +91,9 @@ class NumpyEngine:
 
     # --- whole-sequence forward and its backward ---------------------------------------------
 
-    def forward(self, inputs):
-        """Logits for token ids `inputs` of shape (..., T) at every position, and the
-        activations backward needs. Leading axes are a batch of documents."""
+    def forward(self, inputs, keep_tape=True):
+        """Logits for token ids `inputs` of shape (..., T) at every position, and (if
+        keep_tape) the activations backward needs. Leading axes are a batch of documents."""
         cfg = self.config
         w = self.weight_views
         n_head, head_dim, e = cfg.n_head, cfg.head_dim, cfg.n_embd
@@ -106,7 +106,7 @@ class NumpyEngine:
         x = w['wte'].take(inputs, axis=0)
         x += w['wpe'][:T]
         x, d0 = rmsnorm(x, mean_embd)
-        tape = [x, d0]
+        tape = [x, d0] if keep_tape else None
         for layer in self.layers:
             x_norm, d1 = rmsnorm(x, mean_embd)
             q, k, v = (x_norm @ layer.wqkv.T).reshape(*lead, T, 3, n_head, head_dim).transpose(qkv_axes)
@@ -124,8 +124,10 @@ class NumpyEngine:
             np.maximum(hidden, 0.0, out=hidden)
             x = hidden @ layer.fc2.T
             x += x_attn
-            tape.append((x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden))
-        tape.append(x)
+            if keep_tape:
+                tape.append((x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden))
+        if keep_tape:
+            tape.append(x)
         return x @ w['lm_head'].T, tape
 
     def loss_and_backward(self, tokens):

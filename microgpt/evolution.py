@@ -16,7 +16,7 @@ import random
 
 from .data import split_docs
 from .errors import MicrogptError
-from .executor import make_executor
+from .executor import default_workers, make_executor
 from .fitness import check_fitness_kind, cost, evaluate_organism
 from . import genome as genome_module
 from .genome import PRIMORDIAL, save_genome
@@ -25,7 +25,7 @@ TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
 ELITES = 1
 DEFAULT_LOG_DIR = 'experiments'
-PRIMORDIAL_INDEX = -1  # the baseline organism evaluated beside generation 0
+PRIMORDIAL_GENERATION = 0  # the baseline: generations of evolved organisms count from 1
 
 
 def organism_seed(run_seed, generation, index):
@@ -73,7 +73,7 @@ class Organism:
 
 @dataclass
 class GenerationSummary:
-    generation: int  # counts from 0
+    generation: int  # counts from 1
     generations: int
     best: Organism
     scores: list
@@ -144,10 +144,10 @@ class Evolution:
         executor = make_executor(self.workers, cluster=self.cluster)
         try:
             population = self._first_generation()
-            for generation in range(self.generations):
-                if generation:
+            for generation in range(1, self.generations + 1):
+                if generation > 1:
                     population = self._next_generation(population, generation)
-                extra = [self._primordial()] if generation == 0 and self.baseline else []
+                extra = [self._primordial()] if generation == 1 and self.baseline else []
                 self._evaluate(population, extra, executor)
                 self._summarize(population, generation)
         except KeyboardInterrupt:
@@ -165,11 +165,11 @@ class Evolution:
                         origin, self.fitness)
 
     def _first_generation(self):
-        return [self._organism(self.space.random_genome(self.rng), 0, i, 'random')
+        return [self._organism(self.space.random_genome(self.rng), 1, i, 'random')
                 for i in range(self.population)]
 
     def _primordial(self):
-        self.primordial = self._organism(PRIMORDIAL, 0, PRIMORDIAL_INDEX, 'primordial')
+        self.primordial = self._organism(PRIMORDIAL, PRIMORDIAL_GENERATION, 0, 'primordial')
         return self.primordial
 
     def _tournament(self, population):
@@ -257,7 +257,8 @@ class Evolution:
             raise MicrogptError(f"cannot create a new log file in {log_dir}")
         self.log_path = path
         self._log({'kind': 'run', 'fitness': self.fitness, 'population': self.population,
-                   'generations': self.generations, 'seed': self.seed, 'workers': self.workers,
+                   'generations': self.generations, 'seed': self.seed,
+                   'workers': self.workers or (None if self.cluster else default_workers()), 'cluster': self.cluster,
                    'engine': self.engine_name, 'data': self.data_path, 'data_sha256': self.data_sha256,
                    'train_docs': len(self.train_docs), 'val_docs': len(self.val_docs),
                    'ranges': {k: [r.low, r.high] for k, r in self.space.ranges.items()},

@@ -46,8 +46,8 @@ def without_timing(record):
 
 def test_organism_seeds_depend_only_on_run_generation_and_index():
     assert organism_seed(42, 3, 5) == organism_seed(42, 3, 5)
-    seeds = {organism_seed(42, g, i) for g in range(10) for i in range(-1, 8)}
-    assert len(seeds) == 90
+    seeds = {organism_seed(42, g, i) for g in range(11) for i in range(8)}
+    assert len(seeds) == 88
     assert organism_seed(43, 3, 5) != organism_seed(42, 3, 5)
 
 
@@ -77,15 +77,15 @@ def test_log_has_every_organism_and_each_generation(docs, tmp_path):
     kinds = [r['kind'] for r in records]
     assert kinds[0] == 'run' and kinds[-1] == 'result'
     organisms = [r for r in records if r['kind'] == 'organism']
-    # generation 0 evaluates all 4; later ones all but the carried-over elite
+    # generation 1 evaluates all 4; later ones all but the carried-over elite
     assert len(organisms) == 4 + 3 + 3
     assert kinds.count('generation') == 3
     for r in organisms:
         assert set(r) >= {'generation', 'genes', 'score', 'components', 'seconds', 'seed', 'origin'}
         assert r['components']['val_loss'] == r['score']
         assert r['seed'] == organism_seed(3, r['generation'], r['index'])
-    later = [r for r in organisms if r['generation'] > 0]
-    assert sorted(r['origin'] for r in later if r['generation'] == 1) == ['child', 'immigrant', 'immigrant']
+    later = [r for r in organisms if r['generation'] > 1]
+    assert sorted(r['origin'] for r in later if r['generation'] == 2) == ['child', 'immigrant', 'immigrant']
     generations = [r for r in records if r['kind'] == 'generation']
     bests = [g['best'] for g in generations]
     assert bests == sorted(bests, reverse=True)  # elitism: the best never gets worse

@@ -68,7 +68,7 @@ def positive(name, value):
               help=f"Ignore any {DEFAULT_GENOME}: the original microgpt's settings (unless flags say otherwise).")
 @click.option('--temperature', type=float, default=0.5, show_default=True, help="Sampling temperature (> 0).")
 @click.option('--samples', type=int, default=20, show_default=True, help="Names to sample after training (0 skips sampling).")
-@click.option('--engine', type=ENGINE_CHOICE, default='val', show_default=True, help=ENGINES_TEXT)
+@click.option('--engine', type=ENGINE_CHOICE, default='numpy', show_default=True, help=ENGINES_TEXT)
 @click.option('--out', type=click.Path(dir_okay=False), default=ckpt.DEFAULT_CHECKPOINT, show_default=True,
               help="Where to write the checkpoint.")
 def train(data, seed, steps, n_embd, n_head, n_layer, block_size, ff_mult, lr, genome_path, primordial,
@@ -195,7 +195,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
 
     def on_organism(organism, done, total):
         if progress:
-            sys.stderr.write(f"\rgeneration {organism.generation}/{generations}: "
+            sys.stderr.write(f"\rgeneration {organism.generation + 1}/{generations}: "
                              f"{done}/{total} organisms trained \033[K")
             sys.stderr.flush()
 
@@ -205,7 +205,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
         worst = 'failed' if summary.failed else f"{summary.worst:.4f}"
         mean = 'n/a' if summary.mean is None else f"{summary.mean:.4f}"
         best = 'n/a' if summary.best.score is None else f"{summary.best.score:.4f}"
-        click.echo(f"gen {summary.generation:2d}/{generations} | best {best} | mean {mean} | "
+        click.echo(f"gen {summary.generation + 1:2d}/{generations} | best {best} | mean {mean} | "
                    f"worst {worst} | diversity {summary.diversity} | {summary.best.genome.describe()}")
 
     def on_baseline(organism):
@@ -231,7 +231,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
     seconds = time.perf_counter() - t0
     if best is None or best.score is None:
         raise MicrogptError(f"every organism failed (see {evolution.log_path}); no genome written")
-    click.echo(f"best: {describe_score(fitness, best.score)} (generation {best.generation}): "
+    click.echo(f"best: {describe_score(fitness, best.score)} (generation {best.generation + 1}): "
                f"{best.genome.describe()}")
     if fitness == 'aesthetic':
         parts = ', '.join(f"{k} {best.result['components'][k]:.3f}" for k in AESTHETIC_WEIGHTS)

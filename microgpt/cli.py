@@ -195,7 +195,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
 
     def on_organism(organism, done, total):
         if progress:
-            sys.stderr.write(f"\rgeneration {organism.generation + 1}/{generations}: "
+            sys.stderr.write(f"\rgeneration {organism.generation}/{generations}: "
                              f"{done}/{total} organisms trained \033[K")
             sys.stderr.flush()
 
@@ -205,7 +205,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
         worst = 'failed' if summary.failed else f"{summary.worst:.4f}"
         mean = 'n/a' if summary.mean is None else f"{summary.mean:.4f}"
         best = 'n/a' if summary.best.score is None else f"{summary.best.score:.4f}"
-        click.echo(f"gen {summary.generation + 1:2d}/{generations} | best {best} | mean {mean} | "
+        click.echo(f"gen {summary.generation:2d}/{generations} | best {best} | mean {mean} | "
                    f"worst {worst} | diversity {summary.diversity} | {summary.best.genome.describe()}")
 
     def on_baseline(organism):
@@ -231,7 +231,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
     seconds = time.perf_counter() - t0
     if best is None or best.score is None:
         raise MicrogptError(f"every organism failed (see {evolution.log_path}); no genome written")
-    click.echo(f"best: {describe_score(fitness, best.score)} (generation {best.generation + 1}): "
+    click.echo(f"best: {describe_score(fitness, best.score)} (generation {best.generation}): "
                f"{best.genome.describe()}")
     if fitness == 'aesthetic':
         parts = ', '.join(f"{k} {best.result['components'][k]:.3f}" for k in AESTHETIC_WEIGHTS)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REFERENCE
 
-ENGINES = ['val']
+ENGINES = ['val', 'numpy']
 
 # settings per reference file, as ../shared/reference/README.md gives them
 REFERENCE_RUNS = {

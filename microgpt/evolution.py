@@ -100,6 +100,10 @@ class Evolution:
     """One evolutionary run. `run()` evolves; on Ctrl-C it writes the best organism found
     so far to `out` before letting the interrupt through.
 
+    Each generation: the best organism carried over unchanged (elitism), IMMIGRANTS random
+    newcomers, and children of two tournament winners (TOURNAMENT_SIZE), crossed over
+    and mutated in 1-3 genes. Generation 1 is all random.
+
     Callbacks: on_organism(organism, done, total) after each evaluation of a generation,
     on_generation(GenerationSummary) after each generation, on_baseline(organism).
     """
@@ -140,8 +144,11 @@ class Evolution:
         return min(scored, key=lambda o: o.cost) if scored else None
 
     def run(self):
-        self._open_log()
+        """Evolve; returns the best organism. However the run ends (done, Ctrl-C, an error),
+        the best organism so far is written to `out` and the log is closed."""
         executor = make_executor(self.workers, cluster=self.cluster)
+        self._open_log()
+        completed = False
         try:
             population = self._first_generation()
             for generation in range(1, self.generations + 1):
@@ -150,13 +157,12 @@ class Evolution:
                 extra = [self._primordial()] if generation == 1 and self.baseline else []
                 self._evaluate(population, extra, executor)
                 self._summarize(population, generation)
-        except KeyboardInterrupt:
-            self.interrupted = True
-            executor.shutdown(wait=False, cancel_futures=True)
-            self._finish()
-            raise
-        executor.shutdown()
-        return self._finish()
+            completed = True
+        finally:
+            self.interrupted = not completed
+            executor.shutdown(wait=completed, cancel_futures=not completed)
+            best = self._finish()
+        return best
 
     # --- building generations ---------------------------------------------------------------
 

@@ -160,6 +160,7 @@ def plot_sweeps(sweeps, out_path):
                     ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
                                 xytext=(4, 6), fontsize=8)
         ax.set_xscale('log')
+        ax.margins(x=0.08)  # room for the size labels at the ends
         # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
         ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.xaxis.set_minor_locator(NullLocator())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .data import Tokenizer, split_docs
 from .errors import MicrogptError
+from .evaluation import mean_loss
 from .executor import make_executor
 from .training import ARCH_DEFAULTS, Run
 
@@ -29,7 +30,6 @@ STEPS_RANGE_DEFAULTS = dict(start=1000, stop=21000, every=2000)
 # The medium run of the params sweep is then the longest run of the steps sweep.
 PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
 TRAIN_LOSS_WINDOW = 100  # the final training loss is the mean over this many last steps
-VAL_BATCH_SIZE = 256
 
 ARCH_FIELDS = ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')
 # What defines a run: a results row with the same values is the same run.
@@ -100,14 +100,13 @@ def sweep_split(docs, seed):
 
 def run_one(spec, train_docs, val_docs):
     """Train one run of a sweep and measure it: a plain dict row (runs in any worker)."""
-    from .evaluation import mean_loss
     arch = {f: spec[f] for f in ARCH_FIELDS}
     t0 = time.perf_counter()
     run = Run(train_docs, seed=spec['seed'], arch=arch, engine_name=spec['engine'])
     losses = run.train(spec['steps'], spec['lr'])
     seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    val_loss = mean_loss(run.engine, run.tokenizer, val_docs, batch_size=VAL_BATCH_SIZE)
+    val_loss = mean_loss(run.engine, run.tokenizer, val_docs)
     return dict(spec, params=run.config.num_params(), seconds=round(seconds, 3),
                 train_loss=statistics.fmean(losses[-TRAIN_LOSS_WINDOW:]), val_loss=float(val_loss),
                 eval_seconds=round(time.perf_counter() - t0, 3),

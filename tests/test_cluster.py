@@ -1,13 +1,16 @@
 """Runs sent to a Dask cluster (`make_executor(cluster=ADDRESS)`) give the local results,
 and a worker dying mid-run loses nothing. The cluster lives on loopback only."""
+import json
 import os
 import random
 import sys
 from concurrent.futures import as_completed
 
 import pytest
+from click.testing import CliRunner
 
 from microgpt import executor as executor_module
+from microgpt.cli import main
 from microgpt.errors import MicrogptError
 from microgpt.executor import ClusterExecutor, InlineExecutor, make_executor
 
@@ -118,3 +121,99 @@ def test_unreachable_scheduler_is_one_line(address, monkeypatch):
     message = str(error.value)
     assert message.startswith(f"cannot reach the Dask scheduler at {address!r}")
     assert '\n' not in message
+
+
+# --- evolve and sweep through --cluster ---------------------------------------------------------
+
+# What a wall clock or where the runs went decides; everything else must match.
+WALL_CLOCK_FIELDS = {'seconds', 'eval_seconds', 'finished_at', 'started', 'finished', 'created', 'log',
+                     'workers', 'cluster'}
+
+
+def comparable(record):
+    if isinstance(record, dict):
+        return {k: comparable(v) for k, v in record.items() if k not in WALL_CLOCK_FIELDS}
+    if isinstance(record, list):
+        return [comparable(v) for v in record]
+    return record
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope='module')
+def tiny_data(tmp_path_factory, names_docs):
+    path = tmp_path_factory.mktemp('data') / 'tiny.txt'
+    path.write_text('\n'.join(names_docs[:150]) + '\n')
+    return path
+
+
+def run_cli(args, cwd, monkeypatch):
+    """Runs `microgpt ARGS` in the folder cwd; returns its stdout."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def tiny_evolve(tiny_data, cwd, monkeypatch, where):
+    """A tiny evolution: its stdout, genome.json and log, minus what wall clocks decide."""
+    stdout = run_cli(['evolve', '--fitness', 'loss', '--population', '3', '--generations', '2',
+                      '--seed', '5', '--data', str(tiny_data), '--out', 'genome.json', *where],
+                     cwd, monkeypatch)
+    [log] = (cwd / 'experiments').glob('evolve-*.jsonl')
+    records = read_jsonl(log)
+    organisms = sorted((r for r in records if r['kind'] == 'organism'), key=lambda r: (r['generation'], r['index']))
+    others = [r for r in records if r['kind'] != 'organism']
+    genome = json.loads((cwd / 'genome.json').read_text())
+    return stdout, comparable(genome), comparable(organisms), comparable(others)
+
+
+def tiny_sweep(tiny_data, cwd, monkeypatch, where):
+    """A tiny steps sweep: its rows, minus what wall clocks decide, in step order."""
+    run_cli(['sweep', 'steps', '--from', '5', '--to', '45', '--every', '10', '--size', 'small',
+             '--seed', '3', '--data', str(tiny_data), '--out-dir', 'results', *where], cwd, monkeypatch)
+    [results] = (cwd / 'results').glob('sweep-steps-*.jsonl')
+    return sorted(comparable(read_jsonl(results)), key=lambda row: row['steps'])
+
+
+@pytest.fixture(scope='module')
+def local_evolve(tiny_data, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv('MICROGPT_CLUSTER', raising=False)
+        return tiny_evolve(tiny_data, tmp_path_factory.mktemp('local-evolve'), monkeypatch, ['--workers', '1'])
+
+
+@pytest.fixture(scope='module')
+def local_sweep(tiny_data, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv('MICROGPT_CLUSTER', raising=False)
+        return tiny_sweep(tiny_data, tmp_path_factory.mktemp('local-sweep'), monkeypatch, ['--workers', '1'])
+
+
+def test_evolve_through_cluster_equals_local(cluster_address, tiny_data, local_evolve, tmp_path, monkeypatch):
+    stdout, genome, organisms, others = local_evolve
+    assert all(o['score'] is not None and not o.get('error') for o in organisms), "the local run itself failed"
+    assert tiny_evolve(tiny_data, tmp_path, monkeypatch, ['--cluster', cluster_address]) == local_evolve
+
+
+def test_sweep_through_cluster_equals_local(cluster_address, tiny_data, local_sweep, tmp_path, monkeypatch):
+    assert [row['steps'] for row in local_sweep] == [5, 15, 25, 35, 45]
+    assert tiny_sweep(tiny_data, tmp_path, monkeypatch, ['--cluster', cluster_address]) == local_sweep
+
+
+def test_killed_worker_loses_no_organism(cluster_address, tiny_data, local_evolve, kill_one_worker, tmp_path,
+                                         monkeypatch):
+    result = tiny_evolve(tiny_data, tmp_path / 'run', monkeypatch, ['--cluster', cluster_address])
+    assert kill_one_worker.exists(), "no worker was killed during the evolution"
+    assert result == local_evolve
+
+
+def test_killed_worker_loses_no_sweep_row(cluster_address, tiny_data, local_sweep, kill_one_worker, tmp_path,
+                                          monkeypatch):
+    monkeypatch.setenv('MICROGPT_CLUSTER', cluster_address)  # the address may come from the environment
+    rows = tiny_sweep(tiny_data, tmp_path / 'run', monkeypatch, [])
+    assert kill_one_worker.exists(), "no worker was killed during the sweep"
+    assert rows == local_sweep

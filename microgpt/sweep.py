@@ -246,13 +246,13 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     if not todo:
         echo("nothing left to run")
         return results_path
+    executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
     if resume is None:
         results_path = new_results_path(out_dir, plan[0]['sweep'])
     echo(f"{len(todo)} runs, {len(train_docs):,} training and {len(val_docs):,} validation documents; "
          f"results -> {results_path}")
     t0 = time.perf_counter()
     failures, finished = [], []
-    executor = make_executor(workers, cluster=cluster)
     pending = {}
 
     def collect(futures):

@@ -217,3 +217,15 @@ def test_killed_worker_loses_no_sweep_row(cluster_address, tiny_data, local_swee
     rows = tiny_sweep(tiny_data, tmp_path / 'run', monkeypatch, [])
     assert kill_one_worker.exists(), "no worker was killed during the sweep"
     assert rows == local_sweep
+
+
+@pytest.mark.parametrize('command', [
+    ['sweep', 'params', '--sizes', 'small', '--steps', '5', '--out-dir', 'experiments'],
+    ['evolve', '--fitness', 'loss', '--population', '2', '--generations', '1', '--out', 'genome.json'],
+])
+def test_bad_cluster_address_is_one_line_and_writes_nothing(command, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [*command, '--data', str(tiny_data), '--cluster', 'no-port-here'])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: cannot reach the Dask scheduler at 'no-port-here'")
+    assert list(tmp_path.iterdir()) == []

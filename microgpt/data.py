@@ -1,7 +1,6 @@
 """Documents (one per line) and the character tokenizer."""
 import hashlib
 import random
-import urllib.request
 from pathlib import Path
 
 from .errors import MicrogptError
@@ -51,6 +50,7 @@ def load_docs(path):
 
 def download_names(dest, url=NAMES_URL, timeout=30):
     """Fetch the names dataset to dest, verifying its SHA-256 before writing it."""
+    import urllib.request  # here: it costs ~20 ms of start-up, and only a download needs it
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             payload = response.read()

@@ -1,6 +1,4 @@
 """Batched evaluation: a model's mean per-token loss over many documents at once."""
-import numpy as np
-
 from .errors import MicrogptError
 
 DEFAULT_BATCH_SIZE = 256
@@ -16,6 +14,7 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
     causal mask already keeps them from reaching real positions). Works with any engine: a
     model not on the numpy engine is copied onto it through its state_dict.
     """
+    import numpy as np  # here, not at the top: importing this module stays cheap
     from .engines.numpy_engine import NumpyEngine
     if not isinstance(batch_size, int) or batch_size < 1:
         raise MicrogptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
@@ -39,6 +38,7 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
 
 def _batch_loss_sum(engine, batch, pad_id):
     """Sum of the token losses of a batch of token lists, padded with pad_id and masked."""
+    import numpy as np
     lengths = [len(tokens) for tokens in batch]
     width = max(lengths)
     padded = np.array([tokens + [pad_id] * (width - len(tokens)) for tokens in batch])

@@ -1,5 +1,6 @@
 import json
 import os
+import urllib.request
 
 import pytest
 from click.testing import CliRunner
@@ -116,7 +117,7 @@ def test_unreadable_data(runner, tmp_path):
 def test_no_data_and_no_network(runner, monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise OSError('network is unreachable')
-    monkeypatch.setattr(data_module.urllib.request, 'urlopen', offline)
+    monkeypatch.setattr(urllib.request, 'urlopen', offline)
     result = runner.invoke(main, ['train'])
     assert_error(result, '--data PATH')
     assert not (tmp_path / 'input.txt').exists()
@@ -137,12 +138,12 @@ class FakeResponse:
 
 
 def test_download_is_verified_before_it_is_saved(runner, monkeypatch, tmp_path, names_path):
-    monkeypatch.setattr(data_module.urllib.request, 'urlopen',
+    monkeypatch.setattr(urllib.request, 'urlopen',
                         lambda *a, **k: FakeResponse(b'tampered\n'))
     assert_error(runner.invoke(main, ['train']), 'SHA-256')
     assert not (tmp_path / 'input.txt').exists()
 
-    monkeypatch.setattr(data_module.urllib.request, 'urlopen',
+    monkeypatch.setattr(urllib.request, 'urlopen',
                         lambda *a, **k: FakeResponse(names_path.read_bytes()))
     path = data_module.resolve_data_path(None)
     assert path.read_bytes() == names_path.read_bytes()

@@ -19,9 +19,10 @@ distributed = pytest.importorskip('distributed')
 
 @pytest.fixture(scope='module')
 def cluster_address():
+    # Everything on loopback; the scheduler's web server too (on a free port, not 8787).
     cluster = distributed.LocalCluster(
         host='127.0.0.1', n_workers=2, processes=True, threads_per_worker=1,
-        dashboard_address=None, silence_logs=50)
+        dashboard_address='127.0.0.1:0', silence_logs=50)
     try:
         yield cluster.scheduler_address
     finally:

@@ -330,5 +330,43 @@ def analyze(files, plot_path, markdown):
         info(f"plot saved to {plot_path}")
 
 
+# --- benchmark ----------------------------------------------------------------------------
+
+@main.command()
+@click.option('--steps', type=int, default=TRAIN_DEFAULTS['steps'], show_default=True,
+              help="Training steps per engine (default config).")
+@click.option('--engines', default=None,
+              help="Comma-separated engines from val, numpy, torch. Default: val,numpy, plus torch "
+                   "when it is installed (pip install 'microgpt[bench]').")
+@click.option('--repeat', type=int, default=5, show_default=True,
+              help="Runs of each whole `train` process that takes under 2 s (the fastest is compared).")
+@click.option('--data', type=click.Path(), default=None,
+              help="One document per line. Default: ./input.txt, downloading the names dataset there if missing.")
+@click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
+def bench(steps, engines, repeat, data, out):
+    """Time and measure each engine side by side; print a JSON report.
+
+    Per engine, each in its own process: seconds per training step, seconds for 20 samples,
+    peak RSS, and the whole `microgpt train --samples 0` process; the same model in PyTorch
+    (float64, one thread) when installed; building and back-propagating Val graphs of 1k and
+    100k nodes; and the issue's goals, measured. Progress goes to stderr.
+    """
+    import json
+    from . import bench as benchmark
+    from .fileio import atomic_write_json
+    names = benchmark.parse_engines(engines)
+    if engines is None and 'torch' not in names:
+        info(f"torch is not installed, so PyTorch is left out ({benchmark.TORCH_INSTALL})")
+    data_path = resolve_data_path(data, echo=info)
+    load_docs(data_path)  # a bad data file fails here, in one line
+    report = benchmark.run_bench(names, steps, data_path, repeat=repeat, progress=lambda m: info(f"bench: {m}"))
+    if out:
+        atomic_write_json(out, report, indent=2)
+    click.echo(json.dumps(report, indent=2))
+    if report.get('interrupted'):
+        info("interrupted: the report holds what was measured before")
+        sys.exit(130)
+
+
 if __name__ == '__main__':
     main()

@@ -29,12 +29,14 @@ def rmsnorm(x, mean_col):
     return x / d, d
 
 
-def rmsnorm_backward(dy, y, d, mean_col):
+def rmsnorm_backward(dy, y, d, mean_col, out=None):
     """Gradient through y = rmsnorm(x), from y and d: (dy - y * mean(dy * y)) / d."""
     dx = y * np.dot(dy * y, mean_col)
     np.subtract(dy, dx, out=dx)
-    dx /= d
-    return dx
+    return np.divide(dx, d, out=out if out is not None else dx)
+
+
+QKV_AXES = {0: (1, 2, 0, 3), 1: (2, 0, 3, 1, 4)}  # see forward: without and with a batch axis
 
 
 class Layer:
@@ -101,7 +103,7 @@ class NumpyEngine:
         lead, T = inputs.shape[:-1], inputs.shape[-1]
         nl = len(lead)
         # (..., T, 3, H, hd) -> (3, ..., H, T, hd): q, k, v unpack from the first axis
-        qkv_axes = (nl + 1, *range(nl), nl + 2, nl, nl + 3)
+        qkv_axes = QKV_AXES[nl] if nl < 2 else (nl + 1, *range(nl), nl + 2, nl, nl + 3)
         mask, ones_t = self._causal_mask[:T, :T], self._ones_block[:T]
         x = w['wte'].take(inputs, axis=0)
         x += w['wpe'][:T]
@@ -116,7 +118,9 @@ class NumpyEngine:
             att -= np.maximum.reduce(att, axis=-1, keepdims=True)
             np.exp(att, out=att)
             att /= att @ ones_t
-            y = (att @ v).swapaxes(-3, -2).reshape(*lead, T, e)
+            y = np.empty((*lead, T, n_head, head_dim))
+            np.matmul(att, v, out=y.swapaxes(-3, -2))                       # heads side by side
+            y = y.reshape(*lead, T, e)
             x_attn = y @ layer.wo.T
             x_attn += x
             x_norm2, d2 = rmsnorm(x_attn, mean_embd)
@@ -161,7 +165,9 @@ class NumpyEngine:
         ones_t = self._ones_block[:T]
         np.dot(dlogits.T, tape[-1], out=g['lm_head'])
         dx = np.dot(dlogits, w['lm_head'])
-        dqkv = np.empty((3, n_head, T, head_dim))
+        dqkv_rows = np.empty((T, 3, n_head, head_dim))  # the layout of the qkv projection's output
+        dqkv = dqkv_rows.transpose(1, 2, 0, 3)           # (3, H, T, hd) view of it
+        dqkv_rows = dqkv_rows.reshape(T, 3 * e)
         for li in reversed(range(cfg.n_layer)):
             layer, glayer = self.layers[li], self.grad_layers[li]
             x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden = tape[2 + li]
@@ -181,12 +187,10 @@ class NumpyEngine:
             datt *= self._attn_scale
             np.matmul(datt, k, out=dqkv[0])                                  # dq
             np.matmul(datt.swapaxes(-1, -2), q, out=dqkv[1])                 # dk
-            dqkv_rows = dqkv.transpose(2, 0, 1, 3).reshape(T, 3 * e)
             np.dot(dqkv_rows.T, x_norm, out=glayer.wqkv)
             dx += rmsnorm_backward(np.dot(dqkv_rows, layer.wqkv), x_norm, d1, mean_embd)
-        dx0 = rmsnorm_backward(dx, tape[0], tape[1], mean_embd)
         gwpe = g['wpe']
-        gwpe[:T] = dx0
+        dx0 = rmsnorm_backward(dx, tape[0], tape[1], mean_embd, out=gwpe[:T])
         gwpe[T:] = 0.0
         np.dot(self._eye_vocab.take(inputs, axis=0).T, dx0, out=g['wte'])
 

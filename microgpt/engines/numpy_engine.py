@@ -86,6 +86,7 @@ class NumpyEngine:
         self._causal_mask = np.where(t[None, :] > t[:, None], -np.inf, 0.0)
         self._eye_vocab = np.eye(config.vocab_size)
         self._attn_scale = 1.0 / config.head_dim ** 0.5
+        self._sizes = config.n_head, config.head_dim, config.n_embd
         self._mean_embd = np.full((config.n_embd, 1), 1.0 / config.n_embd)
         self._ones_block = np.ones((config.block_size, 1))
         self._positions = np.arange(config.block_size)
@@ -96,9 +97,8 @@ class NumpyEngine:
     def forward(self, inputs, keep_tape=True):
         """Logits for token ids `inputs` of shape (..., T) at every position, and (if
         keep_tape) the activations backward needs. Leading axes are a batch of documents."""
-        cfg = self.config
         w = self.weight_views
-        n_head, head_dim, e = cfg.n_head, cfg.head_dim, cfg.n_embd
+        n_head, head_dim, e = self._sizes
         mean_embd = self._mean_embd
         lead, T = inputs.shape[:-1], inputs.shape[-1]
         nl = len(lead)
@@ -157,9 +157,8 @@ class NumpyEngine:
 
     def _backward(self, dlogits, inputs, tape):
         """Write d loss / d weights into the gradient buffer, from d loss / d logits."""
-        cfg = self.config
         w, g = self.weight_views, self.grad_views
-        n_head, head_dim, e = cfg.n_head, cfg.head_dim, cfg.n_embd
+        n_head, head_dim, e = self._sizes
         mean_embd = self._mean_embd
         T = len(inputs)
         ones_t = self._ones_block[:T]
@@ -168,7 +167,7 @@ class NumpyEngine:
         dqkv_rows = np.empty((T, 3, n_head, head_dim))  # the layout of the qkv projection's output
         dqkv = dqkv_rows.transpose(1, 2, 0, 3)           # (3, H, T, hd) view of it
         dqkv_rows = dqkv_rows.reshape(T, 3 * e)
-        for li in reversed(range(cfg.n_layer)):
+        for li in reversed(range(len(self.layers))):
             layer, glayer = self.layers[li], self.grad_layers[li]
             x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden = tape[2 + li]
             # MLP: x = relu(rmsnorm(x_attn) @ fc1.T) @ fc2.T + x_attn

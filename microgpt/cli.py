@@ -350,7 +350,8 @@ def bench(steps, engines, repeat, data, out):
     Per engine, each in its own process: seconds per training step, seconds for 20 samples,
     peak RSS, and the whole `microgpt train --samples 0` process; the same model in PyTorch
     (float64, one thread) when installed; building and back-propagating Val graphs of 1k and
-    100k nodes; and the issue's goals, measured. Progress goes to stderr.
+    100k nodes; and each speed and memory goal with its measured value. Progress goes
+    to stderr.
     """
     import json
     from . import bench as benchmark

@@ -8,7 +8,7 @@ in a local process or on another machine: a Dask cluster (`cluster=ADDRESS`).
 import functools
 import gc
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 
 from .errors import MicrogptError
 
@@ -94,4 +94,6 @@ def make_executor(workers=None, cluster=None):
     workers = workers or default_workers()
     if workers == 1:
         return InlineExecutor()
+    # imported here: multiprocessing costs every `microgpt` command ~15 ms of start-up
+    from concurrent.futures import ProcessPoolExecutor
     return ProcessPoolExecutor(max_workers=workers)

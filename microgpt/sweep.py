@@ -6,7 +6,7 @@ interrupted sweep keeps every run it finished, and `--resume FILE` runs only the
 """
 import json
 import os
-import statistics
+import math
 import time
 from concurrent.futures import as_completed
 from datetime import datetime, timezone
@@ -108,7 +108,7 @@ def run_one(spec, train_docs, val_docs):
     t0 = time.perf_counter()
     val_loss = mean_loss(run.engine, run.tokenizer, val_docs)
     return dict(spec, params=run.config.num_params(), seconds=round(seconds, 3),
-                train_loss=statistics.fmean(losses[-TRAIN_LOSS_WINDOW:]), val_loss=float(val_loss),
+                train_loss=math.fsum(losses[-TRAIN_LOSS_WINDOW:]) / len(losses[-TRAIN_LOSS_WINDOW:]), val_loss=float(val_loss),
                 eval_seconds=round(time.perf_counter() - t0, 3),
                 train_docs=len(train_docs), val_docs=len(val_docs),
                 finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))

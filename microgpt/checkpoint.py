@@ -2,14 +2,13 @@
 
 JSON floats round-trip float64 exactly, and any engine can read them.
 """
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from .data import Tokenizer
 from .errors import MicrogptError
-from .fileio import atomic_write_json
+from .fileio import atomic_write_json, read_json
 from .model import GPTConfig
 
 FORMAT = 'microgpt-checkpoint'
@@ -39,12 +38,7 @@ def save_checkpoint(path, config, tokenizer, state_dict, training):
 
 def load_checkpoint(path):
     path = Path(path)
-    if not path.exists():
-        raise MicrogptError(f"checkpoint not found: {path} (train one with `microgpt train --out {path}`)")
-    try:
-        obj = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise MicrogptError(f"checkpoint {path} is corrupt or unreadable: {e}") from None
+    obj = read_json(path, 'checkpoint', f" (train one with `microgpt train --out {path}`)")
 
     def bad(why):
         return MicrogptError(f"checkpoint {path} is corrupt: {why}")

@@ -7,7 +7,6 @@ so the result is the same whatever the worker count or the order organisms finis
 import hashlib
 import json
 import math
-import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone

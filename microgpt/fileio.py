@@ -4,6 +4,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import MicrogptError
+
 
 def atomic_write_bytes(path, payload):
     path = Path(path)
@@ -26,3 +28,18 @@ def atomic_write_bytes(path, payload):
 def atomic_write_json(path, obj, indent=None):
     text = json.dumps(obj, indent=indent, allow_nan=False)
     atomic_write_bytes(path, (text + '\n').encode('utf-8'))
+
+
+def read_json(path, what, hint=''):
+    """Parse the JSON file at path; one MicrogptError line if it is missing or not JSON.
+
+    `what` names the file for the user ("checkpoint", "genome file"); hint follows a
+    not-found message.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MicrogptError(f"{what} not found: {path}{hint}")
+    try:
+        return json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise MicrogptError(f"{what} {path} is not readable JSON: {e}") from None

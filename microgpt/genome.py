@@ -4,13 +4,12 @@ A genome is always valid (n_head divides n_embd, every gene inside its range): r
 genomes are drawn valid, and mutation and crossover repair their children instead of
 ever handing back an invalid one.
 """
-import json
 import math
-from dataclasses import dataclass, asdict, fields, replace
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
 from .errors import MicrogptError
-from .fileio import atomic_write_json
+from .fileio import atomic_write_json, read_json
 from .training import ARCH_DEFAULTS
 
 FORMAT = 'microgpt-genome'
@@ -256,12 +255,7 @@ def load_genome(path):
     def bad(field, why):
         return MicrogptError(f"genome file {path}: field '{field}' {why}")
 
-    if not path.exists():
-        raise MicrogptError(f"genome file not found: {path}")
-    try:
-        obj = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise MicrogptError(f"genome file {path} is not readable JSON: {e}") from None
+    obj = read_json(path, 'genome file')
     if not isinstance(obj, dict):
         raise MicrogptError(f"genome file {path} must hold a JSON object")
     if obj.get('format') != FORMAT:

@@ -154,7 +154,7 @@ def test_sample_missing_checkpoint(runner):
 
 
 @pytest.mark.parametrize('content, fragment', [
-    ('{not json', 'corrupt'),
+    ('{not json', 'not readable JSON'),
     ('[1, 2]', 'corrupt'),
     ('{"format": "microgpt-checkpoint", "version": 99}', 'version 99'),
     ('{"format": "microgpt-checkpoint", "version": 1, "config": {"vocab_size": 3}}', 'corrupt'),
@@ -168,7 +168,7 @@ def test_sample_truncated_checkpoint(runner, small_data, tmp_path):
     assert train(runner, small_data, '--samples', '0').exit_code == 0
     text = open(ckpt.DEFAULT_CHECKPOINT).read()
     (tmp_path / 'cut.json').write_text(text[: len(text) // 2])
-    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'cut.json']), 'corrupt')
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'cut.json']), 'not readable JSON')
 
 
 @pytest.mark.parametrize('args, fragment', [

@@ -2,7 +2,6 @@ import random
 
 import pytest
 
-from microgpt.autograd import Val
 from microgpt.data import Tokenizer
 from microgpt.engines.val import ValEngine
 from microgpt.model import GPT, GPTConfig, init_state_dict

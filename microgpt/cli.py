@@ -218,7 +218,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
                           on_generation=on_generation, on_baseline=on_baseline)
     info(f"evolving {population} organisms x {generations} generations for {fitness} fitness "
          f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
-         f"seed {seed}, " + (f"cluster {cluster})" if cluster else f"{workers or default_workers()} workers)"))
+         f"seed {seed}, " + (f"cluster {cluster})" if cluster else f"workers: {workers or default_workers()})"))
     t0 = time.perf_counter()
     try:
         best = evolution.run()

@@ -75,7 +75,6 @@ class NumpyEngine:
         self.m = np.zeros(size)
         self.v = np.zeros(size)
         self._scratch = np.empty(size)
-        self._scratch2 = np.empty(size)
         self.weight_views, self.layers = flat_views(self.weights, config)
         self.grad_views, self.grad_layers = flat_views(self.grad, config)
         for name, view in self.weight_views.items():
@@ -201,23 +200,23 @@ class NumpyEngine:
     def adam_step(self, lr, t):
         if not self._has_grad:
             self.grad.fill(0.0)
-        g, m, v = self.grad, self.m, self.v
-        step, denom = self._scratch, self._scratch2
+        # The moments are kept as sums, m / (1 - BETA1) and v / (1 - BETA2), which saves two
+        # whole-buffer passes a step: m = BETA1 * m + g, v = BETA2 * v + g * g.
+        g, m, v, denom = self.grad, self.m, self.v, self._scratch
         m *= BETA1
-        np.multiply(g, 1 - BETA1, out=step)
-        m += step
-        v *= BETA2
+        m += g
         np.multiply(g, g, out=denom)
-        denom *= 1 - BETA2
+        v *= BETA2
         v += denom
-        # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), bias corrections as Python floats:
-        #    = (lr * sqrt(v_corr) / m_corr) * m / (sqrt(v) + eps * sqrt(v_corr))
-        root_v_corr = (1 - BETA2 ** t) ** 0.5
+        # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), with the bias corrections and the
+        # moments' (1 - beta) factors as Python floats: with c = sqrt((1 - BETA2) / v_corr),
+        #    = (lr * (1 - BETA1) / (m_corr * c)) * m_sum / (sqrt(v_sum) + eps / c)
+        c = ((1 - BETA2) / (1 - BETA2 ** t)) ** 0.5
         np.sqrt(v, out=denom)
-        denom += EPS * root_v_corr
-        np.divide(m, denom, out=step)
-        step *= lr * root_v_corr / (1 - BETA1 ** t)
-        self.weights -= step
+        denom += EPS / c
+        np.divide(m, denom, out=denom)
+        denom *= lr * (1 - BETA1) / ((1 - BETA1 ** t) * c)
+        self.weights -= denom
         self._has_grad = False
 
     def train_step(self, tokens, lr, t):

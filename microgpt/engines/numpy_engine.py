@@ -104,13 +104,15 @@ class NumpyEngine:
         # (..., T, 3, H, hd) -> (3, ..., H, T, hd): q, k, v unpack from the first axis
         qkv_axes = QKV_AXES[nl] if nl < 2 else (nl + 1, *range(nl), nl + 2, nl, nl + 3)
         mask, ones_t = self._causal_mask[:T, :T], self._ones_block[:T]
+        # one document (2-D arrays): np.dot, whose dispatch costs less than matmul's
+        mm = np.matmul if lead else np.dot
         x = w['wte'].take(inputs, axis=0)
         x += w['wpe'][:T]
         x, d0 = rmsnorm(x, mean_embd)
         tape = [x, d0] if keep_tape else None
         for layer in self.layers:
             x_norm, d1 = rmsnorm(x, mean_embd)
-            q, k, v = (x_norm @ layer.wqkv.T).reshape(*lead, T, 3, n_head, head_dim).transpose(qkv_axes)
+            q, k, v = mm(x_norm, layer.wqkv.T).reshape(*lead, T, 3, n_head, head_dim).transpose(qkv_axes)
             att = q @ k.swapaxes(-1, -2)                                     # (..., H, T, T)
             att *= self._attn_scale
             att += mask
@@ -120,18 +122,18 @@ class NumpyEngine:
             y = np.empty((*lead, T, n_head, head_dim))
             np.matmul(att, v, out=y.swapaxes(-3, -2))                       # heads side by side
             y = y.reshape(*lead, T, e)
-            x_attn = y @ layer.wo.T
+            x_attn = mm(y, layer.wo.T)
             x_attn += x
             x_norm2, d2 = rmsnorm(x_attn, mean_embd)
-            hidden = x_norm2 @ layer.fc1.T
+            hidden = mm(x_norm2, layer.fc1.T)
             np.maximum(hidden, 0.0, out=hidden)
-            x = hidden @ layer.fc2.T
+            x = mm(hidden, layer.fc2.T)
             x += x_attn
             if keep_tape:
                 tape.append((x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden))
         if keep_tape:
             tape.append(x)
-        return x @ w['lm_head'].T, tape
+        return mm(x, w['lm_head'].T), tape
 
     def loss_and_backward(self, tokens):
         tokens = np.asarray(tokens)

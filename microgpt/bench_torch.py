@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from .model import RMSNORM_EPS
 from .optim import BETA1, BETA2, EPS
+from .engines.base import Engine
 
 torch.set_num_threads(1)
 
@@ -17,7 +18,7 @@ def rmsnorm(x):
     return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + RMSNORM_EPS)
 
 
-class TorchEngine:
+class TorchEngine(Engine):
     name = 'torch'
 
     def __init__(self, config, state_dict):
@@ -62,11 +63,6 @@ class TorchEngine:
             group['lr'] = lr
         self.optimizer.step()
         self.optimizer.zero_grad()
-
-    def train_step(self, tokens, lr, t):
-        loss = self.loss_and_backward(tokens)
-        self.adam_step(lr, t)
-        return loss
 
     def state_dict(self):
         return {name: p.tolist() for name, p in self.params.items()}

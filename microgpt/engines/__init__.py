@@ -4,7 +4,7 @@ Every engine is built from a config and a state_dict of plain floats, and offers
   loss_and_backward(tokens) -> float   loss of one document; gradients kept inside
   gradients() -> {name: rows}          those gradients, as plain floats
   adam_step(lr, t)                     one Adam update (t counts from 1); zeroes gradients
-  train_step(tokens, lr, t) -> float   the two above in one call
+  train_step(tokens, lr, t) -> float   the two above in one call (from base.Engine)
   state_dict() -> {name: rows}         the weights, as plain floats
   new_cache(), logits(token_id, pos_id, cache) -> list[float]   one decoding step
 They differ only in speed: the printed numbers are the same.

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..model import RMSNORM_EPS
 from ..optim import BETA1, BETA2, EPS
+from .base import Engine
 
 
 def rmsnorm(x, mean_col):
@@ -64,7 +65,7 @@ def flat_views(flat, config):
     return views, layers
 
 
-class NumpyEngine:
+class NumpyEngine(Engine):
     name = 'numpy'
 
     def __init__(self, config, state_dict):
@@ -220,11 +221,6 @@ class NumpyEngine:
         denom *= lr * (1 - BETA1) / ((1 - BETA1 ** t) * c)
         self.weights -= denom
         self._has_grad = False
-
-    def train_step(self, tokens, lr, t):
-        loss = self.loss_and_backward(tokens)
-        self.adam_step(lr, t)
-        return loss
 
     def state_dict(self):
         return {name: view.tolist() for name, view in self.weight_views.items()}

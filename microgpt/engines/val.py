@@ -1,9 +1,10 @@
 """The Val engine: the GPT over scalar autograd atoms, and Adam over its parameters."""
 from ..model import GPT
 from ..optim import BETA1, BETA2, EPS
+from .base import Engine
 
 
-class ValEngine:
+class ValEngine(Engine):
     name = 'val'
 
     def __init__(self, config, state_dict):
@@ -33,11 +34,6 @@ class ValEngine:
             v_hat = v[i] / v_corr
             p.data -= lr * m_hat / (v_hat ** 0.5 + EPS)
             p.grad = 0.0
-
-    def train_step(self, tokens, lr, t):
-        loss = self.loss_and_backward(tokens)
-        self.adam_step(lr, t)
-        return loss
 
     def state_dict(self):
         return {name: [[p.data for p in row] for row in mat]

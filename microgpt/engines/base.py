@@ -1,0 +1,9 @@
+"""What every engine shares (the interface itself is described in engines/__init__.py)."""
+
+
+class Engine:
+    def train_step(self, tokens, lr, t):
+        """One training step: the document's loss and gradients, then one Adam update."""
+        loss = self.loss_and_backward(tokens)
+        self.adam_step(lr, t)
+        return loss

@@ -21,7 +21,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .errors import MicrogptError
+from .errors import MicrogptError, require_positive
 
 ENGINES = ('val', 'numpy', 'torch')
 TORCH_INSTALL = "pip install 'microgpt[bench]'"
@@ -274,10 +274,8 @@ def comparisons(engines, steps):
 
 def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES, progress=None):
     """The whole benchmark; returns the report (a dict). progress(message) hears each stage."""
-    if steps < 1:
-        raise MicrogptError(f"steps must be >= 1, got {steps}")
-    if repeat < 1:
-        raise MicrogptError(f"repeat must be >= 1, got {repeat}")
+    require_positive('steps', steps)
+    require_positive('repeat', repeat)
     say = progress or (lambda message: None)
     data = Path(data).resolve()
     report = dict(machine=machine_info(),

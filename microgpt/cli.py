@@ -8,7 +8,7 @@ import click
 from . import checkpoint as ckpt
 from .data import load_docs, resolve_data_path, sha256_of
 from .engines import ENGINE_HELP, make_engine
-from .errors import MicrogptError
+from .errors import MicrogptError, require_positive
 from .executor import CLUSTER_ENV, default_workers
 from .fitness import AESTHETIC_WEIGHTS, FITNESS_KINDS, describe_score
 from .genome import DEFAULT_GENOME, resolve_train_settings
@@ -39,11 +39,6 @@ def info(message):
 @click.version_option(package_name='microgpt')
 def main():
     """microgpt: train and sample a tiny character-level GPT, atom by atom."""
-
-
-def positive(name, value):
-    if value is not None and value < 1:
-        raise MicrogptError(f"{name} must be >= 1, got {value}")
 
 
 @main.command()
@@ -85,7 +80,7 @@ def train(data, seed, steps, n_embd, n_head, n_layer, block_size, ff_mult, lr, g
     steps, lr = settings['steps'], settings['lr']
     arch = {name: settings[name] for name in ARCH_DEFAULTS}
     check_arch(**arch)
-    positive('steps', steps)
+    require_positive('steps', steps)
     if samples < 0:
         raise MicrogptError(f"samples must be >= 0, got {samples}")
     if not temperature > 0:
@@ -269,7 +264,7 @@ def sweep_options(command):
 
 
 def start_sweep(plan, data, workers, cluster, out_dir, resume):
-    positive('workers', workers)
+    require_positive('workers', workers)
     data_path = resolve_data_path(data, echo=info)
     docs = load_docs(data_path)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import random
 
 from .data import split_docs
-from .errors import MicrogptError
+from .errors import MicrogptError, require_positive
 from .executor import default_workers, make_executor
 from .fitness import check_fitness_kind, cost, evaluate_organism
 from . import genome as genome_module
@@ -38,10 +38,8 @@ def check_evolution_args(fitness, population, generations, workers=None):
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
-    if generations < 1:
-        raise MicrogptError(f"generations must be >= 1, got {generations}")
-    if workers is not None and workers < 1:
-        raise MicrogptError(f"workers must be >= 1, got {workers}")
+    require_positive('generations', generations)
+    require_positive('workers', workers)
 
 
 @dataclass

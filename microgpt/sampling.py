@@ -1,7 +1,7 @@
 """Sampling names from a trained model, one `choices` draw per token."""
 import math
 
-from .errors import MicrogptError
+from .errors import MicrogptError, require_positive
 
 
 def next_token_probs(logits, temperature, top_k=None, top_p=None):
@@ -61,8 +61,7 @@ def sample_one(engine, tokenizer, rng, temperature=0.5, top_k=None, top_p=None, 
 def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=None, prefix=''):
     if not temperature > 0:
         raise MicrogptError(f"temperature must be > 0, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise MicrogptError(f"top-k must be >= 1, got {top_k}")
+    require_positive('top-k', top_k)
     if top_p is not None and not 0 < top_p <= 1:
         raise MicrogptError(f"top-p must be in (0, 1], got {top_p}")
     unknown = tokenizer.unknown_chars(prefix)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .data import Tokenizer, split_docs
-from .errors import MicrogptError
+from .errors import MicrogptError, require_positive
 from .evaluation import mean_loss
 from .executor import make_executor
 from .training import ARCH_DEFAULTS, Run
@@ -63,9 +63,8 @@ def run_spec(sweep, size, steps, seed, lr, engine):
 
 def steps_plan(start, stop, every, size=DEFAULT_SIZE, **common):
     """One run per step count start, start + every, ... up to stop; common: seed, lr, engine."""
-    for name, value in (('from', start), ('every', every)):
-        if value < 1:
-            raise MicrogptError(f"{name} must be >= 1, got {value}")
+    require_positive('from', start)
+    require_positive('every', every)
     if stop < start:
         raise MicrogptError(f"to ({stop}) must be >= from ({start})")
     return [run_spec('steps', size, steps, **common) for steps in range(start, stop + 1, every)]
@@ -73,8 +72,7 @@ def steps_plan(start, stop, every, size=DEFAULT_SIZE, **common):
 
 def params_plan(sizes, steps, **common):
     """One run per named size, all trained for the same steps."""
-    if steps < 1:
-        raise MicrogptError(f"steps must be >= 1, got {steps}")
+    require_positive('steps', steps)
     return [run_spec('params', size, steps, **common) for size in sizes]
 
 

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
@@ -26,3 +27,18 @@ def names_path():
 def names_docs(names_path):
     from microgpt.data import load_docs
     return load_docs(names_path)
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    """A CliRunner working in an empty temporary directory (no genome.json, no input.txt)."""
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+@pytest.fixture
+def small_data(tmp_path, names_docs):
+    """The first 300 names as a data file."""
+    path = tmp_path / 'small.txt'
+    path.write_text('\n'.join(names_docs[:300]) + '\n')
+    return path

@@ -1,7 +1,6 @@
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from microgpt import analysis, sweep
 from microgpt.cli import main
@@ -65,12 +64,6 @@ def test_text_and_markdown_tables():
     markdown = analysis.report([found], markdown=True).splitlines()
     assert markdown[0].startswith('**steps sweep') and markdown[3] == '| ---: ' * 6 + '|'
     assert markdown[5] == '| 3,000 | 4,192 | 1.0s | 2.6000 | 2.5000 | 0.2500 |'
-
-
-@pytest.fixture
-def runner(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
 
 
 def test_tiny_sweep_end_to_end_table_and_plot(runner, tmp_path, names_docs):

@@ -3,26 +3,12 @@ import os
 import urllib.request
 
 import pytest
-from click.testing import CliRunner
 
 from microgpt import checkpoint as ckpt
 from microgpt import data as data_module
 from microgpt.cli import main
 
 SMALL = ['--steps', '20', '--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'val']
-
-
-@pytest.fixture
-def runner(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
-@pytest.fixture
-def small_data(tmp_path, names_docs):
-    path = tmp_path / 'small.txt'
-    path.write_text('\n'.join(names_docs[:300]) + '\n')
-    return path
 
 
 def train(runner, data, *extra):

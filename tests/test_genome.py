@@ -3,7 +3,6 @@ import math
 import random
 
 import pytest
-from click.testing import CliRunner
 
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
@@ -177,19 +176,6 @@ def test_flag_beats_genome_beats_default(tmp_path, monkeypatch):
 
 
 # --- `microgpt train` with a genome ---------------------------------------------------------
-
-@pytest.fixture
-def small_data(tmp_path, names_docs):
-    path = tmp_path / 'small.txt'
-    path.write_text('\n'.join(names_docs[:200]) + '\n')
-    return path
-
-
-@pytest.fixture
-def runner(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
 
 def train(runner, data, *extra):
     return runner.invoke(main, ['train', '--data', str(data), '--samples', '0', '--engine', 'numpy', *extra])

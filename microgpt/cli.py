@@ -18,6 +18,7 @@ from . import sweep as sweeps
 
 TRAIN_DEFAULTS = dict(ARCH_DEFAULTS, seed=42, steps=1000, lr=0.01)
 ENGINE_CHOICE = click.Choice(list(ENGINE_HELP))
+DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
 ENGINES_TEXT = '; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items())
 
 
@@ -43,7 +44,7 @@ def main():
 
 @main.command()
 @click.option('--data', type=click.Path(), default=None,
-              help="One document per line. Default: ./input.txt, downloading the names dataset there if missing.")
+              help=DATA_HELP)
 @click.option('--seed', type=int, default=TRAIN_DEFAULTS['seed'], show_default=True,
               help="Seed of the one random stream (shuffle, init, sampling).")
 # Gene options default to None so that a genome's gene applies unless the flag is given;
@@ -172,7 +173,7 @@ def cluster_option(command):
                    "The result does not depend on it.")
 @cluster_option
 @click.option('--data', type=click.Path(), default=None,
-              help="One document per line. Default: ./input.txt, downloading the names dataset there if missing.")
+              help=DATA_HELP)
 @click.option('--out', type=click.Path(dir_okay=False), default=DEFAULT_GENOME, show_default=True,
               help="Where to write the best genome (`microgpt train` loads ./genome.json).")
 def evolve(fitness, population, generations, seed, workers, cluster, data, out):
@@ -244,7 +245,7 @@ def sweep_options(command):
     """The options every sweep shares: data, run settings, parallelism, results file."""
     options = [
         click.option('--data', type=click.Path(), default=None,
-                     help="One document per line. Default: ./input.txt, downloading the names dataset there if missing."),
+                     help=DATA_HELP),
         click.option('--seed', type=int, default=TRAIN_DEFAULTS['seed'], show_default=True,
                      help="Seed of every run and of the held-out validation split."),
         click.option('--lr', type=float, default=TRAIN_DEFAULTS['lr'], show_default=True,
@@ -337,7 +338,7 @@ def analyze(files, plot_path, markdown):
 @click.option('--repeat', type=int, default=5, show_default=True,
               help="Runs of each whole `train` process that takes under 2 s (the fastest is compared).")
 @click.option('--data', type=click.Path(), default=None,
-              help="One document per line. Default: ./input.txt, downloading the names dataset there if missing.")
+              help=DATA_HELP)
 @click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
 def bench(steps, engines, repeat, data, out):
     """Time and measure each engine side by side; print a JSON report.

@@ -4,10 +4,9 @@ import random
 from pathlib import Path
 
 from .errors import MicrogptError
-from .fileio import atomic_write_bytes
 
 DEFAULT_DATA = 'input.txt'
-NAMES_URL = 'https://raw.githubusercontent.com/karpathy/makemore/refs/heads/master/names.txt'
+BUNDLED_NAMES = 'datasets/names.txt'  # package data, relative to the package
 NAMES_SHA256 = '0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d'
 
 
@@ -48,34 +47,24 @@ def load_docs(path):
     return docs
 
 
-def download_names(dest, url=NAMES_URL, timeout=30):
-    """Fetch the names dataset to dest, verifying its SHA-256 before writing it."""
-    import urllib.request  # here: it costs ~20 ms of start-up, and only a download needs it
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            payload = response.read()
-    except OSError as e:
-        raise MicrogptError(
-            f"no data: {dest} does not exist and downloading the names dataset failed ({e}); "
-            f"pass --data PATH to a one-document-per-line file, or save the names file as {dest}"
-        ) from None
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != NAMES_SHA256:
-        raise MicrogptError(f"downloaded names file has SHA-256 {digest}, expected {NAMES_SHA256}; "
-                            f"not saved. Pass --data PATH instead")
-    atomic_write_bytes(dest, payload)
+def bundled_names_path():
+    """The names data that ships inside the package (the same bytes as the project's input.txt)."""
+    from importlib.resources import files
+    return Path(str(files('microgpt') / BUNDLED_NAMES))
 
 
 def resolve_data_path(data, echo=None):
-    """--data PATH if given; else ./input.txt; else download the names dataset there."""
+    """--data PATH if given; else ./input.txt; else the names data bundled with microgpt.
+
+    Never touches the network."""
     if data is not None:
         return Path(data)
     path = Path(DEFAULT_DATA)
-    if not path.exists():
-        if echo:
-            echo(f"{path} not found: downloading the names dataset to it")
-        download_names(path)
-    return path
+    if path.exists():
+        return path
+    if echo:
+        echo(f"no {path} here: using the names data bundled with microgpt")
+    return bundled_names_path()
 
 
 class Tokenizer:

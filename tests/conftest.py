@@ -5,13 +5,15 @@ import pytest
 from click.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-REFERENCE = SHARED / 'reference'
+TESTS = Path(__file__).resolve().parent
+# The original microgpt.py's outputs (see data/reference/README.md): the fidelity targets.
+REFERENCE = TESTS / 'data' / 'reference'
 
 
 def find_names():
+    """$MICROGPT_DATA if set, else the names data committed as the project's input.txt."""
     env = os.environ.get('MICROGPT_DATA')
-    path = Path(env) if env else SHARED / 'data' / 'names.txt'
+    path = Path(env) if env else REPO / 'input.txt'
     return path if path.exists() else None
 
 
@@ -19,7 +21,7 @@ def find_names():
 def names_path():
     path = find_names()
     if path is None:
-        pytest.fail("names dataset not found: set MICROGPT_DATA or place it at ../shared/data/names.txt")
+        pytest.fail("names dataset not found: set MICROGPT_DATA or restore input.txt in the project root")
     return path
 
 

@@ -1,6 +1,5 @@
 import json
 import os
-import urllib.request
 
 import pytest
 
@@ -100,39 +99,24 @@ def test_unreadable_data(runner, tmp_path):
     assert_error(runner.invoke(main, ['train', '--data', 'bin.txt']), 'cannot read')
 
 
-def test_no_data_and_no_network(runner, monkeypatch, tmp_path):
-    def offline(*args, **kwargs):
-        raise OSError('network is unreachable')
-    monkeypatch.setattr(urllib.request, 'urlopen', offline)
-    result = runner.invoke(main, ['train'])
-    assert_error(result, '--data PATH')
-    assert not (tmp_path / 'input.txt').exists()
+def test_default_data_is_input_txt_then_the_bundled_names(runner, tmp_path):
+    (tmp_path / 'input.txt').write_text('anna\nbob\ncarl\n')
+    result = runner.invoke(main, ['train', *SMALL, '--steps', '1', '--samples', '0'])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == 'num docs: 3'
+    (tmp_path / 'input.txt').unlink()
+    result = runner.invoke(main, ['train', *SMALL, '--steps', '1', '--samples', '0'])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == 'num docs: 32033'
+    assert 'bundled' in result.stderr
+    assert not (tmp_path / 'input.txt').exists()  # nothing downloaded, nothing written
 
 
-class FakeResponse:
-    def __init__(self, payload):
-        self.payload = payload
-
-    def read(self):
-        return self.payload
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def test_download_is_verified_before_it_is_saved(runner, monkeypatch, tmp_path, names_path):
-    monkeypatch.setattr(urllib.request, 'urlopen',
-                        lambda *a, **k: FakeResponse(b'tampered\n'))
-    assert_error(runner.invoke(main, ['train']), 'SHA-256')
-    assert not (tmp_path / 'input.txt').exists()
-
-    monkeypatch.setattr(urllib.request, 'urlopen',
-                        lambda *a, **k: FakeResponse(names_path.read_bytes()))
-    path = data_module.resolve_data_path(None)
-    assert path.read_bytes() == names_path.read_bytes()
+def test_bundled_names_are_the_projects_input_txt():
+    from conftest import REPO
+    bundled = data_module.bundled_names_path()
+    assert data_module.sha256_of(bundled) == data_module.NAMES_SHA256
+    assert bundled.read_bytes() == (REPO / 'input.txt').read_bytes()
 
 
 def test_sample_missing_checkpoint(runner):

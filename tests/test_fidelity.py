@@ -12,8 +12,9 @@ from conftest import REFERENCE
 
 ENGINES = ['val', 'numpy']
 
-# settings per reference file, as ../shared/reference/README.md gives them
+# settings per reference file, as tests/data/reference/README.md gives them
 REFERENCE_RUNS = {
+    'default-50-steps.txt': ['--steps', '50'],
     'default-100-steps.txt': ['--steps', '100'],
     'small-300-steps.txt': ['--seed', '11', '--n-embd', '8', '--n-head', '2', '--block-size', '12',
                             '--lr', '0.015', '--steps', '300', '--temperature', '0.7'],

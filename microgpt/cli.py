@@ -9,12 +9,12 @@ from . import checkpoint as ckpt
 from .data import load_docs, resolve_data_path, sha256_of
 from .engines import ENGINE_HELP, make_engine
 from .errors import MicrogptError, require_positive
-from .executor import CLUSTER_ENV, default_workers
-from .fitness import AESTHETIC_WEIGHTS, FITNESS_KINDS, describe_score
-from .genome import DEFAULT_GENOME, resolve_train_settings
+from .trials.executor import CLUSTER_ENV, default_workers
+from .evolve.fitness import AESTHETIC_WEIGHTS, FITNESS_KINDS, describe_score
+from .evolve.genome import DEFAULT_GENOME, resolve_train_settings
 from .sampling import generate, check_sampling_args
 from .training import ARCH_DEFAULTS, Run, check_arch
-from . import sweep as sweeps
+from .scaling import sweep as sweeps
 
 TRAIN_DEFAULTS = dict(ARCH_DEFAULTS, seed=42, steps=1000, lr=0.01)
 ENGINE_CHOICE = click.Choice(list(ENGINE_HELP))
@@ -183,7 +183,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
     kept each generation; organisms train on the numpy engine, in parallel. Every organism
     goes into a log under experiments/. On Ctrl-C the best so far is written.
     """
-    from .evolution import Evolution, check_evolution_args  # on use: keeps `train` start-up short
+    from .evolve.search import Evolution, check_evolution_args  # on use: keeps `train` start-up short
     check_evolution_args(fitness, population, generations, workers)
     data_path = resolve_data_path(data, echo=info)
     docs = load_docs(data_path)
@@ -317,7 +317,7 @@ def sweep_params(sizes, steps, seed, lr, engine, data, workers, cluster, out_dir
 def analyze(files, plot_path, markdown):
     """Per sweep in the results FILES: loss against steps or parameters, and the return of
     each increase (validation-loss drop per 1,000 extra steps or parameters)."""
-    from . import analysis  # on use: keeps `train` start-up short
+    from .scaling import analysis  # on use: keeps `train` start-up short
     if plot_path:
         analysis.figure_class()  # without matplotlib, say so before any work
     found = analysis.load_sweeps(files, warn=info)

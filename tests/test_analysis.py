@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from microgpt import analysis, sweep
+from microgpt.scaling import analysis, sweep
 from microgpt.cli import main
 
 COMMON = dict(seed=1, lr=0.01, engine='numpy')

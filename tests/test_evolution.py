@@ -4,13 +4,13 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from microgpt import evolution as evolution_module
-from microgpt import genome as genome_module
+from microgpt.evolve import search as evolution_module
+from microgpt.evolve import genome as genome_module
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolution import Evolution, organism_seed
-from microgpt.fitness import evaluate_organism
-from microgpt.genome import GeneSpace, load_genome
+from microgpt.evolve.search import Evolution, organism_seed
+from microgpt.evolve.fitness import evaluate_organism
+from microgpt.evolve.genome import GeneSpace, load_genome
 
 # Tiny organisms: the real ranges, narrowed so that each trains in milliseconds.
 TINY_SPACE = GeneSpace(n_embd=(8, 12), n_layer=(1, 2), block_size=(8, 10), ff_mult=(1, 2),

@@ -4,7 +4,7 @@ import pytest
 
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
-from microgpt.fitness import (AESTHETIC_WEIGHTS, WORST_COST, check_fitness_kind, cost, creativity,
+from microgpt.evolve.fitness import (AESTHETIC_WEIGHTS, WORST_COST, check_fitness_kind, cost, creativity,
                               describe_score, evaluate_organism, flow, judge, symmetry)
 
 TINY = dict(n_embd=8, n_head=2, n_layer=1, block_size=8, ff_mult=1, learning_rate=0.01, num_steps=30)

@@ -7,7 +7,7 @@ import pytest
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.genome import (GENE_NAMES, GENE_RANGES, GENE_SPACE, PRIMORDIAL, Genome, GeneSpace,
+from microgpt.evolve.genome import (GENE_NAMES, GENE_RANGES, GENE_SPACE, PRIMORDIAL, Genome, GeneSpace,
                              load_genome, resolve_train_settings, save_genome)
 
 SMALL_GENOME = Genome(n_embd=12, n_head=3, n_layer=2, block_size=10, ff_mult=2,

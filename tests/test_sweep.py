@@ -4,7 +4,7 @@ import statistics
 import pytest
 from click.testing import CliRunner
 
-from microgpt import sweep
+from microgpt.scaling import sweep
 from microgpt.cli import main
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError

@@ -8,7 +8,7 @@ import math
 import time
 import warnings
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 FITNESS_KINDS = ('loss', 'aesthetic')
 HIGHER_IS_BETTER = {'loss': False, 'aesthetic': True}
@@ -130,7 +130,7 @@ def scorable_docs(tokenizer, docs):
 
 
 def validation_loss(engine, tokenizer, val_docs):
-    from .evaluation import mean_loss
+    from ..evaluation import mean_loss
     docs = scorable_docs(tokenizer, val_docs)
     if not docs:
         raise MicrogptError("no validation document uses only characters seen in training")
@@ -161,8 +161,8 @@ def evaluate_organism(genes, seed, train_docs, val_docs, fitness, engine_name='n
 
 
 def _train_and_measure(genes, seed, train_docs, val_docs, fitness, engine_name, samples, result):
-    from .sampling import generate
-    from .training import Run
+    from ..sampling import generate
+    from ..training import Run
     arch = {k: genes[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')}
     run = Run(train_docs, seed=seed, arch=arch, engine_name=engine_name)
     result['num_params'] = run.config.num_params()

@@ -5,8 +5,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MicrogptError
-from .fileio import atomic_write_bytes
+from ..errors import MicrogptError
+from ..fileio import atomic_write_bytes
 from .sweep import TRAIN_LOSS_WINDOW, X_FIELD, format_duration, read_rows, run_key, sweep_key
 
 PLOT_INSTALL = "pip install 'microgpt[plot]'"

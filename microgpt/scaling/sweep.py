@@ -12,11 +12,11 @@ from concurrent.futures import as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .data import Tokenizer, split_docs
-from .errors import MicrogptError, require_positive
-from .evaluation import mean_loss
-from .executor import make_executor
-from .training import ARCH_DEFAULTS, Run
+from ..data import Tokenizer, split_docs
+from ..errors import MicrogptError, require_positive
+from ..evaluation import mean_loss
+from ..trials.executor import make_executor
+from ..training import ARCH_DEFAULTS, Run
 
 # Named model sizes for the params sweep. Heads grow with the width so every head stays
 # 4 wide; medium is the `microgpt train` default model.

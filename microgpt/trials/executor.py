@@ -10,7 +10,7 @@ import gc
 import os
 from concurrent.futures import Executor, Future
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 CLUSTER_ENV = 'MICROGPT_CLUSTER'
 INSTALL_CLUSTER = "dask is not installed: pip install 'microgpt[cluster]'"

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 import random
 
-from .data import split_docs
-from .errors import MicrogptError, require_positive
-from .executor import default_workers, make_executor
+from ..data import split_docs
+from ..errors import MicrogptError, require_positive
+from ..trials.executor import default_workers, make_executor
 from .fitness import check_fitness_kind, cost, evaluate_organism
 from . import genome as genome_module
 from .genome import PRIMORDIAL, save_genome

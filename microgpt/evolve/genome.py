@@ -8,9 +8,9 @@ import math
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
-from .errors import MicrogptError
-from .fileio import atomic_write_json, read_json
-from .training import ARCH_DEFAULTS
+from ..errors import MicrogptError
+from ..fileio import atomic_write_json, read_json
+from ..training import ARCH_DEFAULTS
 
 FORMAT = 'microgpt-genome'
 VERSION = 1

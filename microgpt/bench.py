@@ -108,7 +108,8 @@ def worker(spec):
         run.engine = TorchEngine(run.config, run.engine.state_dict())
     setup_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    losses = run.train(spec['steps'], spec['lr'])
+    from .training import TrainConfig
+    losses = run.train(TrainConfig(num_steps=spec['steps'], learning_rate=spec['lr']))
     loop_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     names = list(generate(run.engine, run.tokenizer, run.rng, spec['samples'], temperature=TEMPERATURE))
@@ -305,3 +306,23 @@ def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES,
 def worker_main():
     """A worker process: the spec is JSON in argv[1]; the result goes to stdout as JSON."""
     print(json.dumps(worker(json.loads(sys.argv[1]))))
+
+
+def bench_job(console, steps, engines, repeat, data, out):
+    """`microgpt bench`: the JSON report on stdout (and in `out`); progress on stderr."""
+    from .data import load_docs, resolve_data_path
+    from .fileio import atomic_write_json, check_output_path
+    names = parse_engines(engines)
+    if engines is None and 'torch' not in names:
+        console.info(f"torch is not installed, so PyTorch is left out ({TORCH_INSTALL})")
+    if out:
+        check_output_path(out, 'report')
+    data_path = resolve_data_path(data, echo=console.info)
+    load_docs(data_path)  # a bad data file fails here, in one line
+    report = run_bench(names, steps, data_path, repeat=repeat, progress=lambda m: console.info(f"bench: {m}"))
+    if out:
+        atomic_write_json(out, report, indent=2)
+    console.out(json.dumps(report, indent=2))
+    if report.get('interrupted'):
+        console.info("interrupted: the report holds what was measured before")
+        raise KeyboardInterrupt

@@ -1,9 +1,10 @@
-"""Checkpoints: one JSON file with config, vocabulary, weights and how they were trained.
+"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, and how they
+were trained (enough to resume the run exactly), plus where it came from (provenance).
 
 JSON floats round-trip float64 exactly, and any engine can read them.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data import Tokenizer
@@ -12,7 +13,8 @@ from .fileio import atomic_write_json, read_json
 from .model import GPTConfig
 
 FORMAT = 'microgpt-checkpoint'
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 has no optimizer state: it samples, it cannot resume
 DEFAULT_CHECKPOINT = 'microgpt.ckpt.json'
 
 
@@ -22,17 +24,33 @@ class Checkpoint:
     chars: list
     state_dict: dict
     training: dict
+    optimizer: dict = None  # {'m': {name: rows}, 'v': {name: rows}}
+    losses: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
 
     @property
     def tokenizer(self):
         return Tokenizer(self.chars)
 
 
-def save_checkpoint(path, config, tokenizer, state_dict, training):
+def _all_finite(matrices):
+    return all(math.isfinite(x) for rows in matrices.values() for row in rows for x in row)
+
+
+def save_checkpoint(path, checkpoint):
+    """Write atomically; refuses weights or moments that are not finite numbers."""
+    if not _all_finite(checkpoint.state_dict) or (
+            checkpoint.optimizer and not all(_all_finite(checkpoint.optimizer[k]) for k in ('m', 'v'))):
+        raise MicrogptError(f"not saving {path}: the model holds values that are not finite numbers")
+    names = [name for name, _ in checkpoint.config.param_shapes()]
     atomic_write_json(path, {
-        'format': FORMAT, 'version': VERSION, 'config': config.to_dict(),
-        'vocab': list(tokenizer.chars), 'training': training,
-        'state_dict': {name: state_dict[name] for name, _ in config.param_shapes()},
+        'format': FORMAT, 'version': VERSION, 'config': checkpoint.config.to_dict(),
+        'vocab': list(checkpoint.chars), 'training': checkpoint.training,
+        'provenance': checkpoint.provenance,
+        'state_dict': {name: checkpoint.state_dict[name] for name in names},
+        'optimizer': None if checkpoint.optimizer is None else {
+            k: {name: checkpoint.optimizer[k][name] for name in names} for k in ('m', 'v')},
+        'losses': list(checkpoint.losses),
     })
 
 
@@ -45,14 +63,16 @@ def load_checkpoint(path):
 
     if not isinstance(obj, dict) or obj.get('format') != FORMAT:
         raise bad("not a microgpt checkpoint")
-    if obj.get('version') != VERSION:
+    if obj.get('version') not in READABLE_VERSIONS:
         raise MicrogptError(f"checkpoint {path} has format version {obj.get('version')!r}; "
-                            f"this microgpt reads version {VERSION}")
+                            f"this microgpt reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     try:
         config = GPTConfig(**obj['config'])
         chars, state, training = obj['vocab'], obj['state_dict'], obj.get('training', {})
-        shapes_ok = {name: len(state[name]) == rows and all(len(row) == cols for row in state[name])
-                     for name, (rows, cols) in config.param_shapes()}
+        optimizer, losses = obj.get('optimizer'), obj.get('losses', [])
+        matrices = {'state_dict': state}
+        if optimizer is not None:
+            matrices.update(m=optimizer['m'], v=optimizer['v'])
     except MicrogptError as e:
         raise bad(str(e)) from None
     except (KeyError, TypeError) as e:
@@ -60,9 +80,14 @@ def load_checkpoint(path):
     if (not isinstance(chars, list) or len(chars) + 1 != config.vocab_size
             or not all(isinstance(c, str) and len(c) == 1 for c in chars)):
         raise bad("vocabulary does not match vocab_size")
-    for name, (rows, cols) in config.param_shapes():
-        if not shapes_ok[name]:
-            raise bad(f"{name} is not {rows}x{cols}")
-        if not all(isinstance(x, float) and math.isfinite(x) for row in state[name] for x in row):
-            raise bad(f"{name} holds a value that is not a finite number")
-    return Checkpoint(config, chars, state, training)
+    if not isinstance(training, dict) or not isinstance(losses, list):
+        raise bad("training or losses malformed")
+    for what, mats in matrices.items():
+        for name, (rows, cols) in config.param_shapes():
+            rows_of = mats.get(name) if isinstance(mats, dict) else None
+            if not (isinstance(rows_of, list) and len(rows_of) == rows
+                    and all(isinstance(row, list) and len(row) == cols for row in rows_of)):
+                raise bad(f"{what} {name} is not {rows}x{cols}")
+            if not all(isinstance(x, float) and math.isfinite(x) for row in rows_of for x in row):
+                raise bad(f"{what} {name} holds a value that is not a finite number")
+    return Checkpoint(config, chars, state, training, optimizer, losses, obj.get('provenance') or {})

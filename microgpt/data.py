@@ -31,19 +31,29 @@ def split_docs(docs, seed, val_fraction=0.1):
 
 
 def load_docs(path):
-    """Read one document per line; a clear MicrogptError if that cannot give any."""
+    """Read one document per line; a clear MicrogptError if that cannot give any.
+
+    A UTF-8 byte-order mark and CRLF line ends are not characters of the documents."""
     path = Path(path)
     if not path.exists():
         raise MicrogptError(f"data file not found: {path}")
     if path.is_dir():
-        raise MicrogptError(f"data path is a directory, not a file: {path}")
+        raise MicrogptError(f"data path is a folder, not a file: {path}")
     try:
-        text = path.read_text(encoding='utf-8')
-    except (OSError, UnicodeDecodeError) as e:
-        raise MicrogptError(f"cannot read data file {path}: {e}") from None
+        raw = path.read_bytes()
+    except OSError as e:
+        raise MicrogptError(f"cannot read data file {path}: {e.strerror or e}") from None
+    if b'\0' in raw:
+        raise MicrogptError(f"cannot read data file {path}: it looks binary (NUL bytes), "
+                            f"not text with one document per line")
+    try:
+        text = raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise MicrogptError(f"cannot read data file {path}: not UTF-8 text "
+                            f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
     docs = parse_docs(text)
     if not docs:
-        raise MicrogptError(f"data file is empty (no non-blank lines): {path}")
+        raise MicrogptError(f"data file {path} is empty: no documents (every line is blank)")
     return docs
 
 

@@ -3,6 +3,9 @@ import math
 
 from .errors import MicrogptError, require_positive
 
+DEFAULT_TEMPERATURE = 0.5
+DEFAULT_NUM_SAMPLES = 20
+
 
 def next_token_probs(logits, temperature, top_k=None, top_p=None):
     """softmax(logits / temperature), optionally cut to the top-k tokens or the top-p mass.
@@ -39,7 +42,7 @@ def _truncate(probs, top_k, top_p):
     return [p if i in keep else 0.0 for i, p in enumerate(probs)]
 
 
-def sample_one(engine, tokenizer, rng, temperature=0.5, top_k=None, top_p=None, prefix=''):
+def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix=''):
     """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size."""
     block_size = engine.config.block_size
     fed = tokenizer.encode(prefix)
@@ -75,7 +78,7 @@ def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=No
 
 def generate(engine, tokenizer, rng, num, **kwargs):
     """Yield num samples (strings)."""
-    check_sampling_args(tokenizer, engine.config.block_size, kwargs.get('temperature', 0.5),
+    check_sampling_args(tokenizer, engine.config.block_size, kwargs.get('temperature', DEFAULT_TEMPERATURE),
                         kwargs.get('top_k'), kwargs.get('top_p'), kwargs.get('prefix', ''))
     for _ in range(num):
         yield sample_one(engine, tokenizer, rng, **kwargs)

@@ -135,7 +135,7 @@ def test_analyze_bad_input_is_one_line(runner, tmp_path, setup, args, fragment):
 def test_plot_needs_a_known_image_suffix(runner, tmp_path):
     pytest.importorskip('matplotlib')
     write_rows(tmp_path / 'a.jsonl', steps_rows([3.0, 2.5]))
-    for name, fragment in [('out', 'needs a suffix'), ('out.nope', 'cannot write plot out.nope')]:
+    for name, fragment in [('out', 'needs a suffix'), ('out.nope', 'plot file out.nope needs a suffix')]:
         result = runner.invoke(main, ['analyze', 'a.jsonl', '--plot', name])
         assert result.exit_code == 1 and fragment in result.stderr, result.stderr
         assert not (tmp_path / name).exists()

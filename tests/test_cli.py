@@ -32,7 +32,7 @@ def test_train_then_sample(runner, small_data, tmp_path):
     assert 'checkpoint saved to m.ckpt.json' in result.stderr
 
     loaded = ckpt.load_checkpoint('m.ckpt.json')
-    assert loaded.training['steps'] == 20 and loaded.training['seed'] == 42
+    assert loaded.training['steps_done'] == 20 and loaded.training['seed'] == 42
     assert loaded.training['data_sha256'] == data_module.sha256_of(small_data)
     assert loaded.config.n_embd == 8
 
@@ -57,7 +57,7 @@ def test_checkpoint_round_trips_floats_exactly(runner, small_data):
     assert train(runner, small_data, '--samples', '0', '--out', 'a.ckpt.json').exit_code == 0
     raw = json.loads(open('a.ckpt.json').read())
     loaded = ckpt.load_checkpoint('a.ckpt.json')
-    ckpt.save_checkpoint('b.ckpt.json', loaded.config, loaded.tokenizer, loaded.state_dict, loaded.training)
+    ckpt.save_checkpoint('b.ckpt.json', loaded)
     assert json.loads(open('b.ckpt.json').read()) == raw
     assert open('a.ckpt.json').read() == open('b.ckpt.json').read()
 
@@ -71,13 +71,14 @@ def test_top_k_one_is_greedy(runner, small_data):
 
 @pytest.mark.parametrize('args, fragment', [
     (['--n-embd', '6', '--n-head', '4'], 'divisible'),
-    (['--n-layer', '0'], 'n_layer'),
-    (['--block-size', '0'], 'block_size'),
-    (['--ff-mult', '0'], 'ff_mult'),
-    (['--steps', '0'], 'steps'),
-    (['--temperature', '0'], 'temperature'),
-    (['--temperature', '-1'], 'temperature'),
-    (['--samples', '-1'], 'samples'),
+    (['--n-layer', '0'], '--n-layer'),
+    (['--block-size', '0'], '--block-size'),
+    (['--ff-mult', '0'], '--ff-mult'),
+    (['--steps', '0'], '--steps'),
+    (['--temperature', '0'], '--temperature'),
+    (['--temperature', '-1'], '--temperature'),
+    (['--samples', '-1'], '--samples'),
+    (['--lr', 'nan'], '--lr'), (['--lr', 'inf'], '--lr'), (['--lr', '-0.01'], '--lr'), (['--lr', '0'], '--lr'),
 ])
 def test_train_rejects_config_that_cannot_work(runner, small_data, args, fragment):
     result = runner.invoke(main, ['train', '--data', str(small_data), '--engine', 'val', *args])
@@ -152,19 +153,20 @@ def test_sample_rejects_bad_arguments(runner, small_data, args, fragment):
 
 
 def test_interrupted_training_keeps_a_checkpoint(runner, small_data, monkeypatch):
-    from microgpt import training
+    """Ctrl-C during training: the steps done are saved (and can be resumed), exit 130."""
+    import signal
+    from microgpt import console
 
-    original = training.Run.train
+    original = console.step_line
 
-    def interrupted(self, num_steps, lr, on_step=None):
-        def stop_at_5(step, total, loss):
-            on_step(step, total, loss)
-            if step == 5:
-                raise KeyboardInterrupt
-        return original(self, num_steps, lr, stop_at_5)
+    def line_then_ctrl_c(step, total, loss):
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(step, total, loss)
 
-    monkeypatch.setattr(training.Run, 'train', interrupted)
+    monkeypatch.setattr('microgpt.jobs.step_line', line_then_ctrl_c)
     result = train(runner, small_data, '--out', 'part.ckpt.json')
-    assert result.exit_code == 130
-    assert ckpt.load_checkpoint('part.ckpt.json').training['steps'] == 5
-    assert 'interrupted after 5 steps' in result.stderr
+    assert result.exit_code == 130, result.output
+    assert ckpt.load_checkpoint('part.ckpt.json').training['steps_done'] == 5
+    assert 'interrupted after 5 of 20 steps' in result.stderr
+    assert '--resume part.ckpt.json' in result.stderr

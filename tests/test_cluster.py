@@ -127,8 +127,9 @@ def test_unreachable_scheduler_is_one_line(address, monkeypatch):
 # --- evolve and sweep through --cluster ---------------------------------------------------------
 
 # What a wall clock or where the runs went decides; everything else must match.
+# What differs between equal runs: wall clocks, where they ran, and the command that said so.
 WALL_CLOCK_FIELDS = {'seconds', 'eval_seconds', 'finished_at', 'started', 'finished', 'created', 'log',
-                     'workers', 'cluster'}
+                     'workers', 'cluster', 'command'}
 
 
 def comparable(record):
@@ -177,7 +178,8 @@ def tiny_sweep(tiny_data, cwd, monkeypatch, where):
     run_cli(['sweep', 'steps', '--from', '5', '--to', '45', '--every', '10', '--size', 'small',
              '--seed', '3', '--data', str(tiny_data), '--out-dir', 'results', *where], cwd, monkeypatch)
     [results] = (cwd / 'results').glob('sweep-steps-*.jsonl')
-    return sorted(comparable(read_jsonl(results)), key=lambda row: row['steps'])
+    rows = [row for row in read_jsonl(results) if row.get('kind') != 'header']
+    return sorted(comparable(rows), key=lambda row: row['steps'])
 
 
 @pytest.fixture(scope='module')

@@ -156,23 +156,30 @@ def test_missing_gene_and_broken_json_are_named(tmp_path):
 
 def test_flag_beats_genome_beats_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    defaults = dict(n_embd=16, n_head=4, n_layer=1, block_size=16, ff_mult=4, steps=1000, lr=0.01, seed=42)
-    none = dict.fromkeys(['n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult', 'steps', 'lr'])
-    settings, genome_file, message = resolve_train_settings(none, defaults=defaults)
-    assert settings == defaults and genome_file is None and 'primordial' in message
+    none = dict.fromkeys(GENE_NAMES)
+    genes, genome_file, message = resolve_train_settings(none)
+    assert genes == PRIMORDIAL.genes() and genome_file is None and 'primordial' in message
 
     save_genome('genome.json', SMALL_GENOME, {})
-    settings, genome_file, message = resolve_train_settings(dict(none, n_layer=3), defaults=defaults)
-    assert (settings['n_embd'], settings['steps'], settings['lr']) == (12, 100, 0.02)
-    assert settings['n_layer'] == 3 and settings['seed'] == 42
+    genes, genome_file, message = resolve_train_settings(dict(none, n_layer=3))
+    assert (genes['n_embd'], genes['num_steps'], genes['learning_rate']) == (12, 100, 0.02)
+    assert genes['n_layer'] == 3
     assert 'genome genome.json' in message and 'overridden on the command line: n_layer' in message
 
-    settings, _, message = resolve_train_settings(none, primordial=True, defaults=defaults)
-    assert settings == defaults and '--primordial' in message
+    genes, _, message = resolve_train_settings(none, primordial=True)
+    assert genes == PRIMORDIAL.genes() and '--primordial' in message
     with pytest.raises(MicrogptError, match='exclude each other'):
         resolve_train_settings(none, genome_path='genome.json', primordial=True)
     with pytest.raises(MicrogptError, match='genome file not found: elsewhere.json'):
         resolve_train_settings(none, genome_path='elsewhere.json')
+
+
+def test_primordial_genome_is_the_configs_defaults():
+    from microgpt.model import GPTConfig
+    from microgpt.training import TrainConfig
+    config, train = GPTConfig(vocab_size=27), TrainConfig()
+    assert PRIMORDIAL.genes() == dict((k, getattr(config, k)) for k in PRIMORDIAL.arch()) | dict(
+        learning_rate=train.learning_rate, num_steps=train.num_steps)
 
 
 # --- `microgpt train` with a genome ---------------------------------------------------------
@@ -199,13 +206,13 @@ def test_train_flags_override_genes_and_primordial_ignores_the_genome(runner, sm
     result = train(runner, small_data, '--steps', '7', '--n-layer', '1')
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1].startswith('step    7 /    7')
-    assert 'overridden on the command line: n_layer, steps' in result.stderr
+    assert 'overridden on the command line: n_layer, num_steps' in result.stderr
     config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
     assert (config.n_embd, config.n_layer) == (12, 1)
 
     result = train(runner, small_data, '--primordial', '--steps', '5')
     assert result.exit_code == 0, result.output
-    assert 'primordial defaults (--primordial)' in result.stderr
+    assert 'I am unformed (the primordial settings: --primordial)' in result.stderr
     config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
     assert (config.n_embd, config.n_head, config.n_layer) == (16, 4, 1)
 
@@ -226,7 +233,7 @@ def test_train_with_explicit_genome_path_and_malformed_genome(runner, small_data
 def test_train_help_still_shows_the_built_in_defaults(runner):
     result = runner.invoke(main, ['train', '--help'])
     assert result.exit_code == 0
-    text = ' '.join(result.output.split())
+    text = ' '.join(result.output.split()).split('Options:', 1)[1]
     for option, default in [('--steps', '1000'), ('--n-embd', '16'), ('--n-head', '4'), ('--lr', '0.01')]:
         after = text.split(option, 1)[1].split('--', 1)[0]
         assert f'default: ({default})' in after or f'default: {default}' in after, after

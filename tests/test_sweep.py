@@ -4,12 +4,12 @@ import statistics
 import pytest
 from click.testing import CliRunner
 
-from microgpt.scaling import sweep
+from microgpt.scaling import plans, sweep
 from microgpt.cli import main
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
 from microgpt.evaluation import mean_loss
-from microgpt.training import ARCH_DEFAULTS, Run
+from microgpt.training import ARCH_DEFAULTS, Run, TrainConfig
 
 COMMON = dict(seed=3, lr=0.01, engine='numpy')
 
@@ -27,7 +27,7 @@ def tiny_data(tmp_path, tiny_docs):
 
 
 def tiny_steps_plan():
-    return sweep.steps_plan(5, 25, 10, 'small', **COMMON)
+    return plans.steps_plan(5, 25, 10, 'small', **COMMON)
 
 
 def messages():
@@ -36,27 +36,27 @@ def messages():
 
 
 def test_default_steps_plan_is_1k_to_21k_every_2k():
-    plan = sweep.steps_plan(**sweep.STEPS_RANGE_DEFAULTS, **COMMON)
+    plan = plans.steps_plan(**plans.STEPS_RANGE_DEFAULTS, **COMMON)
     assert [spec['steps'] for spec in plan] == list(range(1000, 22000, 2000))
     assert all(spec['sweep'] == 'steps' and spec['size'] == 'medium' for spec in plan)
 
 
 def test_named_sizes_keep_heads_4_wide_and_medium_is_the_train_default():
-    for name in sweep.SIZES:
-        arch = sweep.size_arch(name)
+    for name in plans.SIZES:
+        arch = plans.size_arch(name)
         assert arch['n_embd'] // arch['n_head'] == 4 and arch['n_embd'] % arch['n_head'] == 0
-    assert sweep.size_arch('medium') == ARCH_DEFAULTS
-    plan = sweep.params_plan(sweep.parse_sizes(' large,small,large '), 300, **COMMON)
+    assert plans.size_arch('medium') == ARCH_DEFAULTS
+    plan = plans.params_plan(plans.parse_sizes(' large,small,large '), 300, **COMMON)
     assert [(spec['size'], spec['n_embd'], spec['steps']) for spec in plan] == [('large', 32, 300), ('small', 8, 300)]
 
 
 @pytest.mark.parametrize('make_plan, fragment', [
-    (lambda: sweep.steps_plan(0, 10, 5, **COMMON), 'from must be >= 1'),
-    (lambda: sweep.steps_plan(10, 5, 5, **COMMON), 'to (5) must be >= from (10)'),
-    (lambda: sweep.steps_plan(1, 5, 0, **COMMON), 'every must be >= 1'),
-    (lambda: sweep.params_plan(['small'], 0, **COMMON), 'steps must be >= 1'),
-    (lambda: sweep.parse_sizes('small,huge'), "unknown size 'huge'"),
-    (lambda: sweep.parse_sizes(' , '), 'at least one'),
+    (lambda: plans.steps_plan(0, 10, 5, **COMMON), 'from must be >= 1'),
+    (lambda: plans.steps_plan(10, 5, 5, **COMMON), 'to (5) must be >= from (10)'),
+    (lambda: plans.steps_plan(1, 5, 0, **COMMON), 'every must be >= 1'),
+    (lambda: plans.params_plan(['small'], 0, **COMMON), 'steps must be >= 1'),
+    (lambda: plans.parse_sizes('small,huge'), "unknown size 'huge'"),
+    (lambda: plans.parse_sizes(' , '), 'at least one'),
 ])
 def test_bad_plans_say_why(make_plan, fragment):
     with pytest.raises(MicrogptError, match=fragment.replace('(', r'\(').replace(')', r'\)')):
@@ -65,10 +65,10 @@ def test_bad_plans_say_why(make_plan, fragment):
 
 def test_run_one_measures_what_a_direct_run_gives(tiny_docs):
     train, val = sweep.sweep_split(tiny_docs, 3)
-    spec = dict(sweep.params_plan(['small'], 130, **COMMON)[0], data_sha256='x')
+    spec = dict(plans.params_plan(['small'], 130, **COMMON)[0], data_sha256='x')
     row = sweep.run_one(spec, train, val)
-    run = Run(train, seed=3, arch=sweep.size_arch('small'), engine_name='numpy')
-    losses = run.train(130, 0.01)
+    run = Run(train, seed=3, arch=plans.size_arch('small'), engine_name='numpy')
+    losses = run.train(TrainConfig(num_steps=130, learning_rate=0.01))
     assert row['train_loss'] == pytest.approx(statistics.fmean(losses[-100:]), rel=1e-12)
     assert row['train_loss'] != pytest.approx(statistics.fmean(losses), rel=1e-6)
     assert row['val_loss'] == pytest.approx(mean_loss(run.engine, run.tokenizer, val), rel=1e-9)
@@ -89,7 +89,7 @@ def test_sweep_split_leaves_out_validation_docs_with_unseen_characters():
 
 def test_rows_survive_a_torn_last_line(tmp_path):
     path = tmp_path / 'r.jsonl'
-    row = dict(sweep.params_plan(['small'], 10, **COMMON)[0], data_sha256='x',
+    row = dict(plans.params_plan(['small'], 10, **COMMON)[0], data_sha256='x',
                params=1, seconds=0.5, train_loss=3.0, val_loss=2.9)
     sweep.append_row(path, row)
     with open(path, 'a') as f:
@@ -118,7 +118,8 @@ def test_sweep_writes_each_run_as_it_finishes_and_resume_runs_only_the_rest(tmp_
 
     # Interrupted after one run: keep its line and half of the next.
     text = path.read_text().splitlines(keepends=True)
-    path.write_text(text[0] + text[1][:30])
+    assert json.loads(text[0])['kind'] == 'header'
+    path.write_text(text[0] + text[1] + text[2][:30])
     ran = []
     real_run_one = sweep.run_one
     monkeypatch.setattr(sweep, 'run_one', lambda spec, *a: ran.append(spec['steps']) or real_run_one(spec, *a))
@@ -138,14 +139,22 @@ def test_sweep_writes_each_run_as_it_finishes_and_resume_runs_only_the_rest(tmp_
 
 
 def test_resume_refuses_a_file_of_other_settings(tmp_path, tiny_docs):
-    path = sweep.run_sweep(sweep.steps_plan(5, 5, 1, 'small', **COMMON), tiny_docs, 'sha',
+    path = sweep.run_sweep(plans.steps_plan(5, 5, 1, 'small', **COMMON), tiny_docs, 'sha',
                            out_dir=tmp_path, workers=1, echo=lambda m: None)
-    other_seed = sweep.steps_plan(5, 15, 10, 'small', **dict(COMMON, seed=4))
+    other_seed = plans.steps_plan(5, 15, 10, 'small', **dict(COMMON, seed=4))
     with pytest.raises(MicrogptError, match=r"different sweep: seed 3 \(now 4\)"):
         sweep.run_sweep(other_seed, tiny_docs, 'sha', resume=path, workers=1, echo=lambda m: None)
-    with pytest.raises(MicrogptError, match='different sweep: sweep'):
-        sweep.run_sweep(sweep.params_plan(['small'], 5, **COMMON), tiny_docs, 'sha', resume=path,
+    with pytest.raises(MicrogptError, match='holds a steps sweep, not a params sweep'):
+        sweep.run_sweep(plans.params_plan(['small'], 5, **COMMON), tiny_docs, 'sha', resume=path,
                         workers=1, echo=lambda m: None)
+    before = path.read_bytes()
+    for other in (tmp_path / 'names.txt', tmp_path / 'evolve.jsonl'):  # not results files: untouched
+        other.write_text('anna\nbob\n' if other.suffix == '.txt' else '{"kind": "run"}\n')
+        with pytest.raises(MicrogptError, match='not a microgpt sweep results file'):
+            sweep.run_sweep(plans.steps_plan(5, 5, 1, 'small', **COMMON), tiny_docs, 'sha', resume=other,
+                            workers=1, echo=lambda m: None)
+        assert other.read_text().startswith(('anna', '{"kind"'))
+    assert path.read_bytes() == before
 
 
 def test_ctrl_c_keeps_the_finished_runs(tmp_path, tiny_docs, monkeypatch):
@@ -195,16 +204,16 @@ def test_cli_params_sweep_runs_in_parallel_processes(tmp_path, tiny_data, monkey
     assert result.stdout == ''
 
 
-@pytest.mark.parametrize('args, fragment', [
-    (['sweep', 'steps', '--from', '0'], 'from must be >= 1'),
-    (['sweep', 'params', '--sizes', 'tiny'], "unknown size 'tiny'"),
-    (['sweep', 'params', '--workers', '0'], 'workers must be >= 1'),
-    (['sweep', 'params', '--resume', 'missing.jsonl'], 'results file not found'),
+@pytest.mark.parametrize('args, fragment, status', [
+    (['sweep', 'steps', '--from', '0'], "Invalid value for '--from'", 2),
+    (['sweep', 'params', '--sizes', 'tiny'], "unknown size 'tiny'", 1),
+    (['sweep', 'params', '--workers', '0'], "Invalid value for '--workers'", 2),
+    (['sweep', 'params', '--resume', 'missing.jsonl'], 'results file not found', 1),
 ])
-def test_cli_sweep_bad_input_is_one_line(tmp_path, tiny_data, monkeypatch, args, fragment):
+def test_cli_sweep_bad_input_is_one_line(tmp_path, tiny_data, monkeypatch, args, fragment, status):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, args + ['--data', str(tiny_data), '--steps' if 'params' in args else '--to',
                                               '5'])
-    assert result.exit_code == 1 and 'Traceback' not in result.output
+    assert result.exit_code == status and 'Traceback' not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith('Error:')]
     assert len(errors) == 1 and fragment in errors[0], result.stderr

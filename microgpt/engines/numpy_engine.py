@@ -136,7 +136,8 @@ class NumpyEngine(Engine):
             tape.append(x)
         return mm(x, w['lm_head'].T), tape
 
-    def loss_and_backward(self, tokens):
+    def loss_and_backward(self, batch):
+        (tokens,) = batch
         tokens = np.asarray(tokens)
         inputs, targets = tokens[:-1], tokens[1:]
         n = len(inputs)
@@ -221,6 +222,27 @@ class NumpyEngine(Engine):
         denom *= lr * (1 - BETA1) / ((1 - BETA1 ** t) * c)
         self.weights -= denom
         self._has_grad = False
+
+    def clip_grad_norm(self, max_norm):
+        norm = float(np.sqrt(np.dot(self.grad, self.grad)))
+        if norm > max_norm:
+            self.grad *= max_norm / norm
+        return norm
+
+    def optimizer_state(self):
+        # the moments are kept as sums: m / (1 - BETA1), v / (1 - BETA2)
+        m_views, _ = flat_views(self.m * (1 - BETA1), self.config)
+        v_views, _ = flat_views(self.v * (1 - BETA2), self.config)
+        return {'m': {k: x.tolist() for k, x in m_views.items()}, 'v': {k: x.tolist() for k, x in v_views.items()}}
+
+    def load_optimizer_state(self, state):
+        m_views, _ = flat_views(self.m, self.config)
+        v_views, _ = flat_views(self.v, self.config)
+        for name in m_views:
+            m_views[name][...] = state['m'][name]
+            v_views[name][...] = state['v'][name]
+        self.m /= (1 - BETA1)
+        self.v /= (1 - BETA2)
 
     def state_dict(self):
         return {name: view.tolist() for name, view in self.weight_views.items()}

@@ -14,7 +14,8 @@ class ValEngine(Engine):
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
 
-    def loss_and_backward(self, tokens):
+    def loss_and_backward(self, batch):
+        (tokens,) = batch
         loss = self.model.loss(tokens)
         loss.backward()
         return loss.data
@@ -34,6 +35,31 @@ class ValEngine(Engine):
             v_hat = v[i] / v_corr
             p.data -= lr * m_hat / (v_hat ** 0.5 + EPS)
             p.grad = 0.0
+
+    def clip_grad_norm(self, max_norm):
+        norm = sum(p.grad * p.grad for p in self.params) ** 0.5
+        if norm > max_norm:
+            scale = max_norm / norm
+            for p in self.params:
+                p.grad *= scale
+        return norm
+
+    def _rows(self, flat):
+        rows, i = {}, 0
+        for name, mat in self.model.state_dict.items():
+            rows[name] = []
+            for row in mat:
+                rows[name].append(list(flat[i:i + len(row)]))
+                i += len(row)
+        return rows
+
+    def optimizer_state(self):
+        return {'m': self._rows(self.m), 'v': self._rows(self.v)}
+
+    def load_optimizer_state(self, state):
+        names = list(self.model.state_dict)
+        self.m = [x for name in names for row in state['m'][name] for x in row]
+        self.v = [x for name in names for row in state['v'][name] for x in row]
 
     def state_dict(self):
         return {name: [[p.data for p in row] for row in mat]

@@ -10,17 +10,14 @@ from pathlib import Path
 
 from ..errors import MicrogptError
 from ..fileio import atomic_write_json, read_json
-from ..training import ARCH_DEFAULTS
+from ..training import ARCH_DEFAULTS, ARCH_FIELDS, TRAIN_DEFAULTS
 
 FORMAT = 'microgpt-genome'
 VERSION = 1
 DEFAULT_GENOME = 'genome.json'
 
-# The options of `microgpt train` that each gene sets.
-GENE_OPTIONS = {'n_embd': 'n_embd', 'n_head': 'n_head', 'n_layer': 'n_layer',
-                'block_size': 'block_size', 'ff_mult': 'ff_mult',
-                'learning_rate': 'lr', 'num_steps': 'steps'}
-ARCH_GENES = ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')
+# Genes carry the names of the fields they set: GPTConfig's and TrainConfig's.
+ARCH_GENES = ARCH_FIELDS
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 
 
@@ -51,8 +48,9 @@ class Genome:
 
 GENE_NAMES = tuple(f.name for f in fields(Genome))
 
-# The original microgpt.py's settings, as a genome.
-PRIMORDIAL = Genome(learning_rate=0.01, num_steps=1000, **ARCH_DEFAULTS)
+# The original microgpt.py's settings, as a genome: the configs' own defaults.
+PRIMORDIAL = Genome(learning_rate=TRAIN_DEFAULTS.learning_rate, num_steps=TRAIN_DEFAULTS.num_steps,
+                    **ARCH_DEFAULTS)
 
 
 @dataclass(frozen=True)
@@ -281,13 +279,13 @@ def load_genome(path):
     return GenomeFile(genome, provenance, path)
 
 
-def resolve_train_settings(flags, genome_path=None, primordial=False, defaults=None):
-    """The train settings: a flag given on the command line beats the genome's gene, which
-    beats the built-in default. `flags` maps option names to values (None = not given).
+def resolve_train_settings(flags, genome_path=None, primordial=False):
+    """The genes to train with: a flag given on the command line beats the genome's gene,
+    which beats the primordial default. `flags` maps gene names to values (None = not given).
 
     The genome is `genome_path` if given, else ./genome.json if it exists; `primordial`
-    ignores any genome. Returns (settings, the GenomeFile or None, a line saying which
-    genome is in use).
+    ignores any genome. Returns (genes, the GenomeFile or None, a line saying which genome
+    is in use).
     """
     if primordial and genome_path is not None:
         raise MicrogptError("--primordial and --genome exclude each other")
@@ -296,16 +294,14 @@ def resolve_train_settings(flags, genome_path=None, primordial=False, defaults=N
         genome_file = load_genome(genome_path)
     elif not primordial and Path(DEFAULT_GENOME).exists():
         genome_file = load_genome(DEFAULT_GENOME)
-    settings = dict(defaults or {})
     given = sorted(name for name, value in flags.items() if value is not None)
     if genome_file is None:
-        why = "--primordial" if primordial else f"no {DEFAULT_GENOME} here"
-        message = f"using the primordial defaults ({why})"
+        genes = PRIMORDIAL.genes()
+        message = "the primordial settings: " + ("--primordial" if primordial else f"no {DEFAULT_GENOME} here")
     else:
-        settings.update({GENE_OPTIONS[name]: value for name, value in genome_file.genome.genes().items()})
+        genes = genome_file.genome.genes()
         message = f"using {genome_file.describe()}"
-        overridden = [name for name in given if name in GENE_OPTIONS.values()]
-        if overridden:
-            message += f"; overridden on the command line: {', '.join(overridden)}"
-    settings.update({name: flags[name] for name in given})
-    return settings, genome_file, message
+        if given:
+            message += f"; overridden on the command line: {', '.join(given)}"
+    genes.update({name: flags[name] for name in given})
+    return genes, genome_file, message

@@ -16,7 +16,8 @@ import random
 from ..data import split_docs
 from ..errors import MicrogptError, require_positive
 from ..trials.executor import default_workers, make_executor
-from .fitness import check_fitness_kind, cost, evaluate_organism
+from ..trials.runner import run_trial, trial_settings
+from .fitness import check_fitness_kind, cost, sampling_seeds, score_of
 from . import genome as genome_module
 from .genome import PRIMORDIAL, save_genome
 
@@ -51,10 +52,24 @@ class Organism:
     origin: str  # 'random', 'immigrant', 'child', 'elite' or 'primordial'
     fitness: str
     result: dict = None
+    earlier_scores: list = field(default_factory=list)  # an elite's scores from earlier generations
 
     @property
     def score(self):
-        return None if self.result is None else self.result['score']
+        """The fitness; for a re-scored elite, the mean over all its scorings."""
+        latest = None if self.result is None else score_of(self.fitness, self.result)
+        if latest is None or not self.earlier_scores:
+            return latest
+        scores = self.earlier_scores + [latest]
+        return sum(scores) / len(scores)
+
+    @property
+    def components(self):
+        """What the score is made of: losses, or the judge's components and samples."""
+        r = self.result or {}
+        if self.fitness == 'loss':
+            return {'train_loss': r.get('train_loss'), 'val_loss': r.get('val_loss')}
+        return dict(r.get('aesthetic') or {}, train_loss=r.get('train_loss'))
 
     @property
     def cost(self):
@@ -64,8 +79,9 @@ class Organism:
         r = self.result
         return {'kind': 'organism', 'generation': self.generation, 'index': self.index,
                 'origin': self.origin, 'seed': self.seed, 'genes': self.genome.genes(),
-                'fitness': self.fitness, 'score': r['score'], 'components': r['components'],
-                'num_params': r['num_params'], 'error': r['error'], 'seconds': round(r['seconds'], 3)}
+                'fitness': self.fitness, 'score': self.score, 'components': self.components,
+                'num_params': r['num_params'], 'error': r['error'], 'seconds': round(r['seconds'], 3),
+                **({'scorings': len(self.earlier_scores) + 1} if self.earlier_scores else {})}
 
 
 @dataclass
@@ -116,7 +132,7 @@ class Evolution:
     engine_name: str = 'numpy'
     space: object = None  # the gene ranges searched; None: genome.GENE_SPACE
     baseline: bool = True  # also evaluate the primordial genome, for comparison
-    data_sha256: str = None
+    origin: dict = None  # provenance of the run (see provenance.py)
     data_path: str = None
     on_organism: object = None
     on_generation: object = None
@@ -125,6 +141,7 @@ class Evolution:
     primordial: Organism = None
     log_path: Path = None
     interrupted: bool = False
+    genome_written: Path = None
 
     def __post_init__(self):
         check_evolution_args(self.fitness, self.population, self.generations, self.workers)
@@ -136,8 +153,13 @@ class Evolution:
 
     @property
     def best(self):
-        """The best organism evaluated so far (the earliest among equals), or None."""
-        scored = [o for o in self.evaluated if o.result is not None]
+        """The best organism evaluated so far (the earliest among equals), or None. A
+        re-scored elite counts with its latest score only."""
+        latest = {}
+        for o in self.evaluated:
+            if o.result is not None:
+                latest[(o.generation, o.index)] = o
+        scored = sorted(latest.values(), key=lambda o: (o.generation, o.index))
         return min(scored, key=lambda o: o.cost) if scored else None
 
     def run(self):
@@ -152,7 +174,7 @@ class Evolution:
                 if generation > 1:
                     population = self._next_generation(population, generation)
                 extra = [self._primordial()] if generation == 1 and self.baseline else []
-                self._evaluate(population, extra, executor)
+                self._evaluate(population, extra, executor, generation)
                 self._summarize(population, generation)
             completed = True
         finally:
@@ -180,33 +202,60 @@ class Evolution:
         return min(contestants, key=lambda o: (o.cost, o.index))
 
     def _next_generation(self, population, generation):
-        """The elite carried over unchanged (its fitness too), random immigrants, and
-        children of tournament-selected parents, crossed over and mutated."""
+        """The elite carried over, random immigrants, and children of tournament-selected
+        parents, crossed over and mutated; no two organisms share a genome.
+
+        Under the loss fitness the elite keeps its score (training is deterministic); under
+        the aesthetic fitness it is scored again on fresh samples, and its score becomes the
+        mean of all its scorings, so a lucky draw cannot hold the crown."""
         elite = min(population, key=lambda o: (o.cost, o.index))
-        carried = Organism(elite.genome, elite.generation, elite.index, elite.seed, 'elite',
-                           self.fitness, elite.result)
-        nxt = [carried]
-        immigrants = min(IMMIGRANTS, self.population - ELITES)
-        for _ in range(immigrants):
-            nxt.append(self._organism(self.space.random_genome(self.rng), generation, len(nxt), 'immigrant'))
+        rescore = self.fitness == 'aesthetic'
+        carried = Organism(elite.genome, elite.generation, elite.index, elite.seed, 'elite', self.fitness,
+                           None if rescore else elite.result,
+                           elite.earlier_scores + [score_of(self.fitness, elite.result)] if rescore else [])
+        nxt, genomes = [carried], {elite.genome}
+
+        def add(genome, origin):
+            genomes.add(genome)
+            nxt.append(self._organism(genome, generation, len(nxt), origin))
+
+        for _ in range(min(IMMIGRANTS, self.population - ELITES)):
+            add(self._distinct(lambda: self.space.random_genome(self.rng), genomes), 'immigrant')
         while len(nxt) < self.population:
             mother, father = self._tournament(population), self._tournament(population)
             child = self.space.mutate(self.space.crossover(mother.genome, father.genome, self.rng), self.rng)
-            nxt.append(self._organism(child, generation, len(nxt), 'child'))
+            add(self._distinct(lambda: self.space.mutate(child, self.rng), genomes, first=child), 'child')
         return nxt
+
+    def _distinct(self, draw, taken, first=None, attempts=50):
+        """A genome not in `taken`: `first` if it is new, else new draws (a child identical
+        to an existing organism is mutated again). A tiny gene space may run out: then the
+        last draw stands."""
+        genome = first if first is not None else draw()
+        for _ in range(attempts):
+            if genome not in taken:
+                break
+            genome = draw()
+        return genome
 
     # --- evaluating -------------------------------------------------------------------------
 
-    def _evaluate(self, population, extra, executor):
-        """Train every new organism of the generation in parallel; the biggest first, so the
-        workers finish together."""
+    def _evaluate(self, population, extra, executor, generation):
+        """Train every organism of the generation that has no score yet in parallel; the
+        biggest first, so the workers finish together."""
         todo = [o for o in population if o.result is None] + extra
         todo.sort(key=lambda o: -o.genome.num_steps * _size(o.genome))
         pending = {}
         progress = {'done': 0, 'total': len(todo) - len(extra)}
         for organism in todo:
-            future = executor.submit(evaluate_organism, organism.genome.genes(), organism.seed,
-                                     self.train_docs, self.val_docs, self.fitness, self.engine_name)
+            settings = trial_settings(organism.genome.arch(), organism.genome.num_steps,
+                                      organism.genome.learning_rate, organism.seed, self.engine_name)
+            aesthetic = None
+            if self.fitness == 'aesthetic':
+                birth = organism.generation * 1000 + organism.index
+                aesthetic = {'seeds': sampling_seeds(self.seed, generation, birth)}
+            future = executor.submit(run_trial, settings, self.train_docs, self.val_docs, self.fitness,
+                                     aesthetic)
             if future.done():  # run inline: record it now, before the next one starts
                 self._record(organism, future, progress)
             else:
@@ -220,8 +269,7 @@ class Evolution:
         try:
             organism.result = future.result()
         except Exception as e:  # noqa: BLE001 - e.g. a worker process died
-            organism.result = {'score': None, 'components': {}, 'num_params': None,
-                               'error': f"{type(e).__name__}: {e}", 'seconds': 0.0}
+            organism.result = {'num_params': None, 'error': f"{type(e).__name__}: {e}", 'seconds': 0.0}
         self._log(organism.record())
         if organism.origin == 'primordial':
             if self.on_baseline:
@@ -259,10 +307,10 @@ class Evolution:
         else:
             raise MicrogptError(f"cannot create a new log file in {log_dir}")
         self.log_path = path
-        self._log({'kind': 'run', 'fitness': self.fitness, 'population': self.population,
+        self._log({'kind': 'run', 'provenance': self.origin, 'fitness': self.fitness, 'population': self.population,
                    'generations': self.generations, 'seed': self.seed,
                    'workers': self.workers or (None if self.cluster else default_workers()), 'cluster': self.cluster,
-                   'engine': self.engine_name, 'data': self.data_path, 'data_sha256': self.data_sha256,
+                   'engine': self.engine_name, 'data': self.data_path,
                    'train_docs': len(self.train_docs), 'val_docs': len(self.val_docs),
                    'ranges': {k: [r.low, r.high] for k, r in self.space.ranges.items()},
                    'started': _now()})
@@ -273,12 +321,15 @@ class Evolution:
         self._log_file.flush()
 
     def _finish(self):
+        """Write the best genome: to `out` when the search completed; beside it when it was
+        interrupted, so an existing genome is never replaced by a partial search."""
         best = self.best
         if best is not None and math.isfinite(best.cost):
-            save_genome(self.out, best.genome, self.provenance(best))
+            self.genome_written = Path(self.out) if not self.interrupted else interrupted_genome_path(self.out)
+            save_genome(self.genome_written, best.genome, self.provenance(best))
         self._log({'kind': 'result', 'interrupted': self.interrupted,
                    'best': None if best is None else best.record(),
-                   'genome_written': str(self.out) if best is not None and math.isfinite(best.cost) else None,
+                   'genome_written': None if self.genome_written is None else str(self.genome_written),
                    'finished': _now()})
         self._log_file.close()
         return best
@@ -286,13 +337,13 @@ class Evolution:
     def provenance(self, best):
         return {
             'fitness': self.fitness, 'score': best.score,
-            'components': {k: v for k, v in best.result['components'].items() if k != 'samples'},
+            'components': {k: v for k, v in best.components.items() if k != 'samples'},
             'generation': best.generation, 'index': best.index, 'organism_seed': best.seed,
             'seed': self.seed, 'population': self.population, 'generations': self.generations,
             'completed': not self.interrupted, 'engine': self.engine_name,
-            'data': self.data_path, 'data_sha256': self.data_sha256,
+            'data': self.data_path,
             'primordial_score': self.primordial.score if self.primordial and self.primordial.result else None,
-            'log': str(self.log_path), 'created': _now(),
+            'log': str(self.log_path), **(self.origin or {}),
         }
 
 
@@ -313,3 +364,68 @@ def _finite(obj):
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+# --- the `microgpt evolve` job ------------------------------------------------------------------
+
+def interrupted_genome_path(out):
+    """Where an interrupted search writes its best so far: beside out, never over it."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.interrupted{out.suffix or '.json'}")
+
+
+def evolve_job(console, fitness, population, generations, seed, workers, cluster, data, out, command=None):
+    """`microgpt evolve`: one line per generation on stdout, the best genome written to out
+    (or, if interrupted, beside it), every organism in a log under experiments/."""
+    import time
+    from ..console import describe_genes, generation_line, voice_searching
+    from ..data import load_docs, resolve_data_path, sha256_of
+    from ..fileio import check_output_path
+    from ..provenance import provenance
+    from .fitness import AESTHETIC_WEIGHTS, describe_score
+    check_evolution_args(fitness, population, generations, workers)
+    check_output_path(out, 'genome file')
+    check_output_path(interrupted_genome_path(out), 'genome file')
+    data_path = resolve_data_path(data, echo=console.info)
+    docs = load_docs(data_path)
+    data_sha256 = sha256_of(data_path)
+
+    def on_organism(organism, done, total):
+        if console.in_place_err:
+            console.err_progress(f"generation {organism.generation}/{generations}: "
+                                 f"{done}/{total} organisms trained")
+
+    def on_generation(summary):
+        console.out(generation_line(summary, generations))
+
+    def on_baseline(organism):
+        console.out(f"primordial ({organism.genome.describe()}): {describe_score(fitness, organism.score)}")
+
+    evolution = Evolution(docs, fitness=fitness, population=population, generations=generations,
+                          seed=seed, workers=workers, cluster=cluster, out=out,
+                          origin=provenance(command, data_sha256, 'numpy'), data_path=str(data_path),
+                          on_organism=on_organism, on_generation=on_generation, on_baseline=on_baseline)
+    console.info(voice_searching(population, generations, fitness))
+    console.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
+                 f"seed {seed}, " + (f"cluster {cluster})" if cluster else f"workers: {workers or default_workers()})"))
+    t0 = time.perf_counter()
+    try:
+        best = evolution.run()
+    except KeyboardInterrupt:
+        best = evolution.best
+        if evolution.genome_written:
+            console.info(f"interrupted: the best so far ({describe_score(fitness, best.score)}) is in "
+                         f"{evolution.genome_written}, {out} is untouched; adopt it with "
+                         f"`mv {evolution.genome_written} {out}`; log {evolution.log_path}")
+        else:
+            console.info(f"interrupted before any organism finished: nothing written; log {evolution.log_path}")
+        raise
+    if best is None or best.score is None:
+        raise MicrogptError(f"every organism failed (see {evolution.log_path}); no genome written")
+    console.out(f"best: {describe_score(fitness, best.score)} (generation {best.generation}): "
+                f"{best.genome.describe()}")
+    if fitness == 'aesthetic':
+        parts = ', '.join(f"{k} {best.components[k]:.3f}" for k in AESTHETIC_WEIGHTS)
+        console.out(f"judged: {parts}; samples: {', '.join(best.components['samples'][:10])}")
+    console.info(f"evolved in {time.perf_counter() - t0:.1f}s; genome written to {out}; log {evolution.log_path}")
+    return best

@@ -1,17 +1,13 @@
 """Scaling analysis of sweep results: per sweep, loss against steps or parameters, the
 return of each increase (validation-loss drop per 1,000 extra steps or parameters), and
 a plot of loss against steps / parameters on a log axis (matplotlib, the `plot` extra)."""
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes
-from .sweep import TRAIN_LOSS_WINDOW, X_FIELD, format_duration, read_rows, run_key, sweep_key
+from .sweep import X_FIELD, format_duration, read_rows, run_key, sweep_key
 
-PLOT_INSTALL = "pip install 'microgpt[plot]'"
 X_UNITS = {'steps': 'steps', 'params': 'params'}
-AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
 
 
 @dataclass
@@ -49,23 +45,40 @@ class Sweep:
         return f"{subject}, seed {first['seed']}"
 
 
-def group_sweeps(rows):
-    """Rows -> sweeps, in order of first appearance; a run seen twice counts once."""
-    groups, seen = {}, set()
+def group_sweeps(rows, warn=None):
+    """Rows -> sweeps, in order of first appearance. A run found more than once (the same
+    settings and data in several files) counts once: its newest row, said on warn."""
+    newest, order = {}, []
     for row in rows:
         key = run_key(row)
-        if key in seen:
-            continue
-        seen.add(key)
+        if key not in newest:
+            order.append(key)
+            newest[key] = row
+        elif row.get('finished_at', '') >= newest[key].get('finished_at', ''):
+            if warn:
+                warn(f"{row['sweep']} sweep, {row['size']}, {row['steps']:,} steps: found more than once; "
+                     f"using the newest ({row.get('_file')}, finished {row.get('finished_at')})")
+            newest[key] = row
+    groups = {}
+    for key in order:
+        row = newest[key]
         groups.setdefault(sweep_key(row), []).append(row)
     return [Sweep(sorted(group, key=lambda row: row[X_FIELD[row['sweep']]])) for group in groups.values()]
 
 
 def load_sweeps(paths, warn):
-    rows = [row for path in paths for row in read_rows(path, warn)]
+    """The sweeps in results files; files made from different data are refused."""
+    rows, data_of = [], {}
+    for path in paths:
+        for row in read_rows(path, warn):
+            rows.append(dict(row, _file=str(path)))
+            data_of.setdefault(row['data_sha256'], str(path))
     if not rows:
         raise MicrogptError("no finished runs in " + ', '.join(str(p) for p in paths))
-    return group_sweeps(rows)
+    if len(data_of) > 1:
+        files = '; '.join(f"{path} (data SHA-256 {sha[:12]}...)" for sha, path in data_of.items())
+        raise MicrogptError(f"these results were made from different data and cannot be compared: {files}")
+    return group_sweeps(rows, warn)
 
 
 def returns(sweep):
@@ -127,52 +140,13 @@ def report(sweeps, markdown=False):
     return '\n\n'.join(parts)
 
 
-def figure_class():
-    """matplotlib's Figure (no pyplot, so no GUI backend), or one line on how to install it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MicrogptError(f"plotting needs matplotlib: {PLOT_INSTALL}") from None
-    return Figure
-
-
-def plot_sweeps(sweeps, out_path):
-    """Validation (solid) and training (dashed) loss against steps / params, log x axis,
-    one panel per kind of sweep; written atomically in the format of out_path's suffix."""
-    Figure = figure_class()
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
-    out_path = Path(out_path)
-    fmt = out_path.suffix.lstrip('.').lower()
-    if not fmt:
-        raise MicrogptError(f"plot file needs a suffix such as .png: {out_path}")
-    kinds = [kind for kind in X_FIELD if any(s.kind == kind for s in sweeps)]
-    fig = Figure(figsize=(6 * len(kinds), 4.5), layout='constrained')
-    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
-    for ax, kind in zip(axes, kinds):
-        for i, sweep in enumerate(s for s in sweeps if s.kind == kind):
-            color = f"C{i}"
-            ax.plot(sweep.xs, [r['val_loss'] for r in sweep.rows], 'o-', color=color,
-                    label=f"validation ({sweep.label()})")
-            ax.plot(sweep.xs, [r['train_loss'] for r in sweep.rows], 's--', color=color, alpha=0.6,
-                    label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
-            if kind == 'params':
-                for x, row in zip(sweep.xs, sweep.rows):
-                    ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
-                                xytext=(4, 6), fontsize=8)
-        ax.set_xscale('log')
-        ax.margins(x=0.08)  # room for the size labels at the ends
-        # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
-        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-        ax.set_xlabel(AXIS_LABELS[kind])
-        ax.set_ylabel('loss (nats per token)')
-        ax.set_title(f"loss against {AXIS_LABELS[kind]}")
-        ax.grid(True, which='both', alpha=0.3)
-        ax.legend(fontsize=8)
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format=fmt, dpi=120)
-    except ValueError as e:
-        raise MicrogptError(f"cannot write plot {out_path}: {e}") from None
-    atomic_write_bytes(out_path, buffer.getvalue())
+def analyze_job(console, files, plot_path=None, markdown=False):
+    """`microgpt analyze`: tables (and a plot) of sweep results files."""
+    from ..plots import check_plot_path, plot_sweeps
+    if plot_path:
+        check_plot_path(plot_path)  # without matplotlib, say so before any work
+    found = load_sweeps(files, warn=console.info)
+    console.out(report(found, markdown=markdown))
+    if plot_path:
+        plot_sweeps(found, plot_path)
+        console.info(f"plot saved to {plot_path}")

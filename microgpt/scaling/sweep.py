@@ -6,7 +6,6 @@ interrupted sweep keeps every run it finished, and `--resume FILE` runs only the
 """
 import json
 import os
-import math
 import time
 from concurrent.futures import as_completed
 from datetime import datetime, timezone
@@ -14,66 +13,17 @@ from pathlib import Path
 
 from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError, require_positive
-from ..evaluation import mean_loss
 from ..trials.executor import make_executor
-from ..training import ARCH_DEFAULTS, Run
+from ..training import ARCH_FIELDS
+from .plans import SIZES, params_plan, parse_sizes, steps_plan  # noqa: F401 - the sweep's plans
+from ..trials.runner import TRAIN_LOSS_WINDOW, run_trial, trial_settings
 
-# Named model sizes for the params sweep. Heads grow with the width so every head stays
-# 4 wide; medium is the `microgpt train` default model.
-SIZES = {
-    'small': dict(n_embd=8, n_head=2, n_layer=1),
-    'medium': dict(n_embd=16, n_head=4, n_layer=1),
-    'large': dict(n_embd=32, n_head=8, n_layer=2),
-}
-DEFAULT_SIZE = 'medium'
-STEPS_RANGE_DEFAULTS = dict(start=1000, stop=21000, every=2000)
-# The medium run of the params sweep is then the longest run of the steps sweep.
-PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
-TRAIN_LOSS_WINDOW = 100  # the final training loss is the mean over this many last steps
-
-ARCH_FIELDS = ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')
 # What defines a run: a results row with the same values is the same run.
 RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')
 RESULT_FIELDS = ('params', 'seconds', 'train_loss', 'val_loss')
 # The fields a sweep varies (and plots along); all other run fields are shared by its runs.
 VARIED = {'steps': ('steps',), 'params': ('size', 'n_embd', 'n_head', 'n_layer')}
 X_FIELD = {'steps': 'steps', 'params': 'params'}
-
-
-def size_arch(name):
-    if name not in SIZES:
-        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(SIZES)}")
-    return {**ARCH_DEFAULTS, **SIZES[name]}
-
-
-def parse_sizes(text):
-    """'small,large' -> ['small', 'large'] (in the given order, each once)."""
-    names = [name.strip() for name in text.split(',') if name.strip()]
-    if not names:
-        raise MicrogptError("sizes: give at least one of " + ', '.join(SIZES))
-    for name in names:
-        size_arch(name)
-    return list(dict.fromkeys(names))
-
-
-def run_spec(sweep, size, steps, seed, lr, engine):
-    """A planned run; `run_sweep` adds the data it trains on (data_sha256)."""
-    return dict(sweep=sweep, size=size, **size_arch(size), steps=steps, seed=seed, lr=lr, engine=engine)
-
-
-def steps_plan(start, stop, every, size=DEFAULT_SIZE, **common):
-    """One run per step count start, start + every, ... up to stop; common: seed, lr, engine."""
-    require_positive('from', start)
-    require_positive('every', every)
-    if stop < start:
-        raise MicrogptError(f"to ({stop}) must be >= from ({start})")
-    return [run_spec('steps', size, steps, **common) for steps in range(start, stop + 1, every)]
-
-
-def params_plan(sizes, steps, **common):
-    """One run per named size, all trained for the same steps."""
-    require_positive('steps', steps)
-    return [run_spec('params', size, steps, **common) for size in sizes]
 
 
 def run_key(row):
@@ -98,16 +48,14 @@ def sweep_split(docs, seed):
 
 def run_one(spec, train_docs, val_docs):
     """Train one run of a sweep and measure it: a plain dict row (runs in any worker)."""
-    arch = {f: spec[f] for f in ARCH_FIELDS}
-    t0 = time.perf_counter()
-    run = Run(train_docs, seed=spec['seed'], arch=arch, engine_name=spec['engine'])
-    losses = run.train(spec['steps'], spec['lr'])
-    seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    val_loss = mean_loss(run.engine, run.tokenizer, val_docs)
-    return dict(spec, params=run.config.num_params(), seconds=round(seconds, 3),
-                train_loss=math.fsum(losses[-TRAIN_LOSS_WINDOW:]) / len(losses[-TRAIN_LOSS_WINDOW:]), val_loss=float(val_loss),
-                eval_seconds=round(time.perf_counter() - t0, 3),
+    settings = trial_settings({f: spec[f] for f in ARCH_FIELDS}, spec['steps'], spec['lr'],
+                              spec['seed'], spec['engine'])
+    record = run_trial(settings, train_docs, val_docs, 'loss')
+    if record['error']:
+        raise MicrogptError(record['error'])
+    return dict(spec, params=record['num_params'], seconds=round(record['seconds'], 3),
+                train_loss=record['train_loss'], val_loss=record['val_loss'],
+                eval_seconds=round(record['eval_seconds'], 3),
                 train_docs=len(train_docs), val_docs=len(val_docs),
                 finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))
 
@@ -162,8 +110,18 @@ def row_problem(row):
     return None
 
 
-def read_rows(path, warn):
-    """The rows of a results file; a line that is not a whole row is skipped with a warning."""
+HEADER_FORMAT = 'microgpt-sweep'
+
+
+def header_record(plan, origin):
+    """The first line of a results file: which sweep, its shared settings, its provenance."""
+    return {'kind': 'header', 'format': HEADER_FORMAT, 'sweep': plan[0]['sweep'],
+            'settings': dict(sweep_key(plan[0])), 'provenance': origin}
+
+
+def read_results(path, warn):
+    """(header or None, rows) of a results file; a line that is not a whole row is skipped
+    with a warning."""
     path = Path(path)
     if not path.is_file():
         raise MicrogptError(f"results file not found: {path}")
@@ -171,7 +129,7 @@ def read_rows(path, warn):
         lines = path.read_text(encoding='utf-8').split('\n')
     except (OSError, UnicodeDecodeError) as e:
         raise MicrogptError(f"cannot read results file {path}: {e}") from None
-    rows = []
+    header, rows = None, []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -180,27 +138,39 @@ def read_rows(path, warn):
         except ValueError:
             problem = "not a complete JSON line (an interrupted write?)"
         else:
+            if isinstance(row, dict) and row.get('kind') == 'header' and row.get('format') == HEADER_FORMAT:
+                header = header or row
+                continue
             problem = row_problem(row)
         if problem:
             warn(f"{path}:{number}: skipped: {problem}")
         else:
             rows.append(row)
-    return rows
+    return header, rows
+
+
+def read_rows(path, warn):
+    return read_results(path, warn)[1]
 
 
 # --- running a sweep -------------------------------------------------------------------------
 
-def pending_runs(plan, done_rows, results_path):
-    """The planned runs not yet in done_rows; refuses a file that holds a different sweep."""
-    if done_rows:
-        want = dict(sweep_key(plan[0]))
-        for row in done_rows:
-            have = dict(sweep_key(row))
-            if have != want:
-                differ = ', '.join(f"{f} {have.get(f)!r} (now {want.get(f)!r})"
-                                   for f in want if have.get(f) != want[f])
-                raise MicrogptError(f"{results_path} holds a different sweep: {differ}; "
-                                    f"pass the options it was run with to resume it")
+def pending_runs(plan, header, done_rows, results_path):
+    """The planned runs not yet in done_rows. Refuses a file that is not a results file of
+    this sweep (its header names the sweep kind and shared settings), without touching it."""
+    if header is None:
+        raise MicrogptError(f"{results_path} is not a microgpt sweep results file (it has no sweep "
+                            f"header); --resume takes a file that `microgpt sweep` wrote")
+    if header.get('sweep') != plan[0]['sweep']:
+        raise MicrogptError(f"{results_path} holds a {header.get('sweep')} sweep, not a "
+                            f"{plan[0]['sweep']} sweep")
+    want = dict(sweep_key(plan[0]))
+    for have in [header.get('settings') or {}] + [dict(sweep_key(row)) for row in done_rows]:
+        if have != want:
+            differ = ', '.join(f"{f} {have.get(f)!r} (now {want.get(f)!r})"
+                               for f in want if have.get(f) != want[f])
+            raise MicrogptError(f"{results_path} holds a different sweep: {differ}; "
+                                f"pass the options it was run with to resume it")
     done = {run_key(row) for row in done_rows}
     return [spec for spec in plan if run_key(spec) not in done]
 
@@ -226,7 +196,7 @@ def progress_line(done, total, row):
 
 
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
-              echo=print):
+              echo=print, command=None):
     """Run the plan's runs on docs (whose file has this SHA-256) that are not yet in
     `resume` (a results file), appending each as it finishes to that file or to a new
     timestamped one under out_dir. Returns its path. workers and cluster choose where the
@@ -236,7 +206,7 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
     if resume is not None:
         results_path = Path(resume)
-        todo = pending_runs(plan, read_rows(results_path, echo), results_path)
+        todo = pending_runs(plan, *read_results(results_path, echo), results_path)
         echo(f"resuming {results_path}: {len(plan) - len(todo)} of {len(plan)} runs already done")
     else:
         todo = list(plan)
@@ -246,7 +216,9 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         return results_path
     executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
     if resume is None:
+        from ..provenance import provenance
         results_path = new_results_path(out_dir, plan[0]['sweep'])
+        append_row(results_path, header_record(plan, provenance(command, data_sha256, plan[0]['engine'])))
     echo(f"{len(todo)} runs, {len(train_docs):,} training and {len(val_docs):,} validation documents; "
          f"results -> {results_path}")
     t0 = time.perf_counter()
@@ -284,3 +256,13 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     echo(f"sweep done: {len(todo)} runs in {format_duration(time.perf_counter() - t0)} "
          f"wall time -> {results_path}")
     return results_path
+
+
+def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None):
+    """`microgpt sweep`: run the plan, one results row per run as it finishes."""
+    from ..data import load_docs, resolve_data_path, sha256_of
+    require_positive('workers', workers)
+    data_path = resolve_data_path(data, echo=console.info)
+    docs = load_docs(data_path)
+    return run_sweep(plan, docs, sha256_of(data_path), out_dir=out_dir, resume=resume, workers=workers,
+                     cluster=cluster, echo=console.info, command=command)

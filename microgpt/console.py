@@ -1,0 +1,194 @@
+"""What microgpt prints, and where: every line format lives here.
+
+Stdout carries the original microgpt.py's lines (header, steps, samples) and each command's
+results; everything else (which genome, where files went, progress, the creature's voice)
+goes to stderr. A closed stdout (`microgpt train | head`) silences stdout and nothing else:
+the work goes on and its files are written.
+"""
+import os
+import signal
+import sys
+
+INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
+
+
+# --- the original's lines ---------------------------------------------------------------------
+
+def header_lines(num_docs, vocab_size, num_params):
+    return [f"num docs: {num_docs}", f"vocab size: {vocab_size}", f"num params: {num_params}"]
+
+
+def step_line(step, num_steps, loss):
+    return f"step {step:4d} / {num_steps:4d} | loss {loss:.4f}"
+
+
+def sample_line(index, name):
+    return f"sample {index:2d}: {name}"
+
+
+# --- evolution ------------------------------------------------------------------------------
+
+def generation_line(summary, generations):
+    worst = 'failed' if summary.failed else f"{summary.worst:.4f}"
+    mean = 'n/a' if summary.mean is None else f"{summary.mean:.4f}"
+    best = 'n/a' if summary.best.score is None else f"{summary.best.score:.4f}"
+    return (f"gen {summary.generation:2d}/{generations} | best {best} | mean {mean} | "
+            f"worst {worst} | diversity {summary.diversity} | {summary.best.genome.describe()}")
+
+
+# --- the creature's voice (stderr) ------------------------------------------------------------
+
+def describe_genes(genes):
+    return (f"n_embd={genes['n_embd']} n_head={genes['n_head']} n_layer={genes['n_layer']} "
+            f"block_size={genes['block_size']} ff_mult={genes['ff_mult']} "
+            f"lr={genes['learning_rate']:.4g} steps={genes['num_steps']}")
+
+
+def voice_unformed(genes, why=''):
+    return f"I am unformed{f' ({why})' if why else ''}: {describe_genes(genes)}"
+
+
+def voice_become(genes, fitness=None, score=None):
+    origin = f" ({fitness} fitness {score:.4f})" if fitness and score is not None else ""
+    return f"I have become{origin}: {describe_genes(genes)}"
+
+
+def voice_searching(population, generations, fitness):
+    return f"I am searching: {population} organisms x {generations} generations for {fitness} fitness"
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+class Console:
+    """Stdout and stderr for one command. `progress` lines update in place in a terminal
+    (and are ended before anything else is printed); piped, each gets its own line."""
+
+    def __init__(self, stdout=None, stderr=None):
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.stdout_closed = False
+        self.in_place = _isatty(self.stdout)
+        self.in_place_err = _isatty(self.stderr)
+        self._open_progress = False
+        self._open_err_progress = False
+
+    def out(self, line):
+        self.end_progress()
+        if self._open_err_progress:
+            self._open_err_progress = False
+            self._write_stderr('\r\033[K')
+        self._write_stdout(line + '\n')
+
+    def progress(self, line):
+        """A line that the next progress line replaces, in a terminal."""
+        if self.in_place:
+            self._write_stdout('\r' + line + '\033[K')
+            self._open_progress = True
+        else:
+            self.out(line)
+
+    def end_progress(self):
+        if self._open_progress:
+            self._open_progress = False
+            self._write_stdout('\n')
+
+    def err_progress(self, line):
+        """A stderr line that the next one replaces (in a terminal only)."""
+        if self.in_place_err:
+            self._write_stderr('\r' + line + '\033[K')
+            self._open_err_progress = True
+
+    def info(self, message):
+        self.end_progress()
+        if self._open_err_progress:
+            self._open_err_progress = False
+            message = '\r\033[K' + message
+        self._write_stderr(message + '\n')
+
+    def _write_stderr(self, text):
+        try:
+            self.stderr.write(text)
+            self.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def flush(self):
+        self._write_stdout('')
+
+    def _write_stdout(self, text):
+        if self.stdout_closed:
+            return
+        try:
+            if text:
+                self.stdout.write(text)
+            self.stdout.flush()
+        except BrokenPipeError:
+            self.stdout_closed = True
+            _point_stdout_at_devnull(self.stdout)
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _point_stdout_at_devnull(stream):
+    """The reader went away: later writes (and the flush at exit) go nowhere, quietly."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+# --- interrupts ------------------------------------------------------------------------------
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (SIGINT) but with its own exit status."""
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143   # 128 + SIGTERM
+
+
+def exit_status(interrupt):
+    return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+
+
+def raise_on_sigterm():
+    """From now on SIGTERM raises Terminated in the main thread, as SIGINT raises
+    KeyboardInterrupt, so every command saves what it has on either."""
+    def handler(signum, frame):
+        raise Terminated()
+    signal.signal(signal.SIGTERM, handler)
+
+
+class StopRequests:
+    """Within this block Ctrl-C and SIGTERM do not interrupt: they are noted, and the work
+    stops at its next safe point (`requested`), e.g. between two training steps, so what is
+    saved is never half an update. Handlers are restored on leaving."""
+
+    def __init__(self):
+        self.signum = None
+
+    @property
+    def requested(self):
+        return self.signum is not None
+
+    def exception(self):
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
+
+    def __enter__(self):
+        def note(signum, frame):
+            self.signum = signum
+        self._previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False

@@ -1,0 +1,125 @@
+"""Plots (matplotlib, the optional `plot` extra): training loss, scaling sweeps, evolution.
+
+matplotlib is imported only when a plot is drawn, and through its Figure class (no pyplot,
+so no GUI backend). Every plot is written atomically in the format of its file's suffix.
+"""
+import io
+from pathlib import Path
+
+from .errors import MicrogptError
+from .fileio import atomic_write_bytes
+
+PLOT_INSTALL = "pip install 'microgpt[plot]'"
+PLOT_FORMATS = ('png', 'svg', 'pdf')
+MOVING_AVERAGE = 50  # steps in the training-loss curve's moving average
+
+
+def figure_class():
+    """matplotlib's Figure, or one line on how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MicrogptError(f"plotting needs matplotlib: {PLOT_INSTALL}") from None
+    return Figure
+
+
+def check_plot_path(path):
+    """Before any work: matplotlib is there and the file's suffix names a format."""
+    figure_class()
+    fmt = Path(path).suffix.lstrip('.').lower()
+    if fmt not in PLOT_FORMATS:
+        raise MicrogptError(f"plot file {path} needs a suffix of {', '.join('.' + f for f in PLOT_FORMATS)}")
+    return fmt
+
+
+def save_figure(fig, out_path):
+    fmt = check_plot_path(out_path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=120)
+    atomic_write_bytes(out_path, buffer.getvalue())
+
+
+def moving_average(values, window=MOVING_AVERAGE):
+    """Mean of each value and the window - 1 before it (fewer at the start)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_training_loss(losses, out_path, title='training loss'):
+    """Loss per step (faint) and its moving average."""
+    Figure = figure_class()
+    fig = Figure(figsize=(7, 4.5), layout='constrained')
+    ax = fig.subplots()
+    steps = range(1, len(losses) + 1)
+    ax.plot(steps, losses, color='C0', alpha=0.3, linewidth=0.8, label='loss per step')
+    ax.plot(steps, moving_average(losses), color='C0', linewidth=2,
+            label=f'moving average ({MOVING_AVERAGE} steps)')
+    ax.set_xlabel('step')
+    ax.set_ylabel('loss (nats per token)')
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    save_figure(fig, out_path)
+
+
+def plot_evolution(generations, out_path, fitness):
+    """Best, mean and worst fitness per generation, and the distinct architectures."""
+    Figure = figure_class()
+    fig = Figure(figsize=(7, 6), layout='constrained')
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    xs = [g['generation'] for g in generations]
+    for key, style in (('best', 'o-'), ('mean', 's--'), ('worst', '^:')):
+        points = [(x, g[key]) for x, g in zip(xs, generations) if g.get(key) is not None]
+        top.plot([p[0] for p in points], [p[1] for p in points], style, label=key)
+    top.set_ylabel('validation loss' if fitness == 'loss' else 'aesthetic score')
+    top.set_title(f'evolution ({fitness} fitness)')
+    top.grid(True, alpha=0.3)
+    top.legend()
+    bottom.bar(xs, [g['diversity'] for g in generations], color='C2')
+    bottom.set_xlabel('generation')
+    bottom.set_ylabel('distinct architectures')
+    bottom.grid(True, axis='y', alpha=0.3)
+    save_figure(fig, out_path)
+
+
+SWEEP_AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
+
+
+def plot_sweeps(sweeps, out_path):
+    """Validation (solid) and training (dashed) loss against steps / params, log x axis,
+    one panel per kind of sweep; written atomically in the format of out_path's suffix."""
+    Figure = figure_class()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    from .scaling.sweep import X_FIELD
+    from .trials.runner import TRAIN_LOSS_WINDOW
+    kinds = [kind for kind in X_FIELD if any(s.kind == kind for s in sweeps)]
+    fig = Figure(figsize=(6 * len(kinds), 4.5), layout='constrained')
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    for ax, kind in zip(axes, kinds):
+        for i, sweep in enumerate(s for s in sweeps if s.kind == kind):
+            color = f"C{i}"
+            ax.plot(sweep.xs, [r['val_loss'] for r in sweep.rows], 'o-', color=color,
+                    label=f"validation ({sweep.label()})")
+            ax.plot(sweep.xs, [r['train_loss'] for r in sweep.rows], 's--', color=color, alpha=0.6,
+                    label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
+            if kind == 'params':
+                for x, row in zip(sweep.xs, sweep.rows):
+                    ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
+                                xytext=(4, 6), fontsize=8)
+        ax.set_xscale('log')
+        ax.margins(x=0.08)  # room for the size labels at the ends
+        # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.set_xlabel(SWEEP_AXIS_LABELS[kind])
+        ax.set_ylabel('loss (nats per token)')
+        ax.set_title(f"loss against {SWEEP_AXIS_LABELS[kind]}")
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    save_figure(fig, out_path)

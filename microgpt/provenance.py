@@ -1,0 +1,48 @@
+"""Where a file came from: recorded in every checkpoint, genome and results file.
+
+microgpt version, git commit (when run from a checkout), Python and numpy versions, the
+data's SHA-256, the engine, and the command (the arguments after `microgpt`, replayable
+from the project root).
+"""
+import platform
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def git_commit():
+    """The commit of the checkout microgpt runs from, or None (installed, or no git)."""
+    root = PACKAGE_DIR.parent
+    if not (root / '.git').exists():
+        return None
+    try:
+        done = subprocess.run(['git', '-C', str(root), 'rev-parse', 'HEAD'], capture_output=True,
+                              text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def numpy_version():
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy.__version__
+
+
+def provenance(command, data_sha256=None, engine=None):
+    """The provenance record; `command` is the argument list after `microgpt`."""
+    record = {'microgpt': __version__}
+    commit = git_commit()
+    if commit:
+        record['git_commit'] = commit
+    record.update(python=platform.python_version(), numpy=numpy_version(), data_sha256=data_sha256,
+                  engine=engine, command=list(command) if command is not None else None,
+                  created=datetime.now(timezone.utc).isoformat(timespec='seconds'))
+    return record

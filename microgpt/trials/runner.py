@@ -1,0 +1,74 @@
+"""One trial: train one configuration on the training split, measure it, return one record.
+
+Evolution (one trial per organism) and sweeps (one per run) both fan trials out through
+`trials.executor`. `run_trial` is a top-level function whose arguments carry everything it
+needs (the documents themselves, never a path), so it runs the same inline, in a worker
+process or on a Dask worker, and it returns plain data.
+"""
+import math
+import time
+import warnings
+
+from ..errors import MicrogptError
+
+MEASURES = ('loss', 'aesthetic')
+TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
+
+
+def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy'):
+    """The plain dict a trial is made of: architecture, training, seed and engine."""
+    return dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
+
+
+def run_trial(settings, train_docs, val_docs, measure='loss', aesthetic=None):
+    """Train `settings` (see trial_settings) on train_docs, then measure it: 'loss' is the
+    mean per-token cross-entropy on val_docs; 'aesthetic' judges sampled names (`aesthetic`
+    holds that measure's options, see evolve.fitness.aesthetic_measure).
+
+    Never raises for a failing configuration: an exception or a diverging run comes back
+    as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
+    num_params, train_loss, val_loss or aesthetic, seconds, eval_seconds, error.
+    """
+    record = {'num_params': None, 'train_loss': None, 'error': None}
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # a diverging run is caught by its loss; numpy's overflow warnings would only
+            # scribble over the progress display
+            warnings.simplefilter('ignore', RuntimeWarning)
+            run = _train(settings, train_docs, record)
+            record['seconds'] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            if measure == 'loss':
+                record['val_loss'] = validation_loss(run.engine, run.tokenizer, val_docs)
+            else:
+                from ..evolve.fitness import aesthetic_measure
+                record['aesthetic'] = aesthetic_measure(run, train_docs, val_docs, **(aesthetic or {}))
+            record['eval_seconds'] = time.perf_counter() - t1
+    except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
+        record['error'] = f"{type(e).__name__}: {e}"
+    record.setdefault('seconds', time.perf_counter() - t0)
+    return record
+
+
+def _train(settings, train_docs, record):
+    from ..training import ARCH_FIELDS, Run, TrainConfig
+    run = Run(train_docs, seed=settings['seed'], arch={k: settings[k] for k in ARCH_FIELDS},
+              engine_name=settings.get('engine', 'numpy'))
+    record['num_params'] = run.config.num_params()
+    losses = run.train(TrainConfig(num_steps=settings['num_steps'], learning_rate=settings['learning_rate']))
+    tail = losses[-TRAIN_LOSS_WINDOW:]
+    record['train_loss'] = math.fsum(tail) / len(tail)
+    return run
+
+
+def validation_loss(engine, tokenizer, val_docs):
+    """Mean per-token loss on the validation documents this vocabulary can encode."""
+    from ..evaluation import mean_loss
+    docs = [doc for doc in val_docs if not tokenizer.unknown_chars(doc)]
+    if not docs:
+        raise MicrogptError("no validation document uses only characters seen in training")
+    loss = mean_loss(engine, tokenizer, docs)
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"validation loss is {loss}")
+    return loss

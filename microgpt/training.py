@@ -94,6 +94,11 @@ class Diverged(MicrogptError):
                          f"try a lower learning rate (--lr)")
 
 
+def _is_math_overflow(error):
+    """The Val engine's arithmetic errors of a diverging run: log(0), exp overflow."""
+    return str(error) in ('math domain error', 'math range error')
+
+
 class Run:
     """Everything one run draws from its single `random.Random(seed)` stream, in order:
     the document shuffle, then the parameter init; after training, the samples."""
@@ -127,8 +132,10 @@ class Run:
                 break
             try:
                 loss = engine.loss_and_backward(self.batch(step, cfg.batch_size))
-            except (ValueError, OverflowError, ZeroDivisionError):  # the Val engine's log(0)
-                raise Diverged(step + 1, 'undefined') from None
+            except (ValueError, OverflowError) as e:
+                if not _is_math_overflow(e):
+                    raise
+                raise Diverged(step + 1, f'undefined: {e}') from None
             if not math.isfinite(loss):
                 raise Diverged(step + 1, loss)
             if cfg.grad_clip is not None:

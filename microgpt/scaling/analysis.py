@@ -140,13 +140,72 @@ def report(sweeps, markdown=False):
     return '\n\n'.join(parts)
 
 
+# --- evolve logs ---------------------------------------------------------------------------------
+
+def is_evolve_log(path):
+    """Whether a file is an evolve log (its first line is the run record) rather than sweep results."""
+    import json
+    try:
+        with open(path, encoding='utf-8') as f:
+            first = json.loads(f.readline() or 'null')
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(first, dict) and first.get('kind') == 'run' and 'fitness' in first
+
+
+def load_evolution(path):
+    """(run record, generation records) of an evolve log."""
+    import json
+    run, generations = None, []
+    for number, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line of an interrupted run
+        if record.get('kind') == 'run':
+            run = record
+        elif record.get('kind') == 'generation':
+            generations.append(record)
+    if not generations:
+        raise MicrogptError(f"evolve log {path} has no finished generation")
+    return run, generations
+
+
+def evolution_report(path, run, generations, markdown=False):
+    """Per generation: best, mean and worst fitness, failures and distinct architectures."""
+    kind = run['fitness']
+    header = ['generation', 'best', 'mean', 'worst', 'failed', 'distinct architectures']
+    body = [[str(g['generation'])] + ['-' if g.get(k) is None else f"{g[k]:.4f}" for k in ('best', 'mean', 'worst')]
+            + [str(g['failed']), str(g['diversity'])] for g in generations]
+    title = (f"evolution ({path}): {kind} fitness, {run['population']} organisms x {run['generations']} "
+             f"generations, seed {run['seed']}")
+    title = f"**{title}**" if markdown else title
+    return f"{title}\n\n{format_table(header, body, markdown)}"
+
+
 def analyze_job(console, files, plot_path=None, markdown=False):
-    """`microgpt analyze`: tables (and a plot) of sweep results files."""
-    from ..plots import check_plot_path, plot_sweeps
+    """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs."""
+    from ..plots import check_plot_path, plot_evolution, plot_sweeps
     if plot_path:
         check_plot_path(plot_path)  # without matplotlib, say so before any work
-    found = load_sweeps(files, warn=console.info)
-    console.out(report(found, markdown=markdown))
+    for path in files:
+        if not Path(path).is_file():
+            raise MicrogptError(f"results file not found: {path}")
+    logs = [path for path in files if is_evolve_log(path)]
+    results = [path for path in files if path not in logs]
+    if plot_path and logs and (results or len(logs) > 1):
+        raise MicrogptError("--plot draws one evolve log, or sweep results files: give one kind")
+    parts, found = [], None
+    if results:
+        found = load_sweeps(results, warn=console.info)
+        parts.append(report(found, markdown=markdown))
+    evolutions = [(path, *load_evolution(path)) for path in logs]
+    parts += [evolution_report(path, run, gens, markdown) for path, run, gens in evolutions]
+    console.out('\n\n'.join(parts))
     if plot_path:
-        plot_sweeps(found, plot_path)
+        if evolutions:
+            _, run, gens = evolutions[0]
+            plot_evolution(gens, plot_path, run['fitness'])
+        else:
+            plot_sweeps(found, plot_path)
         console.info(f"plot saved to {plot_path}")

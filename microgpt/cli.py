@@ -10,6 +10,7 @@ from .checkpoint import DEFAULT_CHECKPOINT
 from .console import Console, exit_status, raise_on_sigterm
 from .engines import ENGINE_HELP
 from .errors import MicrogptError
+from .evolve.fitness import FITNESS_KINDS
 from .evolve.genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
@@ -242,7 +243,7 @@ def judge(names_file, data, as_json):
 # --- evolution ----------------------------------------------------------------------------
 
 @main.command()
-@click.option('--fitness', type=click.Choice(['loss', 'aesthetic']), required=True,
+@click.option('--fitness', type=click.Choice(FITNESS_KINDS), required=True,
               help="loss: validation loss after training (lower is better); "
                    "aesthetic: a judge of the names the organism samples (higher is better).")
 @click.option('--population', type=click.IntRange(min=2), default=8, show_default=True, help="Organisms per generation.")

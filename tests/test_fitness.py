@@ -6,7 +6,8 @@ import pytest
 
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
-from microgpt.evolve.fitness import (AESTHETIC_WEIGHTS, WORST_COST, aesthetic_measure, check_fitness_kind,
+from microgpt.evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
+from microgpt.evolve.fitness import (WORST_COST, aesthetic_measure, check_fitness_kind,
                                      cost, describe_score, judge_for, sampling_seeds, score_of)
 from microgpt.training import Run, TrainConfig
 
@@ -24,7 +25,7 @@ def test_cost_orders_both_kinds_and_failures_last():
 
 def test_score_of_reads_the_trial_record():
     assert score_of('loss', {'val_loss': 2.1, 'error': None}) == 2.1
-    assert score_of('aesthetic', {'aesthetic': {'score': 0.4}, 'error': None}) == 0.4
+    assert score_of('aesthetic', {'measured': {'score': 0.4}, 'val_loss': 2.1, 'error': None}) == 0.4
     assert score_of('loss', {'error': 'RuntimeError: boom'}) is None
 
 

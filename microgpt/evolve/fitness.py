@@ -9,7 +9,6 @@ import math
 import random
 
 from ..errors import MicrogptError
-from .judge import COMPONENTS, WEIGHTS as AESTHETIC_WEIGHTS  # noqa: F401 - the judge's weights
 
 FITNESS_KINDS = ('loss', 'aesthetic')
 HIGHER_IS_BETTER = {'loss': False, 'aesthetic': True}
@@ -47,7 +46,7 @@ def score_of(kind, record):
     """An organism's fitness from its trial record (None when the trial failed)."""
     if record.get('error'):
         return None
-    return record['val_loss'] if kind == 'loss' else record['aesthetic']['score']
+    return record['val_loss'] if kind == 'loss' else record['measured']['score']
 
 
 def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
@@ -76,6 +75,7 @@ def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
     """Judge a trained run's names: one batch of `batch` names per seed. Returns the mean
     batch score ('score'), its spread over the batches, the mean components, and samples."""
     from ..sampling import generate
+    from .judge import COMPONENTS
     judge = judge_for(train_docs)
     reports, names = [], []
     for seed in seeds:

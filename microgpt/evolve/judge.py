@@ -37,8 +37,6 @@ import math
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import MicrogptError
 
 WEIGHTS = {'flow': 0.4, 'symmetry': 0.2, 'creativity': 0.4}
@@ -208,7 +206,12 @@ class _TrigramModel:
 
 
 def _quantile(values, q):
-    return float(np.quantile(np.asarray(values, dtype=float), q))
+    """The q-quantile with linear interpolation between order statistics (numpy's default)."""
+    ordered = sorted(float(v) for v in values)
+    position = q * (len(ordered) - 1)
+    low = int(math.floor(position))
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # --- the judge -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..data import split_docs
 from ..errors import MicrogptError, require_positive
 from ..trials.executor import default_workers, make_executor
 from ..trials.runner import run_trial, trial_settings
-from .fitness import check_fitness_kind, cost, sampling_seeds, score_of
+from .fitness import aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
 from . import genome as genome_module
 from .genome import PRIMORDIAL, save_genome
 
@@ -69,7 +69,7 @@ class Organism:
         r = self.result or {}
         if self.fitness == 'loss':
             return {'train_loss': r.get('train_loss'), 'val_loss': r.get('val_loss')}
-        return dict(r.get('aesthetic') or {}, train_loss=r.get('train_loss'))
+        return dict(r.get('measured') or {}, train_loss=r.get('train_loss'), val_loss=r.get('val_loss'))
 
     @property
     def cost(self):
@@ -250,12 +250,11 @@ class Evolution:
         for organism in todo:
             settings = trial_settings(organism.genome.arch(), organism.genome.num_steps,
                                       organism.genome.learning_rate, organism.seed, self.engine_name)
-            aesthetic = None
+            measure, options = None, None
             if self.fitness == 'aesthetic':
                 birth = organism.generation * 1000 + organism.index
-                aesthetic = {'seeds': sampling_seeds(self.seed, generation, birth)}
-            future = executor.submit(run_trial, settings, self.train_docs, self.val_docs, self.fitness,
-                                     aesthetic)
+                measure, options = aesthetic_measure, {'seeds': sampling_seeds(self.seed, generation, birth)}
+            future = executor.submit(run_trial, settings, self.train_docs, self.val_docs, measure, options)
             if future.done():  # run inline: record it now, before the next one starts
                 self._record(organism, future, progress)
             else:
@@ -382,7 +381,8 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     from ..data import load_docs, resolve_data_path, sha256_of
     from ..fileio import check_output_path
     from ..provenance import provenance
-    from .fitness import AESTHETIC_WEIGHTS, describe_score
+    from .fitness import describe_score
+    from .judge import WEIGHTS as AESTHETIC_WEIGHTS
     check_evolution_args(fitness, population, generations, workers)
     check_output_path(out, 'genome file')
     check_output_path(interrupted_genome_path(out), 'genome file')

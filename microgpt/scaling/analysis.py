@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MicrogptError
+from ..trials.runner import TRAIN_LOSS_WINDOW
 from .sweep import X_FIELD, format_duration, read_rows, run_key, sweep_key
 
 X_UNITS = {'steps': 'steps', 'params': 'params'}
@@ -140,6 +141,45 @@ def report(sweeps, markdown=False):
     return '\n\n'.join(parts)
 
 
+# --- the plot -------------------------------------------------------------------------------------
+
+SWEEP_AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
+
+
+def plot_sweeps(sweeps, out_path):
+    """Validation (solid) and training (dashed) loss against steps / params, log x axis,
+    one panel per kind of sweep; written atomically in the format of out_path's suffix."""
+    from ..plots import figure_class, save_figure
+    Figure = figure_class()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    kinds = [kind for kind in X_FIELD if any(s.kind == kind for s in sweeps)]
+    fig = Figure(figsize=(6 * len(kinds), 4.5), layout='constrained')
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    for ax, kind in zip(axes, kinds):
+        for i, sweep in enumerate(s for s in sweeps if s.kind == kind):
+            color = f"C{i}"
+            ax.plot(sweep.xs, [r['val_loss'] for r in sweep.rows], 'o-', color=color,
+                    label=f"validation ({sweep.label()})")
+            ax.plot(sweep.xs, [r['train_loss'] for r in sweep.rows], 's--', color=color, alpha=0.6,
+                    label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
+            if kind == 'params':
+                for x, row in zip(sweep.xs, sweep.rows):
+                    ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
+                                xytext=(4, 6), fontsize=8)
+        ax.set_xscale('log')
+        ax.margins(x=0.08)  # room for the size labels at the ends
+        # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.set_xlabel(SWEEP_AXIS_LABELS[kind])
+        ax.set_ylabel('loss (nats per token)')
+        ax.set_title(f"loss against {SWEEP_AXIS_LABELS[kind]}")
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    save_figure(fig, out_path)
+
+
 # --- evolve logs ---------------------------------------------------------------------------------
 
 def is_evolve_log(path):
@@ -185,7 +225,7 @@ def evolution_report(path, run, generations, markdown=False):
 
 def analyze_job(console, files, plot_path=None, markdown=False):
     """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs."""
-    from ..plots import check_plot_path, plot_evolution, plot_sweeps
+    from ..plots import check_plot_path, plot_evolution
     if plot_path:
         check_plot_path(plot_path)  # without matplotlib, say so before any work
     for path in files:

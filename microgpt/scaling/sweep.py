@@ -50,7 +50,7 @@ def run_one(spec, train_docs, val_docs):
     """Train one run of a sweep and measure it: a plain dict row (runs in any worker)."""
     settings = trial_settings({f: spec[f] for f in ARCH_FIELDS}, spec['steps'], spec['lr'],
                               spec['seed'], spec['engine'])
-    record = run_trial(settings, train_docs, val_docs, 'loss')
+    record = run_trial(settings, train_docs, val_docs)
     if record['error']:
         raise MicrogptError(record['error'])
     return dict(spec, params=record['num_params'], seconds=round(record['seconds'], 3),

@@ -11,7 +11,6 @@ import warnings
 
 from ..errors import MicrogptError
 
-MEASURES = ('loss', 'aesthetic')
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
 
@@ -20,14 +19,15 @@ def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy'):
     return dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
 
 
-def run_trial(settings, train_docs, val_docs, measure='loss', aesthetic=None):
-    """Train `settings` (see trial_settings) on train_docs, then measure it: 'loss' is the
-    mean per-token cross-entropy on val_docs; 'aesthetic' judges sampled names (`aesthetic`
-    holds that measure's options, see evolve.fitness.aesthetic_measure).
+def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None):
+    """Train `settings` (see trial_settings) on train_docs, then measure it: always the
+    validation loss (mean per-token cross-entropy on val_docs), and, when `measure` is given
+    (a top-level function, e.g. evolve.fitness.aesthetic_measure), also
+    `measure(run, train_docs, val_docs, **measure_options)` as 'measured'.
 
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
-    num_params, train_loss, val_loss or aesthetic, seconds, eval_seconds, error.
+    num_params, train_loss, val_loss, measured, seconds, eval_seconds, error.
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0 = time.perf_counter()
@@ -39,11 +39,9 @@ def run_trial(settings, train_docs, val_docs, measure='loss', aesthetic=None):
             run = _train(settings, train_docs, record)
             record['seconds'] = time.perf_counter() - t0
             t1 = time.perf_counter()
-            if measure == 'loss':
-                record['val_loss'] = validation_loss(run.engine, run.tokenizer, val_docs)
-            else:
-                from ..evolve.fitness import aesthetic_measure
-                record['aesthetic'] = aesthetic_measure(run, train_docs, val_docs, **(aesthetic or {}))
+            record['val_loss'] = validation_loss(run.engine, run.tokenizer, val_docs)
+            if measure is not None:
+                record['measured'] = measure(run, train_docs, val_docs, **(measure_options or {}))
             record['eval_seconds'] = time.perf_counter() - t1
     except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
         record['error'] = f"{type(e).__name__}: {e}"

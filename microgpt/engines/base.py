@@ -2,8 +2,8 @@
 
 
 class Engine:
-    def train_step(self, tokens, lr, t):
-        """One training step: the document's loss and gradients, then one Adam update."""
-        loss = self.loss_and_backward(tokens)
+    def train_step(self, batch, lr, t):
+        """One training step: the batch's loss and gradients, then one Adam update."""
+        loss = self.loss_and_backward(batch)
         self.adam_step(lr, t)
         return loss

@@ -136,8 +136,10 @@ class NumpyEngine(Engine):
             tape.append(x)
         return mm(x, w['lm_head'].T), tape
 
-    def loss_and_backward(self, tokens):
-        tokens = np.asarray(tokens)
+    def loss_and_backward(self, batch):
+        if len(batch) != 1:
+            raise NotImplementedError("the numpy engine trains on one document at a time")
+        tokens = np.asarray(batch[0])
         inputs, targets = tokens[:-1], tokens[1:]
         n = len(inputs)
         logits, tape = self.forward(inputs)

@@ -1,10 +1,27 @@
 """Val: a scalar that remembers how it was made, so gradients can flow back through it.
 
 Each op is one line of forward (the new value) and its local gradients (d out / d child).
-`backward()` then applies the chain rule in reverse topological order, without recursion.
+`backward()` applies the chain rule in reverse topological order, without recursion.
+
+The ops are composed as in the original microgpt.py (`a - b` is `a + (-b)`, `a / b` is
+`a * b**-1`, `-a` is `a * -1`) and `backward()` visits the graph in the original's order, so
+every value and every gradient is the original's to the last bit. `Val.sum` and `Val.dot`
+are single nodes standing for a whole chain of the original's nodes: they round exactly as
+that chain does and hand each input its gradient in the same order, but cost one node.
 """
 import math
-from operator import mul
+import sys
+from functools import reduce
+from operator import add, mul
+
+# The original's sums are plain left folds, ((0 + x0) + x1) + ..., rounding at every step.
+# The builtin sum() of floats is one (and the fastest) up to Python 3.11; from 3.12 on it
+# compensates the rounding, so there a fold of `+` stands in for it.
+if sys.version_info < (3, 12):
+    plain_sum = sum
+else:
+    def plain_sum(floats):
+        return reduce(add, floats, 0.0)
 
 
 class Val:
@@ -20,18 +37,9 @@ class Val:
         other = other if isinstance(other, Val) else Val(other)
         return Val(self.data + other.data, (self, other), (1.0, 1.0))
 
-    def __sub__(self, other):
-        other = other if isinstance(other, Val) else Val(other)
-        return Val(self.data - other.data, (self, other), (1.0, -1.0))
-
     def __mul__(self, other):
         other = other if isinstance(other, Val) else Val(other)
         return Val(self.data * other.data, (self, other), (other.data, self.data))
-
-    def __truediv__(self, other):
-        other = other if isinstance(other, Val) else Val(other)
-        return Val(self.data / other.data, (self, other),
-                   (1.0 / other.data, -self.data / other.data ** 2))
 
     def __pow__(self, k):
         assert isinstance(k, (int, float)), "only a number as exponent"
@@ -42,61 +50,69 @@ class Val:
         return Val(e, (self,), (e,))
 
     def log(self):
-        return Val(math.log(self.data), (self,), (1.0 / self.data,))
+        return Val(math.log(self.data), (self,), (1 / self.data,))
 
     def relu(self):
-        return Val(self.data if self.data > 0 else 0.0, (self,), (1.0 if self.data > 0 else 0.0,))
+        return Val(self.data if self.data > 0 else 0.0, (self,), (float(self.data > 0),))
 
-    def __neg__(self): return self * -1.0
-    def __radd__(self, other): return Val(other) + self
-    def __rsub__(self, other): return Val(other) - self
-    def __rmul__(self, other): return Val(other) * self
-    def __rtruediv__(self, other): return Val(other) / self
+    def __neg__(self): return self * -1
+    def __sub__(self, other): return self + (-other)
+    def __truediv__(self, other): return self * other ** -1
+    def __radd__(self, other): return self + other
+    def __rmul__(self, other): return self * other
+    def __rsub__(self, other): return other + (-self)
+    def __rtruediv__(self, other): return other * self ** -1
 
-    # Fused nodes: one node for a whole sum or dot product. The forward value is the same
-    # left-to-right sum the plain operators would build; the graph is just much smaller.
+    # Fused nodes: one node for a chain of the original's. `sum(vals)` over Vals is the chain
+    # 0 + v0 + v1 + ...: the same rounded partial sums, and each link passes its gradient on
+    # times 1, exactly, so each input gets the gradient the chain would give it, as one
+    # product `1 * g`. Its children are its inputs in the order the chain meets them, so
+    # backward() meets the graph below in the original's order. One condition: no input may
+    # be computed from an earlier one. (The chain hands an input its gradient after the later
+    # inputs' graphs have passed theirs on, the fused node before; only a later input's graph
+    # that uses the earlier input could tell.) Every sum and dot of the model meets it.
     @staticmethod
     def sum(vals):
         vals = tuple(vals)
-        return Val(sum([v.data for v in vals]), vals, (1.0,) * len(vals))
+        return Val(plain_sum([v.data for v in vals]), vals, (1.0,) * len(vals))
 
     @staticmethod
-    def dot(ws, xs):
-        wd = [w.data for w in ws]
+    def dot(xs, ys):
+        """sum(x * y for x, y in zip(xs, ys)) as one node, with children x0, y0, x1, y1, ...
+        (the original's products meet them in that order) and their local gradients."""
         xd = [x.data for x in xs]
-        return Val(sum(map(mul, wd, xd)), (*ws, *xs), (*xd, *wd))
+        yd = [y.data for y in ys]
+        children = [None] * (2 * len(xd))
+        children[0::2], children[1::2] = xs, ys
+        local_grads = [None] * (2 * len(xd))
+        local_grads[0::2], local_grads[1::2] = yd, xd
+        return Val(plain_sum(map(mul, xd, yd)), children, local_grads)
 
     def backward(self):
-        # Iterative post-order DFS: deep graphs never meet Python's recursion limit.
-        # Leaves (no children) are left out of the order: they only receive gradient.
-        topo, visited = [], set()
-        stack = [(self, False)]
-        while stack:
-            v, expanded = stack.pop()
-            if expanded:
-                topo.append(v)
-            elif v not in visited:
-                visited.add(v)
-                stack.append((v, True))
-                for c in v._children:
-                    if c._children and c not in visited:
-                        stack.append((c, False))
         self.grad = 1.0
-        for v in reversed(topo):
+        for v in reversed(self._topological_order()):
             g = v.grad
-            for c, local in zip(v._children, v._local_grads):
-                c.grad += local * g
+            for child, local in zip(v._children, v._local_grads):
+                child.grad += local * g
 
-    def zero_grad(self):
-        """Zero the gradient of this node and everything it was built from."""
-        seen, stack = {self}, [self]
+    def _topological_order(self):
+        """The nodes below self in the order of a recursive post-order DFS that visits children
+        left to right (the original's `build_topo`), kept on an explicit stack: deep graphs
+        never meet Python's recursion limit. Leaves are left out: they have nothing to pass on.
+        """
+        order, visited = [], {self}
+        stack = [(self, iter(self._children))]
         while stack:
-            v = stack.pop()
-            v.grad = 0.0
-            for c in v._children:
-                if c not in seen:
-                    seen.add(c)
-                    stack.append(c)
+            node, children = stack[-1]
+            for child in children:
+                if child._children and child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child._children)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+        return order
 
     def __repr__(self):
         return f"Val(data={self.data}, grad={self.grad})"

@@ -49,7 +49,8 @@ class TorchEngine(Engine):
             x = hidden @ self._layer(i, 'mlp_fc2').T + x
         return x @ p['lm_head'].T
 
-    def loss_and_backward(self, tokens):
+    def loss_and_backward(self, batch):
+        (tokens,) = batch  # one document at a time
         tokens = torch.tensor(tokens)
         loss = F.cross_entropy(self.forward(tokens[:-1]), tokens[1:])
         loss.backward()

@@ -63,6 +63,8 @@ def init_state_dict(config, rng, std=INIT_STD):
 
 
 # --- the forward pass over Val atoms -------------------------------------------------------
+# Written as the original writes it (`/ n` and `/ sqrt(head_dim)` stay divisions by a number,
+# which Val makes `* n**-1`), so every rounding is the original's.
 
 def linear(x, w):
     return [Val.dot(row, x) for row in w]
@@ -82,7 +84,8 @@ def rmsnorm(x):
 
 
 def cross_entropy(logits, target):
-    """-log softmax(logits)[target], building only the target's branch of the softmax."""
+    """-log softmax(logits)[target]. Only the target's probability is built: the other
+    probabilities are nowhere in the loss's graph, so they change no gradient."""
     max_val = max(v.data for v in logits)
     exps = [(v - max_val).exp() for v in logits]
     return -(exps[target] / Val.sum(exps)).log()
@@ -134,10 +137,15 @@ class GPT:
             x = [a + b for a, b in zip(x, x_residual)]
         return linear(x, sd['lm_head'])
 
-    def loss(self, tokens):
-        """Mean next-token cross-entropy over one document's tokens (already cropped)."""
-        n = len(tokens) - 1
+    def document_losses(self, tokens):
+        """The next-token cross-entropy at each position of one document (already cropped)."""
         cache = self.new_cache()
-        losses = [cross_entropy(self.forward(tokens[pos], pos, cache), tokens[pos + 1])
-                  for pos in range(n)]
-        return (1.0 / n) * Val.sum(losses)
+        return [cross_entropy(self.forward(tokens[pos], pos, cache), tokens[pos + 1])
+                for pos in range(len(tokens) - 1)]
+
+    def loss(self, batch):
+        """Mean next-token cross-entropy over every token of a batch (a list of token lists,
+        one per document, already cropped). For one document this is the original's
+        `(1 / n) * sum(losses)`; for several, all their token losses in one such mean."""
+        losses = [loss for tokens in batch for loss in self.document_losses(tokens)]
+        return (1 / len(losses)) * Val.sum(losses)

@@ -78,6 +78,6 @@ def test_torch_twin_computes_the_same_gradients():
     state = init_state_dict(config, random.Random(4), std=0.3)
     tokens = [5, 1, 2, 3, 4, 0]
     val, twin = ValEngine(config, state), TorchEngine(config, state)
-    assert twin.loss_and_backward(tokens) == pytest.approx(val.loss_and_backward(tokens), rel=1e-12)
+    assert twin.loss_and_backward([tokens]) == pytest.approx(val.loss_and_backward([tokens]), rel=1e-12)
     for name, grads in val.gradients().items():
         np.testing.assert_allclose(twin.gradients()[name], grads, rtol=1e-9, atol=1e-15)

@@ -39,14 +39,14 @@ def test_config_that_cannot_work_is_refused(bad):
 
 
 def loss_at(config, sd, tokens):
-    return GPT(config, sd).loss(tokens).data
+    return GPT(config, sd).loss([tokens]).data
 
 
 @pytest.mark.parametrize('tokens', [[4, 0, 1, 2, 4], [4, 3, 3, 1, 0, 2, 1]])
 def test_model_loss_gradient_matches_finite_differences(tokens):
     config, sd = tiny()
     engine = ValEngine(config, sd)
-    engine.loss_and_backward(tokens)
+    engine.loss_and_backward([tokens])
     grads = engine.gradients()
     h = 1e-6
     for name, _ in config.param_shapes():  # every entry of every matrix
@@ -77,7 +77,7 @@ def test_adam_step_moves_parameters_against_the_gradient():
     config, sd = tiny()
     engine = ValEngine(config, sd)
     before = engine.state_dict()
-    engine.loss_and_backward([4, 0, 1, 4])
+    engine.loss_and_backward([[4, 0, 1, 4]])
     grads = engine.gradients()
     engine.adam_step(0.01, 1)
     after = engine.state_dict()
@@ -85,6 +85,54 @@ def test_adam_step_moves_parameters_against_the_gradient():
     g, b, a = grads['lm_head'][0][0], before['lm_head'][0][0], after['lm_head'][0][0]
     assert a - b == pytest.approx(-0.01 * (1 if g > 0 else -1), rel=1e-4)
     assert all(x == 0.0 for row in engine.gradients()['wte'] for x in row)
+
+
+def test_batch_loss_is_the_mean_over_all_tokens():
+    config, sd = tiny()
+    model = GPT(config, sd)
+    docs = [[4, 0, 1, 2, 4], [4, 3, 4], [4, 2, 2, 2, 1, 0, 4]]
+    losses = [loss.data for tokens in docs for loss in model.document_losses(tokens)]
+    assert len(losses) == 4 + 2 + 6
+    assert model.loss(docs).data == pytest.approx(sum(losses) / len(losses), rel=1e-12)
+    # one document: the original's (1 / n) * sum(losses), exactly
+    first = losses[:4]
+    assert model.loss(docs[:1]).data == (1 / 4) * (((0 + first[0] + first[1]) + first[2]) + first[3])
+
+
+def test_clip_grad_norm_scales_gradients_down_to_max_norm():
+    config, sd = tiny()
+    engine = ValEngine(config, sd)
+    engine.loss_and_backward([[4, 0, 1, 2, 4]])
+    grads = [x for rows in engine.gradients().values() for row in rows for x in row]
+    norm = sum(g * g for g in grads) ** 0.5
+    assert engine.clip_grad_norm(10 * norm) == pytest.approx(norm, rel=1e-12)
+    assert [x for rows in engine.gradients().values() for row in rows for x in row] == grads
+    assert engine.clip_grad_norm(norm / 4) == pytest.approx(norm, rel=1e-12)
+    clipped = [x for rows in engine.gradients().values() for row in rows for x in row]
+    assert clipped == pytest.approx([g / 4 for g in grads], rel=1e-12, abs=1e-18)
+    assert engine.clip_grad_norm(norm) == pytest.approx(norm / 4, rel=1e-12)
+
+
+def test_optimizer_state_resumes_training_exactly():
+    config, sd = tiny()
+    docs = [[4, 0, 1, 2, 4], [4, 3, 4], [4, 2, 2, 1, 0, 4]]
+    straight = ValEngine(config, sd)
+    for t, tokens in enumerate(docs, start=1):
+        straight.train_step([tokens], 0.05, t)
+    first = ValEngine(config, sd)
+    first.train_step([docs[0]], 0.05, 1)
+    state = first.optimizer_state()
+    assert set(state) == {'m', 'v'} and list(state['m']) == [name for name, _ in config.param_shapes()]
+    assert len(state['v']['layer0.mlp_fc1']) == 8 and len(state['v']['layer0.mlp_fc1'][0]) == 4
+    resumed = ValEngine(config, first.state_dict())
+    resumed.load_optimizer_state(state)
+    for t, tokens in enumerate(docs[1:], start=2):
+        resumed.train_step([tokens], 0.05, t)
+    assert resumed.state_dict() == straight.state_dict()
+    assert resumed.optimizer_state() == straight.optimizer_state()
+    del state['v']['wte'][0]
+    with pytest.raises(MicrogptError, match='wte'):
+        resumed.load_optimizer_state(state)
 
 
 def test_tokenizer_round_trip_and_cropping():

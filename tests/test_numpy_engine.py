@@ -47,7 +47,7 @@ def test_gradients_equal_the_val_engine(seed):
     for doc in docs:
         tokens = tokenizer.doc_tokens(doc, config.block_size)
         val, fast = ValEngine(config, state), NumpyEngine(config, state)
-        assert_close(fast.loss_and_backward(tokens), val.loss_and_backward(tokens))
+        assert_close(fast.loss_and_backward([tokens]), val.loss_and_backward([tokens]))
         val_grads, fast_grads = val.gradients(), fast.gradients()
         assert list(fast_grads) == list(val_grads)
         for name in val_grads:
@@ -60,8 +60,8 @@ def test_gradients_accumulate_until_the_adam_step():
     val, fast = ValEngine(config, state), NumpyEngine(config, state)
     for doc in docs[2:4]:
         tokens = tokenizer.doc_tokens(doc, config.block_size)
-        val.loss_and_backward(tokens)
-        fast.loss_and_backward(tokens)
+        val.loss_and_backward([tokens])
+        fast.loss_and_backward([tokens])
     for name, grad in val.gradients().items():
         assert_close(fast.gradients()[name], grad)
     fast.adam_step(0.01, 1)
@@ -75,7 +75,7 @@ def test_training_steps_equal_the_val_engine(seed):
     val, fast = ValEngine(config, state), NumpyEngine(config, state)
     for t, doc in enumerate(docs * 2, start=1):
         tokens = tokenizer.doc_tokens(doc, config.block_size)
-        assert_close(fast.train_step(tokens, 0.02, t), val.train_step(tokens, 0.02, t))
+        assert_close(fast.train_step([tokens], 0.02, t), val.train_step([tokens], 0.02, t))
     for name, weights in val.state_dict().items():
         assert_close(fast.state_dict()[name], weights)
 
@@ -105,7 +105,7 @@ def per_document_mean(config, state, tokenizer, docs):
     total = count = 0
     for doc in docs:
         tokens = tokenizer.doc_tokens(doc, config.block_size)
-        total += engine.model.loss(tokens).data * (len(tokens) - 1)
+        total += engine.model.loss([tokens]).data * (len(tokens) - 1)
         count += len(tokens) - 1
     return total / count
 

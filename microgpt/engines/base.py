@@ -3,7 +3,7 @@
 
 class Engine:
     def train_step(self, batch, lr, t):
-        """One training step: the document's loss and gradients, then one Adam update."""
+        """One training step: the batch's loss and gradients, then one Adam update."""
         loss = self.loss_and_backward(batch)
         self.adam_step(lr, t)
         return loss

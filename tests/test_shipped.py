@@ -1,0 +1,91 @@
+"""Every shipped result is one the code as committed reproduces: a cheap slice of each results
+file under experiments/ is replayed by the settings and seeds it records, and the README quotes
+the files' own figures."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from microgpt.data import load_docs, sha256_of, split_docs
+from microgpt.evolve.fitness import aesthetic_measure, score_of
+from microgpt.evolve.genome import load_genome
+from microgpt.scaling import sweep
+from microgpt.trials.runner import run_trial, trial_settings
+
+EXPERIMENTS = REPO / 'experiments'
+DATA = REPO / 'input.txt'
+TOLERANCE = 1e-9
+SWEEPS = sorted(EXPERIMENTS.glob('sweep-*.jsonl'))
+EVOLVE_LOGS = sorted(EXPERIMENTS.glob('evolve-*.jsonl'))
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope='module')
+def docs():
+    return load_docs(DATA)
+
+
+def test_there_are_shipped_results():
+    assert SWEEPS and EVOLVE_LOGS and (REPO / 'genome.json').exists()
+
+
+@pytest.mark.parametrize('path', SWEEPS, ids=lambda p: p.name)
+def test_sweep_results_replay(path, docs):
+    header, rows = sweep.read_results(path, warn=pytest.fail)
+    assert header and header['provenance']['data_sha256'] == sha256_of(DATA)
+    assert header['provenance']['command'][0] == 'sweep'
+    train, val = sweep.sweep_split(docs, rows[0]['seed'])
+    cheapest = sorted(rows, key=sweep.run_cost)[:2]
+    for row in cheapest:
+        spec = {f: row[f] for f in sweep.RUN_FIELDS}
+        replayed = sweep.run_one(spec, train, val)
+        assert abs(replayed['val_loss'] - row['val_loss']) <= TOLERANCE, (row['size'], row['steps'])
+        assert abs(replayed['train_loss'] - row['train_loss']) <= TOLERANCE
+
+
+@pytest.mark.parametrize('path', EVOLVE_LOGS, ids=lambda p: p.name)
+def test_evolve_log_replays(path, docs):
+    records = read_jsonl(path)
+    run = records[0]
+    assert run['kind'] == 'run' and run['provenance']['data_sha256'] == sha256_of(DATA)
+    train, val = split_docs(docs, run['seed'])
+    organisms = [r for r in records if r['kind'] == 'organism' and r['error'] is None and r['origin'] != 'elite']
+    cheapest = sorted(organisms, key=lambda r: r['genes']['num_steps'] * r['num_params'])[:2]
+    for record in cheapest:
+        genes = record['genes']
+        settings = trial_settings({k: genes[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')},
+                                  genes['num_steps'], genes['learning_rate'], record['seed'], run['engine'])
+        if run['fitness'] == 'loss':
+            replayed = run_trial(settings, train, val)
+        else:
+            replayed = run_trial(settings, train, val, aesthetic_measure,
+                                 {'seeds': record['components']['seeds']})
+        assert replayed['error'] is None
+        assert abs(score_of(run['fitness'], replayed) - record['score']) <= TOLERANCE, record['genes']
+
+
+def test_genome_json_is_the_best_of_its_shipped_log():
+    shipped = load_genome(REPO / 'genome.json')
+    p = shipped.provenance
+    log = read_jsonl(REPO / p['log'])
+    result = log[-1]
+    assert result['kind'] == 'result' and result['interrupted'] is False
+    assert result['best']['genes'] == shipped.genome.genes() and result['best']['score'] == p['score']
+    assert p['command'][0] == 'evolve' and p['data_sha256'] == sha256_of(DATA)
+
+
+def test_readme_quotes_the_shipped_figures():
+    readme = (REPO / 'README.md').read_text()
+    tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
+                            capture_output=True, text=True, cwd=REPO, check=True).stdout
+    for line in tables.splitlines():
+        if line.startswith('|'):
+            assert line in readme, f"README lacks the analyze line: {line}"
+    shipped = load_genome(REPO / 'genome.json').provenance
+    assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme

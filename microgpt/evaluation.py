@@ -44,7 +44,7 @@ def _batch_loss_sum(engine, batch, pad_id):
     padded = np.array([tokens + [pad_id] * (width - len(tokens)) for tokens in batch])
     inputs, targets = padded[:, :-1], padded[:, 1:]
     real = np.arange(width - 1) < np.array(lengths)[:, None] - 1
-    logits, _ = engine.forward(inputs, keep_tape=False)
+    logits = engine.forward(inputs).reshape(*inputs.shape, -1)  # no activations kept
     logits -= logits.max(axis=-1, keepdims=True)
     log_total = np.log(np.exp(logits).sum(axis=-1))
     target_logits = np.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]

@@ -39,7 +39,7 @@ class Run:
         block_size = self.config.block_size
         for step in range(num_steps):
             tokens = tokenizer.doc_tokens(docs[step % len(docs)], block_size)
-            loss = engine.train_step(tokens, learning_rate_at(step, num_steps, learning_rate), step + 1)
+            loss = engine.train_step([tokens], learning_rate_at(step, num_steps, learning_rate), step + 1)
             self.losses.append(loss)
             if on_step is not None:
                 on_step(step + 1, num_steps, loss)

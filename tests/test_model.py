@@ -46,7 +46,7 @@ def loss_at(config, sd, tokens):
 def test_model_loss_gradient_matches_finite_differences(tokens):
     config, sd = tiny()
     engine = ValEngine(config, sd)
-    engine.loss_and_backward(tokens)
+    engine.loss_and_backward([tokens])
     grads = engine.gradients()
     h = 1e-6
     for name, _ in config.param_shapes():  # every entry of every matrix
@@ -77,7 +77,7 @@ def test_adam_step_moves_parameters_against_the_gradient():
     config, sd = tiny()
     engine = ValEngine(config, sd)
     before = engine.state_dict()
-    engine.loss_and_backward([4, 0, 1, 4])
+    engine.loss_and_backward([[4, 0, 1, 4]])
     grads = engine.gradients()
     engine.adam_step(0.01, 1)
     after = engine.state_dict()

@@ -1,10 +1,21 @@
 """Engines: interchangeable ways to run the same GPT, trainer and sampler.
 
 Every engine is built from a config and a state_dict of plain floats, and offers:
-  loss_and_backward(tokens) -> float   loss of one document; gradients kept inside
+  loss_and_backward(batch) -> float    batch: a list of token lists, one per document, each
+                                       already cropped to block_size + 1; returns the mean
+                                       loss over all tokens of the batch, (1/N) * the sum of
+                                       the N token losses (documents in order); the
+                                       gradients are kept inside (and add up until adam_step)
   gradients() -> {name: rows}          those gradients, as plain floats
+  clip_grad_norm(max_norm) -> float    scales the gradients so their global L2 norm is at
+                                       most max_norm (by base.clip_coef); returns the norm
+                                       before clipping
   adam_step(lr, t)                     one Adam update (t counts from 1); zeroes gradients
-  train_step(tokens, lr, t) -> float   the two above in one call (from base.Engine)
+  train_step(batch, lr, t) -> float    loss_and_backward then adam_step (from base.Engine)
+  optimizer_state() -> {'m': {name: rows}, 'v': {name: rows}}   Adam's moments in the
+                                       original's form (m = b1*m + (1-b1)*g,
+                                       v = b2*v + (1-b2)*g**2), as plain floats
+  load_optimizer_state(state)          sets them: a run saved on one engine resumes on another
   state_dict() -> {name: rows}         the weights, as plain floats
   new_cache(), logits(token_id, pos_id, cache) -> list[float]   one decoding step
 They differ only in speed: the printed numbers are the same.

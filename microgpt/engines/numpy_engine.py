@@ -4,13 +4,15 @@ It reads like llm.c's train_gpt2.c: one forward and one backward function per bl
 (encoder, rmsnorm, attention, mlp, cross-entropy), and the activations the backward needs
 kept under their names (`LayerActivations`, `Activations`), not as positions on a tape.
 
-Training runs a batch of B documents at once, all positions of each: the documents are
-padded to the longest of the batch, and activations are (B*T, C) matrices, so every linear
-layer is one 2-D product; attention works on (B, H, T, hd). The causal mask keeps padded
-positions (always after the real ones) out of every real position's forward, and their
-loss weight is 0, so their gradient is exactly 0: they contribute nothing. The loss is the
-mean over all real tokens of the batch. Sampling runs one position at a time against a KV
-cache.
+Training runs a batch of B documents at once, all positions of each (a `Batch`). The N real
+positions are packed one after another, document by document, as the rows of (N, C)
+matrices, so every linear layer, rmsnorm and the loss is one 2-D operation on real tokens
+only. Attention alone needs the documents apart: it scatters q, k, v into a zero-padded
+(B, H, T, hd) layout, T the longest document, and gathers its output back to the real rows.
+The causal mask keeps each document's padding (always after its real positions) out of
+every real position, and padded rows are never gathered back, so they contribute nothing.
+The loss is the mean over all N real tokens of the batch. Sampling runs one position at a
+time against a KV cache.
 
 Every weight, gradient and Adam moment lives in one flat buffer, with one view per matrix,
 so Adam is a handful of whole-buffer operations; the moments m and v are kept in the
@@ -18,9 +20,9 @@ original's form (m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g**2), so an optimizer s
 between engines as it is.
 
 The arithmetic is the Val engine's, up to the order of a few float additions, so the printed
-losses and samples are the same. The arrays are tiny (a 16-token document, 16-wide
-embeddings), so each numpy call costs more in overhead than in arithmetic: the code counts
-calls, works in place, and reuses the flat buffers.
+losses and samples are the same. The arrays of the default model are tiny (one 16-token
+document, 16-wide embeddings), so each numpy call costs more in overhead than in
+arithmetic: the code counts calls, works in place, and reuses the flat buffers.
 """
 import math
 from dataclasses import dataclass
@@ -32,25 +34,87 @@ from ..optim import BETA1, BETA2, EPS
 from .base import Engine, clip_coef
 
 
+# glibc malloc's mallopt parameters
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+_malloc_tuned = False
+
+
+def keep_freed_memory(trim_threshold=128 << 20, mmap_threshold=32 << 20):
+    """Ask glibc's malloc to keep freed memory for reuse (up to trim_threshold) and to serve
+    arrays below mmap_threshold from its heap.
+
+    A batch's activations are arrays of a few hundred KB, allocated and freed every step. By
+    default glibc gives such memory back to the OS as soon as the top of its heap is free,
+    and takes it again, zeroed page by page, at the next step: a third of a batch-32 step's
+    time. Process-wide, once; nothing happens where malloc is not glibc's.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+
+
+@dataclass
+class Batch:
+    """B documents, their N real positions packed row after row (document by document)."""
+    B: int
+    T: int                 # positions of the longest document
+    inputs: np.ndarray     # (N,) token ids
+    targets: np.ndarray    # (N,) the next token of each
+    positions: np.ndarray  # (N,) each one's position in its document
+    rows: np.ndarray       # (N,) each one's row in the padded (B*T) layout; None: no padding
+
+
+def make_batch(docs, block_positions):
+    """A Batch from a list of token lists (each cropped to block_size + 1 tokens)."""
+    if len(docs) == 1:
+        tokens = np.asarray(docs[0])
+        T = len(tokens) - 1
+        return Batch(1, T, tokens[:-1], tokens[1:], block_positions[:T], None)
+    lengths = [len(tokens) - 1 for tokens in docs]
+    T, B = max(lengths), len(docs)
+    if min(lengths) == T:  # no padding: the packed rows are the padded layout
+        tokens = np.array(docs)
+        return Batch(B, T, tokens[:, :-1].reshape(-1), tokens[:, 1:].reshape(-1),
+                     np.tile(block_positions[:T], B), None)
+    flat = np.array([t for tokens in docs for t in tokens])
+    ends = np.cumsum([n + 1 for n in lengths])  # each document's end in flat
+    real = np.ones(len(flat), dtype=bool)
+    real[ends - 1] = False                      # a document's last token is no input
+    inputs = flat[real]
+    real[ends - 1] = True
+    real[ends - lengths - 1] = False            # nor is its first a target
+    targets = flat[real]
+    positions = np.concatenate([block_positions[:n] for n in lengths])
+    rows = np.repeat(np.arange(B) * T, lengths) + positions
+    return Batch(B, T, inputs, targets, positions, rows)
+
+
 # --- the blocks: a forward and a backward each ------------------------------------------------
 
-def encoder_forward(wte, wpe, inputs):
-    """Token plus position embedding of inputs (B, T): (B*T, e)."""
-    B, T = inputs.shape
-    x = wte.take(inputs, axis=0)
-    x += wpe[:T]
-    return x.reshape(B * T, wte.shape[1])
+def encoder_forward(wte, wpe, batch):
+    """Token plus position embedding of the batch's real positions: (N, e)."""
+    x = wte.take(batch.inputs, axis=0)
+    x += wpe[:batch.T] if batch.B == 1 else wpe.take(batch.positions, axis=0)
+    return x
 
 
-def encoder_backward(dwte, dwpe, dx, inputs, eye_vocab):
-    """Write the embeddings' gradients from dx (B*T, e). (B = 1 writes dwpe itself: see
-    rmsnorm_backward's out.)"""
-    B, T = inputs.shape
-    if B > 1:
-        np.add.reduce(dx.reshape(B, T, -1), axis=0, out=dwpe[:T])
-    dwpe[T:] = 0.0
-    # one-hot rows of the inputs, transposed, times dx: each token's rows summed
-    np.dot(eye_vocab.take(inputs.reshape(-1), axis=0).T, dx, out=dwte)
+def encoder_backward(dwte, dwpe, dx, batch, eye_vocab, eye_block):
+    """Write the embeddings' gradients from dx (N, e): one-hot rows of the token ids (and of
+    the positions), transposed, times dx sums each id's rows. (One document writes
+    dwpe[:T] itself: see rmsnorm_backward's out in NumpyEngine.backward.)"""
+    if batch.B == 1:
+        dwpe[batch.T:] = 0.0
+    else:
+        np.dot(eye_block.take(batch.positions, axis=0).T, dx, out=dwpe)
+    np.dot(eye_vocab.take(batch.inputs, axis=0).T, dx, out=dwte)
 
 
 def rmsnorm_forward(x, mean_col):
@@ -71,12 +135,28 @@ def rmsnorm_backward(dy, y, rms, mean_col, out=None):
     return np.divide(dx, rms, out=out if out is not None else dx)
 
 
-def attention_forward(qkv, B, T, n_head, head_dim, scale, mask, ones_t):
-    """Causal self-attention of qkv (B*T, 3e) laid out [q | k | v], heads side by side in each.
+def to_padded(x, batch):
+    """Rows (N, C) of real positions -> (B*T, C), zeros at padded positions."""
+    if batch.rows is None:
+        return x
+    padded = np.zeros((batch.B * batch.T, x.shape[1]))
+    padded[batch.rows] = x
+    return padded
 
-    Returns q, k, v (B, H, T, hd) views, att = softmax(q k^T * scale + mask) (B, H, T, T),
-    and y = att v (B*T, e), heads side by side again.
+
+def from_padded(x, batch):
+    """(B*T, C) -> the rows (N, C) of real positions."""
+    return x if batch.rows is None else x.take(batch.rows, axis=0)
+
+
+def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t):
+    """Causal self-attention of qkv (N, 3e) laid out [q | k | v], heads side by side in each.
+
+    Returns q, k, v (B, H, T, hd) views of the padded layout, the attention weights
+    att = softmax(q k^T * scale + mask) (B, H, T, T), and y = att v (N, e), heads side by side.
     """
+    B, T = batch.B, batch.T
+    qkv = to_padded(qkv, batch)
     q, k, v = qkv.reshape(B, T, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
     att = np.matmul(q, k.swapaxes(-1, -2))
     att *= scale
@@ -86,14 +166,15 @@ def attention_forward(qkv, B, T, n_head, head_dim, scale, mask, ones_t):
     att /= np.matmul(att, ones_t)
     y = np.empty((B, T, n_head, head_dim))
     np.matmul(att, v, out=y.swapaxes(1, 2))
-    return q, k, v, att, y.reshape(B * T, n_head * head_dim)
+    return q, k, v, att, from_padded(y.reshape(B * T, n_head * head_dim), batch)
 
 
-def attention_backward(dy, q, k, v, att, scale, ones_t, dqkv):
-    """Write d qkv into dqkv (B*T, 3e), laid out as qkv, from dy (B*T, e)."""
+def attention_backward(dy, q, k, v, att, batch, scale, ones_t):
+    """d qkv (N, 3e), laid out as qkv, from dy (N, e)."""
     B, n_head, T, head_dim = q.shape
+    dqkv = np.empty((B * T, 3 * n_head * head_dim))
     dq, dk, dv = dqkv.reshape(B, T, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
-    dy = dy.reshape(B, T, n_head, head_dim).swapaxes(1, 2)                  # (B, H, T, hd)
+    dy = to_padded(dy, batch).reshape(B, T, n_head, head_dim).swapaxes(1, 2)  # (B, H, T, hd)
     datt = np.matmul(dy, v.swapaxes(-1, -2))
     np.matmul(att.swapaxes(-1, -2), dy, out=dv)
     # softmax backward: datt = att * (datt - rowsum(datt * att))
@@ -102,6 +183,7 @@ def attention_backward(dy, q, k, v, att, scale, ones_t, dqkv):
     datt *= scale
     np.matmul(datt, k, out=dq)
     np.matmul(datt.swapaxes(-1, -2), q, out=dk)
+    return from_padded(dqkv, batch)
 
 
 def mlp_forward(x_norm2, fc1, fc2):
@@ -128,17 +210,15 @@ def softmax_forward(logits, ones_vocab):
     return probs
 
 
-def crossentropy_forward(probs, rows, targets):
-    """Sum of -log(probs[row, target]) over the real positions, in order, as the Val engine
-    sums it."""
-    return -sum(map(math.log, probs[rows, targets].tolist()))
+def crossentropy_forward(probs, targets):
+    """Sum of -log(probs[i, targets[i]]) over the rows, in order, as the Val engine sums it."""
+    return -sum(map(math.log, probs[np.arange(len(targets)), targets].tolist()))
 
 
-def crossentropy_backward(probs, targets, weight, eye_vocab):
-    """d loss / d logits, in place of probs: (probs - onehot(targets)) * weight, where weight
-    is 1/N at the N real positions and 0 at padded ones (a number when none is padded)."""
+def crossentropy_backward(probs, targets, eye_vocab):
+    """d loss / d logits, in place of probs, for the mean over the rows: (probs - onehot) / N."""
     probs -= eye_vocab.take(targets, axis=0)
-    probs *= weight
+    probs *= 1.0 / len(targets)
     return probs
 
 
@@ -146,25 +226,25 @@ def crossentropy_backward(probs, targets, weight, eye_vocab):
 
 @dataclass
 class LayerActivations:
-    x_norm: np.ndarray   # rmsnorm of the layer's input: the attention's input (B*T, e)
-    rms: np.ndarray      # its divisor (B*T, 1)
-    q: np.ndarray        # (B, H, T, hd)
+    x_norm: np.ndarray   # rmsnorm of the layer's input: the attention's input (N, e)
+    rms: np.ndarray      # its divisor (N, 1)
+    q: np.ndarray        # (B, H, T, hd), padded
     k: np.ndarray
     v: np.ndarray
     att: np.ndarray      # attention weights (B, H, T, T)
-    y: np.ndarray        # att v, heads side by side: wo's input (B*T, e)
-    x_norm2: np.ndarray  # rmsnorm of the residual after attention: the MLP's input (B*T, e)
+    y: np.ndarray        # att v, heads side by side: wo's input (N, e)
+    x_norm2: np.ndarray  # rmsnorm of the residual after attention: the MLP's input (N, e)
     rms2: np.ndarray
-    hidden: np.ndarray   # relu(x_norm2 fc1^T) (B*T, f)
+    hidden: np.ndarray   # relu(x_norm2 fc1^T) (N, f)
 
 
 @dataclass
 class Activations:
-    inputs: np.ndarray   # token ids (B, T)
-    x_emb: np.ndarray    # rmsnorm(wte[inputs] + wpe): the first layer's input (B*T, e)
-    rms_emb: np.ndarray
-    layers: list         # LayerActivations per layer
-    x_out: np.ndarray = None  # the last residual: lm_head's input (B*T, e)
+    batch: Batch
+    x_emb: np.ndarray = None  # rmsnorm(wte[inputs] + wpe[positions]): the first layer's input (N, e)
+    rms_emb: np.ndarray = None
+    layers: list = None       # LayerActivations per layer
+    x_out: np.ndarray = None  # the last residual: lm_head's input (N, e)
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -198,14 +278,18 @@ class NumpyEngine(Engine):
     name = 'numpy'
 
     def __init__(self, config, state_dict):
+        keep_freed_memory()
         self.config = config
         size = config.num_params()
         self.weights = np.empty(size)
-        self.grad = np.zeros(size)
-        self.m = np.zeros(size)
-        self.v = np.zeros(size)
+        # The gradient and its square side by side, and Adam's m and v side by side, so the
+        # moments' update is two whole-buffer operations on (2, size) arrays.
+        self._grad_sq = np.zeros((2, size))
+        self._moments = np.zeros((2, size))
+        self.grad, self.m, self.v = self._grad_sq[0], self._moments[0], self._moments[1]
         self._scratch = np.empty(size)
-        self._scratch2 = np.empty(size)
+        self._betas = np.array([[BETA1], [BETA2]])
+        self._one_minus_betas = np.array([[1 - BETA1], [1 - BETA2]])
         self.weight_views, self.layers = flat_views(self.weights, config)
         self.grad_views, self.grad_layers = flat_views(self.grad, config)
         for name, view in self.weight_views.items():
@@ -220,22 +304,26 @@ class NumpyEngine(Engine):
         self._ones_block = np.ones((config.block_size, 1))
         self._ones_vocab = np.ones((config.vocab_size, 1))
         self._positions = np.arange(config.block_size)
+        self._eye_block = np.eye(config.block_size)
 
     # --- whole-sequence forward and its backward ---------------------------------------------
 
-    def forward(self, inputs, acts=None):
-        """Logits (B*T, vocab) for token ids `inputs` (B, T) at every position; fills `acts`
-        (an Activations) with what the backward needs when given one."""
+    def batch(self, docs):
+        """A Batch of token lists (each cropped to block_size + 1 tokens)."""
+        return make_batch(docs, self._positions)
+
+    def forward(self, batch, acts=None):
+        """Logits (N, vocab) at the batch's N real positions; fills `acts` (an Activations)
+        with what the backward needs when given one."""
         cfg, w = self.config, self.weight_views
         mean_embd, scale = self._mean_embd, self._attn_scale
-        B, T = inputs.shape
-        mask, ones_t = self._causal_mask[:T, :T], self._ones_block[:T]
-        x, rms = rmsnorm_forward(encoder_forward(w['wte'], w['wpe'], inputs), mean_embd)
+        mask, ones_t = self._causal_mask[:batch.T, :batch.T], self._ones_block[:batch.T]
+        x, rms = rmsnorm_forward(encoder_forward(w['wte'], w['wpe'], batch), mean_embd)
         if acts is not None:
-            acts.x_emb, acts.rms_emb = x, rms
+            acts.x_emb, acts.rms_emb, acts.layers = x, rms, []
         for layer in self.layers:
             x_norm, rms = rmsnorm_forward(x, mean_embd)
-            q, k, v, att, y = attention_forward(np.dot(x_norm, layer.wqkv.T), B, T, cfg.n_head,
+            q, k, v, att, y = attention_forward(np.dot(x_norm, layer.wqkv.T), batch, cfg.n_head,
                                                 cfg.head_dim, scale, mask, ones_t)
             x_attn = np.dot(y, layer.wo.T)
             x_attn += x                                                       # residual
@@ -252,53 +340,30 @@ class NumpyEngine(Engine):
         """Write d loss / d weights into the gradient buffer, from d loss / d logits."""
         w, g = self.weight_views, self.grad_views
         mean_embd, scale = self._mean_embd, self._attn_scale
-        inputs = acts.inputs
-        B, T = inputs.shape
-        ones_t = self._ones_block[:T]
+        batch = acts.batch
+        ones_t = self._ones_block[:batch.T]
         np.dot(dlogits.T, acts.x_out, out=g['lm_head'])
         dx = np.dot(dlogits, w['lm_head'])
-        dqkv = np.empty((B * T, 3 * self.config.n_embd))
         for layer, glayer, a in zip(reversed(self.layers), reversed(self.grad_layers), reversed(acts.layers)):
             # x_out = x_attn + mlp(rmsnorm(x_attn))
             dx_norm2 = mlp_backward(dx, a.x_norm2, a.hidden, layer.fc1, layer.fc2, glayer.fc1, glayer.fc2)
             dx += rmsnorm_backward(dx_norm2, a.x_norm2, a.rms2, mean_embd)
             # x_attn = x + attention(rmsnorm(x) wqkv^T) wo^T
             np.dot(dx.T, a.y, out=glayer.wo)
-            attention_backward(np.dot(dx, layer.wo), a.q, a.k, a.v, a.att, scale, ones_t, dqkv)
+            dqkv = attention_backward(np.dot(dx, layer.wo), a.q, a.k, a.v, a.att, batch, scale, ones_t)
             np.dot(dqkv.T, a.x_norm, out=glayer.wqkv)
             dx += rmsnorm_backward(np.dot(dqkv, layer.wqkv), a.x_norm, a.rms, mean_embd)
         # one document: the embedding rmsnorm's backward is wpe's gradient itself
         dx_emb = rmsnorm_backward(dx, acts.x_emb, acts.rms_emb, mean_embd,
-                                  out=g['wpe'][:T] if B == 1 else None)
-        encoder_backward(g['wte'], g['wpe'], dx_emb, inputs, self._eye_vocab)
-
-    def _batch_arrays(self, batch):
-        """inputs (B, T), targets (B*T,), the real positions' rows and targets, and the loss
-        weight of each row (a number when no document is padded), for a list of token lists."""
-        if len(batch) == 1:
-            tokens = np.asarray(batch[0])
-            n = len(tokens) - 1
-            targets = tokens[1:]
-            return tokens[None, :-1], targets, self._positions[:n], targets, 1.0 / n
-        lengths = [len(tokens) - 1 for tokens in batch]
-        T, n_total = max(lengths), sum(lengths)
-        if min(lengths) == T:
-            tokens = np.array(batch)
-            targets = tokens[:, 1:].reshape(-1)
-            return tokens[:, :-1], targets, np.arange(n_total), targets, 1.0 / n_total
-        padded = np.array([tokens + [0] * (T + 1 - len(tokens)) for tokens in batch])
-        real = (self._positions[:T] < np.array(lengths)[:, None]).reshape(-1)
-        rows = np.flatnonzero(real)
-        targets = padded[:, 1:].reshape(-1)
-        weight = (real * (1.0 / n_total))[:, None]
-        return padded[:, :-1], targets, rows, targets[rows], weight
+                                  out=g['wpe'][:batch.T] if batch.B == 1 else None)
+        encoder_backward(g['wte'], g['wpe'], dx_emb, batch, self._eye_vocab, self._eye_block)
 
     def loss_and_backward(self, batch):
-        inputs, targets, rows, real_targets, weight = self._batch_arrays(batch)
-        acts = Activations(inputs, None, None, [])
-        probs = softmax_forward(self.forward(inputs, acts), self._ones_vocab)
-        loss = (1.0 / len(rows)) * crossentropy_forward(probs, rows, real_targets)
-        dlogits = crossentropy_backward(probs, targets, weight, self._eye_vocab)
+        batch = make_batch(batch, self._positions)
+        acts = Activations(batch)
+        probs = softmax_forward(self.forward(batch, acts), self._ones_vocab)
+        loss = (1.0 / len(batch.targets)) * crossentropy_forward(probs, batch.targets)
+        dlogits = crossentropy_backward(probs, batch.targets, self._eye_vocab)
         if self._has_grad:  # accumulate, as repeated Val backward passes do
             saved = self.grad.copy()
             self.backward(dlogits, acts)
@@ -325,15 +390,13 @@ class NumpyEngine(Engine):
     def adam_step(self, lr, t):
         if not self._has_grad:
             self.grad.fill(0.0)
-        g, m, v, tmp, denom = self.grad, self.m, self.v, self._scratch, self._scratch2
-        # the original's moments: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g**2
-        np.multiply(g, 1 - BETA1, out=tmp)
-        m *= BETA1
-        m += tmp
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - BETA2
-        v *= BETA2
-        v += tmp
+        g, m, v, denom = self.grad, self.m, self.v, self._scratch
+        # the original's moments: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g**2; the
+        # gradient buffer is spent (the next backward overwrites it)
+        np.multiply(g, g, out=self._grad_sq[1])
+        self._grad_sq *= self._one_minus_betas
+        self._moments *= self._betas
+        self._moments += self._grad_sq
         # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), with the bias corrections as
         # Python floats: with s = sqrt(v_corr), = (lr * s / m_corr) * m / (sqrt(v) + eps * s)
         s = (1 - BETA2 ** t) ** 0.5

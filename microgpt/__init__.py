@@ -4,8 +4,10 @@ import os
 # One BLAS/OpenMP thread unless the user chose otherwise: the arrays are tiny, and idle
 # OpenBLAS threads spin, burning a second core for nothing. Set before numpy is imported
 # (it reads these once, as it loads OpenBLAS); the losses do not depend on them.
-for _name in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-    os.environ.setdefault(_name, '1')
+THREAD_VARIABLES = ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')
+THREAD_VARIABLES_DEFAULTED = tuple(name for name in THREAD_VARIABLES if name not in os.environ)
+for _name in THREAD_VARIABLES_DEFAULTED:
+    os.environ[_name] = '1'
 del _name
 
 __version__ = '0.1.0'

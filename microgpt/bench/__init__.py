@@ -21,6 +21,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from .. import THREAD_VARIABLES_DEFAULTED
 from ..errors import MicrogptError, require_positive
 from .atom import atom_graph, measure_atom  # noqa: F401  (part of the bench's API)
 from .measure import CLI_WITH_PEAK_RSS, PEAK_RSS_REPORTER, UNSET_IN_CHILDREN, run_measured, summary
@@ -81,8 +82,10 @@ def machine_info():
     info = dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
                 numpy=metadata.version('numpy'),
                 torch=metadata.version('torch') if torch_available() else None,
-                env={name: os.environ.get(name) for name in REPORTED_ENV},
-                unset_in_children=list(UNSET_IN_CHILDREN))
+                env={name: None if name in THREAD_VARIABLES_DEFAULTED else os.environ.get(name)
+                     for name in REPORTED_ENV},
+                unset_in_children=list(UNSET_IN_CHILDREN),
+                blas_threads_in_children="microgpt's default: 1 (PyTorch: torch.set_num_threads(1))")
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
             if line.startswith('model name'):

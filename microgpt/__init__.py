@@ -6,8 +6,6 @@ import os
 # (it reads these once, as it loads OpenBLAS); the losses do not depend on them.
 THREAD_VARIABLES = ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS')
 THREAD_VARIABLES_DEFAULTED = tuple(name for name in THREAD_VARIABLES if name not in os.environ)
-for _name in THREAD_VARIABLES_DEFAULTED:
-    os.environ[_name] = '1'
-del _name
+os.environ.update(dict.fromkeys(THREAD_VARIABLES_DEFAULTED, '1'))
 
 __version__ = '0.1.0'

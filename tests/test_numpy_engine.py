@@ -312,6 +312,9 @@ def test_blas_threads_default_to_one_unless_set(tmp_path):
     chosen = subprocess.run([sys.executable, '-c', code], env={**env, 'OPENBLAS_NUM_THREADS': '2'},
                             capture_output=True, text=True, cwd=tmp_path)
     assert default.stdout.split() == ['1', '1'] and chosen.stdout.split() == ['2', '1']
+    all_set = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path,
+                             env={**env, 'OPENBLAS_NUM_THREADS': '2', 'OMP_NUM_THREADS': '3', 'MKL_NUM_THREADS': '4'})
+    assert all_set.stdout.split() == ['2', '3'], all_set.stderr
 
 
 THREADS_PROBE = """

@@ -282,8 +282,8 @@ class NumpyEngine(Engine):
         self.config = config
         size = config.num_params()
         self.weights = np.empty(size)
-        # The gradient and its square side by side, and Adam's m and v side by side, so the
-        # moments' update is two whole-buffer operations on (2, size) arrays.
+        # The gradient and its square side by side, and Adam's m and v side by side: the
+        # moments' update is three operations on (2, size) arrays (see adam_step).
         self._grad_sq = np.zeros((2, size))
         self._moments = np.zeros((2, size))
         self.grad, self.m, self.v = self._grad_sq[0], self._moments[0], self._moments[1]

@@ -9,10 +9,10 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
     per-document means): the validation loss.
 
     Each document is tokenized as in training (`tokenizer.doc_tokens(doc, block_size)`).
-    Documents go through the numpy forward `batch_size` at a time, sorted by length and
-    padded to the longest of their batch; padded positions are masked out of the sum (the
-    causal mask already keeps them from reaching real positions). Works with any engine: a
-    model not on the numpy engine is copied onto it through its state_dict.
+    Documents go through the numpy forward `batch_size` at a time, sorted by length (its
+    attention pads a batch to the longest document; all else runs on real tokens only).
+    Works with any engine: a model not on the numpy engine is copied onto it through its
+    state_dict.
     """
     import numpy as np  # here, not at the top: importing this module stays cheap
     from .engines.numpy_engine import NumpyEngine
@@ -31,21 +31,16 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
     with np.errstate(over='ignore', divide='ignore', invalid='ignore'):  # a diverged model gives inf/nan
         for start in range(0, len(sequences), batch_size):
             batch = sequences[start:start + batch_size]
-            total += _batch_loss_sum(engine, batch, tokenizer.bos)
+            total += _batch_loss_sum(engine, batch)
             count += sum(len(tokens) - 1 for tokens in batch)
     return total / count
 
 
-def _batch_loss_sum(engine, batch, pad_id):
-    """Sum of the token losses of a batch of token lists, padded with pad_id and masked."""
+def _batch_loss_sum(engine, batch):
+    """Sum of the token losses of a batch of token lists."""
     import numpy as np
-    lengths = [len(tokens) for tokens in batch]
-    width = max(lengths)
-    padded = np.array([tokens + [pad_id] * (width - len(tokens)) for tokens in batch])
-    inputs, targets = padded[:, :-1], padded[:, 1:]
-    real = np.arange(width - 1) < np.array(lengths)[:, None] - 1
-    logits, _ = engine.forward(inputs, keep_tape=False)
+    batch = engine.batch(batch)
+    logits = engine.forward(batch)  # no activations kept
     logits -= logits.max(axis=-1, keepdims=True)
     log_total = np.log(np.exp(logits).sum(axis=-1))
-    target_logits = np.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-    return float(np.where(real, log_total - target_logits, 0.0).sum())
+    return float((log_total - logits[np.arange(len(batch.targets)), batch.targets]).sum())

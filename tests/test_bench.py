@@ -1,4 +1,5 @@
-"""`microgpt bench` runs end to end and reports what it says it reports (no timing asserts)."""
+"""`microgpt bench` runs end to end and reports what it says it reports (no timing asserts:
+thresholds that depend on the machine belong in the bench itself)."""
 import json
 import random
 import sys
@@ -8,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from microgpt import bench
+from microgpt.bench import measure
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
 
@@ -36,13 +38,23 @@ def test_atom_graph_has_n_nodes(n):
     assert root.grad == 1.0
 
 
-def test_peak_rss_is_the_childs_own(tmp_path):
+def test_peak_rss_and_cpu_are_the_childs_own(tmp_path):
     grow = "b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096])"
     ballast = bytearray(100 * 2**20)
     ballast[::4096] = b'x' * len(ballast[::4096])  # this process's peak must not show in its children
-    _, small, _, _ = bench.run_measured([sys.executable, '-c', bench.PEAK_RSS_REPORTER + 'pass'], tmp_path)
-    _, large, _, _ = bench.run_measured([sys.executable, '-c', bench.PEAK_RSS_REPORTER + grow], tmp_path)
-    assert small < 40 and large > small + 70
+    small = bench.run_measured([sys.executable, '-c', bench.PEAK_RSS_REPORTER + 'pass'], tmp_path)
+    large = bench.run_measured([sys.executable, '-c', bench.PEAK_RSS_REPORTER + grow], tmp_path)
+    assert small.peak_rss_mb < 40 and large.peak_rss_mb > small.peak_rss_mb + 70
+    spin = bench.run_measured([sys.executable, '-c', 'import time\nt = time.process_time()\n'
+                               'while time.process_time() - t < 0.2: pass'], tmp_path)
+    assert spin.cpu_seconds >= 0.2 and 0 < spin.cpu_per_wall <= 1.05
+
+
+def test_children_run_without_the_sessions_thread_and_bytecode_settings(monkeypatch):
+    monkeypatch.setenv('OPENBLAS_NUM_THREADS', '7')
+    monkeypatch.setenv('PYTHONDONTWRITEBYTECODE', '1')
+    env = measure.child_env()
+    assert not set(measure.UNSET_IN_CHILDREN) & set(env)
 
 
 def test_failing_step_is_one_clear_error(tmp_path):
@@ -50,11 +62,48 @@ def test_failing_step_is_one_clear_error(tmp_path):
         bench.run_measured([sys.executable, '-c', "raise SystemExit('boom')"], tmp_path)
 
 
+def test_rounds_interleave_engines_and_run_slow_jobs_once(monkeypatch, tmp_path):
+    order = []
+
+    def fake_run(command, cwd):
+        order.append(command[0])
+        return measure.Measured(20.0 if command[0] == 'slow' else 0.1, 0.1, 10.0, '', '')
+
+    monkeypatch.setattr(bench, 'run_measured', fake_run)
+    jobs = [bench.Job('train', name, [name]) for name in ('numpy', 'torch', 'slow')]
+    bench.run_rounds(jobs, 3, tmp_path, lambda message: None)
+    assert order == ['numpy', 'torch', 'slow', 'numpy', 'torch', 'numpy', 'torch']
+
+
+def test_goals_report_value_limit_and_verdict():
+    seconds = lambda value: dict(median=value, min=value, max=value, runs=1)  # noqa: E731
+    engines = dict(
+        numpy=dict(train_loop_seconds=seconds(0.1), loss_lines_sha256='a', samples='x',
+                   train_process=dict(seconds=seconds(0.3), cpu_per_wall=seconds(1.0), peak_rss_mb=40.0)),
+        torch=dict(train_loop_seconds=seconds(1.0), loss_lines_sha256='a', samples='x'),
+        val=dict(train_step_seconds=0.05, loss_lines_sha256='b', samples='x',
+                 train_process=dict(seconds=seconds(50.0), cpu_per_wall=seconds(1.0), peak_rss_mb=30.0)))
+    batch = dict(numpy=dict(tokens_per_second=seconds(30.0), final_loss=2.5),
+                 torch=dict(tokens_per_second=seconds(20.0), final_loss=2.5))
+    goals, other = bench.comparisons(engines, batch, 1000)
+    assert set(goals) == set(bench.GOALS)
+    assert goals['numpy_batch_throughput_vs_torch']['value'] == pytest.approx(1.5)
+    assert goals['numpy_batch_throughput_vs_torch']['met']
+    assert goals['numpy_process_vs_torch_loop']['value'] == pytest.approx(0.3)
+    assert not goals['numpy_process_vs_torch_loop']['met']
+    assert goals['numpy_process_cpu_per_wall']['met'] and goals['val_peak_rss_mb']['met']
+    assert goals['val_speedup_vs_original']['value'] == pytest.approx(405 / 50)
+    assert not goals['val_speedup_vs_original']['met']
+    assert other['same_losses_and_samples_as_numpy'] == {'torch': True, 'val': False}
+    lines = bench.goal_lines(dict(goals=goals))
+    assert len(lines) == len(goals) and lines[0].startswith('PASS  numpy_batch_throughput_vs_torch: 1.5')
+
+
 def test_bench_command_reports_each_engine(names_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench, 'ATOM_SIZES', (1000,))
     result = CliRunner().invoke(main, ['bench', '--engines', 'numpy,val', '--steps', '3', '--repeat', '1',
-                                       '--data', str(names_path), '--out', 'bench.json'])
+                                       '--batch-steps', '1', '--data', str(names_path), '--out', 'bench.json'])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / 'bench.json').read_text())
     assert set(report['engines']) == {'numpy', 'val'}
@@ -62,22 +111,42 @@ def test_bench_command_reports_each_engine(names_path, tmp_path, monkeypatch):
         assert result['train_step_seconds'] > 0 and result['sample_seconds'] > 0
         assert result['peak_rss_mb'] > 10 and result['train_process']['peak_rss_mb'] > 10
         assert result['train_process']['seconds']['runs'] == 1
+        assert result['train_process']['cpu_per_wall']['median'] > 0
         assert result['final_loss_line'].startswith('step    3 /    3 | loss ')
         assert len(result['samples'].split()) <= bench.SAMPLES
+    batch = report['batch_training']
+    assert set(batch) == {'numpy'} and batch['numpy']['tokens_per_second']['median'] > 0
+    assert batch['numpy']['params'] > 100_000  # the wider model
     assert report['comparisons']['same_losses_and_samples_as_numpy'] == {'val': True}
+    assert set(report['goals']) == {'numpy_process_cpu_per_wall', 'numpy_peak_rss_mb',
+                                    'val_speedup_vs_original', 'val_peak_rss_mb'}
+    assert all({'value', 'goal', 'met', 'what'} <= set(g) for g in report['goals'].values())
     assert report['atom']['1k_nodes']['nodes'] == 1000
-    assert report['startup_seconds']['python'] > 0
+    assert report['startup_seconds']['python']['median'] > 0
+
+
+def test_bench_help_says_what_it_measures():
+    result = CliRunner().invoke(main, ['bench', '--help'])
+    assert result.exit_code == 0
+    assert 'tokens/second' in result.output and '--batch-steps' in result.output
 
 
 def test_torch_twin_computes_the_same_gradients():
     pytest.importorskip('torch')
-    from microgpt.bench_torch import TorchEngine
+    from microgpt.engines.torch_twin import TorchEngine
     from microgpt.engines.val import ValEngine
     from microgpt.model import GPTConfig, init_state_dict
     config = GPTConfig(vocab_size=6, n_embd=6, n_head=3, n_layer=2, block_size=5, ff_mult=2)
     state = init_state_dict(config, random.Random(4), std=0.3)
-    tokens = [5, 1, 2, 3, 4, 0]
-    val, twin = ValEngine(config, state), TorchEngine(config, state)
-    assert twin.loss_and_backward([tokens]) == pytest.approx(val.loss_and_backward([tokens]), rel=1e-12)
-    for name, grads in val.gradients().items():
-        np.testing.assert_allclose(twin.gradients()[name], grads, rtol=1e-9, atol=1e-15)
+    for batch in ([[5, 1, 2, 3, 4, 0]], [[5, 1, 2, 3, 4, 0], [5, 2, 5], [5, 1, 1, 5]]):
+        val, twin = ValEngine(config, state), TorchEngine(config, state)
+        assert twin.loss_and_backward(batch) == pytest.approx(val.loss_and_backward(batch), rel=1e-12)
+        for name, grads in val.gradients().items():
+            np.testing.assert_allclose(twin.gradients()[name], grads, rtol=1e-9, atol=1e-15)
+        val.adam_step(0.01, 1)
+        twin.adam_step(0.01, 1)
+        for key, moments in val.optimizer_state().items():
+            for name, rows in moments.items():
+                np.testing.assert_allclose(twin.optimizer_state()[key][name], rows, rtol=1e-9, atol=1e-18)
+        for name, rows in val.state_dict().items():
+            np.testing.assert_allclose(twin.state_dict()[name], rows, rtol=1e-9, atol=1e-15)

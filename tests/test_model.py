@@ -2,6 +2,8 @@ import random
 
 import pytest
 
+from microgpt.engines.base import CLIP_EPS
+
 from microgpt.data import Tokenizer
 from microgpt.engines.val import ValEngine
 from microgpt.model import GPT, GPTConfig, init_state_dict
@@ -109,8 +111,9 @@ def test_clip_grad_norm_scales_gradients_down_to_max_norm():
     assert [x for rows in engine.gradients().values() for row in rows for x in row] == grads
     assert engine.clip_grad_norm(norm / 4) == pytest.approx(norm, rel=1e-12)
     clipped = [x for rows in engine.gradients().values() for row in rows for x in row]
-    assert clipped == pytest.approx([g / 4 for g in grads], rel=1e-12, abs=1e-18)
-    assert engine.clip_grad_norm(norm) == pytest.approx(norm / 4, rel=1e-12)
+    factor = (norm / 4) / (norm + CLIP_EPS)  # as PyTorch's clip_grad_norm_: never a rounding above
+    assert clipped == pytest.approx([g * factor for g in grads], rel=1e-12, abs=1e-18)
+    assert engine.clip_grad_norm(norm) == pytest.approx(norm * factor, rel=1e-12)
 
 
 def test_optimizer_state_resumes_training_exactly():

@@ -5,18 +5,19 @@ Every engine is built from a config and a state_dict of plain floats, and offers
                                        per document, already cropped); gradients kept inside
                                        and added to any not yet used
   gradients() -> {name: rows}          those gradients, as plain floats
-  clip_grad_norm(max_norm) -> float    scale the gradients to global L2 norm <= max_norm;
-                                       returns the norm before (the original never clips)
+  clip_grad_norm(max_norm) -> float    scale the gradients to global L2 norm <= max_norm (by
+                                       base.clip_coef); returns the norm before (the original
+                                       never clips)
   adam_step(lr, t)                     one Adam update (t counts from 1); zeroes gradients
   train_step(batch, lr, t) -> float    loss_and_backward, then adam_step (from base.Engine)
   optimizer_state() -> {'m': {name: rows}, 'v': {name: rows}}   Adam's moments, plain floats
-  load_optimizer_state(state)          take those back (e.g. to resume a run)
+  load_optimizer_state(state)          take those back: a run saved on one engine resumes on
+                                       another
   state_dict() -> {name: rows}         the weights, as plain floats
   new_cache(), logits(token_id, pos_id, cache) -> list[float]   one decoding step
 They differ in speed, and in the last bits: the Val engine performs the original
 microgpt.py's floating-point operations in its order, so its weights are the original's bit
-for bit; the printed numbers are the same on every engine. (The numpy engine trains on one
-document per batch and has no clip_grad_norm or optimizer state yet.)
+for bit; the printed numbers are the same on every engine.
 """
 from ..errors import MicrogptError
 

@@ -1,9 +1,19 @@
 """What every engine shares (the interface itself is described in engines/__init__.py)."""
 
+# clip_grad_norm scales by max_norm / (norm + CLIP_EPS), as PyTorch's clip_grad_norm_ does:
+# the norm after is then at most max_norm, never a rounding above it.
+CLIP_EPS = 1e-6
+
+
+def clip_coef(norm, max_norm):
+    """The factor clip_grad_norm scales the gradients by: 1.0 when norm <= max_norm."""
+    return 1.0 if norm <= max_norm else max_norm / (norm + CLIP_EPS)
+
 
 class Engine:
     def train_step(self, batch, lr, t):
-        """One training step: the batch's loss and gradients, then one Adam update."""
+        """One training step on a batch (a list of token lists, one per document): the mean
+        loss over all its tokens and the gradients, then one Adam update."""
         loss = self.loss_and_backward(batch)
         self.adam_step(lr, t)
         return loss

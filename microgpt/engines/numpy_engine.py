@@ -1,50 +1,259 @@
 """The numpy engine: the same GPT, trainer and sampler as the Val engine, vectorized in float64.
 
-Training runs all positions of a document at once (a causal mask stands in for the KV cache)
-and back-propagates with a hand-written backward. Every weight, gradient and Adam moment lives
-in one flat buffer, with one view per matrix, so Adam is a handful of whole-buffer operations.
-Sampling runs one position at a time against a KV cache.
+It reads like llm.c's train_gpt2.c: one forward and one backward function per block
+(encoder, rmsnorm, attention, mlp, cross-entropy), and the activations the backward needs
+kept under their names (`LayerActivations`, `Activations`), not as positions on a tape.
+
+Training runs a batch of B documents at once, all positions of each (a `Batch`). The N real
+positions are packed one after another, document by document, as the rows of (N, C)
+matrices, so every linear layer, rmsnorm and the loss is one 2-D operation on real tokens
+only. Attention alone needs the documents apart: it scatters q, k, v into a zero-padded
+(B, H, T, hd) layout, T the longest document, and gathers its output back to the real rows.
+The causal mask keeps each document's padding (always after its real positions) out of
+every real position, and padded rows are never gathered back, so they contribute nothing.
+The loss is the mean over all N real tokens of the batch. Sampling runs one position at a
+time against a KV cache.
+
+Every weight, gradient and Adam moment lives in one flat buffer, with one view per matrix,
+so Adam is a handful of whole-buffer operations; the moments m and v are kept in the
+original's form (m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g**2), so an optimizer state moves
+between engines as it is.
 
 The arithmetic is the Val engine's, up to the order of a few float additions, so the printed
-losses and samples are the same. The arrays are tiny (a 16-token document, 16-wide
-embeddings), so each numpy call costs more in overhead than in arithmetic: the code counts
-calls, works in place, and reuses the flat buffers.
+losses and samples are the same. The arrays of the default model are tiny (one 16-token
+document, 16-wide embeddings), so each numpy call costs more in overhead than in
+arithmetic: the code counts calls, works in place, and reuses the flat buffers.
 """
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model import RMSNORM_EPS
 from ..optim import BETA1, BETA2, EPS
-from .base import Engine
+from .base import Engine, clip_coef
 
 
-def rmsnorm(x, mean_col):
-    """(x / d, d), d = sqrt(mean(x**2) + eps) over the last axis; mean_col is a column of 1/n.
+# glibc malloc's mallopt parameters
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+_malloc_tuned = False
 
-    (A matmul with a column of 1/n is the cheapest row mean numpy has at this size.)
+
+def keep_freed_memory(trim_threshold=128 << 20, mmap_threshold=32 << 20):
+    """Ask glibc's malloc to keep freed memory for reuse (up to trim_threshold) and to serve
+    arrays below mmap_threshold from its heap.
+
+    A batch's activations are arrays of a few hundred KB, allocated and freed every step. By
+    default glibc gives such memory back to the OS as soon as the top of its heap is free,
+    and takes it again, zeroed page by page, at the next step: a third of a batch-32 step's
+    time. Process-wide, once; nothing happens where malloc is not glibc's.
     """
-    d = np.dot(x * x, mean_col)
-    d += RMSNORM_EPS
-    np.sqrt(d, out=d)
-    return x / d, d
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold)
 
 
-def rmsnorm_backward(dy, y, d, mean_col, out=None):
-    """Gradient through y = rmsnorm(x), from y and d: (dy - y * mean(dy * y)) / d."""
+@dataclass
+class Batch:
+    """B documents, their N real positions packed row after row (document by document)."""
+    B: int
+    T: int                 # positions of the longest document
+    inputs: np.ndarray     # (N,) token ids
+    targets: np.ndarray    # (N,) the next token of each
+    positions: np.ndarray  # (N,) each one's position in its document
+    rows: np.ndarray       # (N,) each one's row in the padded (B*T) layout; None: no padding
+
+
+def make_batch(docs, block_positions):
+    """A Batch from a list of token lists (each cropped to block_size + 1 tokens)."""
+    if len(docs) == 1:
+        tokens = np.asarray(docs[0])
+        T = len(tokens) - 1
+        return Batch(1, T, tokens[:-1], tokens[1:], block_positions[:T], None)
+    lengths = [len(tokens) - 1 for tokens in docs]
+    T, B = max(lengths), len(docs)
+    if min(lengths) == T:  # no padding: the packed rows are the padded layout
+        tokens = np.array(docs)
+        return Batch(B, T, tokens[:, :-1].reshape(-1), tokens[:, 1:].reshape(-1),
+                     np.tile(block_positions[:T], B), None)
+    flat = np.array([t for tokens in docs for t in tokens])
+    ends = np.cumsum([n + 1 for n in lengths])  # each document's end in flat
+    real = np.ones(len(flat), dtype=bool)
+    real[ends - 1] = False                      # a document's last token is no input
+    inputs = flat[real]
+    real[ends - 1] = True
+    real[ends - lengths - 1] = False            # nor is its first a target
+    targets = flat[real]
+    positions = np.concatenate([block_positions[:n] for n in lengths])
+    rows = np.repeat(np.arange(B) * T, lengths) + positions
+    return Batch(B, T, inputs, targets, positions, rows)
+
+
+# --- the blocks: a forward and a backward each ------------------------------------------------
+
+def encoder_forward(wte, wpe, batch):
+    """Token plus position embedding of the batch's real positions: (N, e)."""
+    x = wte.take(batch.inputs, axis=0)
+    x += wpe[:batch.T] if batch.B == 1 else wpe.take(batch.positions, axis=0)
+    return x
+
+
+def encoder_backward(dwte, dwpe, dx, batch, eye_vocab, eye_block):
+    """Write the embeddings' gradients from dx (N, e): one-hot rows of the token ids (and of
+    the positions), transposed, times dx sums each id's rows. (One document writes
+    dwpe[:T] itself: see rmsnorm_backward's out in NumpyEngine.backward.)"""
+    if batch.B == 1:
+        dwpe[batch.T:] = 0.0
+    else:
+        np.dot(eye_block.take(batch.positions, axis=0).T, dx, out=dwpe)
+    np.dot(eye_vocab.take(batch.inputs, axis=0).T, dx, out=dwte)
+
+
+def rmsnorm_forward(x, mean_col):
+    """(x / rms, rms), rms = sqrt(mean(x**2) + eps) over each row; mean_col is a column of 1/n.
+
+    (A product with a column of 1/n is the cheapest row mean numpy has at this size.)
+    """
+    rms = np.dot(x * x, mean_col)
+    rms += RMSNORM_EPS
+    np.sqrt(rms, out=rms)
+    return x / rms, rms
+
+
+def rmsnorm_backward(dy, y, rms, mean_col, out=None):
+    """Gradient through y = rmsnorm(x), from y and rms: (dy - y * mean(dy * y)) / rms."""
     dx = y * np.dot(dy * y, mean_col)
     np.subtract(dy, dx, out=dx)
-    return np.divide(dx, d, out=out if out is not None else dx)
+    return np.divide(dx, rms, out=out if out is not None else dx)
 
 
-QKV_AXES = {0: (1, 2, 0, 3), 1: (2, 0, 3, 1, 4)}  # see forward: without and with a batch axis
+def to_padded(x, batch):
+    """Rows (N, C) of real positions -> (B*T, C), zeros at padded positions."""
+    if batch.rows is None:
+        return x
+    padded = np.zeros((batch.B * batch.T, x.shape[1]))
+    padded[batch.rows] = x
+    return padded
 
+
+def from_padded(x, batch):
+    """(B*T, C) -> the rows (N, C) of real positions."""
+    return x if batch.rows is None else x.take(batch.rows, axis=0)
+
+
+def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t):
+    """Causal self-attention of qkv (N, 3e) laid out [q | k | v], heads side by side in each.
+
+    Returns q, k, v (B, H, T, hd) views of the padded layout, the attention weights
+    att = softmax(q k^T * scale + mask) (B, H, T, T), and y = att v (N, e), heads side by side.
+    """
+    B, T = batch.B, batch.T
+    qkv = to_padded(qkv, batch)
+    q, k, v = qkv.reshape(B, T, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
+    att = np.matmul(q, k.swapaxes(-1, -2))
+    att *= scale
+    att += mask
+    att -= np.maximum.reduce(att, axis=-1, keepdims=True)
+    np.exp(att, out=att)
+    att /= np.matmul(att, ones_t)
+    y = np.empty((B, T, n_head, head_dim))
+    np.matmul(att, v, out=y.swapaxes(1, 2))
+    return q, k, v, att, from_padded(y.reshape(B * T, n_head * head_dim), batch)
+
+
+def attention_backward(dy, q, k, v, att, batch, scale, ones_t):
+    """d qkv (N, 3e), laid out as qkv, from dy (N, e)."""
+    B, n_head, T, head_dim = q.shape
+    dqkv = np.empty((B * T, 3 * n_head * head_dim))
+    dq, dk, dv = dqkv.reshape(B, T, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
+    dy = to_padded(dy, batch).reshape(B, T, n_head, head_dim).swapaxes(1, 2)  # (B, H, T, hd)
+    datt = np.matmul(dy, v.swapaxes(-1, -2))
+    np.matmul(att.swapaxes(-1, -2), dy, out=dv)
+    # softmax backward: datt = att * (datt - rowsum(datt * att))
+    datt -= np.matmul(datt * att, ones_t)
+    datt *= att
+    datt *= scale
+    np.matmul(datt, k, out=dq)
+    np.matmul(datt.swapaxes(-1, -2), q, out=dk)
+    return from_padded(dqkv, batch)
+
+
+def mlp_forward(x_norm2, fc1, fc2):
+    """(hidden, out): hidden = relu(x_norm2 fc1^T), out = hidden fc2^T."""
+    hidden = np.dot(x_norm2, fc1.T)
+    np.maximum(hidden, 0.0, out=hidden)
+    return hidden, np.dot(hidden, fc2.T)
+
+
+def mlp_backward(dout, x_norm2, hidden, fc1, fc2, dfc1, dfc2):
+    """Write dfc1, dfc2; return d x_norm2."""
+    np.dot(dout.T, hidden, out=dfc2)
+    dhidden = np.dot(dout, fc2)
+    dhidden *= np.sign(hidden)  # relu's gradient: hidden is 0 or positive
+    np.dot(dhidden.T, x_norm2, out=dfc1)
+    return np.dot(dhidden, fc1)
+
+
+def softmax_forward(logits, ones_vocab):
+    """Softmax over each row, in place."""
+    logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
+    probs = np.exp(logits, out=logits)
+    probs /= np.dot(probs, ones_vocab)
+    return probs
+
+
+def crossentropy_forward(probs, targets):
+    """Sum of -log(probs[i, targets[i]]) over the rows, in order, as the Val engine sums it."""
+    return -sum(map(math.log, probs[np.arange(len(targets)), targets].tolist()))
+
+
+def crossentropy_backward(probs, targets, eye_vocab):
+    """d loss / d logits, in place of probs, for the mean over the rows: (probs - onehot) / N."""
+    probs -= eye_vocab.take(targets, axis=0)
+    probs *= 1.0 / len(targets)
+    return probs
+
+
+# --- the activations the backward reads ------------------------------------------------------
+
+@dataclass
+class LayerActivations:
+    x_norm: np.ndarray   # rmsnorm of the layer's input: the attention's input (N, e)
+    rms: np.ndarray      # its divisor (N, 1)
+    q: np.ndarray        # (B, H, T, hd), padded
+    k: np.ndarray
+    v: np.ndarray
+    att: np.ndarray      # attention weights (B, H, T, T)
+    y: np.ndarray        # att v, heads side by side: wo's input (N, e)
+    x_norm2: np.ndarray  # rmsnorm of the residual after attention: the MLP's input (N, e)
+    rms2: np.ndarray
+    hidden: np.ndarray   # relu(x_norm2 fc1^T) (N, f)
+
+
+@dataclass
+class Activations:
+    batch: Batch
+    x_emb: np.ndarray = None  # rmsnorm(wte[inputs] + wpe[positions]): the first layer's input (N, e)
+    rms_emb: np.ndarray = None
+    layers: list = None       # LayerActivations per layer
+    x_out: np.ndarray = None  # the last residual: lm_head's input (N, e)
+
+
+# --- the engine --------------------------------------------------------------------------------
 
 class Layer:
     """Views of one transformer layer's matrices, into the weights or into the gradients.
 
     wq, wk, wv lie one after another in the flat buffer, so `wqkv` is a (3e, e) view of
-    all three: q, k and v come out of one matmul.
+    all three: q, k and v come out of one product.
     """
 
     def __init__(self, flat, offsets, views, prefix, e):
@@ -69,13 +278,18 @@ class NumpyEngine(Engine):
     name = 'numpy'
 
     def __init__(self, config, state_dict):
+        keep_freed_memory()
         self.config = config
         size = config.num_params()
         self.weights = np.empty(size)
-        self.grad = np.zeros(size)
-        self.m = np.zeros(size)
-        self.v = np.zeros(size)
+        # The gradient and its square side by side, and Adam's m and v side by side: the
+        # moments' update is three operations on (2, size) arrays (see adam_step).
+        self._grad_sq = np.zeros((2, size))
+        self._moments = np.zeros((2, size))
+        self.grad, self.m, self.v = self._grad_sq[0], self._moments[0], self._moments[1]
         self._scratch = np.empty(size)
+        self._betas = np.array([[BETA1], [BETA2]])
+        self._one_minus_betas = np.array([[1 - BETA1], [1 - BETA2]])
         self.weight_views, self.layers = flat_views(self.weights, config)
         self.grad_views, self.grad_layers = flat_views(self.grad, config)
         for name, view in self.weight_views.items():
@@ -86,163 +300,124 @@ class NumpyEngine(Engine):
         self._causal_mask = np.where(t[None, :] > t[:, None], -np.inf, 0.0)
         self._eye_vocab = np.eye(config.vocab_size)
         self._attn_scale = 1.0 / config.head_dim ** 0.5
-        self._sizes = config.n_head, config.head_dim, config.n_embd
         self._mean_embd = np.full((config.n_embd, 1), 1.0 / config.n_embd)
         self._ones_block = np.ones((config.block_size, 1))
-        self._positions = np.arange(config.block_size)
         self._ones_vocab = np.ones((config.vocab_size, 1))
+        self._positions = np.arange(config.block_size)
+        self._eye_block = np.eye(config.block_size)
 
     # --- whole-sequence forward and its backward ---------------------------------------------
 
-    def forward(self, inputs, keep_tape=True):
-        """Logits for token ids `inputs` of shape (..., T) at every position, and (if
-        keep_tape) the activations backward needs. Leading axes are a batch of documents."""
-        w = self.weight_views
-        n_head, head_dim, e = self._sizes
-        mean_embd = self._mean_embd
-        lead, T = inputs.shape[:-1], inputs.shape[-1]
-        nl = len(lead)
-        # (..., T, 3, H, hd) -> (3, ..., H, T, hd): q, k, v unpack from the first axis
-        qkv_axes = QKV_AXES[nl] if nl < 2 else (nl + 1, *range(nl), nl + 2, nl, nl + 3)
-        mask, ones_t = self._causal_mask[:T, :T], self._ones_block[:T]
-        # one document (2-D arrays): np.dot, whose dispatch costs less than matmul's
-        mm = np.matmul if lead else np.dot
-        x = w['wte'].take(inputs, axis=0)
-        x += w['wpe'][:T]
-        x, d0 = rmsnorm(x, mean_embd)
-        tape = [x, d0] if keep_tape else None
+    def batch(self, docs):
+        """A Batch of token lists (each cropped to block_size + 1 tokens)."""
+        return make_batch(docs, self._positions)
+
+    def forward(self, batch, acts=None):
+        """Logits (N, vocab) at the batch's N real positions; fills `acts` (an Activations)
+        with what the backward needs when given one."""
+        cfg, w = self.config, self.weight_views
+        mean_embd, scale = self._mean_embd, self._attn_scale
+        mask, ones_t = self._causal_mask[:batch.T, :batch.T], self._ones_block[:batch.T]
+        x, rms = rmsnorm_forward(encoder_forward(w['wte'], w['wpe'], batch), mean_embd)
+        if acts is not None:
+            acts.x_emb, acts.rms_emb, acts.layers = x, rms, []
         for layer in self.layers:
-            x_norm, d1 = rmsnorm(x, mean_embd)
-            q, k, v = mm(x_norm, layer.wqkv.T).reshape(*lead, T, 3, n_head, head_dim).transpose(qkv_axes)
-            att = q @ k.swapaxes(-1, -2)                                     # (..., H, T, T)
-            att *= self._attn_scale
-            att += mask
-            att -= np.maximum.reduce(att, axis=-1, keepdims=True)
-            np.exp(att, out=att)
-            att /= att @ ones_t
-            y = np.empty((*lead, T, n_head, head_dim))
-            np.matmul(att, v, out=y.swapaxes(-3, -2))                       # heads side by side
-            y = y.reshape(*lead, T, e)
-            x_attn = mm(y, layer.wo.T)
-            x_attn += x
-            x_norm2, d2 = rmsnorm(x_attn, mean_embd)
-            hidden = mm(x_norm2, layer.fc1.T)
-            np.maximum(hidden, 0.0, out=hidden)
-            x = mm(hidden, layer.fc2.T)
-            x += x_attn
-            if keep_tape:
-                tape.append((x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden))
-        if keep_tape:
-            tape.append(x)
-        return mm(x, w['lm_head'].T), tape
+            x_norm, rms = rmsnorm_forward(x, mean_embd)
+            q, k, v, att, y = attention_forward(np.dot(x_norm, layer.wqkv.T), batch, cfg.n_head,
+                                                cfg.head_dim, scale, mask, ones_t)
+            x_attn = np.dot(y, layer.wo.T)
+            x_attn += x                                                       # residual
+            x_norm2, rms2 = rmsnorm_forward(x_attn, mean_embd)
+            hidden, x = mlp_forward(x_norm2, layer.fc1, layer.fc2)
+            x += x_attn                                                       # residual
+            if acts is not None:
+                acts.layers.append(LayerActivations(x_norm, rms, q, k, v, att, y, x_norm2, rms2, hidden))
+        if acts is not None:
+            acts.x_out = x
+        return np.dot(x, w['lm_head'].T)
+
+    def backward(self, dlogits, acts):
+        """Write d loss / d weights into the gradient buffer, from d loss / d logits."""
+        w, g = self.weight_views, self.grad_views
+        mean_embd, scale = self._mean_embd, self._attn_scale
+        batch = acts.batch
+        ones_t = self._ones_block[:batch.T]
+        np.dot(dlogits.T, acts.x_out, out=g['lm_head'])
+        dx = np.dot(dlogits, w['lm_head'])
+        for layer, glayer, a in zip(reversed(self.layers), reversed(self.grad_layers), reversed(acts.layers)):
+            # x_out = x_attn + mlp(rmsnorm(x_attn))
+            dx_norm2 = mlp_backward(dx, a.x_norm2, a.hidden, layer.fc1, layer.fc2, glayer.fc1, glayer.fc2)
+            dx += rmsnorm_backward(dx_norm2, a.x_norm2, a.rms2, mean_embd)
+            # x_attn = x + attention(rmsnorm(x) wqkv^T) wo^T
+            np.dot(dx.T, a.y, out=glayer.wo)
+            dqkv = attention_backward(np.dot(dx, layer.wo), a.q, a.k, a.v, a.att, batch, scale, ones_t)
+            np.dot(dqkv.T, a.x_norm, out=glayer.wqkv)
+            dx += rmsnorm_backward(np.dot(dqkv, layer.wqkv), a.x_norm, a.rms, mean_embd)
+        # one document: the embedding rmsnorm's backward is wpe's gradient itself
+        dx_emb = rmsnorm_backward(dx, acts.x_emb, acts.rms_emb, mean_embd,
+                                  out=g['wpe'][:batch.T] if batch.B == 1 else None)
+        encoder_backward(g['wte'], g['wpe'], dx_emb, batch, self._eye_vocab, self._eye_block)
 
     def loss_and_backward(self, batch):
-        (tokens,) = batch
-        tokens = np.asarray(tokens)
-        inputs, targets = tokens[:-1], tokens[1:]
-        n = len(inputs)
-        logits, tape = self.forward(inputs)
-        # softmax, then the loss as the Val engine sums it: -log(p[target]), in order
-        logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
-        probs = np.exp(logits, out=logits)
-        probs /= np.dot(probs, self._ones_vocab)
-        loss = -sum(map(math.log, probs[self._positions[:n], targets].tolist())) / n
-        probs -= self._eye_vocab.take(targets, axis=0)
-        probs *= 1.0 / n
+        batch = make_batch(batch, self._positions)
+        acts = Activations(batch)
+        probs = softmax_forward(self.forward(batch, acts), self._ones_vocab)
+        loss = (1.0 / len(batch.targets)) * crossentropy_forward(probs, batch.targets)
+        dlogits = crossentropy_backward(probs, batch.targets, self._eye_vocab)
         if self._has_grad:  # accumulate, as repeated Val backward passes do
             saved = self.grad.copy()
-            self._backward(probs, inputs, tape)
+            self.backward(dlogits, acts)
             self.grad += saved
         else:
-            self._backward(probs, inputs, tape)
+            self.backward(dlogits, acts)
         self._has_grad = True
         return loss
 
-    def _backward(self, dlogits, inputs, tape):
-        """Write d loss / d weights into the gradient buffer, from d loss / d logits."""
-        w, g = self.weight_views, self.grad_views
-        n_head, head_dim, e = self._sizes
-        mean_embd = self._mean_embd
-        T = len(inputs)
-        ones_t = self._ones_block[:T]
-        np.dot(dlogits.T, tape[-1], out=g['lm_head'])
-        dx = np.dot(dlogits, w['lm_head'])
-        dqkv_rows = np.empty((T, 3, n_head, head_dim))  # the layout of the qkv projection's output
-        dqkv = dqkv_rows.transpose(1, 2, 0, 3)           # (3, H, T, hd) view of it
-        dqkv_rows = dqkv_rows.reshape(T, 3 * e)
-        for li in reversed(range(len(self.layers))):
-            layer, glayer = self.layers[li], self.grad_layers[li]
-            x_norm, d1, q, k, v, att, y, x_norm2, d2, hidden = tape[2 + li]
-            # MLP: x = relu(rmsnorm(x_attn) @ fc1.T) @ fc2.T + x_attn
-            np.dot(dx.T, hidden, out=glayer.fc2)
-            dhidden = np.dot(dx, layer.fc2)
-            dhidden *= np.sign(hidden)  # relu's gradient: hidden is 0 or positive
-            np.dot(dhidden.T, x_norm2, out=glayer.fc1)
-            dx += rmsnorm_backward(np.dot(dhidden, layer.fc1), x_norm2, d2, mean_embd)
-            # attention: x_attn = softmax(q k^T / sqrt(hd) + mask) v @ wo.T + x
-            np.dot(dx.T, y, out=glayer.wo)
-            dy = np.dot(dx, layer.wo).reshape(T, n_head, head_dim).swapaxes(0, 1)  # (H, T, hd)
-            datt = dy @ v.swapaxes(-1, -2)                                   # (H, T, T)
-            np.matmul(att.swapaxes(-1, -2), dy, out=dqkv[2])                 # dv
-            datt -= (datt * att) @ ones_t
-            datt *= att
-            datt *= self._attn_scale
-            np.matmul(datt, k, out=dqkv[0])                                  # dq
-            np.matmul(datt.swapaxes(-1, -2), q, out=dqkv[1])                 # dk
-            np.dot(dqkv_rows.T, x_norm, out=glayer.wqkv)
-            dx += rmsnorm_backward(np.dot(dqkv_rows, layer.wqkv), x_norm, d1, mean_embd)
-        gwpe = g['wpe']
-        dx0 = rmsnorm_backward(dx, tape[0], tape[1], mean_embd, out=gwpe[:T])
-        gwpe[T:] = 0.0
-        np.dot(self._eye_vocab.take(inputs, axis=0).T, dx0, out=g['wte'])
-
     def gradients(self):
         if not self._has_grad:
-            return {name: np.zeros_like(view).tolist() for name, view in self.grad_views.items()}
+            self.grad.fill(0.0)
         return {name: view.tolist() for name, view in self.grad_views.items()}
+
+    def clip_grad_norm(self, max_norm):
+        if not self._has_grad:
+            return 0.0
+        norm = math.sqrt(np.dot(self.grad, self.grad))
+        coef = clip_coef(norm, max_norm)
+        if coef < 1.0:
+            self.grad *= coef
+        return norm
 
     def adam_step(self, lr, t):
         if not self._has_grad:
             self.grad.fill(0.0)
-        # The moments are kept as sums, m / (1 - BETA1) and v / (1 - BETA2), which saves two
-        # whole-buffer passes a step: m = BETA1 * m + g, v = BETA2 * v + g * g.
         g, m, v, denom = self.grad, self.m, self.v, self._scratch
-        m *= BETA1
-        m += g
-        np.multiply(g, g, out=denom)
-        v *= BETA2
-        v += denom
-        # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), with the bias corrections and the
-        # moments' (1 - beta) factors as Python floats: with c = sqrt((1 - BETA2) / v_corr),
-        #    = (lr * (1 - BETA1) / (m_corr * c)) * m_sum / (sqrt(v_sum) + eps / c)
-        c = ((1 - BETA2) / (1 - BETA2 ** t)) ** 0.5
+        # the original's moments: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g**2; the
+        # gradient buffer is spent (the next backward overwrites it)
+        np.multiply(g, g, out=self._grad_sq[1])
+        self._grad_sq *= self._one_minus_betas
+        self._moments *= self._betas
+        self._moments += self._grad_sq
+        # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), with the bias corrections as
+        # Python floats: with s = sqrt(v_corr), = (lr * s / m_corr) * m / (sqrt(v) + eps * s)
+        s = (1 - BETA2 ** t) ** 0.5
         np.sqrt(v, out=denom)
-        denom += EPS / c
+        denom += EPS * s
         np.divide(m, denom, out=denom)
-        denom *= lr * (1 - BETA1) / ((1 - BETA1 ** t) * c)
+        denom *= lr * s / (1 - BETA1 ** t)
         self.weights -= denom
         self._has_grad = False
 
-    def clip_grad_norm(self, max_norm):
-        norm = float(np.sqrt(np.dot(self.grad, self.grad)))
-        if norm > max_norm:
-            self.grad *= max_norm / norm
-        return norm
-
     def optimizer_state(self):
-        # the moments are kept as sums: m / (1 - BETA1), v / (1 - BETA2)
-        m_views, _ = flat_views(self.m * (1 - BETA1), self.config)
-        v_views, _ = flat_views(self.v * (1 - BETA2), self.config)
-        return {'m': {k: x.tolist() for k, x in m_views.items()}, 'v': {k: x.tolist() for k, x in v_views.items()}}
-
-    def load_optimizer_state(self, state):
         m_views, _ = flat_views(self.m, self.config)
         v_views, _ = flat_views(self.v, self.config)
-        for name in m_views:
-            m_views[name][...] = state['m'][name]
-            v_views[name][...] = state['v'][name]
-        self.m /= (1 - BETA1)
-        self.v /= (1 - BETA2)
+        return {'m': {name: view.tolist() for name, view in m_views.items()},
+                'v': {name: view.tolist() for name, view in v_views.items()}}
+
+    def load_optimizer_state(self, state):
+        for key, flat in (('m', self.m), ('v', self.v)):
+            views, _ = flat_views(flat, self.config)
+            for name, view in views.items():
+                view[...] = state[key][name]
 
     def state_dict(self):
         return {name: view.tolist() for name, view in self.weight_views.items()}
@@ -259,9 +434,9 @@ class NumpyEngine(Engine):
         cfg = self.config
         w = self.weight_views
         mean_embd = self._mean_embd
-        x, _ = rmsnorm(w['wte'][token_id] + w['wpe'][pos_id], mean_embd)
+        x, _ = rmsnorm_forward(w['wte'][token_id] + w['wpe'][pos_id], mean_embd)
         for li, layer in enumerate(self.layers):
-            x_norm, _ = rmsnorm(x, mean_embd)
+            x_norm, _ = rmsnorm_forward(x, mean_embd)
             q, k, v = np.dot(layer.wqkv, x_norm).reshape(3, cfg.n_head, cfg.head_dim)
             keys, values = cache['k'][li, :pos_id + 1], cache['v'][li, :pos_id + 1]
             keys[pos_id], values[pos_id] = k, v
@@ -272,7 +447,7 @@ class NumpyEngine(Engine):
             att /= att.sum(axis=0)
             y = (values * att[:, :, None]).sum(axis=0).reshape(-1)
             x = np.dot(layer.wo, y) + x
-            hidden = np.dot(layer.fc1, rmsnorm(x, mean_embd)[0])
+            hidden = np.dot(layer.fc1, rmsnorm_forward(x, mean_embd)[0])
             np.maximum(hidden, 0.0, out=hidden)
             x = np.dot(layer.fc2, hidden) + x
         return np.dot(w['lm_head'], x).tolist()

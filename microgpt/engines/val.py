@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from ..errors import MicrogptError
 from ..model import GPT
 from ..optim import BETA1, BETA2, EPS
-from .base import Engine
+from .base import Engine, clip_coef
 
 
 @contextmanager
@@ -49,8 +49,8 @@ class ValEngine(Engine):
 
     def clip_grad_norm(self, max_norm):
         norm = math.hypot(*(p.grad for p in self.params))
-        if norm > max_norm:
-            factor = max_norm / norm
+        factor = clip_coef(norm, max_norm)
+        if factor != 1.0:
             for p in self.params:
                 p.grad *= factor
         return norm

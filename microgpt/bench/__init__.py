@@ -1,0 +1,290 @@
+"""`microgpt bench`: how fast each engine trains and samples, and how much memory it holds.
+
+Every measurement runs in a child process of its own, so its peak RSS is its own and its CPU
+time can be read (wait4):
+  - train worker (worker.py): the default training loop (one document a step) and 20
+    samples, timed in-process, with the losses and samples it got;
+  - train process: the whole `microgpt train --samples 0` process (start-up and data
+    included), timed from outside, with its CPU seconds per wall second;
+  - batch worker: mini-batch training throughput (tokens/second) of a wider model, numpy
+    beside the PyTorch twin (engines/torch_twin.py: float64, one thread, eager);
+  - start-up floor: a bare interpreter, `import numpy`, `microgpt --help`.
+Measurements are interleaved: each round runs every measurement once, engine after engine,
+and figures are medians over the rounds, so a ratio does not depend on when each engine ran
+(a measurement whose first run takes over SLOW_SECONDS runs once). The atom's
+micro-benchmarks (building and back-propagating Val graphs) run in this process.
+"""
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from .. import THREAD_VARIABLES_DEFAULTED
+from ..errors import MicrogptError, require_positive
+from .atom import atom_graph, measure_atom  # noqa: F401  (part of the bench's API)
+from .measure import CLI_WITH_PEAK_RSS, PEAK_RSS_REPORTER, UNSET_IN_CHILDREN, run_measured, summary
+
+ENGINES = ('val', 'numpy', 'torch')
+TORCH_INSTALL = "pip install 'microgpt[bench]'"
+SAMPLES = 20
+ATOM_SIZES = (1_000, 100_000)
+BATCH_SIZE = 32
+BATCH_ARCH = dict(n_embd=64, n_head=4, n_layer=2)  # block_size and ff_mult: the defaults
+BATCH_STEPS = 50
+BATCH_WARMUP = 3
+SLOW_SECONDS = 10.0
+# The original microgpt.py takes about this long for the default 1000 steps on this machine class.
+ORIGINAL_SECONDS_PER_1000_STEPS = 405.0
+# name: (how the value compares, limit, what is measured)
+GOALS = dict(
+    numpy_batch_throughput_vs_torch=(
+        '>=', 1.0, f"numpy's training tokens/second / PyTorch's, batch {BATCH_SIZE}, model {BATCH_ARCH}"),
+    numpy_process_vs_torch_loop=(
+        '<=', 0.2, "whole default `microgpt train --samples 0` process on numpy / PyTorch's training loop alone"),
+    numpy_process_cpu_per_wall=(
+        '<=', 1.1, "CPU seconds per wall second of the default numpy `train` process"),
+    numpy_peak_rss_mb=('<', 64.0, "peak RSS of the default numpy `train` process, MB"),
+    val_speedup_vs_original=(
+        '>=', 10.0, f"original's {ORIGINAL_SECONDS_PER_1000_STEPS:.0f} s per 1000 steps / the Val engine's"),
+    val_peak_rss_mb=('<=', 56.0, "peak RSS of the default Val `train` process, MB"),
+)
+COMPARE = {'>=': lambda a, b: a >= b, '<=': lambda a, b: a <= b, '<': lambda a, b: a < b}
+WORKER = PEAK_RSS_REPORTER + 'from microgpt.bench.worker import main\nmain()'
+STARTUP_PROBES = dict(python=['-c', 'pass'], python_import_numpy=['-c', 'import numpy'],
+                      microgpt_help=['-m', 'microgpt', '--help'])
+REPORTED_ENV = ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE', *UNSET_IN_CHILDREN[2:])
+
+
+def torch_available():
+    try:
+        metadata.version('torch')
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def parse_engines(text):
+    """'val,numpy' -> ['val', 'numpy']; None -> val, numpy, and torch if it is installed."""
+    if text is None:
+        return ['val', 'numpy'] + (['torch'] if torch_available() else [])
+    names = [name.strip() for name in text.split(',') if name.strip()]
+    unknown = [name for name in names if name not in ENGINES]
+    if unknown or not names:
+        raise MicrogptError(f"unknown engine(s) {', '.join(unknown) or text!r}; choose from {', '.join(ENGINES)}")
+    if 'torch' in names and not torch_available():
+        raise MicrogptError(f"torch is not installed: {TORCH_INSTALL}")
+    return list(dict.fromkeys(names))
+
+
+def machine_info():
+    info = dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
+                numpy=metadata.version('numpy'),
+                torch=metadata.version('torch') if torch_available() else None,
+                env={name: None if name in THREAD_VARIABLES_DEFAULTED else os.environ.get(name)
+                     for name in REPORTED_ENV},
+                unset_in_children=list(UNSET_IN_CHILDREN),
+                blas_threads_in_children="microgpt's default: 1 (PyTorch: torch.set_num_threads(1))")
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                info['cpu'] = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+class Job:
+    """One measurement, run once per round: label, the command, and its runs so far."""
+
+    def __init__(self, kind, name, command):
+        self.kind, self.name, self.command, self.runs = kind, name, command, []
+
+    def wanted(self, repeat):
+        return 1 if self.runs and self.runs[0].seconds > SLOW_SECONDS else repeat
+
+
+def worker_job(kind, engine, spec):
+    import json
+    return Job(kind, engine, [sys.executable, '-c', WORKER, json.dumps(dict(spec, kind=kind, engine=engine))])
+
+
+def train_process_args(engine, steps, data):
+    return ['train', '--engine', engine, '--steps', str(steps), '--samples', '0', '--data', str(data)]
+
+
+def plan(engines, steps, data, seed, lr, samples, batch_steps, cwd):
+    """The jobs of one round, in order: engines alternate within each kind."""
+    common = dict(data=str(data), seed=seed, lr=lr)
+    jobs = [Job('startup', name, [sys.executable, *args]) for name, args in STARTUP_PROBES.items()]
+    jobs += [worker_job('train', engine, dict(common, steps=steps, samples=samples)) for engine in engines]
+    jobs += [Job('process', engine, [sys.executable, '-c', CLI_WITH_PEAK_RSS, *train_process_args(engine, steps, data),
+                                     '--out', str(Path(cwd) / f'{engine}.ckpt.json')])
+             for engine in engines if engine != 'torch']
+    jobs += [worker_job('batch', engine, dict(common, arch=BATCH_ARCH, batch_size=BATCH_SIZE,
+                                              steps=batch_steps, warmup=BATCH_WARMUP))
+             for engine in engines if engine != 'val']
+    return jobs
+
+
+def run_rounds(jobs, repeat, cwd, say):
+    """Round after round, every job that wants more runs runs once."""
+    for round_number in range(1, repeat + 1):
+        todo = [job for job in jobs if len(job.runs) < job.wanted(repeat)]
+        if not todo:
+            break
+        say(f"round {round_number}/{repeat}: " + ', '.join(f"{job.kind} {job.name}" for job in todo))
+        for job in todo:
+            job.runs.append(run_measured(job.command, cwd))
+
+
+def median(values):
+    return summary(values)['median']
+
+
+def collect(jobs, steps, data):
+    """The report's figures from the jobs' runs."""
+    import json
+    startup, engines, batch = {}, {}, {}
+    for job in jobs:
+        if not job.runs:
+            continue
+        if job.kind == 'startup':
+            startup[job.name] = summary([run.seconds for run in job.runs])
+        elif job.kind == 'train':
+            results = [json.loads(run.stdout) for run in job.runs]
+            first = results[0]
+            engines.setdefault(job.name, {}).update(
+                runs=len(results),
+                train_loop_seconds=summary([r['train_loop_seconds'] for r in results]),
+                train_step_seconds=median([r['train_step_seconds'] for r in results]),
+                sample_seconds=median([r['sample_seconds'] for r in results]),
+                import_seconds=median([r['import_seconds'] for r in results]),
+                setup_seconds=median([r['setup_seconds'] for r in results]),
+                process_seconds=median([run.seconds for run in job.runs]),
+                peak_rss_mb=max(run.peak_rss_mb for run in job.runs),
+                final_loss_line=first['final_loss_line'], loss_lines_sha256=first['loss_lines_sha256'],
+                samples=first['samples'],
+                same_output_every_run=all(r['loss_lines_sha256'] == first['loss_lines_sha256']
+                                          and r['samples'] == first['samples'] for r in results))
+        elif job.kind == 'process':
+            engines.setdefault(job.name, {})['train_process'] = dict(
+                command=' '.join(['microgpt', *train_process_args(job.name, steps, data), '--out', 'FILE']),
+                seconds=summary([run.seconds for run in job.runs]),
+                cpu_seconds=summary([run.cpu_seconds for run in job.runs]),
+                cpu_per_wall=summary([run.cpu_per_wall for run in job.runs]),
+                peak_rss_mb=max(run.peak_rss_mb for run in job.runs))
+        elif job.kind == 'batch':
+            results = [json.loads(run.stdout) for run in job.runs]
+            batch[job.name] = dict(
+                runs=len(results),
+                tokens_per_second=summary([r['tokens_per_second'] for r in results]),
+                step_seconds=median([r['step_seconds'] for r in results]),
+                timed_tokens=results[0]['timed_tokens'], params=results[0]['params'],
+                final_loss=results[0]['final_loss'], peak_rss_mb=max(run.peak_rss_mb for run in job.runs))
+    return startup, engines, batch
+
+
+def goal(name, value):
+    op, limit, what = GOALS[name]
+    return dict(value=value, goal=f"{op} {limit}", met=COMPARE[op](value, limit), what=what)
+
+
+def comparisons(engines, batch, steps):
+    """Each goal that the measured engines allow, with its value, its limit and whether it is
+    met (ratios of medians); and whether the engines printed the same numbers."""
+    goals, out = {}, {}
+    numpy, val, torch = engines.get('numpy', {}), engines.get('val', {}), engines.get('torch', {})
+    if 'numpy' in batch and 'torch' in batch:
+        goals['numpy_batch_throughput_vs_torch'] = goal(
+            'numpy_batch_throughput_vs_torch',
+            batch['numpy']['tokens_per_second']['median'] / batch['torch']['tokens_per_second']['median'])
+        out['batch_final_losses_agree'] = (f"{batch['numpy']['final_loss']:.6f}"
+                                           == f"{batch['torch']['final_loss']:.6f}")
+    if 'train_process' in numpy and 'train_loop_seconds' in torch:
+        goals['numpy_process_vs_torch_loop'] = goal(
+            'numpy_process_vs_torch_loop',
+            numpy['train_process']['seconds']['median'] / torch['train_loop_seconds']['median'])
+    if 'train_loop_seconds' in numpy and 'train_loop_seconds' in torch:
+        out['numpy_loop_vs_torch_loop'] = (numpy['train_loop_seconds']['median']
+                                           / torch['train_loop_seconds']['median'])
+    if 'train_process' in numpy:
+        goals['numpy_process_cpu_per_wall'] = goal('numpy_process_cpu_per_wall',
+                                                   numpy['train_process']['cpu_per_wall']['median'])
+        goals['numpy_peak_rss_mb'] = goal('numpy_peak_rss_mb', numpy['train_process']['peak_rss_mb'])
+    if 'train_step_seconds' in val:
+        goals['val_speedup_vs_original'] = goal(
+            'val_speedup_vs_original', ORIGINAL_SECONDS_PER_1000_STEPS / (val['train_step_seconds'] * 1000))
+    if 'train_process' in val:
+        goals['val_peak_rss_mb'] = goal('val_peak_rss_mb', val['train_process']['peak_rss_mb'])
+    if 'loss_lines_sha256' in numpy:
+        out['same_losses_and_samples_as_numpy'] = {
+            name: (result['loss_lines_sha256'] == numpy['loss_lines_sha256']
+                   and result['samples'] == numpy['samples'])
+            for name, result in engines.items() if name != 'numpy' and 'loss_lines_sha256' in result}
+    if steps != 1000:
+        out['note'] = f"{steps} steps, not the default 1000: the process ratio carries more start-up"
+    return goals, out
+
+
+def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES, batch_steps=BATCH_STEPS,
+              progress=None):
+    """The whole benchmark; returns the report (a dict). progress(message) hears each stage."""
+    require_positive('steps', steps)
+    require_positive('repeat', repeat)
+    require_positive('batch_steps', batch_steps)
+    say = progress or (lambda message: None)
+    data = Path(data).resolve()
+    report = dict(machine=machine_info(),
+                  settings=dict(steps=steps, seed=seed, lr=lr, samples=samples, data=str(data), repeat=repeat,
+                                batch=dict(batch_size=BATCH_SIZE, arch=BATCH_ARCH, steps=batch_steps,
+                                           warmup=BATCH_WARMUP),
+                                slow_seconds=SLOW_SECONDS))
+    jobs = []
+    try:
+        with tempfile.TemporaryDirectory(prefix='microgpt-bench-') as cwd:  # no genome.json, no input.txt
+            jobs = plan(engines, steps, data, seed, lr, samples, batch_steps, cwd)
+            run_rounds(jobs, repeat, cwd, say)
+        say("atom: building and back-propagating Val graphs")
+        report['atom'] = {f'{n // 1000}k_nodes': measure_atom(n) for n in ATOM_SIZES}
+    except KeyboardInterrupt:
+        report['interrupted'] = True  # what was measured so far is still reported
+    startup, report['engines'], report['batch_training'] = collect(jobs, steps, data)
+    report['startup_seconds'] = startup
+    report['goals'], report['comparisons'] = comparisons(report['engines'], report['batch_training'], steps)
+    return report
+
+
+def goal_lines(report):
+    """One line per goal: its name, measured value, limit, and PASS or FAIL."""
+    return [f"{'PASS' if g['met'] else 'FAIL'}  {name}: {g['value']:.3g} (goal {g['goal']})"
+            for name, g in report.get('goals', {}).items()]
+
+
+def bench_job(console, steps, engines, repeat, batch_steps, data, out):
+    """`microgpt bench`: the JSON report on stdout (and in `out`); progress and the goals'
+    verdicts on stderr."""
+    import json
+    from ..data import load_docs, resolve_data_path
+    from ..fileio import atomic_write_json, check_output_path
+    names = parse_engines(engines)
+    if engines is None and 'torch' not in names:
+        console.info(f"torch is not installed, so PyTorch is left out ({TORCH_INSTALL})")
+    if out:
+        check_output_path(out, 'report')
+    data_path = resolve_data_path(data, echo=console.info)
+    load_docs(data_path)  # a bad data file fails here, in one line
+    report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps,
+                       progress=lambda m: console.info(f"bench: {m}"))
+    if out:
+        atomic_write_json(out, report, indent=2)
+    console.out(json.dumps(report, indent=2))
+    for line in goal_lines(report):
+        console.info(line)
+    if report.get('interrupted'):
+        console.info("interrupted: the report holds what was measured before")
+        raise KeyboardInterrupt

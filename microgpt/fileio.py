@@ -1,5 +1,6 @@
 """Files: atomic writes (a reader sees the old file or the new one, never half of one),
 output paths checked before any work, and JSON read with clear errors."""
+import errno
 import json
 import os
 import signal
@@ -16,8 +17,9 @@ INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 def check_output_path(path, what='output file'):
     """Raise MicrogptError now, before any work, if `path` cannot be written: an empty
-    name, a parent that is missing, not a folder or not writable, or a target that exists
-    but is not a regular file (a folder, a FIFO, a device)."""
+    name, a parent that is missing, not a folder or not writable (tried: root passes every
+    permission check, yet not into an immutable folder or /proc), or a target that exists
+    but is not a regular file (a folder, a FIFO, a device), or a dangling link."""
     if path is None or str(path).strip() == '':
         raise MicrogptError(f"{what}: the file name is empty")
     path = Path(path)
@@ -26,14 +28,57 @@ def check_output_path(path, what='output file'):
         raise MicrogptError(f"{what} {path}: folder {parent} does not exist")
     if not parent.is_dir():
         raise MicrogptError(f"{what} {path}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise MicrogptError(f"{what} {path}: folder {parent} is not writable")
     if path.exists() or path.is_symlink():
         mode = os.stat(path).st_mode if path.exists() else 0
         if not stat.S_ISREG(mode):
             kind = 'a folder' if stat.S_ISDIR(mode) else 'not a regular file'
             raise MicrogptError(f"{what} {path} is {kind}")
+    why = unwritable(parent)
+    if why:
+        raise MicrogptError(f"{what} {path}: folder {parent} is not writable ({why})")
     return path
+
+
+def check_output_dir(path, what='output folder'):
+    """Raise MicrogptError now if files cannot be created in folder `path` (made when
+    missing): it, or the nearest part of it that exists, must be a writable folder."""
+    if path is None or str(path).strip() == '':
+        raise MicrogptError(f"{what}: the folder name is empty")
+    path = Path(path)
+    existing = path
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        if existing == path:
+            raise MicrogptError(f"{what} {path} is not a folder")
+        raise MicrogptError(f"{what} {path}: {existing} is not a folder")
+    why = unwritable(existing)
+    if why:
+        raise MicrogptError(f"{what} {path}: folder {existing} is not writable ({why})")
+    return path
+
+
+def unwritable(folder):
+    """None if a new file can be created in folder, else why not. Tried for real (and
+    leaving nothing behind): permission bits do not tell the whole story."""
+    folder = str(folder) or '.'
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return 'permission denied'
+    tmpfile = getattr(os, 'O_TMPFILE', None)
+    if tmpfile is not None:  # an unnamed file: the folder does not even change
+        try:
+            os.close(os.open(folder, tmpfile | os.O_WRONLY, 0o600))
+            return None
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                return e.strerror or str(e)
+    try:
+        fd, probe = tempfile.mkstemp(prefix='.microgpt-probe.', suffix='.tmp', dir=folder)
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def _umask():
@@ -58,8 +103,16 @@ def interrupts_deferred():
 
 def atomic_write_bytes(path, payload):
     """Write to a temporary file beside path, then rename it over path. The file gets the
-    mode the umask gives a new file (0644 under umask 022); no temporary file is left."""
+    mode the umask gives a new file (0644 under umask 022); no temporary file is left. A
+    failure (disk full, folder gone) is one MicrogptError; path is then as it was."""
     path = Path(path)
+    try:
+        _atomic_write(path, payload)
+    except OSError as e:
+        raise MicrogptError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _atomic_write(path, payload):
     with interrupts_deferred():
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
         try:

@@ -82,7 +82,7 @@ def plan_training(request, console):
         arch=arch, train=train, seed=DEFAULT_SEED if request.seed is None else request.seed,
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         samples=DEFAULT_NUM_SAMPLES if request.samples is None else request.samples,
-        out=request.out or ckpt.DEFAULT_CHECKPOINT, data_path=None, docs=None, voice=voice,
+        out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out, data_path=None, docs=None, voice=voice,
         genome_line=genome_line, genome_path=None if genome_file is None else str(genome_file.path))
 
 
@@ -112,7 +112,7 @@ def _plan_resume(request):
         arch=arch, train=train, seed=t['seed'],
         temperature=t['temperature'] if request.temperature is None else request.temperature,
         samples=t['samples'] if request.samples is None else request.samples,
-        out=request.out or request.resume, data_path=None, docs=None,
+        out=request.resume if request.out is None else request.out, data_path=None, docs=None,
         voice=f"I wake: resuming at step {t['steps_done'] + 1} of {t['num_steps']}",
         genome_path=t.get('genome'), resumed=resumed)
 

@@ -7,7 +7,6 @@ so the result is the same whatever the worker count or the order organisms finis
 import hashlib
 import json
 import math
-from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +14,7 @@ import random
 
 from ..data import split_docs
 from ..errors import MicrogptError, require_positive
-from ..trials.executor import default_workers, make_executor
+from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import run_trial, trial_settings
 from .fitness import aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
 from . import genome as genome_module
@@ -137,6 +136,7 @@ class Evolution:
     on_organism: object = None
     on_generation: object = None
     on_baseline: object = None
+    on_retry: object = None  # on_retry(task, attempt): a worker process died, its organism runs again
     evaluated: list = field(default_factory=list)
     primordial: Organism = None
     log_path: Path = None
@@ -164,9 +164,14 @@ class Evolution:
 
     def run(self):
         """Evolve; returns the best organism. However the run ends (done, Ctrl-C, an error),
-        the best organism so far is written to `out` and the log is closed."""
+        the best organism so far is written (to `out`, or beside it if the run did not
+        complete) and the log is closed; worker processes are stopped, not waited for."""
         executor = make_executor(self.workers, cluster=self.cluster)
-        self._open_log()
+        try:
+            self._open_log()
+        except BaseException:
+            stop(executor)
+            raise
         completed = False
         try:
             population = self._first_generation()
@@ -179,7 +184,10 @@ class Evolution:
             completed = True
         finally:
             self.interrupted = not completed
-            executor.shutdown(wait=completed, cancel_futures=not completed)
+            if completed:
+                executor.shutdown()
+            else:
+                stop(executor)
             best = self._finish()
         return best
 
@@ -245,8 +253,8 @@ class Evolution:
         biggest first, so the workers finish together."""
         todo = [o for o in population if o.result is None] + extra
         todo.sort(key=lambda o: -o.genome.num_steps * _size(o.genome))
-        pending = {}
         progress = {'done': 0, 'total': len(todo) - len(extra)}
+        tasks = []
         for organism in todo:
             settings = trial_settings(organism.genome.arch(), organism.genome.num_steps,
                                       organism.genome.learning_rate, organism.seed, self.engine_name)
@@ -254,22 +262,24 @@ class Evolution:
             if self.fitness == 'aesthetic':
                 birth = organism.generation * 1000 + organism.index
                 measure, options = aesthetic_measure, {'seeds': sampling_seeds(self.seed, generation, birth)}
-            future = executor.submit(run_trial, settings, self.train_docs, self.val_docs, measure, options)
-            if future.done():  # run inline: record it now, before the next one starts
-                self._record(organism, future, progress)
-            else:
-                pending[future] = organism
-        for future in as_completed(pending):
-            self._record(pending[future], future, progress)
+            tasks.append(Task(organism, run_trial, (settings, self.train_docs, self.val_docs, measure, options),
+                              name=f"organism {organism.index} of generation {organism.generation}"))
+        # a worker process that dies costs at most its own organism (see run_tasks); an
+        # inline run is recorded as soon as it is done, before the next one starts
+        for outcome in run_tasks(executor, tasks, on_retry=self.on_retry):
+            self._record(outcome.key, outcome, progress)
         # completion order differs between runs; the record of evaluations does not
         self.evaluated.sort(key=lambda o: (o.generation, o.index))
 
-    def _record(self, organism, future, progress):
-        try:
-            organism.result = future.result()
-        except Exception as e:  # noqa: BLE001 - e.g. a worker process died
-            organism.result = {'num_params': None, 'error': f"{type(e).__name__}: {e}", 'seconds': 0.0}
-        self._log(organism.record())
+    def _record(self, organism, outcome, progress):
+        if outcome.failed:  # e.g. its worker process died twice
+            organism.result = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}
+        else:
+            organism.result = outcome.result
+        record = organism.record()
+        if outcome.attempts > 1:
+            record['attempts'] = outcome.attempts
+        self._log(record)
         if organism.origin == 'primordial':
             if self.on_baseline:
                 self.on_baseline(organism)
@@ -379,13 +389,14 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     import time
     from ..console import describe_genes, generation_line, voice_searching
     from ..data import load_docs, resolve_data_path, sha256_of
-    from ..fileio import check_output_path
+    from ..fileio import check_output_dir, check_output_path
     from ..provenance import provenance
     from .fitness import describe_score
     from .judge import WEIGHTS as AESTHETIC_WEIGHTS
     check_evolution_args(fitness, population, generations, workers)
     check_output_path(out, 'genome file')
     check_output_path(interrupted_genome_path(out), 'genome file')
+    check_output_dir(DEFAULT_LOG_DIR, 'log folder')
     data_path = resolve_data_path(data, echo=console.info)
     docs = load_docs(data_path)
     data_sha256 = sha256_of(data_path)
@@ -404,7 +415,9 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     evolution = Evolution(docs, fitness=fitness, population=population, generations=generations,
                           seed=seed, workers=workers, cluster=cluster, out=out,
                           origin=provenance(command, data_sha256, 'numpy'), data_path=str(data_path),
-                          on_organism=on_organism, on_generation=on_generation, on_baseline=on_baseline)
+                          on_organism=on_organism, on_generation=on_generation, on_baseline=on_baseline,
+                          on_retry=lambda task, attempt: console.info(
+                              f"a worker process died running {task.name}: running it again on a fresh worker"))
     console.info(voice_searching(population, generations, fitness))
     console.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
                  f"seed {seed}, " + (f"cluster {cluster})" if cluster else f"workers: {workers or default_workers()})"))

@@ -7,13 +7,12 @@ interrupted sweep keeps every run it finished, and `--resume FILE` runs only the
 import json
 import os
 import time
-from concurrent.futures import as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError, require_positive
-from ..trials.executor import make_executor
+from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..training import ARCH_FIELDS
 from .plans import SIZES, params_plan, parse_sizes, steps_plan  # noqa: F401 - the sweep's plans
 from ..trials.runner import TRAIN_LOSS_WINDOW, run_trial, trial_settings
@@ -206,7 +205,10 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
     if resume is not None:
         results_path = Path(resume)
-        todo = pending_runs(plan, *read_results(results_path, echo), results_path)
+        skipped = []  # told only once the file is known to be this sweep's
+        todo = pending_runs(plan, *read_results(results_path, skipped.append), results_path)
+        for line in skipped:
+            echo(line)
         echo(f"resuming {results_path}: {len(plan) - len(todo)} of {len(plan)} runs already done")
     else:
         todo = list(plan)
@@ -223,31 +225,29 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
          f"results -> {results_path}")
     t0 = time.perf_counter()
     failures, finished = [], []
-    pending = {}
+    tasks = [Task(spec, run_one, (spec, train_docs, val_docs), name=f"the {spec['size']} run of {spec['steps']} steps")
+             for spec in sorted(todo, key=run_cost, reverse=True)]
 
-    def collect(futures):
-        for future in futures:
-            spec = pending.pop(future)
-            try:
-                row = future.result()
-            except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
-                failures.append(f"{spec['size']}, {spec['steps']} steps: {type(e).__name__}: {e}")
-                echo(f"run failed: {failures[-1]}")
-                continue
-            append_row(results_path, row)
-            finished.append(row)
-            echo(progress_line(len(finished) + len(failures), len(todo), row))
+    def retry(task, attempt):
+        echo(f"a worker process died running {task.name}: running it again on a fresh worker")
 
     try:
-        for spec in sorted(todo, key=run_cost, reverse=True):
-            pending[executor.submit(run_one, spec, train_docs, val_docs)] = spec
-            collect([f for f in pending if f.done()])  # an inline executor has finished it already
-        for future in as_completed(list(pending)):
-            collect([future])
-    except KeyboardInterrupt:
-        executor.shutdown(wait=False, cancel_futures=True)
-        echo(f"\ninterrupted: finished runs are in {results_path}; "
-             f"finish the sweep with the same options and --resume {results_path}")
+        # each run is appended as soon as it is done; one failed run must not lose the others,
+        # and a worker process that dies costs at most its own run (see run_tasks)
+        for outcome in run_tasks(executor, tasks, on_retry=retry):
+            spec = outcome.key
+            if outcome.failed:
+                failures.append(f"{spec['size']}, {spec['steps']} steps: {outcome.error}")
+                echo(f"run failed: {failures[-1]}")
+                continue
+            append_row(results_path, outcome.result)
+            finished.append(outcome.result)
+            echo(progress_line(len(finished) + len(failures), len(todo), outcome.result))
+    except BaseException as e:
+        stop(executor)  # the running runs are abandoned, not waited for
+        if isinstance(e, KeyboardInterrupt):
+            echo(f"\ninterrupted: finished runs are in {results_path}; "
+                 f"finish the sweep with the same options and --resume {results_path}")
         raise
     executor.shutdown()
     if failures:
@@ -261,7 +261,10 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
 def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None):
     """`microgpt sweep`: run the plan, one results row per run as it finishes."""
     from ..data import load_docs, resolve_data_path, sha256_of
+    from ..fileio import check_output_dir
     require_positive('workers', workers)
+    if resume is None:
+        check_output_dir(out_dir, 'results folder')
     data_path = resolve_data_path(data, echo=console.info)
     docs = load_docs(data_path)
     return run_sweep(plan, docs, sha256_of(data_path), out_dir=out_dir, resume=resume, workers=workers,

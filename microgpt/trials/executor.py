@@ -1,25 +1,41 @@
 """The one execution seam for many independent runs (evolution, sweeps).
 
-Everything that fans out work calls `make_executor` and uses the returned
-`concurrent.futures.Executor`: tasks are top-level functions whose arguments carry
-everything they need (the documents themselves, never a path), so a task runs the same
-in a local process or on another machine: a Dask cluster (`cluster=ADDRESS`).
+Everything that fans out work calls `make_executor` and hands its tasks to `run_tasks`:
+tasks are top-level functions whose arguments carry everything they need (the documents
+themselves, never a path), so a task runs the same in this process, in a local worker
+process or on another machine: a Dask cluster (`cluster=ADDRESS`).
+
+Faults: a local worker that dies (killed, out of memory) costs only its own task, which
+is run once more on a fresh worker and then reported failed; workers ignore Ctrl-C (a
+terminal sends it to them too: microgpt stops them itself, see `stop`) and die with
+microgpt, even when it is killed outright (Linux).
 """
 import functools
 import gc
 import os
-from concurrent.futures import Executor, Future
+import signal
+import sys
+import threading
+from collections import deque
+# BrokenExecutor, not concurrent.futures.process's BrokenProcessPool: that module imports
+# multiprocessing, which would cost every `microgpt` command ~15 ms of start-up.
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
+from dataclasses import dataclass, field
 
 from ..errors import MicrogptError
 
 CLUSTER_ENV = 'MICROGPT_CLUSTER'
 INSTALL_CLUSTER = "dask is not installed: pip install 'microgpt[cluster]'"
-# A scheduler that does not answer within this many seconds is reported, not waited on.
+# A scheduler that does not answer within this many seconds is reported, not waited on
+# ($MICROGPT_CLUSTER_TIMEOUT overrides it).
+CONNECT_TIMEOUT_ENV = 'MICROGPT_CLUSTER_TIMEOUT'
 CONNECT_TIMEOUT_SECONDS = 10
 # Runs are deterministic, so a task that raises would raise again: these retries are for a
 # worker that broke under the task (out of memory, lost disk). A worker that dies outright is
 # handled by the scheduler itself, which reruns its tasks elsewhere.
 TASK_RETRIES = 2
+# A local task whose worker process dies is run again this many times on a fresh worker.
+WORKER_RETRIES = 1
 
 
 class InlineExecutor(Executor):
@@ -67,6 +83,19 @@ class ClusterExecutor(Executor):
         return False
 
 
+def connect_timeout():
+    value = os.environ.get(CONNECT_TIMEOUT_ENV)
+    if value is None:
+        return CONNECT_TIMEOUT_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float('nan')
+    if not seconds > 0:
+        raise MicrogptError(f"${CONNECT_TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
 def connect_cluster(address):
     """A ClusterExecutor on the scheduler at `address`, or one line saying why not."""
     try:
@@ -74,7 +103,7 @@ def connect_cluster(address):
     except ImportError:
         raise MicrogptError(INSTALL_CLUSTER) from None
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+        client = Client(address, timeout=connect_timeout(), set_as_default=False)
     except (OSError, ValueError, TypeError) as e:
         detail = ' '.join(str(e).split()) or type(e).__name__
     else:
@@ -94,6 +123,205 @@ def make_executor(workers=None, cluster=None):
     workers = workers or default_workers()
     if workers == 1:
         return InlineExecutor()
-    # imported here: multiprocessing costs every `microgpt` command ~15 ms of start-up
-    from concurrent.futures import ProcessPoolExecutor
-    return ProcessPoolExecutor(max_workers=workers)
+    return WorkerProcesses(workers)
+
+
+def stop(executor):
+    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks are cancelled and running ones
+    abandoned; local worker processes are killed rather than waited for."""
+    terminate = getattr(executor, 'terminate', None)
+    if terminate is not None:
+        terminate()
+    else:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+# --- local worker processes -------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _init_worker(parent_pid):
+    """In each worker process, before any task: Ctrl-C is the parent's to handle (a terminal
+    sends it to the whole process group), SIGTERM simply ends the worker (the parent's
+    handler is inherited through fork), and the worker dies with its parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith('linux'):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if parent_pid is not None and os.getppid() != parent_pid:
+            os._exit(1)  # the parent died before the line above: nobody wants our results
+
+
+class WorkerProcesses(Executor):
+    """`workers` local processes, each in a one-process pool of its own, so that a worker
+    that dies breaks only the task it was running (a shared ProcessPoolExecutor would fail
+    every task in it). A broken pool is replaced by a fresh one at the next submit.
+
+    `run_tasks` keeps at most `slots` tasks in flight, one per worker, so each task runs
+    alone in its process. Pools are created, and their processes started, by the thread
+    that submits (the main thread): a worker's death signal is tied to that thread.
+    """
+
+    def __init__(self, workers):
+        import multiprocessing
+        self.slots = workers
+        self._context = multiprocessing.get_context()
+        # With fork or spawn the worker's parent is this process; a fork server's is not.
+        self._parent = os.getpid() if self._context.get_start_method() in ('fork', 'spawn') else None
+        self._pools = [None] * workers
+        self._futures = [None] * workers
+        self._next = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _new_pool(self):
+        from concurrent.futures import ProcessPoolExecutor
+        return ProcessPoolExecutor(max_workers=1, mp_context=self._context, initializer=_init_worker,
+                                   initargs=(self._parent,))
+
+    def _slot(self):
+        """A worker with nothing to do, else the next in turn."""
+        for i, future in enumerate(self._futures):
+            if future is None or future.done():
+                return i
+        i, self._next = self._next, (self._next + 1) % self.slots
+        return i
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            if self._closed:
+                raise RuntimeError('cannot schedule new futures after shutdown')
+            i = self._slot()
+            for _ in range(2):
+                pool = self._pools[i]
+                if pool is None or getattr(pool, '_broken', False):
+                    if pool is not None:
+                        pool.shutdown(wait=False)
+                    pool = self._pools[i] = self._new_pool()
+                try:
+                    future = pool.submit(fn, *args, **kwargs)
+                    break
+                except BrokenExecutor:  # it broke after the check above: replace it
+                    self._pools[i] = None
+                    pool.shutdown(wait=False)
+            else:
+                raise BrokenExecutor("cannot start a worker process")
+            self._futures[i] = future
+            return future
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        with self._lock:
+            self._closed = True
+            pools = [p for p in self._pools if p is not None]
+        for pool in pools:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def terminate(self):
+        """Kill the worker processes now (their tasks are abandoned) and reap them."""
+        with self._lock:
+            self._closed = True
+            pools = [p for p in self._pools if p is not None]
+        processes = [proc for pool in pools for proc in list((getattr(pool, '_processes', None) or {}).values())]
+        for proc in processes:
+            try:
+                proc.kill()
+            except (OSError, ValueError, AttributeError):
+                pass
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            try:
+                proc.join(timeout=1)
+            except (OSError, ValueError, AssertionError):
+                pass
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:  # an error or Ctrl-C: do not wait for the running tasks
+            self.terminate()
+        return False
+
+
+# --- running many tasks -------------------------------------------------------------------------
+
+@dataclass
+class Task:
+    """One call to run: fn(*args, **kwargs); `key` is the caller's handle on it."""
+    key: object
+    fn: object
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    name: str = ''
+
+
+@dataclass
+class Outcome:
+    """How a task ended: its result, or `error` ("Type: message") and the exception."""
+    key: object
+    result: object = None
+    error: str = None
+    exception: BaseException = None
+    attempts: int = 1
+
+    @property
+    def failed(self):
+        return self.error is not None
+
+
+class WorkerDied(Exception):
+    """The worker process running a task died under it (killed, out of memory)."""
+
+
+def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
+    """Run tasks on executor; yield an Outcome for each as it finishes (at once, with the
+    inline executor), never raising for a task that fails.
+
+    A task whose local worker process died (BrokenProcessPool) is run again on a fresh
+    worker, up to `retries` times; then it is a failed Outcome (WorkerDied) and the others
+    go on. on_retry(task, attempt) is told of each retry. Tasks are handed to local worker
+    processes one per worker at a time, so a death is the running task's alone.
+    Ctrl-C (KeyboardInterrupt) goes through: the caller stops the executor (`stop`)."""
+    queue = deque((task, 1) for task in tasks)
+    limit = getattr(executor, 'slots', None)
+    running = {}
+
+    def settle(future, task, attempt):
+        """An Outcome, or None when the task goes back in the queue."""
+        try:
+            return Outcome(task.key, result=future.result(), attempts=attempt)
+        except BrokenExecutor:  # a local worker process died (BrokenProcessPool)
+            if attempt <= retries:
+                if on_retry is not None:
+                    on_retry(task, attempt + 1)
+                queue.appendleft((task, attempt + 1))
+                return None
+            e = WorkerDied(f"its worker process died {attempt} times (killed, or out of memory?)")
+            return Outcome(task.key, error=f"{type(e).__name__}: {e}", exception=e, attempts=attempt)
+        except Exception as e:  # noqa: BLE001 - a failed task is an outcome, not a crash
+            return Outcome(task.key, error=f"{type(e).__name__}: {e}", exception=e, attempts=attempt)
+
+    while queue or running:
+        while queue and (limit is None or len(running) < limit):
+            task, attempt = queue.popleft()
+            future = executor.submit(task.fn, *task.args, **task.kwargs)
+            if future.done():  # ran inline: report it now, before the next one starts
+                outcome = settle(future, task, attempt)
+                if outcome is not None:
+                    yield outcome
+            else:
+                running[future] = (task, attempt)
+        if not running:
+            continue
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            task, attempt = running.pop(future)
+            outcome = settle(future, task, attempt)
+            if outcome is not None:
+                yield outcome

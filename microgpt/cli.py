@@ -96,7 +96,7 @@ def parallel_options(command):
         click.option('--cluster', metavar='ADDRESS', envvar=CLUSTER_ENV, show_envvar=True, default=None,
                      help="Send the runs to the Dask scheduler at ADDRESS (tcp://HOST:8786) instead of "
                           "local processes (needs pip install 'microgpt[cluster]'). Results equal a local "
-                          "run's."),
+X
     ])
 
 

@@ -24,11 +24,11 @@ def figure_class():
 
 
 def check_plot_path(path):
-    """Before any work: matplotlib is there and the file's suffix names a format."""
-    figure_class()
+    """Before any work: the file's suffix names a format and matplotlib is there."""
     fmt = Path(path).suffix.lstrip('.').lower()
     if fmt not in PLOT_FORMATS:
         raise MicrogptError(f"plot file {path} needs a suffix of {', '.join('.' + f for f in PLOT_FORMATS)}")
+    figure_class()
     return fmt
 
 

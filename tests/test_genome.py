@@ -135,11 +135,14 @@ def test_malformed_genome_errors_name_file_and_field(tmp_path, changes, field):
     assert str(path) in message and f"'{field}'" in message and '\n' not in message
 
 
-def test_a_genome_outside_the_search_ranges_still_loads(tmp_path):
-    path = write_genome(tmp_path / 'big.json', n_embd=64, n_head=8, n_layer=6, num_steps=5000)
-    genome = load_genome(path).genome
-    assert (genome.n_embd, genome.n_layer) == (64, 6)
-    assert GENE_SPACE.check(genome)[0] == 'n_embd'  # but evolution would not search it
+@pytest.mark.parametrize('changes, field', [
+    (dict(n_embd=64, n_head=8), 'n_embd'), (dict(n_layer=6), 'n_layer'), (dict(num_steps=50000), 'num_steps'),
+    (dict(learning_rate=5.0), 'learning_rate'), (dict(learning_rate=1e-6), 'learning_rate'),
+])
+def test_a_genome_outside_the_gene_ranges_is_refused(tmp_path, changes, field):
+    path = write_genome(tmp_path / 'big.json', **changes)
+    with pytest.raises(MicrogptError, match=f"genome file {path}: field 'genes.{field}' must be"):
+        load_genome(path)
 
 
 def test_missing_gene_and_broken_json_are_named(tmp_path):

@@ -273,7 +273,7 @@ def load_genome(path):
     if not isinstance(provenance, dict):
         raise bad('provenance', "must be an object")
     genome = Genome(**genes)
-    problem = check_genes(genome)
+    problem = GENE_SPACE.check(genome)  # the right types, a buildable model, inside the gene ranges
     if problem:
         raise bad(f'genes.{problem[0]}', problem[1])
     return GenomeFile(genome, provenance, path)

@@ -326,8 +326,11 @@ class Evolution:
 
     def _log(self, record):
         # one line per record, flushed at once: an interrupted run keeps what it did
-        self._log_file.write(json.dumps(_finite(record)) + '\n')
-        self._log_file.flush()
+        try:
+            self._log_file.write(json.dumps(_finite(record)) + '\n')
+            self._log_file.flush()
+        except OSError as e:
+            raise MicrogptError(f"cannot write the evolution log {self.log_path}: {e.strerror or e}") from None
 
     def _finish(self):
         """Write the best genome: to `out` when the search completed; beside it when it was

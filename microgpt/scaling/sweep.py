@@ -81,6 +81,13 @@ def append_row(path, row):
 
     If an earlier crash left a partial last line, a newline first keeps this row whole."""
     line = (json.dumps(row) + '\n').encode('utf-8')
+    try:
+        _append_line(path, line)
+    except OSError as e:
+        raise MicrogptError(f"cannot append to results file {path}: {e.strerror or e}") from None
+
+
+def _append_line(path, line):
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size

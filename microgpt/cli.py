@@ -96,7 +96,8 @@ def parallel_options(command):
         click.option('--cluster', metavar='ADDRESS', envvar=CLUSTER_ENV, show_envvar=True, default=None,
                      help="Send the runs to the Dask scheduler at ADDRESS (tcp://HOST:8786) instead of "
                           "local processes (needs pip install 'microgpt[cluster]'). Results equal a local "
-X
+                          "run's. An unreachable scheduler is an error after $MICROGPT_CLUSTER_TIMEOUT "
+                          "seconds (default 10)."),
     ])
 
 

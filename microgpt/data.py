@@ -30,31 +30,37 @@ def split_docs(docs, seed, val_fraction=0.1):
     return train, val
 
 
-def load_docs(path):
-    """Read one document per line; a clear MicrogptError if that cannot give any.
+def read_lines(path, what='data file'):
+    """The non-blank lines of a UTF-8 text file, stripped; a clear MicrogptError naming the
+    file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank.
 
-    A UTF-8 byte-order mark and CRLF line ends are not characters of the documents."""
+    A UTF-8 byte-order mark and CRLF line ends are not characters of the lines."""
     path = Path(path)
     if not path.exists():
-        raise MicrogptError(f"data file not found: {path}")
+        raise MicrogptError(f"{what} not found: {path}")
     if path.is_dir():
-        raise MicrogptError(f"data path is a folder, not a file: {path}")
+        raise MicrogptError(f"{what} {path} is a folder, not a file")
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise MicrogptError(f"cannot read data file {path}: {e.strerror or e}") from None
+        raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if b'\0' in raw:
-        raise MicrogptError(f"cannot read data file {path}: it looks binary (NUL bytes), "
-                            f"not text with one document per line")
+        raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), "
+                            f"not text with one item per line")
     try:
         text = raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
-        raise MicrogptError(f"cannot read data file {path}: not UTF-8 text "
+        raise MicrogptError(f"cannot read {what} {path}: not UTF-8 text "
                             f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
-    docs = parse_docs(text)
-    if not docs:
-        raise MicrogptError(f"data file {path} is empty: no documents (every line is blank)")
-    return docs
+    lines = parse_docs(text)
+    if not lines:
+        raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
+    return lines
+
+
+def load_docs(path):
+    """Read one document per line (see read_lines)."""
+    return read_lines(path, 'data file')
 
 
 def bundled_names_path():

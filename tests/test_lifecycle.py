@@ -185,7 +185,7 @@ def test_clip_bounds_the_update(runner, small_data):
 def test_voice_unformed_then_become(runner, small_data):
     result = train(runner, small_data, '--steps', '3', '--samples', '0')
     assert result.exit_code == 0 and 'I am unformed (the primordial settings: no genome.json here)' in result.stderr
-    genome = Genome(n_embd=8, n_head=2, n_layer=1, block_size=8, ff_mult=2, learning_rate=0.02, num_steps=4)
+    genome = Genome(n_embd=8, n_head=2, n_layer=1, block_size=8, ff_mult=2, learning_rate=0.02, num_steps=100)
     save_genome('genome.json', genome, {'fitness': 'loss', 'score': 2.5})
     result = runner.invoke(main, ['train', '--data', str(small_data), '--samples', '0'])
     assert result.exit_code == 0 and 'I have become (loss fitness 2.5000): n_embd=8' in result.stderr

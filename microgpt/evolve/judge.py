@@ -69,25 +69,8 @@ def read_names(path):
 
     A clear MicrogptError, naming the file, if it is missing, binary, not UTF-8, empty or
     has no letters at all."""
-    path = Path(path)
-    if not path.exists():
-        raise MicrogptError(f"names file not found: {path}")
-    if path.is_dir():
-        raise MicrogptError(f"names path is a directory, not a file: {path}")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise MicrogptError(f"cannot read names file {path}: {e.strerror or e}") from None
-    if b'\0' in raw:
-        raise MicrogptError(f"names file {path} looks binary (it contains NUL bytes); expected one name per line")
-    try:
-        text = raw.decode('utf-8')
-    except UnicodeDecodeError as e:
-        raise MicrogptError(f"names file {path} is not UTF-8 text (bad byte at offset {e.start}); "
-                            f"expected one name per line") from None
-    names = [line.strip() for line in text.split('\n') if line.strip()]
-    if not names:
-        raise MicrogptError(f"names file is empty (no non-blank lines): {path}")
+    from ..data import read_lines
+    names = read_lines(path, 'names file')
     if not any(ch.isalpha() for name in names for ch in name):
         raise MicrogptError(f"names file {path} has no letters; expected one name per line")
     return names

@@ -46,6 +46,7 @@ def assert_reference_weights(weights):
         assert got == pytest.approx(want, rel=1e-6, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_oracle_reproduces_the_original_weights(names_docs):
     _, weights, _, _ = original.train(names_docs, seed=42, num_steps=50)
     assert_reference_weights(weights)

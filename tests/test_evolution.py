@@ -60,7 +60,7 @@ def test_same_result_with_one_worker_or_two(docs, tmp_path):
     key = lambda r: (r['kind'], r.get('generation', -1), r.get('index', -2))  # noqa: E731
     assert sorted(without_timing(records_one), key=key) == sorted(without_timing(records_two), key=key)
 
-    genome_file = load_genome(tmp_path / 'one.json')
+    genome_file = load_genome(tmp_path / 'one.json', TINY_SPACE)
     assert genome_file.genome == best_one.genome
     provenance = genome_file.provenance
     assert provenance['fitness'] == 'loss' and provenance['score'] == best_one.score
@@ -113,7 +113,7 @@ def test_failing_organisms_get_the_worst_fitness_and_the_run_goes_on(docs, tmp_p
     assert {r['error'] for r in failed} == {'RuntimeError: worker lost',
                                             next(r['error'] for r in failed if 'diverged' in r['error'])}
     assert summaries[0].failed == 2 and summaries[0].worst is None
-    assert best.score is not None and load_genome(tmp_path / 'flaky.json').genome == best.genome
+    assert best.score is not None and load_genome(tmp_path / 'flaky.json', TINY_SPACE).genome == best.genome
 
 
 def test_ctrl_c_writes_the_best_so_far(docs, tmp_path, monkeypatch):
@@ -132,7 +132,7 @@ def test_ctrl_c_writes_the_best_so_far(docs, tmp_path, monkeypatch):
         evolution.run()
     assert evolution.interrupted and len(evolution.evaluated) == 5
     assert not (tmp_path / 'g.json').exists()  # an interrupted search writes beside the genome
-    saved = load_genome(tmp_path / 'g.interrupted.json')
+    saved = load_genome(tmp_path / 'g.interrupted.json', TINY_SPACE)
     assert saved.genome == evolution.best.genome and saved.provenance['completed'] is False
     last = read_log(evolution)[-1]
     assert last['kind'] == 'result' and last['interrupted'] is True

@@ -671,6 +671,7 @@ def test_task_that_kills_its_worker_twice_is_reported_failed():
 
 # --- during the work: a sweep stopped ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_sweep_interrupted_stops_fast_and_resume_runs_each_once(tmp_path, names, spawn):
     args = ['sweep', 'params', '--sizes', 'small,medium,large', '--steps', '40', '--engine', 'val',
             '--workers', '2', '--data', names, '--out-dir', 'results']

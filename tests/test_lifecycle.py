@@ -5,6 +5,7 @@ import math
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -166,6 +167,22 @@ def test_batched_losses_are_the_same_on_both_engines(runner, small_data):
     outs = [train(runner, small_data, '--steps', '8', '--batch-size', '3', '--samples', '0', '--engine', engine).stdout
             for engine in ('val', 'numpy')]
     assert outs[0] == outs[1] and outs[0].count('step') == 8
+
+
+@pytest.mark.slow
+def test_batches_of_8_reach_a_lower_loss_than_batches_of_1_in_250_steps(runner, names_path):
+    """The README's example: 250 steps of the default model on the names data."""
+    losses = {}
+    for b in (1, 8):
+        trained = runner.invoke(main, ['train', '--data', str(names_path), '--primordial', '--steps', '250',
+                                       '--batch-size', str(b), '--samples', '0', '--out', f'b{b}.json'])
+        assert trained.exit_code == 0, trained.output
+        result = runner.invoke(main, ['eval', '--checkpoint', f'b{b}.json', '--data', str(names_path), '--json'])
+        losses[b] = json.loads(result.stdout)['loss']
+    assert losses[8] < losses[1] - 0.05, losses
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    assert f"`loss {losses[1]:.4f}` with `--batch-size 1`" in readme
+    assert f"`loss {losses[8]:.4f}` with `--batch-size 8`" in readme
 
 
 def test_clip_bounds_the_update(runner, small_data):

@@ -35,6 +35,7 @@ def test_there_are_shipped_results():
     assert SWEEPS and EVOLVE_LOGS and (REPO / 'genome.json').exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', SWEEPS, ids=lambda p: p.name)
 def test_sweep_results_replay(path, docs):
     header, rows = sweep.read_results(path, warn=pytest.fail)
@@ -89,3 +90,11 @@ def test_readme_quotes_the_shipped_figures():
             assert line in readme, f"README lacks the analyze line: {line}"
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
+
+
+def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
+    readme = (REPO / 'README.md').read_text()
+    shown = subprocess.run([sys.executable, '-m', 'microgpt', 'judge', 'experiments/judge-examples.txt'],
+                           capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert shown.strip() and shown.strip() in readme
+    assert (EXPERIMENTS / 'judge-examples.out.txt').read_text() == shown

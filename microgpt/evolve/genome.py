@@ -246,8 +246,9 @@ def check_genes(genome):
     return None
 
 
-def load_genome(path):
-    """Read and validate genome.json; a one-line MicrogptError naming the file and field."""
+def load_genome(path, space=None):
+    """Read and validate genome.json (inside `space`'s gene ranges, by default the searched
+    ones); a one-line MicrogptError naming the file and field."""
     path = Path(path)
 
     def bad(field, why):
@@ -273,7 +274,7 @@ def load_genome(path):
     if not isinstance(provenance, dict):
         raise bad('provenance', "must be an object")
     genome = Genome(**genes)
-    problem = GENE_SPACE.check(genome)  # the right types, a buildable model, inside the gene ranges
+    problem = (space or GENE_SPACE).check(genome)  # the right types, a buildable model, in range
     if problem:
         raise bad(f'genes.{problem[0]}', problem[1])
     return GenomeFile(genome, provenance, path)

@@ -36,6 +36,35 @@ def generation_line(summary, generations):
             f"worst {worst} | diversity {summary.diversity} | {summary.best.genome.describe()}")
 
 
+def baseline_line(genome, score_text):
+    return f"primordial ({genome.describe()}): {score_text}"
+
+
+def best_line(organism, score_text):
+    return f"best: {score_text} (generation {organism.generation}): {organism.genome.describe()}"
+
+
+def judged_line(components, weights):
+    parts = ', '.join(f"{k} {components[k]:.3f}" for k in weights)
+    return f"judged: {parts}; samples: {', '.join(components['samples'][:10])}"
+
+
+# --- sweeps ---------------------------------------------------------------------------------
+
+def format_duration(seconds):
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def sweep_progress_line(done, total, row):
+    return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
+            f"{row['steps']:,} steps: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"{format_duration(row['seconds'])}")
+
+
 # --- the creature's voice (stderr) ------------------------------------------------------------
 
 def describe_genes(genes):
@@ -111,9 +140,6 @@ class Console:
             self.stderr.flush()
         except (BrokenPipeError, ValueError):
             pass
-
-    def flush(self):
-        self._write_stdout('')
 
     def _write_stdout(self, text):
         if self.stdout_closed:

@@ -390,7 +390,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     """`microgpt evolve`: one line per generation on stdout, the best genome written to out
     (or, if interrupted, beside it), every organism in a log under experiments/."""
     import time
-    from ..console import describe_genes, generation_line, voice_searching
+    from ..console import baseline_line, best_line, generation_line, judged_line, voice_searching
     from ..data import load_docs, resolve_data_path, sha256_of
     from ..fileio import check_output_dir, check_output_path
     from ..provenance import provenance
@@ -413,7 +413,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
         console.out(generation_line(summary, generations))
 
     def on_baseline(organism):
-        console.out(f"primordial ({organism.genome.describe()}): {describe_score(fitness, organism.score)}")
+        console.out(baseline_line(organism.genome, describe_score(fitness, organism.score)))
 
     evolution = Evolution(docs, fitness=fitness, population=population, generations=generations,
                           seed=seed, workers=workers, cluster=cluster, out=out,
@@ -438,10 +438,8 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
         raise
     if best is None or best.score is None:
         raise MicrogptError(f"every organism failed (see {evolution.log_path}); no genome written")
-    console.out(f"best: {describe_score(fitness, best.score)} (generation {best.generation}): "
-                f"{best.genome.describe()}")
+    console.out(best_line(best, describe_score(fitness, best.score)))
     if fitness == 'aesthetic':
-        parts = ', '.join(f"{k} {best.components[k]:.3f}" for k in AESTHETIC_WEIGHTS)
-        console.out(f"judged: {parts}; samples: {', '.join(best.components['samples'][:10])}")
+        console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
     console.info(f"evolved in {time.perf_counter() - t0:.1f}s; genome written to {out}; log {evolution.log_path}")
     return best

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import MicrogptError
 from ..trials.runner import TRAIN_LOSS_WINDOW
-from .sweep import X_FIELD, format_duration, read_rows, run_key, sweep_key
+from ..console import format_duration
+from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
 X_UNITS = {'steps': 'steps', 'params': 'params'}
 

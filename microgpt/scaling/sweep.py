@@ -13,6 +13,7 @@ from pathlib import Path
 from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError, require_positive
 from ..trials.executor import Task, make_executor, run_tasks, stop
+from ..console import format_duration, sweep_progress_line
 from ..training import ARCH_FIELDS
 from .plans import SIZES, params_plan, parse_sizes, steps_plan  # noqa: F401 - the sweep's plans
 from ..trials.runner import TRAIN_LOSS_WINDOW, run_trial, trial_settings
@@ -187,20 +188,6 @@ def run_cost(spec):
     return spec['steps'] * (1 + layers) * width * width
 
 
-def format_duration(seconds):
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
-
-
-def progress_line(done, total, row):
-    return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
-            f"{row['steps']:,} steps: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
-            f"{format_duration(row['seconds'])}")
-
-
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
               echo=print, command=None):
     """Run the plan's runs on docs (whose file has this SHA-256) that are not yet in
@@ -249,7 +236,7 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
                 continue
             append_row(results_path, outcome.result)
             finished.append(outcome.result)
-            echo(progress_line(len(finished) + len(failures), len(todo), outcome.result))
+            echo(sweep_progress_line(len(finished) + len(failures), len(todo), outcome.result))
     except BaseException as e:
         stop(executor)  # the running runs are abandoned, not waited for
         if isinstance(e, KeyboardInterrupt):

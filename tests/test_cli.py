@@ -6,6 +6,7 @@ import pytest
 from microgpt import checkpoint as ckpt
 from microgpt import data as data_module
 from microgpt.cli import main
+from microgpt.errors import MicrogptError
 
 SMALL = ['--steps', '20', '--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'val']
 
@@ -170,3 +171,30 @@ def test_interrupted_training_keeps_a_checkpoint(runner, small_data, monkeypatch
     assert ckpt.load_checkpoint('part.ckpt.json').training['steps_done'] == 5
     assert 'interrupted after 5 of 20 steps' in result.stderr
     assert '--resume part.ckpt.json' in result.stderr
+
+
+def test_checkpoints_never_hold_non_finite_numbers(runner, small_data, tmp_path):
+    assert train(runner, small_data, '--samples', '0', '--out', 'a.ckpt.json').exit_code == 0
+    loaded = ckpt.load_checkpoint('a.ckpt.json')
+    loaded.state_dict['wte'][0][0] = float('nan')
+    with pytest.raises(MicrogptError, match='not finite'):
+        ckpt.save_checkpoint('b.ckpt.json', loaded)
+    assert not (tmp_path / 'b.ckpt.json').exists()
+    raw = json.loads(open('a.ckpt.json').read())
+    raw['optimizer']['v']['wpe'][1][2] = 1e400  # written by hand: Infinity
+    (tmp_path / 'c.ckpt.json').write_text(json.dumps(raw))
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'c.ckpt.json']), 'v wpe holds a value that is not a finite')
+
+
+def test_an_older_checkpoint_samples_but_cannot_resume(runner, small_data, tmp_path):
+    assert train(runner, small_data, '--samples', '0', '--out', 'a.ckpt.json').exit_code == 0
+    raw = json.loads(open('a.ckpt.json').read())
+    raw['version'] = 1
+    del raw['optimizer']
+    (tmp_path / 'old.json').write_text(json.dumps(raw))
+    assert runner.invoke(main, ['sample', '--checkpoint', 'old.json', '--num', '2']).exit_code == 0
+    assert_error(runner.invoke(main, ['train', '--resume', 'old.json', '--data', str(small_data)]),
+                 'holds no optimizer state')
+    raw['version'] = 7
+    (tmp_path / 'future.json').write_text(json.dumps(raw))
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'future.json']), 'format version 7')

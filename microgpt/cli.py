@@ -2,7 +2,6 @@
 errors and interrupts to one line and an exit status (usage 2, other errors 1, Ctrl-C 130,
 SIGTERM 143). Option names translate to the configs' field names here and nowhere else."""
 import math
-import sys
 
 import click
 

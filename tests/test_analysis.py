@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from microgpt.scaling import analysis, sweep
+from microgpt.scaling import analysis, plans, sweep
 from microgpt.cli import main
 
 COMMON = dict(seed=1, lr=0.01, engine='numpy')
@@ -11,7 +11,7 @@ PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
 def steps_rows(val_losses, seed=1):
     """Finished steps-sweep rows for 1,000, 3,000, ... steps with these validation losses."""
-    plan = sweep.steps_plan(1000, 1000 + 2000 * (len(val_losses) - 1), 2000, **dict(COMMON, seed=seed))
+    plan = plans.steps_plan(1000, 1000 + 2000 * (len(val_losses) - 1), 2000, **dict(COMMON, seed=seed))
     return [dict(spec, data_sha256='d', params=4192, seconds=1.0, train_loss=val + 0.1, val_loss=val)
             for spec, val in zip(plan, val_losses)]
 
@@ -23,7 +23,7 @@ def test_returns_are_validation_loss_drop_per_1000_extra_steps():
 
 
 def test_returns_per_1000_params_follow_parameter_order():
-    plan = sweep.params_plan(['large', 'small'], 100, **COMMON)
+    plan = plans.params_plan(['large', 'small'], 100, **COMMON)
     rows = [dict(plan[0], data_sha256='d', params=26816, seconds=2.0, train_loss=2.2, val_loss=2.1),
             dict(plan[1], data_sha256='d', params=1328, seconds=1.0, train_loss=2.6, val_loss=2.5)]
     [found] = analysis.group_sweeps(rows)

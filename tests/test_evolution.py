@@ -1,5 +1,4 @@
 import json
-import math
 
 import pytest
 from click.testing import CliRunner

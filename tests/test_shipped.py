@@ -4,7 +4,6 @@ the files' own figures."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -35,7 +35,6 @@ Everything returned is plain data (str, float, dict, list), ready for JSON.
 """
 import math
 from collections import Counter
-from pathlib import Path
 
 from ..errors import MicrogptError
 

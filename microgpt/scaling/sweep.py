@@ -15,8 +15,7 @@ from ..errors import MicrogptError, require_positive
 from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..console import format_duration, sweep_progress_line
 from ..training import ARCH_FIELDS
-from .plans import SIZES, params_plan, parse_sizes, steps_plan  # noqa: F401 - the sweep's plans
-from ..trials.runner import TRAIN_LOSS_WINDOW, run_trial, trial_settings
+from ..trials.runner import run_trial, trial_settings
 
 # What defines a run: a results row with the same values is the same run.
 RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')

@@ -23,6 +23,7 @@ from .genome import PRIMORDIAL, save_genome
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
 ELITES = 1
+CONFIRMED = 2  # aesthetic fitness: the finalists scored once more after the last generation
 DEFAULT_LOG_DIR = 'experiments'
 PRIMORDIAL_GENERATION = 0  # the baseline: generations of evolved organisms count from 1
 
@@ -142,6 +143,7 @@ class Evolution:
     log_path: Path = None
     interrupted: bool = False
     genome_written: Path = None
+    contenders: list = None  # aesthetic fitness: the organisms the best is chosen from
 
     def __post_init__(self):
         check_evolution_args(self.fitness, self.population, self.generations, self.workers)
@@ -153,10 +155,13 @@ class Evolution:
 
     @property
     def best(self):
-        """The best organism evaluated so far (the earliest among equals), or None. A
-        re-scored elite counts with its latest score only."""
+        """The best organism so far (the earliest among equals), or None. Under the loss
+        fitness, the best of all evaluated; under the aesthetic fitness, the best of the last
+        finished generation (or of the confirmed finalists), each with its latest score, so an
+        organism that was scored once and left behind cannot win on that one draw."""
+        pool = self.contenders if self.fitness == 'aesthetic' and self.contenders else self.evaluated
         latest = {}
-        for o in self.evaluated:
+        for o in pool:
             if o.result is not None:
                 latest[(o.generation, o.index)] = o
         scored = sorted(latest.values(), key=lambda o: (o.generation, o.index))
@@ -181,6 +186,8 @@ class Evolution:
                 extra = [self._primordial()] if generation == 1 and self.baseline else []
                 self._evaluate(population, extra, executor, generation)
                 self._summarize(population, generation)
+            if self.fitness == 'aesthetic':
+                self._confirm(population, executor)
             completed = True
         finally:
             self.interrupted = not completed
@@ -218,9 +225,8 @@ class Evolution:
         mean of all its scorings, so a lucky draw cannot hold the crown."""
         elite = min(population, key=lambda o: (o.cost, o.index))
         rescore = self.fitness == 'aesthetic'
-        carried = Organism(elite.genome, elite.generation, elite.index, elite.seed, 'elite', self.fitness,
-                           None if rescore else elite.result,
-                           elite.earlier_scores + [score_of(self.fitness, elite.result)] if rescore else [])
+        carried = self._carry(elite, 'elite') if rescore else Organism(
+            elite.genome, elite.generation, elite.index, elite.seed, 'elite', self.fitness, elite.result)
         nxt, genomes = [carried], {elite.genome}
 
         def add(genome, origin):
@@ -234,6 +240,22 @@ class Evolution:
             child = self.space.mutate(self.space.crossover(mother.genome, father.genome, self.rng), self.rng)
             add(self._distinct(lambda: self.space.mutate(child, self.rng), genomes, first=child), 'child')
         return nxt
+
+    def _carry(self, organism, origin):
+        """The same organism, to be scored again: its scores so far are kept, and its new
+        score will be the mean of them all."""
+        return Organism(organism.genome, organism.generation, organism.index, organism.seed, origin,
+                        self.fitness, None, organism.earlier_scores + [score_of(self.fitness, organism.result)])
+
+    def _confirm(self, population, executor):
+        """After the last generation, the CONFIRMED best organisms are scored once more on
+        fresh samples, so a newcomer of the last generation cannot win on one lucky draw."""
+        ranked = sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))
+        finalists = [self._carry(o, 'confirmation') for o in ranked[:CONFIRMED]]
+        self._evaluate(finalists, [], executor, self.generations + 1)
+        self.contenders = finalists
+        self._log({'kind': 'confirmation', 'organisms': [
+            {'generation': o.generation, 'index': o.index, 'score': o.score} for o in finalists]})
 
     def _distinct(self, draw, taken, first=None, attempts=50):
         """A genome not in `taken`: `first` if it is new, else new draws (a child identical
@@ -290,6 +312,7 @@ class Evolution:
             self.on_organism(organism, progress['done'], progress['total'])
 
     def _summarize(self, population, generation):
+        self.contenders = list(population)
         best = min(population, key=lambda o: (o.cost, o.index))
         summary = GenerationSummary(
             generation, self.generations, best, [o.score for o in population],

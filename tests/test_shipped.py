@@ -71,8 +71,9 @@ def test_evolve_log_replays(path, docs):
         assert abs(score_of(run['fitness'], replayed) - record['score']) <= TOLERANCE, record['genes']
 
 
-def test_genome_json_is_the_best_of_its_shipped_log():
-    shipped = load_genome(REPO / 'genome.json')
+@pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-aesthetic.json'])
+def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
+    shipped = load_genome(REPO / genome_path)
     p = shipped.provenance
     log = read_jsonl(REPO / p['log'])
     result = log[-1]

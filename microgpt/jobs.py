@@ -60,9 +60,10 @@ class TrainPlan:
     genome_line: Optional[str] = None
     genome_path: Optional[str] = None
     resumed: Optional[ckpt.Checkpoint] = None
+    data_sha256: Optional[str] = None
 
 
-def plan_training(request, console):
+def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError."""
     from .evolve.genome import resolve_train_settings
     if request.resume:
@@ -103,7 +104,7 @@ def _plan_resume(request):
     have.update(seed=t['seed'], batch_size=t['batch_size'], grad_clip=t['grad_clip'])
     for name, value in asked.items():
         if value is not None and value != have[name]:
-            raise MicrogptError(f"--{name.replace('_', '-')} {value} contradicts checkpoint "
+            raise MicrogptError(f"{name} {value} (given on the command line) contradicts checkpoint "
                                 f"{request.resume}, which has {name} {have[name]}")
     train = TrainConfig(num_steps=t['num_steps'], learning_rate=t['learning_rate'],
                         batch_size=t['batch_size'], grad_clip=t['grad_clip'])
@@ -128,8 +129,8 @@ def check_plan_io(request, plan, console):
         check_plot_path(request.plot)
     plan.data_path = resolve_data_path(request.data, echo=console.info)
     plan.docs = load_docs(plan.data_path)
+    plan.data_sha256 = digest = sha256_of(plan.data_path)
     if plan.resumed is not None:
-        digest = sha256_of(plan.data_path)
         if digest != plan.resumed.training.get('data_sha256'):
             raise MicrogptError(f"{plan.data_path} is not the data checkpoint {request.resume} was trained "
                                 f"on (SHA-256 {digest[:12]}..., the checkpoint's "
@@ -140,7 +141,7 @@ def check_plan_io(request, plan, console):
 def train_job(request, console):
     """`microgpt train`: the original's lines on stdout; a checkpoint however it ends."""
     from .provenance import provenance
-    plan = plan_training(request, console)
+    plan = plan_training(request)
     check_plan_io(request, plan, console)
     if plan.genome_line:
         console.info(plan.genome_line)
@@ -150,7 +151,7 @@ def train_job(request, console):
         _restore(run, plan.resumed, request.engine)
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
-    data_sha256 = sha256_of(plan.data_path)
+    data_sha256 = plan.data_sha256
     origin = provenance(request.command, data_sha256, request.engine)
 
     def save():

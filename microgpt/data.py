@@ -1,6 +1,7 @@
 """Documents (one per line) and the character tokenizer."""
 import hashlib
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MicrogptError
@@ -35,6 +36,10 @@ def read_lines(path, what='data file'):
     file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank.
 
     A UTF-8 byte-order mark and CRLF line ends are not characters of the lines."""
+    return _read_lines_and_bytes(path, what)[0]
+
+
+def _read_lines_and_bytes(path, what):
     path = Path(path)
     if not path.exists():
         raise MicrogptError(f"{what} not found: {path}")
@@ -55,12 +60,27 @@ def read_lines(path, what='data file'):
     lines = parse_docs(text)
     if not lines:
         raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
-    return lines
+    return lines, raw
 
 
 def load_docs(path):
     """Read one document per line (see read_lines)."""
     return read_lines(path, 'data file')
+
+
+@dataclass
+class Dataset:
+    """The documents a command works on, the file they came from, and its SHA-256."""
+    path: Path
+    docs: list
+    sha256: str
+
+
+def load_dataset(data, echo=None):
+    """The documents of --data (see resolve_data_path), read once: checked, and hashed."""
+    path = resolve_data_path(data, echo)
+    docs, raw = _read_lines_and_bytes(path, 'data file')
+    return Dataset(path, docs, hashlib.sha256(raw).hexdigest())
 
 
 def bundled_names_path():

@@ -10,7 +10,7 @@ from typing import Optional
 from . import checkpoint as ckpt
 from .console import (INFERENCE_HEADER, StopRequests, exit_status, header_lines, sample_line, step_line,
                       voice_become, voice_unformed)
-from .data import load_docs, resolve_data_path, sha256_of
+from .data import load_dataset
 from .errors import MicrogptError
 from .fileio import check_output_path
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate
@@ -54,13 +54,11 @@ class TrainPlan:
     temperature: float
     samples: int
     out: str
-    data_path: object
-    docs: list
     voice: str
     genome_line: Optional[str] = None
     genome_path: Optional[str] = None
     resumed: Optional[ckpt.Checkpoint] = None
-    data_sha256: Optional[str] = None
+    data: object = None  # the Dataset, once read
 
 
 def plan_training(request):
@@ -83,7 +81,7 @@ def plan_training(request):
         arch=arch, train=train, seed=DEFAULT_SEED if request.seed is None else request.seed,
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         samples=DEFAULT_NUM_SAMPLES if request.samples is None else request.samples,
-        out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out, data_path=None, docs=None, voice=voice,
+        out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out, voice=voice,
         genome_line=genome_line, genome_path=None if genome_file is None else str(genome_file.path))
 
 
@@ -113,7 +111,7 @@ def _plan_resume(request):
         arch=arch, train=train, seed=t['seed'],
         temperature=t['temperature'] if request.temperature is None else request.temperature,
         samples=t['samples'] if request.samples is None else request.samples,
-        out=request.resume if request.out is None else request.out, data_path=None, docs=None,
+        out=request.resume if request.out is None else request.out,
         voice=f"I wake: resuming at step {t['steps_done'] + 1} of {t['num_steps']}",
         genome_path=t.get('genome'), resumed=resumed)
 
@@ -127,15 +125,14 @@ def check_plan_io(request, plan, console):
         from .plots import check_plot_path
         check_output_path(request.plot, 'plot')
         check_plot_path(request.plot)
-    plan.data_path = resolve_data_path(request.data, echo=console.info)
-    plan.docs = load_docs(plan.data_path)
-    plan.data_sha256 = digest = sha256_of(plan.data_path)
+    plan.data = data = load_dataset(request.data, echo=console.info)
     if plan.resumed is not None:
+        digest = data.sha256
         if digest != plan.resumed.training.get('data_sha256'):
-            raise MicrogptError(f"{plan.data_path} is not the data checkpoint {request.resume} was trained "
+            raise MicrogptError(f"{data.path} is not the data checkpoint {request.resume} was trained "
                                 f"on (SHA-256 {digest[:12]}..., the checkpoint's "
                                 f"{str(plan.resumed.training.get('data_sha256'))[:12]}...)")
-    check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(plan.docs))) + 1)
+    check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
 
 
 def train_job(request, console):
@@ -146,20 +143,19 @@ def train_job(request, console):
     if plan.genome_line:
         console.info(plan.genome_line)
     console.info(plan.voice)
-    run = Run(plan.docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine)
+    run = Run(plan.data.docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine)
     if plan.resumed is not None:
         _restore(run, plan.resumed, request.engine)
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
-    data_sha256 = plan.data_sha256
-    origin = provenance(request.command, data_sha256, request.engine)
+    origin = provenance(request.command, plan.data.sha256, request.engine)
 
     def save():
         training = dict(seed=plan.seed, steps_done=run.step, num_steps=plan.train.num_steps,
                         learning_rate=plan.train.learning_rate, batch_size=plan.train.batch_size,
                         grad_clip=plan.train.grad_clip, temperature=plan.temperature, samples=plan.samples,
                         engine=request.engine, final_loss=run.losses[-1] if run.losses else None,
-                        data_sha256=data_sha256, data_path=str(plan.data_path), genome=plan.genome_path)
+                        data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path)
         ckpt.save_checkpoint(plan.out, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
             run.engine.optimizer_state(), run.losses, origin))
@@ -239,8 +235,8 @@ def eval_job(console, checkpoint_path, data, as_json=False):
     from .engines import make_engine
     from .evaluation import mean_loss
     loaded = ckpt.load_checkpoint(checkpoint_path)
-    data_path = resolve_data_path(data, echo=console.info)
-    docs = load_docs(data_path)
+    dataset = load_dataset(data, echo=console.info)
+    data_path, docs = dataset.path, dataset.docs
     tokenizer = loaded.tokenizer
     for doc in docs:
         unknown = tokenizer.unknown_chars(doc)
@@ -266,7 +262,6 @@ def judge_job(console, names_path, data, as_json=False):
     import json
     from .evolve.judge import Judge, format_report, read_names
     names = read_names(names_path)
-    data_path = resolve_data_path(data, echo=console.info)
-    report = Judge(load_docs(data_path)).score_batch(names)
+    report = Judge(load_dataset(data, echo=console.info).docs).score_batch(names)
     console.out(json.dumps(report) if as_json else format_report(report))
     return report

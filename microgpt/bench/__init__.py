@@ -269,15 +269,14 @@ def bench_job(console, steps, engines, repeat, batch_steps, data, out):
     """`microgpt bench`: the JSON report on stdout (and in `out`); progress and the goals'
     verdicts on stderr."""
     import json
-    from ..data import load_docs, resolve_data_path
+    from ..data import load_dataset
     from ..fileio import atomic_write_json, check_output_path
     names = parse_engines(engines)
     if engines is None and 'torch' not in names:
         console.info(f"torch is not installed, so PyTorch is left out ({TORCH_INSTALL})")
     if out:
         check_output_path(out, 'report')
-    data_path = resolve_data_path(data, echo=console.info)
-    load_docs(data_path)  # a bad data file fails here, in one line
+    data_path = load_dataset(data, echo=console.info).path  # a bad data file fails here, in one line
     report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps,
                        progress=lambda m: console.info(f"bench: {m}"))
     if out:

@@ -414,7 +414,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     (or, if interrupted, beside it), every organism in a log under experiments/."""
     import time
     from ..console import baseline_line, best_line, generation_line, judged_line, voice_searching
-    from ..data import load_docs, resolve_data_path, sha256_of
+    from ..data import load_dataset
     from ..fileio import check_output_dir, check_output_path
     from ..provenance import provenance
     from .fitness import describe_score
@@ -423,9 +423,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     check_output_path(out, 'genome file')
     check_output_path(interrupted_genome_path(out), 'genome file')
     check_output_dir(DEFAULT_LOG_DIR, 'log folder')
-    data_path = resolve_data_path(data, echo=console.info)
-    docs = load_docs(data_path)
-    data_sha256 = sha256_of(data_path)
+    dataset = load_dataset(data, echo=console.info)
 
     def on_organism(organism, done, total):
         if console.in_place_err:
@@ -438,9 +436,9 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     def on_baseline(organism):
         console.out(baseline_line(organism.genome, describe_score(fitness, organism.score)))
 
-    evolution = Evolution(docs, fitness=fitness, population=population, generations=generations,
+    evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,
                           seed=seed, workers=workers, cluster=cluster, out=out,
-                          origin=provenance(command, data_sha256, 'numpy'), data_path=str(data_path),
+                          origin=provenance(command, dataset.sha256, 'numpy'), data_path=str(dataset.path),
                           on_organism=on_organism, on_generation=on_generation, on_baseline=on_baseline,
                           on_retry=lambda task, attempt: console.info(
                               f"a worker process died running {task.name}: running it again on a fresh worker"))

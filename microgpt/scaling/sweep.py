@@ -253,12 +253,11 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
 
 def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None):
     """`microgpt sweep`: run the plan, one results row per run as it finishes."""
-    from ..data import load_docs, resolve_data_path, sha256_of
+    from ..data import load_dataset
     from ..fileio import check_output_dir
     require_positive('workers', workers)
     if resume is None:
         check_output_dir(out_dir, 'results folder')
-    data_path = resolve_data_path(data, echo=console.info)
-    docs = load_docs(data_path)
-    return run_sweep(plan, docs, sha256_of(data_path), out_dir=out_dir, resume=resume, workers=workers,
+    dataset = load_dataset(data, echo=console.info)
+    return run_sweep(plan, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
                      cluster=cluster, echo=console.info, command=command)

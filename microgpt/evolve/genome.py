@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
+from ..console import describe_genes
 from ..errors import MicrogptError
 from ..fileio import atomic_write_json, read_json
 from ..training import ARCH_DEFAULTS, ARCH_FIELDS, TRAIN_DEFAULTS
@@ -41,9 +42,7 @@ class Genome:
         return tuple(getattr(self, name) for name in ARCH_GENES)
 
     def describe(self):
-        return (f"n_embd={self.n_embd} n_head={self.n_head} n_layer={self.n_layer} "
-                f"block_size={self.block_size} ff_mult={self.ff_mult} "
-                f"lr={self.learning_rate:.4g} steps={self.num_steps}")
+        return describe_genes(self.genes())
 
 
 GENE_NAMES = tuple(f.name for f in fields(Genome))

@@ -25,35 +25,36 @@ else:
 
 
 class Val:
-    __slots__ = ('data', 'grad', '_children', '_local_grads')
+    __slots__ = ('data', 'grad', '_children', '_local_grads', '_op')
 
-    def __init__(self, data, children=(), local_grads=()):
+    def __init__(self, data, children=(), local_grads=(), op=''):
         self.data = data
         self.grad = 0.0
         self._children = children
         self._local_grads = local_grads
+        self._op = op  # what made it ('+', '*', 'exp', ...; '' for a leaf): for those who look
 
     def __add__(self, other):
         other = other if isinstance(other, Val) else Val(other)
-        return Val(self.data + other.data, (self, other), (1.0, 1.0))
+        return Val(self.data + other.data, (self, other), (1.0, 1.0), '+')
 
     def __mul__(self, other):
         other = other if isinstance(other, Val) else Val(other)
-        return Val(self.data * other.data, (self, other), (other.data, self.data))
+        return Val(self.data * other.data, (self, other), (other.data, self.data), '*')
 
     def __pow__(self, k):
         assert isinstance(k, (int, float)), "only a number as exponent"
-        return Val(self.data ** k, (self,), (k * self.data ** (k - 1),))
+        return Val(self.data ** k, (self,), (k * self.data ** (k - 1),), '**')
 
     def exp(self):
         e = math.exp(self.data)
-        return Val(e, (self,), (e,))
+        return Val(e, (self,), (e,), 'exp')
 
     def log(self):
-        return Val(math.log(self.data), (self,), (1 / self.data,))
+        return Val(math.log(self.data), (self,), (1 / self.data,), 'log')
 
     def relu(self):
-        return Val(self.data if self.data > 0 else 0.0, (self,), (float(self.data > 0),))
+        return Val(self.data if self.data > 0 else 0.0, (self,), (float(self.data > 0),), 'relu')
 
     def __neg__(self): return self * -1
     def __sub__(self, other): return self + (-other)
@@ -74,7 +75,7 @@ class Val:
     @staticmethod
     def sum(vals):
         vals = tuple(vals)
-        return Val(plain_sum([v.data for v in vals]), vals, (1.0,) * len(vals))
+        return Val(plain_sum([v.data for v in vals]), vals, (1.0,) * len(vals), 'sum')
 
     @staticmethod
     def dot(xs, ys):
@@ -86,7 +87,7 @@ class Val:
         children[0::2], children[1::2] = xs, ys
         local_grads = [None] * (2 * len(xd))
         local_grads[0::2], local_grads[1::2] = yd, xd
-        return Val(plain_sum(map(mul, xd, yd)), children, local_grads)
+        return Val(plain_sum(map(mul, xd, yd)), children, local_grads, 'dot')
 
     def backward(self):
         self.grad = 1.0
@@ -115,4 +116,4 @@ class Val:
         return order
 
     def __repr__(self):
-        return f"Val(data={self.data}, grad={self.grad})"
+        return f"Val(data={self.data}, grad={self.grad}, op={self._op!r})"

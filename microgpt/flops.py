@@ -25,8 +25,11 @@ Gradient clipping (off by default; math.hypot's operations are not Python's to c
 the numpy engine's own arithmetic are not counted. Position t of a document attends over
 t + 1 keys, so attention's cost grows with position and a document's with its length squared.
 
-tests/test_flops.py checks every kind against the graph the Val engine builds, edge by edge,
-and against instrumented floats.
+A step costs batch_fixed_flops (the mean's `1 / N` and its product, Adam) plus each
+document's document_flops (a function of its length alone), so the expected step over a data
+set, mean_step_flops, is exact; steps_for_budget divides a budget by it. tests/test_flops.py
+checks every kind against the graph the Val engine builds, edge by edge, and against floats
+that count their own arithmetic.
 """
 import math
 from collections import Counter
@@ -97,8 +100,8 @@ NODE_EDGES = {'+': 2, '*': 2, '**int': 1, '**float': 1, 'exp': 1, 'log': 1, 'rel
 
 
 class _Counts:
-    """Nodes by op (the keys of NODE_FLOPS) and loose FLOPs ('float ' + kind), each `base + per_key * T`
-    at a position whose attention has T keys."""
+    """Nodes by op (the keys of NODE_FLOPS) and loose FLOPs ('float ' + kind), each
+    `base + per_key * T` at a position whose attention has T keys."""
 
     def __init__(self, base=None, per_key=None):
         self.base, self.per_key = Counter(base or {}), Counter(per_key or {})
@@ -141,7 +144,8 @@ def _attention_head(d):
     float d ** 0.5, its ** -1, a mul node), the softmax of T, then d dots of T."""
     logits = _Counts(per_key={'dot': d, 'float pow': 2, '*': 1})
     # the softmax: _exps(T), a sum of T, and T divisions by it (_divided_by_node per key)
-    softmax = _Counts({'float cmp': -1}, {'float cmp': 1, 'float neg': 1, '+': 1, 'exp': 1, 'sum': 1, '**int': 1, '*': 1})
+    softmax = _Counts({'float cmp': -1}, {'float cmp': 1, 'float neg': 1, '+': 1, 'exp': 1,
+                                          'sum': 1, '**int': 1, '*': 1})
     return logits + softmax + _Counts(per_key={'dot': d})
 
 
@@ -180,7 +184,8 @@ def _batch_counts(config, lengths):
 
 def _as_flops(counts):
     """(forward Flops, backward Flops) of a graph's counts."""
-    forward = Counter({key[len('float '):]: num for key, num in counts.items() if key.startswith('float ')})
+    forward = Counter({key[len('float '):]: num for key, num in counts.items()
+                       if key.startswith('float ')})
     edges = 0
     for op, num in counts.items():
         if op in NODE_FLOPS:

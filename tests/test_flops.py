@@ -312,7 +312,7 @@ def test_impossible_lengths_are_refused(lengths):
 
 def readme_section():
     text = README.read_text()
-    return text.split('## Counting FLOPs', 1)[1].split('\n## ', 1)[0]
+    return ' '.join(text.split('## Counting FLOPs', 1)[1].split('\n## ', 1)[0].split())
 
 
 def number(pattern, text):
@@ -327,18 +327,22 @@ def test_the_readme_figures_are_computed(names_docs):
     config = GPTConfig(vocab_size=tokenizer.vocab_size)
     one = flops.step_phases(config, flops.lengths_of(['emma'], config))
     total = sum(p.total for p in one.values())
-    assert number(r'`emma`[^\n]*?\*\*([\d,]+) FLOPs\*\*', section) == total
+    assert number(r'`emma` \(5 positions\) is \*\*([\d,]+) FLOPs\*\*', section) == total
     for phase in ('forward', 'backward', 'optimizer'):
         assert number(rf'([\d,]+) {phase}', section) == one[phase].total
     lengths = flops.lengths_of(names_docs, config)
     mean = flops.mean_step_flops(config, 1, lengths)
     assert number(r'names data, an average step is ([\d,]+) FLOPs', section) == round(mean.total)
     six_nd = 6 * config.num_params() * statistics.mean(lengths)
-    assert number(r'6 \* N \* D = ([\d,]+)', section) == round(six_nd)
+    assert number(r'`6 \* N \* D` = ([\d,]+)', section) == round(six_nd)
     assert number(r'forward and backward are ([\d.]+) times', section) == round(
         (mean.forward + mean.backward) / six_nd, 2)
     assert number(r'with Adam, ([\d.]+) times', section) == round(mean.total / six_nd, 2)
+    assert number(r"Adam's (\d+) FLOPs per parameter", section) == sum(flops.ADAM_PER_PARAM.values())
+    assert number(r'weigh as much as ([\d.]+) more tokens', section) == round(
+        mean.optimizer / (6 * config.num_params()), 1)
+    assert number(r'FLOPs \(([\d.]+) positions\)', section) == round(statistics.mean(lengths), 2)
     batch32 = flops.mean_step_flops(config, 32, lengths)
-    assert number(r'batch of 32[^\n]*?([\d.]+) times', section) == round(batch32.total / (32 * six_nd), 2)
-    assert number(r'1,000 steps[^\n]*?([\d.]+) GFLOPs', section) == round(
+    assert number(r'a step is ([\d.]+) times `6 \* N \* D`', section) == round(batch32.total / (32 * six_nd), 2)
+    assert number(r"original's 1,000 steps are ([\d.]+) GFLOPs", section) == round(
         flops.training_flops(config, 1, 1000, lengths).total / 1e9, 3)

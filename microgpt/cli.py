@@ -422,7 +422,7 @@ def drift(files, kernels, threads, data, out):
       microgpt drift experiments/sweep-steps-*.jsonl --out experiments/drift.json
     """
     from .bench.drift import drift_job
-    drift_job(console(), files, data, kernels, threads, out)
+    drift_job(console(), files, data, kernels, threads, out, command=command_argv())
 
 
 if __name__ == '__main__':

@@ -138,9 +138,9 @@ def test_ops_and_blocks_levels_name_operations_and_state_dict(tiny, tmp_path):
     assert run('graph', '--checkpoint', tiny, '--text', 'emma', '--out', ops_file).exit_code == 0
     text = ops_file.read_text()
     assert text.startswith('digraph ops {')
-    for name in ('q', 'k', 'v', 'head0.softmax', 'head1.mix', 'mlp_hidden', 'logits'):
-        group = name if name == 'logits' else f'layer0.{name}'
-        assert f'label="{name}\\n{atoms[group]:,} atoms' in text
+    for group in ('layer0.q', 'layer0.k', 'layer0.v', 'layer0.head0.softmax', 'layer0.head1.mix',
+                  'layer0.mlp_hidden', 'logits'):
+        assert f'label="{group.split(".")[-1]}\\n{atoms[group]:,} atoms' in text
     assert f'loss = {counts["loss"]:.4f}' in text
     assert 'label="layer0\\n(attn_wq, attn_wk, attn_wv, attn_wo, mlp_fc1, mlp_fc2)"' in text
     assert 'label="layer0.attn_wq\\n16 weights used' in text

@@ -233,9 +233,9 @@ def _ops_label(graph, name, counts, grads):
     atoms = sum(counts.values())
     if name in graph.param_groups:
         return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(sum(g * g for g in grads)):.4g}"
-    ops = ', '.join(f"{n:,} {op}" for op, n in counts.most_common())
-    short = name.split('.')[-1] if name.count('.') < 2 else '.'.join(name.split('.')[1:])
-    head = f"loss = {graph.loss:.4f}" if name == LOSS_GROUP else short
+    # a stage's leaves are the numbers it was written with (1/n, eps, -max), its constants
+    ops = ', '.join(f"{n:,} {'const' if op == 'leaf' else op}" for op, n in counts.most_common())
+    head = f"loss = {graph.loss:.4f}" if name == LOSS_GROUP else name.split('.')[-1]
     return f"{head}\n{atoms:,} atoms: {ops}"
 
 

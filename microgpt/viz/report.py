@@ -35,7 +35,7 @@ table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid
        text-align: left; vertical-align: top; } th { background: #f4f4f4; }
 code { background: #f4f4f4; padding: 0 0.2em; } img, svg { max-width: 100%; height: auto; }
 .samples { columns: 4 12em; } .new { color: #11772d; } .seen { color: #888; }
-.note { color: #666; font-style: italic; } .cols { display: flex; flex-wrap: wrap; gap: 2em; }
+.note { color: #666; font-style: italic; } .cols { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
 """
 
 
@@ -94,6 +94,8 @@ def table(rows, header=None):
 
 
 def _text(value):
+    if isinstance(value, dict):
+        return '; '.join(f'{k} {_text(v)}' for k, v in value.items() if v is not None)
     if isinstance(value, float):
         return f'{value:.6g}'
     if isinstance(value, (list, tuple)):

@@ -55,7 +55,7 @@ class LossGraph:
     text: str
     position: Optional[int]  # None: the mean loss over the whole text
     loss: float
-    nodes: list              # every Val reachable from the loss, children before parents
+    nodes: list              # every Val reachable from the loss, the loss first
     index: dict              # Val -> its place in nodes
     group: list              # the group of each node
     weight_names: dict       # place -> 'wte[3,5]', for the parameters
@@ -64,19 +64,13 @@ class LossGraph:
 
 
 def reachable(root):
-    """Every Val below root (leaves too), children before parents, without recursion."""
-    order, seen = [], {root}
-    stack = [(root, iter(root._children))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
+    """Every Val below root, leaves too, each once: root first, then breadth first."""
+    order, seen = [root], {root}
+    for node in order:  # the list grows as it is read
+        for child in node._children:
             if child not in seen:
                 seen.add(child)
-                stack.append((child, iter(child._children)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
+                order.append(child)
     return order
 
 
@@ -123,15 +117,22 @@ def build_graph(checkpoint, tokens, text, position=None):
     return LossGraph(text, position, loss.data, nodes, index, group, weight_names, groups, param_groups)
 
 
+def op_counts(graph):
+    """{group: Counter of its atoms' ops}, groups in graph order."""
+    counts = {name: Counter() for name in graph.groups}
+    for v, name in zip(graph.nodes, graph.group):
+        counts[name][op_name(v)] += 1
+    return counts
+
+
 def summary(graph):
     """Counts: atoms and edges per op (their totals are the graph's), atoms per group and block."""
-    ops, by_group = {}, {name: Counter() for name in graph.groups}
-    for v, name in zip(graph.nodes, graph.group):
-        op = op_name(v)
-        entry = ops.setdefault(op, {'nodes': 0, 'edges': 0})
+    ops = {}
+    for v in graph.nodes:
+        entry = ops.setdefault(op_name(v), {'nodes': 0, 'edges': 0})
         entry['nodes'] += 1
         entry['edges'] += len(v._children)
-        by_group[name][op] += 1
+    by_group = op_counts(graph)
     blocks = Counter()
     for name, counts in by_group.items():
         blocks[block_of(name)] += sum(counts.values())
@@ -162,7 +163,8 @@ def check_drawable(graph, level):
 
 def to_dot(graph, level, title=None):
     check_drawable(graph, level)
-    return {'atoms': atoms_dot, 'ops': ops_dot, 'blocks': blocks_dot}[level](graph, title or default_title(graph))
+    draw = {'atoms': atoms_dot, 'ops': ops_dot, 'blocks': blocks_dot}[level]
+    return draw(graph, title or default_title(graph))
 
 
 def default_title(graph):
@@ -171,9 +173,17 @@ def default_title(graph):
 
 
 def _header(name, title, rankdir):
-    return [f'digraph {name} {{', f'graph {attributes(label=title, labelloc="t", rankdir=rankdir, fontname="Helvetica")};',
-            f'node {attributes(shape="box", style="rounded,filled", fillcolor="white", fontname="Helvetica", fontsize="10")};',
+    font = 'Helvetica'
+    node = attributes(shape='box', style='rounded,filled', fillcolor='white', fontname=font, fontsize='10')
+    return [f'digraph {name} {{',
+            f'graph {attributes(label=title, labelloc="t", rankdir=rankdir, fontname=font)};',
+            f'node {node};',
             f'edge {attributes(color="#555555", arrowsize="0.6")};']
+
+
+def _cluster(name, label, style):
+    """The line that opens a box around the nodes after it (closed by a line '}')."""
+    return f'subgraph cluster_{name} {{ graph {attributes(label=label, style=style)};'
 
 
 def _block_label(graph, block):
@@ -195,9 +205,8 @@ def atoms_dot(graph, title):
     by_block = {}
     for i, name in enumerate(graph.group):
         by_block.setdefault(block_of(name), []).append(i)
-    loss_place = len(graph.nodes) - 1
     for b, block in enumerate(_blocks_in_order(graph)):
-        lines.append(f'subgraph cluster_{b} {{ graph {attributes(label=_block_label(graph, block), style="dashed")};')
+        lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
         for i in by_block.get(block, []):
             v = graph.nodes[i]
             if i in graph.weight_names:
@@ -205,7 +214,7 @@ def atoms_dot(graph, title):
             elif not v._children:
                 head, color = 'const', CONST_COLOR
             else:
-                head, color = v._op, LOSS_COLOR if i == loss_place else STAGE_COLOR
+                head, color = v._op, LOSS_COLOR if i == 0 else STAGE_COLOR
             label = f"{head}\ndata {v.data:.4g}\ngrad {v.grad:.4g}"
             lines.append(f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};')
         lines.append('}')
@@ -240,29 +249,30 @@ def _ops_label(graph, name, counts, grads):
 
 
 def ops_dot(graph, title):
-    counts = {name: Counter() for name in graph.groups}
+    counts = op_counts(graph)
     grads = {name: [] for name in graph.param_groups}
-    for i, (v, name) in enumerate(zip(graph.nodes, graph.group)):
-        counts[name][op_name(v)] += 1
+    for v, name in zip(graph.nodes, graph.group):
         if name in grads:
             grads[name].append(v.grad)
     ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
     lines = _header('ops', title, 'TB')
     for b, block in enumerate(_blocks_in_order(graph)):
-        lines.append(f'subgraph cluster_{b} {{ graph {attributes(label=_block_label(graph, block), style="dashed")};')
+        lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
         heads = {}
         for name in graph.groups:
             if block_of(name) != block:
                 continue
-            color = PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == LOSS_GROUP else STAGE_COLOR
-            node = f'{ids[name]} {attributes(label=_ops_label(graph, name, counts[name], grads.get(name)), fillcolor=color)};'
+            color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == LOSS_GROUP
+                     else STAGE_COLOR)
+            label = _ops_label(graph, name, counts[name], grads.get(name))
+            node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
             parts = name.split('.')
             if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box
                 heads.setdefault(parts[1], []).append(node)
             else:
                 lines.append(node)
         for h, (head, nodes) in enumerate(heads.items()):
-            lines.append(f'subgraph cluster_{b}_{h} {{ graph {attributes(label=head, style="dotted")};')
+            lines.append(_cluster(f'{b}_{h}', head, 'dotted'))
             lines.extend(nodes)
             lines.append('}')
         lines.append('}')
@@ -274,8 +284,8 @@ def ops_dot(graph, title):
 
 def blocks_dot(graph, title):
     counts = {}
-    for v, name in zip(graph.nodes, graph.group):
-        counts.setdefault(block_of(name), Counter())[op_name(v)] += 1
+    for name, ops in op_counts(graph).items():
+        counts.setdefault(block_of(name), Counter()).update(ops)
     lines = _header('blocks', title, 'TB')
     blocks = _blocks_in_order(graph)
     ids = {block: f'b{k}' for k, block in enumerate(blocks)}

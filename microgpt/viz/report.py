@@ -35,7 +35,8 @@ table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid
        text-align: left; vertical-align: top; } th { background: #f4f4f4; }
 code { background: #f4f4f4; padding: 0 0.2em; } img, svg { max-width: 100%; height: auto; }
 .samples { columns: 4 12em; } .new { color: #11772d; } .seen { color: #888; }
-.note { color: #666; font-style: italic; } .cols { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
+.note { color: #666; font-style: italic; }
+.cols { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
 """
 
 
@@ -155,7 +156,8 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
         text_tokens(checkpoint, text)  # a bad --text is told before any work
     dataset, data_note = novelty_data(checkpoint, data, echo)
     engine = NumpyEngine(checkpoint.config, checkpoint.state_dict)
-    samples = list(generate(engine, checkpoint.tokenizer, random.Random(seed), num_samples, temperature=temperature))
+    rng = random.Random(seed)
+    samples = list(generate(engine, checkpoint.tokenizer, rng, num_samples, temperature=temperature))
     text, tokens = pick_text(checkpoint, text, samples)
     config, training = checkpoint.config, checkpoint.training
     known = set(dataset.docs)

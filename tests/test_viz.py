@@ -297,6 +297,14 @@ def test_report_is_one_self_contained_page(tiny, tmp_path):
     assert ('<svg' in page) == HAS_DOT
 
 
+def test_report_without_graphviz_says_how_to_install_it(tiny, tmp_path, monkeypatch):
+    pytest.importorskip('matplotlib')
+    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    page = make_report(tiny, tmp_path / 'r.html')
+    assert '<svg' not in page and 'Graphviz is not installed' in page and 'apt-get install graphviz' in page
+    assert len(re.findall(r'<img ', page)) == 3
+
+
 def test_report_reads_recorded_curves(tiny, tmp_path):
     pytest.importorskip('matplotlib')
     raw = json.loads(tiny.read_text())
@@ -307,6 +315,12 @@ def test_report_reads_recorded_curves(tiny, tmp_path):
     assert recorded_curves(load_checkpoint(with_curve)) == {'train_loss': [(4, 3.2), (8, 3.1)],
                                                              'val_loss': [(4, 3.3), (8, 3.25)]}
     assert recorded_curves(load_checkpoint(tiny)) == {}
+    raw['training']['curve'] = {'step': [4, 8], 'val_loss': [3.3, 3.25]}
+    raw['training']['eval'] = {'held_out': [[4, 3.4], [8, 3.35]]}
+    other_shapes = tmp_path / 'shapes.ckpt.json'
+    other_shapes.write_text(json.dumps(raw))
+    assert recorded_curves(load_checkpoint(other_shapes)) == {'val_loss': [(4, 3.3), (8, 3.25)],
+                                                               'eval held_out': [(4, 3.4), (8, 3.35)]}
     page = make_report(with_curve, tmp_path / 'r.html')
     assert 'No held-out loss is recorded' not in page
 

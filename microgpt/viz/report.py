@@ -23,9 +23,10 @@ from .graph import build_graph, summary, to_dot
 from .text import text_tokens
 
 REPORT_SUFFIXES = ('.html', '.htm')
-# Where a checkpoint may keep curves of losses measured during training (held-out ones
-# above all): each a list of {'step': n, name: loss, ...} rows, or {'step': [...], name: [...]}.
-CURVE_KEYS = ('curve', 'eval', 'eval_curve', 'curves')
+# Where a checkpoint's training record may keep curves of losses measured while it trained
+# (held-out ones above all), read in any of these shapes: rows [{'step': n, name: loss, ...}],
+# columns {'step': [...], name: [...]}, pairs [[step, loss], ...], or {name: one of those}.
+CURVE_KEYS = ('curve', 'curves', 'eval', 'eval_curve')
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -45,18 +46,24 @@ def recorded_curves(checkpoint):
     (none for a checkpoint that records only the loss per step)."""
     series = {}
     for key in CURVE_KEYS:
-        rows = checkpoint.training.get(key)
-        if isinstance(rows, dict) and isinstance(rows.get('step'), list):
-            rows = [dict(zip(rows, values)) for values in zip(*rows.values())]
-        if not isinstance(rows, list):
-            continue
-        for row in rows:
-            if not isinstance(row, dict) or not _is_number(row.get('step')):
-                continue
-            for name, value in row.items():
-                if name != 'step' and _is_number(value):
-                    series.setdefault(name if key == 'curve' else f'{key} {name}', []).append((row['step'], value))
+        _read_curve(checkpoint.training.get(key), '' if key == 'curve' else key, series)
     return series
+
+
+def _read_curve(value, name, series):
+    if isinstance(value, dict) and isinstance(value.get('step'), list):  # columns: make rows
+        value = [dict(zip(value, row)) for row in zip(*value.values())]
+    if isinstance(value, dict):
+        for sub, curve in value.items():
+            _read_curve(curve, f'{name} {sub}'.strip(), series)
+    elif isinstance(value, list):
+        for row in value:
+            if isinstance(row, dict) and _is_number(row.get('step')):
+                for sub, loss in row.items():
+                    if sub != 'step' and _is_number(loss):
+                        series.setdefault(f'{name} {sub}'.strip(), []).append((row['step'], loss))
+            elif isinstance(row, (list, tuple)) and len(row) == 2 and all(map(_is_number, row)) and name:
+                series.setdefault(name, []).append(tuple(row))
 
 
 def _is_number(value):

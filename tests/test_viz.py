@@ -188,6 +188,17 @@ def test_graph_too_big_for_its_level(tiny, tmp_path, monkeypatch):
     assert not (tmp_path / 'a.dot').exists()
 
 
+def test_small_model_of_the_hint_draws_every_atom(tmp_path, names_docs):
+    data, ckpt = tmp_path / 'names.txt', tmp_path / 'small.ckpt.json'
+    data.write_text('\n'.join(names_docs[:100]) + '\n')
+    small = graph_module.SMALL_MODEL.split()[2:]  # the flags after `microgpt train`
+    trained = run('train', '--data', data, '--primordial', *small, '--steps', 2, '--samples', 0, '--out', ckpt)
+    assert trained.exit_code == 0, trained.output
+    result = run('graph', '--checkpoint', ckpt, '--text', 'emma', '--level', 'atoms', '--out', tmp_path / 'a.dot')
+    assert result.exit_code == 0, result.output
+    assert 'graph of 1,' in result.stderr  # over a thousand atoms, fewer than the limit
+
+
 @pytest.mark.parametrize('args, fragment', [
     (['--text', 'em9a', '--json'], "text 'em9a' has a character the model does not know: '9'"),
     (['--text', 'abcdefgh', '--json'], "the model's block_size (8) holds at most 7"),

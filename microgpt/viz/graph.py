@@ -24,6 +24,7 @@ COARSER = {'atoms': 'ops', 'ops': 'blocks'}
 # and no one reads the picture.
 DRAW_LIMITS = {'atoms': 2000, 'ops': 1000, 'blocks': 1000}
 LOSS_GROUP = 'loss'
+SMALL_MODEL = 'microgpt train --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'  # emma: under 2,000 atoms
 
 
 class StageTrace:
@@ -155,8 +156,10 @@ def check_drawable(graph, level):
     if drawn > limit:
         what = f"{len(graph.nodes):,} atoms" if level == 'atoms' else f"{drawn:,} operations"
         hint = f"use --level {COARSER[level]}" if level in COARSER else "use a smaller model"
-        if level == 'atoms' and graph.position is None:
-            hint += ", or --position P for one position's loss"
+        if level == 'atoms':
+            if graph.position is None:
+                hint += ", or --position P for one position's loss"
+            hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
         raise MicrogptError(f"the graph has {what}, too many to draw at --level {level} (at most "
                             f"{limit:,}): {hint}")
 

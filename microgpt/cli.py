@@ -7,13 +7,14 @@ import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
 from .console import Console, exit_status, raise_on_sigterm
-from .engines import ENGINE_HELP
+from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
 from .evolve.genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
-from .training import ARCH_DEFAULTS, DEFAULT_SEED, TRAIN_DEFAULTS
+from .optim import SCHEDULES
+from .training import ARCH_DEFAULTS, BATCH_ORDERS, DEFAULT_SEED, TRAIN_DEFAULTS
 from .trials.executor import CLUSTER_ENV
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
@@ -22,21 +23,37 @@ ENGINES_TEXT = '; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items())
 COUNT = click.IntRange(min=1)
 
 
-class PositiveFloat(click.ParamType):
-    """A finite number > 0 (click's FloatRange lets nan and inf through)."""
+class Real(click.ParamType):
+    """A finite number within bounds (click's FloatRange lets nan and inf through)."""
     name = 'number'
+
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def _bounds(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return ' and '.join(parts)
 
     def convert(self, value, param, ctx):
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and number > 0):
-            self.fail(f"{value!r} must be a finite number > 0", param, ctx)
+        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        if not math.isfinite(number) or too_low or too_high:
+            self.fail(f"{value!r} must be a finite number {self._bounds()}", param, ctx)
         return number
 
 
-POSITIVE = PositiveFloat()
+POSITIVE = Real(0, low_open=True)
+NON_NEGATIVE = Real(0)
+BETA = Real(0, 1, high_open=True)
+SHARE = Real(0, 1, low_open=True, high_open=True)
 
 
 class Group(click.Group):
@@ -132,15 +149,47 @@ def gene_options(command):
                            for flag, gene, kind, text in GENE_OPTIONS])
 
 
+# The training options beyond the genes, each named after the TrainConfig field it sets; None
+# means not given (the default, or with --resume the checkpoint's). (option, field, type, help)
+TRAIN_OPTIONS = [
+    ('--batch-size', 'batch_size', COUNT,
+     "Documents per step; the loss is the mean over all their tokens. 1 is the original."),
+    ('--clip', 'grad_clip', POSITIVE, "Clip the global gradient norm to this before each Adam step."),
+    ('--weight-decay', 'weight_decay', NON_NEGATIVE,
+     "Decoupled weight decay (AdamW): each step shrinks the weights by lr * this first."),
+    ('--beta1', 'beta1', BETA, "Adam's beta1, in [0, 1)."),
+    ('--beta2', 'beta2', BETA, "Adam's beta2, in [0, 1)."),
+    ('--warmup', 'warmup', click.IntRange(min=0),
+     "Steps over which the learning rate rises linearly to --lr before the schedule starts."),
+    ('--schedule', 'schedule', click.Choice(list(SCHEDULES)),
+     "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.'),
+    ('--batch-order', 'batch_order', click.Choice(list(BATCH_ORDERS)),
+     "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.'),
+    ('--val-split', 'val_split', SHARE,
+     "Hold out this share of the documents (chosen by --seed, as evolve and sweep choose theirs); "
+     "never trained on."),
+    ('--eval-every', 'eval_every', COUNT,
+     "Every N steps and at the end, the held-out loss (stderr); the best model is kept beside --out "
+     "(run.ckpt.json -> run.best.ckpt.json). Needs --val-split."),
+    ('--early-stop', 'early_stop', COUNT, "End training after K evaluations without a better held-out loss."),
+]
+
+
+def train_options(command):
+    def shown(name):
+        value = getattr(TRAIN_DEFAULTS, name)
+        return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) \
+            else str(value)
+    return apply(command, [click.option(flag, name, type=kind, default=None, show_default=shown(name), help=text)
+                           for flag, name, kind, text in TRAIN_OPTIONS])
+
+
 @main.command()
 @data_option
 @click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
               help="Seed of the one random stream (shuffle, init, sampling).")
 @gene_options
-@click.option('--batch-size', type=COUNT, default=None, show_default=str(TRAIN_DEFAULTS.batch_size),
-              help="Documents per step; the loss is the mean over all their tokens. 1 is the original.")
-@click.option('--clip', 'grad_clip', type=POSITIVE, default=None,
-              help="Clip the global gradient norm to this before each Adam step (default: off).")
+@train_options
 @click.option('--genome', 'genome_path', type=click.Path(dir_okay=False), default=None,
               help=f"Take the hyperparameters from this genome (default: ./{DEFAULT_GENOME} if it exists); "
                    "flags given here override its genes.")
@@ -156,11 +205,16 @@ def gene_options(command):
 @click.option('--resume', type=click.Path(dir_okay=False), default=None,
               help="Continue the interrupted run in this checkpoint to its planned steps, exactly as "
                    "if it had not stopped (on either engine).")
+@click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,
+              help="Numbers of the numpy engine: float32 is faster; float64 is the original's numbers.")
+@click.option('--max-time', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Stop at the first step boundary after this long, keep the checkpoint (resumable).")
 @click.option('--plot', type=click.Path(dir_okay=False), default=None,
-              help="Also draw the training loss per step and its moving average to this image "
-                   "(.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
-def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperature, samples, engine, out,
-          resume, plot, **genes):
+              help="Also draw the training loss per step and its moving average, and the held-out "
+                   "loss of each evaluation, to this image (.png, .svg, .pdf; needs pip install "
+                   "'microgpt[plot]').")
+def train(data, seed, genome_path, primordial, temperature, samples, engine, dtype, out, resume, plot,
+          max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -175,9 +229,10 @@ def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperatur
       microgpt train --resume microgpt.ckpt.json
     """
     from .jobs import TrainRequest, train_job
-    train_job(TrainRequest(genes=genes, data=data, seed=seed, batch_size=batch_size, grad_clip=grad_clip,
-                           genome_path=genome_path, primordial=primordial, temperature=temperature,
-                           samples=samples, engine=engine, out=out, resume=resume, plot=plot,
+    genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
+    train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
+                           primordial=primordial, temperature=temperature, samples=samples, engine=engine,
+                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time,
                            command=command_argv()), console())
 
 

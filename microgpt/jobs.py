@@ -4,17 +4,19 @@ job ends. (Evolution and sweeps have theirs in evolve/ and scaling/.)
 """
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Optional
 
 from . import checkpoint as ckpt
-from .console import (INFERENCE_HEADER, StopRequests, exit_status, header_lines, sample_line, step_line,
-                      voice_become, voice_unformed)
-from .data import load_dataset
+from .console import (INFERENCE_HEADER, StopRequests, eval_line, exit_status, header_lines, novelty_line,
+                      sample_line, step_line, voice_become, voice_unformed)
+from .data import held_out_split, load_dataset
+from .engines import DEFAULT_DTYPE, check_dtype
 from .errors import MicrogptError
 from .fileio import check_output_path
-from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate
-from .training import ARCH_FIELDS, DEFAULT_SEED, Run, TrainConfig, check_arch, check_memory
+from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate, novelty
+from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
 
 
 class JobInterrupted(Exception):
@@ -30,18 +32,19 @@ class TrainRequest:
     """What `microgpt train` was asked; None means "not given" (a default, a genome's gene,
     or, with resume, the checkpoint's setting applies)."""
     genes: dict = field(default_factory=dict)  # gene name -> value or None
+    options: dict = field(default_factory=dict)  # other TrainConfig field -> value or None
     data: Optional[str] = None
     seed: Optional[int] = None
-    batch_size: Optional[int] = None
-    grad_clip: Optional[float] = None
     genome_path: Optional[str] = None
     primordial: bool = False
     temperature: Optional[float] = None
     samples: Optional[int] = None
     engine: str = 'numpy'
+    dtype: Optional[str] = None
     out: Optional[str] = None
     resume: Optional[str] = None
     plot: Optional[str] = None
+    max_time: Optional[float] = None  # seconds
     command: Optional[list] = None  # the arguments after `microgpt`
 
 
@@ -59,17 +62,40 @@ class TrainPlan:
     genome_path: Optional[str] = None
     resumed: Optional[ckpt.Checkpoint] = None
     data: object = None  # the Dataset, once read
+    train_docs: list = None  # its documents trained on, and those held out
+    held_out: list = None
+
+    @property
+    def best_out(self):
+        """Where the best-so-far checkpoint goes: beside out (None: no evaluation)."""
+        return None if self.train.eval_every is None else best_checkpoint_path(self.out)
+
+
+def best_checkpoint_path(out):
+    """run.ckpt.json -> run.best.ckpt.json (run.json -> run.best.json; run -> run.best)."""
+    out = Path(out)
+    name = out.name
+    for suffix in ('.ckpt.json', '.json'):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return out.with_name(name[:-len(suffix)] + '.best' + suffix)
+    return out.with_name(name + '.best')
+
+
+def given(options):
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError."""
     from .evolve.genome import resolve_train_settings
+    check_dtype(request.engine, request.dtype)
     if request.resume:
         return _plan_resume(request)
+    options = given(request.options)
+    differ = {name: value for name, value in options.items() if value != getattr(TRAIN_DEFAULTS, name)}
     genes, genome_file, genome_line = resolve_train_settings(request.genes, request.genome_path,
-                                                            request.primordial)
-    train = TrainConfig(num_steps=genes['num_steps'], learning_rate=genes['learning_rate'],
-                        batch_size=request.batch_size or 1, grad_clip=request.grad_clip)
+                                                            request.primordial, differ)
+    train = TrainConfig(num_steps=genes['num_steps'], learning_rate=genes['learning_rate'], **options)
     arch = {name: genes[name] for name in ARCH_FIELDS}
     check_arch(**arch)
     if genome_file is None:
@@ -85,6 +111,12 @@ def plan_training(request):
         genome_line=genome_line, genome_path=None if genome_file is None else str(genome_file.path))
 
 
+def checkpoint_train_config(training):
+    """The TrainConfig a checkpoint's run was trained with (fields it lacks: the defaults,
+    which is what older microgpt trained with)."""
+    return TrainConfig(**{f.name: training[f.name] for f in fields(TrainConfig) if f.name in training})
+
+
 def _plan_resume(request):
     resumed = ckpt.load_checkpoint(request.resume)
     t = resumed.training
@@ -94,18 +126,22 @@ def _plan_resume(request):
     if t['steps_done'] >= t['num_steps']:
         raise MicrogptError(f"checkpoint {request.resume} is a finished run ({t['steps_done']} of "
                             f"{t['num_steps']} steps): nothing to resume")
+    if t.get('stopped_early'):
+        raise MicrogptError(f"checkpoint {request.resume} stopped early (no better held-out loss in "
+                            f"{t['early_stop']} evaluations): nothing to resume")
     if request.genome_path or request.primordial:
         raise MicrogptError("--resume takes its settings from the checkpoint: drop --genome / --primordial")
     config = resumed.config
-    have = dict(config.to_dict(), num_steps=t['num_steps'], learning_rate=t['learning_rate'])
-    asked = dict(request.genes, seed=request.seed, batch_size=request.batch_size, grad_clip=request.grad_clip)
-    have.update(seed=t['seed'], batch_size=t['batch_size'], grad_clip=t['grad_clip'])
+    try:
+        train = checkpoint_train_config(t)
+    except MicrogptError as e:
+        raise MicrogptError(f"checkpoint {request.resume} is corrupt: {e}") from None
+    have = dict(config.to_dict(), **train.to_dict(), seed=t['seed'])
+    asked = dict(request.genes, **request.options, seed=request.seed)
     for name, value in asked.items():
         if value is not None and value != have[name]:
             raise MicrogptError(f"{name} {value} (given on the command line) contradicts checkpoint "
                                 f"{request.resume}, which has {name} {have[name]}")
-    train = TrainConfig(num_steps=t['num_steps'], learning_rate=t['learning_rate'],
-                        batch_size=t['batch_size'], grad_clip=t['grad_clip'])
     arch = {name: getattr(config, name) for name in ARCH_FIELDS}
     return TrainPlan(
         arch=arch, train=train, seed=t['seed'],
@@ -117,10 +153,14 @@ def _plan_resume(request):
 
 
 def check_plan_io(request, plan, console):
-    """Output paths, the plot, the data and memory: all before the first step."""
+    """Output paths, the plot, the data, its split and memory: all before the first step."""
     if not plan.temperature > 0:
         raise MicrogptError(f"temperature must be > 0, got {plan.temperature}")
+    if request.max_time is not None and not request.max_time > 0:
+        raise MicrogptError(f"max_time must be > 0 seconds, got {request.max_time}")
     check_output_path(plan.out, 'checkpoint')
+    if plan.best_out is not None:
+        check_output_path(plan.best_out, 'best checkpoint')
     if request.plot:
         from .plots import check_plot_path
         check_output_path(request.plot, 'plot')
@@ -132,6 +172,10 @@ def check_plan_io(request, plan, console):
             raise MicrogptError(f"{data.path} is not the data checkpoint {request.resume} was trained "
                                 f"on (SHA-256 {digest[:12]}..., the checkpoint's "
                                 f"{str(plan.resumed.training.get('data_sha256'))[:12]}...)")
+    if plan.train.val_split:
+        plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.train.val_split)
+    else:
+        plan.train_docs, plan.held_out = data.docs, []
     check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
 
 
@@ -143,70 +187,102 @@ def train_job(request, console):
     if plan.genome_line:
         console.info(plan.genome_line)
     console.info(plan.voice)
-    run = Run(plan.data.docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine)
+    cfg = plan.train
+    run = Run(plan.train_docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine,
+              held_out=plan.held_out, dtype=request.dtype)
     if plan.resumed is not None:
-        _restore(run, plan.resumed, request.engine)
+        _restore(run, plan.resumed, request.engine, request.dtype)
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
+    if plan.held_out:
+        console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {plan.seed}); "
+                     f"training on {len(run.docs):,}")
     origin = provenance(request.command, plan.data.sha256, request.engine)
 
-    def save():
-        training = dict(seed=plan.seed, steps_done=run.step, num_steps=plan.train.num_steps,
-                        learning_rate=plan.train.learning_rate, batch_size=plan.train.batch_size,
-                        grad_clip=plan.train.grad_clip, temperature=plan.temperature, samples=plan.samples,
-                        engine=request.engine, final_loss=run.losses[-1] if run.losses else None,
-                        data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path)
-        ckpt.save_checkpoint(plan.out, ckpt.Checkpoint(
+    def save(path):
+        best = run.best
+        training = dict(seed=plan.seed, steps_done=run.step, **cfg.to_dict(),
+                        temperature=plan.temperature, samples=plan.samples,
+                        engine=request.engine, dtype=request.dtype or DEFAULT_DTYPE,
+                        final_loss=run.losses[-1] if run.losses else None,
+                        data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path,
+                        curve=list(run.curve), stopped_early=run.stopped_early,
+                        best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
+                                                            checkpoint=str(plan.best_out)))
+        ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
             run.engine.optimizer_state(), run.losses, origin))
 
+    def on_eval(point, improved):
+        console.info(eval_line(point, cfg.num_steps, run.best))
+        if improved:
+            save(plan.best_out)
+
     t0 = time.perf_counter()
+    deadline = None if request.max_time is None else t0 + request.max_time
     steps_before = run.step
     with StopRequests() as stop:
         try:
-            run.train(plan.train, lambda step, total, loss: console.progress(step_line(step, total, loss)),
-                      stop_requested=lambda: stop.requested)
+            run.train(cfg, lambda step, total, loss: console.progress(step_line(step, total, loss)),
+                      stop_requested=lambda: stop.requested or (deadline is not None
+                                                                and time.perf_counter() >= deadline),
+                      on_eval=on_eval)
         finally:
             console.end_progress()
         if stop.requested:
-            save()
+            save(plan.out)
             _plot(request, run, console)
-            console.info(f"interrupted after {run.step} of {plan.train.num_steps} steps: checkpoint saved to "
+            console.info(f"interrupted after {run.step} of {cfg.num_steps} steps: checkpoint saved to "
                          f"{plan.out}; continue with `microgpt train --resume {plan.out}`")
             raise JobInterrupted(exit_status(stop.exception()))
     seconds = time.perf_counter() - t0
-    save()
+    save(plan.out)
     console.info(f"trained {run.step - steps_before} steps in {seconds:.2f}s ({request.engine} engine); "
                  f"checkpoint saved to {plan.out}")
+    best = run.best
+    if best is not None:
+        console.info(f"best held-out loss {best['val_loss']:.4f} at step {best['step']}: saved to {plan.best_out}")
+    if run.stopped_early:
+        console.info(f"stopped early at step {run.step}: no better held-out loss in {cfg.early_stop} evaluations")
     _plot(request, run, console)
+    if run.step < cfg.num_steps and not run.stopped_early:
+        console.info(f"stopped at --max-time {request.max_time:g}s after {run.step} of {cfg.num_steps} steps; "
+                     f"continue with `microgpt train --resume {plan.out}`")
+        return run
     if plan.samples:
         console.out('')
         console.out(INFERENCE_HEADER)
         try:
-            names = generate(run.engine, run.tokenizer, run.rng, plan.samples, temperature=plan.temperature)
-            for i, name in enumerate(names, start=1):
+            names = []
+            for i, name in enumerate(generate(run.engine, run.tokenizer, run.rng, plan.samples,
+                                              temperature=plan.temperature), start=1):
                 console.out(sample_line(i, name))
+                names.append(name)
         except KeyboardInterrupt as interrupt:
             raise JobInterrupted(exit_status(interrupt)) from None
+        console.info(novelty_line(novelty(names, run.docs, plan.held_out if cfg.val_split else None)))
     return run
 
 
-def _restore(run, resumed, engine_name):
+def _restore(run, resumed, engine_name, dtype=None):
     """Put a checkpoint's weights, Adam moments and progress into a freshly set-up run (whose
     random stream is then where the original's was at the same point)."""
     from .engines import make_engine
     if list(run.tokenizer.chars) != list(resumed.chars):
         raise MicrogptError("the data gives another vocabulary than the checkpoint's")
-    run.engine = make_engine(engine_name, resumed.config, resumed.state_dict)
+    run.engine = make_engine(engine_name, resumed.config, resumed.state_dict, dtype)
     run.engine.load_optimizer_state(resumed.optimizer)
     run.step = resumed.training['steps_done']
     run.losses = list(resumed.losses)
+    run.curve = list(resumed.training.get('curve') or [])
 
 
 def _plot(request, run, console):
     if request.plot and run.losses:
         from .plots import plot_training_loss
-        plot_training_loss(run.losses, request.plot, title=f"training loss ({len(run.losses)} steps)")
+        what = "training and held-out loss" if run.curve else "training loss"
+        plot_training_loss(run.losses, request.plot, title=f"{what} ({len(run.losses)} steps)",
+                           curve=run.curve)
         console.info(f"loss plot saved to {request.plot}")
 
 

@@ -50,8 +50,9 @@ def moving_average(values, window=MOVING_AVERAGE):
     return out
 
 
-def plot_training_loss(losses, out_path, title='training loss'):
-    """Loss per step (faint) and its moving average."""
+def plot_training_loss(losses, out_path, title='training loss', curve=None):
+    """Loss per step (faint) and its moving average; with a curve (one {'step', 'train_loss',
+    'val_loss'} per evaluation), the held-out loss and the train loss between evaluations."""
     Figure = figure_class()
     fig = Figure(figsize=(7, 4.5), layout='constrained')
     ax = fig.subplots()
@@ -59,6 +60,15 @@ def plot_training_loss(losses, out_path, title='training loss'):
     ax.plot(steps, losses, color='C0', alpha=0.3, linewidth=0.8, label='loss per step')
     ax.plot(steps, moving_average(losses), color='C0', linewidth=2,
             label=f'moving average ({MOVING_AVERAGE} steps)')
+    if curve:
+        at = [point['step'] for point in curve]
+        ax.plot(at, [point['train_loss'] for point in curve], 's--', color='C2', markersize=4,
+                label='train loss, mean since the last evaluation')
+        ax.plot(at, [point['val_loss'] for point in curve], 'o-', color='C3', linewidth=2, markersize=4,
+                label='held-out loss')
+        best = min(curve, key=lambda point: point['val_loss'])
+        ax.annotate(f"best {best['val_loss']:.4f}", (best['step'], best['val_loss']),
+                    textcoords='offset points', xytext=(0, -14), ha='center', color='C3')
     ax.set_xlabel('step')
     ax.set_ylabel('loss (nats per token)')
     ax.set_title(title)

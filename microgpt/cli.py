@@ -249,15 +249,21 @@ def train(data, seed, genome_path, primordial, temperature, samples, engine, dty
               help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1).")
 @click.option('--prefix', default='', help="Every sample starts with this text (printed whole).")
 @engine_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine):
+@click.option('--novelty', is_flag=True,
+              help="Then say (stderr) how many samples are new, in the training data or in the held-out "
+                   "data: of --data, split as the checkpoint's run split it when it trained on that data "
+                   "with --val-split (else all of --data counts as training data).")
+@data_option
+def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data):
     """Sample names from a trained checkpoint (whichever engine trained it).
 
     \b
-    Example:
+    Examples:
       microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
+      microgpt sample --checkpoint run.best.ckpt.json --novelty
     """
     from .jobs import sample_job
-    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine)
+    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data)
 
 
 @main.command('eval')

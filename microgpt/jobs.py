@@ -288,20 +288,37 @@ def _plot(request, run, console):
 
 # --- sample, eval, judge -----------------------------------------------------------------------
 
-def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine):
-    """`microgpt sample`: names from a checkpoint, one `sample  i: name` line each."""
+def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine,
+               novelty_data=False, data=None):
+    """`microgpt sample`: names from a checkpoint, one `sample  i: name` line each; with
+    novelty_data, then a stderr line of how many are new (see novelty_documents)."""
     from .engines import make_engine
     loaded = ckpt.load_checkpoint(checkpoint_path)
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
+    known = novelty_documents(loaded, load_dataset(data, echo=console.info)) if novelty_data else None
     model = make_engine(engine, loaded.config, loaded.state_dict)
     rng = random.Random(seed)
+    names = []
     try:
         for i, name in enumerate(generate(model, tokenizer, rng, num, temperature=temperature,
                                           top_k=top_k, top_p=top_p, prefix=prefix), start=1):
             console.out(sample_line(i, name))
+            names.append(name)
     except KeyboardInterrupt as interrupt:
         raise JobInterrupted(exit_status(interrupt)) from None
+    if known is not None:
+        console.info(novelty_line(novelty(names, *known)))
+
+
+def novelty_documents(checkpoint, dataset):
+    """(training documents, held-out documents or None) that samples are told apart by: the
+    checkpoint's own split when the data is what it trained on with a held-out share; else
+    every document of the data counts as training data."""
+    t = checkpoint.training
+    if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
+        return held_out_split(dataset.docs, t['seed'], t['val_split'])
+    return dataset.docs, None
 
 
 def eval_job(console, checkpoint_path, data, as_json=False):

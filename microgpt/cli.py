@@ -434,22 +434,33 @@ def analyze(files, plot_path, markdown):
               help="Timed steps of the batch-32 throughput runs (wider model; numpy and torch).")
 @data_option
 @click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
-def bench(steps, engines, repeat, batch_steps, data, out):
+@click.option('--race', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Instead: the race. microgpt's recipe (numpy float32) and the PyTorch twin set up as "
+                   "makemore's defaults each train SECONDS of wall time on the same 90/10 split; their "
+                   "steps, tokens/s and held-out loss, and a verdict (needs torch).")
+def bench(steps, engines, repeat, batch_steps, data, out, race):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
     samples, peak RSS; the whole `microgpt train --samples 0` process, with its CPU seconds
     per wall second; training throughput (tokens/second) at batch size 32 of a wider model
     (n_embd 64, 4 heads, 2 layers), numpy beside PyTorch; the same model in PyTorch
-    (float64, one thread, eager) when installed; building and back-propagating Val graphs
-    of 1k and 100k nodes. Goals, each with its measured value and PASS or FAIL: numpy's
-    batch throughput >= PyTorch's; the whole numpy `train` process <= 0.2 x PyTorch's
-    training loop; its CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine
-    >= 10x the original, in <= 56 MB. The report goes to stdout; progress and the goals'
-    verdicts to stderr.
+    (float64, one thread, eager) when installed; at makemore's default size (n_embd 64, 4
+    heads, 4 layers) numpy in float64 and float32 beside the twin as makemore runs it
+    (float32, 2 threads); building and back-propagating Val graphs of 1k and 100k nodes.
+    Goals, each with its measured value and PASS or FAIL: numpy's batch throughput >=
+    PyTorch's; numpy float32's >= the float32 twin's at makemore's size; the numpy `train`
+    process's CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine >= 10x the
+    original, in <= 56 MB. The report goes to stdout; progress and the goals' verdicts to
+    stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
+
+    \b
+    Examples:
+      microgpt bench --engines numpy,torch
+      microgpt bench --race 120
     """
     from .bench import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race)
 
 
 if __name__ == '__main__':

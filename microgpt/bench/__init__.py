@@ -230,7 +230,6 @@ def comparisons(engines, batch, steps, makemore_size=None):
     """Each goal that the measured engines allow, with its value, its limit and whether it is
     met (ratios of medians); and whether the engines printed the same numbers."""
     goals, out = {}, {}
-
     numpy, val, torch = engines.get('numpy', {}), engines.get('val', {}), engines.get('torch', {})
     if 'numpy' in batch and 'torch' in batch:
         goals['numpy_batch_throughput_vs_torch'] = goal(

@@ -53,7 +53,7 @@ def run_one(spec, train_docs, val_docs):
     return dict(spec, params=record['num_params'], seconds=round(record['seconds'], 3),
                 train_loss=record['train_loss'], val_loss=record['val_loss'],
                 eval_seconds=round(record['eval_seconds'], 3),
-                train_docs=len(train_docs), val_docs=len(val_docs),
+                train_docs=len(train_docs), val_docs=len(val_docs), arithmetic=record['arithmetic'],
                 finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))
 
 

@@ -10,6 +10,7 @@ import time
 import warnings
 
 from ..errors import MicrogptError
+from ..reproducibility import arithmetic, machine
 
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
@@ -27,7 +28,8 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
 
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
-    num_params, train_loss, val_loss, measured, seconds, eval_seconds, error.
+    num_params, train_loss, val_loss, measured, seconds, eval_seconds, error, arithmetic
+    (reproducibility.arithmetic of the machine that trained).
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0 = time.perf_counter()
@@ -46,6 +48,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
     except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
         record['error'] = f"{type(e).__name__}: {e}"
     record.setdefault('seconds', time.perf_counter() - t0)
+    # what decided the last bits, from the process that trained (a Dask worker can be another
+    # machine than the one that wrote the results file's header)
+    record['arithmetic'] = arithmetic(machine(with_blas=settings.get('engine', 'numpy') != 'val'))
     return record
 
 

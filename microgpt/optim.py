@@ -36,12 +36,12 @@ def learning_rate_at(step, num_steps, learning_rate, warmup=0, schedule=DEFAULT_
     The first `warmup` steps rise linearly to learning_rate (step i gets (i + 1) / warmup of
     it); the steps after follow the schedule over the rest of the run. With no warmup and the
     linear schedule this is the original's `learning_rate * (1 - step / num_steps)`, evaluated
-    as that very expression."""
-    if step < warmup:
+    as that very expression: the same floating-point operations, and no others."""
+    if warmup and step < warmup:
         return learning_rate * ((step + 1) / warmup)
     if schedule == 'constant':
         return learning_rate
-    progress = (step - warmup) / (num_steps - warmup)
+    progress = (step - warmup) / (num_steps - warmup) if warmup else step / num_steps
     if schedule == 'cosine':
         return learning_rate * (0.5 * (1 + math.cos(math.pi * progress)))
     return learning_rate * (1 - progress)

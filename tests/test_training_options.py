@@ -10,7 +10,6 @@ import signal
 import numpy as np
 import pytest
 
-import original_microgpt as original
 from microgpt import checkpoint as ckpt
 from microgpt import jobs
 from microgpt.cli import main
@@ -60,20 +59,15 @@ def test_warmup_and_schedules():
     assert learning_rate_at(9, 10, 2.0, schedule='constant') == 2.0
 
 
-def test_the_default_options_given_explicitly_keep_the_originals_bits(names_docs):
+def test_the_default_options_given_explicitly_keep_the_originals_bits(names_path, tmp_path):
     """Zero weight decay, the default betas and the other defaults written out perform the
-    original's operations and no others: the oracle's weights, bit for bit."""
-    docs, arch = names_docs[:200], dict(n_embd=8, n_head=2, n_layer=2, block_size=8, ff_mult=2)
-    losses, weights, m, v = original.train(docs, seed=4, num_steps=6, learning_rate=0.02, **arch)
-    run = Run(docs, seed=4, arch=arch, engine_name='val')
-    explicit = TrainConfig(num_steps=6, learning_rate=0.02, weight_decay=0.0, beta1=0.85, beta2=0.99,
-                           warmup=0, schedule='linear', batch_order='walk')
-    assert run.train(explicit) == losses
-    state = run.engine.state_dict()
-    assert [x for name in weights for row in state[name] for x in row] == \
-        [x for name in weights for row in weights[name] for x in row]
-    moments = run.engine.optimizer_state()
-    assert [x for name in weights for row in moments['m'][name] for x in row] == m
+    original's operations and no others: the original's weights, bit for bit."""
+    from test_bitexact import REFERENCE_WEIGHTS, assert_reference_weights, train_val
+    reference = 'weights-seed3-3layers-embd8-20-steps.json'
+    explicit = ['--weight-decay', '0', '--beta1', '0.85', '--beta2', '0.99', '--warmup', '0',
+                '--schedule', 'linear', '--batch-order', 'walk', '--batch-size', '1', '--dtype', 'float64']
+    checkpoint = train_val(names_path, tmp_path, [*REFERENCE_WEIGHTS[reference][0], *explicit])
+    assert_reference_weights(checkpoint.state_dict, reference)
 
 
 # --- Adam's options on every engine ------------------------------------------------------------

@@ -207,6 +207,10 @@ def train_options(command):
                    "if it had not stopped (on either engine).")
 @click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,
               help="Numbers of the numpy engine: float32 is faster; float64 is the original's numbers.")
+@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
+              help="Train as many steps as this many floating-point operations buy (microgpt.flops: the "
+                   "mean step over the training documents); prints the steps and the time they should take. "
+                   "Instead of --steps.")
 @click.option('--max-time', type=POSITIVE, default=None, metavar='SECONDS',
               help="Stop at the first step boundary after this long, keep the checkpoint (resumable).")
 @click.option('--plot', type=click.Path(dir_okay=False), default=None,
@@ -214,7 +218,7 @@ def train_options(command):
                    "loss of each evaluation, to this image (.png, .svg, .pdf; needs pip install "
                    "'microgpt[plot]').")
 def train(data, seed, genome_path, primordial, temperature, samples, engine, dtype, out, resume, plot,
-          max_time, **settings):
+          budget, max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -232,7 +236,7 @@ def train(data, seed, genome_path, primordial, temperature, samples, engine, dty
     genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
     train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
                            primordial=primordial, temperature=temperature, samples=samples, engine=engine,
-                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time,
+                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
                            command=command_argv()), console())
 
 

@@ -32,6 +32,12 @@ def eval_line(point, num_steps, best):
             f"held-out loss {point['val_loss']:.4f} | best {best['val_loss']:.4f} (step {best['step']})")
 
 
+def budget_line(budget, steps, flops_per_step, step_seconds, engine):
+    return (f"budget {budget:.4g} FLOPs: {steps:,} steps of {flops_per_step:.4g} FLOPs on average; about "
+            f"{format_duration(steps * step_seconds)} on the {engine} engine here "
+            f"({step_seconds * 1000:.3g} ms a step, timed on a copy of the model)")
+
+
 def novelty_line(counts):
     """makemore's three kinds of sample: new, in the training data, in the held-out data."""
     held_out = ('no held-out data' if counts['held_out'] is None

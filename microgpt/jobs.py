@@ -4,12 +4,13 @@ job ends. (Evolution and sweeps have theirs in evolve/ and scaling/.)
 """
 import random
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Optional
 
 from . import checkpoint as ckpt
-from .console import (INFERENCE_HEADER, StopRequests, eval_line, exit_status, header_lines, novelty_line,
+from .console import (INFERENCE_HEADER, StopRequests, budget_line, eval_line, exit_status, header_lines,
+                      novelty_line,
                       sample_line, step_line, voice_become, voice_unformed)
 from .data import held_out_split, load_dataset
 from .engines import DEFAULT_DTYPE, check_dtype
@@ -45,6 +46,7 @@ class TrainRequest:
     resume: Optional[str] = None
     plot: Optional[str] = None
     max_time: Optional[float] = None  # seconds
+    budget: Optional[float] = None  # FLOPs: sets the number of steps
     command: Optional[list] = None  # the arguments after `microgpt`
 
 
@@ -64,6 +66,7 @@ class TrainPlan:
     data: object = None  # the Dataset, once read
     train_docs: list = None  # its documents trained on, and those held out
     held_out: list = None
+    budget_flops_per_step: Optional[float] = None  # with a budget: the mean step's FLOPs
 
     @property
     def best_out(self):
@@ -85,12 +88,29 @@ def given(options):
     return {name: value for name, value in options.items() if value is not None}
 
 
+# With a budget, the steps are known only once the data is read: the settings are checked
+# first with this many, then again with the budget's (plan_budget).
+STEPS_NOT_YET_KNOWN = 10 ** 9
+
+
 def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError."""
-    from .evolve.genome import resolve_train_settings
     check_dtype(request.engine, request.dtype)
     if request.resume:
+        if request.budget is not None:
+            raise MicrogptError("--budget sets the steps of a new run; a resumed run keeps its own: drop --budget")
         return _plan_resume(request)
+    if request.budget is not None:
+        if request.genes.get('num_steps') is not None:
+            raise MicrogptError("--budget sets the number of steps: drop --steps")
+        return _plan_new(request, STEPS_NOT_YET_KNOWN)
+    return _plan_new(request)
+
+
+def _plan_new(request, num_steps=None):
+    from .evolve.genome import resolve_train_settings
+    if num_steps is not None:
+        request = replace(request, genes=dict(request.genes, num_steps=num_steps))
     options = given(request.options)
     differ = {name: value for name, value in options.items() if value != getattr(TRAIN_DEFAULTS, name)}
     genes, genome_file, genome_line = resolve_train_settings(request.genes, request.genome_path,
@@ -177,6 +197,21 @@ def check_plan_io(request, plan, console):
     else:
         plan.train_docs, plan.held_out = data.docs, []
     check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
+    if request.budget is not None:
+        plan_budget(request, plan)
+
+
+def plan_budget(request, plan):
+    """The steps a FLOPs budget buys (microgpt.flops: the mean step over the training
+    documents); the plan's settings checked again with them."""
+    from .flops import lengths_of, mean_step_flops, steps_for_budget
+    from .model import GPTConfig
+    config = GPTConfig(vocab_size=len(set(''.join(plan.train_docs))) + 1, **plan.arch)
+    lengths = lengths_of(plan.train_docs, config)
+    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths)
+    settled = _plan_new(request, steps)
+    plan.train, plan.voice, plan.genome_line = settled.train, settled.voice, settled.genome_line
+    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths).total
 
 
 def train_job(request, console):
@@ -190,6 +225,10 @@ def train_job(request, console):
     cfg = plan.train
     run = Run(plan.train_docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine,
               held_out=plan.held_out, dtype=request.dtype)
+    if request.budget is not None:
+        step_seconds = run.seconds_per_step(cfg)
+        console.info(budget_line(request.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds,
+                                 request.engine))
     if plan.resumed is not None:
         _restore(run, plan.resumed, request.engine, request.dtype)
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
@@ -207,6 +246,7 @@ def train_job(request, console):
                         final_loss=run.losses[-1] if run.losses else None,
                         data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path,
                         curve=list(run.curve), stopped_early=run.stopped_early,
+                        budget=request.budget if plan.resumed is None else plan.resumed.training.get('budget'),
                         best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
                                                             checkpoint=str(plan.best_out)))
         ckpt.save_checkpoint(path, ckpt.Checkpoint(

@@ -5,6 +5,8 @@ primordial genome, and every command's defaults come from them.
 """
 import math
 import random
+import statistics
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -178,6 +180,7 @@ class Run:
         self.held_out = list(held_out or [])
         self.tokenizer = Tokenizer.from_docs(self.docs)
         self.config = GPTConfig(vocab_size=self.tokenizer.vocab_size, **{**ARCH_DEFAULTS, **(arch or {})})
+        self.engine_name, self.dtype = engine_name, dtype
         self.engine = make_engine(engine_name, self.config, init_state_dict(self.config, self.rng), dtype)
         self.losses = []
         self.curve = []  # one {'step', 'train_loss', 'val_loss'} per evaluation
@@ -207,6 +210,23 @@ class Run:
             random.Random(f"{self.seed} pass {number}").shuffle(order)
             self._pass_order = (number, order)
         return self._pass_order[1]
+
+    def seconds_per_step(self, train_config, steps=5):
+        """The median seconds of a training step, timed on a copy of the engine (the run and
+        its random stream are untouched) over `steps` steps after one untimed."""
+        cfg = train_config
+        engine = make_engine(self.engine_name, self.config, self.engine.state_dict(), self.dtype)
+        engine.set_adam(cfg.adam())
+        timed = []
+        for step in range(steps + 1):
+            t0 = time.perf_counter()
+            engine.loss_and_backward(self.batch(step, cfg.batch_size, cfg.batch_order))
+            if cfg.grad_clip is not None:
+                engine.clip_grad_norm(cfg.grad_clip)
+            engine.adam_step(cfg.learning_rate_at(step), step + 1)
+            if step:
+                timed.append(time.perf_counter() - t0)
+        return statistics.median(timed)
 
     @property
     def best(self):

@@ -200,7 +200,7 @@ def test_backward_arithmetic_counted_by_the_floats_themselves(config, lengths):
 
 
 @pytest.mark.parametrize('config', [CASES[0][0], CASES[2][0]])
-def test_adam_arithmetic_counted_by_the_floats_themselves(config, monkeypatch):
+def test_adam_arithmetic_counted_by_the_floats_themselves(config):
     rng = random.Random(1)
     engine = ValEngine(config, init_state_dict(config, rng))
     engine.set_adam(AdamSettings(beta1=Counted(BETA1), beta2=Counted(BETA2), eps=Counted(EPS)))

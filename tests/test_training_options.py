@@ -336,3 +336,37 @@ def test_best_checkpoint_path():
     assert str(jobs.best_checkpoint_path('out/run.ckpt.json')) == 'out/run.best.ckpt.json'
     assert str(jobs.best_checkpoint_path('run.json')) == 'run.best.json'
     assert str(jobs.best_checkpoint_path('run')) == 'run.best'
+
+
+# --- a compute budget --------------------------------------------------------------------------
+
+def test_budget_sets_the_steps_and_says_how_long(runner, small_data):
+    from microgpt.flops import lengths_of, mean_step_flops, steps_for_budget
+    docs = small_data.read_text().split()
+    train_docs, _ = held_out_split(docs, 42, 0.2)
+    config = GPTConfig(vocab_size=len(set(''.join(train_docs))) + 1, n_embd=8, n_head=2, block_size=8)
+    step = mean_step_flops(config, 4, lengths_of(train_docs, config)).total
+    result = train(runner, small_data, '--budget', str(7.5 * step), '--batch-size', '4', '--val-split', '0.2',
+                   '--eval-every', '3', '--samples', '0', '--out', 'b.json')
+    assert result.exit_code == 0, result.output
+    assert steps_for_budget(config, 4, 7.5 * step, lengths_of(train_docs, config)) == 7
+    assert len(step_lines(result)) == 7 and step_lines(result)[-1].startswith('step    7 /    7')
+    assert f"budget {7.5 * step:.4g} FLOPs: 7 steps of {step:.4g} FLOPs on average; about " in result.stderr
+    assert 'num_steps=7' in result.stderr  # the voice says the budget's steps
+    t = ckpt.load_checkpoint('b.json').training
+    assert t['num_steps'] == 7 and t['budget'] == 7.5 * step
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--budget', '1000'], 'is less than one step of this model'),
+    (['--budget', '1e9', '--steps', '10'], '--budget sets the number of steps: drop --steps'),
+])
+def test_a_budget_that_cannot_be_met_is_one_line(runner, small_data, args, message):
+    result = train(runner, small_data, *args)
+    assert result.exit_code == 1 and result.stdout == '' and message in errors_of(result)[0]
+
+
+def test_a_resumed_run_keeps_its_steps(runner, small_data):
+    assert interrupted_after(runner, small_data, 2, ['--steps', '6', '--out', 'p.json']).exit_code == 130
+    result = runner.invoke(main, ['train', '--resume', 'p.json', '--data', str(small_data), '--budget', '1e9'])
+    assert result.exit_code == 1 and 'drop --budget' in errors_of(result)[0]

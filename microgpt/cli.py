@@ -139,7 +139,7 @@ GENE_OPTIONS = [
     ('--n-layer', 'n_layer', COUNT, "Transformer layers."),
     ('--block-size', 'block_size', COUNT, "Maximum context length."),
     ('--ff-mult', 'ff_mult', COUNT, "MLP hidden width = ff-mult * n-embd."),
-    ('--lr', 'learning_rate', POSITIVE, "Adam learning rate (finite, > 0), decayed linearly to 0."),
+    ('--lr', 'learning_rate', POSITIVE, "Adam learning rate (finite, > 0), then the --schedule (linear to 0: the original)."),
 ]
 GENE_DEFAULTS = dict(ARCH_DEFAULTS, num_steps=TRAIN_DEFAULTS.num_steps, learning_rate=TRAIN_DEFAULTS.learning_rate)
 
@@ -231,6 +231,8 @@ def train(data, seed, genome_path, primordial, temperature, samples, engine, dty
       microgpt train --primordial            # the original microgpt.py, line for line
       microgpt train --steps 5000 --batch-size 8 --plot loss.png
       microgpt train --resume microgpt.ckpt.json
+      microgpt train --val-split 0.1 --eval-every 500 --early-stop 4 --out run.ckpt.json
+      microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
     """
     from .jobs import TrainRequest, train_job
     genes = {name: settings.pop(name) for name in GENE_DEFAULTS}

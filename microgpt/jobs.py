@@ -113,6 +113,8 @@ def _plan_new(request, num_steps=None):
         request = replace(request, genes=dict(request.genes, num_steps=num_steps))
     options = given(request.options)
     differ = {name: value for name, value in options.items() if value != getattr(TRAIN_DEFAULTS, name)}
+    if request.dtype not in (None, DEFAULT_DTYPE):
+        differ['dtype'] = request.dtype
     genes, genome_file, genome_line = resolve_train_settings(request.genes, request.genome_path,
                                                             request.primordial, differ)
     train = TrainConfig(num_steps=genes['num_steps'], learning_rate=genes['learning_rate'], **options)

@@ -301,6 +301,7 @@ def test_float32_numpy_computes_the_same_model_to_single_precision(names_docs, r
     result = train(runner, small_data, '--steps', '5', '--dtype', 'float32', '--samples', '2', '--out', 'f.json')
     assert result.exit_code == 0, result.output
     assert ckpt.load_checkpoint('f.json').training['dtype'] == 'float32'
+    assert 'dtype=float32' in result.stderr.splitlines()[0]  # the voice: not the original's numbers
 
 
 def test_novelty_counts_makemores_three_kinds():

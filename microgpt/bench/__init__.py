@@ -47,7 +47,7 @@ MAKEMORE_THREADS = 2
 MAKEMORE_TRAIN = dict(batch_size=BATCH_SIZE, learning_rate=5e-4, weight_decay=0.01, beta1=0.9, beta2=0.99,
                       grad_clip=1.0, schedule='constant', batch_order='replacement')
 # microgpt's recipe for a name model at that size (README: From the original run to a good model)
-MICROGPT_RECIPE = dict(batch_size=BATCH_SIZE, learning_rate=0.002, grad_clip=1.0)
+MICROGPT_RECIPE = dict(num_steps=6500, batch_size=BATCH_SIZE, learning_rate=0.002, grad_clip=1.0)
 MICROGPT_RACE_DTYPE = 'float32'
 RACE_VAL_SPLIT = 0.1
 RACE_CALIBRATION_SECONDS = 3.0
@@ -304,7 +304,7 @@ def race_contestants(data, seconds, seed):
                   calibration_seconds=RACE_CALIBRATION_SECONDS)
     return {
         'microgpt': dict(common, engine='numpy', dtype=MICROGPT_RACE_DTYPE,
-                         train=dict(MICROGPT_RECIPE, num_steps=1)),  # the steps: as many as fit
+                         train=MICROGPT_RECIPE),  # its steps, or as many as fit
         'makemore_twin': dict(common, engine='torch', dtype='float32', threads=MAKEMORE_THREADS,
                               train=dict(MAKEMORE_TRAIN, num_steps=10 ** 9)),  # until the time is up
     }

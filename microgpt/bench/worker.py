@@ -96,7 +96,8 @@ def steps_for_seconds(spec, train_docs, train_config, seconds, calibration_secon
 def race_worker(spec):
     """Train one contestant of the race for spec['seconds'] of wall time on the 90/10 split,
     then measure its held-out loss (float64, batched). A recipe with a decaying schedule
-    first learns how many steps fit (steps_for_seconds, not counted in the race)."""
+    plans its steps, as many as fit when fewer than its own do (steps_for_seconds, not
+    counted in the race), so that its learning rate reaches 0 in time."""
     from dataclasses import replace
     from ..data import held_out_split, load_docs
     from ..training import TrainConfig
@@ -105,7 +106,7 @@ def race_worker(spec):
     calibration = None
     if cfg.schedule != 'constant':
         steps, calibration = steps_for_seconds(spec, train_docs, cfg, spec['seconds'], spec['calibration_seconds'])
-        cfg = replace(cfg, num_steps=steps)
+        cfg = replace(cfg, num_steps=min(steps, cfg.num_steps))
     run, _, _ = make_run(spec, train_docs, held_out)
     t0 = time.perf_counter()
     deadline = t0 + spec['seconds']

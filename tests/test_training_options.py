@@ -1,8 +1,6 @@
 """The trainer's options: the held-out split and evaluation while training, the best
 checkpoint, early stop, max-time, Adam's options, schedules, batch orders, float32, novelty.
 Each is off by default and leaves the original's run as it was."""
-import json
-import math
 import os
 import random
 import signal
@@ -262,7 +260,8 @@ def test_max_time_stops_at_a_step_boundary_and_the_run_resumes(runner, small_dat
 # --- bad input, before any work ----------------------------------------------------------------
 
 @pytest.mark.parametrize('args, message', [
-    (['--eval-every', '20', '--steps', '10', '--val-split', '0.1'], 'eval_every must be a whole number of steps from 1'),
+    (['--eval-every', '20', '--steps', '10', '--val-split', '0.1'],
+     'eval_every must be a whole number of steps from 1'),
     (['--eval-every', '5', '--steps', '10'], 'it needs a val_split'),
     (['--early-stop', '2', '--steps', '10'], 'early_stop counts evaluations: it needs eval_every'),
     (['--warmup', '10', '--steps', '10'], 'warmup must be a whole number of steps from 0'),

@@ -140,7 +140,7 @@ GENE_OPTIONS = [
     ('--block-size', 'block_size', COUNT, "Maximum context length."),
     ('--ff-mult', 'ff_mult', COUNT, "MLP hidden width = ff-mult * n-embd."),
     ('--lr', 'learning_rate', POSITIVE,
-     "Adam learning rate (finite, > 0), then the --schedule (linear to 0: the original)."),
+     "Adam learning rate (finite, > 0); the schedule option decays it (linearly to 0: the original)."),
 ]
 GENE_DEFAULTS = dict(ARCH_DEFAULTS, num_steps=TRAIN_DEFAULTS.num_steps, learning_rate=TRAIN_DEFAULTS.learning_rate)
 

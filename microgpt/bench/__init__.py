@@ -47,7 +47,7 @@ MAKEMORE_THREADS = 2
 MAKEMORE_TRAIN = dict(batch_size=BATCH_SIZE, learning_rate=5e-4, weight_decay=0.01, beta1=0.9, beta2=0.99,
                       grad_clip=1.0, schedule='constant', batch_order='replacement')
 # microgpt's recipe for a name model at that size (README: From the original run to a good model)
-MICROGPT_RECIPE = dict(num_steps=6500, batch_size=BATCH_SIZE, learning_rate=0.002, grad_clip=1.0)
+MICROGPT_RECIPE = dict(num_steps=6500, batch_size=BATCH_SIZE, learning_rate=0.002, grad_clip=1.0, batch_order='epoch')
 MICROGPT_RACE_DTYPE = 'float32'
 RACE_VAL_SPLIT = 0.1
 RACE_CALIBRATION_SECONDS = 3.0

@@ -543,7 +543,11 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
               help="Instead: the race. microgpt's recipe (numpy float32) and the PyTorch twin set up as "
                    "makemore's defaults each train SECONDS of wall time on the same 90/10 split; their "
                    "steps, tokens/s and held-out loss, and a verdict (needs torch).")
-def bench(steps, engines, repeat, batch_steps, data, out, race):
+@click.option('--original', type=click.Path(dir_okay=False), default=None, metavar='FILE',
+              help="Your own copy of the original microgpt.py: also time its whole process beside "
+                   "`microgpt train --engine val --primordial`, 30 steps and 20 samples each (its "
+                   "`num_steps = ...` line is set to 30 in a temporary copy), and check both print the same.")
+def bench(steps, engines, repeat, batch_steps, data, out, race, original):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
@@ -556,7 +560,8 @@ def bench(steps, engines, repeat, batch_steps, data, out, race):
     Goals, each with its measured value and PASS or FAIL: numpy's batch throughput >=
     PyTorch's; numpy float32's >= the float32 twin's at makemore's size; the numpy `train`
     process's CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine >= 10x the
-    original, in <= 56 MB. The report goes to stdout; progress and the goals' verdicts to
+    original, in <= 56 MB; with --original FILE, the Val engine's whole process <= 0.1 of
+    the original's, side by side. The report goes to stdout; progress and the goals' verdicts to
     stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
 
     \b
@@ -565,7 +570,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race):
       microgpt bench --race 120
     """
     from .bench import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original)
 
 
 def comma_list(kind):

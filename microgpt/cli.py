@@ -273,13 +273,9 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out):
 
 # --- scaling sweeps and their analysis ------------------------------------------------------
 
-def sweep_options(command):
-    """The options every sweep shares: data, run settings, parallelism, results file."""
+def results_file_options(command):
+    """Where a sweep's runs go and its results file: every sweep has them."""
     return apply(command, [
-        data_option,
-        seed_option("Seed of every run and of the held-out validation split."),
-        click.option('--lr', type=POSITIVE, default=TRAIN_DEFAULTS.learning_rate, show_default=True,
-                     help="Adam learning rate, decayed linearly to 0 in each run."),
         engine_option,
         parallel_options,
         click.option('--out-dir', type=click.Path(file_okay=False), default='experiments', show_default=True,
@@ -287,6 +283,17 @@ def sweep_options(command):
         click.option('--resume', type=click.Path(dir_okay=False), default=None,
                      help="Results file of an interrupted sweep of the same kind and settings: run only "
                           "the runs it lacks, appending to it."),
+    ])
+
+
+def sweep_options(command):
+    """The options of the steps and params sweeps: data, run settings, parallelism, results file."""
+    return apply(command, [
+        data_option,
+        seed_option("Seed of every run and of the held-out validation split."),
+        click.option('--lr', type=POSITIVE, default=TRAIN_DEFAULTS.learning_rate, show_default=True,
+                     help="Adam learning rate, decayed linearly to 0 in each run."),
+        results_file_options,
     ])
 
 
@@ -338,6 +345,50 @@ def sweep_params(sizes, steps, seed, lr, engine, data, workers, cluster, out_dir
     from .scaling.sweep import sweep_job
     plan = plans.params_plan(plans.parse_sizes(sizes), steps, seed=seed, lr=lr, engine=engine)
     sweep_job(console(), plan, data, workers, cluster, out_dir, resume, command=command_argv())
+
+
+FRONTIER = plans.FRONTIER_DEFAULTS
+FRONTIER_SIZES_TEXT = '; '.join(f"{name}: " + ', '.join(f"{k} {v}" for k, v in arch.items())
+                                for name, arch in plans.FRONTIER_SIZES.items())
+
+
+def comma_list(values):
+    return ','.join(f"{v:g}" for v in values)
+
+
+@sweep.command('frontier')
+@click.option('--budgets', default=comma_list(FRONTIER['budgets']), show_default=True,
+              help="Comma-separated compute budgets: FLOPs of training (forward, backward and Adam, "
+                   "counted exactly by microgpt.flops). Each run takes the steps its budget pays for.")
+@click.option('--sizes', default=','.join(plans.FRONTIER_SIZES), show_default=True,
+              help=f"Comma-separated model sizes of the ladder. {FRONTIER_SIZES_TEXT}.")
+@click.option('--seeds', type=COUNT, default=FRONTIER['seeds'], show_default=True,
+              help="Seeds per (size, budget): --seed, --seed + 1, ...")
+@seed_option("First seed; also the seed of the held-out validation split and of the learning-rate search.")
+@click.option('--lrs', 'lr_grid', default=comma_list(FRONTIER['lr_grid']), show_default=True,
+              help="The learning rates searched for each size (at --tune-budget, first seed); every "
+                   "run of a size then uses its best.")
+@click.option('--tune-budget', type=POSITIVE, default=FRONTIER['tune_budget'], show_default=True,
+              help="FLOPs of the learning-rate search's runs.")
+@click.option('--batch-size', type=COUNT, default=FRONTIER['batch_size'], show_default=True,
+              help="Documents per step.")
+@data_option
+@results_file_options
+def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size, data, engine, workers,
+                   cluster, out_dir, resume):
+    """The compute-optimal frontier: every size of the ladder trained for exactly each budget
+    of FLOPs, at a learning rate tuned for its size, over several seeds. `microgpt analyze
+    FILE --fit` fits the scaling law L(N, D) to it.
+
+    \b
+    Examples:
+      microgpt sweep frontier                      # the default grid
+      microgpt sweep frontier --sizes e32l2 --budgets 1e11 --seeds 1
+    """
+    from .scaling.sweep import frontier_job
+    frontier_job(console(), plans.parse_sizes(sizes, plans.FRONTIER_SIZES), plans.parse_budgets(budgets), seed,
+                 seeds, plans.parse_lr_grid(lr_grid), tune_budget, batch_size, engine, data, workers, cluster,
+                 out_dir, resume, command=command_argv())
 
 
 @main.command()

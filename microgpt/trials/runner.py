@@ -14,9 +14,15 @@ from ..errors import MicrogptError
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
 
-def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy'):
-    """The plain dict a trial is made of: architecture, training, seed and engine."""
-    return dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
+def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', batch_size=1, budget=None):
+    """The plain dict a trial is made of: architecture, training, seed and engine. With a
+    `budget` (FLOPs), num_steps may be None: the steps are those the budget pays for."""
+    settings = dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
+    if batch_size != 1:
+        settings['batch_size'] = batch_size
+    if budget is not None:
+        settings['budget'] = budget
+    return settings
 
 
 def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None):
@@ -27,7 +33,8 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
 
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
-    num_params, train_loss, val_loss, measured, seconds, eval_seconds, error.
+    num_params, num_steps, tokens (positions trained on), flops (of training, with a budget),
+    train_loss, val_loss, measured, seconds, eval_seconds, error.
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0 = time.perf_counter()
@@ -44,7 +51,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
                 record['measured'] = measure(run, train_docs, val_docs, **(measure_options or {}))
             record['eval_seconds'] = time.perf_counter() - t1
     except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
+        from ..training import Diverged
         record['error'] = f"{type(e).__name__}: {e}"
+        record['diverged'] = isinstance(e, (Diverged, FloatingPointError))
     record.setdefault('seconds', time.perf_counter() - t0)
     return record
 
@@ -54,10 +63,30 @@ def _train(settings, train_docs, record):
     run = Run(train_docs, seed=settings['seed'], arch={k: settings[k] for k in ARCH_FIELDS},
               engine_name=settings.get('engine', 'numpy'))
     record['num_params'] = run.config.num_params()
-    losses = run.train(TrainConfig(num_steps=settings['num_steps'], learning_rate=settings['learning_rate']))
+    batch_size = settings.get('batch_size', 1)
+    lengths = [len(run.tokenizer.doc_tokens(doc, run.config.block_size)) - 1 for doc in run.docs]
+    num_steps = settings['num_steps']
+    if settings.get('budget') is not None:
+        from ..flops import steps_for_budget, training_flops
+        num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths)
+        if num_steps < 1:
+            raise MicrogptError(f"a budget of {settings['budget']:.3g} FLOPs pays for no step of this model")
+        record['flops'] = training_flops(run.config, batch_size, num_steps, lengths)
+    record['num_steps'] = num_steps
+    record['tokens'] = tokens_trained(lengths, batch_size, num_steps)
+    losses = run.train(TrainConfig(num_steps=num_steps, learning_rate=settings['learning_rate'],
+                                   batch_size=batch_size))
     tail = losses[-TRAIN_LOSS_WINDOW:]
     record['train_loss'] = math.fsum(tail) / len(tail)
     return run
+
+
+def tokens_trained(lengths, batch_size, num_steps):
+    """Positions trained on (each a predicted token) by num_steps batches walking the
+    documents of these lengths in order, round and round."""
+    docs = batch_size * num_steps
+    laps, rest = divmod(docs, len(lengths))
+    return laps * sum(lengths) + sum(lengths[:rest])
 
 
 def validation_loss(engine, tokenizer, val_docs):

@@ -397,16 +397,29 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
               help="Also draw the results to this image (.png, .svg, .pdf): loss against steps / "
                    "parameters for sweeps, fitness and diversity against generation for evolve logs.")
 @click.option('--markdown', is_flag=True, help="Print the tables as Markdown.")
-def analyze(files, plot_path, markdown):
+@click.option('--fit', 'fit', is_flag=True,
+              help="Fit L(N, D) = E + A/N^alpha + B/D^beta to the results of `sweep frontier`: the "
+                   "parameters with bootstrap 95% intervals, a = beta/(alpha+beta), the compute-optimal "
+                   "size of each budget, IsoFLOP optima and a held-out check of the largest budget. "
+                   "With --plot: four plots of the frontier and the law.")
+@click.option('--json', 'as_json', is_flag=True,
+              help="With --fit: print one JSON object (E, A, B, alpha, beta, a, ci, holdout, ...).")
+@click.option('--predict', metavar='C=FLOPS|N=PARAMS,C=FLOPS', default=None,
+              help="With --fit: the predicted loss at a budget, for the ladder's best size or for N "
+                   "parameters (JSON: size, N, D, loss).")
+def analyze(files, plot_path, markdown, fit, as_json, predict):
     """Tables of sweep results files (loss against steps or parameters, and the return of each
-    increase) and of evolve logs (per generation: best, mean, worst, distinct architectures).
+    increase) and of evolve logs (per generation: best, mean, worst, distinct architectures);
+    with --fit, the scaling law of a frontier sweep.
 
     \b
-    Example:
+    Examples:
       microgpt analyze experiments/sweep-*.jsonl --markdown --plot scaling.png
+      microgpt analyze experiments/sweep-frontier-*.jsonl --fit --plot frontier.png
+      microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
     """
     from .scaling.analysis import analyze_job
-    analyze_job(console(), files, plot_path, markdown)
+    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict)
 
 
 # --- benchmark ----------------------------------------------------------------------------

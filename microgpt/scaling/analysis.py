@@ -136,6 +136,10 @@ def report(sweeps, markdown=False):
     """Per sweep: its title, the table of loss and returns, and the verdict line."""
     parts = []
     for sweep in sweeps:
+        if sweep.kind == 'frontier':
+            from .frontier import load_frontier, loss_table
+            parts.append(loss_table(load_frontier(sweep.rows, 'the results'), markdown))
+            continue
         header, body = table_rows(sweep)
         title = f"**{sweep.title()}**" if markdown else sweep.title()
         parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep)}")
@@ -224,9 +228,12 @@ def evolution_report(path, run, generations, markdown=False):
     return f"{title}\n\n{format_table(header, body, markdown)}"
 
 
-def analyze_job(console, files, plot_path=None, markdown=False):
-    """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs."""
+def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None):
+    """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
+    `fit`, the scaling law fitted to a frontier sweep (see scaling.frontier)."""
     from ..plots import check_plot_path, plot_evolution
+    if (as_json or predict) and not fit:
+        raise MicrogptError("--json and --predict go with --fit")
     if plot_path:
         check_plot_path(plot_path)  # without matplotlib, say so before any work
     for path in files:
@@ -234,6 +241,10 @@ def analyze_job(console, files, plot_path=None, markdown=False):
             raise MicrogptError(f"results file not found: {path}")
     logs = [path for path in files if is_evolve_log(path)]
     results = [path for path in files if path not in logs]
+    if fit:
+        if logs:
+            raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
+        return fit_job(console, results, plot_path, markdown, as_json, predict)
     if plot_path and logs and (results or len(logs) > 1):
         raise MicrogptError("--plot draws one evolve log, or sweep results files: give one kind")
     parts, found = [], None
@@ -248,5 +259,29 @@ def analyze_job(console, files, plot_path=None, markdown=False):
             _, run, gens = evolutions[0]
             plot_evolution(gens, plot_path, run['fitness'])
         else:
-            plot_sweeps(found, plot_path)
+            curves = [s for s in found if s.kind != 'frontier']
+            if not curves:
+                raise MicrogptError("the plots of a frontier sweep show its fitted law: add --fit")
+            plot_sweeps(curves, plot_path)
+        console.info(f"plot saved to {plot_path}")
+
+
+def fit_job(console, results, plot_path, markdown, as_json, predict):
+    """`microgpt analyze --fit`: the law, its intervals, the optima, the held-out check."""
+    import json
+    from . import frontier as frontiers
+    values = frontiers.parse_prediction(predict) if predict else None
+    rows = [row for sweep in load_sweeps(results, warn=console.info) for row in sweep.rows]
+    found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
+    frontiers.check_fittable(found)
+    result = frontiers.fit_frontier(found)
+    if values:
+        prediction = frontiers.predict(result, values)
+        console.out(json.dumps(prediction) if as_json else frontiers.prediction_line(values, prediction))
+    elif as_json:
+        console.out(json.dumps(frontiers.fit_json(result)))
+    else:
+        console.out(frontiers.loss_table(found, markdown) + '\n\n' + frontiers.fit_lines(result))
+    if plot_path:
+        frontiers.plot_frontier(result, plot_path)
         console.info(f"plot saved to {plot_path}")

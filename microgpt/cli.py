@@ -13,6 +13,7 @@ from .evolve.fitness import FITNESS_KINDS
 from .evolve.genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
+from .scaling.fit import BOOTSTRAP_RESAMPLES
 from .training import ARCH_DEFAULTS, DEFAULT_SEED, TRAIN_DEFAULTS
 from .trials.executor import CLUSTER_ENV
 
@@ -407,7 +408,9 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
 @click.option('--predict', metavar='C=FLOPS|N=PARAMS,C=FLOPS', default=None,
               help="With --fit: the predicted loss at a budget, for the ladder's best size or for N "
                    "parameters (JSON: size, N, D, loss).")
-def analyze(files, plot_path, markdown, fit, as_json, predict):
+@click.option('--resamples', type=COUNT, default=BOOTSTRAP_RESAMPLES, show_default=True,
+              help="With --fit: bootstrap resamples of the runs behind the 95% intervals.")
+def analyze(files, plot_path, markdown, fit, as_json, predict, resamples):
     """Tables of sweep results files (loss against steps or parameters, and the return of each
     increase) and of evolve logs (per generation: best, mean, worst, distinct architectures);
     with --fit, the scaling law of a frontier sweep.
@@ -419,7 +422,7 @@ def analyze(files, plot_path, markdown, fit, as_json, predict):
       microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
     """
     from .scaling.analysis import analyze_job
-    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict)
+    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict, resamples)
 
 
 # --- benchmark ----------------------------------------------------------------------------

@@ -228,7 +228,8 @@ def evolution_report(path, run, generations, markdown=False):
     return f"{title}\n\n{format_table(header, body, markdown)}"
 
 
-def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None):
+def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None,
+                resamples=None):
     """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
     `fit`, the scaling law fitted to a frontier sweep (see scaling.frontier)."""
     from ..plots import check_plot_path, plot_evolution
@@ -244,7 +245,7 @@ def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_js
     if fit:
         if logs:
             raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
-        return fit_job(console, results, plot_path, markdown, as_json, predict)
+        return fit_job(console, results, plot_path, markdown, as_json, predict, resamples)
     if plot_path and logs and (results or len(logs) > 1):
         raise MicrogptError("--plot draws one evolve log, or sweep results files: give one kind")
     parts, found = [], None
@@ -266,7 +267,7 @@ def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_js
         console.info(f"plot saved to {plot_path}")
 
 
-def fit_job(console, results, plot_path, markdown, as_json, predict):
+def fit_job(console, results, plot_path, markdown, as_json, predict, resamples=None):
     """`microgpt analyze --fit`: the law, its intervals, the optima, the held-out check."""
     import json
     from . import frontier as frontiers
@@ -274,7 +275,7 @@ def fit_job(console, results, plot_path, markdown, as_json, predict):
     rows = [row for sweep in load_sweeps(results, warn=console.info) for row in sweep.rows]
     found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
     frontiers.check_fittable(found)
-    result = frontiers.fit_frontier(found)
+    result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
     if values:
         prediction = frontiers.predict(result, values)
         console.out(json.dumps(prediction) if as_json else frontiers.prediction_line(values, prediction))

@@ -410,7 +410,11 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
                    "parameters (JSON: size, N, D, loss).")
 @click.option('--resamples', type=COUNT, default=BOOTSTRAP_RESAMPLES, show_default=True,
               help="With --fit: bootstrap resamples of the runs behind the 95% intervals.")
-def analyze(files, plot_path, markdown, fit, as_json, predict, resamples):
+@click.option('--tolerance', type=POSITIVE, default=None,
+              help="Loss difference below which two runs of a steps or params sweep are not told apart "
+                   "(marked 'noise'). Default: the largest half-range between the seeds of the sweep; "
+                   "with one seed, differences are not interpreted.")
+def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolerance):
     """Tables of sweep results files (loss against steps or parameters, and the return of each
     increase) and of evolve logs (per generation: best, mean, worst, distinct architectures);
     with --fit, the scaling law of a frontier sweep.
@@ -422,7 +426,7 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples):
       microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
     """
     from .scaling.analysis import analyze_job
-    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict, resamples)
+    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict, resamples, tolerance)
 
 
 # --- benchmark ----------------------------------------------------------------------------

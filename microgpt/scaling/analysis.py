@@ -1,6 +1,8 @@
-"""Scaling analysis of sweep results: per sweep, loss against steps or parameters, the
-return of each increase (validation-loss drop per 1,000 extra steps or parameters), and
-a plot of loss against steps / parameters on a log axis (matplotlib, the `plot` extra)."""
+"""Scaling analysis of sweep results: per sweep, loss against steps or parameters (mean over
+its seeds), the change from each run to the next, told apart from noise only when it exceeds
+the tolerance (by default the spread between seeds), and a plot of loss against steps /
+parameters on a log axis (matplotlib, the `plot` extra)."""
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ X_UNITS = {'steps': 'steps', 'params': 'params'}
 
 @dataclass
 class Sweep:
-    """The runs of one sweep (same kind and shared settings), ordered along its x axis."""
+    """The runs of one sweep (same kind and shared settings, any seeds), along its x axis."""
     rows: list
 
     @property
@@ -26,8 +28,29 @@ class Sweep:
         return X_FIELD[self.kind]
 
     @property
+    def seeds(self):
+        return sorted({row['seed'] for row in self.rows})
+
+    @property
     def xs(self):
-        return [row[self.x_field] for row in self.rows]
+        return sorted({row[self.x_field] for row in self.rows})
+
+    def at(self, x):
+        return [row for row in self.rows if row[self.x_field] == x]
+
+    def val_loss(self, x):
+        """Mean validation loss over the seeds run at x."""
+        return statistics.fmean(row['val_loss'] for row in self.at(x))
+
+    def spread(self, x):
+        """Half the range of the seeds' validation losses at x (None for one seed)."""
+        losses = [row['val_loss'] for row in self.at(x)]
+        return (max(losses) - min(losses)) / 2 if len(losses) > 1 else None
+
+    def seed_spread(self):
+        """The largest half-range between seeds at any x, or None with one seed everywhere."""
+        spreads = [s for s in map(self.spread, self.xs) if s is not None]
+        return max(spreads) if spreads else None
 
     def title(self):
         first = self.rows[0]
@@ -37,19 +60,27 @@ class Sweep:
         else:
             subject = f"{first['steps']:,} steps each"
         seconds = sum(row['seconds'] for row in self.rows)
-        return (f"{self.kind} sweep: {subject}, seed {first['seed']}, lr {first['lr']}, "
+        seeds = self.seeds
+        seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+        return (f"{self.kind} sweep: {subject}, {seed_text}, lr {first['lr']}, "
                 f"{first['engine']} engine; {len(self.rows)} runs, "
                 f"{format_duration(seconds)} of training summed over runs")
 
     def label(self):
         first = self.rows[0]
         subject = first['size'] if self.kind == 'steps' else f"{first['steps']:,} steps"
-        return f"{subject}, seed {first['seed']}"
+        seeds = self.seeds
+        return f"{subject}, {'seed ' + str(seeds[0]) if len(seeds) == 1 else f'mean of {len(seeds)} seeds'}"
+
+
+def _seedless_key(row):
+    return tuple(item for item in sweep_key(row) if item[0] not in ('seed', 'split_seed'))
 
 
 def group_sweeps(rows, warn=None):
-    """Rows -> sweeps, in order of first appearance. A run found more than once (the same
-    settings and data in several files) counts once: its newest row, said on warn."""
+    """Rows -> sweeps, in order of first appearance; the seeds of one sweep go together. A
+    run found more than once (the same settings and data in several files) counts once: its
+    newest row, said on warn."""
     newest, order = {}, []
     for row in rows:
         key = run_key(row)
@@ -64,8 +95,9 @@ def group_sweeps(rows, warn=None):
     groups = {}
     for key in order:
         row = newest[key]
-        groups.setdefault(sweep_key(row), []).append(row)
-    return [Sweep(sorted(group, key=lambda row: row[X_FIELD[row['sweep']]])) for group in groups.values()]
+        groups.setdefault(_seedless_key(row), []).append(row)
+    return [Sweep(sorted(group, key=lambda row: (row[X_FIELD[row['sweep']]], row['seed'])))
+            for group in groups.values()]
 
 
 def load_sweeps(paths, warn):
@@ -83,43 +115,73 @@ def load_sweeps(paths, warn):
     return group_sweeps(rows, warn)
 
 
-def returns(sweep):
-    """Validation-loss drop per 1,000 extra steps (or params) from the previous run; None first."""
-    drops = [None]
-    for prev, row in zip(sweep.rows, sweep.rows[1:]):
-        extra = row[sweep.x_field] - prev[sweep.x_field]
-        drops.append((prev['val_loss'] - row['val_loss']) / extra * 1000 if extra else None)
-    return drops
+def tolerance_of(sweep, tolerance=None):
+    """(the loss difference below which two runs are not told apart, where it comes from):
+    the given tolerance, else the sweep's spread between seeds; (None, why) when neither is known."""
+    if tolerance is not None:
+        return tolerance, "the given tolerance"
+    spread = sweep.seed_spread()
+    if spread is None:
+        return None, "one seed only, so the spread between seeds is unknown"
+    return spread, f"the largest half-range of the {len(sweep.seeds)} seeds' losses"
 
 
-def verdict(sweep):
-    """One line on where extra steps (or parameters) stop paying."""
+def changes(sweep):
+    """Validation-loss change from the previous x (mean over seeds); None first."""
+    losses = [sweep.val_loss(x) for x in sweep.xs]
+    return [None] + [b - a for a, b in zip(losses, losses[1:])]
+
+
+def verdict(sweep, tolerance=None):
+    """One line on where extra steps (or parameters) stop paying, beyond the tolerance only."""
     unit = X_UNITS[sweep.kind]
-    if len(sweep.rows) < 2:
+    xs = sweep.xs
+    if len(xs) < 2:
         return "one run only: no returns to compare"
-    vals = [row['val_loss'] for row in sweep.rows]
-    best = min(range(len(vals)), key=vals.__getitem__)
-    if best < len(vals) - 1:
-        return (f"lowest validation loss {vals[best]:.4f} at {sweep.xs[best]:,} {unit}; beyond it extra "
-                f"{unit} do not pay (at {sweep.xs[-1]:,}: {vals[-1]:.4f})")
-    drops = returns(sweep)
-    first, last = drops[1], drops[-1]
-    share = f", {last / first:.0%} of the first" if first and first > 0 else ""
-    return (f"validation loss still falls at {sweep.xs[-1]:,} {unit}: {last:.4f} per 1,000 extra "
-            f"{unit} there (first increase: {first:.4f}{share})")
+    tol, source = tolerance_of(sweep, tolerance)
+    losses = [sweep.val_loss(x) for x in xs]
+    first, last = losses[0], losses[-1]
+    if tol is None:
+        return (f"validation loss {first:.4f} at {xs[0]:,} {unit}, {last:.4f} at {xs[-1]:,}; differences "
+                f"between runs are not interpreted ({source}: run more seeds or give --tolerance)")
+    best = min(range(len(xs)), key=losses.__getitem__)
+    level = next(i for i, loss in enumerate(losses) if loss <= losses[best] + tol)
+    band = f"±{tol:.4f}, {source}"
+    if level == len(xs) - 1:
+        return (f"validation loss still falls beyond the tolerance ({band}) at the last run: "
+                f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {last:.4f} at {xs[-1]:,}")
+    text = (f"from {xs[level]:,} {unit} on, validation loss stays within the tolerance ({band}) of the "
+            f"best, {losses[best]:.4f} at {xs[best]:,}: more {unit} beyond {xs[level]:,} are not shown to pay")
+    worse = [i for i in range(best + 1, len(xs)) if losses[i] > losses[best] + tol]
+    if worse:
+        i = worse[-1]
+        text += f"; at {xs[i]:,} it is worse by {losses[i] - losses[best]:.4f}, beyond the tolerance"
+    return text
 
 
-def table_rows(sweep):
+def table_rows(sweep, tolerance=None):
     unit = X_UNITS[sweep.kind]
+    tol, _ = tolerance_of(sweep, tolerance)
+    several = len(sweep.seeds) > 1
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
-    header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss',
-                             f'val drop per 1k {unit}']
+    header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
+        ['± seeds'] if several else []) + ['change']
     body = []
-    for row, drop in zip(sweep.rows, returns(sweep)):
-        body.append([str(row[f]) for f in size_columns] + [
-            f"{row['steps']:,}", f"{row['params']:,}", format_duration(row['seconds']),
-            f"{row['train_loss']:.4f}", f"{row['val_loss']:.4f}",
-            '-' if drop is None else f"{drop:.4f}"])
+    for x, change in zip(sweep.xs, changes(sweep)):
+        rows = sweep.at(x)
+        first = rows[0]
+        if change is None:
+            change_text = '-'
+        elif tol is None or abs(change) > tol:
+            change_text = f"{change:+.4f}"
+        else:
+            change_text = f"{change:+.4f} (noise)"
+        spread = sweep.spread(x)
+        body.append([str(first[f]) for f in size_columns] + [
+            f"{first['steps']:,}", f"{first['params']:,}",
+            format_duration(statistics.fmean(r['seconds'] for r in rows)),
+            f"{statistics.fmean(r['train_loss'] for r in rows):.4f}", f"{sweep.val_loss(x):.4f}"] + (
+            ['-' if spread is None else f"{spread:.4f}"] if several else []) + [change_text])
     return header, body
 
 
@@ -132,17 +194,17 @@ def format_table(header, body, markdown=False):
                      for cells in [header] + body)
 
 
-def report(sweeps, markdown=False):
-    """Per sweep: its title, the table of loss and returns, and the verdict line."""
+def report(sweeps, markdown=False, tolerance=None):
+    """Per sweep: its title, the table of loss and changes, and the verdict line."""
     parts = []
     for sweep in sweeps:
         if sweep.kind == 'frontier':
             from .frontier import load_frontier, loss_table
             parts.append(loss_table(load_frontier(sweep.rows, 'the results'), markdown))
             continue
-        header, body = table_rows(sweep)
+        header, body = table_rows(sweep, tolerance)
         title = f"**{sweep.title()}**" if markdown else sweep.title()
-        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep)}")
+        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep, tolerance)}")
     return '\n\n'.join(parts)
 
 
@@ -163,13 +225,15 @@ def plot_sweeps(sweeps, out_path):
     for ax, kind in zip(axes, kinds):
         for i, sweep in enumerate(s for s in sweeps if s.kind == kind):
             color = f"C{i}"
-            ax.plot(sweep.xs, [r['val_loss'] for r in sweep.rows], 'o-', color=color,
-                    label=f"validation ({sweep.label()})")
-            ax.plot(sweep.xs, [r['train_loss'] for r in sweep.rows], 's--', color=color, alpha=0.6,
-                    label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
+            spreads = [sweep.spread(x) or 0.0 for x in sweep.xs]
+            ax.errorbar(sweep.xs, [sweep.val_loss(x) for x in sweep.xs],
+                        yerr=spreads if any(spreads) else None, fmt='o-', color=color, capsize=3,
+                        label=f"validation ({sweep.label()}{'; bars: half the seeds range' if any(spreads) else ''})")
+            ax.plot(sweep.xs, [statistics.fmean(r['train_loss'] for r in sweep.at(x)) for x in sweep.xs], 's--',
+                    color=color, alpha=0.6, label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
             if kind == 'params':
-                for x, row in zip(sweep.xs, sweep.rows):
-                    ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
+                for x in sweep.xs:
+                    ax.annotate(sweep.at(x)[0]['size'], (x, sweep.val_loss(x)), textcoords='offset points',
                                 xytext=(4, 6), fontsize=8)
         ax.set_xscale('log')
         ax.margins(x=0.08)  # room for the size labels at the ends
@@ -229,7 +293,7 @@ def evolution_report(path, run, generations, markdown=False):
 
 
 def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None,
-                resamples=None):
+                resamples=None, tolerance=None):
     """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
     `fit`, the scaling law fitted to a frontier sweep (see scaling.frontier)."""
     from ..plots import check_plot_path, plot_evolution
@@ -251,7 +315,7 @@ def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_js
     parts, found = [], None
     if results:
         found = load_sweeps(results, warn=console.info)
-        parts.append(report(found, markdown=markdown))
+        parts.append(report(found, markdown=markdown, tolerance=tolerance))
     evolutions = [(path, *load_evolution(path)) for path in logs]
     parts += [evolution_report(path, run, gens, markdown) for path, run, gens in evolutions]
     console.out('\n\n'.join(parts))

@@ -25,14 +25,17 @@ else:
 
 
 class Val:
-    __slots__ = ('data', 'grad', '_children', '_local_grads', '_op')
+    __slots__ = ('data', 'grad', '_children', '_local_grads', '_op', '_walk')
 
-    def __init__(self, data, children=(), local_grads=(), op=''):
+    def __init__(self, data, children=(), local_grads=(), op='', walk=None):
         self.data = data
         self.grad = 0.0
         self._children = children
         self._local_grads = local_grads
         self._op = op  # what made it ('+', '*', 'exp', ...; '' for a leaf): for those who look
+        # the children backward()'s walk must enter, in order: all of them, or fewer where the
+        # rest are known to be leaves (a linear layer's weights), which the walk never enters
+        self._walk = children if walk is None else walk
 
     def __add__(self, other):
         other = other if isinstance(other, Val) else Val(other)
@@ -89,6 +92,18 @@ class Val:
         local_grads[0::2], local_grads[1::2] = yd, xd
         return Val(plain_sum(map(mul, xd, yd)), children, local_grads, 'dot')
 
+    @staticmethod
+    def matvec(rows, x):
+        """[Val.dot(row, x) for row in rows], reading x's data once. Each output's children are
+        x's nodes, then the row's: a reorder of dot's x0, y0, x1, y1, ... that changes no bit,
+        as long as the rows hold leaves (parameters), which backward()'s walk never enters, and
+        no node is in both (every gradient then gets one addition from the node, whatever the
+        order). A linear layer meets both conditions."""
+        xd = [v.data for v in x]
+        x = tuple(x)
+        return [Val(plain_sum(map(mul, wd, xd)), x + row, wd + xd, 'dot', x)
+                for row, wd in ((row, [w.data for w in row]) for row in rows)]
+
     def backward(self):
         self.grad = 1.0
         for v in reversed(self._topological_order()):
@@ -102,13 +117,13 @@ class Val:
         never meet Python's recursion limit. Leaves are left out: they have nothing to pass on.
         """
         order, visited = [], {self}
-        stack = [(self, iter(self._children))]
+        stack = [(self, iter(self._walk))]
         while stack:
             node, children = stack[-1]
             for child in children:
                 if child._children and child not in visited:
                     visited.add(child)
-                    stack.append((child, iter(child._children)))
+                    stack.append((child, iter(child._walk)))
                     break
             else:
                 stack.pop()

@@ -462,5 +462,39 @@ def bench(steps, engines, repeat, batch_steps, data, out):
     bench_job(console(), steps, engines, repeat, batch_steps, data, out)
 
 
+def comma_list(kind):
+    """A click callback: 'a,b' -> [kind(a), kind(b)] (None stays None)."""
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return [kind(item.strip()) for item in value.split(',') if item.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of {kind.__name__} values")
+    return convert
+
+
+@main.command()
+@click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option('--kernels', callback=comma_list(str), default=None,
+              help="Comma-separated OpenBLAS kernels to force (OPENBLAS_CORETYPE), '' for the CPU's own. "
+                   "Default: the CPU's own, plus Haswell and Nehalem on x86-64 (ARMV8 and NEOVERSEN1 on arm64).")
+@click.option('--threads', callback=comma_list(int), default=None, help="Comma-separated BLAS thread counts. Default: 1,2.")
+@data_option
+@click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
+def drift(files, kernels, threads, data, out):
+    """Replay the runs of sweep results files under other BLAS kernels and thread counts,
+    and print how far their final validation losses move, by run length.
+
+    Those are the figures behind the cross-machine tolerance the README states.
+
+    \b
+    Example:
+      microgpt drift experiments/sweep-steps-*.jsonl --out experiments/drift.json
+    """
+    from .bench.drift import drift_job
+    drift_job(console(), files, data, kernels, threads, out)
+
+
 if __name__ == '__main__':
     main()

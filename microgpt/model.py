@@ -67,7 +67,7 @@ def init_state_dict(config, rng, std=INIT_STD):
 # which Val makes `* n**-1`), so every rounding is the original's.
 
 def linear(x, w):
-    return [Val.dot(row, x) for row in w]
+    return Val.matvec(w, x)
 
 
 def softmax(logits):
@@ -96,7 +96,8 @@ class GPT:
 
     def __init__(self, config, state_dict):
         self.config = config
-        self.state_dict = {name: [[Val(float(x)) for x in row] for row in state_dict[name]]
+        # rows as tuples: a linear layer's nodes take them as their children as they are
+        self.state_dict = {name: [tuple(Val(float(x)) for x in row) for row in state_dict[name]]
                            for name, _ in config.param_shapes()}
 
     def parameters(self):

@@ -1,8 +1,9 @@
 """Where a file came from: recorded in every checkpoint, genome and results file.
 
 microgpt version, git commit (when run from a checkout), Python and numpy versions, the
-data's SHA-256, the engine, and the command (the arguments after `microgpt`, replayable
-from the project root).
+data's SHA-256, the engine, the command (the arguments after `microgpt`, replayable from the
+project root), and the machine (reproducibility.machine(): CPU, SIMD level, BLAS library,
+kernel and threads), which decides the numpy engine's last bits.
 """
 import platform
 import subprocess
@@ -10,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
+from .reproducibility import machine, numpy_version
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -28,14 +30,6 @@ def git_commit():
     return commit if done.returncode == 0 and commit else None
 
 
-def numpy_version():
-    try:
-        import numpy
-    except ImportError:
-        return None
-    return numpy.__version__
-
-
 def provenance(command, data_sha256=None, engine=None):
     """The provenance record; `command` is the argument list after `microgpt`."""
     record = {'microgpt': __version__}
@@ -44,5 +38,6 @@ def provenance(command, data_sha256=None, engine=None):
         record['git_commit'] = commit
     record.update(python=platform.python_version(), numpy=numpy_version(), data_sha256=data_sha256,
                   engine=engine, command=list(command) if command is not None else None,
+                  machine=machine(with_blas=engine != 'val'),
                   created=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     return record

@@ -44,3 +44,15 @@ def small_data(tmp_path, names_docs):
     path = tmp_path / 'small.txt'
     path.write_text('\n'.join(names_docs[:300]) + '\n')
     return path
+
+
+# Each replay of a shipped result says which case applied (bit for bit on the recording
+# arithmetic, or the cross-machine tolerance elsewhere); the lines are printed at the end.
+REPLAY_CASES = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPLAY_CASES:
+        terminalreporter.section('replays of shipped results')
+        for line in REPLAY_CASES:
+            terminalreporter.write_line(line)

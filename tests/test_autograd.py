@@ -3,7 +3,6 @@ import random
 
 import pytest
 
-import original_microgpt as original
 from microgpt.autograd import Val
 
 H = 1e-6
@@ -119,27 +118,53 @@ PROGRAM_OPS = {  # each keeps values in a safe range, for any inputs
 }
 
 
-def run_program(program, leaf):
-    nodes = [leaf(x) for x in (0.5, -1.25, 2.0)]
-    for op, i, j in program:
-        nodes.append(PROGRAM_OPS[op](nodes[i], nodes[j]))
-    out = sum(nodes[-10:])
-    out.backward()
-    return out.data, [v.grad for v in nodes[:3]]
+def recursive_post_order(root):
+    """Post-order of the nodes below root, children left to right, by plain recursion: the
+    order backward() promises (it keeps its own stack, so deep graphs need no recursion)."""
+    seen, order = set(), []
+
+    def visit(node):
+        if node in seen or not node._children:
+            return
+        seen.add(node)
+        for child in node._children:
+            visit(child)
+        order.append(node)
+
+    visit(root)
+    return order
 
 
 @pytest.mark.parametrize('seed', range(20))
-def test_gradients_equal_the_originals_bit_for_bit(seed):
-    """Against original_microgpt.Value (the original's recursive backward): same values and
-    same gradients to the last bit, so the same ops in the same order."""
-    program = random_program(seed)
-    assert run_program(program, Val) == run_program(program, original.Value)
+def test_backward_walks_the_graph_in_recursive_post_order(seed):
+    nodes = [Val(x) for x in (0.5, -1.25, 2.0)]
+    for op, i, j in random_program(seed):
+        nodes.append(PROGRAM_OPS[op](nodes[i], nodes[j]))
+    out = Val.sum(nodes[-10:])
+    assert out._topological_order() == recursive_post_order(out)
 
 
-def fused_or_chain(leaf, dot, total, ws, xs, shared):
+@pytest.mark.parametrize('seed', range(5))
+def test_random_programs_gradients_match_finite_differences(seed):
+    program = random_program(seed, length=25)
+
+    def value(xs):
+        nodes = [Val(x) for x in xs]
+        for op, i, j in program:
+            nodes.append(PROGRAM_OPS[op](nodes[i], nodes[j]))
+        return Val.sum(nodes[-10:]), nodes[:3]
+
+    xs = [0.5, -1.25, 2.0]
+    out, leaves = value(xs)
+    out.backward()
+    expected = numeric_grad(lambda p: value(p)[0].data, xs)
+    assert [v.grad for v in leaves] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def fused_or_chain(dot, total, ws, xs, shared):
     """Dots and sums of inputs that share a leaf, so the order in which the inputs hand back
     their gradients shows in that leaf's gradient's last bits."""
-    ws, xs, s = [leaf(w) for w in ws], [leaf(x) for x in xs], leaf(shared)
+    ws, xs, s = [Val(w) for w in ws], [Val(x) for x in xs], Val(shared)
     scaled_ws, scaled_xs = [w * s for w in ws], [s * x for x in xs]
     # x * x is a dot too, as in rmsnorm: an input that is both factors
     out = (dot(scaled_ws, scaled_xs) * dot(xs, xs)).exp() + total(scaled_ws).exp()
@@ -147,13 +172,16 @@ def fused_or_chain(leaf, dot, total, ws, xs, shared):
     return out.data, [v.grad for v in ws + xs + [s]]
 
 
-def test_fused_nodes_equal_the_originals_chains_bit_for_bit():
+def test_fused_nodes_equal_the_chains_they_stand_for_bit_for_bit():
+    """Val.sum and Val.dot are one node each for the chain 0 + a + b + ... of Val's own `+`
+    and `*` nodes (what Python's sum() builds over Vals): the same value and the same
+    gradients, to the last bit."""
     rng = random.Random(0)
     for n in (1, 2, 7, 16):
         for _ in range(5):
             args = [rng.gauss(0, 1) for _ in range(n)], [rng.gauss(0, 1) for _ in range(n)], rng.gauss(0, 1)
-            fused = fused_or_chain(Val, Val.dot, Val.sum, *args)
-            chain = fused_or_chain(original.Value, lambda a, b: sum(x * y for x, y in zip(a, b)), sum, *args)
+            fused = fused_or_chain(Val.dot, Val.sum, *args)
+            chain = fused_or_chain(lambda a, b: sum(x * y for x, y in zip(a, b)), sum, *args)
             assert fused == chain
 
 

@@ -19,6 +19,12 @@ REFERENCE_RUNS = {
     'small-300-steps.txt': ['--seed', '11', '--n-embd', '8', '--n-head', '2', '--block-size', '12',
                             '--lr', '0.015', '--steps', '300', '--temperature', '0.7'],
     'default-1000-steps.txt': [],
+    'seed3-3layers-embd8-20-steps.txt': ['--seed', '3', '--n-layer', '3', '--n-embd', '8', '--n-head', '2',
+                                         '--block-size', '8', '--ff-mult', '1', '--lr', '0.03', '--steps', '20',
+                                         '--temperature', '0.7', '--samples', '5'],
+    'seed123-embd20-head5-15-steps.txt': ['--seed', '123', '--n-embd', '20', '--n-head', '5', '--block-size', '12',
+                                          '--ff-mult', '3', '--lr', '0.005', '--steps', '15',
+                                          '--temperature', '1.0', '--samples', '5'],
 }
 
 

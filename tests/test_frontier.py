@@ -94,12 +94,14 @@ def test_a_frontier_run_trains_exactly_the_steps_its_budget_pays_for(names_docs)
                 data_sha256='x')
     row = sweep.run_one(spec, train, val)
     run = Run(train, seed=3, arch=plans.frontier_arch('e16l1'))
-    lengths = [len(run.tokenizer.doc_tokens(doc, run.config.block_size)) - 1 for doc in run.docs]
+    lengths = flops.lengths_of(run.docs, run.config, run.tokenizer)
     steps = flops.steps_for_budget(run.config, 32, 2e8, lengths)
-    assert row['steps'] == steps > 1 and row['flops'] == flops.training_flops(run.config, 32, steps, lengths)
-    assert row['flops'] <= 2e8 < flops.training_flops(run.config, 32, steps + 1, lengths)
-    positions = sum(len(b) - 1 for s in range(steps) for b in run.batch(s, 32))
-    assert row['tokens'] == positions and row['params'] == run.config.num_params()
+    assert row['steps'] == steps > 1
+    batches = [[len(doc) - 1 for doc in run.batch(s, 32)] for s in range(steps)]
+    assert row['tokens'] == sum(map(sum, batches)) and row['params'] == run.config.num_params()
+    # the FLOPs of the very batches trained on, within a step of the budget
+    assert row['flops'] == sum(flops.step_flops(run.config, b).total for b in batches)
+    assert abs(row['flops'] - 2e8) < flops.step_flops(run.config, batches[0]).total
     assert not sweep.row_problem(row) and row['val_loss'] > 0
 
 
@@ -234,3 +236,19 @@ def test_fit_refuses_an_evolve_log(runner, tmp_path):
     (tmp_path / 'evolve.jsonl').write_text('{"kind": "run", "fitness": "loss"}\n')
     result = runner.invoke(main, ['analyze', 'evolve.jsonl', '--fit'])
     assert result.exit_code == 1 and 'evolve.jsonl is an evolve log' in result.stderr
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--budgets', '1e4'], 'size e8l1: a budget of 1e+04 FLOPs is less than one step'),
+    (['--tune-budget', '1e4'], 'size e8l1: a budget of 1e+04 FLOPs is less than one step'),
+    (['--budgets', '1e10,x'], "budgets: 'x' is not a number"),
+    (['--sizes', 'medium'], "unknown size 'medium'; choose from e8l1"),
+    (['--seeds', '0'], "Invalid value for '--seeds'"),
+    (['--lrs', '0'], "learning rates: '0' must be a finite number > 0"),
+])
+def test_cli_frontier_bad_input_is_one_line_before_any_run(runner, tmp_path, small_data, args, fragment):
+    result = runner.invoke(main, ['sweep', 'frontier', '--data', str(small_data), '--sizes', 'e8l1', *args])
+    assert result.exit_code in (1, 2) and 'Traceback' not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith('Error:')]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert not (tmp_path / 'experiments').exists() or not any((tmp_path / 'experiments').iterdir())

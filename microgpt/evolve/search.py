@@ -81,6 +81,7 @@ class Organism:
                 'origin': self.origin, 'seed': self.seed, 'genes': self.genome.genes(),
                 'fitness': self.fitness, 'score': self.score, 'components': self.components,
                 'num_params': r['num_params'], 'error': r['error'], 'seconds': round(r['seconds'], 3),
+                'arithmetic': r.get('arithmetic'),
                 **({'scorings': len(self.earlier_scores) + 1} if self.earlier_scores else {})}
 
 

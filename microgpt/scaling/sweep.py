@@ -100,7 +100,7 @@ def run_one(spec, train_docs, val_docs):
                train_loss=None if record['error'] else record['train_loss'],
                val_loss=record.get('val_loss') if not record['error'] else None,
                eval_seconds=round(record.get('eval_seconds', 0.0), 3),
-               train_docs=len(train_docs), val_docs=len(val_docs),
+               train_docs=len(train_docs), val_docs=len(val_docs), arithmetic=record['arithmetic'],
                finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     return row
 
@@ -348,10 +348,18 @@ def frontier_job(console, sizes, budgets, seed, seeds, lr_grid, tune_budget, bat
                  workers, cluster, out_dir, resume, command=None):
     """`microgpt sweep frontier`: the learning-rate search of each size, then every (size,
     budget, seed) at its size's best learning rate."""
+    from ..data import load_dataset
+    from ..fileio import check_output_dir
     from .plans import frontier_plan, frontier_seeds, lr_search_plan, tuned_lrs
     frontier_seeds(seed, seeds)
+    require_positive('workers', workers)
+    if resume is None:
+        check_output_dir(out_dir, 'results folder')
+    dataset = load_dataset(data, echo=console.info)
     common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
     search = lr_search_plan(sizes, seed, lr_grid, **common)
+    check_budgets(search + frontier_plan(sizes, budgets, seed, 1, lr_grid, {s: 1.0 for s in sizes}, **common),
+                  sweep_split(dataset.docs, seed)[0])
 
     def main_runs(rows):
         tuned = tuned_lrs([row for row in rows if row['size'] in sizes])
@@ -364,5 +372,24 @@ def frontier_job(console, sizes, budgets, seed, seeds, lr_grid, tune_budget, bat
                          f"at {tune_budget:.3g} FLOPs)")
         return frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
 
-    return sweep_job(console, search, data, workers, cluster, out_dir, resume, command=command,
-                     next_stage=main_runs)
+    return run_sweep(search, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
+                     cluster=cluster, echo=console.info, command=command, next_stage=main_runs)
+
+
+def check_budgets(plan, train_docs):
+    """Before any run: every budget pays for at least one step of its size. The steps a
+    budget buys follow from the mean cost of a step over the training documents, whatever
+    their order, so this is the count every seed's run will take."""
+    from ..data import Tokenizer
+    from ..flops import lengths_of, steps_for_budget
+    from ..model import GPTConfig
+    tokenizer = Tokenizer.from_docs(train_docs)
+    lengths = {}
+    for spec in plan:
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, **{f: spec[f] for f in ARCH_FIELDS})
+        if config.block_size not in lengths:
+            lengths[config.block_size] = lengths_of(train_docs, config, tokenizer)
+        try:
+            steps_for_budget(config, spec['batch_size'], spec['budget'], lengths[config.block_size])
+        except MicrogptError as e:
+            raise MicrogptError(f"size {spec['size']}: {e}") from None

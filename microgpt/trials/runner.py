@@ -8,8 +8,10 @@ process or on a Dask worker, and it returns plain data.
 import math
 import time
 import warnings
+from collections import Counter
 
 from ..errors import MicrogptError
+from ..reproducibility import arithmetic, machine
 
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
@@ -34,7 +36,8 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
     num_params, num_steps, tokens (positions trained on), flops (of training, with a budget),
-    train_loss, val_loss, measured, seconds, eval_seconds, error.
+    train_loss, val_loss, measured, seconds, eval_seconds, error, diverged, arithmetic
+    (reproducibility.arithmetic of the machine that trained).
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0 = time.perf_counter()
@@ -55,6 +58,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
         record['error'] = f"{type(e).__name__}: {e}"
         record['diverged'] = isinstance(e, (Diverged, FloatingPointError))
     record.setdefault('seconds', time.perf_counter() - t0)
+    # what decided the last bits, from the process that trained (a Dask worker can be another
+    # machine than the one that wrote the results file's header)
+    record['arithmetic'] = arithmetic(machine(with_blas=settings.get('engine', 'numpy') != 'val'))
     return record
 
 
@@ -64,16 +70,14 @@ def _train(settings, train_docs, record):
               engine_name=settings.get('engine', 'numpy'))
     record['num_params'] = run.config.num_params()
     batch_size = settings.get('batch_size', 1)
-    lengths = [len(run.tokenizer.doc_tokens(doc, run.config.block_size)) - 1 for doc in run.docs]
     num_steps = settings['num_steps']
     if settings.get('budget') is not None:
-        from ..flops import steps_for_budget, training_flops
+        from ..flops import lengths_of, steps_for_budget
+        lengths = lengths_of(run.docs, run.config, run.tokenizer)
         num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths)
-        if num_steps < 1:
-            raise MicrogptError(f"a budget of {settings['budget']:.3g} FLOPs pays for no step of this model")
-        record['flops'] = training_flops(run.config, batch_size, num_steps, lengths)
+        record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths)
+        record['tokens'] = tokens_trained(lengths, batch_size, num_steps)
     record['num_steps'] = num_steps
-    record['tokens'] = tokens_trained(lengths, batch_size, num_steps)
     losses = run.train(TrainConfig(num_steps=num_steps, learning_rate=settings['learning_rate'],
                                    batch_size=batch_size))
     tail = losses[-TRAIN_LOSS_WINDOW:]
@@ -81,12 +85,28 @@ def _train(settings, train_docs, record):
     return run
 
 
+def _walked(lengths, batch_size, num_steps):
+    """{positions: documents} of the documents that num_steps batches walk, in order, round
+    and round (as Run.batch takes them)."""
+    laps, rest = divmod(batch_size * num_steps, len(lengths))
+    counts = Counter(lengths)
+    walked = Counter({n: laps * num for n, num in counts.items()})
+    walked.update(lengths[:rest])
+    return walked
+
+
 def tokens_trained(lengths, batch_size, num_steps):
-    """Positions trained on (each a predicted token) by num_steps batches walking the
-    documents of these lengths in order, round and round."""
-    docs = batch_size * num_steps
-    laps, rest = divmod(docs, len(lengths))
-    return laps * sum(lengths) + sum(lengths[:rest])
+    """Positions trained on (each a predicted token) by num_steps batches of documents with
+    these position counts."""
+    return sum(n * num for n, num in _walked(lengths, batch_size, num_steps).items())
+
+
+def walked_flops(config, batch_size, num_steps, lengths):
+    """The FLOPs of these very batches, not of an average one: each step's fixed part and
+    each walked document's own cost (microgpt.flops counts both exactly)."""
+    from ..flops import batch_fixed_flops, document_flops
+    return (num_steps * batch_fixed_flops(config).total
+            + sum(num * document_flops(config, n).total for n, num in _walked(lengths, batch_size, num_steps).items()))
 
 
 def validation_loss(engine, tokenizer, val_docs):

@@ -1,0 +1,101 @@
+"""`microgpt drift`: how far results move on another machine's arithmetic.
+
+The runs of sweep results files are replayed in child processes, one per arithmetic (an
+OpenBLAS kernel forced by OPENBLAS_CORETYPE, times a thread count), and each run's final
+validation loss is compared across them. The largest spread seen for runs up to each length
+is what reproducibility.CROSS_MACHINE_TOLERANCE states (with a safety factor).
+"""
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections import defaultdict
+
+from ..errors import MicrogptError
+
+# kernels to force besides the CPU's own choice, per architecture
+KERNELS = {'x86_64': ('Haswell', 'Nehalem'), 'amd64': ('Haswell', 'Nehalem'),
+           'aarch64': ('ARMV8', 'NEOVERSEN1'), 'arm64': ('ARMV8', 'NEOVERSEN1')}
+DEFAULT_THREADS = (1, 2)
+REPLAY = 'from microgpt.bench.drift import replay_main; replay_main()'
+
+
+def default_kernels():
+    """'' (the CPU's own choice) and the architecture's other kernels."""
+    return ('',) + KERNELS.get(platform.machine().lower(), ())
+
+
+def replay_main():
+    """In a child: replay every run of the files in argv, print one JSON line per run."""
+    from ..data import load_dataset
+    from ..reproducibility import arithmetic, machine
+    from ..scaling import sweep
+    data_path, *paths = sys.argv[1:]
+    docs = load_dataset(data_path).docs
+    here = arithmetic(machine())
+    for path in paths:
+        _, rows = sweep.read_results(path, warn=lambda message: None)
+        splits = {}
+        for row in rows:
+            if row['seed'] not in splits:
+                splits[row['seed']] = sweep.sweep_split(docs, row['seed'])
+            replayed = sweep.run_one({f: row[f] for f in sweep.RUN_FIELDS}, *splits[row['seed']])
+            print(json.dumps(dict(file=os.path.basename(path), run=list(sweep.run_key(row)), steps=row['steps'],
+                                  val_loss=replayed['val_loss'], arithmetic=here)), flush=True)
+
+
+def measure_drift(paths, data_path, kernels, threads, echo):
+    """Replay under every (kernel, threads); returns the report (a dict, see drift_job)."""
+    replays = []
+    for kernel in kernels:
+        for count in threads:
+            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(count))
+            if kernel:
+                env['OPENBLAS_CORETYPE'] = kernel
+            echo(f"replaying under {kernel or 'the default'} kernel, {count} thread(s)")
+            done = subprocess.run([sys.executable, '-c', REPLAY, str(data_path), *map(str, paths)],
+                                  capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                raise MicrogptError(f"a replay failed: {done.stderr.strip().splitlines()[-1:]}")
+            replays += [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return drift_report(replays)
+
+
+def drift_report(replays):
+    """Per run: its losses on each arithmetic and their spread; per run length: the largest
+    spread of the runs up to it."""
+    runs = defaultdict(list)
+    for replay in replays:
+        runs[(replay['file'], tuple(replay['run']))].append(replay)
+    rows = []
+    for (file, run), seen in runs.items():
+        losses = [r['val_loss'] for r in seen]
+        kernels = sorted({f"{r['arithmetic']['blas_kernel']}/{r['arithmetic']['blas_threads']}" for r in seen})
+        rows.append(dict(file=file, run=list(run), steps=seen[0]['steps'], arithmetics=kernels,
+                         val_losses=losses, spread=max(losses) - min(losses)))
+    rows.sort(key=lambda r: (r['steps'], r['file'], r['run']))
+    lengths = sorted({r['steps'] for r in rows})
+    worst = [dict(steps=n, largest_spread=max(r['spread'] for r in rows if r['steps'] <= n)) for n in lengths]
+    return dict(runs=rows, by_length=worst)
+
+
+def format_report(report):
+    lines = ['| runs up to (steps) | largest spread of the final validation loss |', '| ---: | ---: |']
+    lines += [f"| {row['steps']:,} | {row['largest_spread']:.2g} |" for row in report['by_length']]
+    return '\n'.join(lines)
+
+
+def drift_job(console, files, data, kernels, threads, out):
+    from ..data import load_dataset
+    from ..fileio import atomic_write_json, check_output_path
+    if out:
+        check_output_path(out, 'report')
+    dataset = load_dataset(data, echo=console.info)
+    report = measure_drift(files, dataset.path, kernels or default_kernels(), threads or DEFAULT_THREADS,
+                           console.info)
+    console.out(format_report(report))
+    if out:
+        atomic_write_json(out, report)
+        console.info(f"report saved to {out}")
+    return report

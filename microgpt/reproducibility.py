@@ -1,0 +1,135 @@
+"""What a result's bits depend on, and how far they may move on another machine.
+
+The contract (README, "Reproducibility"):
+  - The Val engine is Python floats only: its bits are the original microgpt.py's wherever
+    the platform's exp, log and pow are glibc's (tests/test_bitexact.py).
+  - The numpy engine is bit for bit deterministic for a given *arithmetic*: the same numpy,
+    the same SIMD code paths numpy dispatches to, the same BLAS library, kernel and thread
+    count. The worker count of evolve and sweep never changes a result.
+  - Across arithmetics its results agree within CROSS_MACHINE_TOLERANCE, a bound on the
+    difference of a run's final validation loss, measured per run length by replaying the
+    shipped runs under several OpenBLAS kernels and thread counts (README gives the figures).
+
+`machine()` is the record every provenance carries; `same_arithmetic(a, b)` says whether two
+records promise the same bits; `replay_tolerance(steps, a, b)` is what a replay may differ by.
+"""
+import os
+import platform
+import sys
+
+# (longest run in steps, largest difference of the final validation loss seen between two
+# arithmetics, times a safety factor of 2): see README, "Reproducibility", for the runs
+# measured. Runs longer than the last row have no stated bound: their digits beyond the
+# seed-to-seed spread mean nothing.
+CROSS_MACHINE_TOLERANCE = (
+    (2_000, 2e-5),
+    (5_000, 2e-4),
+    (10_000, 1e-3),
+    (17_000, 4e-3),
+    (21_000, 2e-2),
+)
+# The fields of machine() that decide the numpy engine's bits.
+ARITHMETIC_FIELDS = ('arch', 'numpy', 'simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')
+
+
+def numpy_version():
+    """numpy's version, without importing it (the Val engine runs without numpy)."""
+    if 'numpy' in sys.modules:
+        return sys.modules['numpy'].__version__
+    from importlib import metadata
+    try:
+        return metadata.version('numpy')
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model():
+    """The CPU's name as the kernel reports it (x86 'model name', arm 'CPU part'), else
+    platform.processor()."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(':')
+                if key.strip() in ('model name', 'Hardware', 'CPU part') and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def simd_level():
+    """The SIMD targets numpy found on this CPU and dispatches its loops to (exp, log, ...
+    round differently on each), e.g. ['X86_V3', 'X86_V4', 'AVX512_ICL']."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy 1.x
+        try:
+            from numpy.core import _multiarray_umath as umath
+        except ImportError:
+            return None
+    features = getattr(umath, '__cpu_features__', {})
+    return [name for name in getattr(umath, '__cpu_dispatch__', []) if features.get(name)]
+
+
+def blas_info():
+    """The BLAS numpy has loaded: library, version, kernel (OpenBLAS's core type) and
+    threads, read by threadpoolctl; None fields where it cannot tell."""
+    import numpy  # noqa: F401  (threadpoolctl reports only libraries already loaded)
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return dict(blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+    blas = [lib for lib in threadpool_info() if lib.get('user_api') == 'blas']
+    if not blas:
+        return dict(blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+    lib = blas[0]
+    return dict(blas=lib.get('internal_api'), blas_version=lib.get('version'),
+                blas_kernel=lib.get('architecture'), blas_threads=lib.get('num_threads'))
+
+
+def machine(with_blas=True):
+    """This machine as far as results depend on it. with_blas=False leaves out numpy's SIMD
+    and BLAS (None): the Val engine uses neither, and need not load numpy to say so."""
+    numpy_fields = dict(simd=simd_level(), **blas_info()) if with_blas else dict(
+        simd=None, blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+    return dict(cpu=cpu_model(), arch=platform.machine(), numpy=numpy_version(), **numpy_fields,
+                libc=' '.join(platform.libc_ver()).strip() or None,
+                openblas_coretype=os.environ.get('OPENBLAS_CORETYPE'))
+
+
+def arithmetic(record):
+    """The part of a machine record that decides the numpy engine's bits."""
+    return {name: (record or {}).get(name) for name in ARITHMETIC_FIELDS}
+
+
+def same_arithmetic(recorded, current):
+    """True when both records are complete and promise the same bits."""
+    a, b = arithmetic(recorded), arithmetic(current)
+    return None not in a.values() and a == b
+
+
+def describe_arithmetic(record):
+    a = arithmetic(record)
+    if None in a.values():
+        return 'an unrecorded machine'
+    return (f"{a['arch']} numpy {a['numpy']} ({(a['simd'] or ['baseline'])[-1]}), "
+            f"{a['blas']} {a['blas_version']} {a['blas_kernel']} kernel, {a['blas_threads']} thread(s)")
+
+
+def cross_machine_tolerance(steps):
+    """The stated bound on a final validation loss's drift between arithmetics for a run of
+    this many steps, or None beyond the longest run measured."""
+    for longest, tolerance in CROSS_MACHINE_TOLERANCE:
+        if steps <= longest:
+            return tolerance
+    return None
+
+
+def replay_tolerance(steps, recorded, current):
+    """(tolerance, case) for replaying a run recorded on `recorded` here (`current`): 0.0
+    ('bit for bit') when the arithmetic is the same, else the cross-machine bound."""
+    if same_arithmetic(recorded, current):
+        return 0.0, 'bit for bit: same arithmetic'
+    return cross_machine_tolerance(steps), (f"within the cross-machine tolerance: recorded on "
+                                            f"{describe_arithmetic(recorded)}, replayed on "
+                                            f"{describe_arithmetic(current)}")

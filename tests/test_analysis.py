@@ -31,38 +31,53 @@ def test_params_sweeps_follow_parameter_order():
     [found] = analysis.group_sweeps(rows)
     assert [found.at(x)[0]['size'] for x in found.xs] == ['small', 'large']
     header, body = analysis.table_rows(found, tolerance=0.01)
-    assert header[0] == 'size' and header[-1] == 'change'
-    assert body[1][header.index('params')] == '26,816' and body[1][-1] == '-0.4000'
+    assert header[0] == 'size' and header[-2:] == ['change', 'tolerance']
+    assert body[1][header.index('params')] == '26,816' and body[1][-2:] == ['-0.4000', '±0.0100']
 
 
 def test_a_difference_within_the_tolerance_is_called_noise_not_a_finding():
     rows = steps_rows([3.0, 2.5, 2.497, 2.495, 2.52])
     [found] = analysis.group_sweeps(rows)
     header, body = analysis.table_rows(found, tolerance=0.01)
-    assert [cells[-1] for cells in body] == ['-', '-0.5000', '-0.0030 (noise)', '-0.0020 (noise)',
+    assert [cells[-2] for cells in body] == ['-', '-0.5000', '-0.0030 (noise)', '-0.0020 (noise)',
                                              '+0.0250']
     assert analysis.verdict(found, tolerance=0.01) == (
         "from 3,000 steps on, validation loss stays within the tolerance (±0.0100, the given tolerance) "
         "of the best, 2.4950 at 7,000: more steps beyond 3,000 are not shown to pay; at 9,000 it is "
-        "worse by 0.0250, beyond the tolerance")
+        "worse by 0.0250, beyond its tolerance (±0.0100)")
     # a wider tolerance swallows the last rise too
     assert 'worse by' not in analysis.verdict(found, tolerance=0.03)
 
 
-def test_without_seeds_or_a_tolerance_no_difference_is_interpreted():
-    [single] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.4]))
-    assert analysis.verdict(single) == (
-        "validation loss 3.0000 at 1,000 steps, 2.4000 at 5,000; differences between runs are not "
+def test_without_seeds_the_tolerance_is_the_cross_machine_drift_of_the_run_length():
+    [single] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.4995, 2.4]))
+    header, body = analysis.table_rows(single)
+    # 1,000 -> 3,000 steps: drift 2e-4; 5,000 steps: 2e-4; 7,000: 1e-3 (reproducibility's table)
+    assert [cells[-2:] for cells in body] == [['-', '-'], ['-0.5000', '±0.0002'],
+                                              ['-0.0005', '±0.0002'], ['-0.0995', '±0.0010']]
+    [noisy] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.4999]))
+    assert analysis.table_rows(noisy)[1][2][-2] == '-0.0001 (noise)'
+
+
+def test_beyond_the_measured_drift_one_seed_interprets_nothing():
+    plan = plans.steps_plan(30000, 50000, 20000, **COMMON)
+    rows = [dict(spec, data_sha256='d', params=4192, seconds=1.0, train_loss=2.4, val_loss=val)
+            for spec, val in zip(plan, [2.3, 2.2])]
+    [long] = analysis.group_sweeps(rows)
+    assert analysis.verdict(long) == (
+        "validation loss 2.3000 at 30,000 steps, 2.2000 at 50,000; differences between runs are not "
         "interpreted (one seed only, so the spread between seeds is unknown: run more seeds or give --tolerance)")
-    assert [cells[-1] for cells in analysis.table_rows(single)[1]] == ['-', '-0.5000', '-0.1000']
+    assert analysis.table_rows(long)[1][1][-2:] == ['-0.1000', '-']
+    assert 'stays within the tolerance (±0.2000' in analysis.verdict(long, tolerance=0.2)
 
 
-def test_the_seeds_spread_is_the_default_tolerance():
+def test_the_seeds_spread_counts_where_it_is_larger_than_the_drift():
     [found] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.40]) + steps_rows([3.0, 2.52, 2.41], seed=2))
-    assert analysis.tolerance_of(found) == (pytest.approx(0.01), "the largest half-range of the 2 seeds' losses")
+    assert analysis.tolerance_of(found) == (pytest.approx(0.01), "the 2 seeds' spread")
+    assert analysis.tolerance_of(found, steps=21000)[0] == 0.02  # the drift of long runs is larger
     assert analysis.verdict(found).startswith(
-        "validation loss still falls beyond the tolerance (±0.0100, the largest half-range of the 2 seeds' "
-        "losses) at the last run: 2.5100 at 3,000 steps, 2.4050 at 5,000")
+        "validation loss still falls beyond the tolerance (±0.0100, the 2 seeds' spread, the larger of it "
+        "and the cross-machine drift at 5,000 steps) at the last run: 2.5100 at 3,000 steps, 2.4050 at 5,000")
     [one] = analysis.group_sweeps(steps_rows([3.0]))
     assert 'one run only' in analysis.verdict(one)
 
@@ -79,18 +94,18 @@ def test_text_and_markdown_tables():
     text = analysis.report([found])
     lines = text.splitlines()
     assert lines[0].startswith('steps sweep: medium model (n_embd 16, n_head 4, n_layer 1; 4,192 params), seed 1')
-    assert lines[2].split() == ['steps', 'params', 'time', 'train', 'loss', 'val', 'loss', 'change']
-    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1000', '3.0000', '-']
-    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.6000', '2.5000', '-0.5000']
+    assert lines[2].split() == ['steps', 'params', 'time', 'train', 'loss', 'val', 'loss', 'change', 'tolerance']
+    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1000', '3.0000', '-', '-']
+    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.6000', '2.5000', '-0.5000', '±0.0002']
     assert len({len(line) for line in lines[2:5]}) == 1  # aligned columns
     markdown = analysis.report([found], markdown=True).splitlines()
-    assert markdown[0].startswith('**steps sweep') and markdown[3] == '| ---: ' * 6 + '|'
-    assert markdown[5] == '| 3,000 | 4,192 | 1.0s | 2.6000 | 2.5000 | -0.5000 |'
+    assert markdown[0].startswith('**steps sweep') and markdown[3] == '| ---: ' * 7 + '|'
+    assert markdown[5] == '| 3,000 | 4,192 | 1.0s | 2.6000 | 2.5000 | -0.5000 | ±0.0002 |'
     two = analysis.report(analysis.group_sweeps(steps_rows([3.0, 2.5]) + steps_rows([3.02, 2.49], seed=2)))
     lines = two.splitlines()
-    assert lines[2].split()[-3:] == ['±', 'seeds', 'change']
-    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1100', '3.0100', '0.0100', '-']
-    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.5950', '2.4950', '0.0050', '-0.5150']
+    assert lines[2].split()[-4:] == ['±', 'seeds', 'change', 'tolerance']
+    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1100', '3.0100', '0.0100', '-', '-']
+    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.5950', '2.4950', '0.0050', '-0.5150', '±0.0100']
 
 
 def test_tiny_sweep_end_to_end_table_and_plot(runner, tmp_path, names_docs):
@@ -113,7 +128,8 @@ def test_tiny_sweep_end_to_end_table_and_plot(runner, tmp_path, names_docs):
     assert [cells[3] for cells in table] == [f"{r['train_loss']:.4f}" for r in rows]
     change = rows[1]['val_loss'] - rows[0]['val_loss']
     assert table[1][5] == f"{change:+.4f}" and table[0][5] == '-'
-    assert lines[7].startswith('validation loss ') and 'not interpreted (one seed only' in lines[7]
+    assert lines[7].startswith(('from 10 steps on', 'from 30 steps on', 'from 50 steps on',
+                                'validation loss still falls beyond the tolerance (±2e-05, the cross-machine'))
     png = (tmp_path / 'out.png').read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 5000
     assert 'plot saved to out.png' in result.stderr

@@ -115,15 +115,34 @@ def load_sweeps(paths, warn):
     return group_sweeps(rows, warn)
 
 
-def tolerance_of(sweep, tolerance=None):
-    """(the loss difference below which two runs are not told apart, where it comes from):
-    the given tolerance, else the sweep's spread between seeds; (None, why) when neither is known."""
+def tolerance_of(sweep, tolerance=None, steps=None):
+    """(the loss difference below which two runs of up to `steps` steps are not told apart,
+    where it comes from). The given tolerance; else the larger of the sweep's spread between
+    seeds and the stated cross-machine drift of runs that long (a difference smaller than
+    either may not hold on another seed or another machine); (None, why) when neither is known."""
+    from ..reproducibility import cross_machine_tolerance
     if tolerance is not None:
         return tolerance, "the given tolerance"
     spread = sweep.seed_spread()
-    if spread is None:
+    drift = cross_machine_tolerance(steps) if steps is not None else None
+    if spread is None and drift is None:
         return None, "one seed only, so the spread between seeds is unknown"
-    return spread, f"the largest half-range of the {len(sweep.seeds)} seeds' losses"
+    parts = []
+    if spread is not None:
+        parts.append((spread, f"the {len(sweep.seeds)} seeds' spread"))
+    if drift is not None:
+        parts.append((drift, f"the cross-machine drift at {steps:,} steps"))
+    tol, source = max(parts)
+    return tol, (source if len(parts) == 1 else f"{source}, the larger of it and {min(parts)[1]}")
+
+
+def plus_minus(tolerance):
+    """±0.0020, or ±2e-05 where four decimals would show 0."""
+    return f"±{tolerance:.4f}" if tolerance >= 1e-4 else f"±{tolerance:.0e}"
+
+
+def _steps_of(sweep, *xs):
+    return max(row['steps'] for x in xs for row in sweep.at(x))
 
 
 def changes(sweep):
@@ -138,38 +157,45 @@ def verdict(sweep, tolerance=None):
     xs = sweep.xs
     if len(xs) < 2:
         return "one run only: no returns to compare"
-    tol, source = tolerance_of(sweep, tolerance)
     losses = [sweep.val_loss(x) for x in xs]
-    first, last = losses[0], losses[-1]
-    if tol is None:
-        return (f"validation loss {first:.4f} at {xs[0]:,} {unit}, {last:.4f} at {xs[-1]:,}; differences "
-                f"between runs are not interpreted ({source}: run more seeds or give --tolerance)")
     best = min(range(len(xs)), key=losses.__getitem__)
-    level = next(i for i, loss in enumerate(losses) if loss <= losses[best] + tol)
-    band = f"±{tol:.4f}, {source}"
+
+    def tol(i, j):
+        return tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i], xs[j]))
+
+    if all(tol(i, best)[0] is None for i in range(len(xs))):
+        return (f"validation loss {losses[0]:.4f} at {xs[0]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}; "
+                f"differences between runs are not interpreted ({tol(0, best)[1]}: run more seeds or "
+                f"give --tolerance)")
+    level = next(i for i in range(len(xs)) if tol(i, best)[0] is not None and losses[i] <= losses[best] + tol(i, best)[0])
     if level == len(xs) - 1:
-        return (f"validation loss still falls beyond the tolerance ({band}) at the last run: "
-                f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {last:.4f} at {xs[-1]:,}")
-    text = (f"from {xs[level]:,} {unit} on, validation loss stays within the tolerance ({band}) of the "
-            f"best, {losses[best]:.4f} at {xs[best]:,}: more {unit} beyond {xs[level]:,} are not shown to pay")
-    worse = [i for i in range(best + 1, len(xs)) if losses[i] > losses[best] + tol]
+        t, source = tol(len(xs) - 2, len(xs) - 1)
+        return (f"validation loss still falls beyond the tolerance ({plus_minus(t)}, {source}) at the last run: "
+                f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}")
+    t, source = tol(level, best)
+    text = (f"from {xs[level]:,} {unit} on, validation loss stays within the tolerance ({plus_minus(t)}, {source}) "
+            f"of the best, {losses[best]:.4f} at {xs[best]:,}: more {unit} beyond {xs[level]:,} are not "
+            f"shown to pay")
+    worse = [i for i in range(best + 1, len(xs)) if tol(i, best)[0] is not None
+             and losses[i] > losses[best] + tol(i, best)[0]]
     if worse:
         i = worse[-1]
-        text += f"; at {xs[i]:,} it is worse by {losses[i] - losses[best]:.4f}, beyond the tolerance"
+        text += (f"; at {xs[i]:,} it is worse by {losses[i] - losses[best]:.4f}, beyond its tolerance "
+                 f"({plus_minus(tol(i, best)[0])})")
     return text
 
 
 def table_rows(sweep, tolerance=None):
-    unit = X_UNITS[sweep.kind]
-    tol, _ = tolerance_of(sweep, tolerance)
     several = len(sweep.seeds) > 1
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
     header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
-        ['± seeds'] if several else []) + ['change']
+        ['± seeds'] if several else []) + ['change', 'tolerance']
     body = []
-    for x, change in zip(sweep.xs, changes(sweep)):
+    xs = sweep.xs
+    for i, (x, change) in enumerate(zip(xs, changes(sweep))):
         rows = sweep.at(x)
         first = rows[0]
+        tol = None if i == 0 else tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i - 1], x))[0]
         if change is None:
             change_text = '-'
         elif tol is None or abs(change) > tol:
@@ -181,7 +207,8 @@ def table_rows(sweep, tolerance=None):
             f"{first['steps']:,}", f"{first['params']:,}",
             format_duration(statistics.fmean(r['seconds'] for r in rows)),
             f"{statistics.fmean(r['train_loss'] for r in rows):.4f}", f"{sweep.val_loss(x):.4f}"] + (
-            ['-' if spread is None else f"{spread:.4f}"] if several else []) + [change_text])
+            ['-' if spread is None else f"{spread:.4f}"] if several else []) + [
+            change_text, '-' if tol is None else plus_minus(tol)])
     return header, body
 
 

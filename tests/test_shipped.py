@@ -58,11 +58,13 @@ def test_sweep_results_replay(path, docs):
     header, rows = sweep.read_results(path, warn=pytest.fail)
     assert header and header['provenance']['data_sha256'] == sha256_of(DATA)
     assert header['provenance']['command'][0] == 'sweep'
-    train, val = sweep.sweep_split(docs, rows[0]['seed'])
-    cheapest = sorted(rows, key=sweep.run_cost)[:2]
+    train, val = sweep.sweep_split(docs, rows[0].get('split_seed', rows[0]['seed']))
+    cheapest = sorted((row for row in rows if not row.get('diverged')), key=sweep.run_cost)[:2]
     for row in cheapest:
-        spec = {f: row[f] for f in sweep.RUN_FIELDS}
+        spec = {f: row[f] for f in sweep.run_fields(row['sweep'])}
         replayed = sweep.run_one(spec, train, val)
+        if row['sweep'] == 'frontier':  # the budget buys the same steps, tokens and FLOPs
+            assert [replayed[f] for f in ('steps', 'tokens', 'flops')] == [row[f] for f in ('steps', 'tokens', 'flops')]
         recorded_on = row.get('arithmetic') or header['provenance'].get('machine')
         what = f"{path.name} {row['size']} {row['steps']} steps"
         assert_replays(what + ' val loss', row['steps'], recorded_on, replayed['val_loss'], row['val_loss'])
@@ -113,6 +115,20 @@ def test_readme_quotes_the_shipped_figures():
             assert line in readme, f"README lacks the analyze line: {line}"
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
+
+
+FRONTIERS = [path for path in SWEEPS if path.name.startswith('sweep-frontier-')]
+
+
+@pytest.mark.parametrize('path', FRONTIERS, ids=lambda p: p.name)
+def test_readme_quotes_the_frontier_fit(path):
+    readme = (REPO / 'README.md').read_text()
+    shown = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', str(path), '--fit', '--markdown'],
+                           capture_output=True, text=True, cwd=REPO, check=True).stdout
+    fit_lines = shown[shown.index('fit of L(N, D)'):].splitlines()
+    assert len(fit_lines) > 10
+    for line in fit_lines:
+        assert line in readme, f"README lacks the fit line: {line}"
 
 
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():

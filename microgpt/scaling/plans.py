@@ -69,12 +69,12 @@ FRONTIER_SIZES = {
     'e64l3': dict(n_embd=64, n_head=4, n_layer=3),
 }
 FRONTIER_DEFAULTS = dict(
-    budgets=(1e10, 3e10, 1e11, 3e11, 1e12),  # FLOPs of training: two orders of magnitude
+    budgets=(3e9, 1e10, 3e10, 1e11, 3e11),  # FLOPs of training: two orders of magnitude
     seeds=2,
     batch_size=32,
     # The learning rate of each size: the best of this grid at the tuning budget (first seed).
-    lr_grid=(0.0025, 0.005, 0.01, 0.02, 0.04),
-    tune_budget=1e11,
+    lr_grid=(0.0025, 0.005, 0.01, 0.02, 0.04, 0.08),
+    tune_budget=3e10,
 )
 
 

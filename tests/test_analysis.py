@@ -42,9 +42,9 @@ def test_a_difference_within_the_tolerance_is_called_noise_not_a_finding():
     assert [cells[-2] for cells in body] == ['-', '-0.5000', '-0.0030 (noise)', '-0.0020 (noise)',
                                              '+0.0250']
     assert analysis.verdict(found, tolerance=0.01) == (
-        "from 3,000 steps on, validation loss stays within the tolerance (±0.0100, the given tolerance) "
-        "of the best, 2.4950 at 7,000: more steps beyond 3,000 are not shown to pay; at 9,000 it is "
-        "worse by 0.0250, beyond its tolerance (±0.0100)")
+        "validation loss comes within the tolerance of its lowest (2.4950 at 7,000 steps) already at 3,000 "
+        "(tolerance ±0.0100, the given tolerance): more steps beyond 3,000 are not shown to pay; at 9,000 "
+        "it is worse by 0.0250, beyond its tolerance (±0.0100)")
     # a wider tolerance swallows the last rise too
     assert 'worse by' not in analysis.verdict(found, tolerance=0.03)
 
@@ -68,7 +68,9 @@ def test_beyond_the_measured_drift_one_seed_interprets_nothing():
         "validation loss 2.3000 at 30,000 steps, 2.2000 at 50,000; differences between runs are not "
         "interpreted (one seed only, so the spread between seeds is unknown: run more seeds or give --tolerance)")
     assert analysis.table_rows(long)[1][1][-2:] == ['-0.1000', '-']
-    assert 'stays within the tolerance (±0.2000' in analysis.verdict(long, tolerance=0.2)
+    assert analysis.verdict(long, tolerance=0.2).startswith(
+        'validation loss comes within the tolerance of its lowest (2.2000 at 50,000 steps) already at 30,000 '
+        '(tolerance ±0.2000, the given tolerance)')
 
 
 def test_the_seeds_spread_counts_where_it_is_larger_than_the_drift():
@@ -128,7 +130,7 @@ def test_tiny_sweep_end_to_end_table_and_plot(runner, tmp_path, names_docs):
     assert [cells[3] for cells in table] == [f"{r['train_loss']:.4f}" for r in rows]
     change = rows[1]['val_loss'] - rows[0]['val_loss']
     assert table[1][5] == f"{change:+.4f}" and table[0][5] == '-'
-    assert lines[7].startswith(('from 10 steps on', 'from 30 steps on', 'from 50 steps on',
+    assert lines[7].startswith(('validation loss comes within', 'lowest validation loss',
                                 'validation loss still falls beyond the tolerance (±2e-05, the cross-machine'))
     png = (tmp_path / 'out.png').read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 5000
@@ -182,3 +184,10 @@ def test_plot_needs_a_known_image_suffix(runner, tmp_path):
         result = runner.invoke(main, ['analyze', 'a.jsonl', '--plot', name])
         assert result.exit_code == 1 and fragment in result.stderr, result.stderr
         assert not (tmp_path / name).exists()
+
+
+def test_a_rise_beyond_the_tolerance_after_the_best_is_named():
+    [found] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.6]))
+    assert analysis.verdict(found, tolerance=0.01) == (
+        "lowest validation loss 2.5000 at 3,000 steps (tolerance ±0.0100, the given tolerance): more steps "
+        "beyond 3,000 are not shown to pay; at 5,000 it is worse by 0.1000, beyond its tolerance (±0.0100)")

@@ -173,9 +173,13 @@ def verdict(sweep, tolerance=None):
         return (f"validation loss still falls beyond the tolerance ({plus_minus(t)}, {source}) at the last run: "
                 f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}")
     t, source = tol(level, best)
-    text = (f"from {xs[level]:,} {unit} on, validation loss stays within the tolerance ({plus_minus(t)}, {source}) "
-            f"of the best, {losses[best]:.4f} at {xs[best]:,}: more {unit} beyond {xs[level]:,} are not "
-            f"shown to pay")
+    if level == best:
+        text = f"lowest validation loss {losses[best]:.4f} at {xs[best]:,} {unit}"
+    else:
+        text = (f"validation loss comes within the tolerance of its lowest ({losses[best]:.4f} at "
+                f"{xs[best]:,} {unit}) already at {xs[level]:,}")
+    text += (f" (tolerance {plus_minus(t)}, {source}): more {unit} beyond {xs[level]:,} are not "
+             f"shown to pay")
     worse = [i for i in range(best + 1, len(xs)) if tol(i, best)[0] is not None
              and losses[i] > losses[best] + tol(i, best)[0]]
     if worse:

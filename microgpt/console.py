@@ -59,6 +59,16 @@ def format_duration(seconds):
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def format_table(header, body, markdown=False):
+    """Right-aligned columns, or a Markdown table."""
+    if markdown:
+        lines = [header, ['---:'] * len(header)] + body
+        return '\n'.join('| ' + ' | '.join(cells) + ' |' for cells in lines)
+    widths = [max(len(cells[i]) for cells in [header] + body) for i in range(len(header))]
+    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
+                     for cells in [header] + body)
+
+
 def sweep_progress_line(done, total, row):
     what = f"{row['steps']:,} steps"
     if row['sweep'] == 'frontier':

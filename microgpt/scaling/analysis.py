@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import MicrogptError
 from ..trials.runner import TRAIN_LOSS_WINDOW
-from ..console import format_duration
+from ..console import format_duration, format_table
 from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
 X_UNITS = {'steps': 'steps', 'params': 'params'}
@@ -214,15 +214,6 @@ def table_rows(sweep, tolerance=None):
             ['-' if spread is None else f"{spread:.4f}"] if several else []) + [
             change_text, '-' if tol is None else plus_minus(tol)])
     return header, body
-
-
-def format_table(header, body, markdown=False):
-    if markdown:
-        lines = [header, ['---:'] * len(header)] + body
-        return '\n'.join('| ' + ' | '.join(cells) + ' |' for cells in lines)
-    widths = [max(len(cells[i]) for cells in [header] + body) for i in range(len(header))]
-    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
-                     for cells in [header] + body)
 
 
 def report(sweeps, markdown=False, tolerance=None):

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MicrogptError
+from ..console import format_table
 from . import fit
-from .analysis import format_table
 from .plans import tuned_lrs
 from .sweep import sweep_key
 

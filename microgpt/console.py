@@ -73,7 +73,7 @@ def sweep_progress_line(done, total, row):
     what = f"{row['steps']:,} steps"
     if row['sweep'] == 'frontier':
         what = f"{row['budget']:.3g} FLOPs ({what}, lr {row['lr']}, seed {row['seed']})"
-    losses = (f"diverged" if row.get('diverged') else
+    losses = ("diverged" if row.get('diverged') else
               f"train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}")
     return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
             f"{what}: {losses}, {format_duration(row['seconds'])}")

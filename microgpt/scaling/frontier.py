@@ -4,7 +4,6 @@ budget, IsoFLOP parabolas, a held-out check, predictions, and the plots of all o
 
 N is every parameter (embeddings included), D the tokens trained on (predicted positions),
 C the exact FLOPs of training that microgpt.flops counts; the loss is the validation loss."""
-import math
 import statistics
 from dataclasses import dataclass, field
 

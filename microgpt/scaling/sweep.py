@@ -332,14 +332,18 @@ def _run_plan(executor, todo, train_docs, val_docs, results_path, echo):
     return finished
 
 
-def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None, next_stage=None):
-    """`microgpt sweep`: run the plan, one results row per run as it finishes."""
+def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None, next_stage=None,
+              check_data=None):
+    """`microgpt sweep`: run the plan, one results row per run as it finishes. check_data(docs),
+    when given, refuses a plan the data cannot run, before any run."""
     from ..data import load_dataset
     from ..fileio import check_output_dir
     require_positive('workers', workers)
     if resume is None:
         check_output_dir(out_dir, 'results folder')
     dataset = load_dataset(data, echo=console.info)
+    if check_data is not None:
+        check_data(dataset.docs)
     return run_sweep(plan, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
                      cluster=cluster, echo=console.info, command=command, next_stage=next_stage)
 
@@ -348,18 +352,11 @@ def frontier_job(console, sizes, budgets, seed, seeds, lr_grid, tune_budget, bat
                  workers, cluster, out_dir, resume, command=None):
     """`microgpt sweep frontier`: the learning-rate search of each size, then every (size,
     budget, seed) at its size's best learning rate."""
-    from ..data import load_dataset
-    from ..fileio import check_output_dir
     from .plans import frontier_plan, frontier_seeds, lr_search_plan, tuned_lrs
     frontier_seeds(seed, seeds)
-    require_positive('workers', workers)
-    if resume is None:
-        check_output_dir(out_dir, 'results folder')
-    dataset = load_dataset(data, echo=console.info)
     common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
     search = lr_search_plan(sizes, seed, lr_grid, **common)
-    check_budgets(search + frontier_plan(sizes, budgets, seed, 1, lr_grid, {s: 1.0 for s in sizes}, **common),
-                  sweep_split(dataset.docs, seed)[0])
+    every_budget = search + frontier_plan(sizes, budgets, seed, 1, lr_grid, {s: 1.0 for s in sizes}, **common)
 
     def main_runs(rows):
         tuned = tuned_lrs([row for row in rows if row['size'] in sizes])
@@ -372,8 +369,9 @@ def frontier_job(console, sizes, budgets, seed, seeds, lr_grid, tune_budget, bat
                          f"at {tune_budget:.3g} FLOPs)")
         return frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
 
-    return run_sweep(search, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
-                     cluster=cluster, echo=console.info, command=command, next_stage=main_runs)
+    return sweep_job(console, search, data, workers, cluster, out_dir, resume, command=command,
+                     next_stage=main_runs,
+                     check_data=lambda docs: check_budgets(every_budget, sweep_split(docs, seed)[0]))
 
 
 def check_budgets(plan, train_docs):

@@ -163,6 +163,8 @@ def test_fit_of_a_frontier_drawn_from_a_known_law(tmp_path):
     g = (LAW.alpha * LAW.A / (LAW.beta * LAW.B)) ** (1 / (LAW.alpha + LAW.beta))
     for opt in result.optimal:
         assert opt['N'] == pytest.approx(g * (opt['budget'] / 6) ** LAW.a, rel=0.25)
+    low, high = result.iso_interval
+    assert low < result.iso_law.exponent < high and high - low < 0.3
     # the IsoFLOP vertices lie near the true optimum, where it is inside the ladder
     for curve in result.curves:
         if curve.optimum:

@@ -120,15 +120,31 @@ def test_readme_quotes_the_shipped_figures():
 FRONTIERS = [path for path in SWEEPS if path.name.startswith('sweep-frontier-')]
 
 
-@pytest.mark.parametrize('path', FRONTIERS, ids=lambda p: p.name)
-def test_readme_quotes_the_frontier_fit(path):
+def close(a, b):
+    """Equal JSON, numbers to 1e-6 relative (the fit's last bits may differ between machines)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(close, a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return b == pytest.approx(a, rel=1e-6)
+    return a == b
+
+
+def test_the_shipped_frontier_fit_is_analyze_fits_output():
+    [path] = FRONTIERS
+    analyze = [sys.executable, '-m', 'microgpt', 'analyze', str(path), '--fit']
+    shown = subprocess.run(analyze + ['--markdown'], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    as_json = json.loads(subprocess.run(analyze + ['--json'], capture_output=True, text=True, cwd=REPO,
+                                        check=True).stdout)
+    assert close(json.loads((EXPERIMENTS / 'frontier-fit.json').read_text()), as_json)
     readme = (REPO / 'README.md').read_text()
-    shown = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', str(path), '--fit', '--markdown'],
-                           capture_output=True, text=True, cwd=REPO, check=True).stdout
     fit_lines = shown[shown.index('fit of L(N, D)'):].splitlines()
     assert len(fit_lines) > 10
     for line in fit_lines:
         assert line in readme, f"README lacks the fit line: {line}"
+    h = as_json['holdout']
+    assert f"{h['predicted']:.4f}" in readme and f"{h['measured']:.4f}" in readme
 
 
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():

@@ -159,6 +159,24 @@ def isoflop_power_law(curves):
     return fit.fit_power_law([b for b, _ in optima], [n for _, n in optima])
 
 
+def isoflop_exponent_interval(frontier, resamples, seed=0):
+    """Percentile interval of the IsoFLOP optima's exponent over bootstrap resamples of the
+    runs (the parabolas refitted each time), or None when too few resamples give one."""
+    rng = np.random.default_rng(seed)
+    exponents = []
+    for _ in range(resamples):
+        picked = [frontier.rows[i] for i in rng.integers(0, len(frontier.rows), len(frontier.rows))]
+        groups = {}
+        for row in picked:
+            groups.setdefault((row['size'], row['budget']), []).append(row)
+        resampled = Frontier(picked, frontier.lr, frontier.lr_grid,
+                             [Point(size, budget, rows) for (size, budget), rows in groups.items()])
+        law = isoflop_power_law(isoflops(resampled))
+        if law is not None:
+            exponents.append(law.exponent)
+    return fit.percentile_interval(exponents) if len(exponents) >= resamples / 2 else None
+
+
 def predict_ladder(frontier, law, budget):
     """The ladder size whose law-predicted loss at `budget` FLOPs is lowest: (size, N, D, loss)."""
     best = None
@@ -198,6 +216,7 @@ class FitResult:
     optimal: list     # per budget: dict(budget, N, D, loss)
     curves: list
     iso_law: object
+    iso_interval: object
     holdout: object
 
 
@@ -212,8 +231,10 @@ def fit_frontier(frontier, resamples=fit.BOOTSTRAP_RESAMPLES):
         n, d = fit.compute_optimal(law, budget, cost)
         optimal.append(dict(budget=budget, N=n, D=d, loss=float(law.loss(n, d))))
     curves = isoflops(frontier)
-    return FitResult(frontier, law, fit.law_intervals(laws), len(laws), optimal, curves,
-                     isoflop_power_law(curves), holdout_check(frontier))
+    iso_law = isoflop_power_law(curves)
+    iso_interval = isoflop_exponent_interval(frontier, resamples) if iso_law else None
+    return FitResult(frontier, law, fit.law_intervals(laws), len(laws), optimal, curves, iso_law, iso_interval,
+                     holdout_check(frontier))
 
 
 def parse_prediction(text):
@@ -300,7 +321,9 @@ def fit_lines(result):
         else:
             lines.append(f"  C {curve.budget:.3g}: no optimum inside the ladder ({curve.note})")
     if result.iso_law:
-        lines.append(f"  IsoFLOP optima: N_opt = {result.iso_law.k:.3g} C^{result.iso_law.exponent:.3f}")
+        interval = f"  {_interval(result.iso_interval, 3)}" if result.iso_interval else ''
+        lines.append(f"  IsoFLOP optima: N_opt = {result.iso_law.k:.3g} C^{result.iso_law.exponent:.3f}{interval} "
+                     f"(the exponent fitted to the vertices, Chinchilla's approach 2)")
     else:
         lines.append("  IsoFLOP optima: fewer than two inside the ladder, no power law")
     h = result.holdout
@@ -320,6 +343,7 @@ def fit_json(result):
                isoflop=dict(vertices=[dict(budget=c.budget, N=c.optimum[0], loss=c.optimum[1])
                                       for c in result.curves if c.optimum],
                             a=result.iso_law.exponent if result.iso_law else None,
+                            a_ci=result.iso_interval,
                             k=result.iso_law.k if result.iso_law else None))
     if result.holdout:
         out['holdout'] = {k: result.holdout[k] for k in ('budget', 'predicted', 'measured', 'rel_error',

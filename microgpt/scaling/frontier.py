@@ -107,9 +107,11 @@ def load_frontier(rows, what):
     lr = tuned_lrs(rows)
     chosen = [row for row in rows if row['size'] in lr and row['lr'] == lr[row['size']]]
     diverged = sum(1 for row in chosen if row.get('diverged'))
-    chosen = [row for row in chosen if not row.get('diverged')]
+    # in one order whatever the files' order, so that the bootstrap draws the same resamples
+    chosen = sorted((row for row in chosen if not row.get('diverged')),
+                    key=lambda r: (r['budget'], r['params'], r['seed']))
     groups = {}
-    for row in sorted(chosen, key=lambda r: (r['budget'], r['params'], r['seed'])):
+    for row in chosen:
         groups.setdefault((row['size'], row['budget']), []).append(row)
     points = [Point(size, budget, group) for (size, budget), group in groups.items()]
     return Frontier(rows=chosen, lr=lr, lr_grid=rows[0]['lr_grid'], points=points, diverged=diverged)

@@ -254,3 +254,17 @@ def test_cli_frontier_bad_input_is_one_line_before_any_run(runner, tmp_path, sma
     errors = [line for line in result.stderr.splitlines() if line.startswith('Error:')]
     assert len(errors) == 1 and fragment in errors[0], result.stderr
     assert not (tmp_path / 'experiments').exists() or not any((tmp_path / 'experiments').iterdir())
+
+
+def test_the_table_warns_of_a_rate_at_the_grid_edge_and_of_diverged_runs():
+    rows = [dict(r, lr_grid=[0.005, 0.01]) for r in synthetic_rows(budgets=(1e10, 1e11)) if r['lr'] != 0.02]
+    broken = next(r for r in rows if r['role'] == 'frontier' and r['size'] == 'e64l3')
+    broken.update(diverged='Diverged: training diverged at step 9', val_loss=None, train_loss=None)
+    found = frontier.load_frontier(rows, 'rows')
+    assert broken not in found.rows and found.diverged == 1
+    text = frontier.loss_table(found)
+    assert ("learning rate at the edge of the searched grid for e8l1, e16l1, e24l2, e32l2, e48l2, e64l3: "
+            "a wider grid may find a better one") in text
+    assert "1 run diverged at their size's tuned learning rate and is left out" in text
+    inside = frontier.loss_table(frontier.load_frontier(synthetic_rows(budgets=(1e10, 1e11)), 'rows'))
+    assert 'edge' not in inside and 'diverged' not in inside

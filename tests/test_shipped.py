@@ -150,6 +150,27 @@ def test_the_shipped_frontier_fit_is_analyze_fits_output():
     assert abs(h['rel_error']) <= 0.02  # the goal for the held-out check
 
 
+def test_readme_quotes_the_frontier_files_figures(docs):
+    [path] = FRONTIERS
+    readme = ' '.join((REPO / 'README.md').read_text().split())  # one line, as the prose wraps
+    rows = sweep.read_rows(path, warn=pytest.fail)
+    per_token = {}
+    for row in rows:
+        per_token.setdefault(row['size'], set()).add(f"{row['flops'] / row['tokens'] / row['params']:.1f}")
+    assert [per_token[s] for s in ('e8l1', 'e16l1')] == [{'5.7'}] * 2
+    assert all(per_token[s] == {'6.1'} for s in ('e24l2', 'e32l2', 'e48l2', 'e64l3'))
+    assert "a token costs 5.7 N FLOPs for the two smallest sizes and 6.1 N for the others" in readme
+    train, _ = sweep.sweep_split(docs, rows[0]['split_seed'])
+    one_pass = sum(min(len(doc) + 1, rows[0]['block_size']) for doc in train)
+    assert f"one pass over the training names is {one_pass:,} tokens" in readme
+    at_top = {r['size']: r for r in rows if r['budget'] == 3e11 and r['seed'] == 42}
+    assert f"there {round(at_top['e8l1']['tokens'] / one_pass)})" in readme
+    assert f"At 3e11 FLOPs ({at_top['e32l2']['steps']:,} steps of 32 names" in readme
+    search = [r for r in rows if r['role'] == 'lr-search']
+    assert {r['size'] for r in search if r.get('diverged')} == {'e48l2', 'e64l3'}
+    assert {r['lr'] for r in search if r.get('diverged')} == {0.08}
+
+
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
     readme = (REPO / 'README.md').read_text()
     shown = subprocess.run([sys.executable, '-m', 'microgpt', 'judge', 'experiments/judge-examples.txt'],

@@ -299,7 +299,8 @@ def loss_table(frontier, markdown=False):
         notes.append(f"learning rate at the edge of the searched grid for {', '.join(edge)}: "
                      f"a wider grid may find a better one")
     if frontier.diverged:
-        notes.append(f"{frontier.diverged} runs diverged at their size's tuned learning rate and are left out")
+        notes.append(f"{frontier.diverged} run{'s' if frontier.diverged > 1 else ''} diverged at their "
+                     f"size's tuned learning rate and {'are' if frontier.diverged > 1 else 'is'} left out")
     return '\n\n'.join([title, format_table(header, body, markdown)] + notes)
 
 

@@ -7,15 +7,17 @@ import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
 from .console import Console, exit_status, raise_on_sigterm
-from .engines import ENGINE_HELP
+from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
 from .evolve.genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
+from .optim import SCHEDULES
 from .scaling.fit import BOOTSTRAP_RESAMPLES
-from .training import ARCH_DEFAULTS, DEFAULT_SEED, TRAIN_DEFAULTS
+from .training import ARCH_DEFAULTS, BATCH_ORDERS, DEFAULT_SEED, TRAIN_DEFAULTS
 from .trials.executor import CLUSTER_ENV
+from .viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
 ENGINE_CHOICE = click.Choice(list(ENGINE_HELP))
@@ -23,21 +25,37 @@ ENGINES_TEXT = '; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items())
 COUNT = click.IntRange(min=1)
 
 
-class PositiveFloat(click.ParamType):
-    """A finite number > 0 (click's FloatRange lets nan and inf through)."""
+class Real(click.ParamType):
+    """A finite number within bounds (click's FloatRange lets nan and inf through)."""
     name = 'number'
+
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def _bounds(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return ' and '.join(parts)
 
     def convert(self, value, param, ctx):
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and number > 0):
-            self.fail(f"{value!r} must be a finite number > 0", param, ctx)
+        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        if not math.isfinite(number) or too_low or too_high:
+            self.fail(f"{value!r} must be a finite number {self._bounds()}", param, ctx)
         return number
 
 
-POSITIVE = PositiveFloat()
+POSITIVE = Real(0, low_open=True)
+NON_NEGATIVE = Real(0)
+BETA = Real(0, 1, high_open=True)
+SHARE = Real(0, 1, low_open=True, high_open=True)
 
 
 class Group(click.Group):
@@ -123,7 +141,8 @@ GENE_OPTIONS = [
     ('--n-layer', 'n_layer', COUNT, "Transformer layers."),
     ('--block-size', 'block_size', COUNT, "Maximum context length."),
     ('--ff-mult', 'ff_mult', COUNT, "MLP hidden width = ff-mult * n-embd."),
-    ('--lr', 'learning_rate', POSITIVE, "Adam learning rate (finite, > 0), decayed linearly to 0."),
+    ('--lr', 'learning_rate', POSITIVE,
+     "Adam learning rate (finite, > 0); the schedule option decays it (linearly to 0: the original)."),
 ]
 GENE_DEFAULTS = dict(ARCH_DEFAULTS, num_steps=TRAIN_DEFAULTS.num_steps, learning_rate=TRAIN_DEFAULTS.learning_rate)
 
@@ -133,15 +152,47 @@ def gene_options(command):
                            for flag, gene, kind, text in GENE_OPTIONS])
 
 
+# The training options beyond the genes, each named after the TrainConfig field it sets; None
+# means not given (the default, or with --resume the checkpoint's). (option, field, type, help)
+TRAIN_OPTIONS = [
+    ('--batch-size', 'batch_size', COUNT,
+     "Documents per step; the loss is the mean over all their tokens. 1 is the original."),
+    ('--clip', 'grad_clip', POSITIVE, "Clip the global gradient norm to this before each Adam step."),
+    ('--weight-decay', 'weight_decay', NON_NEGATIVE,
+     "Decoupled weight decay (AdamW): each step shrinks the weights by lr * this first."),
+    ('--beta1', 'beta1', BETA, "Adam's beta1, in [0, 1)."),
+    ('--beta2', 'beta2', BETA, "Adam's beta2, in [0, 1)."),
+    ('--warmup', 'warmup', click.IntRange(min=0),
+     "Steps over which the learning rate rises linearly to --lr before the schedule starts."),
+    ('--schedule', 'schedule', click.Choice(list(SCHEDULES)),
+     "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.'),
+    ('--batch-order', 'batch_order', click.Choice(list(BATCH_ORDERS)),
+     "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.'),
+    ('--val-split', 'val_split', SHARE,
+     "Hold out this share of the documents (chosen by --seed, as evolve and sweep choose theirs); "
+     "never trained on."),
+    ('--eval-every', 'eval_every', COUNT,
+     "Every N steps and at the end, the held-out loss (stderr); the best model is kept beside --out "
+     "(run.ckpt.json -> run.best.ckpt.json). Needs --val-split."),
+    ('--early-stop', 'early_stop', COUNT, "End training after K evaluations without a better held-out loss."),
+]
+
+
+def train_options(command):
+    def shown(name):
+        value = getattr(TRAIN_DEFAULTS, name)
+        return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) \
+            else str(value)
+    return apply(command, [click.option(flag, name, type=kind, default=None, show_default=shown(name), help=text)
+                           for flag, name, kind, text in TRAIN_OPTIONS])
+
+
 @main.command()
 @data_option
 @click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
               help="Seed of the one random stream (shuffle, init, sampling).")
 @gene_options
-@click.option('--batch-size', type=COUNT, default=None, show_default=str(TRAIN_DEFAULTS.batch_size),
-              help="Documents per step; the loss is the mean over all their tokens. 1 is the original.")
-@click.option('--clip', 'grad_clip', type=POSITIVE, default=None,
-              help="Clip the global gradient norm to this before each Adam step (default: off).")
+@train_options
 @click.option('--genome', 'genome_path', type=click.Path(dir_okay=False), default=None,
               help=f"Take the hyperparameters from this genome (default: ./{DEFAULT_GENOME} if it exists); "
                    "flags given here override its genes.")
@@ -157,11 +208,20 @@ def gene_options(command):
 @click.option('--resume', type=click.Path(dir_okay=False), default=None,
               help="Continue the interrupted run in this checkpoint to its planned steps, exactly as "
                    "if it had not stopped (on either engine).")
+@click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,
+              help="Numbers of the numpy engine: float32 is faster; float64 is the original's numbers.")
+@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
+              help="Train as many steps as this many floating-point operations buy (microgpt.flops: the "
+                   "mean step over the training documents); prints the steps and the time they should take. "
+                   "Instead of --steps.")
+@click.option('--max-time', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Stop at the first step boundary after this long, keep the checkpoint (resumable).")
 @click.option('--plot', type=click.Path(dir_okay=False), default=None,
-              help="Also draw the training loss per step and its moving average to this image "
-                   "(.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
-def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperature, samples, engine, out,
-          resume, plot, **genes):
+              help="Also draw the training loss per step and its moving average, and the held-out "
+                   "loss of each evaluation, to this image (.png, .svg, .pdf; needs pip install "
+                   "'microgpt[plot]').")
+def train(data, seed, genome_path, primordial, temperature, samples, engine, dtype, out, resume, plot,
+          budget, max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -174,11 +234,14 @@ def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperatur
       microgpt train --primordial            # the original microgpt.py, line for line
       microgpt train --steps 5000 --batch-size 8 --plot loss.png
       microgpt train --resume microgpt.ckpt.json
+      microgpt train --val-split 0.1 --eval-every 500 --early-stop 4 --out run.ckpt.json
+      microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
     """
     from .jobs import TrainRequest, train_job
-    train_job(TrainRequest(genes=genes, data=data, seed=seed, batch_size=batch_size, grad_clip=grad_clip,
-                           genome_path=genome_path, primordial=primordial, temperature=temperature,
-                           samples=samples, engine=engine, out=out, resume=resume, plot=plot,
+    genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
+    train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
+                           primordial=primordial, temperature=temperature, samples=samples, engine=engine,
+                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
                            command=command_argv()), console())
 
 
@@ -195,15 +258,21 @@ def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperatur
               help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1).")
 @click.option('--prefix', default='', help="Every sample starts with this text (printed whole).")
 @engine_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine):
+@click.option('--novelty', is_flag=True,
+              help="Then say (stderr) how many samples are new, in the training data or in the held-out "
+                   "data: of --data, split as the checkpoint's run split it when it trained on that data "
+                   "with --val-split (else all of --data counts as training data).")
+@data_option
+def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data):
     """Sample names from a trained checkpoint (whichever engine trained it).
 
     \b
-    Example:
+    Examples:
       microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
+      microgpt sample --checkpoint run.best.ckpt.json --novelty
     """
     from .jobs import sample_job
-    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine)
+    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data)
 
 
 @main.command('eval')
@@ -429,6 +498,103 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
     analyze_job(console(), files, plot_path, markdown, fit, as_json, predict, resamples, tolerance)
 
 
+# --- seeing inside a model --------------------------------------------------------------------
+
+def checkpoint_option(command):
+    return click.option('--checkpoint', 'checkpoint_path', type=click.Path(dir_okay=False),
+                        default=DEFAULT_CHECKPOINT, show_default=True,
+                        help="A checkpoint written by `microgpt train`.")(command)
+
+
+def text_option(required=True, help_text="The text the model reads (BOS first): a name such as emma."):
+    return click.option('--text', required=required, help=help_text)
+
+
+@main.command()
+@checkpoint_option
+@text_option()
+@click.option('--position', type=click.IntRange(min=0), default=None,
+              help="Only the loss at this position (0 predicts the first character from BOS); "
+                   "default: the mean loss over the whole text.")
+@click.option('--level', type=click.Choice(GRAPH_LEVELS), default=DEFAULT_GRAPH_LEVEL, show_default=True,
+              help="atoms: every Val with its op, data and grad; ops: one box per named operation "
+                   "(rmsnorm, q, k, v, each head's scores, softmax and mix, MLP, lm_head, loss) with its "
+                   "atom count; blocks: the embeddings, each layer, the head.")
+@click.option('--json', 'as_json', is_flag=True,
+              help="Print the graph's counts as one JSON object: atoms and edges per op, atoms per operation.")
+@click.option('--out', type=click.Path(dir_okay=False), default=None,
+              help="Where to draw it: .dot (always), .svg or .png (with Graphviz's dot installed).")
+def graph(checkpoint_path, text, position, level, as_json, out):
+    """Build the Val graph of a text's loss, run backward, and draw it.
+
+    \b
+    Examples:
+      microgpt graph --text emma --out graph.svg
+      microgpt graph --text emma --position 0 --level atoms --out atoms.dot
+      microgpt graph --text emma --json
+    """
+    from .viz.graph import graph_job
+    graph_job(console(), checkpoint_path, text, position, level, as_json, out)
+
+
+@main.command()
+@checkpoint_option
+@text_option()
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
+def attention(checkpoint_path, text, out):
+    """Draw the attention weights of every layer and head on a text, as a grid of heatmaps.
+
+    \b
+    Example:
+      microgpt attention --text emma --out att.png
+    """
+    from .viz.figures import attention_job
+    attention_job(console(), checkpoint_path, text, out)
+
+
+@main.command()
+@checkpoint_option
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
+def embeddings(checkpoint_path, out):
+    """Draw the token embeddings (wte) in 2-D by PCA, one point per character, and the
+    cosine similarity of the position embeddings (wpe).
+
+    \b
+    Example:
+      microgpt embeddings --out emb.png
+    """
+    from .viz.figures import embeddings_job
+    embeddings_job(console(), checkpoint_path, out)
+
+
+@main.command()
+@checkpoint_option
+@text_option(required=False, help_text="The name whose attention and graph the page shows "
+                                       "(default: the first sample that fits the model's context).")
+@click.option('--samples', 'num_samples', type=click.IntRange(min=0), default=DEFAULT_NUM_SAMPLES,
+              show_default=True, help="Samples shown, each marked new or in the training data.")
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the samples.")
+@click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
+              help="Sampling temperature (> 0).")
+@click.option('--data', type=click.Path(), default=None,
+              help="The training data the samples are judged new against. Default: the file the "
+                   "checkpoint was trained on, else as for `train`.")
+@click.option('--out', type=click.Path(dir_okay=False), required=True, help="The page (.html).")
+def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
+    """Write one self-contained HTML page about a checkpoint: config and provenance, loss
+    curves, samples and their novelty, attention, embeddings, and the ops-level graph (drawn
+    when Graphviz is installed). It opens offline: every image is inside it.
+
+    \b
+    Example:
+      microgpt report --text emma --out report.html
+    """
+    from .viz.report import report_job
+    report_job(console(), checkpoint_path, out, text, data, num_samples, seed, temperature)
+
+
 # --- benchmark ----------------------------------------------------------------------------
 
 @main.command()
@@ -444,22 +610,33 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
               help="Timed steps of the batch-32 throughput runs (wider model; numpy and torch).")
 @data_option
 @click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
-def bench(steps, engines, repeat, batch_steps, data, out):
+@click.option('--race', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Instead: the race. microgpt's recipe (numpy float32) and the PyTorch twin set up as "
+                   "makemore's defaults each train SECONDS of wall time on the same 90/10 split; their "
+                   "steps, tokens/s and held-out loss, and a verdict (needs torch).")
+def bench(steps, engines, repeat, batch_steps, data, out, race):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
     samples, peak RSS; the whole `microgpt train --samples 0` process, with its CPU seconds
     per wall second; training throughput (tokens/second) at batch size 32 of a wider model
     (n_embd 64, 4 heads, 2 layers), numpy beside PyTorch; the same model in PyTorch
-    (float64, one thread, eager) when installed; building and back-propagating Val graphs
-    of 1k and 100k nodes. Goals, each with its measured value and PASS or FAIL: numpy's
-    batch throughput >= PyTorch's; the whole numpy `train` process <= 0.2 x PyTorch's
-    training loop; its CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine
-    >= 10x the original, in <= 56 MB. The report goes to stdout; progress and the goals'
-    verdicts to stderr.
+    (float64, one thread, eager) when installed; at makemore's default size (n_embd 64, 4
+    heads, 4 layers) numpy in float64 and float32 beside the twin as makemore runs it
+    (float32, 2 threads); building and back-propagating Val graphs of 1k and 100k nodes.
+    Goals, each with its measured value and PASS or FAIL: numpy's batch throughput >=
+    PyTorch's; numpy float32's >= the float32 twin's at makemore's size; the numpy `train`
+    process's CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine >= 10x the
+    original, in <= 56 MB. The report goes to stdout; progress and the goals' verdicts to
+    stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
+
+    \b
+    Examples:
+      microgpt bench --engines numpy,torch
+      microgpt bench --race 120
     """
     from .bench import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race)
 
 
 def comma_list(kind):
@@ -493,7 +670,7 @@ def drift(files, kernels, threads, data, out):
       microgpt drift experiments/sweep-steps-*.jsonl --out experiments/drift.json
     """
     from .bench.drift import drift_job
-    drift_job(console(), files, data, kernels, threads, out)
+    drift_job(console(), files, data, kernels, threads, out, command=command_argv())
 
 
 if __name__ == '__main__':

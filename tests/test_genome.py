@@ -215,7 +215,7 @@ def test_train_flags_override_genes_and_primordial_ignores_the_genome(runner, sm
 
     result = train(runner, small_data, '--primordial', '--steps', '5')
     assert result.exit_code == 0, result.output
-    assert 'I am unformed (the primordial settings: --primordial)' in result.stderr
+    assert "I am unformed (the original's settings except num_steps=5: --primordial)" in result.stderr
     config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
     assert (config.n_embd, config.n_head, config.n_layer) == (16, 4, 1)
 

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
-from ..console import describe_genes
+from ..console import describe_genes, describe_settings
 from ..errors import MicrogptError
 from ..fileio import atomic_write_json, read_json
 from ..training import ARCH_DEFAULTS, ARCH_FIELDS, TRAIN_DEFAULTS
@@ -279,13 +279,14 @@ def load_genome(path, space=None):
     return GenomeFile(genome, provenance, path)
 
 
-def resolve_train_settings(flags, genome_path=None, primordial=False):
+def resolve_train_settings(flags, genome_path=None, primordial=False, other_settings=None):
     """The genes to train with: a flag given on the command line beats the genome's gene,
     which beats the primordial default. `flags` maps gene names to values (None = not given).
 
     The genome is `genome_path` if given, else ./genome.json if it exists; `primordial`
     ignores any genome. Returns (genes, the GenomeFile or None, a line saying which genome
-    is in use).
+    is in use). Without a genome, the line names each setting that is not the original's:
+    the genes given, and `other_settings` ({name: value} of the training options that differ).
     """
     if primordial and genome_path is not None:
         raise MicrogptError("--primordial and --genome exclude each other")
@@ -297,7 +298,11 @@ def resolve_train_settings(flags, genome_path=None, primordial=False):
     given = sorted(name for name, value in flags.items() if value is not None)
     if genome_file is None:
         genes = PRIMORDIAL.genes()
-        message = "the primordial settings: " + ("--primordial" if primordial else f"no {DEFAULT_GENOME} here")
+        differ = {name: flags[name] for name in given if flags[name] != genes[name]}
+        differ.update(other_settings or {})
+        message = (f"the original's settings except {describe_settings(differ)}" if differ
+                   else "the primordial settings")
+        message += ": " + ("--primordial" if primordial else f"no {DEFAULT_GENOME} here")
     else:
         genes = genome_file.genome.genes()
         message = f"using {genome_file.describe()}"

@@ -8,6 +8,7 @@ process or on a Dask worker, and it returns plain data.
 import math
 import time
 import warnings
+from collections import Counter
 
 from ..errors import MicrogptError
 from ..reproducibility import arithmetic, machine
@@ -15,9 +16,15 @@ from ..reproducibility import arithmetic, machine
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
 
-def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy'):
-    """The plain dict a trial is made of: architecture, training, seed and engine."""
-    return dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
+def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', batch_size=1, budget=None):
+    """The plain dict a trial is made of: architecture, training, seed and engine. With a
+    `budget` (FLOPs), num_steps may be None: the steps are those the budget pays for."""
+    settings = dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
+    if batch_size != 1:
+        settings['batch_size'] = batch_size
+    if budget is not None:
+        settings['budget'] = budget
+    return settings
 
 
 def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None):
@@ -28,7 +35,8 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
 
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
-    num_params, train_loss, val_loss, measured, seconds, eval_seconds, error, arithmetic
+    num_params, num_steps, tokens (positions trained on), flops (of training, with a budget),
+    train_loss, val_loss, measured, seconds, eval_seconds, error, diverged, arithmetic
     (reproducibility.arithmetic of the machine that trained).
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
@@ -46,7 +54,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
                 record['measured'] = measure(run, train_docs, val_docs, **(measure_options or {}))
             record['eval_seconds'] = time.perf_counter() - t1
     except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
+        from ..training import Diverged
         record['error'] = f"{type(e).__name__}: {e}"
+        record['diverged'] = isinstance(e, (Diverged, FloatingPointError))
     record.setdefault('seconds', time.perf_counter() - t0)
     # what decided the last bits, from the process that trained (a Dask worker can be another
     # machine than the one that wrote the results file's header)
@@ -59,10 +69,44 @@ def _train(settings, train_docs, record):
     run = Run(train_docs, seed=settings['seed'], arch={k: settings[k] for k in ARCH_FIELDS},
               engine_name=settings.get('engine', 'numpy'))
     record['num_params'] = run.config.num_params()
-    losses = run.train(TrainConfig(num_steps=settings['num_steps'], learning_rate=settings['learning_rate']))
+    batch_size = settings.get('batch_size', 1)
+    num_steps = settings['num_steps']
+    if settings.get('budget') is not None:
+        from ..flops import lengths_of, steps_for_budget
+        lengths = lengths_of(run.docs, run.config, run.tokenizer)
+        num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths)
+        record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths)
+        record['tokens'] = tokens_trained(lengths, batch_size, num_steps)
+    record['num_steps'] = num_steps
+    losses = run.train(TrainConfig(num_steps=num_steps, learning_rate=settings['learning_rate'],
+                                   batch_size=batch_size))
     tail = losses[-TRAIN_LOSS_WINDOW:]
     record['train_loss'] = math.fsum(tail) / len(tail)
     return run
+
+
+def _walked(lengths, batch_size, num_steps):
+    """{positions: documents} of the documents that num_steps batches walk, in order, round
+    and round (as Run.batch takes them)."""
+    laps, rest = divmod(batch_size * num_steps, len(lengths))
+    counts = Counter(lengths)
+    walked = Counter({n: laps * num for n, num in counts.items()})
+    walked.update(lengths[:rest])
+    return walked
+
+
+def tokens_trained(lengths, batch_size, num_steps):
+    """Positions trained on (each a predicted token) by num_steps batches of documents with
+    these position counts."""
+    return sum(n * num for n, num in _walked(lengths, batch_size, num_steps).items())
+
+
+def walked_flops(config, batch_size, num_steps, lengths):
+    """The FLOPs of these very batches, not of an average one: each step's fixed part and
+    each walked document's own cost (microgpt.flops counts both exactly)."""
+    from ..flops import batch_fixed_flops, document_flops
+    return (num_steps * batch_fixed_flops(config).total
+            + sum(num * document_flops(config, n).total for n, num in _walked(lengths, batch_size, num_steps).items()))
 
 
 def validation_loss(engine, tokenizer, val_docs):

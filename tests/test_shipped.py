@@ -268,3 +268,14 @@ def test_readme_quotes_the_recipes_seeds_and_kernels():
     from microgpt.reproducibility import cross_machine_tolerance
     assert cross_machine_tolerance(6500, 'float32') >= 2 * spread
     assert f"{spread:.4f}" in readme
+
+
+def test_readme_quotes_the_shipped_race():
+    """The race's figures in the README are those of benchmarks/race.json (a timed run is not
+    replayed; its file is what the README may quote)."""
+    report = json.loads((REPO / 'benchmarks' / 'race.json').read_text())
+    readme = (REPO / 'README.md').read_text()
+    assert report['race']['verdict'] in readme
+    mine, twin = report['race']['contestants']['microgpt'], report['race']['contestants']['makemore_twin']
+    assert f"| {mine['held_out_loss']:.4f}" in readme.replace('**', '') and f"{twin['held_out_loss']:.4f}" in readme
+    assert mine['held_out_loss'] < twin['held_out_loss'] and report['goals']['race_heldout_loss_vs_torch']['met']

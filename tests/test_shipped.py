@@ -279,3 +279,19 @@ def test_readme_quotes_the_shipped_race():
     mine, twin = report['race']['contestants']['microgpt'], report['race']['contestants']['makemore_twin']
     assert f"| {mine['held_out_loss']:.4f}" in readme.replace('**', '') and f"{twin['held_out_loss']:.4f}" in readme
     assert mine['held_out_loss'] < twin['held_out_loss'] and report['goals']['race_heldout_loss_vs_torch']['met']
+
+
+def test_readmes_show_the_shipped_bench_reports():
+    """README's "Engines and speed" and benchmarks/README.md hold the tables that
+    benchmarks/tables.py makes from benchmarks/report.json and race.json, and every goal
+    of those runs passed."""
+    import runpy
+    tables = runpy.run_path(str(REPO / 'benchmarks' / 'tables.py'))['tables']
+    report, race = (json.loads((REPO / 'benchmarks' / name).read_text()) for name in ('report.json', 'race.json'))
+    lines = [line for line in tables(report, race).splitlines() if line.strip()]
+    for readme in (REPO / 'README.md', REPO / 'benchmarks' / 'README.md'):
+        text = readme.read_text()
+        for line in lines:
+            assert line in text, f"{readme.name} lacks the bench line: {line}"
+    assert all(g['met'] for g in {**report['goals'], **race['goals']}.values())
+    assert 'val_process_vs_original' in report['goals'] and report['comparisons']['val_prints_what_the_original_prints']

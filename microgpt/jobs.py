@@ -13,6 +13,7 @@ from .console import (INFERENCE_HEADER, StopRequests, exit_status, header_lines,
 from .data import load_dataset
 from .errors import MicrogptError
 from .fileio import check_output_path
+from .genome import Genome, resolve_train_settings
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate
 from .training import ARCH_FIELDS, DEFAULT_SEED, Run, TrainConfig, check_arch, check_memory
 
@@ -63,20 +64,19 @@ class TrainPlan:
 
 def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError."""
-    from .evolve.genome import resolve_train_settings
     if request.resume:
         return _plan_resume(request)
-    genes, genome_file, genome_line = resolve_train_settings(request.genes, request.genome_path,
-                                                            request.primordial)
-    train = TrainConfig(num_steps=genes['num_steps'], learning_rate=genes['learning_rate'],
-                        batch_size=request.batch_size or 1, grad_clip=request.grad_clip)
-    arch = {name: genes[name] for name in ARCH_FIELDS}
+    flags = dict(request.genes, batch_size=request.batch_size, grad_clip=request.grad_clip)
+    settings, genome_file, genome_line = resolve_train_settings(flags, request.genome_path, request.primordial)
+    genome = Genome.from_settings(settings)
+    train = genome.train_config()
+    arch = genome.arch()
     check_arch(**arch)
     if genome_file is None:
-        voice, genome_line = voice_unformed(genes, genome_line), None
+        voice, genome_line = voice_unformed(genome.shown(), genome_line), None
     else:
         p = genome_file.provenance
-        voice = voice_become(genes, p.get('fitness'), p.get('score'))
+        voice = voice_become(genome.shown(), p.get('fitness'), p.get('score'))
     return TrainPlan(
         arch=arch, train=train, seed=DEFAULT_SEED if request.seed is None else request.seed,
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,

@@ -13,7 +13,7 @@ from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.data import sha256_of
 from microgpt.evaluation import mean_loss
-from microgpt.evolve.genome import save_genome, Genome
+from microgpt.genome import save_genome, Genome
 from microgpt.engines import make_engine
 
 TINY = ['--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'numpy']

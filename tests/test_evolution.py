@@ -382,3 +382,27 @@ def test_a_stagnant_search_says_so_and_lets_in_more_immigrants(docs, tmp_path, m
     assert [r['generation'] for r in stagnation] == [2] and told == [(2, 1, 3)]
     origins = lambda g: [r['origin'] for r in records if r['kind'] == 'organism' and r['scored_in'] == g]  # noqa: E731
     assert origins(2).count('immigrant') == 2 and origins(3).count('immigrant') == 3
+
+
+def test_analyze_prints_the_winners_ancestry_and_plots_the_births(docs, tmp_path, monkeypatch):
+    evolution, best = budget_evolve(docs, tmp_path, 'tree', generations=4, population=5, baseline=True)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ['analyze', str(evolution.log_path)])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert 'budget space, 2e+06 FLOPs each' in text and 'primordial' in text and 'finalist' in text
+    tree = text.split("the winner's ancestry (generation.index, birth, mean score):\n", 1)[1].splitlines()
+    assert tree[0].startswith(f"  {best.generation}.{best.index}  ") and f"{best.score:.4f}" in tree[0]
+    births = {(r['generation'], r['index']): r for r in read_log(evolution)
+              if r['kind'] == 'organism' and r['origin'] in ('random', 'immigrant', 'child')}
+    shown = {tuple(map(int, line.split()[0].split('.'))) for line in tree}
+    ancestors, todo = set(), [(best.generation, best.index)]
+    while todo:  # the winner and all its ancestors, by the parents the log records
+        key = todo.pop()
+        if key not in ancestors:
+            ancestors.add(key)
+            todo += [tuple(p) for p in births[key]['parents']]
+    assert shown == ancestors
+    pytest.importorskip('matplotlib')
+    assert CliRunner().invoke(main, ['analyze', str(evolution.log_path), '--plot', 'tree.png']).exit_code == 0
+    assert (tmp_path / 'tree.png').stat().st_size > 0

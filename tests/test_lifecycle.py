@@ -233,8 +233,9 @@ def test_analyze_reads_an_evolve_log(runner, tmp_path):
     write_jsonl(tmp_path / 'evolve.jsonl', [run] + gens)
     result = runner.invoke(main, ['analyze', 'evolve.jsonl'])
     assert result.exit_code == 0, result.output
-    rows = [line.split() for line in result.stdout.splitlines()[2:]]
-    assert rows[1:] == [['1', '2.5000', '2.6000', '2.7000', '0', '4'], ['2', '2.4000', '2.5000', '2.6000', '0', '3']]
+    rows = [line.split() for line in result.stdout.split('\n\n')[1].splitlines()]
+    assert rows[1:] == [['1', '2.5000', '-', '2.6000', '2.7000', '0', '4'], ['2', '2.4000', '-', '2.5000', '2.6000', '0', '3']]
+    assert 'this log records no births' in result.stdout  # a log from before lineage was recorded
     if 'matplotlib' in sys.modules or pytest.importorskip('matplotlib'):
         assert runner.invoke(main, ['analyze', 'evolve.jsonl', '--plot', 'evo.png']).exit_code == 0
         assert (tmp_path / 'evo.png').exists()

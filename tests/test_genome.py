@@ -322,3 +322,12 @@ def test_train_trains_every_setting_of_the_genome(runner, small_data):
     assert result.exit_code == 0, result.output
     assert ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).training['batch_size'] == 2
     assert 'overridden on the command line: batch_size' in result.stderr
+
+
+def test_readme_shows_the_gene_ranges_searched():
+    from conftest import REPO
+    from microgpt.evolve.genome import gene_table
+    readme = (REPO / 'README.md').read_text()
+    for row in gene_table().splitlines():
+        assert row in readme, row
+    assert '| batch_size | 1–64, log-uniform | 1 (fixed) |' in readme  # the table says what it means

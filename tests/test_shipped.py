@@ -130,6 +130,11 @@ def test_readme_quotes_the_shipped_figures():
             assert line in readme, f"README lacks the analyze line: {line}"
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
+    if shipped.get('spread') is not None:  # a search that scored on several seeds: every stage as mean ± spread
+        from microgpt.evolve.lineage import load_evolve_log
+        assert f"{shipped['score']:.4f} ± {shipped['spread']:.4f}" in readme
+        for baseline in load_evolve_log(REPO / shipped['log']).baselines:
+            assert f"{baseline['score']:.4f} ± {baseline['spread']:.4f}" in readme, baseline['origin']
 
 
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():

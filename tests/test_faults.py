@@ -729,7 +729,7 @@ def test_closed_stdout_trains_on_quietly(tmp_path, names):
 @pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o077, 0o600)], ids=['umask-022', 'umask-077'])
 def test_files_get_the_umask_mode(tmp_path, names, umask, mode):
     runs = [train_args(names, '--out', 'model.ckpt'),
-            ['evolve', '--fitness', 'loss', '--population', '2', '--generations', '1', '--workers', '1',
+            ['evolve', '--fitness', 'loss', '--population', '2', '--generations', '1', '--workers', '1', '--budget', '1e7',
              '--data', names, '--out', 'genome.json'],
             [*SWEEP, '--data', names, '--out-dir', 'results']]
     for args in runs:

@@ -87,6 +87,39 @@ class GeneRange:
         return moved
 
 
+@dataclass(frozen=True)
+class GeneChoice:
+    """A gene that is one of a few names (the learning rate schedule)."""
+    values: tuple
+
+    def contains(self, value):
+        return value in self.values
+
+    def describe(self):
+        return f"one of {', '.join(self.values)}"
+
+    def table(self):
+        return ', '.join(self.values)
+
+    def round(self, value):
+        return value if value in self.values else self.values[0]
+
+    def draw(self, rng):
+        return rng.choice(self.values)
+
+    def mutate(self, value, rng):
+        """Another of the values."""
+        return rng.choice([v for v in self.values if v != value] or list(self.values))
+
+    @property
+    def low(self):
+        return self.values[0]
+
+    @property
+    def high(self):
+        return self.values[-1]
+
+
 def round_lr(lr):
     return float(f"{lr:.{LR_SIGNIFICANT_DIGITS}g}")
 
@@ -170,12 +203,13 @@ class GeneSpace:
                 if any(e % h == 0 for e in self._int_values('n_embd'))]
 
     def extremes(self):
-        """(smallest, largest) genomes of the space: every gene at its low (high) end, n_head 1;
-        under a budget, no steps resolved. The costliest step and the biggest model are the
-        largest's."""
+        """(smallest, largest) genomes of the space: every gene at its low (high) end; under a
+        budget, no steps resolved. The cheapest step is the smallest's; the costliest step and
+        the biggest model are the largest's."""
         low = {name: self.ranges[name].round(self.ranges[name].low) for name in self.genes}
         high = {name: self.ranges[name].round(self.ranges[name].high) for name in self.genes}
-        low['n_head'] = high['n_head'] = 1
+        low['n_head'] = 1  # the fewest heads cost the fewest FLOPs, the most the most
+        high['n_head'] = max(h for h in self._int_values('n_head') if high['n_embd'] % h == 0)
         return Genome.from_settings(low), Genome.from_settings(high)
 
     # --- operators ---------------------------------------------------------------------------
@@ -238,7 +272,8 @@ class GeneSpace:
         return genome
 
     def fits(self, genome):
-        return self.ranges['num_steps'].contains(genome.num_steps)
+        """Its steps in range, and a training run the configs accept (a warmup shorter than the run)."""
+        return self.ranges['num_steps'].contains(genome.num_steps) and check_genome(genome) is None
 
     def _no_fit(self):
         steps = self.ranges['num_steps']

@@ -561,7 +561,7 @@ class Evolution:
                    'engine': self.engine_name, 'data': self.data_path,
                    'train_docs': len(self.train_docs), 'val_docs': len(self.val_docs),
                    'space': self.space.name, 'budget': self.budget, 'genes': list(self.space.genes),
-                   'ranges': {k: [r.low, r.high] for k, r in self.space.ranges.items()},
+                   'ranges': {k: list(getattr(r, 'values', (r.low, r.high))) for k, r in self.space.ranges.items()},
                    'finalists': FINALISTS, 'final_scorings': FINAL_SCORINGS,
                    'started': _now()})
 

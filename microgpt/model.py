@@ -106,13 +106,20 @@ class GPT:
     def new_cache(self):
         return [[] for _ in range(self.config.n_layer)], [[] for _ in range(self.config.n_layer)]
 
-    def forward(self, token_id, pos_id, cache):
-        """Logits (list of Val) for the next token; appends this position's k, v to cache."""
+    def forward(self, token_id, pos_id, cache, trace=None):
+        """Logits (list of Val) for the next token; appends this position's k, v to cache.
+
+        `trace(where, **stages)`, when given, is shown each named stage's outputs as they are
+        made ('' or 'layer0' or 'layer0.head1', then stage name -> list of Val), so a viewer
+        can tell which operation made each atom (microgpt/viz/graph.py). Training passes none.
+        """
         cfg, sd = self.config, self.state_dict
         keys, values = cache
         hd = cfg.head_dim
         x = [t + p for t, p in zip(sd['wte'][token_id], sd['wpe'][pos_id])]
+        if trace: trace('', embedding=x)
         x = rmsnorm(x)  # not redundant: the residual stream's gradient flows through it
+        if trace: trace('', embedding_norm=x)
         for li in range(cfg.n_layer):
             # 1) multi-head causal self-attention over the cached positions
             x_residual = x
@@ -120,6 +127,7 @@ class GPT:
             q = linear(x, sd[f'layer{li}.attn_wq'])
             keys[li].append(linear(x, sd[f'layer{li}.attn_wk']))
             values[li].append(linear(x, sd[f'layer{li}.attn_wv']))
+            if trace: trace(f'layer{li}', attn_norm=x, q=q, k=keys[li][-1], v=values[li][-1])
             x_attn = []
             for h in range(cfg.n_head):
                 hs = slice(h * hd, (h + 1) * hd)
@@ -128,25 +136,34 @@ class GPT:
                 attn_weights = softmax(attn_logits)
                 v_h = [v[hs] for v in values[li]]
                 x_attn.extend(Val.dot(attn_weights, [v[j] for v in v_h]) for j in range(hd))
+                if trace:
+                    trace(f'layer{li}.head{h}', scores=attn_logits, softmax=attn_weights, mix=x_attn[hs])
             x = linear(x_attn, sd[f'layer{li}.attn_wo'])
+            if trace: trace(f'layer{li}', attn_out=x)
             x = [a + b for a, b in zip(x, x_residual)]
             # 2) MLP: fc1, ReLU, fc2
             x_residual = x
             x = rmsnorm(x)
+            if trace: trace(f'layer{li}', attn_residual=x_residual, mlp_norm=x)
             x = [xi.relu() for xi in linear(x, sd[f'layer{li}.mlp_fc1'])]
+            if trace: trace(f'layer{li}', mlp_hidden=x)
             x = linear(x, sd[f'layer{li}.mlp_fc2'])
+            if trace: trace(f'layer{li}', mlp_out=x)
             x = [a + b for a, b in zip(x, x_residual)]
-        return linear(x, sd['lm_head'])
+            if trace: trace(f'layer{li}', mlp_residual=x)
+        logits = linear(x, sd['lm_head'])
+        if trace: trace('', logits=logits)
+        return logits
 
-    def document_losses(self, tokens):
+    def document_losses(self, tokens, trace=None):
         """The next-token cross-entropy at each position of one document (already cropped)."""
         cache = self.new_cache()
-        return [cross_entropy(self.forward(tokens[pos], pos, cache), tokens[pos + 1])
+        return [cross_entropy(self.forward(tokens[pos], pos, cache, trace), tokens[pos + 1])
                 for pos in range(len(tokens) - 1)]
 
-    def loss(self, batch):
+    def loss(self, batch, trace=None):
         """Mean next-token cross-entropy over every token of a batch (a list of token lists,
         one per document, already cropped). For one document this is the original's
         `(1 / n) * sum(losses)`; for several, all their token losses in one such mean."""
-        losses = [loss for tokens in batch for loss in self.document_losses(tokens)]
+        losses = [loss for tokens in batch for loss in self.document_losses(tokens, trace)]
         return (1 / len(losses)) * Val.sum(losses)

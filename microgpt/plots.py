@@ -32,11 +32,14 @@ def check_plot_path(path):
     return fmt
 
 
-def save_figure(fig, out_path):
-    fmt = check_plot_path(out_path)
+def figure_bytes(fig, fmt='png'):
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=120)
-    atomic_write_bytes(out_path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_figure(fig, out_path):
+    atomic_write_bytes(out_path, figure_bytes(fig, check_plot_path(out_path)))
 
 
 def moving_average(values, window=MOVING_AVERAGE):
@@ -50,8 +53,8 @@ def moving_average(values, window=MOVING_AVERAGE):
     return out
 
 
-def plot_training_loss(losses, out_path, title='training loss'):
-    """Loss per step (faint) and its moving average."""
+def training_loss_figure(losses, title='training loss'):
+    """Loss per step (faint) and its moving average; returns the Figure (its axes: fig.axes[0])."""
     Figure = figure_class()
     fig = Figure(figsize=(7, 4.5), layout='constrained')
     ax = fig.subplots()
@@ -64,7 +67,11 @@ def plot_training_loss(losses, out_path, title='training loss'):
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    save_figure(fig, out_path)
+    return fig
+
+
+def plot_training_loss(losses, out_path, title='training loss'):
+    save_figure(training_loss_figure(losses, title), out_path)
 
 
 # how each kind of scoring is marked in the evolution plot

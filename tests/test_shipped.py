@@ -143,3 +143,35 @@ def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
                            capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert shown.strip() and shown.strip() in readme
     assert (EXPERIMENTS / 'judge-examples.out.txt').read_text() == shown
+
+
+def test_cross_machine_tolerance_covers_the_measured_drift():
+    """The stated tolerance is at least twice the largest drift `microgpt drift` measured for
+    the shipped runs of each length, and the README shows that report's table."""
+    from microgpt.bench.drift import format_report
+    from microgpt.reproducibility import cross_machine_tolerance
+    report = json.loads((EXPERIMENTS / 'drift.json').read_text())
+    assert report['provenance']['command'][0] == 'drift' and len(report['runs']) >= 10
+    for row in report['by_length']:
+        tolerance = cross_machine_tolerance(row['steps'])
+        assert tolerance is not None and tolerance >= 2 * row['largest_spread'], row
+    assert all(len(run['arithmetics']) >= 4 for run in report['runs'])
+    assert format_report(report) in (REPO / 'README.md').read_text()
+
+
+def test_drift_report_replays(docs):
+    """The drift report's shortest run, replayed here, gives the loss the report recorded for
+    this machine's arithmetic (when the report saw it), else one within the tolerance."""
+    report = json.loads((EXPERIMENTS / 'drift.json').read_text())
+    run = min(report['runs'], key=lambda r: r['steps'])
+    spec = dict(zip(sweep.RUN_FIELDS, run['run']))
+    replayed = sweep.run_one(spec, *sweep.sweep_split(docs, spec['seed']))['val_loss']
+    here = machine()
+    kernel = f"{here['blas_kernel']}/{here['blas_threads']}"
+    recorded_on = report['provenance']['machine']
+    if kernel in run['arithmetics']:
+        recorded_on = dict(recorded_on, blas_kernel=here['blas_kernel'], blas_threads=here['blas_threads'])
+        recorded = run['val_losses'][run['arithmetics'].index(kernel)]
+    else:
+        recorded = run['val_losses'][0]
+    assert_replays(f"drift.json {spec['size']} {spec['steps']} steps", spec['steps'], recorded_on, replayed, recorded)

@@ -63,16 +63,17 @@ def measure_drift(paths, data_path, kernels, threads, echo):
 
 
 def drift_report(replays):
-    """Per run: its losses on each arithmetic and their spread; per run length: the largest
-    spread of the runs up to it."""
+    """Per run: its losses on each arithmetic (arithmetics[i] is 'kernel/threads' of
+    val_losses[i]) and their spread; per run length: the largest spread of the runs up to it."""
     runs = defaultdict(list)
     for replay in replays:
         runs[(replay['file'], tuple(replay['run']))].append(replay)
     rows = []
     for (file, run), seen in runs.items():
         losses = [r['val_loss'] for r in seen]
-        kernels = sorted({f"{r['arithmetic']['blas_kernel']}/{r['arithmetic']['blas_threads']}" for r in seen})
-        rows.append(dict(file=file, run=list(run), steps=seen[0]['steps'], arithmetics=kernels,
+        rows.append(dict(file=file, run=list(run), steps=seen[0]['steps'],
+                         arithmetics=[f"{r['arithmetic']['blas_kernel']}/{r['arithmetic']['blas_threads']}"
+                                      for r in seen],
                          val_losses=losses, spread=max(losses) - min(losses)))
     rows.sort(key=lambda r: (r['steps'], r['file'], r['run']))
     lengths = sorted({r['steps'] for r in rows})
@@ -86,14 +87,19 @@ def format_report(report):
     return '\n'.join(lines)
 
 
-def drift_job(console, files, data, kernels, threads, out):
+def drift_job(console, files, data, kernels, threads, out, command=None):
     from ..data import load_dataset
     from ..fileio import atomic_write_json, check_output_path
+    from ..provenance import provenance
     if out:
         check_output_path(out, 'report')
     dataset = load_dataset(data, echo=console.info)
+    for path in files:
+        if not os.path.isfile(path):
+            raise MicrogptError(f"results file not found: {path}")
     report = measure_drift(files, dataset.path, kernels or default_kernels(), threads or DEFAULT_THREADS,
                            console.info)
+    report['provenance'] = provenance(command, dataset.sha256, 'numpy')
     console.out(format_report(report))
     if out:
         atomic_write_json(out, report)

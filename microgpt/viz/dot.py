@@ -1,0 +1,67 @@
+"""Graphviz: DOT text written by hand (it needs nothing), and Graphviz's `dot` program to
+turn it into SVG or PNG where it is installed."""
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import MicrogptError
+from ..fileio import atomic_write_bytes, check_output_path
+
+DOT_SUFFIXES = ('.dot', '.gv')
+RENDERED_SUFFIXES = ('.svg', '.png')
+GRAPHVIZ_INSTALL = "apt-get install graphviz (macOS: brew install graphviz)"
+DOT_SECONDS = 300  # a layout that takes longer than this is given up
+
+
+def quote(text):
+    """A DOT string: in double quotes, with quotes and backslashes escaped; newlines as \\n."""
+    return '"' + str(text).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n') + '"'
+
+
+def attributes(**attrs):
+    return '[' + ', '.join(f'{k}={quote(v)}' for k, v in attrs.items()) + ']'
+
+
+def dot_program():
+    """The path of Graphviz's `dot`, or None."""
+    return shutil.which('dot')
+
+
+def require_dot(why):
+    path = dot_program()
+    if path is None:
+        raise MicrogptError(f"{why} needs Graphviz's `dot` program, which is not installed: {GRAPHVIZ_INSTALL}")
+    return path
+
+
+def check_graph_path(path):
+    """Before any work: a writable file whose suffix says DOT, or SVG/PNG with `dot` installed."""
+    check_output_path(path, 'graph file')
+    suffix = Path(path).suffix.lower()
+    if suffix not in DOT_SUFFIXES + RENDERED_SUFFIXES:
+        raise MicrogptError(f"graph file {path} needs a suffix of {', '.join(DOT_SUFFIXES + RENDERED_SUFFIXES)}")
+    if suffix in RENDERED_SUFFIXES:
+        require_dot(f"writing {path}")
+    return suffix
+
+
+def render(dot_text, fmt):
+    """The bytes of dot_text laid out by Graphviz in format fmt ('svg', 'png')."""
+    program = require_dot(f"drawing the graph as {fmt}")
+    try:
+        done = subprocess.run([program, f'-T{fmt}'], input=dot_text.encode('utf-8'),
+                              capture_output=True, timeout=DOT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise MicrogptError(f"Graphviz's dot took over {DOT_SECONDS} s to lay the graph out: "
+                            f"choose a coarser --level") from None
+    if done.returncode != 0:
+        why = ' '.join(done.stderr.decode('utf-8', 'replace').split())[:200]
+        raise MicrogptError(f"Graphviz's dot failed: {why}")
+    return done.stdout
+
+
+def write_graph(dot_text, path):
+    """Write dot_text to path as DOT, or rendered in the format of path's suffix."""
+    suffix = check_graph_path(path)
+    payload = dot_text.encode('utf-8') if suffix in DOT_SUFFIXES else render(dot_text, suffix[1:])
+    atomic_write_bytes(path, payload)

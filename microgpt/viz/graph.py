@@ -1,0 +1,336 @@
+"""The Val graph of one text's loss, atom by atom, and which named operation made each atom.
+
+`build_graph` runs the Val model on the text with GPT.forward reporting its named stages
+(its `trace` argument), then runs backward. Every atom reachable from the loss then belongs
+to one group: a parameter matrix (its state_dict name), a stage of the forward pass
+('layer0.q', 'layer0.head1.softmax', ...) or the loss. A stage owns the atoms found by
+walking back from its outputs until atoms that already belong to a group, so the forward
+pass only says where each stage ends and the Val engine carries nothing extra.
+
+It is drawn at three levels: atoms (every Val with its op, data and grad), ops (one node per
+group with its atom count) and blocks (the embeddings, each layer, the head).
+"""
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import MicrogptError
+from ..model import GPT
+from .dot import attributes
+
+COARSER = {'atoms': 'ops', 'ops': 'blocks'}
+# Graphviz lays out a couple of thousand boxes in seconds; far more and it takes minutes,
+# and no one reads the picture.
+DRAW_LIMITS = {'atoms': 2000, 'ops': 1000, 'blocks': 1000}
+LOSS_GROUP = 'loss'
+SMALL_MODEL = 'microgpt train --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'  # emma: under 2,000 atoms
+
+
+class StageTrace:
+    """The `trace` GPT.forward reports to: every stage's outputs, in the order made."""
+
+    def __init__(self):
+        self.stages = []  # (group name, list of Val)
+
+    def __call__(self, where, **stages):
+        for name, outputs in stages.items():
+            self.stages.append((f'{where}.{name}' if where else name, outputs))
+
+
+def op_name(val):
+    return val._op or 'leaf'
+
+
+def block_of(group):
+    """'embeddings', 'layer{i}' or 'head': the block a group belongs to."""
+    if group in ('wte', 'wpe') or group.startswith('embedding'):
+        return 'embeddings'
+    if group in ('lm_head', 'logits', LOSS_GROUP):
+        return 'head'
+    return group.split('.')[0]
+
+
+@dataclass
+class LossGraph:
+    text: str
+    position: Optional[int]  # None: the mean loss over the whole text
+    loss: float
+    nodes: list              # every Val reachable from the loss, the loss first
+    index: dict              # Val -> its place in nodes
+    group: list              # the group of each node
+    weight_names: dict       # place -> 'wte[3,5]', for the parameters
+    groups: list             # group names: the parameters', then the stages' as made, then the loss
+    param_groups: set
+
+
+def reachable(root):
+    """Every Val below root, leaves too, each once: root first, then breadth first."""
+    order, seen = [root], {root}
+    for node in order:  # the list grows as it is read
+        for child in node._children:
+            if child not in seen:
+                seen.add(child)
+                order.append(child)
+    return order
+
+
+def build_graph(checkpoint, tokens, text, position=None):
+    """The LossGraph of the text's mean loss (position None) or of one position's loss."""
+    model = GPT(checkpoint.config, checkpoint.state_dict)
+    trace = StageTrace()
+    if position is None:
+        loss = model.loss([tokens], trace)
+    else:
+        loss = model.document_losses(tokens[:position + 2], trace)[position]
+    loss.backward()
+    nodes = reachable(loss)
+    index = {v: i for i, v in enumerate(nodes)}
+    group = [None] * len(nodes)
+    weight_names, groups = {}, []
+    for name, matrix in model.state_dict.items():
+        for r, row in enumerate(matrix):
+            for c, p in enumerate(row):
+                i = index.get(p)
+                if i is not None:
+                    group[i] = name
+                    weight_names[i] = f'{name}[{r},{c}]'
+                    if name not in groups:
+                        groups.append(name)
+    param_groups = set(groups)
+
+    def claim(outputs, name):
+        stack = [v for v in outputs if v in index]
+        claimed = False
+        while stack:
+            v = stack.pop()
+            i = index[v]
+            if group[i] is None:
+                group[i] = name
+                claimed = True
+                stack.extend(c for c in v._children if group[index[c]] is None)
+        if claimed and name not in groups:
+            groups.append(name)
+
+    for name, outputs in trace.stages:
+        claim(outputs, name)
+    claim([loss], LOSS_GROUP)
+    return LossGraph(text, position, loss.data, nodes, index, group, weight_names, groups, param_groups)
+
+
+def op_counts(graph):
+    """{group: Counter of its atoms' ops}, groups in graph order."""
+    counts = {name: Counter() for name in graph.groups}
+    for v, name in zip(graph.nodes, graph.group):
+        counts[name][op_name(v)] += 1
+    return counts
+
+
+def summary(graph):
+    """Counts: atoms and edges per op (their totals are the graph's), atoms per group and block."""
+    ops = {}
+    for v in graph.nodes:
+        entry = ops.setdefault(op_name(v), {'nodes': 0, 'edges': 0})
+        entry['nodes'] += 1
+        entry['edges'] += len(v._children)
+    by_group = op_counts(graph)
+    blocks = Counter()
+    for name, counts in by_group.items():
+        blocks[block_of(name)] += sum(counts.values())
+    return {
+        'text': graph.text, 'position': graph.position, 'loss': graph.loss,
+        'atoms': len(graph.nodes), 'edges': sum(e['edges'] for e in ops.values()),
+        'ops': dict(sorted(ops.items())),
+        'groups': [{'name': name, 'block': block_of(name), 'atoms': sum(by_group[name].values()),
+                    'ops': dict(by_group[name])} for name in graph.groups],
+        'blocks': dict(blocks),
+    }
+
+
+# --- drawing ---------------------------------------------------------------------------------
+
+def check_drawable(graph, level):
+    """One line, before Graphviz works for minutes: the level draws at most DRAW_LIMITS boxes."""
+    drawn = len(graph.nodes) if level == 'atoms' else len(graph.groups)
+    limit = DRAW_LIMITS[level]
+    if drawn > limit:
+        what = f"{len(graph.nodes):,} atoms" if level == 'atoms' else f"{drawn:,} operations"
+        hint = f"use --level {COARSER[level]}" if level in COARSER else "use a smaller model"
+        if level == 'atoms':
+            if graph.position is None:
+                hint += ", or --position P for one position's loss"
+            hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
+        raise MicrogptError(f"the graph has {what}, too many to draw at --level {level} (at most "
+                            f"{limit:,}): {hint}")
+
+
+def to_dot(graph, level, title=None):
+    check_drawable(graph, level)
+    draw = {'atoms': atoms_dot, 'ops': ops_dot, 'blocks': blocks_dot}[level]
+    return draw(graph, title or default_title(graph))
+
+
+def default_title(graph):
+    where = 'mean loss' if graph.position is None else f'loss at position {graph.position}'
+    return f"{where} of {graph.text!r} = {graph.loss:.4f}"
+
+
+def _header(name, title, rankdir):
+    font = 'Helvetica'
+    node = attributes(shape='box', style='rounded,filled', fillcolor='white', fontname=font, fontsize='10')
+    return [f'digraph {name} {{',
+            f'graph {attributes(label=title, labelloc="t", rankdir=rankdir, fontname=font)};',
+            f'node {node};',
+            f'edge {attributes(color="#555555", arrowsize="0.6")};']
+
+
+def _cluster(name, label, style):
+    """The line that opens a box around the nodes after it (closed by a line '}')."""
+    return f'subgraph cluster_{name} {{ graph {attributes(label=label, style=style)};'
+
+
+def _block_label(graph, block):
+    """A block's name and the state_dict names of the parameters in it."""
+    params = [g for g in graph.groups if g in graph.param_groups and block_of(g) == block]
+    short = [g.split('.', 1)[1] if '.' in g else g for g in params]
+    return block + (f"\n({', '.join(short)})" if short else '')
+
+
+def _blocks_in_order(graph):
+    return list(dict.fromkeys(block_of(g) for g in graph.groups))
+
+
+PARAM_COLOR, CONST_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
+
+
+def atoms_dot(graph, title):
+    lines = _header('atoms', title, 'LR')
+    by_block = {}
+    for i, name in enumerate(graph.group):
+        by_block.setdefault(block_of(name), []).append(i)
+    for b, block in enumerate(_blocks_in_order(graph)):
+        lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
+        for i in by_block.get(block, []):
+            v = graph.nodes[i]
+            if i in graph.weight_names:
+                head, color = graph.weight_names[i], PARAM_COLOR
+            elif not v._children:
+                head, color = 'const', CONST_COLOR
+            else:
+                head, color = v._op, LOSS_COLOR if i == 0 else STAGE_COLOR
+            label = f"{head}\ndata {v.data:.4g}\ngrad {v.grad:.4g}"
+            lines.append(f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};')
+        lines.append('}')
+    index = graph.index
+    for i, v in enumerate(graph.nodes):
+        lines.extend(f'n{index[c]} -> n{i};' for c in v._children)
+    lines.append('}')
+    return '\n'.join(lines) + '\n'
+
+
+def _group_edges(graph, key):
+    """Counter of (key of child's group, key of parent's group): atom edges between two keys."""
+    index, group = graph.index, graph.group
+    edges = Counter()
+    for i, v in enumerate(graph.nodes):
+        mine = key(group[i])
+        for c in v._children:
+            theirs = key(group[index[c]])
+            if theirs != mine:
+                edges[theirs, mine] += 1
+    return edges
+
+
+def _ops_label(graph, name, counts, grads):
+    atoms = sum(counts.values())
+    if name in graph.param_groups:
+        return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(sum(g * g for g in grads)):.4g}"
+    # a stage's leaves are the numbers it was written with (1/n, eps, -max), its constants
+    ops = ', '.join(f"{n:,} {'const' if op == 'leaf' else op}" for op, n in counts.most_common())
+    head = f"loss = {graph.loss:.4f}" if name == LOSS_GROUP else name.split('.')[-1]
+    return f"{head}\n{atoms:,} atoms: {ops}"
+
+
+def ops_dot(graph, title):
+    counts = op_counts(graph)
+    grads = {name: [] for name in graph.param_groups}
+    for v, name in zip(graph.nodes, graph.group):
+        if name in grads:
+            grads[name].append(v.grad)
+    ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
+    lines = _header('ops', title, 'TB')
+    for b, block in enumerate(_blocks_in_order(graph)):
+        lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
+        heads = {}
+        for name in graph.groups:
+            if block_of(name) != block:
+                continue
+            color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == LOSS_GROUP
+                     else STAGE_COLOR)
+            label = _ops_label(graph, name, counts[name], grads.get(name))
+            node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
+            parts = name.split('.')
+            if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box
+                heads.setdefault(parts[1], []).append(node)
+            else:
+                lines.append(node)
+        for h, (head, nodes) in enumerate(heads.items()):
+            lines.append(_cluster(f'{b}_{h}', head, 'dotted'))
+            lines.extend(nodes)
+            lines.append('}')
+        lines.append('}')
+    for (a, b), n in _group_edges(graph, lambda g: g).items():
+        lines.append(f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,}", fontsize="8")};')
+    lines.append('}')
+    return '\n'.join(lines) + '\n'
+
+
+def blocks_dot(graph, title):
+    counts = {}
+    for name, ops in op_counts(graph).items():
+        counts.setdefault(block_of(name), Counter()).update(ops)
+    lines = _header('blocks', title, 'TB')
+    blocks = _blocks_in_order(graph)
+    ids = {block: f'b{k}' for k, block in enumerate(blocks)}
+    for block in blocks:
+        c = counts[block]
+        label = f"{_block_label(graph, block)}\n{sum(c.values()):,} atoms (of them {c['leaf']:,} leaves)"
+        if block == 'head':
+            label += f"\nloss = {graph.loss:.4f}"
+        lines.append(f'{ids[block]} {attributes(label=label, fillcolor=STAGE_COLOR)};')
+    for (a, b), n in _group_edges(graph, block_of).items():
+        lines.append(f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,} edges", fontsize="8")};')
+    lines.append('}')
+    return '\n'.join(lines) + '\n'
+
+
+def check_position(tokens, text, position):
+    """One line if --position is not one of the text's positions (text_tokens has already
+    held the text to the model's block_size, so these are all within it)."""
+    last = len(tokens) - 2
+    if position is not None and not 0 <= position <= last:
+        raise MicrogptError(f"--position {position} is beyond {text!r}: its positions are 0 to {last} "
+                            f"(position p predicts the token after p; {last} predicts the end)")
+
+
+def graph_job(console, checkpoint_path, text, position, level, as_json, out):
+    """`microgpt graph`: the Val graph of a text's loss, drawn to out, and its counts as JSON."""
+    import json
+    from ..checkpoint import load_checkpoint
+    from .dot import check_graph_path, write_graph
+    from .text import text_tokens
+    if out is None and not as_json:
+        raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
+    if out is not None:
+        check_graph_path(out)
+    checkpoint = load_checkpoint(checkpoint_path)
+    tokens = text_tokens(checkpoint, text)
+    check_position(tokens, text, position)
+    graph = build_graph(checkpoint, tokens, text, position)
+    if out is not None:
+        write_graph(to_dot(graph, level), out)
+        console.info(f"graph of {len(graph.nodes):,} atoms drawn at level {level} to {out}")
+    counts = summary(graph)
+    if as_json:
+        console.out(json.dumps(counts))
+    return counts

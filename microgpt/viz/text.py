@@ -1,0 +1,24 @@
+"""The text a picture is made of: checked against the model's vocabulary and context."""
+from ..errors import MicrogptError
+
+
+def text_tokens(checkpoint, text):
+    """BOS + text + BOS as token ids, or one MicrogptError line saying what is wrong with text:
+    empty, a character the model does not know, or longer than its context holds (the model
+    reads BOS and every character, at most block_size positions)."""
+    tokenizer, block_size = checkpoint.tokenizer, checkpoint.config.block_size
+    if not text:
+        raise MicrogptError("--text is empty: give a word or name made of the model's characters")
+    unknown = tokenizer.unknown_chars(text)
+    if unknown:
+        raise MicrogptError(f"text {text!r} has a character the model does not know: {unknown[0]!r} "
+                            f"(it knows {''.join(tokenizer.chars)!r})")
+    if len(text) > block_size - 1:
+        raise MicrogptError(f"text {text!r} has {len(text)} characters; the model's block_size "
+                            f"({block_size}) holds at most {block_size - 1} after BOS")
+    return [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
+
+
+def token_labels(tokenizer, tokens):
+    """A readable label per token: its character, or BOS."""
+    return ['BOS' if t == tokenizer.bos else tokenizer.chars[t] for t in tokens]

@@ -272,10 +272,11 @@ def budget_evolve(docs, tmp_path, name, **kwargs):
     return evolve(docs, tmp_path, name, space=TINY_BUDGET_SPACE, budget=TINY_BUDGET, **kwargs)
 
 
-def test_every_organism_gets_the_same_flops(docs, tmp_path):
+@pytest.mark.parametrize('fitness', ['loss', 'aesthetic'])
+def test_every_organism_gets_the_same_flops(docs, tmp_path, fitness):
     from microgpt.flops import lengths_of, mean_step_flops
     from microgpt.model import GPTConfig
-    evolution, best = budget_evolve(docs, tmp_path, 'fair')
+    evolution, best = budget_evolve(docs, tmp_path, 'fair', fitness=fitness)
     organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
     assert len({(r['genes']['n_embd'], r['genes']['n_layer'], r['genes']['batch_size']) for r in organisms}) > 3
     for r in organisms:

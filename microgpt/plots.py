@@ -82,8 +82,9 @@ BIRTH_MARKERS = {'random': ('o', 'random (generation 1)'), 'immigrant': ('^', 'i
 
 def plot_evolution(log, out_path):
     """Every scoring of an evolve log (`log`: its run, generations and organism records, as
-    evolve.lineage reads them) at the generation that made it, marked by how the organism was born; the best, mean and worst per generation; below,
-    the distinct architectures."""
+    evolve.lineage reads them) at the generation that made it, marked by how the organism was
+    born; the best, mean and worst per generation and the baselines; below, the distinct
+    architectures."""
     Figure = figure_class()
     fig = Figure(figsize=(8, 6.5), layout='constrained')
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))

@@ -281,9 +281,9 @@ def test_every_organism_gets_the_same_flops(docs, tmp_path, fitness):
     assert len({(r['genes']['n_embd'], r['genes']['n_layer'], r['genes']['batch_size']) for r in organisms}) > 3
     for r in organisms:
         genes = r['genes']
-        config = GPTConfig(vocab_size=evolution.vocab_size, **{k: genes[k] for k in
-                                                                 ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')})
-        step = mean_step_flops(config, genes['batch_size'], lengths_of(evolution.train_docs, genes['block_size'])).total
+        arch = {k: genes[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')}
+        lengths = lengths_of(evolution.train_docs, genes['block_size'])
+        step = mean_step_flops(GPTConfig(vocab_size=evolution.vocab_size, **arch), genes['batch_size'], lengths).total
         # the steps the budget buys: all it can, and no more
         assert r['num_steps'] == genes['num_steps'] and r['flops'] == pytest.approx(step * r['num_steps'])
         assert TINY_BUDGET - step < r['flops'] <= TINY_BUDGET
@@ -296,7 +296,8 @@ def test_budget_results_do_not_depend_on_the_worker_count(docs, tmp_path):
     one, best_one = budget_evolve(docs, tmp_path, 'b1', workers=1)
     two, best_two = budget_evolve(docs, tmp_path, 'b2', workers=2)
     assert best_one.genome == best_two.genome and best_one.score == best_two.score
-    key = lambda r: (r['kind'], r.get('scored_in', -1), r.get('generation', -1), r.get('index', -2), r.get('seed'))  # noqa: E731
+    key = lambda r: (r['kind'], r.get('scored_in', -1), r.get('generation', -1), r.get('index', -2),  # noqa: E731
+                     r.get('seed', -1))
     assert sorted(without_timing(read_log(one)), key=key) == sorted(without_timing(read_log(two)), key=key)
 
 

@@ -210,7 +210,8 @@ def evolution_report(path, log, markdown=False):
     stands = [(b['origin'], b) for b in log.baselines]
     stands += [(f"finalist {f['generation']}.{f['index']}", f) for f in (log.confirmation or {}).get('organisms', [])]
     if stands:
-        rows = [[name, _number(s['score']), _number(s.get('spread')), str(len(s.get('scores', [])))] for name, s in stands]
+        rows = [[name, _number(s['score']), _number(s.get('spread')), str(len(s.get('scores', [])))]
+                for name, s in stands]
         parts.append(format_table(['scored on several seeds', 'mean', 'spread', 'scorings'], rows, markdown))
     lines = ancestry_lines(log)
     parts.append("the winner's ancestry (generation.index, birth, mean score):\n" + '\n'.join(

@@ -331,3 +331,14 @@ def test_readme_shows_the_gene_ranges_searched():
     for row in gene_table().splitlines():
         assert row in readme, row
     assert '| batch_size | 1–64, log-uniform | 1 (fixed) |' in readme  # the table says what it means
+
+
+def test_a_choice_gene_draws_mutates_and_crosses_over_among_its_values():
+    from microgpt.evolve.genome import GeneChoice
+    choice = GeneChoice(('linear', 'cosine', 'constant'))
+    rng = random.Random(6)
+    assert {choice.draw(rng) for _ in range(100)} == {'linear', 'cosine', 'constant'}
+    for value in choice.values:
+        moved = {choice.mutate(value, rng) for _ in range(50)}
+        assert value not in moved and moved <= set(choice.values)
+    assert choice.round('sideways') == 'linear' and choice.contains('cosine') and not choice.contains('x')

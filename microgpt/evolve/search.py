@@ -240,6 +240,7 @@ class Evolution:
     genome_written: Path = None
     contenders: list = None  # the organisms the best is chosen from: the last generation, then the finalists
     finalists: list = None
+    cpu_seconds: float = 0.0  # of every training, summed: what the search costs without other load
 
     def __post_init__(self):
         check_evolution_args(self.fitness, self.population, self.generations, self.workers, self.space,
@@ -516,6 +517,7 @@ class Evolution:
             organism.result = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}
         else:
             organism.result = outcome.result
+        self.cpu_seconds += organism.result.get('cpu_seconds') or 0.0
         record = organism.record()
         if outcome.attempts > 1:
             record['attempts'] = outcome.attempts
@@ -722,5 +724,6 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
         console.out(lead_line(lead, clear, evolution.runner_up))
     if fitness == 'aesthetic':
         console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
-    console.info(f"evolved in {time.perf_counter() - t0:.1f}s; genome written to {out}; log {evolution.log_path}")
+    console.info(f"evolved in {time.perf_counter() - t0:.1f}s ({evolution.cpu_seconds:.0f} CPU seconds of training); "
+                 f"genome written to {out}; log {evolution.log_path}")
     return best

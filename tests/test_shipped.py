@@ -78,9 +78,13 @@ def replay_cost(record):
 
 
 def cheapest_organisms(path):
+    """The log's run record, and the cheapest scoring of a baseline (generation 0) and of the
+    search's own organisms (the two cheapest of these when there is no baseline)."""
     records = read_jsonl(path)
-    organisms = [r for r in records if r['kind'] == 'organism' and r['error'] is None]
-    return records[0], sorted(organisms, key=replay_cost)[:REPLAYED_PER_LOG]
+    organisms = sorted((r for r in records if r['kind'] == 'organism' and r['error'] is None), key=replay_cost)
+    baselines = [r for r in organisms if r['generation'] == 0][:1]
+    searched = [r for r in organisms if r['generation'] > 0][:REPLAYED_PER_LOG - len(baselines)]
+    return records[0], baselines + searched
 
 
 def evolve_log_param(path):

@@ -7,14 +7,15 @@ import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
 from .console import Console, exit_status, raise_on_sigterm
-from .engines import ENGINE_HELP
+from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
 from .evolve.genome import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
 from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
-from .training import ARCH_DEFAULTS, DEFAULT_SEED, TRAIN_DEFAULTS
+from .optim import SCHEDULES
+from .training import ARCH_DEFAULTS, BATCH_ORDERS, DEFAULT_SEED, TRAIN_DEFAULTS
 from .trials.executor import CLUSTER_ENV
 from .viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
 
@@ -24,21 +25,37 @@ ENGINES_TEXT = '; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items())
 COUNT = click.IntRange(min=1)
 
 
-class PositiveFloat(click.ParamType):
-    """A finite number > 0 (click's FloatRange lets nan and inf through)."""
+class Real(click.ParamType):
+    """A finite number within bounds (click's FloatRange lets nan and inf through)."""
     name = 'number'
+
+    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def _bounds(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return ' and '.join(parts)
 
     def convert(self, value, param, ctx):
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(number) and number > 0):
-            self.fail(f"{value!r} must be a finite number > 0", param, ctx)
+        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
+        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
+        if not math.isfinite(number) or too_low or too_high:
+            self.fail(f"{value!r} must be a finite number {self._bounds()}", param, ctx)
         return number
 
 
-POSITIVE = PositiveFloat()
+POSITIVE = Real(0, low_open=True)
+NON_NEGATIVE = Real(0)
+BETA = Real(0, 1, high_open=True)
+SHARE = Real(0, 1, low_open=True, high_open=True)
 
 
 class Group(click.Group):
@@ -124,7 +141,8 @@ GENE_OPTIONS = [
     ('--n-layer', 'n_layer', COUNT, "Transformer layers."),
     ('--block-size', 'block_size', COUNT, "Maximum context length."),
     ('--ff-mult', 'ff_mult', COUNT, "MLP hidden width = ff-mult * n-embd."),
-    ('--lr', 'learning_rate', POSITIVE, "Adam learning rate (finite, > 0), decayed linearly to 0."),
+    ('--lr', 'learning_rate', POSITIVE,
+     "Adam learning rate (finite, > 0); the schedule option decays it (linearly to 0: the original)."),
 ]
 GENE_DEFAULTS = dict(ARCH_DEFAULTS, num_steps=TRAIN_DEFAULTS.num_steps, learning_rate=TRAIN_DEFAULTS.learning_rate)
 
@@ -134,15 +152,47 @@ def gene_options(command):
                            for flag, gene, kind, text in GENE_OPTIONS])
 
 
+# The training options beyond the genes, each named after the TrainConfig field it sets; None
+# means not given (the default, or with --resume the checkpoint's). (option, field, type, help)
+TRAIN_OPTIONS = [
+    ('--batch-size', 'batch_size', COUNT,
+     "Documents per step; the loss is the mean over all their tokens. 1 is the original."),
+    ('--clip', 'grad_clip', POSITIVE, "Clip the global gradient norm to this before each Adam step."),
+    ('--weight-decay', 'weight_decay', NON_NEGATIVE,
+     "Decoupled weight decay (AdamW): each step shrinks the weights by lr * this first."),
+    ('--beta1', 'beta1', BETA, "Adam's beta1, in [0, 1)."),
+    ('--beta2', 'beta2', BETA, "Adam's beta2, in [0, 1)."),
+    ('--warmup', 'warmup', click.IntRange(min=0),
+     "Steps over which the learning rate rises linearly to --lr before the schedule starts."),
+    ('--schedule', 'schedule', click.Choice(list(SCHEDULES)),
+     "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.'),
+    ('--batch-order', 'batch_order', click.Choice(list(BATCH_ORDERS)),
+     "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.'),
+    ('--val-split', 'val_split', SHARE,
+     "Hold out this share of the documents (chosen by --seed, as evolve and sweep choose theirs); "
+     "never trained on."),
+    ('--eval-every', 'eval_every', COUNT,
+     "Every N steps and at the end, the held-out loss (stderr); the best model is kept beside --out "
+     "(run.ckpt.json -> run.best.ckpt.json). Needs --val-split."),
+    ('--early-stop', 'early_stop', COUNT, "End training after K evaluations without a better held-out loss."),
+]
+
+
+def train_options(command):
+    def shown(name):
+        value = getattr(TRAIN_DEFAULTS, name)
+        return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) \
+            else str(value)
+    return apply(command, [click.option(flag, name, type=kind, default=None, show_default=shown(name), help=text)
+                           for flag, name, kind, text in TRAIN_OPTIONS])
+
+
 @main.command()
 @data_option
 @click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
               help="Seed of the one random stream (shuffle, init, sampling).")
 @gene_options
-@click.option('--batch-size', type=COUNT, default=None, show_default=str(TRAIN_DEFAULTS.batch_size),
-              help="Documents per step; the loss is the mean over all their tokens. 1 is the original.")
-@click.option('--clip', 'grad_clip', type=POSITIVE, default=None,
-              help="Clip the global gradient norm to this before each Adam step (default: off).")
+@train_options
 @click.option('--genome', 'genome_path', type=click.Path(dir_okay=False), default=None,
               help=f"Take the hyperparameters from this genome (default: ./{DEFAULT_GENOME} if it exists); "
                    "flags given here override its genes.")
@@ -158,11 +208,20 @@ def gene_options(command):
 @click.option('--resume', type=click.Path(dir_okay=False), default=None,
               help="Continue the interrupted run in this checkpoint to its planned steps, exactly as "
                    "if it had not stopped (on either engine).")
+@click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,
+              help="Numbers of the numpy engine: float32 is faster; float64 is the original's numbers.")
+@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
+              help="Train as many steps as this many floating-point operations buy (microgpt.flops: the "
+                   "mean step over the training documents); prints the steps and the time they should take. "
+                   "Instead of --steps.")
+@click.option('--max-time', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Stop at the first step boundary after this long, keep the checkpoint (resumable).")
 @click.option('--plot', type=click.Path(dir_okay=False), default=None,
-              help="Also draw the training loss per step and its moving average to this image "
-                   "(.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
-def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperature, samples, engine, out,
-          resume, plot, **genes):
+              help="Also draw the training loss per step and its moving average, and the held-out "
+                   "loss of each evaluation, to this image (.png, .svg, .pdf; needs pip install "
+                   "'microgpt[plot]').")
+def train(data, seed, genome_path, primordial, temperature, samples, engine, dtype, out, resume, plot,
+          budget, max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -175,11 +234,14 @@ def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperatur
       microgpt train --primordial            # the original microgpt.py, line for line
       microgpt train --steps 5000 --batch-size 8 --plot loss.png
       microgpt train --resume microgpt.ckpt.json
+      microgpt train --val-split 0.1 --eval-every 500 --early-stop 4 --out run.ckpt.json
+      microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
     """
     from .jobs import TrainRequest, train_job
-    train_job(TrainRequest(genes=genes, data=data, seed=seed, batch_size=batch_size, grad_clip=grad_clip,
-                           genome_path=genome_path, primordial=primordial, temperature=temperature,
-                           samples=samples, engine=engine, out=out, resume=resume, plot=plot,
+    genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
+    train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
+                           primordial=primordial, temperature=temperature, samples=samples, engine=engine,
+                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
                            command=command_argv()), console())
 
 
@@ -196,15 +258,21 @@ def train(data, seed, batch_size, grad_clip, genome_path, primordial, temperatur
               help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1).")
 @click.option('--prefix', default='', help="Every sample starts with this text (printed whole).")
 @engine_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine):
+@click.option('--novelty', is_flag=True,
+              help="Then say (stderr) how many samples are new, in the training data or in the held-out "
+                   "data: of --data, split as the checkpoint's run split it when it trained on that data "
+                   "with --val-split (else all of --data counts as training data).")
+@data_option
+def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data):
     """Sample names from a trained checkpoint (whichever engine trained it).
 
     \b
-    Example:
+    Examples:
       microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
+      microgpt sample --checkpoint run.best.ckpt.json --novelty
     """
     from .jobs import sample_job
-    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine)
+    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data)
 
 
 @main.command('eval')
@@ -481,22 +549,33 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
               help="Timed steps of the batch-32 throughput runs (wider model; numpy and torch).")
 @data_option
 @click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
-def bench(steps, engines, repeat, batch_steps, data, out):
+@click.option('--race', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Instead: the race. microgpt's recipe (numpy float32) and the PyTorch twin set up as "
+                   "makemore's defaults each train SECONDS of wall time on the same 90/10 split; their "
+                   "steps, tokens/s and held-out loss, and a verdict (needs torch).")
+def bench(steps, engines, repeat, batch_steps, data, out, race):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
     samples, peak RSS; the whole `microgpt train --samples 0` process, with its CPU seconds
     per wall second; training throughput (tokens/second) at batch size 32 of a wider model
     (n_embd 64, 4 heads, 2 layers), numpy beside PyTorch; the same model in PyTorch
-    (float64, one thread, eager) when installed; building and back-propagating Val graphs
-    of 1k and 100k nodes. Goals, each with its measured value and PASS or FAIL: numpy's
-    batch throughput >= PyTorch's; the whole numpy `train` process <= 0.2 x PyTorch's
-    training loop; its CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine
-    >= 10x the original, in <= 56 MB. The report goes to stdout; progress and the goals'
-    verdicts to stderr.
+    (float64, one thread, eager) when installed; at makemore's default size (n_embd 64, 4
+    heads, 4 layers) numpy in float64 and float32 beside the twin as makemore runs it
+    (float32, 2 threads); building and back-propagating Val graphs of 1k and 100k nodes.
+    Goals, each with its measured value and PASS or FAIL: numpy's batch throughput >=
+    PyTorch's; numpy float32's >= the float32 twin's at makemore's size; the numpy `train`
+    process's CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine >= 10x the
+    original, in <= 56 MB. The report goes to stdout; progress and the goals' verdicts to
+    stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
+
+    \b
+    Examples:
+      microgpt bench --engines numpy,torch
+      microgpt bench --race 120
     """
     from .bench import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race)
 
 
 def comma_list(kind):

@@ -26,6 +26,26 @@ def sample_line(index, name):
     return f"sample {index:2d}: {name}"
 
 
+def eval_line(point, num_steps, best):
+    """One evaluation while training (stderr): the train loss is the mean since the last one."""
+    return (f"eval step {point['step']:4d} / {num_steps:4d} | train loss {point['train_loss']:.4f} | "
+            f"held-out loss {point['val_loss']:.4f} | best {best['val_loss']:.4f} (step {best['step']})")
+
+
+def budget_line(budget, steps, flops_per_step, step_seconds, engine):
+    return (f"budget {budget:.4g} FLOPs: {steps:,} steps of {flops_per_step:.4g} FLOPs on average; about "
+            f"{format_duration(steps * step_seconds)} on the {engine} engine here "
+            f"({step_seconds * 1000:.3g} ms a step, timed on a copy of the model)")
+
+
+def novelty_line(counts):
+    """makemore's three kinds of sample: new, in the training data, in the held-out data."""
+    held_out = ('no held-out data' if counts['held_out'] is None
+                else f"{counts['held_out']} in the held-out data")
+    return (f"novelty: {counts['new']} of {counts['samples']} samples new, "
+            f"{counts['train']} in the training data, {held_out}")
+
+
 # --- evolution ------------------------------------------------------------------------------
 
 def generation_line(summary, generations):
@@ -81,9 +101,14 @@ GENE_LABELS = {'learning_rate': 'lr', 'num_steps': 'steps'}  # the short names t
 
 
 def describe_genes(genes):
-    """`name=value` for each setting, in the order given (numbers as compactly as they read)."""
-    return ' '.join(f"{GENE_LABELS.get(name, name)}={value:.4g}" if isinstance(value, float)
-                    else f"{GENE_LABELS.get(name, name)}={value}" for name, value in genes.items())
+    """A genome's settings as describe_settings writes them, lr and steps by train's short names."""
+    return describe_settings({GENE_LABELS.get(name, name): value for name, value in genes.items()})
+
+
+def describe_settings(settings):
+    """{name: value} as `name=value` pairs (numbers as compactly as they read)."""
+    return ' '.join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+                    for name, value in settings.items())
 
 
 def voice_unformed(genes, why=''):

@@ -20,7 +20,10 @@ def parse_docs(text):
     return [line.strip() for line in text.strip().split('\n') if line.strip()]
 
 
-def split_docs(docs, seed, val_fraction=0.1):
+VAL_FRACTION = 0.1  # the share evolution and sweeps hold out
+
+
+def split_docs(docs, seed, val_fraction=VAL_FRACTION):
     """(train, validation): a held-out share of the documents, fixed by the seed."""
     order = list(range(len(docs)))
     random.Random(seed).shuffle(order)
@@ -28,6 +31,18 @@ def split_docs(docs, seed, val_fraction=0.1):
     held_out = set(order[:n_val])
     train = [d for i, d in enumerate(docs) if i not in held_out]
     val = [docs[i] for i in order[:n_val]]
+    return train, val
+
+
+def held_out_split(docs, seed, val_fraction=VAL_FRACTION):
+    """split_docs, without the held-out documents that have a character no training document
+    has (the model has no token for it); a MicrogptError if either side is left empty."""
+    train, val = split_docs(docs, seed, val_fraction)
+    known = set(''.join(train))
+    val = [doc for doc in val if set(doc) <= known]
+    if not train or not val:
+        raise MicrogptError(f"a held-out share of {val_fraction:g} of {len(docs):,} documents leaves "
+                            f"{len(train):,} to train on and {len(val):,} held out: both need at least one")
     return train, val
 
 

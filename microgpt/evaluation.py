@@ -11,8 +11,8 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
     Each document is tokenized as in training (`tokenizer.doc_tokens(doc, block_size)`).
     Documents go through the numpy forward `batch_size` at a time, sorted by length (its
     attention pads a batch to the longest document; all else runs on real tokens only).
-    Works with any engine: a model not on the numpy engine is copied onto it through its
-    state_dict.
+    Works with any engine: a model not on the float64 numpy engine is copied onto it through
+    its state_dict, so a loss is always measured in float64.
     """
     import numpy as np  # here, not at the top: importing this module stays cheap
     from .engines.numpy_engine import NumpyEngine
@@ -23,7 +23,7 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
     unknown = tokenizer.unknown_chars(''.join(docs))
     if unknown:
         raise MicrogptError(f"documents have characters the model does not know: {''.join(unknown)!r}")
-    if not isinstance(engine, NumpyEngine):
+    if not (isinstance(engine, NumpyEngine) and engine.dtype == np.float64):
         engine = NumpyEngine(engine.config, engine.state_dict())
     block_size = engine.config.block_size
     sequences = sorted((tokenizer.doc_tokens(doc, block_size) for doc in docs), key=len)

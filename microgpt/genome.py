@@ -2,7 +2,7 @@
 
 A genome is the model's config and the trainer's written down, flat, under their own field
 names: GPTConfig's (less vocab_size, which the data decides) and TrainConfig's (less what
-only watches a run). `microgpt train` reads genome.json (a flag beats a gene), `microgpt
+only watches a run: val_split, eval_every, early_stop). `microgpt train` reads genome.json (a flag beats a gene), `microgpt
 evolve` writes it; both read and write it here, below either of them.
 
 genome.json versions: 1 held the seven genes of the seed design (the architecture,
@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Optional
 
-from .console import describe_genes
+from .console import describe_genes, describe_settings
 from .errors import MicrogptError
 from .fileio import atomic_write_json, read_json
 from .training import ARCH_DEFAULTS, ARCH_FIELDS, TRAIN_DEFAULTS, TrainConfig
@@ -26,7 +26,8 @@ DEFAULT_GENOME = 'genome.json'
 
 @dataclass(frozen=True)
 class Genome:
-    """GPTConfig's and TrainConfig's fields; the defaults are theirs (the primordial genome)."""
+    """GPTConfig's and TrainConfig's fields (tests/test_genome.py checks it has all those that
+    make the run); the defaults are theirs (the primordial genome)."""
     n_embd: int = ARCH_DEFAULTS['n_embd']
     n_head: int = ARCH_DEFAULTS['n_head']
     n_layer: int = ARCH_DEFAULTS['n_layer']
@@ -36,6 +37,12 @@ class Genome:
     num_steps: int = TRAIN_DEFAULTS.num_steps
     batch_size: int = TRAIN_DEFAULTS.batch_size
     grad_clip: Optional[float] = TRAIN_DEFAULTS.grad_clip
+    weight_decay: float = TRAIN_DEFAULTS.weight_decay
+    beta1: float = TRAIN_DEFAULTS.beta1
+    beta2: float = TRAIN_DEFAULTS.beta2
+    warmup: int = TRAIN_DEFAULTS.warmup
+    schedule: str = TRAIN_DEFAULTS.schedule
+    batch_order: str = TRAIN_DEFAULTS.batch_order
 
     @classmethod
     def from_settings(cls, settings):
@@ -166,13 +173,15 @@ def load_genome(path, space=None):
     return GenomeFile(genome, provenance, path)
 
 
-def resolve_train_settings(flags, genome_path=None, primordial=False):
+def resolve_train_settings(flags, genome_path=None, primordial=False, other_settings=None):
     """The settings to train with: a flag given on the command line beats the genome's,
     which beats the configs' default. `flags` maps genome fields to values (None = not given).
 
     The genome is `genome_path` if given, else ./genome.json if it exists; `primordial`
     ignores any genome. Returns (settings: every genome field, the GenomeFile or None, a line
-    saying which genome is in use).
+    saying which genome is in use). Without a genome, the line names each setting that is not
+    the original's: the flags given, and `other_settings` ({name: value} of the options beyond
+    the genome that differ).
     """
     if primordial and genome_path is not None:
         raise MicrogptError("--primordial and --genome exclude each other")
@@ -184,7 +193,13 @@ def resolve_train_settings(flags, genome_path=None, primordial=False):
     given = sorted(name for name, value in flags.items() if value is not None)
     if genome_file is None:
         settings = PRIMORDIAL.genes()
-        message = "the primordial settings: " + ("--primordial" if primordial else f"no {DEFAULT_GENOME} here")
+        # the seed design's genes first, then the trainer's settings in their order
+        order = sorted(SEED_GENES) + [name for name in SETTINGS if name not in SEED_GENES]
+        differ = {name: flags[name] for name in order if name in given and flags[name] != settings[name]}
+        differ.update(other_settings or {})
+        message = (f"the original's settings except {describe_settings(differ)}" if differ
+                   else "the primordial settings")
+        message += ": " + ("--primordial" if primordial else f"no {DEFAULT_GENOME} here")
     else:
         settings = genome_file.genome.genes()
         message = f"using {genome_file.describe()}"

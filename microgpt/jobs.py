@@ -4,18 +4,21 @@ job ends. (Evolution and sweeps have theirs in evolve/ and scaling/.)
 """
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Optional
 
 from . import checkpoint as ckpt
-from .console import (INFERENCE_HEADER, StopRequests, exit_status, header_lines, sample_line, step_line,
-                      voice_become, voice_unformed)
-from .data import load_dataset
+from .console import (INFERENCE_HEADER, StopRequests, budget_line, eval_line, exit_status, header_lines,
+                      novelty_line,
+                      sample_line, step_line, voice_become, voice_unformed)
+from .data import held_out_split, load_dataset
+from .engines import DEFAULT_DTYPE, check_dtype
 from .errors import MicrogptError
 from .fileio import check_output_path
-from .genome import Genome, resolve_train_settings
-from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate
-from .training import ARCH_FIELDS, DEFAULT_SEED, Run, TrainConfig, check_arch, check_memory
+from .genome import SETTINGS, Genome, resolve_train_settings
+from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate, novelty
+from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
 
 
 class JobInterrupted(Exception):
@@ -31,18 +34,20 @@ class TrainRequest:
     """What `microgpt train` was asked; None means "not given" (a default, a genome's gene,
     or, with resume, the checkpoint's setting applies)."""
     genes: dict = field(default_factory=dict)  # gene name -> value or None
+    options: dict = field(default_factory=dict)  # other TrainConfig field -> value or None
     data: Optional[str] = None
     seed: Optional[int] = None
-    batch_size: Optional[int] = None
-    grad_clip: Optional[float] = None
     genome_path: Optional[str] = None
     primordial: bool = False
     temperature: Optional[float] = None
     samples: Optional[int] = None
     engine: str = 'numpy'
+    dtype: Optional[str] = None
     out: Optional[str] = None
     resume: Optional[str] = None
     plot: Optional[str] = None
+    max_time: Optional[float] = None  # seconds
+    budget: Optional[float] = None  # FLOPs: sets the number of steps
     command: Optional[list] = None  # the arguments after `microgpt`
 
 
@@ -60,16 +65,64 @@ class TrainPlan:
     genome_path: Optional[str] = None
     resumed: Optional[ckpt.Checkpoint] = None
     data: object = None  # the Dataset, once read
+    train_docs: list = None  # its documents trained on, and those held out
+    held_out: list = None
+    budget_flops_per_step: Optional[float] = None  # with a budget: the mean step's FLOPs
+
+    @property
+    def best_out(self):
+        """Where the best-so-far checkpoint goes: beside out (None: no evaluation)."""
+        return None if self.train.eval_every is None else best_checkpoint_path(self.out)
+
+
+def best_checkpoint_path(out):
+    """run.ckpt.json -> run.best.ckpt.json (run.json -> run.best.json; run -> run.best)."""
+    out = Path(out)
+    name = out.name
+    for suffix in ('.ckpt.json', '.json'):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return out.with_name(name[:-len(suffix)] + '.best' + suffix)
+    return out.with_name(name + '.best')
+
+
+def given(options):
+    return {name: value for name, value in options.items() if value is not None}
+
+
+# With a budget, the steps are known only once the data is read: the settings are checked
+# first with this many, then again with the budget's (plan_budget).
+STEPS_NOT_YET_KNOWN = 10 ** 9
 
 
 def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError."""
+    check_dtype(request.engine, request.dtype)
     if request.resume:
+        if request.budget is not None:
+            raise MicrogptError("--budget sets the steps of a new run; a resumed run keeps its own: drop --budget")
         return _plan_resume(request)
-    flags = dict(request.genes, batch_size=request.batch_size, grad_clip=request.grad_clip)
-    settings, genome_file, genome_line = resolve_train_settings(flags, request.genome_path, request.primordial)
+    if request.budget is not None:
+        if request.genes.get('num_steps') is not None:
+            raise MicrogptError("--budget sets the number of steps: drop --steps")
+        return _plan_new(request, STEPS_NOT_YET_KNOWN)
+    return _plan_new(request)
+
+
+def _plan_new(request, num_steps=None):
+    if num_steps is not None:
+        request = replace(request, genes=dict(request.genes, num_steps=num_steps))
+    # the settings a genome holds come from the flags, else the genome; the others (how the
+    # run is watched) from the flags alone
+    flags = dict(request.genes, **{name: request.options.get(name) for name in SETTINGS
+                                   if name not in request.genes})
+    watching = {name: value for name, value in given(request.options).items() if name not in SETTINGS}
+    differ = {name: value for name, value in watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
+    if request.dtype not in (None, DEFAULT_DTYPE):
+        differ['dtype'] = request.dtype
+    settings, genome_file, genome_line = resolve_train_settings(flags, request.genome_path, request.primordial,
+                                                                differ)
     genome = Genome.from_settings(settings)
-    train = genome.train_config()
+    train = genome.train_config(**watching)
     arch = genome.arch()
     check_arch(**arch)
     if genome_file is None:
@@ -85,6 +138,12 @@ def plan_training(request):
         genome_line=genome_line, genome_path=None if genome_file is None else str(genome_file.path))
 
 
+def checkpoint_train_config(training):
+    """The TrainConfig a checkpoint's run was trained with (fields it lacks: the defaults,
+    which is what older microgpt trained with)."""
+    return TrainConfig(**{f.name: training[f.name] for f in fields(TrainConfig) if f.name in training})
+
+
 def _plan_resume(request):
     resumed = ckpt.load_checkpoint(request.resume)
     t = resumed.training
@@ -94,18 +153,22 @@ def _plan_resume(request):
     if t['steps_done'] >= t['num_steps']:
         raise MicrogptError(f"checkpoint {request.resume} is a finished run ({t['steps_done']} of "
                             f"{t['num_steps']} steps): nothing to resume")
+    if t.get('stopped_early'):
+        raise MicrogptError(f"checkpoint {request.resume} stopped early (no better held-out loss in "
+                            f"{t['early_stop']} evaluations): nothing to resume")
     if request.genome_path or request.primordial:
         raise MicrogptError("--resume takes its settings from the checkpoint: drop --genome / --primordial")
     config = resumed.config
-    have = dict(config.to_dict(), num_steps=t['num_steps'], learning_rate=t['learning_rate'])
-    asked = dict(request.genes, seed=request.seed, batch_size=request.batch_size, grad_clip=request.grad_clip)
-    have.update(seed=t['seed'], batch_size=t['batch_size'], grad_clip=t['grad_clip'])
+    try:
+        train = checkpoint_train_config(t)
+    except MicrogptError as e:
+        raise MicrogptError(f"checkpoint {request.resume} is corrupt: {e}") from None
+    have = dict(config.to_dict(), **train.to_dict(), seed=t['seed'])
+    asked = dict(request.genes, **request.options, seed=request.seed)
     for name, value in asked.items():
         if value is not None and value != have[name]:
             raise MicrogptError(f"{name} {value} (given on the command line) contradicts checkpoint "
                                 f"{request.resume}, which has {name} {have[name]}")
-    train = TrainConfig(num_steps=t['num_steps'], learning_rate=t['learning_rate'],
-                        batch_size=t['batch_size'], grad_clip=t['grad_clip'])
     arch = {name: getattr(config, name) for name in ARCH_FIELDS}
     return TrainPlan(
         arch=arch, train=train, seed=t['seed'],
@@ -117,10 +180,14 @@ def _plan_resume(request):
 
 
 def check_plan_io(request, plan, console):
-    """Output paths, the plot, the data and memory: all before the first step."""
+    """Output paths, the plot, the data, its split and memory: all before the first step."""
     if not plan.temperature > 0:
         raise MicrogptError(f"temperature must be > 0, got {plan.temperature}")
+    if request.max_time is not None and not request.max_time > 0:
+        raise MicrogptError(f"max_time must be > 0 seconds, got {request.max_time}")
     check_output_path(plan.out, 'checkpoint')
+    if plan.best_out is not None:
+        check_output_path(plan.best_out, 'best checkpoint')
     if request.plot:
         from .plots import check_plot_path
         check_output_path(request.plot, 'plot')
@@ -132,7 +199,26 @@ def check_plan_io(request, plan, console):
             raise MicrogptError(f"{data.path} is not the data checkpoint {request.resume} was trained "
                                 f"on (SHA-256 {digest[:12]}..., the checkpoint's "
                                 f"{str(plan.resumed.training.get('data_sha256'))[:12]}...)")
+    if plan.train.val_split:
+        plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.train.val_split)
+    else:
+        plan.train_docs, plan.held_out = data.docs, []
     check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
+    if request.budget is not None:
+        plan_budget(request, plan)
+
+
+def plan_budget(request, plan):
+    """The steps a FLOPs budget buys (microgpt.flops: the mean step over the training
+    documents); the plan's settings checked again with them."""
+    from .flops import lengths_of, mean_step_flops, steps_for_budget
+    from .model import GPTConfig
+    config = GPTConfig(vocab_size=len(set(''.join(plan.train_docs))) + 1, **plan.arch)
+    lengths = lengths_of(plan.train_docs, config)
+    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths)
+    settled = _plan_new(request, steps)
+    plan.train, plan.voice, plan.genome_line = settled.train, settled.voice, settled.genome_line
+    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths).total
 
 
 def train_job(request, console):
@@ -143,89 +229,143 @@ def train_job(request, console):
     if plan.genome_line:
         console.info(plan.genome_line)
     console.info(plan.voice)
-    run = Run(plan.data.docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine)
+    cfg = plan.train
+    run = Run(plan.train_docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine,
+              held_out=plan.held_out, dtype=request.dtype)
+    if request.budget is not None:
+        step_seconds = run.seconds_per_step(cfg)
+        console.info(budget_line(request.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds,
+                                 request.engine))
     if plan.resumed is not None:
-        _restore(run, plan.resumed, request.engine)
+        _restore(run, plan.resumed, request.engine, request.dtype)
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
+    if plan.held_out:
+        console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {plan.seed}); "
+                     f"training on {len(run.docs):,}")
     origin = provenance(request.command, plan.data.sha256, request.engine)
 
-    def save():
-        training = dict(seed=plan.seed, steps_done=run.step, num_steps=plan.train.num_steps,
-                        learning_rate=plan.train.learning_rate, batch_size=plan.train.batch_size,
-                        grad_clip=plan.train.grad_clip, temperature=plan.temperature, samples=plan.samples,
-                        engine=request.engine, final_loss=run.losses[-1] if run.losses else None,
-                        data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path)
-        ckpt.save_checkpoint(plan.out, ckpt.Checkpoint(
+    def save(path):
+        best = run.best
+        training = dict(seed=plan.seed, steps_done=run.step, **cfg.to_dict(),
+                        temperature=plan.temperature, samples=plan.samples,
+                        engine=request.engine, dtype=request.dtype or DEFAULT_DTYPE,
+                        final_loss=run.losses[-1] if run.losses else None,
+                        data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path,
+                        curve=list(run.curve), stopped_early=run.stopped_early,
+                        budget=request.budget if plan.resumed is None else plan.resumed.training.get('budget'),
+                        best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
+                                                            checkpoint=str(plan.best_out)))
+        ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
             run.engine.optimizer_state(), run.losses, origin))
 
+    def on_eval(point, improved):
+        console.info(eval_line(point, cfg.num_steps, run.best))
+        if improved:
+            save(plan.best_out)
+
     t0 = time.perf_counter()
+    deadline = None if request.max_time is None else t0 + request.max_time
     steps_before = run.step
     with StopRequests() as stop:
         try:
-            run.train(plan.train, lambda step, total, loss: console.progress(step_line(step, total, loss)),
-                      stop_requested=lambda: stop.requested)
+            run.train(cfg, lambda step, total, loss: console.progress(step_line(step, total, loss)),
+                      stop_requested=lambda: stop.requested or (deadline is not None
+                                                                and time.perf_counter() >= deadline),
+                      on_eval=on_eval)
         finally:
             console.end_progress()
         if stop.requested:
-            save()
+            save(plan.out)
             _plot(request, run, console)
-            console.info(f"interrupted after {run.step} of {plan.train.num_steps} steps: checkpoint saved to "
+            console.info(f"interrupted after {run.step} of {cfg.num_steps} steps: checkpoint saved to "
                          f"{plan.out}; continue with `microgpt train --resume {plan.out}`")
             raise JobInterrupted(exit_status(stop.exception()))
     seconds = time.perf_counter() - t0
-    save()
+    save(plan.out)
     console.info(f"trained {run.step - steps_before} steps in {seconds:.2f}s ({request.engine} engine); "
                  f"checkpoint saved to {plan.out}")
+    best = run.best
+    if best is not None:
+        console.info(f"best held-out loss {best['val_loss']:.4f} at step {best['step']}: saved to {plan.best_out}")
+    if run.stopped_early:
+        console.info(f"stopped early at step {run.step}: no better held-out loss in {cfg.early_stop} evaluations")
     _plot(request, run, console)
+    if run.step < cfg.num_steps and not run.stopped_early:
+        console.info(f"stopped at --max-time {request.max_time:g}s after {run.step} of {cfg.num_steps} steps; "
+                     f"continue with `microgpt train --resume {plan.out}`")
+        return run
     if plan.samples:
         console.out('')
         console.out(INFERENCE_HEADER)
         try:
-            names = generate(run.engine, run.tokenizer, run.rng, plan.samples, temperature=plan.temperature)
-            for i, name in enumerate(names, start=1):
+            names = []
+            for i, name in enumerate(generate(run.engine, run.tokenizer, run.rng, plan.samples,
+                                              temperature=plan.temperature), start=1):
                 console.out(sample_line(i, name))
+                names.append(name)
         except KeyboardInterrupt as interrupt:
             raise JobInterrupted(exit_status(interrupt)) from None
+        console.info(novelty_line(novelty(names, run.docs, plan.held_out if cfg.val_split else None)))
     return run
 
 
-def _restore(run, resumed, engine_name):
+def _restore(run, resumed, engine_name, dtype=None):
     """Put a checkpoint's weights, Adam moments and progress into a freshly set-up run (whose
     random stream is then where the original's was at the same point)."""
     from .engines import make_engine
     if list(run.tokenizer.chars) != list(resumed.chars):
         raise MicrogptError("the data gives another vocabulary than the checkpoint's")
-    run.engine = make_engine(engine_name, resumed.config, resumed.state_dict)
+    run.engine = make_engine(engine_name, resumed.config, resumed.state_dict, dtype)
     run.engine.load_optimizer_state(resumed.optimizer)
     run.step = resumed.training['steps_done']
     run.losses = list(resumed.losses)
+    run.curve = list(resumed.training.get('curve') or [])
 
 
 def _plot(request, run, console):
     if request.plot and run.losses:
         from .plots import plot_training_loss
-        plot_training_loss(run.losses, request.plot, title=f"training loss ({len(run.losses)} steps)")
+        what = "training and held-out loss" if run.curve else "training loss"
+        plot_training_loss(run.losses, request.plot, title=f"{what} ({len(run.losses)} steps)",
+                           curve=run.curve)
         console.info(f"loss plot saved to {request.plot}")
 
 
 # --- sample, eval, judge -----------------------------------------------------------------------
 
-def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine):
-    """`microgpt sample`: names from a checkpoint, one `sample  i: name` line each."""
+def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine,
+               novelty_data=False, data=None):
+    """`microgpt sample`: names from a checkpoint, one `sample  i: name` line each; with
+    novelty_data, then a stderr line of how many are new (see novelty_documents)."""
     from .engines import make_engine
     loaded = ckpt.load_checkpoint(checkpoint_path)
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
+    known = novelty_documents(loaded, load_dataset(data, echo=console.info)) if novelty_data else None
     model = make_engine(engine, loaded.config, loaded.state_dict)
     rng = random.Random(seed)
+    names = []
     try:
         for i, name in enumerate(generate(model, tokenizer, rng, num, temperature=temperature,
                                           top_k=top_k, top_p=top_p, prefix=prefix), start=1):
             console.out(sample_line(i, name))
+            names.append(name)
     except KeyboardInterrupt as interrupt:
         raise JobInterrupted(exit_status(interrupt)) from None
+    if known is not None:
+        console.info(novelty_line(novelty(names, *known)))
+
+
+def novelty_documents(checkpoint, dataset):
+    """(training documents, held-out documents or None) that samples are told apart by: the
+    checkpoint's own split when the data is what it trained on with a held-out share; else
+    every document of the data counts as training data."""
+    t = checkpoint.training
+    if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
+        return held_out_split(dataset.docs, t['seed'], t['val_split'])
+    return dataset.docs, None
 
 
 def eval_job(console, checkpoint_path, data, as_json=False):

@@ -53,8 +53,10 @@ def moving_average(values, window=MOVING_AVERAGE):
     return out
 
 
-def training_loss_figure(losses, title='training loss'):
-    """Loss per step (faint) and its moving average; returns the Figure (its axes: fig.axes[0])."""
+def training_loss_figure(losses, title='training loss', curve=None):
+    """Loss per step (faint) and its moving average; with a curve (one {'step', 'train_loss',
+    'val_loss'} per evaluation), the held-out loss and the train loss between evaluations.
+    Returns the Figure (its axes: fig.axes[0])."""
     Figure = figure_class()
     fig = Figure(figsize=(7, 4.5), layout='constrained')
     ax = fig.subplots()
@@ -62,6 +64,15 @@ def training_loss_figure(losses, title='training loss'):
     ax.plot(steps, losses, color='C0', alpha=0.3, linewidth=0.8, label='loss per step')
     ax.plot(steps, moving_average(losses), color='C0', linewidth=2,
             label=f'moving average ({MOVING_AVERAGE} steps)')
+    if curve:
+        at = [point['step'] for point in curve]
+        ax.plot(at, [point['train_loss'] for point in curve], 's--', color='C2', markersize=4,
+                label='train loss, mean since the last evaluation')
+        ax.plot(at, [point['val_loss'] for point in curve], 'o-', color='C3', linewidth=2, markersize=4,
+                label='held-out loss')
+        best = min(curve, key=lambda point: point['val_loss'])
+        ax.annotate(f"best {best['val_loss']:.4f}", (best['step'], best['val_loss']),
+                    textcoords='offset points', xytext=(0, -14), ha='center', color='C3')
     ax.set_xlabel('step')
     ax.set_ylabel('loss (nats per token)')
     ax.set_title(title)
@@ -70,8 +81,8 @@ def training_loss_figure(losses, title='training loss'):
     return fig
 
 
-def plot_training_loss(losses, out_path, title='training loss'):
-    save_figure(training_loss_figure(losses, title), out_path)
+def plot_training_loss(losses, out_path, title='training loss', curve=None):
+    save_figure(training_loss_figure(losses, title, curve), out_path)
 
 
 # how each kind of scoring is marked in the evolution plot

@@ -82,3 +82,13 @@ def generate(engine, tokenizer, rng, num, **kwargs):
                         kwargs.get('top_k'), kwargs.get('top_p'), kwargs.get('prefix', ''))
     for _ in range(num):
         yield sample_one(engine, tokenizer, rng, **kwargs)
+
+
+def novelty(names, train_docs, held_out_docs=None):
+    """How many samples are new, how many are training documents, and how many are held-out
+    documents (None: no held-out data); a name in both counts as training."""
+    train, held_out = set(train_docs), set(held_out_docs or ())
+    in_train = sum(name in train for name in names)
+    in_held_out = sum(name in held_out and name not in train for name in names)
+    return dict(samples=len(names), new=len(names) - in_train - in_held_out, train=in_train,
+                held_out=None if held_out_docs is None else in_held_out)

@@ -5,6 +5,8 @@ primordial genome, and every command's defaults come from them.
 """
 import math
 import random
+import statistics
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -12,7 +14,7 @@ from .data import Tokenizer
 from .engines import make_engine
 from .errors import MicrogptError
 from .model import GPTConfig, init_state_dict
-from .optim import learning_rate_at
+from .optim import DEFAULT_SCHEDULE, ORIGINAL_ADAM, SCHEDULES, AdamSettings, learning_rate_at
 
 DEFAULT_SEED = 42
 ARCH_FIELDS = tuple(f.name for f in fields(GPTConfig) if f.name != 'vocab_size')
@@ -28,14 +30,40 @@ def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+BATCH_ORDERS = {
+    'walk': "the next batch_size documents of the shuffled list, round and round (the original)",
+    'epoch': "the shuffled list, then a fresh shuffle of it for every later pass (epoch)",
+    'replacement': "batch_size documents drawn at random, with replacement, every step",
+}
+DEFAULT_BATCH_ORDER = 'walk'
+
+
+def _is_number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: steps, Adam's learning rate (decayed linearly to 0), documents per step,
-    and an optional clip of the global gradient norm."""
+    """How to train. Every default is the original's: Adam (betas 0.85, 0.99, no weight
+    decay), the learning rate decayed linearly to 0 without warmup, one document a step
+    walking the shuffled list, no gradient clip, every document trained on, no evaluation.
+
+    val_split holds out that share of the documents (data.held_out_split); eval_every
+    measures their loss every that many steps and at the end; early_stop ends training
+    after that many evaluations without a new best."""
     num_steps: int = 1000
     learning_rate: float = 0.01
     batch_size: int = 1
     grad_clip: Optional[float] = None
+    weight_decay: float = ORIGINAL_ADAM.weight_decay
+    beta1: float = ORIGINAL_ADAM.beta1
+    beta2: float = ORIGINAL_ADAM.beta2
+    warmup: int = 0
+    schedule: str = DEFAULT_SCHEDULE
+    batch_order: str = DEFAULT_BATCH_ORDER
+    val_split: float = 0.0
+    eval_every: Optional[int] = None
+    early_stop: Optional[int] = None
 
     def __post_init__(self):
         for name in ('num_steps', 'batch_size'):
@@ -45,9 +73,45 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None and name == 'grad_clip':
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value > 0):
+            if not (_is_number(value) and value > 0):
                 raise MicrogptError(f"{name} must be a finite number > 0, got {value!r}")
+        if not (_is_number(self.weight_decay) and self.weight_decay >= 0):
+            raise MicrogptError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        for name in ('beta1', 'beta2'):
+            value = getattr(self, name)
+            if not (_is_number(value) and 0 <= value < 1):
+                raise MicrogptError(f"{name} must be in [0, 1), got {value!r}")
+        if not (isinstance(self.warmup, int) and not isinstance(self.warmup, bool)
+                and 0 <= self.warmup < self.num_steps):
+            raise MicrogptError(f"warmup must be a whole number of steps from 0 to num_steps - 1 "
+                                f"({self.num_steps - 1}), got {self.warmup!r}")
+        for name, choices in (('schedule', SCHEDULES), ('batch_order', BATCH_ORDERS)):
+            if getattr(self, name) not in choices:
+                raise MicrogptError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if not (_is_number(self.val_split) and 0 <= self.val_split < 1):
+            raise MicrogptError(f"val_split must be a share in [0, 1), got {self.val_split!r}")
+        if self.eval_every is not None:
+            if not _is_count(self.eval_every) or self.eval_every > self.num_steps:
+                raise MicrogptError(f"eval_every must be a whole number of steps from 1 to num_steps "
+                                    f"({self.num_steps}), got {self.eval_every!r}")
+            if not self.val_split:
+                raise MicrogptError("eval_every evaluates the held-out documents: it needs a val_split")
+        if self.early_stop is not None:
+            if not _is_count(self.early_stop):
+                raise MicrogptError(f"early_stop must be a whole number >= 1, got {self.early_stop!r}")
+            if self.eval_every is None:
+                raise MicrogptError("early_stop counts evaluations: it needs eval_every")
+
+    def adam(self):
+        return AdamSettings(beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay)
+
+    def learning_rate_at(self, step):
+        return learning_rate_at(step, self.num_steps, self.learning_rate, self.warmup, self.schedule)
+
+    def differences(self):
+        """{field: value} of the fields not at the original's default."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) != f.default}
 
     def to_dict(self):
         return asdict(self)
@@ -107,37 +171,110 @@ def _is_math_overflow(error):
 
 class Run:
     """Everything one run draws from its single `random.Random(seed)` stream, in order:
-    the document shuffle, then the parameter init; after training, the samples."""
+    the document shuffle, then the parameter init; after training, the samples.
 
-    def __init__(self, docs, seed=DEFAULT_SEED, arch=None, engine_name='numpy'):
+    `held_out` documents (see data.held_out_split) are never trained on: with
+    TrainConfig.eval_every, their loss is measured while training, into `curve`. Batch orders
+    other than the original's draw from streams of their own, keyed by the seed and the step
+    (or the pass), so the one stream stays the original's and a resumed run draws the same."""
+
+    def __init__(self, docs, seed=DEFAULT_SEED, arch=None, engine_name='numpy', held_out=None, dtype=None):
         self.seed = seed
         self.rng = random.Random(seed)
         self.docs = list(docs)
         self.rng.shuffle(self.docs)
+        self.held_out = list(held_out or [])
         self.tokenizer = Tokenizer.from_docs(self.docs)
         self.config = GPTConfig(vocab_size=self.tokenizer.vocab_size, **{**ARCH_DEFAULTS, **(arch or {})})
-        self.engine = make_engine(engine_name, self.config, init_state_dict(self.config, self.rng))
+        self.engine_name, self.dtype = engine_name, dtype
+        self.engine = make_engine(engine_name, self.config, init_state_dict(self.config, self.rng), dtype)
         self.losses = []
+        self.curve = []  # one {'step', 'train_loss', 'val_loss'} per evaluation
         self.step = 0  # steps done
+        self.stopped_early = False
+        self._pass_order = (0, range(len(self.docs)))  # (pass, its order) of the epoch order
 
-    def batch(self, step, batch_size):
-        """The documents of a step: the next batch_size of the shuffled list, in order."""
+    def batch(self, step, batch_size, order=DEFAULT_BATCH_ORDER):
+        """The documents of a step, as token lists (see BATCH_ORDERS)."""
         docs, block_size = self.docs, self.config.block_size
-        return [self.tokenizer.doc_tokens(docs[(step * batch_size + i) % len(docs)], block_size)
-                for i in range(batch_size)]
+        return [self.tokenizer.doc_tokens(docs[i], block_size) for i in self.batch_indices(step, batch_size, order)]
 
-    def train(self, train_config, on_step=None, stop_requested=None):
+    def batch_indices(self, step, batch_size, order=DEFAULT_BATCH_ORDER):
+        n, first = len(self.docs), step * batch_size
+        if order == 'replacement':
+            draw = random.Random(f"{self.seed} batch {step}")
+            return [draw.randrange(n) for _ in range(batch_size)]
+        if order == 'epoch':
+            return [self._order_of_pass(k // n)[k % n] for k in range(first, first + batch_size)]
+        return [(first + i) % n for i in range(batch_size)]
+
+    def _order_of_pass(self, number):
+        """The documents' order in pass `number` through them: the shuffled list itself in
+        the first pass, a shuffle of its own (fixed by the seed) in each later one."""
+        if self._pass_order[0] != number:
+            order = list(range(len(self.docs)))
+            random.Random(f"{self.seed} pass {number}").shuffle(order)
+            self._pass_order = (number, order)
+        return self._pass_order[1]
+
+    def seconds_per_step(self, train_config, steps=5):
+        """The median seconds of a training step, timed on a copy of the engine (the run and
+        its random stream are untouched) over `steps` steps after one untimed."""
+        cfg = train_config
+        engine = make_engine(self.engine_name, self.config, self.engine.state_dict(), self.dtype)
+        engine.set_adam(cfg.adam())
+        timed = []
+        for step in range(steps + 1):
+            t0 = time.perf_counter()
+            engine.loss_and_backward(self.batch(step, cfg.batch_size, cfg.batch_order))
+            if cfg.grad_clip is not None:
+                engine.clip_grad_norm(cfg.grad_clip)
+            engine.adam_step(cfg.learning_rate_at(step), step + 1)
+            if step:
+                timed.append(time.perf_counter() - t0)
+        return statistics.median(timed)
+
+    @property
+    def best(self):
+        """The curve's point of lowest held-out loss (the first, if tied), or None."""
+        return min(self.curve, key=lambda point: point['val_loss']) if self.curve else None
+
+    def evaluate(self):
+        """The mean per-token loss of the held-out documents (batched, on numpy)."""
+        from .evaluation import mean_loss
+        return mean_loss(self.engine, self.tokenizer, self.held_out)
+
+    def _record_evaluation(self, cfg):
+        """Evaluate now; append the point to the curve. Returns it and whether it is a new best."""
+        previous = self.curve[-1]['step'] if self.curve else 0
+        since = self.losses[previous:self.step]
+        val_loss = self.evaluate()
+        if not math.isfinite(val_loss):
+            raise Diverged(self.step, f'{val_loss} on the held-out documents')
+        best = self.best
+        point = dict(step=self.step, train_loss=math.fsum(since) / len(since), val_loss=val_loss)
+        self.curve.append(point)
+        improved = best is None or val_loss < best['val_loss']
+        if cfg.early_stop is not None and len(self.curve) - 1 - self.curve.index(self.best) >= cfg.early_stop:
+            self.stopped_early = True
+        return point, improved
+
+    def train(self, train_config, on_step=None, stop_requested=None, on_eval=None):
         """Train from the steps done up to train_config.num_steps; returns the losses.
 
         Each step: the batch's loss and gradients, an optional gradient clip, one Adam update.
         A non-finite loss stops training with Diverged before it can reach the weights.
-        `stop_requested()`, asked between steps, ends training early when it is true."""
+        With eval_every, after every that many steps and after the last, the held-out loss
+        goes into the curve and `on_eval(point, improved)` hears it; early_stop ends training
+        there when the best is that many evaluations old. `stop_requested()`, asked between
+        steps, ends training early when it is true."""
         cfg, engine = train_config, self.engine
+        engine.set_adam(cfg.adam())
         for step in range(self.step, cfg.num_steps):
-            if stop_requested is not None and stop_requested():
+            if self.stopped_early or (stop_requested is not None and stop_requested()):
                 break
             try:
-                loss = engine.loss_and_backward(self.batch(step, cfg.batch_size))
+                loss = engine.loss_and_backward(self.batch(step, cfg.batch_size, cfg.batch_order))
             except (ValueError, OverflowError) as e:
                 if not _is_math_overflow(e):
                     raise
@@ -146,9 +283,13 @@ class Run:
                 raise Diverged(step + 1, loss)
             if cfg.grad_clip is not None:
                 engine.clip_grad_norm(cfg.grad_clip)
-            engine.adam_step(learning_rate_at(step, cfg.num_steps, cfg.learning_rate), step + 1)
+            engine.adam_step(cfg.learning_rate_at(step), step + 1)
             self.losses.append(loss)
             self.step = step + 1
             if on_step is not None:
                 on_step(step + 1, cfg.num_steps, loss)
+            if cfg.eval_every is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.num_steps):
+                point, improved = self._record_evaluation(cfg)
+                if on_eval is not None:
+                    on_eval(point, improved)
         return self.losses

@@ -85,12 +85,17 @@ def test_goals_report_value_limit_and_verdict():
                  train_process=dict(seconds=seconds(50.0), cpu_per_wall=seconds(1.0), peak_rss_mb=30.0)))
     batch = dict(numpy=dict(tokens_per_second=seconds(30.0), final_loss=2.5),
                  torch=dict(tokens_per_second=seconds(20.0), final_loss=2.5))
-    goals, other = bench.comparisons(engines, batch, 1000)
-    assert set(goals) == set(bench.GOALS)
+    makemore_size = dict(numpy_float64=dict(tokens_per_second=seconds(10.0)),
+                         numpy_float32=dict(tokens_per_second=seconds(18.0)),
+                         torch_float32_2_threads=dict(tokens_per_second=seconds(20.0)))
+    goals, other = bench.comparisons(engines, batch, 1000, makemore_size)
+    assert set(goals) == set(bench.GOALS) - {'race_heldout_loss_vs_torch'}  # that one is the race's
+    assert 'numpy_process_vs_torch_loop' not in bench.GOALS  # retired: it timed a process against a loop
     assert goals['numpy_batch_throughput_vs_torch']['value'] == pytest.approx(1.5)
     assert goals['numpy_batch_throughput_vs_torch']['met']
-    assert goals['numpy_process_vs_torch_loop']['value'] == pytest.approx(0.3)
-    assert not goals['numpy_process_vs_torch_loop']['met']
+    assert goals['numpy_float32_throughput_vs_torch_makemore_size']['value'] == pytest.approx(0.9)
+    assert not goals['numpy_float32_throughput_vs_torch_makemore_size']['met']
+    assert other['numpy_float32_speedup_makemore_size'] == pytest.approx(1.8)
     assert goals['numpy_process_cpu_per_wall']['met'] and goals['val_peak_rss_mb']['met']
     assert goals['val_speedup_vs_original']['value'] == pytest.approx(405 / 50)
     assert not goals['val_speedup_vs_original']['met']
@@ -118,6 +123,9 @@ def test_bench_command_reports_each_engine(names_path, tmp_path, monkeypatch):
     assert set(batch) == {'numpy'} and batch['numpy']['tokens_per_second']['median'] > 0
     assert batch['numpy']['params'] > 100_000  # the wider model
     assert report['comparisons']['same_losses_and_samples_as_numpy'] == {'val': True}
+    assert set(report['makemore_size_training']) == {'numpy_float64', 'numpy_float32'}
+    assert report['makemore_size_training']['numpy_float32']['params'] == 201_088  # 4 layers of 64
+    assert report['comparisons']['numpy_float32_speedup_makemore_size'] > 0
     assert set(report['goals']) == {'numpy_process_cpu_per_wall', 'numpy_peak_rss_mb',
                                     'val_speedup_vs_original', 'val_peak_rss_mb'}
     assert all({'value', 'goal', 'met', 'what'} <= set(g) for g in report['goals'].values())
@@ -150,3 +158,30 @@ def test_torch_twin_computes_the_same_gradients():
                 np.testing.assert_allclose(twin.optimizer_state()[key][name], rows, rtol=1e-9, atol=1e-18)
         for name, rows in val.state_dict().items():
             np.testing.assert_allclose(twin.state_dict()[name], rows, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.slow
+def test_race_reports_both_contestants_and_a_verdict(names_path, tmp_path, monkeypatch):
+    pytest.importorskip('torch')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, 'RACE_CALIBRATION_SECONDS', 0.2)
+    result = CliRunner().invoke(main, ['bench', '--race', '0.5', '--data', str(names_path), '--out', 'race.json'])
+    assert result.exit_code == 0, result.output
+    race = json.loads((tmp_path / 'race.json').read_text())['race']
+    ours, twin = race['contestants']['microgpt'], race['contestants']['makemore_twin']
+    for contestant in (ours, twin):
+        assert contestant['steps'] >= 1 and contestant['tokens_per_second'] > 0
+        assert contestant['seconds'] > 0 and 1.0 < contestant['held_out_loss'] < 4.0
+        assert contestant['train_docs'] == 28_830 and contestant['held_out_docs'] == 3_203
+        assert contestant['params'] == 201_088
+    assert ours['planned_steps'] >= 1 and twin['calibration_seconds'] is None  # constant rate: no planning
+    assert twin['seconds'] >= 0.5  # it trains until the time is up
+    assert twin['settings']['train']['weight_decay'] == 0.01 and twin['settings']['threads'] == 2
+    assert race['verdict'] in result.stderr and race['verdict'].endswith('wins')
+    assert 'race_heldout_loss_vs_torch' in result.stderr
+
+
+def test_race_without_torch_is_one_line(names_path, monkeypatch):
+    monkeypatch.setattr(bench, 'torch_available', lambda: False)
+    result = CliRunner().invoke(main, ['bench', '--race', '5', '--data', str(names_path)])
+    assert result.exit_code == 1 and 'the race needs PyTorch' in result.stderr

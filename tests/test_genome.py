@@ -196,6 +196,11 @@ def test_primordial_genome_is_the_configs_defaults():
     assert PRIMORDIAL.train() == {k: getattr(train, k) for k in TRAIN_SETTINGS}
     assert PRIMORDIAL.train_config() == train
     assert set(SETTINGS) == set(PRIMORDIAL.arch()) | set(TRAIN_SETTINGS) and 'batch_size' in TRAIN_SETTINGS
+    # every TrainConfig field that changes the run is a genome's, in TrainConfig's order; only
+    # those that watch it are not
+    from dataclasses import fields
+    watching = ('val_split', 'eval_every', 'early_stop')
+    assert TRAIN_SETTINGS == tuple(f.name for f in fields(TrainConfig) if f.name not in watching)
 
 
 def test_a_version_1_genome_loads_with_the_settings_it_was_trained_with(tmp_path):
@@ -281,7 +286,7 @@ def test_train_flags_override_genes_and_primordial_ignores_the_genome(runner, sm
 
     result = train(runner, small_data, '--primordial', '--steps', '5')
     assert result.exit_code == 0, result.output
-    assert 'I am unformed (the primordial settings: --primordial)' in result.stderr
+    assert "I am unformed (the original's settings except num_steps=5: --primordial)" in result.stderr
     config = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).config
     assert (config.n_embd, config.n_head, config.n_layer) == (16, 4, 1)
 

@@ -201,8 +201,14 @@ def test_clip_bounds_the_update(runner, small_data):
 # --- the creature's voice and provenance ---------------------------------------------------------
 
 def test_voice_unformed_then_become(runner, small_data):
-    result = train(runner, small_data, '--steps', '3', '--samples', '0')
+    # flags equal to the original's are no difference; the voice names each one that is
+    result = runner.invoke(main, ['train', '--data', str(small_data), '--steps', '1000', '--n-embd', '16',
+                                  '--beta1', '0.85', '--samples', '0'])
     assert result.exit_code == 0 and 'I am unformed (the primordial settings: no genome.json here)' in result.stderr
+    result = train(runner, small_data, '--steps', '3', '--samples', '0', '--batch-size', '2', '--clip', '1')
+    assert result.exit_code == 0, result.output
+    assert ("I am unformed (the original's settings except block_size=8 n_embd=8 n_head=2 num_steps=3 "
+            "batch_size=2 grad_clip=1: no genome.json here)") in result.stderr
     genome = Genome(n_embd=8, n_head=2, n_layer=1, block_size=8, ff_mult=2, learning_rate=0.02, num_steps=100)
     save_genome('genome.json', genome, {'fitness': 'loss', 'score': 2.5})
     result = runner.invoke(main, ['train', '--data', str(small_data), '--samples', '0'])

@@ -7,12 +7,18 @@ time can be read (wait4):
   - train process: the whole `microgpt train --samples 0` process (start-up and data
     included), timed from outside, with its CPU seconds per wall second;
   - batch worker: mini-batch training throughput (tokens/second) of a wider model, numpy
-    beside the PyTorch twin (engines/torch_twin.py: float64, one thread, eager);
+    beside the PyTorch twin (engines/torch_twin.py: float64, one thread, eager); and at
+    makemore's default size, numpy in float64 and float32 beside the twin as makemore runs
+    (float32, two threads);
   - start-up floor: a bare interpreter, `import numpy`, `microgpt --help`.
 Measurements are interleaved: each round runs every measurement once, engine after engine,
 and figures are medians over the rounds, so a ratio does not depend on when each engine ran
 (a measurement whose first run takes over SLOW_SECONDS runs once). The atom's
 micro-benchmarks (building and back-propagating Val graphs) run in this process.
+
+`--race SECONDS` runs the race instead (run_race): microgpt's recipe on the numpy engine
+against the twin set up as makemore's defaults, each trained for the same wall time on the
+same 90/10 split, then scored on the held-out documents.
 """
 import os
 import platform
@@ -32,6 +38,19 @@ SAMPLES = 20
 ATOM_SIZES = (1_000, 100_000)
 BATCH_SIZE = 32
 BATCH_ARCH = dict(n_embd=64, n_head=4, n_layer=2)  # block_size and ff_mult: the defaults
+# makemore's default transformer size and trainer: n_embd 64, 4 heads, 4 layers, batch 32,
+# AdamW (lr 5e-4, weight decay 0.01, betas 0.9 / 0.99) at a constant rate, batches drawn at
+# random, float32 PyTorch on the CPU; 2 threads (this machine's cores). The gradient clip
+# of 1.0 is the race's, for both.
+MAKEMORE_ARCH = dict(n_embd=64, n_head=4, n_layer=4)
+MAKEMORE_THREADS = 2
+MAKEMORE_TRAIN = dict(batch_size=BATCH_SIZE, learning_rate=5e-4, weight_decay=0.01, beta1=0.9, beta2=0.99,
+                      grad_clip=1.0, schedule='constant', batch_order='replacement')
+# microgpt's recipe for a name model at that size (README: From the original run to a good model)
+MICROGPT_RECIPE = dict(num_steps=6500, batch_size=BATCH_SIZE, learning_rate=0.002, grad_clip=1.0, batch_order='epoch')
+MICROGPT_RACE_DTYPE = 'float32'
+RACE_VAL_SPLIT = 0.1
+RACE_CALIBRATION_SECONDS = 3.0
 BATCH_STEPS = 50
 BATCH_WARMUP = 3
 SLOW_SECONDS = 10.0
@@ -41,14 +60,18 @@ ORIGINAL_SECONDS_PER_1000_STEPS = 405.0
 GOALS = dict(
     numpy_batch_throughput_vs_torch=(
         '>=', 1.0, f"numpy's training tokens/second / PyTorch's, batch {BATCH_SIZE}, model {BATCH_ARCH}"),
-    numpy_process_vs_torch_loop=(
-        '<=', 0.2, "whole default `microgpt train --samples 0` process on numpy / PyTorch's training loop alone"),
+    numpy_float32_throughput_vs_torch_makemore_size=(
+        '>=', 1.0, f"numpy float32 training tokens/second / the PyTorch twin's as makemore runs it (float32, "
+                   f"{MAKEMORE_THREADS} threads), batch {BATCH_SIZE}, model {MAKEMORE_ARCH}"),
     numpy_process_cpu_per_wall=(
         '<=', 1.1, "CPU seconds per wall second of the default numpy `train` process"),
     numpy_peak_rss_mb=('<', 64.0, "peak RSS of the default numpy `train` process, MB"),
     val_speedup_vs_original=(
         '>=', 10.0, f"original's {ORIGINAL_SECONDS_PER_1000_STEPS:.0f} s per 1000 steps / the Val engine's"),
     val_peak_rss_mb=('<=', 56.0, "peak RSS of the default Val `train` process, MB"),
+    race_heldout_loss_vs_torch=(
+        '<', 1.0, "`bench --race`: microgpt's held-out loss / the makemore twin's after the same wall time "
+                  "(120 s is the race the README reports)"),
 )
 COMPARE = {'>=': lambda a, b: a >= b, '<=': lambda a, b: a <= b, '<': lambda a, b: a < b}
 WORKER = PEAK_RSS_REPORTER + 'from microgpt.bench.worker import main\nmain()'
@@ -125,10 +148,19 @@ def plan(engines, steps, data, seed, lr, samples, batch_steps, cwd):
     jobs += [Job('process', engine, [sys.executable, '-c', CLI_WITH_PEAK_RSS, *train_process_args(engine, steps, data),
                                      '--out', str(Path(cwd) / f'{engine}.ckpt.json')])
              for engine in engines if engine != 'torch']
-    jobs += [worker_job('batch', engine, dict(common, arch=BATCH_ARCH, batch_size=BATCH_SIZE,
-                                              steps=batch_steps, warmup=BATCH_WARMUP))
-             for engine in engines if engine != 'val']
+    batch = dict(common, batch_size=BATCH_SIZE, steps=batch_steps, warmup=BATCH_WARMUP)
+    jobs += [worker_job('batch', engine, dict(batch, arch=BATCH_ARCH)) for engine in engines if engine != 'val']
+    jobs += [Job('makemore_size', name, worker_job('batch', engine, dict(batch, arch=MAKEMORE_ARCH, **extra)).command)
+             for name, engine, extra in MAKEMORE_SIZE_RUNS if engine in engines]
     return jobs
+
+
+# The throughput runs at makemore's size: (name, engine, dtype and threads)
+MAKEMORE_SIZE_RUNS = (
+    ('numpy_float64', 'numpy', {}),
+    ('numpy_float32', 'numpy', dict(dtype='float32')),
+    ('torch_float32_2_threads', 'torch', dict(dtype='float32', threads=MAKEMORE_THREADS)),
+)
 
 
 def run_rounds(jobs, repeat, cwd, say):
@@ -149,7 +181,7 @@ def median(values):
 def collect(jobs, steps, data):
     """The report's figures from the jobs' runs."""
     import json
-    startup, engines, batch = {}, {}, {}
+    startup, engines, batch, makemore_size = {}, {}, {}, {}
     for job in jobs:
         if not job.runs:
             continue
@@ -178,15 +210,15 @@ def collect(jobs, steps, data):
                 cpu_seconds=summary([run.cpu_seconds for run in job.runs]),
                 cpu_per_wall=summary([run.cpu_per_wall for run in job.runs]),
                 peak_rss_mb=max(run.peak_rss_mb for run in job.runs))
-        elif job.kind == 'batch':
+        elif job.kind in ('batch', 'makemore_size'):
             results = [json.loads(run.stdout) for run in job.runs]
-            batch[job.name] = dict(
+            (batch if job.kind == 'batch' else makemore_size)[job.name] = dict(
                 runs=len(results),
                 tokens_per_second=summary([r['tokens_per_second'] for r in results]),
                 step_seconds=median([r['step_seconds'] for r in results]),
                 timed_tokens=results[0]['timed_tokens'], params=results[0]['params'],
                 final_loss=results[0]['final_loss'], peak_rss_mb=max(run.peak_rss_mb for run in job.runs))
-    return startup, engines, batch
+    return startup, engines, batch, makemore_size
 
 
 def goal(name, value):
@@ -194,7 +226,7 @@ def goal(name, value):
     return dict(value=value, goal=f"{op} {limit}", met=COMPARE[op](value, limit), what=what)
 
 
-def comparisons(engines, batch, steps):
+def comparisons(engines, batch, steps, makemore_size=None):
     """Each goal that the measured engines allow, with its value, its limit and whether it is
     met (ratios of medians); and whether the engines printed the same numbers."""
     goals, out = {}, {}
@@ -205,10 +237,13 @@ def comparisons(engines, batch, steps):
             batch['numpy']['tokens_per_second']['median'] / batch['torch']['tokens_per_second']['median'])
         out['batch_final_losses_agree'] = (f"{batch['numpy']['final_loss']:.6f}"
                                            == f"{batch['torch']['final_loss']:.6f}")
-    if 'train_process' in numpy and 'train_loop_seconds' in torch:
-        goals['numpy_process_vs_torch_loop'] = goal(
-            'numpy_process_vs_torch_loop',
-            numpy['train_process']['seconds']['median'] / torch['train_loop_seconds']['median'])
+    rate = {name: result['tokens_per_second']['median'] for name, result in (makemore_size or {}).items()}
+    if 'numpy_float32' in rate and 'torch_float32_2_threads' in rate:
+        goals['numpy_float32_throughput_vs_torch_makemore_size'] = goal(
+            'numpy_float32_throughput_vs_torch_makemore_size',
+            rate['numpy_float32'] / rate['torch_float32_2_threads'])
+    if 'numpy_float32' in rate and 'numpy_float64' in rate:
+        out['numpy_float32_speedup_makemore_size'] = rate['numpy_float32'] / rate['numpy_float64']
     if 'train_loop_seconds' in numpy and 'train_loop_seconds' in torch:
         out['numpy_loop_vs_torch_loop'] = (numpy['train_loop_seconds']['median']
                                            / torch['train_loop_seconds']['median'])
@@ -226,8 +261,6 @@ def comparisons(engines, batch, steps):
             name: (result['loss_lines_sha256'] == numpy['loss_lines_sha256']
                    and result['samples'] == numpy['samples'])
             for name, result in engines.items() if name != 'numpy' and 'loss_lines_sha256' in result}
-    if steps != 1000:
-        out['note'] = f"{steps} steps, not the default 1000: the process ratio carries more start-up"
     return goals, out
 
 
@@ -243,6 +276,8 @@ def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES,
                   settings=dict(steps=steps, seed=seed, lr=lr, samples=samples, data=str(data), repeat=repeat,
                                 batch=dict(batch_size=BATCH_SIZE, arch=BATCH_ARCH, steps=batch_steps,
                                            warmup=BATCH_WARMUP),
+                                makemore_size=dict(arch=MAKEMORE_ARCH, runs={
+                                    name: dict(engine=engine, **extra) for name, engine, extra in MAKEMORE_SIZE_RUNS}),
                                 slow_seconds=SLOW_SECONDS))
     jobs = []
     try:
@@ -253,10 +288,54 @@ def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES,
         report['atom'] = {f'{n // 1000}k_nodes': measure_atom(n) for n in ATOM_SIZES}
     except KeyboardInterrupt:
         report['interrupted'] = True  # what was measured so far is still reported
-    startup, report['engines'], report['batch_training'] = collect(jobs, steps, data)
+    startup, report['engines'], report['batch_training'], report['makemore_size_training'] = collect(
+        jobs, steps, data)
     report['startup_seconds'] = startup
-    report['goals'], report['comparisons'] = comparisons(report['engines'], report['batch_training'], steps)
+    report['goals'], report['comparisons'] = comparisons(report['engines'], report['batch_training'], steps,
+                                                         report['makemore_size_training'])
     return report
+
+
+# --- the race ------------------------------------------------------------------------------------
+
+def race_contestants(data, seconds, seed):
+    """The two workers' specs: microgpt's recipe on numpy, the twin as makemore's defaults."""
+    common = dict(data=str(data), seed=seed, arch=MAKEMORE_ARCH, seconds=seconds, val_split=RACE_VAL_SPLIT,
+                  calibration_seconds=RACE_CALIBRATION_SECONDS)
+    return {
+        'microgpt': dict(common, engine='numpy', dtype=MICROGPT_RACE_DTYPE,
+                         train=MICROGPT_RECIPE),  # its steps, or as many as fit
+        'makemore_twin': dict(common, engine='torch', dtype='float32', threads=MAKEMORE_THREADS,
+                              train=dict(MAKEMORE_TRAIN, num_steps=10 ** 9)),  # until the time is up
+    }
+
+
+def run_race(data, seconds, seed=42, progress=None):
+    """Each contestant in a process of its own, one after the other (so neither takes the
+    other's cores): steps, tokens per second, held-out loss; the verdict and the goal."""
+    import json
+    say = progress or (lambda message: None)
+    data = Path(data).resolve()
+    contestants = race_contestants(data, seconds, seed)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix='microgpt-race-') as cwd:
+        for name, spec in contestants.items():
+            say(f"race: {name}, {seconds:g} s")
+            measured = run_measured(worker_job('race', spec['engine'], spec).command, cwd)
+            results[name] = dict(json.loads(measured.stdout), peak_rss_mb=measured.peak_rss_mb,
+                                 cpu_per_wall=measured.cpu_per_wall,
+                                 settings={k: spec[k] for k in ('engine', 'dtype', 'train') if k in spec}
+                                 | {'threads': spec.get('threads', 'microgpt default (1 BLAS thread)')})
+    ours, twin = results['microgpt']['held_out_loss'], results['makemore_twin']['held_out_loss']
+    winner = 'microgpt' if ours < twin else 'the makemore twin'
+    verdict = (f"race, {seconds:g} s each: microgpt held-out loss {ours:.4f} "
+               f"({results['microgpt']['steps']:,} steps, {results['microgpt']['tokens_per_second']:,.0f} tokens/s) "
+               f"vs the makemore twin {twin:.4f} ({results['makemore_twin']['steps']:,} steps, "
+               f"{results['makemore_twin']['tokens_per_second']:,.0f} tokens/s): {winner} wins")
+    return dict(machine=machine_info(), race=dict(seconds=seconds, seed=seed, val_split=RACE_VAL_SPLIT,
+                                                  data=str(data), arch=MAKEMORE_ARCH, contestants=results,
+                                                  verdict=verdict),
+                goals={'race_heldout_loss_vs_torch': goal('race_heldout_loss_vs_torch', ours / twin)})
 
 
 def goal_lines(report):
@@ -265,23 +344,30 @@ def goal_lines(report):
             for name, g in report.get('goals', {}).items()]
 
 
-def bench_job(console, steps, engines, repeat, batch_steps, data, out):
+def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None):
     """`microgpt bench`: the JSON report on stdout (and in `out`); progress and the goals'
-    verdicts on stderr."""
+    verdicts on stderr. With race (seconds), the race alone."""
     import json
     from ..data import load_dataset
     from ..fileio import atomic_write_json, check_output_path
-    names = parse_engines(engines)
-    if engines is None and 'torch' not in names:
+    if race is not None and not torch_available():
+        raise MicrogptError(f"the race needs PyTorch for the makemore twin: {TORCH_INSTALL}")
+    names = parse_engines(engines) if race is None else []
+    if race is None and engines is None and 'torch' not in names:
         console.info(f"torch is not installed, so PyTorch is left out ({TORCH_INSTALL})")
     if out:
         check_output_path(out, 'report')
     data_path = load_dataset(data, echo=console.info).path  # a bad data file fails here, in one line
-    report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps,
-                       progress=lambda m: console.info(f"bench: {m}"))
+    progress = lambda m: console.info(f"bench: {m}")  # noqa: E731
+    if race is not None:
+        report = run_race(data_path, race, progress=progress)
+    else:
+        report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps, progress=progress)
     if out:
         atomic_write_json(out, report, indent=2)
     console.out(json.dumps(report, indent=2))
+    if 'race' in report:
+        console.info(report['race']['verdict'])
     for line in goal_lines(report):
         console.info(line)
     if report.get('interrupted'):

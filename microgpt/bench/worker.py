@@ -12,24 +12,28 @@ import time
 TEMPERATURE = 0.5
 
 
-def make_run(spec):
+def make_run(spec, docs=None, held_out=None):
     """The Run (data, shuffle, init) and its engine; the torch twin starts from the numpy
-    engine's initial weights: the same random draws."""
+    engine's initial weights: the same random draws. spec may set the dtype (float64) and,
+    for the twin, PyTorch's threads (1)."""
     from ..data import load_docs
     from ..training import Run
     engine = spec['engine']
     t0 = time.perf_counter()
     if engine == 'torch':
-        from ..engines.torch_twin import TorchEngine
+        from ..engines.torch_twin import TorchEngine, set_threads
+        set_threads(spec.get('threads', 1))
     else:
         from ..engines import engine_class
         engine_class(engine)
     import_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    run = Run(load_docs(spec['data']), seed=spec['seed'], arch=spec.get('arch', {}),
-              engine_name='numpy' if engine == 'torch' else engine)
+    dtype = spec.get('dtype')
+    run = Run(load_docs(spec['data']) if docs is None else docs, seed=spec['seed'], arch=spec.get('arch', {}),
+              engine_name='numpy' if engine == 'torch' else engine, held_out=held_out,
+              dtype=None if engine == 'torch' else dtype)
     if engine == 'torch':
-        run.engine = TorchEngine(run.config, run.engine.state_dict())
+        run.engine = TorchEngine(run.config, run.engine.state_dict(), dtype=dtype or 'float64')
     return run, import_seconds, time.perf_counter() - t0
 
 
@@ -72,7 +76,54 @@ def batch_worker(spec):
                 final_loss=losses[-1])
 
 
+def steps_for_seconds(spec, train_docs, train_config, seconds, calibration_seconds):
+    """How many steps of this recipe fit in `seconds`: timed on a throwaway copy of the run for
+    about calibration_seconds (its first 3 steps untimed, at least 10 timed)."""
+    from dataclasses import replace
+    run, _, _ = make_run(spec, train_docs)
+    cfg = replace(train_config, num_steps=10 ** 9)
+    t0, started = time.perf_counter(), {}
+
+    def enough():
+        if run.step == 3:
+            started['t'], started['step'] = time.perf_counter(), 3
+        return run.step >= 13 and time.perf_counter() - t0 >= calibration_seconds
+    run.train(cfg, stop_requested=enough)
+    step_seconds = (time.perf_counter() - started['t']) / (run.step - started['step'])
+    return max(1, int(seconds / step_seconds)), time.perf_counter() - t0
+
+
+def race_worker(spec):
+    """Train one contestant of the race for spec['seconds'] of wall time on the 90/10 split,
+    then measure its held-out loss (float64, batched). A recipe with a decaying schedule
+    plans its steps, as many as fit when fewer than its own do (steps_for_seconds, not
+    counted in the race), so that its learning rate reaches 0 in time."""
+    from dataclasses import replace
+    from ..data import held_out_split, load_docs
+    from ..training import TrainConfig
+    train_docs, held_out = held_out_split(load_docs(spec['data']), spec['seed'], spec['val_split'])
+    cfg = TrainConfig(**spec['train'])
+    calibration = None
+    if cfg.schedule != 'constant':
+        steps, calibration = steps_for_seconds(spec, train_docs, cfg, spec['seconds'], spec['calibration_seconds'])
+        cfg = replace(cfg, num_steps=min(steps, cfg.num_steps))
+    run, _, _ = make_run(spec, train_docs, held_out)
+    t0 = time.perf_counter()
+    deadline = t0 + spec['seconds']
+    run.train(cfg, stop_requested=lambda: time.perf_counter() >= deadline)
+    seconds = time.perf_counter() - t0
+    tokens = sum(len(tokens) - 1 for step in range(run.step)
+                 for tokens in run.batch(step, cfg.batch_size, cfg.batch_order))
+    tail = run.losses[-100:]
+    return dict(steps=run.step, planned_steps=cfg.num_steps, seconds=seconds, calibration_seconds=calibration,
+                tokens=tokens, tokens_per_second=tokens / seconds, params=run.config.num_params(),
+                train_loss_last_100_steps=sum(tail) / len(tail), held_out_loss=run.evaluate(),
+                train_docs=len(train_docs), held_out_docs=len(held_out))
+
+
+WORKERS = {'batch': batch_worker, 'race': race_worker}
+
+
 def main():
     spec = json.loads(sys.argv[1])
-    work = batch_worker if spec['kind'] == 'batch' else train_worker
-    print(json.dumps(work(spec)))
+    print(json.dumps(WORKERS.get(spec['kind'], train_worker)(spec)))

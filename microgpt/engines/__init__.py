@@ -9,6 +9,8 @@ Every engine is built from a config and a state_dict of plain floats, and offers
                                        base.clip_coef); returns the norm before (the original
                                        never clips)
   adam_step(lr, t)                     one Adam update (t counts from 1); zeroes gradients
+  set_adam(settings)                   Adam's constants (optim.AdamSettings: betas, decoupled
+                                       weight decay) from now on; the original's by default
   train_step(batch, lr, t) -> float    loss_and_backward, then adam_step (from base.Engine)
   optimizer_state() -> {'m': {name: rows}, 'v': {name: rows}}   Adam's moments, plain floats
   load_optimizer_state(state)          take those back: a run saved on one engine resumes on
@@ -17,14 +19,17 @@ Every engine is built from a config and a state_dict of plain floats, and offers
   new_cache(), logits(token_id, pos_id, cache) -> list[float]   one decoding step
 They differ in speed, and in the last bits: the Val engine performs the original
 microgpt.py's floating-point operations in its order, so its weights are the original's bit
-for bit; the printed numbers are the same on every engine.
+for bit; the printed numbers are the same on every engine. The numpy engine can also run in
+float32 (dtype), faster and no longer the original's numbers.
 """
 from ..errors import MicrogptError
 
 ENGINE_HELP = {
     'val': "scalar Val autograd: every atom visible, the original's bits exactly",
-    'numpy': "vectorized float64 numpy: same numbers, fast",
+    'numpy': "vectorized numpy, float64 (the same numbers) or float32 (--dtype): fast",
 }
+DTYPES = ('float64', 'float32')
+DEFAULT_DTYPE = 'float64'
 
 
 def engine_class(name):
@@ -37,5 +42,19 @@ def engine_class(name):
     raise MicrogptError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_HELP)}")
 
 
-def make_engine(name, config, state_dict):
-    return engine_class(name)(config, state_dict)
+def check_dtype(engine_name, dtype):
+    """Raise MicrogptError unless this engine computes in this dtype (None: the default)."""
+    if dtype is None or dtype == DEFAULT_DTYPE:
+        return
+    if dtype not in DTYPES:
+        raise MicrogptError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    if engine_name != 'numpy':
+        raise MicrogptError(f"dtype {dtype} is for the numpy engine; the {engine_name} engine computes in float64")
+
+
+def make_engine(name, config, state_dict, dtype=None):
+    """An engine of that name over these weights; dtype (numpy only) defaults to float64."""
+    check_dtype(name, dtype)
+    if dtype is None or dtype == DEFAULT_DTYPE:
+        return engine_class(name)(config, state_dict)
+    return engine_class(name)(config, state_dict, dtype=dtype)

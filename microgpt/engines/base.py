@@ -1,4 +1,5 @@
 """What every engine shares (the interface itself is described in engines/__init__.py)."""
+from ..optim import ORIGINAL_ADAM
 
 # clip_grad_norm scales by max_norm / (norm + CLIP_EPS), as PyTorch's clip_grad_norm_ does:
 # the norm after is then at most max_norm, never a rounding above it.
@@ -11,6 +12,12 @@ def clip_coef(norm, max_norm):
 
 
 class Engine:
+    adam = ORIGINAL_ADAM  # Adam's constants (optim.AdamSettings): the original's unless set
+
+    def set_adam(self, settings):
+        """Take Adam's constants (betas, weight decay) for the steps from now on."""
+        self.adam = settings
+
     def train_step(self, batch, lr, t):
         """One training step on a batch (a list of token lists, one per document): the mean
         loss over all its tokens and the gradients, then one Adam update."""

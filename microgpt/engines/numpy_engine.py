@@ -1,4 +1,5 @@
-"""The numpy engine: the same GPT, trainer and sampler as the Val engine, vectorized in float64.
+"""The numpy engine: the same GPT, trainer and sampler as the Val engine, vectorized in float64
+(or, by choice, float32: faster, and no longer the original's numbers).
 
 It reads like llm.c's train_gpt2.c: one forward and one backward function per block
 (encoder, rmsnorm, attention, mlp, cross-entropy), and the activations the backward needs
@@ -30,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model import RMSNORM_EPS
-from ..optim import BETA1, BETA2, EPS
 from .base import Engine, clip_coef
 
 
@@ -139,7 +139,7 @@ def to_padded(x, batch):
     """Rows (N, C) of real positions -> (B*T, C), zeros at padded positions."""
     if batch.rows is None:
         return x
-    padded = np.zeros((batch.B * batch.T, x.shape[1]))
+    padded = np.zeros((batch.B * batch.T, x.shape[1]), dtype=x.dtype)
     padded[batch.rows] = x
     return padded
 
@@ -164,7 +164,7 @@ def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t):
     att -= np.maximum.reduce(att, axis=-1, keepdims=True)
     np.exp(att, out=att)
     att /= np.matmul(att, ones_t)
-    y = np.empty((B, T, n_head, head_dim))
+    y = np.empty((B, T, n_head, head_dim), dtype=qkv.dtype)
     np.matmul(att, v, out=y.swapaxes(1, 2))
     return q, k, v, att, from_padded(y.reshape(B * T, n_head * head_dim), batch)
 
@@ -172,7 +172,7 @@ def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t):
 def attention_backward(dy, q, k, v, att, batch, scale, ones_t):
     """d qkv (N, 3e), laid out as qkv, from dy (N, e)."""
     B, n_head, T, head_dim = q.shape
-    dqkv = np.empty((B * T, 3 * n_head * head_dim))
+    dqkv = np.empty((B * T, 3 * n_head * head_dim), dtype=q.dtype)
     dq, dk, dv = dqkv.reshape(B, T, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
     dy = to_padded(dy, batch).reshape(B, T, n_head, head_dim).swapaxes(1, 2)  # (B, H, T, hd)
     datt = np.matmul(dy, v.swapaxes(-1, -2))
@@ -277,19 +277,19 @@ def flat_views(flat, config):
 class NumpyEngine(Engine):
     name = 'numpy'
 
-    def __init__(self, config, state_dict):
+    def __init__(self, config, state_dict, dtype='float64'):
         keep_freed_memory()
         self.config = config
+        self.dtype = dtype = np.dtype(dtype)
         size = config.num_params()
-        self.weights = np.empty(size)
+        self.weights = np.empty(size, dtype=dtype)
         # The gradient and its square side by side, and Adam's m and v side by side: the
         # moments' update is three operations on (2, size) arrays (see adam_step).
-        self._grad_sq = np.zeros((2, size))
-        self._moments = np.zeros((2, size))
+        self._grad_sq = np.zeros((2, size), dtype=dtype)
+        self._moments = np.zeros((2, size), dtype=dtype)
         self.grad, self.m, self.v = self._grad_sq[0], self._moments[0], self._moments[1]
-        self._scratch = np.empty(size)
-        self._betas = np.array([[BETA1], [BETA2]])
-        self._one_minus_betas = np.array([[1 - BETA1], [1 - BETA2]])
+        self._scratch = np.empty(size, dtype=dtype)
+        self.set_adam(self.adam)
         self.weight_views, self.layers = flat_views(self.weights, config)
         self.grad_views, self.grad_layers = flat_views(self.grad, config)
         for name, view in self.weight_views.items():
@@ -297,14 +297,19 @@ class NumpyEngine(Engine):
         # Each backward overwrites the gradients; this says whether they hold one not yet used.
         self._has_grad = False
         t = np.arange(config.block_size)
-        self._causal_mask = np.where(t[None, :] > t[:, None], -np.inf, 0.0)
-        self._eye_vocab = np.eye(config.vocab_size)
+        self._causal_mask = np.where(t[None, :] > t[:, None], -np.inf, 0.0).astype(dtype)
+        self._eye_vocab = np.eye(config.vocab_size, dtype=dtype)
         self._attn_scale = 1.0 / config.head_dim ** 0.5
-        self._mean_embd = np.full((config.n_embd, 1), 1.0 / config.n_embd)
-        self._ones_block = np.ones((config.block_size, 1))
-        self._ones_vocab = np.ones((config.vocab_size, 1))
+        self._mean_embd = np.full((config.n_embd, 1), 1.0 / config.n_embd, dtype=dtype)
+        self._ones_block = np.ones((config.block_size, 1), dtype=dtype)
+        self._ones_vocab = np.ones((config.vocab_size, 1), dtype=dtype)
         self._positions = np.arange(config.block_size)
-        self._eye_block = np.eye(config.block_size)
+        self._eye_block = np.eye(config.block_size, dtype=dtype)
+
+    def set_adam(self, settings):
+        self.adam = settings
+        self._betas = np.array([[settings.beta1], [settings.beta2]], dtype=self.dtype)
+        self._one_minus_betas = np.array([[1 - settings.beta1], [1 - settings.beta2]], dtype=self.dtype)
 
     # --- whole-sequence forward and its backward ---------------------------------------------
 
@@ -399,11 +404,14 @@ class NumpyEngine(Engine):
         self._moments += self._grad_sq
         # p -= lr * (m / m_corr) / (sqrt(v / v_corr) + eps), with the bias corrections as
         # Python floats: with s = sqrt(v_corr), = (lr * s / m_corr) * m / (sqrt(v) + eps * s)
-        s = (1 - BETA2 ** t) ** 0.5
+        adam = self.adam
+        s = (1 - adam.beta2 ** t) ** 0.5
         np.sqrt(v, out=denom)
-        denom += EPS * s
+        denom += adam.eps * s
         np.divide(m, denom, out=denom)
-        denom *= lr * s / (1 - BETA1 ** t)
+        denom *= lr * s / (1 - adam.beta1 ** t)
+        if adam.weight_decay:  # decoupled (AdamW): shrink the weights, then the Adam step
+            self.weights *= 1 - lr * adam.weight_decay
         self.weights -= denom
         self._has_grad = False
 
@@ -428,7 +436,7 @@ class NumpyEngine(Engine):
         """Keys and values of the positions seen so far, per layer: (layers, block, H, hd)."""
         cfg = self.config
         shape = (cfg.n_layer, cfg.block_size, cfg.n_head, cfg.head_dim)
-        return {'k': np.empty(shape), 'v': np.empty(shape)}
+        return {'k': np.empty(shape, dtype=self.dtype), 'v': np.empty(shape, dtype=self.dtype)}
 
     def logits(self, token_id, pos_id, cache):
         cfg = self.config

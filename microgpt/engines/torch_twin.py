@@ -1,18 +1,18 @@
-"""The same GPT, trainer and sampler written in PyTorch (float64, one thread, eager mode).
+"""The same GPT, trainer and sampler written in PyTorch (float64 and one thread unless told
+otherwise; eager mode).
 
 Used only by `microgpt bench`, as a yardstick: it offers the engine interface (see
 engines/__init__.py), so the benchmark drives it with the very loops that drive the others.
 It is written as PyTorch is usually written for speed without compiling: q, k and v from one
 fused (3e, e) matrix, F.scaled_dot_product_attention with a causal mask, torch.optim.Adam
-(fused when this PyTorch has it); and it runs a batch as the numpy engine does, on real
-tokens only, padding the documents for attention alone.
+(fused when this PyTorch has it; AdamW with weight decay); and it runs a batch as the numpy
+engine does, on real tokens only, padding the documents for attention alone.
 Importing this module imports torch: `pip install 'microgpt[bench]'`.
 """
 import torch
 import torch.nn.functional as F
 
 from ..model import RMSNORM_EPS
-from ..optim import BETA1, BETA2, EPS
 from .base import Engine, clip_coef
 
 torch.set_num_threads(1)
@@ -22,18 +22,30 @@ def rmsnorm(x):
     return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + RMSNORM_EPS)
 
 
-def make_adam(params):
+def set_threads(n):
+    """PyTorch's intra-op threads, for the whole process."""
+    torch.set_num_threads(n)
+
+
+def make_adam(params, settings):
+    """torch.optim.Adam with these constants, or AdamW when they decay the weights (PyTorch's
+    AdamW decouples the decay as the other engines do: p *= 1 - lr * weight_decay first)."""
+    kind = torch.optim.AdamW if settings.weight_decay else torch.optim.Adam
+    options = dict(betas=(settings.beta1, settings.beta2), eps=settings.eps)
+    if settings.weight_decay:
+        options['weight_decay'] = settings.weight_decay
     try:
-        return torch.optim.Adam(params, betas=(BETA1, BETA2), eps=EPS, fused=True)
+        return kind(params, fused=True, **options)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, betas=(BETA1, BETA2), eps=EPS)
+        return kind(params, **options)
 
 
 class TorchEngine(Engine):
     name = 'torch'
 
-    def __init__(self, config, state_dict):
+    def __init__(self, config, state_dict, dtype='float64'):
         self.config = config
+        self.dtype = getattr(torch, dtype)
         self.params = {}
         for name, _ in config.param_shapes():
             layer, _, kind = name.partition('.')
@@ -44,8 +56,14 @@ class TorchEngine(Engine):
                 name = f'{layer}.attn_wqkv'
             else:
                 rows = state_dict[name]
-            self.params[name] = torch.tensor(rows, dtype=torch.float64, requires_grad=True)
-        self.optimizer = make_adam(list(self.params.values()))
+            self.params[name] = torch.tensor(rows, dtype=self.dtype, requires_grad=True)
+        self.optimizer = make_adam(list(self.params.values()), self.adam)
+
+    def set_adam(self, settings):
+        """A new optimizer with these constants (its moments start again: set it before training)."""
+        if settings != self.adam:
+            self.adam = settings
+            self.optimizer = make_adam(list(self.params.values()), settings)
 
     def _layer(self, i, name):
         return self.params[f'layer{i}.{name}']

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 from ..errors import MicrogptError
 from ..model import GPT
-from ..optim import BETA1, BETA2, EPS
 from .base import Engine, clip_coef
 
 
@@ -58,12 +57,19 @@ class ValEngine(Engine):
     def adam_step(self, lr, t):
         # The original's expressions, term for term: `g ** 2`, not `g * g`; `** 0.5`, not
         # math.sqrt; divisions, not multiplications by reciprocals. Each rounds differently.
-        m_corr, v_corr = 1 - BETA1 ** t, 1 - BETA2 ** t
+        # With the default settings these are the original's operations and no others: the
+        # betas are the same numbers, and weight decay, when 0, adds no operation at all.
+        beta1, beta2, eps = self.adam.beta1, self.adam.beta2, self.adam.eps
+        m_corr, v_corr = 1 - beta1 ** t, 1 - beta2 ** t
         grads = [p.grad for p in self.params]
-        self.m = m = [BETA1 * m_i + (1 - BETA1) * g for m_i, g in zip(self.m, grads)]
-        self.v = v = [BETA2 * v_i + (1 - BETA2) * g ** 2 for v_i, g in zip(self.v, grads)]
+        self.m = m = [beta1 * m_i + (1 - beta1) * g for m_i, g in zip(self.m, grads)]
+        self.v = v = [beta2 * v_i + (1 - beta2) * g ** 2 for v_i, g in zip(self.v, grads)]
+        if self.adam.weight_decay:  # decoupled (AdamW): shrink the weights, then the Adam step
+            shrink = 1 - lr * self.adam.weight_decay
+            for p in self.params:
+                p.data *= shrink
         for p, m_i, v_i in zip(self.params, m, v):
-            p.data -= lr * (m_i / m_corr) / ((v_i / v_corr) ** 0.5 + EPS)
+            p.data -= lr * (m_i / m_corr) / ((v_i / v_corr) ** 0.5 + eps)
             p.grad = 0.0
 
     def optimizer_state(self):

@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..data import Tokenizer, split_docs
+from ..data import held_out_split
 from ..errors import MicrogptError, require_positive
 from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..console import format_duration, sweep_progress_line
@@ -40,9 +40,7 @@ def sweep_split(docs, seed):
     never occur in training are left out, since the model has no token for them."""
     if len(docs) < 2:
         raise MicrogptError(f"a sweep needs at least 2 documents (train and validation), got {len(docs)}")
-    train, val = split_docs(docs, seed)
-    tokenizer = Tokenizer.from_docs(train)
-    return train, [doc for doc in val if not tokenizer.unknown_chars(doc)]
+    return held_out_split(docs, seed)
 
 
 def run_one(spec, train_docs, val_docs):

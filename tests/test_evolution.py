@@ -17,7 +17,7 @@ from microgpt.genome import load_genome
 TINY_SPACE = SEED_SPACE.narrowed(n_embd=(8, 12), n_layer=(1, 2), block_size=(8, 10), ff_mult=(1, 2),
                                  num_steps=(5, 25))
 TINY_BUDGET_SPACE = BUDGET_SPACE.narrowed(n_embd=(8, 16), n_head=(1, 2), n_layer=(1, 2), block_size=(8, 10),
-                                          ff_mult=(1, 2), batch_size=(1, 8))
+                                          ff_mult=(1, 2), batch_size=(1, 8), warmup=(0, 5))
 TINY_BUDGET = 2e6  # FLOPs: some 10 to 50 steps of these organisms
 
 
@@ -260,7 +260,9 @@ def test_cli_evolve_then_train_uses_the_evolved_genome(docs, tmp_path, monkeypat
     assert trained.stdout.splitlines()[-1].startswith(f"step {evolved.genome.num_steps:4d}")
     from microgpt import checkpoint as ckpt
     training = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).training
-    assert training['batch_size'] == evolved.genome.batch_size  # the winner exactly, batch size included
+    from microgpt.genome import TRAIN_SETTINGS
+    # the winner exactly: steps, batch size, weight decay, warmup, schedule and all
+    assert {k: training[k] for k in TRAIN_SETTINGS} == evolved.genome.train()
 
     refused = runner.invoke(main, ['evolve', '--fitness', 'loss', '--population', '1', '--data', str(data)])
     assert refused.exit_code == 2 and "Invalid value for '--population'" in refused.stderr
@@ -408,3 +410,23 @@ def test_analyze_prints_the_winners_ancestry_and_plots_the_births(docs, tmp_path
     pytest.importorskip('matplotlib')
     assert CliRunner().invoke(main, ['analyze', str(evolution.log_path), '--plot', 'tree.png']).exit_code == 0
     assert (tmp_path / 'tree.png').stat().st_size > 0
+
+
+def test_the_trainers_genes_reach_the_training(docs, tmp_path, monkeypatch):
+    """weight_decay, warmup and schedule are genes of the budget space, and each organism
+    trains with its own: its trial gets them all."""
+    seen = []
+
+    def spy(settings, *args, **kwargs):
+        seen.append(settings)
+        return run_trial(settings, *args, **kwargs)
+
+    monkeypatch.setattr(evolution_module, 'run_trial', spy)
+    evolution, best = budget_evolve(docs, tmp_path, 'trainer', population=6)
+    assert {'weight_decay', 'warmup', 'schedule'} <= set(TINY_BUDGET_SPACE.genes)
+    organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
+    for settings, record in zip(sorted(seen, key=lambda s: s['seed']), sorted(organisms, key=lambda r: r['seed'])):
+        assert {k: settings[k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')} == \
+            {k: record['genes'][k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')}
+        assert record['genes']['warmup'] < record['genes']['num_steps']
+    assert len({r['genes']['schedule'] for r in organisms}) > 1 and any(r['genes']['weight_decay'] for r in organisms)

@@ -3,9 +3,9 @@
 A gene is a field of the genome (microgpt/genome.py: GPTConfig's and TrainConfig's fields),
 named as that field. Two spaces:
 
-- `budget` (the default): a wide architecture, the learning rate and the batch size; the
-  steps are not a gene but follow from a FLOPs budget (every organism the same compute), and
-  must come to at most MAX_BUDGET_STEPS.
+- `budget` (the default): a wide architecture, the learning rate, batch size, weight decay,
+  warmup and schedule; the steps are not a gene but follow from a FLOPs budget (every
+  organism the same compute), and must come to at most MAX_BUDGET_STEPS.
 - `seed`: the seed design's narrow ranges, steps a gene, one document a step, no budget.
 
 A genome drawn or bred here is always valid (n_head divides n_embd, every gene in range, under
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, Genome, check_genome
+from ..optim import SCHEDULES
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)
@@ -151,6 +152,9 @@ BUDGET_RANGES = {
     'ff_mult': GeneRange(1, 4),
     'learning_rate': GeneRange(0.0005, 0.05, log=True, integer=False),
     'batch_size': GeneRange(1, 64, log=True),
+    'weight_decay': GeneRange(0, 0.2, integer=False),
+    'warmup': GeneRange(0, 500),  # steps; a genome needs more steps than its warmup
+    'schedule': GeneChoice(tuple(SCHEDULES)),
     'num_steps': GeneRange(1, MAX_BUDGET_STEPS),  # not a gene: what the budget buys
 }
 

@@ -17,7 +17,7 @@ from microgpt.genome import load_genome
 TINY_SPACE = SEED_SPACE.narrowed(n_embd=(8, 12), n_layer=(1, 2), block_size=(8, 10), ff_mult=(1, 2),
                                  num_steps=(5, 25))
 TINY_BUDGET_SPACE = BUDGET_SPACE.narrowed(n_embd=(8, 16), n_head=(1, 2), n_layer=(1, 2), block_size=(8, 10),
-                                          ff_mult=(1, 2), batch_size=(1, 8), warmup=(0, 5))
+                                          ff_mult=(1, 2), batch_size=(1, 8))
 TINY_BUDGET = 2e6  # FLOPs: some 10 to 50 steps of these organisms
 
 
@@ -428,5 +428,5 @@ def test_the_trainers_genes_reach_the_training(docs, tmp_path, monkeypatch):
     for settings, record in zip(sorted(seen, key=lambda s: s['seed']), sorted(organisms, key=lambda r: r['seed'])):
         assert {k: settings[k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')} == \
             {k: record['genes'][k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')}
-        assert record['genes']['warmup'] < record['genes']['num_steps']
+        assert record['genes']['warmup'] <= record['genes']['num_steps'] // 2
     assert len({r['genes']['schedule'] for r in organisms}) > 1 and any(r['genes']['weight_decay'] for r in organisms)

@@ -249,6 +249,8 @@ def test_budget_space_draws_only_genomes_whose_steps_are_in_range():
     genomes = [space.random_genome(rng) for _ in range(300)]
     assert all(100 <= g.num_steps <= 20_000 and g.num_steps == 200_000 // (g.n_embd * g.batch_size)
                for g in genomes)
+    assert all(g.warmup <= g.num_steps // 2 for g in genomes)  # a warmup is cut to half the run
+    assert any(g.warmup == g.num_steps // 2 for g in genomes) and any(0 < g.warmup < g.num_steps // 2 for g in genomes)
     with pytest.raises(MicrogptError, match='needs a budget'):
         BUDGET_SPACE.random_genome(rng)
     with pytest.raises(MicrogptError, match='takes no budget'):

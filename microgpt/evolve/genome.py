@@ -256,7 +256,8 @@ class GeneSpace:
     def repair(self, genes, keep=()):
         """The nearest valid genome: genes clamped into range, then n_embd moved to the
         nearest multiple of n_head (or, if only n_embd was just chosen, n_head to the
-        nearest divisor of n_embd); under a budget, its steps resolved. Deterministic."""
+        nearest divisor of n_embd); under a budget, its steps resolved; a warmup cut to half
+        the run. Deterministic."""
         genes = {name: self.ranges[name].round(genes[name]) for name in self.genes}
         e, h = genes['n_embd'], genes['n_head']
         if e % h:
@@ -273,6 +274,8 @@ class GeneSpace:
             if self.steps_of is None:
                 raise MicrogptError(f"the {self.name} space needs a budget to resolve steps")
             genome = genome.with_settings(num_steps=self.steps_of(genome))
+        if genome.warmup and genome.warmup > genome.num_steps // 2:  # warm up for at most half the run
+            genome = genome.with_settings(warmup=genome.num_steps // 2)
         return genome
 
     def fits(self, genome):

@@ -15,6 +15,7 @@ from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
 from .optim import SCHEDULES
+from .scaling.fit import BOOTSTRAP_RESAMPLES
 from .training import ARCH_DEFAULTS, BATCH_ORDERS, DEFAULT_SEED, TRAIN_DEFAULTS
 from .trials.executor import CLUSTER_ENV
 from .viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
@@ -352,13 +353,9 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
 
 # --- scaling sweeps and their analysis ------------------------------------------------------
 
-def sweep_options(command):
-    """The options every sweep shares: data, run settings, parallelism, results file."""
+def results_file_options(command):
+    """Where a sweep's runs go and its results file: every sweep has them."""
     return apply(command, [
-        data_option,
-        seed_option("Seed of every run and of the held-out validation split."),
-        click.option('--lr', type=POSITIVE, default=TRAIN_DEFAULTS.learning_rate, show_default=True,
-                     help="Adam learning rate, decayed linearly to 0 in each run."),
         engine_option,
         parallel_options,
         click.option('--out-dir', type=click.Path(file_okay=False), default='experiments', show_default=True,
@@ -366,6 +363,17 @@ def sweep_options(command):
         click.option('--resume', type=click.Path(dir_okay=False), default=None,
                      help="Results file of an interrupted sweep of the same kind and settings: run only "
                           "the runs it lacks, appending to it."),
+    ])
+
+
+def sweep_options(command):
+    """The options of the steps and params sweeps: data, run settings, parallelism, results file."""
+    return apply(command, [
+        data_option,
+        seed_option("Seed of every run and of the held-out validation split."),
+        click.option('--lr', type=POSITIVE, default=TRAIN_DEFAULTS.learning_rate, show_default=True,
+                     help="Adam learning rate, decayed linearly to 0 in each run."),
+        results_file_options,
     ])
 
 
@@ -419,22 +427,85 @@ def sweep_params(sizes, steps, seed, lr, engine, data, workers, cluster, out_dir
     sweep_job(console(), plan, data, workers, cluster, out_dir, resume, command=command_argv())
 
 
+FRONTIER = plans.FRONTIER_DEFAULTS
+FRONTIER_SIZES_TEXT = '; '.join(f"{name}: " + ', '.join(f"{k} {v}" for k, v in arch.items())
+                                for name, arch in plans.FRONTIER_SIZES.items())
+
+
+def comma_list(values):
+    return ','.join(f"{v:g}" for v in values)
+
+
+@sweep.command('frontier')
+@click.option('--budgets', default=comma_list(FRONTIER['budgets']), show_default=True,
+              help="Comma-separated compute budgets: FLOPs of training (forward, backward and Adam, "
+                   "counted exactly by microgpt.flops). Each run takes the steps its budget pays for.")
+@click.option('--sizes', default=','.join(plans.FRONTIER_SIZES), show_default=True,
+              help=f"Comma-separated model sizes of the ladder. {FRONTIER_SIZES_TEXT}.")
+@click.option('--seeds', type=COUNT, default=FRONTIER['seeds'], show_default=True,
+              help="Seeds per (size, budget): --seed, --seed + 1, ...")
+@seed_option("First seed; also the seed of the held-out validation split and of the learning-rate search.")
+@click.option('--lrs', 'lr_grid', default=comma_list(FRONTIER['lr_grid']), show_default=True,
+              help="The learning rates searched for each size (at --tune-budget, first seed); every "
+                   "run of a size then uses its best.")
+@click.option('--tune-budget', type=POSITIVE, default=FRONTIER['tune_budget'], show_default=True,
+              help="FLOPs of the learning-rate search's runs.")
+@click.option('--batch-size', type=COUNT, default=FRONTIER['batch_size'], show_default=True,
+              help="Documents per step.")
+@data_option
+@results_file_options
+def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size, data, engine, workers,
+                   cluster, out_dir, resume):
+    """The compute-optimal frontier: every size of the ladder trained for exactly each budget
+    of FLOPs, at a learning rate tuned for its size, over several seeds. `microgpt analyze
+    FILE --fit` fits the scaling law L(N, D) to it.
+
+    \b
+    Examples:
+      microgpt sweep frontier                      # the default grid
+      microgpt sweep frontier --sizes e32l2 --budgets 1e11 --seeds 1
+    """
+    from .scaling.sweep import frontier_job
+    frontier_job(console(), plans.parse_sizes(sizes, plans.FRONTIER_SIZES), plans.parse_budgets(budgets), seed,
+                 seeds, plans.parse_lr_grid(lr_grid), tune_budget, batch_size, engine, data, workers, cluster,
+                 out_dir, resume, command=command_argv())
+
+
 @main.command()
 @click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option('--plot', 'plot_path', type=click.Path(dir_okay=False), default=None,
               help="Also draw the results to this image (.png, .svg, .pdf): loss against steps / "
                    "parameters for sweeps, fitness and diversity against generation for evolve logs.")
 @click.option('--markdown', is_flag=True, help="Print the tables as Markdown.")
-def analyze(files, plot_path, markdown):
+@click.option('--fit', 'fit', is_flag=True,
+              help="Fit L(N, D) = E + A/N^alpha + B/D^beta to the results of `sweep frontier`: the "
+                   "parameters with bootstrap 95% intervals, a = beta/(alpha+beta), the compute-optimal "
+                   "size of each budget, IsoFLOP optima and a held-out check of the largest budget. "
+                   "With --plot: four plots of the frontier and the law.")
+@click.option('--json', 'as_json', is_flag=True,
+              help="With --fit: print one JSON object (E, A, B, alpha, beta, a, ci, holdout, ...).")
+@click.option('--predict', metavar='C=FLOPS|N=PARAMS,C=FLOPS', default=None,
+              help="With --fit: the predicted loss at a budget, for the ladder's best size or for N "
+                   "parameters (JSON: size, N, D, loss).")
+@click.option('--resamples', type=COUNT, default=BOOTSTRAP_RESAMPLES, show_default=True,
+              help="With --fit: bootstrap resamples of the runs behind the 95% intervals.")
+@click.option('--tolerance', type=POSITIVE, default=None,
+              help="Loss difference below which two runs of a steps or params sweep are not told apart "
+                   "(marked 'noise'). Default: the largest half-range between the seeds of the sweep; "
+                   "with one seed, differences are not interpreted.")
+def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolerance):
     """Tables of sweep results files (loss against steps or parameters, and the return of each
-    increase) and of evolve logs (per generation: best, mean, worst, distinct architectures).
+    increase) and of evolve logs (per generation: best, mean, worst, distinct architectures);
+    with --fit, the scaling law of a frontier sweep.
 
     \b
-    Example:
+    Examples:
       microgpt analyze experiments/sweep-*.jsonl --markdown --plot scaling.png
+      microgpt analyze experiments/sweep-frontier-*.jsonl --fit --plot frontier.png
+      microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
     """
     from .scaling.analysis import analyze_job
-    analyze_job(console(), files, plot_path, markdown)
+    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict, resamples, tolerance)
 
 
 # --- seeing inside a model --------------------------------------------------------------------
@@ -553,7 +624,11 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
               help="Instead: the race. microgpt's recipe (numpy float32) and the PyTorch twin set up as "
                    "makemore's defaults each train SECONDS of wall time on the same 90/10 split; their "
                    "steps, tokens/s and held-out loss, and a verdict (needs torch).")
-def bench(steps, engines, repeat, batch_steps, data, out, race):
+@click.option('--original', type=click.Path(dir_okay=False), default=None, metavar='FILE',
+              help="Your own copy of the original microgpt.py: also time its whole process beside "
+                   "`microgpt train --engine val --primordial`, 30 steps and 20 samples each (its "
+                   "`num_steps = ...` line is set to 30 in a temporary copy), and check both print the same.")
+def bench(steps, engines, repeat, batch_steps, data, out, race, original):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
@@ -566,7 +641,8 @@ def bench(steps, engines, repeat, batch_steps, data, out, race):
     Goals, each with its measured value and PASS or FAIL: numpy's batch throughput >=
     PyTorch's; numpy float32's >= the float32 twin's at makemore's size; the numpy `train`
     process's CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine >= 10x the
-    original, in <= 56 MB. The report goes to stdout; progress and the goals' verdicts to
+    original, in <= 56 MB; with --original FILE, the Val engine's whole process <= 0.1 of
+    the original's, side by side. The report goes to stdout; progress and the goals' verdicts to
     stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
 
     \b
@@ -575,7 +651,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race):
       microgpt bench --race 120
     """
     from .bench import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original)
 
 
 def comma_list(kind):

@@ -89,10 +89,24 @@ def format_duration(seconds):
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def format_table(header, body, markdown=False):
+    """Right-aligned columns, or a Markdown table."""
+    if markdown:
+        lines = [header, ['---:'] * len(header)] + body
+        return '\n'.join('| ' + ' | '.join(cells) + ' |' for cells in lines)
+    widths = [max(len(cells[i]) for cells in [header] + body) for i in range(len(header))]
+    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
+                     for cells in [header] + body)
+
+
 def sweep_progress_line(done, total, row):
+    what = f"{row['steps']:,} steps"
+    if row['sweep'] == 'frontier':
+        what = f"{row['budget']:.3g} FLOPs ({what}, lr {row['lr']}, seed {row['seed']})"
+    losses = ("diverged" if row.get('diverged') else
+              f"train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}")
     return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
-            f"{row['steps']:,} steps: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
-            f"{format_duration(row['seconds'])}")
+            f"{what}: {losses}, {format_duration(row['seconds'])}")
 
 
 # --- the creature's voice (stderr) ------------------------------------------------------------

@@ -82,7 +82,9 @@ def test_goals_report_value_limit_and_verdict():
                    train_process=dict(seconds=seconds(0.3), cpu_per_wall=seconds(1.0), peak_rss_mb=40.0)),
         torch=dict(train_loop_seconds=seconds(1.0), loss_lines_sha256='a', samples='x'),
         val=dict(train_step_seconds=0.05, loss_lines_sha256='b', samples='x',
-                 train_process=dict(seconds=seconds(50.0), cpu_per_wall=seconds(1.0), peak_rss_mb=30.0)))
+                 train_process=dict(seconds=seconds(50.0), cpu_per_wall=seconds(1.0), peak_rss_mb=30.0),
+                 side_by_side_process=dict(seconds=seconds(0.5), stdout='same')),
+        original=dict(side_by_side_process=dict(seconds=seconds(8.0), stdout='same')))
     batch = dict(numpy=dict(tokens_per_second=seconds(30.0), final_loss=2.5),
                  torch=dict(tokens_per_second=seconds(20.0), final_loss=2.5))
     makemore_size = dict(numpy_float64=dict(tokens_per_second=seconds(10.0)),
@@ -100,6 +102,8 @@ def test_goals_report_value_limit_and_verdict():
     assert goals['val_speedup_vs_original']['value'] == pytest.approx(405 / 50)
     assert not goals['val_speedup_vs_original']['met']
     assert other['same_losses_and_samples_as_numpy'] == {'torch': True, 'val': False}
+    assert goals['val_process_vs_original']['value'] == pytest.approx(0.5 / 8.0)
+    assert goals['val_process_vs_original']['met'] and other['val_prints_what_the_original_prints']
     lines = bench.goal_lines(dict(goals=goals))
     assert len(lines) == len(goals) and lines[0].startswith('PASS  numpy_batch_throughput_vs_torch: 1.5')
 
@@ -185,3 +189,36 @@ def test_race_without_torch_is_one_line(names_path, monkeypatch):
     monkeypatch.setattr(bench, 'torch_available', lambda: False)
     result = CliRunner().invoke(main, ['bench', '--race', '5', '--data', str(names_path)])
     assert result.exit_code == 1 and 'the race needs PyTorch' in result.stderr
+
+
+# A stand-in for a user's copy of the original microgpt.py (whose code the project does not
+# hold): it has the `num_steps = ...` line the bench sets, and reads input.txt where the
+# original does.
+STAND_IN = """import sys
+num_steps = 1000
+docs = open('input.txt').read().split()
+print(f"num docs: {len(docs)}")
+print(f"steps: {num_steps}")
+"""
+
+
+def test_side_by_side_runs_the_users_original_with_its_steps_set(tmp_path, names_path):
+    original = tmp_path / 'microgpt.py'
+    original.write_text(STAND_IN)
+    jobs = bench.original_jobs(bench.read_original(original), names_path, tmp_path)
+    assert [job.name for job in jobs] == ['original', 'val'] and not any(job.once_if_slow for job in jobs)
+    run = bench.run_measured(jobs[0].command, jobs[0].cwd)
+    assert run.stdout.splitlines()[1] == f"steps: {bench.ORIGINAL_PROCESS_STEPS}"
+    assert run.stdout.splitlines()[0] == f"num docs: {len(names_path.read_text().split())}"
+    assert jobs[1].command[-6:-4] == ['--steps', str(bench.ORIGINAL_PROCESS_STEPS)] and '--primordial' in jobs[1].command
+
+
+@pytest.mark.parametrize('text, error', [(None, 'cannot read the original'),
+                                         ('print(1)\n', 'has no `num_steps = N` line')])
+def test_bad_original_is_one_line(tmp_path, names_path, text, error):
+    path = tmp_path / 'microgpt.py'
+    if text is not None:
+        path.write_text(text)
+    result = CliRunner().invoke(main, ['bench', '--engines', 'val', '--original', str(path),
+                                       '--data', str(names_path)])
+    assert result.exit_code == 1 and error in result.output and len(result.output.strip().splitlines()) == 1

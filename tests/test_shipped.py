@@ -16,8 +16,8 @@ from conftest import REPLAY_CASES, REPO
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.fitness import aesthetic_measure, score_of
 from microgpt.genome import Genome, load_genome
-from microgpt.reproducibility import machine, replay_tolerance
-from microgpt.scaling import sweep
+from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, machine, replay_tolerance
+from microgpt.scaling import frontier, sweep
 from microgpt.trials.runner import run_trial, trial_settings
 
 EXPERIMENTS = REPO / 'experiments'
@@ -60,11 +60,13 @@ def test_sweep_results_replay(path, docs):
     header, rows = sweep.read_results(path, warn=pytest.fail)
     assert header and header['provenance']['data_sha256'] == sha256_of(DATA)
     assert header['provenance']['command'][0] == 'sweep'
-    train, val = sweep.sweep_split(docs, rows[0]['seed'])
-    cheapest = sorted(rows, key=sweep.run_cost)[:2]
+    train, val = sweep.sweep_split(docs, rows[0].get('split_seed', rows[0]['seed']))
+    cheapest = sorted((row for row in rows if not row.get('diverged')), key=sweep.run_cost)[:2]
     for row in cheapest:
-        spec = {f: row[f] for f in sweep.RUN_FIELDS}
+        spec = {f: row[f] for f in sweep.run_fields(row['sweep'])}
         replayed = sweep.run_one(spec, train, val)
+        if row['sweep'] == 'frontier':  # the budget buys the same steps, tokens and FLOPs
+            assert [replayed[f] for f in ('steps', 'tokens', 'flops')] == [row[f] for f in ('steps', 'tokens', 'flops')]
         recorded_on = row.get('arithmetic') or header['provenance'].get('machine')
         what = f"{path.name} {row['size']} {row['steps']} steps"
         assert_replays(what + ' val loss', row['steps'], recorded_on, replayed['val_loss'], row['val_loss'])
@@ -139,6 +141,68 @@ def test_readme_quotes_the_shipped_figures():
         assert f"{shipped['score']:.4f} ± {shipped['spread']:.4f}" in readme
         for baseline in load_evolve_log(REPO / shipped['log']).baselines:
             assert f"{baseline['score']:.4f} ± {baseline['spread']:.4f}" in readme, baseline['origin']
+
+
+FRONTIERS = [path for path in SWEEPS if path.name.startswith('sweep-frontier-')]
+
+
+def close(a, b):
+    """Equal JSON, numbers to 1e-6 relative (the fit's last bits may differ between machines)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(close, a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return b == pytest.approx(a, rel=1e-6)
+    return a == b
+
+
+@pytest.mark.slow
+def test_the_shipped_frontier_fit_is_analyze_fits_output():
+    [path] = FRONTIERS
+    found = frontier.load_frontier(sweep.read_rows(path, warn=pytest.fail), str(path))
+    result = frontier.fit_frontier(found)  # what `analyze --fit` prints, fitted once
+    as_json = json.loads(json.dumps(frontier.fit_json(result)))
+    assert close(json.loads((EXPERIMENTS / 'frontier-fit.json').read_text()), as_json)
+    shown = frontier.loss_table(found, markdown=True) + '\n\n' + frontier.fit_lines(result)
+    assert (EXPERIMENTS / 'frontier-fit.md').read_text() == shown + '\n'
+    readme = (REPO / 'README.md').read_text()
+    fit_lines = frontier.fit_lines(result).splitlines()
+    assert len(fit_lines) > 10
+    for line in fit_lines:
+        assert line in readme, f"README lacks the fit line: {line}"
+    h = as_json['holdout']
+    assert f"{h['predicted']:.4f}" in readme and f"{h['measured']:.4f}" in readme
+    assert abs(h['rel_error']) <= 0.02  # the issue's goal for the held-out check
+
+
+def test_readme_quotes_the_frontier_files_figures(docs):
+    [path] = FRONTIERS
+    readme = ' '.join((REPO / 'README.md').read_text().split())  # one line, as the prose wraps
+    rows = sweep.read_rows(path, warn=pytest.fail)
+    per_token = {}
+    for row in rows:
+        per_token.setdefault(row['size'], set()).add(f"{row['flops'] / row['tokens'] / row['params']:.1f}")
+    assert [per_token[s] for s in ('e8l1', 'e16l1')] == [{'5.7'}] * 2
+    assert all(per_token[s] == {'6.1'} for s in ('e24l2', 'e32l2', 'e48l2', 'e64l3'))
+    assert "a token costs 5.7 N FLOPs for the two smallest sizes and 6.1 N for the others" in readme
+    train, _ = sweep.sweep_split(docs, rows[0]['split_seed'])
+    one_pass = sum(min(len(doc) + 1, rows[0]['block_size']) for doc in train)
+    assert f"one pass over the training names is {one_pass:,} tokens" in readme
+    at_top = {r['size']: r for r in rows if r['budget'] == 3e11 and r['seed'] == 42}
+    assert f"there {round(at_top['e8l1']['tokens'] / one_pass)})" in readme
+    assert f"At 3e11 FLOPs ({at_top['e32l2']['steps']:,} steps of 32 names" in readme
+    search = [r for r in rows if r['role'] == 'lr-search']
+    assert {r['size'] for r in search if r.get('diverged')} == {'e48l2', 'e64l3'}
+    assert {r['lr'] for r in search if r.get('diverged')} == {0.08}
+
+
+def test_readme_states_the_drift_the_sweep_tables_use():
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    drift = [f"{t:g}".replace('e-0', 'e-') for _, t in CROSS_MACHINE_TOLERANCE]
+    longest = CROSS_MACHINE_TOLERANCE[-1][0]
+    assert (f"{drift[0]} up to {CROSS_MACHINE_TOLERANCE[0][0]:,} steps, then {', '.join(drift[1:-1])} and "
+            f"{drift[-1]} at {longest:,}") in readme
 
 
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():

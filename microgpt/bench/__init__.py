@@ -22,6 +22,8 @@ same 90/10 split, then scored on the held-out documents.
 """
 import os
 import platform
+import re
+import shutil
 import sys
 import tempfile
 from importlib import metadata
@@ -56,6 +58,10 @@ BATCH_WARMUP = 3
 SLOW_SECONDS = 10.0
 # The original microgpt.py takes about this long for the default 1000 steps on this machine class.
 ORIGINAL_SECONDS_PER_1000_STEPS = 405.0
+# `bench --original FILE` runs the user's own copy of the original with its `num_steps = ...`
+# line set to this (the whole run would take minutes), beside the Val engine's whole process.
+ORIGINAL_PROCESS_STEPS = 30
+NUM_STEPS_LINE = re.compile(r'^num_steps\s*=\s*\d+', re.MULTILINE)
 # name: (how the value compares, limit, what is measured)
 GOALS = dict(
     numpy_batch_throughput_vs_torch=(
@@ -69,6 +75,10 @@ GOALS = dict(
     val_speedup_vs_original=(
         '>=', 10.0, f"original's {ORIGINAL_SECONDS_PER_1000_STEPS:.0f} s per 1000 steps / the Val engine's"),
     val_peak_rss_mb=('<=', 56.0, "peak RSS of the default Val `train` process, MB"),
+    val_process_vs_original=(
+        '<=', 0.1, f"`bench --original FILE`: the whole `microgpt train --engine val --primordial` process / "
+                   f"the original microgpt.py's whole process, {ORIGINAL_PROCESS_STEPS} steps and 20 samples "
+                   f"each, side by side"),
     race_heldout_loss_vs_torch=(
         '<', 1.0, "`bench --race`: microgpt's held-out loss / the makemore twin's after the same wall time "
                   "(120 s is the race the README reports)"),
@@ -124,11 +134,13 @@ def machine_info():
 class Job:
     """One measurement, run once per round: label, the command, and its runs so far."""
 
-    def __init__(self, kind, name, command):
+    def __init__(self, kind, name, command, cwd=None, once_if_slow=True):
         self.kind, self.name, self.command, self.runs = kind, name, command, []
+        self.cwd = cwd  # None: the round's folder
+        self.once_if_slow = once_if_slow  # False: every round, however long (a side-by-side ratio)
 
     def wanted(self, repeat):
-        return 1 if self.runs and self.runs[0].seconds > SLOW_SECONDS else repeat
+        return 1 if self.once_if_slow and self.runs and self.runs[0].seconds > SLOW_SECONDS else repeat
 
 
 def worker_job(kind, engine, spec):
@@ -140,10 +152,38 @@ def train_process_args(engine, steps, data):
     return ['train', '--engine', engine, '--steps', str(steps), '--samples', '0', '--data', str(data)]
 
 
-def plan(engines, steps, data, seed, lr, samples, batch_steps, cwd):
+def original_jobs(original, data, cwd):
+    """The original microgpt.py (the user's own copy) and the Val engine's `train` process,
+    each the whole process of ORIGINAL_PROCESS_STEPS steps and 20 samples, in a folder of
+    their own with the data as input.txt (where the original reads it)."""
+    folder = Path(cwd) / 'original'
+    folder.mkdir()
+    shutil.copyfile(data, folder / 'input.txt')
+    script = folder / 'original.py'
+    script.write_text(NUM_STEPS_LINE.sub(f'num_steps = {ORIGINAL_PROCESS_STEPS}', original, count=1))
+    val = ['train', '--engine', 'val', '--primordial', '--steps', str(ORIGINAL_PROCESS_STEPS),
+           '--data', 'input.txt', '--out', str(Path(cwd) / 'side-by-side.ckpt.json')]
+    return [Job('side_by_side', 'original', [sys.executable, str(script)], cwd=folder, once_if_slow=False),
+            Job('side_by_side', 'val', [sys.executable, '-m', 'microgpt', *val], cwd=folder, once_if_slow=False)]
+
+
+def read_original(path):
+    """The text of the user's copy of the original, with a `num_steps = N` line to set."""
+    try:
+        text = Path(path).read_text(encoding='utf-8')
+    except (OSError, UnicodeDecodeError) as e:
+        raise MicrogptError(f"cannot read the original microgpt.py at {path}: {e}") from None
+    if not NUM_STEPS_LINE.search(text):
+        raise MicrogptError(f"{path} has no `num_steps = N` line: is it the original microgpt.py?")
+    return text
+
+
+def plan(engines, steps, data, seed, lr, samples, batch_steps, cwd, original=None):
     """The jobs of one round, in order: engines alternate within each kind."""
     common = dict(data=str(data), seed=seed, lr=lr)
     jobs = [Job('startup', name, [sys.executable, *args]) for name, args in STARTUP_PROBES.items()]
+    if original is not None:
+        jobs += original_jobs(original, data, cwd)
     jobs += [worker_job('train', engine, dict(common, steps=steps, samples=samples)) for engine in engines]
     jobs += [Job('process', engine, [sys.executable, '-c', CLI_WITH_PEAK_RSS, *train_process_args(engine, steps, data),
                                      '--out', str(Path(cwd) / f'{engine}.ckpt.json')])
@@ -171,7 +211,7 @@ def run_rounds(jobs, repeat, cwd, say):
             break
         say(f"round {round_number}/{repeat}: " + ', '.join(f"{job.kind} {job.name}" for job in todo))
         for job in todo:
-            job.runs.append(run_measured(job.command, cwd))
+            job.runs.append(run_measured(job.command, job.cwd or cwd))
 
 
 def median(values):
@@ -187,6 +227,10 @@ def collect(jobs, steps, data):
             continue
         if job.kind == 'startup':
             startup[job.name] = summary([run.seconds for run in job.runs])
+        elif job.kind == 'side_by_side':
+            engines.setdefault(job.name, {})['side_by_side_process'] = dict(
+                steps=ORIGINAL_PROCESS_STEPS, seconds=summary([run.seconds for run in job.runs]),
+                peak_rss_mb=max(run.peak_rss_mb for run in job.runs), stdout=job.runs[0].stdout)
         elif job.kind == 'train':
             results = [json.loads(run.stdout) for run in job.runs]
             first = results[0]
@@ -256,6 +300,12 @@ def comparisons(engines, batch, steps, makemore_size=None):
             'val_speedup_vs_original', ORIGINAL_SECONDS_PER_1000_STEPS / (val['train_step_seconds'] * 1000))
     if 'train_process' in val:
         goals['val_peak_rss_mb'] = goal('val_peak_rss_mb', val['train_process']['peak_rss_mb'])
+    original = engines.get('original', {}).get('side_by_side_process')
+    if original and 'side_by_side_process' in val:
+        mine = val['side_by_side_process']
+        goals['val_process_vs_original'] = goal(
+            'val_process_vs_original', mine['seconds']['median'] / original['seconds']['median'])
+        out['val_prints_what_the_original_prints'] = mine['stdout'] == original['stdout']
     if 'loss_lines_sha256' in numpy:
         out['same_losses_and_samples_as_numpy'] = {
             name: (result['loss_lines_sha256'] == numpy['loss_lines_sha256']
@@ -265,7 +315,7 @@ def comparisons(engines, batch, steps, makemore_size=None):
 
 
 def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES, batch_steps=BATCH_STEPS,
-              progress=None):
+              progress=None, original=None):
     """The whole benchmark; returns the report (a dict). progress(message) hears each stage."""
     require_positive('steps', steps)
     require_positive('repeat', repeat)
@@ -282,7 +332,7 @@ def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES,
     jobs = []
     try:
         with tempfile.TemporaryDirectory(prefix='microgpt-bench-') as cwd:  # no genome.json, no input.txt
-            jobs = plan(engines, steps, data, seed, lr, samples, batch_steps, cwd)
+            jobs = plan(engines, steps, data, seed, lr, samples, batch_steps, cwd, original)
             run_rounds(jobs, repeat, cwd, say)
         say("atom: building and back-propagating Val graphs")
         report['atom'] = {f'{n // 1000}k_nodes': measure_atom(n) for n in ATOM_SIZES}
@@ -344,7 +394,7 @@ def goal_lines(report):
             for name, g in report.get('goals', {}).items()]
 
 
-def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None):
+def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None, original=None):
     """`microgpt bench`: the JSON report on stdout (and in `out`); progress and the goals'
     verdicts on stderr. With race (seconds), the race alone."""
     import json
@@ -358,11 +408,13 @@ def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None
     if out:
         check_output_path(out, 'report')
     data_path = load_dataset(data, echo=console.info).path  # a bad data file fails here, in one line
+    original_text = None if original is None else read_original(original)
     progress = lambda m: console.info(f"bench: {m}")  # noqa: E731
     if race is not None:
         report = run_race(data_path, race, progress=progress)
     else:
-        report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps, progress=progress)
+        report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps, progress=progress,
+                           original=original_text)
     if out:
         atomic_write_json(out, report, indent=2)
     console.out(json.dumps(report, indent=2))

@@ -1,12 +1,14 @@
-"""Scaling analysis of sweep results: per sweep, loss against steps or parameters, the
-return of each increase (validation-loss drop per 1,000 extra steps or parameters), and
-a plot of loss against steps / parameters on a log axis (matplotlib, the `plot` extra)."""
+"""Scaling analysis of sweep results: per sweep, loss against steps or parameters (mean over
+its seeds), the change from each run to the next, told apart from noise only when it exceeds
+the tolerance (by default the spread between seeds), and a plot of loss against steps /
+parameters on a log axis (matplotlib, the `plot` extra)."""
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MicrogptError
 from ..trials.runner import TRAIN_LOSS_WINDOW
-from ..console import format_duration
+from ..console import format_duration, format_table
 from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
 X_UNITS = {'steps': 'steps', 'params': 'params'}
@@ -14,7 +16,7 @@ X_UNITS = {'steps': 'steps', 'params': 'params'}
 
 @dataclass
 class Sweep:
-    """The runs of one sweep (same kind and shared settings), ordered along its x axis."""
+    """The runs of one sweep (same kind and shared settings, any seeds), along its x axis."""
     rows: list
 
     @property
@@ -26,8 +28,29 @@ class Sweep:
         return X_FIELD[self.kind]
 
     @property
+    def seeds(self):
+        return sorted({row['seed'] for row in self.rows})
+
+    @property
     def xs(self):
-        return [row[self.x_field] for row in self.rows]
+        return sorted({row[self.x_field] for row in self.rows})
+
+    def at(self, x):
+        return [row for row in self.rows if row[self.x_field] == x]
+
+    def val_loss(self, x):
+        """Mean validation loss over the seeds run at x."""
+        return statistics.fmean(row['val_loss'] for row in self.at(x))
+
+    def spread(self, x):
+        """Half the range of the seeds' validation losses at x (None for one seed)."""
+        losses = [row['val_loss'] for row in self.at(x)]
+        return (max(losses) - min(losses)) / 2 if len(losses) > 1 else None
+
+    def seed_spread(self):
+        """The largest half-range between seeds at any x, or None with one seed everywhere."""
+        spreads = [s for s in map(self.spread, self.xs) if s is not None]
+        return max(spreads) if spreads else None
 
     def title(self):
         first = self.rows[0]
@@ -37,19 +60,27 @@ class Sweep:
         else:
             subject = f"{first['steps']:,} steps each"
         seconds = sum(row['seconds'] for row in self.rows)
-        return (f"{self.kind} sweep: {subject}, seed {first['seed']}, lr {first['lr']}, "
+        seeds = self.seeds
+        seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+        return (f"{self.kind} sweep: {subject}, {seed_text}, lr {first['lr']}, "
                 f"{first['engine']} engine; {len(self.rows)} runs, "
                 f"{format_duration(seconds)} of training summed over runs")
 
     def label(self):
         first = self.rows[0]
         subject = first['size'] if self.kind == 'steps' else f"{first['steps']:,} steps"
-        return f"{subject}, seed {first['seed']}"
+        seeds = self.seeds
+        return f"{subject}, {'seed ' + str(seeds[0]) if len(seeds) == 1 else f'mean of {len(seeds)} seeds'}"
+
+
+def _seedless_key(row):
+    return tuple(item for item in sweep_key(row) if item[0] not in ('seed', 'split_seed'))
 
 
 def group_sweeps(rows, warn=None):
-    """Rows -> sweeps, in order of first appearance. A run found more than once (the same
-    settings and data in several files) counts once: its newest row, said on warn."""
+    """Rows -> sweeps, in order of first appearance; the seeds of one sweep go together. A
+    run found more than once (the same settings and data in several files) counts once: its
+    newest row, said on warn."""
     newest, order = {}, []
     for row in rows:
         key = run_key(row)
@@ -64,8 +95,9 @@ def group_sweeps(rows, warn=None):
     groups = {}
     for key in order:
         row = newest[key]
-        groups.setdefault(sweep_key(row), []).append(row)
-    return [Sweep(sorted(group, key=lambda row: row[X_FIELD[row['sweep']]])) for group in groups.values()]
+        groups.setdefault(_seedless_key(row), []).append(row)
+    return [Sweep(sorted(group, key=lambda row: (row[X_FIELD[row['sweep']]], row['seed'])))
+            for group in groups.values()]
 
 
 def load_sweeps(paths, warn):
@@ -83,62 +115,118 @@ def load_sweeps(paths, warn):
     return group_sweeps(rows, warn)
 
 
-def returns(sweep):
-    """Validation-loss drop per 1,000 extra steps (or params) from the previous run; None first."""
-    drops = [None]
-    for prev, row in zip(sweep.rows, sweep.rows[1:]):
-        extra = row[sweep.x_field] - prev[sweep.x_field]
-        drops.append((prev['val_loss'] - row['val_loss']) / extra * 1000 if extra else None)
-    return drops
+def tolerance_of(sweep, tolerance=None, steps=None):
+    """(the loss difference below which two runs of up to `steps` steps are not told apart,
+    where it comes from). The given tolerance; else the larger of the sweep's spread between
+    seeds and the stated cross-machine drift of runs that long (a difference smaller than
+    either may not hold on another seed or another machine); (None, why) when neither is known."""
+    from ..reproducibility import cross_machine_tolerance
+    if tolerance is not None:
+        return tolerance, "the given tolerance"
+    spread = sweep.seed_spread()
+    drift = cross_machine_tolerance(steps) if steps is not None else None
+    if spread is None and drift is None:
+        return None, "one seed only, so the spread between seeds is unknown"
+    parts = []
+    if spread is not None:
+        parts.append((spread, f"the {len(sweep.seeds)} seeds' spread"))
+    if drift is not None:
+        parts.append((drift, f"the cross-machine drift at {steps:,} steps"))
+    tol, source = max(parts)
+    return tol, (source if len(parts) == 1 else f"{source}, the larger of it and {min(parts)[1]}")
 
 
-def verdict(sweep):
-    """One line on where extra steps (or parameters) stop paying."""
+def plus_minus(tolerance):
+    """±0.0020, or ±2e-05 where four decimals would show 0."""
+    return f"±{tolerance:.4f}" if tolerance >= 1e-4 else f"±{tolerance:.0e}"
+
+
+def _steps_of(sweep, *xs):
+    return max(row['steps'] for x in xs for row in sweep.at(x))
+
+
+def changes(sweep):
+    """Validation-loss change from the previous x (mean over seeds); None first."""
+    losses = [sweep.val_loss(x) for x in sweep.xs]
+    return [None] + [b - a for a, b in zip(losses, losses[1:])]
+
+
+def verdict(sweep, tolerance=None):
+    """One line on where extra steps (or parameters) stop paying, beyond the tolerance only."""
     unit = X_UNITS[sweep.kind]
-    if len(sweep.rows) < 2:
+    xs = sweep.xs
+    if len(xs) < 2:
         return "one run only: no returns to compare"
-    vals = [row['val_loss'] for row in sweep.rows]
-    best = min(range(len(vals)), key=vals.__getitem__)
-    if best < len(vals) - 1:
-        return (f"lowest validation loss {vals[best]:.4f} at {sweep.xs[best]:,} {unit}; beyond it extra "
-                f"{unit} do not pay (at {sweep.xs[-1]:,}: {vals[-1]:.4f})")
-    drops = returns(sweep)
-    first, last = drops[1], drops[-1]
-    share = f", {last / first:.0%} of the first" if first and first > 0 else ""
-    return (f"validation loss still falls at {sweep.xs[-1]:,} {unit}: {last:.4f} per 1,000 extra "
-            f"{unit} there (first increase: {first:.4f}{share})")
+    losses = [sweep.val_loss(x) for x in xs]
+    best = min(range(len(xs)), key=losses.__getitem__)
+
+    def tol(i, j):
+        return tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i], xs[j]))
+
+    if all(tol(i, best)[0] is None for i in range(len(xs))):
+        return (f"validation loss {losses[0]:.4f} at {xs[0]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}; "
+                f"differences between runs are not interpreted ({tol(0, best)[1]}: run more seeds or "
+                f"give --tolerance)")
+    level = next(i for i in range(len(xs)) if tol(i, best)[0] is not None and losses[i] <= losses[best] + tol(i, best)[0])
+    if level == len(xs) - 1:
+        t, source = tol(len(xs) - 2, len(xs) - 1)
+        return (f"validation loss still falls beyond the tolerance ({plus_minus(t)}, {source}) at the last run: "
+                f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}")
+    t, source = tol(level, best)
+    if level == best:
+        text = f"lowest validation loss {losses[best]:.4f} at {xs[best]:,} {unit}"
+    else:
+        text = (f"validation loss comes within the tolerance of its lowest ({losses[best]:.4f} at "
+                f"{xs[best]:,} {unit}) already at {xs[level]:,}")
+    text += (f" (tolerance {plus_minus(t)}, {source}): more {unit} beyond {xs[level]:,} are not "
+             f"shown to pay")
+    worse = [i for i in range(best + 1, len(xs)) if tol(i, best)[0] is not None
+             and losses[i] > losses[best] + tol(i, best)[0]]
+    if worse:
+        i = worse[-1]
+        text += (f"; at {xs[i]:,} it is worse by {losses[i] - losses[best]:.4f}, beyond its tolerance "
+                 f"({plus_minus(tol(i, best)[0])})")
+    return text
 
 
-def table_rows(sweep):
-    unit = X_UNITS[sweep.kind]
+def table_rows(sweep, tolerance=None):
+    several = len(sweep.seeds) > 1
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
-    header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss',
-                             f'val drop per 1k {unit}']
+    header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
+        ['± seeds'] if several else []) + ['change', 'tolerance']
     body = []
-    for row, drop in zip(sweep.rows, returns(sweep)):
-        body.append([str(row[f]) for f in size_columns] + [
-            f"{row['steps']:,}", f"{row['params']:,}", format_duration(row['seconds']),
-            f"{row['train_loss']:.4f}", f"{row['val_loss']:.4f}",
-            '-' if drop is None else f"{drop:.4f}"])
+    xs = sweep.xs
+    for i, (x, change) in enumerate(zip(xs, changes(sweep))):
+        rows = sweep.at(x)
+        first = rows[0]
+        tol = None if i == 0 else tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i - 1], x))[0]
+        if change is None:
+            change_text = '-'
+        elif tol is None or abs(change) > tol:
+            change_text = f"{change:+.4f}"
+        else:
+            change_text = f"{change:+.4f} (noise)"
+        spread = sweep.spread(x)
+        body.append([str(first[f]) for f in size_columns] + [
+            f"{first['steps']:,}", f"{first['params']:,}",
+            format_duration(statistics.fmean(r['seconds'] for r in rows)),
+            f"{statistics.fmean(r['train_loss'] for r in rows):.4f}", f"{sweep.val_loss(x):.4f}"] + (
+            ['-' if spread is None else f"{spread:.4f}"] if several else []) + [
+            change_text, '-' if tol is None else plus_minus(tol)])
     return header, body
 
 
-def format_table(header, body, markdown=False):
-    if markdown:
-        lines = [header, ['---:'] * len(header)] + body
-        return '\n'.join('| ' + ' | '.join(cells) + ' |' for cells in lines)
-    widths = [max(len(cells[i]) for cells in [header] + body) for i in range(len(header))]
-    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
-                     for cells in [header] + body)
-
-
-def report(sweeps, markdown=False):
-    """Per sweep: its title, the table of loss and returns, and the verdict line."""
+def report(sweeps, markdown=False, tolerance=None):
+    """Per sweep: its title, the table of loss and changes, and the verdict line."""
     parts = []
     for sweep in sweeps:
-        header, body = table_rows(sweep)
+        if sweep.kind == 'frontier':
+            from .frontier import load_frontier, loss_table
+            parts.append(loss_table(load_frontier(sweep.rows, 'the results'), markdown))
+            continue
+        header, body = table_rows(sweep, tolerance)
         title = f"**{sweep.title()}**" if markdown else sweep.title()
-        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep)}")
+        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep, tolerance)}")
     return '\n\n'.join(parts)
 
 
@@ -159,13 +247,15 @@ def plot_sweeps(sweeps, out_path):
     for ax, kind in zip(axes, kinds):
         for i, sweep in enumerate(s for s in sweeps if s.kind == kind):
             color = f"C{i}"
-            ax.plot(sweep.xs, [r['val_loss'] for r in sweep.rows], 'o-', color=color,
-                    label=f"validation ({sweep.label()})")
-            ax.plot(sweep.xs, [r['train_loss'] for r in sweep.rows], 's--', color=color, alpha=0.6,
-                    label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
+            spreads = [sweep.spread(x) or 0.0 for x in sweep.xs]
+            ax.errorbar(sweep.xs, [sweep.val_loss(x) for x in sweep.xs],
+                        yerr=spreads if any(spreads) else None, fmt='o-', color=color, capsize=3,
+                        label=f"validation ({sweep.label()}{'; bars: half the seeds range' if any(spreads) else ''})")
+            ax.plot(sweep.xs, [statistics.fmean(r['train_loss'] for r in sweep.at(x)) for x in sweep.xs], 's--',
+                    color=color, alpha=0.6, label=f"training, mean of last {TRAIN_LOSS_WINDOW} steps")
             if kind == 'params':
-                for x, row in zip(sweep.xs, sweep.rows):
-                    ax.annotate(row['size'], (x, row['val_loss']), textcoords='offset points',
+                for x in sweep.xs:
+                    ax.annotate(sweep.at(x)[0]['size'], (x, sweep.val_loss(x)), textcoords='offset points',
                                 xytext=(4, 6), fontsize=8)
         ax.set_xscale('log')
         ax.margins(x=0.08)  # room for the size labels at the ends
@@ -223,9 +313,13 @@ def _number(value):
     return '-' if value is None else f"{value:.4f}"
 
 
-def analyze_job(console, files, plot_path=None, markdown=False):
-    """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs."""
+def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None,
+                resamples=None, tolerance=None):
+    """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
+    `fit`, the scaling law fitted to a frontier sweep (see scaling.frontier)."""
     from ..plots import check_plot_path, plot_evolution
+    if (as_json or predict) and not fit:
+        raise MicrogptError("--json and --predict go with --fit")
     if plot_path:
         check_plot_path(plot_path)  # without matplotlib, say so before any work
     for path in files:
@@ -233,12 +327,16 @@ def analyze_job(console, files, plot_path=None, markdown=False):
             raise MicrogptError(f"results file not found: {path}")
     logs = [path for path in files if is_evolve_log(path)]
     results = [path for path in files if path not in logs]
+    if fit:
+        if logs:
+            raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
+        return fit_job(console, results, plot_path, markdown, as_json, predict, resamples)
     if plot_path and logs and (results or len(logs) > 1):
         raise MicrogptError("--plot draws one evolve log, or sweep results files: give one kind")
     parts, found = [], None
     if results:
         found = load_sweeps(results, warn=console.info)
-        parts.append(report(found, markdown=markdown))
+        parts.append(report(found, markdown=markdown, tolerance=tolerance))
     from ..evolve.lineage import load_evolve_log
     evolutions = [(path, load_evolve_log(path)) for path in logs]
     parts += [evolution_report(path, log, markdown) for path, log in evolutions]
@@ -248,5 +346,29 @@ def analyze_job(console, files, plot_path=None, markdown=False):
             _, log = evolutions[0]
             plot_evolution(log, plot_path)
         else:
-            plot_sweeps(found, plot_path)
+            curves = [s for s in found if s.kind != 'frontier']
+            if not curves:
+                raise MicrogptError("the plots of a frontier sweep show its fitted law: add --fit")
+            plot_sweeps(curves, plot_path)
+        console.info(f"plot saved to {plot_path}")
+
+
+def fit_job(console, results, plot_path, markdown, as_json, predict, resamples=None):
+    """`microgpt analyze --fit`: the law, its intervals, the optima, the held-out check."""
+    import json
+    from . import frontier as frontiers
+    values = frontiers.parse_prediction(predict) if predict else None
+    rows = [row for sweep in load_sweeps(results, warn=console.info) for row in sweep.rows]
+    found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
+    frontiers.check_fittable(found)
+    result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
+    if values:
+        prediction = frontiers.predict(result, values)
+        console.out(json.dumps(prediction) if as_json else frontiers.prediction_line(values, prediction))
+    elif as_json:
+        console.out(json.dumps(frontiers.fit_json(result)))
+    else:
+        console.out(frontiers.loss_table(found, markdown) + '\n\n' + frontiers.fit_lines(result))
+    if plot_path:
+        frontiers.plot_frontier(result, plot_path)
         console.info(f"plot saved to {plot_path}")

@@ -24,14 +24,15 @@ def size_arch(name):
     return {**ARCH_DEFAULTS, **SIZES[name]}
 
 
-def parse_sizes(text):
-    """'small,large' -> ['small', 'large'] (in the given order, each once)."""
-    names = [name.strip() for name in text.split(',') if name.strip()]
+def parse_sizes(text, known=SIZES):
+    """'small,large' -> ['small', 'large'] (in the given order, each once), each one of `known`."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(',') if name.strip()))
     if not names:
-        raise MicrogptError("sizes: give at least one of " + ', '.join(SIZES))
-    for name in names:
-        size_arch(name)
-    return list(dict.fromkeys(names))
+        raise MicrogptError("sizes: give at least one of " + ', '.join(known))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise MicrogptError(f"unknown size {unknown[0]!r}; choose from {', '.join(known)}")
+    return names
 
 
 def run_spec(sweep, size, steps, seed, lr, engine):
@@ -54,3 +55,102 @@ def params_plan(sizes, steps, **common):
     return [run_spec('params', size, steps, **common) for size in sizes]
 
 
+
+
+# --- the compute-optimal frontier ------------------------------------------------------------
+# A ladder of sizes over two decades of parameters, named by width and depth; every head at
+# least 4 wide. With the names data's 28 characters they have 1,328 to 151,936 parameters.
+FRONTIER_SIZES = {
+    'e8l1': dict(n_embd=8, n_head=2, n_layer=1),
+    'e16l1': dict(n_embd=16, n_head=4, n_layer=1),
+    'e24l2': dict(n_embd=24, n_head=4, n_layer=2),
+    'e32l2': dict(n_embd=32, n_head=4, n_layer=2),
+    'e48l2': dict(n_embd=48, n_head=4, n_layer=2),
+    'e64l3': dict(n_embd=64, n_head=4, n_layer=3),
+}
+FRONTIER_DEFAULTS = dict(
+    budgets=(3e9, 1e10, 3e10, 1e11, 3e11),  # FLOPs of training: two orders of magnitude
+    seeds=2,
+    batch_size=32,
+    # The learning rate of each size: the best of this grid at the tuning budget (first seed).
+    lr_grid=(0.0025, 0.005, 0.01, 0.02, 0.04, 0.08),
+    tune_budget=3e10,
+)
+
+
+def frontier_arch(name):
+    if name not in FRONTIER_SIZES:
+        raise MicrogptError(f"unknown frontier size {name!r}; choose from {', '.join(FRONTIER_SIZES)}")
+    return {**ARCH_DEFAULTS, **FRONTIER_SIZES[name]}
+
+
+def parse_budgets(text):
+    """'1e10,3e10' -> [1e10, 3e10] (FLOPs, ascending, each once; whole numbers >= 1)."""
+    budgets = []
+    for part in (p.strip() for p in text.split(',')):
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise MicrogptError(f"budgets: {part!r} is not a number of FLOPs") from None
+        if not (value >= 1 and value < float('inf')):
+            raise MicrogptError(f"budgets: {part!r} must be a finite number of FLOPs >= 1")
+        budgets.append(value)
+    if not budgets:
+        raise MicrogptError("budgets: give at least one number of FLOPs, e.g. 1e10,1e11")
+    return sorted(set(budgets))
+
+
+def parse_lr_grid(text):
+    values = []
+    for part in (p.strip() for p in text.split(',') if p.strip()):
+        try:
+            value = float(part)
+        except ValueError:
+            value = float('nan')
+        if not (0 < value < float('inf')):
+            raise MicrogptError(f"learning rates: {part!r} must be a finite number > 0")
+        values.append(value)
+    if not values:
+        raise MicrogptError("learning rates: give at least one, e.g. 0.005,0.01")
+    return sorted(set(values))
+
+
+def frontier_spec(size, budget, seed, lr, role, *, split_seed, batch_size, lr_grid, tune_budget, engine):
+    """A planned frontier run: one size trained for the steps `budget` FLOPs pay for."""
+    return dict(sweep='frontier', size=size, **frontier_arch(size), budget=budget, batch_size=batch_size,
+                seed=seed, split_seed=split_seed, lr=lr, lr_grid=list(lr_grid), tune_budget=tune_budget,
+                engine=engine, role=role)
+
+
+def frontier_seeds(seed, seeds):
+    require_positive('seeds', seeds)
+    return list(range(seed, seed + seeds))
+
+
+def lr_search_plan(sizes, seed, lr_grid, **common):
+    """Stage one: every size at the tuning budget, on the first seed, at every learning rate."""
+    return [frontier_spec(size, common['tune_budget'], seed, lr, 'lr-search', split_seed=seed,
+                          lr_grid=lr_grid, **common)
+            for size in sizes for lr in lr_grid]
+
+
+def frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned_lr, **common):
+    """Stage two: every (size, budget, seed) at its size's tuned learning rate."""
+    return [frontier_spec(size, budget, s, tuned_lr[size], 'frontier', split_seed=seed,
+                          lr_grid=lr_grid, **common)
+            for size in sizes for budget in budgets for s in frontier_seeds(seed, seeds)]
+
+
+def tuned_lrs(rows):
+    """{size: the learning rate of its lowest validation loss in the search}, from the rows
+    of a frontier sweep: the search runs are those at the tuning budget on the first seed."""
+    best = {}
+    for row in rows:
+        if (row['sweep'] != 'frontier' or row.get('diverged') or row['budget'] != row['tune_budget']
+                or row['seed'] != row['split_seed'] or row['lr'] not in row['lr_grid']):
+            continue
+        if row['size'] not in best or row['val_loss'] < best[row['size']]['val_loss']:
+            best[row['size']] = row
+    return {size: row['lr'] for size, row in best.items()}

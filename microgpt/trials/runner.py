@@ -85,19 +85,19 @@ def _train(settings, train_docs, record):
     record['num_steps'] = num_steps
     train = TrainConfig(**{**{f.name: settings[f.name] for f in fields(TrainConfig) if f.name in settings},
                            'num_steps': num_steps})
+    record['tokens'] = _positions_planned(run, train, lengths)  # a run that diverges keeps its plan's
     losses = run.train(train)
-    record['tokens'] = _positions_trained(run, train, lengths)
     tail = losses[-TRAIN_LOSS_WINDOW:]
     record['train_loss'] = math.fsum(tail) / len(tail)
     return run
 
 
-def _positions_trained(run, train, lengths):
-    """The positions (predicted tokens) of every batch the run trained on, in its batch order."""
+def _positions_planned(run, train, lengths):
+    """The positions (predicted tokens) of every batch of the run's steps, in its batch order."""
     if train.batch_order == 'walk':
-        return tokens_trained(lengths, train.batch_size, run.step)
-    return sum(lengths[i] for step in range(run.step) for i in run.batch_indices(step, train.batch_size,
-                                                                                 train.batch_order))
+        return tokens_trained(lengths, train.batch_size, train.num_steps)
+    return sum(lengths[i] for step in range(train.num_steps)
+               for i in run.batch_indices(step, train.batch_size, train.batch_order))
 
 
 def _walked(lengths, batch_size, num_steps):

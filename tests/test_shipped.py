@@ -147,13 +147,14 @@ FRONTIERS = [path for path in SWEEPS if path.name.startswith('sweep-frontier-')]
 
 
 def close(a, b):
-    """Equal JSON, numbers to 1e-6 relative (the fit's last bits may differ between machines)."""
+    """Equal JSON, numbers to 1e-6 relative or 1e-8 absolute (the fit's last bits may differ
+    between machines; a difference of two close numbers, such as rel_error, keeps fewer)."""
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
     if isinstance(a, list):
         return isinstance(b, list) and len(a) == len(b) and all(map(close, a, b))
     if isinstance(a, float) or isinstance(b, float):
-        return b == pytest.approx(a, rel=1e-6)
+        return b == pytest.approx(a, rel=1e-6, abs=1e-8)
     return a == b
 
 
@@ -243,3 +244,64 @@ def test_drift_report_replays(docs):
     else:
         recorded = run['val_losses'][0]
     assert_replays(f"drift.json {spec['size']} {spec['steps']} steps", spec['steps'], recorded_on, replayed, recorded)
+
+
+RECIPE = EXPERIMENTS / 'recipe'
+
+
+def recipe_runs():
+    return {path.stem: json.loads(path.read_text()) for path in sorted(RECIPE.glob('*.json'))}
+
+
+@pytest.mark.slow
+def test_recipe_replays_its_first_evaluation(docs):
+    """The good-model recipe (README, "From the original run to a good model"), seed 42,
+    replayed to its first evaluation (step 500 of 6,500): the held-out loss it recorded, bit
+    for bit on its arithmetic, within the float32 tolerance elsewhere; the README prints it."""
+    from microgpt.data import held_out_split
+    from microgpt.training import Run, TrainConfig
+    shipped = recipe_runs()['seed42']
+    t, config = shipped['training'], shipped['config']
+    train, held_out = held_out_split(docs, t['seed'], t['val_split'])
+    run = Run(train, seed=t['seed'], arch={k: config[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')},
+              held_out=held_out, dtype=t['dtype'])
+    run.train(TrainConfig(num_steps=t['num_steps'], learning_rate=t['learning_rate'], batch_size=t['batch_size'],
+                          grad_clip=t['grad_clip'], batch_order=t['batch_order'], val_split=t['val_split'],
+                          eval_every=t['eval_every']), stop_requested=lambda: len(run.curve) == 1)
+    first = t['curve'][0]
+    assert run.curve[0]['step'] == first['step'] == 500
+    tolerance, case = replay_tolerance(first['step'], shipped['provenance']['machine'], machine(), t['dtype'])
+    REPLAY_CASES.append(f"recipe seed 42 at step 500: {case}")
+    assert abs(run.curve[0]['val_loss'] - first['val_loss']) <= tolerance
+    line = f"eval step  500 / 6500 | train loss {first['train_loss']:.4f} | held-out loss {first['val_loss']:.4f}"
+    assert line in (REPO / 'README.md').read_text()
+
+
+def test_readme_quotes_the_recipes_seeds_and_kernels():
+    """Mean ± half the range of the four seeds' final held-out losses, and the three kernels'
+    losses of seed 42, as the README gives them."""
+    runs = recipe_runs()
+    seeds = [runs[f'seed{s}']['training']['curve'][-1]['val_loss'] for s in (42, 1, 2, 3)]
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    mean, half_range = sum(seeds) / 4, (max(seeds) - min(seeds)) / 2
+    assert f"{mean:.3f} ± {half_range:.3f}" in readme
+    assert ', '.join(f"{x:.4f}" for x in seeds) in readme
+    kernels = [runs[name]['training']['curve'] for name in ('seed42', 'kernel-Haswell', 'kernel-Nehalem')]
+    assert [runs[name]['provenance']['machine']['blas_kernel'] for name in ('kernel-Haswell', 'kernel-Nehalem')] == \
+        ['Haswell', 'Nehalem']
+    spread = max(max(c[i]['val_loss'] for c in kernels) - min(c[i]['val_loss'] for c in kernels)
+                 for i in range(len(kernels[0])))
+    from microgpt.reproducibility import cross_machine_tolerance
+    assert cross_machine_tolerance(6500, 'float32') >= 2 * spread
+    assert f"{spread:.4f}" in readme
+
+
+def test_readme_quotes_the_shipped_race():
+    """The race's figures in the README are those of benchmarks/race.json (a timed run is not
+    replayed; its file is what the README may quote)."""
+    report = json.loads((REPO / 'benchmarks' / 'race.json').read_text())
+    readme = (REPO / 'README.md').read_text()
+    assert report['race']['verdict'] in readme
+    mine, twin = report['race']['contestants']['microgpt'], report['race']['contestants']['makemore_twin']
+    assert f"| {mine['held_out_loss']:.4f}" in readme.replace('**', '') and f"{twin['held_out_loss']:.4f}" in readme
+    assert mine['held_out_loss'] < twin['held_out_loss'] and report['goals']['race_heldout_loss_vs_torch']['met']

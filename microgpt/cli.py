@@ -10,7 +10,8 @@ from .console import Console, exit_status, raise_on_sigterm
 from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
-from .evolve.genome import DEFAULT_GENOME
+from .evolve.genome import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
+from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
 from .optim import SCHEDULES
@@ -325,20 +326,29 @@ def judge(names_file, data, as_json):
 @click.option('--out', type=click.Path(), default=DEFAULT_GENOME, show_default=True,
               help="Where to write the best genome (`microgpt train` loads ./genome.json). An "
                    "interrupted search writes beside it (genome.interrupted.json) instead.")
-def evolve(fitness, population, generations, seed, workers, cluster, data, out):
+@click.option('--space', type=click.Choice(list(SPACES)), default=DEFAULT_SPACE, show_default=True,
+              help="budget: the wide genome, every organism the same FLOPs (--budget), its steps "
+                   "following from its architecture and batch size; seed: the seed design's narrow "
+                   "ranges with steps as a gene, one document a step, no budget.")
+@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
+              help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}, about "
+                   "10 minutes for the default search on 2 cores). Counted as `microgpt.flops` counts them.")
+def evolve(fitness, population, generations, seed, workers, cluster, data, out, space, budget):
     """Evolve the hyperparameters ("DNA") with a genetic search and write the best genome.
 
-    Tournament selection, crossover, mutation, 2 random immigrants and the best organism
-    kept each generation; organisms train on the numpy engine, in parallel. Every organism
-    goes into a log under experiments/.
+    Tournament selection, crossover, mutation, 2 random immigrants (more when the search
+    stagnates) and the best organism kept and trained again on a fresh seed each generation;
+    after the last, the 3 best are trained on 3 seeds each and the best mean wins. Organisms
+    train on the numpy engine, in parallel. Every organism goes into a log under experiments/.
 
     \b
-    Example:
+    Examples:
       microgpt evolve --fitness loss --population 8 --generations 10
+      microgpt evolve --fitness loss --space seed
     """
     from .evolve.search import evolve_job
     evolve_job(console(), fitness, population, generations, seed, workers, cluster, data, out,
-               command=command_argv())
+               command=command_argv(), space=space, budget=budget)
 
 
 # --- scaling sweeps and their analysis ------------------------------------------------------

@@ -56,12 +56,22 @@ def generation_line(summary, generations):
             f"worst {worst} | diversity {summary.diversity} | {summary.best.genome.describe()}")
 
 
-def baseline_line(genome, score_text):
-    return f"primordial ({genome.describe()}): {score_text}"
+def baseline_line(organism, score_text):
+    return f"{organism.origin} ({organism.genome.describe()}): {score_text}"
 
 
 def best_line(organism, score_text):
     return f"best: {score_text} (generation {organism.generation}): {organism.genome.describe()}"
+
+
+def lead_line(lead, clear, runner_up):
+    verdict = {True: 'more than', False: 'within', None: 'beside'}[clear]
+    return (f"lead over the runner-up (generation {runner_up.generation}, {len(runner_up.scores)} scorings): "
+            f"{lead:.4f}, {verdict} the spread of their scorings")
+
+
+def stagnation_line(stale, immigrants):
+    return f"no better organism in {stale} generations: {immigrants} immigrants a generation until one appears"
 
 
 def judged_line(components, weights):
@@ -101,10 +111,12 @@ def sweep_progress_line(done, total, row):
 
 # --- the creature's voice (stderr) ------------------------------------------------------------
 
+GENE_LABELS = {'learning_rate': 'lr', 'num_steps': 'steps'}  # the short names train's flags use
+
+
 def describe_genes(genes):
-    return (f"n_embd={genes['n_embd']} n_head={genes['n_head']} n_layer={genes['n_layer']} "
-            f"block_size={genes['block_size']} ff_mult={genes['ff_mult']} "
-            f"lr={genes['learning_rate']:.4g} steps={genes['num_steps']}")
+    """A genome's settings as describe_settings writes them, lr and steps by train's short names."""
+    return describe_settings({GENE_LABELS.get(name, name): value for name, value in genes.items()})
 
 
 def describe_settings(settings):
@@ -122,8 +134,10 @@ def voice_become(genes, fitness=None, score=None):
     return f"I have become{origin}: {describe_genes(genes)}"
 
 
-def voice_searching(population, generations, fitness):
-    return f"I am searching: {population} organisms x {generations} generations for {fitness} fitness"
+def voice_searching(population, generations, fitness, space='seed', budget=None):
+    each = f", {budget:.3g} FLOPs each" if budget is not None else ''
+    return (f"I am searching: {population} organisms x {generations} generations for {fitness} fitness "
+            f"in the {space} space{each}")
 
 
 # --- streams ---------------------------------------------------------------------------------

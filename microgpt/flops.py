@@ -204,7 +204,8 @@ def _checked_lengths(config, lengths):
     lengths = list(lengths)
     if not lengths:
         raise MicrogptError("no documents: a batch needs at least one")
-    for n in lengths:
+    # each distinct value once (a data set has few), and any non-int (True == 1 in a set)
+    for n in set(lengths) | {n for n in lengths if type(n) is not int}:
         _check_length(config, n)
     return lengths
 
@@ -302,7 +303,8 @@ def steps_for_budget(config, batch_size, budget, lengths):
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
             math.isfinite(budget) and budget > 0):
         raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
-    step = sum(_exact_mean(config, batch_size, lengths)[kind] for kind in KINDS)
+    mean = _exact_mean(config, batch_size, lengths)
+    step = sum(mean[kind] for kind in KINDS)
     steps = math.floor(Fraction(budget) / step)
     if steps < 1:
         raise MicrogptError(f"a budget of {budget:.4g} FLOPs is less than one step of this model "

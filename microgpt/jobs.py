@@ -16,6 +16,7 @@ from .data import held_out_split, load_dataset
 from .engines import DEFAULT_DTYPE, check_dtype
 from .errors import MicrogptError
 from .fileio import check_output_path
+from .genome import SETTINGS, Genome, resolve_train_settings
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate, novelty
 from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
 
@@ -108,23 +109,27 @@ def plan_training(request):
 
 
 def _plan_new(request, num_steps=None):
-    from .evolve.genome import resolve_train_settings
     if num_steps is not None:
         request = replace(request, genes=dict(request.genes, num_steps=num_steps))
-    options = given(request.options)
-    differ = {name: value for name, value in options.items() if value != getattr(TRAIN_DEFAULTS, name)}
+    # the settings a genome holds come from the flags, else the genome; the others (how the
+    # run is watched) from the flags alone
+    flags = dict(request.genes, **{name: request.options.get(name) for name in SETTINGS
+                                   if name not in request.genes})
+    watching = {name: value for name, value in given(request.options).items() if name not in SETTINGS}
+    differ = {name: value for name, value in watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
     if request.dtype not in (None, DEFAULT_DTYPE):
         differ['dtype'] = request.dtype
-    genes, genome_file, genome_line = resolve_train_settings(request.genes, request.genome_path,
-                                                            request.primordial, differ)
-    train = TrainConfig(num_steps=genes['num_steps'], learning_rate=genes['learning_rate'], **options)
-    arch = {name: genes[name] for name in ARCH_FIELDS}
+    settings, genome_file, genome_line = resolve_train_settings(flags, request.genome_path, request.primordial,
+                                                                differ)
+    genome = Genome.from_settings(settings)
+    train = genome.train_config(**watching)
+    arch = genome.arch()
     check_arch(**arch)
     if genome_file is None:
-        voice, genome_line = voice_unformed(genes, genome_line), None
+        voice, genome_line = voice_unformed(genome.shown(), genome_line), None
     else:
         p = genome_file.provenance
-        voice = voice_become(genes, p.get('fitness'), p.get('score'))
+        voice = voice_become(genome.shown(), p.get('fitness'), p.get('score'))
     return TrainPlan(
         arch=arch, train=train, seed=DEFAULT_SEED if request.seed is None else request.seed,
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,

@@ -85,21 +85,46 @@ def plot_training_loss(losses, out_path, title='training loss', curve=None):
     save_figure(training_loss_figure(losses, title, curve), out_path)
 
 
-def plot_evolution(generations, out_path, fitness):
-    """Best, mean and worst fitness per generation, and the distinct architectures."""
+# how each kind of scoring is marked in the evolution plot
+BIRTH_MARKERS = {'random': ('o', 'random (generation 1)'), 'immigrant': ('^', 'immigrant'),
+                 'child': ('.', 'child'), 'elite': ('*', 'elite, scored again'),
+                 'confirmation': ('D', 'finalist, scored again')}
+
+
+def plot_evolution(log, out_path):
+    """Every scoring of an evolve log (`log`: its run, generations and organism records, as
+    evolve.lineage reads them) at the generation that made it, marked by how the organism was
+    born; the best, mean and worst per generation and the baselines; below, the distinct
+    architectures."""
     Figure = figure_class()
-    fig = Figure(figsize=(7, 6), layout='constrained')
-    top, bottom = fig.subplots(2, 1, sharex=True)
+    fig = Figure(figsize=(8, 6.5), layout='constrained')
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    generations = log.generations
     xs = [g['generation'] for g in generations]
+    for origin, (marker, label) in BIRTH_MARKERS.items():
+        own = 'val_loss' if log.fitness == 'loss' else 'score'
+        points = [(r.get('scored_in', r['generation']), r['components'].get(own)) for r in log.organisms
+                  if r['origin'] == origin and r.get('error') is None and r['components'].get(own) is not None]
+        if points:
+            top.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, s=30, alpha=0.7, label=label,
+                        zorder=3)
     for key, style in (('best', 'o-'), ('mean', 's--'), ('worst', '^:')):
         points = [(x, g[key]) for x, g in zip(xs, generations) if g.get(key) is not None]
-        top.plot([p[0] for p in points], [p[1] for p in points], style, label=key)
-    top.set_ylabel('validation loss' if fitness == 'loss' else 'aesthetic score')
-    top.set_title(f'evolution ({fitness} fitness)')
+        top.plot([p[0] for p in points], [p[1] for p in points], style, color='black' if key == 'best' else 'grey',
+                 alpha=1 if key == 'best' else 0.5, label=f"{key} (mean of its scorings)" if key == 'best' else key)
+    for i, baseline in enumerate(getattr(log, 'baselines', None) or []):
+        if baseline.get('score') is not None:
+            top.axhline(baseline['score'], color=f"C{i + 5}", linestyle='-.', linewidth=1,
+                        label=f"{baseline['origin']} (mean of {len(baseline['scores'])} seeds)")
+    top.set_ylabel('validation loss' if log.fitness == 'loss' else 'aesthetic score')
+    from matplotlib.ticker import MaxNLocator
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    budget = log.run.get('budget')
+    top.set_title(f"evolution ({log.fitness} fitness" + (f", {budget:.3g} FLOPs per organism)" if budget else ')'))
     top.grid(True, alpha=0.3)
-    top.legend()
+    top.legend(fontsize=8)
     bottom.bar(xs, [g['diversity'] for g in generations], color='C2')
-    bottom.set_xlabel('generation')
+    bottom.set_xlabel('generation (the last + 1: finalists scored again)')
     bottom.set_ylabel('distinct architectures')
     bottom.grid(True, axis='y', alpha=0.3)
     save_figure(fig, out_path)

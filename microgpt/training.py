@@ -138,10 +138,16 @@ def available_memory():
     return None
 
 
+def memory_needed(arch, engine_name, vocab_size=None):
+    """(parameters, rough bytes) of training this architecture on this engine."""
+    config = GPTConfig(vocab_size=vocab_size or 1, **{**ARCH_DEFAULTS, **arch})
+    return config.num_params(), config.num_params() * BYTES_PER_PARAM.get(engine_name, max(BYTES_PER_PARAM.values()))
+
+
 def check_memory(arch, engine_name, vocab_size=None):
     """Raise MicrogptError before allocating if the model cannot fit in memory."""
     config = GPTConfig(vocab_size=vocab_size or 1, **{**ARCH_DEFAULTS, **arch})
-    need = config.num_params() * BYTES_PER_PARAM.get(engine_name, max(BYTES_PER_PARAM.values()))
+    _, need = memory_needed(arch, engine_name, vocab_size)
     have = available_memory()
     if have is not None and need > have:
         raise MicrogptError(f"a model of {config.num_params():,} parameters needs about {need / 2**30:.1f} GiB "

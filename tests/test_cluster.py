@@ -128,7 +128,7 @@ def test_unreachable_scheduler_is_one_line(address, monkeypatch):
 
 # What a wall clock or where the runs went decides; everything else must match.
 # What differs between equal runs: wall clocks, where they ran, and the command that said so.
-WALL_CLOCK_FIELDS = {'seconds', 'eval_seconds', 'finished_at', 'started', 'finished', 'created', 'log',
+WALL_CLOCK_FIELDS = {'seconds', 'cpu_seconds', 'eval_seconds', 'finished_at', 'started', 'finished', 'created', 'log',
                      'workers', 'cluster', 'command'}
 
 
@@ -162,12 +162,13 @@ def run_cli(args, cwd, monkeypatch):
 
 def tiny_evolve(tiny_data, cwd, monkeypatch, where):
     """A tiny evolution: its stdout, genome.json and log, minus what wall clocks decide."""
-    stdout = run_cli(['evolve', '--fitness', 'loss', '--population', '3', '--generations', '2',
+    stdout = run_cli(['evolve', '--fitness', 'loss', '--population', '3', '--generations', '2', '--budget', '1e7',
                       '--seed', '5', '--data', str(tiny_data), '--out', 'genome.json', *where],
                      cwd, monkeypatch)
     [log] = (cwd / 'experiments').glob('evolve-*.jsonl')
     records = read_jsonl(log)
-    organisms = sorted((r for r in records if r['kind'] == 'organism'), key=lambda r: (r['generation'], r['index']))
+    organisms = sorted((r for r in records if r['kind'] == 'organism'),
+                       key=lambda r: (r['scored_in'], r['generation'], r['index'], r['seed']))
     others = [r for r in records if r['kind'] != 'organism']
     genome = json.loads((cwd / 'genome.json').read_text())
     return stdout, comparable(genome), comparable(organisms), comparable(others)

@@ -7,8 +7,13 @@ import pytest
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolve.genome import (GENE_NAMES, GENE_RANGES, GENE_SPACE, PRIMORDIAL, Genome, GeneSpace,
-                             load_genome, resolve_train_settings, save_genome)
+from microgpt.evolve.genome import BUDGET_SPACE, SEED_RANGES, SEED_SPACE
+from microgpt.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, load_genome,
+                             resolve_train_settings, save_genome)
+
+# the seed design's space: its tests below are the seed design's own
+GENE_SPACE = SEED_SPACE
+GENE_NAMES = SEED_SPACE.genes
 
 SMALL_GENOME = Genome(n_embd=12, n_head=3, n_layer=2, block_size=10, ff_mult=2,
                       learning_rate=0.02, num_steps=100)
@@ -80,14 +85,14 @@ def test_repair_moves_to_the_nearest_valid_genome():
 
 def test_a_gene_space_with_no_valid_architecture_is_refused():
     with pytest.raises(MicrogptError):
-        GeneSpace(n_embd=(9, 9), n_head=(2, 2))
+        SEED_SPACE.narrowed(n_embd=(9, 9), n_head=(2, 2))
 
 
 def test_primordial_is_the_original_settings_and_inside_the_ranges():
     assert PRIMORDIAL.arch() == dict(n_embd=16, n_head=4, n_layer=1, block_size=16, ff_mult=4)
     assert (PRIMORDIAL.learning_rate, PRIMORDIAL.num_steps) == (0.01, 1000)
     assert in_ranges(PRIMORDIAL)
-    assert set(GENE_RANGES) == set(GENE_NAMES)
+    assert set(SEED_RANGES) == set(GENE_NAMES) == set(SEED_GENES)
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -101,7 +106,9 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def write_genome(path, **changes):
-    obj = {'format': 'microgpt-genome', 'version': 1, 'genes': SMALL_GENOME.genes(), 'provenance': {}}
+    """A version 1 genome.json, as microgpt wrote them before genomes held every setting."""
+    genes = {name: getattr(SMALL_GENOME, name) for name in SEED_GENES}
+    obj = {'format': 'microgpt-genome', 'version': 1, 'genes': genes, 'provenance': {}}
     for key, value in changes.items():
         if key in GENE_NAMES:
             obj['genes'][key] = value
@@ -121,7 +128,8 @@ def write_genome(path, **changes):
     (dict(learning_rate=-0.5), 'genes.learning_rate'),
     (dict(learning_rate='fast'), 'genes.learning_rate'),
     (dict(num_steps=None), 'genes.num_steps'),
-    (dict(genes=dict(SMALL_GENOME.genes(), colour=3)), 'genes.colour'),
+    (dict(genes=dict({k: getattr(SMALL_GENOME, k) for k in SEED_GENES}, colour=3)), 'genes.colour'),
+    (dict(genes=dict({k: getattr(SMALL_GENOME, k) for k in SEED_GENES}, batch_size=4)), 'genes.batch_size'),
     (dict(genes=[1, 2]), 'genes'),
     (dict(format='microgpt-checkpoint'), 'format'),
     (dict(version=7), 'version'),
@@ -139,15 +147,18 @@ def test_malformed_genome_errors_name_file_and_field(tmp_path, changes, field):
     (dict(n_embd=64, n_head=8), 'n_embd'), (dict(n_layer=6), 'n_layer'), (dict(num_steps=50000), 'num_steps'),
     (dict(learning_rate=5.0), 'learning_rate'), (dict(learning_rate=1e-6), 'learning_rate'),
 ])
-def test_a_genome_outside_the_gene_ranges_is_refused(tmp_path, changes, field):
+def test_a_genome_outside_the_gene_ranges_loads_but_not_into_the_space(tmp_path, changes, field):
+    """A genome is a set of train settings: any the configs accept loads; a search's space
+    refuses one outside its ranges."""
     path = write_genome(tmp_path / 'big.json', **changes)
+    assert load_genome(path).genome == Genome.from_settings(dict(SMALL_GENOME.genes(), **changes))
     with pytest.raises(MicrogptError, match=f"genome file {path}: field 'genes.{field}' must be"):
-        load_genome(path)
+        load_genome(path, SEED_SPACE)
 
 
 def test_missing_gene_and_broken_json_are_named(tmp_path):
     path = tmp_path / 'g.json'
-    obj = {'format': 'microgpt-genome', 'version': 1, 'genes': SMALL_GENOME.genes()}
+    obj = {'format': 'microgpt-genome', 'version': 2, 'genes': SMALL_GENOME.genes()}
     del obj['genes']['ff_mult']
     path.write_text(json.dumps(obj))
     with pytest.raises(MicrogptError, match="'genes.ff_mult' is missing"):
@@ -159,7 +170,7 @@ def test_missing_gene_and_broken_json_are_named(tmp_path):
 
 def test_flag_beats_genome_beats_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    none = dict.fromkeys(GENE_NAMES)
+    none = dict.fromkeys(SETTINGS)
     genes, genome_file, message = resolve_train_settings(none)
     assert genes == PRIMORDIAL.genes() and genome_file is None and 'primordial' in message
 
@@ -181,8 +192,69 @@ def test_primordial_genome_is_the_configs_defaults():
     from microgpt.model import GPTConfig
     from microgpt.training import TrainConfig
     config, train = GPTConfig(vocab_size=27), TrainConfig()
-    assert PRIMORDIAL.genes() == dict((k, getattr(config, k)) for k in PRIMORDIAL.arch()) | dict(
-        learning_rate=train.learning_rate, num_steps=train.num_steps)
+    assert PRIMORDIAL.arch() == {k: getattr(config, k) for k in PRIMORDIAL.arch()}
+    assert PRIMORDIAL.train() == {k: getattr(train, k) for k in TRAIN_SETTINGS}
+    assert PRIMORDIAL.train_config() == train
+    assert set(SETTINGS) == set(PRIMORDIAL.arch()) | set(TRAIN_SETTINGS) and 'batch_size' in TRAIN_SETTINGS
+    # every TrainConfig field that changes the run is a genome's; only those that watch it are not
+    from dataclasses import fields
+    watching = ('val_split', 'eval_every', 'early_stop')
+    assert set(TRAIN_SETTINGS) == {f.name for f in fields(TrainConfig) if f.name not in watching}
+
+
+def test_a_version_1_genome_loads_with_the_settings_it_was_trained_with(tmp_path):
+    loaded = load_genome(write_genome(tmp_path / 'old.json')).genome
+    assert loaded == SMALL_GENOME and (loaded.batch_size, loaded.grad_clip) == (1, None)
+
+
+def test_a_genome_stores_every_setting_and_round_trips(tmp_path):
+    genome = Genome(n_embd=48, n_head=6, n_layer=3, block_size=12, ff_mult=2, learning_rate=0.003,
+                    num_steps=4321, batch_size=24, grad_clip=1.5)
+    save_genome(tmp_path / 'g.json', genome, {})
+    assert json.loads((tmp_path / 'g.json').read_text())['genes'] == genome.genes()
+    assert load_genome(tmp_path / 'g.json').genome == genome
+    assert genome.train_config().batch_size == 24 and genome.train_config().grad_clip == 1.5
+    assert 'batch_size=24 grad_clip=1.5' in genome.describe() and 'batch_size' not in PRIMORDIAL.describe()
+
+
+@pytest.mark.parametrize('field, value', [('batch_size', 0), ('batch_size', 2.5), ('grad_clip', -1.0),
+                                          ('grad_clip', 'big')])
+def test_a_bad_train_setting_names_its_field(tmp_path, field, value):
+    obj = {'format': 'microgpt-genome', 'version': 2, 'genes': dict(SMALL_GENOME.genes(), **{field: value})}
+    (tmp_path / 'g.json').write_text(json.dumps(obj))
+    with pytest.raises(MicrogptError, match=f"genome file .*g.json: field 'genes.{field}' must be"):
+        load_genome(tmp_path / 'g.json')
+
+
+def test_budget_space_genomes_are_valid_and_wide():
+    rng = random.Random(4)
+    space = BUDGET_SPACE.with_budget(lambda genome: 1000)  # every genome buys 1000 steps
+    genomes = [space.random_genome(rng) for _ in range(1500)]
+    assert all(space.check(g) is None and g.num_steps == 1000 for g in genomes)
+    assert max(g.n_embd for g in genomes) >= 90 and {g.n_layer for g in genomes} == set(range(1, 7))
+    batches = [g.batch_size for g in genomes]
+    assert {1, 64} <= set(batches) and 0.4 < sum(b <= 8 for b in batches) / len(batches) < 0.6  # log-uniform
+    assert 'num_steps' not in space.genes and 'batch_size' in space.genes
+    for _ in range(500):
+        a, b = rng.sample(genomes, 2)
+        mutant, changed = space.mutation(space.crossover(a, b, rng), rng)
+        assert space.check(mutant) is None and 1 <= len(changed) <= 3 and set(changed) <= set(space.genes)
+
+
+def test_budget_space_draws_only_genomes_whose_steps_are_in_range():
+    rng = random.Random(5)
+    # steps as a budget would give them: fewer for bigger steps; n_embd > 48 buys too few
+    space = BUDGET_SPACE.narrowed(num_steps=(100, 20_000)).with_budget(
+        lambda g: 200_000 // (g.n_embd * g.batch_size))
+    genomes = [space.random_genome(rng) for _ in range(300)]
+    assert all(100 <= g.num_steps <= 20_000 and g.num_steps == 200_000 // (g.n_embd * g.batch_size)
+               for g in genomes)
+    assert all(g.warmup <= g.num_steps // 2 for g in genomes)  # a warmup is cut to half the run
+    assert any(g.warmup == g.num_steps // 2 for g in genomes) and any(0 < g.warmup < g.num_steps // 2 for g in genomes)
+    with pytest.raises(MicrogptError, match='needs a budget'):
+        BUDGET_SPACE.random_genome(rng)
+    with pytest.raises(MicrogptError, match='takes no budget'):
+        SEED_SPACE.with_budget(lambda g: 1)
 
 
 # --- `microgpt train` with a genome ---------------------------------------------------------
@@ -241,3 +313,38 @@ def test_train_help_still_shows_the_built_in_defaults(runner):
         after = text.split(option, 1)[1].split('--', 1)[0]
         assert f'default: ({default})' in after or f'default: {default}' in after, after
     assert '--primordial' in text and '--genome' in text
+
+
+def test_train_trains_every_setting_of_the_genome(runner, small_data):
+    """batch_size and grad_clip come from genome.json too (a flag still beats them)."""
+    save_genome('genome.json', Genome(n_embd=8, n_head=2, n_layer=1, block_size=8, ff_mult=1, learning_rate=0.02,
+                                      num_steps=6, batch_size=3, grad_clip=0.5), {})
+    result = train(runner, small_data)
+    assert result.exit_code == 0, result.output
+    training = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).training
+    assert (training['batch_size'], training['grad_clip'], training['num_steps']) == (3, 0.5, 6)
+    assert 'batch_size=3 grad_clip=0.5' in result.stderr
+    result = train(runner, small_data, '--batch-size', '2')
+    assert result.exit_code == 0, result.output
+    assert ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).training['batch_size'] == 2
+    assert 'overridden on the command line: batch_size' in result.stderr
+
+
+def test_readme_shows_the_gene_ranges_searched():
+    from conftest import REPO
+    from microgpt.evolve.genome import gene_table
+    readme = (REPO / 'README.md').read_text()
+    for row in gene_table().splitlines():
+        assert row in readme, row
+    assert '| batch_size | 1–64, log-uniform | 1 (fixed) |' in readme  # the table says what it means
+
+
+def test_a_choice_gene_draws_mutates_and_crosses_over_among_its_values():
+    from microgpt.evolve.genome import GeneChoice
+    choice = GeneChoice(('linear', 'cosine', 'constant'))
+    rng = random.Random(6)
+    assert {choice.draw(rng) for _ in range(100)} == {'linear', 'cosine', 'constant'}
+    for value in choice.values:
+        moved = {choice.mutate(value, rng) for _ in range(50)}
+        assert value not in moved and moved <= set(choice.values)
+    assert choice.round('sideways') == 'linear' and choice.contains('cosine') and not choice.contains('x')

@@ -13,7 +13,7 @@ from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.data import sha256_of
 from microgpt.evaluation import mean_loss
-from microgpt.evolve.genome import save_genome, Genome
+from microgpt.genome import save_genome, Genome
 from microgpt.engines import make_engine
 
 TINY = ['--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'numpy']
@@ -239,8 +239,9 @@ def test_analyze_reads_an_evolve_log(runner, tmp_path):
     write_jsonl(tmp_path / 'evolve.jsonl', [run] + gens)
     result = runner.invoke(main, ['analyze', 'evolve.jsonl'])
     assert result.exit_code == 0, result.output
-    rows = [line.split() for line in result.stdout.splitlines()[2:]]
-    assert rows[1:] == [['1', '2.5000', '2.6000', '2.7000', '0', '4'], ['2', '2.4000', '2.5000', '2.6000', '0', '3']]
+    rows = [line.split() for line in result.stdout.split('\n\n')[1].splitlines()]
+    assert rows[1:] == [['1', '2.5000', '-', '2.6000', '2.7000', '0', '4'], ['2', '2.4000', '-', '2.5000', '2.6000', '0', '3']]
+    assert 'this log records no births' in result.stdout  # a log from before lineage was recorded
     if 'matplotlib' in sys.modules or pytest.importorskip('matplotlib'):
         assert runner.invoke(main, ['analyze', 'evolve.jsonl', '--plot', 'evo.png']).exit_code == 0
         assert (tmp_path / 'evo.png').exists()

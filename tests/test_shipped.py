@@ -15,7 +15,7 @@ import pytest
 from conftest import REPLAY_CASES, REPO
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.fitness import aesthetic_measure, score_of
-from microgpt.evolve.genome import load_genome
+from microgpt.genome import Genome, load_genome
 from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, machine, replay_tolerance
 from microgpt.scaling import frontier, sweep
 from microgpt.trials.runner import run_trial, trial_settings
@@ -37,6 +37,8 @@ def assert_replays(what, steps, recorded_on, replayed, recorded):
 
 SWEEPS = sorted(EXPERIMENTS.glob('sweep-*.jsonl'))
 EVOLVE_LOGS = sorted(EXPERIMENTS.glob('evolve-*.jsonl'))
+REPLAYED_PER_LOG = 2
+SLOW_REPLAY_SECONDS = 10  # a log whose cheapest organisms took longer than this is replayed in the slow suite
 
 
 def read_jsonl(path):
@@ -71,28 +73,47 @@ def test_sweep_results_replay(path, docs):
         assert_replays(what + ' train loss', row['steps'], recorded_on, replayed['train_loss'], row['train_loss'])
 
 
-@pytest.mark.parametrize('path', EVOLVE_LOGS, ids=lambda p: p.name)
-def test_evolve_log_replays(path, docs):
+def replay_cost(record):
+    """What replaying an organism costs, near enough to pick the cheapest: its recorded CPU
+    (older logs: wall) seconds."""
+    return record.get('cpu_seconds') or record['seconds']
+
+
+def cheapest_organisms(path):
+    """The log's run record, and the cheapest scoring of a baseline (generation 0) and of the
+    search's own organisms (the two cheapest of these when there is no baseline)."""
     records = read_jsonl(path)
-    run = records[0]
+    organisms = sorted((r for r in records if r['kind'] == 'organism' and r['error'] is None), key=replay_cost)
+    baselines = [r for r in organisms if r['generation'] == 0][:1]
+    searched = [r for r in organisms if r['generation'] > 0][:REPLAYED_PER_LOG - len(baselines)]
+    return records[0], baselines + searched
+
+
+def evolve_log_param(path):
+    slow = sum(replay_cost(r) for r in cheapest_organisms(path)[1]) > SLOW_REPLAY_SECONDS
+    return pytest.param(path, id=path.name, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize('path', [evolve_log_param(p) for p in EVOLVE_LOGS])
+def test_evolve_log_replays(path, docs):
+    """The cheapest organisms of each log, trained again by the settings and seed recorded,
+    score what the log says this scoring scored (an elite's 'score' is the mean of several)."""
+    run, cheapest = cheapest_organisms(path)
     assert run['kind'] == 'run' and run['provenance']['data_sha256'] == sha256_of(DATA)
     train, val = split_docs(docs, run['seed'])
-    organisms = [r for r in records if r['kind'] == 'organism' and r['error'] is None
-                 and r['origin'] not in ('elite', 'confirmation')]  # those score a mean of scorings
-    cheapest = sorted(organisms, key=lambda r: r['genes']['num_steps'] * r['num_params'])[:2]
     for record in cheapest:
-        genes = record['genes']
-        settings = trial_settings({k: genes[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')},
-                                  genes['num_steps'], genes['learning_rate'], record['seed'], run['engine'])
+        g = Genome.from_settings(record['genes'])
+        others = {k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')}
+        settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, record['seed'], run['engine'], **others)
         if run['fitness'] == 'loss':
-            replayed = run_trial(settings, train, val)
+            replayed, recorded = run_trial(settings, train, val), record['components']['val_loss']
         else:
-            replayed = run_trial(settings, train, val, aesthetic_measure,
-                                 {'seeds': record['components']['seeds']})
+            replayed = run_trial(settings, train, val, aesthetic_measure, {'seeds': record['components']['seeds']})
+            recorded = record['components']['score']
         assert replayed['error'] is None
         recorded_on = record.get('arithmetic') or run['provenance'].get('machine')
-        assert_replays(f"{path.name} organism {record['generation']}.{record['index']}", genes['num_steps'],
-                       recorded_on, score_of(run['fitness'], replayed), record['score'])
+        assert_replays(f"{path.name} organism {record['generation']}.{record['index']}", g.num_steps,
+                       recorded_on, score_of(run['fitness'], replayed), recorded)
 
 
 @pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-aesthetic.json'])
@@ -102,7 +123,7 @@ def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
     log = read_jsonl(REPO / p['log'])
     result = log[-1]
     assert result['kind'] == 'result' and result['interrupted'] is False
-    assert result['best']['genes'] == shipped.genome.genes() and result['best']['score'] == p['score']
+    assert Genome.from_settings(result['best']['genes']) == shipped.genome and result['best']['score'] == p['score']
     assert p['command'][0] == 'evolve' and p['data_sha256'] == sha256_of(DATA)
 
 
@@ -115,6 +136,11 @@ def test_readme_quotes_the_shipped_figures():
             assert line in readme, f"README lacks the analyze line: {line}"
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
+    if shipped.get('spread') is not None:  # a search that scored on several seeds: every stage as mean ± spread
+        from microgpt.evolve.lineage import load_evolve_log
+        assert f"{shipped['score']:.4f} ± {shipped['spread']:.4f}" in readme
+        for baseline in load_evolve_log(REPO / shipped['log']).baselines:
+            assert f"{baseline['score']:.4f} ± {baseline['spread']:.4f}" in readme, baseline['origin']
 
 
 FRONTIERS = [path for path in SWEEPS if path.name.startswith('sweep-frontier-')]

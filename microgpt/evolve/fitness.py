@@ -35,11 +35,13 @@ def cost(kind, score):
     return -score if HIGHER_IS_BETTER[kind] else score
 
 
-def describe_score(kind, score):
-    """'val loss 2.3456' or 'aesthetic 0.6123'; 'failed' for an organism without a score."""
+def describe_score(kind, score, spread=None):
+    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071' (the spread of its scorings) or
+    'aesthetic 0.6123'; 'failed' for an organism without a score."""
     if score is None:
         return 'failed'
-    return f"{'val loss' if kind == 'loss' else 'aesthetic'} {score:.4f}"
+    return (f"{'val loss' if kind == 'loss' else 'aesthetic'} {score:.4f}"
+            + (f" ± {spread:.4f}" if spread is not None else ''))
 
 
 def score_of(kind, record):

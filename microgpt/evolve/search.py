@@ -1,7 +1,8 @@
-"""The genetic search over genomes: selection, crossover, mutation, immigrants, elitism.
+"""The genetic search over genomes: selection, crossover, mutation, immigrants, elitism,
+under a FLOPs budget, with every score the mean of scorings on fresh seeds.
 
 Determinism: the GA's own random stream (`random.Random(seed)`) runs only here in the
-parent, and each organism's training seed is derived from (run seed, generation, index),
+parent, and each scoring's training seed is derived from (run seed, generation, index),
 so the result is the same whatever the worker count or the order organisms finish in.
 """
 import hashlib
@@ -12,20 +13,32 @@ from datetime import datetime, timezone
 from pathlib import Path
 import random
 
-from ..data import split_docs
+from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError, require_positive
+from ..flops import lengths_of, mean_step_flops, steps_for_budget
+from ..genome import PRIMORDIAL, load_genome, save_genome
+from ..model import GPTConfig
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import run_trial, trial_settings
 from .fitness import aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
 from . import genome as genome_module
-from .genome import PRIMORDIAL, save_genome
+from .genome import DEFAULT_BUDGET
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
 ELITES = 1
-CONFIRMED = 2  # aesthetic fitness: the finalists scored once more after the last generation
+# After the last generation the FINALISTS best organisms are trained on fresh seeds until each
+# has FINAL_SCORINGS scorings; the best mean wins. The baselines get as many.
+FINALISTS = 3
+FINAL_SCORINGS = 3
+# A search whose best has not improved for STAGNATION generations says so and lets in more
+# immigrants (half the population) until it improves again.
+STAGNATION = 3
 DEFAULT_LOG_DIR = 'experiments'
-PRIMORDIAL_GENERATION = 0  # the baseline: generations of evolved organisms count from 1
+BASELINE_GENERATION = 0  # the baselines: generations of evolved organisms count from 1
+# Rough cost of a numpy step beyond its FLOPs (Python and numpy overhead), in FLOPs at the
+# engine's batched speed: only orders the work so that the slowest organisms start first.
+STEP_OVERHEAD_FLOPS = 2e6
 
 
 def organism_seed(run_seed, generation, index):
@@ -34,38 +47,86 @@ def organism_seed(run_seed, generation, index):
     return int.from_bytes(digest[:4], 'big')
 
 
-def check_evolution_args(fitness, population, generations, workers=None):
+def stagnant_immigrants(population):
+    return max(IMMIGRANTS, population // 2)
+
+
+def check_evolution_args(fitness, population, generations, workers=None, space=None, budget=None):
     """Raise MicrogptError now, before any data is read, if these cannot make a run."""
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
     require_positive('generations', generations)
     require_positive('workers', workers)
+    if isinstance(space, str) and space not in genome_module.SPACES:
+        raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genome_module.SPACES)}")
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
+                math.isfinite(budget) and budget > 0):
+            raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
+        if space is not None and not _space_of(space).budget_steps:
+            raise MicrogptError(f"the {_space_of(space).name} space has steps as a gene: it takes no --budget")
+
+
+def _space_of(space):
+    return genome_module.SPACES[space] if isinstance(space, str) else space
+
+
+def spread_of(scores):
+    """The sample standard deviation of the scores (None for fewer than two)."""
+    if len(scores) < 2:
+        return None
+    mean = math.fsum(scores) / len(scores)
+    return math.sqrt(math.fsum((s - mean) ** 2 for s in scores) / (len(scores) - 1))
 
 
 @dataclass
 class Organism:
+    """One scoring of a genome: born in (generation, index), trained with `seed`, scored in
+    `scored_in`. A genome scored again (elite, finalist) keeps its earlier scores and seeds;
+    its score is the mean of all of them."""
     genome: object
     generation: int
     index: int
     seed: int
-    origin: str  # 'random', 'immigrant', 'child', 'elite' or 'primordial'
+    origin: str  # 'random', 'immigrant', 'child', 'elite', 'confirmation', 'primordial', 'incumbent'
     fitness: str
     result: dict = None
-    earlier_scores: list = field(default_factory=list)  # an elite's scores from earlier generations
+    earlier_scores: list = field(default_factory=list)
+    earlier_seeds: list = field(default_factory=list)
+    parents: list = field(default_factory=list)  # [[generation, index], ...] of a child
+    mutated: list = field(default_factory=list)  # the genes a child's mutation changed
+    scored_in: int = None
+    flops: float = None  # the expected FLOPs of its training (flops.training_flops)
+
+    @property
+    def own_score(self):
+        """This scoring's own fitness (None when it failed or has not run)."""
+        return None if self.result is None else score_of(self.fitness, self.result)
+
+    @property
+    def scores(self):
+        latest = self.own_score
+        return self.earlier_scores + ([] if latest is None else [latest])
+
+    @property
+    def seeds(self):
+        return self.earlier_seeds + [self.seed]
 
     @property
     def score(self):
-        """The fitness; for a re-scored elite, the mean over all its scorings."""
-        latest = None if self.result is None else score_of(self.fitness, self.result)
-        if latest is None or not self.earlier_scores:
-            return latest
-        scores = self.earlier_scores + [latest]
-        return sum(scores) / len(scores)
+        """The fitness: the mean of all its scorings (None if the latest failed)."""
+        if self.own_score is None:
+            return None
+        return math.fsum(self.scores) / len(self.scores)
+
+    @property
+    def spread(self):
+        return spread_of(self.scores) if self.own_score is not None else None
 
     @property
     def components(self):
-        """What the score is made of: losses, or the judge's components and samples."""
+        """What this scoring's score is made of: losses, or the judge's components and samples."""
         r = self.result or {}
         if self.fitness == 'loss':
             return {'train_loss': r.get('train_loss'), 'val_loss': r.get('val_loss')}
@@ -75,14 +136,38 @@ class Organism:
     def cost(self):
         return cost(self.fitness, self.score)
 
+    @property
+    def born(self):
+        return [self.generation, self.index]
+
+    def rescored(self, origin, seed, scored_in):
+        """The same organism, to be trained and scored again on `seed`."""
+        return Organism(self.genome, self.generation, self.index, seed, origin, self.fitness, None,
+                        self.scores, self.seeds, self.parents, self.mutated, scored_in, self.flops)
+
     def record(self):
         r = self.result
-        return {'kind': 'organism', 'generation': self.generation, 'index': self.index,
-                'origin': self.origin, 'seed': self.seed, 'genes': self.genome.genes(),
-                'fitness': self.fitness, 'score': self.score, 'components': self.components,
-                'num_params': r['num_params'], 'error': r['error'], 'seconds': round(r['seconds'], 3),
-                'arithmetic': r.get('arithmetic'),
-                **({'scorings': len(self.earlier_scores) + 1} if self.earlier_scores else {})}
+        record = {'kind': 'organism', 'generation': self.generation, 'index': self.index,
+                  'scored_in': self.scored_in, 'origin': self.origin, 'parents': self.parents,
+                  'mutated': self.mutated, 'seed': self.seed, 'genes': self.genome.genes(),
+                  'fitness': self.fitness, 'score': self.score, 'components': self.components,
+                  'num_params': r['num_params'], 'error': r['error'], 'flops': self.flops,
+                  'num_steps': self.genome.num_steps, 'tokens': r.get('tokens'),
+                  'seconds': round(r['seconds'], 3), 'cpu_seconds': _rounded(r.get('cpu_seconds')),
+                  'eval_seconds': _rounded(r.get('eval_seconds')),
+                  'arithmetic': r.get('arithmetic')}
+        if self.earlier_scores:
+            record.update(scorings=len(self.scores), scores=self.scores, spread=self.spread)
+        return record
+
+    def summary(self):
+        """Who it is and how it scored, for the confirmation record and genome.json."""
+        return {'generation': self.generation, 'index': self.index, 'genes': self.genome.genes(),
+                'score': self.score, 'spread': self.spread, 'scores': self.scores, 'seeds': self.seeds}
+
+
+def _rounded(seconds):
+    return None if seconds is None else round(seconds, 3)
 
 
 @dataclass
@@ -105,8 +190,9 @@ class GenerationSummary:
 
     def record(self):
         return {'kind': 'generation', 'generation': self.generation, 'best': self.best.score,
-                'mean': self.mean, 'worst': self.worst, 'failed': self.failed,
-                'diversity': self.diversity, 'best_genes': self.best.genome.genes()}
+                'best_spread': self.best.spread, 'best_scorings': len(self.best.scores),
+                'best_born': self.best.born, 'mean': self.mean, 'worst': self.worst,
+                'failed': self.failed, 'diversity': self.diversity, 'best_genes': self.best.genome.genes()}
 
 
 @dataclass
@@ -114,12 +200,18 @@ class Evolution:
     """One evolutionary run. `run()` evolves; on Ctrl-C it writes the best organism found
     so far to `out` before letting the interrupt through.
 
-    Each generation: the best organism carried over unchanged (elitism), IMMIGRANTS random
-    newcomers, and children of two tournament winners (TOURNAMENT_SIZE), crossed over
-    and mutated in 1-3 genes. Generation 1 is all random.
+    Each generation: the best organism carried over and trained again on a fresh seed
+    (its score the mean of its scorings), IMMIGRANTS random newcomers (more when the search
+    stagnates), and children of two tournament winners (TOURNAMENT_SIZE), crossed over and
+    mutated in 1-3 genes. Generation 1 is all random. After the last, the FINALISTS best are
+    trained on fresh seeds up to FINAL_SCORINGS scorings each and the best mean wins.
+
+    Under the budget space every organism trains for the steps `budget` FLOPs buy it
+    (flops.steps_for_budget); the seed space has steps as a gene and no budget.
 
     Callbacks: on_organism(organism, done, total) after each evaluation of a generation,
-    on_generation(GenerationSummary) after each generation, on_baseline(organism).
+    on_generation(GenerationSummary) after each generation, on_baseline(organism) when a
+    baseline's scorings are done, on_stagnation(generation, stale, immigrants).
     """
     docs: list
     fitness: str = 'loss'
@@ -131,36 +223,109 @@ class Evolution:
     out: str = 'genome.json'
     log_dir: str = DEFAULT_LOG_DIR
     engine_name: str = 'numpy'
-    space: object = None  # the gene ranges searched; None: genome.GENE_SPACE
-    baseline: bool = True  # also evaluate the primordial genome, for comparison
+    space: object = genome_module.DEFAULT_SPACE  # a name in genome.SPACES, or a GeneSpace
+    budget: float = None  # FLOPs per organism (budget space; default DEFAULT_BUDGET)
+    baseline: bool = True  # also score the primordial genome (and the genome at `out`), for comparison
     origin: dict = None  # provenance of the run (see provenance.py)
     data_path: str = None
     on_organism: object = None
     on_generation: object = None
     on_baseline: object = None
+    on_stagnation: object = None
     on_retry: object = None  # on_retry(task, attempt): a worker process died, its organism runs again
     evaluated: list = field(default_factory=list)
-    primordial: Organism = None
+    baselines: list = field(default_factory=list)
     log_path: Path = None
     interrupted: bool = False
     genome_written: Path = None
-    contenders: list = None  # aesthetic fitness: the organisms the best is chosen from
+    contenders: list = None  # the organisms the best is chosen from: the last generation, then the finalists
+    finalists: list = None
+    cpu_seconds: float = 0.0  # of every training, summed: what the search costs without other load
 
     def __post_init__(self):
-        check_evolution_args(self.fitness, self.population, self.generations, self.workers)
-        self.space = self.space or genome_module.GENE_SPACE
+        check_evolution_args(self.fitness, self.population, self.generations, self.workers, self.space,
+                             self.budget)
+        space = _space_of(self.space)
         self.train_docs, self.val_docs = split_docs(self.docs, self.seed)
         if not self.train_docs or not self.val_docs:
             raise MicrogptError("evolution needs at least 2 documents (a training and a validation split)")
+        self.vocab_size = Tokenizer.from_docs(self.train_docs).vocab_size
+        self._lengths, self._steps = {}, {}
+        if space.budget_steps:
+            self.budget = DEFAULT_BUDGET if self.budget is None else self.budget
+            space = space.with_budget(self._budget_steps)
+            self._check_budget(space)
+        self.space = space
         self.rng = random.Random(self.seed)
+        self.immigrants = IMMIGRANTS
+        self.stale = 0
+        self._best_cost = math.inf
+
+    @property
+    def primordial(self):
+        return next((o for o in self.baselines if o.origin == 'primordial'), None)
+
+    # --- the budget ---------------------------------------------------------------------------
+
+    def _config(self, genome):
+        return GPTConfig(vocab_size=self.vocab_size, **genome.arch())
+
+    def lengths(self, block_size):
+        if block_size not in self._lengths:
+            self._lengths[block_size] = lengths_of(self.train_docs, block_size)
+        return self._lengths[block_size]
+
+    def step_flops(self, genome):
+        """The expected FLOPs of one of this genome's training steps on the training split."""
+        return mean_step_flops(self._config(genome), genome.batch_size, self.lengths(genome.block_size)).total
+
+    def _budget_steps(self, genome):
+        """The steps the budget buys this genome (0: not even one); cached by what decides it."""
+        key = (genome.architecture_key(), genome.batch_size)
+        if key not in self._steps:
+            try:
+                self._steps[key] = steps_for_budget(self._config(genome), genome.batch_size, self.budget,
+                                                    self.lengths(genome.block_size))
+            except MicrogptError:  # less than one step
+                self._steps[key] = 0
+        return self._steps[key]
+
+    def _check_budget(self, space):
+        """Before any work: the budget buys the smallest organism a step, and the largest no
+        more steps than allowed; the largest fits in memory on every worker."""
+        from ..training import available_memory, memory_needed
+        smallest, largest = space.extremes()
+        small_step, large_step = self.step_flops(smallest), self.step_flops(largest)
+        steps = space.ranges['num_steps']
+        if self.budget < small_step * steps.low:
+            raise MicrogptError(f"a budget of {self.budget:.3g} FLOPs buys no step of the smallest organism "
+                                f"({_describe_size(smallest)}: {small_step:.3g} FLOPs a step): choose a "
+                                f"--budget of at least {small_step * steps.low:.3g}")
+        if self.budget > large_step * steps.high:
+            raise MicrogptError(f"a budget of {self.budget:.3g} FLOPs buys even the largest organism "
+                                f"({_describe_size(largest)}: {large_step:.3g} FLOPs a step) more than "
+                                f"{steps.high:,.0f} steps, the most the {space.name} space allows: choose a "
+                                f"--budget of at most {large_step * steps.high:.3g}")
+        if self.cluster:
+            return  # the cluster's workers' memory is not ours to read
+        params, need = memory_needed(largest.arch(), self.engine_name, self.vocab_size)
+        workers = self.workers or default_workers()
+        have = available_memory()
+        if have is not None and need * workers > have:
+            raise MicrogptError(f"the largest organism of the {space.name} space ({params:,} parameters) needs "
+                                f"about {need / 2**30:.2f} GiB on each of {workers} workers, "
+                                f"{need * workers / 2**30:.2f} GiB; this machine has {have / 2**30:.2f} GiB "
+                                f"free: use fewer --workers")
+
+    # --- the best ---------------------------------------------------------------------------
 
     @property
     def best(self):
-        """The best organism so far (the earliest among equals), or None. Under the loss
-        fitness, the best of all evaluated; under the aesthetic fitness, the best of the last
-        finished generation (or of the confirmed finalists), each with its latest score, so an
-        organism that was scored once and left behind cannot win on that one draw."""
-        pool = self.contenders if self.fitness == 'aesthetic' and self.contenders else self.evaluated
+        """The best organism so far (the earliest born among equals), or None: the best
+        finalist once they are scored; before, the best of the last finished generation, each
+        with its latest mean, so an organism scored once and left behind cannot win on that one
+        draw; before the first generation ends, the best evaluated."""
+        pool = self.contenders if self.contenders else self.evaluated
         latest = {}
         for o in pool:
             if o.result is not None:
@@ -168,10 +333,17 @@ class Evolution:
         scored = sorted(latest.values(), key=lambda o: (o.generation, o.index))
         return min(scored, key=lambda o: o.cost) if scored else None
 
+    @property
+    def runner_up(self):
+        pool = sorted((o for o in (self.contenders or []) if o.score is not None and o is not self.best),
+                      key=lambda o: (o.cost, o.generation, o.index))
+        return pool[0] if pool else None
+
     def run(self):
         """Evolve; returns the best organism. However the run ends (done, Ctrl-C, an error),
         the best organism so far is written (to `out`, or beside it if the run did not
         complete) and the log is closed; worker processes are stopped, not waited for."""
+        incumbent = self._incumbent()  # read before anything is written
         executor = make_executor(self.workers, cluster=self.cluster)
         try:
             self._open_log()
@@ -184,11 +356,13 @@ class Evolution:
             for generation in range(1, self.generations + 1):
                 if generation > 1:
                     population = self._next_generation(population, generation)
-                extra = [self._primordial()] if generation == 1 and self.baseline else []
-                self._evaluate(population, extra, executor, generation)
+                extra = self._baseline_scorings(incumbent) if generation == 1 and self.baseline else []
+                self._evaluate(population + extra, executor)
+                if extra:
+                    self._settle_baselines(extra)
                 self._summarize(population, generation)
-            if self.fitness == 'aesthetic':
-                self._confirm(population, executor)
+                self._watch_stagnation(generation)
+            self._confirm(population, executor)
             completed = True
         finally:
             self.interrupted = not completed
@@ -201,90 +375,134 @@ class Evolution:
 
     # --- building generations ---------------------------------------------------------------
 
-    def _organism(self, genome, generation, index, origin):
-        return Organism(genome, generation, index, organism_seed(self.seed, generation, index),
-                        origin, self.fitness)
+    def _organism(self, genome, generation, index, origin, parents=(), mutated=()):
+        return Organism(genome, generation, index, organism_seed(self.seed, generation, index), origin,
+                        self.fitness, parents=[list(p) for p in parents], mutated=list(mutated),
+                        scored_in=generation, flops=self._flops(genome))
+
+    def _flops(self, genome):
+        return genome.num_steps * self.step_flops(genome)
 
     def _first_generation(self):
         return [self._organism(self.space.random_genome(self.rng), 1, i, 'random')
                 for i in range(self.population)]
 
-    def _primordial(self):
-        self.primordial = self._organism(PRIMORDIAL, PRIMORDIAL_GENERATION, 0, 'primordial')
-        return self.primordial
+    def _incumbent(self):
+        """The genome at `out` before this search (a baseline), or None if there is none."""
+        if not self.baseline or not Path(self.out).exists():
+            return None
+        try:
+            genome = load_genome(self.out).genome
+        except MicrogptError:
+            return None
+        return None if genome == PRIMORDIAL else genome
+
+    def _baseline_scorings(self, incumbent):
+        """FINAL_SCORINGS scorings of the primordial genome (the original's settings, its own
+        1000 steps) and of the incumbent, on seeds of generation 0."""
+        baselines = [('primordial', PRIMORDIAL)] + ([('incumbent', incumbent)] if incumbent else [])
+        scorings = []
+        for b, (origin, genome) in enumerate(baselines):
+            first = self._organism(genome, BASELINE_GENERATION, b, origin)
+            scorings.append(first)
+            for k in range(1, FINAL_SCORINGS):
+                scorings.append(first.rescored(origin, organism_seed(self.seed, BASELINE_GENERATION,
+                                                                     b + k * len(baselines)), BASELINE_GENERATION))
+        return scorings
+
+    def _settle_baselines(self, scorings):
+        for index in sorted({o.index for o in scorings}):
+            merged = _merged([o for o in scorings if o.index == index])
+            self.baselines.append(merged)
+            self._log({'kind': 'baseline', **merged.summary(), 'origin': merged.origin})
+            if self.on_baseline:
+                self.on_baseline(merged)
 
     def _tournament(self, population):
         contestants = self.rng.sample(population, min(TOURNAMENT_SIZE, len(population)))
         return min(contestants, key=lambda o: (o.cost, o.index))
 
     def _next_generation(self, population, generation):
-        """The elite carried over, random immigrants, and children of tournament-selected
-        parents, crossed over and mutated; no two organisms share a genome.
-
-        Under the loss fitness the elite keeps its score (training is deterministic); under
-        the aesthetic fitness it is scored again on fresh samples, and its score becomes the
-        mean of all its scorings, so a lucky draw cannot hold the crown."""
+        """The elite carried over and trained again on a fresh seed (so a lucky draw cannot hold
+        the crown), immigrants, and children of tournament-selected parents, crossed over and
+        mutated; no two organisms share a genome."""
         elite = min(population, key=lambda o: (o.cost, o.index))
-        rescore = self.fitness == 'aesthetic'
-        carried = self._carry(elite, 'elite') if rescore else Organism(
-            elite.genome, elite.generation, elite.index, elite.seed, 'elite', self.fitness, elite.result)
-        nxt, genomes = [carried], {elite.genome}
+        nxt = [elite.rescored('elite', organism_seed(self.seed, generation, 0), generation)]
+        genomes = {elite.genome}
 
-        def add(genome, origin):
+        def add(genome, origin, parents=(), mutated=()):
             genomes.add(genome)
-            nxt.append(self._organism(genome, generation, len(nxt), origin))
+            nxt.append(self._organism(genome, generation, len(nxt), origin, parents, mutated))
 
-        for _ in range(min(IMMIGRANTS, self.population - ELITES)):
+        for _ in range(min(self.immigrants, self.population - ELITES)):
             add(self._distinct(lambda: self.space.random_genome(self.rng), genomes), 'immigrant')
         while len(nxt) < self.population:
             mother, father = self._tournament(population), self._tournament(population)
-            child = self.space.mutate(self.space.crossover(mother.genome, father.genome, self.rng), self.rng)
-            add(self._distinct(lambda: self.space.mutate(child, self.rng), genomes, first=child), 'child')
+            child, mutated = self.space.mutation(self.space.crossover(mother.genome, father.genome, self.rng),
+                                                 self.rng)
+            for _ in range(50):  # a child identical to another organism is mutated again
+                if child not in genomes:
+                    break
+                child, more = self.space.mutation(child, self.rng)
+                mutated = sorted(set(mutated) | set(more), key=self.space.genes.index)
+            parents = [mother.born] if mother is father else [mother.born, father.born]
+            add(child, 'child', parents, mutated)
         return nxt
 
-    def _carry(self, organism, origin):
-        """The same organism, to be scored again: its scores so far are kept, and its new
-        score will be the mean of them all."""
-        return Organism(organism.genome, organism.generation, organism.index, organism.seed, origin,
-                        self.fitness, None, organism.earlier_scores + [score_of(self.fitness, organism.result)])
-
-    def _confirm(self, population, executor):
-        """After the last generation, the CONFIRMED best organisms are scored once more on
-        fresh samples, so a newcomer of the last generation cannot win on one lucky draw."""
-        ranked = sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))
-        finalists = [self._carry(o, 'confirmation') for o in ranked[:CONFIRMED]]
-        self._evaluate(finalists, [], executor, self.generations + 1)
-        self.contenders = finalists
-        self._log({'kind': 'confirmation', 'organisms': [
-            {'generation': o.generation, 'index': o.index, 'score': o.score} for o in finalists]})
-
-    def _distinct(self, draw, taken, first=None, attempts=50):
-        """A genome not in `taken`: `first` if it is new, else new draws (a child identical
-        to an existing organism is mutated again). A tiny gene space may run out: then the
-        last draw stands."""
-        genome = first if first is not None else draw()
+    def _distinct(self, draw, taken, attempts=50):
+        """A new draw not in `taken` (a tiny gene space may run out: then the last draw stands)."""
+        genome = draw()
         for _ in range(attempts):
             if genome not in taken:
                 break
             genome = draw()
         return genome
 
+    def _watch_stagnation(self, generation):
+        """Count generations without a better best; at STAGNATION, say so and raise immigration."""
+        best = min(self.contenders, key=lambda o: o.cost)
+        if best.cost < self._best_cost:
+            self._best_cost, self.stale, self.immigrants = best.cost, 0, IMMIGRANTS
+            return
+        self.stale += 1
+        if self.stale >= STAGNATION and generation < self.generations:
+            self.immigrants = stagnant_immigrants(self.population)
+            self._log({'kind': 'stagnation', 'generation': generation, 'stale': self.stale,
+                       'immigrants': self.immigrants})
+            if self.on_stagnation:
+                self.on_stagnation(generation, self.stale, self.immigrants)
+
+    def _confirm(self, population, executor):
+        """After the last generation, the FINALISTS best are trained on fresh seeds until each
+        has FINAL_SCORINGS scorings; a newcomer of the last generation cannot win on one draw."""
+        ranked = sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))
+        finalists = ranked[:FINALISTS]
+        confirm = self.generations + 1
+        tasks = []
+        for rank, organism in enumerate(finalists):
+            more = [organism.rescored('confirmation', organism_seed(self.seed, confirm, rank + k * FINALISTS), confirm)
+                    for k in range(max(0, FINAL_SCORINGS - len(organism.scores)))]
+            tasks.append((organism, more))
+        self._evaluate([o for _, more in tasks for o in more], executor)
+        self.finalists = [_merged([organism] + more) for organism, more in tasks]
+        self.contenders = self.finalists
+        self._log({'kind': 'confirmation', 'organisms': [o.summary() for o in self.finalists]})
+
     # --- evaluating -------------------------------------------------------------------------
 
-    def _evaluate(self, population, extra, executor, generation):
-        """Train every organism of the generation that has no score yet in parallel; the
-        biggest first, so the workers finish together."""
-        todo = [o for o in population if o.result is None] + extra
-        todo.sort(key=lambda o: -o.genome.num_steps * _size(o.genome))
-        progress = {'done': 0, 'total': len(todo) - len(extra)}
+    def _evaluate(self, todo, executor):
+        """Train every organism given in parallel; the slowest first, so the workers finish together."""
+        todo = sorted(todo, key=lambda o: -o.genome.num_steps * (STEP_OVERHEAD_FLOPS + o.flops / o.genome.num_steps))
+        progress = {'done': 0, 'total': len(todo)}
         tasks = []
         for organism in todo:
-            settings = trial_settings(organism.genome.arch(), organism.genome.num_steps,
-                                      organism.genome.learning_rate, organism.seed, self.engine_name)
+            g = organism.genome
+            settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, organism.seed, self.engine_name,
+                                      **{k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')})
             measure, options = None, None
-            if self.fitness == 'aesthetic':
-                birth = organism.generation * 1000 + organism.index
-                measure, options = aesthetic_measure, {'seeds': sampling_seeds(self.seed, generation, birth)}
+            if self.fitness == 'aesthetic':  # fresh samples at every scoring
+                measure, options = aesthetic_measure, {
+                    'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)}
             tasks.append(Task(organism, run_trial, (settings, self.train_docs, self.val_docs, measure, options),
                               name=f"organism {organism.index} of generation {organism.generation}"))
         # a worker process that dies costs at most its own organism (see run_tasks); an
@@ -292,23 +510,22 @@ class Evolution:
         for outcome in run_tasks(executor, tasks, on_retry=self.on_retry):
             self._record(outcome.key, outcome, progress)
         # completion order differs between runs; the record of evaluations does not
-        self.evaluated.sort(key=lambda o: (o.generation, o.index))
+        self.evaluated.sort(key=lambda o: (o.scored_in, o.generation, o.index, len(o.scores)))
 
     def _record(self, organism, outcome, progress):
         if outcome.failed:  # e.g. its worker process died twice
             organism.result = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}
         else:
             organism.result = outcome.result
+        self.cpu_seconds += organism.result.get('cpu_seconds') or 0.0
         record = organism.record()
         if outcome.attempts > 1:
             record['attempts'] = outcome.attempts
         self._log(record)
-        if organism.origin == 'primordial':
-            if self.on_baseline:
-                self.on_baseline(organism)
+        progress['done'] += 1
+        if organism.generation == BASELINE_GENERATION:
             return
         self.evaluated.append(organism)
-        progress['done'] += 1
         if self.on_organism:
             self.on_organism(organism, progress['done'], progress['total'])
 
@@ -345,7 +562,9 @@ class Evolution:
                    'workers': self.workers or (None if self.cluster else default_workers()), 'cluster': self.cluster,
                    'engine': self.engine_name, 'data': self.data_path,
                    'train_docs': len(self.train_docs), 'val_docs': len(self.val_docs),
-                   'ranges': {k: [r.low, r.high] for k, r in self.space.ranges.items()},
+                   'space': self.space.name, 'budget': self.budget, 'genes': list(self.space.genes),
+                   'ranges': {k: list(getattr(r, 'values', (r.low, r.high))) for k, r in self.space.ranges.items()},
+                   'finalists': FINALISTS, 'final_scorings': FINAL_SCORINGS,
                    'started': _now()})
 
     def _log(self, record):
@@ -364,27 +583,60 @@ class Evolution:
             self.genome_written = Path(self.out) if not self.interrupted else interrupted_genome_path(self.out)
             save_genome(self.genome_written, best.genome, self.provenance(best))
         self._log({'kind': 'result', 'interrupted': self.interrupted,
-                   'best': None if best is None else best.record(),
+                   'best': None if best is None else dict(best.record(), **best.summary()),
                    'genome_written': None if self.genome_written is None else str(self.genome_written),
                    'finished': _now()})
         self._log_file.close()
         return best
 
+    def lead(self, best=None):
+        """(the best's lead over the runner-up, whether it exceeds the larger of their spreads),
+        or (None, None) without a runner-up."""
+        best, runner = best or self.best, self.runner_up
+        if runner is None or best is None or runner.score is None:
+            return None, None
+        lead = abs(runner.score - best.score)
+        spreads = [s for s in (best.spread, runner.spread) if s is not None]
+        return lead, (lead > max(spreads)) if spreads else None
+
     def provenance(self, best):
+        primordial, runner = self.primordial, self.runner_up
+        lead, clear = self.lead(best)
         return {
-            'fitness': self.fitness, 'score': best.score,
+            'fitness': self.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,
+            'seeds': best.seeds,
             'components': {k: v for k, v in best.components.items() if k != 'samples'},
             'generation': best.generation, 'index': best.index, 'organism_seed': best.seed,
+            'space': self.space.name, 'budget': self.budget, 'flops': best.flops,
             'seed': self.seed, 'population': self.population, 'generations': self.generations,
             'completed': not self.interrupted, 'engine': self.engine_name,
             'data': self.data_path,
-            'primordial_score': self.primordial.score if self.primordial and self.primordial.result else None,
+            'primordial_score': primordial.score if primordial else None,
+            'primordial_spread': primordial.spread if primordial else None,
+            'runner_up': runner.summary() if runner else None,
+            'lead': lead, 'lead_exceeds_spread': clear,
             'log': str(self.log_path), **(self.origin or {}),
         }
 
 
-def _size(genome):
-    return genome.n_layer * genome.ff_mult * genome.n_embd ** 2 * genome.block_size
+def _merged(scorings):
+    """One organism of several scorings of the same genome (the first may carry earlier ones):
+    its score is the mean of them all."""
+    first, last = scorings[0], scorings[-1]
+    scores = list(first.earlier_scores)
+    seeds = list(first.earlier_seeds)
+    for o in scorings[:-1]:
+        if o.own_score is None:
+            return o  # a failed scoring: the organism failed
+        scores.append(o.own_score)
+        seeds.append(o.seed)
+    return Organism(last.genome, last.generation, last.index, last.seed, last.origin, last.fitness, last.result,
+                    scores, seeds, first.parents, first.mutated, last.scored_in, last.flops)
+
+
+def _describe_size(genome):
+    from ..console import describe_genes
+    return describe_genes(dict(genome.arch(), batch_size=genome.batch_size))
 
 
 def _now():
@@ -410,17 +662,19 @@ def interrupted_genome_path(out):
     return out.with_name(f"{out.stem}.interrupted{out.suffix or '.json'}")
 
 
-def evolve_job(console, fitness, population, generations, seed, workers, cluster, data, out, command=None):
+def evolve_job(console, fitness, population, generations, seed, workers, cluster, data, out, command=None,
+               space=genome_module.DEFAULT_SPACE, budget=None):
     """`microgpt evolve`: one line per generation on stdout, the best genome written to out
     (or, if interrupted, beside it), every organism in a log under experiments/."""
     import time
-    from ..console import baseline_line, best_line, generation_line, judged_line, voice_searching
+    from ..console import (baseline_line, best_line, generation_line, judged_line, lead_line,
+                           stagnation_line, voice_searching)
     from ..data import load_dataset
     from ..fileio import check_output_dir, check_output_path
     from ..provenance import provenance
     from .fitness import describe_score
     from .judge import WEIGHTS as AESTHETIC_WEIGHTS
-    check_evolution_args(fitness, population, generations, workers)
+    check_evolution_args(fitness, population, generations, workers, space, budget)
     check_output_path(out, 'genome file')
     check_output_path(interrupted_genome_path(out), 'genome file')
     check_output_dir(DEFAULT_LOG_DIR, 'log folder')
@@ -428,22 +682,26 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
 
     def on_organism(organism, done, total):
         if console.in_place_err:
-            console.err_progress(f"generation {organism.generation}/{generations}: "
+            console.err_progress(f"generation {organism.scored_in}/{generations}: "
                                  f"{done}/{total} organisms trained")
 
     def on_generation(summary):
         console.out(generation_line(summary, generations))
 
     def on_baseline(organism):
-        console.out(baseline_line(organism.genome, describe_score(fitness, organism.score)))
+        console.out(baseline_line(organism, describe_score(fitness, organism.score, organism.spread)))
+
+    def on_stagnation(generation, stale, immigrants):
+        console.out(stagnation_line(stale, immigrants))
 
     evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,
-                          seed=seed, workers=workers, cluster=cluster, out=out,
+                          seed=seed, workers=workers, cluster=cluster, out=out, space=space, budget=budget,
                           origin=provenance(command, dataset.sha256, 'numpy'), data_path=str(dataset.path),
                           on_organism=on_organism, on_generation=on_generation, on_baseline=on_baseline,
+                          on_stagnation=on_stagnation,
                           on_retry=lambda task, attempt: console.info(
                               f"a worker process died running {task.name}: running it again on a fresh worker"))
-    console.info(voice_searching(population, generations, fitness))
+    console.info(voice_searching(population, generations, fitness, evolution.space.name, evolution.budget))
     console.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
                  f"seed {seed}, " + (f"cluster {cluster})" if cluster else f"workers: {workers or default_workers()})"))
     t0 = time.perf_counter()
@@ -452,7 +710,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
     except KeyboardInterrupt:
         best = evolution.best
         if evolution.genome_written:
-            console.info(f"interrupted: the best so far ({describe_score(fitness, best.score)}) is in "
+            console.info(f"interrupted: the best so far ({describe_score(fitness, best.score, best.spread)}) is in "
                          f"{evolution.genome_written}, {out} is untouched; adopt it with "
                          f"`mv {evolution.genome_written} {out}`; log {evolution.log_path}")
         else:
@@ -460,8 +718,12 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
         raise
     if best is None or best.score is None:
         raise MicrogptError(f"every organism failed (see {evolution.log_path}); no genome written")
-    console.out(best_line(best, describe_score(fitness, best.score)))
+    console.out(best_line(best, describe_score(fitness, best.score, best.spread)))
+    lead, clear = evolution.lead(best)
+    if lead is not None:
+        console.out(lead_line(lead, clear, evolution.runner_up))
     if fitness == 'aesthetic':
         console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
-    console.info(f"evolved in {time.perf_counter() - t0:.1f}s; genome written to {out}; log {evolution.log_path}")
+    console.info(f"evolved in {time.perf_counter() - t0:.1f}s ({evolution.cpu_seconds:.0f} CPU seconds of training); "
+                 f"genome written to {out}; log {evolution.log_path}")
     return best

@@ -284,34 +284,33 @@ def is_evolve_log(path):
     return isinstance(first, dict) and first.get('kind') == 'run' and 'fitness' in first
 
 
-def load_evolution(path):
-    """(run record, generation records) of an evolve log."""
-    import json
-    run, generations = None, []
-    for number, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), start=1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line of an interrupted run
-        if record.get('kind') == 'run':
-            run = record
-        elif record.get('kind') == 'generation':
-            generations.append(record)
-    if not generations:
-        raise MicrogptError(f"evolve log {path} has no finished generation")
-    return run, generations
+def evolution_report(path, log, markdown=False):
+    """Per generation: best (its mean and spread), mean and worst fitness, failures and
+    distinct architectures; the baselines and finalists, each as mean ± spread; the winner's
+    ancestry."""
+    from ..evolve.lineage import ancestry_lines
+    run = log.run
+    header = ['generation', 'best', 'best spread', 'mean', 'worst', 'failed', 'distinct architectures']
+    body = [[str(g['generation'])] + [_number(g.get(k)) for k in ('best', 'best_spread', 'mean', 'worst')]
+            + [str(g['failed']), str(g['diversity'])] for g in log.generations]
+    budget = f", {run['budget']:.3g} FLOPs each" if run.get('budget') else ''
+    title = (f"evolution ({path}): {run['fitness']} fitness, {run['population']} organisms x {run['generations']} "
+             f"generations, {run.get('space', 'seed')} space{budget}, seed {run['seed']}")
+    parts = [f"**{title}**" if markdown else title, format_table(header, body, markdown)]
+    stands = [(b['origin'], b) for b in log.baselines]
+    stands += [(f"finalist {f['generation']}.{f['index']}", f) for f in (log.confirmation or {}).get('organisms', [])]
+    if stands:
+        rows = [[name, _number(s['score']), _number(s.get('spread')), str(len(s.get('scores', [])))]
+                for name, s in stands]
+        parts.append(format_table(['scored on several seeds', 'mean', 'spread', 'scorings'], rows, markdown))
+    lines = ancestry_lines(log)
+    parts.append("the winner's ancestry (generation.index, birth, mean score):\n" + '\n'.join(
+        ('    ' if markdown else '  ') + line for line in lines))
+    return '\n\n'.join(parts)
 
 
-def evolution_report(path, run, generations, markdown=False):
-    """Per generation: best, mean and worst fitness, failures and distinct architectures."""
-    kind = run['fitness']
-    header = ['generation', 'best', 'mean', 'worst', 'failed', 'distinct architectures']
-    body = [[str(g['generation'])] + ['-' if g.get(k) is None else f"{g[k]:.4f}" for k in ('best', 'mean', 'worst')]
-            + [str(g['failed']), str(g['diversity'])] for g in generations]
-    title = (f"evolution ({path}): {kind} fitness, {run['population']} organisms x {run['generations']} "
-             f"generations, seed {run['seed']}")
-    title = f"**{title}**" if markdown else title
-    return f"{title}\n\n{format_table(header, body, markdown)}"
+def _number(value):
+    return '-' if value is None else f"{value:.4f}"
 
 
 def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None,
@@ -338,13 +337,14 @@ def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_js
     if results:
         found = load_sweeps(results, warn=console.info)
         parts.append(report(found, markdown=markdown, tolerance=tolerance))
-    evolutions = [(path, *load_evolution(path)) for path in logs]
-    parts += [evolution_report(path, run, gens, markdown) for path, run, gens in evolutions]
+    from ..evolve.lineage import load_evolve_log
+    evolutions = [(path, load_evolve_log(path)) for path in logs]
+    parts += [evolution_report(path, log, markdown) for path, log in evolutions]
     console.out('\n\n'.join(parts))
     if plot_path:
         if evolutions:
-            _, run, gens = evolutions[0]
-            plot_evolution(gens, plot_path, run['fitness'])
+            _, log = evolutions[0]
+            plot_evolution(log, plot_path)
         else:
             curves = [s for s in found if s.kind != 'frontier']
             if not curves:

@@ -16,12 +16,13 @@ from ..reproducibility import arithmetic, machine
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
 
-def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', batch_size=1, budget=None):
-    """The plain dict a trial is made of: architecture, training, seed and engine. With a
-    `budget` (FLOPs), num_steps may be None: the steps are those the budget pays for."""
-    settings = dict(arch, num_steps=num_steps, learning_rate=learning_rate, seed=seed, engine=engine)
-    if batch_size != 1:
-        settings['batch_size'] = batch_size
+def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', budget=None, **train):
+    """The plain dict a trial is made of: architecture, training (num_steps, learning_rate and
+    any other TrainConfig field given in `train`), seed and engine. With a `budget` (FLOPs),
+    num_steps may be None: the steps are those the budget pays for."""
+    settings = dict(arch, num_steps=num_steps, learning_rate=learning_rate, **train, seed=seed, engine=engine)
+    if settings.get('batch_size') == 1:  # the default: left out, as records made before had it
+        del settings['batch_size']
     if budget is not None:
         settings['budget'] = budget
     return settings
@@ -36,11 +37,11 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
     Never raises for a failing configuration: an exception or a diverging run comes back
     as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
     num_params, num_steps, tokens (positions trained on), flops (of training, with a budget),
-    train_loss, val_loss, measured, seconds, eval_seconds, error, diverged, arithmetic
-    (reproducibility.arithmetic of the machine that trained).
+    train_loss, val_loss, measured, seconds, cpu_seconds, eval_seconds, error, diverged,
+    arithmetic (reproducibility.arithmetic of the machine that trained).
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         with warnings.catch_warnings():
             # a diverging run is caught by its loss; numpy's overflow warnings would only
@@ -48,6 +49,9 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
             warnings.simplefilter('ignore', RuntimeWarning)
             run = _train(settings, train_docs, record)
             record['seconds'] = time.perf_counter() - t0
+            # CPU seconds of this process (all its threads): on a shared machine, what the
+            # training would take on a core of its own
+            record['cpu_seconds'] = time.process_time() - cpu0
             t1 = time.perf_counter()
             record['val_loss'] = validation_loss(run.engine, run.tokenizer, val_docs)
             if measure is not None:
@@ -65,24 +69,35 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
 
 
 def _train(settings, train_docs, record):
+    from dataclasses import fields
+    from ..flops import lengths_of
     from ..training import ARCH_FIELDS, Run, TrainConfig
     run = Run(train_docs, seed=settings['seed'], arch={k: settings[k] for k in ARCH_FIELDS},
               engine_name=settings.get('engine', 'numpy'))
     record['num_params'] = run.config.num_params()
     batch_size = settings.get('batch_size', 1)
     num_steps = settings['num_steps']
+    lengths = lengths_of(run.docs, run.config, run.tokenizer)
     if settings.get('budget') is not None:
-        from ..flops import lengths_of, steps_for_budget
-        lengths = lengths_of(run.docs, run.config, run.tokenizer)
+        from ..flops import steps_for_budget
         num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths)
         record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths)
-        record['tokens'] = tokens_trained(lengths, batch_size, num_steps)
     record['num_steps'] = num_steps
-    losses = run.train(TrainConfig(num_steps=num_steps, learning_rate=settings['learning_rate'],
-                                   batch_size=batch_size))
+    train = TrainConfig(**{**{f.name: settings[f.name] for f in fields(TrainConfig) if f.name in settings},
+                           'num_steps': num_steps})
+    record['tokens'] = _positions_planned(run, train, lengths)  # a run that diverges keeps its plan's
+    losses = run.train(train)
     tail = losses[-TRAIN_LOSS_WINDOW:]
     record['train_loss'] = math.fsum(tail) / len(tail)
     return run
+
+
+def _positions_planned(run, train, lengths):
+    """The positions (predicted tokens) of every batch of the run's steps, in its batch order."""
+    if train.batch_order == 'walk':
+        return tokens_trained(lengths, train.batch_size, train.num_steps)
+    return sum(lengths[i] for step in range(train.num_steps)
+               for i in run.batch_indices(step, train.batch_size, train.batch_order))
 
 
 def _walked(lengths, batch_size, num_steps):

@@ -1,0 +1,138 @@
+"""Reading an evolve log back: every organism's birth, the winner's ancestry, the baselines.
+
+An organism is known by where it was born, "generation.index"; its birth record says how
+(random, immigrant, or child of which parents with which genes mutated), and its later
+records are re-scorings (elite, confirmation), each with the mean of its scorings so far.
+Logs written before births were recorded have no 'parents': their ancestry is unknown.
+"""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import MicrogptError
+
+BIRTHS = ('random', 'immigrant', 'child')
+
+
+@dataclass
+class EvolveLog:
+    run: dict
+    generations: list
+    organisms: list = field(default_factory=list)  # every organism record, in log order
+    baselines: list = field(default_factory=list)
+    confirmation: dict = None
+    result: dict = None
+
+    @property
+    def fitness(self):
+        return self.run['fitness']
+
+    def births(self):
+        """{(generation, index): the organism's birth record}."""
+        return {(r['generation'], r['index']): r for r in self.organisms if r['origin'] in BIRTHS}
+
+    def latest(self):
+        """{(generation, index): its last record, with the mean of all its scorings}; a
+        finalist's from the confirmation (its scorings ran in parallel)."""
+        latest = {}
+        for r in self.organisms:
+            key = (r['generation'], r['index'])
+            if key not in latest or r.get('scorings', 1) >= latest[key].get('scorings', 1):
+                latest[key] = r
+        for f in (self.confirmation or {}).get('organisms', []):
+            latest[(f['generation'], f['index'])] = dict(f, scorings=len(f['scores']))
+        return latest
+
+    @property
+    def has_lineage(self):
+        return any('parents' in r for r in self.organisms)
+
+
+def load_evolve_log(path):
+    """The records of an evolve log (a torn last line of an interrupted run is skipped)."""
+    log = EvolveLog(None, [])
+    for line in Path(path).read_text(encoding='utf-8').splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        kind = record.get('kind')
+        if kind == 'run':
+            log.run = record
+        elif kind == 'generation':
+            log.generations.append(record)
+        elif kind == 'organism':
+            log.organisms.append(record)
+        elif kind == 'baseline':
+            log.baselines.append(record)
+        elif kind == 'confirmation':
+            log.confirmation = record
+        elif kind == 'result':
+            log.result = record
+    if log.run is None or not log.generations:
+        raise MicrogptError(f"evolve log {path} has no finished generation")
+    return log
+
+
+def scored_in(record):
+    """The generation whose evaluation made this record (older logs: its birth generation)."""
+    return record.get('scored_in', record['generation'])
+
+
+def describe_score(record):
+    scorings = record.get('scorings', 1)
+    spread = record.get('spread')
+    text = '-' if record.get('score') is None else f"{record['score']:.4f}"
+    if spread is not None:
+        text += f" \u00b1 {spread:.4f}"
+    return text + (f" ({scorings} scorings)" if scorings > 1 else '')
+
+
+def birth_text(record):
+    """'random', 'immigrant', 'child of 3.1 x 2.4, mutated n_layer, lr' or 'mutant of 3.1, ...'."""
+    if record['origin'] != 'child':
+        return record['origin']
+    parents = [f"{g}.{i}" for g, i in record.get('parents', [])]
+    kind = 'child of ' + ' x '.join(parents) if len(parents) > 1 else 'mutant of ' + ''.join(parents)
+    mutated = record.get('mutated') or []
+    return kind + (f", mutated {', '.join(mutated)}" if mutated else '')
+
+
+def ancestry_lines(log, winner=None):
+    """The winner's family tree, one line per ancestor, indented by generation back; an
+    ancestor met twice is shown once (later: 'see above')."""
+    if not log.has_lineage:
+        return ["this log records no births (written before microgpt recorded lineage)"]
+    if winner is None:
+        best = (log.result or {}).get('best') or min(
+            log.latest().values(), key=lambda r: (r['score'] is None, _cost(log.fitness, r['score'])))
+        winner = (best['generation'], best['index'])
+    births, latest = log.births(), log.latest()
+    lines, seen = [], set()
+
+    def walk(key, depth):
+        record = births.get(key)
+        if record is None:
+            lines.append(f"{'  ' * depth}{key[0]}.{key[1]}  (not in this log)")
+            return
+        label = f"{'  ' * depth}{key[0]}.{key[1]}  {birth_text(record)}"
+        if key in seen:
+            lines.append(f"{label}  (see above)")
+            return
+        seen.add(key)
+        lines.append(f"{label}: {describe_score(latest[key])}  [{_genes_text(record['genes'])}]")
+        for parent in record.get('parents', []):
+            walk(tuple(parent), depth + 1)
+
+    walk(tuple(winner), 0)
+    return lines
+
+
+def _cost(fitness, score):
+    return score if fitness == 'loss' else -score
+
+
+def _genes_text(genes):
+    from ..console import describe_genes
+    from ..genome import Genome
+    return describe_genes(Genome.from_settings(genes).shown())

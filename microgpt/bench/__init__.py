@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .. import THREAD_VARIABLES_DEFAULTED
 from ..errors import MicrogptError, require_positive
+from ..reproducibility import cpu_model
 from .atom import atom_graph, measure_atom  # noqa: F401  (part of the bench's API)
 from .measure import CLI_WITH_PEAK_RSS, PEAK_RSS_REPORTER, UNSET_IN_CHILDREN, run_measured, summary
 
@@ -119,13 +120,7 @@ def machine_info():
                      for name in REPORTED_ENV},
                 unset_in_children=list(UNSET_IN_CHILDREN),
                 blas_threads_in_children="microgpt's default: 1 (PyTorch: torch.set_num_threads(1))")
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                info['cpu'] = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
+    info['cpu'] = cpu_model()
     return info
 
 

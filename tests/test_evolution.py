@@ -430,3 +430,20 @@ def test_the_trainers_genes_reach_the_training(docs, tmp_path, monkeypatch):
             {k: record['genes'][k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')}
         assert record['genes']['warmup'] <= record['genes']['num_steps'] // 2
     assert len({r['genes']['schedule'] for r in organisms}) > 1 and any(r['genes']['weight_decay'] for r in organisms)
+
+
+def test_no_budget_organism_crops_a_document(docs, tmp_path):
+    """A block_size shorter than a document would train and score it on fewer tokens: under a
+    budget, block_size starts at the longest document's positions (or the range's top)."""
+    wide = TINY_BUDGET_SPACE.narrowed(block_size=(4, 24))
+    evolution, best = evolve(docs, tmp_path, 'crop', space=wide, budget=TINY_BUDGET)
+    longest = max(len(doc) + 1 for doc in docs)
+    assert 4 < longest <= 24 and evolution.space.ranges['block_size'].low == longest
+    organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
+    assert all(r['genes']['block_size'] >= longest for r in organisms)
+    seed = Evolution(docs, space=TINY_SPACE.narrowed(block_size=(4, 24)), log_dir=tmp_path)
+    assert seed.space.ranges['block_size'].low == 4  # the seed design's search stays as it was
+
+
+def test_on_the_names_the_budget_space_starts_block_size_at_16(names_docs, tmp_path):
+    assert Evolution(names_docs, log_dir=tmp_path).space.ranges['block_size'].low == 16  # as the README says

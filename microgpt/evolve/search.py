@@ -254,6 +254,7 @@ class Evolution:
         if space.budget_steps:
             self.budget = DEFAULT_BUDGET if self.budget is None else self.budget
             space = space.with_budget(self._budget_steps)
+            space = _uncropped(space, self.docs)
             self._check_budget(space)
         self.space = space
         self.rng = random.Random(self.seed)
@@ -617,6 +618,17 @@ class Evolution:
             'lead': lead, 'lead_exceeds_spread': clear,
             'log': str(self.log_path), **(self.origin or {}),
         }
+
+
+def _uncropped(space, docs):
+    """The space with block_size at least the positions of the longest document (up to its
+    top): a model that crops documents would be trained and scored on fewer tokens than the
+    others, its held-out loss not comparable with theirs."""
+    r = space.ranges.get('block_size')
+    if r is None:
+        return space
+    longest = max(len(doc) + 1 for doc in docs)  # one token a character, BOS at each end
+    return space.narrowed(block_size=(min(max(r.low, longest), r.high), r.high))
 
 
 def _merged(scorings):

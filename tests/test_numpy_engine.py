@@ -326,7 +326,6 @@ import json, random, sys
 from microgpt.data import Tokenizer
 from microgpt.engines.numpy_engine import NumpyEngine
 from microgpt.model import GPTConfig, init_state_dict
-from microgpt.reproducibility import cross_machine_tolerance
 from microgpt.training import Run, TrainConfig
 run = Run([l.strip() for l in open(sys.argv[1]) if l.strip()][:2000], seed=3)
 losses = run.train(TrainConfig(num_steps=40, learning_rate=0.01))

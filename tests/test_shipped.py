@@ -16,7 +16,7 @@ from conftest import REPLAY_CASES, REPO
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.fitness import aesthetic_measure, score_of
 from microgpt.genome import Genome, load_genome
-from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, machine, replay_tolerance
+from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, machine, replay_tolerance
 from microgpt.scaling import frontier, sweep
 from microgpt.trials.runner import run_trial, trial_settings
 
@@ -218,7 +218,6 @@ def test_cross_machine_tolerance_covers_the_measured_drift():
     """The stated tolerance is at least twice the largest drift `microgpt drift` measured for
     the shipped runs of each length, and the README shows that report's table."""
     from microgpt.bench.drift import format_report
-    from microgpt.reproducibility import cross_machine_tolerance
     report = json.loads((EXPERIMENTS / 'drift.json').read_text())
     assert report['provenance']['command'][0] == 'drift' and len(report['runs']) >= 10
     for row in report['by_length']:
@@ -291,7 +290,6 @@ def test_readme_quotes_the_recipes_seeds_and_kernels():
         ['Haswell', 'Nehalem']
     spread = max(max(c[i]['val_loss'] for c in kernels) - min(c[i]['val_loss'] for c in kernels)
                  for i in range(len(kernels[0])))
-    from microgpt.reproducibility import cross_machine_tolerance
     assert cross_machine_tolerance(6500, 'float32') >= 2 * spread
     assert f"{spread:.4f}" in readme
 

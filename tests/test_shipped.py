@@ -6,6 +6,7 @@ A replay must equal the record bit for bit where it runs on the arithmetic that 
 (the same numpy, SIMD targets, BLAS, kernel and threads: reproducibility.same_arithmetic), and
 agree within the stated cross-machine tolerance for its run length elsewhere. Which case
 applied is printed at the end of the test session."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -116,7 +117,8 @@ def test_evolve_log_replays(path, docs):
                        recorded_on, score_of(run['fitness'], replayed), recorded)
 
 
-@pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-aesthetic.json'])
+@pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-seed-space.json',
+                                         'experiments/genome-aesthetic.json'])
 def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
     shipped = load_genome(REPO / genome_path)
     p = shipped.provenance
@@ -246,10 +248,31 @@ def test_drift_report_replays(docs):
 
 
 RECIPE = EXPERIMENTS / 'recipe'
+GENOME_CHECK = EXPERIMENTS / 'genome-check'
+
+
+def stripped_runs(folder):
+    """The checkpoints without weights that a make.sh keeps in `folder`, by file stem."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob('*.json'))}
 
 
 def recipe_runs():
-    return {path.stem: json.loads(path.read_text()) for path in sorted(RECIPE.glob('*.json'))}
+    return stripped_runs(RECIPE)
+
+
+def replay_first_evaluation(shipped, docs):
+    """A stripped checkpoint's run trained again from scratch to its first evaluation: the
+    step, and the held-out loss replayed and recorded."""
+    from microgpt.data import held_out_split
+    from microgpt.training import ARCH_FIELDS, Run, TrainConfig
+    t, config = shipped['training'], shipped['config']
+    train, held_out = held_out_split(docs, t['seed'], t['val_split'])
+    run = Run(train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
+    run.train(TrainConfig(**{f.name: t[f.name] for f in dataclasses.fields(TrainConfig)}),
+              stop_requested=lambda: len(run.curve) == 1)
+    first = t['curve'][0]
+    assert run.curve[0]['step'] == first['step']
+    return first, run.curve[0]['val_loss']
 
 
 @pytest.mark.slow
@@ -257,34 +280,33 @@ def test_recipe_replays_its_first_evaluation(docs):
     """The good-model recipe (README, "From the original run to a good model"), seed 42,
     replayed to its first evaluation (step 500 of 6,500): the held-out loss it recorded, bit
     for bit on its arithmetic, within the float32 tolerance elsewhere; the README prints it."""
-    from microgpt.data import held_out_split
-    from microgpt.training import Run, TrainConfig
     shipped = recipe_runs()['seed42']
-    t, config = shipped['training'], shipped['config']
-    train, held_out = held_out_split(docs, t['seed'], t['val_split'])
-    run = Run(train, seed=t['seed'], arch={k: config[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')},
-              held_out=held_out, dtype=t['dtype'])
-    run.train(TrainConfig(num_steps=t['num_steps'], learning_rate=t['learning_rate'], batch_size=t['batch_size'],
-                          grad_clip=t['grad_clip'], batch_order=t['batch_order'], val_split=t['val_split'],
-                          eval_every=t['eval_every']), stop_requested=lambda: len(run.curve) == 1)
-    first = t['curve'][0]
-    assert run.curve[0]['step'] == first['step'] == 500
-    tolerance, case = replay_tolerance(first['step'], shipped['provenance']['machine'], machine(), t['dtype'])
+    first, replayed = replay_first_evaluation(shipped, docs)
+    assert first['step'] == 500
+    tolerance, case = replay_tolerance(first['step'], shipped['provenance']['machine'], machine(),
+                                       shipped['training']['dtype'])
     REPLAY_CASES.append(f"recipe seed 42 at step 500: {case}")
-    assert abs(run.curve[0]['val_loss'] - first['val_loss']) <= tolerance
+    assert abs(replayed - first['val_loss']) <= tolerance
     line = f"eval step  500 / 6500 | train loss {first['train_loss']:.4f} | held-out loss {first['val_loss']:.4f}"
     assert line in (REPO / 'README.md').read_text()
+
+
+def assert_readme_quotes_seeds(runs, names):
+    """The README gives the final held-out losses of these runs, and their mean ± half the
+    range; returns the one-line README."""
+    losses = [runs[name]['training']['curve'][-1]['val_loss'] for name in names]
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    mean, half_range = sum(losses) / len(losses), (max(losses) - min(losses)) / 2
+    assert f"{mean:.3f} ± {half_range:.3f}" in readme
+    assert ', '.join(f"{x:.4f}" for x in losses) in readme
+    return readme
 
 
 def test_readme_quotes_the_recipes_seeds_and_kernels():
     """Mean ± half the range of the four seeds' final held-out losses, and the three kernels'
     losses of seed 42, as the README gives them."""
     runs = recipe_runs()
-    seeds = [runs[f'seed{s}']['training']['curve'][-1]['val_loss'] for s in (42, 1, 2, 3)]
-    readme = ' '.join((REPO / 'README.md').read_text().split())
-    mean, half_range = sum(seeds) / 4, (max(seeds) - min(seeds)) / 2
-    assert f"{mean:.3f} ± {half_range:.3f}" in readme
-    assert ', '.join(f"{x:.4f}" for x in seeds) in readme
+    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (42, 1, 2, 3)])
     kernels = [runs[name]['training']['curve'] for name in ('seed42', 'kernel-Haswell', 'kernel-Nehalem')]
     assert [runs[name]['provenance']['machine']['blas_kernel'] for name in ('kernel-Haswell', 'kernel-Nehalem')] == \
         ['Haswell', 'Nehalem']
@@ -292,6 +314,42 @@ def test_readme_quotes_the_recipes_seeds_and_kernels():
                  for i in range(len(kernels[0])))
     assert cross_machine_tolerance(6500, 'float32') >= 2 * spread
     assert f"{spread:.4f}" in readme
+
+
+def genome_check_runs():
+    return stripped_runs(GENOME_CHECK)
+
+
+def test_genome_check_trained_the_shipped_genome():
+    """experiments/genome-check/make.sh trained genome.json's own settings, all its steps, on
+    the shipped data, each run holding out a split the search did not score on."""
+    shipped = load_genome(REPO / 'genome.json')
+    runs = genome_check_runs()
+    assert sorted(runs) == ['seed1', 'seed2', 'seed3', 'seed4']
+    for run in runs.values():
+        t = run['training']
+        assert Genome.from_settings({**run['config'], **t}) == shipped.genome
+        assert t['seed'] != shipped.provenance['seed'] and t['val_split'] > 0
+        assert t['steps_done'] == t['num_steps'] and t['curve'][-1]['step'] == t['num_steps']
+        assert t['data_sha256'] == sha256_of(DATA) and t['dtype'] == 'float64'
+
+
+def test_readme_quotes_the_genome_check():
+    """The evolved creature's held-out loss as the README gives it: mean ± half the range of
+    the four splits' final losses, each of them, and the slowest run's seconds."""
+    runs = genome_check_runs()
+    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (1, 2, 3, 4)])
+    assert f"{max(r['seconds'] for r in runs.values()):.0f} s" in readme
+
+
+@pytest.mark.slow
+def test_genome_check_replays_its_first_evaluation(docs):
+    """Seed 1 of the genome check, trained again to its first evaluation: the held-out loss
+    it recorded, bit for bit on its arithmetic, within the cross-machine tolerance elsewhere."""
+    shipped = genome_check_runs()['seed1']
+    first, replayed = replay_first_evaluation(shipped, docs)
+    assert_replays(f"genome-check seed 1 at step {first['step']}", first['step'],
+                   shipped['provenance']['machine'], replayed, first['val_loss'])
 
 
 def test_readme_quotes_the_shipped_race():

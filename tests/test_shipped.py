@@ -15,19 +15,18 @@ import pytest
 
 from conftest import REPLAY_CASES, REPO
 from microgpt.data import load_docs, sha256_of, split_docs
-from microgpt.evolve.fitness import aesthetic_measure, score_of
+from microgpt.evolve.lineage import recorded_score, replay_organism
 from microgpt.genome import Genome, load_genome
 from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, machine, replay_tolerance
 from microgpt.scaling import frontier, sweep
-from microgpt.trials.runner import run_trial, trial_settings
 
 EXPERIMENTS = REPO / 'experiments'
 DATA = REPO / 'input.txt'
 
 
-def assert_replays(what, steps, recorded_on, replayed, recorded):
+def assert_replays(what, steps, recorded_on, replayed, recorded, batch_size=1):
     """Bit for bit on the recording arithmetic, else within the cross-machine tolerance."""
-    tolerance, case = replay_tolerance(steps, recorded_on, machine())
+    tolerance, case = replay_tolerance(steps, recorded_on, machine(), batch_size=batch_size)
     difference = abs(replayed - recorded)
     REPLAY_CASES.append(f"{what}: {case}: difference {difference:.3g} (allowed {tolerance})")
     assert tolerance is not None, f"{what}: {steps} steps is beyond the runs whose drift was measured"
@@ -103,18 +102,10 @@ def test_evolve_log_replays(path, docs):
     assert run['kind'] == 'run' and run['provenance']['data_sha256'] == sha256_of(DATA)
     train, val = split_docs(docs, run['seed'])
     for record in cheapest:
-        g = Genome.from_settings(record['genes'])
-        others = {k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')}
-        settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, record['seed'], run['engine'], **others)
-        if run['fitness'] == 'loss':
-            replayed, recorded = run_trial(settings, train, val), record['components']['val_loss']
-        else:
-            replayed = run_trial(settings, train, val, aesthetic_measure, {'seeds': record['components']['seeds']})
-            recorded = record['components']['score']
-        assert replayed['error'] is None
+        replayed = replay_organism(run, record, train, val)
         recorded_on = record.get('arithmetic') or run['provenance'].get('machine')
-        assert_replays(f"{path.name} organism {record['generation']}.{record['index']}", g.num_steps,
-                       recorded_on, score_of(run['fitness'], replayed), recorded)
+        assert_replays(f"{path.name} organism {record['generation']}.{record['index']}", record['genes']['num_steps'],
+                       recorded_on, replayed, recorded_score(run, record), record['genes'].get('batch_size', 1))
 
 
 @pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-seed-space.json',
@@ -227,6 +218,33 @@ def test_cross_machine_tolerance_covers_the_measured_drift():
         assert tolerance is not None and tolerance >= 2 * row['largest_spread'], row
     assert all(len(run['arithmetics']) >= 4 for run in report['runs'])
     assert format_report(report) in (REPO / 'README.md').read_text()
+
+
+def batched_drift():
+    """{run: (steps, batch_size, [recorded, replayed under each arithmetic...])} of
+    experiments/batched-drift/batched-drift.jsonl, and the arithmetics it replayed under."""
+    rows = read_jsonl(EXPERIMENTS / 'batched-drift' / 'batched-drift.jsonl')
+    runs = {}
+    for row in rows:
+        runs.setdefault(row['run'], (row['steps'], row['batch_size'], [row['recorded']]))[2].append(row['replayed'])
+    return runs, [row['arithmetic'] for row in rows]
+
+
+def test_batched_tolerance_covers_the_measured_drift():
+    """The stated tolerance for mini-batch float64 runs is at least twice the spread
+    measured for each replayed run (its record and its replays under three other
+    arithmetics), and the README gives each spread."""
+    from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE_BATCHED
+    runs, arithmetics = batched_drift()
+    assert len(runs) == 3 and {(a['blas_kernel'], a['blas_threads']) for a in arithmetics} == {
+        ('Haswell', 1), ('Nehalem', 1), ('Nehalem', 2)}
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    for name, (steps, batch_size, losses) in runs.items():
+        assert batch_size > 1 and len(losses) == 4
+        spread = max(losses) - min(losses)
+        assert cross_machine_tolerance(steps, batch_size=batch_size) >= 2 * spread, name
+        assert f"{steps:,} steps of {batch_size} | {spread:.2g} |" in readme, name
+    assert [longest for longest, _ in CROSS_MACHINE_TOLERANCE_BATCHED] == sorted({s for s, _, _ in runs.values()})
 
 
 def test_drift_report_replays(docs):
@@ -349,7 +367,7 @@ def test_genome_check_replays_its_first_evaluation(docs):
     shipped = genome_check_runs()['seed1']
     first, replayed = replay_first_evaluation(shipped, docs)
     assert_replays(f"genome-check seed 1 at step {first['step']}", first['step'],
-                   shipped['provenance']['machine'], replayed, first['val_loss'])
+                   shipped['provenance']['machine'], replayed, first['val_loss'], shipped['training']['batch_size'])
 
 
 def test_readme_quotes_the_shipped_race():

@@ -136,3 +136,27 @@ def _genes_text(genes):
     from ..console import describe_genes
     from ..genome import Genome
     return describe_genes(Genome.from_settings(genes).shown())
+
+
+def replay_organism(run, record, train_docs, val_docs):
+    """One scoring of a log, trained again by the settings and seed it records: its score
+    (a loss scoring's validation loss; an aesthetic one's judge score of the same draws)."""
+    from ..genome import Genome
+    from ..trials.runner import run_trial, trial_settings
+    from .fitness import aesthetic_measure, score_of
+    g = Genome.from_settings(record['genes'])
+    others = {k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')}
+    settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, record['seed'], run['engine'], **others)
+    if run['fitness'] == 'loss':
+        replayed = run_trial(settings, train_docs, val_docs)
+    else:
+        replayed = run_trial(settings, train_docs, val_docs, aesthetic_measure,
+                             {'seeds': record['components']['seeds']})
+    if replayed['error'] is not None:
+        raise MicrogptError(f"organism {record['generation']}.{record['index']} failed: {replayed['error']}")
+    return score_of(run['fitness'], replayed)
+
+
+def recorded_score(run, record):
+    """What that one scoring scored (an elite's 'score' is the mean of several)."""
+    return record['components']['val_loss' if run['fitness'] == 'loss' else 'score']

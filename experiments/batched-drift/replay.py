@@ -1,0 +1,37 @@
+"""One arithmetic's replays for experiments/batched-drift/make.sh (run from the project root,
+under the OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS it was given): the mini-batch float64
+runs that tests/test_shipped.py replays, trained again here, one JSON line each."""
+import json
+from dataclasses import fields
+
+from microgpt.data import held_out_split, load_docs, split_docs
+from microgpt.evolve.lineage import recorded_score, replay_organism
+from microgpt.reproducibility import arithmetic, machine
+from microgpt.training import ARCH_FIELDS, Run, TrainConfig
+
+LOG = 'experiments/evolve-loss-20261201-113554-seed42.jsonl'
+# (generation, index, origin): the log's cheapest organism (the replay test's), and the winner's own scoring
+ORGANISMS = [(3, 1, 'immigrant'), (7, 5, 'child')]
+
+docs = load_docs('input.txt')
+records = [json.loads(line) for line in open(LOG)]
+run = records[0]
+train, val = split_docs(docs, run['seed'])
+here = arithmetic(machine())
+for generation, index, origin in ORGANISMS:
+    [record] = [r for r in records if r['kind'] == 'organism' and (r['generation'], r['index'], r['origin']) ==
+                (generation, index, origin)]
+    print(json.dumps({'run': f"{LOG.split('/')[-1]} organism {generation}.{index} ({origin})",
+                      'steps': record['genes']['num_steps'], 'batch_size': record['genes']['batch_size'],
+                      'recorded': recorded_score(run, record), 'replayed': replay_organism(run, record, train, val),
+                      'arithmetic': here}), flush=True)
+
+# the genome check's seed 1 to its first evaluation (what the replay test trains)
+check = json.load(open('experiments/genome-check/seed1.json'))
+t, config = check['training'], check['config']
+held_train, held_out = held_out_split(docs, t['seed'], t['val_split'])
+first = Run(held_train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
+first.train(TrainConfig(**{f.name: t[f.name] for f in fields(TrainConfig)}), stop_requested=lambda: len(first.curve) == 1)
+print(json.dumps({'run': f"genome-check seed 1 to step {first.curve[0]['step']}", 'steps': first.curve[0]['step'],
+                  'batch_size': t['batch_size'], 'recorded': t['curve'][0]['val_loss'],
+                  'replayed': first.curve[0]['val_loss'], 'arithmetic': here}), flush=True)

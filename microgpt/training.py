@@ -293,3 +293,14 @@ class Run:
                 if on_eval is not None:
                     on_eval(point, improved)
         return self.losses
+
+
+def first_evaluation(recorded, docs):
+    """A run recorded in a checkpoint (its 'config' and 'training'), trained again from scratch
+    on `docs` to its first held-out evaluation: (the step, the held-out loss there)."""
+    from .data import held_out_split
+    t, config = recorded['training'], recorded['config']
+    train, held_out = held_out_split(docs, t['seed'], t['val_split'])
+    run = Run(train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
+    run.train(TrainConfig(**{f.name: t[f.name] for f in fields(TrainConfig)}), stop_requested=lambda: len(run.curve) == 1)
+    return run.curve[0]['step'], run.curve[0]['val_loss']

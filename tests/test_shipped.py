@@ -6,7 +6,6 @@ A replay must equal the record bit for bit where it runs on the arithmetic that 
 (the same numpy, SIMD targets, BLAS, kernel and threads: reproducibility.same_arithmetic), and
 agree within the stated cross-machine tolerance for its run length elsewhere. Which case
 applied is printed at the end of the test session."""
-import dataclasses
 import json
 import subprocess
 import sys
@@ -280,17 +279,12 @@ def recipe_runs():
 
 def replay_first_evaluation(shipped, docs):
     """A stripped checkpoint's run trained again from scratch to its first evaluation: the
-    step, and the held-out loss replayed and recorded."""
-    from microgpt.data import held_out_split
-    from microgpt.training import ARCH_FIELDS, Run, TrainConfig
-    t, config = shipped['training'], shipped['config']
-    train, held_out = held_out_split(docs, t['seed'], t['val_split'])
-    run = Run(train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
-    run.train(TrainConfig(**{f.name: t[f.name] for f in dataclasses.fields(TrainConfig)}),
-              stop_requested=lambda: len(run.curve) == 1)
-    first = t['curve'][0]
-    assert run.curve[0]['step'] == first['step']
-    return first, run.curve[0]['val_loss']
+    recorded evaluation, and the held-out loss replayed."""
+    from microgpt.training import first_evaluation
+    step, replayed = first_evaluation(shipped, docs)
+    first = shipped['training']['curve'][0]
+    assert step == first['step']
+    return first, replayed
 
 
 @pytest.mark.slow

@@ -2,12 +2,11 @@
 under the OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS it was given): the mini-batch float64
 runs that tests/test_shipped.py replays, trained again here, one JSON line each."""
 import json
-from dataclasses import fields
 
-from microgpt.data import held_out_split, load_docs, split_docs
+from microgpt.data import load_docs, split_docs
 from microgpt.evolve.lineage import recorded_score, replay_organism
 from microgpt.reproducibility import arithmetic, machine
-from microgpt.training import ARCH_FIELDS, Run, TrainConfig
+from microgpt.training import first_evaluation
 
 LOG = 'experiments/evolve-loss-20261201-113554-seed42.jsonl'
 # (generation, index, origin): the log's cheapest organism (the replay test's), and the winner's own scoring
@@ -28,10 +27,7 @@ for generation, index, origin in ORGANISMS:
 
 # the genome check's seed 1 to its first evaluation (what the replay test trains)
 check = json.load(open('experiments/genome-check/seed1.json'))
-t, config = check['training'], check['config']
-held_train, held_out = held_out_split(docs, t['seed'], t['val_split'])
-first = Run(held_train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
-first.train(TrainConfig(**{f.name: t[f.name] for f in fields(TrainConfig)}), stop_requested=lambda: len(first.curve) == 1)
-print(json.dumps({'run': f"genome-check seed 1 to step {first.curve[0]['step']}", 'steps': first.curve[0]['step'],
-                  'batch_size': t['batch_size'], 'recorded': t['curve'][0]['val_loss'],
-                  'replayed': first.curve[0]['val_loss'], 'arithmetic': here}), flush=True)
+step, replayed = first_evaluation(check, docs)
+print(json.dumps({'run': f"genome-check seed 1 to step {step}", 'steps': step,
+                  'batch_size': check['training']['batch_size'], 'recorded': check['training']['curve'][0]['val_loss'],
+                  'replayed': replayed, 'arithmetic': here}), flush=True)

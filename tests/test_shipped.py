@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from conftest import REPLAY_CASES, REPO
+from printed import find_printed_line, same_print
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.lineage import recorded_score, replay_organism
 from microgpt.genome import Genome, load_genome
@@ -157,16 +158,16 @@ def test_the_shipped_frontier_fit_is_analyze_fits_output():
     result = frontier.fit_frontier(found)  # what `analyze --fit` prints, fitted once
     as_json = json.loads(json.dumps(frontier.fit_json(result)))
     assert close(json.loads((EXPERIMENTS / 'frontier-fit.json').read_text()), as_json)
+    # As printed numbers within the fit's tolerance: another machine may round a last digit the
+    # other way (D_opt 935,762 against 935,763), which that tolerance does not fix.
     shown = frontier.loss_table(found, markdown=True) + '\n\n' + frontier.fit_lines(result)
-    assert (EXPERIMENTS / 'frontier-fit.md').read_text() == shown + '\n'
+    assert same_print((EXPERIMENTS / 'frontier-fit.md').read_text(), shown + '\n')
     readme = (REPO / 'README.md').read_text()
     fit_lines = frontier.fit_lines(result).splitlines()
-    assert len(fit_lines) > 10
-    for line in fit_lines:
-        assert line in readme, f"README lacks the fit line: {line}"
-    h = as_json['holdout']
-    assert f"{h['predicted']:.4f}" in readme and f"{h['measured']:.4f}" in readme
-    assert abs(h['rel_error']) <= 0.02  # the goal for the held-out check
+    assert len(fit_lines) > 10 and any('held-out check' in line for line in fit_lines)
+    for line in fit_lines:  # the held-out check's predicted and measured losses among them
+        assert find_printed_line(line, readme), f"README lacks the fit line: {line}"
+    assert abs(as_json['holdout']['rel_error']) <= 0.02  # the goal for the held-out check
 
 
 def test_readme_quotes_the_frontier_files_figures(docs):

@@ -10,7 +10,7 @@ from .console import Console, exit_status, raise_on_sigterm
 from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
-from .evolve.genome import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
+from .evolve.genes import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
 from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans

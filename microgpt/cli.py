@@ -650,7 +650,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original):
       microgpt bench --engines numpy,torch
       microgpt bench --race 120
     """
-    from .bench import bench_job
+    from .bench.suite import bench_job
     bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original)
 
 

@@ -56,8 +56,8 @@ def generation_line(summary, generations):
             f"worst {worst} | diversity {summary.diversity} | {summary.best.genome.describe()}")
 
 
-def baseline_line(organism, score_text):
-    return f"{organism.origin} ({organism.genome.describe()}): {score_text}"
+def baseline_line(organism, score_text, label=None):
+    return f"{label or organism.origin} ({organism.genome.describe()}): {score_text}"
 
 
 def best_line(organism, score_text):
@@ -68,6 +68,55 @@ def lead_line(lead, clear, runner_up):
     verdict = {True: 'more than', False: 'within', None: 'beside'}[clear]
     return (f"lead over the runner-up (generation {runner_up.generation}, {len(runner_up.scores)} scorings): "
             f"{lead:.4f}, {verdict} the spread of their scorings")
+
+
+def plan_line(plan, space, baseline_names):
+    """Before any work: what the search will train, and how long that should take here."""
+    budget = f", {plan['budget']:.3g} FLOPs each" if plan['budget'] is not None else ''
+    seconds = plan['organism_seconds']
+    each = format_duration(sum(seconds) / len(seconds))
+    baselines = '; '.join(f"{baseline_names.get(origin, origin)} {plan['baseline_steps'][origin]:,} steps "
+                          f"({format_duration(plan['baseline_seconds'][origin])} each)"
+                          for origin in plan['baseline_seconds'])
+    final = f"{plan['finalists']} finalists" + (f" and {len(plan['baseline_seconds'])} baselines ({baselines})"
+                                                if baselines else '')
+    wall = ('' if plan['estimated_seconds'] is None else
+            f", about {format_duration(plan['estimated_seconds'])} on {plan['workers']} workers")
+    low, high = plan['step_seconds']
+    return (f"plan: {plan['organisms']} organisms x {plan['generations']} generations in the {space} space{budget} "
+            f"(about {each} of CPU each); then the final: {final}, on the same {plan['final_scorings']} seeds; "
+            f"{plan['trainings']} trainings, {format_duration(plan['estimated_cpu_seconds'])} of CPU{wall} "
+            f"(from steps timed here: {low * 1000:.3g} to {high * 1000:.3g} ms)")
+
+
+def training_line(done, what, score_text):
+    """After each training of a search: where it is, and the time."""
+    stage = 'final' if done.stage == 'final' else f"generation {done.generation} of {done.generations}"
+    eta = 'ETA unknown' if done.eta is None else f"ETA {format_duration(done.eta)}"
+    return (f"{stage} | training {done.done} of {done.total} | {what}: {score_text} | "
+            f"{format_duration(done.elapsed)} elapsed, {eta}")
+
+
+def decision_line(decision, describe):
+    """Whether the winner replaced the genome at --out, and by how much it won or lost."""
+    out, written = decision['out'], decision['genome_written']
+    if decision['incumbent'] is None:
+        return f"wrote {out}: there was no genome there to beat"
+    winner = describe(decision['winner']['score'], decision['winner']['spread'])
+    incumbent = describe(decision['incumbent']['score'], decision['incumbent']['spread'])
+    if decision['lead'] is None:
+        return f"replaced {out}: the incumbent ({incumbent}) failed to train on the final's seeds"
+    lead, noise = decision['lead'], decision['noise']
+    if decision['why'] == 'the winner beats the incumbent by more than the noise':
+        return (f"replaced {out}: the winner ({winner}) beats the incumbent ({incumbent}) by {lead:.4f}, "
+                f"more than the noise ({noise:.4f})")
+    comparison = (f"the incumbent ({incumbent}) beats the winner ({winner}) by {-lead:.4f}"
+                  if decision['why'] == 'the incumbent beats the winner' else
+                  f"the winner ({winner}) is within the noise ({noise:.4f}) of the incumbent ({incumbent}): "
+                  f"difference {lead:+.4f}")
+    if decision['forced']:
+        return f"replaced {out} as --replace asks, though {comparison}"
+    return f"kept {out}: {comparison}; the winner is in {written} (--replace adopts it)"
 
 
 def stagnation_line(stale, immigrants):
@@ -134,6 +183,12 @@ def voice_become(genes, fitness=None, score=None):
     return f"I have become{origin}: {describe_genes(genes)}"
 
 
+def voice_variant(genes, genome_text, overrides):
+    """A genome whose architecture the command line changed: not what evolution made."""
+    return (f"I am {genome_text}, reshaped on the command line ({describe_settings(overrides)}), "
+            f"not what it evolved: {describe_genes(genes)}")
+
+
 def voice_searching(population, generations, fitness, space='seed', budget=None):
     each = f", {budget:.3g} FLOPs each" if budget is not None else ''
     return (f"I am searching: {population} organisms x {generations} generations for {fitness} fitness "
@@ -174,6 +229,13 @@ class Console:
         if self._open_progress:
             self._open_progress = False
             self._write_stdout('\n')
+
+    def status(self, line):
+        """A stderr line that the next one replaces in a terminal; piped, each is appended."""
+        if self.in_place_err:
+            self.err_progress(line)
+        else:
+            self.info(line)
 
     def err_progress(self, line):
         """A stderr line that the next one replaces (in a terminal only)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 import random
+import time
 
 from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError, require_positive
@@ -20,22 +21,24 @@ from ..genome import PRIMORDIAL, load_genome, save_genome
 from ..model import GPTConfig
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import run_trial, trial_settings
-from .fitness import aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
+from .fitness import HIGHER_IS_BETTER, aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
 from . import genes
 from .genes import DEFAULT_BUDGET
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
 ELITES = 1
-# After the last generation the FINALISTS best organisms are trained on fresh seeds until each
-# has FINAL_SCORINGS scorings; the best mean wins. The baselines get as many.
+# After the last generation, the final: the FINALISTS best organisms, the incumbent (the genome
+# at `out` before the search) and the primordial genome are each trained on the same
+# FINAL_SCORINGS fresh seeds; the best finalist's mean wins, and replaces the incumbent only
+# when it beats it by more than the noise (the larger of their spreads over those seeds).
 FINALISTS = 3
 FINAL_SCORINGS = 3
 # A search whose best has not improved for STAGNATION generations says so and lets in more
 # immigrants (half the population) until it improves again.
 STAGNATION = 3
 DEFAULT_LOG_DIR = 'experiments'
-BASELINE_GENERATION = 0  # the baselines: generations of evolved organisms count from 1
+BASELINE_GENERATION = 0  # the baselines' birth: generations of evolved organisms count from 1
 # Rough cost of a numpy step beyond its FLOPs (Python and numpy overhead), in FLOPs at the
 # engine's batched speed: only orders the work so that the slowest organisms start first.
 STEP_OVERHEAD_FLOPS = 2e6
@@ -196,22 +199,166 @@ class GenerationSummary:
 
 
 @dataclass
+class TrainingDone:
+    """One finished training of a search, as its progress line tells it: the stage
+    ('generation' k of G, or 'final'), trainings done of the total, and the time."""
+    organism: Organism
+    stage: str
+    generation: int
+    generations: int
+    done: int
+    total: int
+    elapsed: float
+    eta: float  # seconds still to go, estimated (None before anything is known)
+
+
+class Progress:
+    """What a search will cost and how far it is: the plan (trainings, and their seconds
+    estimated from step times measured here before the search starts) and, after each
+    training, the elapsed time and an ETA: the estimated seconds still to go, scaled by how
+    the estimate compared with the seconds taken so far."""
+
+    TIMED_STEPS = 3  # steps timed per genome (after one untimed), on a copy of nothing that runs
+
+    def __init__(self, evolution):
+        self.evolution = evolution
+        self.started = time.perf_counter()
+        self.done = 0
+        self.estimated_done = 0.0
+        self.total = None
+        self.estimated_total = None
+        self._per_step = {}  # (architecture, batch size) -> measured seconds a step
+        self.cost_model = None  # (seconds a step, seconds a FLOP), fitted on the measured steps
+        self.eval_seconds = 0.0
+
+    def elapsed(self):
+        return time.perf_counter() - self.started
+
+    # --- the plan ---------------------------------------------------------------------------
+
+    def plan(self, population):
+        """Time a few steps of every organism of generation 1 and of each baseline, and the
+        evaluation of one; estimate every training of the search from them."""
+        e = self.evolution
+        genomes = [o.genome for o in population] + [genome for _, genome in e._baselines()]
+        for genome in genomes:
+            self._measure(genome)
+        self.eval_seconds = self._time_evaluation(population[0].genome)
+        self.cost_model = _fit_step_cost([(e.step_flops(g), self._per_step[_step_key(g)]) for g in genomes])
+        self.organism_seconds = [self.estimate(o.genome) for o in population]
+        self.baseline_seconds = {origin: self.estimate(genome) for origin, genome in e._baselines()}
+        mean = math.fsum(self.organism_seconds) / len(self.organism_seconds)
+        finalists = min(FINALISTS, e.population)
+        self.total = e.population * e.generations + (finalists + len(self.baseline_seconds)) * FINAL_SCORINGS
+        self.estimated_total = (mean * (e.population * e.generations + finalists * FINAL_SCORINGS)
+                                + FINAL_SCORINGS * math.fsum(self.baseline_seconds.values()))
+        self.started = time.perf_counter()  # the search's clock starts with its first training
+
+    def _measure(self, genome):
+        key = _step_key(genome)
+        if key not in self._per_step:
+            from ..training import Run
+            run = Run(self.evolution.train_docs, seed=0, arch=genome.arch(), engine_name=self.evolution.engine_name)
+            self._per_step[key] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
+        return self._per_step[key]
+
+    def _time_evaluation(self, genome):
+        """Seconds of measuring one trained organism: its held-out loss, and for the
+        aesthetic fitness its samples (an untrained model's run longer: an upper bound)."""
+        from ..training import Run
+        from ..trials.runner import validation_loss
+        e = self.evolution
+        run = Run(e.train_docs, seed=0, arch=genome.arch(), engine_name=e.engine_name)
+        t0 = time.perf_counter()
+        validation_loss(run.engine, run.tokenizer, e.val_docs)
+        seconds = time.perf_counter() - t0
+        if e.fitness == 'aesthetic':
+            from .fitness import AESTHETIC_BATCH, AESTHETIC_SEEDS
+            from ..sampling import generate
+            t0 = time.perf_counter()
+            list(generate(run.engine, run.tokenizer, random.Random(0), 5))
+            seconds += (time.perf_counter() - t0) / 5 * AESTHETIC_BATCH * AESTHETIC_SEEDS
+        return seconds
+
+    def estimate(self, genome):
+        """Estimated seconds of training and measuring this genome once, on one core."""
+        per_step = self._per_step.get(_step_key(genome))
+        if per_step is None:
+            overhead, per_flop = self.cost_model
+            per_step = overhead + per_flop * self.evolution.step_flops(genome)
+        return genome.num_steps * per_step + self.eval_seconds
+
+    def slots(self):
+        e = self.evolution
+        return None if e.cluster else (e.workers or default_workers())
+
+    def plan_record(self):
+        e = self.evolution
+        slots = self.slots()
+        return {'trainings': self.total, 'organisms': e.population, 'generations': e.generations,
+                'budget': e.budget, 'finalists': min(FINALISTS, e.population), 'final_scorings': FINAL_SCORINGS,
+                'organism_seconds': self.organism_seconds, 'baseline_seconds': self.baseline_seconds,
+                'baseline_steps': {origin: g.num_steps for origin, g in e._baselines()},
+                'estimated_cpu_seconds': self.estimated_total, 'workers': slots,
+                'estimated_seconds': None if slots is None else self.estimated_total / slots,
+                'step_seconds': [min(self._per_step.values()), max(self._per_step.values())]}
+
+    # --- as it goes ---------------------------------------------------------------------------
+
+    def finished(self, organism):
+        e = self.evolution
+        self.done += 1
+        elapsed = self.elapsed()
+        eta = None
+        if self.estimated_total is not None:
+            self.estimated_done += self.estimate(organism.genome)
+            left = max(0.0, self.estimated_total - self.estimated_done)
+            eta = left * elapsed / self.estimated_done if self.estimated_done > 0 else None
+        final = organism.scored_in == e.generations + 1
+        return TrainingDone(organism, 'final' if final else 'generation', organism.scored_in, e.generations,
+                            self.done, self.total or self.done, elapsed, eta)
+
+
+def _step_key(genome):
+    return genome.architecture_key(), genome.batch_size
+
+
+def _fit_step_cost(points):
+    """(seconds a step, seconds a FLOP) by least squares through (FLOPs a step, seconds a
+    step); both >= 0 (else the seconds are taken as proportional to the FLOPs)."""
+    n = len(points)
+    mean_x = math.fsum(x for x, _ in points) / n
+    mean_y = math.fsum(y for _, y in points) / n
+    var = math.fsum((x - mean_x) ** 2 for x, _ in points)
+    if var > 0:
+        slope = math.fsum((x - mean_x) * (y - mean_y) for x, y in points) / var
+        intercept = mean_y - slope * mean_x
+        if slope >= 0 and intercept >= 0:
+            return intercept, slope
+    return 0.0, math.fsum(y for _, y in points) / max(math.fsum(x for x, _ in points), 1e-300)
+
+
+@dataclass
 class Evolution:
     """One evolutionary run. `run()` evolves; on Ctrl-C it writes the best organism found
-    so far to `out` before letting the interrupt through.
+    so far beside `out` before letting the interrupt through.
 
     Each generation: the best organism carried over and trained again on a fresh seed
     (its score the mean of its scorings), IMMIGRANTS random newcomers (more when the search
     stagnates), and children of two tournament winners (TOURNAMENT_SIZE), crossed over and
-    mutated in 1-3 genes. Generation 1 is all random. After the last, the FINALISTS best are
-    trained on fresh seeds up to FINAL_SCORINGS scorings each and the best mean wins.
+    mutated in 1-3 genes. Generation 1 is all random. After the last, the final: the FINALISTS
+    best, the incumbent (the genome at `out` before the search, trained by its own settings)
+    and the primordial genome each trained on the same FINAL_SCORINGS fresh seeds; the best
+    finalist wins, and is written to `out` only if it beats the incumbent by more than the
+    noise (or `replace`), else beside it (candidate_genome_path).
 
     Under the budget space every organism trains for the steps `budget` FLOPs buy it
     (flops.steps_for_budget); the seed space has steps as a gene and no budget.
 
-    Callbacks: on_organism(organism, done, total) after each evaluation of a generation,
+    Callbacks: on_plan(plan) before the first training; on_training(TrainingDone) after every
+    training; on_organism(organism, done, total) after each evaluation of an evolved organism,
     on_generation(GenerationSummary) after each generation, on_baseline(organism) when a
-    baseline's scorings are done, on_stagnation(generation, stale, immigrants).
+    baseline's final scorings are done, on_stagnation(generation, stale, immigrants).
     """
     docs: list
     fitness: str = 'loss'
@@ -225,10 +372,13 @@ class Evolution:
     engine_name: str = 'numpy'
     space: object = genes.DEFAULT_SPACE  # a name in genes.SPACES, or a GeneSpace
     budget: float = None  # FLOPs per organism (budget space; default DEFAULT_BUDGET)
-    baseline: bool = True  # also score the primordial genome (and the genome at `out`), for comparison
+    baseline: bool = True  # also score the primordial genome in the final, for comparison
+    replace: bool = False  # write the winner to `out` even when it does not beat the incumbent there
     origin: dict = None  # provenance of the run (see provenance.py)
     data_path: str = None
     on_organism: object = None
+    on_plan: object = None  # on_plan(Progress.plan_record()) before the first training
+    on_training: object = None  # on_training(TrainingDone) after every training, baselines and final included
     on_generation: object = None
     on_baseline: object = None
     on_stagnation: object = None
@@ -240,6 +390,8 @@ class Evolution:
     genome_written: Path = None
     contenders: list = None  # the organisms the best is chosen from: the last generation, then the finalists
     finalists: list = None
+    incumbent: object = None  # the Organism of the genome at `out` before the search, once scored
+    decision: dict = None  # whether the winner replaced the incumbent (see decide)
     cpu_seconds: float = 0.0  # of every training, summed: what the search costs without other load
 
     def __post_init__(self):
@@ -261,6 +413,8 @@ class Evolution:
         self.immigrants = IMMIGRANTS
         self.stale = 0
         self._best_cost = math.inf
+        self.incumbent_genome = read_incumbent(self.out)  # before anything is written
+        self.progress = Progress(self)
 
     @property
     def primordial(self):
@@ -342,9 +496,9 @@ class Evolution:
 
     def run(self):
         """Evolve; returns the best organism. However the run ends (done, Ctrl-C, an error),
-        the best organism so far is written (to `out`, or beside it if the run did not
-        complete) and the log is closed; worker processes are stopped, not waited for."""
-        incumbent = self._incumbent()  # read before anything is written
+        the best organism so far is written (to `out`, beside it as the candidate when it does
+        not beat the incumbent, or beside it as the interrupted one) and the log is closed;
+        worker processes are stopped, not waited for."""
         executor = make_executor(self.workers, cluster=self.cluster)
         try:
             self._open_log()
@@ -354,16 +508,17 @@ class Evolution:
         completed = False
         try:
             population = self._first_generation()
+            self.progress.plan(population)
+            self._log(dict(self.progress.plan_record(), kind='plan'))
+            if self.on_plan:
+                self.on_plan(self.progress.plan_record())
             for generation in range(1, self.generations + 1):
                 if generation > 1:
                     population = self._next_generation(population, generation)
-                extra = self._baseline_scorings(incumbent) if generation == 1 and self.baseline else []
-                self._evaluate(population + extra, executor)
-                if extra:
-                    self._settle_baselines(extra)
+                self._evaluate(population, executor)
                 self._summarize(population, generation)
                 self._watch_stagnation(generation)
-            self._confirm(population, executor)
+            self._final(population, executor)
             completed = True
         finally:
             self.interrupted = not completed
@@ -388,36 +543,14 @@ class Evolution:
         return [self._organism(self.space.random_genome(self.rng), 1, i, 'random')
                 for i in range(self.population)]
 
-    def _incumbent(self):
-        """The genome at `out` before this search (a baseline), or None if there is none."""
-        if not self.baseline or not Path(self.out).exists():
-            return None
-        try:
-            genome = load_genome(self.out).genome
-        except MicrogptError:
-            return None
-        return None if genome == PRIMORDIAL else genome
-
-    def _baseline_scorings(self, incumbent):
-        """FINAL_SCORINGS scorings of the primordial genome (the original's settings, its own
-        1000 steps) and of the incumbent, on seeds of generation 0."""
-        baselines = [('primordial', PRIMORDIAL)] + ([('incumbent', incumbent)] if incumbent else [])
-        scorings = []
-        for b, (origin, genome) in enumerate(baselines):
-            first = self._organism(genome, BASELINE_GENERATION, b, origin)
-            scorings.append(first)
-            for k in range(1, FINAL_SCORINGS):
-                scorings.append(first.rescored(origin, organism_seed(self.seed, BASELINE_GENERATION,
-                                                                     b + k * len(baselines)), BASELINE_GENERATION))
-        return scorings
-
-    def _settle_baselines(self, scorings):
-        for index in sorted({o.index for o in scorings}):
-            merged = _merged([o for o in scorings if o.index == index])
-            self.baselines.append(merged)
-            self._log({'kind': 'baseline', **merged.summary(), 'origin': merged.origin})
-            if self.on_baseline:
-                self.on_baseline(merged)
+    def _baselines(self):
+        """[(origin, genome)] of the final's baselines: the primordial genome (the original's
+        settings, its own 1000 steps) and the incumbent, each trained as `microgpt train`
+        trains it; an incumbent that is the primordial genome is scored once."""
+        baselines = [('primordial', PRIMORDIAL)] if self.baseline else []
+        if self.incumbent_genome is not None and not (self.baseline and self.incumbent_genome == PRIMORDIAL):
+            baselines.append(('incumbent', self.incumbent_genome))
+        return baselines
 
     def _tournament(self, population):
         contestants = self.rng.sample(population, min(TOURNAMENT_SIZE, len(population)))
@@ -473,21 +606,66 @@ class Evolution:
             if self.on_stagnation:
                 self.on_stagnation(generation, self.stale, self.immigrants)
 
-    def _confirm(self, population, executor):
-        """After the last generation, the FINALISTS best are trained on fresh seeds until each
-        has FINAL_SCORINGS scorings; a newcomer of the last generation cannot win on one draw."""
+    def final_seeds(self):
+        """The seeds of the final, the same for every finalist and baseline."""
+        return [organism_seed(self.seed, self.generations + 1, k) for k in range(FINAL_SCORINGS)]
+
+    def finalists_of(self, population):
         ranked = sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))
-        finalists = ranked[:FINALISTS]
-        confirm = self.generations + 1
-        tasks = []
-        for rank, organism in enumerate(finalists):
-            more = [organism.rescored('confirmation', organism_seed(self.seed, confirm, rank + k * FINALISTS), confirm)
-                    for k in range(max(0, FINAL_SCORINGS - len(organism.scores)))]
-            tasks.append((organism, more))
-        self._evaluate([o for _, more in tasks for o in more], executor)
-        self.finalists = [_merged([organism] + more) for organism, more in tasks]
+        return ranked[:FINALISTS]
+
+    def _final(self, population, executor):
+        """After the last generation, the FINALISTS best, the incumbent and the primordial
+        genome are trained on the same FINAL_SCORINGS fresh seeds, their scores the mean of
+        those alone: no newcomer wins on one lucky draw, no elite on the selection that kept
+        it, and the winner meets the incumbent on equal terms."""
+        final, seeds = self.generations + 1, self.final_seeds()
+
+        def scorings(organism, origin):
+            return [Organism(organism.genome, organism.generation, organism.index, seed, origin, self.fitness,
+                             parents=organism.parents, mutated=organism.mutated, scored_in=final,
+                             flops=organism.flops) for seed in seeds]
+
+        finalists = [scorings(o, 'confirmation') for o in self.finalists_of(population)]
+        baselines = [scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin)
+                     for b, (origin, genome) in enumerate(self._baselines())]
+        todo = [o for group in finalists + baselines for o in group]
+        self.progress.total = self.progress.done + len(todo)
+        self._evaluate(todo, executor)
+        self.finalists = [_merged(group) for group in finalists]
         self.contenders = self.finalists
-        self._log({'kind': 'confirmation', 'organisms': [o.summary() for o in self.finalists]})
+        self._log({'kind': 'confirmation', 'seeds': seeds, 'organisms': [o.summary() for o in self.finalists]})
+        for group in baselines:
+            merged = _merged(group)
+            self.baselines.append(merged)
+            self._log({'kind': 'baseline', **merged.summary(), 'origin': merged.origin})
+            if self.on_baseline:
+                self.on_baseline(merged)
+        if self.incumbent_genome is not None:
+            self.incumbent = next(o for o in self.baselines if o.genome == self.incumbent_genome)
+
+    def decide(self, best):
+        """Whether the winner replaces the incumbent: when there is none, when the winner
+        beats it by more than the noise (the larger of their spreads over the final's seeds),
+        or when asked to (`replace`). Returns the decision as the log records it."""
+        incumbent = self.incumbent
+        decision = {'fitness': self.fitness, 'higher_is_better': HIGHER_IS_BETTER[self.fitness],
+                    'winner': best.summary(), 'incumbent': None, 'lead': None, 'noise': None,
+                    'forced': False, 'out': str(self.out)}
+        if incumbent is None:
+            return dict(decision, replaced=True, why='no incumbent')
+        decision['incumbent'] = dict(incumbent.summary(), origin=incumbent.origin)
+        if incumbent.score is None:
+            return dict(decision, replaced=True, why='the incumbent failed to train')
+        lead = incumbent.cost - best.cost  # > 0: the winner is better
+        spreads = [s for s in (best.spread, incumbent.spread) if s is not None]
+        noise = max(spreads) if spreads else 0.0
+        beats = lead > noise
+        why = ('the winner beats the incumbent by more than the noise' if beats else
+               'the winner is within the noise of the incumbent' if lead > -noise else
+               'the incumbent beats the winner')
+        return dict(decision, lead=lead, noise=noise, replaced=beats or self.replace,
+                    forced=self.replace and not beats, why=why)
 
     # --- evaluating -------------------------------------------------------------------------
 
@@ -524,6 +702,9 @@ class Evolution:
             record['attempts'] = outcome.attempts
         self._log(record)
         progress['done'] += 1
+        done = self.progress.finished(organism)
+        if self.on_training:
+            self.on_training(done)
         if organism.generation == BASELINE_GENERATION:
             return
         self.evaluated.append(organism)
@@ -577,16 +758,25 @@ class Evolution:
             raise MicrogptError(f"cannot write the evolution log {self.log_path}: {e.strerror or e}") from None
 
     def _finish(self):
-        """Write the best genome: to `out` when the search completed; beside it when it was
-        interrupted, so an existing genome is never replaced by a partial search."""
+        """Write the best genome: to `out` when the search completed and the winner replaces
+        the incumbent (see decide); beside it as the candidate when it does not; beside it
+        when the search was interrupted, so an existing genome is never replaced by a partial
+        search."""
         best = self.best
         if best is not None and math.isfinite(best.cost):
-            self.genome_written = Path(self.out) if not self.interrupted else interrupted_genome_path(self.out)
+            if self.interrupted:
+                self.genome_written = interrupted_genome_path(self.out)
+            else:
+                self.decision = self.decide(best)
+                self.genome_written = Path(self.out) if self.decision['replaced'] else candidate_genome_path(self.out)
+                self.decision['genome_written'] = str(self.genome_written)
+                self._log(dict(self.decision, kind='decision'))
             save_genome(self.genome_written, best.genome, self.provenance(best))
         self._log({'kind': 'result', 'interrupted': self.interrupted,
                    'best': None if best is None else dict(best.record(), **best.summary()),
                    'genome_written': None if self.genome_written is None else str(self.genome_written),
-                   'finished': _now()})
+                   'replaced': None if self.decision is None else self.decision['replaced'],
+                   'seconds': round(self.progress.elapsed(), 1), 'finished': _now()})
         self._log_file.close()
         return best
 
@@ -614,6 +804,10 @@ class Evolution:
             'data': self.data_path,
             'primordial_score': primordial.score if primordial else None,
             'primordial_spread': primordial.spread if primordial else None,
+            'final_seeds': self.final_seeds() if self.finalists else None,
+            'incumbent_score': self.incumbent.score if self.incumbent else None,
+            'incumbent_spread': self.incumbent.spread if self.incumbent else None,
+            'replaced_incumbent': None if self.decision is None else self.decision['replaced'],
             'runner_up': runner.summary() if runner else None,
             'lead': lead, 'lead_exceeds_spread': clear,
             'log': str(self.log_path), **(self.origin or {}),
@@ -674,48 +868,79 @@ def interrupted_genome_path(out):
     return out.with_name(f"{out.stem}.interrupted{out.suffix or '.json'}")
 
 
+def candidate_genome_path(out):
+    """Where a finished search writes a winner that does not beat the incumbent at out."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.candidate{out.suffix or '.json'}")
+
+
+def read_incumbent(out):
+    """The genome at `out` before the search, or None if there is no file; a file there that
+    is not a genome that can make a run is one line now, before any work."""
+    if not Path(out).is_file():
+        return None
+    try:
+        return load_genome(out).genome
+    except MicrogptError as e:
+        raise MicrogptError(f"{e}; the search would compare its winner with the genome at --out {out}: "
+                            f"fix or move that file, or choose another --out") from None
+
+
 def evolve_job(console, fitness, population, generations, seed, workers, cluster, data, out, command=None,
-               space=genes.DEFAULT_SPACE, budget=None):
-    """`microgpt evolve`: one line per generation on stdout, the best genome written to out
-    (or, if interrupted, beside it), every organism in a log under experiments/."""
-    import time
-    from ..console import (baseline_line, best_line, generation_line, judged_line, lead_line,
-                           stagnation_line, voice_searching)
+               space=genes.DEFAULT_SPACE, budget=None, replace=False):
+    """`microgpt evolve`: a plan line, a progress line per training (stderr), one line per
+    generation and the final's verdicts on stdout; the best genome written to out when it
+    beats the genome there (else beside it; if interrupted, beside it too), every organism in
+    a log under experiments/."""
+    from ..console import (baseline_line, best_line, decision_line, format_duration, generation_line, judged_line,
+                           lead_line, plan_line, stagnation_line, training_line, voice_searching)
     from ..data import load_dataset
     from ..fileio import check_output_dir, check_output_path
     from ..provenance import provenance
     from .fitness import describe_score
     from .judge import WEIGHTS as AESTHETIC_WEIGHTS
     check_evolution_args(fitness, population, generations, workers, space, budget)
-    check_output_path(out, 'genome file')
-    check_output_path(interrupted_genome_path(out), 'genome file')
+    for path in (out, interrupted_genome_path(out), candidate_genome_path(out)):
+        check_output_path(path, 'genome file')
     check_output_dir(DEFAULT_LOG_DIR, 'log folder')
+    read_incumbent(out)  # a file at --out that is no genome: one line now, before the data is read
     dataset = load_dataset(data, echo=console.info)
 
-    def on_organism(organism, done, total):
-        if console.in_place_err:
-            console.err_progress(f"generation {organism.scored_in}/{generations}: "
-                                 f"{done}/{total} organisms trained")
+    def name_of(organism):
+        if organism.origin == 'incumbent':
+            return f"incumbent {out}"
+        if organism.origin == 'primordial':
+            return "baseline primordial"
+        return f"organism {organism.generation}.{organism.index}"
+
+    def on_training(done):
+        organism = done.organism
+        what = name_of(organism) + (f", seed {len(organism.scores) or 1} of {FINAL_SCORINGS}"
+                                    if done.stage == 'final' else '')
+        console.status(training_line(done, what, describe_score(fitness, organism.own_score)))
 
     def on_generation(summary):
         console.out(generation_line(summary, generations))
 
     def on_baseline(organism):
-        console.out(baseline_line(organism, describe_score(fitness, organism.score, organism.spread)))
+        label = f"incumbent {out}" if organism.origin == 'incumbent' else organism.origin
+        console.out(baseline_line(organism, describe_score(fitness, organism.score, organism.spread), label))
 
     def on_stagnation(generation, stale, immigrants):
         console.out(stagnation_line(stale, immigrants))
 
     evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,
                           seed=seed, workers=workers, cluster=cluster, out=out, space=space, budget=budget,
-                          origin=provenance(command, dataset.sha256, 'numpy'), data_path=str(dataset.path),
-                          on_organism=on_organism, on_generation=on_generation, on_baseline=on_baseline,
-                          on_stagnation=on_stagnation,
+                          replace=replace, origin=provenance(command, dataset.sha256, 'numpy'),
+                          data_path=str(dataset.path), on_training=on_training, on_generation=on_generation,
+                          on_baseline=on_baseline, on_stagnation=on_stagnation,
                           on_retry=lambda task, attempt: console.info(
                               f"a worker process died running {task.name}: running it again on a fresh worker"))
     console.info(voice_searching(population, generations, fitness, evolution.space.name, evolution.budget))
     console.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
                  f"seed {seed}, " + (f"cluster {cluster})" if cluster else f"workers: {workers or default_workers()})"))
+    evolution.on_plan = lambda plan: console.info(plan_line(plan, evolution.space.name,
+                                                            {'incumbent': f"incumbent {out}"}))
     t0 = time.perf_counter()
     try:
         best = evolution.run()
@@ -736,6 +961,9 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
         console.out(lead_line(lead, clear, evolution.runner_up))
     if fitness == 'aesthetic':
         console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
-    console.info(f"evolved in {time.perf_counter() - t0:.1f}s ({evolution.cpu_seconds:.0f} CPU seconds of training); "
-                 f"genome written to {out}; log {evolution.log_path}")
+    console.out(decision_line(evolution.decision, lambda score, spread: describe_score(fitness, score, spread)))
+    seconds = time.perf_counter() - t0
+    console.info(f"evolved in {format_duration(seconds)} of wall time ({seconds:.0f} s; "
+                 f"{evolution.cpu_seconds:.0f} CPU seconds of training); genome written to "
+                 f"{evolution.genome_written}; log {evolution.log_path}")
     return best

@@ -10,9 +10,9 @@ from .console import Console, exit_status, raise_on_sigterm
 from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
-from .evolve.genes import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
+from .evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from .genome import DEFAULT_GENOME
-from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
+from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
 from .scaling import plans
 from .optim import SCHEDULES
 from .scaling.fit import BOOTSTRAP_RESAMPLES
@@ -179,6 +179,9 @@ TRAIN_OPTIONS = [
 ]
 
 
+SETTING_FLAGS = {name: flag for flag, name, *_ in GENE_OPTIONS + TRAIN_OPTIONS}
+
+
 def train_options(command):
     def shown(name):
         value = getattr(TRAIN_DEFAULTS, name)
@@ -203,6 +206,10 @@ def train_options(command):
               help="Sampling temperature (> 0).")
 @click.option('--samples', type=click.IntRange(min=0), default=None, show_default=str(DEFAULT_NUM_SAMPLES),
               help="Names to sample after training (0 skips sampling).")
+@click.option('--new-samples', is_flag=True,
+              help=f"Print only samples that are not in the data and not repeated: drawn until there are "
+                   f"--samples of them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a sample; stderr says "
+                   "how many were rejected.")
 @engine_option
 @click.option('--out', type=click.Path(), default=None, show_default=DEFAULT_CHECKPOINT,
               help="Where to write the checkpoint (with --resume: the resumed checkpoint).")
@@ -221,8 +228,8 @@ def train_options(command):
               help="Also draw the training loss per step and its moving average, and the held-out "
                    "loss of each evaluation, to this image (.png, .svg, .pdf; needs pip install "
                    "'microgpt[plot]').")
-def train(data, seed, genome_path, primordial, temperature, samples, engine, dtype, out, resume, plot,
-          budget, max_time, **settings):
+def train(data, seed, genome_path, primordial, temperature, samples, new_samples, engine, dtype, out, resume,
+          plot, budget, max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -243,7 +250,7 @@ def train(data, seed, genome_path, primordial, temperature, samples, engine, dty
     train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
                            primordial=primordial, temperature=temperature, samples=samples, engine=engine,
                            dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
-                           command=command_argv()), console())
+                           new_samples=new_samples, command=command_argv(), flags=SETTING_FLAGS), console())
 
 
 @main.command()
@@ -263,17 +270,23 @@ def train(data, seed, genome_path, primordial, temperature, samples, engine, dty
               help="Then say (stderr) how many samples are new, in the training data or in the held-out "
                    "data: of --data, split as the checkpoint's run split it when it trained on that data "
                    "with --val-split (else all of --data counts as training data).")
+@click.option('--new', is_flag=True,
+              help=f"Print only names that are not in --data and not repeated: drawn until there are --num of "
+                   f"them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a name; stderr says how many were "
+                   "rejected.")
 @data_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data):
+def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, new, data):
     """Sample names from a trained checkpoint (whichever engine trained it).
 
     \b
     Examples:
       microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
       microgpt sample --checkpoint run.best.ckpt.json --novelty
+      microgpt sample --new
     """
     from .jobs import sample_job
-    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data)
+    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data,
+               new=new)
 
 
 @main.command('eval')
@@ -317,38 +330,48 @@ def judge(names_file, data, as_json):
 @click.option('--fitness', type=click.Choice(FITNESS_KINDS), required=True,
               help="loss: validation loss after training (lower is better); "
                    "aesthetic: a judge of the names the organism samples (higher is better).")
-@click.option('--population', type=click.IntRange(min=2), default=8, show_default=True, help="Organisms per generation.")
-@click.option('--generations', type=COUNT, default=10, show_default=True,
+@click.option('--population', type=click.IntRange(min=2), default=DEFAULT_POPULATION, show_default=True,
+              help="Organisms per generation.")
+@click.option('--generations', type=COUNT, default=DEFAULT_GENERATIONS, show_default=True,
               help="Generations, the random first one included.")
 @seed_option("Seed of the search, of the validation split and of every organism's training.")
 @parallel_options
 @data_option
 @click.option('--out', type=click.Path(), default=DEFAULT_GENOME, show_default=True,
-              help="Where to write the best genome (`microgpt train` loads ./genome.json). An "
-                   "interrupted search writes beside it (genome.interrupted.json) instead.")
+              help="Where to write the best genome (`microgpt train` loads ./genome.json). A genome "
+                   "already there takes part in the final and is replaced only when the winner beats it "
+                   "by more than the noise; else the winner goes beside it (genome.candidate.json). An "
+                   "interrupted search writes beside it (genome.interrupted.json).")
+@click.option('--replace', is_flag=True,
+              help="Write the winner to --out even when it does not beat the genome there.")
 @click.option('--space', type=click.Choice(list(SPACES)), default=DEFAULT_SPACE, show_default=True,
               help="budget: the wide genome, every organism the same FLOPs (--budget), its steps "
                    "following from its architecture and batch size; seed: the seed design's narrow "
                    "ranges with steps as a gene, one document a step, no budget.")
 @click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
-              help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}, about "
-                   "10 minutes for the default search on 2 cores). Counted as `microgpt.flops` counts them.")
-def evolve(fitness, population, generations, seed, workers, cluster, data, out, space, budget):
+              help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}: the default "
+                   "search finishes within 10 minutes on 2 cores). Counted as `microgpt.flops` counts them.")
+def evolve(fitness, population, generations, seed, workers, cluster, data, out, replace, space, budget):
     """Evolve the hyperparameters ("DNA") with a genetic search and write the best genome.
 
     Tournament selection, crossover, mutation, 2 random immigrants (more when the search
-    stagnates) and the best organism kept and trained again on a fresh seed each generation;
-    after the last, the 3 best are trained on 3 seeds each and the best mean wins. Organisms
-    train on the numpy engine, in parallel. Every organism goes into a log under experiments/.
+    stagnates) and the best organism kept and trained again on a fresh seed each generation.
+    Then the final: the 3 best, the genome at --out (as `microgpt train` trains it) and the
+    primordial genome are trained on the same 3 fresh seeds; the best finalist wins, and
+    replaces --out only when it beats it by more than the larger spread of the two. Organisms
+    train on the numpy engine, in parallel; a plan with an estimated time, then a line per
+    training with elapsed time and ETA, go to stderr. Every organism goes into a log under
+    experiments/.
 
     \b
     Examples:
-      microgpt evolve --fitness loss --population 8 --generations 10
+      microgpt evolve --fitness loss                # the default search
+      microgpt evolve --fitness loss --population 8 --generations 10 --budget 3e11
       microgpt evolve --fitness loss --space seed
     """
     from .evolve.search import evolve_job
     evolve_job(console(), fitness, population, generations, seed, workers, cluster, data, out,
-               command=command_argv(), space=space, budget=budget)
+               command=command_argv(), space=space, budget=budget, replace=replace)
 
 
 # --- scaling sweeps and their analysis ------------------------------------------------------

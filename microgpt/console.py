@@ -46,6 +46,16 @@ def novelty_line(counts):
             f"{counts['train']} in the training data, {held_out}")
 
 
+def new_names_line(counts):
+    """What `--new` drew to find its names, and whether it found them all."""
+    rejected = counts['known'] + counts['repeated']
+    found = (f"{counts['accepted']} new names" if counts['accepted'] == counts['asked'] else
+             f"only {counts['accepted']} of {counts['asked']} new names: gave up after "
+             f"{counts['max_draws']:,} draws")
+    return (f"new names: {found} in {counts['drawn']:,} draws; rejected {rejected:,} "
+            f"({counts['known']:,} in the data, {counts['repeated']:,} repeats)")
+
+
 # --- evolution ------------------------------------------------------------------------------
 
 def generation_line(summary, generations):
@@ -156,6 +166,41 @@ def sweep_progress_line(done, total, row):
               f"train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}")
     return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
             f"{what}: {losses}, {format_duration(row['seconds'])}")
+
+
+# --- elapsed time and ETA of long work (stderr) ------------------------------------------------
+
+# Work shorter than FIRST_TICK_SECONDS says nothing of its time; longer work says how far it
+# is, the time elapsed and an ETA, at most every TICK_SECONDS (so a log gets a line a tick).
+FIRST_TICK_SECONDS = 5.0
+TICK_SECONDS = 10.0
+
+
+class Ticker:
+    """Elapsed time and ETA of work measured in `total` units (steps, documents, runs), the
+    ETA from the rate since `start` units were done. `update(done)` prints when a tick is due."""
+
+    def __init__(self, console, what, total, start=0, unit='', clock=None):
+        import time
+        self.console, self.what, self.total, self.start, self.unit = console, what, total, start, unit
+        self.clock = clock or time.perf_counter
+        self.started = self.clock()
+        self.due = self.started + FIRST_TICK_SECONDS
+
+    def update(self, done):
+        now = self.clock()
+        if now < self.due or done >= self.total:
+            return False
+        self.due = now + TICK_SECONDS
+        self.console.info(self.line(done, now - self.started))
+        return True
+
+    def line(self, done, elapsed):
+        rate = (done - self.start) / elapsed if elapsed > 0 else 0
+        eta = f"ETA {format_duration((self.total - done) / rate)}" if rate > 0 else 'ETA unknown'
+        unit = f" {self.unit}" if self.unit else ''
+        return (f"{self.what}: {done:,} of {self.total:,}{unit} ({done / self.total:.0%}), "
+                f"{format_duration(elapsed)} elapsed, {eta}")
 
 
 # --- the creature's voice (stderr) ------------------------------------------------------------

@@ -4,7 +4,7 @@ from .errors import MicrogptError
 DEFAULT_BATCH_SIZE = 256
 
 
-def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
+def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=None):
     """Mean next-token cross-entropy over every token of every document (not a mean of
     per-document means): the validation loss.
 
@@ -12,7 +12,8 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
     Documents go through the numpy forward `batch_size` at a time, sorted by length (its
     attention pads a batch to the longest document; all else runs on real tokens only).
     Works with any engine: a model not on the float64 numpy engine is copied onto it through
-    its state_dict, so a loss is always measured in float64.
+    its state_dict, so a loss is always measured in float64. on_batch(documents done), if
+    given, hears of each batch.
     """
     import numpy as np  # here, not at the top: importing this module stays cheap
     from .engines.numpy_engine import NumpyEngine
@@ -33,6 +34,8 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE):
             batch = sequences[start:start + batch_size]
             total += _batch_loss_sum(engine, batch)
             count += sum(len(tokens) - 1 for tokens in batch)
+            if on_batch is not None:
+                on_batch(start + len(batch))
     return total / count
 
 

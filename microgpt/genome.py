@@ -118,7 +118,8 @@ class GenomeFile:
     provenance: dict
     path: Path
 
-    def describe(self):
+    def label(self):
+        """'genome genome.json (loss fitness 1.9311 ± 0.0024, generation 7)'."""
         p = self.provenance
         origin = []
         if 'fitness' in p and p.get('score') is not None:
@@ -128,7 +129,10 @@ class GenomeFile:
         if 'generation' in p:
             origin.append(f"generation {p['generation']}")
         where = f" ({', '.join(origin)})" if origin else ''
-        return f"genome {self.path}{where}: {self.genome.describe()}"
+        return f"genome {self.path}{where}"
+
+    def describe(self):
+        return f"{self.label()}: {self.genome.describe()}"
 
 
 def save_genome(path, genome, provenance):
@@ -173,6 +177,29 @@ def load_genome(path, space=None):
     return GenomeFile(genome, provenance, path)
 
 
+# Settings counted in steps: inherited from a genome, they scale with an overridden num_steps.
+STEP_COUNTED = ('warmup',)
+
+
+def fit_to_steps(genome, settings, given):
+    """The settings with each step-counted one the genome gave scaled to the run's steps
+    when the command line changed the steps but not that setting (kept below the steps, as
+    the trainer needs). Returns (settings, a note per setting scaled)."""
+    settings, notes = dict(settings), []
+    steps = settings['num_steps']
+    if 'num_steps' not in given or steps == genome.num_steps:
+        return settings, notes
+    for name in STEP_COUNTED:
+        inherited = getattr(genome, name)
+        if name in given or not inherited:
+            continue
+        scaled = min(round(inherited * steps / genome.num_steps), steps - 1)
+        settings[name] = scaled
+        notes.append(f"{name} scaled with the steps: {inherited:,} of the genome's {genome.num_steps:,} "
+                     f"-> {scaled:,} of {steps:,}")
+    return settings, notes
+
+
 def resolve_train_settings(flags, genome_path=None, primordial=False, other_settings=None):
     """The settings to train with: a flag given on the command line beats the genome's,
     which beats the configs' default. `flags` maps genome fields to values (None = not given).
@@ -206,4 +233,8 @@ def resolve_train_settings(flags, genome_path=None, primordial=False, other_sett
         if given:
             message += f"; overridden on the command line: {', '.join(given)}"
     settings.update({name: flags[name] for name in given})
+    if genome_file is not None:
+        settings, notes = fit_to_steps(genome_file.genome, settings, given)
+        if notes:
+            message += '; ' + '; '.join(notes)
     return settings, genome_file, message

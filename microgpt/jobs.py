@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Optional
 
 from . import checkpoint as ckpt
-from .console import (INFERENCE_HEADER, StopRequests, budget_line, eval_line, exit_status, header_lines,
-                      novelty_line,
-                      sample_line, step_line, voice_become, voice_unformed)
+from .console import (INFERENCE_HEADER, StopRequests, Ticker, budget_line, eval_line, exit_status, header_lines,
+                      new_names_line, novelty_line,
+                      sample_line, step_line, voice_become, voice_unformed, voice_variant)
 from .data import held_out_split, load_dataset
 from .engines import DEFAULT_DTYPE, check_dtype
 from .errors import MicrogptError
 from .fileio import check_output_path
 from .genome import SETTINGS, Genome, resolve_train_settings
-from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_sampling_args, generate, novelty
+from .sampling import (DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME, check_sampling_args,
+                       generate, new_names, novelty)
 from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
 
 
@@ -48,7 +49,9 @@ class TrainRequest:
     plot: Optional[str] = None
     max_time: Optional[float] = None  # seconds
     budget: Optional[float] = None  # FLOPs: sets the number of steps
+    new_samples: bool = False  # sample only names not in the data, none twice
     command: Optional[list] = None  # the arguments after `microgpt`
+    flags: dict = field(default_factory=dict)  # setting -> the command-line flag that sets it (for messages)
 
 
 @dataclass
@@ -97,6 +100,8 @@ STEPS_NOT_YET_KNOWN = 10 ** 9
 def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError."""
     check_dtype(request.engine, request.dtype)
+    if request.new_samples and request.samples == 0:
+        raise MicrogptError("--new-samples picks which samples to print, and --samples 0 prints none: drop one")
     if request.resume:
         if request.budget is not None:
             raise MicrogptError("--budget sets the steps of a new run; a resumed run keeps its own: drop --budget")
@@ -122,20 +127,37 @@ def _plan_new(request, num_steps=None):
     settings, genome_file, genome_line = resolve_train_settings(flags, request.genome_path, request.primordial,
                                                                 differ)
     genome = Genome.from_settings(settings)
-    train = genome.train_config(**watching)
-    arch = genome.arch()
-    check_arch(**arch)
+    try:
+        train = genome.train_config(**watching)
+        arch = genome.arch()
+        check_arch(**arch)
+    except MicrogptError as e:
+        raise MicrogptError(_with_the_flag(str(e), request, flags, genome_file)) from None
     if genome_file is None:
         voice, genome_line = voice_unformed(genome.shown(), genome_line), None
     else:
         p = genome_file.provenance
-        voice = voice_become(genome.shown(), p.get('fitness'), p.get('score'))
+        reshaped = {name: arch[name] for name in ARCH_FIELDS if arch[name] != getattr(genome_file.genome, name)}
+        voice = (voice_variant(genome.shown(), genome_file.label(), reshaped) if reshaped
+                 else voice_become(genome.shown(), p.get('fitness'), p.get('score')))
     return TrainPlan(
         arch=arch, train=train, seed=DEFAULT_SEED if request.seed is None else request.seed,
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         samples=DEFAULT_NUM_SAMPLES if request.samples is None else request.samples,
         out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out, voice=voice,
         genome_line=genome_line, genome_path=None if genome_file is None else str(genome_file.path))
+
+
+def _with_the_flag(message, request, flags, genome_file):
+    """A settings error, with where the setting came from and the flag that sets it."""
+    name = message.split(' ', 1)[0].strip('(')
+    if name not in request.flags:
+        return message
+    if 'divisible by n_head' in message:
+        name = 'n_head'  # the fix for an n_embd the heads do not divide
+    origin = (f"{name} is genome {genome_file.path}'s" if genome_file is not None and flags.get(name) is None
+              else f"{name} is {'the default' if flags.get(name) is None else 'given'}")
+    return f"{message} ({origin}: set it with {request.flags[name]})"
 
 
 def checkpoint_train_config(training):
@@ -268,9 +290,15 @@ def train_job(request, console):
     t0 = time.perf_counter()
     deadline = None if request.max_time is None else t0 + request.max_time
     steps_before = run.step
+    ticker = Ticker(console, 'training', cfg.num_steps, start=steps_before, unit='steps')
+
+    def on_step(step, total, loss):
+        console.progress(step_line(step, total, loss))
+        ticker.update(step)
+
     with StopRequests() as stop:
         try:
-            run.train(cfg, lambda step, total, loss: console.progress(step_line(step, total, loss)),
+            run.train(cfg, on_step,
                       stop_requested=lambda: stop.requested or (deadline is not None
                                                                 and time.perf_counter() >= deadline),
                       on_eval=on_eval)
@@ -299,14 +327,10 @@ def train_job(request, console):
     if plan.samples:
         console.out('')
         console.out(INFERENCE_HEADER)
-        try:
-            names = []
-            for i, name in enumerate(generate(run.engine, run.tokenizer, run.rng, plan.samples,
-                                              temperature=plan.temperature), start=1):
-                console.out(sample_line(i, name))
-                names.append(name)
-        except KeyboardInterrupt as interrupt:
-            raise JobInterrupted(exit_status(interrupt)) from None
+        draw = lambda count: generate(run.engine, run.tokenizer, run.rng, count,  # noqa: E731
+                                      temperature=plan.temperature)
+        names = print_samples(console, draw, plan.samples,
+                              run.docs + plan.held_out if request.new_samples else None)
         console.info(novelty_line(novelty(names, run.docs, plan.held_out if cfg.val_split else None)))
     return run
 
@@ -336,26 +360,39 @@ def _plot(request, run, console):
 # --- sample, eval, judge -----------------------------------------------------------------------
 
 def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine,
-               novelty_data=False, data=None):
+               novelty_data=False, data=None, new=False):
     """`microgpt sample`: names from a checkpoint, one `sample  i: name` line each; with
-    novelty_data, then a stderr line of how many are new (see novelty_documents)."""
+    novelty_data, then a stderr line of how many are new (see novelty_documents); with new,
+    only names that are not in the data and not repeated (see sampling.new_names)."""
     from .engines import make_engine
     loaded = ckpt.load_checkpoint(checkpoint_path)
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
-    known = novelty_documents(loaded, load_dataset(data, echo=console.info)) if novelty_data else None
+    dataset = load_dataset(data, echo=console.info) if novelty_data or new else None
+    known = novelty_documents(loaded, dataset) if novelty_data else None
     model = make_engine(engine, loaded.config, loaded.state_dict)
     rng = random.Random(seed)
+    draw = lambda count: generate(model, tokenizer, rng, count, temperature=temperature,  # noqa: E731
+                                  top_k=top_k, top_p=top_p, prefix=prefix)
+    names = print_samples(console, draw, num, dataset.docs if new else None)
+    if known is not None:
+        console.info(novelty_line(novelty(names, *known)))
+
+
+def print_samples(console, draw, num, known=None):
+    """Print `num` samples of draw(count) as the original does; with `known` (documents),
+    only new ones (sampling.new_names), then a stderr line of what was rejected. Returns them."""
     names = []
+    chosen = None if known is None else new_names(draw(NEW_NAME_DRAWS_PER_NAME * num), known, num)
     try:
-        for i, name in enumerate(generate(model, tokenizer, rng, num, temperature=temperature,
-                                          top_k=top_k, top_p=top_p, prefix=prefix), start=1):
+        for i, name in enumerate(draw(num) if chosen is None else chosen, start=1):
             console.out(sample_line(i, name))
             names.append(name)
     except KeyboardInterrupt as interrupt:
         raise JobInterrupted(exit_status(interrupt)) from None
-    if known is not None:
-        console.info(novelty_line(novelty(names, *known)))
+    if chosen is not None:
+        console.info(new_names_line(chosen.counts))
+    return names
 
 
 def novelty_documents(checkpoint, dataset):
@@ -384,7 +421,8 @@ def eval_job(console, checkpoint_path, data, as_json=False):
             raise MicrogptError(f"{data_path} has a character the model does not know: {unknown[0]!r} "
                                 f"(in {doc!r})")
     engine = make_engine('numpy', loaded.config, loaded.state_dict)
-    loss = mean_loss(engine, tokenizer, docs)
+    ticker = Ticker(console, 'evaluating', len(docs), unit='documents')
+    loss = mean_loss(engine, tokenizer, docs, on_batch=ticker.update)
     tokens = sum(len(tokenizer.doc_tokens(doc, loaded.config.block_size)) - 1 for doc in docs)
     result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(docs),
               'checkpoint': str(checkpoint_path), 'data': str(data_path)}

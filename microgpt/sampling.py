@@ -92,3 +92,40 @@ def novelty(names, train_docs, held_out_docs=None):
     in_held_out = sum(name in held_out and name not in train for name in names)
     return dict(samples=len(names), new=len(names) - in_train - in_held_out, train=in_train,
                 held_out=None if held_out_docs is None else in_held_out)
+
+
+# `--new` draws until it has the names asked for, or gives up after this many draws a name.
+NEW_NAME_DRAWS_PER_NAME = 50
+
+
+def new_names(draws, known, num, max_draws=None):
+    """Up to `num` names from the iterable `draws` that are not in `known` and not repeated,
+    drawing at most `max_draws` (default NEW_NAME_DRAWS_PER_NAME * num). Yields each name as
+    it is accepted; the returned generator's `.counts` (filled as it goes) says how many were
+    drawn and rejected as known or as repeats."""
+    return _NewNames(draws, known, num, NEW_NAME_DRAWS_PER_NAME * num if max_draws is None else max_draws)
+
+
+class _NewNames:
+    def __init__(self, draws, known, num, max_draws):
+        self.draws, self.known, self.num, self.max_draws = draws, set(known), num, max_draws
+        self.counts = dict(accepted=0, drawn=0, known=0, repeated=0, max_draws=max_draws, asked=num)
+
+    def __iter__(self):
+        seen, counts = set(), self.counts
+        if self.num <= 0:
+            return
+        for name in self.draws:
+            counts['drawn'] += 1
+            if name in self.known:
+                counts['known'] += 1
+            elif name in seen:
+                counts['repeated'] += 1
+            else:
+                seen.add(name)
+                counts['accepted'] += 1
+                yield name
+                if counts['accepted'] == self.num:
+                    return
+            if counts['drawn'] >= self.max_draws:
+                return

@@ -88,6 +88,8 @@ def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
     mean = sum(scores) / len(scores)
     spread = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5 if len(scores) > 1 else 0.0
     components = {k: sum(r['components'][k] for r in reports) / len(reports) for k in COMPONENTS}
+    known = set(train_docs) | set(val_docs)
     return dict(components, score=mean, spread=spread, batch_scores=scores, seeds=list(seeds),
                 samples=names[:LOGGED_SAMPLES],
-                short=sum(len(n) <= 2 for n in names) / len(names), distinct=len(set(names)) / len(names))
+                short=sum(len(n) <= 2 for n in names) / len(names), distinct=len(set(names)) / len(names),
+                new=sum(n not in known for n in names) / len(names))

@@ -22,8 +22,12 @@ from ..optim import SCHEDULES
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)
 DRAW_ATTEMPTS = 200  # draws before a space whose genomes mostly do not fit the budget is refused
-# The default budget: the default search (8 x 10) takes about 10 minutes on 2 cores (README).
-DEFAULT_BUDGET = 2e11
+# The default budget: with the default population and generations (evolve.search), the
+# default search, its final and baselines included, finishes within 10 minutes on 2 cores
+# (measured: docs, "The default search").
+DEFAULT_BUDGET = 1e11
+DEFAULT_POPULATION = 8
+DEFAULT_GENERATIONS = 6
 MAX_BUDGET_STEPS = 20_000  # under a budget, an organism this budget would give more steps is outside
 
 

@@ -23,7 +23,7 @@ from ..trials.executor import Task, default_workers, make_executor, run_tasks, s
 from ..trials.runner import run_trial, trial_settings
 from .fitness import HIGHER_IS_BETTER, aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
 from . import genes
-from .genes import DEFAULT_BUDGET
+from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
@@ -225,6 +225,8 @@ class Progress:
         self.started = time.perf_counter()
         self.done = 0
         self.estimated_done = 0.0
+        self.stage = 0
+        self._queued = {}
         self.total = None
         self.estimated_total = None
         self._per_step = {}  # (architecture, batch size) -> measured seconds a step
@@ -247,12 +249,24 @@ class Progress:
         self.cost_model = _fit_step_cost([(e.step_flops(g), self._per_step[_step_key(g)]) for g in genomes])
         self.organism_seconds = [self.estimate(o.genome) for o in population]
         self.baseline_seconds = {origin: self.estimate(genome) for origin, genome in e._baselines()}
-        mean = math.fsum(self.organism_seconds) / len(self.organism_seconds)
+        self.mean_organism = math.fsum(self.organism_seconds) / len(self.organism_seconds)
         finalists = min(FINALISTS, e.population)
         self.total = e.population * e.generations + (finalists + len(self.baseline_seconds)) * FINAL_SCORINGS
-        self.estimated_total = (mean * (e.population * e.generations + finalists * FINAL_SCORINGS)
-                                + FINAL_SCORINGS * math.fsum(self.baseline_seconds.values()))
+        self.final_estimate = FINAL_SCORINGS * (finalists * self.mean_organism + math.fsum(self.baseline_seconds.values()))
+        self.estimated_total = self.mean_organism * e.population * e.generations + self.final_estimate
         self.started = time.perf_counter()  # the search's clock starts with its first training
+
+    def submitted(self, todo, stage):
+        """These trainings (of generation `stage`, or the final's) are under way."""
+        self.stage = stage
+        self._queued = {id(o): self.estimate(o.genome) for o in todo}
+
+    def remaining(self):
+        """Estimated seconds (on one core) of the trainings not yet done."""
+        e = self.evolution
+        later = max(0, e.generations - self.stage) * e.population * self.mean_organism
+        final = self.final_estimate if self.stage <= e.generations else 0.0
+        return math.fsum(self._queued.values()) + later + final
 
     def _measure(self, genome):
         key = _step_key(genome)
@@ -311,9 +325,9 @@ class Progress:
         elapsed = self.elapsed()
         eta = None
         if self.estimated_total is not None:
-            self.estimated_done += self.estimate(organism.genome)
-            left = max(0.0, self.estimated_total - self.estimated_done)
-            eta = left * elapsed / self.estimated_done if self.estimated_done > 0 else None
+            self.estimated_done += self._queued.pop(id(organism), 0.0)
+            # the estimate scaled by how the seconds taken so far compare with it
+            eta = self.remaining() * elapsed / self.estimated_done if self.estimated_done > 0 else None
         final = organism.scored_in == e.generations + 1
         return TrainingDone(organism, 'final' if final else 'generation', organism.scored_in, e.generations,
                             self.done, self.total or self.done, elapsed, eta)
@@ -362,8 +376,8 @@ class Evolution:
     """
     docs: list
     fitness: str = 'loss'
-    population: int = 8
-    generations: int = 10
+    population: int = DEFAULT_POPULATION
+    generations: int = DEFAULT_GENERATIONS
     seed: int = 42
     workers: int = None
     cluster: str = None  # a Dask scheduler address (see executor.make_executor)
@@ -673,6 +687,8 @@ class Evolution:
         """Train every organism given in parallel; the slowest first, so the workers finish together."""
         todo = sorted(todo, key=lambda o: -o.genome.num_steps * (STEP_OVERHEAD_FLOPS + o.flops / o.genome.num_steps))
         progress = {'done': 0, 'total': len(todo)}
+        if todo:
+            self.progress.submitted(todo, todo[0].scored_in)
         tasks = []
         for organism in todo:
             g = organism.genome
@@ -915,7 +931,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
 
     def on_training(done):
         organism = done.organism
-        what = name_of(organism) + (f", seed {len(organism.scores) or 1} of {FINAL_SCORINGS}"
+        what = name_of(organism) + (f", seed {evolution.final_seeds().index(organism.seed) + 1} of {FINAL_SCORINGS}"
                                     if done.stage == 'final' else '')
         console.status(training_line(done, what, describe_score(fitness, organism.own_score)))
 

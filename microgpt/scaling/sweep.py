@@ -305,6 +305,16 @@ def _run_plan(executor, todo, train_docs, val_docs, results_path, echo):
     def retry(task, attempt):
         echo(f"a worker process died running {task.name}: running it again on a fresh worker")
 
+    total_cost, done_cost, t0 = sum(map(run_cost, todo)), 0.0, time.perf_counter()
+
+    def timing(spec):
+        """Elapsed time and an ETA: the runs left, at the pace of those done (by their cost)."""
+        nonlocal done_cost
+        done_cost += run_cost(spec)
+        elapsed = time.perf_counter() - t0
+        left = elapsed * (total_cost - done_cost) / done_cost if done_cost else None
+        return f" | {format_duration(elapsed)} elapsed, ETA " + ('unknown' if left is None else format_duration(left))
+
     try:
         # each run is appended as soon as it is done; one failed run must not lose the others,
         # and a worker process that dies costs at most its own run (see run_tasks)
@@ -312,11 +322,11 @@ def _run_plan(executor, todo, train_docs, val_docs, results_path, echo):
             spec = outcome.key
             if outcome.failed:
                 failures.append(f"{describe_run(spec)}: {outcome.error}")
-                echo(f"run failed: {failures[-1]}")
+                echo(f"run failed: {failures[-1]}" + timing(spec))
                 continue
             append_row(results_path, outcome.result)
             finished.append(outcome.result)
-            echo(sweep_progress_line(len(finished) + len(failures), len(todo), outcome.result))
+            echo(sweep_progress_line(len(finished) + len(failures), len(todo), outcome.result) + timing(spec))
     except BaseException as e:
         stop(executor)  # the running runs are abandoned, not waited for
         if isinstance(e, KeyboardInterrupt):

@@ -222,7 +222,7 @@ class Progress:
 
     def __init__(self, evolution):
         self.evolution = evolution
-        self.started = time.perf_counter()
+        self.created = self.started = time.perf_counter()
         self.done = 0
         self.estimated_done = 0.0
         self.stage = 0
@@ -792,7 +792,7 @@ class Evolution:
                    'best': None if best is None else dict(best.record(), **best.summary()),
                    'genome_written': None if self.genome_written is None else str(self.genome_written),
                    'replaced': None if self.decision is None else self.decision['replaced'],
-                   'seconds': round(self.progress.elapsed(), 1), 'finished': _now()})
+                   'seconds': round(time.perf_counter() - self.progress.created, 1), 'finished': _now()})
         self._log_file.close()
         return best
 

@@ -398,6 +398,7 @@ def test_analyze_prints_the_winners_ancestry_and_plots_the_births(docs, tmp_path
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert 'budget space, 2e+06 FLOPs each' in text and 'primordial' in text and 'finalist' in text
+    assert f"wrote {evolution.out}: there was no genome there to beat" in text  # the final's decision
     tree = text.split("the winner's ancestry (generation.index, birth, mean score):\n", 1)[1].splitlines()
     assert tree[0].startswith(f"  {best.generation}.{best.index}  ") and f"{best.score:.4f}" in tree[0]
     births = {(r['generation'], r['index']): r for r in read_log(evolution)

@@ -21,6 +21,7 @@ class EvolveLog:
     organisms: list = field(default_factory=list)  # every organism record, in log order
     baselines: list = field(default_factory=list)
     confirmation: dict = None
+    decision: dict = None  # whether the winner replaced the genome at --out (logs since the final met it)
     result: dict = None
 
     @property
@@ -67,6 +68,8 @@ def load_evolve_log(path):
             log.baselines.append(record)
         elif kind == 'confirmation':
             log.confirmation = record
+        elif kind == 'decision':
+            log.decision = record
         elif kind == 'result':
             log.result = record
     if log.run is None or not log.generations:

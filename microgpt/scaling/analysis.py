@@ -303,6 +303,10 @@ def evolution_report(path, log, markdown=False):
         rows = [[name, _number(s['score']), _number(s.get('spread')), str(len(s.get('scores', [])))]
                 for name, s in stands]
         parts.append(format_table(['scored on several seeds', 'mean', 'spread', 'scorings'], rows, markdown))
+    if log.decision is not None:
+        from ..console import decision_line
+        from ..evolve.fitness import describe_score
+        parts.append(decision_line(log.decision, lambda score, spread: describe_score(run['fitness'], score, spread)))
     lines = ancestry_lines(log)
     parts.append("the winner's ancestry (generation.index, birth, mean score):\n" + '\n'.join(
         ('    ' if markdown else '  ') + line for line in lines))

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPLAY_CASES, REPO
+from conftest import REPLAY_CASES, REPO, docs_text
 from printed import find_printed_line, same_print
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.lineage import recorded_score, replay_organism
@@ -121,12 +121,13 @@ def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
 
 
 def test_readme_quotes_the_shipped_figures():
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('scaling')
     tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
                             capture_output=True, text=True, cwd=REPO, check=True).stdout
     for line in tables.splitlines():
         if line.startswith('|'):
-            assert line in readme, f"README lacks the analyze line: {line}"
+            assert line in readme, f"the scaling page lacks the analyze line: {line}"
+    readme = docs_text('evolution')  # the shipped genome's scores
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
     if shipped.get('spread') is not None:  # a search that scored on several seeds: every stage as mean ± spread
@@ -162,17 +163,17 @@ def test_the_shipped_frontier_fit_is_analyze_fits_output():
     # other way (D_opt 935,762 against 935,763), which that tolerance does not fix.
     shown = frontier.loss_table(found, markdown=True) + '\n\n' + frontier.fit_lines(result)
     assert same_print((EXPERIMENTS / 'frontier-fit.md').read_text(), shown + '\n')
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('scaling')
     fit_lines = frontier.fit_lines(result).splitlines()
     assert len(fit_lines) > 10 and any('held-out check' in line for line in fit_lines)
     for line in fit_lines:  # the held-out check's predicted and measured losses among them
-        assert find_printed_line(line, readme), f"README lacks the fit line: {line}"
+        assert find_printed_line(line, readme), f"the scaling page lacks the fit line: {line}"
     assert abs(as_json['holdout']['rel_error']) <= 0.02  # the goal for the held-out check
 
 
 def test_readme_quotes_the_frontier_files_figures(docs):
     [path] = FRONTIERS
-    readme = ' '.join((REPO / 'README.md').read_text().split())  # one line, as the prose wraps
+    readme = ' '.join(docs_text('scaling').split())  # one line, as the prose wraps
     rows = sweep.read_rows(path, warn=pytest.fail)
     per_token = {}
     for row in rows:
@@ -192,7 +193,7 @@ def test_readme_quotes_the_frontier_files_figures(docs):
 
 
 def test_readme_states_the_drift_the_sweep_tables_use():
-    readme = ' '.join((REPO / 'README.md').read_text().split())
+    readme = ' '.join(docs_text('scaling').split())
     drift = [f"{t:g}".replace('e-0', 'e-') for _, t in CROSS_MACHINE_TOLERANCE]
     longest = CROSS_MACHINE_TOLERANCE[-1][0]
     assert (f"{drift[0]} up to {CROSS_MACHINE_TOLERANCE[0][0]:,} steps, then {', '.join(drift[1:-1])} and "
@@ -200,7 +201,7 @@ def test_readme_states_the_drift_the_sweep_tables_use():
 
 
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('evolution')
     shown = subprocess.run([sys.executable, '-m', 'microgpt', 'judge', 'experiments/judge-examples.txt'],
                            capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert shown.strip() and shown.strip() in readme
@@ -217,7 +218,7 @@ def test_cross_machine_tolerance_covers_the_measured_drift():
         tolerance = cross_machine_tolerance(row['steps'])
         assert tolerance is not None and tolerance >= 2 * row['largest_spread'], row
     assert all(len(run['arithmetics']) >= 4 for run in report['runs'])
-    assert format_report(report) in (REPO / 'README.md').read_text()
+    assert format_report(report) in docs_text('reproducibility')
 
 
 def batched_drift():
@@ -238,7 +239,7 @@ def test_batched_tolerance_covers_the_measured_drift():
     runs, arithmetics = batched_drift()
     assert len(runs) == 3 and {(a['blas_kernel'], a['blas_threads']) for a in arithmetics} == {
         ('Haswell', 1), ('Nehalem', 1), ('Nehalem', 2)}
-    readme = ' '.join((REPO / 'README.md').read_text().split())
+    readme = ' '.join(docs_text('reproducibility').split())
     for name, (steps, batch_size, losses) in runs.items():
         assert batch_size > 1 and len(losses) == 4
         spread = max(losses) - min(losses)
@@ -301,14 +302,14 @@ def test_recipe_replays_its_first_evaluation(docs):
     REPLAY_CASES.append(f"recipe seed 42 at step 500: {case}")
     assert abs(replayed - first['val_loss']) <= tolerance
     line = f"eval step  500 / 6500 | train loss {first['train_loss']:.4f} | held-out loss {first['val_loss']:.4f}"
-    assert line in (REPO / 'README.md').read_text()
+    assert line in docs_text('training')
 
 
-def assert_readme_quotes_seeds(runs, names):
-    """The README gives the final held-out losses of these runs, and their mean ± half the
-    range; returns the one-line README."""
+def assert_readme_quotes_seeds(runs, names, page):
+    """The docs page gives the final held-out losses of these runs, and their mean ± half the
+    range; returns the page as one line."""
     losses = [runs[name]['training']['curve'][-1]['val_loss'] for name in names]
-    readme = ' '.join((REPO / 'README.md').read_text().split())
+    readme = ' '.join(docs_text(page).split())
     mean, half_range = sum(losses) / len(losses), (max(losses) - min(losses)) / 2
     assert f"{mean:.3f} ± {half_range:.3f}" in readme
     assert ', '.join(f"{x:.4f}" for x in losses) in readme
@@ -319,14 +320,14 @@ def test_readme_quotes_the_recipes_seeds_and_kernels():
     """Mean ± half the range of the four seeds' final held-out losses, and the three kernels'
     losses of seed 42, as the README gives them."""
     runs = recipe_runs()
-    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (42, 1, 2, 3)])
+    assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (42, 1, 2, 3)], 'training')
     kernels = [runs[name]['training']['curve'] for name in ('seed42', 'kernel-Haswell', 'kernel-Nehalem')]
     assert [runs[name]['provenance']['machine']['blas_kernel'] for name in ('kernel-Haswell', 'kernel-Nehalem')] == \
         ['Haswell', 'Nehalem']
     spread = max(max(c[i]['val_loss'] for c in kernels) - min(c[i]['val_loss'] for c in kernels)
                  for i in range(len(kernels[0])))
     assert cross_machine_tolerance(6500, 'float32') >= 2 * spread
-    assert f"{spread:.4f}" in readme
+    assert f"{spread:.4f}" in docs_text('reproducibility')
 
 
 def genome_check_runs():
@@ -351,7 +352,7 @@ def test_readme_quotes_the_genome_check():
     """The evolved creature's held-out loss as the README gives it: mean ± half the range of
     the four splits' final losses, each of them, and the slowest run's seconds."""
     runs = genome_check_runs()
-    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (1, 2, 3, 4)])
+    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (1, 2, 3, 4)], 'evolution')
     assert f"{max(r['seconds'] for r in runs.values()):.0f} s" in readme
 
 
@@ -369,7 +370,7 @@ def test_readme_quotes_the_shipped_race():
     """The race's figures in the README are those of benchmarks/race.json (a timed run is not
     replayed; its file is what the README may quote)."""
     report = json.loads((REPO / 'benchmarks' / 'race.json').read_text())
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('training')
     assert report['race']['verdict'] in readme
     mine, twin = report['race']['contestants']['microgpt'], report['race']['contestants']['makemore_twin']
     assert f"| {mine['held_out_loss']:.4f}" in readme.replace('**', '') and f"{twin['held_out_loss']:.4f}" in readme
@@ -384,9 +385,8 @@ def test_readmes_show_the_shipped_bench_reports():
     tables = runpy.run_path(str(REPO / 'benchmarks' / 'tables.py'))['tables']
     report, race = (json.loads((REPO / 'benchmarks' / name).read_text()) for name in ('report.json', 'race.json'))
     lines = [line for line in tables(report, race).splitlines() if line.strip()]
-    for readme in (REPO / 'README.md', REPO / 'benchmarks' / 'README.md'):
-        text = readme.read_text()
+    for name, text in (('engines', docs_text('engines')), ('benchmarks/README.md', (REPO / 'benchmarks' / 'README.md').read_text())):
         for line in lines:
-            assert line in text, f"{readme.name} lacks the bench line: {line}"
+            assert line in text, f"{name} lacks the bench line: {line}"
     assert all(g['met'] for g in {**report['goals'], **race['goals']}.values())
     assert 'val_process_vs_original' in report['goals'] and report['comparisons']['val_prints_what_the_original_prints']

@@ -77,6 +77,9 @@ def test_the_site_builds_strictly_with_generated_references(site):
         for sub in getattr(command, 'commands', {}):
             assert f'id="{sub}"' in cli, (name, sub)
     assert '--n-embd' in cli and '--fitness' in cli
+    overview = (DOCS_PAGES / 'cli.md').read_text().split('## Every command and option')[0]
+    for name in main.commands:  # the page's overview names every command
+        assert re.search(rf'`(microgpt )?{name}\b', overview), name
     api = (site / 'api' / 'index.html').read_text()
     for name in re.findall(r'^::: (\S+)', (DOCS_PAGES / 'api.md').read_text(), re.M):
         assert f'id="{name}"' in api, name

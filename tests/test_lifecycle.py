@@ -172,7 +172,7 @@ def test_batched_losses_are_the_same_on_both_engines(runner, small_data):
 
 @pytest.mark.slow
 def test_batches_of_8_reach_a_lower_loss_than_batches_of_1_in_250_steps(runner, names_path):
-    """The README's example: 250 steps of the default model on the names data."""
+    """The training page's example: 250 steps of the default model on the names data."""
     losses = {}
     for b in (1, 8):
         trained = runner.invoke(main, ['train', '--data', str(names_path), '--primordial', '--steps', '250',

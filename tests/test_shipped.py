@@ -1,6 +1,6 @@
 """Every shipped result is one the code as committed reproduces: a cheap slice of each results
-file under experiments/ is replayed by the settings and seeds it records, and the README quotes
-the files' own figures.
+file under experiments/ is replayed by the settings and seeds it records, and the docs (docs/pages)
+quote the files' own figures.
 
 A replay must equal the record bit for bit where it runs on the arithmetic that made it
 (the same numpy, SIMD targets, BLAS, kernel and threads: reproducibility.same_arithmetic), and
@@ -210,7 +210,7 @@ def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
 
 def test_cross_machine_tolerance_covers_the_measured_drift():
     """The stated tolerance is at least twice the largest drift `microgpt drift` measured for
-    the shipped runs of each length, and the README shows that report's table."""
+    the shipped runs of each length, and the reproducibility page shows that report's table."""
     from microgpt.bench.drift import format_report
     report = json.loads((EXPERIMENTS / 'drift.json').read_text())
     assert report['provenance']['command'][0] == 'drift' and len(report['runs']) >= 10
@@ -234,7 +234,7 @@ def batched_drift():
 def test_batched_tolerance_covers_the_measured_drift():
     """The stated tolerance for mini-batch float64 runs is at least twice the spread
     measured for each replayed run (its record and its replays under three other
-    arithmetics), and the README gives each spread."""
+    arithmetics), and the reproducibility page gives each spread."""
     from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE_BATCHED
     runs, arithmetics = batched_drift()
     assert len(runs) == 3 and {(a['blas_kernel'], a['blas_threads']) for a in arithmetics} == {
@@ -291,9 +291,9 @@ def replay_first_evaluation(shipped, docs):
 
 @pytest.mark.slow
 def test_recipe_replays_its_first_evaluation(docs):
-    """The good-model recipe (README, "From the original run to a good model"), seed 42,
+    """The good-model recipe (docs/pages/training.md, "From the original run to a good model"), seed 42,
     replayed to its first evaluation (step 500 of 6,500): the held-out loss it recorded, bit
-    for bit on its arithmetic, within the float32 tolerance elsewhere; the README prints it."""
+    for bit on its arithmetic, within the float32 tolerance elsewhere; the training page prints it."""
     shipped = recipe_runs()['seed42']
     first, replayed = replay_first_evaluation(shipped, docs)
     assert first['step'] == 500
@@ -318,7 +318,7 @@ def assert_readme_quotes_seeds(runs, names, page):
 
 def test_readme_quotes_the_recipes_seeds_and_kernels():
     """Mean ± half the range of the four seeds' final held-out losses, and the three kernels'
-    losses of seed 42, as the README gives them."""
+    losses of seed 42, as the training and reproducibility pages give them."""
     runs = recipe_runs()
     assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (42, 1, 2, 3)], 'training')
     kernels = [runs[name]['training']['curve'] for name in ('seed42', 'kernel-Haswell', 'kernel-Nehalem')]
@@ -349,7 +349,7 @@ def test_genome_check_trained_the_shipped_genome():
 
 
 def test_readme_quotes_the_genome_check():
-    """The evolved creature's held-out loss as the README gives it: mean ± half the range of
+    """The evolved creature's held-out loss as the evolution page gives it: mean ± half the range of
     the four splits' final losses, each of them, and the slowest run's seconds."""
     runs = genome_check_runs()
     readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (1, 2, 3, 4)], 'evolution')
@@ -367,8 +367,8 @@ def test_genome_check_replays_its_first_evaluation(docs):
 
 
 def test_readme_quotes_the_shipped_race():
-    """The race's figures in the README are those of benchmarks/race.json (a timed run is not
-    replayed; its file is what the README may quote)."""
+    """The race's figures on the training page are those of benchmarks/race.json (a timed run is not
+    replayed; its file is what the docs may quote)."""
     report = json.loads((REPO / 'benchmarks' / 'race.json').read_text())
     readme = docs_text('training')
     assert report['race']['verdict'] in readme
@@ -378,7 +378,7 @@ def test_readme_quotes_the_shipped_race():
 
 
 def test_readmes_show_the_shipped_bench_reports():
-    """README's "Engines and speed" and benchmarks/README.md hold the tables that
+    """The engines page (docs/pages/engines.md) and benchmarks/README.md hold the tables that
     benchmarks/tables.py makes from benchmarks/report.json and race.json, and every goal
     of those runs passed."""
     import runpy

@@ -1,7 +1,7 @@
-"""The Markdown tables of README's "Engines and speed" and benchmarks/README.md's results,
+"""The Markdown tables of the docs' "Engines and speed" page and benchmarks/README.md's results,
 from one `microgpt bench` report and one `microgpt bench --race` report:
     python benchmarks/tables.py benchmarks/report.json benchmarks/race.json
-(tests/test_shipped.py checks that both READMEs hold these lines)."""
+(tests/test_shipped.py checks that both hold these lines)."""
 import json
 import sys
 

@@ -8,6 +8,16 @@ REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 # The original microgpt.py's outputs (see data/reference/README.md): the fidelity targets.
 REFERENCE = TESTS / 'data' / 'reference'
+# The documentation site's pages (docs/mkdocs.yml), one Markdown file per topic.
+DOCS_PAGES = REPO / 'docs' / 'pages'
+
+
+def docs_text(*pages):
+    """The text of the named documentation pages, joined: 'training' is
+    docs/pages/training.md, 'README' the README.md in the project root. A test names the
+    page that holds the text it checks."""
+    paths = [REPO / 'README.md' if page == 'README' else DOCS_PAGES / f'{page}.md' for page in pages]
+    return '\n'.join(path.read_text() for path in paths)
 
 
 def find_names():

@@ -450,4 +450,4 @@ def test_no_budget_organism_crops_a_document(docs, tmp_path):
 
 
 def test_on_the_names_the_budget_space_starts_block_size_at_16(names_docs, tmp_path):
-    assert Evolution(names_docs, log_dir=tmp_path).space.ranges['block_size'].low == 16  # as the README says
+    assert Evolution(names_docs, log_dir=tmp_path).space.ranges['block_size'].low == 16  # as the evolution page says

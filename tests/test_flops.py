@@ -10,10 +10,10 @@ import re
 import statistics
 import types
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from conftest import docs_text
 import microgpt.autograd as autograd
 import microgpt.model as model
 from microgpt import flops
@@ -23,8 +23,6 @@ from microgpt.errors import MicrogptError
 from microgpt.model import GPT, GPTConfig, init_state_dict
 from microgpt.optim import BETA1, BETA2, EPS, AdamSettings, learning_rate_at
 from microgpt.training import Run
-
-README = Path(__file__).resolve().parents[1] / 'README.md'
 
 # (config, batch lengths): several layers, heads, ff_mult, block sizes; one and several documents
 CASES = [
@@ -306,11 +304,10 @@ def test_impossible_lengths_are_refused(lengths):
         flops.step_flops(CASES[0][0], lengths)  # block_size 3
 
 
-# --- the README's figures ---------------------------------------------------------------------
+# --- the docs' figures (docs/pages/flops.md) ---------------------------------------------------------------------
 
 def readme_section():
-    text = README.read_text()
-    return ' '.join(text.split('## Counting FLOPs', 1)[1].split('\n## ', 1)[0].split())
+    return ' '.join(docs_text('flops').split())
 
 
 def number(pattern, text):

@@ -331,9 +331,9 @@ def test_train_trains_every_setting_of_the_genome(runner, small_data):
 
 
 def test_readme_shows_the_gene_ranges_searched():
-    from conftest import REPO
+    from conftest import docs_text
     from microgpt.evolve.genes import gene_table
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('evolution')
     for row in gene_table().splitlines():
         assert row in readme, row
     assert '| batch_size | 1–64, log-uniform | 1 (fixed) |' in readme  # the table says what it means

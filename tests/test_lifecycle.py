@@ -5,10 +5,10 @@ import math
 import os
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import docs_text
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.data import sha256_of
@@ -172,7 +172,7 @@ def test_batched_losses_are_the_same_on_both_engines(runner, small_data):
 
 @pytest.mark.slow
 def test_batches_of_8_reach_a_lower_loss_than_batches_of_1_in_250_steps(runner, names_path):
-    """The README's example: 250 steps of the default model on the names data."""
+    """The training page's example: 250 steps of the default model on the names data."""
     losses = {}
     for b in (1, 8):
         trained = runner.invoke(main, ['train', '--data', str(names_path), '--primordial', '--steps', '250',
@@ -181,7 +181,7 @@ def test_batches_of_8_reach_a_lower_loss_than_batches_of_1_in_250_steps(runner, 
         result = runner.invoke(main, ['eval', '--checkpoint', f'b{b}.json', '--data', str(names_path), '--json'])
         losses[b] = json.loads(result.stdout)['loss']
     assert losses[8] < losses[1] - 0.05, losses
-    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    readme = docs_text('training')
     assert f"`loss {losses[1]:.4f}` with `--batch-size 1`" in readme
     assert f"`loss {losses[8]:.4f}` with `--batch-size 8`" in readme
 

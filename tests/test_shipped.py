@@ -1,6 +1,6 @@
 """Every shipped result is one the code as committed reproduces: a cheap slice of each results
-file under experiments/ is replayed by the settings and seeds it records, and the README quotes
-the files' own figures.
+file under experiments/ is replayed by the settings and seeds it records, and the docs (docs/pages)
+quote the files' own figures.
 
 A replay must equal the record bit for bit where it runs on the arithmetic that made it
 (the same numpy, SIMD targets, BLAS, kernel and threads: reproducibility.same_arithmetic), and
@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPLAY_CASES, REPO
+from conftest import REPLAY_CASES, REPO, docs_text
 from printed import find_printed_line, same_print
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.lineage import recorded_score, replay_organism
@@ -121,12 +121,13 @@ def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
 
 
 def test_readme_quotes_the_shipped_figures():
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('scaling')
     tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
                             capture_output=True, text=True, cwd=REPO, check=True).stdout
     for line in tables.splitlines():
         if line.startswith('|'):
-            assert line in readme, f"README lacks the analyze line: {line}"
+            assert line in readme, f"the scaling page lacks the analyze line: {line}"
+    readme = docs_text('evolution')  # the shipped genome's scores
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
     if shipped.get('spread') is not None:  # a search that scored on several seeds: every stage as mean ± spread
@@ -162,17 +163,17 @@ def test_the_shipped_frontier_fit_is_analyze_fits_output():
     # other way (D_opt 935,762 against 935,763), which that tolerance does not fix.
     shown = frontier.loss_table(found, markdown=True) + '\n\n' + frontier.fit_lines(result)
     assert same_print((EXPERIMENTS / 'frontier-fit.md').read_text(), shown + '\n')
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('scaling')
     fit_lines = frontier.fit_lines(result).splitlines()
     assert len(fit_lines) > 10 and any('held-out check' in line for line in fit_lines)
     for line in fit_lines:  # the held-out check's predicted and measured losses among them
-        assert find_printed_line(line, readme), f"README lacks the fit line: {line}"
+        assert find_printed_line(line, readme), f"the scaling page lacks the fit line: {line}"
     assert abs(as_json['holdout']['rel_error']) <= 0.02  # the goal for the held-out check
 
 
 def test_readme_quotes_the_frontier_files_figures(docs):
     [path] = FRONTIERS
-    readme = ' '.join((REPO / 'README.md').read_text().split())  # one line, as the prose wraps
+    readme = ' '.join(docs_text('scaling').split())  # one line, as the prose wraps
     rows = sweep.read_rows(path, warn=pytest.fail)
     per_token = {}
     for row in rows:
@@ -192,7 +193,7 @@ def test_readme_quotes_the_frontier_files_figures(docs):
 
 
 def test_readme_states_the_drift_the_sweep_tables_use():
-    readme = ' '.join((REPO / 'README.md').read_text().split())
+    readme = ' '.join(docs_text('scaling').split())
     drift = [f"{t:g}".replace('e-0', 'e-') for _, t in CROSS_MACHINE_TOLERANCE]
     longest = CROSS_MACHINE_TOLERANCE[-1][0]
     assert (f"{drift[0]} up to {CROSS_MACHINE_TOLERANCE[0][0]:,} steps, then {', '.join(drift[1:-1])} and "
@@ -200,7 +201,7 @@ def test_readme_states_the_drift_the_sweep_tables_use():
 
 
 def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('evolution')
     shown = subprocess.run([sys.executable, '-m', 'microgpt', 'judge', 'experiments/judge-examples.txt'],
                            capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert shown.strip() and shown.strip() in readme
@@ -209,7 +210,7 @@ def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
 
 def test_cross_machine_tolerance_covers_the_measured_drift():
     """The stated tolerance is at least twice the largest drift `microgpt drift` measured for
-    the shipped runs of each length, and the README shows that report's table."""
+    the shipped runs of each length, and the reproducibility page shows that report's table."""
     from microgpt.bench.drift import format_report
     report = json.loads((EXPERIMENTS / 'drift.json').read_text())
     assert report['provenance']['command'][0] == 'drift' and len(report['runs']) >= 10
@@ -217,7 +218,7 @@ def test_cross_machine_tolerance_covers_the_measured_drift():
         tolerance = cross_machine_tolerance(row['steps'])
         assert tolerance is not None and tolerance >= 2 * row['largest_spread'], row
     assert all(len(run['arithmetics']) >= 4 for run in report['runs'])
-    assert format_report(report) in (REPO / 'README.md').read_text()
+    assert format_report(report) in docs_text('reproducibility')
 
 
 def batched_drift():
@@ -233,12 +234,12 @@ def batched_drift():
 def test_batched_tolerance_covers_the_measured_drift():
     """The stated tolerance for mini-batch float64 runs is at least twice the spread
     measured for each replayed run (its record and its replays under three other
-    arithmetics), and the README gives each spread."""
+    arithmetics), and the reproducibility page gives each spread."""
     from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE_BATCHED
     runs, arithmetics = batched_drift()
     assert len(runs) == 3 and {(a['blas_kernel'], a['blas_threads']) for a in arithmetics} == {
         ('Haswell', 1), ('Nehalem', 1), ('Nehalem', 2)}
-    readme = ' '.join((REPO / 'README.md').read_text().split())
+    readme = ' '.join(docs_text('reproducibility').split())
     for name, (steps, batch_size, losses) in runs.items():
         assert batch_size > 1 and len(losses) == 4
         spread = max(losses) - min(losses)
@@ -290,9 +291,9 @@ def replay_first_evaluation(shipped, docs):
 
 @pytest.mark.slow
 def test_recipe_replays_its_first_evaluation(docs):
-    """The good-model recipe (README, "From the original run to a good model"), seed 42,
+    """The good-model recipe (docs/pages/training.md, "From the original run to a good model"), seed 42,
     replayed to its first evaluation (step 500 of 6,500): the held-out loss it recorded, bit
-    for bit on its arithmetic, within the float32 tolerance elsewhere; the README prints it."""
+    for bit on its arithmetic, within the float32 tolerance elsewhere; the training page prints it."""
     shipped = recipe_runs()['seed42']
     first, replayed = replay_first_evaluation(shipped, docs)
     assert first['step'] == 500
@@ -301,14 +302,14 @@ def test_recipe_replays_its_first_evaluation(docs):
     REPLAY_CASES.append(f"recipe seed 42 at step 500: {case}")
     assert abs(replayed - first['val_loss']) <= tolerance
     line = f"eval step  500 / 6500 | train loss {first['train_loss']:.4f} | held-out loss {first['val_loss']:.4f}"
-    assert line in (REPO / 'README.md').read_text()
+    assert line in docs_text('training')
 
 
-def assert_readme_quotes_seeds(runs, names):
-    """The README gives the final held-out losses of these runs, and their mean ± half the
-    range; returns the one-line README."""
+def assert_readme_quotes_seeds(runs, names, page):
+    """The docs page gives the final held-out losses of these runs, and their mean ± half the
+    range; returns the page as one line."""
     losses = [runs[name]['training']['curve'][-1]['val_loss'] for name in names]
-    readme = ' '.join((REPO / 'README.md').read_text().split())
+    readme = ' '.join(docs_text(page).split())
     mean, half_range = sum(losses) / len(losses), (max(losses) - min(losses)) / 2
     assert f"{mean:.3f} ± {half_range:.3f}" in readme
     assert ', '.join(f"{x:.4f}" for x in losses) in readme
@@ -317,16 +318,16 @@ def assert_readme_quotes_seeds(runs, names):
 
 def test_readme_quotes_the_recipes_seeds_and_kernels():
     """Mean ± half the range of the four seeds' final held-out losses, and the three kernels'
-    losses of seed 42, as the README gives them."""
+    losses of seed 42, as the training and reproducibility pages give them."""
     runs = recipe_runs()
-    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (42, 1, 2, 3)])
+    assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (42, 1, 2, 3)], 'training')
     kernels = [runs[name]['training']['curve'] for name in ('seed42', 'kernel-Haswell', 'kernel-Nehalem')]
     assert [runs[name]['provenance']['machine']['blas_kernel'] for name in ('kernel-Haswell', 'kernel-Nehalem')] == \
         ['Haswell', 'Nehalem']
     spread = max(max(c[i]['val_loss'] for c in kernels) - min(c[i]['val_loss'] for c in kernels)
                  for i in range(len(kernels[0])))
     assert cross_machine_tolerance(6500, 'float32') >= 2 * spread
-    assert f"{spread:.4f}" in readme
+    assert f"{spread:.4f}" in docs_text('reproducibility')
 
 
 def genome_check_runs():
@@ -348,10 +349,10 @@ def test_genome_check_trained_the_shipped_genome():
 
 
 def test_readme_quotes_the_genome_check():
-    """The evolved creature's held-out loss as the README gives it: mean ± half the range of
+    """The evolved creature's held-out loss as the evolution page gives it: mean ± half the range of
     the four splits' final losses, each of them, and the slowest run's seconds."""
     runs = genome_check_runs()
-    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (1, 2, 3, 4)])
+    readme = assert_readme_quotes_seeds(runs, [f'seed{s}' for s in (1, 2, 3, 4)], 'evolution')
     assert f"{max(r['seconds'] for r in runs.values()):.0f} s" in readme
 
 
@@ -366,10 +367,10 @@ def test_genome_check_replays_its_first_evaluation(docs):
 
 
 def test_readme_quotes_the_shipped_race():
-    """The race's figures in the README are those of benchmarks/race.json (a timed run is not
-    replayed; its file is what the README may quote)."""
+    """The race's figures on the training page are those of benchmarks/race.json (a timed run is not
+    replayed; its file is what the docs may quote)."""
     report = json.loads((REPO / 'benchmarks' / 'race.json').read_text())
-    readme = (REPO / 'README.md').read_text()
+    readme = docs_text('training')
     assert report['race']['verdict'] in readme
     mine, twin = report['race']['contestants']['microgpt'], report['race']['contestants']['makemore_twin']
     assert f"| {mine['held_out_loss']:.4f}" in readme.replace('**', '') and f"{twin['held_out_loss']:.4f}" in readme
@@ -377,16 +378,15 @@ def test_readme_quotes_the_shipped_race():
 
 
 def test_readmes_show_the_shipped_bench_reports():
-    """README's "Engines and speed" and benchmarks/README.md hold the tables that
+    """The engines page (docs/pages/engines.md) and benchmarks/README.md hold the tables that
     benchmarks/tables.py makes from benchmarks/report.json and race.json, and every goal
     of those runs passed."""
     import runpy
     tables = runpy.run_path(str(REPO / 'benchmarks' / 'tables.py'))['tables']
     report, race = (json.loads((REPO / 'benchmarks' / name).read_text()) for name in ('report.json', 'race.json'))
     lines = [line for line in tables(report, race).splitlines() if line.strip()]
-    for readme in (REPO / 'README.md', REPO / 'benchmarks' / 'README.md'):
-        text = readme.read_text()
+    for name, text in (('engines', docs_text('engines')), ('benchmarks/README.md', (REPO / 'benchmarks' / 'README.md').read_text())):
         for line in lines:
-            assert line in text, f"{readme.name} lacks the bench line: {line}"
+            assert line in text, f"{name} lacks the bench line: {line}"
     assert all(g['met'] for g in {**report['goals'], **race['goals']}.values())
     assert 'val_process_vs_original' in report['goals'] and report['comparisons']['val_prints_what_the_original_prints']

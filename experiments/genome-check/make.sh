@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shipped genome.json trained from scratch by `microgpt train` in the project root, on four
 # held-out splits the search never scored on (seeds 1-4; the search scored on seed 42's): what
-# the README's held-out loss of the evolved creature (mean ± half the range) and its training
+# the docs' held-out loss of the evolved creature (mean ± half the range) and its training
 # time come from. Each run's checkpoint is kept here without its weights (seedN.json: config,
 # training settings, the held-out curve, provenance with the machine, the wall seconds that
 # `microgpt train` printed). Run from the project root on an otherwise idle machine; about two

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The good-model recipe of README "From the original run to a good model", over four seeds
+# The good-model recipe of docs/pages/training.md, "From the original run to a good model", over four seeds
 # (each its own held-out split), and seed 42 again under two forced BLAS kernels: what the
-# README's mean ± spread and its float32 drift figures come from. Each run's checkpoint is
+# docs' mean ± spread and its float32 drift figures come from. Each run's checkpoint is
 # kept here without its weights (seedN.json, kernel-K.json: config, training settings, the
 # held-out curve, provenance with the machine). Run from the project root; ~2 minutes a run.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pictures of the README's "See it" section, from the model of the shipped genome.json.
+# The pictures of the docs' "See it" page (docs/pages/see-it.md), from the model of the shipped genome.json.
 # Run from anywhere: bash experiments/see-it/make.sh
 # Needs microgpt with the plot extra (pip install -e '.[plot]'), Graphviz's dot and Chromium
 # (apt-get install graphviz chromium).

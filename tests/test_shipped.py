@@ -36,7 +36,8 @@ def assert_replays(what, steps, recorded_on, replayed, recorded, batch_size=1):
         assert difference <= tolerance, f"{what}: {case}; differs by {difference:.3g}"
 
 SWEEPS = sorted(EXPERIMENTS.glob('sweep-*.jsonl'))
-EVOLVE_LOGS = sorted(EXPERIMENTS.glob('evolve-*.jsonl'))
+# the shipped searches, and the timed runs of the default search (experiments/default-search)
+EVOLVE_LOGS = sorted(EXPERIMENTS.glob('evolve-*.jsonl')) + sorted((EXPERIMENTS / 'default-search').glob('evolve-*.jsonl'))
 REPLAYED_PER_LOG = 2
 SLOW_REPLAY_SECONDS = 10  # a log whose cheapest organisms took longer than this is replayed in the slow suite
 
@@ -390,3 +391,58 @@ def test_readmes_show_the_shipped_bench_reports():
             assert line in text, f"{name} lacks the bench line: {line}"
     assert all(g['met'] for g in {**report['goals'], **race['goals']}.values())
     assert 'val_process_vs_original' in report['goals'] and report['comparisons']['val_prints_what_the_original_prints']
+
+
+# --- the default searches, timed, and the aesthetic search at the budget ---------------------------
+
+LIFECYCLE_DOC = REPO / 'docs-pending' / 'lifecycle.md'
+TEN_MINUTES = 600
+
+
+def default_search_logs():
+    """The shipped logs of `microgpt evolve --fitness F` as a newcomer types it: (where, log path)."""
+    found = []
+    for path in EVOLVE_LOGS:
+        run = read_jsonl(path)[0]
+        command = run['provenance']['command']
+        if command[:2] == ['evolve', '--fitness'] and len(command) == 3:
+            found.append(path)
+    return found
+
+
+def test_the_default_searches_finish_within_ten_minutes_as_the_docs_say():
+    from microgpt.console import format_duration
+    from microgpt.evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
+    doc = LIFECYCLE_DOC.read_text()
+    logs = default_search_logs()
+    fitnesses = sorted(read_jsonl(path)[0]['fitness'] for path in logs)
+    assert {'loss', 'aesthetic'} <= set(fitnesses), logs
+    for path in logs:
+        records = read_jsonl(path)
+        run, result = records[0], records[-1]
+        assert (run['population'], run['generations'], run['budget']) == (
+            DEFAULT_POPULATION, DEFAULT_GENERATIONS, DEFAULT_BUDGET), path.name  # the defaults as they are now
+        assert result['kind'] == 'result' and not result['interrupted'] and result['seconds'] <= TEN_MINUTES
+        row = next(line for line in doc.splitlines() if path.name in line)
+        assert f"{format_duration(result['seconds'])} ({result['seconds']:.0f} s)" in row, row
+        plan = next(r for r in records if r['kind'] == 'plan')
+        organisms = [r for r in records if r['kind'] == 'organism']
+        assert plan['trainings'] == len(organisms)  # the plan counted every training
+
+
+def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_final():
+    from microgpt.evolve.lineage import final_standings, load_evolve_log
+    shipped = load_genome(REPO / 'experiments' / 'genome-aesthetic.json')
+    p = shipped.provenance
+    assert p['fitness'] == 'aesthetic' and p['space'] == 'budget' and p['budget'] and p['completed']
+    log = load_evolve_log(REPO / p['log'])
+    standings = {s.name: s for s in final_standings(log)}
+    assert {'winner', 'primordial', 'incumbent'} <= set(standings)
+    winner = standings['winner']
+    assert Genome.from_settings(winner.genes) == shipped.genome and winner.score == pytest.approx(p['score'])
+    doc = ' '.join(LIFECYCLE_DOC.read_text().split())
+    for name in ('winner', 'primordial', 'incumbent'):
+        s = standings[name]
+        assert f"| {s.score:.4f} ± {s.spread:.4f} | {s.new:.1%} |" in doc, name
+        assert f"{name}: *{', '.join(s.samples[:10])}*" in doc, name
+    assert f"log is [`{p['log']}`]" in doc

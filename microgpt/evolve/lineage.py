@@ -163,3 +163,46 @@ def replay_organism(run, record, train_docs, val_docs):
 def recorded_score(run, record):
     """What that one scoring scored (an elite's 'score' is the mean of several)."""
     return record['components']['val_loss' if run['fitness'] == 'loss' else 'score']
+
+
+@dataclass
+class Standing:
+    """One contender of a search's final: its scorings on the final's seeds, and for the
+    aesthetic fitness the share of its names that are new and its first scoring's samples."""
+    name: str  # 'winner', 'finalist G.I', 'primordial' or 'incumbent'
+    genes: dict
+    scores: list
+    new: float = None
+    samples: list = None
+
+    @property
+    def score(self):
+        return sum(self.scores) / len(self.scores)
+
+    @property
+    def spread(self):
+        from .search import spread_of
+        return spread_of(self.scores)
+
+
+def final_standings(log):
+    """The contenders of the final (logs since the incumbent met the finalists on the same
+    seeds), the winner first, then the other finalists, the baselines: [Standing]."""
+    final = log.run['generations'] + 1
+    scorings = {}
+    for r in log.organisms:
+        if r.get('scored_in') == final and r['error'] is None:
+            scorings.setdefault((r['origin'] if r['generation'] == 0 else 'finalist', r['generation'], r['index']),
+                                []).append(r)
+    best = (log.result or {}).get('best') or {}
+    standings = []
+    for (origin, generation, index), records in scorings.items():
+        records.sort(key=lambda r: log.confirmation['seeds'].index(r['seed']) if log.confirmation else 0)
+        winner = origin == 'finalist' and [generation, index] == [best.get('generation'), best.get('index')]
+        name = 'winner' if winner else origin if origin != 'finalist' else f"finalist {generation}.{index}"
+        components = [r['components'] for r in records]
+        new = ([c['new'] for c in components if c.get('new') is not None] if log.fitness == 'aesthetic' else [])
+        standings.append(Standing(name, records[0]['genes'], [recorded_score(log.run, r) for r in records],
+                                  sum(new) / len(new) if new else None, components[0].get('samples')))
+    order = {'winner': 0, 'primordial': 2, 'incumbent': 3}
+    return sorted(standings, key=lambda s: (order.get(s.name, 1), s.name))

@@ -225,6 +225,7 @@ class Progress:
         self.created = self.started = time.perf_counter()
         self.done = 0
         self.estimated_done = 0.0
+        self.taken = 0.0  # seconds the trainings done took, each in its own process
         self.stage = 0
         self._queued = {}
         self.total = None
@@ -260,6 +261,17 @@ class Progress:
         """These trainings (of generation `stage`, or the final's) are under way."""
         self.stage = stage
         self._queued = {id(o): self.estimate(o.genome) for o in todo}
+
+    def eta(self):
+        """Seconds still to go: the estimate of what is left, scaled by how the trainings done
+        so far compared with their estimates, shared by the workers (on a cluster, whose
+        workers are not counted here, scaled by the wall time so far instead)."""
+        if self.estimated_done <= 0:
+            return None
+        slots = self.slots()
+        if slots is None:
+            return self.remaining() * self.elapsed() / self.estimated_done
+        return self.remaining() * (self.taken / self.estimated_done) / slots
 
     def remaining(self):
         """Estimated seconds (on one core) of the trainings not yet done."""
@@ -325,9 +337,12 @@ class Progress:
         elapsed = self.elapsed()
         eta = None
         if self.estimated_total is not None:
-            self.estimated_done += self._queued.pop(id(organism), 0.0)
-            # the estimate scaled by how the seconds taken so far compare with it
-            eta = self.remaining() * elapsed / self.estimated_done if self.estimated_done > 0 else None
+            estimate = self._queued.pop(id(organism), 0.0)
+            r = organism.result or {}
+            if not r.get('error') and r.get('seconds'):
+                self.estimated_done += estimate
+                self.taken += r['seconds'] + (r.get('eval_seconds') or 0.0)
+            eta = self.eta()
         final = organism.scored_in == e.generations + 1
         return TrainingDone(organism, 'final' if final else 'generation', organism.scored_in, e.generations,
                             self.done, self.total or self.done, elapsed, eta)

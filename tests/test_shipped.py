@@ -110,7 +110,8 @@ def test_evolve_log_replays(path, docs):
 
 
 @pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-seed-space.json',
-                                         'experiments/genome-aesthetic.json'])
+                                         'experiments/genome-aesthetic.json',
+                                         'experiments/genome-aesthetic-seed-space.json'])
 def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
     shipped = load_genome(REPO / genome_path)
     p = shipped.provenance
@@ -400,12 +401,13 @@ TEN_MINUTES = 600
 
 
 def default_search_logs():
-    """The shipped logs of `microgpt evolve --fitness F` as a newcomer types it: (where, log path)."""
+    """The shipped logs of `microgpt evolve --fitness F` as a newcomer types it, since searches
+    print their plan (older logs of that command searched the defaults of their day)."""
     found = []
     for path in EVOLVE_LOGS:
-        run = read_jsonl(path)[0]
-        command = run['provenance']['command']
-        if command[:2] == ['evolve', '--fitness'] and len(command) == 3:
+        records = read_jsonl(path)
+        command = records[0]['provenance']['command']
+        if command[:2] == ['evolve', '--fitness'] and len(command) == 3 and any(r['kind'] == 'plan' for r in records):
             found.append(path)
     return found
 
@@ -425,9 +427,21 @@ def test_the_default_searches_finish_within_ten_minutes_as_the_docs_say():
         assert result['kind'] == 'result' and not result['interrupted'] and result['seconds'] <= TEN_MINUTES
         row = next(line for line in doc.splitlines() if path.name in line)
         assert f"{format_duration(result['seconds'])} ({result['seconds']:.0f} s)" in row, row
+        assert f"`microgpt evolve --fitness {run['fitness']}`" in row
+        assert f"| {sum(r.get('cpu_seconds') or 0 for r in records if r['kind'] == 'organism'):,.0f} |" in row
         plan = next(r for r in records if r['kind'] == 'plan')
         organisms = [r for r in records if r['kind'] == 'organism']
         assert plan['trainings'] == len(organisms)  # the plan counted every training
+
+
+def test_the_docs_say_what_made_the_shipped_genome_and_how_long_it_took():
+    from datetime import datetime
+    p = load_genome(REPO / 'genome.json').provenance
+    log = read_jsonl(REPO / p['log'])
+    took = datetime.fromisoformat(log[-1]['finished']) - datetime.fromisoformat(log[0]['started'])
+    doc = ' '.join(LIFECYCLE_DOC.read_text().split())
+    assert f"`microgpt {' '.join(p['command'])}`, which took {round(took.total_seconds() / 60)} minutes" in doc
+    assert f"({took.total_seconds():,.0f} s from its log's first record to its last)" in doc
 
 
 def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_final():
@@ -446,3 +460,11 @@ def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_fina
         assert f"| {s.score:.4f} ± {s.spread:.4f} | {s.new:.1%} |" in doc, name
         assert f"{name}: *{', '.join(s.samples[:10])}*" in doc, name
     assert f"log is [`{p['log']}`]" in doc
+    w, primordial, loss_genome = standings['winner'], standings['primordial'], standings['incumbent']
+    noise = max(w.spread, primordial.spread)
+    within = abs(w.score - primordial.score) <= noise
+    assert within and f"lead, {w.score - primordial.score:.4f}, is **within** the noise (the larger spread, {noise:.4f})" in doc
+    below = primordial.score - loss_genome.score
+    larger = max(primordial.spread, loss_genome.spread)
+    assert f"{below:.4f} below the primordial's, {below / larger:.1f} times the larger spread ({larger:.4f})" in doc
+    assert f"only {loss_genome.new:.1%} of its names are new (the primordial's {primordial.new:.1%}, the winner's {w.new:.1%})" in doc

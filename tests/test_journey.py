@@ -249,9 +249,14 @@ def test_an_out_that_cannot_be_a_genome_is_one_line_before_any_work(folder, setu
     assert len(result.stderr.splitlines()) == 1 and not (folder / 'experiments').exists()
 
 
-def test_an_out_in_a_missing_folder_is_refused(folder):
+def test_an_out_in_a_missing_or_unwritable_folder_is_refused(folder):
     result = evolve_cli('--out', 'nowhere/genome.json')
     assert result.exit_code == 1 and result.stderr == "Error: genome file nowhere/genome.json: folder nowhere does not exist\n"
+    if os.path.isdir('/proc'):  # a folder even root cannot write into
+        result = evolve_cli('--out', '/proc/genome.json')
+        assert result.exit_code == 1 and result.stderr.startswith(
+            "Error: genome file /proc/genome.json: folder /proc is not writable")
+    assert not (folder / 'experiments').exists()
 
 
 def test_new_samples_with_no_samples_is_a_contradiction(runner, small_data):

@@ -3,6 +3,7 @@ far it is, a genome that fits the run asked of it, new names on request, and the
 long commands take."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -342,3 +343,19 @@ def test_train_new_samples_are_new(runner, small_data):
     sampled = [line.split(': ', 1)[1] for line in result.stdout.splitlines() if line.startswith('sample')]
     assert len(sampled) == 15 and not names & set(sampled) and len(set(sampled)) == 15
     assert 'novelty: 15 of 15 samples new' in result.stderr
+
+
+def test_the_docs_example_of_sample_new(tmp_path, names_path):
+    """After `microgpt train --primordial`, `sample --new` as the docs quote it."""
+    shutil.copy(names_path, tmp_path / 'input.txt')
+    run = lambda *args: subprocess.run([sys.executable, '-m', 'microgpt', *args], cwd=tmp_path,  # noqa: E731
+                                       capture_output=True, text=True, check=True)
+    run('train', '--primordial', '--samples', '0')
+    novelty = run('sample', '--novelty').stderr.splitlines()[-1]
+    new = run('sample', '--new').stderr.splitlines()[-1]
+    doc = ' '.join((REPO / 'docs-pending' / 'lifecycle.md').read_text().split())
+    fresh, known = int(novelty.split()[1]), int(novelty.split(', ')[1].split()[0])
+    assert known > 0  # the plain samples do hold names of the data
+    assert (f"plain `microgpt sample` prints {known} names of the data among its 20 "
+            f"(`novelty: {fresh} of 20 samples new`") in doc
+    assert f"`microgpt sample --new` says `{new}`" in doc

@@ -359,3 +359,23 @@ def test_the_docs_example_of_sample_new(tmp_path, names_path):
     assert (f"plain `microgpt sample` prints {known} names of the data among its 20 "
             f"(`novelty: {fresh} of 20 samples new`") in doc
     assert f"`microgpt sample --new` says `{new}`" in doc
+
+
+def test_the_docs_runs_in_the_project_root(tmp_path):
+    """The block of commands the docs show for a genome that fits the run: each command, run in
+    the project root, prints the lines shown under it (stderr; '...' elides a line's start)."""
+    text = (REPO / 'docs-pending' / 'lifecycle.md').read_text()
+    block = text.split('test_the_docs_runs_in_the_project_root, in the project root -->\n```text\n', 1)[1]
+    block = block.split('\n```', 1)[0]
+    commands = [chunk.splitlines() for chunk in block.split('$ microgpt ')[1:]]
+    assert len(commands) == 4
+    for command, *shown in commands:
+        done = subprocess.run([sys.executable, '-m', 'microgpt', *command.split(),
+                               '--out', str(tmp_path / 'run.ckpt.json')], cwd=REPO, capture_output=True, text=True)
+        printed = done.stderr.splitlines()
+        assert (done.returncode == 1) == shown[-1].startswith('Error: '), (command, done.stderr)
+        for line in shown:
+            if line.startswith('... '):
+                assert any(p.endswith(line[4:]) for p in printed), (command, line)
+            else:
+                assert line in printed, (command, line)

@@ -429,6 +429,13 @@ def test_the_default_searches_finish_within_ten_minutes_as_the_docs_say():
         assert f"{format_duration(result['seconds'])} ({result['seconds']:.0f} s)" in row, row
         assert f"`microgpt evolve --fitness {run['fitness']}`" in row
         assert f"| {sum(r.get('cpu_seconds') or 0 for r in records if r['kind'] == 'organism'):,.0f} |" in row
+        if run['fitness'] == 'loss' and any(r.get('origin') == 'incumbent' for r in records):
+            cpu = lambda mine: sum(r['cpu_seconds'] for r in records if r['kind'] == 'organism' and mine(r))  # noqa: E731
+            organisms = [r for r in records if r['kind'] == 'organism' and r['generation'] > 0]
+            text = ' '.join(doc.split())
+            assert (f"its 3 trainings took {cpu(lambda r: r['origin'] == 'incumbent'):,.0f} CPU seconds" in text
+                    and f"the {len(organisms)} trainings of the search's own organisms "
+                        f"{cpu(lambda r: r['generation'] > 0):,.0f}" in text)
         plan = next(r for r in records if r['kind'] == 'plan')
         organisms = [r for r in records if r['kind'] == 'organism']
         assert plan['trainings'] == len(organisms)  # the plan counted every training

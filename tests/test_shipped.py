@@ -475,3 +475,21 @@ def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_fina
     larger = max(primordial.spread, loss_genome.spread)
     assert f"{below:.4f} below the primordial's, {below / larger:.1f} times the larger spread ({larger:.4f})" in doc
     assert f"only {loss_genome.new:.1%} of its names are new (the primordial's {primordial.new:.1%}, the winner's {w.new:.1%})" in doc
+
+
+def test_the_docs_quote_what_the_timed_loss_search_printed():
+    """The plan, progress and final lines the docs show are the timed search's own, and its
+    decision line says what its log's decision record holds."""
+    printed = {name: (EXPERIMENTS / 'default-search' / f'root-loss.{name}.txt').read_text().splitlines()
+               for name in ('stdout', 'stderr')}
+    doc = LIFECYCLE_DOC.read_text().splitlines()
+    starts = ('plan: ', 'generation ', 'final | ', 'primordial (', 'incumbent genome.json (', 'best: ', 'lead ', 'kept ')
+    quoted = [line for line in doc if line.startswith(starts)]
+    assert len(quoted) >= 12
+    for line in quoted:
+        assert line in printed['stdout'] + printed['stderr'], line
+    [log] = (EXPERIMENTS / 'default-search').glob('evolve-loss-*.jsonl')
+    [decision] = [r for r in read_jsonl(log) if r['kind'] == 'decision']
+    kept = printed['stdout'][-1]
+    assert not decision['replaced'] and kept.startswith('kept genome.json: the incumbent (val loss ')
+    assert f"by {-decision['lead']:.4f}" in kept and kept in doc

@@ -88,10 +88,12 @@ def plan_line(plan, space, baseline_names):
     baselines = '; '.join(f"{baseline_names.get(origin, origin)} {plan['baseline_steps'][origin]:,} steps "
                           f"({format_duration(plan['baseline_seconds'][origin])} each)"
                           for origin in plan['baseline_seconds'])
-    final = f"{plan['finalists']} finalists" + (f" and {len(plan['baseline_seconds'])} baselines ({baselines})"
+    count = len(plan['baseline_seconds'])
+    final = f"{plan['finalists']} finalists" + (f" and {count} baseline{'s' if count > 1 else ''} ({baselines})"
                                                 if baselines else '')
     wall = ('' if plan['estimated_seconds'] is None else
-            f", about {format_duration(plan['estimated_seconds'])} on {plan['workers']} workers")
+            f", about {format_duration(plan['estimated_seconds'])} on {plan['workers']} "
+            f"worker{'s' if plan['workers'] != 1 else ''}")
     low, high = plan['step_seconds']
     return (f"plan: {plan['organisms']} organisms x {plan['generations']} generations in the {space} space{budget} "
             f"(about {each} of CPU each); then the final: {final}, on the same {plan['final_scorings']} seeds; "

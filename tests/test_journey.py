@@ -156,7 +156,7 @@ def test_a_piped_search_prints_its_plan_then_a_line_per_training(folder):
     [plan] = [i for i, line in enumerate(err) if line.startswith('plan: 3 organisms x 2 generations')]
     trainings = [line for line in err if ' | training ' in line]
     total = 3 * 2 + (FINALISTS + 2) * FINAL_SCORINGS  # the final: finalists, primordial, incumbent
-    assert f"{total} trainings" in err[plan] and 'on 1 workers' in err[plan] and 'ms)' in err[plan]
+    assert f"{total} trainings" in err[plan] and 'on 1 worker ' in err[plan] and 'ms)' in err[plan]
     assert 'incumbent genome.json 600 steps' in err[plan] and 'primordial 1,000 steps' in err[plan]
     assert err.index(trainings[0]) > plan
     assert [line.split(' | ')[1] for line in trainings] == [f"training {k} of {total}" for k in range(1, total + 1)]

@@ -23,9 +23,16 @@ def params_of(size):
     return GPTConfig(vocab_size=27, **plans.frontier_arch(size)).num_params()
 
 
-def synthetic_rows(budgets=BUDGETS, sizes=tuple(plans.FRONTIER_SIZES), seeds=2, noise=0.002, law=LAW):
+# One pass over the synthetic data: more tokens than any run trains on, unless a test says otherwise.
+UNIQUE_TOKENS = 1e9
+TOKENS_PER_STEP = 200
+
+
+def synthetic_rows(budgets=BUDGETS, sizes=tuple(plans.FRONTIER_SIZES), seeds=2, noise=0.002, law=LAW,
+                   unique_tokens=UNIQUE_TOKENS):
     """Rows as `sweep frontier` writes them, with losses drawn from `law` (C = 6 N D), and a
-    learning-rate search at the tuning budget whose best rate is BEST_LR."""
+    learning-rate search at the tuning budget whose best rate is BEST_LR. Each step trains
+    TOKENS_PER_STEP tokens of 32 documents, of a data set of unique_tokens tokens."""
     rng = np.random.default_rng(0)
     search = plans.lr_search_plan(sizes, 42, GRID, **COMMON)
     runs = plans.frontier_plan(sizes, budgets, 42, seeds, GRID, {s: BEST_LR for s in sizes}, **COMMON)
@@ -40,8 +47,9 @@ def synthetic_rows(budgets=BUDGETS, sizes=tuple(plans.FRONTIER_SIZES), seeds=2, 
         loss = float(law.loss(n, d)) * float(np.exp(rng.normal(0, noise)))
         if spec['lr'] != BEST_LR:
             loss += 0.05  # the other rates of the search are worse
-        rows.append(dict(spec, data_sha256='d', params=n, steps=int(d / 200), tokens=int(d),
-                         flops=int(6 * n * int(d)), seconds=1.0, train_loss=loss, val_loss=loss))
+        rows.append(dict(spec, data_sha256='d', params=n, steps=int(d / TOKENS_PER_STEP), tokens=int(d),
+                         flops=int(6 * n * int(d)), seconds=1.0, train_loss=loss, val_loss=loss,
+                         train_docs=round(unique_tokens * 32 / TOKENS_PER_STEP)))
     return rows
 
 
@@ -156,7 +164,7 @@ def test_fit_of_a_frontier_drawn_from_a_known_law(tmp_path):
     low, high = result.intervals['a']
     assert low <= LAW.a <= high and low < result.law.a < high
     h = result.holdout
-    assert h['budget'] == 1e12 and abs(h['rel_error']) < 0.01
+    assert h['budget'] == 1e12 and abs(h['laws']['fresh']['rel_error']) < 0.01
     best_at_top = min((p for p in found.points if p.budget == 1e12), key=lambda p: p.loss)
     assert h['measured'] == pytest.approx(best_at_top.loss)
     # the law's optimum matches the closed form for C = 6 N D
@@ -194,13 +202,16 @@ def test_cli_fit_json_text_prediction_and_plot(runner, tmp_path):
     out = json.loads(result.stdout)
     assert {'E', 'A', 'B', 'alpha', 'beta', 'a', 'ci', 'holdout'} <= set(out)
     assert set(out['ci']) == {'E', 'A', 'B', 'alpha', 'beta', 'a'}
-    assert {'budget', 'predicted', 'measured', 'rel_error'} <= set(out['holdout'])
+    assert {'budget', 'measured', 'laws', 'better'} <= set(out['holdout'])
+    assert set(out['holdout']['laws']) == {'fresh', 'constrained'}
+    assert {'predicted', 'rel_error'} <= set(out['holdout']['laws']['fresh'])
     assert out['a'] == pytest.approx(out['beta'] / (out['alpha'] + out['beta'])) and out['resamples'] == 20
 
     text = runner.invoke(main, ['analyze', 'f.jsonl', '--fit', '--markdown', '--plot', 'law.png', '--resamples', '20'])
     assert text.exit_code == 0, text.output
     assert f"alpha = {out['alpha']:.4f}" in text.stdout and f"a     = {out['a']:.4f}" in text.stdout
-    assert f"relative error {out['holdout']['rel_error']:+.2%}" in text.stdout
+    fresh = out['holdout']['laws']['fresh']
+    assert f"the fresh-data law {fresh['predicted']:.4f} (" in text.stdout and f"{fresh['rel_error']:+.2%})" in text.stdout
     assert '| e8l1 | 1,328 | 0.01 |' in text.stdout
     png = (tmp_path / 'law.png').read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 50000
@@ -208,7 +219,7 @@ def test_cli_fit_json_text_prediction_and_plot(runner, tmp_path):
     predicted = runner.invoke(main, ['analyze', 'f.jsonl', '--fit', '--predict', 'C=3e12', '--json',
                                      '--resamples', '1'])
     assert predicted.exit_code == 0, predicted.output
-    assert set(json.loads(predicted.stdout)) == {'size', 'N', 'D', 'loss'}
+    assert {'size', 'N', 'D', 'loss', 'passes', 'range', 'law', 'warnings'} <= set(json.loads(predicted.stdout))
 
 
 def steps_sweep_rows():

@@ -364,7 +364,7 @@ def fit_job(console, results, plot_path, markdown, as_json, predict, resamples=N
     result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
     if values:
         prediction = frontiers.predict(result, values)
-        console.out(json.dumps(prediction) if as_json else frontiers.prediction_line(values, prediction))
+        console.out(json.dumps(prediction) if as_json else frontiers.prediction_lines(values, prediction))
     elif as_json:
         console.out(json.dumps(frontiers.fit_json(result)))
     else:

@@ -615,16 +615,23 @@ def plot_frontier(result, out_path):
 
     tokens = [r['tokens'] for r in frontier.rows]
     ds = np.geomspace(min(tokens) / 1.5, max(tokens) * 1.5, 200)
+    constrained = result.constrained
     for n, size in sizes:
         rows = [r for r in frontier.rows if r['size'] == size]
         law_ax.scatter([r['tokens'] for r in rows], [r['val_loss'] for r in rows], s=14, color=colors[size])
-        law_ax.plot(ds, law.loss(n, ds), '-', color=colors[size], alpha=0.8, label=f"{size}: law at N = {n:,}")
-    law_ax.axhline(law.E, color='gray', linestyle=':', label=f"E = {law.E:.3f} (loss of an infinite model)")
+        law_ax.plot(ds, law.loss(n, ds), ':', color=colors[size], alpha=0.8,
+                    label=f"{size}: fresh-data law at N = {n:,}")
+        law_ax.plot(ds, constrained.loss(n, ds), '-', color=colors[size], alpha=0.8)
+    law_ax.plot([], [], '-', color='gray', label='solid: the data-constrained law at the same N')
+    for passes in (1, 10, 100):
+        law_ax.axvline(passes * result.unique_tokens, color='gray', linewidth=0.6, alpha=0.6)
+        law_ax.annotate(f"{passes} pass{'es' if passes > 1 else ''}", (passes * result.unique_tokens, 1.0),
+                        xycoords=('data', 'axes fraction'), xytext=(3, -12), textcoords='offset points', fontsize=7)
     law_ax.set_xscale('log')
-    law_ax.set_xlabel('tokens trained D')
+    law_ax.set_xlabel('tokens trained D (gray: passes over the training names)')
     law_ax.set_ylabel('validation loss (nats per token)')
-    law_ax.set_title(f"fitted L(N,D) = {law.E:.3f} + {law.A:.3g}/N^{law.alpha:.3f} + {law.B:.3g}/D^{law.beta:.3f}"
-                     f" (lines) over the runs (dots)", fontsize=10)
+    law_ax.set_title(f"the laws over the runs (dots): data-constrained (solid, R_D* = {constrained.R_star:.1f} passes) "
+                     f"and fresh-data (dotted)", fontsize=10)
     law_ax.legend(fontsize=7)
 
     cs = np.geomspace(frontier.budgets[0] / 2, frontier.budgets[-1] * 2, 50)
@@ -632,6 +639,8 @@ def plot_frontier(result, out_path):
                 label=f"fitted law's optimum (a = {law.a:.3f})")
     cost = frontier.flops_per_token()
     opt_ax.plot(cs, [fit.compute_optimal(law, c, cost)[0] for c in cs], '-', color='C1', alpha=0.7)
+    opt_ax.plot(cs, [fit.compute_optimal(constrained, c, cost)[0] for c in cs], '-', color='C2', alpha=0.7,
+                label="the data-constrained law's optimum")
     vertices = [(c.budget, c.optimum[0]) for c in result.curves if c.optimum]
     if vertices:
         opt_ax.plot(*zip(*vertices), 'o', color='C0', markersize=8, label='IsoFLOP vertices')

@@ -303,6 +303,9 @@ def test_repeated_data_is_fitted_by_the_constrained_law_which_wins_the_held_out_
     h = repeated.holdout
     assert h['budget'] == 3e12 and h['better'] == 'constrained' and h['told_apart']
     assert abs(h['laws']['constrained']['rel_error']) < 0.002 < abs(h['laws']['fresh']['rel_error'])
+    errors = {kind: c['mean_abs_error'] for kind, c in h['laws'].items()}
+    assert errors['constrained'] < errors['fresh'] / 2 and set(h['laws']['fresh']['sizes']) == set(plans.FRONTIER_SIZES)
+    assert errors['fresh'] == pytest.approx(np.mean(np.abs(list(h['laws']['fresh']['sizes'].values()))))
     text = frontier.fit_lines(repeated)
     assert f"R_D*  = {repeated.constrained.R_star:.2f}" in text
     assert "the better on the held-out budget: the data-constrained law" in text

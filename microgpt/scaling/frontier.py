@@ -225,9 +225,11 @@ def fit_laws(frontier, rows, unique_tokens):
 
 
 def holdout_check(frontier, unique_tokens):
-    """Both laws fitted again without the largest budget, each predicting its best loss over
-    the ladder; the better law is the one nearer the measured best, and the two are not told
-    apart when their errors differ by less than the seeds' typical spread there."""
+    """Both laws fitted again without the largest budget, each predicting that budget's runs:
+    its best loss over the ladder, and every size run there. The better law is the one whose
+    predictions of the held-out runs err less (mean absolute relative error over the sizes);
+    the two are not told apart when their mean errors differ by less than the seeds' typical
+    spread there."""
     budgets = frontier.budgets
     if len(budgets) < 3:
         return None  # the fit without the largest budget would have one budget only
@@ -242,9 +244,12 @@ def holdout_check(frontier, unique_tokens):
     for kind, law in fit_laws(frontier, train, unique_tokens).items():
         predicted = {p.size: float(np.mean(law.loss(p.N, [r['tokens'] for r in p.rows]))) for p in at_top}
         best = min(predicted, key=predicted.get)
-        check['laws'][kind] = dict(predicted=predicted[best], predicted_size=best,
-                                   rel_error=(predicted[best] - measured[best_measured]) / measured[best_measured])
-    errors = {kind: abs(c['rel_error']) for kind, c in check['laws'].items()}
+        check['laws'][kind] = dict(
+            predicted=predicted[best], predicted_size=best,
+            rel_error=(predicted[best] - measured[best_measured]) / measured[best_measured],
+            sizes={size: (predicted[size] - measured[size]) / measured[size] for size in measured},
+            mean_abs_error=statistics.fmean(abs(predicted[size] / measured[size] - 1) for size in measured))
+    errors = {kind: c['mean_abs_error'] for kind, c in check['laws'].items()}
     check['better'] = min(errors, key=errors.get)
     spread = frontier.typical_spread()
     check['told_apart'] = spread is not None and abs(errors['fresh'] - errors['constrained']) * check['measured'] > spread
@@ -504,6 +509,11 @@ def fit_lines(result):
                  for kind, c in h['laws'].items()]
         lines.append(f"held-out check: fitted without the {h['budget']:.3g} FLOPs runs, the laws predict that "
                      f"budget's best loss as {'; '.join(parts)}; measured {h['measured']:.4f} ({h['measured_size']})")
+        sizes = list(h['laws']['fresh']['sizes'])
+        for kind, c in h['laws'].items():
+            lines.append(f"  {LAW_NAMES[kind]} on each size run there: "
+                         + ', '.join(f"{size} {c['sizes'][size]:+.2%}" for size in sizes)
+                         + f"; mean absolute error {c['mean_abs_error']:.2%}")
         if h['told_apart']:
             lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}")
         else:

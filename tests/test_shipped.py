@@ -458,3 +458,34 @@ def test_readmes_show_the_shipped_bench_reports():
             assert line in text, f"{readme.name} lacks the bench line: {line}"
     assert all(g['met'] for g in {**report['goals'], **race['goals']}.values())
     assert 'val_process_vs_original' in report['goals'] and report['comparisons']['val_prints_what_the_original_prints']
+
+
+# Figures the scaling documentation cites from elsewhere: Muennighoff et al.'s fitted R_D* and
+# the arXiv numbers of the papers.
+CITED_FIGURES = {'15.4', '2305.16264', '2203.15556', '2404.10102'}
+
+
+@pytest.mark.slow
+def test_every_figure_in_the_scaling_docs_prose_is_one_analyze_prints(shipped_fit):
+    """Each decimal figure of docs-pending/scaling.md's prose (outside its code blocks and
+    tables, which the tests above check line by line) is one that `analyze` prints for the
+    shipped sweeps, the fit, or the check run's prediction."""
+    from printed import NUMBER
+    found, result = shipped_fit
+    [path] = FRONTIER_CHECKS
+    [check] = [r for r in sweep.read_rows(path, warn=pytest.fail) if r['role'] == 'frontier']
+    values = {'N': check['params'], 'C': check['budget']}
+    tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
+                            capture_output=True, text=True, cwd=REPO, check=True).stdout
+    printed = '\n'.join([tables, frontier.fit_lines(result), f"{check['val_loss']:.4f}",
+                         frontier.prediction_lines(values, frontier.predict(result, values))])
+    known = set(NUMBER.findall(printed)) | CITED_FIGURES
+    prose, fenced = [], False
+    for line in PENDING_DOCS.read_text().splitlines():
+        if line.startswith('```'):
+            fenced = not fenced
+        elif not fenced and not line.startswith('|'):
+            prose.append(line)
+    figures = [n for n in NUMBER.findall('\n'.join(prose)) if '.' in n]
+    assert len(figures) > 10
+    assert not [n for n in figures if n not in known], "figures no analyze output prints"

@@ -18,7 +18,8 @@ parameters beyond the compute-optimal size for U) to repeated runs afterwards; h
 E, A, B, alpha, beta and R_D* are fitted together the same way as the five of the fresh law
 (few runs stay within one pass over so small a data set), and R_N* is not fitted.
 
-Also here: bootstrap intervals over runs, which parameters they leave undetermined, the compute-optimal size of a budget under the
+Also here: bootstrap intervals over runs, which parameters they leave undetermined, the
+compute-optimal size of a budget under the
 fitted law, IsoFLOP parabolas in log N and power laws fitted in log-log space.
 """
 import itertools
@@ -81,9 +82,7 @@ class DataConstrainedLaw(Law):
         return np.asarray(D, float) / self.unique_tokens
 
     def effective_tokens(self, D):
-        D = np.asarray(D, float)
-        repeats = np.maximum(D / self.unique_tokens - 1.0, 0.0)
-        return np.where(repeats > 0, self.unique_tokens * (1.0 + self.R_star * (1.0 - np.exp(-repeats / self.R_star))), D)
+        return effective_tokens(D, self.unique_tokens, self.R_star)[0]
 
     def loss(self, N, D):
         return super().loss(N, self.effective_tokens(D))
@@ -104,15 +103,20 @@ def huber(r, delta=HUBER_DELTA):
 
 # --- the objective over theta = (e, a, b, alpha, beta[, r]) -----------------------------------
 
-def _log_effective_tokens(log_d, r, unique_tokens):
-    """(log D', d log D' / d r) of the data-constrained law, where r = log R_D*: D' counts the
-    first pass over the unique tokens U in full and each later token at a value that decays
-    with the passes already made, D' = U + U R* (1 - exp(-R / R*)), R = D / U - 1 (>= 0)."""
-    D = np.exp(log_d)
+def effective_tokens(D, unique_tokens, r_star):
+    """(D', R, exp(-R / R*)) of the data-constrained law: D' counts the first pass over the
+    unique tokens U in full and each later token at a value that decays with the passes
+    already made, D' = U + U R* (1 - exp(-R / R*)), R = D / U - 1 (>= 0)."""
+    D = np.asarray(D, float)
     repeats = np.maximum(D / unique_tokens - 1.0, 0.0)
-    r_star = math.exp(r)
     decay = np.exp(-repeats / r_star)
-    effective = np.where(repeats > 0, unique_tokens * (1.0 + r_star * (1.0 - decay)), D)
+    return np.where(repeats > 0, unique_tokens * (1.0 + r_star * (1.0 - decay)), D), repeats, decay
+
+
+def _log_effective_tokens(log_d, r, unique_tokens):
+    """(log D', d log D' / d r), where r = log R_D*."""
+    r_star = math.exp(r)
+    effective, repeats, decay = effective_tokens(np.exp(log_d), unique_tokens, r_star)
     d_effective = unique_tokens * r_star * ((1.0 - decay) - repeats / r_star * decay)  # R* dD'/dR*
     return np.log(effective), np.where(repeats > 0, d_effective / effective, 0.0)
 

@@ -388,7 +388,8 @@ def predict(result, values, kind=None):
         warnings.append(f"N {n:,.0f} is outside the ladder's {params[0]:,} to {params[-1]:,} parameters")
     covered = _covered_passes(frontier, n) / result.unique_tokens
     if passes > covered:
-        warnings.append(f"{passes:.1f} passes over the names are more than runs of this size made ({covered:.1f})")
+        warnings.append(f"{_passes(passes)} passes over the names are more than runs of this size made "
+                        f"({_passes(covered)})")
     open_terms = [key for key in result.undetermined[kind] if key != 'R_star' or passes > 1]
     if open_terms:
         warnings.append(f"it depends on {', '.join(open_terms)}, which these runs do not determine")
@@ -485,7 +486,7 @@ def fit_lines(result):
     lines.append(f"what passes over the same names are worth by the data-constrained law (in passes of fresh names): "
                  f"a token of pass {half:.1f} is worth half a fresh one; "
                  + ', '.join(f"{k} passes are worth {float(dc.effective_tokens(k * U)) / U:.2f}" for k in (2, 4, 8, 16, 64))
-                 + f"; no number of passes is worth more than {1 + dc.R_star:.1f}")
+                 + f"; no number of passes is worth more than {1 + dc.R_star:.2f}")
     lines.append("compute-optimal size and tokens by the data-constrained law:")
     for opt in result.constrained_optimal:
         lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens "

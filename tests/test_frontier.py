@@ -360,3 +360,14 @@ def test_where_more_compute_stops_paying_at_each_size():
     one_seed = frontier.load_frontier([r for r in rows if r['seed'] == 42], 'rows')
     assert one_seed.typical_spread() is None
     assert all(not s['pays'] for r in frontier.returns_of_compute(one_seed) for s in r['steps'])
+
+
+def test_a_frontier_too_small_for_any_resample_says_nothing_is_determined():
+    rows = synthetic_rows(budgets=(1e10, 1e11, 1e12), sizes=('e8l1', 'e16l1'), seeds=1)
+    result = frontier.fit_frontier(frontier.load_frontier(rows, 'rows'), resamples=10)
+    assert 'R_star' in result.undetermined['constrained']
+    prediction = frontier.predict(result, frontier.parse_prediction('C=1e11'))
+    assert any('which these runs do not determine' in w for w in prediction['warnings'])
+    assert any(w.startswith('one seed only') for w in prediction['warnings'])
+    text = frontier.prediction_lines({'C': 1e11}, prediction)
+    assert 'nan' not in text and ('no range' in text or 'range [' in text)

@@ -218,7 +218,8 @@ def _as_arrays(N, D, L):
 
 
 def _theta_of(law):
-    theta = [math.log(law.E), math.log(law.A), math.log(law.B), law.alpha, law.beta]
+    tiny = 1e-300  # a term a fit drove to nothing (exp underflowed) starts from nearly nothing
+    theta = [math.log(max(law.E, tiny)), math.log(max(law.A, tiny)), math.log(max(law.B, tiny)), law.alpha, law.beta]
     if isinstance(law, DataConstrainedLaw):
         theta.append(math.log(law.R_star))
     return np.array(theta)
@@ -270,6 +271,9 @@ def fit_law(N, D, L, delta=HUBER_DELTA, starts=None, unique_tokens=None):
 
 
 def percentile_interval(values, confidence=CONFIDENCE):
+    """[low, high] holding `confidence` of the values; [nan, nan] when there are none."""
+    if len(values) == 0:
+        return [math.nan, math.nan]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(np.asarray(values, float), [tail, 100 - tail])
     return [float(low), float(high)]
@@ -297,8 +301,11 @@ def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HU
     return laws
 
 
-def law_intervals(laws, confidence=CONFIDENCE):
-    """{E, A, B, alpha, beta, a[, R_star]: [low, high]}: percentile intervals of bootstrapped laws."""
+def law_intervals(laws, confidence=CONFIDENCE, like=None):
+    """{E, A, B, alpha, beta, a[, R_star]: [low, high]}: percentile intervals of bootstrapped laws;
+    [nan, nan] each when no resample could be fitted (then the keys are those of `like`)."""
+    if not laws:
+        return {key: [math.nan, math.nan] for key in like.to_dict()}
     return {key: percentile_interval([law.to_dict()[key] for law in laws], confidence)
             for key in laws[0].to_dict()}
 

@@ -147,9 +147,9 @@ def check_fittable(frontier):
     if len(budgets) < 2:
         raise MicrogptError(f"one budget only ({budgets[0]:.3g} FLOPs): along one budget N and D move "
                             f"together, so the law cannot tell them apart; run at least two budgets")
-    if len(frontier.rows) < len(fit.PARAMS):
-        raise MicrogptError(f"{len(frontier.rows)} runs cannot fit the law's {len(fit.PARAMS)} parameters "
-                            f"(E, A, B, alpha, beta); run more sizes, budgets or seeds")
+    if len(frontier.rows) < len(fit.CONSTRAINED_PARAMS):
+        raise MicrogptError(f"{len(frontier.rows)} runs cannot fit the laws' {len(fit.CONSTRAINED_PARAMS)} parameters "
+                            f"(E, A, B, alpha, beta and the data-constrained R_D*); run more sizes, budgets or seeds")
     if len({p.N for p in frontier.points}) < 2:
         raise MicrogptError("one size only: the law needs runs of at least two sizes")
 
@@ -312,7 +312,7 @@ def fit_frontier(frontier, resamples=fit.BOOTSTRAP_RESAMPLES):
     N, D, L = frontier.arrays()
     laws = fit_laws(frontier, frontier.rows, unique_tokens)
     bootstrap = {kind: fit.bootstrap_laws(N, D, L, law, resamples=resamples, seed=0) for kind, law in laws.items()}
-    intervals = {kind: fit.law_intervals(found) for kind, found in bootstrap.items()}
+    intervals = {kind: fit.law_intervals(found, like=laws[kind]) for kind, found in bootstrap.items()}
     cost = frontier.flops_per_token()
     optimal = {}
     for kind, law in laws.items():
@@ -457,7 +457,7 @@ def _parameter_lines(law, intervals, open_keys, keys):
 
 
 def _passes(value):
-    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+    return f"{value:.2g}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 def fit_lines(result):
@@ -571,10 +571,13 @@ def prediction_lines(values, prediction):
     low, high = prediction['range']
     spread = prediction['seed_spread']
     widened = f", widened by the seeds' typical half-range {spread:.4f}" if spread else ''
+    if np.isnan(low):
+        span = "no range: no bootstrap resample of the runs could be fitted"
+    else:
+        span = f"range [{low:.4f}, {high:.4f}] (the bootstrap fits' 95% interval{widened})"
     lines = [f"predicted loss at C {values['C']:.3g} FLOPs for {which} (N {prediction['N']:,.0f}, D "
              f"{prediction['D']:,.0f} tokens, {_passes(prediction['passes'])} passes over the training names) by "
-             f"{LAW_NAMES[prediction['law']]}: {prediction['loss']:.4f}, range [{low:.4f}, {high:.4f}] (the bootstrap "
-             f"fits' 95% interval{widened})"]
+             f"{LAW_NAMES[prediction['law']]}: {prediction['loss']:.4f}, {span}"]
     lines += [f"warning: {w}" for w in prediction['warnings']]
     return '\n'.join(lines)
 

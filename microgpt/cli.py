@@ -501,21 +501,29 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
                    "parameters for sweeps, fitness and diversity against generation for evolve logs.")
 @click.option('--markdown', is_flag=True, help="Print the tables as Markdown.")
 @click.option('--fit', 'fit', is_flag=True,
-              help="Fit L(N, D) = E + A/N^alpha + B/D^beta to the results of `sweep frontier`: the "
-                   "parameters with bootstrap 95% intervals, a = beta/(alpha+beta), the compute-optimal "
-                   "size of each budget, IsoFLOP optima and a held-out check of the largest budget. "
-                   "With --plot: four plots of the frontier and the law.")
+              help="Fit L(N, D) = E + A/N^alpha + B/D^beta to the results of `sweep frontier`, and its "
+                   "data-constrained form (Muennighoff et al. 2023: repeated passes over the data decay "
+                   "in value over R_D* passes): the parameters with bootstrap 95% intervals (those the runs "
+                   "do not determine marked), a = beta/(alpha+beta), the compute-optimal size of each "
+                   "budget, IsoFLOP optima, a held-out check of the largest budget naming the better law, "
+                   "and where more compute stops paying at each size. With --plot: four plots of the "
+                   "frontier and the laws.")
 @click.option('--json', 'as_json', is_flag=True,
-              help="With --fit: print one JSON object (E, A, B, alpha, beta, a, ci, holdout, ...).")
+              help="With --fit: print one JSON object (E, A, B, alpha, beta, a, ci, data_constrained, "
+                   "holdout, better, undetermined, ...).")
 @click.option('--predict', metavar='C=FLOPS|N=PARAMS,C=FLOPS', default=None,
               help="With --fit: the predicted loss at a budget, for the ladder's best size or for N "
-                   "parameters (JSON: size, N, D, loss).")
+                   "parameters, by the law that predicted the held-out budget better: its passes over the "
+                   "data, its range, and warnings where it leaves the runs' budgets, sizes or passes or "
+                   "depends on a parameter they do not determine (JSON: size, N, D, passes, loss, range, "
+                   "law, warnings).")
 @click.option('--resamples', type=COUNT, default=BOOTSTRAP_RESAMPLES, show_default=True,
               help="With --fit: bootstrap resamples of the runs behind the 95% intervals.")
 @click.option('--tolerance', type=POSITIVE, default=None,
               help="Loss difference below which two runs of a steps or params sweep are not told apart "
                    "(marked 'noise'). Default: the largest half-range between the seeds of the sweep; "
-                   "with one seed, differences are not interpreted.")
+                   "with one seed, the typical spread of 4 seeds that the shipped sweeps measured for "
+                   "runs that long, and outside those lengths differences are not interpreted.")
 def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolerance):
     """Tables of sweep results files (loss against steps or parameters, and the return of each
     increase) and of evolve logs (per generation: best, mean, worst, distinct architectures);

@@ -39,16 +39,18 @@ def test_params_sweeps_follow_parameter_order():
     [found] = analysis.group_sweeps(rows)
     assert [found.at(x)[0]['size'] for x in found.xs] == ['small', 'large']
     header, body = analysis.table_rows(found, tolerance=0.01)
-    assert header[0] == 'size' and header[-2:] == ['change', 'tolerance']
-    assert body[1][header.index('params')] == '26,816' and body[1][-2:] == ['-0.4000', '±0.0100']
+    assert header[0] == 'size' and header[-3:] == ['change', 'ROI (drop per 1,000 params)', 'tolerance']
+    # 0.4 lower for 25,488 more parameters: a return of 0.0157 per 1,000
+    assert body[1][header.index('params')] == '26,816' and body[1][-3:] == ['-0.4000', '+0.0157', '±0.0100']
 
 
 def test_a_difference_within_the_tolerance_is_called_noise_not_a_finding():
     rows = steps_rows([3.0, 2.5, 2.497, 2.495, 2.52])
     [found] = analysis.group_sweeps(rows)
     header, body = analysis.table_rows(found, tolerance=0.01)
-    assert [cells[-2] for cells in body] == ['-', '-0.5000', '-0.0030 (noise)', '-0.0020 (noise)',
+    assert [cells[-3] for cells in body] == ['-', '-0.5000', '-0.0030 (noise)', '-0.0020 (noise)',
                                              '+0.0250']
+    assert [cells[-2] for cells in body] == ['-', '+0.2500', '+0.0015 (noise)', '+0.0010 (noise)', '-0.0125']
     assert analysis.verdict(found, tolerance=0.01) == (
         "validation loss comes within the tolerance of its lowest (2.4950 at 7,000 steps) already at 3,000 "
         "(tolerance ±0.0100, the given tolerance): more steps beyond 3,000 are not shown to pay; at 9,000 "
@@ -57,14 +59,33 @@ def test_a_difference_within_the_tolerance_is_called_noise_not_a_finding():
     assert 'worse by' not in analysis.verdict(found, tolerance=0.03)
 
 
-def test_without_seeds_the_tolerance_is_the_cross_machine_drift_of_the_run_length():
-    [single] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.4995, 2.4]))
+def test_with_one_seed_the_tolerance_is_the_typical_seed_spread_of_runs_that_long(monkeypatch):
+    monkeypatch.setattr(analysis, 'TYPICAL_SEED_SPREAD', ((1_000, 1_000, 0.011), (1_001, 21_000, 0.006)))
+    [single] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.4977, 2.3977]))
     header, body = analysis.table_rows(single)
-    # 1,000 -> 3,000 steps: drift 2e-4; 5,000 steps: 2e-4; 7,000: 1e-3 (DRIFT)
-    assert [cells[-2:] for cells in body] == [['-', '-'], ['-0.5000', '±0.0002'],
-                                              ['-0.0005', '±0.0002'], ['-0.0995', '±0.0010']]
-    [noisy] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.4999]))
-    assert analysis.table_rows(noisy)[1][2][-2] == '-0.0001 (noise)'
+    # one seed: the spread of runs up to 7,000 steps (0.006) is larger than their drift (DRIFT, <= 1e-3)
+    assert [cells[-3:] for cells in body] == [['-', '-', '-'], ['-0.5000', '+0.2500', '±0.0060'],
+                                              ['-0.0023 (noise)', '+0.0011 (noise)', '±0.0060'],
+                                              ['-0.1000', '+0.0500', '±0.0060']]
+    assert analysis.tolerance_of(single, steps=3000) == (
+        0.006, "the typical spread of 4 seeds at 3,000 steps in the shipped sweeps, this sweep having one seed, "
+               "the larger of it and the cross-machine drift at 3,000 steps")
+    assert analysis.tolerance_of(single, steps=21000)[0] == 0.02  # the drift of long runs is larger
+    assert analysis.tolerance_of(single, steps=500)[0] is None  # shorter than any measured spread
+
+
+def test_the_typical_seed_spread_is_the_shipped_multi_seed_sweeps_median():
+    """TYPICAL_SEED_SPREAD is recomputed from the shipped steps and params sweeps of several seeds."""
+    import statistics
+    from conftest import REPO
+    files = sorted((REPO / 'experiments').glob('sweep-steps-*.jsonl')) + sorted((REPO / 'experiments').glob('sweep-params-*.jsonl'))
+    found = [s for s in analysis.load_sweeps(files, warn=pytest.fail) if len(s.seeds) > 1]
+    assert found and {len(s.seeds) for s in found} == {analysis.TYPICAL_SPREAD_SEEDS}
+    spreads = [(max(r['steps'] for r in s.at(x)), s.spread(x)) for s in found for x in s.xs]
+    for shortest, longest, typical in analysis.TYPICAL_SEED_SPREAD:
+        inside = [spread for steps, spread in spreads if shortest <= steps <= longest]
+        assert inside and round(statistics.median(inside), 4) == typical
+    assert analysis.typical_seed_spread(999) is None and analysis.typical_seed_spread(21001) is None
 
 
 def test_beyond_the_measured_drift_one_seed_interprets_nothing():
@@ -74,8 +95,9 @@ def test_beyond_the_measured_drift_one_seed_interprets_nothing():
     [long] = analysis.group_sweeps(rows)
     assert analysis.verdict(long) == (
         "validation loss 2.3000 at 30,000 steps, 2.2000 at 50,000; differences between runs are not "
-        "interpreted (one seed only, so the spread between seeds is unknown: run more seeds or give --tolerance)")
-    assert analysis.table_rows(long)[1][1][-2:] == ['-0.1000', '-']
+        "interpreted (one seed only, so the spread between seeds is unknown, and runs of 50,000 steps are outside "
+        "the lengths whose typical spread was measured (1,000 to 21,000): run more seeds or give --tolerance)")
+    assert analysis.table_rows(long)[1][1][-3:] == ['-0.1000 (spread unknown)', '+0.0050 (spread unknown)', '-']
     assert analysis.verdict(long, tolerance=0.2).startswith(
         'validation loss comes within the tolerance of its lowest (2.2000 at 50,000 steps) already at 30,000 '
         '(tolerance ±0.2000, the given tolerance)')
@@ -104,18 +126,24 @@ def test_text_and_markdown_tables():
     text = analysis.report([found])
     lines = text.splitlines()
     assert lines[0].startswith('steps sweep: medium model (n_embd 16, n_head 4, n_layer 1; 4,192 params), seed 1')
-    assert lines[2].split() == ['steps', 'params', 'time', 'train', 'loss', 'val', 'loss', 'change', 'tolerance']
-    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1000', '3.0000', '-', '-']
-    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.6000', '2.5000', '-0.5000', '±0.0002']
+    assert lines[2].split() == ['steps', 'params', 'time', 'train', 'loss', 'val', 'loss', 'change', 'ROI',
+                                '(drop', 'per', '1,000', 'steps)', 'tolerance']
+    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1000', '3.0000', '-', '-', '-']
+    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.6000', '2.5000', '-0.5000', '+0.2500',
+                                f"±{analysis.typical_seed_spread(3000):.4f}"]
+    assert lines[6] == ("one seed: the spread between seeds is unknown; change: from the row above; ROI (return on "
+                        "investment): that change as a loss drop per 1,000 more steps; (noise): within the tolerance")
     assert len({len(line) for line in lines[2:5]}) == 1  # aligned columns
     markdown = analysis.report([found], markdown=True).splitlines()
-    assert markdown[0].startswith('**steps sweep') and markdown[3] == '| ---: ' * 7 + '|'
-    assert markdown[5] == '| 3,000 | 4,192 | 1.0s | 2.6000 | 2.5000 | -0.5000 | ±0.0002 |'
+    assert markdown[0].startswith('**steps sweep') and markdown[3] == '| ---: ' * 8 + '|'
+    assert markdown[5] == f"| 3,000 | 4,192 | 1.0s | 2.6000 | 2.5000 | -0.5000 | +0.2500 | ±{analysis.typical_seed_spread(3000):.4f} |"
     two = analysis.report(analysis.group_sweeps(steps_rows([3.0, 2.5]) + steps_rows([3.02, 2.49], seed=2)))
     lines = two.splitlines()
-    assert lines[2].split()[-4:] == ['±', 'seeds', 'change', 'tolerance']
-    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1100', '3.0100', '0.0100', '-', '-']
-    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.5950', '2.4950', '0.0050', '-0.5150', '±0.0100']
+    assert lines[2].split()[7:11] == ['±', 'seeds', '(own', 'splits)']
+    assert lines[3].split() == ['1,000', '4,192', '1.0s', '3.1100', '3.0100', '0.0100', '-', '-', '-']
+    assert lines[4].split() == ['3,000', '4,192', '1.0s', '2.5950', '2.4950', '0.0050', '-0.5150', '+0.2575', '±0.0100']
+    assert lines[6].startswith("±: half the range of the 2 seeds' validation losses (each seed scored on the "
+                               "validation split it draws, so it spans the splits too)")
 
 
 def test_tiny_sweep_end_to_end_table_and_plot(runner, tmp_path, names_docs):
@@ -137,9 +165,10 @@ def test_tiny_sweep_end_to_end_table_and_plot(runner, tmp_path, names_docs):
     assert [cells[4] for cells in table] == [f"{r['val_loss']:.4f}" for r in rows]
     assert [cells[3] for cells in table] == [f"{r['train_loss']:.4f}" for r in rows]
     change = rows[1]['val_loss'] - rows[0]['val_loss']
-    assert table[1][5] == f"{change:+.4f}" and table[0][5] == '-'
-    assert lines[7].startswith(('validation loss comes within', 'lowest validation loss',
-                                'validation loss still falls beyond the tolerance (±0.0002, the cross-machine'))
+    # runs of 10 to 50 steps with one seed: no measured spread, so every change is marked unknown
+    assert table[1][5:8] == [f"{change:+.4f}", '(spread', 'unknown)'] and table[0][5] == '-'
+    assert lines[9].startswith('validation loss ')
+    assert 'differences between runs are not interpreted' in lines[9]
     png = (tmp_path / 'out.png').read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 5000
     assert 'plot saved to out.png' in result.stderr

@@ -10,8 +10,8 @@ and, where the page names it, a copy of experiments/. A python block runs there 
 namespace of its own; a text block right after it is what it must print. A bash block is one
 `microgpt` command a line (`\\` continues a line, `#` starts a comment), run as a process
 with small settings in place of the documented ones (`small_settings`):
-- train: `--steps 4` (given or, unless --budget, --resume or --primordial is, added),
-  `--eval-every 2`, `--budget 3e7`, `--max-time 1`; a run whose checkpoint a later line
+- train: `--steps 4 --warmup 0` (given or, unless --budget, --resume or --primordial is,
+  added), `--eval-every 2`, `--budget 3e7`, `--max-time 1`; a run whose checkpoint a later line
   resumes gets `--max-time 1e-9`, so it stops after its first step as if interrupted;
 - evolve: `--population 2 --generations 1 --workers 1` and, in the budget space, `--budget 1e7`;
 - sweep: `--workers 1 --out-dir sweeps` (so the shipped results stay the ones analyze reads)
@@ -108,6 +108,17 @@ def test_ci_installs_what_the_readme_says():
 
 # --- the README's tour -------------------------------------------------------------------------
 
+def test_the_readme_is_a_quick_start():
+    """At most 200 lines: what microgpt is, the two commands, the tour, the map of the docs,
+    which links every page."""
+    readme = (REPO / 'README.md').read_text()
+    assert len(readme.splitlines()) <= 200
+    headings = re.findall(r'^## (.+)$', readme, re.M)
+    assert headings == ['Two commands', TOUR['TOUR_HEADING'][3:], 'The docs']
+    linked = set(re.findall(r'\]\(docs/pages/([^)#]+)\)', readme.split('## The docs')[1]))
+    assert linked == {path.name for path in DOCS_PAGES.glob('*.md')}
+
+
 def tour_record():
     return json.loads((REPO / 'benchmarks' / 'tour.json').read_text())
 
@@ -124,6 +135,12 @@ def test_the_tour_quotes_its_recorded_run():
         for quoted in re.findall(r'`([^`]+)`', description):
             assert quoted in printed, (command, quoted)
     assert record['cores'] == 2 and record['provenance']['machine']['arch']
+    assert f"load average {record['load_average_before'][0]:.1f} as the tour began" in ' '.join(
+        TOUR['tour_section']((REPO / 'README.md').read_text()).split())
+    summary = fenced_blocks(TOUR['tour_section']((REPO / 'README.md').read_text()))[0][1]  # all steps, in one block
+    assert [shlex.join(line) for line in command_lines(summary)] == [command for _, _, command, _ in steps]
+    home = (DOCS_PAGES / 'index.md').read_text().split('## The lifecycle', 1)[1]
+    assert fenced_blocks(home)[0][1] == summary  # the docs' home page shows the same
 
 
 # --- every block runs ----------------------------------------------------------------------------
@@ -150,6 +167,8 @@ def small_settings(args, later):
             args = option(args, '--steps', '4')
         for name, value in (('--steps', '4'), ('--eval-every', '2'), ('--budget', '3e7'), ('--max-time', '1')):
             args = option(args, name, value, add=False)
+        if '--steps' in args:  # a genome's warmup may be longer than 4 steps
+            args = option(args, '--warmup', '0')
         if '--out' in args and any(f"--resume {args[args.index('--out') + 1]}" in line for line in later):
             args = option(args, '--max-time', '1e-9')
     elif command == ['evolve']:

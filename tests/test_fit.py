@@ -104,3 +104,68 @@ def test_too_few_points_or_bad_values_are_refused():
         fit.fit_law(N[:4], D[:4], L[:4])
     with pytest.raises(ValueError, match='finite and > 0'):
         fit.fit_law(N, D, -L)
+
+
+# --- the data-constrained law (Muennighoff et al. 2023) -------------------------------------------
+
+UNIQUE = 2e5
+CONSTRAINED = fit.DataConstrainedLaw(E=1.8, A=30.0, B=400.0, alpha=0.5, beta=0.45, R_star=8.0, unique_tokens=UNIQUE)
+LONG_BUDGETS = np.array([1e10, 3e10, 1e11, 3e11, 1e12, 3e12])
+
+
+def long_grid(law=CONSTRAINED, noise=0.002, seed=1):
+    """Every size at budgets that reach hundreds of passes over UNIQUE tokens, two seeds each."""
+    N = np.repeat(np.tile(SIZES, len(LONG_BUDGETS)), 2)
+    D = np.repeat(np.repeat(LONG_BUDGETS, len(SIZES)), 2) / (6 * N)
+    return N, D, law.loss(N, D) * np.exp(np.random.default_rng(seed).normal(0, noise, len(N)))
+
+
+def test_effective_tokens_count_the_first_pass_fully_and_decay_after():
+    law = CONSTRAINED
+    assert law.effective_tokens([1e4, UNIQUE]) == pytest.approx([1e4, UNIQUE])  # no repetition yet
+    # a repeated token is worth exp(-R / R_D*) of a fresh one (the derivative of D')
+    for passes in (2.0, 9.0, 40.0):
+        d = passes * UNIQUE
+        slope = (law.effective_tokens(d * (1 + 1e-7)) - law.effective_tokens(d * (1 - 1e-7))) / (2e-7 * d)
+        assert slope == pytest.approx(math.exp(-(passes - 1) / law.R_star), rel=1e-5)
+    assert law.effective_tokens(1e6 * UNIQUE) == pytest.approx(UNIQUE * (1 + law.R_star))  # the ceiling
+    fresh = fit.Law(law.E, law.A, law.B, law.alpha, law.beta)
+    assert law.loss(1e4, 5e4) == pytest.approx(fresh.loss(1e4, 5e4))
+    assert law.loss(1e4, 50 * UNIQUE) > fresh.loss(1e4, 50 * UNIQUE)
+
+
+@pytest.mark.parametrize('unique_tokens', [None, UNIQUE])
+def test_the_jacobian_is_the_residuals_derivative(unique_tokens):
+    N, D, L = long_grid()
+    theta = fit._theta_of(CONSTRAINED if unique_tokens else TRUE) + 0.05
+    args = (np.log(N), np.log(D), np.log(L), unique_tokens)
+    _, jac = fit._residuals_and_jacobian(theta, *args)
+    for k in range(len(theta)):
+        h = np.zeros(len(theta))
+        h[k] = 1e-6
+        numeric = (fit._residuals_and_jacobian(theta + h, *args)[0] - fit._residuals_and_jacobian(theta - h, *args)[0]) / 2e-6
+        assert np.max(np.abs(numeric - jac[:, k])) < 1e-7, k
+
+
+def test_the_data_constrained_fit_recovers_its_law_where_the_fresh_one_cannot():
+    N, D, L = long_grid()
+    law, objective = fit.fit_law(N, D, L, unique_tokens=UNIQUE)
+    assert isinstance(law, fit.DataConstrainedLaw) and law.unique_tokens == UNIQUE
+    assert law.R_star == pytest.approx(CONSTRAINED.R_star, rel=0.1)
+    assert law.E == pytest.approx(CONSTRAINED.E, rel=0.01) and law.alpha == pytest.approx(CONSTRAINED.alpha, abs=0.03)
+    fresh, fresh_objective = fit.fit_law(N, D, L)
+    assert objective < fresh_objective / 5  # the fresh-data law cannot bend to the plateau
+    laws = fit.bootstrap_laws(N, D, L, law, resamples=30, seed=1)
+    intervals = fit.law_intervals(laws)
+    assert set(intervals) == set(fit.CONSTRAINED_PARAMS) | {'a'}
+    low, high = intervals['R_star']
+    assert low <= CONSTRAINED.R_star <= high and fit.undetermined(intervals) == []
+
+
+def test_a_parameter_the_runs_leave_open_is_named():
+    tight = {'E': [1.85, 1.93], 'alpha': [0.37, 0.57]}
+    assert fit.undetermined(tight) == []
+    assert fit.undetermined(dict(tight, A=[2.27, 1.16e15])) == ['A']   # more than a factor of 10
+    assert fit.undetermined(dict(tight, beta=[-0.1, 0.3])) == ['beta']  # not above 0
+    assert fit.undetermined(dict(tight, R_star=[3.0, fit.R_STAR_BOUNDS[1]])) == ['R_star']  # at the search's bound
+    assert fit.undetermined(dict(tight, R_star=[3.0, 25.0])) == []

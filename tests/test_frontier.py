@@ -23,9 +23,16 @@ def params_of(size):
     return GPTConfig(vocab_size=27, **plans.frontier_arch(size)).num_params()
 
 
-def synthetic_rows(budgets=BUDGETS, sizes=tuple(plans.FRONTIER_SIZES), seeds=2, noise=0.002, law=LAW):
+# One pass over the synthetic data: more tokens than any run trains on, unless a test says otherwise.
+UNIQUE_TOKENS = 1e9
+TOKENS_PER_STEP = 200
+
+
+def synthetic_rows(budgets=BUDGETS, sizes=tuple(plans.FRONTIER_SIZES), seeds=2, noise=0.002, law=LAW,
+                   unique_tokens=UNIQUE_TOKENS):
     """Rows as `sweep frontier` writes them, with losses drawn from `law` (C = 6 N D), and a
-    learning-rate search at the tuning budget whose best rate is BEST_LR."""
+    learning-rate search at the tuning budget whose best rate is BEST_LR. Each step trains
+    TOKENS_PER_STEP tokens of 32 documents, of a data set of unique_tokens tokens."""
     rng = np.random.default_rng(0)
     search = plans.lr_search_plan(sizes, 42, GRID, **COMMON)
     runs = plans.frontier_plan(sizes, budgets, 42, seeds, GRID, {s: BEST_LR for s in sizes}, **COMMON)
@@ -40,8 +47,9 @@ def synthetic_rows(budgets=BUDGETS, sizes=tuple(plans.FRONTIER_SIZES), seeds=2, 
         loss = float(law.loss(n, d)) * float(np.exp(rng.normal(0, noise)))
         if spec['lr'] != BEST_LR:
             loss += 0.05  # the other rates of the search are worse
-        rows.append(dict(spec, data_sha256='d', params=n, steps=int(d / 200), tokens=int(d),
-                         flops=int(6 * n * int(d)), seconds=1.0, train_loss=loss, val_loss=loss))
+        rows.append(dict(spec, data_sha256='d', params=n, steps=int(d / TOKENS_PER_STEP), tokens=int(d),
+                         flops=int(6 * n * int(d)), seconds=1.0, train_loss=loss, val_loss=loss,
+                         train_docs=round(unique_tokens * 32 / TOKENS_PER_STEP)))
     return rows
 
 
@@ -156,7 +164,7 @@ def test_fit_of_a_frontier_drawn_from_a_known_law(tmp_path):
     low, high = result.intervals['a']
     assert low <= LAW.a <= high and low < result.law.a < high
     h = result.holdout
-    assert h['budget'] == 1e12 and abs(h['rel_error']) < 0.01
+    assert h['budget'] == 1e12 and abs(h['laws']['fresh']['rel_error']) < 0.01
     best_at_top = min((p for p in found.points if p.budget == 1e12), key=lambda p: p.loss)
     assert h['measured'] == pytest.approx(best_at_top.loss)
     # the law's optimum matches the closed form for C = 6 N D
@@ -194,13 +202,16 @@ def test_cli_fit_json_text_prediction_and_plot(runner, tmp_path):
     out = json.loads(result.stdout)
     assert {'E', 'A', 'B', 'alpha', 'beta', 'a', 'ci', 'holdout'} <= set(out)
     assert set(out['ci']) == {'E', 'A', 'B', 'alpha', 'beta', 'a'}
-    assert {'budget', 'predicted', 'measured', 'rel_error'} <= set(out['holdout'])
+    assert {'budget', 'measured', 'laws', 'better'} <= set(out['holdout'])
+    assert set(out['holdout']['laws']) == {'fresh', 'constrained'}
+    assert {'predicted', 'rel_error'} <= set(out['holdout']['laws']['fresh'])
     assert out['a'] == pytest.approx(out['beta'] / (out['alpha'] + out['beta'])) and out['resamples'] == 20
 
     text = runner.invoke(main, ['analyze', 'f.jsonl', '--fit', '--markdown', '--plot', 'law.png', '--resamples', '20'])
     assert text.exit_code == 0, text.output
     assert f"alpha = {out['alpha']:.4f}" in text.stdout and f"a     = {out['a']:.4f}" in text.stdout
-    assert f"relative error {out['holdout']['rel_error']:+.2%}" in text.stdout
+    fresh = out['holdout']['laws']['fresh']
+    assert f"the fresh-data law {fresh['predicted']:.4f} (" in text.stdout and f"{fresh['rel_error']:+.2%})" in text.stdout
     assert '| e8l1 | 1,328 | 0.01 |' in text.stdout
     png = (tmp_path / 'law.png').read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 50000
@@ -208,7 +219,7 @@ def test_cli_fit_json_text_prediction_and_plot(runner, tmp_path):
     predicted = runner.invoke(main, ['analyze', 'f.jsonl', '--fit', '--predict', 'C=3e12', '--json',
                                      '--resamples', '1'])
     assert predicted.exit_code == 0, predicted.output
-    assert set(json.loads(predicted.stdout)) == {'size', 'N', 'D', 'loss'}
+    assert {'size', 'N', 'D', 'loss', 'passes', 'range', 'law', 'warnings'} <= set(json.loads(predicted.stdout))
 
 
 def steps_sweep_rows():
@@ -268,3 +279,95 @@ def test_the_table_warns_of_a_rate_at_the_grid_edge_and_of_diverged_runs():
     assert "1 run diverged at their size's tuned learning rate and is left out" in text
     inside = frontier.loss_table(frontier.load_frontier(synthetic_rows(budgets=(1e10, 1e11)), 'rows'))
     assert 'edge' not in inside and 'diverged' not in inside
+
+
+# --- runs that pass over their data many times -------------------------------------------------
+
+CONSTRAINED_LAW = fit.DataConstrainedLaw(E=1.9, A=25.0, B=80.0, alpha=0.5, beta=0.38, R_star=6.0, unique_tokens=2e5)
+LONG = (1e10, 3e10, 1e11, 3e11, 1e12, 3e12)
+
+
+@pytest.fixture(scope='module')
+def repeated():
+    """A frontier drawn from a data-constrained law over 2e5 unique tokens (up to ~2,000 passes)."""
+    rows = synthetic_rows(budgets=LONG, law=CONSTRAINED_LAW, unique_tokens=2e5)
+    return frontier.fit_frontier(frontier.load_frontier(rows, 'rows'), resamples=30)
+
+
+def test_the_passes_over_the_data_come_from_the_runs(repeated):
+    assert repeated.unique_tokens == pytest.approx(2e5, rel=1e-3)
+
+
+def test_repeated_data_is_fitted_by_the_constrained_law_which_wins_the_held_out_budget(repeated):
+    assert repeated.constrained.R_star == pytest.approx(CONSTRAINED_LAW.R_star, rel=0.15)
+    h = repeated.holdout
+    assert h['budget'] == 3e12 and h['better'] == 'constrained' and h['told_apart']
+    assert abs(h['laws']['constrained']['rel_error']) < 0.002 < abs(h['laws']['fresh']['rel_error'])
+    errors = {kind: c['mean_abs_error'] for kind, c in h['laws'].items()}
+    assert errors['constrained'] < errors['fresh'] / 2 and set(h['laws']['fresh']['sizes']) == set(plans.FRONTIER_SIZES)
+    assert errors['fresh'] == pytest.approx(np.mean(np.abs(list(h['laws']['fresh']['sizes'].values()))))
+    text = frontier.fit_lines(repeated)
+    assert f"R_D*  = {repeated.constrained.R_star:.2f}" in text
+    assert "the better on the held-out budget: the data-constrained law" in text
+    worth = float(repeated.constrained.effective_tokens(4 * repeated.unique_tokens)) / repeated.unique_tokens
+    assert f"4 passes are worth {worth:.2f}" in text
+    assert frontier.fit_json(repeated)['better'] == 'constrained'
+
+
+def test_a_prediction_states_its_passes_range_and_where_it_leaves_the_runs(repeated):
+    inside = frontier.predict(repeated, frontier.parse_prediction(f"N={params_of('e32l2')},C=1e11"))
+    assert inside['law'] == 'constrained' and inside['warnings'] == []
+    assert inside['passes'] == pytest.approx(inside['D'] / repeated.unique_tokens)
+    low, high = inside['range']
+    assert low < inside['loss'] < high
+    spread = repeated.frontier.typical_spread()
+    assert low == pytest.approx(inside['fit_range'][0] - spread) and high == pytest.approx(inside['fit_range'][1] + spread)
+    far = frontier.predict(repeated, frontier.parse_prediction('N=1e6,C=1e14'))
+    assert any('budget 1e+14 FLOPs is outside' in w for w in far['warnings'])
+    assert any("N 1,000,000 is outside the ladder's 1,328 to 151,936" in w for w in far['warnings'])
+    many = frontier.predict(repeated, frontier.parse_prediction(f"N={params_of('e64l3')},C=1e13"))
+    assert any('passes over the names are more than runs of this size made' in w for w in many['warnings'])
+    lines = frontier.prediction_lines({'C': 1e13}, many).splitlines()
+    assert 'by the data-constrained law' in lines[0] and lines[1].startswith('warning: ')
+
+
+def test_a_prediction_that_rests_on_an_undetermined_parameter_says_so(repeated):
+    import dataclasses
+    shaky = dataclasses.replace(repeated, undetermined={'fresh': ['A'], 'constrained': ['R_star']})
+    one_pass = frontier.predict(shaky, frontier.parse_prediction(f"N={params_of('e64l3')},C=1e10"))
+    assert one_pass['passes'] < 1 and not any('do not determine' in w for w in one_pass['warnings'])
+    repeated_passes = frontier.predict(shaky, frontier.parse_prediction(f"N={params_of('e8l1')},C=1e11"))
+    assert "it depends on R_star, which these runs do not determine" in repeated_passes['warnings']
+    fresh = frontier.predict(shaky, frontier.parse_prediction('C=1e11'), kind='fresh')
+    assert "it depends on A, which these runs do not determine" in fresh['warnings']
+    text = frontier.fit_lines(shaky)
+    assert "not determined by these runs (the fresh-data law): A" in text
+    assert any(line.startswith('  A     = ') and line.endswith('not determined by these runs')
+               for line in text.splitlines())
+
+
+def test_where_more_compute_stops_paying_at_each_size():
+    rows = synthetic_rows(budgets=(1e10, 1e11, 1e12), sizes=('e8l1', 'e32l2'), noise=0.0)
+    for row in rows:  # e8l1 gains nothing beyond 1e11; e32l2 keeps gaining
+        if row['size'] == 'e8l1' and row['budget'] == 1e12:
+            row['val_loss'] = next(r['val_loss'] for r in rows if r['size'] == 'e8l1' and r['budget'] == 1e11) - 0.0001
+        row['val_loss'] += 0.001 * (row['seed'] - 42)  # a seed spread of 0.0005
+    found = frontier.load_frontier(rows, 'rows')
+    assert found.typical_spread() == pytest.approx(0.0005)
+    by_size = {r['size']: r for r in frontier.returns_of_compute(found)}
+    assert by_size['e8l1']['last_paid'].budget == 1e11 and [s['budget'] for s in by_size['e8l1']['beyond']] == [1e12]
+    assert by_size['e32l2']['last_paid'].budget == 1e12 and by_size['e32l2']['beyond'] == []
+    one_seed = frontier.load_frontier([r for r in rows if r['seed'] == 42], 'rows')
+    assert one_seed.typical_spread() is None
+    assert all(not s['pays'] for r in frontier.returns_of_compute(one_seed) for s in r['steps'])
+
+
+def test_a_frontier_too_small_for_any_resample_says_nothing_is_determined():
+    rows = synthetic_rows(budgets=(1e10, 1e11, 1e12), sizes=('e8l1', 'e16l1'), seeds=1)
+    result = frontier.fit_frontier(frontier.load_frontier(rows, 'rows'), resamples=10)
+    assert 'R_star' in result.undetermined['constrained']
+    prediction = frontier.predict(result, frontier.parse_prediction('C=1e11'))
+    assert any('which these runs do not determine' in w for w in prediction['warnings'])
+    assert any(w.startswith('one seed only') for w in prediction['warnings'])
+    text = frontier.prediction_lines({'C': 1e11}, prediction)
+    assert 'nan' not in text and ('no range' in text or 'range [' in text)

@@ -36,6 +36,19 @@ def assert_replays(what, steps, recorded_on, replayed, recorded, batch_size=1):
         assert difference <= tolerance, f"{what}: {case}; differs by {difference:.3g}"
 
 SWEEPS = sorted(EXPERIMENTS.glob('sweep-*.jsonl'))
+# A frontier run beyond the shipped frontier's budgets, kept out of its fit to test its predictions.
+FRONTIER_CHECKS = sorted((EXPERIMENTS / 'frontier-check').glob('sweep-frontier-*.jsonl'))
+# The scaling documentation awaiting its docs page: what the README quoted of the scaling study
+# moves there, so the figures are looked for in both.
+PENDING_DOCS = REPO / 'docs-pending' / 'scaling.md'
+
+
+def documented():
+    """The scaling page, the README and the pending scaling documentation: where the scaling
+    study's figures are quoted."""
+    return docs_text('scaling', 'README') + '\n' + (PENDING_DOCS.read_text() if PENDING_DOCS.exists() else '')
+
+
 # the shipped searches, and the timed runs of the default search (experiments/default-search)
 EVOLVE_LOGS = sorted(EXPERIMENTS.glob('evolve-*.jsonl')) + sorted((EXPERIMENTS / 'default-search').glob('evolve-*.jsonl'))
 REPLAYED_PER_LOG = 2
@@ -56,7 +69,7 @@ def test_there_are_shipped_results():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('path', SWEEPS, ids=lambda p: p.name)
+@pytest.mark.parametrize('path', SWEEPS + FRONTIER_CHECKS, ids=lambda p: p.name)
 def test_sweep_results_replay(path, docs):
     header, rows = sweep.read_results(path, warn=pytest.fail)
     assert header and header['provenance']['data_sha256'] == sha256_of(DATA)
@@ -123,12 +136,17 @@ def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
 
 
 def test_readme_quotes_the_shipped_figures():
-    readme = docs_text('scaling')
     tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
                             capture_output=True, text=True, cwd=REPO, check=True).stdout
+    # as the README makes it: analyze experiments/sweep-steps-*.jsonl experiments/sweep-params-*.jsonl --markdown
+    curves = [path for kind in ('steps', 'params') for path in SWEEPS if path.name.startswith(f'sweep-{kind}-')]
+    steps_and_params = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, curves), '--markdown'],
+                                      capture_output=True, text=True, cwd=REPO, check=True).stdout
+    assert same_print((EXPERIMENTS / 'scaling-tables.md').read_text(), steps_and_params)
+    shown = documented()
     for line in tables.splitlines():
         if line.startswith('|'):
-            assert line in readme, f"the scaling page lacks the analyze line: {line}"
+            assert line in shown, f"the scaling page lacks the analyze line: {line}"
     readme = docs_text('evolution')  # the shipped genome's scores
     shipped = load_genome(REPO / 'genome.json').provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
@@ -154,23 +172,75 @@ def close(a, b):
     return a == b
 
 
-@pytest.mark.slow
-def test_the_shipped_frontier_fit_is_analyze_fits_output():
+@pytest.fixture(scope='module')
+def shipped_fit():
+    """The shipped frontier and what `analyze --fit` fits to it, fitted once."""
     [path] = FRONTIERS
     found = frontier.load_frontier(sweep.read_rows(path, warn=pytest.fail), str(path))
-    result = frontier.fit_frontier(found)  # what `analyze --fit` prints, fitted once
+    return found, frontier.fit_frontier(found)
+
+
+@pytest.mark.slow
+def test_the_shipped_frontier_fit_is_analyze_fits_output(shipped_fit):
+    found, result = shipped_fit
     as_json = json.loads(json.dumps(frontier.fit_json(result)))
     assert close(json.loads((EXPERIMENTS / 'frontier-fit.json').read_text()), as_json)
     # As printed numbers within the fit's tolerance: another machine may round a last digit the
     # other way (D_opt 935,762 against 935,763), which that tolerance does not fix.
     shown = frontier.loss_table(found, markdown=True) + '\n\n' + frontier.fit_lines(result)
     assert same_print((EXPERIMENTS / 'frontier-fit.md').read_text(), shown + '\n')
-    readme = docs_text('scaling')
+    shown = documented()
     fit_lines = frontier.fit_lines(result).splitlines()
     assert len(fit_lines) > 10 and any('held-out check' in line for line in fit_lines)
     for line in fit_lines:  # the held-out check's predicted and measured losses among them
-        assert find_printed_line(line, readme), f"the scaling page lacks the fit line: {line}"
-    assert abs(as_json['holdout']['rel_error']) <= 0.02  # the goal for the held-out check
+        assert find_printed_line(line, shown), f"README and docs-pending/scaling.md lack the fit line: {line}"
+    holdout = as_json['holdout']
+    assert abs(holdout['laws'][holdout['better']]['rel_error']) <= 0.02  # the goal for the held-out check
+
+
+@pytest.mark.slow
+def test_a_run_beyond_the_frontier_lands_where_predict_says(shipped_fit, docs):
+    """The check run (not fitted) at a budget beyond the frontier's: within 2% of the better
+    law's prediction and inside its stated range, or flagged by --predict as outside the runs."""
+    found, result = shipped_fit
+    [path] = FRONTIER_CHECKS
+    [check] = [r for r in sweep.read_rows(path, warn=pytest.fail) if r['role'] == 'frontier']
+    assert check['budget'] > max(found.budgets) and check['split_seed'] == found.rows[0]['split_seed']
+    assert check['lr'] == found.lr[check['size']]
+    prediction = frontier.predict(result, {'N': check['params'], 'C': check['budget']})
+    assert prediction['law'] == result.better and prediction['size'] == check['size']
+    low, high = prediction['range']
+    landed = abs(check['val_loss'] / prediction['loss'] - 1) <= 0.02 and low <= check['val_loss'] <= high
+    assert landed or prediction['warnings']
+    assert landed, (check['val_loss'], prediction)  # and here it does land, warnings or not
+    line = frontier.prediction_lines({'N': check['params'], 'C': check['budget']}, prediction).splitlines()[0]
+    assert find_printed_line(line, documented()), f"docs-pending/scaling.md lacks the check's prediction: {line}"
+    assert f"{check['val_loss']:.4f}" in documented()
+
+
+def test_one_pass_over_the_names_is_counted_from_the_runs(docs):
+    [path] = FRONTIERS
+    rows = sweep.read_rows(path, warn=pytest.fail)
+    train, _ = sweep.sweep_split(docs, rows[0]['split_seed'])
+    from microgpt.flops import lengths_of
+    assert abs(frontier.one_pass_tokens(rows) - sum(lengths_of(train, rows[0]['block_size']))) < 1
+
+
+@pytest.mark.slow
+def test_the_frontier_runs_past_the_first_study_replay(docs):
+    """A slice of the runs that carried the frontier past 3e11 FLOPs (many passes over the
+    names): the cheapest of them, trained again by its recorded settings."""
+    [path] = FRONTIERS
+    header, rows = sweep.read_results(path, warn=pytest.fail)
+    beyond = [row for row in rows if row['budget'] > 3e11]
+    assert beyond
+    row = min(beyond, key=lambda r: (r['seconds'], r['seed']))
+    spec = {f: row[f] for f in sweep.run_fields('frontier')}
+    replayed = sweep.run_one(spec, *sweep.sweep_split(docs, row['split_seed']))
+    assert [replayed[f] for f in ('steps', 'tokens', 'flops')] == [row[f] for f in ('steps', 'tokens', 'flops')]
+    what = f"{path.name} {row['size']} {row['budget']:.3g} FLOPs, {row['steps']} steps"
+    assert_replays(what + ' val loss', row['steps'], row['arithmetic'], replayed['val_loss'], row['val_loss'],
+                   batch_size=row['batch_size'])
 
 
 def test_readme_quotes_the_frontier_files_figures(docs):
@@ -493,3 +563,34 @@ def test_the_docs_quote_what_the_timed_loss_search_printed():
     kept = printed['stdout'][-1]
     assert not decision['replaced'] and kept.startswith('kept genome.json: the incumbent (val loss ')
     assert f"by {-decision['lead']:.4f}" in kept and kept in doc
+
+
+# Figures the scaling documentation cites from elsewhere: Muennighoff et al.'s fitted R_D* and
+# the arXiv numbers of the papers.
+CITED_FIGURES = {'15.4', '2305.16264', '2203.15556', '2404.10102'}
+
+
+@pytest.mark.slow
+def test_every_figure_in_the_scaling_docs_prose_is_one_analyze_prints(shipped_fit):
+    """Each decimal figure of docs-pending/scaling.md's prose (outside its code blocks and
+    tables, which the tests above check line by line) is one that `analyze` prints for the
+    shipped sweeps, the fit, or the check run's prediction."""
+    from printed import NUMBER
+    found, result = shipped_fit
+    [path] = FRONTIER_CHECKS
+    [check] = [r for r in sweep.read_rows(path, warn=pytest.fail) if r['role'] == 'frontier']
+    values = {'N': check['params'], 'C': check['budget']}
+    tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
+                            capture_output=True, text=True, cwd=REPO, check=True).stdout
+    printed = '\n'.join([tables, frontier.fit_lines(result), f"{check['val_loss']:.4f}",
+                         frontier.prediction_lines(values, frontier.predict(result, values))])
+    known = set(NUMBER.findall(printed)) | CITED_FIGURES
+    prose, fenced = [], False
+    for line in PENDING_DOCS.read_text().splitlines():
+        if line.startswith('```'):
+            fenced = not fenced
+        elif not fenced and not line.startswith('|'):
+            prose.append(line)
+    figures = [n for n in NUMBER.findall('\n'.join(prose)) if '.' in n]
+    assert len(figures) > 10
+    assert not [n for n in figures if n not in known], "figures no analyze output prints"

@@ -1,7 +1,9 @@
 """Scaling analysis of sweep results: per sweep, loss against steps or parameters (mean over
-its seeds), the change from each run to the next, told apart from noise only when it exceeds
-the tolerance (by default the spread between seeds), and a plot of loss against steps /
-parameters on a log axis (matplotlib, the `plot` extra)."""
+its seeds), the change from each run to the next and its return (loss drop per 1,000 steps or
+parameters), told apart from noise only when it exceeds the tolerance (by default the spread
+between seeds; with one seed, the typical spread the shipped multi-seed sweeps measured for
+runs that long), and a plot of loss against steps / parameters on a log axis (matplotlib, the
+`plot` extra)."""
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,24 @@ from ..console import format_duration, format_table
 from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
 X_UNITS = {'steps': 'steps', 'params': 'params'}
+# The typical spread between seeds of a run of one-document steps, by run length: (shortest,
+# longest run in steps, spread), the median of half the range of the final validation loss
+# over seeds 42 to 45 (each drawing its own held-out split) among the shipped steps and params
+# sweeps' runs of those lengths (experiments/sweep-steps-*, sweep-params-*). Runs outside these
+# lengths have no measured spread.
+TYPICAL_SEED_SPREAD = (
+    (1_000, 1_000, 0.0111),
+    (1_001, 21_000, 0.0062),
+)
+TYPICAL_SPREAD_SEEDS = 4
+
+
+def typical_seed_spread(steps):
+    """The typical half-range between seeds of runs `steps` long, or None where unmeasured."""
+    for shortest, longest, spread in TYPICAL_SEED_SPREAD:
+        if shortest <= steps <= longest:
+            return spread
+    return None
 
 
 @dataclass
@@ -51,6 +71,10 @@ class Sweep:
         """The largest half-range between seeds at any x, or None with one seed everywhere."""
         spreads = [s for s in map(self.spread, self.xs) if s is not None]
         return max(spreads) if spreads else None
+
+    def one_split(self):
+        """Whether every seed is scored on one validation split (else each seed draws its own)."""
+        return 'split_seed' in self.rows[0]
 
     def title(self):
         first = self.rows[0]
@@ -118,18 +142,25 @@ def load_sweeps(paths, warn):
 def tolerance_of(sweep, tolerance=None, steps=None):
     """(the loss difference below which two runs of up to `steps` steps are not told apart,
     where it comes from). The given tolerance; else the larger of the sweep's spread between
-    seeds and the stated cross-machine drift of runs that long (a difference smaller than
-    either may not hold on another seed or another machine); (None, why) when neither is known."""
+    seeds (with one seed, the typical spread of runs that long: TYPICAL_SEED_SPREAD) and the
+    stated cross-machine drift of runs that long (a difference smaller than either may not hold
+    on another seed or another machine); (None, why) when the spread is unknown."""
     from ..reproducibility import cross_machine_tolerance
     if tolerance is not None:
         return tolerance, "the given tolerance"
     spread = sweep.seed_spread()
     drift = cross_machine_tolerance(steps) if steps is not None else None
-    if spread is None and drift is None:
-        return None, "one seed only, so the spread between seeds is unknown"
     parts = []
     if spread is not None:
         parts.append((spread, f"the {len(sweep.seeds)} seeds' spread"))
+    else:
+        typical = typical_seed_spread(steps) if steps is not None else None
+        if typical is None:
+            lengths = f"{TYPICAL_SEED_SPREAD[0][0]:,} to {TYPICAL_SEED_SPREAD[-1][1]:,}"
+            return None, (f"one seed only, so the spread between seeds is unknown, and runs of "
+                          f"{steps or 0:,} steps are outside the lengths whose typical spread was measured ({lengths})")
+        parts.append((typical, f"the typical spread of {TYPICAL_SPREAD_SEEDS} seeds at {steps:,} steps in the "
+                               f"shipped sweeps, this sweep having one seed"))
     if drift is not None:
         parts.append((drift, f"the cross-machine drift at {steps:,} steps"))
     tol, source = max(parts)
@@ -149,6 +180,13 @@ def changes(sweep):
     """Validation-loss change from the previous x (mean over seeds); None first."""
     losses = [sweep.val_loss(x) for x in sweep.xs]
     return [None] + [b - a for a, b in zip(losses, losses[1:])]
+
+
+def returns(sweep):
+    """Return on investment from the previous x: the loss drop per 1,000 more steps (steps
+    sweep) or parameters (params sweep); None first."""
+    xs = sweep.xs
+    return [None] + [-change / ((b - a) / 1000) for change, a, b in zip(changes(sweep)[1:], xs, xs[1:])]
 
 
 def verdict(sweep, tolerance=None):
@@ -189,31 +227,53 @@ def verdict(sweep, tolerance=None):
     return text
 
 
+def _marked(value, tol, digits=4):
+    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown)
+    where there is none to compare with."""
+    if tol is None:
+        return f"{value:+.{digits}f} (spread unknown)"
+    return f"{value:+.{digits}f}" + (" (noise)" if tol[1] else '')
+
+
 def table_rows(sweep, tolerance=None):
     several = len(sweep.seeds) > 1
+    unit = X_UNITS[sweep.kind]
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
     header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
-        ['± seeds'] if several else []) + ['change', 'tolerance']
+        [f"± seeds ({'one split' if sweep.one_split() else 'own splits'})"] if several else []) + [
+        'change', f"ROI (drop per 1,000 {unit})", 'tolerance']
     body = []
     xs = sweep.xs
-    for i, (x, change) in enumerate(zip(xs, changes(sweep))):
+    for i, (x, change, roi) in enumerate(zip(xs, changes(sweep), returns(sweep))):
         rows = sweep.at(x)
         first = rows[0]
         tol = None if i == 0 else tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i - 1], x))[0]
         if change is None:
-            change_text = '-'
-        elif tol is None or abs(change) > tol:
-            change_text = f"{change:+.4f}"
+            change_text = roi_text = '-'
         else:
-            change_text = f"{change:+.4f} (noise)"
+            within = None if tol is None else (tol, abs(change) <= tol)
+            change_text, roi_text = _marked(change, within), _marked(roi, within)
         spread = sweep.spread(x)
         body.append([str(first[f]) for f in size_columns] + [
             f"{first['steps']:,}", f"{first['params']:,}",
             format_duration(statistics.fmean(r['seconds'] for r in rows)),
             f"{statistics.fmean(r['train_loss'] for r in rows):.4f}", f"{sweep.val_loss(x):.4f}"] + (
             ['-' if spread is None else f"{spread:.4f}"] if several else []) + [
-            change_text, '-' if tol is None else plus_minus(tol)])
+            change_text, roi_text, '-' if tol is None else plus_minus(tol)])
     return header, body
+
+
+def legend(sweep):
+    """What the columns of a sweep's table mean: what its ± spans, what ROI divides by."""
+    unit = X_UNITS[sweep.kind]
+    if len(sweep.seeds) > 1:
+        split = ("all scored on one validation split" if sweep.one_split() else
+                 "each seed scored on the validation split it draws, so it spans the splits too")
+        spread = f"±: half the range of the {len(sweep.seeds)} seeds' validation losses ({split})"
+    else:
+        spread = "one seed: the spread between seeds is unknown"
+    return (f"{spread}; change: from the row above; ROI (return on investment): that change as a loss drop per "
+            f"1,000 more {unit}; (noise): within the tolerance")
 
 
 def report(sweeps, markdown=False, tolerance=None):
@@ -226,7 +286,8 @@ def report(sweeps, markdown=False, tolerance=None):
             continue
         header, body = table_rows(sweep, tolerance)
         title = f"**{sweep.title()}**" if markdown else sweep.title()
-        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{verdict(sweep, tolerance)}")
+        parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{legend(sweep)}\n\n"
+                     f"{verdict(sweep, tolerance)}")
     return '\n\n'.join(parts)
 
 
@@ -368,7 +429,7 @@ def fit_job(console, results, plot_path, markdown, as_json, predict, resamples=N
     result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
     if values:
         prediction = frontiers.predict(result, values)
-        console.out(json.dumps(prediction) if as_json else frontiers.prediction_line(values, prediction))
+        console.out(json.dumps(prediction) if as_json else frontiers.prediction_lines(values, prediction))
     elif as_json:
         console.out(json.dumps(frontiers.fit_json(result)))
     else:

@@ -1,4 +1,5 @@
-"""Fitting a scaling law in numpy alone: L(N, D) = E + A / N^alpha + B / D^beta.
+"""Fitting a scaling law in numpy alone: L(N, D) = E + A / N^alpha + B / D^beta, and its
+data-constrained form, where D is replaced by the effective data D' of repeated tokens.
 
 The method is Hoffmann et al. 2022 (Chinchilla, approach 3) as Besiroglu et al. 2024 redid it:
 minimize a Huber loss (delta 1e-3) of the residuals of log L from a grid of starting points.
@@ -8,7 +9,17 @@ E, A, B = exp(e, a, b), so the three terms stay positive. Each start is a grid p
 law is linear in them); from there a Levenberg-Marquardt search with Huber weights (IRLS)
 moves all five together. The best end point of all starts is the fit.
 
-Also here: bootstrap intervals over runs, the compute-optimal size of a budget under the
+The data-constrained law is that of Muennighoff et al. 2023 ("Scaling Data-Constrained
+Language Models", arXiv 2305.16264, eq. 5): with U unique tokens (one pass over the data) and
+R = D/U - 1 repetitions beyond the first pass, D' = U + U R_D* (1 - exp(-R / R_D*)); a
+repeated token is worth exp(-R / R_D*) of a fresh one, and no amount of repetition gives more
+than U (1 + R_D*). The paper fits the fresh-data law first and R_D* (and R_N*, the like decay of
+parameters beyond the compute-optimal size for U) to repeated runs afterwards; here all six of
+E, A, B, alpha, beta and R_D* are fitted together the same way as the five of the fresh law
+(few runs stay within one pass over so small a data set), and R_N* is not fitted.
+
+Also here: bootstrap intervals over runs, which parameters they leave undetermined, the
+compute-optimal size of a budget under the
 fitted law, IsoFLOP parabolas in log N and power laws fitted in log-log space.
 """
 import itertools
@@ -19,11 +30,19 @@ import numpy as np
 
 HUBER_DELTA = 1e-3
 PARAMS = ('E', 'A', 'B', 'alpha', 'beta')
+CONSTRAINED_PARAMS = PARAMS + ('R_star',)
 # Starting exponents: every pair of these (the papers' fits lie between 0.2 and 0.8).
 START_EXPONENTS = (0.1, 0.25, 0.4, 0.6, 0.9, 1.3)
 MAX_ITERATIONS = 400
 BOOTSTRAP_RESAMPLES = 200
 CONFIDENCE = 0.95
+# R_D* of the data-constrained law is searched between these (in passes over the data); an
+# interval reaching either says the runs do not determine it.
+R_STAR_BOUNDS = (0.05, 1e4)
+LOG_R_STAR_BOUNDS = (math.log(R_STAR_BOUNDS[0]), math.log(R_STAR_BOUNDS[1]))
+START_R_STARS = (1.0, 4.0, 16.0, 64.0, 512.0)
+# A parameter whose interval spans more than this factor is not determined by the runs.
+UNDETERMINED_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,34 @@ class Law:
     def to_dict(self):
         return dict(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, a=self.a)
 
+    @property
+    def params(self):
+        return PARAMS
+
+
+@dataclass(frozen=True)
+class DataConstrainedLaw(Law):
+    """L(N, D) = E + A / N^alpha + B / D'^beta, D' the effective tokens of D trained on a data
+    set of `unique_tokens` (one pass), repeated tokens decaying in value over R_star passes."""
+    R_star: float = math.inf
+    unique_tokens: float = math.inf
+
+    def epochs(self, D):
+        return np.asarray(D, float) / self.unique_tokens
+
+    def effective_tokens(self, D):
+        return effective_tokens(D, self.unique_tokens, self.R_star)[0]
+
+    def loss(self, N, D):
+        return super().loss(N, self.effective_tokens(D))
+
+    def to_dict(self):
+        return dict(super().to_dict(), R_star=self.R_star)
+
+    @property
+    def params(self):
+        return CONSTRAINED_PARAMS
+
 
 def huber(r, delta=HUBER_DELTA):
     """Quadratic within delta of 0, linear beyond (so a few bad runs cannot pull the fit)."""
@@ -54,35 +101,60 @@ def huber(r, delta=HUBER_DELTA):
     return np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))
 
 
-# --- the objective over theta = (e, a, b, alpha, beta) -------------------------------------
+# --- the objective over theta = (e, a, b, alpha, beta[, r]) -----------------------------------
 
-def _terms(theta, log_n, log_d):
-    e, a, b, alpha, beta = theta
-    return np.stack([np.full_like(log_n, e), a - alpha * log_n, b - beta * log_d], axis=1)
+def effective_tokens(D, unique_tokens, r_star):
+    """(D', R, exp(-R / R*)) of the data-constrained law: D' counts the first pass over the
+    unique tokens U in full and each later token at a value that decays with the passes
+    already made, D' = U + U R* (1 - exp(-R / R*)), R = D / U - 1 (>= 0)."""
+    D = np.asarray(D, float)
+    repeats = np.maximum(D / unique_tokens - 1.0, 0.0)
+    decay = np.exp(-repeats / r_star)
+    return np.where(repeats > 0, unique_tokens * (1.0 + r_star * (1.0 - decay)), D), repeats, decay
 
 
-def _residuals_and_jacobian(theta, log_n, log_d, log_l):
-    terms = _terms(theta, log_n, log_d)
+def _log_effective_tokens(log_d, r, unique_tokens):
+    """(log D', d log D' / d r), where r = log R_D*."""
+    r_star = math.exp(r)
+    effective, repeats, decay = effective_tokens(np.exp(log_d), unique_tokens, r_star)
+    d_effective = unique_tokens * r_star * ((1.0 - decay) - repeats / r_star * decay)  # R* dD'/dR*
+    return np.log(effective), np.where(repeats > 0, d_effective / effective, 0.0)
+
+
+def _residuals_and_jacobian(theta, log_n, log_d, log_l, unique_tokens=None):
+    """log L's residuals and their Jacobian in theta; theta has a sixth entry, log R_D*, when
+    unique_tokens is given (the data-constrained law)."""
+    e, a, b, alpha, beta = theta[:5]
+    if unique_tokens is not None:
+        log_d, d_log_d = _log_effective_tokens(log_d, theta[5], unique_tokens)
+    terms = np.stack([np.full_like(log_n, e), a - alpha * log_n, b - beta * log_d], axis=1)
     top = terms.max(axis=1, keepdims=True)
     weights = np.exp(terms - top)
     total = weights.sum(axis=1, keepdims=True)
     log_pred = top[:, 0] + np.log(total[:, 0])
     weights /= total  # each term's share of the predicted loss
-    jac = np.column_stack([weights[:, 0], weights[:, 1], weights[:, 2],
-                           -log_n * weights[:, 1], -log_d * weights[:, 2]])
-    return log_pred - log_l, jac
+    columns = [weights[:, 0], weights[:, 1], weights[:, 2], -log_n * weights[:, 1], -log_d * weights[:, 2]]
+    if unique_tokens is not None:
+        columns.append(-beta * d_log_d * weights[:, 2])
+    return log_pred - log_l, np.column_stack(columns)
 
 
-def _objective(theta, log_n, log_d, log_l, delta):
-    r, _ = _residuals_and_jacobian(theta, log_n, log_d, log_l)
+def _objective(theta, log_n, log_d, log_l, delta, unique_tokens=None):
+    r, _ = _residuals_and_jacobian(theta, log_n, log_d, log_l, unique_tokens)
     return float(huber(r, delta).sum())
 
 
-def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS):
+def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS, unique_tokens=None):
     """Levenberg-Marquardt on the Huber objective: each step solves the Gauss-Newton system
-    with IRLS weights (1 inside delta, delta/|r| outside), damped until the objective falls."""
+    with IRLS weights (1 inside delta, delta/|r| outside), damped until the objective falls.
+    log R_D* (the data-constrained law's sixth entry) is held inside LOG_R_STAR_BOUNDS."""
     theta = np.asarray(theta, float)
-    r, jac = _residuals_and_jacobian(theta, log_n, log_d, log_l)
+    size = len(theta)
+
+    def evaluate(t):
+        return _residuals_and_jacobian(t, log_n, log_d, log_l, unique_tokens)
+
+    r, jac = evaluate(theta)
     value = float(huber(r, delta).sum())
     damping = 1e-3
     for _ in range(max_iterations):
@@ -93,14 +165,16 @@ def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS):
         hessian = jac.T @ (weights[:, None] * jac)
         improved = False
         while damping < 1e12:
-            system = hessian + damping * (np.diag(np.diag(hessian)) + 1e-12 * np.eye(5))
+            system = hessian + damping * (np.diag(np.diag(hessian)) + 1e-12 * np.eye(size))
             try:
                 step = np.linalg.solve(system, -gradient)
             except np.linalg.LinAlgError:
                 damping *= 10
                 continue
             candidate = theta + step
-            new_r, new_jac = _residuals_and_jacobian(candidate, log_n, log_d, log_l)
+            if size > 5:
+                candidate[5] = min(max(candidate[5], LOG_R_STAR_BOUNDS[0]), LOG_R_STAR_BOUNDS[1])
+            new_r, new_jac = evaluate(candidate)
             new_value = float(huber(new_r, delta).sum())
             if np.isfinite(new_value) and new_value < value:
                 improved = True
@@ -144,66 +218,107 @@ def _as_arrays(N, D, L):
 
 
 def _theta_of(law):
-    return np.array([math.log(law.E), math.log(law.A), math.log(law.B), law.alpha, law.beta])
+    tiny = 1e-300  # a term a fit drove to nothing (exp underflowed) starts from nearly nothing
+    theta = [math.log(max(law.E, tiny)), math.log(max(law.A, tiny)), math.log(max(law.B, tiny)), law.alpha, law.beta]
+    if isinstance(law, DataConstrainedLaw):
+        theta.append(math.log(law.R_star))
+    return np.array(theta)
 
 
-def _law_of(theta):
-    e, a, b, alpha, beta = (float(v) for v in theta)
-    return Law(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
+def _law_of(theta, unique_tokens=None):
+    e, a, b, alpha, beta = (float(v) for v in theta[:5])
+    common = dict(E=math.exp(e), A=math.exp(a), B=math.exp(b), alpha=alpha, beta=beta)
+    if unique_tokens is None:
+        return Law(**common)
+    return DataConstrainedLaw(**common, R_star=math.exp(float(theta[5])), unique_tokens=float(unique_tokens))
 
 
-def grid_starts(N, D, L, exponents=START_EXPONENTS):
-    """The starting points: every (alpha, beta) pair, with its linear-solve E, A, B."""
-    return [np.r_[_linear_start(alpha, beta, N, D, L), alpha, beta]
-            for alpha in exponents for beta in exponents]
+def grid_starts(N, D, L, exponents=START_EXPONENTS, unique_tokens=None, r_stars=START_R_STARS):
+    """The starting points: every (alpha, beta) pair (and R_D* of r_stars, for the
+    data-constrained law), with the linear solve's E, A, B on the (effective) tokens."""
+    if unique_tokens is None:
+        return [np.r_[_linear_start(alpha, beta, N, D, L), alpha, beta]
+                for alpha in exponents for beta in exponents]
+    starts = []
+    for r_star in r_stars:
+        effective = DataConstrainedLaw(1, 1, 1, 0, 0, R_star=r_star, unique_tokens=unique_tokens).effective_tokens(D)
+        starts += [np.r_[_linear_start(alpha, beta, N, effective, L), alpha, beta, math.log(r_star)]
+                   for alpha in exponents for beta in exponents]
+    return starts
 
 
-def fit_law(N, D, L, delta=HUBER_DELTA, starts=None):
+def fit_law(N, D, L, delta=HUBER_DELTA, starts=None, unique_tokens=None):
     """The law minimizing the Huber loss of log-loss residuals; returns (law, objective).
+    With unique_tokens (one pass over the data), the data-constrained law.
 
-    starts: thetas (log E, log A, log B, alpha, beta) to search from; default the grid."""
+    starts: thetas (log E, log A, log B, alpha, beta[, log R_D*]) to search from; default the grid."""
     N, D, L = _as_arrays(N, D, L)
-    if len(L) < len(PARAMS):
-        raise ValueError(f"{len(L)} points cannot fit {len(PARAMS)} parameters")
+    size = len(PARAMS) + (unique_tokens is not None)
+    if len(L) < size:
+        raise ValueError(f"{len(L)} points cannot fit {size} parameters")
     log_n, log_d, log_l = np.log(N), np.log(D), np.log(L)
+    if starts is None:
+        starts = grid_starts(N, D, L, unique_tokens=unique_tokens)
+        if unique_tokens is not None:  # refine the most promising of the larger grid only
+            starts = sorted(starts, key=lambda t: _objective(t, log_n, log_d, log_l, delta, unique_tokens))
+            starts = starts[:len(START_EXPONENTS) ** 2]
     best, best_value = None, np.inf
-    for start in (grid_starts(N, D, L) if starts is None else starts):
-        theta, value = _minimize(start, log_n, log_d, log_l, delta)
+    for start in starts:
+        theta, value = _minimize(start, log_n, log_d, log_l, delta, unique_tokens=unique_tokens)
         if value < best_value and np.all(np.isfinite(theta)):
             best, best_value = theta, value
-    return _law_of(best), best_value
+    return _law_of(best, unique_tokens), best_value
 
 
 def percentile_interval(values, confidence=CONFIDENCE):
+    """[low, high] holding `confidence` of the values; [nan, nan] when there are none."""
+    if len(values) == 0:
+        return [math.nan, math.nan]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(np.asarray(values, float), [tail, 100 - tail])
     return [float(low), float(high)]
 
 
 def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HUBER_DELTA, groups=None):
-    """Laws fitted to resamples of the points (drawn with replacement; with `groups`, whole
-    groups are drawn, e.g. all seeds of a run together). Each resample starts from the full
-    fit and from the grid's best few starts, which keeps 200 resamples to seconds."""
+    """Laws of law's kind fitted to resamples of the points (drawn with replacement; with
+    `groups`, whole groups are drawn, e.g. all seeds of a run together). Each resample starts
+    from the full fit and from the grid's best few starts, which keeps 200 resamples to seconds."""
     N, D, L = _as_arrays(N, D, L)
+    unique_tokens = law.unique_tokens if isinstance(law, DataConstrainedLaw) else None
     rng = np.random.default_rng(seed)
     log_n, log_d, log_l = np.log(N), np.log(D), np.log(L)
-    ranked = sorted(grid_starts(N, D, L), key=lambda t: _objective(t, log_n, log_d, log_l, delta))
+    ranked = sorted(grid_starts(N, D, L, unique_tokens=unique_tokens),
+                    key=lambda t: _objective(t, log_n, log_d, log_l, delta, unique_tokens))
     starts = [_theta_of(law)] + ranked[:3]
     groups = np.arange(len(L)) if groups is None else np.asarray(groups)
     members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     laws = []
     for _ in range(resamples):
         picked = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        if len(np.unique(picked)) < len(PARAMS):
+        if len(np.unique(picked)) < len(law.params):
             continue
-        laws.append(fit_law(N[picked], D[picked], L[picked], delta, starts=starts)[0])
+        laws.append(fit_law(N[picked], D[picked], L[picked], delta, starts=starts, unique_tokens=unique_tokens)[0])
     return laws
 
 
-def law_intervals(laws, confidence=CONFIDENCE):
-    """{E, A, B, alpha, beta, a: [low, high]}: percentile intervals of bootstrapped laws."""
+def law_intervals(laws, confidence=CONFIDENCE, like=None):
+    """{E, A, B, alpha, beta, a[, R_star]: [low, high]}: percentile intervals of bootstrapped laws;
+    [nan, nan] each when no resample could be fitted (then the keys are those of `like`)."""
+    if not laws:
+        return {key: [math.nan, math.nan] for key in like.to_dict()}
     return {key: percentile_interval([law.to_dict()[key] for law in laws], confidence)
-            for key in PARAMS + ('a',)}
+            for key in laws[0].to_dict()}
+
+
+def undetermined(intervals):
+    """The parameters whose interval the runs leave open: spanning more than a factor of
+    UNDETERMINED_FACTOR, not above 0, or reaching a bound of the search (R_D*)."""
+    found = []
+    for key, (low, high) in intervals.items():
+        at_bound = key == 'R_star' and (low <= R_STAR_BOUNDS[0] * (1 + 1e-6) or high >= R_STAR_BOUNDS[1] * (1 - 1e-6))
+        if at_bound or not low > 0 or high / low > UNDETERMINED_FACTOR:
+            found.append(key)
+    return found
 
 
 # --- compute, sizes and tokens ------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The compute-optimal frontier of a `sweep frontier` results file: its table of loss by size
-and budget, the fitted law L(N, D) with bootstrap intervals, the compute-optimal size of each
-budget, IsoFLOP parabolas, a held-out check, predictions, and the plots of all of these.
+and budget, two fitted laws L(N, D) with bootstrap intervals (the fresh-data law, and the
+data-constrained one for the passes the runs make over the same names), the parameters the
+runs leave undetermined, the compute-optimal size of each budget, IsoFLOP parabolas, a held-out
+check of both laws, where more compute stops paying at each size, predictions with their range
+and warnings, and the plots of all of these.
 
 N is every parameter (embeddings included), D the tokens trained on (predicted positions),
 C the exact FLOPs of training that microgpt.flops counts; the loss is the validation loss."""
@@ -92,6 +95,28 @@ class Frontier:
     def size_flops_per_token(self, size):
         return statistics.fmean(r['flops'] / r['tokens'] for r in self.rows if r['size'] == size)
 
+    def typical_spread(self):
+        """The median over the points of the seeds' half-range: how far one run's loss may lie
+        from another seed's; None with one seed everywhere."""
+        spreads = [p.spread for p in self.points if len(p.rows) > 1]
+        return statistics.median(spreads) if spreads else None
+
+    def seeds(self):
+        return sorted({r['seed'] for r in self.rows})
+
+
+def one_pass_tokens(rows):
+    """The tokens of one pass over the training documents, U, from the run that made the most
+    passes: it trained on steps x batch_size documents, walking the shuffled list round and
+    round, so its tokens over its passes leave only the last partial pass's deviation from
+    the mean, shared among all of them (for the shipped runs under one token in 205,243)."""
+    usable = [r for r in rows if r.get('train_docs') and r.get('steps') and r.get('tokens')]
+    if not usable:
+        raise MicrogptError("the results record no training documents per run (train_docs), so the "
+                            "passes over the data are unknown: rerun them with this microgpt")
+    longest = max(usable, key=lambda r: r['steps'] * r['batch_size'] / r['train_docs'])
+    return longest['tokens'] * longest['train_docs'] / (longest['steps'] * longest['batch_size'])
+
 
 def load_frontier(rows, what):
     """The frontier in these results rows (those of `sweep frontier`), refused in one line
@@ -122,9 +147,9 @@ def check_fittable(frontier):
     if len(budgets) < 2:
         raise MicrogptError(f"one budget only ({budgets[0]:.3g} FLOPs): along one budget N and D move "
                             f"together, so the law cannot tell them apart; run at least two budgets")
-    if len(frontier.rows) < len(fit.PARAMS):
-        raise MicrogptError(f"{len(frontier.rows)} runs cannot fit the law's {len(fit.PARAMS)} parameters "
-                            f"(E, A, B, alpha, beta); run more sizes, budgets or seeds")
+    if len(frontier.rows) < len(fit.CONSTRAINED_PARAMS):
+        raise MicrogptError(f"{len(frontier.rows)} runs cannot fit the laws' {len(fit.CONSTRAINED_PARAMS)} parameters "
+                            f"(E, A, B, alpha, beta and the data-constrained R_D*); run more sizes, budgets or seeds")
     if len({p.N for p in frontier.points}) < 2:
         raise MicrogptError("one size only: the law needs runs of at least two sizes")
 
@@ -190,53 +215,119 @@ def predict_ladder(frontier, law, budget):
     return best
 
 
-def holdout_check(frontier):
-    """Fit without the largest budget and predict its best loss over the ladder."""
+LAW_NAMES = {'fresh': 'the fresh-data law', 'constrained': 'the data-constrained law'}
+
+
+def fit_laws(frontier, rows, unique_tokens):
+    """{kind: law} for both kinds, fitted to these rows of the frontier."""
+    N, D, L = frontier.arrays(rows)
+    return {'fresh': fit.fit_law(N, D, L)[0], 'constrained': fit.fit_law(N, D, L, unique_tokens=unique_tokens)[0]}
+
+
+def holdout_check(frontier, unique_tokens):
+    """Both laws fitted again without the largest budget, each predicting that budget's runs:
+    its best loss over the ladder, and every size run there. The better law is the one whose
+    predictions of the held-out runs err less (mean absolute relative error over the sizes);
+    the two are not told apart when their mean errors differ by less than the seeds' typical
+    spread there."""
     budgets = frontier.budgets
     if len(budgets) < 3:
         return None  # the fit without the largest budget would have one budget only
     top = budgets[-1]
     train = [r for r in frontier.rows if r['budget'] != top]
-    if len(train) < len(fit.PARAMS):
+    if len(train) < len(fit.CONSTRAINED_PARAMS):
         return None
-    law, _ = fit.fit_law(*frontier.arrays(train))
     at_top = [p for p in frontier.points if p.budget == top]
-    predicted = {p.size: float(np.mean(law.loss(p.N, [r['tokens'] for r in p.rows]))) for p in at_top}
     measured = {p.size: p.loss for p in at_top}
-    best_predicted, best_measured = min(predicted, key=predicted.get), min(measured, key=measured.get)
-    return dict(budget=top, predicted=predicted[best_predicted], measured=measured[best_measured],
-                rel_error=(predicted[best_predicted] - measured[best_measured]) / measured[best_measured],
-                predicted_size=best_predicted, measured_size=best_measured, law=law.to_dict())
+    best_measured = min(measured, key=measured.get)
+    check = dict(budget=top, measured=measured[best_measured], measured_size=best_measured, laws={})
+    for kind, law in fit_laws(frontier, train, unique_tokens).items():
+        predicted = {p.size: float(np.mean(law.loss(p.N, [r['tokens'] for r in p.rows]))) for p in at_top}
+        best = min(predicted, key=predicted.get)
+        check['laws'][kind] = dict(
+            predicted=predicted[best], predicted_size=best,
+            rel_error=(predicted[best] - measured[best_measured]) / measured[best_measured],
+            sizes={size: (predicted[size] - measured[size]) / measured[size] for size in measured},
+            mean_abs_error=statistics.fmean(abs(predicted[size] / measured[size] - 1) for size in measured))
+    errors = {kind: c['mean_abs_error'] for kind, c in check['laws'].items()}
+    check['better'] = min(errors, key=errors.get)
+    spread = frontier.typical_spread()
+    check['told_apart'] = spread is not None and abs(errors['fresh'] - errors['constrained']) * check['measured'] > spread
+    return check
+
+
+def returns_of_compute(frontier):
+    """Per size, along its budgets: where more compute stops paying. A step from one budget to
+    the next pays when the loss falls by more than the noise of the two points (the larger of
+    their seeds' half-ranges and the frontier's typical one); returns per size a dict of the
+    lowest point, the last budget that paid and the changes."""
+    typical = frontier.typical_spread()
+    out = []
+    for n, size in frontier.sizes:
+        points = sorted((p for p in frontier.points if p.size == size), key=lambda p: p.budget)
+        steps = []
+        for a, b in zip(points, points[1:]):
+            noise = None if typical is None else max(a.spread, b.spread, typical)
+            steps.append(dict(budget=b.budget, change=b.loss - a.loss, noise=noise,
+                              pays=noise is not None and a.loss - b.loss > noise))
+        paid = [i for i, step in enumerate(steps) if step['pays']]
+        lowest = min(points, key=lambda p: p.loss)
+        last_paid = points[paid[-1] + 1] if paid else points[0]
+        out.append(dict(size=size, N=n, lowest=lowest, last_paid=last_paid, steps=steps,
+                        beyond=[step for step in steps if step['budget'] > last_paid.budget]))
+    return out
 
 
 @dataclass
 class FitResult:
     frontier: Frontier
-    law: fit.Law
+    law: fit.Law                  # the fresh-data law
     intervals: dict
     resamples: int
-    optimal: list     # per budget: dict(budget, N, D, loss)
+    optimal: list     # per budget: dict(budget, N, D, loss), by the fresh-data law
     curves: list
     iso_law: object
     iso_interval: object
     holdout: object
+    unique_tokens: float = None
+    constrained: fit.DataConstrainedLaw = None
+    constrained_intervals: dict = None
+    constrained_optimal: list = None
+    bootstrap: dict = None        # kind -> the bootstrapped laws
+    undetermined: dict = None     # kind -> the parameters the runs leave open
+
+    def law_of(self, kind):
+        return self.law if kind == 'fresh' else self.constrained
+
+    @property
+    def better(self):
+        """The law that predicted the held-out budget better (the data-constrained one when
+        there is no held-out check: it is the fresh-data law when R_D* is large)."""
+        return self.holdout['better'] if self.holdout else 'constrained'
 
 
 def fit_frontier(frontier, resamples=fit.BOOTSTRAP_RESAMPLES):
     check_fittable(frontier)
+    unique_tokens = one_pass_tokens(frontier.rows)
     N, D, L = frontier.arrays()
-    law, _ = fit.fit_law(N, D, L)
-    laws = fit.bootstrap_laws(N, D, L, law, resamples=resamples, seed=0)
+    laws = fit_laws(frontier, frontier.rows, unique_tokens)
+    bootstrap = {kind: fit.bootstrap_laws(N, D, L, law, resamples=resamples, seed=0) for kind, law in laws.items()}
+    intervals = {kind: fit.law_intervals(found, like=laws[kind]) for kind, found in bootstrap.items()}
     cost = frontier.flops_per_token()
-    optimal = []
-    for budget in frontier.budgets:
-        n, d = fit.compute_optimal(law, budget, cost)
-        optimal.append(dict(budget=budget, N=n, D=d, loss=float(law.loss(n, d))))
+    optimal = {}
+    for kind, law in laws.items():
+        optimal[kind] = []
+        for budget in frontier.budgets:
+            n, d = fit.compute_optimal(law, budget, cost)
+            optimal[kind].append(dict(budget=budget, N=n, D=d, loss=float(law.loss(n, d)), epochs=d / unique_tokens))
     curves = isoflops(frontier)
     iso_law = isoflop_power_law(curves)
     iso_interval = isoflop_exponent_interval(frontier, resamples) if iso_law else None
-    return FitResult(frontier, law, fit.law_intervals(laws), len(laws), optimal, curves, iso_law, iso_interval,
-                     holdout_check(frontier))
+    return FitResult(frontier, laws['fresh'], intervals['fresh'], len(bootstrap['fresh']), optimal['fresh'], curves,
+                     iso_law, iso_interval, holdout_check(frontier, unique_tokens), unique_tokens=unique_tokens,
+                     constrained=laws['constrained'], constrained_intervals=intervals['constrained'],
+                     constrained_optimal=optimal['constrained'], bootstrap=bootstrap,
+                     undetermined={kind: fit.undetermined(iv) for kind, iv in intervals.items()})
 
 
 def parse_prediction(text):
@@ -257,23 +348,71 @@ def parse_prediction(text):
     return values
 
 
-def predict(result, values):
-    """{size, N, D, loss} at the budget values['C']: the best ladder size, or size N."""
-    frontier, law, budget = result.frontier, result.law, values['C']
+def _covered_passes(frontier, n):
+    """The most passes over the data that runs of a size near N made: of the ladder size N is,
+    else the smaller of the maxima of the two ladder sizes around it."""
+    sizes = frontier.sizes
+    near = [size for params, size in sizes if params == n]
+    if not near:
+        below = [size for params, size in sizes if params < n][-1:]
+        above = [size for params, size in sizes if params > n][:1]
+        near = below + above
+    return min(max(r['tokens'] for r in frontier.rows if r['size'] == size) for size in near)
+
+
+def predict(result, values, kind=None):
+    """The loss at the budget values['C'] for the ladder's best size, or for size values['N'],
+    by the law `kind` (default: the better on the held-out budget): a dict of size, N, D,
+    passes, loss, its range, the law, and warnings where the prediction leaves the runs'
+    budgets, sizes or passes, or depends on a parameter the runs do not determine."""
+    frontier, budget = result.frontier, values['C']
+    kind = kind or result.better
+    law = result.law_of(kind)
     if 'N' not in values:
         size, n, d, loss = predict_ladder(frontier, law, budget)
-        return dict(size=size, N=n, D=d, loss=loss)
-    n = values['N']
-    named = [size for params, size in frontier.sizes if params == n]
-    cost = frontier.size_flops_per_token(named[0]) if named else float(frontier.flops_per_token()(n))
-    d = budget / cost
-    return dict(size=named[0] if named else None, N=n, D=d, loss=float(law.loss(n, d)))
+    else:
+        n = values['N']
+        named = [size for params, size in frontier.sizes if params == n]
+        size = named[0] if named else None
+        d = budget / (frontier.size_flops_per_token(size) if named else float(frontier.flops_per_token()(n)))
+        loss = float(law.loss(n, d))
+    passes = d / result.unique_tokens
+    spread = frontier.typical_spread()
+    fitted = fit.percentile_interval([float(b.loss(n, d)) for b in result.bootstrap[kind]])
+    widen = spread or 0.0
+    warnings = []
+    budgets, params = frontier.budgets, [p for p, _ in frontier.sizes]
+    if not budgets[0] <= budget <= budgets[-1]:
+        warnings.append(f"the budget {budget:.3g} FLOPs is outside the runs' {budgets[0]:.3g} to {budgets[-1]:.3g}")
+    if not params[0] <= n <= params[-1]:
+        warnings.append(f"N {n:,.0f} is outside the ladder's {params[0]:,} to {params[-1]:,} parameters")
+    covered = _covered_passes(frontier, n) / result.unique_tokens
+    if passes > covered:
+        warnings.append(f"{_passes(passes)} passes over the names are more than runs of this size made "
+                        f"({_passes(covered)})")
+    open_terms = [key for key in result.undetermined[kind] if key != 'R_star' or passes > 1]
+    if open_terms:
+        warnings.append(f"it depends on {', '.join(open_terms)}, which these runs do not determine")
+    if spread is None:
+        warnings.append("one seed only: how far a single run scatters is unknown, so the range is the fits' alone")
+    return dict(size=size, N=n, D=d, passes=passes, loss=loss, law=kind,
+                range=[fitted[0] - widen, fitted[1] + widen], fit_range=fitted, seed_spread=spread,
+                warnings=warnings)
 
 
 # --- text and JSON -----------------------------------------------------------------------------
 
 def _interval(values, digits):
     return f"[{values[0]:.{digits}f}, {values[1]:.{digits}f}]"
+
+
+def spread_text(frontier):
+    """What a ± of the frontier spans."""
+    seeds = frontier.seeds()
+    if max(len(p.rows) for p in frontier.points) < 2:
+        return "one seed, so the spread between seeds is unknown"
+    return (f"± half the range of seeds {', '.join(map(str, seeds))} on one validation split "
+            f"(the seeds draw the initialization and the batches, not the split)")
 
 
 def loss_table(frontier, markdown=False):
@@ -289,8 +428,10 @@ def loss_table(frontier, markdown=False):
             cells.append('-' if point is None else
                          f"{point.loss:.4f}" + (f" ± {point.spread:.4f}" if len(point.rows) > 1 else ''))
         body.append(cells)
-    title = (f"frontier sweep: {len(frontier.sizes)} sizes x {len(budgets)} budgets x up to {seeds} seeds, "
-             f"{len(frontier.rows)} runs; validation loss, mean ± half the seeds' range")
+    pairs = len(frontier.sizes) * len(budgets)
+    run = '' if len(frontier.points) == pairs else f" ({len(frontier.points)} of the {pairs} pairs run)"
+    title = (f"frontier sweep: {len(frontier.sizes)} sizes x {len(budgets)} budgets{run} x up to {seeds} seeds, "
+             f"{len(frontier.rows)} runs; validation loss, mean {spread_text(frontier)}")
     title = f"**{title}**" if markdown else title
     notes = []
     edge = [size for _, size in frontier.sizes if frontier.lr[size] in (min(frontier.lr_grid), max(frontier.lr_grid))
@@ -304,18 +445,52 @@ def loss_table(frontier, markdown=False):
     return '\n\n'.join([title, format_table(header, body, markdown)] + notes)
 
 
+UNDETERMINED_MARK = "not determined by these runs"
+
+
+def _parameter_lines(law, intervals, open_keys, keys):
+    lines = []
+    for key, digits in keys:
+        mark = f"  {UNDETERMINED_MARK}" if key in open_keys else ''
+        lines.append(f"  {key:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}{mark}")
+    return lines
+
+
+def _passes(value):
+    return f"{value:.2g}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 def fit_lines(result):
     law, ci, frontier = result.law, result.intervals, result.frontier
+    U = result.unique_tokens
     lines = [f"fit of L(N, D) = E + A/N^alpha + B/D^beta to {len(frontier.rows)} runs (Huber loss, delta "
              f"{fit.HUBER_DELTA:g}, on log loss); 95% intervals from {result.resamples} bootstrap resamples of the runs:"]
-    for key, digits in (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4)):
-        lines.append(f"  {key:<5} = {getattr(law, key):.{digits}f}  {_interval(ci[key], digits)}")
+    lines += _parameter_lines(law, ci, result.undetermined['fresh'],
+                              (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4)))
+    mark = f"  {UNDETERMINED_MARK}" if 'a' in result.undetermined['fresh'] else ''
     lines.append(f"  a     = {law.a:.4f}  {_interval(ci['a'], 4)}   (N_opt ~ C^a, a = beta/(alpha+beta); "
-                 f"Chinchilla 0.46, Epoch's refit about 0.51)")
+                 f"Chinchilla 0.46, Epoch's refit about 0.51){mark}")
     lines.append("compute-optimal size and tokens by the fitted law:")
     for opt in result.optimal:
         lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens "
                      f"({opt['D'] / opt['N']:.1f} per parameter), loss {opt['loss']:.4f}")
+    dc, dci = result.constrained, result.constrained_intervals
+    lines.append(f"data-constrained fit (Muennighoff et al. 2023): D replaced by D' = U + U R_D* (1 - exp(-R/R_D*)), "
+                 f"U one pass over the training names (about {U:,.0f} tokens, from the runs), R = D/U - 1 the passes "
+                 f"beyond the first; the same fit and resamples, all six parameters together:")
+    lines += _parameter_lines(dc, dci, result.undetermined['constrained'],
+                              (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4)))
+    mark = f"  {UNDETERMINED_MARK}" if 'R_star' in result.undetermined['constrained'] else ''
+    lines.append(f"  R_D*  = {dc.R_star:.2f}  {_interval(dci['R_star'], 2)}   (passes; the paper's fit 15.4){mark}")
+    half = dc.R_star * np.log(2) + 1
+    lines.append(f"what passes over the same names are worth by the data-constrained law (in passes of fresh names): "
+                 f"a token of pass {half:.1f} is worth half a fresh one; "
+                 + ', '.join(f"{k} passes are worth {float(dc.effective_tokens(k * U)) / U:.2f}" for k in (2, 4, 8, 16, 64))
+                 + f"; no number of passes is worth more than {1 + dc.R_star:.2f}")
+    lines.append("compute-optimal size and tokens by the data-constrained law:")
+    for opt in result.constrained_optimal:
+        lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens "
+                     f"({_passes(opt['epochs'])} passes), loss {opt['loss']:.4f}")
     lines.append(f"IsoFLOP parabolas in log N (the best size and up to {ISOFLOP_HALF_WINDOW} neighbours each side):")
     for curve in result.curves:
         if curve.optimum:
@@ -331,11 +506,44 @@ def fit_lines(result):
         lines.append("  IsoFLOP optima: fewer than two inside the ladder, no power law")
     h = result.holdout
     if h:
-        lines.append(f"held-out check: fitted without the {h['budget']:.3g} FLOPs runs, the law predicts that "
-                     f"budget's best loss {h['predicted']:.4f} ({h['predicted_size']}); measured "
-                     f"{h['measured']:.4f} ({h['measured_size']}); relative error {h['rel_error']:+.2%}")
+        parts = [f"{LAW_NAMES[kind]} {c['predicted']:.4f} ({c['predicted_size']}, {c['rel_error']:+.2%})"
+                 for kind, c in h['laws'].items()]
+        lines.append(f"held-out check: fitted without the {h['budget']:.3g} FLOPs runs, the laws predict that "
+                     f"budget's best loss as {'; '.join(parts)}; measured {h['measured']:.4f} ({h['measured_size']})")
+        sizes = list(h['laws']['fresh']['sizes'])
+        for kind, c in h['laws'].items():
+            lines.append(f"  {LAW_NAMES[kind]} on each size run there: "
+                         + ', '.join(f"{size} {c['sizes'][size]:+.2%}" for size in sizes)
+                         + f"; mean absolute error {c['mean_abs_error']:.2%}")
+        if h['told_apart']:
+            lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}")
+        else:
+            lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}, by less than the seeds' "
+                         f"typical spread, so the check does not tell the two apart")
     else:
         lines.append("held-out check: needs at least three budgets")
+    typical = frontier.typical_spread()
+    if typical is None:
+        lines.append("returns of compute per size: one seed, so the spread between seeds is unknown and no change "
+                     "between budgets is interpreted")
+    else:
+        lines.append(f"returns of compute per size (a step to the next budget pays when the loss falls by more than "
+                     f"the larger of the two points' seed half-ranges and their typical {typical:.4f}):")
+        for r in returns_of_compute(frontier):
+            lowest, paid = r['lowest'], r['last_paid']
+            text = (f"  {r['size']}: lowest {lowest.loss:.4f} at {lowest.budget:.3g} FLOPs "
+                    f"({_passes(lowest.D / U)} passes); ")
+            if not r['beyond']:
+                text += f"still paying at its largest budget, {paid.budget:.3g} FLOPs"
+            else:
+                text += (f"more compute stops paying after {paid.budget:.3g} FLOPs ({_passes(paid.D / U)} passes): "
+                         + ', '.join(f"{s['budget']:.3g} changes it by {s['change']:+.4f}" for s in r['beyond']))
+            lines.append(text)
+    for kind, keys in result.undetermined.items():
+        if keys:
+            lines.append(f"not determined by these runs ({LAW_NAMES[kind]}): {', '.join(keys)}: their 95% interval "
+                         f"spans more than a factor of {fit.UNDETERMINED_FACTOR:g} or reaches a bound; "
+                         f"--predict warns when a prediction depends on them")
     return '\n'.join(lines)
 
 
@@ -347,17 +555,31 @@ def fit_json(result):
                                       for c in result.curves if c.optimum],
                             a=result.iso_law.exponent if result.iso_law else None,
                             a_ci=result.iso_interval,
-                            k=result.iso_law.k if result.iso_law else None))
+                            k=result.iso_law.k if result.iso_law else None),
+               unique_tokens=result.unique_tokens, undetermined=result.undetermined,
+               data_constrained=dict(result.constrained.to_dict(), ci=result.constrained_intervals,
+                                     compute_optimal=result.constrained_optimal),
+               better=result.better)
     if result.holdout:
-        out['holdout'] = {k: result.holdout[k] for k in ('budget', 'predicted', 'measured', 'rel_error',
-                                                           'predicted_size', 'measured_size')}
+        out['holdout'] = {k: result.holdout[k] for k in ('budget', 'measured', 'measured_size', 'laws', 'better',
+                                                           'told_apart')}
     return out
 
 
-def prediction_line(values, prediction):
+def prediction_lines(values, prediction):
     which = ("the ladder's best size, " if 'N' not in values else "") + (prediction['size'] or "a model")
-    return (f"predicted loss at C {values['C']:.3g} FLOPs for {which} (N {prediction['N']:,.0f}, D "
-            f"{prediction['D']:,.0f} tokens): {prediction['loss']:.4f}")
+    low, high = prediction['range']
+    spread = prediction['seed_spread']
+    widened = f", widened by the seeds' typical half-range {spread:.4f}" if spread else ''
+    if np.isnan(low):
+        span = "no range: no bootstrap resample of the runs could be fitted"
+    else:
+        span = f"range [{low:.4f}, {high:.4f}] (the bootstrap fits' 95% interval{widened})"
+    lines = [f"predicted loss at C {values['C']:.3g} FLOPs for {which} (N {prediction['N']:,.0f}, D "
+             f"{prediction['D']:,.0f} tokens, {_passes(prediction['passes'])} passes over the training names) by "
+             f"{LAW_NAMES[prediction['law']]}: {prediction['loss']:.4f}, {span}"]
+    lines += [f"warning: {w}" for w in prediction['warnings']]
+    return '\n'.join(lines)
 
 
 # --- the plots -----------------------------------------------------------------------------------
@@ -407,16 +629,23 @@ def plot_frontier(result, out_path):
 
     tokens = [r['tokens'] for r in frontier.rows]
     ds = np.geomspace(min(tokens) / 1.5, max(tokens) * 1.5, 200)
+    constrained = result.constrained
     for n, size in sizes:
         rows = [r for r in frontier.rows if r['size'] == size]
         law_ax.scatter([r['tokens'] for r in rows], [r['val_loss'] for r in rows], s=14, color=colors[size])
-        law_ax.plot(ds, law.loss(n, ds), '-', color=colors[size], alpha=0.8, label=f"{size}: law at N = {n:,}")
-    law_ax.axhline(law.E, color='gray', linestyle=':', label=f"E = {law.E:.3f} (loss of an infinite model)")
+        law_ax.plot(ds, law.loss(n, ds), ':', color=colors[size], alpha=0.8,
+                    label=f"{size}: fresh-data law at N = {n:,}")
+        law_ax.plot(ds, constrained.loss(n, ds), '-', color=colors[size], alpha=0.8)
+    law_ax.plot([], [], '-', color='gray', label='solid: the data-constrained law at the same N')
+    for passes in (1, 10, 100):
+        law_ax.axvline(passes * result.unique_tokens, color='gray', linewidth=0.6, alpha=0.6)
+        law_ax.annotate(f"{passes} pass{'es' if passes > 1 else ''}", (passes * result.unique_tokens, 1.0),
+                        xycoords=('data', 'axes fraction'), xytext=(3, -12), textcoords='offset points', fontsize=7)
     law_ax.set_xscale('log')
-    law_ax.set_xlabel('tokens trained D')
+    law_ax.set_xlabel('tokens trained D (gray: passes over the training names)')
     law_ax.set_ylabel('validation loss (nats per token)')
-    law_ax.set_title(f"fitted L(N,D) = {law.E:.3f} + {law.A:.3g}/N^{law.alpha:.3f} + {law.B:.3g}/D^{law.beta:.3f}"
-                     f" (lines) over the runs (dots)", fontsize=10)
+    law_ax.set_title(f"the laws over the runs (dots): data-constrained (solid, R_D* = {constrained.R_star:.1f} passes) "
+                     f"and fresh-data (dotted)", fontsize=10)
     law_ax.legend(fontsize=7)
 
     cs = np.geomspace(frontier.budgets[0] / 2, frontier.budgets[-1] * 2, 50)
@@ -424,6 +653,8 @@ def plot_frontier(result, out_path):
                 label=f"fitted law's optimum (a = {law.a:.3f})")
     cost = frontier.flops_per_token()
     opt_ax.plot(cs, [fit.compute_optimal(law, c, cost)[0] for c in cs], '-', color='C1', alpha=0.7)
+    opt_ax.plot(cs, [fit.compute_optimal(constrained, c, cost)[0] for c in cs], '-', color='C2', alpha=0.7,
+                label="the data-constrained law's optimum")
     vertices = [(c.budget, c.optimum[0]) for c in result.curves if c.optimum]
     if vertices:
         opt_ax.plot(*zip(*vertices), 'o', color='C0', markersize=8, label='IsoFLOP vertices')

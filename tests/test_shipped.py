@@ -558,7 +558,7 @@ def test_the_docs_quote_what_the_timed_loss_search_printed():
     assert len(quoted) >= 12
     for line in quoted:
         assert line in printed['stdout'] + printed['stderr'], line
-    [log] = (EXPERIMENTS / 'default-search').glob('evolve-loss-*.jsonl')
+    log = EXPERIMENTS / 'default-search' / printed['stderr'][-1].rsplit('/', 1)[1]  # its last line names its log
     [decision] = [r for r in read_jsonl(log) if r['kind'] == 'decision']
     kept = printed['stdout'][-1]
     assert not decision['replaced'] and kept.startswith('kept genome.json: the incumbent (val loss ')
@@ -594,3 +594,18 @@ def test_every_figure_in_the_scaling_docs_prose_is_one_analyze_prints(shipped_fi
     figures = [n for n in NUMBER.findall('\n'.join(prose)) if '.' in n]
     assert len(figures) > 10
     assert not [n for n in figures if n not in known], "figures no analyze output prints"
+
+
+def test_from_an_empty_folder_the_default_search_is_the_same_search_less_the_incumbent():
+    by_fitness = {}
+    for path in default_search_logs():
+        records = read_jsonl(path)
+        incumbent = any(r.get('origin') == 'incumbent' for r in records if r['kind'] == 'organism')
+        by_fitness.setdefault(records[0]['fitness'], {})['root' if incumbent else 'empty'] = records
+    assert set(by_fitness) == {'loss', 'aesthetic'}
+    for fitness, runs in by_fitness.items():
+        root, empty = runs['root'], runs['empty']
+        assert root[0]['provenance']['data_sha256'] == empty[0]['provenance']['data_sha256']
+        assert root[-1]['best']['genes'] == empty[-1]['best']['genes'] and root[-1]['best']['score'] == empty[-1]['best']['score']
+    doc = ' '.join(LIFECYCLE_DOC.read_text().split())
+    assert "the two searches of each fitness found the same winner with the same scores" in doc

@@ -207,6 +207,8 @@ def test_the_ticker_says_nothing_of_short_work_then_a_line_at_most_every_tick():
     first, every = console_module.FIRST_TICK_SECONDS, console_module.TICK_SECONDS
     assert len(lines.lines) == 1 + int((49.5 - first) // every)
     assert lines.lines[0] == "training: 10 of 100 steps (10%), 5.0s elapsed, ETA 45.0s"
+    doc = ' '.join((REPO / 'docs-pending' / 'lifecycle.md').read_text().split())
+    assert f"longer than {first:g} seconds, a line at most every {every:g} seconds, such as `{lines.lines[0]}`" in doc
 
 
 def test_train_and_eval_tick_on_stderr_and_leave_stdout_alone(runner, small_data, monkeypatch):

@@ -381,3 +381,9 @@ def test_the_docs_runs_in_the_project_root(tmp_path):
                 assert any(p.endswith(line[4:]) for p in printed), (command, line)
             else:
                 assert line in printed, (command, line)
+
+
+def test_the_docs_describe_the_final_by_its_constants():
+    doc = ' '.join((REPO / 'docs-pending' / 'lifecycle.md').read_text().split())
+    assert (f"the {FINALISTS} best organisms, the **incumbent**" in doc
+            and f"are each trained on the same {FINAL_SCORINGS} fresh seeds" in doc)

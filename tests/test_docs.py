@@ -85,6 +85,14 @@ def test_the_site_builds_strictly_with_generated_references(site):
         assert f'id="{name}"' in api, name
 
 
+def test_the_api_page_documents_every_name_the_package_exports():
+    import microgpt
+    documented = set(re.findall(r'^::: (\S+)', (DOCS_PAGES / 'api.md').read_text(), re.M))
+    for name in getattr(microgpt, '__all__', []):
+        value = getattr(microgpt, name)
+        assert f"{value.__module__}.{value.__qualname__}" in documented, name
+
+
 def nav_files():
     return re.findall(r'^\s*- [^:\n]+: (\S+\.(?:md|ipynb))\s*$', (DOCS / 'mkdocs.yml').read_text(), re.M)
 

@@ -91,7 +91,9 @@ class SectionedCommand(click.Command):
         self.sections = sections
 
     def format_options(self, ctx, formatter):
-        in_force, note = genome_in_force()
+        from .genome import SETTINGS
+        takes_genome = any(param.name in SETTINGS for param in self.get_params(ctx))
+        in_force, note = genome_in_force() if takes_genome else ({}, None)
         records = {}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
@@ -372,7 +374,14 @@ def judge(names_file, data, as_json):
 
 # --- evolution ----------------------------------------------------------------------------
 
-@main.command()
+EVOLVE_SECTIONS = (
+    ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),
+    ('Where the runs go', ['workers', 'cluster']),
+    ('Input and output', ['data', 'out']),
+)
+
+
+@main.command(cls=SectionedCommand, sections=EVOLVE_SECTIONS)
 @click.option('--fitness', type=click.Choice(FITNESS_KINDS), required=True,
               help="loss: validation loss after training (lower is better); "
                    "aesthetic: a judge of the names the organism samples (higher is better).")

@@ -253,3 +253,12 @@ def test_train_help_says_when_genome_json_cannot_be_used(tmp_path, monkeypatch):
     (tmp_path / 'genome.json').write_text('{"format": "something else"}')
     text = _help_of()
     assert 'in force' not in text and 'genome.json is not used:' in text
+
+
+def test_evolve_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = _help_of(('evolve',))
+    search = text.split('Search:')[1].split('Where the runs go:')[0]
+    assert '--fitness' in search and '--budget' in search and '--workers' not in search
+    assert '--cluster' in text.split('Where the runs go:')[1].split('Input and output:')[0]
+    assert '--out' in text.split('Input and output:')[1]

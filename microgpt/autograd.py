@@ -25,7 +25,37 @@ else:
 
 
 class Val:
+    """A scalar that remembers how it was made, so gradients can flow back through it.
+
+    `data` is its value and `grad` the derivative of the last `backward()`'s root with respect
+    to it (0.0 until then). Arithmetic with Vals and plain numbers makes new Vals, each holding
+    its children (the Vals it was made from) and its local gradients (d self / d child):
+
+    >>> a, b = Val(2.0), Val(-3.0)
+    >>> c = a * b + 1.0
+    >>> c.data
+    -5.0
+    >>> c.backward()
+    >>> a.grad, b.grad
+    (-3.0, 2.0)
+
+    Gradients add up over every path, so reusing a Val is counted each time:
+
+    >>> x = Val(3.0)
+    >>> y = x * x + x
+    >>> y.backward()
+    >>> x.grad
+    7.0
+
+    In Jupyter a Val shows as the graph that made it (`microgpt.draw_dot`) where Graphviz
+    is installed, and as its repr elsewhere.
+    """
     __slots__ = ('data', 'grad', '_children', '_local_grads', '_op', '_walk')
+
+    # Jupyter's picture of a Val: a function of the Val giving SVG text or None. Drawing is the
+    # viewer's job (viz/graph.py), so the package's face installs it (microgpt/__init__.py)
+    # and the atom imports nothing above it.
+    drawer = None
 
     def __init__(self, data, children=(), local_grads=(), op='', walk=None):
         self.data = data
@@ -38,34 +68,75 @@ class Val:
         self._walk = children if walk is None else walk
 
     def __add__(self, other):
+        """self + other (a Val or a number): d/dself = d/dother = 1."""
         other = other if isinstance(other, Val) else Val(other)
         return Val(self.data + other.data, (self, other), (1.0, 1.0), '+')
 
     def __mul__(self, other):
+        """self * other (a Val or a number): d/dself = other, d/dother = self."""
         other = other if isinstance(other, Val) else Val(other)
         return Val(self.data * other.data, (self, other), (other.data, self.data), '*')
 
     def __pow__(self, k):
+        """self ** k for a number k (not a Val): d/dself = k * self ** (k - 1)."""
         assert isinstance(k, (int, float)), "only a number as exponent"
         return Val(self.data ** k, (self,), (k * self.data ** (k - 1),), '**')
 
+    def __rpow__(self, base):
+        """base ** self for a positive number base: d/dself = base ** self * log(base).
+
+        Not on the original's path (its model raises no number to a Val's power)."""
+        assert isinstance(base, (int, float)) and base > 0, "only a positive number as base"
+        out = base ** self.data
+        return Val(out, (self,), (out * math.log(base),), 'rpow')
+
     def exp(self):
+        """e ** self: its own derivative."""
         e = math.exp(self.data)
         return Val(e, (self,), (e,), 'exp')
 
     def log(self):
+        """The natural logarithm (self > 0): d/dself = 1 / self."""
         return Val(math.log(self.data), (self,), (1 / self.data,), 'log')
 
     def relu(self):
+        """max(self, 0): d/dself = 1 above 0, else 0 (0 at 0 itself)."""
         return Val(self.data if self.data > 0 else 0.0, (self,), (float(self.data > 0),), 'relu')
 
-    def __neg__(self): return self * -1
-    def __sub__(self, other): return self + (-other)
-    def __truediv__(self, other): return self * other ** -1
-    def __radd__(self, other): return self + other
-    def __rmul__(self, other): return self * other
-    def __rsub__(self, other): return other + (-self)
-    def __rtruediv__(self, other): return other * self ** -1
+    def tanh(self):
+        """The hyperbolic tangent, a neuron's classic squashing: d/dself = 1 - tanh(self) ** 2.
+
+        Not on the original's path (its model uses relu)."""
+        t = math.tanh(self.data)
+        return Val(t, (self,), (1.0 - t * t,), 'tanh')
+
+    def __neg__(self):
+        """-self, as self * -1."""
+        return self * -1
+
+    def __sub__(self, other):
+        """self - other, as self + (-other)."""
+        return self + (-other)
+
+    def __truediv__(self, other):
+        """self / other, as self * other ** -1."""
+        return self * other ** -1
+
+    def __radd__(self, other):
+        """other + self for a number other (so sum() of Vals works)."""
+        return self + other
+
+    def __rmul__(self, other):
+        """other * self for a number other."""
+        return self * other
+
+    def __rsub__(self, other):
+        """other - self for a number other, as other + (-self)."""
+        return other + (-self)
+
+    def __rtruediv__(self, other):
+        """other / self for a number other, as other * self ** -1."""
+        return other * self ** -1
 
     # Fused nodes: one node for a chain of the original's. `sum(vals)` over Vals is the chain
     # 0 + v0 + v1 + ...: the same rounded partial sums, and each link passes its gradient on
@@ -77,6 +148,7 @@ class Val:
     # that uses the earlier input could tell.) Every sum and dot of the model meets it.
     @staticmethod
     def sum(vals):
+        """v0 + v1 + ... of Vals as one node: the value and gradients of the chain of `+`."""
         vals = tuple(vals)
         return Val(plain_sum([v.data for v in vals]), vals, (1.0,) * len(vals), 'sum')
 
@@ -105,6 +177,11 @@ class Val:
                 for row, wd in ((row, [w.data for w in row]) for row in rows)]
 
     def backward(self):
+        """Fill in `grad` of every Val below self with d self / d that Val (self's own is 1).
+
+        Gradients are added to what is there: a Val that took part in an earlier backward()
+        keeps that gradient too, so set grad to 0.0 first when reusing Vals (training builds
+        its graph anew every step)."""
         self.grad = 1.0
         for v in reversed(self._topological_order()):
             g = v.grad
@@ -132,3 +209,11 @@ class Val:
 
     def __repr__(self):
         return f"Val(data={self.data}, grad={self.grad}, op={self._op!r})"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """What Jupyter shows: the graph below self as SVG where it can be drawn, and the repr."""
+        bundle = {'text/plain': repr(self)}
+        svg = Val.drawer(self) if Val.drawer is not None else None
+        if svg is not None:
+            bundle['image/svg+xml'] = svg
+        return bundle

@@ -81,6 +81,58 @@ class Group(click.Group):
             ctx.exit(exit_status(interrupt))
 
 
+class SectionedCommand(click.Command):
+    """A command whose --help lists its options in sections by purpose (`sections`: (title,
+    [parameter names]); the rest under "Other options"), and shows beside each setting that
+    ./genome.json supplies the value in force from it."""
+
+    def __init__(self, *args, sections=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sections = sections
+
+    def format_options(self, ctx, formatter):
+        from .genome import SETTINGS
+        takes_genome = any(param.name in SETTINGS for param in self.get_params(ctx))
+        in_force, note = genome_in_force() if takes_genome else ({}, None)
+        records = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.name in in_force:
+                record = (record[0], f"{record[1]}  [in force: {in_force[param.name]} from {DEFAULT_GENOME}]")
+            records[param.name] = record
+        listed = {name for _, names in self.sections for name in names}
+        sections = [*self.sections, ('Other options', [name for name in records if name not in listed])]
+        for title, names in sections:
+            rows = [records[name] for name in names if name in records]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        if note:
+            formatter.write_paragraph()
+            formatter.write_text(note)
+
+
+def shown_value(name, value):
+    """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
+    return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) else str(value)
+
+
+def genome_in_force():
+    """({setting: value as shown} of ./genome.json, as `microgpt train` would load it, or {};
+    a note when the file is there but cannot be used)."""
+    from pathlib import Path
+    from .genome import load_genome
+    if not Path(DEFAULT_GENOME).is_file():
+        return {}, None
+    try:
+        genome = load_genome(DEFAULT_GENOME).genome
+    except MicrogptError as e:
+        return {}, f"{DEFAULT_GENOME} is not used: {e}"
+    return {name: shown_value(name, value) for name, value in genome.genes().items()}, None
+
+
 def command_argv():
     return click.get_current_context().find_root().meta.get('argv')
 
@@ -183,15 +235,24 @@ SETTING_FLAGS = {name: flag for flag, name, *_ in GENE_OPTIONS + TRAIN_OPTIONS}
 
 
 def train_options(command):
-    def shown(name):
-        value = getattr(TRAIN_DEFAULTS, name)
-        return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) \
-            else str(value)
-    return apply(command, [click.option(flag, name, type=kind, default=None, show_default=shown(name), help=text)
+    return apply(command, [click.option(flag, name, type=kind, default=None,
+                                        show_default=shown_value(name, getattr(TRAIN_DEFAULTS, name)), help=text)
                            for flag, name, kind, text in TRAIN_OPTIONS])
 
 
-@main.command()
+TRAIN_SECTIONS = (
+    ('Model', ['n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult']),
+    ('Training', ['num_steps', 'budget', 'max_time', 'learning_rate', 'batch_size', 'batch_order', 'grad_clip',
+                  'weight_decay', 'beta1', 'beta2', 'seed']),
+    ('Schedule', ['warmup', 'schedule']),
+    ('Evaluation', ['val_split', 'eval_every', 'early_stop']),
+    ('Sampling', ['samples', 'temperature']),
+    ('Input and output', ['data', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
+    ('Engine', ['engine', 'dtype']),
+)
+
+
+@main.command(cls=SectionedCommand, sections=TRAIN_SECTIONS)
 @data_option
 @click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
               help="Seed of the one random stream (shuffle, init, sampling).")
@@ -326,7 +387,14 @@ def judge(names_file, data, as_json):
 
 # --- evolution ----------------------------------------------------------------------------
 
-@main.command()
+EVOLVE_SECTIONS = (
+    ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),
+    ('Where the runs go', ['workers', 'cluster']),
+    ('Input and output', ['data', 'out']),
+)
+
+
+@main.command(cls=SectionedCommand, sections=EVOLVE_SECTIONS)
 @click.option('--fitness', type=click.Choice(FITNESS_KINDS), required=True,
               help="loss: validation loss after training (lower is better); "
                    "aesthetic: a judge of the names the organism samples (higher is better).")

@@ -104,6 +104,16 @@ def bundled_names_path():
     return Path(str(files('microgpt') / BUNDLED_NAMES))
 
 
+def load_names():
+    """The names data bundled with microgpt, one name a document: what the original trains on.
+
+    >>> names = load_names()
+    >>> len(names), names[:3]
+    (32033, ['emma', 'olivia', 'ava'])
+    """
+    return load_docs(bundled_names_path())
+
+
 def resolve_data_path(data, echo=None):
     """--data PATH if given; else ./input.txt; else the names data bundled with microgpt.
 

@@ -15,6 +15,7 @@ from .engines import make_engine
 from .errors import MicrogptError
 from .model import GPTConfig, init_state_dict
 from .optim import DEFAULT_SCHEDULE, ORIGINAL_ADAM, SCHEDULES, AdamSettings, learning_rate_at
+from .sampling import DEFAULT_NUM_SAMPLES, generate
 
 DEFAULT_SEED = 42
 ARCH_FIELDS = tuple(f.name for f in fields(GPTConfig) if f.name != 'vocab_size')
@@ -258,6 +259,12 @@ class Run:
         if cfg.early_stop is not None and len(self.curve) - 1 - self.curve.index(self.best) >= cfg.early_stop:
             self.stopped_early = True
         return point, improved
+
+    def sample(self, num=DEFAULT_NUM_SAMPLES, **options):
+        """num names from the model as trained so far, drawn from the run's own random stream
+        (after training, the original's samples). options: temperature, top_k, top_p, prefix
+        (see sampling.generate)."""
+        return list(generate(self.engine, self.tokenizer, self.rng, num, **options))
 
     def train(self, train_config, on_step=None, stop_requested=None, on_eval=None):
         """Train from the steps done up to train_config.num_steps; returns the losses.

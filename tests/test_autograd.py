@@ -39,6 +39,8 @@ OPS = {
     'rsub': lambda a, b: 2.5 - a * b,
     'rmul': lambda a, b: 2.5 * a + b,
     'rtruediv': lambda a, b: 2.5 / (a * b),
+    'rpow': lambda a, b: 2.5 ** (a * b) + 0.5 ** a,
+    'tanh': lambda a, b: (a * b - 1.0).tanh() * b,
     'sum': lambda a, b: Val.sum([a, b, a * b]),
     'dot': lambda a, b: Val.dot([a, b, a], [b, b, a]),
     'composite': lambda a, b: ((a * b).exp() + (a / b).log()) ** 2 / (1.0 + a),
@@ -59,6 +61,44 @@ def test_op_gradient_matches_finite_differences(name):
         _, grads = autograd_grad(lambda v: op(*v), xs)
         expected = numeric_grad(as_float(op), xs)
         assert grads == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+# Val.sum and Val.dot have no torch counterpart of that name: they are checked against the
+# chains of `+` and `*` they stand for (test_fused_nodes_equal_the_chains_they_stand_for_bit_for_bit).
+TORCH_OPS = sorted(set(OPS) - {'sum', 'dot'})
+
+
+@pytest.mark.parametrize('name', TORCH_OPS)
+def test_op_value_and_gradient_match_torch(name):
+    torch = pytest.importorskip('torch')
+    op = OPS[name]
+    rng = random.Random(name)
+    for _ in range(5):
+        xs = [rng.uniform(0.3, 2.0), rng.uniform(0.3, 2.0)]
+        value, grads = autograd_grad(lambda v: op(*v), xs)
+        tensors = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+        out = op(*tensors)
+        out.backward()
+        assert value == pytest.approx(out.item(), rel=1e-13)
+        assert grads == pytest.approx([t.grad.item() for t in tensors], rel=1e-12, abs=1e-15)
+
+
+def test_tanh_saturates_without_overflow():
+    for x, expected in ((0.0, 0.0), (800.0, 1.0), (-800.0, -1.0)):
+        v = Val(x)
+        y = v.tanh()
+        y.backward()
+        assert y.data == expected and v.grad == (1.0 if x == 0.0 else 0.0)
+
+
+def test_a_number_to_a_vals_power_needs_a_positive_base():
+    x = Val(3.0)
+    y = 2 ** x
+    y.backward()
+    assert y.data == 8.0 and x.grad == 8.0 * math.log(2)
+    for base in (0, -2.0):
+        with pytest.raises(AssertionError, match='positive number as base'):
+            base ** x
 
 
 def test_relu_gradient_is_zero_below_zero():
@@ -115,6 +155,7 @@ PROGRAM_OPS = {  # each keeps values in a safe range, for any inputs
     'exp': lambda a, b: (a * 0.1).exp(), 'log': lambda a, b: (b * b + 1.0).log(),
     'relu': lambda a, b: (a - b).relu(), 'neg': lambda a, b: -a, 'radd': lambda a, b: 0.3 + a,
     'rsub': lambda a, b: 0.3 - b, 'rmul': lambda a, b: 0.7 * a, 'rdiv': lambda a, b: 1.0 / (a * a + 2.0),
+    'rpow': lambda a, b: 1.5 ** (a * 0.1), 'tanh': lambda a, b: (a - b).tanh(),
 }
 
 

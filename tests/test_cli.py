@@ -198,3 +198,67 @@ def test_an_older_checkpoint_samples_but_cannot_resume(runner, small_data, tmp_p
     raw['version'] = 7
     (tmp_path / 'future.json').write_text(json.dumps(raw))
     assert_error(runner.invoke(main, ['sample', '--checkpoint', 'future.json']), 'format version 7')
+
+
+# --- grouped --help, with the values ./genome.json puts in force ---------------------------------
+
+def _help_of(args=('train',)):
+    from click.testing import CliRunner
+    result = CliRunner().invoke(main, [*args, '--help'], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_train_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = _help_of()
+    titles = [line[:-1] for line in text.splitlines() if line.endswith(':') and not line.startswith(' ')]
+    assert titles == ['Model', 'Training', 'Schedule', 'Evaluation', 'Sampling', 'Input and output', 'Engine',
+                      'Other options']
+    model = text.split('Model:')[1].split('Training:')[0]
+    assert '--n-embd' in model and '--steps' not in model
+    assert '--warmup' in text.split('Schedule:')[1].split('Evaluation:')[0]
+    # every option of the command is listed once
+    from microgpt.cli import train
+    for param in train.params:
+        assert sum(line.lstrip().startswith(param.opts[0] + ' ') or line.strip() == param.opts[0]
+                   for line in text.splitlines()) == 1, param.opts
+
+
+def test_train_help_in_an_empty_folder_shows_the_original_defaults(tmp_path, monkeypatch):
+    from microgpt.training import TRAIN_DEFAULTS
+    monkeypatch.chdir(tmp_path)
+    text = _help_of()
+    assert 'in force' not in text
+    assert f'[default: ({TRAIN_DEFAULTS.num_steps}); x>=1]' in text
+
+
+def test_train_help_shows_the_values_genome_json_puts_in_force():
+    from conftest import REPO
+    from microgpt.genome import load_genome
+    genome = load_genome(REPO / 'genome.json').genome
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        text = ' '.join(_help_of().split())
+    finally:
+        os.chdir(cwd)
+    assert f'Training steps. [default: (1000); x>=1] [in force: {genome.num_steps} from genome.json]' in text
+    assert f'Embedding width. [default: (16); x>=1] [in force: {genome.n_embd} from genome.json]' in text
+    assert f'[in force: {genome.learning_rate} from genome.json]' in text
+
+
+def test_train_help_says_when_genome_json_cannot_be_used(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'genome.json').write_text('{"format": "something else"}')
+    text = _help_of()
+    assert 'in force' not in text and 'genome.json is not used:' in text
+
+
+def test_evolve_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = _help_of(('evolve',))
+    search = text.split('Search:')[1].split('Where the runs go:')[0]
+    assert '--fitness' in search and '--budget' in search and '--workers' not in search
+    assert '--cluster' in text.split('Where the runs go:')[1].split('Input and output:')[0]
+    assert '--out' in text.split('Input and output:')[1]

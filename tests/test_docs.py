@@ -85,6 +85,14 @@ def test_the_site_builds_strictly_with_generated_references(site):
         assert f'id="{name}"' in api, name
 
 
+def test_the_api_page_documents_every_name_the_package_exports():
+    import microgpt
+    documented = set(re.findall(r'^::: (\S+)', (DOCS_PAGES / 'api.md').read_text(), re.M))
+    for name in getattr(microgpt, '__all__', []):
+        value = getattr(microgpt, name)
+        assert f"{value.__module__}.{value.__qualname__}" in documented, name
+
+
 def nav_files():
     return re.findall(r'^\s*- [^:\n]+: (\S+\.(?:md|ipynb))\s*$', (DOCS / 'mkdocs.yml').read_text(), re.M)
 
@@ -108,11 +116,12 @@ def test_ci_installs_what_the_readme_says():
 
 # --- the README's tour -------------------------------------------------------------------------
 
-def test_the_readme_is_a_quick_start():
+def test_the_readme_is_a_quick_start(names_docs):
     """At most 200 lines: what microgpt is, the two commands, the tour, the map of the docs,
     which links every page."""
     readme = (REPO / 'README.md').read_text()
     assert len(readme.splitlines()) <= 200
+    assert f"a character-level GPT on {len(names_docs):,} names" in ' '.join(readme.split())
     headings = re.findall(r'^## (.+)$', readme, re.M)
     assert headings == ['Two commands', TOUR['TOUR_HEADING'][3:], 'The docs']
     linked = set(re.findall(r'\]\(docs/pages/([^)#]+)\)', readme.split('## The docs')[1]))

@@ -308,7 +308,7 @@ def test_train_with_explicit_genome_path_and_malformed_genome(runner, small_data
 def test_train_help_still_shows_the_built_in_defaults(runner):
     result = runner.invoke(main, ['train', '--help'])
     assert result.exit_code == 0
-    text = ' '.join(result.output.split()).split('Options:', 1)[1]
+    text = ' '.join(result.output.split()).split('Model:', 1)[1]
     for option, default in [('--steps', '1000'), ('--n-embd', '16'), ('--n-head', '4'), ('--lr', '0.01')]:
         after = text.split(option, 1)[1].split('--', 1)[0]
         assert f'default: ({default})' in after or f'default: {default}' in after, after

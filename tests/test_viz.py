@@ -18,7 +18,8 @@ from microgpt.model import GPT
 from microgpt.viz import dot as dot_module
 from microgpt.viz import graph as graph_module
 from microgpt.viz.figures import attention_weights, cosine_similarity, pca_2d
-from microgpt.viz.graph import StageTrace, build_graph, reachable
+from microgpt.errors import MicrogptError
+from microgpt.viz.graph import StageTrace, build_graph, draw_dot, reachable
 from microgpt.viz.report import recorded_curves
 from microgpt.viz.text import text_tokens
 
@@ -387,3 +388,108 @@ def test_train_imports_no_viewer(tmp_path, names_path):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == '[]'
+
+
+# --- any expression built by hand: draw_dot, and a Val in Jupyter ---------------------------------
+
+def neuron():
+    """A neuron as a learner builds one: tanh(w1 x1 + w2 x2 + b), back-propagated."""
+    x1, x2, w1, w2, b = Val(2.0), Val(0.0), Val(-3.0), Val(1.0), Val(6.8813735870195432)
+    n = x1 * w1 + x2 * w2 + b
+    o = n.tanh()
+    o.backward()
+    return o, dict(x1=x1, x2=x2, w1=w1, w2=w2, b=b, n=n)
+
+
+def test_draw_dot_draws_every_atom_of_an_expression_with_its_names():
+    o, names = neuron()
+    text = draw_dot(o, format='dot', names=names)
+    atoms = reachable(o)
+    assert len(re.findall(r'^n\d+ \[label=', text, re.M)) == len(atoms) == 10
+    assert len(re.findall(r'^n\d+ -> n\d+;$', text, re.M)) == sum(len(v._children) for v in atoms) == 9
+    assert 'label="tanh\\ndata 0.7071\\ngrad 1"' in text  # the root: d o / d o = 1
+    assert 'label="w1\\ndata -3\\ngrad 1"' in text  # d o / d w1 = x1 (1 - o**2) = 1
+    assert 'label="x1\\ndata 2\\ngrad -1.5"' in text
+    assert 'label="n (+)\\ndata 0.8814\\ngrad 0.5"' in text  # a named inner atom keeps its op
+    assert 'subgraph' not in text  # no trace: no boxes around the parameters or the root
+
+
+def test_draw_dot_takes_names_from_a_namespace_and_lists_of_vals():
+    xs = [Val(1.5), Val(-2.0)]
+    total = Val.sum(x * x for x in xs)
+    total.backward()
+    text = draw_dot(total, format='dot', names={'xs': xs, 'other': 3, '_hidden': xs[0]})
+    assert 'label="xs[0]\\ndata 1.5\\ngrad 3"' in text and 'label="xs[1]\\ndata -2\\ngrad -4"' in text
+
+
+def test_draw_dot_levels_group_an_expression_by_its_names():
+    o, names = neuron()
+    ops = draw_dot(o, format='dot', level='ops', names=names)
+    boxes = re.findall(r'^g\d+ \[label="([^"]*)"', ops, re.M)
+    assert [box.split('\\n')[0] for box in boxes] == ['x1', 'x2', 'w1', 'w2', 'b', 'expression = 0.7071']
+    assert 'expression = 0.7071\\n5 atoms: 2 +, 2 *, 1 tanh' in ops
+    blocks = draw_dot(o, format='dot', level='blocks', names=names)
+    assert blocks.startswith('digraph blocks {') and 'expression\\n5 atoms (of them 0 leaves)' in blocks
+
+
+def test_draw_dot_of_a_models_loss_is_the_graph_commands_drawing(tiny, tmp_path):
+    checkpoint = load_checkpoint(tiny)
+    trace = StageTrace()
+    model, loss = own_loss(checkpoint, 'emma', trace=trace)
+    loss.backward()
+    mine = draw_dot(loss, format='dot', level='ops', names=model.state_dict, trace=trace)
+    assert run('graph', '--checkpoint', tiny, '--text', 'emma', '--out', tmp_path / 'ops.dot').exit_code == 0
+    theirs = (tmp_path / 'ops.dot').read_text()
+
+    def boxes_and_edges(text):  # every box but the root's (named 'loss' by the command) and every edge
+        return (sorted(line for line in text.splitlines() if re.match(r'g\d+ ', line) and ' = ' not in line),
+                sorted(line for line in text.splitlines() if ' -> ' in line))
+    assert boxes_and_edges(mine) == boxes_and_edges(theirs)
+    assert len(boxes_and_edges(mine)[0]) > 20
+
+
+def test_draw_dot_refuses_what_it_cannot_draw():
+    o, _ = neuron()
+    for kwargs, fragment in ((dict(format='jpg'), 'format must be one of svg, dot, png'),
+                             (dict(level='atom'), 'level must be one of atoms, ops, blocks')):
+        with pytest.raises(MicrogptError, match=fragment):
+            draw_dot(o, **kwargs)
+    with pytest.raises(MicrogptError, match='draw_dot draws a Val, got float'):
+        draw_dot(0.5)
+
+
+def test_draw_dot_of_too_big_an_expression_says_which_level_to_use(monkeypatch):
+    monkeypatch.setitem(graph_module.DRAW_LIMITS, 'atoms', 5)
+    o, _ = neuron()
+    with pytest.raises(MicrogptError, match=r"10 atoms, too many to draw at level 'atoms' \(at most 5\): "
+                                            r"draw it at level='ops'"):
+        draw_dot(o, format='dot')
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed (apt-get install graphviz)")
+def test_draw_dot_svg_and_png_show_in_jupyter():
+    o, names = neuron()
+    svg = draw_dot(o, names=names)
+    assert '<svg' in svg and '>w1<' in svg and svg._repr_svg_() == str(svg)
+    png = draw_dot(o, format='png')
+    assert png.startswith(PNG_MAGIC) and png._repr_png_() == bytes(png)
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed (apt-get install graphviz)")
+def test_a_val_shows_in_jupyter_as_its_graph():
+    o, _ = neuron()
+    bundle = o._repr_mimebundle_()
+    assert bundle['text/plain'] == repr(o)
+    assert '<svg' in bundle['image/svg+xml'] and '>tanh<' in bundle['image/svg+xml']
+
+
+def test_a_val_shows_as_text_without_graphviz_or_when_too_big(monkeypatch):
+    o, _ = neuron()
+    monkeypatch.setitem(graph_module.DRAW_LIMITS, 'atoms', 5)
+    assert o._repr_mimebundle_() == {'text/plain': repr(o)}
+    monkeypatch.undo()
+    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    assert o._repr_mimebundle_() == {'text/plain': repr(o)}
+    with pytest.raises(MicrogptError, match="needs Graphviz's `dot` program"):
+        draw_dot(o)
+    assert draw_dot(o, format='dot').startswith('digraph atoms {')

@@ -1,11 +1,13 @@
-"""The Val graph of one text's loss, atom by atom, and which named operation made each atom.
+"""The graph below a Val, atom by atom, and which named operation made each atom: for one
+text's loss (`microgpt graph`) or any expression built by hand (`draw_dot`).
 
-`build_graph` runs the Val model on the text with GPT.forward reporting its named stages
-(its `trace` argument), then runs backward. Every atom reachable from the loss then belongs
-to one group: a parameter matrix (its state_dict name), a stage of the forward pass
-('layer0.q', 'layer0.head1.softmax', ...) or the loss. A stage owns the atoms found by
+`graph_of` puts every atom reachable from the root in one group: a named parameter (leaves
+given names, such as a model's state_dict), a stage of a trace ('layer0.q',
+'layer0.head1.softmax', ...) or the root's own group. A stage owns the atoms found by
 walking back from its outputs until atoms that already belong to a group, so the forward
 pass only says where each stage ends and the Val engine carries nothing extra.
+`build_graph` runs the Val model on a text with GPT.forward reporting its named stages (its
+`trace` argument), then runs backward, and groups the loss's graph so.
 
 It is drawn at three levels: atoms (every Val with its op, data and grad), ops (one node per
 group with its atom count) and blocks (the embeddings, each layer, the head).
@@ -15,15 +17,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
+from ..autograd import Val
 from ..errors import MicrogptError
 from ..model import GPT
-from .dot import attributes
+from .dot import attributes, dot_program, render
 
 COARSER = {'atoms': 'ops', 'ops': 'blocks'}
 # Graphviz lays out a couple of thousand boxes in seconds; far more and it takes minutes,
 # and no one reads the picture.
 DRAW_LIMITS = {'atoms': 2000, 'ops': 1000, 'blocks': 1000}
 LOSS_GROUP = 'loss'
+EXPRESSION_GROUP = 'expression'  # the root's group when it is not a model's loss
+DRAW_FORMATS = ('svg', 'dot', 'png')
 SMALL_MODEL = 'microgpt train --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'  # emma: under 2,000 atoms
 
 
@@ -52,16 +57,24 @@ def block_of(group):
 
 
 @dataclass
-class LossGraph:
-    text: str
-    position: Optional[int]  # None: the mean loss over the whole text
-    loss: float
-    nodes: list              # every Val reachable from the loss, the loss first
+class ValGraph:
+    nodes: list              # every Val reachable from the root, the root first
     index: dict              # Val -> its place in nodes
     group: list              # the group of each node
-    weight_names: dict       # place -> 'wte[3,5]', for the parameters
-    groups: list             # group names: the parameters', then the stages' as made, then the loss
+    weight_names: dict       # place -> 'wte[3,5]', for the named atoms
+    groups: list             # group names: the parameters', then the stages' as made, then the root's
     param_groups: set
+    root_group: str = EXPRESSION_GROUP
+    text: Optional[str] = None      # for a model's loss: the text it is the loss of
+    position: Optional[int] = None  # and the position (None: the mean loss over the whole text)
+
+    @property
+    def value(self):
+        return self.nodes[0].data
+
+    @property
+    def is_loss(self):
+        return self.root_group == LOSS_GROUP
 
 
 def reachable(root):
@@ -75,28 +88,42 @@ def reachable(root):
     return order
 
 
-def build_graph(checkpoint, tokens, text, position=None):
-    """The LossGraph of the text's mean loss (position None) or of one position's loss."""
-    model = GPT(checkpoint.config, checkpoint.state_dict)
-    trace = StageTrace()
-    if position is None:
-        loss = model.loss([tokens], trace)
-    else:
-        loss = model.document_losses(tokens[:position + 2], trace)[position]
-    loss.backward()
-    nodes = reachable(loss)
+def named_atoms(names):
+    """(group, atom name, Val) for each Val in names: {name: a Val, a list of Vals, or a matrix
+    (list of rows) of Vals}. Other values are passed over, so names may be a namespace such as
+    locals()."""
+    for name, value in names.items():
+        if name.startswith('_'):
+            continue
+        if isinstance(value, Val):
+            yield name, name, value
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Val) for v in value):
+            for i, v in enumerate(value):
+                yield name, f'{name}[{i}]', v
+        elif (isinstance(value, (list, tuple)) and value and all(isinstance(row, (list, tuple)) for row in value)
+              and all(isinstance(v, Val) for row in value for v in row)):
+            for r, row in enumerate(value):
+                for c, v in enumerate(row):
+                    yield name, f'{name}[{r},{c}]', v
+
+
+def graph_of(root, names=None, trace=None, root_group=EXPRESSION_GROUP, **about):
+    """The ValGraph below root. `names` ({name: Val, list or matrix of Vals}, see named_atoms)
+    names atoms: a named leaf is a parameter, in its name's group; `trace` (a StageTrace the
+    forward pass reported to) names the stages; the atoms left belong to the root's group.
+    `about`: the ValGraph's text and position, for a model's loss."""
+    nodes = reachable(root)
     index = {v: i for i, v in enumerate(nodes)}
     group = [None] * len(nodes)
     weight_names, groups = {}, []
-    for name, matrix in model.state_dict.items():
-        for r, row in enumerate(matrix):
-            for c, p in enumerate(row):
-                i = index.get(p)
-                if i is not None:
-                    group[i] = name
-                    weight_names[i] = f'{name}[{r},{c}]'
-                    if name not in groups:
-                        groups.append(name)
+    for name, atom_name, p in named_atoms(names or {}):
+        i = index.get(p)
+        if i is not None and i not in weight_names:
+            weight_names[i] = atom_name
+            if not p._children:
+                group[i] = name
+                if name not in groups:
+                    groups.append(name)
     param_groups = set(groups)
 
     def claim(outputs, name):
@@ -112,10 +139,22 @@ def build_graph(checkpoint, tokens, text, position=None):
         if claimed and name not in groups:
             groups.append(name)
 
-    for name, outputs in trace.stages:
+    for name, outputs in (trace.stages if trace is not None else ()):
         claim(outputs, name)
-    claim([loss], LOSS_GROUP)
-    return LossGraph(text, position, loss.data, nodes, index, group, weight_names, groups, param_groups)
+    claim([root], root_group)
+    return ValGraph(nodes, index, group, weight_names, groups, param_groups, root_group, **about)
+
+
+def build_graph(checkpoint, tokens, text, position=None):
+    """The ValGraph of the text's mean loss (position None) or of one position's loss."""
+    model = GPT(checkpoint.config, checkpoint.state_dict)
+    trace = StageTrace()
+    if position is None:
+        loss = model.loss([tokens], trace)
+    else:
+        loss = model.document_losses(tokens[:position + 2], trace)[position]
+    loss.backward()
+    return graph_of(loss, model.state_dict, trace, LOSS_GROUP, text=text, position=position)
 
 
 def op_counts(graph):
@@ -138,7 +177,7 @@ def summary(graph):
     for name, counts in by_group.items():
         blocks[block_of(name)] += sum(counts.values())
     return {
-        'text': graph.text, 'position': graph.position, 'loss': graph.loss,
+        'text': graph.text, 'position': graph.position, 'loss': graph.value,
         'atoms': len(graph.nodes), 'edges': sum(e['edges'] for e in ops.values()),
         'ops': dict(sorted(ops.items())),
         'groups': [{'name': name, 'block': block_of(name), 'atoms': sum(by_group[name].values()),
@@ -149,12 +188,20 @@ def summary(graph):
 
 # --- drawing ---------------------------------------------------------------------------------
 
+def drawn_boxes(graph, level):
+    return len(graph.nodes) if level == 'atoms' else len(graph.groups)
+
+
 def check_drawable(graph, level):
     """One line, before Graphviz works for minutes: the level draws at most DRAW_LIMITS boxes."""
-    drawn = len(graph.nodes) if level == 'atoms' else len(graph.groups)
+    drawn = drawn_boxes(graph, level)
     limit = DRAW_LIMITS[level]
     if drawn > limit:
         what = f"{len(graph.nodes):,} atoms" if level == 'atoms' else f"{drawn:,} operations"
+        if not graph.is_loss:
+            hint = f"draw it at level={COARSER[level]!r}" if level in COARSER else "draw a smaller expression"
+            raise MicrogptError(f"the graph has {what}, too many to draw at level {level!r} (at most "
+                                f"{limit:,}): {hint}")
         hint = f"use --level {COARSER[level]}" if level in COARSER else "use a smaller model"
         if level == 'atoms':
             if graph.position is None:
@@ -171,8 +218,16 @@ def to_dot(graph, level, title=None):
 
 
 def default_title(graph):
+    """A loss's: which loss of which text, and its value; an expression has none."""
+    if graph.text is None:
+        return ''
     where = 'mean loss' if graph.position is None else f'loss at position {graph.position}'
-    return f"{where} of {graph.text!r} = {graph.loss:.4f}"
+    return f"{where} of {graph.text!r} = {graph.value:.4f}"
+
+
+def root_label(graph):
+    digits = '.4f' if graph.is_loss else '.4g'
+    return f"{graph.root_group} = {graph.value:{digits}}"
 
 
 def _header(name, title, rankdir):
@@ -200,6 +255,13 @@ def _blocks_in_order(graph):
     return list(dict.fromkeys(block_of(g) for g in graph.groups))
 
 
+def _boxed(graph, block):
+    """Whether a block is drawn in a box of its own: when it holds a stage of a trace (a
+    hand-built expression's parameters and root need no box each)."""
+    return any(block_of(g) == block and g not in graph.param_groups and g != graph.root_group
+               for g in graph.groups)
+
+
 PARAM_COLOR, CONST_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
 
 
@@ -209,18 +271,21 @@ def atoms_dot(graph, title):
     for i, name in enumerate(graph.group):
         by_block.setdefault(block_of(name), []).append(i)
     for b, block in enumerate(_blocks_in_order(graph)):
-        lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
+        boxed = _boxed(graph, block)
+        if boxed:
+            lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
         for i in by_block.get(block, []):
             v = graph.nodes[i]
-            if i in graph.weight_names:
-                head, color = graph.weight_names[i], PARAM_COLOR
-            elif not v._children:
-                head, color = 'const', CONST_COLOR
+            name = graph.weight_names.get(i)
+            if not v._children:
+                head, color = (name, PARAM_COLOR) if name is not None else ('const', CONST_COLOR)
             else:
-                head, color = v._op, LOSS_COLOR if i == 0 else STAGE_COLOR
+                head = v._op if name is None else f"{name} ({v._op})"
+                color = LOSS_COLOR if i == 0 else STAGE_COLOR
             label = f"{head}\ndata {v.data:.4g}\ngrad {v.grad:.4g}"
             lines.append(f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};')
-        lines.append('}')
+        if boxed:
+            lines.append('}')
     index = graph.index
     for i, v in enumerate(graph.nodes):
         lines.extend(f'n{index[c]} -> n{i};' for c in v._children)
@@ -247,7 +312,7 @@ def _ops_label(graph, name, counts, grads):
         return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(sum(g * g for g in grads)):.4g}"
     # a stage's leaves are the numbers it was written with (1/n, eps, -max), its constants
     ops = ', '.join(f"{n:,} {'const' if op == 'leaf' else op}" for op, n in counts.most_common())
-    head = f"loss = {graph.loss:.4f}" if name == LOSS_GROUP else name.split('.')[-1]
+    head = root_label(graph) if name == graph.root_group else name.split('.')[-1]
     return f"{head}\n{atoms:,} atoms: {ops}"
 
 
@@ -260,12 +325,14 @@ def ops_dot(graph, title):
     ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
     lines = _header('ops', title, 'TB')
     for b, block in enumerate(_blocks_in_order(graph)):
-        lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
+        boxed = _boxed(graph, block)
+        if boxed:
+            lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
         heads = {}
         for name in graph.groups:
             if block_of(name) != block:
                 continue
-            color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == LOSS_GROUP
+            color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == graph.root_group
                      else STAGE_COLOR)
             label = _ops_label(graph, name, counts[name], grads.get(name))
             node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
@@ -278,7 +345,8 @@ def ops_dot(graph, title):
             lines.append(_cluster(f'{b}_{h}', head, 'dotted'))
             lines.extend(nodes)
             lines.append('}')
-        lines.append('}')
+        if boxed:
+            lines.append('}')
     for (a, b), n in _group_edges(graph, lambda g: g).items():
         lines.append(f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,}", fontsize="8")};')
     lines.append('}')
@@ -295,13 +363,86 @@ def blocks_dot(graph, title):
     for block in blocks:
         c = counts[block]
         label = f"{_block_label(graph, block)}\n{sum(c.values()):,} atoms (of them {c['leaf']:,} leaves)"
-        if block == 'head':
-            label += f"\nloss = {graph.loss:.4f}"
+        if block == block_of(graph.root_group):
+            label += f"\n{root_label(graph)}"
         lines.append(f'{ids[block]} {attributes(label=label, fillcolor=STAGE_COLOR)};')
     for (a, b), n in _group_edges(graph, block_of).items():
         lines.append(f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,} edges", fontsize="8")};')
     lines.append('}')
     return '\n'.join(lines) + '\n'
+
+
+class SVG(str):
+    """SVG text that Jupyter shows as the picture it is."""
+
+    def _repr_svg_(self):
+        return str(self)
+
+
+class PNG(bytes):
+    """PNG bytes that Jupyter shows as the picture they are."""
+
+    def _repr_png_(self):
+        return bytes(self)
+
+
+def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):
+    """The graph below a Val (any expression built by hand, or a model's loss), drawn at a level.
+
+    format: 'dot' gives the Graphviz DOT text (it needs nothing); 'svg' the SVG text and 'png'
+    the PNG bytes, laid out by Graphviz's `dot` program (both show as pictures in Jupyter).
+    level: 'atoms' (every Val with its op, data and grad), 'ops' (one box per named group with
+    its atom count) or 'blocks' (a box per block: the prefix of a group's name before a dot).
+    names: {name: a Val, or a list or matrix (list of rows) of Vals}, or a namespace such as
+    locals(): those atoms are drawn under their names; a named leaf is a parameter, in a
+    group of its name (a model's state_dict names every weight so).
+    trace: a StageTrace that the forward pass reported to (GPT.forward's `trace`): its stages
+    become groups, as `microgpt graph` draws them.
+
+    >>> from microgpt import Val, draw_dot
+    >>> a, b = Val(2.0), Val(-3.0)
+    >>> c = a * b + 1.0
+    >>> c.backward()
+    >>> print(draw_dot(c, format='dot', names={'a': a, 'b': b}))  # doctest: +ELLIPSIS
+    digraph atoms {
+    ...
+    n3 [label="a\\ndata 2\\ngrad -3", fillcolor="#dbe9f6", tooltip="a"];
+    n4 [label="b\\ndata -3\\ngrad 2", fillcolor="#dbe9f6", tooltip="b"];
+    n0 [label="+\\ndata -5\\ngrad 1", fillcolor="#f8d0c8", tooltip="expression"];
+    n1 [label="*\\ndata -6\\ngrad 1", fillcolor="#fdf3d0", tooltip="expression"];
+    n2 [label="const\\ndata 1\\ngrad 1", fillcolor="#eeeeee", tooltip="expression"];
+    n1 -> n0;
+    n2 -> n0;
+    n3 -> n1;
+    n4 -> n1;
+    }
+    <BLANKLINE>
+    """
+    if format not in DRAW_FORMATS:
+        raise MicrogptError(f"format must be one of {', '.join(DRAW_FORMATS)}, got {format!r}")
+    if level not in DRAW_LIMITS:
+        raise MicrogptError(f"level must be one of {', '.join(DRAW_LIMITS)}, got {level!r}")
+    if not isinstance(root, Val):
+        raise MicrogptError(f"draw_dot draws a Val, got {type(root).__name__}")
+    dot_text = to_dot(graph_of(root, names, trace), level, title)
+    if format == 'dot':
+        return dot_text
+    data = render(dot_text, format)
+    return SVG(data.decode('utf-8')) if format == 'svg' else PNG(data)
+
+
+def jupyter_svg(val):
+    """Val's picture in Jupyter: the SVG of its atoms, or None (its repr is shown instead)
+    where Graphviz is not installed or the graph is too big to lay out quickly."""
+    if dot_program() is None:
+        return None
+    graph = graph_of(val)
+    if drawn_boxes(graph, 'atoms') > DRAW_LIMITS['atoms']:
+        return None
+    try:
+        return render(to_dot(graph, 'atoms'), 'svg').decode('utf-8')
+    except MicrogptError:
+        return None
 
 
 def check_position(tokens, text, position):

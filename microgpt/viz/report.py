@@ -131,7 +131,7 @@ def graph_section(checkpoint, tokens, text):
     counts = summary(graph)
     ops = ', '.join(f"{entry['nodes']:,} {op}" for op, entry in counts['ops'].items())
     intro = (f"<p>The Val graph of the mean loss of <code>{html.escape(text)}</code> "
-             f"({graph.loss:.4f}): {counts['atoms']:,} atoms ({ops}) joined by {counts['edges']:,} edges, "
+             f"({graph.value:.4f}): {counts['atoms']:,} atoms ({ops}) joined by {counts['edges']:,} edges, "
              f"one box per named operation with its atom count; arrows count the atom edges between "
              f"them. <code>microgpt graph --level atoms</code> draws every atom.</p>")
     if dot.dot_program() is None:

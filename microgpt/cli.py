@@ -169,6 +169,12 @@ TRAIN_OPTIONS = [
      "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.'),
     ('--batch-order', 'batch_order', click.Choice(list(BATCH_ORDERS)),
      "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.'),
+    ('--dropout', 'dropout', BETA,
+     "Dropout while training: drop this share of the attention weights and of each residual branch's "
+     "output (mask streams of their own, fixed by --seed); evaluation and sampling drop nothing."),
+    ('--ema', 'ema', SHARE,
+     "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation, the "
+     "best checkpoint and sampling use it; it is saved in the checkpoint."),
     ('--val-split', 'val_split', SHARE,
      "Hold out this share of the documents (chosen by --seed, as evolve and sweep choose theirs); "
      "never trained on."),
@@ -182,7 +188,7 @@ TRAIN_OPTIONS = [
 def train_options(command):
     def shown(name):
         value = getattr(TRAIN_DEFAULTS, name)
-        return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) \
+        return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup', 'dropout') and not value) \
             else str(value)
     return apply(command, [click.option(flag, name, type=kind, default=None, show_default=shown(name), help=text)
                            for flag, name, kind, text in TRAIN_OPTIONS])

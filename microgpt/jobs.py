@@ -215,10 +215,10 @@ def plan_budget(request, plan):
     from .model import GPTConfig
     config = GPTConfig(vocab_size=len(set(''.join(plan.train_docs))) + 1, **plan.arch)
     lengths = lengths_of(plan.train_docs, config)
-    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths)
+    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths, plan.train.dropout)
     settled = _plan_new(request, steps)
     plan.train, plan.voice, plan.genome_line = settled.train, settled.voice, settled.genome_line
-    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths).total
+    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths, plan.train.dropout).total
 
 
 def train_job(request, console):
@@ -258,7 +258,8 @@ def train_job(request, console):
                                                             checkpoint=str(plan.best_out)))
         ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
-            run.engine.optimizer_state(), run.losses, origin))
+            run.engine.optimizer_state(), run.losses, origin,
+            None if run.average is None else run.average.state_dict(run.config)))
 
     def on_eval(point, improved):
         console.info(eval_line(point, cfg.num_steps, run.best))
@@ -301,7 +302,7 @@ def train_job(request, console):
         console.out(INFERENCE_HEADER)
         try:
             names = []
-            for i, name in enumerate(generate(run.engine, run.tokenizer, run.rng, plan.samples,
+            for i, name in enumerate(generate(run.inference_engine(), run.tokenizer, run.rng, plan.samples,
                                               temperature=plan.temperature), start=1):
                 console.out(sample_line(i, name))
                 names.append(name)
@@ -315,9 +316,12 @@ def _restore(run, resumed, engine_name, dtype=None):
     """Put a checkpoint's weights, Adam moments and progress into a freshly set-up run (whose
     random stream is then where the original's was at the same point)."""
     from .engines import make_engine
+    from .training import WeightAverage
     if list(run.tokenizer.chars) != list(resumed.chars):
         raise MicrogptError("the data gives another vocabulary than the checkpoint's")
     run.engine = make_engine(engine_name, resumed.config, resumed.state_dict, dtype)
+    if resumed.ema is not None:
+        run.average = WeightAverage.from_state_dict(resumed.training['ema'], resumed.config, resumed.ema)
     run.engine.load_optimizer_state(resumed.optimizer)
     run.step = resumed.training['steps_done']
     run.losses = list(resumed.losses)
@@ -344,7 +348,7 @@ def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, p
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
     known = novelty_documents(loaded, load_dataset(data, echo=console.info)) if novelty_data else None
-    model = make_engine(engine, loaded.config, loaded.state_dict)
+    model = make_engine(engine, loaded.config, loaded.inference_state_dict)
     rng = random.Random(seed)
     names = []
     try:
@@ -383,7 +387,7 @@ def eval_job(console, checkpoint_path, data, as_json=False):
         if unknown:
             raise MicrogptError(f"{data_path} has a character the model does not know: {unknown[0]!r} "
                                 f"(in {doc!r})")
-    engine = make_engine('numpy', loaded.config, loaded.state_dict)
+    engine = make_engine('numpy', loaded.config, loaded.inference_state_dict)
     loss = mean_loss(engine, tokenizer, docs)
     tokens = sum(len(tokenizer.doc_tokens(doc, loaded.config.block_size)) - 1 for doc in docs)
     result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(docs),

@@ -634,7 +634,10 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
               help="Your own copy of the original microgpt.py: also time its whole process beside "
                    "`microgpt train --engine val --primordial`, 30 steps and 20 samples each (its "
                    "`num_steps = ...` line is set to 30 in a temporary copy), and check both print the same.")
-def bench(steps, engines, repeat, batch_steps, data, out, race, original):
+@click.option('--threads', 'threads_genome', type=click.Path(dir_okay=False), default=None, metavar='GENOME',
+              help="Instead: the numpy engine training this genome's steps (e.g. genome.json) with 1 and with "
+                   "2 BLAS threads, side by side, --repeat rounds; which is faster.")
+def bench(steps, engines, repeat, batch_steps, data, out, race, original, threads_genome):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
@@ -655,9 +658,10 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original):
     Examples:
       microgpt bench --engines numpy,torch
       microgpt bench --race 120
+      microgpt bench --threads genome.json --repeat 3
     """
     from .bench import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original, threads_genome)
 
 
 def comma_list(kind):

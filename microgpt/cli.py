@@ -10,7 +10,7 @@ from .console import Console, exit_status, raise_on_sigterm
 from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
-from .evolve.genome import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
+from .evolve.genes import DEFAULT_BUDGET, DEFAULT_SPACE, SPACES
 from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from .scaling import plans
@@ -660,7 +660,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original, thread
       microgpt bench --race 120
       microgpt bench --threads genome.json --repeat 3
     """
-    from .bench import bench_job
+    from .bench.suite import bench_job
     bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original, threads_genome)
 
 

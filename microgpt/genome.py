@@ -140,7 +140,7 @@ def save_genome(path, genome, provenance):
 
 def load_genome(path, space=None):
     """Read and validate genome.json (version 1 or 2); with `space` (an object whose
-    check(genome) gives (field, message) or None, e.g. an evolve.genome.GeneSpace), also
+    check(genome) gives (field, message) or None, e.g. an evolve.genes.GeneSpace), also
     inside its ranges. A one-line MicrogptError naming the file and field."""
     path = Path(path)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microgpt import bench
+from microgpt.bench import suite as bench
 from microgpt.bench import measure
 from microgpt.cli import main
 from microgpt.errors import MicrogptError

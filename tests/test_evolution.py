@@ -5,12 +5,12 @@ import pytest
 from click.testing import CliRunner
 
 from microgpt.evolve import search as evolution_module
-from microgpt.evolve import genome as genome_module
+from microgpt.evolve import genes
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
 from microgpt.evolve.search import FINAL_SCORINGS, Evolution, organism_seed
 from microgpt.trials.runner import run_trial
-from microgpt.evolve.genome import BUDGET_SPACE, SEED_SPACE
+from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
 from microgpt.genome import load_genome
 
 # Tiny organisms: the real ranges, narrowed so that each trains in milliseconds.
@@ -229,7 +229,7 @@ def test_bad_arguments_are_refused(docs):
 
 def test_cli_evolve_then_train_uses_the_evolved_genome(docs, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(genome_module.SPACES, 'budget', TINY_BUDGET_SPACE)
+    monkeypatch.setitem(genes.SPACES, 'budget', TINY_BUDGET_SPACE)
     data = tmp_path / 'names.txt'
     data.write_text('\n'.join(docs) + '\n')
     runner = CliRunner()

@@ -7,7 +7,7 @@ import pytest
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolve.genome import BUDGET_SPACE, SEED_RANGES, SEED_SPACE
+from microgpt.evolve.genes import BUDGET_SPACE, SEED_RANGES, SEED_SPACE
 from microgpt.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, load_genome,
                              resolve_train_settings, save_genome)
 
@@ -361,7 +361,7 @@ def test_train_trains_every_setting_of_the_genome(runner, small_data):
 
 def test_readme_shows_the_gene_ranges_searched():
     from conftest import REPO
-    from microgpt.evolve.genome import gene_table
+    from microgpt.evolve.genes import gene_table
     readme = (REPO / 'README.md').read_text()
     for row in gene_table().splitlines():
         assert row in readme, row
@@ -369,7 +369,7 @@ def test_readme_shows_the_gene_ranges_searched():
 
 
 def test_a_choice_gene_draws_mutates_and_crosses_over_among_its_values():
-    from microgpt.evolve.genome import GeneChoice
+    from microgpt.evolve.genes import GeneChoice
     choice = GeneChoice(('linear', 'cosine', 'constant'))
     rng = random.Random(6)
     assert {choice.draw(rng) for _ in range(100)} == {'linear', 'cosine', 'constant'}

@@ -21,8 +21,8 @@ from ..model import GPTConfig
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import run_trial, trial_settings
 from .fitness import aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
-from . import genome as genome_module
-from .genome import DEFAULT_BUDGET
+from . import genes
+from .genes import DEFAULT_BUDGET
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
@@ -58,8 +58,8 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
         raise MicrogptError(f"population must be >= 2, got {population}")
     require_positive('generations', generations)
     require_positive('workers', workers)
-    if isinstance(space, str) and space not in genome_module.SPACES:
-        raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genome_module.SPACES)}")
+    if isinstance(space, str) and space not in genes.SPACES:
+        raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genes.SPACES)}")
     if budget is not None:
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
                 math.isfinite(budget) and budget > 0):
@@ -69,7 +69,7 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
 
 
 def _space_of(space):
-    return genome_module.SPACES[space] if isinstance(space, str) else space
+    return genes.SPACES[space] if isinstance(space, str) else space
 
 
 def spread_of(scores):
@@ -223,7 +223,7 @@ class Evolution:
     out: str = 'genome.json'
     log_dir: str = DEFAULT_LOG_DIR
     engine_name: str = 'numpy'
-    space: object = genome_module.DEFAULT_SPACE  # a name in genome.SPACES, or a GeneSpace
+    space: object = genes.DEFAULT_SPACE  # a name in genes.SPACES, or a GeneSpace
     budget: float = None  # FLOPs per organism (budget space; default DEFAULT_BUDGET)
     baseline: bool = True  # also score the primordial genome (and the genome at `out`), for comparison
     origin: dict = None  # provenance of the run (see provenance.py)
@@ -676,7 +676,7 @@ def interrupted_genome_path(out):
 
 
 def evolve_job(console, fitness, population, generations, seed, workers, cluster, data, out, command=None,
-               space=genome_module.DEFAULT_SPACE, budget=None):
+               space=genes.DEFAULT_SPACE, budget=None):
     """`microgpt evolve`: one line per generation on stdout, the best genome written to out
     (or, if interrupted, beside it), every organism in a log under experiments/."""
     import time

@@ -96,6 +96,7 @@ def main():
                 obj = json.loads(path.read_text())
                 json.dump({k: obj[k] for k in ('config', 'training', 'provenance')}, open(path.with_suffix('').with_suffix('.json'), 'w'), indent=1)
                 path.unlink()
+                (HERE / 'runs' / f'{name}.best.ckpt.json').unlink(missing_ok=True)  # its weights: not kept
 
 
 if __name__ == '__main__':

@@ -7,16 +7,19 @@
 # (`microgpt sample --novelty`). Each run's checkpoint is kept here without its weights
 # (seedN.json: config, training settings, the held-out curve, provenance with the machine,
 # the wall seconds that `microgpt train` printed, the novelty line). Run from the project root
-# on an otherwise idle machine; about 20 minutes.
+# on an otherwise idle machine; about 20 minutes. Arguments (all optional): the folder, the
+# held-out share, and the seeds as pairs ("1 2,3 4").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-experiments/genome-check}
+split=${2:-0.1}
+pairs=${3:-"1 2,3 4"}
 mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 check() {
     local seed=$1
-    microgpt train --val-split 0.1 --eval-every 1000 --samples 0 --seed "$seed" --data input.txt \
+    microgpt train --val-split "$split" --eval-every 1000 --samples 0 --seed "$seed" --data input.txt \
         --out "$tmp/s$seed.ckpt.json" >/dev/null 2>"$tmp/stderr$seed"
     microgpt sample --checkpoint "$tmp/s$seed.ckpt.json" --num 200 --seed "$seed" --novelty --data input.txt \
         >/dev/null 2>"$tmp/novelty$seed"
@@ -30,7 +33,8 @@ json.dump({**{k: c[k] for k in ("config", "training", "provenance")}, "seconds":
           open(out, "w"), indent=1)
 PY
 }
-for pair in "1 2" "3 4"; do
+IFS=, read -ra pair_list <<< "$pairs"
+for pair in "${pair_list[@]}"; do
     for seed in $pair; do check "$seed" & done
     wait
 done

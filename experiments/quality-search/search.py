@@ -3,7 +3,8 @@
 (the split evolution scores on; the genome check holds out others). Two candidates train at
 once, one BLAS thread each. Each run's checkpoint is kept without its weights in runs/, and
 one line per run goes to search.jsonl: its settings, steps, seconds, final held-out loss (of
-the weight average) and the held-out loss of its last raw weights.
+the weight average) and the held-out loss of its last raw weights; its stderr and its stdout
+without the step lines (the header and 20 samples) are kept beside it.
 
 Run from the project root by experiments/quality-search/make.sh.
 """
@@ -97,6 +98,10 @@ def main():
                 json.dump({k: obj[k] for k in ('config', 'training', 'provenance')}, open(path.with_suffix('').with_suffix('.json'), 'w'), indent=1)
                 path.unlink()
                 (HERE / 'runs' / f'{name}.best.ckpt.json').unlink(missing_ok=True)  # its weights: not kept
+                printed = HERE / 'runs' / f'{name}.stdout.txt'  # kept without its step lines
+                (HERE / 'runs' / f'{name}.samples.txt').write_text(
+                    ''.join(line for line in printed.read_text().splitlines(True) if not line.startswith('step ')))
+                printed.unlink()
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ job ends. (Evolution and sweeps have theirs in evolve/ and scaling/.)
 """
 import random
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -141,7 +141,7 @@ def _plan_new(request, num_steps=None):
 def checkpoint_train_config(training):
     """The TrainConfig a checkpoint's run was trained with (fields it lacks: the defaults,
     which is what older microgpt trained with)."""
-    return TrainConfig(**{f.name: training[f.name] for f in fields(TrainConfig) if f.name in training})
+    return TrainConfig.from_dict(training)
 
 
 def _plan_resume(request):

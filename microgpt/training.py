@@ -126,6 +126,12 @@ class TrainConfig:
     def to_dict(self):
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, recorded):
+        """The TrainConfig a record of one holds (a checkpoint's 'training'); the fields it
+        lacks are the defaults, which is what an older microgpt trained with."""
+        return cls(**{f.name: recorded[f.name] for f in fields(cls) if f.name in recorded})
+
 
 TRAIN_DEFAULTS = TrainConfig()
 
@@ -381,5 +387,5 @@ def first_evaluation(recorded, docs):
     t, config = recorded['training'], recorded['config']
     train, held_out = held_out_split(docs, t['seed'], t['val_split'])
     run = Run(train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
-    run.train(TrainConfig(**{f.name: t[f.name] for f in fields(TrainConfig)}), stop_requested=lambda: len(run.curve) == 1)
+    run.train(TrainConfig.from_dict(t), stop_requested=lambda: len(run.curve) == 1)
     return run.curve[0]['step'], run.curve[0]['val_loss']

@@ -1,5 +1,6 @@
-"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, and how they
-were trained (enough to resume the run exactly), plus where it came from (provenance).
+"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight
+average when training keeps one, and how they were trained (enough to resume the run
+exactly), plus where it came from (provenance).
 
 JSON floats round-trip float64 exactly, and any engine can read them.
 """
@@ -27,10 +28,16 @@ class Checkpoint:
     optimizer: dict = None  # {'m': {name: rows}, 'v': {name: rows}}
     losses: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    ema: dict = None  # the weight average {name: rows} (training's ema), if kept
 
     @property
     def tokenizer(self):
         return Tokenizer(self.chars)
+
+    @property
+    def inference_state_dict(self):
+        """The weights to sample and evaluate with: the average when the run kept one."""
+        return self.state_dict if self.ema is None else self.ema
 
 
 def _all_finite(matrices):
@@ -40,7 +47,8 @@ def _all_finite(matrices):
 def save_checkpoint(path, checkpoint):
     """Write atomically; refuses weights or moments that are not finite numbers."""
     if not _all_finite(checkpoint.state_dict) or (
-            checkpoint.optimizer and not all(_all_finite(checkpoint.optimizer[k]) for k in ('m', 'v'))):
+            checkpoint.optimizer and not all(_all_finite(checkpoint.optimizer[k]) for k in ('m', 'v'))) or (
+            checkpoint.ema is not None and not _all_finite(checkpoint.ema)):
         raise MicrogptError(f"not saving {path}: the model holds values that are not finite numbers")
     names = [name for name, _ in checkpoint.config.param_shapes()]
     atomic_write_json(path, {
@@ -51,6 +59,7 @@ def save_checkpoint(path, checkpoint):
         'optimizer': None if checkpoint.optimizer is None else {
             k: {name: checkpoint.optimizer[k][name] for name in names} for k in ('m', 'v')},
         'losses': list(checkpoint.losses),
+        **({} if checkpoint.ema is None else {'ema': {name: checkpoint.ema[name] for name in names}}),
     })
 
 
@@ -73,6 +82,9 @@ def load_checkpoint(path):
         matrices = {'state_dict': state}
         if optimizer is not None:
             matrices.update(m=optimizer['m'], v=optimizer['v'])
+        ema = obj.get('ema')
+        if ema is not None:
+            matrices['ema'] = ema
     except MicrogptError as e:
         raise bad(str(e)) from None
     except (KeyError, TypeError) as e:
@@ -90,4 +102,6 @@ def load_checkpoint(path):
                 raise bad(f"{what} {name} is not {rows}x{cols}")
             if not all(isinstance(x, float) and math.isfinite(x) for row in rows_of for x in row):
                 raise bad(f"{what} {name} holds a value that is not a finite number")
-    return Checkpoint(config, chars, state, training, optimizer, losses, obj.get('provenance') or {})
+    if training.get('ema') is not None and training.get('steps_done') and ema is None:
+        raise bad("its run keeps a weight average (ema), but the file holds none")
+    return Checkpoint(config, chars, state, training, optimizer, losses, obj.get('provenance') or {}, ema)

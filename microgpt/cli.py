@@ -116,7 +116,7 @@ class SectionedCommand(click.Command):
 
 def shown_value(name, value):
     """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
-    return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup') and not value) else str(value)
+    return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup', 'dropout') and not value) else str(value)
 
 
 def genome_in_force():
@@ -221,6 +221,12 @@ TRAIN_OPTIONS = [
      "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.'),
     ('--batch-order', 'batch_order', click.Choice(list(BATCH_ORDERS)),
      "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.'),
+    ('--dropout', 'dropout', BETA,
+     "Dropout while training: drop this share of the attention weights and of each residual branch's "
+     "output (mask streams of their own, fixed by --seed); evaluation and sampling drop nothing."),
+    ('--ema', 'ema', SHARE,
+     "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation, the "
+     "best checkpoint and sampling use it; it is saved in the checkpoint."),
     ('--val-split', 'val_split', SHARE,
      "Hold out this share of the documents (chosen by --seed, as evolve and sweep choose theirs); "
      "never trained on."),
@@ -727,7 +733,10 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
               help="Your own copy of the original microgpt.py: also time its whole process beside "
                    "`microgpt train --engine val --primordial`, 30 steps and 20 samples each (its "
                    "`num_steps = ...` line is set to 30 in a temporary copy), and check both print the same.")
-def bench(steps, engines, repeat, batch_steps, data, out, race, original):
+@click.option('--threads', 'threads_genome', type=click.Path(dir_okay=False), default=None, metavar='GENOME',
+              help="Instead: the numpy engine training this genome's steps (e.g. genome.json) with 1 and with "
+                   "2 BLAS threads, side by side, --repeat rounds; which is faster.")
+def bench(steps, engines, repeat, batch_steps, data, out, race, original, threads_genome):
     """Time and measure each engine side by side; print a JSON report.
 
     Each measurement in a process of its own: seconds per training step, seconds for 20
@@ -748,9 +757,10 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original):
     Examples:
       microgpt bench --engines numpy,torch
       microgpt bench --race 120
+      microgpt bench --threads genome.json --repeat 3
     """
     from .bench.suite import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original)
+    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original, threads_genome)
 
 
 def comma_list(kind):

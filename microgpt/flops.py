@@ -21,6 +21,11 @@ integer arithmetic (indices, `k - 1` of an integer exponent) does not. A step is
              corrections `1 - beta ** t` (2 pow, 2 add) and the learning rate of the linear
              schedule, `lr * (1 - step / num_steps)` (1 div, 1 add, 1 mul).
 
+Dropout (off by default; on when a count's `dropout` share is above 0) multiplies each
+attention weight and each residual branch's output by its mask value (0 or 1 / (1 - p)): a
+mul node each, whatever the mask says, so its cost does not depend on p. Drawing the masks is
+numpy's work, not the engine's, and is not counted.
+
 Gradient clipping (off by default; math.hypot's operations are not Python's to count) and
 the numpy engine's own arithmetic are not counted. Position t of a document attends over
 t + 1 keys, so attention's cost grows with position and a document's with its length squared.
@@ -149,13 +154,16 @@ def _attention_head(d):
     return logits + softmax + _Counts(per_key={'dot': d})
 
 
-def _layer(config):
+def _layer(config, dropout=0.0):
     e, f = config.n_embd, config.ff_mult * config.n_embd
     residual = _Counts({'+': e})
     attention = (_rmsnorm(e) + _Counts({'dot': 3 * e * e})  # q, k, v
                  + _attention_head(config.head_dim).times(config.n_head)
                  + _Counts({'dot': e * e}) + residual)
     mlp = _rmsnorm(e) + _Counts({'dot': e * f, 'relu': f}) + _Counts({'dot': f * e}) + residual
+    if dropout:  # a mul node per attention weight (per head and key), per branch output
+        attention += _Counts({'*': e}, per_key={'*': config.n_head})
+        mlp += _Counts({'*': e})
     return attention + mlp
 
 
@@ -164,9 +172,9 @@ def _cross_entropy(v):
     return _exps(v) + _Counts({'sum': v}) + _divided_by_node() + _Counts({'log': 1, '*': 1})
 
 
-def _position(config):
+def _position(config, dropout=0.0):
     e, v = config.n_embd, config.vocab_size
-    return (_Counts({'+': e}) + _rmsnorm(e) + _layer(config).times(config.n_layer)
+    return (_Counts({'+': e}) + _rmsnorm(e) + _layer(config, dropout).times(config.n_layer)
             + _Counts({'dot': v * e}) + _cross_entropy(v)
             + _Counts({'sum': 1}))  # the position's loss: one input of the batch mean's sum
 
@@ -175,8 +183,8 @@ def _position(config):
 _BATCH_FIXED = _Counts({'float div': 1, '*': 1})
 
 
-def _batch_counts(config, lengths):
-    counts, position = _BATCH_FIXED, _position(config)
+def _batch_counts(config, lengths, dropout=0.0):
+    counts, position = _BATCH_FIXED, _position(config, dropout)
     for n, num in Counter(_checked_lengths(config, lengths)).items():
         counts = counts + position.over_positions(n).times(num)
     return counts.base
@@ -222,35 +230,36 @@ def optimizer_flops(config):
 
 # --- the public counts ---------------------------------------------------------------------
 
-def graph_atoms(config, lengths):
+def graph_atoms(config, lengths, dropout=0.0):
     """The loss graph of one batch as the Val engine builds it: {'+', '*', '**', 'exp',
     'log', 'relu': nodes of that _op; 'sum': inputs of sum nodes; 'dot': pairs of dot nodes;
     'edges': children of every node (a dot has two per pair)}."""
-    counts = _batch_counts(config, lengths)
+    counts = _batch_counts(config, lengths, dropout)
     atoms = {op: counts[op] for op in ('+', '*', 'exp', 'log', 'relu', 'sum', 'dot')}
     atoms['**'] = counts['**int'] + counts['**float']
     atoms['edges'] = sum(NODE_EDGES[op] * num for op, num in counts.items() if op in NODE_EDGES)
     return atoms
 
 
-def step_phases(config, lengths):
+def step_phases(config, lengths, dropout=0.0):
     """One step's FLOPs by phase: {'forward': Flops, 'backward': Flops, 'optimizer': Flops},
     each with the kinds of its own operations; they sum to step_flops."""
-    forward, backward = _as_flops(_batch_counts(config, lengths))
+    forward, backward = _as_flops(_batch_counts(config, lengths, dropout))
     return {'forward': forward, 'backward': backward, 'optimizer': optimizer_flops(config)}
 
 
-def step_flops(config, lengths):
+def step_flops(config, lengths, dropout=0.0):
     """The exact FLOPs of one training step on a batch of documents with these numbers of
-    positions (tokens - 1, cropped to block_size): forward, backward and Adam."""
-    phases = step_phases(config, lengths)
+    positions (tokens - 1, cropped to block_size): forward, backward and Adam (`dropout`: the
+    share dropped; any share above 0 costs the same)."""
+    phases = step_phases(config, lengths, dropout)
     return phases['forward'] + phases['backward'] + phases['optimizer']
 
 
-def document_flops(config, n):
+def document_flops(config, n, dropout=0.0):
     """What one document of n positions adds to a step: its forward and backward."""
     _check_length(config, n)
-    forward, backward = _as_flops(_position(config).over_positions(n).base)
+    forward, backward = _as_flops(_position(config, dropout).over_positions(n).base)
     return forward + backward
 
 
@@ -261,7 +270,7 @@ def batch_fixed_flops(config):
     return forward + backward + optimizer_flops(config)
 
 
-def mean_step_flops(config, batch_size, lengths):
+def mean_step_flops(config, batch_size, lengths, dropout=0.0):
     """The expected FLOPs of one step whose batch_size documents are drawn uniformly from a
     data set of documents with these position counts.
 
@@ -270,16 +279,16 @@ def mean_step_flops(config, batch_size, lengths):
     part plus batch_size times the data set's mean document cost, whether the documents are
     drawn independently or walked from a shuffled list as the trainer does. Each count is
     exact: an int where whole, else the float nearest the exact fraction."""
-    return Flops(**{name: _as_number(x) for name, x in _exact_mean(config, batch_size, lengths).items()})
+    return Flops(**{name: _as_number(x) for name, x in _exact_mean(config, batch_size, lengths, dropout).items()})
 
 
-def _exact_mean(config, batch_size, lengths):
+def _exact_mean(config, batch_size, lengths, dropout=0.0):
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise MicrogptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     counts = Counter(_checked_lengths(config, lengths))
     docs = Flops()
     for n, num in counts.items():
-        docs = docs + document_flops(config, n).scaled(num)
+        docs = docs + document_flops(config, n, dropout).scaled(num)
     fixed, docs = batch_fixed_flops(config).to_dict(), docs.to_dict()
     num_docs = sum(counts.values())
     return {f.name: fixed[f.name] + Fraction(batch_size * docs[f.name], num_docs) for f in fields(Flops)}
@@ -289,21 +298,21 @@ def _as_number(x):
     return int(x) if x.denominator == 1 else float(x)
 
 
-def training_flops(config, batch_size, num_steps, lengths):
+def training_flops(config, batch_size, num_steps, lengths, dropout=0.0):
     """The expected FLOPs of num_steps steps: num_steps * mean_step_flops, exactly."""
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
         raise MicrogptError(f"num_steps must be a whole number >= 0, got {num_steps!r}")
     return Flops(**{name: _as_number(x * num_steps)
-                    for name, x in _exact_mean(config, batch_size, lengths).items()})
+                    for name, x in _exact_mean(config, batch_size, lengths, dropout).items()})
 
 
-def steps_for_budget(config, batch_size, budget, lengths):
+def steps_for_budget(config, batch_size, budget, lengths, dropout=0.0):
     """The number of whole steps whose expected cost (mean_step_flops) fits in `budget`
     FLOPs: floor(budget / step), computed exactly, so that k steps' cost buys k steps."""
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
             math.isfinite(budget) and budget > 0):
         raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
-    mean = _exact_mean(config, batch_size, lengths)
+    mean = _exact_mean(config, batch_size, lengths, dropout)
     step = sum(mean[kind] for kind in KINDS)
     steps = math.floor(Fraction(budget) / step)
     if steps < 1:

@@ -43,6 +43,8 @@ class Genome:
     warmup: int = TRAIN_DEFAULTS.warmup
     schedule: str = TRAIN_DEFAULTS.schedule
     batch_order: str = TRAIN_DEFAULTS.batch_order
+    dropout: float = TRAIN_DEFAULTS.dropout
+    ema: Optional[float] = TRAIN_DEFAULTS.ema
 
     @classmethod
     def from_settings(cls, settings):

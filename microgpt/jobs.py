@@ -4,7 +4,7 @@ job ends. (Evolution and sweeps have theirs in evolve/ and scaling/.)
 """
 import random
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -163,7 +163,7 @@ def _with_the_flag(message, request, flags, genome_file):
 def checkpoint_train_config(training):
     """The TrainConfig a checkpoint's run was trained with (fields it lacks: the defaults,
     which is what older microgpt trained with)."""
-    return TrainConfig(**{f.name: training[f.name] for f in fields(TrainConfig) if f.name in training})
+    return TrainConfig.from_dict(training)
 
 
 def _plan_resume(request):
@@ -237,10 +237,10 @@ def plan_budget(request, plan):
     from .model import GPTConfig
     config = GPTConfig(vocab_size=len(set(''.join(plan.train_docs))) + 1, **plan.arch)
     lengths = lengths_of(plan.train_docs, config)
-    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths)
+    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths, plan.train.dropout)
     settled = _plan_new(request, steps)
     plan.train, plan.voice, plan.genome_line = settled.train, settled.voice, settled.genome_line
-    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths).total
+    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths, plan.train.dropout).total
 
 
 def train_job(request, console):
@@ -280,7 +280,8 @@ def train_job(request, console):
                                                             checkpoint=str(plan.best_out)))
         ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
-            run.engine.optimizer_state(), run.losses, origin))
+            run.engine.optimizer_state(), run.losses, origin,
+            None if run.average is None else run.average.state_dict(run.config)))
 
     def on_eval(point, improved):
         console.info(eval_line(point, cfg.num_steps, run.best))
@@ -327,7 +328,7 @@ def train_job(request, console):
     if plan.samples:
         console.out('')
         console.out(INFERENCE_HEADER)
-        draw = lambda count: generate(run.engine, run.tokenizer, run.rng, count,  # noqa: E731
+        draw = lambda count: generate(run.inference_engine(), run.tokenizer, run.rng, count,  # noqa: E731
                                       temperature=plan.temperature)
         names = print_samples(console, draw, plan.samples,
                               run.docs + plan.held_out if request.new_samples else None)
@@ -339,9 +340,12 @@ def _restore(run, resumed, engine_name, dtype=None):
     """Put a checkpoint's weights, Adam moments and progress into a freshly set-up run (whose
     random stream is then where the original's was at the same point)."""
     from .engines import make_engine
+    from .training import WeightAverage
     if list(run.tokenizer.chars) != list(resumed.chars):
         raise MicrogptError("the data gives another vocabulary than the checkpoint's")
     run.engine = make_engine(engine_name, resumed.config, resumed.state_dict, dtype)
+    if resumed.ema is not None:
+        run.average = WeightAverage.from_state_dict(resumed.training['ema'], resumed.config, resumed.ema)
     run.engine.load_optimizer_state(resumed.optimizer)
     run.step = resumed.training['steps_done']
     run.losses = list(resumed.losses)
@@ -370,7 +374,7 @@ def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, p
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
     dataset = load_dataset(data, echo=console.info) if novelty_data or new else None
     known = novelty_documents(loaded, dataset) if novelty_data else None
-    model = make_engine(engine, loaded.config, loaded.state_dict)
+    model = make_engine(engine, loaded.config, loaded.inference_state_dict)
     rng = random.Random(seed)
     draw = lambda count: generate(model, tokenizer, rng, count, temperature=temperature,  # noqa: E731
                                   top_k=top_k, top_p=top_p, prefix=prefix)
@@ -420,7 +424,7 @@ def eval_job(console, checkpoint_path, data, as_json=False):
         if unknown:
             raise MicrogptError(f"{data_path} has a character the model does not know: {unknown[0]!r} "
                                 f"(in {doc!r})")
-    engine = make_engine('numpy', loaded.config, loaded.state_dict)
+    engine = make_engine('numpy', loaded.config, loaded.inference_state_dict)
     ticker = Ticker(console, 'evaluating', len(docs), unit='documents')
     loss = mean_loss(engine, tokenizer, docs, on_batch=ticker.update)
     tokens = sum(len(tokenizer.doc_tokens(doc, loaded.config.block_size)) - 1 for doc in docs)

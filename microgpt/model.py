@@ -106,8 +106,11 @@ class GPT:
     def new_cache(self):
         return [[] for _ in range(self.config.n_layer)], [[] for _ in range(self.config.n_layer)]
 
-    def forward(self, token_id, pos_id, cache, trace=None):
+    def forward(self, token_id, pos_id, cache, trace=None, dropout=None):
         """Logits (list of Val) for the next token; appends this position's k, v to cache.
+
+        `dropout`, when training drops (see microgpt/dropout.py), is this document's masks
+        (StepMasks.document): each kept value times 1 / (1 - p), each dropped one times 0.
 
         `trace(where, **stages)`, when given, is shown each named stage's outputs as they are
         made ('' or 'layer0' or 'layer0.head1', then stage name -> list of Val), so a viewer
@@ -134,11 +137,15 @@ class GPT:
                 q_h = q[hs]
                 attn_logits = [Val.dot(q_h, k[hs]) / hd ** 0.5 for k in keys[li]]
                 attn_weights = softmax(attn_logits)
+                if dropout:
+                    attn_weights = [w * m for w, m in zip(attn_weights, dropout[li][0][h][pos_id])]
                 v_h = [v[hs] for v in values[li]]
                 x_attn.extend(Val.dot(attn_weights, [v[j] for v in v_h]) for j in range(hd))
                 if trace:
                     trace(f'layer{li}.head{h}', scores=attn_logits, softmax=attn_weights, mix=x_attn[hs])
             x = linear(x_attn, sd[f'layer{li}.attn_wo'])
+            if dropout:
+                x = [xi * m for xi, m in zip(x, dropout[li][1][pos_id])]
             if trace: trace(f'layer{li}', attn_out=x)
             x = [a + b for a, b in zip(x, x_residual)]
             # 2) MLP: fc1, ReLU, fc2
@@ -148,6 +155,8 @@ class GPT:
             x = [xi.relu() for xi in linear(x, sd[f'layer{li}.mlp_fc1'])]
             if trace: trace(f'layer{li}', mlp_hidden=x)
             x = linear(x, sd[f'layer{li}.mlp_fc2'])
+            if dropout:
+                x = [xi * m for xi, m in zip(x, dropout[li][2][pos_id])]
             if trace: trace(f'layer{li}', mlp_out=x)
             x = [a + b for a, b in zip(x, x_residual)]
             if trace: trace(f'layer{li}', mlp_residual=x)
@@ -155,15 +164,17 @@ class GPT:
         if trace: trace('', logits=logits)
         return logits
 
-    def document_losses(self, tokens, trace=None):
+    def document_losses(self, tokens, trace=None, dropout=None):
         """The next-token cross-entropy at each position of one document (already cropped)."""
         cache = self.new_cache()
-        return [cross_entropy(self.forward(tokens[pos], pos, cache, trace), tokens[pos + 1])
+        return [cross_entropy(self.forward(tokens[pos], pos, cache, trace, dropout), tokens[pos + 1])
                 for pos in range(len(tokens) - 1)]
 
-    def loss(self, batch, trace=None):
+    def loss(self, batch, trace=None, dropout=None):
         """Mean next-token cross-entropy over every token of a batch (a list of token lists,
         one per document, already cropped). For one document this is the original's
-        `(1 / n) * sum(losses)`; for several, all their token losses in one such mean."""
-        losses = [loss for tokens in batch for loss in self.document_losses(tokens, trace)]
+        `(1 / n) * sum(losses)`; for several, all their token losses in one such mean.
+        `dropout`: the step's dropout.StepMasks, or None (nothing dropped)."""
+        losses = [loss for b, tokens in enumerate(batch)
+                  for loss in self.document_losses(tokens, trace, None if dropout is None else dropout.document(b))]
         return (1 / len(losses)) * Val.sum(losses)

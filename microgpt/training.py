@@ -49,6 +49,10 @@ class TrainConfig:
     decay), the learning rate decayed linearly to 0 without warmup, one document a step
     walking the shuffled list, no gradient clip, every document trained on, no evaluation.
 
+    dropout drops that share of the attention weights and of both residual branches' outputs
+    in training (microgpt/dropout.py); ema keeps an exponential moving average of the weights
+    with that decay (WeightAverage), which evaluation and sampling then use.
+
     val_split holds out that share of the documents (data.held_out_split); eval_every
     measures their loss every that many steps and at the end; early_stop ends training
     after that many evaluations without a new best."""
@@ -62,6 +66,8 @@ class TrainConfig:
     warmup: int = 0
     schedule: str = DEFAULT_SCHEDULE
     batch_order: str = DEFAULT_BATCH_ORDER
+    dropout: float = 0.0
+    ema: Optional[float] = None
     val_split: float = 0.0
     eval_every: Optional[int] = None
     early_stop: Optional[int] = None
@@ -89,6 +95,10 @@ class TrainConfig:
         for name, choices in (('schedule', SCHEDULES), ('batch_order', BATCH_ORDERS)):
             if getattr(self, name) not in choices:
                 raise MicrogptError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
+            raise MicrogptError(f"dropout must be a share in [0, 1), got {self.dropout!r}")
+        if self.ema is not None and not (_is_number(self.ema) and 0 < self.ema < 1):
+            raise MicrogptError(f"ema must be a decay in (0, 1), got {self.ema!r}")
         if not (_is_number(self.val_split) and 0 <= self.val_split < 1):
             raise MicrogptError(f"val_split must be a share in [0, 1), got {self.val_split!r}")
         if self.eval_every is not None:
@@ -116,6 +126,12 @@ class TrainConfig:
 
     def to_dict(self):
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, recorded):
+        """The TrainConfig a record of one holds (a checkpoint's 'training'); the fields it
+        lacks are the defaults, which is what an older microgpt trained with."""
+        return cls(**{f.name: recorded[f.name] for f in fields(cls) if f.name in recorded})
 
 
 TRAIN_DEFAULTS = TrainConfig()
@@ -170,6 +186,42 @@ def _is_math_overflow(error):
     return str(error) in ('math domain error', 'math range error')
 
 
+class WeightAverage:
+    """An exponential moving average of the weights (Polyak & Juditsky, 1992; as Polyak
+    averaging is usually done for deep nets, e.g. Izmailov et al., 2018 and timm's ModelEma):
+    it starts at the initial weights, and after each step average = decay * average +
+    (1 - decay) * weights, each product rounded, then their sum. Kept in float64 in the
+    parameters' order (GPTConfig.param_shapes), whatever the engine."""
+
+    def __init__(self, decay, weights):
+        import numpy as np
+        self.decay = decay
+        self.weights = np.array(weights, dtype=np.float64)
+        self._scratch = np.empty_like(self.weights)
+
+    def update(self, weights):
+        import numpy as np
+        np.multiply(weights, 1 - self.decay, out=self._scratch)
+        self.weights *= self.decay
+        self.weights += self._scratch
+
+    def state_dict(self, config):
+        """{name: rows} of plain floats."""
+        from .engines.numpy_engine import flat_views
+        return {name: view.tolist() for name, view in flat_views(self.weights, config)[0].items()}
+
+    @classmethod
+    def from_state_dict(cls, decay, config, state_dict):
+        """The average as a checkpoint holds it; MicrogptError if a matrix is not the model's shape."""
+        flat = []
+        for name, (rows, cols) in config.param_shapes():
+            mat = state_dict.get(name)
+            if mat is None or len(mat) != rows or any(len(row) != cols for row in mat):
+                raise MicrogptError(f"the weight average has no {rows}x{cols} matrix {name}")
+            flat.extend(x for row in mat for x in row)
+        return cls(decay, flat)
+
+
 class Run:
     """Everything one run draws from its single `random.Random(seed)` stream, in order:
     the document shuffle, then the parameter init; after training, the samples.
@@ -193,6 +245,7 @@ class Run:
         self.curve = []  # one {'step', 'train_loss', 'val_loss'} per evaluation
         self.step = 0  # steps done
         self.stopped_early = False
+        self.average = None  # a WeightAverage, when training keeps one (TrainConfig.ema)
         self._pass_order = (0, range(len(self.docs)))  # (pass, its order) of the epoch order
 
     def batch(self, step, batch_size, order=DEFAULT_BATCH_ORDER):
@@ -218,19 +271,44 @@ class Run:
             self._pass_order = (number, order)
         return self._pass_order[1]
 
+    def dropout_masks(self, step, batch, p):
+        """The step's dropout masks (dropout.step_masks) over this batch, or None when p is 0."""
+        if not p:
+            return None
+        from .dropout import step_masks
+        return step_masks(p, self.seed, step, [len(tokens) - 1 for tokens in batch], self.config)
+
+    def _loss_and_backward(self, engine, step, cfg):
+        batch = self.batch(step, cfg.batch_size, cfg.batch_order)
+        masks = self.dropout_masks(step, batch, cfg.dropout)
+        return engine.loss_and_backward(batch) if masks is None else engine.loss_and_backward(batch, masks)
+
+    def inference_state_dict(self):
+        """The weights evaluation and sampling use: the average when one is kept, else the weights."""
+        return self.engine.state_dict() if self.average is None else self.average.state_dict(self.config)
+
+    def inference_engine(self):
+        """An engine (of the run's kind) over inference_state_dict: the run's own without an average."""
+        if self.average is None:
+            return self.engine
+        return make_engine(self.engine_name, self.config, self.inference_state_dict(), self.dtype)
+
     def seconds_per_step(self, train_config, steps=5):
         """The median seconds of a training step, timed on a copy of the engine (the run and
         its random stream are untouched) over `steps` steps after one untimed."""
         cfg = train_config
         engine = make_engine(self.engine_name, self.config, self.engine.state_dict(), self.dtype)
         engine.set_adam(cfg.adam())
+        average = None if cfg.ema is None else WeightAverage(cfg.ema, engine.flat_weights())
         timed = []
         for step in range(steps + 1):
             t0 = time.perf_counter()
-            engine.loss_and_backward(self.batch(step, cfg.batch_size, cfg.batch_order))
+            self._loss_and_backward(engine, step, cfg)
             if cfg.grad_clip is not None:
                 engine.clip_grad_norm(cfg.grad_clip)
             engine.adam_step(cfg.learning_rate_at(step), step + 1)
+            if average is not None:
+                average.update(engine.flat_weights())
             if step:
                 timed.append(time.perf_counter() - t0)
         return statistics.median(timed)
@@ -241,9 +319,11 @@ class Run:
         return min(self.curve, key=lambda point: point['val_loss']) if self.curve else None
 
     def evaluate(self):
-        """The mean per-token loss of the held-out documents (batched, on numpy)."""
+        """The mean per-token loss of the held-out documents (batched, on numpy), with the
+        weights inference uses (the average, when kept)."""
         from .evaluation import mean_loss
-        return mean_loss(self.engine, self.tokenizer, self.held_out)
+        engine = self.engine if self.average is None else make_engine('numpy', self.config, self.inference_state_dict())
+        return mean_loss(engine, self.tokenizer, self.held_out)
 
     def _record_evaluation(self, cfg):
         """Evaluate now; append the point to the curve. Returns it and whether it is a new best."""
@@ -269,7 +349,8 @@ class Run:
     def train(self, train_config, on_step=None, stop_requested=None, on_eval=None):
         """Train from the steps done up to train_config.num_steps; returns the losses.
 
-        Each step: the batch's loss and gradients, an optional gradient clip, one Adam update.
+        Each step: the batch's loss and gradients (with dropout: the step's masks), an optional
+        gradient clip, one Adam update, then (with ema) the weight average's update.
         A non-finite loss stops training with Diverged before it can reach the weights.
         With eval_every, after every that many steps and after the last, the held-out loss
         goes into the curve and `on_eval(point, improved)` hears it; early_stop ends training
@@ -277,11 +358,13 @@ class Run:
         steps, ends training early when it is true."""
         cfg, engine = train_config, self.engine
         engine.set_adam(cfg.adam())
+        if cfg.ema is not None and self.average is None:
+            self.average = WeightAverage(cfg.ema, engine.flat_weights())
         for step in range(self.step, cfg.num_steps):
             if self.stopped_early or (stop_requested is not None and stop_requested()):
                 break
             try:
-                loss = engine.loss_and_backward(self.batch(step, cfg.batch_size, cfg.batch_order))
+                loss = self._loss_and_backward(engine, step, cfg)
             except (ValueError, OverflowError) as e:
                 if not _is_math_overflow(e):
                     raise
@@ -291,6 +374,8 @@ class Run:
             if cfg.grad_clip is not None:
                 engine.clip_grad_norm(cfg.grad_clip)
             engine.adam_step(cfg.learning_rate_at(step), step + 1)
+            if self.average is not None:
+                self.average.update(engine.flat_weights())
             self.losses.append(loss)
             self.step = step + 1
             if on_step is not None:
@@ -309,5 +394,5 @@ def first_evaluation(recorded, docs):
     t, config = recorded['training'], recorded['config']
     train, held_out = held_out_split(docs, t['seed'], t['val_split'])
     run = Run(train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])
-    run.train(TrainConfig(**{f.name: t[f.name] for f in fields(TrainConfig)}), stop_requested=lambda: len(run.curve) == 1)
+    run.train(TrainConfig.from_dict(t), stop_requested=lambda: len(run.curve) == 1)
     return run.curve[0]['step'], run.curve[0]['val_loss']

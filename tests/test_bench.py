@@ -222,3 +222,17 @@ def test_bad_original_is_one_line(tmp_path, names_path, text, error):
     result = CliRunner().invoke(main, ['bench', '--engines', 'val', '--original', str(path),
                                        '--data', str(names_path)])
     assert result.exit_code == 1 and error in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_threads_compares_one_and_two_blas_threads_at_a_genomes_size(names_path):
+    """`bench --threads GENOME`: the genome's own steps with 1 and with 2 BLAS threads, side by
+    side; the faster is the one of the smaller median step time."""
+    from microgpt.genome import Genome
+    genome = Genome(n_embd=16, n_head=2, n_layer=1, block_size=8, batch_size=4, dropout=0.1, ema=0.9)
+    report = bench.run_threads(names_path, genome, repeat=1, steps=5)['threads']
+    results = report['results']
+    assert sorted(results) == ['1', '2'] and report['genome'] == genome.genes()
+    step = {n: results[str(n)]['step_seconds']['median'] for n in (1, 2)}
+    assert report['faster'] == min((1, 2), key=lambda n: (step[n], n))
+    assert report['two_vs_one_step_time'] == step[2] / step[1]
+    assert results['1']['params'] == results['2']['params'] == 16 * 16 * 12 + 8 * 16 + 2 * 16 * 27

@@ -288,7 +288,8 @@ def test_every_organism_gets_the_same_flops(docs, tmp_path, fitness):
         genes = r['genes']
         arch = {k: genes[k] for k in ('n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult')}
         lengths = lengths_of(evolution.train_docs, genes['block_size'])
-        step = mean_step_flops(GPTConfig(vocab_size=evolution.vocab_size, **arch), genes['batch_size'], lengths).total
+        step = mean_step_flops(GPTConfig(vocab_size=evolution.vocab_size, **arch), genes['batch_size'], lengths,
+                               genes['dropout']).total  # dropout's mul nodes cost FLOPs too
         # the steps the budget buys: all it can, and no more
         assert r['num_steps'] == genes['num_steps'] and r['flops'] == pytest.approx(step * r['num_steps'])
         assert TINY_BUDGET - step < r['flops'] <= TINY_BUDGET

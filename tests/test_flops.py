@@ -18,6 +18,7 @@ import microgpt.autograd as autograd
 import microgpt.model as model
 from microgpt import flops
 from microgpt.data import Tokenizer, load_docs
+from microgpt.dropout import step_masks
 from microgpt.engines.val import ValEngine
 from microgpt.errors import MicrogptError
 from microgpt.model import GPT, GPTConfig, init_state_dict
@@ -40,10 +41,15 @@ def make_batch(config, lengths, rng):
     return [[rng.randrange(config.vocab_size) for _ in range(n + 1)] for n in lengths]
 
 
-def build_loss(config, lengths, seed=0):
+def masks(config, lengths, dropout):
+    """A step's dropout masks over these lengths (None when nothing is dropped)."""
+    return step_masks(dropout, 0, 0, lengths, config) if dropout else None
+
+
+def build_loss(config, lengths, seed=0, dropout=0.0):
     rng = random.Random(seed)
     gpt = GPT(config, init_state_dict(config, rng))
-    return gpt, gpt.loss(make_batch(config, lengths, rng))
+    return gpt, gpt.loss(make_batch(config, lengths, rng), dropout=masks(config, lengths, dropout))
 
 
 def graph_nodes(loss):
@@ -144,15 +150,16 @@ def counting(monkeypatch):
     return TALLY
 
 
-def counted_forward(config, lengths, seed=0):
+def counted_forward(config, lengths, seed=0, dropout=0.0):
     rng = random.Random(seed)
     counted_config = CountedConfig(**config.to_dict())
     gpt = GPT(counted_config, init_state_dict(config, rng))
     for p in gpt.parameters():
         p.data = Counted(p.data)
     batch = make_batch(config, lengths, rng)
+    drop = masks(config, lengths, dropout)
     TALLY.clear()
-    return gpt.loss(batch)
+    return gpt.loss(batch, dropout=drop)
 
 
 def kinds(flops_value):
@@ -161,27 +168,29 @@ def kinds(flops_value):
 
 # --- the graph's atoms and edges --------------------------------------------------------------
 
+@pytest.mark.parametrize('dropout', [0.0, 0.5])
 @pytest.mark.parametrize('config,lengths', CASES, ids=IDS)
-def test_the_graph_has_the_formulas_atoms_and_edges(config, lengths):
-    _, loss = build_loss(config, lengths)
+def test_the_graph_has_the_formulas_atoms_and_edges(config, lengths, dropout):
+    _, loss = build_loss(config, lengths, dropout=dropout)
     atoms, edges = count_graph(loss)
-    expected = flops.graph_atoms(config, lengths)
+    expected = flops.graph_atoms(config, lengths, dropout)
     assert dict(atoms) == {op: n for op, n in expected.items() if op != 'edges' and n}
     assert edges == expected['edges']
-    backward = flops.step_phases(config, lengths)['backward']
+    backward = flops.step_phases(config, lengths, dropout)['backward']
     assert backward.mul == backward.add == edges
     # the nodes backward() visits are the graph's non-leaf nodes
     assert len(loss._topological_order()) == sum(1 for n in graph_nodes(loss) if n._children)
 
 
+@pytest.mark.parametrize('dropout', [0.0, 0.5])
 @pytest.mark.parametrize('config,lengths', CASES, ids=IDS)
-def test_forward_arithmetic_counted_by_the_floats_themselves(config, lengths, counting):
-    loss = counted_forward(config, lengths)
-    forward = flops.step_phases(config, lengths)['forward']
+def test_forward_arithmetic_counted_by_the_floats_themselves(config, lengths, counting, dropout):
+    loss = counted_forward(config, lengths, dropout=dropout)
+    forward = flops.step_phases(config, lengths, dropout)['forward']
     assert dict(+counting) == {k: v for k, v in kinds(forward).items() if v}
     assert forward.forward == forward.total == sum(counting.values())
     # the counting floats changed no value
-    _, plain_loss = build_loss(config, lengths)
+    _, plain_loss = build_loss(config, lengths, dropout=dropout)
     assert loss.data == plain_loss.data
 
 

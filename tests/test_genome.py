@@ -241,6 +241,36 @@ def test_budget_space_genomes_are_valid_and_wide():
         assert space.check(mutant) is None and 1 <= len(changed) <= 3 and set(changed) <= set(space.genes)
 
 
+def test_budget_space_searches_regularization_clip_and_batch_order():
+    """dropout, the weight average's decay, the gradient clip and the batch order are genes of
+    the budget space: drawn over their whole ranges, and bred into children."""
+    rng = random.Random(8)
+    space = BUDGET_SPACE.with_budget(lambda genome: 1000)
+    genomes = [space.random_genome(rng) for _ in range(600)]
+    assert {'dropout', 'ema', 'grad_clip', 'batch_order'} <= set(space.genes)
+    assert {g.ema for g in genomes} == {None, 0.99, 0.995, 0.999}
+    assert {g.grad_clip for g in genomes} == {None, 0.5, 1.0, 2.0}
+    assert {g.batch_order for g in genomes} == {'walk', 'epoch', 'replacement'}
+    dropouts = [g.dropout for g in genomes]
+    assert 0 <= min(dropouts) < 0.02 and 0.28 < max(dropouts) <= 0.3
+    assert all(g.train_config().dropout == g.dropout and g.train_config().ema == g.ema for g in genomes)
+
+
+@pytest.mark.parametrize('path, space', [('experiments/genome-budget.json', BUDGET_SPACE), ('genome.json', BUDGET_SPACE),
+                                         ('experiments/genome-seed-space.json', SEED_SPACE)])
+def test_shipped_genomes_still_load_in_their_spaces(path, space):
+    """A genome written before dropout and the weight average were genes loads with both off,
+    inside its own space."""
+    import json
+    from conftest import REPO
+    genes = json.loads((REPO / path).read_text())['genes']
+    loaded = load_genome(REPO / path, space=space if space is SEED_SPACE else BUDGET_SPACE.with_budget(lambda g: g.num_steps))
+    for name, value in genes.items():
+        assert getattr(loaded.genome, name) == value
+    if 'dropout' not in genes:  # written before these genes existed
+        assert loaded.genome.dropout == 0.0 and loaded.genome.ema is None and path != 'genome.json'
+
+
 def test_budget_space_draws_only_genomes_whose_steps_are_in_range():
     rng = random.Random(5)
     # steps as a budget would give them: fewer for bigger steps; n_embd > 48 buys too few

@@ -122,10 +122,15 @@ def test_evolve_log_replays(path, docs):
                        recorded_on, replayed, recorded_score(run, record), record['genes'].get('batch_size', 1))
 
 
-@pytest.mark.parametrize('genome_path', ['genome.json', 'experiments/genome-seed-space.json',
+# The genome the budgeted search evolved, shipped as genome.json until the search at a user's
+# compute (experiments/quality-search) replaced it.
+BUDGET_GENOME = 'experiments/genome-budget.json'
+
+
+@pytest.mark.parametrize('genome_path', [BUDGET_GENOME, 'experiments/genome-seed-space.json',
                                          'experiments/genome-aesthetic.json',
                                          'experiments/genome-aesthetic-seed-space.json'])
-def test_shipped_genomes_are_the_best_of_their_logs(genome_path):
+def test_evolved_genomes_are_the_best_of_their_logs(genome_path):
     shipped = load_genome(REPO / genome_path)
     p = shipped.provenance
     log = read_jsonl(REPO / p['log'])
@@ -148,7 +153,7 @@ def test_readme_quotes_the_shipped_figures():
         if line.startswith('|'):
             assert line in shown, f"the scaling page lacks the analyze line: {line}"
     readme = docs_text('evolution')  # the shipped genome's scores
-    shipped = load_genome(REPO / 'genome.json').provenance
+    shipped = load_genome(REPO / BUDGET_GENOME).provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
     if shipped.get('spread') is not None:  # a search that scored on several seeds: every stage as mean ± spread
         from microgpt.evolve.lineage import load_evolve_log
@@ -407,9 +412,10 @@ def genome_check_runs():
 
 
 def test_genome_check_trained_the_shipped_genome():
-    """experiments/genome-check/make.sh trained genome.json's own settings, all its steps, on
-    the shipped data, each run holding out a split the search did not score on."""
-    shipped = load_genome(REPO / 'genome.json')
+    """experiments/genome-check/make.sh trained the budgeted genome's own settings (then
+    genome.json), all its steps, on the shipped data, each run holding out a split the search
+    did not score on."""
+    shipped = load_genome(REPO / BUDGET_GENOME)
     runs = genome_check_runs()
     assert sorted(runs) == ['seed1', 'seed2', 'seed3', 'seed4']
     for run in runs.values():
@@ -609,3 +615,104 @@ def test_from_an_empty_folder_the_default_search_is_the_same_search_less_the_inc
         assert root[-1]['best']['genes'] == empty[-1]['best']['genes'] and root[-1]['best']['score'] == empty[-1]['best']['score']
     doc = ' '.join(LIFECYCLE_DOC.read_text().split())
     assert "the two searches of each fitness found the same winner with the same scores" in doc
+
+
+# --- the search at a user's compute, and its check ---------------------------------------------
+
+QUALITY_SEARCH = EXPERIMENTS / 'quality-search'
+QUALITY_CHECK = EXPERIMENTS / 'quality-check'
+QUALITY_DOC = REPO / 'docs-pending' / 'quality.md'
+USER_SECONDS = 600  # the compute a user spends: plain `microgpt train` within 10 minutes
+
+
+def quality_doc():
+    return ' '.join(QUALITY_DOC.read_text().split())
+
+
+def test_genome_json_is_the_best_of_its_search():
+    """genome.json is the candidate of the lowest held-out loss in the search's log, counting
+    each run with its weight average (the loss it reported) and without (its raw weights)."""
+    shipped = load_genome(REPO / 'genome.json')
+    p = shipped.provenance
+    assert p['log'] == 'experiments/quality-search/search.jsonl' and p['data_sha256'] == sha256_of(DATA)
+    records = read_jsonl(REPO / p['log'])
+    options = sorted([(r['val_loss'], r['name'], r['genes']) for r in records]
+                     + [(r['raw_val_loss'], r['name'] + ' (no ema)', dict(r['genes'], ema=None)) for r in records])
+    score, name, genes = options[0]
+    assert (p['score'], p['candidate']) == (score, name) and shipped.genome == Genome.from_settings(genes)
+    assert p['runner_up'] == dict(candidate=options[1][1], score=options[1][0])
+    for r in records:  # each run trained what the log says, on seed 42's split, in the time a user spends
+        run = json.loads((QUALITY_SEARCH / 'runs' / f"{r['name']}.json").read_text())
+        t = run['training']
+        assert Genome.from_settings({**run['config'], **t}) == Genome.from_settings(r['genes'])
+        assert (t['seed'], t['val_split'], t['steps_done']) == (42, 0.1, r['genes']['num_steps'])
+        assert t['curve'][-1]['val_loss'] == r['val_loss'] and r['seconds'] <= USER_SECONDS
+
+
+def quality_check_runs():
+    return stripped_runs(QUALITY_CHECK)
+
+
+def test_quality_check_trained_genome_json_within_a_users_ten_minutes():
+    shipped = load_genome(REPO / 'genome.json')
+    runs = quality_check_runs()
+    assert sorted(runs) == ['seed1', 'seed2', 'seed3', 'seed4']
+    for run in runs.values():
+        t = run['training']
+        assert Genome.from_settings({**run['config'], **t}) == shipped.genome
+        assert t['seed'] != shipped.provenance['seed'] and t['val_split'] == 0.1
+        assert t['steps_done'] == t['num_steps'] and t['curve'][-1]['step'] == t['num_steps']
+        assert t['data_sha256'] == sha256_of(DATA) and t['dtype'] == 'float64'
+        assert run['seconds'] <= USER_SECONDS and run['novelty'].startswith('novelty: ')
+
+
+def mean_half_range(losses):
+    return sum(losses) / len(losses), (max(losses) - min(losses)) / 2
+
+
+def final_losses(runs, names):
+    return [runs[name]['training']['curve'][-1]['val_loss'] for name in names]
+
+
+def test_docs_quote_the_quality_check_and_the_story():
+    """Each stage on the same four held-out splits (seeds 1-4, 10% each), trained from
+    scratch by `microgpt train`, as mean ± half the range; the check's losses, its slowest
+    seconds and its samples' novelty, as the docs give them."""
+    doc = quality_doc()
+    seeds = [f'seed{s}' for s in (1, 2, 3, 4)]
+    story = stripped_runs(EXPERIMENTS / 'story')
+    stages = {
+        'primordial': final_losses(story, [f'primordial-{s}' for s in seeds]),
+        'seed-space winner': final_losses(story, [f'seed-space-{s}' for s in seeds]),
+        'budgeted winner': final_losses(genome_check_runs(), seeds),
+        'this genome': final_losses(quality_check_runs(), seeds),
+    }
+    for stage, losses in stages.items():
+        mean, half = mean_half_range(losses)
+        assert f"| {stage} |" in doc and f"{mean:.3f} ± {half:.3f}" in doc, stage
+    assert ', '.join(f"{x:.4f}" for x in stages['this genome']) in doc
+    assert f"{max(r['seconds'] for r in quality_check_runs().values()):.0f} s" in doc
+    for run in quality_check_runs().values():
+        assert run['novelty'] in doc
+
+
+def test_docs_quote_the_search():
+    doc = quality_doc()
+    for r in read_jsonl(QUALITY_SEARCH / 'search.jsonl'):
+        assert f"| {r['name']} |" in doc and f"{r['val_loss']:.4f}" in doc and f"{r['raw_val_loss']:.4f}" in doc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('which', ['check', 'search'])
+def test_quality_runs_replay_their_first_evaluation(docs, which):
+    """Seed 1 of the check and the search's winner, trained again to their first evaluation
+    (dropout's masks and the weight average too): the held-out loss each recorded, bit for bit
+    on its arithmetic, within the cross-machine tolerance elsewhere."""
+    if which == 'check':
+        shipped = quality_check_runs()['seed1']
+    else:
+        name = load_genome(REPO / 'genome.json').provenance['candidate'].split(' ')[0]
+        shipped = json.loads((QUALITY_SEARCH / 'runs' / f'{name}.json').read_text())
+    first, replayed = replay_first_evaluation(shipped, docs)
+    assert_replays(f"quality {which} at step {first['step']}", first['step'], shipped['provenance']['machine'],
+                   replayed, first['val_loss'], shipped['training']['batch_size'])

@@ -25,7 +25,7 @@ ARCH = dict(n_embd=8, n_head=2, block_size=8)
 # every option away from its default at once (early_stop large enough never to end the run)
 ALL_OPTIONS = ['--batch-size', '3', '--clip', '0.5', '--weight-decay', '0.1', '--beta1', '0.9',
                '--beta2', '0.95', '--warmup', '3', '--schedule', 'cosine', '--val-split', '0.2',
-               '--eval-every', '4', '--early-stop', '50']
+               '--eval-every', '4', '--early-stop', '50', '--dropout', '0.2', '--ema', '0.9']
 
 
 def train(runner, data, *extra):
@@ -63,7 +63,8 @@ def test_the_default_options_given_explicitly_keep_the_originals_bits(names_path
     from test_bitexact import REFERENCE_WEIGHTS, assert_reference_weights, train_val
     reference = 'weights-seed3-3layers-embd8-20-steps.json'
     explicit = ['--weight-decay', '0', '--beta1', '0.85', '--beta2', '0.99', '--warmup', '0',
-                '--schedule', 'linear', '--batch-order', 'walk', '--batch-size', '1', '--dtype', 'float64']
+                '--schedule', 'linear', '--batch-order', 'walk', '--batch-size', '1', '--dtype', 'float64',
+                '--dropout', '0']
     checkpoint = train_val(names_path, tmp_path, [*REFERENCE_WEIGHTS[reference][0], *explicit])
     assert_reference_weights(checkpoint.state_dict, reference)
 
@@ -231,6 +232,7 @@ def test_resume_is_exact_with_every_option(runner, tmp_path, names_docs, order, 
     if first == second:
         assert a['curve'] == b['curve'] and a['best']['step'] == b['best']['step']
         assert ckpt.load_checkpoint('part.json').state_dict == ckpt.load_checkpoint('whole.json').state_dict
+        assert ckpt.load_checkpoint('part.json').ema == ckpt.load_checkpoint('whole.json').ema is not None
 
 
 def test_resume_refuses_options_that_contradict_the_checkpoint(runner, small_data):

@@ -341,6 +341,43 @@ def run_bench(engines, steps, data, repeat=5, seed=42, lr=0.01, samples=SAMPLES,
     return report
 
 
+# --- BLAS threads at a genome's size ------------------------------------------------------------
+
+THREAD_COUNTS = (1, 2)
+THREAD_STEPS, THREAD_WARMUP = 300, 20
+
+
+def run_threads(data, genome, repeat=3, steps=THREAD_STEPS, seed=42, progress=None):
+    """The numpy engine training this genome (its size, batch, dropout, average) with 1 and
+    with 2 BLAS threads, each in a process of its own, alternating round by round; the step
+    times side by side and which count is faster (the figure behind train's thread default)."""
+    import json
+    say = progress or (lambda message: None)
+    train = {name: value for name, value in genome.train().items() if name != 'num_steps'}
+    common = dict(data=str(Path(data).resolve()), seed=seed, arch=genome.arch(), train=train, steps=steps,
+                  warmup=THREAD_WARMUP)
+    jobs = [Job('threads', str(n), worker_job('genome', 'numpy', dict(common, threads=n)).command, once_if_slow=False)
+            for n in THREAD_COUNTS]
+    with tempfile.TemporaryDirectory(prefix='microgpt-threads-') as cwd:
+        run_rounds(jobs, repeat, cwd, say)
+    results = {}
+    for job in jobs:
+        measured = [json.loads(run.stdout) for run in job.runs]
+        results[job.name] = dict(step_seconds=summary([m['step_seconds'] for m in measured]),
+                                 tokens_per_second=summary([m['tokens_per_second'] for m in measured]),
+                                 cpu_per_wall=summary([run.cpu_per_wall for run in job.runs]),
+                                 final_loss=measured[0]['final_loss'], params=measured[0]['params'])
+    step = {n: results[str(n)]['step_seconds']['median'] for n in THREAD_COUNTS}
+    faster = min(THREAD_COUNTS, key=lambda n: (step[n], n))
+    verdict = (f"threads at the genome's size ({results['1']['params']:,} parameters, batch {genome.batch_size}): "
+               + ', '.join(f"{n} BLAS thread{'s' if n > 1 else ''} {step[n] * 1000:.2f} ms a step" for n in THREAD_COUNTS)
+               + f"; 2 threads take {step[2] / step[1]:.2f}x the time of 1: {faster} is faster")
+    return dict(machine=machine_info(), threads=dict(genome=genome.genes(), steps=steps, warmup=THREAD_WARMUP,
+                                                     repeat=repeat, seed=seed, results=results,
+                                                     two_vs_one_step_time=step[2] / step[1], faster=faster,
+                                                     verdict=verdict))
+
+
 # --- the race ------------------------------------------------------------------------------------
 
 def race_contestants(data, seconds, seed):
@@ -389,23 +426,27 @@ def goal_lines(report):
             for name, g in report.get('goals', {}).items()]
 
 
-def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None, original=None):
+def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None, original=None, threads=None):
     """`microgpt bench`: the JSON report on stdout (and in `out`); progress and the goals'
-    verdicts on stderr. With race (seconds), the race alone."""
+    verdicts on stderr. With race (seconds), the race alone; with threads (a genome file),
+    the thread comparison alone."""
     import json
     from ..data import load_dataset
     from ..fileio import atomic_write_json, check_output_path
     if race is not None and not torch_available():
         raise MicrogptError(f"the race needs PyTorch for the makemore twin: {TORCH_INSTALL}")
-    names = parse_engines(engines) if race is None else []
-    if race is None and engines is None and 'torch' not in names:
+    names = parse_engines(engines) if race is None and threads is None else []
+    if race is None and threads is None and engines is None and 'torch' not in names:
         console.info(f"torch is not installed, so PyTorch is left out ({TORCH_INSTALL})")
     if out:
         check_output_path(out, 'report')
     data_path = load_dataset(data, echo=console.info).path  # a bad data file fails here, in one line
     original_text = None if original is None else read_original(original)
     progress = lambda m: console.info(f"bench: {m}")  # noqa: E731
-    if race is not None:
+    if threads is not None:
+        from ..genome import load_genome
+        report = run_threads(data_path, load_genome(threads).genome, repeat=repeat, progress=progress)
+    elif race is not None:
         report = run_race(data_path, race, progress=progress)
     else:
         report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps, progress=progress,
@@ -413,8 +454,9 @@ def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None
     if out:
         atomic_write_json(out, report, indent=2)
     console.out(json.dumps(report, indent=2))
-    if 'race' in report:
-        console.info(report['race']['verdict'])
+    for kind in ('race', 'threads'):
+        if kind in report:
+            console.info(report[kind]['verdict'])
     for line in goal_lines(report):
         console.info(line)
     if report.get('interrupted'):

@@ -121,7 +121,29 @@ def race_worker(spec):
                 train_docs=len(train_docs), held_out_docs=len(held_out))
 
 
-WORKERS = {'batch': batch_worker, 'race': race_worker}
+def genome_worker(spec):
+    """A genome's own training steps (its batch, dropout, weight average: Run.train) with
+    spec['threads'] BLAS threads; the first `warmup` steps are not timed."""
+    from threadpoolctl import threadpool_limits
+    from ..training import TrainConfig
+    run, _, _ = make_run(spec)
+    total = spec['warmup'] + spec['steps']
+    cfg = TrainConfig(**dict(spec['train'], num_steps=total, warmup=min(spec['train'].get('warmup', 0), total - 1)))
+    started = {}
+
+    def on_step(step, num_steps, loss):
+        if step == spec['warmup']:
+            started['t'] = time.perf_counter()
+    with threadpool_limits(spec['threads'], user_api='blas'):
+        losses = run.train(cfg, on_step=on_step)
+    seconds = time.perf_counter() - started['t']
+    tokens = sum(len(tokens) - 1 for step in range(spec['warmup'], total)
+                 for tokens in run.batch(step, cfg.batch_size, cfg.batch_order))
+    return dict(step_seconds=seconds / spec['steps'], tokens_per_second=tokens / seconds, timed_seconds=seconds,
+                params=run.config.num_params(), final_loss=losses[-1])
+
+
+WORKERS = {'batch': batch_worker, 'race': race_worker, 'genome': genome_worker}
 
 
 def main():

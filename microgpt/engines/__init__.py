@@ -1,9 +1,10 @@
 """Engines: interchangeable ways to run the same GPT, trainer and sampler.
 
 Every engine is built from a config and a state_dict of plain floats, and offers:
-  loss_and_backward(batch) -> float    mean token loss of a batch (a list of token lists, one
-                                       per document, already cropped); gradients kept inside
-                                       and added to any not yet used
+  loss_and_backward(batch, dropout=None) -> float    mean token loss of a batch (a list of
+                                       token lists, one per document, already cropped);
+                                       gradients kept inside and added to any not yet used;
+                                       dropout: the step's dropout.StepMasks (None: no dropout)
   gradients() -> {name: rows}          those gradients, as plain floats
   clip_grad_norm(max_norm) -> float    scale the gradients to global L2 norm <= max_norm (by
                                        base.clip_coef); returns the norm before (the original
@@ -16,6 +17,7 @@ Every engine is built from a config and a state_dict of plain floats, and offers
   load_optimizer_state(state)          take those back: a run saved on one engine resumes on
                                        another
   state_dict() -> {name: rows}         the weights, as plain floats
+  flat_weights() -> float64 array      the weights in param_shapes order (for the weight average)
   new_cache(), logits(token_id, pos_id, cache) -> list[float]   one decoding step
 They differ in speed, and in the last bits: the Val engine performs the original
 microgpt.py's floating-point operations in its order, so its weights are the original's bit

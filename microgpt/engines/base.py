@@ -18,6 +18,13 @@ class Engine:
         """Take Adam's constants (betas, weight decay) for the steps from now on."""
         self.adam = settings
 
+    def flat_weights(self):
+        """The weights as one float64 array in the parameters' order (GPTConfig.param_shapes)."""
+        import numpy as np
+        state = self.state_dict()
+        return np.array([x for name, _ in self.config.param_shapes() for row in state[name] for x in row],
+                        dtype=np.float64)
+
     def train_step(self, batch, lr, t):
         """One training step on a batch (a list of token lists, one per document): the mean
         loss over all its tokens and the gradients, then one Adam update."""

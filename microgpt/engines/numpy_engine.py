@@ -149,11 +149,13 @@ def from_padded(x, batch):
     return x if batch.rows is None else x.take(batch.rows, axis=0)
 
 
-def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t):
+def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t, dropout=None):
     """Causal self-attention of qkv (N, 3e) laid out [q | k | v], heads side by side in each.
 
     Returns q, k, v (B, H, T, hd) views of the padded layout, the attention weights
-    att = softmax(q k^T * scale + mask) (B, H, T, T), and y = att v (N, e), heads side by side.
+    att = softmax(q k^T * scale + mask) (B, H, T, T), the weights that mix the values
+    (att times the dropout mask (B, H, T, T), if any; else att itself), and y = those v (N, e),
+    heads side by side.
     """
     B, T = batch.B, batch.T
     qkv = to_padded(qkv, batch)
@@ -164,19 +166,22 @@ def attention_forward(qkv, batch, n_head, head_dim, scale, mask, ones_t):
     att -= np.maximum.reduce(att, axis=-1, keepdims=True)
     np.exp(att, out=att)
     att /= np.matmul(att, ones_t)
+    mixing = att if dropout is None else att * dropout
     y = np.empty((B, T, n_head, head_dim), dtype=qkv.dtype)
-    np.matmul(att, v, out=y.swapaxes(1, 2))
-    return q, k, v, att, from_padded(y.reshape(B * T, n_head * head_dim), batch)
+    np.matmul(mixing, v, out=y.swapaxes(1, 2))
+    return q, k, v, att, mixing, from_padded(y.reshape(B * T, n_head * head_dim), batch)
 
 
-def attention_backward(dy, q, k, v, att, batch, scale, ones_t):
-    """d qkv (N, 3e), laid out as qkv, from dy (N, e)."""
+def attention_backward(dy, q, k, v, att, mixing, batch, scale, ones_t, dropout=None):
+    """d qkv (N, 3e), laid out as qkv, from dy (N, e); mixing and dropout as attention_forward's."""
     B, n_head, T, head_dim = q.shape
     dqkv = np.empty((B * T, 3 * n_head * head_dim), dtype=q.dtype)
     dq, dk, dv = dqkv.reshape(B, T, 3, n_head, head_dim).transpose(2, 0, 3, 1, 4)
     dy = to_padded(dy, batch).reshape(B, T, n_head, head_dim).swapaxes(1, 2)  # (B, H, T, hd)
     datt = np.matmul(dy, v.swapaxes(-1, -2))
-    np.matmul(att.swapaxes(-1, -2), dy, out=dv)
+    np.matmul(mixing.swapaxes(-1, -2), dy, out=dv)
+    if dropout is not None:
+        datt *= dropout
     # softmax backward: datt = att * (datt - rowsum(datt * att))
     datt -= np.matmul(datt * att, ones_t)
     datt *= att
@@ -222,6 +227,14 @@ def crossentropy_backward(probs, targets, eye_vocab):
     return probs
 
 
+def as_dtype(masks, dtype):
+    """A dropout.StepMasks in this engine's dtype (they are drawn in float64)."""
+    from ..dropout import LayerMasks, StepMasks
+    return StepMasks(masks.lengths, tuple(LayerMasks(*(getattr(m, f).astype(dtype) for f in
+                                                       ('attention', 'attn_out', 'mlp_out')))
+                                          for m in masks.layers))
+
+
 # --- the activations the backward reads ------------------------------------------------------
 
 @dataclass
@@ -232,10 +245,12 @@ class LayerActivations:
     k: np.ndarray
     v: np.ndarray
     att: np.ndarray      # attention weights (B, H, T, T)
+    mixing: np.ndarray   # the weights that mix the values: att, or att times the dropout mask
     y: np.ndarray        # att v, heads side by side: wo's input (N, e)
     x_norm2: np.ndarray  # rmsnorm of the residual after attention: the MLP's input (N, e)
     rms2: np.ndarray
     hidden: np.ndarray   # relu(x_norm2 fc1^T) (N, f)
+    dropout: object = None  # this layer's dropout.LayerMasks, if the step drops
 
 
 @dataclass
@@ -317,26 +332,34 @@ class NumpyEngine(Engine):
         """A Batch of token lists (each cropped to block_size + 1 tokens)."""
         return make_batch(docs, self._positions)
 
-    def forward(self, batch, acts=None):
+    def forward(self, batch, acts=None, dropout=None):
         """Logits (N, vocab) at the batch's N real positions; fills `acts` (an Activations)
-        with what the backward needs when given one."""
+        with what the backward needs when given one. `dropout` (a dropout.StepMasks) drops
+        what its masks say; None drops nothing (evaluation)."""
         cfg, w = self.config, self.weight_views
         mean_embd, scale = self._mean_embd, self._attn_scale
         mask, ones_t = self._causal_mask[:batch.T, :batch.T], self._ones_block[:batch.T]
         x, rms = rmsnorm_forward(encoder_forward(w['wte'], w['wpe'], batch), mean_embd)
         if acts is not None:
             acts.x_emb, acts.rms_emb, acts.layers = x, rms, []
-        for layer in self.layers:
+        for li, layer in enumerate(self.layers):
+            drop = None if dropout is None else dropout.layers[li]
             x_norm, rms = rmsnorm_forward(x, mean_embd)
-            q, k, v, att, y = attention_forward(np.dot(x_norm, layer.wqkv.T), batch, cfg.n_head,
-                                                cfg.head_dim, scale, mask, ones_t)
+            q, k, v, att, mixing, y = attention_forward(np.dot(x_norm, layer.wqkv.T), batch, cfg.n_head,
+                                                        cfg.head_dim, scale, mask, ones_t,
+                                                        None if drop is None else drop.attention)
             x_attn = np.dot(y, layer.wo.T)
+            if drop is not None:
+                x_attn *= drop.attn_out
             x_attn += x                                                       # residual
             x_norm2, rms2 = rmsnorm_forward(x_attn, mean_embd)
             hidden, x = mlp_forward(x_norm2, layer.fc1, layer.fc2)
+            if drop is not None:
+                x *= drop.mlp_out
             x += x_attn                                                       # residual
             if acts is not None:
-                acts.layers.append(LayerActivations(x_norm, rms, q, k, v, att, y, x_norm2, rms2, hidden))
+                acts.layers.append(LayerActivations(x_norm, rms, q, k, v, att, mixing, y, x_norm2, rms2, hidden,
+                                                    drop))
         if acts is not None:
             acts.x_out = x
         return np.dot(x, w['lm_head'].T)
@@ -350,12 +373,16 @@ class NumpyEngine(Engine):
         np.dot(dlogits.T, acts.x_out, out=g['lm_head'])
         dx = np.dot(dlogits, w['lm_head'])
         for layer, glayer, a in zip(reversed(self.layers), reversed(self.grad_layers), reversed(acts.layers)):
-            # x_out = x_attn + mlp(rmsnorm(x_attn))
-            dx_norm2 = mlp_backward(dx, a.x_norm2, a.hidden, layer.fc1, layer.fc2, glayer.fc1, glayer.fc2)
+            drop = a.dropout
+            # x_out = x_attn + mlp(rmsnorm(x_attn)) (* its dropout mask)
+            dbranch = dx if drop is None else dx * drop.mlp_out
+            dx_norm2 = mlp_backward(dbranch, a.x_norm2, a.hidden, layer.fc1, layer.fc2, glayer.fc1, glayer.fc2)
             dx += rmsnorm_backward(dx_norm2, a.x_norm2, a.rms2, mean_embd)
-            # x_attn = x + attention(rmsnorm(x) wqkv^T) wo^T
-            np.dot(dx.T, a.y, out=glayer.wo)
-            dqkv = attention_backward(np.dot(dx, layer.wo), a.q, a.k, a.v, a.att, batch, scale, ones_t)
+            # x_attn = x + attention(rmsnorm(x) wqkv^T) wo^T (* its dropout mask)
+            dbranch = dx if drop is None else dx * drop.attn_out
+            np.dot(dbranch.T, a.y, out=glayer.wo)
+            dqkv = attention_backward(np.dot(dbranch, layer.wo), a.q, a.k, a.v, a.att, a.mixing, batch, scale,
+                                      ones_t, None if drop is None else drop.attention)
             np.dot(dqkv.T, a.x_norm, out=glayer.wqkv)
             dx += rmsnorm_backward(np.dot(dqkv, layer.wqkv), a.x_norm, a.rms, mean_embd)
         # one document: the embedding rmsnorm's backward is wpe's gradient itself
@@ -363,10 +390,12 @@ class NumpyEngine(Engine):
                                   out=g['wpe'][:batch.T] if batch.B == 1 else None)
         encoder_backward(g['wte'], g['wpe'], dx_emb, batch, self._eye_vocab, self._eye_block)
 
-    def loss_and_backward(self, batch):
+    def loss_and_backward(self, batch, dropout=None):
         batch = make_batch(batch, self._positions)
         acts = Activations(batch)
-        probs = softmax_forward(self.forward(batch, acts), self._ones_vocab)
+        if dropout is not None and self.dtype != dropout.layers[0].attn_out.dtype:
+            dropout = as_dtype(dropout, self.dtype)
+        probs = softmax_forward(self.forward(batch, acts, dropout), self._ones_vocab)
         loss = (1.0 / len(batch.targets)) * crossentropy_forward(probs, batch.targets)
         dlogits = crossentropy_backward(probs, batch.targets, self._eye_vocab)
         if self._has_grad:  # accumulate, as repeated Val backward passes do
@@ -429,6 +458,9 @@ class NumpyEngine(Engine):
 
     def state_dict(self):
         return {name: view.tolist() for name, view in self.weight_views.items()}
+
+    def flat_weights(self):
+        return self.weights  # already one buffer in the parameters' order
 
     # --- one position at a time, with a KV cache (sampling) ------------------------------------
 

@@ -68,27 +68,39 @@ class TorchEngine(Engine):
     def _layer(self, i, name):
         return self.params[f'layer{i}.{name}']
 
-    def forward(self, inputs, positions, rows, B, T):
+    def forward(self, inputs, positions, rows, B, T, dropout=None):
         """Logits (N, vocab) at the N real positions of B documents, packed row after row
         (inputs, positions: (N,)); attention scatters them to a zero-padded (B, T) layout at
-        `rows` (None: no padding), as the numpy engine does."""
+        `rows` (None: no padding), as the numpy engine does. `dropout` (a dropout.StepMasks)
+        multiplies in its masks, as the other engines do: PyTorch's own dropout draws masks
+        of its own."""
         cfg, p = self.config, self.params
         H, hd, e = cfg.n_head, cfg.head_dim, cfg.n_embd
         x = rmsnorm(p['wte'][inputs] + p['wpe'][positions])
         for i in range(cfg.n_layer):
+            drop = None if dropout is None else [torch.from_numpy(m).to(self.dtype) for m in (
+                dropout.layers[i].attention, dropout.layers[i].attn_out, dropout.layers[i].mlp_out)]
             qkv = F.linear(rmsnorm(x), self._layer(i, 'attn_wqkv'))
             if rows is not None:
                 qkv = qkv.new_zeros(B * T, 3 * e).index_copy(0, rows, qkv)
             q, k, v = (t.view(B, T, H, hd).transpose(1, 2) for t in qkv.split(e, dim=-1))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B * T, e)
+            if drop is None:
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:
+                causal = torch.ones(T, T, dtype=torch.bool).tril()
+                att = (q @ k.transpose(-1, -2) / hd ** 0.5).masked_fill(~causal, float('-inf')).softmax(dim=-1)
+                y = (att * drop[0]) @ v
+            y = y.transpose(1, 2).reshape(B * T, e)
             if rows is not None:
                 y = y.index_select(0, rows)
-            x = F.linear(y, self._layer(i, 'attn_wo')) + x
+            branch = F.linear(y, self._layer(i, 'attn_wo'))
+            x = (branch if drop is None else branch * drop[1]) + x
             hidden = torch.relu(F.linear(rmsnorm(x), self._layer(i, 'mlp_fc1')))
-            x = F.linear(hidden, self._layer(i, 'mlp_fc2')) + x
+            branch = F.linear(hidden, self._layer(i, 'mlp_fc2'))
+            x = (branch if drop is None else branch * drop[2]) + x
         return F.linear(x, p['lm_head'])
 
-    def loss_and_backward(self, batch):
+    def loss_and_backward(self, batch, dropout=None):
         lengths = [len(tokens) - 1 for tokens in batch]
         B, T = len(batch), max(lengths)
         inputs = torch.tensor([t for tokens in batch for t in tokens[:-1]])
@@ -96,7 +108,7 @@ class TorchEngine(Engine):
         positions = torch.tensor([pos for n in lengths for pos in range(n)])
         rows = None if min(lengths) == T else torch.tensor(
             [b * T + pos for b, n in enumerate(lengths) for pos in range(n)])
-        loss = F.cross_entropy(self.forward(inputs, positions, rows, B, T), targets)
+        loss = F.cross_entropy(self.forward(inputs, positions, rows, B, T, dropout), targets)
         loss.backward()
         return loss.item()
 

@@ -36,9 +36,9 @@ class ValEngine(Engine):
         self.m = [0.0] * len(self.params)
         self.v = [0.0] * len(self.params)
 
-    def loss_and_backward(self, batch):
+    def loss_and_backward(self, batch, dropout=None):
         with cycle_collector_paused():
-            loss = self.model.loss(batch)
+            loss = self.model.loss(batch, dropout=dropout)
             loss.backward()
             return loss.data
 
@@ -95,6 +95,10 @@ class ValEngine(Engine):
                 raise MicrogptError(f"optimizer state has no {rows}x{cols} matrix {name}")
             flat.extend(float(x) for row in mat for x in row)
         return flat
+
+    def flat_weights(self):
+        import numpy as np
+        return np.array([p.data for p in self.params], dtype=np.float64)
 
     def state_dict(self):
         return {name: [[p.data for p in row] for row in mat]

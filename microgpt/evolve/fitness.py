@@ -81,7 +81,7 @@ def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
     judge = judge_for(train_docs)
     reports, names = [], []
     for seed in seeds:
-        drawn = list(generate(run.engine, run.tokenizer, random.Random(seed), batch, temperature=temperature))
+        drawn = list(generate(run.inference_engine(), run.tokenizer, random.Random(seed), batch, temperature=temperature))
         reports.append(judge.score_batch(drawn))
         names += drawn
     scores = [r['score'] for r in reports]

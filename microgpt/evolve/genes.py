@@ -4,8 +4,9 @@ A gene is a field of the genome (microgpt/genome.py: GPTConfig's and TrainConfig
 named as that field. Two spaces:
 
 - `budget` (the default): a wide architecture, the learning rate, batch size, weight decay,
-  warmup and schedule; the steps are not a gene but follow from a FLOPs budget (every
-  organism the same compute), and must come to at most MAX_BUDGET_STEPS.
+  warmup, schedule, gradient clip, batch order, dropout and the weight average's decay; the
+  steps are not a gene but follow from a FLOPs budget (every organism the same compute), and
+  must come to at most MAX_BUDGET_STEPS.
 - `seed`: the seed design's narrow ranges, steps a gene, one document a step, no budget.
 
 A genome drawn or bred here is always valid (n_head divides n_embd, every gene in range, under
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, Genome, check_genome
 from ..optim import SCHEDULES
+from ..training import BATCH_ORDERS
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)
@@ -92,19 +94,24 @@ class GeneRange:
         return moved
 
 
+def _choice_text(value):
+    return 'off' if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class GeneChoice:
-    """A gene that is one of a few names (the learning rate schedule)."""
+    """A gene that is one of a few values: names (the learning rate schedule), or settings
+    where None is off (the gradient clip, the weight average's decay)."""
     values: tuple
 
     def contains(self, value):
         return value in self.values
 
     def describe(self):
-        return f"one of {', '.join(self.values)}"
+        return f"one of {', '.join(map(_choice_text, self.values))}"
 
     def table(self):
-        return ', '.join(self.values)
+        return ', '.join(map(_choice_text, self.values))
 
     def round(self, value):
         return value if value in self.values else self.values[0]
@@ -159,6 +166,10 @@ BUDGET_RANGES = {
     'weight_decay': GeneRange(0, 0.2, integer=False),
     'warmup': GeneRange(0, 500),  # steps; a genome needs more steps than its warmup
     'schedule': GeneChoice(tuple(SCHEDULES)),
+    'grad_clip': GeneChoice((None, 0.5, 1.0, 2.0)),  # the global gradient norm's cap
+    'batch_order': GeneChoice(tuple(BATCH_ORDERS)),
+    'dropout': GeneRange(0, 0.3, integer=False),
+    'ema': GeneChoice((None, 0.99, 0.995, 0.999)),
     'num_steps': GeneRange(1, MAX_BUDGET_STEPS),  # not a gene: what the budget buys
 }
 
@@ -316,7 +327,8 @@ def gene_table():
 
     def cell(space, name):
         if name not in space.ranges:
-            return f"{getattr(PRIMORDIAL, name)} (fixed)"
+            value = getattr(PRIMORDIAL, name)
+            return f"{'off' if value is None else value} (fixed)"
         text = space.ranges[name].table()
         if name == 'num_steps' and space.budget_steps:
             return f"what the budget buys, {text}"

@@ -461,15 +461,16 @@ class Evolution:
 
     def step_flops(self, genome):
         """The expected FLOPs of one of this genome's training steps on the training split."""
-        return mean_step_flops(self._config(genome), genome.batch_size, self.lengths(genome.block_size)).total
+        return mean_step_flops(self._config(genome), genome.batch_size, self.lengths(genome.block_size),
+                               genome.dropout).total
 
     def _budget_steps(self, genome):
         """The steps the budget buys this genome (0: not even one); cached by what decides it."""
-        key = (genome.architecture_key(), genome.batch_size)
+        key = (genome.architecture_key(), genome.batch_size, bool(genome.dropout))
         if key not in self._steps:
             try:
                 self._steps[key] = steps_for_budget(self._config(genome), genome.batch_size, self.budget,
-                                                    self.lengths(genome.block_size))
+                                                    self.lengths(genome.block_size), genome.dropout)
             except MicrogptError:  # less than one step
                 self._steps[key] = 0
         return self._steps[key]

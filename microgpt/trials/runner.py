@@ -53,7 +53,7 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
             # training would take on a core of its own
             record['cpu_seconds'] = time.process_time() - cpu0
             t1 = time.perf_counter()
-            record['val_loss'] = validation_loss(run.engine, run.tokenizer, val_docs)
+            record['val_loss'] = validation_loss(run.inference_engine(), run.tokenizer, val_docs)
             if measure is not None:
                 record['measured'] = measure(run, train_docs, val_docs, **(measure_options or {}))
             record['eval_seconds'] = time.perf_counter() - t1
@@ -80,8 +80,9 @@ def _train(settings, train_docs, record):
     lengths = lengths_of(run.docs, run.config, run.tokenizer)
     if settings.get('budget') is not None:
         from ..flops import steps_for_budget
-        num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths)
-        record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths)
+        dropout = settings.get('dropout', 0.0)
+        num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths, dropout)
+        record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths, dropout)
     record['num_steps'] = num_steps
     train = TrainConfig(**{**{f.name: settings[f.name] for f in fields(TrainConfig) if f.name in settings},
                            'num_steps': num_steps})
@@ -116,12 +117,12 @@ def tokens_trained(lengths, batch_size, num_steps):
     return sum(n * num for n, num in _walked(lengths, batch_size, num_steps).items())
 
 
-def walked_flops(config, batch_size, num_steps, lengths):
+def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
     """The FLOPs of these very batches, not of an average one: each step's fixed part and
     each walked document's own cost (microgpt.flops counts both exactly)."""
     from ..flops import batch_fixed_flops, document_flops
     return (num_steps * batch_fixed_flops(config).total
-            + sum(num * document_flops(config, n).total for n, num in _walked(lengths, batch_size, num_steps).items()))
+            + sum(num * document_flops(config, n, dropout).total for n, num in _walked(lengths, batch_size, num_steps).items()))
 
 
 def validation_loss(engine, tokenizer, val_docs):

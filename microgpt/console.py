@@ -233,7 +233,7 @@ def voice_become(genes, fitness=None, score=None):
 def voice_variant(genes, genome_text, overrides):
     """A genome whose architecture the command line changed: not what evolution made."""
     return (f"I am {genome_text}, reshaped on the command line ({describe_settings(overrides)}), "
-            f"not what it evolved: {describe_genes(genes)}")
+            f"not the model its score is for: {describe_genes(genes)}")
 
 
 def voice_searching(population, generations, fitness, space='seed', budget=None):

@@ -733,3 +733,18 @@ def test_quality_runs_replay_their_first_evaluation(docs, which):
     first, replayed = replay_first_evaluation(shipped, docs)
     assert_replays(f"quality {which} at step {first['step']}", first['step'], shipped['provenance']['machine'],
                    replayed, first['val_loss'], shipped['training']['batch_size'])
+
+
+def test_docs_quote_the_threads_report_and_train_keeps_the_faster():
+    """experiments/threads/report.json (`microgpt bench --threads genome.json`) measured the
+    shipped genome; the docs give its medians and ranges, and train's default thread count
+    (one, unless the environment says otherwise) is the faster of the two."""
+    report = json.loads((EXPERIMENTS / 'threads' / 'report.json').read_text())['threads']
+    assert report['genome'] == load_genome(REPO / 'genome.json').genome.genes()
+    doc = quality_doc()
+    for n in ('1', '2'):
+        step = report['results'][n]['step_seconds']
+        for key in ('median', 'min', 'max'):
+            assert f"{step[key] * 1000:.2f}" in doc
+    assert f"{report['two_vs_one_step_time']:.2f} times" in doc
+    assert report['faster'] == 1  # microgpt/__init__.py's default of one thread is the faster

@@ -215,6 +215,8 @@ def test_train_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
     titles = [line[:-1] for line in text.splitlines() if line.endswith(':') and not line.startswith(' ')]
     assert titles == ['Model', 'Training', 'Schedule', 'Evaluation', 'Sampling', 'Input and output', 'Engine',
                       'Other options']
+    from conftest import docs_text
+    assert f"lists them in sections: {', '.join(titles[:-2])}, and {titles[-2]}." in ' '.join(docs_text('cli').split())
     model = text.split('Model:')[1].split('Training:')[0]
     assert '--n-embd' in model and '--steps' not in model
     assert '--warmup' in text.split('Schedule:')[1].split('Evaluation:')[0]
@@ -246,6 +248,8 @@ def test_train_help_shows_the_values_genome_json_puts_in_force():
     assert f'Training steps. [default: (1000); x>=1] [in force: {genome.num_steps} from genome.json]' in text
     assert f'Embedding width. [default: (16); x>=1] [in force: {genome.n_embd} from genome.json]' in text
     assert f'[in force: {genome.learning_rate} from genome.json]' in text
+    from conftest import docs_text  # the CLI page's example is the shipped genome's
+    assert f'[in force: {genome.num_steps} from genome.json]' in docs_text('cli')
 
 
 def test_train_help_says_when_genome_json_cannot_be_used(tmp_path, monkeypatch):

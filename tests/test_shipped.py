@@ -748,3 +748,23 @@ def test_docs_quote_the_threads_report_and_train_keeps_the_faster():
             assert f"{step[key] * 1000:.2f}" in doc
     assert f"{report['two_vs_one_step_time']:.2f} times" in doc
     assert report['faster'] == 1  # microgpt/__init__.py's default of one thread is the faster
+
+
+def test_the_thousand_name_check_holds_out_makemores_share():
+    """The goal's yardstick: 1,000 held-out names, the share makemore holds out (min(1000,
+    10%)), chosen by microgpt's own seeded split (not makemore's permutation), on seeds the
+    search never scored on; the docs give each loss and their mean ± half the range."""
+    from microgpt.data import held_out_split
+    runs = stripped_runs(EXPERIMENTS / 'quality-check-1000')
+    shipped = load_genome(REPO / 'genome.json')
+    docs = load_docs(DATA)
+    losses = []
+    for run in runs.values():
+        t = run['training']
+        assert Genome.from_settings({**run['config'], **t}) == shipped.genome and t['seed'] != 42
+        assert len(held_out_split(docs, t['seed'], t['val_split'])[1]) == 1000
+        assert run['seconds'] <= USER_SECONDS
+        losses.append(t['curve'][-1]['val_loss'])
+    mean, half = mean_half_range(losses)
+    doc = quality_doc()
+    assert f"{mean:.3f} ± {half:.3f}" in doc and ', '.join(f"{x:.4f}" for x in losses) in doc

@@ -38,15 +38,11 @@ def assert_replays(what, steps, recorded_on, replayed, recorded, batch_size=1):
 SWEEPS = sorted(EXPERIMENTS.glob('sweep-*.jsonl'))
 # A frontier run beyond the shipped frontier's budgets, kept out of its fit to test its predictions.
 FRONTIER_CHECKS = sorted((EXPERIMENTS / 'frontier-check').glob('sweep-frontier-*.jsonl'))
-# The scaling documentation awaiting its docs page: what the README quoted of the scaling study
-# moves there, so the figures are looked for in both.
-PENDING_DOCS = REPO / 'docs-pending' / 'scaling.md'
 
 
 def documented():
-    """The scaling page, the README and the pending scaling documentation: where the scaling
-    study's figures are quoted."""
-    return docs_text('scaling', 'README') + '\n' + (PENDING_DOCS.read_text() if PENDING_DOCS.exists() else '')
+    """The scaling page and the README: where the scaling study's figures are quoted."""
+    return docs_text('scaling', 'README')
 
 
 # the shipped searches, and the timed runs of the default search (experiments/default-search)
@@ -198,7 +194,7 @@ def test_the_shipped_frontier_fit_is_analyze_fits_output(shipped_fit):
     fit_lines = frontier.fit_lines(result).splitlines()
     assert len(fit_lines) > 10 and any('held-out check' in line for line in fit_lines)
     for line in fit_lines:  # the held-out check's predicted and measured losses among them
-        assert find_printed_line(line, shown), f"README and docs-pending/scaling.md lack the fit line: {line}"
+        assert find_printed_line(line, shown), f"the scaling page lacks the fit line: {line}"
     holdout = as_json['holdout']
     assert abs(holdout['laws'][holdout['better']]['rel_error']) <= 0.02  # the goal for the held-out check
 
@@ -219,7 +215,7 @@ def test_a_run_beyond_the_frontier_lands_where_predict_says(shipped_fit, docs):
     assert landed or prediction['warnings']
     assert landed, (check['val_loss'], prediction)  # and here it does land, warnings or not
     line = frontier.prediction_lines({'N': check['params'], 'C': check['budget']}, prediction).splitlines()[0]
-    assert find_printed_line(line, documented()), f"docs-pending/scaling.md lacks the check's prediction: {line}"
+    assert find_printed_line(line, documented()), f"the scaling page lacks the check's prediction: {line}"
     assert f"{check['val_loss']:.4f}" in documented()
 
 
@@ -585,16 +581,30 @@ def test_the_docs_quote_what_the_timed_loss_search_printed():
     assert f"by {-decision['lead']:.4f}" in kept and kept in doc
 
 
-# Figures the scaling documentation cites from elsewhere: Muennighoff et al.'s fitted R_D* and
-# the arXiv numbers of the papers.
+# Figures the scaling page cites from elsewhere: Muennighoff et al.'s fitted R_D* and the arXiv
+# numbers of the papers.
 CITED_FIGURES = {'15.4', '2305.16264', '2203.15556', '2404.10102'}
 
 
+def stated_constants(rows):
+    """The figures the scaling page quotes of the code and the results files rather than of
+    analyze's output, each checked against its source by a test above or in test_analysis:
+    the cross-machine drift by run length, the typical seed spread of one-seed sweeps, the
+    learning-rate grid, and the FLOPs per token per parameter of each size."""
+    from microgpt.scaling.analysis import TYPICAL_SEED_SPREAD
+    drift = [f"{t:g}" for _, t in CROSS_MACHINE_TOLERANCE]
+    spreads = [f"{spread:.4f}" for _, _, spread in TYPICAL_SEED_SPREAD]
+    grid = [f"{lr:g}" for lr in rows[0]['lr_grid']]
+    per_token = [f"{r['flops'] / r['tokens'] / r['params']:.1f}" for r in rows]
+    return set(drift + spreads + grid + per_token)
+
+
 @pytest.mark.slow
-def test_every_figure_in_the_scaling_docs_prose_is_one_analyze_prints(shipped_fit):
-    """Each decimal figure of docs-pending/scaling.md's prose (outside its code blocks and
-    tables, which the tests above check line by line) is one that `analyze` prints for the
-    shipped sweeps, the fit, or the check run's prediction."""
+def test_every_figure_in_the_scaling_page_prose_is_one_analyze_prints(shipped_fit):
+    """Each decimal figure of the scaling page's prose (outside its code blocks and tables,
+    which the tests above check line by line) is one that `analyze` prints for the shipped
+    sweeps, the fit, or the check run's prediction, a constant the page quotes of the code or
+    the results files (stated_constants), or a figure it cites (CITED_FIGURES)."""
     from printed import NUMBER
     found, result = shipped_fit
     [path] = FRONTIER_CHECKS
@@ -605,18 +615,17 @@ def test_every_figure_in_the_scaling_docs_prose_is_one_analyze_prints(shipped_fi
     printed = '\n'.join([tables, frontier.fit_lines(result), f"{check['val_loss']:.4f}",
                          frontier.prediction_lines(values, frontier.predict(result, values))])
     prediction = frontier.predict(result, values)
-    drift = [f"{t:g}" for _, t in CROSS_MACHINE_TOLERANCE]  # quoted as the README quotes them
     landed = f"{abs(check['val_loss'] / prediction['loss'] - 1):.2%}"  # how far the check run landed
-    known = set(NUMBER.findall(printed + ' ' + landed)) | CITED_FIGURES | set(drift)
+    known = set(NUMBER.findall(printed + ' ' + landed)) | stated_constants(found.rows) | CITED_FIGURES
     prose, fenced = [], False
-    for line in PENDING_DOCS.read_text().splitlines():
+    for line in docs_text('scaling').splitlines():
         if line.startswith('```'):
             fenced = not fenced
         elif not fenced and not line.startswith('|'):
             prose.append(line)
     figures = [n for n in NUMBER.findall('\n'.join(prose)) if '.' in n]
     assert len(figures) > 10
-    assert not [n for n in figures if n not in known], "figures no analyze output prints"
+    assert [n for n in figures if n not in known] == [], "figures no analyze output prints"
 
 
 def test_from_an_empty_folder_the_default_search_is_the_same_search_less_the_incumbent():

@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import REPO
+from conftest import DOCS_PAGES, REPO
 from microgpt import checkpoint as ckpt
 from microgpt import console as console_module
 from microgpt.cli import main
@@ -207,7 +207,7 @@ def test_the_ticker_says_nothing_of_short_work_then_a_line_at_most_every_tick():
     first, every = console_module.FIRST_TICK_SECONDS, console_module.TICK_SECONDS
     assert len(lines.lines) == 1 + int((49.5 - first) // every)
     assert lines.lines[0] == "training: 10 of 100 steps (10%), 5.0s elapsed, ETA 45.0s"
-    doc = ' '.join((REPO / 'docs-pending' / 'lifecycle.md').read_text().split())
+    doc = ' '.join((DOCS_PAGES / 'lifecycle.md').read_text().split())
     assert f"longer than {first:g} seconds, a line at most every {every:g} seconds, such as `{lines.lines[0]}`" in doc
 
 
@@ -355,7 +355,7 @@ def test_the_docs_example_of_sample_new(tmp_path, names_path):
     run('train', '--primordial', '--samples', '0')
     novelty = run('sample', '--novelty').stderr.splitlines()[-1]
     new = run('sample', '--new').stderr.splitlines()[-1]
-    doc = ' '.join((REPO / 'docs-pending' / 'lifecycle.md').read_text().split())
+    doc = ' '.join((DOCS_PAGES / 'lifecycle.md').read_text().split())
     fresh, known = int(novelty.split()[1]), int(novelty.split(', ')[1].split()[0])
     assert known > 0  # the plain samples do hold names of the data
     assert (f"plain `microgpt sample` prints {known} names of the data among its 20 "
@@ -366,7 +366,7 @@ def test_the_docs_example_of_sample_new(tmp_path, names_path):
 def test_the_docs_runs_in_the_project_root(tmp_path):
     """The block of commands the docs show for a genome that fits the run: each command, run in
     the project root, prints the lines shown under it (stderr; '...' elides a line's start)."""
-    text = (REPO / 'docs-pending' / 'lifecycle.md').read_text()
+    text = (DOCS_PAGES / 'lifecycle.md').read_text()
     block = text.split('test_the_docs_runs_in_the_project_root, in the project root -->\n```text\n', 1)[1]
     block = block.split('\n```', 1)[0]
     commands = [chunk.splitlines() for chunk in block.split('$ microgpt ')[1:]]
@@ -384,6 +384,6 @@ def test_the_docs_runs_in_the_project_root(tmp_path):
 
 
 def test_the_docs_describe_the_final_by_its_constants():
-    doc = ' '.join((REPO / 'docs-pending' / 'lifecycle.md').read_text().split())
+    doc = ' '.join((DOCS_PAGES / 'lifecycle.md').read_text().split())
     assert (f"the {FINALISTS} best organisms, the **incumbent**" in doc
             and f"are each trained on the same {FINAL_SCORINGS} fresh seeds" in doc)

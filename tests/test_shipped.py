@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPLAY_CASES, REPO, docs_text
+from conftest import DOCS_PAGES, REPLAY_CASES, REPO, docs_text
 from printed import find_printed_line, same_print
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.evolve.lineage import recorded_score, replay_organism
@@ -468,7 +468,7 @@ def test_readmes_show_the_shipped_bench_reports():
 
 # --- the default searches, timed, and the aesthetic search at the budget ---------------------------
 
-LIFECYCLE_DOC = REPO / 'docs-pending' / 'lifecycle.md'
+LIFECYCLE_DOC = DOCS_PAGES / 'lifecycle.md'
 TEN_MINUTES = 600
 
 
@@ -647,7 +647,7 @@ def test_from_an_empty_folder_the_default_search_is_the_same_search_less_the_inc
 
 QUALITY_SEARCH = EXPERIMENTS / 'quality-search'
 QUALITY_CHECK = EXPERIMENTS / 'quality-check'
-QUALITY_DOC = REPO / 'docs-pending' / 'quality.md'
+QUALITY_DOC = DOCS_PAGES / 'quality.md'
 USER_SECONDS = 600  # the compute a user spends: plain `microgpt train` within 10 minutes
 
 

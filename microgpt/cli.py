@@ -787,7 +787,7 @@ def drift(files, kernels, threads, data, out):
     """Replay the runs of sweep results files under other BLAS kernels and thread counts,
     and print how far their final validation losses move, by run length.
 
-    Those are the figures behind the cross-machine tolerance the README states.
+    Those are the figures behind the cross-machine tolerance the reproducibility page states.
 
     \b
     Example:

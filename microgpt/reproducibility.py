@@ -1,6 +1,6 @@
 """What a result's bits depend on, and how far they may move on another machine.
 
-The contract (README, "Reproducibility"):
+The contract (docs/pages/reproducibility.md):
   - The Val engine is Python floats only: its bits are the original microgpt.py's wherever
     the platform's exp, log and pow are glibc's (tests/test_bitexact.py).
   - The numpy engine is bit for bit deterministic for a given *arithmetic*: the same numpy,
@@ -8,7 +8,7 @@ The contract (README, "Reproducibility"):
     count. The worker count of evolve and sweep never changes a result.
   - Across arithmetics its results agree within CROSS_MACHINE_TOLERANCE, a bound on the
     difference of a run's final validation loss, measured per run length by replaying the
-    shipped runs under several OpenBLAS kernels and thread counts (README gives the figures).
+    shipped runs under several OpenBLAS kernels and thread counts (the reproducibility page gives the figures).
 
 `machine()` is the record every provenance carries; `same_arithmetic(a, b)` says whether two
 records promise the same bits; `replay_tolerance(steps, a, b)` is what a replay may differ by.
@@ -44,7 +44,7 @@ CROSS_MACHINE_TOLERANCE_BATCHED = (
     (8_635, 0.18),
 )
 # float32 (numpy's --dtype float32) rounds 2**29 times coarser: runs leave each other's
-# trajectory within the first few hundred steps. The good-model recipe (README, 6,500 steps at
+# trajectory within the first few hundred steps. The good-model recipe (docs/pages/training.md, 6,500 steps at
 # batch 32, experiments/recipe/) under three kernels spread by up to 0.0081 at its
 # evaluations; twice that, rounded up.
 CROSS_MACHINE_TOLERANCE_FLOAT32 = (

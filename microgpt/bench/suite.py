@@ -49,7 +49,7 @@ MAKEMORE_ARCH = dict(n_embd=64, n_head=4, n_layer=4)
 MAKEMORE_THREADS = 2
 MAKEMORE_TRAIN = dict(batch_size=BATCH_SIZE, learning_rate=5e-4, weight_decay=0.01, beta1=0.9, beta2=0.99,
                       grad_clip=1.0, schedule='constant', batch_order='replacement')
-# microgpt's recipe for a name model at that size (README: From the original run to a good model)
+# microgpt's recipe for a name model at that size (docs/pages/training.md: From the original run to a good model)
 MICROGPT_RECIPE = dict(num_steps=6500, batch_size=BATCH_SIZE, learning_rate=0.002, grad_clip=1.0, batch_order='epoch')
 MICROGPT_RACE_DTYPE = 'float32'
 RACE_VAL_SPLIT = 0.1
@@ -82,7 +82,7 @@ GOALS = dict(
                    f"each, side by side"),
     race_heldout_loss_vs_torch=(
         '<', 1.0, "`bench --race`: microgpt's held-out loss / the makemore twin's after the same wall time "
-                  "(120 s is the race the README reports)"),
+                  "(120 s is the race the training page reports)"),
 )
 COMPARE = {'>=': lambda a, b: a >= b, '<=': lambda a, b: a <= b, '<': lambda a, b: a < b}
 WORKER = PEAK_RSS_REPORTER + 'from microgpt.bench.worker import main\nmain()'

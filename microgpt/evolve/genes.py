@@ -48,7 +48,7 @@ class GeneRange:
         return f"{kind} in {self.low:g}..{self.high:g}"
 
     def table(self):
-        """The range as the README's gene table shows it."""
+        """The range as the evolution page's gene table shows it."""
         return f"{self.low:g}\u2013{self.high:g}" + (', log-uniform' if self.log else '')
 
     def round(self, value):
@@ -322,7 +322,7 @@ DEFAULT_SPACE = 'budget'
 
 
 def gene_table():
-    """The README's table of genes: a row per genome field either space searches."""
+    """The evolution page's table of genes: a row per genome field either space searches."""
     names = list(BUDGET_SPACE.ranges) + [n for n in SEED_SPACE.ranges if n not in BUDGET_SPACE.ranges]
 
     def cell(space, name):

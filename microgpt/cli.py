@@ -397,6 +397,7 @@ EVOLVE_SECTIONS = (
     ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),
     ('Where the runs go', ['workers', 'cluster']),
     ('Input and output', ['data', 'out']),
+    ('The final', ['replace', 'retrain_incumbent']),
 )
 
 
@@ -418,6 +419,10 @@ EVOLVE_SECTIONS = (
                    "interrupted search writes beside it (genome.interrupted.json).")
 @click.option('--replace', is_flag=True,
               help="Write the winner to --out even when it does not beat the genome there.")
+@click.option('--retrain-incumbent', is_flag=True,
+              help="Train the genome at --out in the final even where a log in experiments/ already "
+                   "holds its scorings on the same split, settings, seeds and arithmetic (such "
+                   "scorings are otherwise reused).")
 @click.option('--space', type=click.Choice(list(SPACES)), default=DEFAULT_SPACE, show_default=True,
               help="budget: the wide genome, every organism the same FLOPs (--budget), its steps "
                    "following from its architecture and batch size; seed: the seed design's narrow "
@@ -425,14 +430,16 @@ EVOLVE_SECTIONS = (
 @click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
               help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}: the default "
                    "search finishes within 10 minutes on 2 cores). Counted as `microgpt.flops` counts them.")
-def evolve(fitness, population, generations, seed, workers, cluster, data, out, replace, space, budget):
+def evolve(fitness, population, generations, seed, workers, cluster, data, out, replace, retrain_incumbent, space,
+           budget):
     """Evolve the hyperparameters ("DNA") with a genetic search and write the best genome.
 
     Tournament selection, crossover, mutation, 2 random immigrants (more when the search
     stagnates) and the best organism kept and trained again on a fresh seed each generation.
     Then the final: the 3 best, the genome at --out (as `microgpt train` trains it) and the
     primordial genome are trained on the same 3 fresh seeds; the best finalist wins, and
-    replaces --out only when it beats it by more than the larger spread of the two. Organisms
+    replaces --out only when it beats it by more than the larger spread of the two (scorings
+    of the genome at --out that an earlier log in experiments/ holds are reused). Organisms
     train on the numpy engine, in parallel; a plan with an estimated time, then a line per
     training with elapsed time and ETA, go to stderr. Every organism goes into a log under
     experiments/.
@@ -445,7 +452,8 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     """
     from .evolve.search import evolve_job
     evolve_job(console(), fitness, population, generations, seed, workers, cluster, data, out,
-               command=command_argv(), space=space, budget=budget, replace=replace)
+               command=command_argv(), space=space, budget=budget, replace=replace,
+               retrain_incumbent=retrain_incumbent)
 
 
 # --- scaling sweeps and their analysis ------------------------------------------------------

@@ -85,9 +85,15 @@ def plan_line(plan, space, baseline_names):
     budget = f", {plan['budget']:.3g} FLOPs each" if plan['budget'] is not None else ''
     seconds = plan['organism_seconds']
     each = format_duration(sum(seconds) / len(seconds))
-    baselines = '; '.join(f"{baseline_names.get(origin, origin)} {plan['baseline_steps'][origin]:,} steps "
-                          f"({format_duration(plan['baseline_seconds'][origin])} each)"
-                          for origin in plan['baseline_seconds'])
+    reused = plan.get('baseline_reused') or {}
+
+    def baseline(origin):
+        logs = sorted(set(reused.get(origin, ())))
+        again = (f"; {len(reused[origin])} of {plan['final_scorings']} scorings reused from {', '.join(logs)}"
+                 if logs else '')
+        return (f"{baseline_names.get(origin, origin)} {plan['baseline_steps'][origin]:,} steps "
+                f"({format_duration(plan['baseline_seconds'][origin])} each{again})")
+    baselines = '; '.join(baseline(origin) for origin in plan['baseline_seconds'])
     count = len(plan['baseline_seconds'])
     final = f"{plan['finalists']} finalists" + (f" and {count} baseline{'s' if count > 1 else ''} ({baselines})"
                                                 if baselines else '')

@@ -22,6 +22,7 @@ from ..model import GPTConfig
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import run_trial, trial_settings
 from .fitness import HIGHER_IS_BETTER, aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
+from .recorded import RecordedScorings, split_digest
 from . import genes
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 
@@ -37,6 +38,10 @@ FINAL_SCORINGS = 3
 # A search whose best has not improved for STAGNATION generations says so and lets in more
 # immigrants (half the population) until it improves again.
 STAGNATION = 3
+# The baselines whose final scorings an earlier log may already hold (evolve.recorded): the
+# incumbent, whose cost is not the search's own (the shipped genome trains 14,600 steps). The
+# primordial genome costs about a second: it is trained in every final, on this machine.
+REUSABLE_BASELINES = ('incumbent',)
 DEFAULT_LOG_DIR = 'experiments'
 BASELINE_GENERATION = 0  # the baselines' birth: generations of evolved organisms count from 1
 # Rough cost of a numpy step beyond its FLOPs (Python and numpy overhead), in FLOPs at the
@@ -101,6 +106,7 @@ class Organism:
     mutated: list = field(default_factory=list)  # the genes a child's mutation changed
     scored_in: int = None
     flops: float = None  # the expected FLOPs of its training (flops.training_flops)
+    reused_from: str = None  # the log whose scoring this is, when it was reused, not trained (evolve.recorded)
 
     @property
     def own_score(self):
@@ -161,6 +167,8 @@ class Organism:
                   'arithmetic': r.get('arithmetic')}
         if self.earlier_scores:
             record.update(scorings=len(self.scores), scores=self.scores, spread=self.spread)
+        if self.reused_from:
+            record['reused_from'] = self.reused_from
         return record
 
     def summary(self):
@@ -250,10 +258,13 @@ class Progress:
         self.cost_model = _fit_step_cost([(e.step_flops(g), self._per_step[_step_key(g)]) for g in genomes])
         self.organism_seconds = [self.estimate(o.genome) for o in population]
         self.baseline_seconds = {origin: self.estimate(genome) for origin, genome in e._baselines()}
+        self.reused = e.reused_scorings()
+        trained = {origin: FINAL_SCORINGS - len(self.reused.get(origin, ())) for origin in self.baseline_seconds}
         self.mean_organism = math.fsum(self.organism_seconds) / len(self.organism_seconds)
         finalists = min(FINALISTS, e.population)
-        self.total = e.population * e.generations + (finalists + len(self.baseline_seconds)) * FINAL_SCORINGS
-        self.final_estimate = FINAL_SCORINGS * (finalists * self.mean_organism + math.fsum(self.baseline_seconds.values()))
+        self.total = e.population * e.generations + finalists * FINAL_SCORINGS + sum(trained.values())
+        self.final_estimate = (FINAL_SCORINGS * finalists * self.mean_organism
+                               + math.fsum(trained[o] * seconds for o, seconds in self.baseline_seconds.items()))
         self.estimated_total = self.mean_organism * e.population * e.generations + self.final_estimate
         self.started = time.perf_counter()  # the search's clock starts with its first training
 
@@ -325,6 +336,7 @@ class Progress:
                 'budget': e.budget, 'finalists': min(FINALISTS, e.population), 'final_scorings': FINAL_SCORINGS,
                 'organism_seconds': self.organism_seconds, 'baseline_seconds': self.baseline_seconds,
                 'baseline_steps': {origin: g.num_steps for origin, g in e._baselines()},
+                'baseline_reused': self.reused,
                 'estimated_cpu_seconds': self.estimated_total, 'workers': slots,
                 'estimated_seconds': None if slots is None else self.estimated_total / slots,
                 'step_seconds': [min(self._per_step.values()), max(self._per_step.values())]}
@@ -379,7 +391,9 @@ class Evolution:
     best, the incumbent (the genome at `out` before the search, trained by its own settings)
     and the primordial genome each trained on the same FINAL_SCORINGS fresh seeds; the best
     finalist wins, and is written to `out` only if it beats the incumbent by more than the
-    noise (or `replace`), else beside it (candidate_genome_path).
+    noise (or `replace`), else beside it (candidate_genome_path). An incumbent's scoring that an
+    earlier log in `log_dir` already holds, made on this split, seed and arithmetic, is reused
+    rather than trained again (evolve.recorded; `reuse_incumbent=False` trains it).
 
     Under the budget space every organism trains for the steps `budget` FLOPs buy it
     (flops.steps_for_budget); the seed space has steps as a gene and no budget.
@@ -403,6 +417,7 @@ class Evolution:
     budget: float = None  # FLOPs per organism (budget space; default DEFAULT_BUDGET)
     baseline: bool = True  # also score the primordial genome in the final, for comparison
     replace: bool = False  # write the winner to `out` even when it does not beat the incumbent there
+    reuse_incumbent: bool = True  # an incumbent's scoring an earlier log of log_dir holds is reused (evolve.recorded)
     origin: dict = None  # provenance of the run (see provenance.py)
     data_path: str = None
     on_organism: object = None
@@ -421,6 +436,7 @@ class Evolution:
     finalists: list = None
     incumbent: object = None  # the Organism of the genome at `out` before the search, once scored
     decision: dict = None  # whether the winner replaced the incumbent (see decide)
+    baseline_reuse: dict = field(default_factory=dict)  # {origin: [the log of each scoring reused]}
     cpu_seconds: float = 0.0  # of every training, summed: what the search costs without other load
 
     def __post_init__(self):
@@ -431,6 +447,7 @@ class Evolution:
         if not self.train_docs or not self.val_docs:
             raise MicrogptError("evolution needs at least 2 documents (a training and a validation split)")
         self.vocab_size = Tokenizer.from_docs(self.train_docs).vocab_size
+        self.split_sha256 = split_digest(self.train_docs, self.val_docs)
         self._lengths, self._steps = {}, {}
         if space.budget_steps:
             self.budget = DEFAULT_BUDGET if self.budget is None else self.budget
@@ -443,6 +460,9 @@ class Evolution:
         self.stale = 0
         self._best_cost = math.inf
         self.incumbent_genome = read_incumbent(self.out)  # before anything is written
+        # on a cluster the workers' arithmetic is not known here: every baseline is trained
+        self.recorded = (RecordedScorings(self.log_dir, self.split_sha256, self.engine_name)
+                         if self.reuse_incumbent and not self.cluster else None)
         self.progress = Progress(self)
 
     @property
@@ -659,7 +679,9 @@ class Evolution:
         finalists = [scorings(o, 'confirmation') for o in self.finalists_of(population)]
         baselines = [scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin)
                      for b, (origin, genome) in enumerate(self._baselines())]
-        todo = [o for group in finalists + baselines for o in group]
+        for organism in (o for group in baselines for o in group):
+            self._reuse(organism)
+        todo = [o for group in finalists + baselines for o in group if o.reused_from is None]
         self.progress.total = self.progress.done + len(todo)
         self._evaluate(todo, executor)
         self.finalists = [_merged(group) for group in finalists]
@@ -667,12 +689,42 @@ class Evolution:
         self._log({'kind': 'confirmation', 'seeds': seeds, 'organisms': [o.summary() for o in self.finalists]})
         for group in baselines:
             merged = _merged(group)
+            self.baseline_reuse[merged.origin] = [o.reused_from for o in group if o.reused_from]
             self.baselines.append(merged)
-            self._log({'kind': 'baseline', **merged.summary(), 'origin': merged.origin})
+            self._log({'kind': 'baseline', **merged.summary(), 'origin': merged.origin,
+                       'reused_from': self.baseline_reuse[merged.origin]})
             if self.on_baseline:
                 self.on_baseline(merged)
         if self.incumbent_genome is not None:
             self.incumbent = next(o for o in self.baselines if o.genome == self.incumbent_genome)
+
+    def recorded_scoring(self, genome, seed):
+        """(result, log path) of this baseline's final scoring on `seed` as an earlier log
+        records it (evolve.recorded), or None: it is trained."""
+        if self.recorded is None:
+            return None
+        final = self.generations + 1
+        return self.recorded.find(genome, seed, self.fitness, sampling_seeds(self.seed, final, seed))
+
+    def reused_scorings(self):
+        """{origin: [log path of each of the final's seeds it reuses]} of the baselines."""
+        found = {}
+        for origin, genome in self._baselines():
+            if origin not in REUSABLE_BASELINES:
+                continue
+            for seed in self.final_seeds():
+                hit = self.recorded_scoring(genome, seed)
+                if hit is not None:
+                    found.setdefault(origin, []).append(str(hit[1]))
+        return found
+
+    def _reuse(self, organism):
+        hit = self.recorded_scoring(organism.genome, organism.seed) if organism.origin in REUSABLE_BASELINES else None
+        if hit is None:
+            return
+        organism.result, path = hit
+        organism.reused_from = str(path)
+        self._log(organism.record())
 
     def decide(self, best):
         """Whether the winner replaces the incumbent: when there is none, when the winner
@@ -684,7 +736,8 @@ class Evolution:
                     'forced': False, 'out': str(self.out)}
         if incumbent is None:
             return dict(decision, replaced=True, why='no incumbent')
-        decision['incumbent'] = dict(incumbent.summary(), origin=incumbent.origin)
+        decision['incumbent'] = dict(incumbent.summary(), origin=incumbent.origin,
+                                     reused_from=self.baseline_reuse.get('incumbent', []))
         if incumbent.score is None:
             return dict(decision, replaced=True, why='the incumbent failed to train')
         lead = incumbent.cost - best.cost  # > 0: the winner is better
@@ -776,6 +829,7 @@ class Evolution:
                    'workers': self.workers or (None if self.cluster else default_workers()), 'cluster': self.cluster,
                    'engine': self.engine_name, 'data': self.data_path,
                    'train_docs': len(self.train_docs), 'val_docs': len(self.val_docs),
+                   'split_sha256': self.split_sha256,
                    'space': self.space.name, 'budget': self.budget, 'genes': list(self.space.genes),
                    'ranges': {k: list(getattr(r, 'values', (r.low, r.high))) for k, r in self.space.ranges.items()},
                    'finalists': FINALISTS, 'final_scorings': FINAL_SCORINGS,
@@ -919,7 +973,7 @@ def read_incumbent(out):
 
 
 def evolve_job(console, fitness, population, generations, seed, workers, cluster, data, out, command=None,
-               space=genes.DEFAULT_SPACE, budget=None, replace=False):
+               space=genes.DEFAULT_SPACE, budget=None, replace=False, retrain_incumbent=False):
     """`microgpt evolve`: a plan line, a progress line per training (stderr), one line per
     generation and the final's verdicts on stdout; the best genome written to out when it
     beats the genome there (else beside it; if interrupted, beside it too), every organism in
@@ -956,6 +1010,11 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
 
     def on_baseline(organism):
         label = f"incumbent {out}" if organism.origin == 'incumbent' else organism.origin
+        reused = evolution.baseline_reuse.get(organism.origin)
+        if reused:
+            console.info(f"{label}: {len(reused)} of {FINAL_SCORINGS} scorings reused from "
+                         f"{', '.join(sorted(set(reused)))} (the same split, settings, seeds and arithmetic; "
+                         f"--retrain-incumbent trains them)")
         console.out(baseline_line(organism, describe_score(fitness, organism.score, organism.spread), label))
 
     def on_stagnation(generation, stale, immigrants):
@@ -963,7 +1022,7 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
 
     evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,
                           seed=seed, workers=workers, cluster=cluster, out=out, space=space, budget=budget,
-                          replace=replace, origin=provenance(command, dataset.sha256, 'numpy'),
+                          replace=replace, reuse_incumbent=not retrain_incumbent, origin=provenance(command, dataset.sha256, 'numpy'),
                           data_path=str(dataset.path), on_training=on_training, on_generation=on_generation,
                           on_baseline=on_baseline, on_stagnation=on_stagnation,
                           on_retry=lambda task, attempt: console.info(

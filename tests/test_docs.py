@@ -117,13 +117,13 @@ def test_ci_installs_what_the_readme_says():
 # --- the README's tour -------------------------------------------------------------------------
 
 def test_the_readme_is_a_quick_start(names_docs):
-    """At most 200 lines: what microgpt is, the two commands, the tour, the map of the docs,
-    which links every page."""
+    """At most 200 lines: what microgpt is, the two commands, the tour, where the shipped
+    genomes came from, the map of the docs, which links every page."""
     readme = (REPO / 'README.md').read_text()
     assert len(readme.splitlines()) <= 200
     assert f"a character-level GPT on {len(names_docs):,} names" in ' '.join(readme.split())
     headings = re.findall(r'^## (.+)$', readme, re.M)
-    assert headings == ['Two commands', TOUR['TOUR_HEADING'][3:], 'The docs']
+    assert headings == ['Two commands', TOUR['TOUR_HEADING'][3:], 'Where the shipped genomes came from', 'The docs']
     linked = set(re.findall(r'\]\(docs/pages/([^)#]+)\)', readme.split('## The docs')[1]))
     assert linked == {path.name for path in DOCS_PAGES.glob('*.md')}
 

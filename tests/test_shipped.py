@@ -560,6 +560,32 @@ def test_from_the_project_root_the_incumbents_scorings_are_reused_from_the_first
     assert f"({shipped.num_steps:,} steps of {shipped.batch_size} names each)" in doc
 
 
+def test_the_incumbents_scorings_are_shipped_for_the_kernel_openblas_picks_too():
+    """`make.sh first-skylakex`: the same genome on the same seeds and split, on the SkylakeX
+    kernel, by a search with the default seed and generations; the docs quote how far its
+    held-out losses are from the Haswell kernel's."""
+    from microgpt.evolve.genes import DEFAULT_GENERATIONS
+    [first] = [path for path in default_search_logs() if path.parent == EXPERIMENTS]
+    log = EXPERIMENTS / 'evolve-aesthetic-20261203-060904-seed42.jsonl'
+    records, first_records = read_jsonl(log), read_jsonl(first)
+    run = records[0]
+    assert run['provenance']['command'][:3] == ['evolve', '--fitness', 'aesthetic']
+    assert (run['seed'], run['generations']) == (42, DEFAULT_GENERATIONS)
+    assert run['split_sha256'] == first_records[0]['split_sha256']
+    made = {r['seed']: r for r in organisms_of(first_records, origin='incumbent')}
+    skylakex = {r['seed']: r for r in organisms_of(records, origin='incumbent')}
+    assert sorted(skylakex) == sorted(made)
+    differences = []
+    for seed, r in skylakex.items():
+        assert r['genes'] == made[seed]['genes'] and r['arithmetic']['blas_kernel'] == 'SkylakeX'
+        assert dict(r['arithmetic'], blas_kernel='Haswell') == made[seed]['arithmetic']
+        assert r['components']['score'] == made[seed]['components']['score']
+        differences.append(abs(r['components']['val_loss'] - made[seed]['components']['val_loss']))
+    doc = ' '.join(LIFECYCLE_DOC.read_text().split())
+    assert f"differ from the Haswell kernel's by at most {max(differences):.1e} and its judge scores not at all" in doc
+    assert f"[`{log.name}`]" in doc
+
+
 def test_the_readme_quotes_the_default_searches_from_the_project_root():
     from microgpt.console import format_duration
     readme = ' '.join((REPO / 'README.md').read_text().split())

@@ -617,6 +617,11 @@ def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_fina
         assert f"| {s.score:.4f} ± {s.spread:.4f} | {s.new:.1%} |" in doc, name
         assert f"{name}: *{', '.join(s.samples[:10])}*" in doc, name
     assert f"log is [`{p['log']}`]" in doc
+    readme = ' '.join((REPO / 'README.md').read_text().split())
+    for name, path in (('incumbent', '`genome.json`'), ('winner', '`experiments/genome-aesthetic.json`')):
+        s = standings[name]
+        assert f"{path}'s *{', '.join(s.samples[:10])}* ({s.new:.1%} of its 600 names new" in readme or \
+            f"{path}'s *{', '.join(s.samples[:10])}* ({s.new:.1%} new)" in readme, name
     w, primordial, loss_genome = standings['winner'], standings['primordial'], standings['incumbent']
     noise = max(w.spread, primordial.spread)
     lead = w.score - primordial.score

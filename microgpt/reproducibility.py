@@ -33,13 +33,17 @@ CROSS_MACHINE_TOLERANCE = (
 # Mini-batch float64 runs (batch_size > 1: the budget space's organisms, a genome of batches)
 # leave one trajectory far sooner than one-document steps: a model ten times wider sums each
 # gradient over a batch, so a kernel's last bit grows into a loss difference within a few
-# thousand steps. experiments/batched-drift/ replays the shipped budgeted search's cheapest
-# organism, its winner and the genome check's first evaluation under Haswell and Nehalem with
-# 1 and 2 threads; twice the largest spread of runs up to each length, rounded up, never
-# below 1e-8. The winner's 8,635 steps stayed within one ulp, but the cheapest organism (less
-# stable) spread by 0.088 at 4,240 steps. Rows are the runs measured: a longer run has no bound.
+# hundred steps, depending on the run. experiments/batched-drift/ replays the shipped budgeted
+# search's cheapest organism and its winner, the default search's cheapest organism (by its
+# held-out loss and by the judge's score of its names) and the genome check's first evaluation
+# under Haswell and Nehalem with 1 and 2 threads and SkylakeX with 2; twice the largest spread
+# of runs up to each length, rounded up, never below 1e-8. The winner's 8,635 steps stayed
+# within one ulp, but the cheapest organisms (less stable) spread by 0.088 at 4,240 steps and,
+# at 952 steps, by 0.00015 in held-out loss and 0.0048 in judge score (a drawn name flips with
+# the last bits of the weights). Rows are the runs measured: a longer run has no bound.
 CROSS_MACHINE_TOLERANCE_BATCHED = (
-    (1_000, 1e-8),
+    (952, 0.01),
+    (1_000, 0.01),
     (4_240, 0.18),
     (8_635, 0.18),
 )

@@ -1,6 +1,7 @@
 """One arithmetic's replays for experiments/batched-drift/make.sh (run from the project root,
 under the OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS it was given): the mini-batch float64
-runs that tests/test_shipped.py replays, trained again here, one JSON line each."""
+runs that tests/test_shipped.py replays, trained again here, one JSON line each (an aesthetic
+organism's score is the judge's)."""
 import json
 
 from microgpt.data import load_docs, split_docs
@@ -8,19 +9,24 @@ from microgpt.evolve.lineage import recorded_score, replay_organism
 from microgpt.reproducibility import arithmetic, machine
 from microgpt.training import first_evaluation
 
-LOG = 'experiments/evolve-loss-20261201-113554-seed42.jsonl'
-# (generation, index, origin): the log's cheapest organism (the replay test's), and the winner's own scoring
-ORGANISMS = [(3, 1, 'immigrant'), (7, 5, 'child')]
+# (log, generation, index, origin): the shipped budgeted search's cheapest organism (the replay
+# test's) and its winner's own scoring; the default search's cheapest organism (the replay
+# test's, the same genome in every default search), scored by its loss and by the judge
+ORGANISMS = [('experiments/evolve-loss-20261201-113554-seed42.jsonl', 3, 1, 'immigrant'),
+             ('experiments/evolve-loss-20261201-113554-seed42.jsonl', 7, 5, 'child'),
+             ('experiments/default-search/evolve-loss-20261203-060100-seed42.jsonl', 1, 2, 'random'),
+             ('experiments/default-search/evolve-aesthetic-20261203-060440-seed42.jsonl', 1, 2, 'random')]
 
 docs = load_docs('input.txt')
-records = [json.loads(line) for line in open(LOG)]
-run = records[0]
-train, val = split_docs(docs, run['seed'])
 here = arithmetic(machine())
-for generation, index, origin in ORGANISMS:
+for log, generation, index, origin in ORGANISMS:
+    records = [json.loads(line) for line in open(log)]
+    run = records[0]
+    train, val = split_docs(docs, run['seed'])
     [record] = [r for r in records if r['kind'] == 'organism' and (r['generation'], r['index'], r['origin']) ==
                 (generation, index, origin)]
-    print(json.dumps({'run': f"{LOG.split('/')[-1]} organism {generation}.{index} ({origin})",
+    print(json.dumps({'run': f"{log.split('/')[-1]} organism {generation}.{index} ({origin})",
+                      'fitness': run['fitness'],
                       'steps': record['genes']['num_steps'], 'batch_size': record['genes']['batch_size'],
                       'recorded': recorded_score(run, record), 'replayed': replay_organism(run, record, train, val),
                       'arithmetic': here}), flush=True)

@@ -37,15 +37,14 @@ run() {  # run WHERE FITNESS NAME [FLAGS...]: one search in a scratch folder, wh
     cp "$scratch/stderr.txt" "$out/$name.stderr.txt"
     # the log this search wrote: its stderr's last line names it
     log=$(sed -n 's/.*; log \(experiments\/evolve-[^ ]*\.jsonl\)$/\1/p' "$scratch/stderr.txt")
-    if [ "$where" = root-first-skylakex ]; then
-        cp "$scratch/$log" experiments/
-    elif [ "$where" = root-first ]; then
-        cp "$scratch/$log" experiments/
+    case $where in
+        root-first*) cp "$scratch/$log" experiments/ ;;
+        *) cp "$scratch/$log" "$out"/ ;;
+    esac
+    if [ "$where" = root-first ]; then
         # the winner, wherever the final put it (genome.json, or genome.candidate.json if kept)
         written=$(sed -n 's/.*genome written to \([^;]*\);.*/\1/p' "$scratch/stderr.txt")
         cp "$scratch/$written" experiments/genome-aesthetic.json
-    else
-        cp "$scratch/$log" "$out"/
     fi
     rm -rf "$scratch"
 }

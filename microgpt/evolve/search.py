@@ -38,10 +38,9 @@ FINAL_SCORINGS = 3
 # A search whose best has not improved for STAGNATION generations says so and lets in more
 # immigrants (half the population) until it improves again.
 STAGNATION = 3
-# The baselines whose final scorings an earlier log may already hold (evolve.recorded): the
-# incumbent, whose cost is not the search's own (the shipped genome trains 14,600 steps). The
-# primordial genome costs about a second: it is trained in every final, on this machine.
-REUSABLE_BASELINES = ('incumbent',)
+# Of the final's baselines only the incumbent's scorings are looked up in earlier logs
+# (evolve.recorded): its cost is not the search's own (the shipped genome trains 14,600 steps).
+# The primordial genome costs about a second: it is trained in every final, on this machine.
 DEFAULT_LOG_DIR = 'experiments'
 BASELINE_GENERATION = 0  # the baselines' birth: generations of evolved organisms count from 1
 # Rough cost of a numpy step beyond its FLOPs (Python and numpy overhead), in FLOPs at the
@@ -460,9 +459,7 @@ class Evolution:
         self.stale = 0
         self._best_cost = math.inf
         self.incumbent_genome = read_incumbent(self.out)  # before anything is written
-        # on a cluster the workers' arithmetic is not known here: every baseline is trained
-        self.recorded = (RecordedScorings(self.log_dir, self.split_sha256, self.engine_name)
-                         if self.reuse_incumbent and not self.cluster else None)
+        self._recorded_incumbent = None  # see recorded_incumbent
         self.progress = Progress(self)
 
     @property
@@ -698,28 +695,30 @@ class Evolution:
         if self.incumbent_genome is not None:
             self.incumbent = next(o for o in self.baselines if o.genome == self.incumbent_genome)
 
-    def recorded_scoring(self, genome, seed):
-        """(result, log path) of this baseline's final scoring on `seed` as an earlier log
-        records it (evolve.recorded), or None: it is trained."""
-        if self.recorded is None:
-            return None
-        final = self.generations + 1
-        return self.recorded.find(genome, seed, self.fitness, sampling_seeds(self.seed, final, seed))
+    def recorded_incumbent(self):
+        """{final seed: (result, log path)} of the incumbent's final scorings that earlier logs
+        in log_dir hold (evolve.recorded), looked up once: the plan counts what the final reuses.
+        Empty when there is no incumbent baseline, when asked to retrain it, and on a cluster,
+        whose workers' arithmetic is not known here."""
+        if self._recorded_incumbent is None:
+            self._recorded_incumbent = {}
+            if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self._baselines()):
+                recorded = RecordedScorings(self.log_dir, self.split_sha256, self.engine_name)
+                final = self.generations + 1
+                for seed in self.final_seeds():
+                    hit = recorded.find(self.incumbent_genome, seed, self.fitness,
+                                        sampling_seeds(self.seed, final, seed))
+                    if hit is not None:
+                        self._recorded_incumbent[seed] = hit
+        return self._recorded_incumbent
 
     def reused_scorings(self):
         """{origin: [log path of each of the final's seeds it reuses]} of the baselines."""
-        found = {}
-        for origin, genome in self._baselines():
-            if origin not in REUSABLE_BASELINES:
-                continue
-            for seed in self.final_seeds():
-                hit = self.recorded_scoring(genome, seed)
-                if hit is not None:
-                    found.setdefault(origin, []).append(str(hit[1]))
-        return found
+        found = [str(path) for _, path in self.recorded_incumbent().values()]
+        return {'incumbent': found} if found else {}
 
     def _reuse(self, organism):
-        hit = self.recorded_scoring(organism.genome, organism.seed) if organism.origin in REUSABLE_BASELINES else None
+        hit = self.recorded_incumbent().get(organism.seed) if organism.origin == 'incumbent' else None
         if hit is None:
             return
         organism.result, path = hit
@@ -1022,7 +1021,8 @@ def evolve_job(console, fitness, population, generations, seed, workers, cluster
 
     evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,
                           seed=seed, workers=workers, cluster=cluster, out=out, space=space, budget=budget,
-                          replace=replace, reuse_incumbent=not retrain_incumbent, origin=provenance(command, dataset.sha256, 'numpy'),
+                          replace=replace, reuse_incumbent=not retrain_incumbent,
+                          origin=provenance(command, dataset.sha256, 'numpy'),
                           data_path=str(dataset.path), on_training=on_training, on_generation=on_generation,
                           on_baseline=on_baseline, on_stagnation=on_stagnation,
                           on_retry=lambda task, attempt: console.info(

@@ -8,7 +8,7 @@ from .commands.options import (COUNT, DATA_HELP, GENE_DEFAULTS, POSITIVE, SETTIN
                                SectionedCommand, apply, checkpoint_option, comma_list, command_argv, console,
                                data_option, engine_option, gene_options, parallel_options, seed_option,
                                text_option, train_options)
-from .console import Console, exit_status, raise_on_sigterm
+from .console import Console
 from .engines import DEFAULT_DTYPE, DTYPES
 from .errors import MicrogptError
 from .evolve.fitness import FITNESS_KINDS
@@ -17,6 +17,7 @@ from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
 from .scaling import plans
 from .scaling.fit import BOOTSTRAP_RESAMPLES
+from .signals import JobInterrupted, exit_status, raise_on_sigterm
 from .training import DEFAULT_SEED, TRAIN_DEFAULTS
 from .viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
 
@@ -30,7 +31,6 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        from .jobs import JobInterrupted
         raise_on_sigterm()
         try:
             return super().invoke(ctx)

@@ -6,7 +6,6 @@ goes to stderr. A closed stdout (`microgpt train | head`) silences stdout and no
 the work goes on and its files are written.
 """
 import os
-import signal
 import sys
 
 INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
@@ -338,52 +337,3 @@ def _point_stdout_at_devnull(stream):
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
-
-
-# --- interrupts ------------------------------------------------------------------------------
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (SIGINT) but with its own exit status."""
-
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143   # 128 + SIGTERM
-
-
-def exit_status(interrupt):
-    return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
-
-
-def raise_on_sigterm():
-    """From now on SIGTERM raises Terminated in the main thread, as SIGINT raises
-    KeyboardInterrupt, so every command saves what it has on either."""
-    def handler(signum, frame):
-        raise Terminated()
-    signal.signal(signal.SIGTERM, handler)
-
-
-class StopRequests:
-    """Within this block Ctrl-C and SIGTERM do not interrupt: they are noted, and the work
-    stops at its next safe point (`requested`), e.g. between two training steps, so what is
-    saved is never half an update. Handlers are restored on leaving."""
-
-    def __init__(self):
-        self.signum = None
-
-    @property
-    def requested(self):
-        return self.signum is not None
-
-    def exception(self):
-        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
-
-    def __enter__(self):
-        def note(signum, frame):
-            self.signum = signum
-        self._previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False

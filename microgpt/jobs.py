@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import checkpoint as ckpt
-from .console import (INFERENCE_HEADER, StopRequests, Ticker, budget_line, eval_line, exit_status, header_lines,
-                      new_names_line, novelty_line,
+from .console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, new_names_line, novelty_line,
                       sample_line, step_line, voice_become, voice_unformed, voice_variant)
 from .data import held_out_split, load_dataset
 from .engines import DEFAULT_DTYPE, check_dtype
@@ -19,15 +18,8 @@ from .fileio import check_output_path
 from .genome import SETTINGS, Genome, resolve_train_settings
 from .sampling import (DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME, check_sampling_args,
                        generate, new_names, novelty)
+from .signals import JobInterrupted, StopRequests, exit_status
 from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
-
-
-class JobInterrupted(Exception):
-    """A job stopped by Ctrl-C or SIGTERM after keeping its work; carries the exit status."""
-
-    def __init__(self, status):
-        super().__init__(status)
-        self.status = status
 
 
 @dataclass

@@ -1,13 +1,18 @@
-"""The `microgpt` command line: it parses, calls one library function per command, and maps
-errors and interrupts to one line and an exit status (usage 2, other errors 1, Ctrl-C 130,
-SIGTERM 143). Option names translate to the configs' field names here and nowhere else."""
+"""The `microgpt` command line: the root group, which maps errors and interrupts to one line and
+an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
+commands registered on it. Each command group has its module under microgpt/commands/ (sample,
+eval and judge; sweep; analyze; graph, attention, embeddings and report), its click decorators
+above its body; train, evolve, bench and drift are declared here."""
 import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
-from .commands.options import (COUNT, DATA_HELP, GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS,
-                               SectionedCommand, apply, checkpoint_option, comma_list, command_argv, console,
-                               data_option, engine_option, gene_options, parallel_options, seed_option,
-                               text_option, train_options)
+from .commands.analyze import analyze
+from .commands.options import (COUNT, GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand,
+                               comma_list, command_argv, console, data_option, engine_option, gene_options,
+                               parallel_options, seed_option, train_options)
+from .commands.sample import evaluate, judge, sample
+from .commands.see import attention, embeddings, graph, report
+from .commands.sweep import sweep
 from .console import Console
 from .engines import DEFAULT_DTYPE, DTYPES
 from .errors import MicrogptError
@@ -15,11 +20,8 @@ from .evolve.fitness import FITNESS_KINDS
 from .evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
-from .scaling import plans
-from .scaling.fit import BOOTSTRAP_RESAMPLES
 from .signals import JobInterrupted, exit_status, raise_on_sigterm
 from .training import DEFAULT_SEED, TRAIN_DEFAULTS
-from .viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
 
 
 class Group(click.Group):
@@ -50,7 +52,7 @@ def main():
     hyperparameters; study how its loss scales."""
 
 
-# --- train, sample, eval ------------------------------------------------------------------------
+# --- train ------------------------------------------------------------------------------
 
 @main.command(cls=SectionedCommand, sections=TRAIN_SECTIONS)
 @data_option
@@ -112,77 +114,6 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
                            primordial=primordial, temperature=temperature, samples=samples, engine=engine,
                            dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
                            new_samples=new_samples, command=command_argv(), flags=SETTING_FLAGS), console())
-
-
-@main.command()
-@click.option('--checkpoint', 'checkpoint_path', type=click.Path(dir_okay=False),
-              default=DEFAULT_CHECKPOINT, show_default=True, help="A checkpoint written by `microgpt train`.")
-@click.option('--num', type=click.IntRange(min=0), default=DEFAULT_NUM_SAMPLES, show_default=True,
-              help="How many samples.")
-@click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
-              help="Sampling temperature (> 0).")
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the sampling random stream.")
-@click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens.")
-@click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1).")
-@click.option('--prefix', default='', help="Every sample starts with this text (printed whole).")
-@engine_option
-@click.option('--novelty', is_flag=True,
-              help="Then say (stderr) how many samples are new, in the training data or in the held-out "
-                   "data: of --data, split as the checkpoint's run split it when it trained on that data "
-                   "with --val-split (else all of --data counts as training data).")
-@click.option('--new', is_flag=True,
-              help=f"Print only names that are not in --data and not repeated: drawn until there are --num of "
-                   f"them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a name; stderr says how many were "
-                   "rejected.")
-@data_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, new, data):
-    """Sample names from a trained checkpoint (whichever engine trained it).
-
-    \b
-    Examples:
-      microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
-      microgpt sample --checkpoint run.best.ckpt.json --novelty
-      microgpt sample --new
-    """
-    from .jobs import sample_job
-    sample_job(console(), checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, data,
-               new=new)
-
-
-@main.command('eval')
-@click.option('--checkpoint', 'checkpoint_path', type=click.Path(dir_okay=False),
-              default=DEFAULT_CHECKPOINT, show_default=True, help="A checkpoint written by `microgpt train`.")
-@data_option
-@click.option('--json', 'as_json', is_flag=True, help="Print one JSON object instead.")
-def evaluate(checkpoint_path, data, as_json):
-    """Score a checkpoint on a data file: mean per-token cross-entropy (`loss 2.3456`), its
-    perplexity and the tokens counted, batched on the numpy engine.
-
-    \b
-    Example:
-      microgpt eval --checkpoint microgpt.ckpt.json --data heldout.txt
-    """
-    from .jobs import eval_job
-    eval_job(console(), checkpoint_path, data, as_json)
-
-
-@main.command()
-@click.argument('names_file', type=click.Path(dir_okay=False))
-@click.option('--data', type=click.Path(), default=None,
-              help="The training data the names are judged against. " + DATA_HELP.split('. ', 1)[1])
-@click.option('--json', 'as_json', is_flag=True,
-              help='Print one JSON object: {"score", "components", "names": [...]}.')
-def judge(names_file, data, as_json):
-    """Score a file of names (one per line) with the aesthetic judge that `evolve --fitness
-    aesthetic` uses: per name its score, flow, symmetry and creativity, then the batch.
-
-    \b
-    Example:
-      microgpt sample --num 50 | sed 's/^sample *[0-9]*: //' > names.txt && microgpt judge names.txt
-    """
-    from .jobs import judge_job
-    judge_job(console(), names_file, data, as_json)
 
 
 # --- evolution ----------------------------------------------------------------------------
@@ -248,258 +179,6 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     evolve_job(console(), fitness, population, generations, seed, workers, cluster, data, out,
                command=command_argv(), space=space, budget=budget, replace=replace,
                retrain_incumbent=retrain_incumbent)
-
-
-# --- scaling sweeps and their analysis ------------------------------------------------------
-
-def results_file_options(command):
-    """Where a sweep's runs go and its results file: every sweep has them."""
-    return apply(command, [
-        engine_option,
-        parallel_options,
-        click.option('--out-dir', type=click.Path(file_okay=False), default='experiments', show_default=True,
-                     help="Where a new sweep writes its timestamped results file."),
-        click.option('--resume', type=click.Path(dir_okay=False), default=None,
-                     help="Results file of an interrupted sweep of the same kind and settings: run only "
-                          "the runs it lacks, appending to it."),
-    ])
-
-
-def sweep_options(command):
-    """The options of the steps and params sweeps: data, run settings, parallelism, results file."""
-    return apply(command, [
-        data_option,
-        seed_option("Seed of every run and of the held-out validation split."),
-        click.option('--lr', type=POSITIVE, default=TRAIN_DEFAULTS.learning_rate, show_default=True,
-                     help="Adam learning rate, decayed linearly to 0 in each run."),
-        results_file_options,
-    ])
-
-
-@main.group()
-def sweep():
-    """Scaling sweeps: many runs in parallel, each appended to a JSON-lines results file
-    (under experiments/) as soon as it finishes. Progress goes to stderr, one line per run."""
-
-
-SIZES_TEXT = '; '.join(f"{name}: " + ', '.join(f"{k} {v}" for k, v in arch.items())
-                       for name, arch in plans.SIZES.items())
-
-
-@sweep.command('steps')
-@click.option('--from', 'start', type=COUNT, default=plans.STEPS_RANGE_DEFAULTS['start'], show_default=True,
-              help="Steps of the shortest run.")
-@click.option('--to', 'stop', type=COUNT, default=plans.STEPS_RANGE_DEFAULTS['stop'], show_default=True,
-              help="Steps of the longest run (included when on the grid).")
-@click.option('--every', type=COUNT, default=plans.STEPS_RANGE_DEFAULTS['every'], show_default=True,
-              help="Steps between neighbouring runs.")
-@click.option('--size', type=click.Choice(list(plans.SIZES)), default=plans.DEFAULT_SIZE, show_default=True,
-              help=f"Model size. {SIZES_TEXT}.")
-@sweep_options
-def sweep_steps(start, stop, every, size, seed, lr, engine, data, workers, cluster, out_dir, resume):
-    """Loss against training steps: one model trained for FROM, FROM+EVERY, ..., TO steps.
-
-    \b
-    Example:
-      microgpt sweep steps --from 1000 --to 21000 --every 2000
-    """
-    from .scaling.sweep import sweep_job
-    plan = plans.steps_plan(start, stop, every, size, seed=seed, lr=lr, engine=engine)
-    sweep_job(console(), plan, data, workers, cluster, out_dir, resume, command=command_argv())
-
-
-@sweep.command('params')
-@click.option('--sizes', default=','.join(plans.SIZES), show_default=True,
-              help=f"Comma-separated model sizes. {SIZES_TEXT}.")
-@click.option('--steps', type=COUNT, default=plans.PARAMS_SWEEP_STEPS, show_default=True,
-              help="Training steps of every run.")
-@sweep_options
-def sweep_params(sizes, steps, seed, lr, engine, data, workers, cluster, out_dir, resume):
-    """Loss against parameters: each named size trained for the same steps.
-
-    \b
-    Example:
-      microgpt sweep params --sizes small,medium,large --steps 21000
-    """
-    from .scaling.sweep import sweep_job
-    plan = plans.params_plan(plans.parse_sizes(sizes), steps, seed=seed, lr=lr, engine=engine)
-    sweep_job(console(), plan, data, workers, cluster, out_dir, resume, command=command_argv())
-
-
-FRONTIER = plans.FRONTIER_DEFAULTS
-FRONTIER_SIZES_TEXT = '; '.join(f"{name}: " + ', '.join(f"{k} {v}" for k, v in arch.items())
-                                for name, arch in plans.FRONTIER_SIZES.items())
-
-
-def comma_joined(values):
-    return ','.join(f"{v:g}" for v in values)
-
-
-@sweep.command('frontier')
-@click.option('--budgets', default=comma_joined(FRONTIER['budgets']), show_default=True,
-              help="Comma-separated compute budgets: FLOPs of training (forward, backward and Adam, "
-                   "counted exactly by microgpt.flops). Each run takes the steps its budget pays for.")
-@click.option('--sizes', default=','.join(plans.FRONTIER_SIZES), show_default=True,
-              help=f"Comma-separated model sizes of the ladder. {FRONTIER_SIZES_TEXT}.")
-@click.option('--seeds', type=COUNT, default=FRONTIER['seeds'], show_default=True,
-              help="Seeds per (size, budget): --seed, --seed + 1, ...")
-@seed_option("First seed; also the seed of the held-out validation split and of the learning-rate search.")
-@click.option('--lrs', 'lr_grid', default=comma_joined(FRONTIER['lr_grid']), show_default=True,
-              help="The learning rates searched for each size (at --tune-budget, first seed); every "
-                   "run of a size then uses its best.")
-@click.option('--tune-budget', type=POSITIVE, default=FRONTIER['tune_budget'], show_default=True,
-              help="FLOPs of the learning-rate search's runs.")
-@click.option('--batch-size', type=COUNT, default=FRONTIER['batch_size'], show_default=True,
-              help="Documents per step.")
-@data_option
-@results_file_options
-def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size, data, engine, workers,
-                   cluster, out_dir, resume):
-    """The compute-optimal frontier: every size of the ladder trained for exactly each budget
-    of FLOPs, at a learning rate tuned for its size, over several seeds. `microgpt analyze
-    FILE --fit` fits the scaling law L(N, D) to it.
-
-    \b
-    Examples:
-      microgpt sweep frontier                      # the default grid
-      microgpt sweep frontier --sizes e32l2 --budgets 1e11 --seeds 1
-    """
-    from .scaling.sweep import frontier_job
-    frontier_job(console(), plans.parse_sizes(sizes, plans.FRONTIER_SIZES), plans.parse_budgets(budgets), seed,
-                 seeds, plans.parse_lr_grid(lr_grid), tune_budget, batch_size, engine, data, workers, cluster,
-                 out_dir, resume, command=command_argv())
-
-
-@main.command()
-@click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option('--plot', 'plot_path', type=click.Path(dir_okay=False), default=None,
-              help="Also draw the results to this image (.png, .svg, .pdf): loss against steps / "
-                   "parameters for sweeps, fitness and diversity against generation for evolve logs.")
-@click.option('--markdown', is_flag=True, help="Print the tables as Markdown.")
-@click.option('--fit', 'fit', is_flag=True,
-              help="Fit L(N, D) = E + A/N^alpha + B/D^beta to the results of `sweep frontier`, and its "
-                   "data-constrained form (Muennighoff et al. 2023: repeated passes over the data decay "
-                   "in value over R_D* passes): the parameters with bootstrap 95% intervals (those the runs "
-                   "do not determine marked), a = beta/(alpha+beta), the compute-optimal size of each "
-                   "budget, IsoFLOP optima, a held-out check of the largest budget naming the better law, "
-                   "and where more compute stops paying at each size. With --plot: four plots of the "
-                   "frontier and the laws.")
-@click.option('--json', 'as_json', is_flag=True,
-              help="With --fit: print one JSON object (E, A, B, alpha, beta, a, ci, data_constrained, "
-                   "holdout, better, undetermined, ...).")
-@click.option('--predict', metavar='C=FLOPS|N=PARAMS,C=FLOPS', default=None,
-              help="With --fit: the predicted loss at a budget, for the ladder's best size or for N "
-                   "parameters, by the law that predicted the held-out budget better: its passes over the "
-                   "data, its range, and warnings where it leaves the runs' budgets, sizes or passes or "
-                   "depends on a parameter they do not determine (JSON: size, N, D, passes, loss, range, "
-                   "law, warnings).")
-@click.option('--resamples', type=COUNT, default=BOOTSTRAP_RESAMPLES, show_default=True,
-              help="With --fit: bootstrap resamples of the runs behind the 95% intervals.")
-@click.option('--tolerance', type=POSITIVE, default=None,
-              help="Loss difference below which two runs of a steps or params sweep are not told apart "
-                   "(marked 'noise'). Default: the largest half-range between the seeds of the sweep; "
-                   "with one seed, the typical spread of 4 seeds that the shipped sweeps measured for "
-                   "runs that long, and outside those lengths differences are not interpreted.")
-def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolerance):
-    """Tables of sweep results files (loss against steps or parameters, and the return of each
-    increase) and of evolve logs (per generation: best, mean, worst, distinct architectures);
-    with --fit, the scaling law of a frontier sweep.
-
-    \b
-    Examples:
-      microgpt analyze experiments/sweep-*.jsonl --markdown --plot scaling.png
-      microgpt analyze experiments/sweep-frontier-*.jsonl --fit --plot frontier.png
-      microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
-    """
-    from .scaling.analysis import analyze_job
-    analyze_job(console(), files, plot_path, markdown, fit, as_json, predict, resamples, tolerance)
-
-
-# --- seeing inside a model --------------------------------------------------------------------
-
-@main.command()
-@checkpoint_option
-@text_option()
-@click.option('--position', type=click.IntRange(min=0), default=None,
-              help="Only the loss at this position (0 predicts the first character from BOS); "
-                   "default: the mean loss over the whole text.")
-@click.option('--level', type=click.Choice(GRAPH_LEVELS), default=DEFAULT_GRAPH_LEVEL, show_default=True,
-              help="atoms: every Val with its op, data and grad; ops: one box per named operation "
-                   "(rmsnorm, q, k, v, each head's scores, softmax and mix, MLP, lm_head, loss) with its "
-                   "atom count; blocks: the embeddings, each layer, the head.")
-@click.option('--json', 'as_json', is_flag=True,
-              help="Print the graph's counts as one JSON object: atoms and edges per op, atoms per operation.")
-@click.option('--out', type=click.Path(dir_okay=False), default=None,
-              help="Where to draw it: .dot (always), .svg or .png (with Graphviz's dot installed).")
-def graph(checkpoint_path, text, position, level, as_json, out):
-    """Build the Val graph of a text's loss, run backward, and draw it.
-
-    \b
-    Examples:
-      microgpt graph --text emma --out graph.svg
-      microgpt graph --text emma --position 0 --level atoms --out atoms.dot
-      microgpt graph --text emma --json
-    """
-    from .viz.graph import graph_job
-    graph_job(console(), checkpoint_path, text, position, level, as_json, out)
-
-
-@main.command()
-@checkpoint_option
-@text_option()
-@click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
-def attention(checkpoint_path, text, out):
-    """Draw the attention weights of every layer and head on a text, as a grid of heatmaps.
-
-    \b
-    Example:
-      microgpt attention --text emma --out att.png
-    """
-    from .viz.figures import attention_job
-    attention_job(console(), checkpoint_path, text, out)
-
-
-@main.command()
-@checkpoint_option
-@click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
-def embeddings(checkpoint_path, out):
-    """Draw the token embeddings (wte) in 2-D by PCA, one point per character, and the
-    cosine similarity of the position embeddings (wpe).
-
-    \b
-    Example:
-      microgpt embeddings --out emb.png
-    """
-    from .viz.figures import embeddings_job
-    embeddings_job(console(), checkpoint_path, out)
-
-
-@main.command()
-@checkpoint_option
-@text_option(required=False, help_text="The name whose attention and graph the page shows "
-                                       "(default: the first sample that fits the model's context).")
-@click.option('--samples', 'num_samples', type=click.IntRange(min=0), default=DEFAULT_NUM_SAMPLES,
-              show_default=True, help="Samples shown, each marked new or in the training data.")
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the samples.")
-@click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
-              help="Sampling temperature (> 0).")
-@click.option('--data', type=click.Path(), default=None,
-              help="The training data the samples are judged new against. Default: the file the "
-                   "checkpoint was trained on, else as for `train`.")
-@click.option('--out', type=click.Path(dir_okay=False), required=True, help="The page (.html).")
-def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
-    """Write one self-contained HTML page about a checkpoint: config and provenance, loss
-    curves, samples and their novelty, attention, embeddings, and the ops-level graph (drawn
-    when Graphviz is installed). It opens offline: every image is inside it.
-
-    \b
-    Example:
-      microgpt report --text emma --out report.html
-    """
-    from .viz.report import report_job
-    report_job(console(), checkpoint_path, out, text, data, num_samples, seed, temperature)
 
 
 # --- benchmark ----------------------------------------------------------------------------
@@ -575,6 +254,12 @@ def drift(files, kernels, threads, data, out):
     """
     from .bench.drift import drift_job
     drift_job(console(), files, data, kernels, threads, out, command=command_argv())
+
+
+# --- the commands of microgpt/commands/ -----------------------------------------------------------
+
+for command in (sample, evaluate, judge, sweep, analyze, graph, attention, embeddings, report):
+    main.add_command(command)
 
 
 if __name__ == '__main__':

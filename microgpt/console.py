@@ -1,4 +1,8 @@
-"""What microgpt prints, and where: every line format lives here.
+"""What microgpt prints, and where: the streams, and the line formats that more than one
+command prints (the original's lines, the samples, the evolution's lines, the shared ticker,
+the creature's voice). A line only one command prints lives beside that command, in its
+module under microgpt/commands/; durations and tables are laid out by microgpt.layout.
+Domain modules print nothing and never import this module.
 
 Stdout carries the original microgpt.py's lines (header, steps, samples) and each command's
 results; everything else (which genome, where files went, progress, the creature's voice)
@@ -7,6 +11,8 @@ the work goes on and its files are written.
 """
 import os
 import sys
+
+from .layout import format_duration
 
 INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
 
@@ -145,34 +151,11 @@ def judged_line(components, weights):
     return f"judged: {parts}; samples: {', '.join(components['samples'][:10])}"
 
 
-# --- sweeps ---------------------------------------------------------------------------------
+# --- parallel runs (evolve and sweep) ----------------------------------------------------------
 
-def format_duration(seconds):
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
-
-
-def format_table(header, body, markdown=False):
-    """Right-aligned columns, or a Markdown table."""
-    if markdown:
-        lines = [header, ['---:'] * len(header)] + body
-        return '\n'.join('| ' + ' | '.join(cells) + ' |' for cells in lines)
-    widths = [max(len(cells[i]) for cells in [header] + body) for i in range(len(header))]
-    return '\n'.join('  '.join(cell.rjust(w) for cell, w in zip(cells, widths)).rstrip()
-                     for cells in [header] + body)
-
-
-def sweep_progress_line(done, total, row):
-    what = f"{row['steps']:,} steps"
-    if row['sweep'] == 'frontier':
-        what = f"{row['budget']:.3g} FLOPs ({what}, lr {row['lr']}, seed {row['seed']})"
-    losses = ("diverged" if row.get('diverged') else
-              f"train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}")
-    return (f"[{done}/{total}] {row['sweep']} sweep: {row['size']} ({row['params']:,} params), "
-            f"{what}: {losses}, {format_duration(row['seconds'])}")
+def worker_died_line(name):
+    """A worker process died under a run of evolve or a sweep; the run goes to a fresh one."""
+    return f"a worker process died running {name}: running it again on a fresh worker"
 
 
 # --- elapsed time and ETA of long work (stderr) ------------------------------------------------

@@ -47,3 +47,19 @@ def _batch_loss_sum(engine, batch):
     logits -= logits.max(axis=-1, keepdims=True)
     log_total = np.log(np.exp(logits).sum(axis=-1))
     return float((log_total - logits[np.arange(len(batch.targets)), batch.targets]).sum())
+
+
+def checkpoint_loss(checkpoint, docs, data_path, on_batch=None):
+    """(mean loss, tokens scored) of a checkpoint on docs (read from data_path), batched on the
+    numpy engine; a character the model does not know is an error naming it."""
+    from .engines import make_engine
+    tokenizer = checkpoint.tokenizer
+    for doc in docs:
+        unknown = tokenizer.unknown_chars(doc)
+        if unknown:
+            raise MicrogptError(f"{data_path} has a character the model does not know: {unknown[0]!r} "
+                                f"(in {doc!r})")
+    engine = make_engine('numpy', checkpoint.config, checkpoint.inference_state_dict)
+    loss = mean_loss(engine, tokenizer, docs, on_batch=on_batch)
+    tokens = sum(len(tokenizer.doc_tokens(doc, checkpoint.config.block_size)) - 1 for doc in docs)
+    return loss, tokens

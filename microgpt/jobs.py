@@ -1,23 +1,22 @@
-"""The jobs behind `microgpt train`, `sample`, `eval` and `judge`: check everything that can
-be checked, then do the work, print through the Console, and keep what was done however the
-job ends. (Evolution and sweeps have theirs in evolve/ and scaling/.)
+"""The job behind `microgpt train`: check everything that can be checked, then do the work,
+print through the Console, and keep what was done however the job ends. (The other commands
+are in microgpt/commands/.)
 """
-import random
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from . import checkpoint as ckpt
-from .console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, new_names_line, novelty_line,
-                      sample_line, step_line, voice_become, voice_unformed, voice_variant)
+from .commands.sample import print_samples
+from .console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, novelty_line, step_line,
+                      voice_become, voice_unformed, voice_variant)
 from .data import held_out_split, load_dataset
 from .engines import DEFAULT_DTYPE, check_dtype
 from .errors import MicrogptError
 from .fileio import check_output_path
 from .genome import SETTINGS, Genome, resolve_train_settings
-from .sampling import (DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME, check_sampling_args,
-                       generate, new_names, novelty)
+from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
 from .signals import JobInterrupted, StopRequests, exit_status
 from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
 
@@ -351,91 +350,3 @@ def _plot(request, run, console):
         plot_training_loss(run.losses, request.plot, title=f"{what} ({len(run.losses)} steps)",
                            curve=run.curve)
         console.info(f"loss plot saved to {request.plot}")
-
-
-# --- sample, eval, judge -----------------------------------------------------------------------
-
-def sample_job(console, checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine,
-               novelty_data=False, data=None, new=False):
-    """`microgpt sample`: names from a checkpoint, one `sample  i: name` line each; with
-    novelty_data, then a stderr line of how many are new (see novelty_documents); with new,
-    only names that are not in the data and not repeated (see sampling.new_names)."""
-    from .engines import make_engine
-    loaded = ckpt.load_checkpoint(checkpoint_path)
-    tokenizer = loaded.tokenizer
-    check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
-    dataset = load_dataset(data, echo=console.info) if novelty_data or new else None
-    known = novelty_documents(loaded, dataset) if novelty_data else None
-    model = make_engine(engine, loaded.config, loaded.inference_state_dict)
-    rng = random.Random(seed)
-    draw = lambda count: generate(model, tokenizer, rng, count, temperature=temperature,  # noqa: E731
-                                  top_k=top_k, top_p=top_p, prefix=prefix)
-    names = print_samples(console, draw, num, dataset.docs if new else None)
-    if known is not None:
-        console.info(novelty_line(novelty(names, *known)))
-
-
-def print_samples(console, draw, num, known=None):
-    """Print `num` samples of draw(count) as the original does; with `known` (documents),
-    only new ones (sampling.new_names), then a stderr line of what was rejected. Returns them."""
-    names = []
-    chosen = None if known is None else new_names(draw(NEW_NAME_DRAWS_PER_NAME * num), known, num)
-    try:
-        for i, name in enumerate(draw(num) if chosen is None else chosen, start=1):
-            console.out(sample_line(i, name))
-            names.append(name)
-    except KeyboardInterrupt as interrupt:
-        raise JobInterrupted(exit_status(interrupt)) from None
-    if chosen is not None:
-        console.info(new_names_line(chosen.counts))
-    return names
-
-
-def novelty_documents(checkpoint, dataset):
-    """(training documents, held-out documents or None) that samples are told apart by: the
-    checkpoint's own split when the data is what it trained on with a held-out share; else
-    every document of the data counts as training data."""
-    t = checkpoint.training
-    if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
-        return held_out_split(dataset.docs, t['seed'], t['val_split'])
-    return dataset.docs, None
-
-
-def eval_job(console, checkpoint_path, data, as_json=False):
-    """`microgpt eval`: the checkpoint's mean per-token cross-entropy on a data file."""
-    import json
-    import math
-    from .engines import make_engine
-    from .evaluation import mean_loss
-    loaded = ckpt.load_checkpoint(checkpoint_path)
-    dataset = load_dataset(data, echo=console.info)
-    data_path, docs = dataset.path, dataset.docs
-    tokenizer = loaded.tokenizer
-    for doc in docs:
-        unknown = tokenizer.unknown_chars(doc)
-        if unknown:
-            raise MicrogptError(f"{data_path} has a character the model does not know: {unknown[0]!r} "
-                                f"(in {doc!r})")
-    engine = make_engine('numpy', loaded.config, loaded.inference_state_dict)
-    ticker = Ticker(console, 'evaluating', len(docs), unit='documents')
-    loss = mean_loss(engine, tokenizer, docs, on_batch=ticker.update)
-    tokens = sum(len(tokenizer.doc_tokens(doc, loaded.config.block_size)) - 1 for doc in docs)
-    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(docs),
-              'checkpoint': str(checkpoint_path), 'data': str(data_path)}
-    if as_json:
-        console.out(json.dumps(result))
-    else:
-        console.out(f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | "
-                    f"{tokens:,} tokens in {len(docs):,} documents")
-    return result
-
-
-def judge_job(console, names_path, data, as_json=False):
-    """`microgpt judge`: the aesthetic judge's scores of a file of names, per name and for
-    the batch, against the training data."""
-    import json
-    from .evolve.judge import Judge, format_report, read_names
-    names = read_names(names_path)
-    report = Judge(load_dataset(data, echo=console.info).docs).score_batch(names)
-    console.out(json.dumps(report) if as_json else format_report(report))
-    return report

@@ -129,3 +129,14 @@ class _NewNames:
                     return
             if counts['drawn'] >= self.max_draws:
                 return
+
+
+def novelty_documents(checkpoint, dataset):
+    """(training documents, held-out documents or None) that samples are told apart by: the
+    checkpoint's own split when the data is what it trained on with a held-out share; else
+    every document of the data counts as training data."""
+    from .data import held_out_split
+    t = checkpoint.training
+    if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
+        return held_out_split(dataset.docs, t['seed'], t['val_split'])
+    return dataset.docs, None

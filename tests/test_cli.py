@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -266,3 +267,38 @@ def test_evolve_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
     assert '--fitness' in search and '--budget' in search and '--workers' not in search
     assert '--cluster' in text.split('Where the runs go:')[1].split('Input and output:')[0]
     assert '--out' in text.split('Input and output:')[1]
+
+
+PACKAGE = Path(__file__).resolve().parent.parent / 'microgpt'
+DOMAIN_MODULES = ('scaling', 'viz', 'sampling.py', 'evaluation.py', 'layout.py')
+
+
+def imported_modules(path):
+    """Every module a file imports (at its top or inside functions), as absolute dotted names."""
+    import ast
+    package = ['microgpt', *path.relative_to(PACKAGE).parent.parts]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = '.'.join(base + (node.module.split('.') if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize('domain', DOMAIN_MODULES)
+def test_domain_modules_print_through_no_console_and_parse_no_command_line(domain):
+    """The commands (microgpt/commands/) print; scaling/, viz/, sampling and evaluation return
+    data: none of their files imports microgpt.console, click or a command module."""
+    root = PACKAGE / domain
+    files = sorted(root.rglob('*.py')) if root.is_dir() else [root]
+    assert files
+    for path in files:
+        imports = imported_modules(path)
+        forbidden = {name for name in imports if name == 'click' or name.startswith('click.')
+                     or name in ('microgpt.console', 'microgpt.cli', 'microgpt.jobs')
+                     or name.startswith('microgpt.commands')}
+        assert not forbidden, f"{path.relative_to(PACKAGE)} imports {sorted(forbidden)}"

@@ -120,7 +120,7 @@ def test_a_diverging_rate_is_a_row_not_a_failure(names_docs):
     row = sweep.run_one(spec, train, val)
     assert row['diverged'].startswith('Diverged') and row['val_loss'] is None
     assert not sweep.row_problem(row)
-    assert 'diverged' in __import__('microgpt.console', fromlist=['x']).sweep_progress_line(1, 1, row)
+    assert 'diverged' in __import__('microgpt.commands.sweep', fromlist=['x']).run_line(1, 1, row)
 
 
 def test_cli_frontier_searches_then_runs_then_resumes_nothing(runner, tmp_path, names_docs):

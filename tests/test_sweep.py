@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from microgpt.scaling import plans, sweep
 from microgpt.cli import main
+from microgpt.commands.sweep import sweep_lines
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
 from microgpt.evaluation import mean_loss
@@ -109,7 +110,8 @@ def test_rows_survive_a_torn_last_line(tmp_path):
 
 def test_sweep_writes_each_run_as_it_finishes_and_resume_runs_only_the_rest(tmp_path, tiny_docs, monkeypatch):
     lines, echo = messages()
-    path = sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', out_dir=tmp_path / 'exp', workers=1, echo=echo)
+    path = sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', out_dir=tmp_path / 'exp', workers=1,
+                           report=sweep_lines(echo))
     assert path.parent == tmp_path / 'exp' and path.name.startswith('sweep-steps-') and path.suffix == '.jsonl'
     rows = sweep.read_rows(path, echo)
     assert sorted(r['steps'] for r in rows) == [5, 15, 25]
@@ -124,7 +126,8 @@ def test_sweep_writes_each_run_as_it_finishes_and_resume_runs_only_the_rest(tmp_
     real_run_one = sweep.run_one
     monkeypatch.setattr(sweep, 'run_one', lambda spec, *a: ran.append(spec['steps']) or real_run_one(spec, *a))
     lines.clear()
-    assert sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', resume=path, workers=1, echo=echo) == path
+    assert sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', resume=path, workers=1,
+                           report=sweep_lines(echo)) == path
     assert sorted(ran) == sorted(r['steps'] for r in rows[1:])
     assert any('1 of 3 runs already done' in line for line in lines)
     resumed = sweep.read_rows(path, echo)
@@ -134,25 +137,25 @@ def test_sweep_writes_each_run_as_it_finishes_and_resume_runs_only_the_rest(tmp_
         assert new['val_loss'] == old['val_loss'] and new['train_loss'] == old['train_loss']
 
     ran.clear()
-    sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', resume=path, workers=1, echo=echo)
+    sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', resume=path, workers=1, report=sweep_lines(echo))
     assert ran == [] and lines[-1] == 'nothing left to run'
 
 
 def test_resume_refuses_a_file_of_other_settings(tmp_path, tiny_docs):
     path = sweep.run_sweep(plans.steps_plan(5, 5, 1, 'small', **COMMON), tiny_docs, 'sha',
-                           out_dir=tmp_path, workers=1, echo=lambda m: None)
+                           out_dir=tmp_path, workers=1)
     other_seed = plans.steps_plan(5, 15, 10, 'small', **dict(COMMON, seed=4))
     with pytest.raises(MicrogptError, match=r"different sweep: seed 3 \(now 4\)"):
-        sweep.run_sweep(other_seed, tiny_docs, 'sha', resume=path, workers=1, echo=lambda m: None)
+        sweep.run_sweep(other_seed, tiny_docs, 'sha', resume=path, workers=1)
     with pytest.raises(MicrogptError, match='holds a steps sweep, not a params sweep'):
         sweep.run_sweep(plans.params_plan(['small'], 5, **COMMON), tiny_docs, 'sha', resume=path,
-                        workers=1, echo=lambda m: None)
+                        workers=1)
     before = path.read_bytes()
     for other in (tmp_path / 'names.txt', tmp_path / 'evolve.jsonl'):  # not results files: untouched
         other.write_text('anna\nbob\n' if other.suffix == '.txt' else '{"kind": "run"}\n')
         with pytest.raises(MicrogptError, match='not a microgpt sweep results file'):
             sweep.run_sweep(plans.steps_plan(5, 5, 1, 'small', **COMMON), tiny_docs, 'sha', resume=other,
-                            workers=1, echo=lambda m: None)
+                            workers=1)
         assert other.read_text().startswith(('anna', '{"kind"'))
     assert path.read_bytes() == before
 
@@ -169,7 +172,8 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path, tiny_docs, monkeypatch):
     monkeypatch.setattr(sweep, 'run_one', interrupted_second)
     lines, echo = messages()
     with pytest.raises(KeyboardInterrupt):
-        sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', out_dir=tmp_path, workers=1, echo=echo)
+        sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', out_dir=tmp_path, workers=1,
+                        report=sweep_lines(echo))
     [path] = tmp_path.glob('sweep-steps-*.jsonl')
     assert [r['steps'] for r in sweep.read_rows(path, echo)] == [calls[0]['steps']]
     assert f'--resume {path}' in lines[-1]
@@ -185,7 +189,7 @@ def test_a_failed_run_is_reported_after_the_others_are_saved(tmp_path, tiny_docs
 
     monkeypatch.setattr(sweep, 'run_one', failing_15)
     with pytest.raises(MicrogptError, match=r'1 of 3 runs failed .*15 steps: ValueError: boom'):
-        sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', out_dir=tmp_path, workers=1, echo=lambda m: None)
+        sweep.run_sweep(tiny_steps_plan(), tiny_docs, 'sha', out_dir=tmp_path, workers=1)
     [path] = tmp_path.glob('*.jsonl')
     assert sorted(r['steps'] for r in sweep.read_rows(path, print)) == [5, 25]
 

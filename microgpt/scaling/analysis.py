@@ -6,11 +6,10 @@ runs that long), and a plot of loss against steps / parameters on a log axis (ma
 `plot` extra)."""
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import MicrogptError
 from ..trials.runner import TRAIN_LOSS_WINDOW
-from ..console import format_duration, format_table
+from ..layout import format_duration, format_table
 from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
 X_UNITS = {'steps': 'steps', 'params': 'params'}
@@ -343,97 +342,3 @@ def is_evolve_log(path):
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(first, dict) and first.get('kind') == 'run' and 'fitness' in first
-
-
-def evolution_report(path, log, markdown=False):
-    """Per generation: best (its mean and spread), mean and worst fitness, failures and
-    distinct architectures; the baselines and finalists, each as mean ± spread; the winner's
-    ancestry."""
-    from ..evolve.lineage import ancestry_lines
-    run = log.run
-    header = ['generation', 'best', 'best spread', 'mean', 'worst', 'failed', 'distinct architectures']
-    body = [[str(g['generation'])] + [_number(g.get(k)) for k in ('best', 'best_spread', 'mean', 'worst')]
-            + [str(g['failed']), str(g['diversity'])] for g in log.generations]
-    budget = f", {run['budget']:.3g} FLOPs each" if run.get('budget') else ''
-    title = (f"evolution ({path}): {run['fitness']} fitness, {run['population']} organisms x {run['generations']} "
-             f"generations, {run.get('space', 'seed')} space{budget}, seed {run['seed']}")
-    parts = [f"**{title}**" if markdown else title, format_table(header, body, markdown)]
-    stands = [(b['origin'], b) for b in log.baselines]
-    stands += [(f"finalist {f['generation']}.{f['index']}", f) for f in (log.confirmation or {}).get('organisms', [])]
-    if stands:
-        rows = [[name, _number(s['score']), _number(s.get('spread')), str(len(s.get('scores', [])))]
-                for name, s in stands]
-        parts.append(format_table(['scored on several seeds', 'mean', 'spread', 'scorings'], rows, markdown))
-    if log.decision is not None:
-        from ..console import decision_line
-        from ..evolve.fitness import describe_score
-        parts.append(decision_line(log.decision, lambda score, spread: describe_score(run['fitness'], score, spread)))
-    lines = ancestry_lines(log)
-    parts.append("the winner's ancestry (generation.index, birth, mean score):\n" + '\n'.join(
-        ('    ' if markdown else '  ') + line for line in lines))
-    return '\n\n'.join(parts)
-
-
-def _number(value):
-    return '-' if value is None else f"{value:.4f}"
-
-
-def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_json=False, predict=None,
-                resamples=None, tolerance=None):
-    """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
-    `fit`, the scaling law fitted to a frontier sweep (see scaling.frontier)."""
-    from ..plots import check_plot_path, plot_evolution
-    if (as_json or predict) and not fit:
-        raise MicrogptError("--json and --predict go with --fit")
-    if plot_path:
-        check_plot_path(plot_path)  # without matplotlib, say so before any work
-    for path in files:
-        if not Path(path).is_file():
-            raise MicrogptError(f"results file not found: {path}")
-    logs = [path for path in files if is_evolve_log(path)]
-    results = [path for path in files if path not in logs]
-    if fit:
-        if logs:
-            raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
-        return fit_job(console, results, plot_path, markdown, as_json, predict, resamples)
-    if plot_path and logs and (results or len(logs) > 1):
-        raise MicrogptError("--plot draws one evolve log, or sweep results files: give one kind")
-    parts, found = [], None
-    if results:
-        found = load_sweeps(results, warn=console.info)
-        parts.append(report(found, markdown=markdown, tolerance=tolerance))
-    from ..evolve.lineage import load_evolve_log
-    evolutions = [(path, load_evolve_log(path)) for path in logs]
-    parts += [evolution_report(path, log, markdown) for path, log in evolutions]
-    console.out('\n\n'.join(parts))
-    if plot_path:
-        if evolutions:
-            _, log = evolutions[0]
-            plot_evolution(log, plot_path)
-        else:
-            curves = [s for s in found if s.kind != 'frontier']
-            if not curves:
-                raise MicrogptError("the plots of a frontier sweep show its fitted law: add --fit")
-            plot_sweeps(curves, plot_path)
-        console.info(f"plot saved to {plot_path}")
-
-
-def fit_job(console, results, plot_path, markdown, as_json, predict, resamples=None):
-    """`microgpt analyze --fit`: the law, its intervals, the optima, the held-out check."""
-    import json
-    from . import frontier as frontiers
-    values = frontiers.parse_prediction(predict) if predict else None
-    rows = [row for sweep in load_sweeps(results, warn=console.info) for row in sweep.rows]
-    found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
-    frontiers.check_fittable(found)
-    result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
-    if values:
-        prediction = frontiers.predict(result, values)
-        console.out(json.dumps(prediction) if as_json else frontiers.prediction_lines(values, prediction))
-    elif as_json:
-        console.out(json.dumps(frontiers.fit_json(result)))
-    else:
-        console.out(frontiers.loss_table(found, markdown) + '\n\n' + frontiers.fit_lines(result))
-    if plot_path:
-        frontiers.plot_frontier(result, plot_path)
-        console.info(f"plot saved to {plot_path}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MicrogptError
-from ..console import format_table
+from ..layout import format_table
 from . import fit
 from .plans import tuned_lrs
 from .sweep import sweep_key

@@ -11,9 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..data import held_out_split
-from ..errors import MicrogptError, require_positive
+from ..errors import MicrogptError
 from ..trials.executor import Task, make_executor, run_tasks, stop
-from ..console import format_duration, sweep_progress_line
 from ..training import ARCH_FIELDS
 from ..trials.runner import run_trial, trial_settings
 
@@ -240,15 +239,18 @@ def run_cost(spec):
 
 
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
-              echo=print, command=None, next_stage=None):
+              report=None, command=None, next_stage=None):
     """Run the plan's runs on docs (whose file has this SHA-256) that are not yet in
     `resume` (a results file), appending each as it finishes to that file or to a new
     timestamped one under out_dir. Returns its path. workers and cluster choose where the
     runs go (see `make_executor`). Ctrl-C stops the sweep; finished runs are in the file.
 
-    next_stage(rows), when given, is asked once the plan is done, with every row of the
-    file: it returns the runs of a second stage (that depend on the first's results, as the
-    frontier's runs depend on its learning-rate search), run the same way into the same file."""
+    report(event, **facts), when given, hears how it goes (SWEEP_EVENTS names the events and
+    their facts); it prints nothing here. next_stage(rows), when given, is asked once the plan
+    is done, with every row of the file: it returns the runs of a second stage (that depend on
+    the first's results, as the frontier's runs depend on its learning-rate search), run the
+    same way into the same file."""
+    report = report or (lambda event, **facts: None)
     if not plan:
         raise MicrogptError("the sweep plans no runs")
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
@@ -259,8 +261,8 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         header, done_rows = read_results(results_path, skipped.append)
         todo = pending_runs(plan, header, done_rows, results_path)
         for line in skipped:
-            echo(line)
-        echo(f"resuming {results_path}: {len(plan) - len(todo)} of {len(plan)} runs already done")
+            report('skipped', warning=line)
+        report('resuming', path=results_path, done=len(plan) - len(todo), planned=len(plan))
     else:
         todo = list(plan)
     first = plan[0]
@@ -275,10 +277,10 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     stage = 1
     while True:
         if todo:
-            echo(f"{len(todo)} runs{f' (stage {stage})' if next_stage else ''}, {len(train_docs):,} training "
-                 f"and {len(val_docs):,} validation documents; results -> {results_path}")
+            report('stage', runs=len(todo), stage=stage if next_stage else None, train=len(train_docs),
+                   validation=len(val_docs), path=results_path)
             executor = executor or make_executor(workers, cluster=cluster)
-            done_rows += _run_plan(executor, todo, train_docs, val_docs, results_path, echo)
+            done_rows += _run_plan(executor, todo, train_docs, val_docs, results_path, report)
             total += len(todo)
         if next_stage is None or stage == 2:
             break
@@ -289,49 +291,58 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     if executor is not None:
         executor.shutdown()
     if not total:
-        echo("nothing left to run")
+        report('nothing_left')
         return results_path
-    echo(f"sweep done: {total} runs in {format_duration(time.perf_counter() - t0)} "
-         f"wall time -> {results_path}")
+    report('done', runs=total, seconds=time.perf_counter() - t0, path=results_path)
     return results_path
 
 
-def _run_plan(executor, todo, train_docs, val_docs, results_path, echo):
+# What run_sweep reports, and the facts each event carries.
+SWEEP_EVENTS = {
+    'skipped': ('warning',),  # a line of the resumed file that is not a whole row
+    'resuming': ('path', 'done', 'planned'),
+    'stage': ('runs', 'stage', 'train', 'validation', 'path'),  # stage None: a sweep of one stage
+    'worker_died': ('name',),
+    'run_done': ('done', 'total', 'row', 'elapsed', 'left'),  # left: seconds, None while unknown
+    'run_failed': ('failure', 'elapsed', 'left'),
+    'interrupted': ('path',),
+    'nothing_left': (),
+    'done': ('runs', 'seconds', 'path'),
+}
+
+
+def _run_plan(executor, todo, train_docs, val_docs, results_path, report):
     """Run these runs, appending each row as it finishes; returns the rows."""
     failures, finished = [], []
     tasks = [Task(spec, run_one, (spec, train_docs, val_docs), name=describe_run(spec))
              for spec in sorted(todo, key=run_cost, reverse=True)]
-
-    def retry(task, attempt):
-        echo(f"a worker process died running {task.name}: running it again on a fresh worker")
-
     total_cost, done_cost, t0 = sum(map(run_cost, todo)), 0.0, time.perf_counter()
 
     def timing(spec):
-        """Elapsed time and an ETA: the runs left, at the pace of those done (by their cost)."""
+        """Elapsed seconds and the seconds left: the runs left, at the pace of those done (by their cost)."""
         nonlocal done_cost
         done_cost += run_cost(spec)
         elapsed = time.perf_counter() - t0
-        left = elapsed * (total_cost - done_cost) / done_cost if done_cost else None
-        return f" | {format_duration(elapsed)} elapsed, ETA " + ('unknown' if left is None else format_duration(left))
+        return dict(elapsed=elapsed, left=elapsed * (total_cost - done_cost) / done_cost if done_cost else None)
 
     try:
         # each run is appended as soon as it is done; one failed run must not lose the others,
         # and a worker process that dies costs at most its own run (see run_tasks)
-        for outcome in run_tasks(executor, tasks, on_retry=retry):
+        for outcome in run_tasks(executor, tasks, on_retry=lambda task, attempt: report('worker_died',
+                                                                                        name=task.name)):
             spec = outcome.key
             if outcome.failed:
                 failures.append(f"{describe_run(spec)}: {outcome.error}")
-                echo(f"run failed: {failures[-1]}" + timing(spec))
+                report('run_failed', failure=failures[-1], **timing(spec))
                 continue
             append_row(results_path, outcome.result)
             finished.append(outcome.result)
-            echo(sweep_progress_line(len(finished) + len(failures), len(todo), outcome.result) + timing(spec))
+            report('run_done', done=len(finished) + len(failures), total=len(todo), row=outcome.result,
+                   **timing(spec))
     except BaseException as e:
         stop(executor)  # the running runs are abandoned, not waited for
         if isinstance(e, KeyboardInterrupt):
-            echo(f"\ninterrupted: finished runs are in {results_path}; "
-                 f"finish the sweep with the same options and --resume {results_path}")
+            report('interrupted', path=results_path)
         raise
     if failures:
         executor.shutdown()
@@ -340,46 +351,37 @@ def _run_plan(executor, todo, train_docs, val_docs, results_path, echo):
     return finished
 
 
-def sweep_job(console, plan, data, workers, cluster, out_dir, resume, command=None, next_stage=None,
-              check_data=None):
-    """`microgpt sweep`: run the plan, one results row per run as it finishes. check_data(docs),
-    when given, refuses a plan the data cannot run, before any run."""
-    from ..data import load_dataset
-    from ..fileio import check_output_dir
-    require_positive('workers', workers)
-    if resume is None:
-        check_output_dir(out_dir, 'results folder')
-    dataset = load_dataset(data, echo=console.info)
-    if check_data is not None:
-        check_data(dataset.docs)
-    return run_sweep(plan, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
-                     cluster=cluster, echo=console.info, command=command, next_stage=next_stage)
+class FrontierStages:
+    """`sweep frontier` in two stages: the learning-rate search of each size, then every
+    (size, budget, seed) at its size's best learning rate."""
 
+    def __init__(self, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine):
+        from .plans import frontier_plan, frontier_seeds, lr_search_plan
+        frontier_seeds(seed, seeds)
+        self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid = sizes, budgets, seed, seeds, lr_grid
+        self.common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
+        self.search = lr_search_plan(sizes, seed, lr_grid, **self.common)
+        # every budget of every size, to refuse before any run a budget that buys no step
+        self.every_budget = self.search + frontier_plan(sizes, budgets, seed, 1, lr_grid,
+                                                        {s: 1.0 for s in sizes}, **self.common)
 
-def frontier_job(console, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine, data,
-                 workers, cluster, out_dir, resume, command=None):
-    """`microgpt sweep frontier`: the learning-rate search of each size, then every (size,
-    budget, seed) at its size's best learning rate."""
-    from .plans import frontier_plan, frontier_seeds, lr_search_plan, tuned_lrs
-    frontier_seeds(seed, seeds)
-    common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
-    search = lr_search_plan(sizes, seed, lr_grid, **common)
-    every_budget = search + frontier_plan(sizes, budgets, seed, 1, lr_grid, {s: 1.0 for s in sizes}, **common)
+    def check_data(self, docs):
+        check_budgets(self.every_budget, sweep_split(docs, self.seed)[0])
 
-    def main_runs(rows):
-        tuned = tuned_lrs([row for row in rows if row['size'] in sizes])
-        lost = [size for size in sizes if size not in tuned]
+    def tuned_lrs(self, rows):
+        """{size: its best learning rate} from the rows of the learning-rate search."""
+        from .plans import tuned_lrs
+        tuned = tuned_lrs([row for row in rows if row['size'] in self.sizes])
+        lost = [size for size in self.sizes if size not in tuned]
         if lost:
             raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
                                 f"give lower ones with --lrs")
-        for size in sizes:
-            console.info(f"{size}: learning rate {tuned[size]} (the best of {', '.join(map(str, lr_grid))} "
-                         f"at {tune_budget:.3g} FLOPs)")
-        return frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
+        return tuned
 
-    return sweep_job(console, search, data, workers, cluster, out_dir, resume, command=command,
-                     next_stage=main_runs,
-                     check_data=lambda docs: check_budgets(every_budget, sweep_split(docs, seed)[0]))
+    def main_runs(self, tuned):
+        """The second stage: every (size, budget, seed) at its size's tuned learning rate."""
+        from .plans import frontier_plan
+        return frontier_plan(self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid, tuned, **self.common)
 
 
 def check_budgets(plan, train_docs):

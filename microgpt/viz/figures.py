@@ -96,22 +96,22 @@ def embeddings_figure(checkpoint):
     return fig
 
 
-def attention_job(console, checkpoint_path, text, out):
-    """`microgpt attention`: the attention grid of a text, drawn to out."""
+def _picture_checkpoint(checkpoint_path, out):
+    """The checkpoint, once the picture's path and matplotlib are known to be usable."""
     check_output_path(out, 'picture')
     check_plot_path(out)
-    checkpoint = load_checkpoint(checkpoint_path)
-    tokens = text_tokens(checkpoint, text)
-    save_figure(attention_figure(checkpoint, tokens), out)
-    console.info(f"attention of {checkpoint.config.n_layer} layer(s) x {checkpoint.config.n_head} head(s) "
-                 f"on {text!r} drawn to {out}")
+    return load_checkpoint(checkpoint_path)
 
 
-def embeddings_job(console, checkpoint_path, out):
-    """`microgpt embeddings`: wte in 2-D and wpe's similarity, drawn to out."""
-    check_output_path(out, 'picture')
-    check_plot_path(out)
-    checkpoint = load_checkpoint(checkpoint_path)
+def save_attention(checkpoint_path, text, out):
+    """The attention grid of a text, drawn to out; returns the checkpoint."""
+    checkpoint = _picture_checkpoint(checkpoint_path, out)
+    save_figure(attention_figure(checkpoint, text_tokens(checkpoint, text)), out)
+    return checkpoint
+
+
+def save_embeddings(checkpoint_path, out):
+    """wte in 2-D and wpe's similarity, drawn to out; returns the checkpoint."""
+    checkpoint = _picture_checkpoint(checkpoint_path, out)
     save_figure(embeddings_figure(checkpoint), out)
-    console.info(f"embeddings of {checkpoint.config.vocab_size} tokens and {checkpoint.config.block_size} "
-                 f"positions drawn to {out}")
+    return checkpoint

@@ -454,14 +454,12 @@ def check_position(tokens, text, position):
                             f"(position p predicts the token after p; {last} predicts the end)")
 
 
-def graph_job(console, checkpoint_path, text, position, level, as_json, out):
-    """`microgpt graph`: the Val graph of a text's loss, drawn to out, and its counts as JSON."""
-    import json
+def text_graph(checkpoint_path, text, position, level, out):
+    """The Val graph of a text's loss (at one position, or the mean), drawn to out when out is
+    given (.dot, .svg, .png); everything that can be refused is refused before any work."""
     from ..checkpoint import load_checkpoint
     from .dot import check_graph_path, write_graph
     from .text import text_tokens
-    if out is None and not as_json:
-        raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
     if out is not None:
         check_graph_path(out)
     checkpoint = load_checkpoint(checkpoint_path)
@@ -470,8 +468,4 @@ def graph_job(console, checkpoint_path, text, position, level, as_json, out):
     graph = build_graph(checkpoint, tokens, text, position)
     if out is not None:
         write_graph(to_dot(graph, level), out)
-        console.info(f"graph of {len(graph.nodes):,} atoms drawn at level {level} to {out}")
-    counts = summary(graph)
-    if as_json:
-        console.out(json.dumps(counts))
-    return counts
+    return graph

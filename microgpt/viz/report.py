@@ -212,14 +212,13 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
             '<body>\n' + '\n'.join(parts) + '\n</body></html>\n')
 
 
-def report_job(console, checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
-               seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE):
-    """`microgpt report`: the page, written to out."""
+def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
+                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
+    """The page, written to out. echo hears which data file the samples are judged against."""
     check_output_path(out, 'report')
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:
         raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
     figure_class()  # matplotlib draws the report's pictures
     checkpoint = load_checkpoint(checkpoint_path)
-    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=console.info)
+    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo)
     atomic_write_bytes(out, page.encode('utf-8'))
-    console.info(f"report of {checkpoint_path} written to {out}")

@@ -1,0 +1,106 @@
+"""`microgpt graph`, `attention`, `embeddings` and `report`: seeing inside a trained model,
+and the line each prints of what it drew (stderr)."""
+import click
+
+from ..errors import MicrogptError
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
+from ..training import DEFAULT_SEED
+from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
+from .options import POSITIVE, checkpoint_option, console, text_option
+
+
+@click.command()
+@checkpoint_option
+@text_option()
+@click.option('--position', type=click.IntRange(min=0), default=None,
+              help="Only the loss at this position (0 predicts the first character from BOS); "
+                   "default: the mean loss over the whole text.")
+@click.option('--level', type=click.Choice(GRAPH_LEVELS), default=DEFAULT_GRAPH_LEVEL, show_default=True,
+              help="atoms: every Val with its op, data and grad; ops: one box per named operation "
+                   "(rmsnorm, q, k, v, each head's scores, softmax and mix, MLP, lm_head, loss) with its "
+                   "atom count; blocks: the embeddings, each layer, the head.")
+@click.option('--json', 'as_json', is_flag=True,
+              help="Print the graph's counts as one JSON object: atoms and edges per op, atoms per operation.")
+@click.option('--out', type=click.Path(dir_okay=False), default=None,
+              help="Where to draw it: .dot (always), .svg or .png (with Graphviz's dot installed).")
+def graph(checkpoint_path, text, position, level, as_json, out):
+    """Build the Val graph of a text's loss, run backward, and draw it.
+
+    \b
+    Examples:
+      microgpt graph --text emma --out graph.svg
+      microgpt graph --text emma --position 0 --level atoms --out atoms.dot
+      microgpt graph --text emma --json
+    """
+    import json
+    from ..viz.graph import summary, text_graph
+    if out is None and not as_json:
+        raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
+    drawn = text_graph(checkpoint_path, text, position, level, out)
+    shown = console()
+    if out is not None:
+        shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
+    if as_json:
+        shown.out(json.dumps(summary(drawn)))
+
+
+@click.command()
+@checkpoint_option
+@text_option()
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
+def attention(checkpoint_path, text, out):
+    """Draw the attention weights of every layer and head on a text, as a grid of heatmaps.
+
+    \b
+    Example:
+      microgpt attention --text emma --out att.png
+    """
+    from ..viz.figures import save_attention
+    config = save_attention(checkpoint_path, text, out).config
+    console().info(f"attention of {config.n_layer} layer(s) x {config.n_head} head(s) on {text!r} drawn to {out}")
+
+
+@click.command()
+@checkpoint_option
+@click.option('--out', type=click.Path(dir_okay=False), required=True,
+              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
+def embeddings(checkpoint_path, out):
+    """Draw the token embeddings (wte) in 2-D by PCA, one point per character, and the
+    cosine similarity of the position embeddings (wpe).
+
+    \b
+    Example:
+      microgpt embeddings --out emb.png
+    """
+    from ..viz.figures import save_embeddings
+    config = save_embeddings(checkpoint_path, out).config
+    console().info(f"embeddings of {config.vocab_size} tokens and {config.block_size} positions drawn to {out}")
+
+
+@click.command()
+@checkpoint_option
+@text_option(required=False, help_text="The name whose attention and graph the page shows "
+                                       "(default: the first sample that fits the model's context).")
+@click.option('--samples', 'num_samples', type=click.IntRange(min=0), default=DEFAULT_NUM_SAMPLES,
+              show_default=True, help="Samples shown, each marked new or in the training data.")
+@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the samples.")
+@click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
+              help="Sampling temperature (> 0).")
+@click.option('--data', type=click.Path(), default=None,
+              help="The training data the samples are judged new against. Default: the file the "
+                   "checkpoint was trained on, else as for `train`.")
+@click.option('--out', type=click.Path(dir_okay=False), required=True, help="The page (.html).")
+def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
+    """Write one self-contained HTML page about a checkpoint: config and provenance, loss
+    curves, samples and their novelty, attention, embeddings, and the ops-level graph (drawn
+    when Graphviz is installed). It opens offline: every image is inside it.
+
+    \b
+    Example:
+      microgpt report --text emma --out report.html
+    """
+    from ..viz.report import write_report
+    shown = console()
+    write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
+    shown.info(f"report of {checkpoint_path} written to {out}")

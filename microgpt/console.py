@@ -1,8 +1,10 @@
 """What microgpt prints, and where: the streams, and the line formats that more than one
-command prints (the original's lines, the samples, the evolution's lines, the shared ticker,
-the creature's voice). A line only one command prints lives beside that command, in its
-module under microgpt/commands/; durations and tables are laid out by microgpt.layout.
-Domain modules print nothing and never import this module.
+command prints or that the library's progress shares (the original's lines, samples and
+novelty, the evolution's lines, a dead worker's line, the ticker, the creature's voice). A line
+only one command prints is written beside that command (sample, eval, judge, sweep, analyze,
+graph, attention, embeddings and report: in their modules under microgpt/commands/);
+durations and tables are laid out by microgpt.layout. Domain modules (scaling/, viz/,
+sampling, evaluation) print nothing and never import this module.
 
 Stdout carries the original microgpt.py's lines (header, steps, samples) and each command's
 results; everything else (which genome, where files went, progress, the creature's voice)

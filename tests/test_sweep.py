@@ -221,3 +221,13 @@ def test_cli_sweep_bad_input_is_one_line(tmp_path, tiny_data, monkeypatch, args,
     assert result.exit_code == status and 'Traceback' not in result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith('Error:')]
     assert len(errors) == 1 and fragment in errors[0], result.stderr
+
+
+def test_every_event_a_sweep_reports_has_its_line():
+    """run_sweep words nothing itself: each event it reports, with its facts, is one line of
+    the sweep command's."""
+    import inspect
+    from microgpt.commands.sweep import SWEEP_LINES
+    assert set(SWEEP_LINES) == set(sweep.SWEEP_EVENTS)
+    for event, facts in sweep.SWEEP_EVENTS.items():
+        assert tuple(inspect.signature(SWEEP_LINES[event]).parameters) == facts, event

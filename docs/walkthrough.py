@@ -181,7 +181,7 @@ def compute():
         rows.append((temperature, ', '.join(f"{symbol(tokenizer, i)} {p[i]:.3f}" for i in best)))
     values.update(cool_samples=', '.join(cool), warm_samples=', '.join(warm),
                   first_letter=table(['temperature', 'the five likeliest first letters'], rows))
-    pictures = {ATTENTION_PICTURE: heatmap_svg(all_weights, labels).encode(),
+    pictures = {ATTENTION_PICTURE: heatmap_svg(all_weights, labels, POSITION).encode(),
                 GRADIENT_PICTURE: gradient_svg.encode()}
     return dict(values=values, pictures=pictures)
 
@@ -242,10 +242,10 @@ def score_neuron(Val, upstream, loss, query, key, real_key_atoms):
             'query_grads': ', '.join(f"{v.grad:+.3g}" for v in q)}
 
 
-def heatmap_svg(rows, labels, cell=56):
+def heatmap_svg(rows, labels, followed, cell=56):
     """The attention weights as a grid: a row per query position, a column per key position,
     darker for more weight, each weight written in its cell (the upper triangle is the future,
-    which a position never sees)."""
+    which a position never sees); the followed position's row outlined."""
     n = len(labels)
     left, top = 70, 60
     width, height = left + n * cell + 20, top + n * cell + 20
@@ -267,6 +267,8 @@ def heatmap_svg(rows, labels, cell=56):
             parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" stroke="#ffffff"/>')
             ink = '#ffffff' if w > 0.55 else '#000000'
             parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" fill="{ink}">{w:.2f}</text>')
+    parts.append(f'<rect x="{left}" y="{top + followed * cell}" width="{(followed + 1) * cell}" height="{cell}" '
+                 f'fill="none" stroke="#d9480f" stroke-width="3"/>')
     parts.append(f'<text x="14" y="{top + n * cell / 2}" text-anchor="middle" font-size="12" '
                  f'transform="rotate(-90 14 {top + n * cell / 2})">query position (who looks)</text>')
     parts.append('</svg>')

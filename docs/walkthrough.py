@@ -65,125 +65,152 @@ def table(header, rows):
     return '\n'.join(lines)
 
 
-# --- the computation ---------------------------------------------------------------------------
+# --- the computation, a function per section of the page ---------------------------------------
+
+class Walk:
+    """The trained run and one name through its model over Vals: every stage's atoms recorded
+    (GPT.forward's trace), and backward() run from the loss at POSITION."""
+
+    def __init__(self, run):
+        from microgpt import GPT
+        self.run, self.tokenizer, self.config = run, run.tokenizer, run.config
+        self.tokens = self.tokenizer.doc_tokens(NAME, self.config.block_size)
+        self.stages = {}
+        self.losses = GPT(self.config, run.engine.state_dict()).document_losses(self.tokens, self.trace)
+        self.loss = self.losses[POSITION]
+        self.loss.backward()  # d (the loss at POSITION) / d every atom below it
+        self.head = slice(HEAD * self.config.head_dim, (HEAD + 1) * self.config.head_dim)
+
+    def trace(self, where, **outputs):
+        for stage, atoms in outputs.items():
+            self.stages.setdefault(f"{where}.{stage}" if where else stage, []).append(atoms)
+
+    def data(self, stage, position=POSITION):
+        return [atom.data for atom in self.stages[stage][position]]
+
+    def symbol(self, token):
+        return symbol(self.tokenizer, token)
+
+    def read(self, position):
+        """The tokens the model has read at a position, as text."""
+        return ' '.join(self.symbol(t) for t in self.tokens[:position + 1])
+
 
 def compute():
-    from microgpt import GPT, Run, TrainConfig, Val, generate, load_names
-    from microgpt.sampling import next_token_probs
-
-    values = {}
+    from microgpt import Run, TrainConfig, load_names
     config = TrainConfig(num_steps=STEPS)
-    values.update(first_adam_step(Run(load_names(), engine_name='val'), config))
+    adam_values, val_first_loss = first_adam_step(Run(load_names(), engine_name='val'), config)
     run = Run(load_names())
     losses = run.train(config)
-    if losses[0] != values.pop('_val_first_loss'):
+    if losses[0] != val_first_loss:
         raise AssertionError("the Val and numpy engines disagree on the first step's loss")
-    tokenizer = run.tokenizer
+    walk = Walk(run)
+    values = {**adam_values, **the_run(run, losses), **tokens(walk), **embedding(walk), **attention(walk),
+              **mlp(walk), **cross_entropy(walk), **sampling(run)}
+    gradient_values, gradient_svg = one_gradient(walk)
+    values.update(gradient_values)
+    heads = [[atom.data for atom in weights] for weights in walk.stages[f'layer0.head{HEAD}.softmax']]
+    pictures = {ATTENTION_PICTURE: heatmap_svg(heads, [walk.symbol(t) for t in walk.tokens[:-1]], POSITION),
+                GRADIENT_PICTURE: gradient_svg}
+    return dict(values=values, pictures={name: svg.encode() for name, svg in pictures.items()})
+
+
+def the_run(run, losses):
     vocab = run.config.vocab_size
-    values.update(
-        names=f"{len(run.docs):,}", vocab=str(vocab), chars=''.join(tokenizer.chars), bos=str(tokenizer.bos),
-        params=f"{run.config.num_params():,}", uniform=f"{math.log(vocab):.4f}",
-        first_loss=f"{losses[0]:.4f}", final_loss=f"{losses[-1]:.4f}", steps=f"{STEPS:,}",
-        first_doc=run.docs[0])
+    return dict(names=f"{len(run.docs):,}", vocab=str(vocab), chars=''.join(run.tokenizer.chars),
+                bos=str(run.tokenizer.bos), uniform=f"{math.log(vocab):.4f}", first_loss=f"{losses[0]:.4f}",
+                final_loss=f"{losses[-1]:.4f}", steps=f"{STEPS:,}", first_doc=run.docs[0],
+                n_embd=str(run.config.n_embd), head_dim=str(run.config.head_dim), n_head=str(run.config.n_head))
 
-    # "emma" through the trained model over Vals, with every stage recorded
-    model = GPT(run.config, run.engine.state_dict())
-    stages = {}
 
-    def trace(where, **outputs):
-        for stage, atoms in outputs.items():
-            stages.setdefault(f"{where}.{stage}" if where else stage, []).append(atoms)
-    tokens = tokenizer.doc_tokens(NAME, run.config.block_size)
-    position_losses = model.document_losses(tokens, trace)
-    chosen = position_losses[POSITION]
-    chosen.backward()  # d loss at POSITION / d every atom below it
-    data = lambda atoms: [a.data for a in atoms]  # noqa: E731
-    values.update(
-        name=NAME, tokens=str(tokens), position=str(POSITION), head=str(HEAD),
-        input=symbol(tokenizer, tokens[POSITION]), target=symbol(tokenizer, tokens[POSITION + 1]),
-        context=' '.join(symbol(tokenizer, t) for t in tokens[:POSITION + 1]),
-        pairs=table(['position', 'the model has read', 'it must predict'],
-                    [(p, ' '.join(symbol(tokenizer, t) for t in tokens[:p + 1]), symbol(tokenizer, tokens[p + 1]))
-                     for p in range(len(tokens) - 1)]))
+def tokens(walk):
+    t = walk.tokens
+    return dict(name=NAME, tokens=str(t), position=str(POSITION), head=str(HEAD), input=walk.symbol(t[POSITION]),
+                target=walk.symbol(t[POSITION + 1]), context=walk.read(POSITION),
+                pairs=table(['position', 'the model has read', 'it must predict'],
+                            [(p, walk.read(p), walk.symbol(t[p + 1])) for p in range(len(t) - 1)]))
 
-    # embedding and RMSNorm
-    token, state = tokens[POSITION], run.engine.state_dict()
-    embedding = data(stages['embedding'][POSITION])
-    normed = data(stages['embedding_norm'][POSITION])
-    mean_square = sum(x * x for x in embedding) / len(embedding)
-    values.update(
-        wte_row=vector(state['wte'][token]), wpe_row=vector(state['wpe'][POSITION]), embedding=vector(embedding),
-        mean_square=f"{mean_square:.4f}", rms=f"{math.sqrt(mean_square):.4f}",
-        scale=f"{(mean_square + 1e-5) ** -0.5:.4f}", normed=vector(normed),
-        normed_rms=f"{math.sqrt(sum(x * x for x in normed) / len(normed)):.4f}",
-        n_embd=str(run.config.n_embd), head_dim=str(run.config.head_dim), n_head=str(run.config.n_head))
 
-    # one head: its query, the keys, the scores and the weights
-    head_dim = run.config.head_dim
-    part = slice(HEAD * head_dim, (HEAD + 1) * head_dim)
-    query = data(stages['layer0.q'][POSITION])[part]
-    keys = [data(k)[part] for k in stages['layer0.k'][:POSITION + 1]]
-    scores = data(stages[f'layer0.head{HEAD}.scores'][POSITION])
-    weights = data(stages[f'layer0.head{HEAD}.softmax'][POSITION])
+def embedding(walk):
+    from microgpt.model import RMSNORM_EPS
+    state = walk.run.engine.state_dict()
+    x, normed = walk.data('embedding'), walk.data('embedding_norm')
+    mean_square = sum(v * v for v in x) / len(x)
+    return dict(wte_row=vector(state['wte'][walk.tokens[POSITION]]), wpe_row=vector(state['wpe'][POSITION]),
+                embedding=vector(x), mean_square=f"{mean_square:.4f}", rms=f"{math.sqrt(mean_square):.4f}",
+                scale=f"{(mean_square + RMSNORM_EPS) ** -0.5:.4f}", normed=vector(normed),
+                normed_rms=f"{math.sqrt(sum(v * v for v in normed) / len(normed)):.4f}")
+
+
+def attention(walk):
+    query = walk.data('layer0.q')[walk.head]
+    keys = [walk.data('layer0.k', t)[walk.head] for t in range(POSITION + 1)]
+    scores = walk.data(f'layer0.head{HEAD}.scores')
+    weights = walk.data(f'layer0.head{HEAD}.softmax')
     strongest = max(range(POSITION + 1), key=lambda t: weights[t])
-    values.update(
-        query=vector(query), sqrt_head_dim=f"{math.sqrt(head_dim):g}",
-        attention_rows=table(['key position', 'token', 'its key (head %d)' % HEAD, 'score q·k/√%d' % head_dim, 'weight'],
-                             [(t, symbol(tokenizer, tokens[t]), '`' + vector(keys[t]) + '`', f"{scores[t]:+.3f}",
-                               f"{weights[t]:.3f}") for t in range(POSITION + 1)]),
-        strongest=str(strongest), strongest_token=symbol(tokenizer, tokens[strongest]),
-        strongest_weight=f"{weights[strongest]:.3f}", attention_picture=ATTENTION_PICTURE)
-    all_weights = [data(w) for w in stages[f'layer0.head{HEAD}.softmax']]
-    labels = [symbol(tokenizer, t) for t in tokens[:-1]]
+    head_dim = walk.config.head_dim
+    rows = [(t, walk.symbol(walk.tokens[t]), f"`{vector(keys[t])}`", f"{scores[t]:+.3f}", f"{weights[t]:.3f}")
+            for t in range(POSITION + 1)]
+    return dict(query=vector(query), sqrt_head_dim=f"{math.sqrt(head_dim):g}",
+                attention_rows=table(['key position', 'token', f'its key (head {HEAD})', f'score q·k/√{head_dim}',
+                                      'weight'], rows),
+                strongest=str(strongest), strongest_token=walk.symbol(walk.tokens[strongest]),
+                strongest_weight=f"{weights[strongest]:.3f}", attention_picture=ATTENTION_PICTURE)
 
-    # the MLP
-    hidden = data(stages['layer0.mlp_hidden'][POSITION])
-    active = [i for i, h in enumerate(hidden) if h > 0]
-    values.update(hidden_size=str(len(hidden)), active=str(len(active)),
-                  hidden_top=', '.join(f"neuron {i}: {hidden[i]:.3f}" for i in sorted(active, key=lambda i: -hidden[i])[:3]))
 
-    # logits, softmax, cross-entropy
-    logits = data(stages['logits'][POSITION])
+def mlp(walk):
+    hidden = walk.data('layer0.mlp_hidden')
+    active = sorted((i for i, h in enumerate(hidden) if h > 0), key=lambda i: -hidden[i])
+    return dict(hidden_size=str(len(hidden)), active=str(len(active)),
+                hidden_top=', '.join(f"neuron {i}: {hidden[i]:.3f}" for i in active[:3]))
+
+
+def cross_entropy(walk):
+    from microgpt.sampling import next_token_probs
+    logits = walk.data('logits')
     probs = next_token_probs(logits, 1.0)
-    target = tokens[POSITION + 1]
+    target, vocab = walk.tokens[POSITION + 1], walk.config.vocab_size
     order = sorted(range(vocab), key=lambda i: -probs[i])
-    values.update(
-        top_logits=table(['next', 'logit', 'probability'],
-                         [(symbol(tokenizer, i), f"{logits[i]:+.3f}", f"{probs[i]:.3f}") for i in order[:5]]),
-        target_logit=f"{logits[target]:+.3f}", target_prob=f"{probs[target]:.4f}",
-        target_rank=str(order.index(target) + 1), max_logit=f"{max(logits):+.3f}",
-        position_loss=f"{chosen.data:.4f}", times_better=f"{math.exp(math.log(vocab) - chosen.data):.1f}",
-        name_loss=f"{sum(l.data for l in position_losses) / len(position_losses):.4f}",
-        position_rows=table(['position', 'read', 'target', 'p(target)', 'loss −ln p'],
-                            [(p, ' '.join(symbol(tokenizer, t) for t in tokens[:p + 1]), symbol(tokenizer, tokens[p + 1]),
-                              f"{math.exp(-l.data):.4f}", f"{l.data:.4f}") for p, l in enumerate(position_losses)]))
+    loss = walk.loss.data
+    positions = [(p, walk.read(p), walk.symbol(walk.tokens[p + 1]), f"{math.exp(-l.data):.4f}", f"{l.data:.4f}")
+                 for p, l in enumerate(walk.losses)]
+    return dict(top_logits=table(['next', 'logit', 'probability'],
+                                 [(walk.symbol(i), f"{logits[i]:+.3f}", f"{probs[i]:.3f}") for i in order[:5]]),
+                target_logit=f"{logits[target]:+.3f}", target_prob=f"{probs[target]:.4f}",
+                target_rank=str(order.index(target) + 1), position_loss=f"{loss:.4f}",
+                times_better=f"{math.exp(math.log(vocab) - loss):.1f}",
+                name_loss=f"{sum(l.data for l in walk.losses) / len(walk.losses):.4f}",
+                position_rows=table(['position', 'read', 'target', 'p(target)', 'loss −ln p'], positions))
 
-    # one gradient, drawn: the score of the query against the strongest key
-    # (the key whose score the loss is most sensitive to)
-    score_atoms = stages[f'layer0.head{HEAD}.scores'][POSITION]
-    drawn = max(range(POSITION + 1), key=lambda t: abs(score_atoms[t].grad))
-    values.update(score_neuron(Val, score_atoms[drawn].grad, chosen.data, query, keys[drawn],
-                               stages['layer0.k'][drawn][part]),
-                  drawn=str(drawn), drawn_token=symbol(tokenizer, tokens[drawn]))
-    gradient_svg = values.pop('_gradient_svg')
 
-    # sampling at two temperatures, from the same random numbers
-    state_of_stream = run.rng.getstate()
-    cool = run.sample(SAMPLES)
+def sampling(run):
+    """Names at two temperatures from the same random numbers (the run's stream, where the
+    original draws its samples), and the first letter's distribution at each."""
+    from microgpt import generate
+    from microgpt.sampling import next_token_probs
     stream = random.Random()
-    stream.setstate(state_of_stream)
-    warm = list(generate(run.engine, tokenizer, stream, SAMPLES, temperature=1.0))
-    first_logits = run.engine.logits(tokenizer.bos, 0, run.engine.new_cache())
+    stream.setstate(run.rng.getstate())
+    cool = run.sample(SAMPLES)
+    warm = list(generate(run.engine, run.tokenizer, stream, SAMPLES, temperature=1.0))
+    first_logits = run.engine.logits(run.tokenizer.bos, 0, run.engine.new_cache())
     rows = []
     for temperature in (0.5, 1.0):
         p = next_token_probs(first_logits, temperature)
-        best = sorted(range(vocab), key=lambda i: -p[i])[:5]
-        rows.append((temperature, ', '.join(f"{symbol(tokenizer, i)} {p[i]:.3f}" for i in best)))
-    values.update(cool_samples=', '.join(cool), warm_samples=', '.join(warm),
-                  first_letter=table(['temperature', 'the five likeliest first letters'], rows))
-    pictures = {ATTENTION_PICTURE: heatmap_svg(all_weights, labels, POSITION).encode(),
-                GRADIENT_PICTURE: gradient_svg.encode()}
-    return dict(values=values, pictures=pictures)
+        likeliest = sorted(range(len(p)), key=lambda i: -p[i])[:5]
+        rows.append((temperature, ', '.join(f"{symbol(run.tokenizer, i)} {p[i]:.3f}" for i in likeliest)))
+    return dict(cool_samples=', '.join(cool), warm_samples=', '.join(warm),
+                first_letter=table(['temperature', 'the five likeliest first letters'], rows))
+
+
+def one_gradient(walk):
+    """The score of head HEAD's query against the key the loss is most sensitive to, drawn."""
+    from microgpt import Val
+    scores = walk.stages[f'layer0.head{HEAD}.scores'][POSITION]
+    drawn = max(range(POSITION + 1), key=lambda t: abs(scores[t].grad))
+    values, svg = score_neuron(Val, scores[drawn].grad, walk.loss.data, walk.data('layer0.q')[walk.head],
+                               walk.stages['layer0.k'][drawn][walk.head])
+    values.update(drawn=str(drawn), drawn_token=walk.symbol(walk.tokens[drawn]))
+    return values, svg
 
 
 def first_adam_step(run, config):
@@ -212,12 +239,11 @@ def first_adam_step(run, config):
     quantities = ['weight', 'before: w', 'gradient g', 'm', 'v', 'm̂ = m / (1 − β1)', 'v̂ = v / (1 − β2)',
                   'change', 'after']
     rows = [(quantity, *(column[i] for column in columns)) for i, quantity in enumerate(quantities)][1:]
-    return {'_val_first_loss': loss, 'lr': f"{lr:g}", 'beta1': f"{adam.beta1:g}", 'beta2': f"{adam.beta2:g}",
-            'eps': f"{adam.eps:g}",
-            'adam_rows': table(['weight', *(column[0] for column in columns)], rows)}
+    return dict(lr=f"{lr:g}", beta1=f"{adam.beta1:g}", beta2=f"{adam.beta2:g}", eps=f"{adam.eps:g}",
+                adam_rows=table(['weight', *(column[0] for column in columns)], rows)), loss
 
 
-def score_neuron(Val, upstream, loss, query, key, real_key_atoms):
+def score_neuron(Val, upstream, loss, query, real_key_atoms):
     """The attention score s = q·k / √head_dim as a Val graph of its own, below one atom that
     stands for the rest of the model: the position's loss, whose local gradient with respect
     to s is `upstream` (d loss / d s, from backward() through the model's whole graph). Its
@@ -226,7 +252,7 @@ def score_neuron(Val, upstream, loss, query, key, real_key_atoms):
     score alone)."""
     from microgpt import draw_dot
     q = [Val(x) for x in query]
-    k = [Val(x) for x in key]
+    k = [Val(atom.data) for atom in real_key_atoms]
     score = Val.dot(q, k) / len(q) ** 0.5  # as GPT.forward writes it
     rest_of_the_model = Val(loss, (score,), (upstream,), 'loss')
     rest_of_the_model.backward()
@@ -236,40 +262,43 @@ def score_neuron(Val, upstream, loss, query, key, real_key_atoms):
     names = {f'q[{i}]': v for i, v in enumerate(q)}
     names.update({f'k[{i}]': v for i, v in enumerate(k)}, score=score)
     svg = draw_dot(rest_of_the_model, format='svg', names=names)
-    return {'_gradient_svg': svg[svg.index('<svg'):], 'upstream': f"{upstream:+.3g}", 'score': f"{score.data:+.4f}",
-            'gradient_picture': GRADIENT_PICTURE,
-            'key_grads': ', '.join(f"{v.grad:+.3g}" for v in k), 'query_data': ', '.join(f"{v.data:+.4f}" for v in q),
-            'query_grads': ', '.join(f"{v.grad:+.3g}" for v in q)}
+    values = dict(upstream=f"{upstream:+.3g}", gradient_picture=GRADIENT_PICTURE,
+                  key_grads=', '.join(f"{v.grad:+.3g}" for v in k))
+    return values, svg[svg.index('<svg'):]
 
 
 def heatmap_svg(rows, labels, followed, cell=56):
     """The attention weights as a grid: a row per query position, a column per key position,
     darker for more weight, each weight written in its cell (the upper triangle is the future,
     which a position never sees); the followed position's row outlined."""
-    n = len(labels)
-    left, top = 70, 60
-    width, height = left + n * cell + 20, top + n * cell + 20
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">',
-             f'<text x="{left + n * cell / 2}" y="16" text-anchor="middle" font-size="12">key position (what is looked at)</text>']
+    n, left, top = len(labels), 70, 60
+    width, height, middle = left + n * cell + 20, top + n * cell + 20, top + n * cell / 2
+
+    def square(x, y, fill):
+        return f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" stroke="#ffffff"/>'
+
+    def text(x, y, words, anchor='middle', extra=''):
+        return f'<text x="{x}" y="{y}" text-anchor="{anchor}"{extra}>{words}</text>'
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} '
+             f'{height}" font-family="Helvetica, Arial, sans-serif" font-size="13">',
+             text(left + n * cell / 2, 16, 'key position (what is looked at)', extra=' font-size="12"'),
+             text(14, middle, 'query position (who looks)',
+                  extra=f' font-size="12" transform="rotate(-90 14 {middle})"')]
     for j, label in enumerate(labels):
-        parts.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 10}" text-anchor="middle">{j} {label}</text>')
+        parts.append(text(left + j * cell + cell / 2, top - 10, f'{j} {label}'))
     for i, label in enumerate(labels):
         y = top + i * cell
-        parts.append(f'<text x="{left - 8}" y="{y + cell / 2 + 4}" text-anchor="end">{i} {label}</text>')
+        parts.append(text(left - 8, y + cell / 2 + 4, f'{i} {label}', anchor='end'))
         for j in range(n):
             x = left + j * cell
             if j > i:
-                parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="#f4f4f4" stroke="#ffffff"/>')
+                parts.append(square(x, y, '#f4f4f4'))
                 continue
             w = rows[i][j]
-            fill = f"rgb({round(255 - 215 * w)},{round(255 - 160 * w)},{round(255 - 60 * w)})"
-            parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" stroke="#ffffff"/>')
-            ink = '#ffffff' if w > 0.55 else '#000000'
-            parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 4}" text-anchor="middle" fill="{ink}">{w:.2f}</text>')
+            parts.append(square(x, y, f"rgb({round(255 - 215 * w)},{round(255 - 160 * w)},{round(255 - 60 * w)})"))
+            parts.append(text(x + cell / 2, y + cell / 2 + 4, f'{w:.2f}',
+                              extra=f' fill="{"#ffffff" if w > 0.55 else "#000000"}"'))
     parts.append(f'<rect x="{left}" y="{top + followed * cell}" width="{(followed + 1) * cell}" height="{cell}" '
                  f'fill="none" stroke="#d9480f" stroke-width="3"/>')
-    parts.append(f'<text x="14" y="{top + n * cell / 2}" text-anchor="middle" font-size="12" '
-                 f'transform="rotate(-90 14 {top + n * cell / 2})">query position (who looks)</text>')
     parts.append('</svg>')
     return '\n'.join(parts)

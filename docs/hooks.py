@@ -11,7 +11,9 @@
   lines of microgpt's source that they name, and its `{{ name }}` markers the numbers and
   pictures of the primordial model, trained as the site is built (docs/walkthrough.py).
 """
+import importlib
 import inspect
+import os
 import re
 import shutil
 import sys
@@ -35,9 +37,7 @@ _scratch = []  # folders made by this build, removed after it
 
 
 def on_config(config):
-    for folder in _scratch:
-        shutil.rmtree(folder, ignore_errors=True)
-    _scratch.clear()
+    remove_scratch()
     walkthrough.forget()
     return config
 
@@ -51,18 +51,20 @@ def on_files(files, config):
     return files
 
 
-def on_page_markdown(markdown, page, **kwargs):
+def on_page_markdown(markdown, **kwargs):
     markdown = REPOSITORY_LINK.sub(r'](\1/', markdown)
     for match in CLICK_DIRECTIVE.finditer(markdown):
         options = dict(re.findall(r':(\w+):[ \t]*(.*)', match.group(1)))
-        fence_click_examples(options['module'], options['command'])
-    if sources.SOURCE_MARKER.search(markdown) or walkthrough.VALUE_MARKER.search(markdown):
-        markdown = sources.fill_sources(markdown, REPO)
-        markdown = walkthrough.fill_values(markdown)
-    return markdown
+        write_help_for_the_reference(options['module'], options['command'])
+    markdown = sources.fill_sources(markdown, REPO)
+    return walkthrough.fill_values(markdown) if walkthrough.VALUE_MARKER.search(markdown) else markdown
 
 
 def on_post_build(config):
+    remove_scratch()
+
+
+def remove_scratch():
     for folder in _scratch:
         shutil.rmtree(folder, ignore_errors=True)
     _scratch.clear()
@@ -70,10 +72,10 @@ def on_post_build(config):
 
 # --- the CLI reference ------------------------------------------------------------------------
 
-def fence_click_examples(module, command_name):
+def write_help_for_the_reference(module, command_name):
     """Rewrite the help of a click command and of every command below it, as mkdocs-click will
-    read it in this build (a terminal's --help is another process, untouched)."""
-    import importlib
+    read it in this build (a terminal's --help is another process, untouched): the `\\b`
+    paragraphs fenced, and the summary a list of subcommands shows a whole sentence."""
     command = getattr(importlib.import_module(module), command_name)
     stack = [command]
     while stack:
@@ -106,6 +108,7 @@ def fenced_help(help_text):
 
 
 def first_sentence(help_text):
+    """The first sentence of a help text (click's own summary stops at a line's end)."""
     text = ' '.join(help_text.split('\n\n')[0].split())
     return re.split(r'(?<=[.!?])\s', text, maxsplit=1)[0]
 
@@ -115,7 +118,6 @@ def first_sentence(help_text):
 def executed_notebook(path):
     """A copy of the notebook at path with every cell run (a cell's error fails the build), in
     a scratch folder of its own, so the files the tour writes never land among the pages."""
-    import os
     import nbclient
     import nbformat
     folder = Path(tempfile.mkdtemp(prefix='microgpt-tour-'))

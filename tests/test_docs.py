@@ -411,11 +411,15 @@ def test_formulas_and_lists_render_as_written(site):
 
 
 def test_every_image_of_the_site_is_there(site):
+    """Every picture a page shows is a file of the site (or data in the page), and no link is
+    left pointing at a page's source (a .md or .ipynb the build did not resolve)."""
     pages = sorted(site.rglob('index.html'))
     assert len(pages) > 15
     for page in pages:
+        html = page.read_text()
+        assert not re.findall(r'href="[^"#:]*\.(?:md|ipynb)"', html), page
         parser = RenderedText()
-        parser.feed(page.read_text())
+        parser.feed(html)
         for source in parser.images:
             if source.startswith(('data:', 'http://', 'https://')):
                 continue

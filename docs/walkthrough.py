@@ -8,6 +8,7 @@ The pictures are files of the site (pictures()), which the page shows as images.
 import math
 import random
 import re
+import shutil
 
 VALUE_MARKER = re.compile(r'\{\{ (\w+) \}\}')
 NAME = 'emma'
@@ -110,8 +111,9 @@ def compute():
     gradient_values, gradient_svg = one_gradient(walk)
     values.update(gradient_values)
     heads = [[atom.data for atom in weights] for weights in walk.stages[f'layer0.head{HEAD}.softmax']]
-    pictures = {ATTENTION_PICTURE: heatmap_svg(heads, [walk.symbol(t) for t in walk.tokens[:-1]], POSITION),
-                GRADIENT_PICTURE: gradient_svg}
+    pictures = {ATTENTION_PICTURE: heatmap_svg(heads, [walk.symbol(t) for t in walk.tokens[:-1]], POSITION)}
+    if gradient_svg is not None:
+        pictures[GRADIENT_PICTURE] = gradient_svg
     return dict(values=values, pictures={name: svg.encode() for name, svg in pictures.items()})
 
 
@@ -261,9 +263,15 @@ def score_neuron(Val, upstream, loss, query, real_key_atoms):
             raise AssertionError(f"the drawn gradient {mine.grad} is not the model's {real.grad}")
     names = {f'q[{i}]': v for i, v in enumerate(q)}
     names.update({f'k[{i}]': v for i, v in enumerate(k)}, score=score)
+    values = dict(upstream=f"{upstream:+.3g}", key_grads=', '.join(f"{v.grad:+.3g}" for v in k))
+    if shutil.which('dot') is None:  # no Graphviz to lay it out: the graph as DOT text
+        text = draw_dot(rest_of_the_model, format='dot', names=names)
+        values['gradient_figure'] = (f"(Graphviz's `dot` was not installed where this site was built: "
+                                     f"the graph as DOT text.)\n\n```text\n{text}```")
+        return values, None
     svg = draw_dot(rest_of_the_model, format='svg', names=names)
-    values = dict(upstream=f"{upstream:+.3g}", gradient_picture=GRADIENT_PICTURE,
-                  key_grads=', '.join(f"{v.grad:+.3g}" for v in k))
+    values['gradient_figure'] = (f"![the score of a query against a key as a Val graph, with each atom's value and "
+                                 f"gradient]({GRADIENT_PICTURE})")
     return values, svg[svg.index('<svg'):]
 
 

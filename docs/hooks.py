@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The site documents this checkout: its microgpt, whatever else is installed.
 sys.path.insert(0, str(REPO))
 
-import sources  # noqa: E402  (docs/, on the path while MkDocs loads this hook)
+import source_blocks  # noqa: E402  (docs/, on the path while MkDocs loads this hook)
 import walkthrough  # noqa: E402
 
 REPOSITORY_LINK = re.compile(r'\]\(\.\./\.\./(experiments|benchmarks)/')
@@ -56,7 +56,7 @@ def on_page_markdown(markdown, **kwargs):
     for match in CLICK_DIRECTIVE.finditer(markdown):
         options = dict(re.findall(r':(\w+):[ \t]*(.*)', match.group(1)))
         write_help_for_the_reference(options['module'], options['command'])
-    markdown = sources.fill_sources(markdown, REPO)
+    markdown = source_blocks.fill_sources(markdown, REPO)
     return walkthrough.fill_values(markdown) if walkthrough.VALUE_MARKER.search(markdown) else markdown
 
 

@@ -8,8 +8,9 @@
   block, and each command's line in a list of subcommands its first sentence, whole;
 - the tour (tour.ipynb) is executed in a scratch folder, so its page shows every output;
 - "How this GPT works" (how-it-works.md): its `<!-- source: FILE:NAME -->` markers become the
-  lines of microgpt's source that they name, and its `{{ name }}` markers the numbers and
-  pictures of the primordial model, trained as the site is built (docs/walkthrough.py).
+  lines of microgpt's source that they name (docs/source_blocks.py), and its `{{ name }}`
+  markers the numbers and pictures of the primordial model, trained as the site is built
+  (docs/walkthrough.py).
 """
 import importlib
 import inspect

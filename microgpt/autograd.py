@@ -31,21 +31,21 @@ class Val:
     to it (0.0 until then). Arithmetic with Vals and plain numbers makes new Vals, each holding
     its children (the Vals it was made from) and its local gradients (d self / d child):
 
-    >>> a, b = Val(2.0), Val(-3.0)
-    >>> c = a * b + 1.0
-    >>> c.data
-    -5.0
-    >>> c.backward()
-    >>> a.grad, b.grad
-    (-3.0, 2.0)
+        >>> a, b = Val(2.0), Val(-3.0)
+        >>> c = a * b + 1.0
+        >>> c.data
+        -5.0
+        >>> c.backward()
+        >>> a.grad, b.grad
+        (-3.0, 2.0)
 
     Gradients add up over every path, so reusing a Val is counted each time:
 
-    >>> x = Val(3.0)
-    >>> y = x * x + x
-    >>> y.backward()
-    >>> x.grad
-    7.0
+        >>> x = Val(3.0)
+        >>> y = x * x + x
+        >>> y.backward()
+        >>> x.grad
+        7.0
 
     In Jupyter a Val shows as the graph that made it (`microgpt.draw_dot`) where Graphviz
     is installed, and as its repr elsewhere.

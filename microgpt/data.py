@@ -107,9 +107,11 @@ def bundled_names_path():
 def load_names():
     """The names data bundled with microgpt, one name a document: what the original trains on.
 
-    >>> names = load_names()
-    >>> len(names), names[:3]
-    (32033, ['emma', 'olivia', 'ava'])
+    How many there are, and the first three:
+
+        >>> names = load_names()
+        >>> len(names), names[:3]
+        (32033, ['emma', 'olivia', 'ava'])
     """
     return load_docs(bundled_names_path())
 

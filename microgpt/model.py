@@ -14,6 +14,16 @@ RMSNORM_EPS = 1e-5
 
 @dataclass(frozen=True)
 class GPTConfig:
+    """The model's sizes; every default is the original microgpt.py's (4,192 parameters on
+    the names). n_embd must be a multiple of n_head.
+
+    :ivar vocab_size: how many tokens there are: the data's characters, plus BOS (27 for the names)
+    :ivar n_embd: the width of every token's vector: its embedding and the residual stream
+    :ivar n_head: attention heads per layer; each looks at n_embd / n_head of the vector (head_dim)
+    :ivar n_layer: transformer blocks (attention then MLP), one after the other
+    :ivar block_size: the most positions the model sees: the longest context, and the rows of wpe
+    :ivar ff_mult: the MLP's hidden width, as a multiple of n_embd
+    """
     vocab_size: int
     n_embd: int = 16
     n_head: int = 4

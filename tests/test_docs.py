@@ -31,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,142 @@ def test_the_architecture_page_draws_the_real_floors():
     assert shown == {unit: (floor(unit), imports[unit]) for unit in imports}
     for unit, (level, _) in shown.items():  # the drawing above the table puts each on its floor
         assert re.search(rf'^floor {level:>2} .*(?<![\w/]){re.escape(unit)}(?!\w)', page, re.M), unit
+
+
+# --- what the reader sees: the rendered pages ------------------------------------------------------
+
+class RenderedText(HTMLParser):
+    """The text of an HTML page, each piece with the tags it sits in."""
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.pieces, self.images = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == 'img':
+            self.images.append(dict(attrs).get('src', ''))
+        elif tag not in VOID_TAGS:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+    def handle_data(self, data):
+        self.pieces.append((data, tuple(self.open)))
+
+    def text_in(self, *tags):
+        """The page's text inside any of these tags, pieces joined."""
+        return ''.join(data for data, inside in self.pieces if set(tags) & set(inside))
+
+
+VOID_TAGS = {'br', 'hr', 'img', 'input', 'link', 'meta', 'source', 'wbr', 'col', 'area', 'base', 'embed'}
+
+
+def rendered(site, page):
+    parser = RenderedText()
+    parser.feed((site / page / 'index.html').read_text())
+    return parser
+
+
+def test_the_docstrings_examples_render_as_code(site):
+    """A `>>>` example of a docstring is a code block, never a (nested) blockquote."""
+    api = rendered(site, 'api')
+    examples = [(data, inside) for data, inside in api.pieces if '>>>' in data]
+    assert len(examples) >= 3  # Val's, draw_dot's, load_names'
+    for data, inside in examples:
+        assert 'blockquote' not in inside and 'code' in inside, data
+    code = api.text_in('code')
+    for line in (">>> a, b = Val(2.0), Val(-3.0)\n>>> c = a * b + 1.0\n>>> c.data\n-5.0",
+                 ">>> names = load_names()", "digraph atoms {"):
+        assert line in code, line
+
+
+def test_gptconfig_s_fields_are_described(site):
+    api = (site / 'api' / 'index.html').read_text()
+    section = api.split('id="microgpt.model.GPTConfig"', 1)[1].split('id="microgpt.model.GPT"', 1)[0]
+    for field in ('vocab_size', 'n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult'):
+        assert re.search(rf'>{field}</a></code></td>.*?<p>\w', section, re.S), field
+
+
+def click_examples(command):
+    """Each line of the `\\b` paragraphs of a click command's help and of its subcommands'."""
+    import inspect
+    lines = []
+    for paragraph in inspect.cleandoc(command.help or '').split('\n\n'):
+        if paragraph.startswith('\b'):
+            lines += [line.strip() for line in paragraph.splitlines()[1:] if line.startswith(' ')]
+    for sub in getattr(command, 'commands', {}).values():
+        lines += click_examples(sub)
+    return lines
+
+
+def test_the_cli_reference_shows_each_example_as_written(site):
+    """Every example of every command is in a code block of the CLI reference, character for
+    character (globs' `*` included), each on a line of its own, and `--help` still prints them."""
+    from click.testing import CliRunner
+    from microgpt.cli import main
+    examples = click_examples(main)
+    assert len(examples) > 20 and any('sweep-*.jsonl' in line for line in examples)
+    code_lines = {' '.join(line.split()) for line in rendered(site, 'cli').text_in('pre').splitlines()}
+    for line in examples:
+        assert ' '.join(line.split()) in code_lines, line
+    judge = CliRunner().invoke(main, ['judge', '--help']).output
+    assert "\n  Example:\n    microgpt sample --num 50 | sed 's/^sample *[0-9]*: //'" in judge
+
+
+def test_formulas_and_lists_render_as_written(site):
+    scaling = rendered(site, 'scaling')
+    assert "D' = U + U R_D* (1 - exp(-R/R_D*))" in scaling.text_in('code')
+    assert 'L(N, D) = E + A/N^alpha + B/D^beta' in scaling.text_in('code')
+    assert not [data for data, inside in scaling.pieces if 'em' in inside and 'R_D' in data]
+    items = rendered(site, 'evolution').text_in('li')
+    assert 'loss: mean per-token cross-entropy' in items and 'aesthetic: the judge below' in items
+
+
+def test_every_image_of_the_site_is_there(site):
+    """Every picture a page shows is a file of the site (or data in the page), and no link is
+    left pointing at a page's source (a .md or .ipynb the build did not resolve)."""
+    pages = sorted(site.rglob('index.html'))
+    assert len(pages) > 15
+    for page in pages:
+        html = page.read_text()
+        assert not re.findall(r'href="[^"#:]*\.(?:md|ipynb)"', html), page
+        parser = RenderedText()
+        parser.feed(html)
+        for source in parser.images:
+            if source.startswith(('data:', 'http://', 'https://')):
+                continue
+            assert (page.parent / source.split('#')[0]).resolve().is_file(), (page, source)
+
+
+def test_the_tour_shows_its_outputs(site):
+    tour = (site / 'tour' / 'index.html').read_text()
+    text = rendered(site, 'tour').text_in('pre')
+    assert 'loss 3.3660 ->' in text and 'held-out loss' in text
+    assert 'class="jp-RenderedImage' in tour and '<img' in tour.split('class="jp-RenderedImage', 1)[1][:300]
+    if shutil.which('dot'):
+        assert 'data-mime-type="image/svg+xml"' in tour
+
+
+def test_how_it_works_shows_the_code_and_the_numbers_of_the_primordial_model(site):
+    """Its source blocks are the files' own lines; its numbers are the primordial run's."""
+    page = rendered(site, 'how-it-works')
+    html = (site / 'how-it-works' / 'index.html').read_text()
+    assert '{{' not in html and '<!-- source:' not in html
+    code = page.text_in('code')
+    rmsnorm = (REPO / 'microgpt' / 'model.py').read_text().split('def rmsnorm(x):', 1)[1].split('\n\n', 1)[0]
+    assert 'def rmsnorm(x):' + rmsnorm in code
+    for name in ('class Tokenizer:', 'def cross_entropy(logits, target):', 'def backward(self):',
+                 'def adam_step(self, lr, t):', 'def next_token_probs(logits, temperature'):
+        assert name in code, name
+    assert html.count('title="microgpt/') >= 10 or html.count('microgpt/model.py · ') >= 5
+    text = ' '.join(''.join(data for data, _ in page.pieces).split())
+    for number in ('ln 27 = 3.2958', 'first training step is 3.3660', 'the loss is 2.6497', 'kamon, ann, karai'):
+        assert number in text, number
+    pictures = ['how-it-works-attention.svg'] + (['how-it-works-gradient.svg'] if shutil.which('dot') else [])
+    for picture in pictures:
+        assert any(source.endswith(picture) for source in page.images), picture
+    for link in ('https://gist.github.com/karpathy/8627fe009c40f57531cb18360106ce95',
+                 'https://github.com/karpathy/micrograd', 'https://github.com/karpathy/makemore'):
+        assert f'href="{link}"' in html

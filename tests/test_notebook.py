@@ -1,5 +1,6 @@
 """docs/pages/tour.ipynb: committed without outputs, and it runs from top to bottom (nbclient,
-the `notebook` extra) in a scratch folder, within the time the tour promises."""
+the `notebook` extra) in a scratch folder, within the time the tour promises. (The docs' build
+runs it the same way into its page: tests/test_docs.py reads the outputs there.)"""
 import json
 import os
 import shutil

@@ -399,24 +399,24 @@ def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=No
     trace: a StageTrace that the forward pass reported to (GPT.forward's `trace`): its stages
     become groups, as `microgpt graph` draws them.
 
-    >>> from microgpt import Val, draw_dot
-    >>> a, b = Val(2.0), Val(-3.0)
-    >>> c = a * b + 1.0
-    >>> c.backward()
-    >>> print(draw_dot(c, format='dot', names={'a': a, 'b': b}))  # doctest: +ELLIPSIS
-    digraph atoms {
-    ...
-    n3 [label="a\\ndata 2\\ngrad -3", fillcolor="#dbe9f6", tooltip="a"];
-    n4 [label="b\\ndata -3\\ngrad 2", fillcolor="#dbe9f6", tooltip="b"];
-    n0 [label="+\\ndata -5\\ngrad 1", fillcolor="#f8d0c8", tooltip="expression"];
-    n1 [label="*\\ndata -6\\ngrad 1", fillcolor="#fdf3d0", tooltip="expression"];
-    n2 [label="const\\ndata 1\\ngrad 1", fillcolor="#eeeeee", tooltip="expression"];
-    n1 -> n0;
-    n2 -> n0;
-    n3 -> n1;
-    n4 -> n1;
-    }
-    <BLANKLINE>
+        >>> from microgpt import Val, draw_dot
+        >>> a, b = Val(2.0), Val(-3.0)
+        >>> c = a * b + 1.0
+        >>> c.backward()
+        >>> print(draw_dot(c, format='dot', names={'a': a, 'b': b}))  # doctest: +ELLIPSIS
+        digraph atoms {
+        ...
+        n3 [label="a\\ndata 2\\ngrad -3", fillcolor="#dbe9f6", tooltip="a"];
+        n4 [label="b\\ndata -3\\ngrad 2", fillcolor="#dbe9f6", tooltip="b"];
+        n0 [label="+\\ndata -5\\ngrad 1", fillcolor="#f8d0c8", tooltip="expression"];
+        n1 [label="*\\ndata -6\\ngrad 1", fillcolor="#fdf3d0", tooltip="expression"];
+        n2 [label="const\\ndata 1\\ngrad 1", fillcolor="#eeeeee", tooltip="expression"];
+        n1 -> n0;
+        n2 -> n0;
+        n3 -> n1;
+        n4 -> n1;
+        }
+        <BLANKLINE>
     """
     if format not in DRAW_FORMATS:
         raise MicrogptError(f"format must be one of {', '.join(DRAW_FORMATS)}, got {format!r}")

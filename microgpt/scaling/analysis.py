@@ -334,17 +334,6 @@ def plot_sweeps(sweeps, out_path):
 
 # --- evolve logs ---------------------------------------------------------------------------------
 
-def is_evolve_log(path):
-    """Whether a file is an evolve log (its first line is the run record) rather than sweep results."""
-    import json
-    try:
-        with open(path, encoding='utf-8') as f:
-            first = json.loads(f.readline() or 'null')
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(first, dict) and first.get('kind') == 'run' and 'fitness' in first
-
-
 def evolution_report(path, log, markdown=False):
     """Per generation: best (its mean and spread), mean and worst fitness, failures and
     distinct architectures; the baselines and finalists, each as mean ± spread; the winner's
@@ -390,6 +379,7 @@ def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_js
     for path in files:
         if not Path(path).is_file():
             raise MicrogptError(f"results file not found: {path}")
+    from ..evolve.log import is_evolve_log, load_evolve_log
     logs = [path for path in files if is_evolve_log(path)]
     results = [path for path in files if path not in logs]
     if fit:
@@ -402,7 +392,6 @@ def analyze_job(console, files, plot_path=None, markdown=False, fit=False, as_js
     if results:
         found = load_sweeps(results, warn=console.info)
         parts.append(report(found, markdown=markdown, tolerance=tolerance))
-    from ..evolve.lineage import load_evolve_log
     evolutions = [(path, load_evolve_log(path)) for path in logs]
     parts += [evolution_report(path, log, markdown) for path, log in evolutions]
     console.out('\n\n'.join(parts))

@@ -69,3 +69,29 @@ def lead_over(best, runner_up):
     lead = abs(runner_up.score - best.score)
     spreads = [s for s in (best.spread, runner_up.spread) if s is not None]
     return lead, (lead > max(spreads)) if spreads else None
+
+
+def genome_provenance(best, runner_up, primordial, incumbent, decision, search, final_seeds, log, origin):
+    """What genome.json records of the search that wrote it: the winner's scores, the
+    search's settings (`search`: space, budget, seed, population, generations, completed,
+    engine, data), the final's seeds, the baselines' and the runner-up's scores, the decision,
+    the log, and the run's provenance (`origin`)."""
+    lead, clear = lead_over(best, runner_up)
+    return {
+        'fitness': best.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,
+        'seeds': best.seeds,
+        'components': {k: v for k, v in best.components.items() if k != 'samples'},
+        'generation': best.generation, 'index': best.index, 'organism_seed': best.seed,
+        'space': search['space'], 'budget': search['budget'], 'flops': best.flops,
+        'seed': search['seed'], 'population': search['population'], 'generations': search['generations'],
+        'completed': search['completed'], 'engine': search['engine'], 'data': search['data'],
+        'primordial_score': primordial.score if primordial else None,
+        'primordial_spread': primordial.spread if primordial else None,
+        'final_seeds': final_seeds,
+        'incumbent_score': incumbent.score if incumbent else None,
+        'incumbent_spread': incumbent.spread if incumbent else None,
+        'replaced_incumbent': None if decision is None else decision['replaced'],
+        'runner_up': runner_up.summary() if runner_up else None,
+        'lead': lead, 'lead_exceeds_spread': clear,
+        'log': log, **(origin or {}),
+    }

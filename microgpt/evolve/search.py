@@ -19,7 +19,7 @@ from ..trials.executor import Task, default_workers, make_executor, run_tasks, s
 from ..trials.runner import run_trial, trial_settings
 from . import genes
 from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
-from .decision import decide, interrupted_genome_path, lead_over, read_incumbent
+from .decision import decide, genome_provenance, interrupted_genome_path, lead_over, read_incumbent
 from .events import BaselineScored, Decision, FinalResult, PlanMade, Stagnation, WorkerRetried
 from .final import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, final_scorings, final_seeds,
                     finalists_of, recorded_incumbent)
@@ -395,24 +395,9 @@ class Evolution:
 
     def provenance(self, best):
         """What genome.json records of the search that made it."""
-        primordial, runner = self.primordial, self.runner_up
-        lead, clear = lead_over(best, runner)
-        return {
-            'fitness': self.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,
-            'seeds': best.seeds,
-            'components': {k: v for k, v in best.components.items() if k != 'samples'},
-            'generation': best.generation, 'index': best.index, 'organism_seed': best.seed,
-            'space': self.space.name, 'budget': self.budget, 'flops': best.flops,
-            'seed': self.seed, 'population': self.population, 'generations': self.generations,
-            'completed': not self.interrupted, 'engine': self.engine_name,
-            'data': self.data_path,
-            'primordial_score': primordial.score if primordial else None,
-            'primordial_spread': primordial.spread if primordial else None,
-            'final_seeds': self.final_seeds() if self.finalists else None,
-            'incumbent_score': self.incumbent.score if self.incumbent else None,
-            'incumbent_spread': self.incumbent.spread if self.incumbent else None,
-            'replaced_incumbent': None if self.decision is None else self.decision['replaced'],
-            'runner_up': runner.summary() if runner else None,
-            'lead': lead, 'lead_exceeds_spread': clear,
-            'log': str(self.log_path), **(self.origin or {}),
-        }
+        return genome_provenance(
+            best, self.runner_up, self.primordial, self.incumbent, self.decision,
+            search={'space': self.space.name, 'budget': self.budget, 'seed': self.seed,
+                    'population': self.population, 'generations': self.generations,
+                    'completed': not self.interrupted, 'engine': self.engine_name, 'data': self.data_path},
+            final_seeds=self.final_seeds() if self.finalists else None, log=str(self.log_path), origin=self.origin)

@@ -9,8 +9,11 @@ import click
 from ..console import (baseline_line, best_line, decision_line, format_duration, generation_line, judged_line,
                        lead_line, plan_line, stagnation_line, training_line, voice_searching)
 from ..errors import MicrogptError
+from ..evolve import events
+from ..evolve.final import FINAL_SCORINGS
 from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
+from ..evolve.organism import GenerationSummary
 from ..genome import DEFAULT_GENOME
 from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, parallel_options, \
     seed_option
@@ -91,9 +94,9 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
                           replace=replace, reuse_incumbent=not retrain_incumbent,
                           origin=provenance(command_argv(), dataset.sha256, 'numpy'), data_path=str(dataset.path))
     terminal.info(voice_searching(population, generations, fitness, evolution.space.name, evolution.budget))
+    where = f"cluster {cluster}" if cluster else f"workers: {workers or default_workers()}"
     terminal.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
-                     f"seed {seed}, " + (f"cluster {cluster})" if cluster else
-                                         f"workers: {workers or default_workers()})"))
+                  f"seed {seed}, {where})")
     SearchStory(terminal, evolution).tell()
 
 
@@ -103,8 +106,6 @@ class SearchStory:
     its lead and the decision on stdout; on Ctrl-C, where the best so far went."""
 
     def __init__(self, console, evolution):
-        from ..evolve import events
-        from ..evolve.organism import GenerationSummary
         self.console, self.evolution = console, evolution
         self.fitness, self.out = evolution.fitness, evolution.out
         self.lines = {events.PlanMade: self.plan, events.TrainingDone: self.training,
@@ -141,7 +142,6 @@ class SearchStory:
         self.console.info(plan_line(event.plan, self.evolution.space.name, {'incumbent': f"incumbent {self.out}"}))
 
     def training(self, done):
-        from ..evolve.final import FINAL_SCORINGS
         seed = f", seed {done.final_seed} of {FINAL_SCORINGS}" if done.stage == 'final' else ''
         self.console.status(training_line(done, self.name_of(done.organism) + seed,
                                           self.describe(done.organism.own_score)))
@@ -156,7 +156,6 @@ class SearchStory:
         self.console.out(stagnation_line(event.stale, event.immigrants))
 
     def baseline(self, event):
-        from ..evolve.final import FINAL_SCORINGS
         organism = event.organism
         label = f"incumbent {self.out}" if organism.origin == 'incumbent' else organism.origin
         if event.reused_from:

@@ -63,7 +63,6 @@ class FinalResult:
 
 @dataclass
 class Decision:
-    """Whether the winner replaced the genome at --out (evolve.decision.decide's record) and
-    where the winner was written."""
+    """Whether the winner replaced the genome at --out, and where it was written: the
+    decision as the log records it (evolve.decision.decide)."""
     decision: dict
-    genome_written: str

@@ -184,7 +184,7 @@ class Evolution:
         lead, clear = lead_over(self.best, self.runner_up)
         yield FinalResult(self.best, self.runner_up, lead, clear)
         if self.decision is not None:
-            yield Decision(self.decision, self.decision['genome_written'])
+            yield Decision(self.decision)
 
     def _plan(self, population):
         """The plan of the search (evolve.plan), logged; the incumbent's scorings that earlier

@@ -464,3 +464,32 @@ def test_no_budget_organism_crops_a_document(docs, tmp_path):
 
 def test_on_the_names_the_budget_space_starts_block_size_at_16(names_docs, tmp_path):
     assert Evolution(names_docs, log_dir=tmp_path).space.ranges['block_size'].low == 16  # as the evolution page says
+
+
+# --- the story a search tells, and its log ------------------------------------------------------
+
+def test_a_search_yields_its_story_in_order(docs, tmp_path):
+    from microgpt.evolve import events as told
+    evolution, best, events = evolve_telling(docs, tmp_path, 'story', baseline=True)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == 'PlanMade' and kinds[-2:] == ['FinalResult', 'Decision']
+    assert kinds.count('GenerationSummary') == 2 and kinds.count('BaselineScored') == 1
+    trainings = [e for e in events if isinstance(e, told.TrainingDone)]
+    assert [e.done for e in trainings] == list(range(1, len(trainings) + 1))
+    assert trainings[-1].done == trainings[-1].total == 4 * 2 + 3 * FINAL_SCORINGS + FINAL_SCORINGS
+    finals = [e for e in trainings if e.stage == 'final']
+    assert sorted({e.final_seed for e in finals}) == list(range(1, FINAL_SCORINGS + 1))
+    result = next(e for e in events if isinstance(e, told.FinalResult))
+    assert result.best is best and result.runner_up is evolution.runner_up
+    assert events[-1].decision == evolution.decision and evolution.decision['genome_written'] == str(evolution.out)
+
+
+def test_the_log_is_written_a_whole_line_at_a_time(tmp_path):
+    from microgpt.evolve.log import EvolveLogWriter, read_records
+    log = EvolveLogWriter(tmp_path, 'loss', 3)
+    log.write({'kind': 'run', 'score': float('inf')})
+    with open(log.path, 'a') as f:
+        f.write('{"kind": "organ')  # a line torn by a crash
+    log.write({'kind': 'result'})
+    assert list(read_records(log.path)) == [{'kind': 'run', 'score': None}, {'kind': 'result'}]
+    assert log.path.name.startswith('evolve-loss-') and log.path.name.endswith('-seed3.jsonl')

@@ -1,23 +1,22 @@
 """The `microgpt` command line: the root group, which maps errors and interrupts to one line and
 an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
 commands registered on it. Each command group has its module under microgpt/commands/ (sample,
-eval and judge; sweep; analyze; graph, attention, embeddings and report), its click decorators
-above its body; train, evolve, bench and drift are declared here."""
+eval and judge; evolve; sweep; analyze; graph, attention, embeddings and report), its click
+decorators above its body; train, bench and drift are declared here."""
 import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
 from .commands.analyze import analyze
+from .commands.evolve import evolve
 from .commands.options import (COUNT, GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand,
                                comma_list, command_argv, console, data_option, engine_option, gene_options,
-                               parallel_options, seed_option, train_options)
+                               train_options)
 from .commands.sample import evaluate, judge, sample
 from .commands.see import attention, embeddings, graph, report
 from .commands.sweep import sweep
 from .console import Console
 from .engines import DEFAULT_DTYPE, DTYPES
 from .errors import MicrogptError
-from .evolve.fitness import FITNESS_KINDS
-from .evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
 from .signals import JobInterrupted, exit_status, raise_on_sigterm
@@ -116,71 +115,6 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
                            new_samples=new_samples, command=command_argv(), flags=SETTING_FLAGS), console())
 
 
-# --- evolution ----------------------------------------------------------------------------
-
-EVOLVE_SECTIONS = (
-    ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),
-    ('Where the runs go', ['workers', 'cluster']),
-    ('Input and output', ['data', 'out']),
-    ('The final', ['replace', 'retrain_incumbent']),
-)
-
-
-@main.command(cls=SectionedCommand, sections=EVOLVE_SECTIONS)
-@click.option('--fitness', type=click.Choice(FITNESS_KINDS), required=True,
-              help="loss: validation loss after training (lower is better); "
-                   "aesthetic: a judge of the names the organism samples (higher is better).")
-@click.option('--population', type=click.IntRange(min=2), default=DEFAULT_POPULATION, show_default=True,
-              help="Organisms per generation.")
-@click.option('--generations', type=COUNT, default=DEFAULT_GENERATIONS, show_default=True,
-              help="Generations, the random first one included.")
-@seed_option("Seed of the search, of the validation split and of every organism's training.")
-@parallel_options
-@data_option
-@click.option('--out', type=click.Path(), default=DEFAULT_GENOME, show_default=True,
-              help="Where to write the best genome (`microgpt train` loads ./genome.json). A genome "
-                   "already there takes part in the final and is replaced only when the winner beats it "
-                   "by more than the noise; else the winner goes beside it (genome.candidate.json). An "
-                   "interrupted search writes beside it (genome.interrupted.json).")
-@click.option('--replace', is_flag=True,
-              help="Write the winner to --out even when it does not beat the genome there.")
-@click.option('--retrain-incumbent', is_flag=True,
-              help="Train the genome at --out in the final even where a log in experiments/ already "
-                   "holds its scorings on the same split, settings, seeds and arithmetic (such "
-                   "scorings are otherwise reused).")
-@click.option('--space', type=click.Choice(list(SPACES)), default=DEFAULT_SPACE, show_default=True,
-              help="budget: the wide genome, every organism the same FLOPs (--budget), its steps "
-                   "following from its architecture and batch size; seed: the seed design's narrow "
-                   "ranges with steps as a gene, one document a step, no budget.")
-@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
-              help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}: the default "
-                   "search finishes within 10 minutes on 2 cores). Counted as `microgpt.flops` counts them.")
-def evolve(fitness, population, generations, seed, workers, cluster, data, out, replace, retrain_incumbent, space,
-           budget):
-    """Evolve the hyperparameters ("DNA") with a genetic search and write the best genome.
-
-    Tournament selection, crossover, mutation, 2 random immigrants (more when the search
-    stagnates) and the best organism kept and trained again on a fresh seed each generation.
-    Then the final: the 3 best, the genome at --out (as `microgpt train` trains it) and the
-    primordial genome are trained on the same 3 fresh seeds; the best finalist wins, and
-    replaces --out only when it beats it by more than the larger spread of the two (scorings
-    of the genome at --out that an earlier log in experiments/ holds are reused). Organisms
-    train on the numpy engine, in parallel; a plan with an estimated time, then a line per
-    training with elapsed time and ETA, go to stderr. Every organism goes into a log under
-    experiments/.
-
-    \b
-    Examples:
-      microgpt evolve --fitness loss                # the default search
-      microgpt evolve --fitness loss --population 8 --generations 10 --budget 3e11
-      microgpt evolve --fitness loss --space seed
-    """
-    from .evolve.search import evolve_job
-    evolve_job(console(), fitness, population, generations, seed, workers, cluster, data, out,
-               command=command_argv(), space=space, budget=budget, replace=replace,
-               retrain_incumbent=retrain_incumbent)
-
-
 # --- benchmark ----------------------------------------------------------------------------
 
 @main.command()
@@ -258,7 +192,7 @@ def drift(files, kernels, threads, data, out):
 
 # --- the commands of microgpt/commands/ -----------------------------------------------------------
 
-for command in (sample, evaluate, judge, sweep, analyze, graph, attention, embeddings, report):
+for command in (sample, evaluate, judge, evolve, sweep, analyze, graph, attention, embeddings, report):
     main.add_command(command)
 
 

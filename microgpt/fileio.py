@@ -1,5 +1,6 @@
 """Files: atomic writes (a reader sees the old file or the new one, never half of one),
-output paths checked before any work, and JSON read with clear errors."""
+durable JSON lines appended one whole line at a time, output paths checked before any work,
+and JSON read with clear errors."""
 import errno
 import json
 import os
@@ -133,6 +134,31 @@ def _atomic_write(path, payload):
 def atomic_write_json(path, obj, indent=None):
     text = json.dumps(obj, indent=indent, allow_nan=False)
     atomic_write_bytes(path, (text + '\n').encode('utf-8'))
+
+
+def append_json_line(path, record, failure):
+    """Append `record` as one JSON line in a single write, synced to disk before returning:
+    an interrupted writer keeps every line it finished. A partial last line left by an
+    earlier crash gets a newline first, so this line stays whole. A failure is one
+    MicrogptError: `failure`, the path and why ("cannot append to results file x: ...")."""
+    line = (json.dumps(record) + '\n').encode('utf-8')
+    try:
+        _append_line(path, line)
+    except OSError as e:
+        raise MicrogptError(f"{failure} {path}: {e.strerror or e}") from None
+
+
+def _append_line(path, line):
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b'\n':
+            line = b'\n' + line
+        while line:
+            line = line[os.write(fd, line):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_json(path, what, hint=''):

@@ -161,13 +161,23 @@ def memory_needed(arch, engine_name, vocab_size=None):
     return config.num_params(), config.num_params() * BYTES_PER_PARAM.get(engine_name, max(BYTES_PER_PARAM.values()))
 
 
+def memory_shortfall(arch, engine_name, vocab_size=None, copies=1):
+    """(parameters, bytes one training needs, bytes free) when `copies` trainings of this
+    architecture at once need more memory than is free; None when they fit (or free memory
+    is unknown)."""
+    params, need = memory_needed(arch, engine_name, vocab_size)
+    have = available_memory()
+    if have is not None and need * copies > have:
+        return params, need, have
+    return None
+
+
 def check_memory(arch, engine_name, vocab_size=None):
     """Raise MicrogptError before allocating if the model cannot fit in memory."""
-    config = GPTConfig(vocab_size=vocab_size or 1, **{**ARCH_DEFAULTS, **arch})
-    _, need = memory_needed(arch, engine_name, vocab_size)
-    have = available_memory()
-    if have is not None and need > have:
-        raise MicrogptError(f"a model of {config.num_params():,} parameters needs about {need / 2**30:.1f} GiB "
+    shortfall = memory_shortfall(arch, engine_name, vocab_size)
+    if shortfall is not None:
+        params, need, have = shortfall
+        raise MicrogptError(f"a model of {params:,} parameters needs about {need / 2**30:.1f} GiB "
                             f"on the {engine_name} engine; this machine has {have / 2**30:.1f} GiB free. "
                             f"Choose a smaller --n-embd / --n-layer / --ff-mult / --block-size")
 

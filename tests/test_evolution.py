@@ -8,7 +8,10 @@ from microgpt.evolve import search as evolution_module
 from microgpt.evolve import genes
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolve.search import FINAL_SCORINGS, Evolution, organism_seed
+from microgpt.evolve.events import Stagnation
+from microgpt.evolve.final import FINAL_SCORINGS
+from microgpt.evolve.organism import GenerationSummary, organism_seed
+from microgpt.evolve.search import Evolution
 from microgpt.trials.runner import run_trial
 from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
 from microgpt.genome import load_genome
@@ -32,6 +35,16 @@ def evolve(docs, tmp_path, name, **kwargs):
     settings.update(kwargs)
     evolution = Evolution(docs, **settings)
     return evolution, evolution.run()
+
+
+def evolve_telling(docs, tmp_path, name, **kwargs):
+    """evolve, with the events the search yielded."""
+    settings = dict(fitness='loss', population=4, generations=2, seed=3, workers=1, space=TINY_SPACE,
+                    baseline=False, out=tmp_path / f'{name}.json', log_dir=tmp_path / f'{name}-logs')
+    settings.update(kwargs)
+    evolution = Evolution(docs, **settings)
+    events = list(evolution.events())
+    return evolution, evolution.best, events
 
 
 def read_log(evolution):
@@ -119,8 +132,8 @@ def test_failing_organisms_get_the_worst_fitness_and_the_run_goes_on(docs, tmp_p
         return run_trial(settings, *args, **kwargs)
 
     monkeypatch.setattr(evolution_module, 'run_trial', flaky)
-    summaries = []
-    evolution, best = evolve(docs, tmp_path, 'flaky', on_generation=summaries.append)
+    evolution, best, events = evolve_telling(docs, tmp_path, 'flaky')
+    summaries = [e for e in events if isinstance(e, GenerationSummary)]
     organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
     failed = [r for r in organisms if r['score'] is None]
     assert len(failed) == 2
@@ -382,9 +395,8 @@ def test_a_stagnant_search_says_so_and_lets_in_more_immigrants(docs, tmp_path, m
         return dict(record, val_loss=2.5)
 
     monkeypatch.setattr(evolution_module, 'run_trial', constant)
-    told = []
-    evolution, best = evolve(docs, tmp_path, 'stale', population=6, generations=3,
-                             on_stagnation=lambda *args: told.append(args))
+    evolution, best, events = evolve_telling(docs, tmp_path, 'stale', population=6, generations=3)
+    told = [(e.generation, e.stale, e.immigrants) for e in events if isinstance(e, Stagnation)]
     records = read_log(evolution)
     stagnation = [r for r in records if r['kind'] == 'stagnation']
     assert [r['generation'] for r in stagnation] == [2] and told == [(2, 1, 3)]
@@ -452,3 +464,32 @@ def test_no_budget_organism_crops_a_document(docs, tmp_path):
 
 def test_on_the_names_the_budget_space_starts_block_size_at_16(names_docs, tmp_path):
     assert Evolution(names_docs, log_dir=tmp_path).space.ranges['block_size'].low == 16  # as the evolution page says
+
+
+# --- the story a search tells, and its log ------------------------------------------------------
+
+def test_a_search_yields_its_story_in_order(docs, tmp_path):
+    from microgpt.evolve import events as told
+    evolution, best, events = evolve_telling(docs, tmp_path, 'story', baseline=True)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == 'PlanMade' and kinds[-2:] == ['FinalResult', 'Decision']
+    assert kinds.count('GenerationSummary') == 2 and kinds.count('BaselineScored') == 1
+    trainings = [e for e in events if isinstance(e, told.TrainingDone)]
+    assert [e.done for e in trainings] == list(range(1, len(trainings) + 1))
+    assert trainings[-1].done == trainings[-1].total == 4 * 2 + 3 * FINAL_SCORINGS + FINAL_SCORINGS
+    finals = [e for e in trainings if e.stage == 'final']
+    assert sorted({e.final_seed for e in finals}) == list(range(1, FINAL_SCORINGS + 1))
+    result = next(e for e in events if isinstance(e, told.FinalResult))
+    assert result.best is best and result.runner_up is evolution.runner_up
+    assert events[-1].decision == evolution.decision and evolution.decision['genome_written'] == str(evolution.out)
+
+
+def test_the_log_is_written_a_whole_line_at_a_time(tmp_path):
+    from microgpt.evolve.log import EvolveLogWriter, read_records
+    log = EvolveLogWriter(tmp_path, 'loss', 3)
+    log.write({'kind': 'run', 'score': float('inf')})
+    with open(log.path, 'a') as f:
+        f.write('{"kind": "organ')  # a line torn by a crash
+    log.write({'kind': 'result'})
+    assert list(read_records(log.path)) == [{'kind': 'run', 'score': None}, {'kind': 'result'}]
+    assert log.path.name.startswith('evolve-loss-') and log.path.name.endswith('-seed3.jsonl')

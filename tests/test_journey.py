@@ -16,7 +16,10 @@ from microgpt import console as console_module
 from microgpt.cli import main
 from microgpt.console import Console, Ticker
 from microgpt.evolve import genes
-from microgpt.evolve.search import FINAL_SCORINGS, FINALISTS, Evolution, Organism
+from microgpt.evolve.decision import decide
+from microgpt.evolve.final import FINAL_SCORINGS, FINALISTS
+from microgpt.evolve.organism import Organism
+from microgpt.evolve.search import Evolution
 from microgpt.genome import Genome, load_genome, save_genome
 from microgpt.sampling import new_names
 
@@ -112,19 +115,19 @@ def organism(score, spread_scores, fitness='loss'):
     ('aesthetic', [0.70, 0.71, 0.72], [0.60, 0.61, 0.60], True, 'the winner beats the incumbent by more than the noise'),
     ('aesthetic', [0.60, 0.61, 0.60], [0.70, 0.71, 0.72], False, 'the incumbent beats the winner'),
 ])
-def test_the_decision_weighs_the_lead_against_the_larger_spread(names_docs, tmp_path, fitness, winner,
-                                                                 incumbent, replaced, why):
-    evolution = Evolution(names_docs[:50], fitness=fitness, population=2, generations=1, space='seed',
-                          out=tmp_path / 'g.json')
-    evolution.incumbent = organism(None, incumbent, fitness)
+def test_the_decision_weighs_the_lead_against_the_larger_spread(tmp_path, fitness, winner, incumbent, replaced,
+                                                                 why):
+    out = tmp_path / 'g.json'
+    defender = organism(None, incumbent, fitness)
     best = organism(None, winner, fitness)
-    decision = evolution.decide(best)
+    decision = decide(fitness, best, defender, out)
     assert decision['replaced'] is replaced and decision['why'] == why
-    noise = max(best.spread, evolution.incumbent.spread)
+    noise = max(best.spread, defender.spread)
     assert decision['noise'] == pytest.approx(noise)
-    assert decision['lead'] == pytest.approx(evolution.incumbent.cost - best.cost)
-    evolution.replace = True
-    assert evolution.decide(best)['replaced'] is True
+    assert decision['lead'] == pytest.approx(defender.cost - best.cost)
+    assert decision['genome_written'] == str(out if replaced else tmp_path / 'g.candidate.json')
+    forced = decide(fitness, best, defender, out, replace=True)
+    assert forced['replaced'] is True and forced['forced'] is (not replaced)
 
 
 def test_an_interrupted_search_leaves_the_genome_alone(folder, monkeypatch):

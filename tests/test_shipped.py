@@ -154,7 +154,7 @@ def test_readme_quotes_the_shipped_figures():
     shipped = load_genome(REPO / BUDGET_GENOME).provenance
     assert f"{shipped['score']:.4f}" in readme and f"{shipped['primordial_score']:.4f}" in readme
     if shipped.get('spread') is not None:  # a search that scored on several seeds: every stage as mean ± spread
-        from microgpt.evolve.lineage import load_evolve_log
+        from microgpt.evolve.log import load_evolve_log
         assert f"{shipped['score']:.4f} ± {shipped['spread']:.4f}" in readme
         for baseline in load_evolve_log(REPO / shipped['log']).baselines:
             assert f"{baseline['score']:.4f} ± {baseline['spread']:.4f}" in readme, baseline['origin']
@@ -529,7 +529,7 @@ def test_from_the_project_root_the_incumbents_scorings_are_reused_from_the_first
     from microgpt.evolve.fitness import sampling_seeds
     from microgpt.evolve.genes import DEFAULT_GENERATIONS
     from microgpt.evolve.recorded import RecordedScorings, split_digest
-    from microgpt.evolve.search import organism_seed
+    from microgpt.evolve.organism import organism_seed
     shipped = load_genome(REPO / 'genome.json').genome
     [first] = [path for path in default_search_logs() if path.parent == EXPERIMENTS]
     first_records = read_jsonl(first)
@@ -603,7 +603,8 @@ def test_the_readme_quotes_the_default_searches_from_the_project_root():
 
 
 def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_final():
-    from microgpt.evolve.lineage import final_standings, load_evolve_log
+    from microgpt.evolve.lineage import final_standings
+    from microgpt.evolve.log import load_evolve_log
     shipped = load_genome(REPO / 'experiments' / 'genome-aesthetic.json')
     p = shipped.provenance
     assert p['fitness'] == 'aesthetic' and p['space'] == 'budget' and p['budget'] and p['completed']

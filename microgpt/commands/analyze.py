@@ -53,7 +53,7 @@ def check_files(files, plot_path, fit, as_json, predict):
     """(evolve logs, sweep results files) among files; refused before any work when the
     options do not go together or a file is missing."""
     from ..plots import check_plot_path
-    from ..scaling.analysis import is_evolve_log
+    from ..evolve.log import is_evolve_log
     if (as_json or predict) and not fit:
         raise MicrogptError("--json and --predict go with --fit")
     if plot_path:
@@ -88,7 +88,7 @@ def show_law(out, results, plot_path, markdown, as_json, predict, resamples=None
 
 def show_tables(out, results, logs, plot_path, markdown, tolerance):
     """The tables of sweep results and of evolve logs; the plot of one kind."""
-    from ..evolve.lineage import load_evolve_log
+    from ..evolve.log import load_evolve_log
     from ..scaling.analysis import load_sweeps, plot_sweeps, report
     if plot_path and logs and (results or len(logs) > 1):
         raise MicrogptError("--plot draws one evolve log, or sweep results files: give one kind")

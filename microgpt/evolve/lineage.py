@@ -5,76 +5,9 @@ An organism is known by where it was born, "generation.index"; its birth record 
 records are re-scorings (elite, confirmation), each with the mean of its scorings so far.
 Logs written before births were recorded have no 'parents': their ancestry is unknown.
 """
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from ..errors import MicrogptError
-
-BIRTHS = ('random', 'immigrant', 'child')
-
-
-@dataclass
-class EvolveLog:
-    run: dict
-    generations: list
-    organisms: list = field(default_factory=list)  # every organism record, in log order
-    baselines: list = field(default_factory=list)
-    confirmation: dict = None
-    decision: dict = None  # whether the winner replaced the genome at --out (logs since the final met it)
-    result: dict = None
-
-    @property
-    def fitness(self):
-        return self.run['fitness']
-
-    def births(self):
-        """{(generation, index): the organism's birth record}."""
-        return {(r['generation'], r['index']): r for r in self.organisms if r['origin'] in BIRTHS}
-
-    def latest(self):
-        """{(generation, index): its last record, with the mean of all its scorings}; a
-        finalist's from the confirmation (its scorings ran in parallel)."""
-        latest = {}
-        for r in self.organisms:
-            key = (r['generation'], r['index'])
-            if key not in latest or r.get('scorings', 1) >= latest[key].get('scorings', 1):
-                latest[key] = r
-        for f in (self.confirmation or {}).get('organisms', []):
-            latest[(f['generation'], f['index'])] = dict(f, scorings=len(f['scores']))
-        return latest
-
-    @property
-    def has_lineage(self):
-        return any('parents' in r for r in self.organisms)
-
-
-def load_evolve_log(path):
-    """The records of an evolve log (a torn last line of an interrupted run is skipped)."""
-    log = EvolveLog(None, [])
-    for line in Path(path).read_text(encoding='utf-8').splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        kind = record.get('kind')
-        if kind == 'run':
-            log.run = record
-        elif kind == 'generation':
-            log.generations.append(record)
-        elif kind == 'organism':
-            log.organisms.append(record)
-        elif kind == 'baseline':
-            log.baselines.append(record)
-        elif kind == 'confirmation':
-            log.confirmation = record
-        elif kind == 'decision':
-            log.decision = record
-        elif kind == 'result':
-            log.result = record
-    if log.run is None or not log.generations:
-        raise MicrogptError(f"evolve log {path} has no finished generation")
-    return log
 
 
 def scored_in(record):
@@ -136,9 +69,8 @@ def _cost(fitness, score):
 
 
 def _genes_text(genes):
-    from ..console import describe_genes
     from ..genome import Genome
-    return describe_genes(Genome.from_settings(genes).shown())
+    return Genome.from_settings(genes).describe()
 
 
 def replay_organism(run, record, train_docs, val_docs):
@@ -181,7 +113,7 @@ class Standing:
 
     @property
     def spread(self):
-        from .search import spread_of
+        from .organism import spread_of
         return spread_of(self.scores)
 
 

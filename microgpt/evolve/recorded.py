@@ -14,11 +14,9 @@ it anyway.
 """
 import hashlib
 import json
-from pathlib import Path
 
 from ..reproducibility import arithmetic, machine, same_arithmetic
-
-LOG_PATTERN = 'evolve-*.jsonl'
+from .log import log_paths, read_records
 
 
 def split_digest(train_docs, val_docs):
@@ -42,22 +40,16 @@ class RecordedScorings:
         self.split_sha256, self.engine = split_sha256, engine
         self.here = arithmetic(machine(with_blas=engine != 'val'))
         self.found = {}
-        for path in sorted(Path(log_dir).glob(LOG_PATTERN)):
+        for path in log_paths(log_dir):
             self._read(path)
 
     def _read(self, path):
         try:
-            lines = path.read_text(encoding='utf-8').splitlines()
+            records = list(read_records(path))
         except (OSError, UnicodeDecodeError):
             return  # an unreadable log is no record: its scorings are trained again
         run = None
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a torn line of an interrupted run
-            if not isinstance(record, dict):
-                continue
+        for record in records:
             if record.get('kind') == 'run':
                 run = record
                 if run.get('split_sha256') != self.split_sha256 or run.get('engine') != self.engine:

@@ -330,15 +330,3 @@ def plot_sweeps(sweeps, out_path):
         ax.legend(fontsize=8)
     save_figure(fig, out_path)
 
-
-# --- evolve logs ---------------------------------------------------------------------------------
-
-def is_evolve_log(path):
-    """Whether a file is an evolve log (its first line is the run record) rather than sweep results."""
-    import json
-    try:
-        with open(path, encoding='utf-8') as f:
-            first = json.loads(f.readline() or 'null')
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(first, dict) and first.get('kind') == 'run' and 'fitness' in first

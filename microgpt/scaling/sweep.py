@@ -5,13 +5,13 @@ each finished run is appended at once, as one complete JSON line, to a results f
 interrupted sweep keeps every run it finished, and `--resume FILE` runs only the rest.
 """
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..data import held_out_split
 from ..errors import MicrogptError
+from ..fileio import append_json_line
 from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..training import ARCH_FIELDS
 from ..trials.runner import run_trial, trial_settings
@@ -120,27 +120,8 @@ def new_results_path(out_dir, sweep):
 
 
 def append_row(path, row):
-    """Append one row as a single write of one whole line, synced to disk before returning.
-
-    If an earlier crash left a partial last line, a newline first keeps this row whole."""
-    line = (json.dumps(row) + '\n').encode('utf-8')
-    try:
-        _append_line(path, line)
-    except OSError as e:
-        raise MicrogptError(f"cannot append to results file {path}: {e.strerror or e}") from None
-
-
-def _append_line(path, line):
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b'\n':
-            line = b'\n' + line
-        while line:
-            line = line[os.write(fd, line):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Append one row as one whole line, synced to disk (fileio.append_json_line)."""
+    append_json_line(path, row, 'cannot append to results file')
 
 
 def row_problem(row):

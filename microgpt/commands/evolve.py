@@ -1,0 +1,189 @@
+"""`microgpt evolve`: the genetic search, told as it goes. A plan line, a progress line per
+training (stderr), one line per generation and the final's verdicts on stdout; the best
+genome written to --out when it beats the genome there (else beside it; if interrupted,
+beside it too), every organism in a log under experiments/."""
+import time
+
+import click
+
+from ..console import (baseline_line, best_line, decision_line, format_duration, generation_line, judged_line,
+                       lead_line, plan_line, stagnation_line, training_line, voice_searching, worker_died_line)
+from ..errors import MicrogptError
+from ..evolve import events
+from ..evolve.final import FINAL_SCORINGS
+from ..evolve.fitness import FITNESS_KINDS, describe_score
+from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
+from ..evolve.organism import GenerationSummary
+from ..genome import DEFAULT_GENOME
+from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, parallel_options, \
+    seed_option
+
+EVOLVE_SECTIONS = (
+    ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),
+    ('Where the runs go', ['workers', 'cluster']),
+    ('Input and output', ['data', 'out']),
+    ('The final', ['replace', 'retrain_incumbent']),
+)
+
+
+@click.command(cls=SectionedCommand, sections=EVOLVE_SECTIONS)
+@click.option('--fitness', type=click.Choice(FITNESS_KINDS), required=True,
+              help="loss: validation loss after training (lower is better); "
+                   "aesthetic: a judge of the names the organism samples (higher is better).")
+@click.option('--population', type=click.IntRange(min=2), default=DEFAULT_POPULATION, show_default=True,
+              help="Organisms per generation.")
+@click.option('--generations', type=COUNT, default=DEFAULT_GENERATIONS, show_default=True,
+              help="Generations, the random first one included.")
+@seed_option("Seed of the search, of the validation split and of every organism's training.")
+@parallel_options
+@data_option
+@click.option('--out', type=click.Path(), default=DEFAULT_GENOME, show_default=True,
+              help="Where to write the best genome (`microgpt train` loads ./genome.json). A genome "
+                   "already there takes part in the final and is replaced only when the winner beats it "
+                   "by more than the noise; else the winner goes beside it (genome.candidate.json). An "
+                   "interrupted search writes beside it (genome.interrupted.json).")
+@click.option('--replace', is_flag=True,
+              help="Write the winner to --out even when it does not beat the genome there.")
+@click.option('--retrain-incumbent', is_flag=True,
+              help="Train the genome at --out in the final even where a log in experiments/ already "
+                   "holds its scorings on the same split, settings, seeds and arithmetic (such "
+                   "scorings are otherwise reused).")
+@click.option('--space', type=click.Choice(list(SPACES)), default=DEFAULT_SPACE, show_default=True,
+              help="budget: the wide genome, every organism the same FLOPs (--budget), its steps "
+                   "following from its architecture and batch size; seed: the seed design's narrow "
+                   "ranges with steps as a gene, one document a step, no budget.")
+@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
+              help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}: the default "
+                   "search finishes within 10 minutes on 2 cores). Counted as `microgpt.flops` counts them.")
+def evolve(fitness, population, generations, seed, workers, cluster, data, out, replace, retrain_incumbent, space,
+           budget):
+    """Evolve the hyperparameters ("DNA") with a genetic search and write the best genome.
+
+    Tournament selection, crossover, mutation, 2 random immigrants (more when the search
+    stagnates) and the best organism kept and trained again on a fresh seed each generation.
+    Then the final: the 3 best, the genome at --out (as `microgpt train` trains it) and the
+    primordial genome are trained on the same 3 fresh seeds; the best finalist wins, and
+    replaces --out only when it beats it by more than the larger spread of the two (scorings
+    of the genome at --out that an earlier log in experiments/ holds are reused). Organisms
+    train on the numpy engine, in parallel; a plan with an estimated time, then a line per
+    training with elapsed time and ETA, go to stderr. Every organism goes into a log under
+    experiments/.
+
+    \b
+    Examples:
+      microgpt evolve --fitness loss                # the default search
+      microgpt evolve --fitness loss --population 8 --generations 10 --budget 3e11
+      microgpt evolve --fitness loss --space seed
+    """
+    from ..data import load_dataset
+    from ..evolve.budget import check_evolution_args
+    from ..evolve.decision import candidate_genome_path, interrupted_genome_path, read_incumbent
+    from ..evolve.search import DEFAULT_LOG_DIR, Evolution
+    from ..fileio import check_output_dir, check_output_path
+    from ..provenance import provenance
+    from ..trials.executor import default_workers
+    terminal = console()
+    check_evolution_args(fitness, population, generations, workers, space, budget)
+    for path in (out, interrupted_genome_path(out), candidate_genome_path(out)):
+        check_output_path(path, 'genome file')
+    check_output_dir(DEFAULT_LOG_DIR, 'log folder')
+    read_incumbent(out)  # a file at --out that is no genome: one line now, before the data is read
+    dataset = load_dataset(data, echo=terminal.info)
+    evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,
+                          seed=seed, workers=workers, cluster=cluster, out=out, space=space, budget=budget,
+                          replace=replace, reuse_incumbent=not retrain_incumbent,
+                          origin=provenance(command_argv(), dataset.sha256, 'numpy'), data_path=str(dataset.path))
+    terminal.info(voice_searching(population, generations, fitness, evolution.space.name, evolution.budget))
+    where = f"cluster {cluster}" if cluster else f"workers: {workers or default_workers()}"
+    terminal.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
+                  f"seed {seed}, {where})")
+    SearchStory(terminal, evolution).tell()
+
+
+class SearchStory:
+    """A search's events as `microgpt evolve` prints them: the plan, a progress line per
+    training and the retries on stderr; each generation, stagnation, the baselines, the best,
+    its lead and the decision on stdout; on Ctrl-C, where the best so far went."""
+
+    def __init__(self, console, evolution):
+        self.console, self.evolution = console, evolution
+        self.fitness, self.out = evolution.fitness, evolution.out
+        self.lines = {events.PlanMade: self.plan, events.TrainingDone: self.training,
+                      events.WorkerRetried: self.retried, GenerationSummary: self.generation,
+                      events.Stagnation: self.stagnation, events.BaselineScored: self.baseline,
+                      events.FinalResult: self.result, events.Decision: self.decision}
+
+    def tell(self):
+        t0 = time.perf_counter()
+        search = self.evolution.events()
+        try:
+            for event in search:
+                self.lines[type(event)](event)
+        except KeyboardInterrupt:
+            search.close()  # an interrupt while printing: the search still writes its best so far
+            self.interrupted()
+            raise
+        e, seconds = self.evolution, time.perf_counter() - t0
+        self.console.info(f"evolved in {format_duration(seconds)} of wall time ({seconds:.0f} s; "
+                          f"{e.cpu_seconds:.0f} CPU seconds of training); genome written to "
+                          f"{e.genome_written}; log {e.log_path}")
+
+    def describe(self, score, spread=None):
+        return describe_score(self.fitness, score, spread)
+
+    def name_of(self, organism):
+        if organism.origin == 'incumbent':
+            return f"incumbent {self.out}"
+        if organism.origin == 'primordial':
+            return "baseline primordial"
+        return f"organism {organism.generation}.{organism.index}"
+
+    def plan(self, event):
+        self.console.info(plan_line(event.plan, self.evolution.space.name, {'incumbent': f"incumbent {self.out}"}))
+
+    def training(self, done):
+        seed = f", seed {done.final_seed} of {FINAL_SCORINGS}" if done.stage == 'final' else ''
+        self.console.status(training_line(done, self.name_of(done.organism) + seed,
+                                          self.describe(done.organism.own_score)))
+
+    def retried(self, event):
+        self.console.info(worker_died_line(event.name))
+
+    def generation(self, summary):
+        self.console.out(generation_line(summary, self.evolution.generations))
+
+    def stagnation(self, event):
+        self.console.out(stagnation_line(event.stale, event.immigrants))
+
+    def baseline(self, event):
+        organism = event.organism
+        label = f"incumbent {self.out}" if organism.origin == 'incumbent' else organism.origin
+        if event.reused_from:
+            self.console.info(f"{label}: {len(event.reused_from)} of {FINAL_SCORINGS} scorings reused from "
+                              f"{', '.join(sorted(set(event.reused_from)))} (the same split, settings, seeds and "
+                              f"arithmetic; --retrain-incumbent trains them)")
+        self.console.out(baseline_line(organism, self.describe(organism.score, organism.spread), label))
+
+    def result(self, event):
+        best = event.best
+        if best is None or best.score is None:
+            raise MicrogptError(f"every organism failed (see {self.evolution.log_path}); no genome written")
+        self.console.out(best_line(best, self.describe(best.score, best.spread)))
+        if event.lead is not None:
+            self.console.out(lead_line(event.lead, event.lead_exceeds_spread, event.runner_up))
+        if self.fitness == 'aesthetic':
+            from ..evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
+            self.console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
+
+    def decision(self, event):
+        self.console.out(decision_line(event.decision, self.describe))
+
+    def interrupted(self):
+        e = self.evolution
+        best = e.best
+        if e.genome_written:
+            self.console.info(f"interrupted: the best so far ({self.describe(best.score, best.spread)}) is in "
+                              f"{e.genome_written}, {self.out} is untouched; adopt it with "
+                              f"`mv {e.genome_written} {self.out}`; log {e.log_path}")
+        else:
+            self.console.info(f"interrupted before any organism finished: nothing written; log {e.log_path}")

@@ -1,0 +1,114 @@
+"""What a search may ask, checked before any work: its arguments, and under a FLOPs budget
+the steps the budget buys each organism, whether it buys the smallest a step and the largest
+no more than allowed, and whether the largest fits in memory on every worker."""
+import math
+
+from ..errors import MicrogptError, require_positive
+from ..flops import lengths_of, mean_step_flops, steps_for_budget
+from ..model import GPTConfig
+from . import genes
+from .fitness import check_fitness_kind
+
+
+def check_evolution_args(fitness, population, generations, workers=None, space=None, budget=None):
+    """Raise MicrogptError now, before any data is read, if these cannot make a run."""
+    check_fitness_kind(fitness)
+    if population < 2:
+        raise MicrogptError(f"population must be >= 2, got {population}")
+    require_positive('generations', generations)
+    require_positive('workers', workers)
+    if isinstance(space, str) and space not in genes.SPACES:
+        raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genes.SPACES)}")
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
+                math.isfinite(budget) and budget > 0):
+            raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
+        if space is not None and not space_of(space).budget_steps:
+            raise MicrogptError(f"the {space_of(space).name} space has steps as a gene: it takes no --budget")
+
+
+def space_of(space):
+    """The GeneSpace of a name in genes.SPACES, or the GeneSpace given."""
+    return genes.SPACES[space] if isinstance(space, str) else space
+
+
+class StepCosts:
+    """The FLOPs of a genome's training steps on a training split, and the steps a FLOPs
+    `budget` buys it (None: no budget), each cached by what decides it."""
+
+    def __init__(self, train_docs, vocab_size, budget=None):
+        self.train_docs, self.vocab_size, self.budget = train_docs, vocab_size, budget
+        self._lengths, self._steps = {}, {}
+
+    def config(self, genome):
+        return GPTConfig(vocab_size=self.vocab_size, **genome.arch())
+
+    def lengths(self, block_size):
+        if block_size not in self._lengths:
+            self._lengths[block_size] = lengths_of(self.train_docs, block_size)
+        return self._lengths[block_size]
+
+    def step_flops(self, genome):
+        """The expected FLOPs of one of this genome's training steps on the training split."""
+        return mean_step_flops(self.config(genome), genome.batch_size, self.lengths(genome.block_size),
+                               genome.dropout).total
+
+    def training_flops(self, genome):
+        return genome.num_steps * self.step_flops(genome)
+
+    def budget_steps(self, genome):
+        """The steps the budget buys this genome (0: not even one)."""
+        key = (genome.architecture_key(), genome.batch_size, bool(genome.dropout))
+        if key not in self._steps:
+            try:
+                self._steps[key] = steps_for_budget(self.config(genome), genome.batch_size, self.budget,
+                                                    self.lengths(genome.block_size), genome.dropout)
+            except MicrogptError:  # less than one step
+                self._steps[key] = 0
+        return self._steps[key]
+
+    def check(self, space):
+        """The budget buys the smallest organism of `space` a step, and the largest no more
+        steps than the space allows."""
+        smallest, largest = space.extremes()
+        small_step, large_step = self.step_flops(smallest), self.step_flops(largest)
+        steps = space.ranges['num_steps']
+        if self.budget < small_step * steps.low:
+            raise MicrogptError(f"a budget of {self.budget:.3g} FLOPs buys no step of the smallest organism "
+                                f"({_describe_size(smallest)}: {small_step:.3g} FLOPs a step): choose a "
+                                f"--budget of at least {small_step * steps.low:.3g}")
+        if self.budget > large_step * steps.high:
+            raise MicrogptError(f"a budget of {self.budget:.3g} FLOPs buys even the largest organism "
+                                f"({_describe_size(largest)}: {large_step:.3g} FLOPs a step) more than "
+                                f"{steps.high:,.0f} steps, the most the {space.name} space allows: choose a "
+                                f"--budget of at most {large_step * steps.high:.3g}")
+
+
+def check_memory(space, engine_name, vocab_size, workers):
+    """The largest organism of `space` fits in memory on each of `workers` workers at once
+    (training.memory_shortfall: the same check `microgpt train` makes)."""
+    from ..training import memory_shortfall
+    _, largest = space.extremes()
+    shortfall = memory_shortfall(largest.arch(), engine_name, vocab_size, copies=workers)
+    if shortfall is not None:
+        params, need, have = shortfall
+        raise MicrogptError(f"the largest organism of the {space.name} space ({params:,} parameters) needs "
+                            f"about {need / 2**30:.2f} GiB on each of {workers} workers, "
+                            f"{need * workers / 2**30:.2f} GiB; this machine has {have / 2**30:.2f} GiB "
+                            f"free: use fewer --workers")
+
+
+def uncropped(space, docs):
+    """The space with block_size at least the positions of the longest document (up to its
+    top): a model that crops documents would be trained and scored on fewer tokens than the
+    others, its held-out loss not comparable with theirs."""
+    r = space.ranges.get('block_size')
+    if r is None:
+        return space
+    longest = max(len(doc) + 1 for doc in docs)  # one token a character, BOS at each end
+    return space.narrowed(block_size=(min(max(r.low, longest), r.high), r.high))
+
+
+def _describe_size(genome):
+    """The settings that decide a step's FLOPs, as `name=value` pairs (all whole numbers)."""
+    return ' '.join(f"{name}={value}" for name, value in dict(genome.arch(), batch_size=genome.batch_size).items())

@@ -284,9 +284,9 @@ def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
 
 
 def test_cross_machine_tolerance_covers_the_measured_drift():
-    """The stated tolerance is at least twice the largest drift `microgpt drift` measured for
+    """The stated tolerance is at least twice the largest drift benchmarks/drift.py measured for
     the shipped runs of each length, and the reproducibility page shows that report's table."""
-    from microgpt.bench.drift import format_report
+    from drift import format_report
     report = json.loads((EXPERIMENTS / 'drift.json').read_text())
     assert report['provenance']['command'][0] == 'drift' and len(report['runs']) >= 10
     for row in report['by_length']:
@@ -831,7 +831,7 @@ def test_quality_runs_replay_their_first_evaluation(docs, which):
 
 
 def test_docs_quote_the_threads_report_and_train_keeps_the_faster():
-    """experiments/threads/report.json (`microgpt bench --threads genome.json`) measured the
+    """experiments/threads/report.json (`python benchmarks/bench.py --threads genome.json`) measured the
     shipped genome; the docs give its medians and ranges, and train's default thread count
     (one, unless the environment says otherwise) is the faster of the two."""
     report = json.loads((EXPERIMENTS / 'threads' / 'report.json').read_text())['threads']

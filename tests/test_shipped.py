@@ -64,6 +64,7 @@ def test_there_are_shipped_results():
     assert SWEEPS and EVOLVE_LOGS and (REPO / 'genome.json').exists()
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 @pytest.mark.parametrize('path', SWEEPS + FRONTIER_CHECKS, ids=lambda p: p.name)
 def test_sweep_results_replay(path, docs):
@@ -106,6 +107,7 @@ def evolve_log_param(path):
     return pytest.param(path, id=path.name, marks=[pytest.mark.slow] if slow else [])
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize('path', [evolve_log_param(p) for p in EVOLVE_LOGS])
 def test_evolve_log_replays(path, docs):
     """The cheapest organisms of each log, trained again by the settings and seed recorded,
@@ -229,6 +231,7 @@ def test_one_pass_over_the_names_is_counted_from_the_runs(docs):
     assert abs(frontier.one_pass_tokens(rows) - sum(lengths_of(train, rows[0]['block_size']))) < 1
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_the_frontier_runs_past_the_first_study_replay(docs):
     """A slice of the runs that carried the frontier past 3e11 FLOPs (many passes over the
@@ -324,6 +327,7 @@ def test_batched_tolerance_covers_the_measured_drift():
     assert [longest for longest, _ in CROSS_MACHINE_TOLERANCE_BATCHED] == sorted({s for s, _, _ in runs.values()})
 
 
+@pytest.mark.kernel
 def test_drift_report_replays(docs):
     """The drift report's shortest run, replayed here, gives the loss the report recorded for
     this machine's arithmetic (when the report saw it), else one within the tolerance."""
@@ -365,6 +369,7 @@ def replay_first_evaluation(shipped, docs):
     return first, replayed
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_recipe_replays_its_first_evaluation(docs):
     """The good-model recipe (docs/pages/training.md, "From the original run to a good model"), seed 42,
@@ -433,6 +438,7 @@ def test_readme_quotes_the_genome_check():
     assert f"{max(r['seconds'] for r in runs.values()):.0f} s" in readme
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_genome_check_replays_its_first_evaluation(docs):
     """Seed 1 of the genome check, trained again to its first evaluation: the held-out loss
@@ -814,6 +820,7 @@ def test_docs_quote_the_search():
         assert f"| {r['name']} |" in doc and f"{r['val_loss']:.4f}" in doc and f"{r['raw_val_loss']:.4f}" in doc
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 @pytest.mark.parametrize('which', ['check', 'search'])
 def test_quality_runs_replay_their_first_evaluation(docs, which):

@@ -5,7 +5,7 @@ import click
 
 from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
-from ..speed import SAMPLES
+from ..speed import SAMPLES, time_engines
 from ..training import TRAIN_DEFAULTS
 from .options import COUNT, comma_list, console, data_option
 
@@ -52,7 +52,6 @@ def bench(steps, engines, repeat, data, out):
     """
     from ..data import load_dataset
     from ..fileio import atomic_write_json, check_output_path
-    from ..speed import time_engines
     out_console = console()
     names = check_engines(engines)
     if out:

@@ -1,5 +1,5 @@
 """The Markdown tables of the docs' "Engines and speed" page and benchmarks/README.md's results,
-from one `microgpt bench` report and one `microgpt bench --race` report:
+from one report of the benchmark suite (benchmarks/bench.py) and one of its race (--race):
     python benchmarks/tables.py benchmarks/report.json benchmarks/race.json
 (tests/test_shipped.py checks that both hold these lines)."""
 import json

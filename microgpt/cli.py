@@ -1,15 +1,16 @@
 """The `microgpt` command line: the root group, which maps errors and interrupts to one line and
 an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
 commands registered on it. Each command group has its module under microgpt/commands/ (sample,
-eval and judge; evolve; sweep; analyze; graph, attention, embeddings and report), its click
-decorators above its body; train, bench and drift are declared here."""
+eval and judge; evolve; sweep; analyze; graph, attention, embeddings and report; bench), its click
+decorators above its body; train is declared here."""
 import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
 from .commands.analyze import analyze
+from .commands.bench import bench
 from .commands.evolve import evolve
-from .commands.options import (COUNT, GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand,
-                               comma_list, command_argv, console, data_option, engine_option, gene_options,
+from .commands.options import (GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand,
+                               command_argv, console, data_option, engine_option, gene_options,
                                train_options)
 from .commands.sample import evaluate, judge, sample
 from .commands.see import attention, embeddings, graph, report
@@ -20,7 +21,7 @@ from .errors import MicrogptError
 from .genome import DEFAULT_GENOME
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
 from .signals import JobInterrupted, exit_status, raise_on_sigterm
-from .training import DEFAULT_SEED, TRAIN_DEFAULTS
+from .training import DEFAULT_SEED
 
 
 class Group(click.Group):
@@ -115,84 +116,9 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
                            new_samples=new_samples, command=command_argv(), flags=SETTING_FLAGS), console())
 
 
-# --- benchmark ----------------------------------------------------------------------------
-
-@main.command()
-@click.option('--steps', type=COUNT, default=TRAIN_DEFAULTS.num_steps, show_default=True,
-              help="Training steps per engine (default config).")
-@click.option('--engines', default=None,
-              help="Comma-separated engines from val, numpy, torch. Default: val,numpy, plus torch "
-                   "when it is installed (pip install 'microgpt[bench]').")
-@click.option('--repeat', type=COUNT, default=5, show_default=True,
-              help="Rounds: each measurement runs once a round, engines alternating; figures are "
-                   "medians (a measurement whose first run takes over 10 s runs once).")
-@click.option('--batch-steps', type=COUNT, default=50, show_default=True,
-              help="Timed steps of the batch-32 throughput runs (wider model; numpy and torch).")
-@data_option
-@click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
-@click.option('--race', type=POSITIVE, default=None, metavar='SECONDS',
-              help="Instead: the race. microgpt's recipe (numpy float32) and the PyTorch twin set up as "
-                   "makemore's defaults each train SECONDS of wall time on the same 90/10 split; their "
-                   "steps, tokens/s and held-out loss, and a verdict (needs torch).")
-@click.option('--original', type=click.Path(dir_okay=False), default=None, metavar='FILE',
-              help="Your own copy of the original microgpt.py: also time its whole process beside "
-                   "`microgpt train --engine val --primordial`, 30 steps and 20 samples each (its "
-                   "`num_steps = ...` line is set to 30 in a temporary copy), and check both print the same.")
-@click.option('--threads', 'threads_genome', type=click.Path(dir_okay=False), default=None, metavar='GENOME',
-              help="Instead: the numpy engine training this genome's steps (e.g. genome.json) with 1 and with "
-                   "2 BLAS threads, side by side, --repeat rounds; which is faster.")
-def bench(steps, engines, repeat, batch_steps, data, out, race, original, threads_genome):
-    """Time and measure each engine side by side; print a JSON report.
-
-    Each measurement in a process of its own: seconds per training step, seconds for 20
-    samples, peak RSS; the whole `microgpt train --samples 0` process, with its CPU seconds
-    per wall second; training throughput (tokens/second) at batch size 32 of a wider model
-    (n_embd 64, 4 heads, 2 layers), numpy beside PyTorch; the same model in PyTorch
-    (float64, one thread, eager) when installed; at makemore's default size (n_embd 64, 4
-    heads, 4 layers) numpy in float64 and float32 beside the twin as makemore runs it
-    (float32, 2 threads); building and back-propagating Val graphs of 1k and 100k nodes.
-    Goals, each with its measured value and PASS or FAIL: numpy's batch throughput >=
-    PyTorch's; numpy float32's >= the float32 twin's at makemore's size; the numpy `train`
-    process's CPU per wall second <= 1.1; its peak RSS < 64 MB; the Val engine >= 10x the
-    original, in <= 56 MB; with --original FILE, the Val engine's whole process <= 0.1 of
-    the original's, side by side. The report goes to stdout; progress and the goals' verdicts to
-    stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
-
-    \b
-    Examples:
-      microgpt bench --engines numpy,torch
-      microgpt bench --race 120
-      microgpt bench --threads genome.json --repeat 3
-    """
-    from .bench.suite import bench_job
-    bench_job(console(), steps, engines, repeat, batch_steps, data, out, race, original, threads_genome)
-
-
-@main.command()
-@click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option('--kernels', callback=comma_list(str), default=None,
-              help="Comma-separated OpenBLAS kernels to force (OPENBLAS_CORETYPE), '' for the CPU's own. "
-                   "Default: the CPU's own, plus Haswell and Nehalem on x86-64 (ARMV8 and NEOVERSEN1 on arm64).")
-@click.option('--threads', callback=comma_list(int), default=None, help="Comma-separated BLAS thread counts. Default: 1,2.")
-@data_option
-@click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
-def drift(files, kernels, threads, data, out):
-    """Replay the runs of sweep results files under other BLAS kernels and thread counts,
-    and print how far their final validation losses move, by run length.
-
-    Those are the figures behind the cross-machine tolerance the reproducibility page states.
-
-    \b
-    Example:
-      microgpt drift experiments/sweep-steps-*.jsonl --out experiments/drift.json
-    """
-    from .bench.drift import drift_job
-    drift_job(console(), files, data, kernels, threads, out, command=command_argv())
-
-
 # --- the commands of microgpt/commands/ -----------------------------------------------------------
 
-for command in (sample, evaluate, judge, evolve, sweep, analyze, graph, attention, embeddings, report):
+for command in (sample, evaluate, judge, evolve, sweep, analyze, graph, attention, embeddings, report, bench):
     main.add_command(command)
 
 

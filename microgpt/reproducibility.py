@@ -18,7 +18,7 @@ import platform
 import sys
 
 # (longest run in steps, bound): twice the largest spread of the final validation loss that
-# `microgpt drift` measured over the shipped sweeps' runs up to that length, replayed under
+# benchmarks/drift.py measured over the shipped sweeps' runs up to that length, replayed under
 # three OpenBLAS kernels with 1 and 2 threads (experiments/drift.json), rounded up, and never
 # below 1e-8. Up to 13,000 steps the replays stayed on one trajectory (spread <= 1.7e-9);
 # beyond, they left it and differ about as much as two seeds do. Runs longer than the last

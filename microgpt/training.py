@@ -288,11 +288,6 @@ class Run:
         from .dropout import step_masks
         return step_masks(p, self.seed, step, [len(tokens) - 1 for tokens in batch], self.config)
 
-    def _loss_and_backward(self, engine, step, cfg):
-        batch = self.batch(step, cfg.batch_size, cfg.batch_order)
-        masks = self.dropout_masks(step, batch, cfg.dropout)
-        return engine.loss_and_backward(batch) if masks is None else engine.loss_and_backward(batch, masks)
-
     def inference_state_dict(self):
         """The weights evaluation and sampling use: the average when one is kept, else the weights."""
         return self.engine.state_dict() if self.average is None else self.average.state_dict(self.config)
@@ -303,25 +298,52 @@ class Run:
             return self.engine
         return make_engine(self.engine_name, self.config, self.inference_state_dict(), self.dtype)
 
+    def _step(self, engine, average, step, cfg, guard=True):
+        """One training step as `train` takes it: the batch's loss and gradients (with dropout:
+        the step's masks), an optional gradient clip, one Adam update, then (with an average)
+        its update; returns the loss. guard: a non-finite loss raises Diverged before it can
+        reach the weights (a timing does not guard: the training it estimates says it)."""
+        batch = self.batch(step, cfg.batch_size, cfg.batch_order)
+        masks = self.dropout_masks(step, batch, cfg.dropout)
+        try:
+            loss = engine.loss_and_backward(batch) if masks is None else engine.loss_and_backward(batch, masks)
+        except (ValueError, OverflowError) as e:
+            if not guard or not _is_math_overflow(e):
+                raise
+            raise Diverged(step + 1, f'undefined: {e}') from None
+        if guard and not math.isfinite(loss):
+            raise Diverged(step + 1, loss)
+        if cfg.grad_clip is not None:
+            engine.clip_grad_norm(cfg.grad_clip)
+        engine.adam_step(cfg.learning_rate_at(step), step + 1)
+        if average is not None:
+            average.update(engine.flat_weights())
+        return loss
+
+    def time_steps(self, train_config, steps, warmup=1, min_seconds=0.0, engine=None):
+        """Time training steps as `train` takes them, from the first: `warmup` untimed, then
+        `steps` timed, and more while the timed ones took under min_seconds in all. They run on
+        `engine`, by default a copy of the run's (the run, its weights and its random stream
+        stay untouched). Returns (each timed step's seconds, every step's loss)."""
+        cfg = train_config
+        if engine is None:
+            engine = make_engine(self.engine_name, self.config, self.engine.state_dict(), self.dtype)
+        engine.set_adam(cfg.adam())
+        average = None if cfg.ema is None else WeightAverage(cfg.ema, engine.flat_weights())
+        seconds, losses, timed = [], [], 0.0
+        while len(seconds) < steps or timed < min_seconds:
+            step = len(losses)
+            t0 = time.perf_counter()
+            losses.append(self._step(engine, average, step, cfg, guard=False))
+            if step >= warmup:
+                seconds.append(time.perf_counter() - t0)
+                timed += seconds[-1]
+        return seconds, losses
+
     def seconds_per_step(self, train_config, steps=5):
         """The median seconds of a training step, timed on a copy of the engine (the run and
         its random stream are untouched) over `steps` steps after one untimed."""
-        cfg = train_config
-        engine = make_engine(self.engine_name, self.config, self.engine.state_dict(), self.dtype)
-        engine.set_adam(cfg.adam())
-        average = None if cfg.ema is None else WeightAverage(cfg.ema, engine.flat_weights())
-        timed = []
-        for step in range(steps + 1):
-            t0 = time.perf_counter()
-            self._loss_and_backward(engine, step, cfg)
-            if cfg.grad_clip is not None:
-                engine.clip_grad_norm(cfg.grad_clip)
-            engine.adam_step(cfg.learning_rate_at(step), step + 1)
-            if average is not None:
-                average.update(engine.flat_weights())
-            if step:
-                timed.append(time.perf_counter() - t0)
-        return statistics.median(timed)
+        return statistics.median(self.time_steps(train_config, steps)[0])
 
     @property
     def best(self):
@@ -359,9 +381,8 @@ class Run:
     def train(self, train_config, on_step=None, stop_requested=None, on_eval=None):
         """Train from the steps done up to train_config.num_steps; returns the losses.
 
-        Each step: the batch's loss and gradients (with dropout: the step's masks), an optional
-        gradient clip, one Adam update, then (with ema) the weight average's update.
-        A non-finite loss stops training with Diverged before it can reach the weights.
+        Each step is `_step`'s: a non-finite loss stops training with Diverged before it can
+        reach the weights.
         With eval_every, after every that many steps and after the last, the held-out loss
         goes into the curve and `on_eval(point, improved)` hears it; early_stop ends training
         there when the best is that many evaluations old. `stop_requested()`, asked between
@@ -373,19 +394,7 @@ class Run:
         for step in range(self.step, cfg.num_steps):
             if self.stopped_early or (stop_requested is not None and stop_requested()):
                 break
-            try:
-                loss = self._loss_and_backward(engine, step, cfg)
-            except (ValueError, OverflowError) as e:
-                if not _is_math_overflow(e):
-                    raise
-                raise Diverged(step + 1, f'undefined: {e}') from None
-            if not math.isfinite(loss):
-                raise Diverged(step + 1, loss)
-            if cfg.grad_clip is not None:
-                engine.clip_grad_norm(cfg.grad_clip)
-            engine.adam_step(cfg.learning_rate_at(step), step + 1)
-            if self.average is not None:
-                self.average.update(engine.flat_weights())
+            loss = self._step(engine, self.average, step, cfg)
             self.losses.append(loss)
             self.step = step + 1
             if on_step is not None:

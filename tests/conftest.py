@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,10 @@ TESTS = Path(__file__).resolve().parent
 REFERENCE = TESTS / 'data' / 'reference'
 # The documentation site's pages (docs/mkdocs.yml), one Markdown file per topic.
 DOCS_PAGES = REPO / 'docs' / 'pages'
+# The project's own tools, outside the package (the benchmark suite, the PyTorch twin, the
+# drift replays): their tests import them as the scripts there do, by module name.
+BENCHMARKS = REPO / 'benchmarks'
+sys.path.insert(0, str(BENCHMARKS))
 
 
 def docs_text(*pages):

@@ -1,17 +1,67 @@
-"""`microgpt bench` runs end to end and reports what it says it reports (no timing asserts:
-thresholds that depend on the machine belong in the bench itself)."""
+"""`microgpt bench` and the benchmark suite in benchmarks/ (`python benchmarks/bench.py`) run end
+to end and report what they say they report (no timing asserts: thresholds that depend on the
+machine belong in the suite itself)."""
 import json
 import random
+import subprocess
 import sys
 
+import measure
 import numpy as np
 import pytest
+import suite as bench
+from bench import bench as suite_command
 from click.testing import CliRunner
 
-from microgpt.bench import suite as bench
-from microgpt.bench import measure
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
+
+
+# --- microgpt bench: the engines a user's install runs ----------------------------------------
+
+def test_microgpt_bench_times_each_engine_side_by_side(names_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ['bench', '--engines', 'numpy,val', '--steps', '3', '--repeat', '2',
+                                       '--data', str(names_path), '--out', 'bench.json'])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / 'bench.json').read_text())
+    assert json.loads(result.stdout) == report
+    assert list(report['engines']) == ['numpy', 'val'] and report['settings']['steps'] == 3
+    for name, figures in report['engines'].items():
+        assert figures['runs'] == 2 and figures['same_output_every_run']
+        assert figures['train_step_seconds'] > 0 and figures['sample_seconds'] > 0
+        assert figures['train_loop_seconds']['median'] == pytest.approx(figures['train_step_seconds'] * 3)
+        assert figures['final_loss_line'].startswith('step    3 /    3 | loss ')
+        assert len(figures['samples'].split()) <= 20
+        assert f"{name}: " in result.stderr and " ms a training step, " in result.stderr
+    assert report['same_losses_and_samples_as_numpy'] == {'val': True}
+    assert 'bench: round 2/2: numpy, val' in result.stderr
+
+
+def test_microgpt_bench_names_where_the_pytorch_yardstick_went(names_path):
+    result = CliRunner().invoke(main, ['bench', '--engines', 'numpy,torch', '--data', str(names_path)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert 'unknown engine(s) torch; choose from val, numpy' in result.output and 'benchmarks/bench.py' in result.output
+
+
+def test_microgpt_bench_help_says_what_it_times():
+    result = CliRunner().invoke(main, ['bench', '--help'])
+    assert result.exit_code == 0
+    assert 'training step' in result.output and '--engines' in result.output and 'benchmarks/' in result.output
+
+
+def test_train_imports_no_optional_library(names_path, tmp_path):
+    """`microgpt train` (and so the CLI) loads neither PyTorch nor the plotting or cluster libraries."""
+    script = ("import sys\nfrom microgpt.cli import main\n"
+              f"sys.argv = ['microgpt', 'train', '--steps', '1', '--samples', '0', '--data', {str(names_path)!r}]\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'dask', 'distributed'}))")
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == '[]'
+
+
+# --- the benchmark suite -----------------------------------------------------------------------
 
 
 def test_engine_list_is_checked(monkeypatch):
@@ -111,8 +161,8 @@ def test_goals_report_value_limit_and_verdict():
 def test_bench_command_reports_each_engine(names_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench, 'ATOM_SIZES', (1000,))
-    result = CliRunner().invoke(main, ['bench', '--engines', 'numpy,val', '--steps', '3', '--repeat', '1',
-                                       '--batch-steps', '1', '--data', str(names_path), '--out', 'bench.json'])
+    result = CliRunner().invoke(suite_command, ['--engines', 'numpy,val', '--steps', '3', '--repeat', '1',
+                                                '--batch-steps', '1', '--data', str(names_path), '--out', 'bench.json'])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / 'bench.json').read_text())
     assert set(report['engines']) == {'numpy', 'val'}
@@ -138,14 +188,14 @@ def test_bench_command_reports_each_engine(names_path, tmp_path, monkeypatch):
 
 
 def test_bench_help_says_what_it_measures():
-    result = CliRunner().invoke(main, ['bench', '--help'])
+    result = CliRunner().invoke(suite_command, ['--help'])
     assert result.exit_code == 0
     assert 'tokens/second' in result.output and '--batch-steps' in result.output
 
 
 def test_torch_twin_computes_the_same_gradients():
     pytest.importorskip('torch')
-    from microgpt.engines.torch_twin import TorchEngine
+    from torch_twin import TorchEngine
     from microgpt.engines.val import ValEngine
     from microgpt.model import GPTConfig, init_state_dict
     config = GPTConfig(vocab_size=6, n_embd=6, n_head=3, n_layer=2, block_size=5, ff_mult=2)
@@ -169,7 +219,7 @@ def test_race_reports_both_contestants_and_a_verdict(names_path, tmp_path, monke
     pytest.importorskip('torch')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench, 'RACE_CALIBRATION_SECONDS', 0.2)
-    result = CliRunner().invoke(main, ['bench', '--race', '0.5', '--data', str(names_path), '--out', 'race.json'])
+    result = CliRunner().invoke(suite_command, ['--race', '0.5', '--data', str(names_path), '--out', 'race.json'])
     assert result.exit_code == 0, result.output
     race = json.loads((tmp_path / 'race.json').read_text())['race']
     ours, twin = race['contestants']['microgpt'], race['contestants']['makemore_twin']
@@ -187,7 +237,7 @@ def test_race_reports_both_contestants_and_a_verdict(names_path, tmp_path, monke
 
 def test_race_without_torch_is_one_line(names_path, monkeypatch):
     monkeypatch.setattr(bench, 'torch_available', lambda: False)
-    result = CliRunner().invoke(main, ['bench', '--race', '5', '--data', str(names_path)])
+    result = CliRunner().invoke(suite_command, ['--race', '5', '--data', str(names_path)])
     assert result.exit_code == 1 and 'the race needs PyTorch' in result.stderr
 
 
@@ -219,13 +269,13 @@ def test_bad_original_is_one_line(tmp_path, names_path, text, error):
     path = tmp_path / 'microgpt.py'
     if text is not None:
         path.write_text(text)
-    result = CliRunner().invoke(main, ['bench', '--engines', 'val', '--original', str(path),
-                                       '--data', str(names_path)])
+    result = CliRunner().invoke(suite_command, ['--engines', 'val', '--original', str(path),
+                                                '--data', str(names_path)])
     assert result.exit_code == 1 and error in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_threads_compares_one_and_two_blas_threads_at_a_genomes_size(names_path):
-    """`bench --threads GENOME`: the genome's own steps with 1 and with 2 BLAS threads, side by
+    """`python benchmarks/bench.py --threads GENOME`: the genome's own steps with 1 and with 2 BLAS threads, side by
     side; the faster is the one of the smaller median step time."""
     from microgpt.genome import Genome
     genome = Genome(n_embd=16, n_head=2, n_layer=1, block_size=8, batch_size=4, dropout=0.1, ema=0.9)
@@ -236,3 +286,24 @@ def test_threads_compares_one_and_two_blas_threads_at_a_genomes_size(names_path)
     assert report['faster'] == min((1, 2), key=lambda n: (step[n], n))
     assert report['two_vs_one_step_time'] == step[2] / step[1]
     assert results['1']['params'] == results['2']['params'] == 16 * 16 * 12 + 8 * 16 + 2 * 16 * 27
+
+
+# --- the drift replays (benchmarks/drift.py) ---------------------------------------------------
+
+def test_drift_report_gives_each_runs_spread_and_the_largest_by_length():
+    from drift import drift_report, format_report
+
+    def replay(run, steps, loss, kernel):
+        return dict(file='s.jsonl', run=[run], steps=steps, val_loss=loss,
+                    arithmetic=dict(blas_kernel=kernel, blas_threads=1))
+    report = drift_report([replay('a', 100, 2.0, 'X'), replay('a', 100, 2.003, 'Y'),
+                           replay('b', 500, 1.5, 'X'), replay('b', 500, 1.501, 'Y')])
+    assert [r['arithmetics'] for r in report['runs']] == [['X/1', 'Y/1']] * 2
+    assert [round(r['largest_spread'], 6) for r in report['by_length']] == [0.003, 0.003]
+    assert format_report(report).splitlines()[2:] == ['| 100 | 0.003 |', '| 500 | 0.003 |']
+
+
+def test_drift_of_a_missing_file_is_one_line(names_path):
+    from drift import drift
+    result = CliRunner().invoke(drift, ['missing.jsonl', '--data', str(names_path)])
+    assert result.exit_code == 1 and 'results file not found: missing.jsonl' in result.output

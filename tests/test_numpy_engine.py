@@ -195,6 +195,7 @@ def train_losses(engine, batches, lr, start_t):
     return [engine.train_step(batch, lr, t) for t, batch in enumerate(batches, start=start_t)]
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize('first, second', [('numpy', 'numpy'), ('val', 'numpy'), ('numpy', 'val'), ('val', 'val')])
 def test_run_split_in_two_halves_resumes_exactly(first, second):
     config, state, docs = random_setup(12)
@@ -278,6 +279,7 @@ def test_batched_evaluation_refuses_bad_input(docs, batch_size, message):
         mean_loss(NumpyEngine(config, state), Tokenizer(CHARS), docs, batch_size=batch_size)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize('train_engine, sample_engine', [('numpy', 'val'), ('val', 'numpy')])
 def test_checkpoint_trained_on_one_engine_samples_the_same_on_the_other(
         train_engine, sample_engine, names_docs, tmp_path):
@@ -293,6 +295,7 @@ def test_checkpoint_trained_on_one_engine_samples_the_same_on_the_other(
     assert len(set(samples[train_engine])) > 1
 
 
+@pytest.mark.kernel
 def test_cli_trains_on_numpy_by_default_and_samples_on_val(names_path, tmp_path):
     ckpt = tmp_path / 'model.ckpt.json'
     common = [sys.executable, '-m', 'microgpt']
@@ -345,6 +348,7 @@ def run_probe(names_path, tmp_path, **env):
     return json.loads(done.stdout)
 
 
+@pytest.mark.kernel
 def test_runs_repeat_bit_for_bit_on_one_arithmetic(names_path, tmp_path):
     """The same BLAS kernel and thread count: the same bits, run after run."""
     assert run_probe(names_path, tmp_path, OPENBLAS_NUM_THREADS='2') == \
@@ -355,7 +359,9 @@ def test_runs_repeat_bit_for_bit_on_one_arithmetic(names_path, tmp_path):
 OTHER_KERNEL = {'x86_64': 'Nehalem', 'amd64': 'Nehalem', 'aarch64': 'ARMV8', 'arm64': 'ARMV8'}
 
 
-@pytest.mark.parametrize('env', [dict(OPENBLAS_NUM_THREADS='2'),
+# Two threads on the kernel the session runs on: under CI's forced kernels too. The other kernel
+# is forced here whatever the session's, so it runs once.
+@pytest.mark.parametrize('env', [pytest.param(dict(OPENBLAS_NUM_THREADS='2'), marks=pytest.mark.kernel),
                                  dict(OPENBLAS_CORETYPE=OTHER_KERNEL.get(platform.machine().lower(), ''))],
                          ids=['two-threads', 'other-kernel'])
 def test_other_threads_or_kernel_move_the_losses_within_the_tolerance(names_path, tmp_path, env):

@@ -73,7 +73,7 @@ def test_numpy_and_val_engines_drop_the_same_and_agree(names_docs):
 
 def test_the_torch_twin_drops_the_same(names_docs):
     pytest.importorskip('torch')
-    from microgpt.engines.torch_twin import TorchEngine
+    from torch_twin import TorchEngine
     docs = names_docs[:60]
     run = Run(docs, seed=3, arch=ARCH)
     batch = run.batch(0, 4)

@@ -64,6 +64,7 @@ def test_there_are_shipped_results():
     assert SWEEPS and EVOLVE_LOGS and (REPO / 'genome.json').exists()
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 @pytest.mark.parametrize('path', SWEEPS + FRONTIER_CHECKS, ids=lambda p: p.name)
 def test_sweep_results_replay(path, docs):
@@ -106,6 +107,21 @@ def evolve_log_param(path):
     return pytest.param(path, id=path.name, marks=[pytest.mark.slow] if slow else [])
 
 
+# Replays done in this session, by all that decides one (the default searches share organisms:
+# the same training and scoring runs once; each log still checks its own record against it).
+REPLAYED = {}
+
+
+def replayed_score(run, record, train, val):
+    """replay_organism's score of this scoring (train and val: the split of run['seed'])."""
+    key = json.dumps([record['genes'], record['seed'], record['components'].get('seeds'), run['engine'],
+                      run['fitness'], run['seed']], sort_keys=True)
+    if key not in REPLAYED:
+        REPLAYED[key] = replay_organism(run, record, train, val)
+    return REPLAYED[key]
+
+
+@pytest.mark.kernel
 @pytest.mark.parametrize('path', [evolve_log_param(p) for p in EVOLVE_LOGS])
 def test_evolve_log_replays(path, docs):
     """The cheapest organisms of each log, trained again by the settings and seed recorded,
@@ -114,7 +130,7 @@ def test_evolve_log_replays(path, docs):
     assert run['kind'] == 'run' and run['provenance']['data_sha256'] == sha256_of(DATA)
     train, val = split_docs(docs, run['seed'])
     for record in cheapest:
-        replayed = replay_organism(run, record, train, val)
+        replayed = replayed_score(run, record, train, val)
         recorded_on = record.get('arithmetic') or run['provenance'].get('machine')
         assert_replays(f"{path.name} organism {record['generation']}.{record['index']}", record['genes']['num_steps'],
                        recorded_on, replayed, recorded_score(run, record), record['genes'].get('batch_size', 1))
@@ -229,6 +245,7 @@ def test_one_pass_over_the_names_is_counted_from_the_runs(docs):
     assert abs(frontier.one_pass_tokens(rows) - sum(lengths_of(train, rows[0]['block_size']))) < 1
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_the_frontier_runs_past_the_first_study_replay(docs):
     """A slice of the runs that carried the frontier past 3e11 FLOPs (many passes over the
@@ -284,9 +301,9 @@ def test_readme_shows_the_judge_as_microgpt_judge_scores_its_examples():
 
 
 def test_cross_machine_tolerance_covers_the_measured_drift():
-    """The stated tolerance is at least twice the largest drift `microgpt drift` measured for
+    """The stated tolerance is at least twice the largest drift benchmarks/drift.py measured for
     the shipped runs of each length, and the reproducibility page shows that report's table."""
-    from microgpt.bench.drift import format_report
+    from drift import format_report
     report = json.loads((EXPERIMENTS / 'drift.json').read_text())
     assert report['provenance']['command'][0] == 'drift' and len(report['runs']) >= 10
     for row in report['by_length']:
@@ -324,6 +341,7 @@ def test_batched_tolerance_covers_the_measured_drift():
     assert [longest for longest, _ in CROSS_MACHINE_TOLERANCE_BATCHED] == sorted({s for s, _, _ in runs.values()})
 
 
+@pytest.mark.kernel
 def test_drift_report_replays(docs):
     """The drift report's shortest run, replayed here, gives the loss the report recorded for
     this machine's arithmetic (when the report saw it), else one within the tolerance."""
@@ -365,6 +383,7 @@ def replay_first_evaluation(shipped, docs):
     return first, replayed
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_recipe_replays_its_first_evaluation(docs):
     """The good-model recipe (docs/pages/training.md, "From the original run to a good model"), seed 42,
@@ -433,6 +452,7 @@ def test_readme_quotes_the_genome_check():
     assert f"{max(r['seconds'] for r in runs.values()):.0f} s" in readme
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_genome_check_replays_its_first_evaluation(docs):
     """Seed 1 of the genome check, trained again to its first evaluation: the held-out loss
@@ -815,6 +835,7 @@ def test_docs_quote_the_search():
         assert f"| {r['name']} |" in doc and f"{r['val_loss']:.4f}" in doc and f"{r['raw_val_loss']:.4f}" in doc
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 @pytest.mark.parametrize('which', ['check', 'search'])
 def test_quality_runs_replay_their_first_evaluation(docs, which):
@@ -832,7 +853,7 @@ def test_quality_runs_replay_their_first_evaluation(docs, which):
 
 
 def test_docs_quote_the_threads_report_and_train_keeps_the_faster():
-    """experiments/threads/report.json (`microgpt bench --threads genome.json`) measured the
+    """experiments/threads/report.json (`python benchmarks/bench.py --threads genome.json`) measured the
     shipped genome; the docs give its medians and ranges, and train's default thread count
     (one, unless the environment says otherwise) is the faster of the two."""
     report = json.loads((EXPERIMENTS / 'threads' / 'report.json').read_text())['threads']

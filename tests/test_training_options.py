@@ -98,7 +98,7 @@ def test_engines_agree_with_every_option(names_docs, order):
 
 def test_torch_twin_agrees_with_adamw_and_other_betas():
     pytest.importorskip('torch')
-    from microgpt.engines.torch_twin import TorchEngine
+    from torch_twin import TorchEngine
     config = GPTConfig(vocab_size=6, n_embd=6, n_head=3, n_layer=1, block_size=5, ff_mult=2)
     state = init_state_dict(config, random.Random(4), std=0.3)
     settings = AdamSettings(beta1=0.9, beta2=0.95, weight_decay=0.2)

@@ -1,11 +1,10 @@
 """Running a measured child process: its wall time, CPU time and its own peak RSS."""
 import os
-import statistics
 import subprocess
 import tempfile
 import time
 
-from ..errors import MicrogptError
+from microgpt.errors import MicrogptError
 
 # Variables a child would inherit from this session that a user's run does not have, or
 # that would override microgpt's own defaults (one BLAS/OpenMP thread): children run
@@ -79,7 +78,3 @@ def run_measured(command, cwd):
     reported = [line for line in stderr.splitlines() if line.startswith(PEAK_RSS_MARK)]
     kib = int(reported[-1][len(PEAK_RSS_MARK):]) if reported else usage.ru_maxrss  # KiB on Linux
     return Measured(seconds, usage.ru_utime + usage.ru_stime, kib / 1024, stdout, stderr)
-
-
-def summary(values):
-    return dict(median=statistics.median(values), min=min(values), max=max(values), runs=len(values))

@@ -1,8 +1,9 @@
 """The same GPT, trainer and sampler written in PyTorch (float64 and one thread unless told
 otherwise; eager mode).
 
-Used only by `microgpt bench`, as a yardstick: it offers the engine interface (see
-engines/__init__.py), so the benchmark drives it with the very loops that drive the others.
+Used only by the benchmark suite (bench.py here), as a yardstick: it offers the engine
+interface (see microgpt/engines/__init__.py), so the suite drives it with the very loops that
+drive the others.
 It is written as PyTorch is usually written for speed without compiling: q, k and v from one
 fused (3e, e) matrix, F.scaled_dot_product_attention with a causal mask, torch.optim.Adam
 (fused when this PyTorch has it; AdamW with weight decay); and it runs a batch as the numpy
@@ -12,8 +13,8 @@ Importing this module imports torch: `pip install 'microgpt[bench]'`.
 import torch
 import torch.nn.functional as F
 
-from ..model import RMSNORM_EPS
-from .base import Engine, clip_coef
+from microgpt.engines.base import Engine, clip_coef
+from microgpt.model import RMSNORM_EPS
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,5 @@
-"""`microgpt bench`: how fast each engine trains and samples, and how much memory it holds.
+"""The benchmark suite (`python benchmarks/bench.py`): how fast each engine trains and samples,
+and how much memory it holds, beside the PyTorch twin, with goals to pass.
 
 Every measurement runs in a child process of its own, so its peak RSS is its own and its CPU
 time can be read (wait4):
@@ -7,7 +8,7 @@ time can be read (wait4):
   - train process: the whole `microgpt train --samples 0` process (start-up and data
     included), timed from outside, with its CPU seconds per wall second;
   - batch worker: mini-batch training throughput (tokens/second) of a wider model, numpy
-    beside the PyTorch twin (engines/torch_twin.py: float64, one thread, eager); and at
+    beside the PyTorch twin (torch_twin.py: float64, one thread, eager); and at
     makemore's default size, numpy in float64 and float32 beside the twin as makemore runs
     (float32, two threads);
   - start-up floor: a bare interpreter, `import numpy`, `microgpt --help`.
@@ -21,7 +22,6 @@ against the twin set up as makemore's defaults, each trained for the same wall t
 same 90/10 split, then scored on the held-out documents.
 """
 import os
-import platform
 import re
 import shutil
 import sys
@@ -29,15 +29,14 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from .. import THREAD_VARIABLES_DEFAULTED
-from ..errors import MicrogptError, require_positive
-from ..reproducibility import cpu_model
-from .atom import atom_graph, measure_atom  # noqa: F401  (part of the bench's API)
-from .measure import CLI_WITH_PEAK_RSS, PEAK_RSS_REPORTER, UNSET_IN_CHILDREN, run_measured, summary
+from microgpt import THREAD_VARIABLES_DEFAULTED, speed
+from microgpt.errors import MicrogptError, require_positive
+from microgpt.speed import SAMPLES, SLOW_SECONDS, summary
+from atom import atom_graph, measure_atom  # noqa: F401  (atom_graph: part of the suite's API)
+from measure import CLI_WITH_PEAK_RSS, PEAK_RSS_REPORTER, UNSET_IN_CHILDREN, run_measured
 
 ENGINES = ('val', 'numpy', 'torch')
 TORCH_INSTALL = "pip install 'microgpt[bench]'"
-SAMPLES = 20
 ATOM_SIZES = (1_000, 100_000)
 BATCH_SIZE = 32
 BATCH_ARCH = dict(n_embd=64, n_head=4, n_layer=2)  # block_size and ff_mult: the defaults
@@ -56,7 +55,6 @@ RACE_VAL_SPLIT = 0.1
 RACE_CALIBRATION_SECONDS = 3.0
 BATCH_STEPS = 50
 BATCH_WARMUP = 3
-SLOW_SECONDS = 10.0
 # The original microgpt.py takes about this long for the default 1000 steps on this machine class.
 ORIGINAL_SECONDS_PER_1000_STEPS = 405.0
 # `bench --original FILE` runs the user's own copy of the original with its `num_steps = ...`
@@ -85,7 +83,9 @@ GOALS = dict(
                   "(120 s is the race the training page reports)"),
 )
 COMPARE = {'>=': lambda a, b: a >= b, '<=': lambda a, b: a <= b, '<': lambda a, b: a < b}
-WORKER = PEAK_RSS_REPORTER + 'from microgpt.bench.worker import main\nmain()'
+HERE = str(Path(__file__).resolve().parent)
+# A worker: this folder's worker.py, with the report of its peak RSS.
+WORKER = PEAK_RSS_REPORTER + f'_sys.path.insert(0, {HERE!r})\nfrom worker import main\nmain()'
 STARTUP_PROBES = dict(python=['-c', 'pass'], python_import_numpy=['-c', 'import numpy'],
                       microgpt_help=['-m', 'microgpt', '--help'])
 REPORTED_ENV = ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE', *UNSET_IN_CHILDREN[2:])
@@ -113,15 +113,12 @@ def parse_engines(text):
 
 
 def machine_info():
-    info = dict(python=platform.python_version(), platform=platform.platform(), cpus=os.cpu_count(),
-                numpy=metadata.version('numpy'),
-                torch=metadata.version('torch') if torch_available() else None,
+    """speed.machine_info's, with the twin's version and the children's thread settings."""
+    return dict(speed.machine_info(), torch=metadata.version('torch') if torch_available() else None,
                 env={name: None if name in THREAD_VARIABLES_DEFAULTED else os.environ.get(name)
                      for name in REPORTED_ENV},
                 unset_in_children=list(UNSET_IN_CHILDREN),
                 blas_threads_in_children="microgpt's default: 1 (PyTorch: torch.set_num_threads(1))")
-    info['cpu'] = cpu_model()
-    return info
 
 
 # --- the measurements ----------------------------------------------------------------------------
@@ -424,41 +421,3 @@ def goal_lines(report):
     """One line per goal: its name, measured value, limit, and PASS or FAIL."""
     return [f"{'PASS' if g['met'] else 'FAIL'}  {name}: {g['value']:.3g} (goal {g['goal']})"
             for name, g in report.get('goals', {}).items()]
-
-
-def bench_job(console, steps, engines, repeat, batch_steps, data, out, race=None, original=None, threads=None):
-    """`microgpt bench`: the JSON report on stdout (and in `out`); progress and the goals'
-    verdicts on stderr. With race (seconds), the race alone; with threads (a genome file),
-    the thread comparison alone."""
-    import json
-    from ..data import load_dataset
-    from ..fileio import atomic_write_json, check_output_path
-    if race is not None and not torch_available():
-        raise MicrogptError(f"the race needs PyTorch for the makemore twin: {TORCH_INSTALL}")
-    names = parse_engines(engines) if race is None and threads is None else []
-    if race is None and threads is None and engines is None and 'torch' not in names:
-        console.info(f"torch is not installed, so PyTorch is left out ({TORCH_INSTALL})")
-    if out:
-        check_output_path(out, 'report')
-    data_path = load_dataset(data, echo=console.info).path  # a bad data file fails here, in one line
-    original_text = None if original is None else read_original(original)
-    progress = lambda m: console.info(f"bench: {m}")  # noqa: E731
-    if threads is not None:
-        from ..genome import load_genome
-        report = run_threads(data_path, load_genome(threads).genome, repeat=repeat, progress=progress)
-    elif race is not None:
-        report = run_race(data_path, race, progress=progress)
-    else:
-        report = run_bench(names, steps, data_path, repeat=repeat, batch_steps=batch_steps, progress=progress,
-                           original=original_text)
-    if out:
-        atomic_write_json(out, report, indent=2)
-    console.out(json.dumps(report, indent=2))
-    for kind in ('race', 'threads'):
-        if kind in report:
-            console.info(report[kind]['verdict'])
-    for line in goal_lines(report):
-        console.info(line)
-    if report.get('interrupted'):
-        console.info("interrupted: the report holds what was measured before")
-        raise KeyboardInterrupt

@@ -1,30 +1,28 @@
 """What a benchmark worker process does: train (and sample) one engine in-process, timed.
 
-Run as `python -c 'from microgpt.bench.worker import main; main()' SPEC`, SPEC a JSON object;
+Run as `python benchmarks/worker.py SPEC` (suite.worker_job), SPEC a JSON object;
 the result goes to stdout as JSON. Importing microgpt first gives the worker microgpt's
 default of one BLAS/OpenMP thread; the PyTorch twin sets one thread itself.
 """
-import hashlib
 import json
+import math
 import sys
 import time
-
-TEMPERATURE = 0.5
 
 
 def make_run(spec, docs=None, held_out=None):
     """The Run (data, shuffle, init) and its engine; the torch twin starts from the numpy
     engine's initial weights: the same random draws. spec may set the dtype (float64) and,
     for the twin, PyTorch's threads (1)."""
-    from ..data import load_docs
-    from ..training import Run
+    from microgpt.data import load_docs
+    from microgpt.training import Run
     engine = spec['engine']
     t0 = time.perf_counter()
     if engine == 'torch':
-        from ..engines.torch_twin import TorchEngine, set_threads
+        from torch_twin import TorchEngine, set_threads
         set_threads(spec.get('threads', 1))
     else:
-        from ..engines import engine_class
+        from microgpt.engines import engine_class
         engine_class(engine)
     import_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -38,41 +36,31 @@ def make_run(spec, docs=None, held_out=None):
 
 
 def train_worker(spec):
-    """The default training loop (one document a step), then 20 samples."""
-    from ..console import step_line
-    from ..sampling import generate
-    from ..training import TrainConfig
+    """The default training loop (one document a step), then 20 samples (speed.time_engine,
+    as `microgpt bench` times them)."""
+    from microgpt.speed import time_engine
     run, import_seconds, setup_seconds = make_run(spec)
-    t0 = time.perf_counter()
-    losses = run.train(TrainConfig(num_steps=spec['steps'], learning_rate=spec['lr']))
-    loop_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    names = list(generate(run.engine, run.tokenizer, run.rng, spec['samples'], temperature=TEMPERATURE))
-    sample_seconds = time.perf_counter() - t0
-    lines = [step_line(i, len(losses), loss) for i, loss in enumerate(losses, start=1)]
-    return dict(import_seconds=import_seconds, setup_seconds=setup_seconds,
-                train_loop_seconds=loop_seconds, train_step_seconds=loop_seconds / len(losses),
-                sample_seconds=sample_seconds, final_loss_line=lines[-1],
-                loss_lines_sha256=hashlib.sha256('\n'.join(lines).encode()).hexdigest(),
-                samples=' '.join(names))
+    return dict(time_engine(run, spec['steps'], spec['samples'], spec['lr']), import_seconds=import_seconds,
+                setup_seconds=setup_seconds)
+
+
+def timed_tokens(run, cfg, first, last):
+    """The target tokens of steps first..last-1 (what a step trains on, padding left out)."""
+    return sum(len(tokens) - 1 for step in range(first, last) for tokens in run.batch(step, cfg.batch_size, cfg.batch_order))
 
 
 def batch_worker(spec):
     """Mini-batch training: batch_size consecutive documents a step, the learning rate decayed
     linearly over warmup + steps; the first `warmup` steps are not timed."""
-    from ..optim import learning_rate_at
+    from microgpt.training import TrainConfig
     run, _, _ = make_run(spec)
-    engine, total = run.engine, spec['warmup'] + spec['steps']
-    batches = [run.batch(step, spec['batch_size']) for step in range(total)]
-    losses = []
-    for step, batch in enumerate(batches):
-        if step == spec['warmup']:
-            t0 = time.perf_counter()
-        losses.append(engine.train_step(batch, learning_rate_at(step, total, spec['lr']), step + 1))
-    seconds = time.perf_counter() - t0
-    tokens = sum(len(tokens) - 1 for batch in batches[spec['warmup']:] for tokens in batch)
-    return dict(tokens_per_second=tokens / seconds, step_seconds=seconds / spec['steps'],
-                timed_tokens=tokens, timed_seconds=seconds, params=run.config.num_params(),
+    total = spec['warmup'] + spec['steps']
+    cfg = TrainConfig(num_steps=total, learning_rate=spec['lr'], batch_size=spec['batch_size'])
+    seconds, losses = run.time_steps(cfg, spec['steps'], warmup=spec['warmup'], engine=run.engine)
+    timed = math.fsum(seconds)
+    tokens = timed_tokens(run, cfg, spec['warmup'], total)
+    return dict(tokens_per_second=tokens / timed, step_seconds=timed / spec['steps'],
+                timed_tokens=tokens, timed_seconds=timed, params=run.config.num_params(),
                 final_loss=losses[-1])
 
 
@@ -81,15 +69,10 @@ def steps_for_seconds(spec, train_docs, train_config, seconds, calibration_secon
     about calibration_seconds (its first 3 steps untimed, at least 10 timed)."""
     from dataclasses import replace
     run, _, _ = make_run(spec, train_docs)
-    cfg = replace(train_config, num_steps=10 ** 9)
-    t0, started = time.perf_counter(), {}
-
-    def enough():
-        if run.step == 3:
-            started['t'], started['step'] = time.perf_counter(), 3
-        return run.step >= 13 and time.perf_counter() - t0 >= calibration_seconds
-    run.train(cfg, stop_requested=enough)
-    step_seconds = (time.perf_counter() - started['t']) / (run.step - started['step'])
+    t0 = time.perf_counter()
+    timed, _ = run.time_steps(replace(train_config, num_steps=10 ** 9), 10, warmup=3,
+                              min_seconds=calibration_seconds, engine=run.engine)
+    step_seconds = math.fsum(timed) / len(timed)
     return max(1, int(seconds / step_seconds)), time.perf_counter() - t0
 
 
@@ -99,8 +82,8 @@ def race_worker(spec):
     plans its steps, as many as fit when fewer than its own do (steps_for_seconds, not
     counted in the race), so that its learning rate reaches 0 in time."""
     from dataclasses import replace
-    from ..data import held_out_split, load_docs
-    from ..training import TrainConfig
+    from microgpt.data import held_out_split, load_docs
+    from microgpt.training import TrainConfig
     train_docs, held_out = held_out_split(load_docs(spec['data']), spec['seed'], spec['val_split'])
     cfg = TrainConfig(**spec['train'])
     calibration = None
@@ -112,8 +95,7 @@ def race_worker(spec):
     deadline = t0 + spec['seconds']
     run.train(cfg, stop_requested=lambda: time.perf_counter() >= deadline)
     seconds = time.perf_counter() - t0
-    tokens = sum(len(tokens) - 1 for step in range(run.step)
-                 for tokens in run.batch(step, cfg.batch_size, cfg.batch_order))
+    tokens = timed_tokens(run, cfg, 0, run.step)
     tail = run.losses[-100:]
     return dict(steps=run.step, planned_steps=cfg.num_steps, seconds=seconds, calibration_seconds=calibration,
                 tokens=tokens, tokens_per_second=tokens / seconds, params=run.config.num_params(),
@@ -122,25 +104,18 @@ def race_worker(spec):
 
 
 def genome_worker(spec):
-    """A genome's own training steps (its batch, dropout, weight average: Run.train) with
-    spec['threads'] BLAS threads; the first `warmup` steps are not timed."""
+    """A genome's own training steps (its batch, dropout, weight average) with spec['threads']
+    BLAS threads; the first `warmup` steps are not timed."""
     from threadpoolctl import threadpool_limits
-    from ..training import TrainConfig
+    from microgpt.training import TrainConfig
     run, _, _ = make_run(spec)
     total = spec['warmup'] + spec['steps']
     cfg = TrainConfig(**dict(spec['train'], num_steps=total, warmup=min(spec['train'].get('warmup', 0), total - 1)))
-    started = {}
-
-    def on_step(step, num_steps, loss):
-        if step == spec['warmup']:
-            started['t'] = time.perf_counter()
     with threadpool_limits(spec['threads'], user_api='blas'):
-        losses = run.train(cfg, on_step=on_step)
-    seconds = time.perf_counter() - started['t']
-    tokens = sum(len(tokens) - 1 for step in range(spec['warmup'], total)
-                 for tokens in run.batch(step, cfg.batch_size, cfg.batch_order))
-    return dict(step_seconds=seconds / spec['steps'], tokens_per_second=tokens / seconds, timed_seconds=seconds,
-                params=run.config.num_params(), final_loss=losses[-1])
+        seconds, losses = run.time_steps(cfg, spec['steps'], warmup=spec['warmup'], engine=run.engine)
+    timed = math.fsum(seconds)
+    return dict(step_seconds=timed / spec['steps'], tokens_per_second=timed_tokens(run, cfg, spec['warmup'], total) / timed,
+                timed_seconds=timed, params=run.config.num_params(), final_loss=losses[-1])
 
 
 WORKERS = {'batch': batch_worker, 'race': race_worker, 'genome': genome_worker}

@@ -1,4 +1,6 @@
-"""`microgpt drift`: how far results move on another machine's arithmetic.
+"""How far results move on another machine's arithmetic, from the project root:
+
+    python benchmarks/drift.py experiments/sweep-steps-*.jsonl --out experiments/drift.json
 
 The runs of sweep results files are replayed in child processes, one per arithmetic (an
 OpenBLAS kernel forced by OPENBLAS_CORETYPE, times a thread count), and each run's final
@@ -11,14 +13,21 @@ import platform
 import subprocess
 import sys
 from collections import defaultdict
+from pathlib import Path
 
-from ..errors import MicrogptError
+import click
+
+from microgpt.commands.options import comma_list, data_option
+from microgpt.console import Console
+from microgpt.errors import MicrogptError
+from script import Script
 
 # kernels to force besides the CPU's own choice, per architecture
 KERNELS = {'x86_64': ('Haswell', 'Nehalem'), 'amd64': ('Haswell', 'Nehalem'),
            'aarch64': ('ARMV8', 'NEOVERSEN1'), 'arm64': ('ARMV8', 'NEOVERSEN1')}
 DEFAULT_THREADS = (1, 2)
-REPLAY = 'from microgpt.bench.drift import replay_main; replay_main()'
+# A replay child: this file's replay_main, imported from this folder.
+REPLAY = f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\nfrom drift import replay_main\nreplay_main()"
 
 
 def default_kernels():
@@ -28,9 +37,9 @@ def default_kernels():
 
 def replay_main():
     """In a child: replay every run of the files in argv, print one JSON line per run."""
-    from ..data import load_dataset
-    from ..reproducibility import arithmetic, machine
-    from ..scaling import sweep
+    from microgpt.data import load_dataset
+    from microgpt.reproducibility import arithmetic, machine
+    from microgpt.scaling import sweep
     data_path, *paths = sys.argv[1:]
     docs = load_dataset(data_path).docs
     here = arithmetic(machine())
@@ -87,10 +96,24 @@ def format_report(report):
     return '\n'.join(lines)
 
 
-def drift_job(console, files, data, kernels, threads, out, command=None):
-    from ..data import load_dataset
-    from ..fileio import atomic_write_json, check_output_path
-    from ..provenance import provenance
+@click.command(cls=Script)
+@click.argument('files', nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option('--kernels', callback=comma_list(str), default=None,
+              help="Comma-separated OpenBLAS kernels to force (OPENBLAS_CORETYPE), '' for the CPU's own. "
+                   "Default: the CPU's own, plus Haswell and Nehalem on x86-64 (ARMV8 and NEOVERSEN1 on arm64).")
+@click.option('--threads', callback=comma_list(int), default=None, help="Comma-separated BLAS thread counts. Default: 1,2.")
+@data_option
+@click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
+def drift(files, kernels, threads, data, out):
+    """Replay the runs of sweep results files under other BLAS kernels and thread counts,
+    and print how far their final validation losses move, by run length.
+
+    Those are the figures behind the cross-machine tolerance the reproducibility page states.
+    """
+    from microgpt.data import load_dataset
+    from microgpt.fileio import atomic_write_json, check_output_path
+    from microgpt.provenance import provenance
+    console = Console()
     if out:
         check_output_path(out, 'report')
     dataset = load_dataset(data, echo=console.info)
@@ -99,9 +122,13 @@ def drift_job(console, files, data, kernels, threads, out, command=None):
             raise MicrogptError(f"results file not found: {path}")
     report = measure_drift(files, dataset.path, kernels or default_kernels(), threads or DEFAULT_THREADS,
                            console.info)
-    report['provenance'] = provenance(command, dataset.sha256, 'numpy')
+    report['provenance'] = provenance(['drift', *click.get_current_context().meta['argv']], dataset.sha256, 'numpy')
     console.out(format_report(report))
     if out:
         atomic_write_json(out, report)
         console.info(f"report saved to {out}")
     return report
+
+
+if __name__ == '__main__':
+    drift()

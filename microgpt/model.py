@@ -3,32 +3,24 @@ forward pass written over `Val` atoms, one token at a time with a KV cache.
 
 GPT-2 with small differences: RMSNorm (no gain) instead of LayerNorm, no biases, ReLU.
 """
-from dataclasses import dataclass, asdict
+from dataclasses import asdict
 
 from .autograd import Val
-from .errors import MicrogptError
+from .settings import MODEL_SETTINGS, SettingError, configured
 
 INIT_STD = 0.08
 RMSNORM_EPS = 1e-5
 
 
-@dataclass(frozen=True)
+@configured(MODEL_SETTINGS)
 class GPTConfig:
-    vocab_size: int
-    n_embd: int = 16
-    n_head: int = 4
-    n_layer: int = 1
-    block_size: int = 16
-    ff_mult: int = 4
+    """vocab_size, n_embd=16, n_head=4, n_layer=1, block_size=16, ff_mult=4: each declared
+    once, with what makes it valid, in microgpt/settings.py."""
 
-    def __post_init__(self):
-        for name in ('vocab_size', 'n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult'):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise MicrogptError(f"{name} must be a whole number >= 1, got {value!r}")
+    def check(self):
         if self.n_embd % self.n_head:
-            raise MicrogptError(
-                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+            raise SettingError('n_head', f"must divide n_embd ({self.n_embd}), got {self.n_head}",
+                               f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
     @property
     def head_dim(self):

@@ -20,7 +20,7 @@ from ..flops import lengths_of, mean_step_flops, steps_for_budget
 from ..genome import PRIMORDIAL, load_genome, save_genome
 from ..model import GPTConfig
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
-from ..trials.runner import run_trial, trial_settings
+from ..trials.runner import Trial, run_trial
 from .fitness import HIGHER_IS_BETTER, aesthetic_measure, check_fitness_kind, cost, sampling_seeds, score_of
 from .recorded import RecordedScorings, split_digest
 from . import genes
@@ -759,14 +759,12 @@ class Evolution:
             self.progress.submitted(todo, todo[0].scored_in)
         tasks = []
         for organism in todo:
-            g = organism.genome
-            settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, organism.seed, self.engine_name,
-                                      **{k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')})
+            trial = Trial(organism.genome, organism.seed, self.engine_name)
             measure, options = None, None
             if self.fitness == 'aesthetic':  # fresh samples at every scoring
                 measure, options = aesthetic_measure, {
                     'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)}
-            tasks.append(Task(organism, run_trial, (settings, self.train_docs, self.val_docs, measure, options),
+            tasks.append(Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
                               name=f"organism {organism.index} of generation {organism.generation}"))
         # a worker process that dies costs at most its own organism (see run_tasks); an
         # inline run is recorded as soon as it is done, before the next one starts

@@ -15,8 +15,7 @@ from .errors import MicrogptError
 from .model import GPTConfig, init_state_dict
 from .optim import AdamSettings, learning_rate_at
 from .sampling import DEFAULT_NUM_SAMPLES, generate
-from .settings import (BATCH_ORDERS, DEFAULT_BATCH_ORDER, MODEL_SETTINGS, TRAINING_SETTINGS, SettingError,  # noqa: F401
-                       configured)
+from .settings import DEFAULT_BATCH_ORDER, MODEL_SETTINGS, TRAINING_SETTINGS, SettingError, configured
 
 DEFAULT_SEED = 42
 ARCH_FIELDS = tuple(s.name for s in MODEL_SETTINGS if s.gene)
@@ -185,7 +184,7 @@ class Run:
         self._pass_order = (0, range(len(self.docs)))  # (pass, its order) of the epoch order
 
     def batch(self, step, batch_size, order=DEFAULT_BATCH_ORDER):
-        """The documents of a step, as token lists (see BATCH_ORDERS)."""
+        """The documents of a step, as token lists (see settings.BATCH_ORDERS)."""
         docs, block_size = self.docs, self.config.block_size
         return [self.tokenizer.doc_tokens(docs[i], block_size) for i in self.batch_indices(step, batch_size, order)]
 

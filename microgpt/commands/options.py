@@ -87,11 +87,6 @@ class SectionedCommand(click.Command):
             formatter.write_text(note)
 
 
-def shown_value(name, value):
-    """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
-    return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup', 'dropout') and not value) else str(value)
-
-
 def genome_in_force():
     """({setting: value as shown} of ./genome.json, as `microgpt train` would load it, or {};
     a note when the file is there but cannot be used)."""

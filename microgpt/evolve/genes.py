@@ -1,12 +1,13 @@
 """What evolution searches: the genes, their ranges, and the operators that stay inside them.
 
 A gene is a field of the genome (microgpt/genome.py: GPTConfig's and TrainConfig's fields),
-named as that field. Two spaces:
+named as that field; each setting declares its range in each space (microgpt/settings.py),
+and the spaces are made from those declarations. Two spaces:
 
 - `budget` (the default): a wide architecture, the learning rate, batch size, weight decay,
   warmup, schedule, gradient clip, batch order, dropout and the weight average's decay; the
   steps are not a gene but follow from a FLOPs budget (every organism the same compute), and
-  must come to at most MAX_BUDGET_STEPS.
+  must come to at most settings.MAX_BUDGET_STEPS.
 - `seed`: the seed design's narrow ranges, steps a gene, one document a step, no budget.
 
 A genome drawn or bred here is always valid (n_head divides n_embd, every gene in range, under
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, Genome, check_genome
-from ..settings import MAX_BUDGET_STEPS, in_order  # noqa: F401 (MAX_BUDGET_STEPS: the budget space's bound)
+from ..settings import in_order
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)

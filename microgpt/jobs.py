@@ -20,7 +20,7 @@ from .sampling import (DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_
                        generate, new_names, novelty)
 from .settings import WATCHING, SettingError
 from .signals import JobInterrupted, StopRequests, exit_status
-from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
+from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
 
 
 @dataclass
@@ -131,7 +131,7 @@ def _plan_new(request):
         flags=flags, genome_file=genome_file)
     if request.budget is not None:
         try:  # the training settings wait for the steps the budget buys; the model's are checked now
-            check_arch(**plan.arch)
+            genome.model_config()
         except SettingError as e:
             raise MicrogptError(_with_the_flag(e, request, plan)) from None
     return plan
@@ -149,7 +149,7 @@ def _settle_training(request, plan, num_steps=None):
     plan.genome = genome = Genome.from_settings(settings)
     try:
         plan.train = genome.train_config(**plan.watching)
-        check_arch(**plan.arch)
+        genome.model_config()
     except SettingError as e:
         raise MicrogptError(_with_the_flag(e, request, plan)) from None
     if genome_file is None:

@@ -22,11 +22,6 @@ ARCH_FIELDS = tuple(s.name for s in MODEL_SETTINGS if s.gene)
 ARCH_DEFAULTS = {s.name: s.default for s in MODEL_SETTINGS if s.gene}
 
 
-def check_arch(**arch):
-    """Raise a SettingError now if these sizes cannot make a model (before any data is read)."""
-    GPTConfig(vocab_size=1, **{**ARCH_DEFAULTS, **arch})
-
-
 @configured(TRAINING_SETTINGS)
 class TrainConfig:
     """How to train: the settings declared in microgpt/settings.py, each checked there. Every

@@ -119,10 +119,6 @@ class Setting:
         return 'off' if value is None or (self.zero_is_off and not value) else str(value)
 
 
-def _listing(names):
-    return ', '.join(names)
-
-
 MODEL_SETTINGS = (
     Setting('vocab_size', int, REQUIRED, WHOLE, 'data', valid=COUNT),
     Setting('n_embd', int, 16, WHOLE, 'model', '--n-embd', "Embedding width.", 'Model', COUNT,
@@ -165,10 +161,10 @@ TRAINING_SETTINGS = (
             '--warmup', "Steps over which the learning rate rises linearly to --lr before the schedule starts.",
             'Schedule', Bounds(0, 'num_steps', high_open=True, whole=True), cli=Bounds(0, whole=True),
             zero_is_off=True, budget=dict(low=0, high=500)),  # a genome needs more steps than its warmup
-    Setting('schedule', str, DEFAULT_SCHEDULE, f"must be one of {_listing(SCHEDULES)}", 'training',
+    Setting('schedule', str, DEFAULT_SCHEDULE, f"must be one of {', '.join(SCHEDULES)}", 'training',
             '--schedule', "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.',
             'Schedule', choices=tuple(SCHEDULES), budget=dict(choices=tuple(SCHEDULES))),
-    Setting('batch_order', str, DEFAULT_BATCH_ORDER, f"must be one of {_listing(BATCH_ORDERS)}", 'training',
+    Setting('batch_order', str, DEFAULT_BATCH_ORDER, f"must be one of {', '.join(BATCH_ORDERS)}", 'training',
             '--batch-order',
             "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.',
             'Training', choices=tuple(BATCH_ORDERS), budget=dict(choices=tuple(BATCH_ORDERS)),

@@ -1,8 +1,8 @@
 """A genome: every setting `microgpt train` needs to make one model, and the genome.json file.
 
-A genome is the model's config and the trainer's written down, flat, under their own field
-names: GPTConfig's (less vocab_size, which the data decides) and TrainConfig's (less what
-only watches a run: val_split, eval_every, early_stop). `microgpt train` reads genome.json (a flag beats a gene), `microgpt
+A genome is the model's settings and the trainer's composed, flat, under their own names:
+those declared in microgpt/settings.py for GPTConfig (less vocab_size, which the data
+decides) and TrainConfig (less what only watches a run: val_split, eval_every, early_stop). `microgpt train` reads genome.json (a flag beats a gene), `microgpt
 evolve` writes it; both read and write it here, below either of them.
 
 genome.json versions: 1 held the seven genes of the seed design (the architecture,
@@ -11,12 +11,13 @@ default, which is what microgpt trained it with when the file was written.
 """
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Optional
 
 from .console import describe_genes, describe_settings
 from .errors import MicrogptError
 from .fileio import atomic_write_json, read_json
-from .training import ARCH_DEFAULTS, ARCH_FIELDS, TRAIN_DEFAULTS, TrainConfig
+from .model import GPTConfig
+from .settings import GENOME_SETTINGS, SettingError, configured
+from .training import ARCH_FIELDS, TrainConfig
 
 FORMAT = 'microgpt-genome'
 VERSION = 2
@@ -24,27 +25,11 @@ READABLE_VERSIONS = (1, 2)
 DEFAULT_GENOME = 'genome.json'
 
 
-@dataclass(frozen=True)
+@configured(GENOME_SETTINGS, checked=False)
 class Genome:
-    """GPTConfig's and TrainConfig's fields (tests/test_genome.py checks it has all those that
-    make the run); the defaults are theirs (the primordial genome)."""
-    n_embd: int = ARCH_DEFAULTS['n_embd']
-    n_head: int = ARCH_DEFAULTS['n_head']
-    n_layer: int = ARCH_DEFAULTS['n_layer']
-    block_size: int = ARCH_DEFAULTS['block_size']
-    ff_mult: int = ARCH_DEFAULTS['ff_mult']
-    learning_rate: float = TRAIN_DEFAULTS.learning_rate
-    num_steps: int = TRAIN_DEFAULTS.num_steps
-    batch_size: int = TRAIN_DEFAULTS.batch_size
-    grad_clip: Optional[float] = TRAIN_DEFAULTS.grad_clip
-    weight_decay: float = TRAIN_DEFAULTS.weight_decay
-    beta1: float = TRAIN_DEFAULTS.beta1
-    beta2: float = TRAIN_DEFAULTS.beta2
-    warmup: int = TRAIN_DEFAULTS.warmup
-    schedule: str = TRAIN_DEFAULTS.schedule
-    batch_order: str = TRAIN_DEFAULTS.batch_order
-    dropout: float = TRAIN_DEFAULTS.dropout
-    ema: Optional[float] = TRAIN_DEFAULTS.ema
+    """The model's settings and the training's composed (settings.GENOME_SETTINGS: every
+    declared setting that makes the run); the defaults are theirs (the primordial genome).
+    A genome may be invalid: check_genome asks the configs."""
 
     @classmethod
     def from_settings(cls, settings):
@@ -65,6 +50,10 @@ class Genome:
         """The TrainConfig that trains this genome (`watching`: the fields a genome leaves out)."""
         return TrainConfig(**self.train(), **watching)
 
+    def model_config(self, vocab_size=1):
+        """The GPTConfig of this genome's model (over a vocabulary of that size)."""
+        return GPTConfig(vocab_size=vocab_size, **self.arch())
+
     def architecture_key(self):
         return tuple(getattr(self, name) for name in ARCH_FIELDS)
 
@@ -81,8 +70,8 @@ class Genome:
 
 SETTINGS = tuple(f.name for f in fields(Genome))
 TRAIN_SETTINGS = tuple(name for name in SETTINGS if name not in ARCH_FIELDS)
-# The genes of version 1 files, which every genome has held.
-SEED_GENES = ARCH_FIELDS + ('learning_rate', 'num_steps')
+# The genes of version 1 files, which every genome has held: those of the seed design's space.
+SEED_GENES = tuple(s.name for s in Genome.DECLARED if s.seed is not None)
 PRIMORDIAL = Genome()
 
 
@@ -97,18 +86,11 @@ def shown_settings(settings):
 def check_genome(genome):
     """The first reason this genome cannot make a model and train it, as (field, message),
     or None. The configs decide; a genome may lie outside evolution's ranges."""
-    for name in ARCH_FIELDS:
-        value = getattr(genome, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return name, f"must be a whole number >= 1, got {value!r}"
-    if genome.n_embd % genome.n_head:
-        return 'n_head', f"must divide n_embd ({genome.n_embd}), got {genome.n_head}"
     try:
+        genome.model_config()
         genome.train_config()
-    except MicrogptError as e:  # TrainConfig's messages start with the field's name
-        why = str(e)
-        name = next((n for n in TRAIN_SETTINGS if why.startswith(n + ' ')), None)
-        return (name, why[len(name) + 1:]) if name else ('genes', why)
+    except SettingError as e:
+        return e.setting, e.reason
     return None
 
 
@@ -208,17 +190,30 @@ def resolve_train_settings(flags, genome_path=None, primordial=False, other_sett
 
     The genome is `genome_path` if given, else ./genome.json if it exists; `primordial`
     ignores any genome. Returns (settings: every genome field, the GenomeFile or None, a line
-    saying which genome is in use). Without a genome, the line names each setting that is not
-    the original's: the flags given, and `other_settings` ({name: value} of the options beyond
-    the genome that differ).
+    saying which genome is in use). See genome_in_use and settle_train_settings, its halves.
     """
+    genome_file = genome_in_use(genome_path, primordial)
+    settings, message = settle_train_settings(flags, genome_file, primordial, other_settings)
+    return settings, genome_file, message
+
+
+def genome_in_use(genome_path=None, primordial=False):
+    """The GenomeFile a run takes its settings from: `genome_path` if given, else
+    ./genome.json if it exists; None with `primordial` or no genome."""
     if primordial and genome_path is not None:
         raise MicrogptError("--primordial and --genome exclude each other")
-    genome_file = None
     if genome_path is not None:
-        genome_file = load_genome(genome_path)
-    elif not primordial and Path(DEFAULT_GENOME).exists():
-        genome_file = load_genome(DEFAULT_GENOME)
+        return load_genome(genome_path)
+    if not primordial and Path(DEFAULT_GENOME).exists():
+        return load_genome(DEFAULT_GENOME)
+    return None
+
+
+def settle_train_settings(flags, genome_file, primordial=False, other_settings=None):
+    """(settings: every genome field, a line saying which genome is in use) of the flags over
+    genome_file (or the primordial settings when None). Without a genome, the line names each
+    setting that is not the original's: the flags given, and `other_settings` ({name: value}
+    of the options beyond the genome that differ)."""
     given = sorted(name for name, value in flags.items() if value is not None)
     if genome_file is None:
         settings = PRIMORDIAL.genes()
@@ -239,4 +234,4 @@ def resolve_train_settings(flags, genome_path=None, primordial=False, other_sett
         settings, notes = fit_to_steps(genome_file.genome, settings, given)
         if notes:
             message += '; ' + '; '.join(notes)
-    return settings, genome_file, message
+    return settings, message

@@ -3,7 +3,7 @@ print through the Console, and keep what was done however the job ends. (The oth
 are in microgpt/commands/.)
 """
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -15,10 +15,11 @@ from .data import held_out_split, load_dataset
 from .engines import DEFAULT_DTYPE, check_dtype
 from .errors import MicrogptError
 from .fileio import check_output_path
-from .genome import SETTINGS, Genome, resolve_train_settings
+from .genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
 from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
+from .settings import WATCHING, SettingError
 from .signals import JobInterrupted, StopRequests, exit_status
-from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_arch, check_memory
+from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
 
 
 @dataclass
@@ -47,26 +48,35 @@ class TrainRequest:
 
 @dataclass
 class TrainPlan:
-    """Everything a training run needs, settled before any work starts."""
+    """Everything a training run needs, settled before any work starts (under a budget, the
+    training settings once the data is read and the steps known: plan_budget)."""
     arch: dict
-    train: TrainConfig
+    train: Optional[TrainConfig]
     seed: int
     temperature: float
     samples: int
     out: str
-    voice: str
+    voice: Optional[str] = None
     genome_line: Optional[str] = None
     genome_path: Optional[str] = None
     resumed: Optional[ckpt.Checkpoint] = None
+    watching: dict = field(default_factory=dict)  # the settings no genome holds (val_split, ...)
+    genome: Optional[Genome] = None  # a new run's settings (the flags over the genome_file's)
+    flags: dict = field(default_factory=dict)
+    genome_file: object = None
     data: object = None  # the Dataset, once read
     train_docs: list = None  # its documents trained on, and those held out
     held_out: list = None
     budget_flops_per_step: Optional[float] = None  # with a budget: the mean step's FLOPs
 
     @property
+    def val_split(self):
+        return self.watching.get('val_split') or 0.0
+
+    @property
     def best_out(self):
         """Where the best-so-far checkpoint goes: beside out (None: no evaluation)."""
-        return None if self.train.eval_every is None else best_checkpoint_path(self.out)
+        return None if self.watching.get('eval_every') is None else best_checkpoint_path(self.out)
 
 
 def best_checkpoint_path(out):
@@ -83,13 +93,9 @@ def given(options):
     return {name: value for name, value in options.items() if value is not None}
 
 
-# With a budget, the steps are known only once the data is read: the settings are checked
-# first with this many, then again with the budget's (plan_budget).
-STEPS_NOT_YET_KNOWN = 10 ** 9
-
-
 def plan_training(request):
-    """Check every setting, path and the data; the first problem is one MicrogptError."""
+    """Check every setting, path and the data; the first problem is one MicrogptError. With a
+    budget, the steps are known only once the data is read: plan_budget settles the training."""
     check_dtype(request.engine, request.dtype)
     if request.new_samples and request.samples == 0:
         raise MicrogptError("--new-samples picks which samples to print, and --samples 0 prints none: drop one")
@@ -97,58 +103,74 @@ def plan_training(request):
         if request.budget is not None:
             raise MicrogptError("--budget sets the steps of a new run; a resumed run keeps its own: drop --budget")
         return _plan_resume(request)
-    if request.budget is not None:
-        if request.genes.get('num_steps') is not None:
-            raise MicrogptError("--budget sets the number of steps: drop --steps")
-        return _plan_new(request, STEPS_NOT_YET_KNOWN)
-    return _plan_new(request)
+    if request.budget is not None and request.genes.get('num_steps') is not None:
+        raise MicrogptError("--budget sets the number of steps: drop --steps")
+    plan = _plan_new(request)
+    if request.budget is None:
+        _settle_training(request, plan)
+    return plan
 
 
-def _plan_new(request, num_steps=None):
-    if num_steps is not None:
-        request = replace(request, genes=dict(request.genes, num_steps=num_steps))
+def _plan_new(request):
     # the settings a genome holds come from the flags, else the genome; the others (how the
     # run is watched) from the flags alone
     flags = dict(request.genes, **{name: request.options.get(name) for name in SETTINGS
                                    if name not in request.genes})
     watching = {name: value for name, value in given(request.options).items() if name not in SETTINGS}
-    differ = {name: value for name, value in watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
-    if request.dtype not in (None, DEFAULT_DTYPE):
-        differ['dtype'] = request.dtype
-    settings, genome_file, genome_line = resolve_train_settings(flags, request.genome_path, request.primordial,
-                                                                differ)
-    genome = Genome.from_settings(settings)
-    try:
-        train = genome.train_config(**watching)
-        arch = genome.arch()
-        check_arch(**arch)
-    except MicrogptError as e:
-        raise MicrogptError(_with_the_flag(str(e), request, flags, genome_file)) from None
-    if genome_file is None:
-        voice, genome_line = voice_unformed(genome.shown(), genome_line), None
-    else:
-        p = genome_file.provenance
-        reshaped = {name: arch[name] for name in ARCH_FIELDS if arch[name] != getattr(genome_file.genome, name)}
-        voice = (voice_variant(genome.shown(), genome_file.label(), reshaped) if reshaped
-                 else voice_become(genome.shown(), p.get('fitness'), p.get('score')))
-    return TrainPlan(
-        arch=arch, train=train, seed=DEFAULT_SEED if request.seed is None else request.seed,
+    genome_file = genome_in_use(request.genome_path, request.primordial)
+    # the flags over the genome; the steps may still change (a budget's), and with them a warmup
+    genome = (PRIMORDIAL if genome_file is None else genome_file.genome).with_settings(**given(flags))
+    plan = TrainPlan(
+        arch=genome.arch(), train=None, genome=genome,
+        seed=DEFAULT_SEED if request.seed is None else request.seed,
         temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         samples=DEFAULT_NUM_SAMPLES if request.samples is None else request.samples,
-        out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out, voice=voice,
-        genome_line=genome_line, genome_path=None if genome_file is None else str(genome_file.path))
+        out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out,
+        genome_path=None if genome_file is None else str(genome_file.path), watching=watching,
+        flags=flags, genome_file=genome_file)
+    if request.budget is not None:
+        try:  # the training settings wait for the steps the budget buys; the model's are checked now
+            genome.model_config()
+        except SettingError as e:
+            raise MicrogptError(_with_the_flag(e, request, plan)) from None
+    return plan
 
 
-def _with_the_flag(message, request, flags, genome_file):
+def _settle_training(request, plan, num_steps=None):
+    """The plan's genome, TrainConfig and the lines that say them, once the steps are known
+    (with a budget: those it buys, as if given on the command line)."""
+    flags = plan.flags if num_steps is None else dict(plan.flags, num_steps=num_steps)
+    differ = {name: value for name, value in plan.watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
+    if request.dtype not in (None, DEFAULT_DTYPE):
+        differ['dtype'] = request.dtype
+    genome_file = plan.genome_file
+    settings, genome_line = settle_train_settings(flags, genome_file, request.primordial, differ)
+    plan.genome = genome = Genome.from_settings(settings)
+    try:
+        plan.train = genome.train_config(**plan.watching)
+        genome.model_config()
+    except SettingError as e:
+        raise MicrogptError(_with_the_flag(e, request, plan)) from None
+    if genome_file is None:
+        plan.voice = voice_unformed(genome.shown(), genome_line)
+    else:
+        p = genome_file.provenance
+        reshaped = {name: plan.arch[name] for name in ARCH_FIELDS
+                    if plan.arch[name] != getattr(genome_file.genome, name)}
+        plan.genome_line = genome_line
+        plan.voice = (voice_variant(genome.shown(), genome_file.label(), reshaped) if reshaped
+                      else voice_become(genome.shown(), p.get('fitness'), p.get('score')))
+
+
+def _with_the_flag(error, request, plan):
     """A settings error, with where the setting came from and the flag that sets it."""
-    name = message.split(' ', 1)[0].strip('(')
+    name = error.setting
     if name not in request.flags:
-        return message
-    if 'divisible by n_head' in message:
-        name = 'n_head'  # the fix for an n_embd the heads do not divide
-    origin = (f"{name} is genome {genome_file.path}'s" if genome_file is not None and flags.get(name) is None
-              else f"{name} is {'the default' if flags.get(name) is None else 'given'}")
-    return f"{message} ({origin}: set it with {request.flags[name]})"
+        return str(error)
+    origin = (f"{name} is genome {plan.genome_file.path}'s"
+              if plan.genome_file is not None and plan.flags.get(name) is None
+              else f"{name} is {'the default' if plan.flags.get(name) is None else 'given'}")
+    return f"{error} ({origin}: set it with {request.flags[name]})"
 
 
 def checkpoint_train_config(training):
@@ -189,7 +211,8 @@ def _plan_resume(request):
         samples=t['samples'] if request.samples is None else request.samples,
         out=request.resume if request.out is None else request.out,
         voice=f"I wake: resuming at step {t['steps_done'] + 1} of {t['num_steps']}",
-        genome_path=t.get('genome'), resumed=resumed)
+        genome_path=t.get('genome'), resumed=resumed,
+        watching={name: getattr(train, name) for name in WATCHING})
 
 
 def check_plan_io(request, plan, console):
@@ -212,8 +235,8 @@ def check_plan_io(request, plan, console):
             raise MicrogptError(f"{data.path} is not the data checkpoint {request.resume} was trained "
                                 f"on (SHA-256 {digest[:12]}..., the checkpoint's "
                                 f"{str(plan.resumed.training.get('data_sha256'))[:12]}...)")
-    if plan.train.val_split:
-        plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.train.val_split)
+    if plan.val_split:
+        plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.val_split)
     else:
         plan.train_docs, plan.held_out = data.docs, []
     check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
@@ -223,15 +246,13 @@ def check_plan_io(request, plan, console):
 
 def plan_budget(request, plan):
     """The steps a FLOPs budget buys (microgpt.flops: the mean step over the training
-    documents); the plan's settings checked again with them."""
+    documents), and the training settled with them."""
     from .flops import lengths_of, mean_step_flops, steps_for_budget
-    from .model import GPTConfig
-    config = GPTConfig(vocab_size=len(set(''.join(plan.train_docs))) + 1, **plan.arch)
+    config = plan.genome.model_config(vocab_size=len(set(''.join(plan.train_docs))) + 1)
     lengths = lengths_of(plan.train_docs, config)
-    steps = steps_for_budget(config, plan.train.batch_size, request.budget, lengths, plan.train.dropout)
-    settled = _plan_new(request, steps)
-    plan.train, plan.voice, plan.genome_line = settled.train, settled.voice, settled.genome_line
-    plan.budget_flops_per_step = mean_step_flops(config, plan.train.batch_size, lengths, plan.train.dropout).total
+    batch_size, dropout = plan.genome.batch_size, plan.genome.dropout
+    _settle_training(request, plan, steps_for_budget(config, batch_size, request.budget, lengths, dropout))
+    plan.budget_flops_per_step = mean_step_flops(config, batch_size, lengths, dropout).total
 
 
 def train_job(request, console):

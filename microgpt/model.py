@@ -3,19 +3,20 @@ forward pass written over `Val` atoms, one token at a time with a KV cache.
 
 GPT-2 with small differences: RMSNorm (no gain) instead of LayerNorm, no biases, ReLU.
 """
-from dataclasses import dataclass, asdict
+from dataclasses import asdict
 
 from .autograd import Val
-from .errors import MicrogptError
+from .settings import MODEL_SETTINGS, SettingError, configured
 
 INIT_STD = 0.08
 RMSNORM_EPS = 1e-5
 
 
-@dataclass(frozen=True)
+@configured(MODEL_SETTINGS)
 class GPTConfig:
-    """The model's sizes; every default is the original microgpt.py's (4,192 parameters on
-    the names). n_embd must be a multiple of n_head.
+    """The model's sizes, each declared once in microgpt/settings.py (its default, the
+    original microgpt.py's: 4,192 parameters on the names, and what makes it valid). n_embd
+    must be a multiple of n_head.
 
     :ivar vocab_size: how many tokens there are: the data's characters, plus BOS (27 for the names)
     :ivar n_embd: the width of every token's vector: its embedding and the residual stream
@@ -24,21 +25,11 @@ class GPTConfig:
     :ivar block_size: the most positions the model sees: the longest context, and the rows of wpe
     :ivar ff_mult: the MLP's hidden width, as a multiple of n_embd
     """
-    vocab_size: int
-    n_embd: int = 16
-    n_head: int = 4
-    n_layer: int = 1
-    block_size: int = 16
-    ff_mult: int = 4
 
-    def __post_init__(self):
-        for name in ('vocab_size', 'n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult'):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise MicrogptError(f"{name} must be a whole number >= 1, got {value!r}")
+    def check(self):
         if self.n_embd % self.n_head:
-            raise MicrogptError(
-                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+            raise SettingError('n_head', f"must divide n_embd ({self.n_embd}), got {self.n_head}",
+                               f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
     @property
     def head_dim(self):

@@ -1,53 +1,33 @@
 """One training run, set up in the original's random order: shuffle, init, train, sample.
 
-The defaults here and in `GPTConfig` are the original microgpt.py's settings: they are the
-primordial genome, and every command's defaults come from them.
+The settings of `TrainConfig` and `GPTConfig` are declared in microgpt/settings.py; their
+defaults are the original microgpt.py's: the primordial genome, every command's defaults.
 """
 import math
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, fields
-from typing import Optional
+from dataclasses import asdict, fields
 
 from .data import Tokenizer
 from .engines import make_engine
 from .errors import MicrogptError
 from .model import GPTConfig, init_state_dict
-from .optim import DEFAULT_SCHEDULE, ORIGINAL_ADAM, SCHEDULES, AdamSettings, learning_rate_at
+from .optim import AdamSettings, learning_rate_at
 from .sampling import DEFAULT_NUM_SAMPLES, generate
+from .settings import DEFAULT_BATCH_ORDER, MODEL_SETTINGS, TRAINING_SETTINGS, SettingError, configured
 
 DEFAULT_SEED = 42
-ARCH_FIELDS = tuple(f.name for f in fields(GPTConfig) if f.name != 'vocab_size')
-ARCH_DEFAULTS = {f.name: f.default for f in fields(GPTConfig) if f.name != 'vocab_size'}
+ARCH_FIELDS = tuple(s.name for s in MODEL_SETTINGS if s.gene)
+ARCH_DEFAULTS = {s.name: s.default for s in MODEL_SETTINGS if s.gene}
 
 
-def check_arch(**arch):
-    """Raise MicrogptError now if these sizes cannot make a model (before any data is read)."""
-    GPTConfig(vocab_size=1, **{**ARCH_DEFAULTS, **arch})
-
-
-def _is_count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-BATCH_ORDERS = {
-    'walk': "the next batch_size documents of the shuffled list, round and round (the original)",
-    'epoch': "the shuffled list, then a fresh shuffle of it for every later pass (epoch)",
-    'replacement': "batch_size documents drawn at random, with replacement, every step",
-}
-DEFAULT_BATCH_ORDER = 'walk'
-
-
-def _is_number(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
+@configured(TRAINING_SETTINGS)
 class TrainConfig:
-    """How to train. Every default is the original's: Adam (betas 0.85, 0.99, no weight
-    decay), the learning rate decayed linearly to 0 without warmup, one document a step
-    walking the shuffled list, no gradient clip, every document trained on, no evaluation.
+    """How to train: the settings declared in microgpt/settings.py, each checked there. Every
+    default is the original's: Adam (betas 0.85, 0.99, no weight decay), the learning rate
+    decayed linearly to 0 without warmup, one document a step walking the shuffled list, no
+    gradient clip, every document trained on, no evaluation.
 
     dropout drops that share of the attention weights and of both residual branches' outputs
     in training (microgpt/dropout.py); ema keeps an exponential moving average of the weights
@@ -56,62 +36,12 @@ class TrainConfig:
     val_split holds out that share of the documents (data.held_out_split); eval_every
     measures their loss every that many steps and at the end; early_stop ends training
     after that many evaluations without a new best."""
-    num_steps: int = 1000
-    learning_rate: float = 0.01
-    batch_size: int = 1
-    grad_clip: Optional[float] = None
-    weight_decay: float = ORIGINAL_ADAM.weight_decay
-    beta1: float = ORIGINAL_ADAM.beta1
-    beta2: float = ORIGINAL_ADAM.beta2
-    warmup: int = 0
-    schedule: str = DEFAULT_SCHEDULE
-    batch_order: str = DEFAULT_BATCH_ORDER
-    dropout: float = 0.0
-    ema: Optional[float] = None
-    val_split: float = 0.0
-    eval_every: Optional[int] = None
-    early_stop: Optional[int] = None
 
-    def __post_init__(self):
-        for name in ('num_steps', 'batch_size'):
-            if not _is_count(getattr(self, name)):
-                raise MicrogptError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
-        for name in ('learning_rate', 'grad_clip'):
-            value = getattr(self, name)
-            if value is None and name == 'grad_clip':
-                continue
-            if not (_is_number(value) and value > 0):
-                raise MicrogptError(f"{name} must be a finite number > 0, got {value!r}")
-        if not (_is_number(self.weight_decay) and self.weight_decay >= 0):
-            raise MicrogptError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
-        for name in ('beta1', 'beta2'):
-            value = getattr(self, name)
-            if not (_is_number(value) and 0 <= value < 1):
-                raise MicrogptError(f"{name} must be in [0, 1), got {value!r}")
-        if not (isinstance(self.warmup, int) and not isinstance(self.warmup, bool)
-                and 0 <= self.warmup < self.num_steps):
-            raise MicrogptError(f"warmup must be a whole number of steps from 0 to num_steps - 1 "
-                                f"({self.num_steps - 1}), got {self.warmup!r}")
-        for name, choices in (('schedule', SCHEDULES), ('batch_order', BATCH_ORDERS)):
-            if getattr(self, name) not in choices:
-                raise MicrogptError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
-            raise MicrogptError(f"dropout must be a share in [0, 1), got {self.dropout!r}")
-        if self.ema is not None and not (_is_number(self.ema) and 0 < self.ema < 1):
-            raise MicrogptError(f"ema must be a decay in (0, 1), got {self.ema!r}")
-        if not (_is_number(self.val_split) and 0 <= self.val_split < 1):
-            raise MicrogptError(f"val_split must be a share in [0, 1), got {self.val_split!r}")
-        if self.eval_every is not None:
-            if not _is_count(self.eval_every) or self.eval_every > self.num_steps:
-                raise MicrogptError(f"eval_every must be a whole number of steps from 1 to num_steps "
-                                    f"({self.num_steps}), got {self.eval_every!r}")
-            if not self.val_split:
-                raise MicrogptError("eval_every evaluates the held-out documents: it needs a val_split")
-        if self.early_stop is not None:
-            if not _is_count(self.early_stop):
-                raise MicrogptError(f"early_stop must be a whole number >= 1, got {self.early_stop!r}")
-            if self.eval_every is None:
-                raise MicrogptError("early_stop counts evaluations: it needs eval_every")
+    def check(self):
+        if self.eval_every is not None and not self.val_split:
+            raise SettingError('eval_every', "evaluates the held-out documents: it needs a val_split")
+        if self.early_stop is not None and self.eval_every is None:
+            raise SettingError('early_stop', "counts evaluations: it needs eval_every")
 
     def adam(self):
         return AdamSettings(beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay)
@@ -259,7 +189,7 @@ class Run:
         self._pass_order = (0, range(len(self.docs)))  # (pass, its order) of the epoch order
 
     def batch(self, step, batch_size, order=DEFAULT_BATCH_ORDER):
-        """The documents of a step, as token lists (see BATCH_ORDERS)."""
+        """The documents of a step, as token lists (see settings.BATCH_ORDERS)."""
         docs, block_size = self.docs, self.config.block_size
         return [self.tokenizer.doc_tokens(docs[i], block_size) for i in self.batch_indices(step, batch_size, order)]
 

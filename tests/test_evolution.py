@@ -1,5 +1,6 @@
 import json
 import statistics
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -123,13 +124,13 @@ def test_log_has_every_organism_and_each_generation(docs, tmp_path):
 def test_failing_organisms_get_the_worst_fitness_and_the_run_goes_on(docs, tmp_path, monkeypatch):
     calls = []
 
-    def flaky(settings, *args, **kwargs):
-        calls.append(settings['seed'])
+    def flaky(trial, *args, **kwargs):
+        calls.append(trial.seed)
         if len(calls) == 2:
             raise RuntimeError("worker lost")
         if len(calls) == 3:
-            return run_trial(dict(settings, learning_rate=1e6), *args, **kwargs)
-        return run_trial(settings, *args, **kwargs)
+            return run_trial(replace(trial, genome=trial.genome.with_settings(learning_rate=1e6)), *args, **kwargs)
+        return run_trial(trial, *args, **kwargs)
 
     monkeypatch.setattr(evolution_module, 'run_trial', flaky)
     evolution, best, events = evolve_telling(docs, tmp_path, 'flaky')
@@ -390,8 +391,8 @@ def test_every_organism_records_its_birth(docs, tmp_path):
 def test_a_stagnant_search_says_so_and_lets_in_more_immigrants(docs, tmp_path, monkeypatch):
     monkeypatch.setattr(evolution_module, 'STAGNATION', 1)
 
-    def constant(settings, *args, **kwargs):  # every organism scores the same: nothing ever improves
-        record = run_trial(dict(settings, num_steps=1), *args, **kwargs)
+    def constant(trial, *args, **kwargs):  # every organism scores the same: nothing ever improves
+        record = run_trial(replace(trial, genome=trial.genome.with_settings(num_steps=1)), *args, **kwargs)
         return dict(record, val_loss=2.5)
 
     monkeypatch.setattr(evolution_module, 'run_trial', constant)
@@ -434,16 +435,16 @@ def test_the_trainers_genes_reach_the_training(docs, tmp_path, monkeypatch):
     trains with its own: its trial gets them all."""
     seen = []
 
-    def spy(settings, *args, **kwargs):
-        seen.append(settings)
-        return run_trial(settings, *args, **kwargs)
+    def spy(trial, *args, **kwargs):
+        seen.append(trial)
+        return run_trial(trial, *args, **kwargs)
 
     monkeypatch.setattr(evolution_module, 'run_trial', spy)
     evolution, best = budget_evolve(docs, tmp_path, 'trainer', population=6)
     assert {'weight_decay', 'warmup', 'schedule'} <= set(TINY_BUDGET_SPACE.genes)
     organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
-    for settings, record in zip(sorted(seen, key=lambda s: s['seed']), sorted(organisms, key=lambda r: r['seed'])):
-        assert {k: settings.get(k, 1) for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')} == \
+    for trial, record in zip(sorted(seen, key=lambda t: t.seed), sorted(organisms, key=lambda r: r['seed'])):
+        assert {k: getattr(trial.genome, k) for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')} == \
             {k: record['genes'][k] for k in ('weight_decay', 'warmup', 'schedule', 'batch_size', 'num_steps')}
         assert record['genes']['warmup'] <= record['genes']['num_steps'] // 2
     assert len({r['genes']['schedule'] for r in organisms}) > 1 and any(r['genes']['weight_decay'] for r in organisms)

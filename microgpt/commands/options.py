@@ -10,8 +10,9 @@ from ..console import Console
 from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..genome import DEFAULT_GENOME
-from ..optim import SCHEDULES
-from ..training import ARCH_DEFAULTS, BATCH_ORDERS, DEFAULT_SEED, TRAIN_DEFAULTS
+from ..genome import SEED_GENES
+from ..settings import BY_NAME, FLAGGED, in_order
+from ..training import DEFAULT_SEED
 from ..trials.executor import CLUSTER_ENV
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
@@ -86,11 +87,6 @@ class SectionedCommand(click.Command):
             formatter.write_text(note)
 
 
-def shown_value(name, value):
-    """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
-    return 'off' if value is None or (name in ('weight_decay', 'val_split', 'warmup', 'dropout') and not value) else str(value)
-
-
 def genome_in_force():
     """({setting: value as shown} of ./genome.json, as `microgpt train` would load it, or {};
     a note when the file is there but cannot be used)."""
@@ -148,73 +144,60 @@ def console():
     return Console()
 
 
-# Gene options default to None so that a genome's gene applies unless the flag is given;
-# --help still shows the built-in default. (option, gene, type, help)
-GENE_OPTIONS = [
-    ('--steps', 'num_steps', COUNT, "Training steps."),
-    ('--n-embd', 'n_embd', COUNT, "Embedding width."),
-    ('--n-head', 'n_head', COUNT, "Attention heads (must divide n-embd)."),
-    ('--n-layer', 'n_layer', COUNT, "Transformer layers."),
-    ('--block-size', 'block_size', COUNT, "Maximum context length."),
-    ('--ff-mult', 'ff_mult', COUNT, "MLP hidden width = ff-mult * n-embd."),
-    ('--lr', 'learning_rate', POSITIVE,
-     "Adam learning rate (finite, > 0); the schedule option decays it (linearly to 0: the original)."),
-]
-GENE_DEFAULTS = dict(ARCH_DEFAULTS, num_steps=TRAIN_DEFAULTS.num_steps, learning_rate=TRAIN_DEFAULTS.learning_rate)
+# The settings' options, derived from their declarations (microgpt/settings.py). Each
+# defaults to None, so that a genome's gene (or with --resume the checkpoint's setting)
+# applies unless the flag is given; --help still shows the built-in default.
+
+def setting_type(setting):
+    """The click type of a setting's flag: its choices, or the bounds the flag accepts."""
+    if setting.choices:
+        return click.Choice(list(setting.choices))
+    bounds = setting.cli or setting.valid
+    if bounds.whole:
+        return click.IntRange(min=bounds.low)
+    return Real(bounds.low, bounds.high, bounds.low_open, bounds.high_open)
+
+
+def setting_option(setting):
+    return click.option(setting.flag, setting.name, type=setting_type(setting), default=None,
+                        show_default=setting.shown(setting.default), help=setting.help)
+
+
+# the seed design's genes; then the other settings, each named after the field it sets
+GENE_DEFAULTS = {name: BY_NAME[name].default for name in SEED_GENES}
+SETTING_FLAGS = {setting.name: setting.flag for setting in FLAGGED}
 
 
 def gene_options(command):
-    return apply(command, [click.option(flag, gene, type=kind, show_default=str(GENE_DEFAULTS[gene]), help=text)
-                           for flag, gene, kind, text in GENE_OPTIONS])
-
-
-# The training options beyond the genes, each named after the TrainConfig field it sets; None
-# means not given (the default, or with --resume the checkpoint's). (option, field, type, help)
-TRAIN_OPTIONS = [
-    ('--batch-size', 'batch_size', COUNT,
-     "Documents per step; the loss is the mean over all their tokens. 1 is the original."),
-    ('--clip', 'grad_clip', POSITIVE, "Clip the global gradient norm to this before each Adam step."),
-    ('--weight-decay', 'weight_decay', NON_NEGATIVE,
-     "Decoupled weight decay (AdamW): each step shrinks the weights by lr * this first."),
-    ('--beta1', 'beta1', BETA, "Adam's beta1, in [0, 1)."),
-    ('--beta2', 'beta2', BETA, "Adam's beta2, in [0, 1)."),
-    ('--warmup', 'warmup', click.IntRange(min=0),
-     "Steps over which the learning rate rises linearly to --lr before the schedule starts."),
-    ('--schedule', 'schedule', click.Choice(list(SCHEDULES)),
-     "Learning rate after warmup: " + '; '.join(f"{k}: {v}" for k, v in SCHEDULES.items()) + '.'),
-    ('--batch-order', 'batch_order', click.Choice(list(BATCH_ORDERS)),
-     "Which documents make a batch: " + '; '.join(f"{k}: {v}" for k, v in BATCH_ORDERS.items()) + '.'),
-    ('--dropout', 'dropout', BETA,
-     "Dropout while training: drop this share of the attention weights and of each residual branch's "
-     "output (mask streams of their own, fixed by --seed); evaluation and sampling drop nothing."),
-    ('--ema', 'ema', SHARE,
-     "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation, the "
-     "best checkpoint and sampling use it; it is saved in the checkpoint."),
-    ('--val-split', 'val_split', SHARE,
-     "Hold out this share of the documents (chosen by --seed, as evolve and sweep choose theirs); "
-     "never trained on."),
-    ('--eval-every', 'eval_every', COUNT,
-     "Every N steps and at the end, the held-out loss (stderr); the best model is kept beside --out "
-     "(run.ckpt.json -> run.best.ckpt.json). Needs --val-split."),
-    ('--early-stop', 'early_stop', COUNT, "End training after K evaluations without a better held-out loss."),
-]
-
-
-SETTING_FLAGS = {name: flag for flag, name, *_ in GENE_OPTIONS + TRAIN_OPTIONS}
+    return apply(command, [setting_option(BY_NAME[name]) for name in SEED_GENES])
 
 
 def train_options(command):
-    return apply(command, [click.option(flag, name, type=kind, default=None,
-                                        show_default=shown_value(name, getattr(TRAIN_DEFAULTS, name)), help=text)
-                           for flag, name, kind, text in TRAIN_OPTIONS])
+    return apply(command, [setting_option(setting) for setting in FLAGGED if setting.name not in GENE_DEFAULTS])
 
 
+def shown_value(name, value):
+    """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
+    return BY_NAME[name].shown(value)
+
+
+def setting_sections(placed):
+    """{title: [names]} of the settings' --help sections, each setting in the section it
+    declares, and the other options `placed` ({setting: [options listed right after it]})."""
+    sections = {}
+    for setting in in_order(FLAGGED, lambda s: s.listed_after):
+        if setting.section is not None:
+            names = sections.setdefault(setting.section, [])
+            names += [setting.name, *placed.get(setting.name, ())]
+    return sections
+
+
+_SETTINGS_SECTIONS = setting_sections({'num_steps': ['budget', 'max_time']})
 TRAIN_SECTIONS = (
-    ('Model', ['n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult']),
-    ('Training', ['num_steps', 'budget', 'max_time', 'learning_rate', 'batch_size', 'batch_order', 'grad_clip',
-                  'weight_decay', 'beta1', 'beta2', 'seed']),
-    ('Schedule', ['warmup', 'schedule']),
-    ('Evaluation', ['val_split', 'eval_every', 'early_stop']),
+    ('Model', _SETTINGS_SECTIONS['Model']),
+    ('Training', _SETTINGS_SECTIONS['Training'] + ['seed']),
+    ('Schedule', _SETTINGS_SECTIONS['Schedule']),
+    ('Evaluation', _SETTINGS_SECTIONS['Evaluation']),
     ('Sampling', ['samples', 'temperature']),
     ('Input and output', ['data', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),

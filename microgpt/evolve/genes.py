@@ -1,12 +1,13 @@
 """What evolution searches: the genes, their ranges, and the operators that stay inside them.
 
 A gene is a field of the genome (microgpt/genome.py: GPTConfig's and TrainConfig's fields),
-named as that field. Two spaces:
+named as that field; each setting declares its range in each space (microgpt/settings.py),
+and the spaces are made from those declarations. Two spaces:
 
 - `budget` (the default): a wide architecture, the learning rate, batch size, weight decay,
   warmup, schedule, gradient clip, batch order, dropout and the weight average's decay; the
   steps are not a gene but follow from a FLOPs budget (every organism the same compute), and
-  must come to at most MAX_BUDGET_STEPS.
+  must come to at most settings.MAX_BUDGET_STEPS.
 - `seed`: the seed design's narrow ranges, steps a gene, one document a step, no budget.
 
 A genome drawn or bred here is always valid (n_head divides n_embd, every gene in range, under
@@ -18,8 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, Genome, check_genome
-from ..optim import SCHEDULES
-from ..training import BATCH_ORDERS
+from ..settings import in_order
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)
@@ -30,7 +30,6 @@ DRAW_ATTEMPTS = 200  # draws before a space whose genomes mostly do not fit the 
 DEFAULT_BUDGET = 1e11
 DEFAULT_POPULATION = 8
 DEFAULT_GENERATIONS = 6
-MAX_BUDGET_STEPS = 20_000  # under a budget, an organism this budget would give more steps is outside
 
 
 @dataclass(frozen=True)
@@ -145,33 +144,24 @@ def _reflect(x, low, high):
     return min(high, max(low, x))
 
 
-SEED_RANGES = {
-    'n_embd': GeneRange(8, 32),
-    'n_head': GeneRange(1, 4),
-    'n_layer': GeneRange(1, 4),
-    'block_size': GeneRange(8, 24),
-    'ff_mult': GeneRange(1, 4),
-    'learning_rate': GeneRange(0.001, 0.05, log=True, integer=False),
-    'num_steps': GeneRange(100, 2000),
-}
+def gene_of(setting, data):
+    """A setting's range in a space, from its declaration's plain data (settings.py)."""
+    if 'choices' in data:
+        return GeneChoice(tuple(data['choices']))
+    return GeneRange(data['low'], data['high'], log=data.get('log', False), integer=setting.type is int)
 
-BUDGET_RANGES = {
-    'n_embd': GeneRange(8, 96),
-    'n_head': GeneRange(1, 8),
-    'n_layer': GeneRange(1, 6),
-    'block_size': GeneRange(8, 24),
-    'ff_mult': GeneRange(1, 4),
-    'learning_rate': GeneRange(0.0005, 0.05, log=True, integer=False),
-    'batch_size': GeneRange(1, 64, log=True),
-    'weight_decay': GeneRange(0, 0.2, integer=False),
-    'warmup': GeneRange(0, 500),  # steps; a genome needs more steps than its warmup
-    'schedule': GeneChoice(tuple(SCHEDULES)),
-    'grad_clip': GeneChoice((None, 0.5, 1.0, 2.0)),  # the global gradient norm's cap
-    'batch_order': GeneChoice(tuple(BATCH_ORDERS)),
-    'dropout': GeneRange(0, 0.3, integer=False),
-    'ema': GeneChoice((None, 0.99, 0.995, 0.999)),
-    'num_steps': GeneRange(1, MAX_BUDGET_STEPS),  # not a gene: what the budget buys
-}
+
+def space_ranges(space):
+    """{gene: range} of a space ('seed' or 'budget'): every genome setting that declares a range
+    there, in the order a seeded search draws them (under a budget, the steps it buys last)."""
+    declared = [s for s in in_order(Genome.DECLARED, lambda s: s.drawn_after) if getattr(s, space) is not None]
+    if space == 'budget':
+        declared.sort(key=lambda s: s.name == 'num_steps')
+    return {s.name: gene_of(s, getattr(s, space)) for s in declared}
+
+
+SEED_RANGES = space_ranges('seed')
+BUDGET_RANGES = space_ranges('budget')
 
 
 class GeneSpace:

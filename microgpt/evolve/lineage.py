@@ -77,15 +77,13 @@ def replay_organism(run, record, train_docs, val_docs):
     """One scoring of a log, trained again by the settings and seed it records: its score
     (a loss scoring's validation loss; an aesthetic one's judge score of the same draws)."""
     from ..genome import Genome
-    from ..trials.runner import run_trial, trial_settings
+    from ..trials.runner import Trial, run_trial
     from .fitness import aesthetic_measure, score_of
-    g = Genome.from_settings(record['genes'])
-    others = {k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')}
-    settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, record['seed'], run['engine'], **others)
+    trial = Trial(Genome.from_settings(record['genes']), record['seed'], run['engine'])
     if run['fitness'] == 'loss':
-        replayed = run_trial(settings, train_docs, val_docs)
+        replayed = run_trial(trial, train_docs, val_docs)
     else:
-        replayed = run_trial(settings, train_docs, val_docs, aesthetic_measure,
+        replayed = run_trial(trial, train_docs, val_docs, aesthetic_measure,
                              {'seeds': record['components']['seeds']})
     if replayed['error'] is not None:
         raise MicrogptError(f"organism {record['generation']}.{record['index']} failed: {replayed['error']}")

@@ -16,7 +16,7 @@ from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError
 from ..genome import save_genome
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
-from ..trials.runner import run_trial, trial_settings
+from ..trials.runner import Trial, run_trial
 from . import genes
 from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
 from .decision import decide, genome_provenance, interrupted_genome_path, lead_over, read_incumbent
@@ -287,14 +287,12 @@ class Evolution:
         self.evaluated.sort(key=lambda o: (o.scored_in, o.generation, o.index, len(o.scores)))
 
     def _task(self, organism):
-        g = organism.genome
-        settings = trial_settings(g.arch(), g.num_steps, g.learning_rate, organism.seed, self.engine_name,
-                                  **{k: v for k, v in g.train().items() if k not in ('num_steps', 'learning_rate')})
+        trial = Trial(organism.genome, organism.seed, self.engine_name)
         measure, options = None, None
         if self.fitness == 'aesthetic':  # fresh samples at every scoring
             measure, options = aesthetic_measure, {
                 'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)}
-        return Task(organism, run_trial, (settings, self.train_docs, self.val_docs, measure, options),
+        return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 
     def _record(self, organism, outcome):

@@ -12,9 +12,10 @@ from pathlib import Path
 from ..data import held_out_split
 from ..errors import MicrogptError
 from ..fileio import append_json_line
+from ..genome import Genome
 from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..training import ARCH_FIELDS
-from ..trials.runner import run_trial, trial_settings
+from ..trials.runner import Trial, run_trial
 
 # What defines a run: a results row with the same values is the same run.
 RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')
@@ -80,12 +81,13 @@ def run_one(spec, train_docs, val_docs):
     with `diverged` set and no losses."""
     frontier = spec['sweep'] == 'frontier'
     arch = {f: spec[f] for f in ARCH_FIELDS}
-    if frontier:
-        settings = trial_settings(arch, None, spec['lr'], spec['seed'], spec['engine'],
-                                  batch_size=spec['batch_size'], budget=spec['budget'])
+    if frontier:  # the steps are those the budget buys
+        genome = Genome.from_settings(dict(arch, learning_rate=spec['lr'], batch_size=spec['batch_size']))
+        trial = Trial(genome, spec['seed'], spec['engine'], budget=spec['budget'])
     else:
-        settings = trial_settings(arch, spec['steps'], spec['lr'], spec['seed'], spec['engine'])
-    record = run_trial(settings, train_docs, val_docs)
+        trial = Trial(Genome.from_settings(dict(arch, learning_rate=spec['lr'], num_steps=spec['steps'])),
+                      spec['seed'], spec['engine'])
+    record = run_trial(trial, train_docs, val_docs)
     if record['error'] and not (frontier and record.get('diverged')):
         raise MicrogptError(record['error'])
     row = dict(spec)

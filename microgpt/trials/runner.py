@@ -3,33 +3,36 @@
 Evolution (one trial per organism) and sweeps (one per run) both fan trials out through
 `trials.executor`. `run_trial` is a top-level function whose arguments carry everything it
 needs (the documents themselves, never a path), so it runs the same inline, in a worker
-process or on a Dask worker, and it returns plain data.
+process or on a Dask worker, and it returns plain data. A trial carries its genome as one:
+the settings reach the trainer as the genome's TrainConfig, never rebuilt by field names.
 """
 import math
 import time
 import warnings
 from collections import Counter
+from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import MicrogptError
+from ..genome import Genome
 from ..reproducibility import arithmetic, machine
 
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
 
-def trial_settings(arch, num_steps, learning_rate, seed, engine='numpy', budget=None, **train):
-    """The plain dict a trial is made of: architecture, training (num_steps, learning_rate and
-    any other TrainConfig field given in `train`), seed and engine. With a `budget` (FLOPs),
-    num_steps may be None: the steps are those the budget pays for."""
-    settings = dict(arch, num_steps=num_steps, learning_rate=learning_rate, **train, seed=seed, engine=engine)
-    if settings.get('batch_size') == 1:  # the default: left out, as records made before had it
-        del settings['batch_size']
-    if budget is not None:
-        settings['budget'] = budget
-    return settings
+@dataclass(frozen=True)
+class Trial:
+    """What a trial trains: a genome (every setting of the model and of its training), with
+    this seed on this engine. With a `budget` (FLOPs), the steps are those the budget pays
+    for, whatever the genome's."""
+    genome: Genome
+    seed: int
+    engine: str = 'numpy'
+    budget: Optional[float] = None
 
 
-def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None):
-    """Train `settings` (see trial_settings) on train_docs, then measure it: always the
+def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
+    """Train `trial` (a Trial) on train_docs, then measure it: always the
     validation loss (mean per-token cross-entropy on val_docs), and, when `measure` is given
     (a top-level function, e.g. evolve.fitness.aesthetic_measure), also
     `measure(run, train_docs, val_docs, **measure_options)` as 'measured'.
@@ -47,7 +50,7 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
             # a diverging run is caught by its loss; numpy's overflow warnings would only
             # scribble over the progress display
             warnings.simplefilter('ignore', RuntimeWarning)
-            run = _train(settings, train_docs, record)
+            run = _train(trial, train_docs, record)
             record['seconds'] = time.perf_counter() - t0
             # CPU seconds of this process (all its threads): on a shared machine, what the
             # training would take on a core of its own
@@ -64,28 +67,24 @@ def run_trial(settings, train_docs, val_docs, measure=None, measure_options=None
     record.setdefault('seconds', time.perf_counter() - t0)
     # what decided the last bits, from the process that trained (a Dask worker can be another
     # machine than the one that wrote the results file's header)
-    record['arithmetic'] = arithmetic(machine(with_blas=settings.get('engine', 'numpy') != 'val'))
+    record['arithmetic'] = arithmetic(machine(with_blas=trial.engine != 'val'))
     return record
 
 
-def _train(settings, train_docs, record):
-    from dataclasses import fields
+def _train(trial, train_docs, record):
     from ..flops import lengths_of
-    from ..training import ARCH_FIELDS, Run, TrainConfig
-    run = Run(train_docs, seed=settings['seed'], arch={k: settings[k] for k in ARCH_FIELDS},
-              engine_name=settings.get('engine', 'numpy'))
+    from ..training import Run
+    genome = trial.genome
+    run = Run(train_docs, seed=trial.seed, arch=genome.arch(), engine_name=trial.engine)
     record['num_params'] = run.config.num_params()
-    batch_size = settings.get('batch_size', 1)
-    num_steps = settings['num_steps']
     lengths = lengths_of(run.docs, run.config, run.tokenizer)
-    if settings.get('budget') is not None:
+    if trial.budget is not None:
         from ..flops import steps_for_budget
-        dropout = settings.get('dropout', 0.0)
-        num_steps = steps_for_budget(run.config, batch_size, settings['budget'], lengths, dropout)
-        record['flops'] = walked_flops(run.config, batch_size, num_steps, lengths, dropout)
-    record['num_steps'] = num_steps
-    train = TrainConfig(**{**{f.name: settings[f.name] for f in fields(TrainConfig) if f.name in settings},
-                           'num_steps': num_steps})
+        steps = steps_for_budget(run.config, genome.batch_size, trial.budget, lengths, genome.dropout)
+        genome = genome.with_settings(num_steps=steps)
+        record['flops'] = walked_flops(run.config, genome.batch_size, steps, lengths, genome.dropout)
+    record['num_steps'] = genome.num_steps
+    train = genome.train_config()
     record['tokens'] = _positions_planned(run, train, lengths)  # a run that diverges keeps its plan's
     losses = run.train(train)
     tail = losses[-TRAIN_LOSS_WINDOW:]

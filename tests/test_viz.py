@@ -277,7 +277,7 @@ def test_pictures_without_matplotlib_say_how_to_install_it(tiny, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, 'matplotlib.figure', None)  # as if not installed
     assert_one_error(run(args[0], '--checkpoint', tiny, *args[1:]),
-                     "plotting needs matplotlib: pip install 'microgpt[plot]'")
+                     "plotting needs matplotlib: pip install matplotlib, or pip install -e '.[plot]' in microgpt's folder")
 
 
 # --- the report ---------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from pathlib import Path
 from .errors import MicrogptError
 from .fileio import atomic_write_bytes
 
-PLOT_INSTALL = "pip install 'microgpt[plot]'"
+# not 'microgpt[plot]': PyPI's project of that name is someone else's
+PLOT_INSTALL = "pip install matplotlib (from a clone of microgpt: pip install -e '.[plot]')"
 PLOT_FORMATS = ('png', 'svg', 'pdf')
 MOVING_AVERAGE = 50  # steps in the training-loss curve's moving average
 

@@ -9,7 +9,8 @@ from ..fileio import atomic_write_bytes, check_output_path
 
 DOT_SUFFIXES = ('.dot', '.gv')
 RENDERED_SUFFIXES = ('.svg', '.png')
-GRAPHVIZ_INSTALL = "apt-get install graphviz (macOS: brew install graphviz)"
+GRAPHVIZ_INSTALL = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS) "
+                    "or conda install graphviz")
 DOT_SECONDS = 300  # a layout that takes longer than this is given up
 
 

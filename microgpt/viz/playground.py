@@ -184,7 +184,7 @@ PLAYGROUND_JS = r"""
     bars.replaceChildren();
     const sorted = Object.entries(probs).sort((a, b) => b[1] - a[1]), top = sorted[0][1];
     sorted.forEach(([label, p]) => {  // the likeliest's bar is 13em long
-      const row = el('div', {class: 'bar', 'data-char': label});
+      const row = el('div', {class: 'bar', 'data-char': label, 'data-probability': String(p)});
       row.append(el('span', {class: 'bar-label'}, label),
                  el('span', {class: 'bar-fill', style: `width: ${(13 * p / top).toFixed(3)}em`}),
                  el('span', {class: 'bar-value'}, (p * 100).toFixed(1) + '%'));

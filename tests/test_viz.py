@@ -558,6 +558,11 @@ def test_ops_graph_draws_the_heads_in_order(primordial, tmp_path):
     assert run('graph', '--checkpoint', primordial, '--text', 'emma', '--out', out).exit_code == 0
     heads = re.findall(r'subgraph cluster_\S+ \{ graph \[label="(head\d+)"', out.read_text())
     assert heads == ['head0', 'head1', 'head2', 'head3']
+    if HAS_DOT:  # as Graphviz lays them out: left to right
+        svg = tmp_path / 'ops.svg'
+        assert run('graph', '--checkpoint', primordial, '--text', 'emma', '--out', svg).exit_code == 0
+        labels = re.findall(r'<text text-anchor="middle" x="([-\d.]+)"[^>]*>(head\d)</text>', svg.read_text())
+        assert [name for _, name in sorted(labels, key=lambda xy: float(xy[0]))] == ['head0', 'head1', 'head2', 'head3']
 
 
 def test_leaves_have_one_name_in_the_report_the_graph_and_draw_dot(tiny, tmp_path):

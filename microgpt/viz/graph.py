@@ -343,13 +343,17 @@ def ops_dot(graph, title):
             node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
             parts = name.split('.')
             if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box
-                heads.setdefault(parts[1], []).append(node)
+                heads.setdefault(parts[1], (ids[name], []))[1].append(node)
             else:
                 lines.append(node)
-        for h, (head, nodes) in enumerate(sorted(heads.items(), key=lambda item: int(item[0][len('head'):]))):
+        in_order = sorted(heads.items(), key=lambda item: int(item[0][len('head'):]))
+        for h, (head, (first, nodes)) in enumerate(in_order):
             lines.append(_cluster(f'{b}_{h}', head, 'dotted'))
             lines.extend(nodes)
             lines.append('}')
+        if len(in_order) > 1:  # the heads' first stages on one rank, chained: left to right as numbered
+            chain = ' -> '.join(first for _, (first, _) in in_order)
+            lines.append(f'{{ rank=same; {chain} [style=invis]; }}')
         if boxed:
             lines.append('}')
     for (a, b), n in _group_edges(graph, lambda g: g).items():

@@ -51,8 +51,8 @@ def playground_section(config, chars, state_dict, text, temperature):
 <p><label for="temperature">temperature</label> <input id="temperature" type="range" min="0.1" max="2"
  step="0.05" value="{temperature:g}"> <output id="temperature-value">{temperature:g}</output>
  <button id="resample" type="button">sample again</button></p>
-<p class="note">Low temperatures pick the likeliest characters; high ones take chances. Each name
-starts with the prefix.</p><ol id="playground-samples" class="samples"></ol></div></div>
+<p><label><input id="from-prefix" type="checkbox"> start each name with the prefix</label></p>
+<p class="note">Low temperatures pick the likeliest characters; high ones take chances.</p><ol id="playground-samples" class="samples"></ol></div></div>
 <h3>Attention on the prefix</h3>
 <p>One heatmap per layer and head: row t is position t reading, the columns the positions it
 reads (BOS first, none later than t); each row sums to 1. Hover a cell for its weight.</p>
@@ -224,7 +224,7 @@ PLAYGROUND_JS = r"""
   function showSamples() {
     const list = $('playground-samples');
     list.replaceChildren();
-    let prefix = box.value;
+    let prefix = $('from-prefix').checked ? box.value : '';
     try { encode(prefix); } catch (e) { prefix = ''; }
     const temperature = Number(slider.value);
     for (let i = 0; i < 10; i++) list.append(el('li', {}, sample(temperature, prefix)));
@@ -244,6 +244,7 @@ PLAYGROUND_JS = r"""
   box.addEventListener('input', update);
   slider.addEventListener('input', () => { $('temperature-value').textContent = slider.value; showSamples(); });
   $('resample').addEventListener('click', showSamples);
+  $('from-prefix').addEventListener('change', showSamples);
   update();
 })();
 """

@@ -128,3 +128,14 @@ def test_the_playground_samples_and_refuses_what_the_model_cannot_read(checkpoin
     assert len(shown) == 10 and all(set(name) <= set(checkpoint.chars) for name in shown)
     logs = [entry for entry in browser.get_log('browser') if entry['level'] == 'SEVERE']
     assert logs == []
+
+
+def test_past_the_limit_the_page_leaves_the_playground_out_and_says_why(checkpoint_and_page, tmp_path, monkeypatch):
+    from microgpt.viz import report
+    checkpoint, page = checkpoint_and_page
+    monkeypatch.setattr(playground, 'PLAYGROUND_PARAM_LIMIT', 100)
+    monkeypatch.setattr(report, 'PLAYGROUND_PARAM_LIMIT', 100)
+    html = report.build_report(checkpoint, 'small.ckpt.json', 'emma', num_samples=2)
+    assert 'id="microgpt-model"' not in html and 'window.microgpt' not in html
+    assert f'This model has {checkpoint.config.num_params():,} parameters' in html
+    assert 'leaves the playground out past 100.' in html

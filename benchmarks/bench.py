@@ -22,7 +22,7 @@ from script import Script
               help="Training steps per engine (default config).")
 @click.option('--engines', default=None,
               help="Comma-separated engines from val, numpy, torch. Default: val,numpy, plus torch "
-                   "when it is installed (pip install 'microgpt[bench]').")
+                   "when it is installed (pip install -e '.[bench]').")
 @click.option('--repeat', type=COUNT, default=5, show_default=True,
               help="Rounds: each measurement runs once a round, engines alternating; figures are "
                    "medians (a measurement whose first run takes over 10 s runs once).")

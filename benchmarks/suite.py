@@ -36,7 +36,7 @@ from atom import atom_graph, measure_atom  # noqa: F401  (atom_graph: part of th
 from measure import CLI_WITH_PEAK_RSS, PEAK_RSS_REPORTER, UNSET_IN_CHILDREN, run_measured
 
 ENGINES = ('val', 'numpy', 'torch')
-TORCH_INSTALL = "pip install 'microgpt[bench]'"
+TORCH_INSTALL = "pip install -e '.[bench]'"
 ATOM_SIZES = (1_000, 100_000)
 BATCH_SIZE = 32
 BATCH_ARCH = dict(n_embd=64, n_head=4, n_layer=2)  # block_size and ff_mult: the defaults

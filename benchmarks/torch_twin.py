@@ -8,7 +8,7 @@ It is written as PyTorch is usually written for speed without compiling: q, k an
 fused (3e, e) matrix, F.scaled_dot_product_attention with a causal mask, torch.optim.Adam
 (fused when this PyTorch has it; AdamW with weight decay); and it runs a batch as the numpy
 engine does, on real tokens only, padding the documents for attention alone.
-Importing this module imports torch: `pip install 'microgpt[bench]'`.
+Importing this module imports torch: `pip install -e '.[bench]'`.
 """
 import torch
 import torch.nn.functional as F

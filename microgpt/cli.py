@@ -89,8 +89,8 @@ def main():
               help="Stop at the first step boundary after this long, keep the checkpoint (resumable).")
 @click.option('--plot', type=click.Path(dir_okay=False), default=None,
               help="Also draw the training loss per step and its moving average, and the held-out "
-                   "loss of each evaluation, to this image (.png, .svg, .pdf; needs pip install "
-                   "'microgpt[plot]').")
+                   "loss of each evaluation, to this image (.png, .svg, .pdf; needs matplotlib: pip install "
+                   "matplotlib).")
 def train(data, seed, genome_path, primordial, temperature, samples, new_samples, engine, dtype, out, resume,
           plot, budget, max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.

@@ -9,9 +9,8 @@ from pathlib import Path
 from .errors import MicrogptError
 from .fileio import atomic_write_bytes
 
-# microgpt is installed from its folder (a clone), never from PyPI, whose "microgpt" is
-# another project: the hint names the package itself, or the extra from the clone.
-PLOT_INSTALL = "pip install matplotlib, or pip install -e '.[plot]' in microgpt's folder"
+# not 'microgpt[plot]': PyPI's project of that name is someone else's
+PLOT_INSTALL = "pip install matplotlib (from a clone of microgpt: pip install -e '.[plot]')"
 PLOT_FORMATS = ('png', 'svg', 'pdf')
 MOVING_AVERAGE = 50  # steps in the training-loss curve's moving average
 

@@ -196,7 +196,7 @@ def test_analyze_without_matplotlib_says_how_to_install_it(runner, tmp_path, mon
     monkeypatch.setitem(sys.modules, 'matplotlib.figure', None)  # as if not installed
     result = runner.invoke(main, ['analyze', 'a.jsonl', '--plot', 'out.png'])
     assert result.exit_code == 1 and result.stdout == ''
-    assert result.stderr.strip() == "Error: plotting needs matplotlib: pip install matplotlib, or pip install -e '.[plot]' in microgpt's folder"
+    assert result.stderr.strip() == "Error: plotting needs matplotlib: pip install matplotlib (from a clone of microgpt: pip install -e '.[plot]')"
     assert not (tmp_path / 'out.png').exists()
 
 

@@ -70,7 +70,7 @@ def test_engine_list_is_checked(monkeypatch):
         bench.parse_engines('numpy,jax')
     monkeypatch.setattr(bench, 'torch_available', lambda: False)
     assert bench.parse_engines(None) == ['val', 'numpy']
-    with pytest.raises(MicrogptError, match=r"microgpt\[bench\]"):
+    with pytest.raises(MicrogptError, match=r"pip install -e '\.\[bench\]'"):
         bench.parse_engines('torch')
 
 

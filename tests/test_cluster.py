@@ -111,7 +111,8 @@ def test_without_dask_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'distributed', None)
     with pytest.raises(MicrogptError) as error:
         make_executor(cluster='tcp://127.0.0.1:8786')
-    assert str(error.value) == "dask is not installed: pip install 'microgpt[cluster]'"
+    assert str(error.value) == ("dask is not installed: pip install 'dask[distributed]' "
+                                  "(from a clone of microgpt: pip install -e '.[cluster]')")
 
 
 @pytest.mark.parametrize('address', ['tcp://127.0.0.1:1', 'no-port-here'])

@@ -136,7 +136,7 @@ def test_train_plot_draws_the_loss_curve(runner, small_data, tmp_path):
 def test_train_plot_without_matplotlib_fails_before_training(runner, small_data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'matplotlib.figure', None)  # as if not installed
     result = train(runner, small_data, '--steps', '30', '--plot', 'loss.png')
-    assert result.exit_code == 1 and "plotting needs matplotlib: pip install matplotlib, or pip install -e '.[plot]' in microgpt's folder" in result.stderr
+    assert result.exit_code == 1 and "plotting needs matplotlib: pip install matplotlib (from a clone of microgpt: pip install -e '.[plot]')" in result.stderr
     assert result.stdout == '' and not (tmp_path / ckpt.DEFAULT_CHECKPOINT).exists()
 
 

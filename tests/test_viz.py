@@ -271,13 +271,38 @@ def test_figures_bad_input_is_one_line(tiny, tmp_path, monkeypatch, args, fragme
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize('args', [['attention', '--text', 'emma', '--out', 'a.png'],
-                                  ['embeddings', '--out', 'e.png'], ['report', '--out', 'r.html']])
+@pytest.mark.parametrize('args', [['attention', '--text', 'emma', '--out', 'a.png'], ['embeddings', '--out', 'e.png']])
 def test_pictures_without_matplotlib_say_how_to_install_it(tiny, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, 'matplotlib.figure', None)  # as if not installed
     assert_one_error(run(args[0], '--checkpoint', tiny, *args[1:]),
-                     "plotting needs matplotlib: pip install matplotlib, or pip install -e '.[plot]' in microgpt's folder")
+                     "plotting needs matplotlib: pip install matplotlib (from a clone of microgpt: "
+                     "pip install -e '.[plot]')")
+
+
+def test_report_without_matplotlib_or_graphviz_is_written_with_what_it_can_draw(tiny, tmp_path, monkeypatch):
+    """After the README's plain install: the page has its story, samples and playground, and
+    one line on stderr says what is left out and how to add it."""
+    monkeypatch.setitem(sys.modules, 'matplotlib.figure', None)  # as if not installed
+    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    out = tmp_path / 'r.html'
+    result = run('report', '--checkpoint', tiny, '--text', 'emma', '--samples', 5, '--out', out)
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[-1] == f'report of {tiny} written to {out}'
+    assert lines[-2] == ("the report leaves out what needs matplotlib (the attention and embeddings pictures: "
+                         "pip install matplotlib (from a clone of microgpt: pip install -e '.[plot]')) and "
+                         "Graphviz (the computation graph: apt-get install graphviz (Debian, Ubuntu), "
+                         "brew install graphviz (macOS) or conda install graphviz)")
+    page = out.read_text()
+    assert '<img ' not in page and '<svg class="loss"' in page and 'id="microgpt-model"' in page
+    assert len(re.findall(r'<li><code>', page)) == 5
+    assert 'matplotlib is not installed' in page and 'Graphviz is not installed' in page
+    monkeypatch.undo()
+    if HAS_DOT:
+        pytest.importorskip('matplotlib')
+        result = run('report', '--checkpoint', tiny, '--text', 'emma', '--out', out)
+        assert result.stderr.splitlines() == [f'report of {tiny} written to {out}']
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -296,9 +321,12 @@ def test_report_is_one_self_contained_page(tiny, tmp_path):
     assert sources and all(s.startswith('data:') for s in sources)
     assert len(re.findall(r'<img ', page)) == 3  # loss, attention, embeddings
     checkpoint = load_checkpoint(tiny)
-    for heading in ('Model and training', 'Provenance', 'Loss', 'Samples', 'Attention on <code>emma</code>',
-                    'Embeddings', 'The computation graph'):
-        assert f'<h2>{heading}</h2>' in page
+    headings = re.findall(r'<h2>(.*?)</h2>', page)
+    assert headings == ['Loss', 'Samples', 'Try it', 'Attention on <code>emma</code>', 'Embeddings',
+                        'The computation graph']  # the story first, then the place to play
+    folded = re.findall(r'<details><summary>(.*?)</summary>', page)
+    assert folded == ['Model and training settings', 'Provenance']
+    assert page.index('<details>') > page.index('The computation graph')
     assert checkpoint.provenance['data_sha256'] in page
     marks = re.findall(r'<span class="(new|seen)">(new|in training data)</span>', page)
     assert len(marks) == 12 and all((c == 'new') == (t == 'new') for c, t in marks)
@@ -493,3 +521,92 @@ def test_a_val_shows_as_text_without_graphviz_or_when_too_big(monkeypatch):
     with pytest.raises(MicrogptError, match="needs Graphviz's `dot` program"):
         draw_dot(o)
     assert draw_dot(o, format='dot').startswith('digraph atoms {')
+
+
+# --- drawing a real model: the primordial one the README trains ---------------------------------
+
+@pytest.fixture(scope='module')
+def primordial(tmp_path_factory, names_docs):
+    """The README's model (`microgpt train --primordial`), trained 2 steps: its graph's size
+    is the architecture's, whatever the steps."""
+    folder = tmp_path_factory.mktemp('primordial')
+    data, path = folder / 'names.txt', folder / 'primordial.ckpt.json'
+    data.write_text('\n'.join(names_docs[:200]) + '\n')
+    result = run('train', '--data', data, '--primordial', '--steps', 2, '--samples', 0, '--out', path)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_graph_help_examples_run_on_the_readmes_checkpoint(primordial, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    help_text = run('graph', '--help').output
+    examples = [line.split()[2:] for line in help_text.splitlines() if line.strip().startswith('microgpt graph')]
+    assert len(examples) == 3 and any('--level' in args and 'atoms' in args for args in examples)
+    for args in examples:
+        # DOT text where Graphviz is missing, and for the atoms: what is tested is the limit, not
+        # Graphviz's 20 s layout
+        if not HAS_DOT or '--level' in args:
+            args = [a.replace('.svg', '.dot') for a in args]
+        result = run('graph', '--checkpoint', primordial, *args)
+        assert result.exit_code == 0, (args, result.output)
+        if '--level' in args:
+            assert 'graph of 4,024 atoms drawn at level atoms' in result.stderr
+
+
+def test_ops_graph_draws_the_heads_in_order(primordial, tmp_path):
+    out = tmp_path / 'ops.dot'
+    assert run('graph', '--checkpoint', primordial, '--text', 'emma', '--out', out).exit_code == 0
+    heads = re.findall(r'subgraph cluster_\S+ \{ graph \[label="(head\d+)"', out.read_text())
+    assert heads == ['head0', 'head1', 'head2', 'head3']
+    if HAS_DOT:  # as Graphviz lays them out: left to right
+        svg = tmp_path / 'ops.svg'
+        assert run('graph', '--checkpoint', primordial, '--text', 'emma', '--out', svg).exit_code == 0
+        labels = re.findall(r'<text text-anchor="middle" x="([-\d.]+)"[^>]*>(head\d)</text>', svg.read_text())
+        assert [name for _, name in sorted(labels, key=lambda xy: float(xy[0]))] == ['head0', 'head1', 'head2', 'head3']
+
+
+def test_leaves_have_one_name_in_the_report_the_graph_and_draw_dot(tiny, tmp_path):
+    o, names = neuron()
+    atoms = draw_dot(o, format='dot', names=names)
+    assert 'label="leaf\\ndata 6.881' not in atoms  # b is named: drawn under its name
+    product = Val(2.0) * 3.0
+    product.backward()
+    assert 'const' not in draw_dot(product, format='dot')
+    assert 'label="leaf\\ndata 3\\ngrad 2"' in draw_dot(product, format='dot')
+    ops = tmp_path / 'ops.dot'
+    assert run('graph', '--checkpoint', tiny, '--text', 'emma', '--out', ops).exit_code == 0
+    assert 'const' not in ops.read_text() and re.search(r'\d leaf', ops.read_text())
+    counts = json.loads(run('graph', '--checkpoint', tiny, '--text', 'emma', '--json').stdout)
+    assert 'leaf' in counts['ops']
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed (apt-get install graphviz)")
+def test_a_png_is_scaled_down_to_fit_the_cap(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(dot_module, 'PNG_MAX_INCHES', 4)
+    out = tmp_path / 'atoms.png'
+    result = run('graph', '--checkpoint', tiny, '--text', 'emma', '--position', 0, '--level', 'atoms', '--out', out)
+    assert result.exit_code == 0, result.output
+    png = out.read_bytes()
+    width, height = int.from_bytes(png[16:20], 'big'), int.from_bytes(png[20:24], 'big')
+    assert max(width, height) <= 4 * dot_module.PNG_DPI + 1
+
+
+def test_hint_for_a_smaller_model_says_primordial(tiny, tmp_path, monkeypatch):
+    monkeypatch.setitem(graph_module.DRAW_LIMITS, 'atoms', 100)
+    result = run('graph', '--checkpoint', tiny, '--text', 'emma', '--level', 'atoms', '--out', tmp_path / 'a.dot')
+    assert_one_error(result, 'microgpt train --primordial --n-embd 4')
+
+
+def test_report_samples_are_the_names_train_printed(tmp_path, names_docs):
+    data, ckpt, page = tmp_path / 'names.txt', tmp_path / 'm.ckpt.json', tmp_path / 'r.html'
+    data.write_text('\n'.join(names_docs[:300]) + '\n')
+    trained = run('train', '--data', data, *TINY[:-2], '--samples', 6, '--out', ckpt)
+    assert trained.exit_code == 0, trained.output
+    printed = re.findall(r'^sample +\d+: (.*)$', trained.stdout, re.M)
+    assert len(printed) == 6
+    page_text = make_report(ckpt, page)
+    shown = re.findall(r'<li><code>([^<]*)</code>', page_text)
+    assert shown[:6] == printed and len(shown) == 12
+    assert 'The same names train printed after training (seed 42, temperature 0.5)' in page_text
+    other = make_report(ckpt, tmp_path / 'r2.html', '--seed', 7)
+    assert 'train printed its names with seed 42 at temperature 0.5; these use seed 7' in other

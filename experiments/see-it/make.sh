@@ -14,7 +14,10 @@ microgpt train --samples 0 --out "$ckpt" > /dev/null
 microgpt graph --checkpoint "$ckpt" --text emma --level ops --out "$out/graph-ops.svg"
 microgpt attention --checkpoint "$ckpt" --text emma --out "$out/attention.png"
 microgpt embeddings --checkpoint "$ckpt" --out "$out/embeddings.png"
-microgpt report --checkpoint "$ckpt" --text emma --out "$work/report.html"
+# the report of the README's primordial model: the genome's 492,660 weights are past what the
+# page embeds for its playground
+microgpt train --primordial --samples 0 --out "$work/primordial.ckpt.json" > /dev/null 2>&1
+microgpt report --checkpoint "$work/primordial.ckpt.json" --text emma --out "$work/report.html"
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$work/chromium" --hide-scrollbars --window-size=1200,2400 \

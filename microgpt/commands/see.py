@@ -26,10 +26,14 @@ from .options import POSITIVE, checkpoint_option, console, text_option
 def graph(checkpoint_path, text, position, level, as_json, out):
     """Build the Val graph of a text's loss, run backward, and draw it.
 
+    Every atom (--level atoms) of the primordial model's loss at one position is about
+    4,000 boxes: Graphviz takes some 20 s to lay them out. A PNG is scaled down to at most
+    9,600 pixels a side; SVG keeps every detail.
+
     \b
     Examples:
       microgpt graph --text emma --out graph.svg
-      microgpt graph --text emma --position 0 --level atoms --out atoms.dot
+      microgpt graph --text emma --position 0 --level atoms --out atoms.svg
       microgpt graph --text emma --json
     """
     import json
@@ -48,7 +52,7 @@ def graph(checkpoint_path, text, position, level, as_json, out):
 @checkpoint_option
 @text_option()
 @click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
+              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
 def attention(checkpoint_path, text, out):
     """Draw the attention weights of every layer and head on a text, as a grid of heatmaps.
 
@@ -64,7 +68,7 @@ def attention(checkpoint_path, text, out):
 @click.command()
 @checkpoint_option
 @click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs pip install 'microgpt[plot]').")
+              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
 def embeddings(checkpoint_path, out):
     """Draw the token embeddings (wte) in 2-D by PCA, one point per character, and the
     cosine similarity of the position embeddings (wpe).
@@ -92,9 +96,11 @@ def embeddings(checkpoint_path, out):
                    "checkpoint was trained on, else as for `train`.")
 @click.option('--out', type=click.Path(dir_okay=False), required=True, help="The page (.html).")
 def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
-    """Write one self-contained HTML page about a checkpoint: config and provenance, loss
-    curves, samples and their novelty, attention, embeddings, and the ops-level graph (drawn
-    when Graphviz is installed). It opens offline: every image is inside it.
+    """Write one self-contained HTML page about a checkpoint: its loss curve, samples and
+    their novelty, a place to play (type a prefix: the next character's probabilities, names
+    at a temperature, every head's attention, computed in the page), the attention and
+    embeddings pictures (with matplotlib), the ops-level graph (with Graphviz), and its
+    settings and provenance. It opens offline: everything is inside it.
 
     \b
     Example:
@@ -102,5 +108,7 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
     """
     from ..viz.report import write_report
     shown = console()
-    write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
+    left_out = write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
+    if left_out:
+        shown.info(left_out)
     shown.info(f"report of {checkpoint_path} written to {out}")

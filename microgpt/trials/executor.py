@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ..errors import MicrogptError
 
 CLUSTER_ENV = 'MICROGPT_CLUSTER'
-INSTALL_CLUSTER = "dask is not installed: pip install 'microgpt[cluster]'"
+INSTALL_CLUSTER = "dask is not installed: pip install 'dask[distributed]' (from a clone of microgpt: pip install -e '.[cluster]')"
 # A scheduler that does not answer within this many seconds is reported, not waited on
 # ($MICROGPT_CLUSTER_TIMEOUT overrides it).
 CONNECT_TIMEOUT_ENV = 'MICROGPT_CLUSTER_TIMEOUT'

@@ -9,8 +9,13 @@ from ..fileio import atomic_write_bytes, check_output_path
 
 DOT_SUFFIXES = ('.dot', '.gv')
 RENDERED_SUFFIXES = ('.svg', '.png')
-GRAPHVIZ_INSTALL = "apt-get install graphviz (macOS: brew install graphviz)"
+GRAPHVIZ_INSTALL = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS) "
+                    "or conda install graphviz")
 DOT_SECONDS = 300  # a layout that takes longer than this is given up
+# A PNG is scaled down to fit this many inches at this many dots per inch (9,600 pixels a
+# side), which image viewers open; the atoms of a model's loss laid out at full size would be
+# tens of thousands of pixels. SVG is drawn at full size (it scales without losing detail).
+PNG_MAX_INCHES, PNG_DPI = 100, 96
 
 
 def quote(text):
@@ -49,7 +54,8 @@ def render(dot_text, fmt):
     """The bytes of dot_text laid out by Graphviz in format fmt ('svg', 'png')."""
     program = require_dot(f"drawing the graph as {fmt}")
     try:
-        done = subprocess.run([program, f'-T{fmt}'], input=dot_text.encode('utf-8'),
+        cap = [f'-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}', f'-Gdpi={PNG_DPI}'] if fmt == 'png' else []
+        done = subprocess.run([program, f'-T{fmt}', *cap], input=dot_text.encode('utf-8'),
                               capture_output=True, timeout=DOT_SECONDS)
     except subprocess.TimeoutExpired:
         raise MicrogptError(f"Graphviz's dot took over {DOT_SECONDS} s to lay the graph out: "

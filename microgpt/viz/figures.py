@@ -57,7 +57,7 @@ def attention_figure(checkpoint, tokens):
             ax = axes[li][h]
             image = ax.imshow(weights[li, h], vmin=0.0, vmax=1.0, cmap='viridis')
             ax.set_title(f'layer {li} head {h}', fontsize=9)
-            ax.set_xticks(range(T), labels, fontsize=7, rotation=90)
+            ax.set_xticks(range(T), labels, fontsize=7)  # upright: a rotated 'm' reads as 'E'
             ax.set_yticks(range(T), labels, fontsize=7)
             if h == 0:
                 ax.set_ylabel('query (position reading)', fontsize=8)

@@ -23,13 +23,15 @@ from ..model import GPT
 from .dot import attributes, dot_program, render
 
 COARSER = {'atoms': 'ops', 'ops': 'blocks'}
-# Graphviz lays out a couple of thousand boxes in seconds; far more and it takes minutes,
-# and no one reads the picture.
-DRAW_LIMITS = {'atoms': 2000, 'ops': 1000, 'blocks': 1000}
+# Graphviz lays out the primordial model's loss at one position (4,024 atoms) in about 20 s;
+# far more and it takes minutes, and no one reads the picture.
+DRAW_LIMITS = {'atoms': 5000, 'ops': 1000, 'blocks': 1000}
 LOSS_GROUP = 'loss'
 EXPRESSION_GROUP = 'expression'  # the root's group when it is not a model's loss
 DRAW_FORMATS = ('svg', 'dot', 'png')
-SMALL_MODEL = 'microgpt train --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'  # emma: under 2,000 atoms
+# emma's mean loss: under 2,000 atoms. --primordial: in the project's folder, without it
+# `train` would train genome.json's model
+SMALL_MODEL = 'microgpt train --primordial --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'
 
 
 class StageTrace:
@@ -43,8 +45,11 @@ class StageTrace:
             self.stages.append((f'{where}.{name}' if where else name, outputs))
 
 
+LEAF = 'leaf'  # an atom made of no other: a weight, or a number an operation was written with
+
+
 def op_name(val):
-    return val._op or 'leaf'
+    return val._op or LEAF
 
 
 def block_of(group):
@@ -262,7 +267,7 @@ def _boxed(graph, block):
                for g in graph.groups)
 
 
-PARAM_COLOR, CONST_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
+PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
 
 
 def atoms_dot(graph, title):
@@ -278,7 +283,7 @@ def atoms_dot(graph, title):
             v = graph.nodes[i]
             name = graph.weight_names.get(i)
             if not v._children:
-                head, color = (name, PARAM_COLOR) if name is not None else ('const', CONST_COLOR)
+                head, color = (name, PARAM_COLOR) if name is not None else (LEAF, LEAF_COLOR)
             else:
                 head = v._op if name is None else f"{name} ({v._op})"
                 color = LOSS_COLOR if i == 0 else STAGE_COLOR
@@ -310,8 +315,8 @@ def _ops_label(graph, name, counts, grads):
     atoms = sum(counts.values())
     if name in graph.param_groups:
         return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(sum(g * g for g in grads)):.4g}"
-    # a stage's leaves are the numbers it was written with (1/n, eps, -max), its constants
-    ops = ', '.join(f"{n:,} {'const' if op == 'leaf' else op}" for op, n in counts.most_common())
+    # a stage's leaves are the numbers it was written with (1/n, eps, -max)
+    ops = ', '.join(f"{n:,} {op}" for op, n in counts.most_common())
     head = root_label(graph) if name == graph.root_group else name.split('.')[-1]
     return f"{head}\n{atoms:,} atoms: {ops}"
 
@@ -338,13 +343,17 @@ def ops_dot(graph, title):
             node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
             parts = name.split('.')
             if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box
-                heads.setdefault(parts[1], []).append(node)
+                heads.setdefault(parts[1], (ids[name], []))[1].append(node)
             else:
                 lines.append(node)
-        for h, (head, nodes) in enumerate(heads.items()):
+        in_order = sorted(heads.items(), key=lambda item: int(item[0][len('head'):]))
+        for h, (head, (first, nodes)) in enumerate(in_order):
             lines.append(_cluster(f'{b}_{h}', head, 'dotted'))
             lines.extend(nodes)
             lines.append('}')
+        if len(in_order) > 1:  # the heads' first stages on one rank, chained: left to right as numbered
+            chain = ' -> '.join(first for _, (first, _) in in_order)
+            lines.append(f'{{ rank=same; {chain} [style=invis]; }}')
         if boxed:
             lines.append('}')
     for (a, b), n in _group_edges(graph, lambda g: g).items():
@@ -362,7 +371,7 @@ def blocks_dot(graph, title):
     ids = {block: f'b{k}' for k, block in enumerate(blocks)}
     for block in blocks:
         c = counts[block]
-        label = f"{_block_label(graph, block)}\n{sum(c.values()):,} atoms (of them {c['leaf']:,} leaves)"
+        label = f"{_block_label(graph, block)}\n{sum(c.values()):,} atoms (of them {c[LEAF]:,} leaves)"
         if block == block_of(graph.root_group):
             label += f"\n{root_label(graph)}"
         lines.append(f'{ids[block]} {attributes(label=label, fillcolor=STAGE_COLOR)};')
@@ -410,7 +419,7 @@ def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=No
         n4 [label="b\\ndata -3\\ngrad 2", fillcolor="#dbe9f6", tooltip="b"];
         n0 [label="+\\ndata -5\\ngrad 1", fillcolor="#f8d0c8", tooltip="expression"];
         n1 [label="*\\ndata -6\\ngrad 1", fillcolor="#fdf3d0", tooltip="expression"];
-        n2 [label="const\\ndata 1\\ngrad 1", fillcolor="#eeeeee", tooltip="expression"];
+        n2 [label="leaf\\ndata 1\\ngrad 1", fillcolor="#eeeeee", tooltip="expression"];
         n1 -> n0;
         n2 -> n0;
         n3 -> n1;

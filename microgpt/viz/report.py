@@ -1,10 +1,15 @@
-"""One self-contained HTML page about a checkpoint: its config and provenance, its loss
-curves, samples and whether they are new, the attention on one name, the embeddings and
-the ops-level Val graph. Images are inline (data: URIs, and the graph as inline SVG), so
-the page opens offline and names no other file or address.
+"""One self-contained HTML page about a checkpoint. It opens with the model's story (what
+it is, its loss curve, its samples) and a place to play (viz/playground.py: the next
+character's probabilities after a typed prefix, names sampled at a chosen temperature, every
+head's attention, computed in the page from the checkpoint's weights); then the attention and
+embeddings pictures and the ops-level Val graph; the settings and provenance fold away at
+the end. Everything is inline (data: URIs, inline SVG, the weights as JSON), so the page opens
+offline and names no other file or address. Without matplotlib or Graphviz it is written
+with what it can draw, and `missing_tools` says what is left out and how to add it.
 """
 import base64
 import html
+import math
 import random
 import re
 from pathlib import Path
@@ -14,12 +19,14 @@ from ..data import load_dataset
 from ..engines.numpy_engine import NumpyEngine
 from ..errors import MicrogptError
 from ..fileio import atomic_write_bytes, check_output_path
-from ..plots import figure_bytes, figure_class, training_loss_figure
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate
+from ..model import init_state_dict
+from ..plots import PLOT_INSTALL, figure_bytes, figure_class, moving_average
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..training import DEFAULT_SEED
 from . import dot
 from .figures import attention_figure, embeddings_figure
 from .graph import build_graph, summary, to_dot
+from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
 from .text import text_tokens
 
 REPORT_SUFFIXES = ('.html', '.htm')
@@ -32,12 +39,26 @@ STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
        max-width: 1100px; padding: 0 1em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
+h3 { font-size: 1.05em; margin: 0.8em 0 0.3em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 0.2em 0.6em;
        text-align: left; vertical-align: top; } th { background: #f4f4f4; }
 code { background: #f4f4f4; padding: 0 0.2em; } img, svg { max-width: 100%; height: auto; }
 .samples { columns: 4 12em; } .new { color: #11772d; } .seen { color: #888; }
 .note { color: #666; font-style: italic; }
 .cols { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
+#playground { background: #f9fafc; border: 1px solid #dde3ee; border-radius: 6px; padding: 0.2em 1.2em 1em; }
+#prefix { font: 1.3em ui-monospace, monospace; width: 12em; padding: 0.2em 0.4em; }
+#bars { width: 20em; } .grow { flex: 1 1 20em; } .bar { display: flex; align-items: center; gap: 0.4em; height: 1.25em; font-size: 0.85em; }
+.bar-label { width: 2.4em; text-align: right; font-family: ui-monospace, monospace; }
+.bar-fill { background: #3b6fb6; height: 0.9em; min-width: 1px; }
+.bar-value { color: #555; }
+#playground-samples { columns: 2 8em; font-family: ui-monospace, monospace; }
+figure.heatmap { margin: 0; } figure.heatmap figcaption { font-size: 0.85em; color: #444; }
+table.attention td, table.attention th { width: 2.2em; height: 2.2em; padding: 0; text-align: center;
+       font: 0.8em ui-monospace, monospace; border: 1px solid #fff; }
+table.attention th { background: none; } table.attention td.later { background: #f2f2f2; }
+svg.loss text { font-size: 11px; fill: #444; }
+details { margin-top: 1.6em; } summary { font-weight: bold; cursor: pointer; }
 """
 
 
@@ -71,7 +92,9 @@ def _is_number(value):
 
 
 def loss_figure(checkpoint):
-    """The training loss per step and its moving average, with any recorded curves over it."""
+    """The training loss per step and its moving average, with any recorded curves over it
+    (matplotlib)."""
+    from ..plots import training_loss_figure
     fig = training_loss_figure(checkpoint.losses, title=f"loss ({len(checkpoint.losses)} training steps)")
     ax = fig.axes[0]
     for k, (name, points) in enumerate(recorded_curves(checkpoint).items()):
@@ -79,6 +102,43 @@ def loss_figure(checkpoint):
                 label=name.replace('_', ' '))
     ax.legend()
     return fig
+
+
+LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
+
+
+def loss_svg(checkpoint, width=760, height=260):
+    """The same curves as loss_figure, drawn as inline SVG by hand where matplotlib is not
+    installed: the loss per step (faint), its moving average, any recorded curves."""
+    losses = checkpoint.losses
+    lines = [('loss per step', '#9fb8da', list(enumerate(losses, 1))),
+             ('moving average', '#1f4e99', list(enumerate(moving_average(losses), 1)))]
+    lines += [(name.replace('_', ' '), LOSS_COLOURS[k % len(LOSS_COLOURS)], points)
+              for k, (name, points) in enumerate(recorded_curves(checkpoint).items())]
+    lines = [(name, colour, [p for p in points if math.isfinite(p[1])]) for name, colour, points in lines]
+    values = [y for _, _, points in lines for _, y in points]
+    low, high = min(values), max(values)
+    high = high if high > low else low + 1.0
+    last_step = max(x for _, _, points in lines for x, _ in points)
+    left, right, top, bottom = 48, 12, 12, 30
+
+    def xy(step, loss):
+        return (left + (width - left - right) * (step - 1) / max(last_step - 1, 1),
+                top + (height - top - bottom) * (high - loss) / (high - low))
+    parts = [f'<svg class="loss" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             f'role="img" aria-label="training loss per step">',
+             f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+             f'fill="none" stroke="#ccc"/>']
+    for value in (low, (low + high) / 2, high):
+        parts.append(f'<text x="{left - 4}" y="{xy(1, value)[1] + 4:.1f}" text-anchor="end">{value:.2f}</text>')
+    parts.append(f'<text x="{left}" y="{height - 10}">step 1</text>'
+                 f'<text x="{width - right}" y="{height - 10}" text-anchor="end">step {last_step:,}</text>')
+    for k, (name, colour, points) in enumerate(lines):
+        path = ' '.join(f'{x:.1f},{y:.1f}' for x, y in (xy(*p) for p in points))
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>'
+                     f'<text x="{width - right - 6}" y="{top + 16 + 14 * k}" text-anchor="end" '
+                     f'style="fill: {colour}">{html.escape(name)}</text>')
+    return ''.join(parts) + '</svg>'
 
 
 def inline_svg(svg_bytes):
@@ -156,34 +216,86 @@ def pick_text(checkpoint, text, samples):
     raise MicrogptError("no sample fits the model's context to show its attention: give --text NAME")
 
 
+def train_stream(checkpoint, dataset, seed):
+    """random.Random(seed) where `train --seed seed` left it when it sampled after training
+    (the shuffle of its training documents, then every weight's init: Run's order), so the
+    report draws the same samples as train printed; None when the data is not the file the
+    model was trained on (the shuffle's length is then unknown)."""
+    if dataset.sha256 != checkpoint.training.get('data_sha256'):
+        return None
+    train_docs, _ = novelty_documents(checkpoint, dataset)
+    rng = random.Random(seed)
+    rng.shuffle(list(train_docs))  # its draws depend on the length alone
+    init_state_dict(checkpoint.config, rng)
+    return rng
+
+
+def samples_note(checkpoint, seed, temperature, same_stream):
+    """Whether the samples are those `train` printed, and why not when they are not."""
+    t = checkpoint.training
+    trained_seed, trained_temperature = t.get('seed'), t.get('temperature', DEFAULT_TEMPERATURE)
+    if not same_stream:
+        return ("These are drawn from a fresh random stream of the seed, not the one train sampled from "
+                "(its data file is not at hand), so they differ from the names train printed.")
+    if seed == trained_seed and temperature == trained_temperature:
+        return (f"The same names train printed after training (seed {seed}, temperature {temperature:g}): "
+                f"the page draws them from the run's random stream where training left it.")
+    return (f"train printed its names with seed {trained_seed} at temperature {trained_temperature:g}; "
+            f"these use seed {seed} at temperature {temperature:g}, so they differ.")
+
+
+def missing_tools(has_matplotlib, has_graphviz):
+    """One line on what the page leaves out and how to add it, or None."""
+    missing = []
+    if not has_matplotlib:
+        missing.append(f"matplotlib (the attention and embeddings pictures: {PLOT_INSTALL})")
+    if not has_graphviz:
+        missing.append(f"Graphviz (the computation graph: {dot.GRAPHVIZ_INSTALL})")
+    return f"the report leaves out what needs {' and '.join(missing)}" if missing else None
+
+
+def _has_matplotlib():
+    try:
+        figure_class()
+    except MicrogptError:
+        return False
+    return True
+
+
 def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
-                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
+                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None, has_matplotlib=True):
     """The report's HTML text."""
     if text is not None:
         text_tokens(checkpoint, text)  # a bad --text is told before any work
     dataset, data_note = novelty_data(checkpoint, data, echo)
-    engine = NumpyEngine(checkpoint.config, checkpoint.state_dict)
-    rng = random.Random(seed)
-    samples = list(generate(engine, checkpoint.tokenizer, rng, num_samples, temperature=temperature))
+    weights = checkpoint.inference_state_dict
+    engine = NumpyEngine(checkpoint.config, weights)
+    rng = train_stream(checkpoint, dataset, seed)
+    same_stream = rng is not None
+    samples = list(generate(engine, checkpoint.tokenizer, rng or random.Random(seed), num_samples,
+                            temperature=temperature))
     text, tokens = pick_text(checkpoint, text, samples)
     config, training = checkpoint.config, checkpoint.training
     known = set(dataset.docs)
     new = sum(name not in known for name in samples)
     title = f"microgpt report: {Path(checkpoint_path).name}"
+    vocab = config.vocab_size
+    first_loss = f"{checkpoint.losses[0]:.4f}" if checkpoint.losses else '?'
     parts = [f'<h1>{html.escape(title)}</h1>',
-             f"<p>A GPT of {config.num_params():,} parameters trained {training.get('steps_done', '?')} "
-             f"steps; final training loss {_text(training.get('final_loss'))}.</p>"]
-
-    parts.append('<h2>Model and training</h2><div class="cols">')
-    parts.append(table([(k, v) for k, v in config.to_dict().items()] + [('parameters', config.num_params())]))
-    parts.append(table([(k, v) for k, v in training.items() if k not in CURVE_KEYS]))
-    parts.append('</div><h2>Provenance</h2>')
-    parts.append(table(list(checkpoint.provenance.items())) if checkpoint.provenance
-                 else '<p class="note">This checkpoint records no provenance.</p>')
+             f"<p>A GPT of {config.num_params():,} parameters ({config.n_layer} layer(s) of {config.n_head} "
+             f"attention head(s), {config.n_embd} numbers per position, a context of {config.block_size} "
+             f"positions) that reads a name one character at a time and predicts the next one: "
+             f"{vocab - 1} characters and BOS, which starts a name and ends it. It trained "
+             f"{training.get('steps_done', '?')} steps on {html.escape(Path(str(dataset.path)).name)}, "
+             f"from a loss of {first_loss} (guessing uniformly among {vocab} symbols would score "
+             f"ln {vocab} = {math.log(vocab):.4f}) to a final training loss of "
+             f"{_text(training.get('final_loss'))}. Below: its loss curve, names it makes, and a place to "
+             f"try it; its settings and provenance are folded away at the end.</p>"]
 
     parts.append('<h2>Loss</h2>')
     if checkpoint.losses:
-        parts.append(png_tag(loss_figure(checkpoint), 'training loss per step'))
+        parts.append(png_tag(loss_figure(checkpoint), 'training loss per step') if has_matplotlib
+                     else loss_svg(checkpoint))
     else:
         parts.append('<p class="note">This checkpoint records no training losses.</p>')
     if not recorded_curves(checkpoint):
@@ -191,21 +303,43 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
                      'loss per step is drawn.</p>')
 
     parts.append(f'<h2>Samples</h2><p>{len(samples)} samples (seed {seed}, temperature {temperature}): '
-                 f'{new} new, {len(samples) - new} in the training data ({html.escape(str(dataset.path))}).</p>')
+                 f'{new} new, {len(samples) - new} in the training data ({html.escape(str(dataset.path))}). '
+                 f'{html.escape(samples_note(checkpoint, seed, temperature, same_stream))}</p>')
     if data_note:
         parts.append(f'<p class="note">{html.escape(data_note)}</p>')
     parts.append('<ol class="samples">' + ''.join(
         f'<li><code>{html.escape(name)}</code> <span class="{"seen" if name in known else "new"}">'
         f'{"in training data" if name in known else "new"}</span></li>' for name in samples) + '</ol>')
 
-    parts.append(f'<h2>Attention on <code>{html.escape(text)}</code></h2>')
-    parts.append('<p>Each row is a position reading, each column a position read (BOS first); '
-                 'a row sums to 1. One heatmap per layer and head.</p>')
-    parts.append(png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'))
-    parts.append('<h2>Embeddings</h2>')
-    parts.append(png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity'))
+    parts.append('<h2>Try it</h2>')
+    if fits_playground(config):
+        parts.append(playground_section(config, checkpoint.chars, weights, text, temperature))
+    else:
+        parts.append(f'<p class="note">This model has {config.num_params():,} parameters: the page would '
+                     f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
+                     f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
+                     f'The pictures below are drawn from it.</p>')
+
+    if has_matplotlib:
+        parts.append(f'<h2>Attention on <code>{html.escape(text)}</code></h2>')
+        parts.append('<p>Each row is a position reading, each column a position read (BOS first); '
+                     'a row sums to 1. One heatmap per layer and head.</p>')
+        parts.append(png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'))
+        parts.append('<h2>Embeddings</h2>')
+        parts.append(png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity'))
+    else:
+        parts.append(f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
+                     f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>')
     parts.append('<h2>The computation graph</h2>')
     parts.append(graph_section(checkpoint, tokens, text))
+
+    parts.append('<details><summary>Model and training settings</summary><div class="cols">')
+    parts.append(table([(k, v) for k, v in config.to_dict().items()] + [('parameters', config.num_params())]))
+    parts.append(table([(k, v) for k, v in training.items() if k not in CURVE_KEYS]))
+    parts.append('</div></details><details><summary>Provenance</summary>')
+    parts.append(table(list(checkpoint.provenance.items())) if checkpoint.provenance
+                 else '<p class="note">This checkpoint records no provenance.</p>')
+    parts.append('</details>')
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{STYLE}</style></head>'
@@ -214,11 +348,15 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
 
 def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
                  seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
-    """The page, written to out. echo hears which data file the samples are judged against."""
+    """The page, written to out, with what matplotlib and Graphviz can draw where they are
+    installed. echo hears which data file the samples are judged against. Returns the line
+    on what the page leaves out (missing_tools), or None."""
     check_output_path(out, 'report')
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:
         raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
-    figure_class()  # matplotlib draws the report's pictures
+    has_matplotlib = _has_matplotlib()
     checkpoint = load_checkpoint(checkpoint_path)
-    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo)
+    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo,
+                        has_matplotlib=has_matplotlib)
     atomic_write_bytes(out, page.encode('utf-8'))
+    return missing_tools(has_matplotlib, dot.dot_program() is not None)

@@ -1,6 +1,8 @@
 """The text a picture is made of: checked against the model's vocabulary and context."""
 from ..errors import MicrogptError
 
+BOS_LABEL = 'BOS'  # how the begin/end token is shown
+
 
 def text_tokens(checkpoint, text):
     """BOS + text + BOS as token ids, or one MicrogptError line saying what is wrong with text:
@@ -21,4 +23,4 @@ def text_tokens(checkpoint, text):
 
 def token_labels(tokenizer, tokens):
     """A readable label per token: its character, or BOS."""
-    return ['BOS' if t == tokenizer.bos else tokenizer.chars[t] for t in tokens]
+    return [BOS_LABEL if t == tokenizer.bos else tokenizer.chars[t] for t in tokens]

@@ -1,7 +1,8 @@
 """The `microgpt` command line: the root group, which maps errors and interrupts to one line and
 an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
 commands registered on it. Each command group has its module under microgpt/commands/ (sample,
-eval and judge; evolve; sweep; analyze; graph, attention, embeddings and report), its click
+eval and judge; predict, surprise and trace; evolve; sweep; analyze; graph, attention,
+embeddings and report), its click
 decorators above its body; train, bench and drift are declared here."""
 import click
 
@@ -11,6 +12,7 @@ from .commands.evolve import evolve
 from .commands.options import (COUNT, GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand,
                                comma_list, command_argv, console, data_option, engine_option, gene_options,
                                train_options)
+from .commands.predict import predict, surprise, trace
 from .commands.sample import evaluate, judge, sample
 from .commands.see import attention, embeddings, graph, report
 from .commands.sweep import sweep
@@ -192,7 +194,8 @@ def drift(files, kernels, threads, data, out):
 
 # --- the commands of microgpt/commands/ -----------------------------------------------------------
 
-for command in (sample, evaluate, judge, evolve, sweep, analyze, graph, attention, embeddings, report):
+for command in (sample, evaluate, judge, predict, surprise, trace, evolve, sweep, analyze, graph, attention, embeddings,
+                report):
     main.add_command(command)
 
 

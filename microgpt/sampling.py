@@ -42,8 +42,13 @@ def _truncate(probs, top_k, top_p):
     return [p if i in keep else 0.0 for i, p in enumerate(probs)]
 
 
-def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix=''):
-    """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size."""
+def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix='',
+               on_draw=None):
+    """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size.
+
+    on_draw(pos_id, probs, token_id), when given, hears each draw as it is made: the position,
+    the weights it was drawn with (next_token_probs's, zero where top-k or top-p cut) and the
+    token drawn (predictions.trace_sample shows them). It draws nothing itself."""
     block_size = engine.config.block_size
     fed = tokenizer.encode(prefix)
     cache = engine.new_cache()
@@ -55,6 +60,8 @@ def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=No
         else:
             probs = next_token_probs(logits, temperature, top_k, top_p)
             token_id = rng.choices(range(tokenizer.vocab_size), weights=probs)[0]
+            if on_draw is not None:
+                on_draw(pos_id, probs, token_id)
             if token_id == tokenizer.bos:
                 break
         out.append(token_id)

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import MicrogptError
-from .sampling import DEFAULT_TEMPERATURE, check_sampling_args, next_token_probs, sample_one
+from .sampling import DEFAULT_TEMPERATURE, check_readable, check_sampling_args, next_token_probs, sample_one
 
 END = 'BOS'  # the label of the token that ends a name: the BOS that also starts one
 BITS_PER_NAT = 1 / math.log(2)
@@ -24,18 +24,6 @@ BITS_PER_NAT = 1 / math.log(2)
 def token_label(tokenizer, token_id):
     """A token as a learner reads it: its character, or END for BOS."""
     return END if token_id == tokenizer.bos else tokenizer.chars[token_id]
-
-
-def check_text(tokenizer, block_size, text, what='text'):
-    """A MicrogptError line unless the model can read BOS and then `text`: every character in
-    its vocabulary, at most block_size - 1 of them (`what` names the text in the message)."""
-    unknown = tokenizer.unknown_chars(text)
-    if unknown:
-        raise MicrogptError(f"{what} {text!r} has a character the model does not know: {unknown[0]!r} "
-                            f"(it knows {''.join(tokenizer.chars)!r})")
-    if len(text) > block_size - 1:
-        raise MicrogptError(f"{what} {text!r} has {len(text)} characters; the model's block_size "
-                            f"({block_size}) reads BOS and at most {block_size - 1} after it")
 
 
 def _logits_after_each(engine, tokens):
@@ -77,7 +65,7 @@ def predict_next(engine, tokenizer, prefix='', temperature=1.0):
         >>> len(after.probabilities) == run.tokenizer.vocab_size, round(sum(after.probabilities), 12)
         (True, 1.0)
     """
-    check_text(tokenizer, engine.config.block_size, prefix, 'prefix')
+    check_readable(tokenizer, engine.config.block_size, prefix)
     if not temperature > 0:
         raise MicrogptError(f"temperature must be > 0, got {temperature}")
     logits = _logits_after_each(engine, [tokenizer.bos] + tokenizer.encode(prefix))[-1]
@@ -126,7 +114,7 @@ def surprisal(engine, tokenizer, text):
         >>> [c.label for c in seen.characters]
         ['e', 'm', 'm', 'a', 'BOS']
     """
-    check_text(tokenizer, engine.config.block_size, text)
+    check_readable(tokenizer, engine.config.block_size, text, 'text')
     tokens = [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
     characters = []
     for position, logits in enumerate(_logits_after_each(engine, tokens[:-1])):

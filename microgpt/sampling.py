@@ -74,12 +74,18 @@ def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=No
     require_positive('top-k', top_k)
     if top_p is not None and not 0 < top_p <= 1:
         raise MicrogptError(f"top-p must be in (0, 1], got {top_p}")
-    unknown = tokenizer.unknown_chars(prefix)
+    check_readable(tokenizer, block_size, prefix)
+
+
+def check_readable(tokenizer, block_size, text, what='prefix'):
+    """A MicrogptError line unless the model can read BOS and then `text`: every character in
+    its vocabulary, at most block_size - 1 of them (`what` names the text in the message)."""
+    unknown = tokenizer.unknown_chars(text)
     if unknown:
-        raise MicrogptError(f"prefix {prefix!r} has characters the model does not know: "
+        raise MicrogptError(f"{what} {text!r} has characters the model does not know: "
                             f"{''.join(unknown)!r}")
-    if len(prefix) >= block_size:
-        raise MicrogptError(f"prefix is {len(prefix)} characters; the model's block_size "
+    if len(text) >= block_size:
+        raise MicrogptError(f"{what} is {len(text)} characters; the model's block_size "
                             f"({block_size}) leaves room for at most {block_size - 1}")
 
 

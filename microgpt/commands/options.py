@@ -11,6 +11,7 @@ from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..genome import DEFAULT_GENOME
 from ..optim import SCHEDULES
+from ..sampling import DEFAULT_TEMPERATURE
 from ..training import ARCH_DEFAULTS, BATCH_ORDERS, DEFAULT_SEED, TRAIN_DEFAULTS
 from ..trials.executor import CLUSTER_ENV
 
@@ -219,6 +220,20 @@ TRAIN_SECTIONS = (
     ('Input and output', ['data', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),
 )
+
+
+def sampling_options(command):
+    """--temperature, --seed, --top-k and --top-p: how a name is drawn (`sample`, and `trace`
+    drawing the same name)."""
+    return apply(command, [
+        click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
+                     help="Sampling temperature (> 0)."),
+        click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
+                     help="Seed of the sampling random stream."),
+        click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens."),
+        click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1)."),
+    ])
 
 
 def checkpoint_option(command):

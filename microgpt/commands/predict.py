@@ -6,8 +6,7 @@ import click
 
 from ..predictions import END
 from ..sampling import DEFAULT_TEMPERATURE
-from ..training import DEFAULT_SEED
-from .options import COUNT, POSITIVE, checkpoint_option, console, engine_option, text_option
+from .options import COUNT, POSITIVE, checkpoint_option, console, engine_option, sampling_options, text_option
 
 BAR_WIDTH = 40     # a probability of 1 is this many '#'
 BAR_PER_BIT = 2    # a surprisal bar has this many '#' per bit
@@ -113,12 +112,7 @@ def surprise(checkpoint_path, text, engine, as_json):
 
 @click.command()
 @checkpoint_option
-@click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
-              help="Sampling temperature (> 0).")
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the sampling random stream.")
-@click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens.")
-@click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1).")
+@sampling_options
 @click.option('--prefix', default='', help="The sample starts with this text (fed, not drawn).")
 @click.option('--top', type=COUNT, default=TRACE_TOP, show_default=True,
               help="Candidates shown at each draw (the drawn one is always shown).")

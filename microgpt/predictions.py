@@ -37,14 +37,9 @@ def _ranked(probabilities):
     return sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
 
 
-@dataclass
-class NextCharacters:
-    """The next token's distribution after BOS and `prefix`: `probabilities[i]` is token i's
-    (the tokenizer's characters in order, then BOS, the end of the name), `labels[i]` its label."""
-    prefix: str
-    temperature: float
-    labels: list
-    probabilities: list
+class Distribution:
+    """A probability for each token: `probabilities[i]` is token i's (the tokenizer's characters
+    in order, then BOS, the end of the name), `labels[i]` its label."""
 
     def top(self, n=None):
         """[(label, probability)] of the n likeliest tokens (all: None), likeliest first."""
@@ -53,6 +48,16 @@ class NextCharacters:
     def as_dict(self):
         """{label: probability} of every token, in vocabulary order (the end of the name: "BOS")."""
         return dict(zip(self.labels, self.probabilities))
+
+
+@dataclass
+class NextCharacters(Distribution):
+    """The next token's distribution after BOS and `prefix`, at `temperature`: `top(n)` the
+    likeliest, `as_dict()` every token's probability."""
+    prefix: str
+    temperature: float
+    labels: list
+    probabilities: list
 
 
 def predict_next(engine, tokenizer, prefix='', temperature=1.0):
@@ -99,6 +104,7 @@ class Surprisal:
     perplexity: float
 
     def as_dict(self):
+        """The surprisal as plain data (what `microgpt surprise --json` prints)."""
         return {'text': self.text, 'characters': [vars(c) for c in self.characters], 'mean_nats': self.mean_nats,
                 'mean_bits': self.mean_bits, 'perplexity': self.perplexity}
 
@@ -128,7 +134,7 @@ def surprisal(engine, tokenizer, text):
 
 
 @dataclass
-class Draw:
+class Draw(Distribution):
     """One draw of a sample: at `position`, having read BOS and `after`, the chance of each
     token (`probabilities`, in vocabulary order, labelled by `labels`) and the one `drawn`."""
     position: int
@@ -139,11 +145,8 @@ class Draw:
 
     @property
     def drawn_probability(self):
+        """The chance the drawn token had."""
         return self.probabilities[self.labels.index(self.drawn)]
-
-    def top(self, n=None):
-        """[(label, probability)] of the n likeliest tokens, likeliest first."""
-        return [(self.labels[i], self.probabilities[i]) for i in _ranked(self.probabilities)[:n]]
 
 
 @dataclass
@@ -158,10 +161,11 @@ class SampleTrace:
     draws: list
 
     def as_dict(self):
+        """The trace as plain data (what `microgpt trace --json` prints, less the seed)."""
         return {'name': self.name, 'prefix': self.prefix, 'temperature': self.temperature, 'top_k': self.top_k,
                 'top_p': self.top_p,
                 'draws': [{'position': d.position, 'after': d.after, 'drawn': d.drawn,
-                           'probability': d.drawn_probability, 'probabilities': dict(zip(d.labels, d.probabilities))}
+                           'probability': d.drawn_probability, 'probabilities': d.as_dict()}
                           for d in self.draws]}
 
 

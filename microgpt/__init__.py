@@ -5,7 +5,10 @@ The names a learner needs, from the atom up:
 - `Val`, the scalar that remembers how it was made, and `draw_dot`, the picture of a Val's graph;
 - `GPT` and `GPTConfig`, the model written over Vals, and `Tokenizer`, characters as ids;
 - `Run` and `TrainConfig`, one seeded training run, and `load_names`, the names it trains on;
-- `generate`, names sampled from a trained model (`Run.sample` does it for a run).
+- `generate`, names sampled from a trained model (`Run.sample` does it for a run);
+- `predict_next`, `surprisal` and `trace_sample`, what the model predicts: the next
+  character's probabilities after a prefix, how surprised it is by each letter of a name, and
+  a sample drawn step by step.
 
 The run `microgpt train --primordial` makes, from Python: every default is the original
 microgpt.py's, so this is its run, to its final loss and its first samples.
@@ -34,10 +37,12 @@ __version__ = '0.1.0'
 from .autograd import Val  # noqa: E402
 from .data import Tokenizer, load_names  # noqa: E402
 from .model import GPT, GPTConfig  # noqa: E402
+from .predictions import predict_next, surprisal, trace_sample  # noqa: E402
 from .sampling import generate  # noqa: E402
 from .training import Run, TrainConfig  # noqa: E402
 
-__all__ = ['Val', 'draw_dot', 'GPT', 'GPTConfig', 'Tokenizer', 'Run', 'TrainConfig', 'load_names', 'generate']
+__all__ = ['Val', 'draw_dot', 'GPT', 'GPTConfig', 'Tokenizer', 'Run', 'TrainConfig', 'load_names', 'generate',
+           'predict_next', 'surprisal', 'trace_sample']
 
 
 def __getattr__(name):

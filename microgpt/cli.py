@@ -1,8 +1,8 @@
 """The `microgpt` command line: the root group, which maps errors and interrupts to one line and
 an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
 commands registered on it. Each command group has its module under microgpt/commands/ (sample,
-eval and judge; evolve; sweep; analyze; graph, attention, embeddings and report; bench), its click
-decorators above its body; train is declared here."""
+eval and judge; predict, surprise and trace; evolve; sweep; analyze; graph, attention, embeddings
+and report; bench), its click decorators above its body; train is declared here."""
 import click
 
 from .checkpoint import DEFAULT_CHECKPOINT
@@ -12,6 +12,7 @@ from .commands.evolve import evolve
 from .commands.options import (GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand,
                                command_argv, console, data_option, engine_option, gene_options,
                                train_options)
+from .commands.predict import predict, surprise, trace
 from .commands.sample import evaluate, judge, sample
 from .commands.see import attention, embeddings, graph, report
 from .commands.sweep import sweep
@@ -118,7 +119,8 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
 
 # --- the commands of microgpt/commands/ -----------------------------------------------------------
 
-for command in (sample, evaluate, judge, evolve, sweep, analyze, graph, attention, embeddings, report, bench):
+for command in (sample, evaluate, judge, predict, surprise, trace, evolve, sweep, analyze, graph, attention,
+                embeddings, report, bench):
     main.add_command(command)
 
 

@@ -42,8 +42,13 @@ def _truncate(probs, top_k, top_p):
     return [p if i in keep else 0.0 for i, p in enumerate(probs)]
 
 
-def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix=''):
-    """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size."""
+def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix='',
+               on_draw=None):
+    """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size.
+
+    on_draw(pos_id, probs, token_id), when given, hears each draw as it is made: the position,
+    the weights it was drawn with (next_token_probs's, zero where top-k or top-p cut) and the
+    token drawn (predictions.trace_sample shows them). It draws nothing itself."""
     block_size = engine.config.block_size
     fed = tokenizer.encode(prefix)
     cache = engine.new_cache()
@@ -55,6 +60,8 @@ def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=No
         else:
             probs = next_token_probs(logits, temperature, top_k, top_p)
             token_id = rng.choices(range(tokenizer.vocab_size), weights=probs)[0]
+            if on_draw is not None:
+                on_draw(pos_id, probs, token_id)
             if token_id == tokenizer.bos:
                 break
         out.append(token_id)
@@ -67,12 +74,18 @@ def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=No
     require_positive('top-k', top_k)
     if top_p is not None and not 0 < top_p <= 1:
         raise MicrogptError(f"top-p must be in (0, 1], got {top_p}")
-    unknown = tokenizer.unknown_chars(prefix)
+    check_readable(tokenizer, block_size, prefix)
+
+
+def check_readable(tokenizer, block_size, text, what='prefix'):
+    """A MicrogptError line unless the model can read BOS and then `text`: every character in
+    its vocabulary, at most block_size - 1 of them (`what` names the text in the message)."""
+    unknown = tokenizer.unknown_chars(text)
     if unknown:
-        raise MicrogptError(f"prefix {prefix!r} has characters the model does not know: "
+        raise MicrogptError(f"{what} {text!r} has characters the model does not know: "
                             f"{''.join(unknown)!r}")
-    if len(prefix) >= block_size:
-        raise MicrogptError(f"prefix is {len(prefix)} characters; the model's block_size "
+    if len(text) >= block_size:
+        raise MicrogptError(f"{what} is {len(text)} characters; the model's block_size "
                             f"({block_size}) leaves room for at most {block_size - 1}")
 
 

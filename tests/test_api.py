@@ -7,13 +7,13 @@ import sys
 import pytest
 
 import microgpt
-from microgpt import autograd, data, training
+from microgpt import autograd, data, predictions, training
 from microgpt.viz import graph
 
 from conftest import REFERENCE, REPO
 
 # The modules whose docstrings carry examples: each is run, and each must have some.
-DOCUMENTED = (microgpt, autograd, data, graph)
+DOCUMENTED = (microgpt, autograd, data, graph, predictions)
 
 
 @pytest.mark.parametrize('module', DOCUMENTED, ids=lambda m: m.__name__)

@@ -270,7 +270,7 @@ def test_evolve_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
 
 
 PACKAGE = Path(__file__).resolve().parent.parent / 'microgpt'
-DOMAIN_MODULES = ('scaling', 'viz', 'sampling.py', 'evaluation.py', 'layout.py')
+DOMAIN_MODULES = ('scaling', 'viz', 'sampling.py', 'evaluation.py', 'layout.py', 'predictions.py')
 
 
 def imported_modules(path):

@@ -13,6 +13,7 @@ from ..genome import DEFAULT_GENOME
 from ..genome import SEED_GENES
 from ..settings import BY_NAME, FLAGGED, in_order
 from ..training import DEFAULT_SEED
+from ..sampling import DEFAULT_TEMPERATURE
 from ..trials.executor import CLUSTER_ENV
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
@@ -202,6 +203,20 @@ TRAIN_SECTIONS = (
     ('Input and output', ['data', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),
 )
+
+
+def sampling_options(command):
+    """--temperature, --seed, --top-k and --top-p: how a name is drawn (`sample`, and `trace`
+    drawing the same name)."""
+    return apply(command, [
+        click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
+                     help="Sampling temperature (> 0)."),
+        click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
+                     help="Seed of the sampling random stream."),
+        click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens."),
+        click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
+                     help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1)."),
+    ])
 
 
 def checkpoint_option(command):

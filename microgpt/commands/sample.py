@@ -3,10 +3,9 @@ the samples' lines, which `train` prints too."""
 import click
 
 from ..console import Ticker, new_names_line, novelty_line, sample_line
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
+from ..sampling import DEFAULT_NUM_SAMPLES, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
-from ..training import DEFAULT_SEED
-from .options import COUNT, DATA_HELP, POSITIVE, checkpoint_option, console, data_option, engine_option
+from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, sampling_options
 
 
 def print_samples(console, draw, num, known=None):
@@ -30,12 +29,7 @@ def print_samples(console, draw, num, known=None):
 @checkpoint_option
 @click.option('--num', type=click.IntRange(min=0), default=DEFAULT_NUM_SAMPLES, show_default=True,
               help="How many samples.")
-@click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
-              help="Sampling temperature (> 0).")
-@click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the sampling random stream.")
-@click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens.")
-@click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
-              help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1).")
+@sampling_options
 @click.option('--prefix', default='', help="Every sample starts with this text (printed whole).")
 @engine_option
 @click.option('--novelty', is_flag=True,

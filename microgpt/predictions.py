@@ -1,0 +1,202 @@
+"""What a trained model predicts, as data, for any engine:
+
+- `predict_next`: the probability of each next character after a prefix;
+- `surprisal`: how surprised the model is by each character of a text (-ln p), whose mean is
+  the model's loss on that text;
+- `trace_sample`: one sample drawn step by step, with the chances of every candidate.
+
+Each reads the model one position at a time through the engine's own forward pass
+(`engine.logits`) and turns logits into probabilities with sampling's `next_token_probs`, as
+sampling does, so the Val and the numpy engine give the same numbers up to the last bits of
+a few float sums. The end of a name is the token BOS (the one a name starts with), labelled
+"BOS". Nothing here prints: microgpt/commands/predict.py does.
+"""
+import math
+from dataclasses import dataclass
+
+from .errors import MicrogptError
+from .sampling import DEFAULT_TEMPERATURE, check_readable, check_sampling_args, next_token_probs, sample_one
+
+END = 'BOS'  # the label of the token that ends a name: the BOS that also starts one
+BITS_PER_NAT = 1 / math.log(2)
+
+
+def token_label(tokenizer, token_id):
+    """A token as a learner reads it: its character, or END for BOS."""
+    return END if token_id == tokenizer.bos else tokenizer.chars[token_id]
+
+
+def _logits_after_each(engine, tokens):
+    """The engine's logits after reading tokens[0], then tokens[:2], ...: one list a position."""
+    cache = engine.new_cache()
+    return [engine.logits(token, position, cache) for position, token in enumerate(tokens)]
+
+
+def _ranked(probabilities):
+    """Token ids, likeliest first (ties in vocabulary order)."""
+    return sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
+
+
+class Distribution:
+    """A probability for each token: `probabilities[i]` is token i's (the tokenizer's characters
+    in order, then BOS, the end of the name), `labels[i]` its label."""
+
+    def top(self, n=None):
+        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first."""
+        return [(self.labels[i], self.probabilities[i]) for i in _ranked(self.probabilities)[:n]]
+
+    def as_dict(self):
+        """{label: probability} of every token, in vocabulary order (the end of the name: "BOS")."""
+        return dict(zip(self.labels, self.probabilities))
+
+
+@dataclass
+class NextCharacters(Distribution):
+    """The next token's distribution after BOS and `prefix`, at `temperature`: `top(n)` the
+    likeliest, `as_dict()` every token's probability."""
+    prefix: str
+    temperature: float
+    labels: list
+    probabilities: list
+
+
+def predict_next(engine, tokenizer, prefix='', temperature=1.0):
+    """The probabilities of the character that follows BOS and `prefix`, at this temperature
+    (1: the model's own; sampling's default is 0.5). A probability for every token:
+
+        >>> from microgpt import Run, load_names, predict_next
+        >>> run = Run(load_names()[:50])
+        >>> after = predict_next(run.engine, run.tokenizer, 'em')
+        >>> len(after.probabilities) == run.tokenizer.vocab_size, round(sum(after.probabilities), 12)
+        (True, 1.0)
+    """
+    check_readable(tokenizer, engine.config.block_size, prefix)
+    if not temperature > 0:
+        raise MicrogptError(f"temperature must be > 0, got {temperature}")
+    logits = _logits_after_each(engine, [tokenizer.bos] + tokenizer.encode(prefix))[-1]
+    labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
+    return NextCharacters(prefix, temperature, labels, next_token_probs(logits, temperature))
+
+
+@dataclass
+class Surprise:
+    """One character of a text as the model met it: at `position` it had read BOS and the
+    characters before; it gave `label` the `probability`, its surprisal -ln p in `nats` (and
+    in `bits`, -log2 p); `likeliest` is what it expected most, with `likeliest_probability`."""
+    position: int
+    label: str
+    probability: float
+    nats: float
+    bits: float
+    likeliest: str
+    likeliest_probability: float
+
+
+@dataclass
+class Surprisal:
+    """Every character of `text` and then the end of the name (`characters`, one Surprise
+    each); `mean_nats` is the model's loss on the text (the mean cross-entropy that training
+    and `microgpt eval` compute), `mean_bits` the same in bits, `perplexity` exp(mean_nats)."""
+    text: str
+    characters: list
+    mean_nats: float
+    mean_bits: float
+    perplexity: float
+
+    def as_dict(self):
+        """The surprisal as plain data (what `microgpt surprise --json` prints)."""
+        return {'text': self.text, 'characters': [vars(c) for c in self.characters], 'mean_nats': self.mean_nats,
+                'mean_bits': self.mean_bits, 'perplexity': self.perplexity}
+
+
+def surprisal(engine, tokenizer, text):
+    """How surprised the model is by each character of `text` given the ones before it (BOS
+    first), and by the end of the name after the last: -ln p of each, and their mean, the loss.
+    Four letters and the end:
+
+        >>> from microgpt import Run, load_names, surprisal
+        >>> run = Run(load_names()[:50])
+        >>> seen = surprisal(run.engine, run.tokenizer, 'emma')
+        >>> [c.label for c in seen.characters]
+        ['e', 'm', 'm', 'a', 'BOS']
+    """
+    check_readable(tokenizer, engine.config.block_size, text, 'text')
+    tokens = [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
+    characters = []
+    for position, logits in enumerate(_logits_after_each(engine, tokens[:-1])):
+        probabilities = next_token_probs(logits, 1.0)
+        target, likeliest = tokens[position + 1], _ranked(probabilities)[0]
+        nats = -math.log(probabilities[target]) if probabilities[target] > 0 else math.inf
+        characters.append(Surprise(position, token_label(tokenizer, target), probabilities[target], nats,
+                                   nats * BITS_PER_NAT, token_label(tokenizer, likeliest), probabilities[likeliest]))
+    mean = sum(c.nats for c in characters) / len(characters)
+    return Surprisal(text, characters, mean, mean * BITS_PER_NAT, math.exp(mean))
+
+
+@dataclass
+class Draw(Distribution):
+    """One draw of a sample: at `position`, having read BOS and `after`, the chance of each
+    token (`probabilities`, in vocabulary order, labelled by `labels`) and the one `drawn`."""
+    position: int
+    after: str
+    labels: list
+    probabilities: list
+    drawn: str
+
+    @property
+    def drawn_probability(self):
+        """The chance the drawn token had."""
+        return self.probabilities[self.labels.index(self.drawn)]
+
+
+@dataclass
+class SampleTrace:
+    """One sample (`name`, the prefix included) and each of its `draws` (the prefix is fed,
+    not drawn), with the options it was drawn with."""
+    name: str
+    prefix: str
+    temperature: float
+    top_k: int
+    top_p: float
+    draws: list
+
+    def as_dict(self):
+        """The trace as plain data (what `microgpt trace --json` prints, less the seed)."""
+        return {'name': self.name, 'prefix': self.prefix, 'temperature': self.temperature, 'top_k': self.top_k,
+                'top_p': self.top_p,
+                'draws': [{'position': d.position, 'after': d.after, 'drawn': d.drawn,
+                           'probability': d.drawn_probability, 'probabilities': d.as_dict()}
+                          for d in self.draws]}
+
+
+def trace_sample(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix=''):
+    """Draw one sample exactly as `generate` does (the same draws from the same `rng`), and
+    return it with every draw: the chance of each token and the one drawn. A draw's chances
+    are next_token_probs at the temperature; where top-k or top-p cut the others to zero, the
+    kept ones are scaled to sum to 1, as the draw weighs them.
+
+    `microgpt sample --seed S` draws its first name from random.Random(S): the trace of
+    random.Random(S) with the same options is that name:
+
+        >>> import random
+        >>> from microgpt import Run, generate, load_names, trace_sample
+        >>> run = Run(load_names()[:50])
+        >>> traced = trace_sample(run.engine, run.tokenizer, random.Random(7))
+        >>> traced.name == next(generate(run.engine, run.tokenizer, random.Random(7), 1))
+        True
+    """
+    check_sampling_args(tokenizer, engine.config.block_size, temperature, top_k, top_p, prefix)
+    labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
+    draws, text = [], list(prefix)
+
+    def record(position, weights, token_id):
+        cut = top_k is not None or top_p is not None
+        total = sum(weights) if cut else 1.0
+        chances = [w / total for w in weights] if cut else list(weights)
+        draws.append(Draw(position, ''.join(text), labels, chances, labels[token_id]))
+        if token_id != tokenizer.bos:
+            text.append(tokenizer.chars[token_id])
+
+    name = sample_one(engine, tokenizer, rng, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix,
+                      on_draw=record)
+    return SampleTrace(name, prefix, temperature, top_k, top_p, draws)

@@ -12,22 +12,13 @@ the machine that made it, and for the aesthetic fitness the sampling seeds (an a
 scoring also holds the held-out loss a loss search asks for). `--retrain-incumbent` trains
 it anyway.
 """
-import hashlib
 import json
 from pathlib import Path
 
 from ..reproducibility import arithmetic, machine, same_arithmetic
+from .incumbent import split_digest  # noqa: F401 - where the search imports it from
 
 LOG_PATTERN = 'evolve-*.jsonl'
-
-
-def split_digest(train_docs, val_docs):
-    """The digest of a held-out split: its training and validation documents, in order."""
-    digest = hashlib.sha256()
-    for part in (train_docs, val_docs):
-        digest.update('\n'.join(part).encode('utf-8'))
-        digest.update(b'\0')
-    return digest.hexdigest()
 
 
 def _genes_key(genes):

@@ -57,6 +57,24 @@ CROSS_MACHINE_TOLERANCE_FLOAT32 = (
 # The fields of machine() that decide the numpy engine's bits.
 ARITHMETIC_FIELDS = ('arch', 'numpy', 'simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')
 
+# A search meets its incumbent by the scorings its genome file records (evolve/incumbent.py).
+# Made on another arithmetic, they stand for training it again only when the drift measured
+# for that genome (the record's `drift`: the largest difference of its scores trained again on
+# other arithmetics) is at most INCUMBENT_REUSE_TOLERANCE, and this machine is of a kind the
+# measurement covered (reuse_across_arithmetics). experiments/incumbent-drift/ measured the
+# shipped genome (14,600 steps at batch 32): trained again as an SSE-only machine computes
+# (OpenBLAS's Nehalem kernel, numpy's loops at X86_V2), as an AVX2-only one does (Haswell,
+# X86_V3) and on SkylakeX with 2 threads, and on SkylakeX with 1 thread by a search, its
+# held-out loss moved by at most INCUMBENT_DRIFT_MEASURED and the judge's score of its names not
+# at all. The tolerance is a ten-thousandth of the smallest spread a final has recorded of a
+# genome's scorings in held-out loss (0.0016 ... ), far below any lead a decision rests on.
+INCUMBENT_REUSE_TOLERANCE = 1e-7
+# The kind of machine that measurement covers: x86-64 with OpenBLAS, a kernel of a known SIMD
+# width (KERNEL_SIMD_WIDTH; those measured span 128 to 512 bits, with and without FMA), up to
+# this many BLAS threads, and the numpy major version of the record (another one may round
+# its loops otherwise). Elsewhere (arm64, another BLAS) only the same arithmetic is reused.
+REUSE_ARCH, REUSE_BLAS, REUSE_MAX_THREADS = 'x86_64', 'openblas', 2
+
 
 def numpy_version():
     """numpy's version, without importing it (the Val engine runs without numpy)."""
@@ -200,3 +218,29 @@ def replay_tolerance(steps, recorded, current, dtype='float64', batch_size=1):
     return cross_machine_tolerance(steps, dtype, batch_size), (f"within the cross-machine tolerance: recorded on "
                                             f"{describe_arithmetic(recorded)}, replayed on "
                                             f"{describe_arithmetic(current)}")
+
+
+def reuse_across_arithmetics(recorded, current, drift):
+    """Why scores a genome's record holds, computed on arithmetic `recorded` with the measured
+    `drift` (genome_record.py), may not stand for training it here on `current`; None when
+    they may: the same arithmetic, or a measured drift within INCUMBENT_REUSE_TOLERANCE and
+    both machines of the kind the measurement covered."""
+    if same_arithmetic(recorded, current):
+        return None
+    if drift is None:
+        return "its drift across arithmetics was not measured"
+    largest = max(d for d in (drift['val_loss'], drift['score']) if d is not None)
+    if largest > INCUMBENT_REUSE_TOLERANCE:
+        return f"its measured drift across arithmetics ({largest:.2g}) exceeds {INCUMBENT_REUSE_TOLERANCE:g}"
+    a, b = arithmetic(recorded), arithmetic(current)
+    if None in a.values() or None in b.values():
+        return "an arithmetic is not fully recorded"
+    kernels = {name.lower() for name in KERNEL_SIMD_WIDTH}
+    for record in (a, b):
+        if record['arch'] != REUSE_ARCH or record['blas'] != REUSE_BLAS or str(record['blas_kernel']).lower() not in kernels:
+            return f"no drift was measured on {record['arch']} {record['blas']} {record['blas_kernel']}"
+        if record['blas_threads'] > REUSE_MAX_THREADS:
+            return f"no drift was measured with {record['blas_threads']} BLAS threads"
+    if a['numpy'].split('.')[0] != b['numpy'].split('.')[0]:
+        return f"numpy {b['numpy']} is another major version than the record's {a['numpy']}"
+    return None

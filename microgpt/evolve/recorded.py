@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from ..reproducibility import arithmetic, machine, same_arithmetic
-from .incumbent import split_digest  # noqa: F401 - where the search imports it from
+from .incumbent import split_digest, trial_result  # noqa: F401 - split_digest: where the search imports it from
 
 LOG_PATTERN = 'evolve-*.jsonl'
 
@@ -69,18 +69,5 @@ class RecordedScorings:
             if fitness == 'aesthetic' and (record.get('fitness') != 'aesthetic'
                                            or components.get('seeds') != list(sampling_seeds)):
                 continue
-            return _result_of(record, fitness), path
+            return trial_result(record, fitness, record.get('arithmetic')), path
         return None
-
-
-def _result_of(record, fitness):
-    """A trial result (trials.runner.run_trial's record) rebuilt from its log record; its
-    seconds are this search's, none (the log it came from keeps what training it took)."""
-    components = record['components']
-    result = {'num_params': record.get('num_params'), 'error': None,
-              'train_loss': components.get('train_loss'), 'val_loss': components['val_loss'],
-              'tokens': record.get('tokens'), 'seconds': 0.0, 'cpu_seconds': 0.0, 'eval_seconds': 0.0,
-              'arithmetic': record.get('arithmetic')}
-    if fitness == 'aesthetic':
-        result['measured'] = {k: v for k, v in components.items() if k not in ('train_loss', 'val_loss')}
-    return result

@@ -8,8 +8,9 @@ when). The record says:
   fitness        'loss' or 'aesthetic' (an aesthetic scoring also holds the held-out loss)
   genes          the settings that were trained (the file's genes may since have been edited)
   engine         the engine that trained them
-  data_sha256    the data file; val_split, split_seed: how it was split; split_sha256: the
-                 digest of the split's documents (evolve/incumbent.split_digest)
+  data_sha256    the data file (null where not known); val_split, split_seed: how it was
+                 split; split_sha256: the digest of the split's documents
+                 (evolve/incumbent.split_digest)
   scorings       one per final seed: {seed, num_params, tokens, components}, components as
                  the evolve log has them (train_loss, val_loss; the judge's score, the seeds
                  of the names it judged and the rest of its measure)
@@ -57,7 +58,7 @@ RECORD_FIELDS = {
     'fitness': (lambda v: v in RECORD_FITNESSES, f"must be one of {', '.join(RECORD_FITNESSES)}"),
     'genes': (lambda v: isinstance(v, dict), "must be an object of genes"),
     'engine': (lambda v: isinstance(v, str) and bool(v), "must name an engine"),
-    'data_sha256': (_is_digest, "must be a sha256 digest (64 hex digits)"),
+    'data_sha256': (lambda v: v is None or _is_digest(v), "must be null or a sha256 digest (64 hex digits)"),
     'val_split': (lambda v: _is_number(v) and 0 < v < 1, "must be a number between 0 and 1"),
     'split_seed': (_is_whole, "must be a whole number"),
     'split_sha256': (_is_digest, "must be a sha256 digest (64 hex digits)"),

@@ -226,7 +226,8 @@ def arithmetic_kind(record):
 
 
 # each part of an arithmetic's kind, as a reason names it
-KIND_TEXTS = ('on {}', 'with {}', 'on the {} kernel', 'with {} BLAS threads', 'with numpy {}', "with numpy's loops at {}")
+KIND_TEXTS = ('on {}', 'with {}', 'on the {} kernel', 'with {} BLAS threads', 'with numpy {}',
+              "with numpy's loops at {}")
 
 
 def reuse_across_arithmetics(recorded, current, drift):

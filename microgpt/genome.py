@@ -7,7 +7,9 @@ evolve` writes it; both read and write it here, below either of them.
 
 genome.json versions: 1 held the seven genes of the seed design (the architecture,
 learning_rate, num_steps); 2 holds every setting. A setting a file lacks is the configs'
-default, which is what microgpt trained it with when the file was written.
+default, which is what microgpt trained it with when the file was written. A file a search's
+final wrote may also keep that final's scorings of it (`record`, genome_record.py); files
+without one load as before.
 """
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from .console import describe_genes, describe_settings
 from .errors import MicrogptError
 from .fileio import atomic_write_json, read_json
+from .genome_record import check_record
 from .model import GPTConfig
 from .settings import GENOME_SETTINGS, SettingError, configured
 from .training import ARCH_FIELDS, TrainConfig
@@ -101,6 +104,7 @@ class GenomeFile:
     genome: Genome
     provenance: dict
     path: Path
+    record: dict = None  # the scorings its final made (genome_record.py), if the file keeps them
 
     def label(self):
         """'genome genome.json (loss fitness 1.9311 ± 0.0024, generation 7)'."""
@@ -119,13 +123,16 @@ class GenomeFile:
         return f"{self.label()}: {self.genome.describe()}"
 
 
-def save_genome(path, genome, provenance):
-    atomic_write_json(path, {'format': FORMAT, 'version': VERSION, 'genes': genome.genes(),
-                             'provenance': provenance}, indent=2)
+def save_genome(path, genome, provenance, record=None):
+    """Write genome.json; `record` (genome_record.py) is kept when given."""
+    obj = {'format': FORMAT, 'version': VERSION, 'genes': genome.genes(), 'provenance': provenance}
+    if record is not None:
+        obj['record'] = record
+    atomic_write_json(path, obj, indent=2)
 
 
 def load_genome(path, space=None):
-    """Read and validate genome.json (version 1 or 2); with `space` (an object whose
+    """Read and validate genome.json (version 1 or 2, and its record if it keeps one); with `space` (an object whose
     check(genome) gives (field, message) or None, e.g. an evolve.genes.GeneSpace), also
     inside its ranges. A one-line MicrogptError naming the file and field."""
     path = Path(path)
@@ -158,7 +165,10 @@ def load_genome(path, space=None):
     problem = check_genome(genome) or (space.check(genome) if space is not None else None)
     if problem:
         raise bad(f'genes.{problem[0]}', problem[1])
-    return GenomeFile(genome, provenance, path)
+    record = obj.get('record')
+    if record is not None:
+        check_record(record, bad, SETTINGS)
+    return GenomeFile(genome, provenance, path, record)
 
 
 # Settings counted in steps: inherited from a genome, they scale with an overridden num_steps.

@@ -57,6 +57,19 @@ CROSS_MACHINE_TOLERANCE_FLOAT32 = (
 # The fields of machine() that decide the numpy engine's bits.
 ARITHMETIC_FIELDS = ('arch', 'numpy', 'simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')
 
+# A search meets its incumbent by the scorings its genome file records (evolve/incumbent.py).
+# Made on another arithmetic, they stand for training it again only when the drift measured
+# for that genome (the record's `drift`: the largest difference of its scores trained again on
+# other arithmetics) is at most INCUMBENT_REUSE_TOLERANCE, and that measurement covered this
+# machine's kind of arithmetic (arithmetic_kind): see reuse_across_arithmetics.
+# experiments/incumbent-drift/ measured the shipped genome (14,600 steps at batch 32): trained
+# again as an AVX2-only machine computes (OpenBLAS's Haswell kernel, numpy's loops at X86_V3)
+# and, by a search, on SkylakeX, its held-out loss moved by at most 2e-14 and the judge's score
+# of its names not at all. The tolerance is 1e-7: ten thousand times below the spread of its
+# scorings over the final's seeds (0.0016 in held-out loss, 0.014 in judge score), so a
+# decision cannot turn on it, and ten million times above the drift measured.
+INCUMBENT_REUSE_TOLERANCE = 1e-7
+
 
 def numpy_version():
     """numpy's version, without importing it (the Val engine runs without numpy)."""
@@ -200,3 +213,45 @@ def replay_tolerance(steps, recorded, current, dtype='float64', batch_size=1):
     return cross_machine_tolerance(steps, dtype, batch_size), (f"within the cross-machine tolerance: recorded on "
                                             f"{describe_arithmetic(recorded)}, replayed on "
                                             f"{describe_arithmetic(current)}")
+
+
+def arithmetic_kind(record):
+    """What of an arithmetic a run's drift depends on, as measured: the architecture, the BLAS,
+    its kernel's SIMD width (KERNEL_SIMD_WIDTH; None for a kernel of unknown width), its
+    threads, numpy's major version and the widest SIMD target numpy's loops dispatch to."""
+    a = arithmetic(record)
+    widths = {name.lower(): width for name, width in KERNEL_SIMD_WIDTH.items()}
+    return (a['arch'], a['blas'], widths.get(str(a['blas_kernel']).lower()), a['blas_threads'],
+            str(a['numpy']).split('.')[0], (a['simd'] or ['baseline'])[-1])
+
+
+# each part of an arithmetic's kind, as a reason names it
+KIND_TEXTS = ('on {}', 'with {}', 'on the {} kernel', 'with {} BLAS threads', 'with numpy {}',
+              "with numpy's loops at {}")
+
+
+def reuse_across_arithmetics(recorded, current, drift):
+    """Why scores a genome's record holds, computed on arithmetic `recorded` with the measured
+    `drift` (genome_record.py), may not stand for training it here on `current`; None when
+    they may: the same arithmetic, or a measured drift within INCUMBENT_REUSE_TOLERANCE over
+    arithmetics of this machine's kind (arithmetic_kind: the same architecture, BLAS, kernel
+    SIMD width, BLAS threads, numpy major version and numpy SIMD target as one measured)."""
+    if same_arithmetic(recorded, current):
+        return None
+    if drift is None:
+        return "its drift across arithmetics was not measured"
+    largest = max(d for d in (drift['val_loss'], drift['score']) if d is not None)
+    if largest > INCUMBENT_REUSE_TOLERANCE:
+        return f"its measured drift across arithmetics ({largest:.2g}) exceeds {INCUMBENT_REUSE_TOLERANCE:g}"
+    if None in arithmetic(current).values():
+        return "this machine's arithmetic is not fully known"
+    measured = [arithmetic_kind(a) for a in [recorded] + drift['arithmetics']]
+    kind = arithmetic_kind(current)
+    if kind in measured:
+        return None
+    for k, text in enumerate(KIND_TEXTS):
+        if kind[k] not in {m[k] for m in measured}:
+            kernel = arithmetic(current)['blas_kernel']
+            value = (f"{kernel} ({kind[k]}-bit)" if kind[k] else f"{kernel} (unknown width)") if k == 2 else kind[k]
+            return f"its drift was not measured {text.format(value)}"
+    return "its drift was not measured on this combination of them"

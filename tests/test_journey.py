@@ -19,7 +19,6 @@ from microgpt.evolve import genes
 from microgpt.evolve.decision import decide
 from microgpt.evolve.final import FINAL_SCORINGS, FINALISTS
 from microgpt.evolve.organism import Organism
-from microgpt.evolve.search import Evolution
 from microgpt.genome import Genome, load_genome, save_genome
 from microgpt.sampling import new_names
 
@@ -159,14 +158,20 @@ def final_of(log):
 
 
 def test_a_second_search_reuses_the_baselines_scorings_and_decides_as_training_them_would(folder):
-    """The same search again in the same folder finds the incumbent's final scorings in the
-    first one's log (the same split, settings, seeds and arithmetic): it does not train them,
-    says so in the plan and the final, and prints and decides exactly what training them again
-    decides (--retrain-incumbent). The primordial genome (a second's work) is trained."""
-    save_genome('genome.json', STRONG, {'fitness': 'loss', 'score': 2.0})
+    """The genome a first search writes keeps its final's scorings of it as its record; the
+    same search again meets it by that record (the same split, settings, seeds and arithmetic):
+    it does not train it, says so in the plan and the final, and prints and decides exactly
+    what training it again decides (--retrain-incumbent). The primordial genome (a second's
+    work) is trained."""
     first = evolve_cli()
     assert first.exit_code == 0, first.output
+    kept = load_genome('genome.json')
     [first_log] = (folder / 'experiments').glob('evolve-*.jsonl')
+    first_records = [json.loads(line) for line in first_log.read_text().splitlines()]
+    [final] = [r for r in first_records if r['kind'] == 'confirmation']
+    [winner] = [o for o in final['organisms'] if Genome.from_settings(o['genes']) == kept.genome]
+    assert [s['seed'] for s in kept.record['scorings']] == final['seeds'] == winner['seeds']
+    assert [s['components']['val_loss'] for s in kept.record['scorings']] == winner['scores']
     runs = {}
     for name, extra in (('reused', ()), ('trained', ('--retrain-incumbent',))):
         before = set((folder / 'experiments').glob('evolve-*.jsonl'))
@@ -179,51 +184,21 @@ def test_a_second_search_reuses_the_baselines_scorings_and_decides_as_training_t
     [plan] = [line for line in err if line.startswith('plan: ')]
     total = 3 * 2 + (FINALISTS + 1) * FINAL_SCORINGS  # the incumbent's 3 trainings are not among them
     assert f"{total} trainings" in plan
-    assert f"incumbent genome.json 600 steps (" in plan and f"; 3 of 3 scorings reused from {first_log.relative_to(folder)})" in plan
+    assert f"incumbent genome.json {kept.genome.num_steps:,} steps (" in plan and "; 3 of 3 scorings reused from genome.json)" in plan
     trainings = [line for line in err if ' | training ' in line]
     assert len(trainings) == total and not any('incumbent' in line for line in trainings)
     assert sum('baseline primordial, seed ' in line for line in trainings) == FINAL_SCORINGS
-    assert f"incumbent genome.json: 3 of 3 scorings reused from {first_log.relative_to(folder)} (the same split" in result.stderr
+    assert "incumbent genome.json: 3 of 3 scorings reused from genome.json (the same split" in result.stderr
     reused = [r for r in log if r['kind'] == 'organism' and r.get('reused_from')]
     assert [r['origin'] for r in reused] == ['incumbent'] * FINAL_SCORINGS
-    assert all(r['reused_from'] == str(first_log.relative_to(folder)) for r in reused)
-    assert log[0]['split_sha256'] == json.loads(first_log.read_text().splitlines()[0])['split_sha256']
+    assert all(r['reused_from'] == 'genome.json' for r in reused)
+    assert log[0]['split_sha256'] == kept.record['split_sha256']
     trained_result, trained_log = runs['trained']
     assert not any(r.get('reused_from') for r in trained_log if r['kind'] == 'organism')
     assert sum('incumbent genome.json, seed ' in line for line in trained_result.stderr.splitlines()) == FINAL_SCORINGS
     # reused or trained again, the same scores to the last bit, the same verdict and lines
     assert final_of(log) == final_of(trained_log)
     assert result.stdout == trained_result.stdout
-
-
-def test_a_scoring_of_another_split_arithmetic_or_sampling_is_not_reused(names_docs, tmp_path):
-    from microgpt.evolve.fitness import sampling_seeds
-    from microgpt.evolve.recorded import RecordedScorings, split_digest
-    evolution = Evolution(names_docs[:200], fitness='aesthetic', population=2, generations=1, space='seed',
-                          workers=1, log_dir=tmp_path, out=tmp_path / 'g.json')
-    evolution.run()
-    [path] = tmp_path.glob('evolve-*.jsonl')
-    seed = evolution.final_seeds()[0]
-    split = split_digest(evolution.train_docs, evolution.val_docs)
-    recorded = RecordedScorings(tmp_path, split, 'numpy')
-    primordial = Genome()
-    final = evolution.generations + 1
-    hit = recorded.find(primordial, seed, 'aesthetic', sampling_seeds(evolution.seed, final, seed))
-    assert hit is not None and hit[1] == path
-    [logged] = [r for r in map(json.loads, path.read_text().splitlines())
-                if r['kind'] == 'organism' and r['origin'] == 'primordial' and r['seed'] == seed]
-    assert hit[0]['measured']['score'] == logged['components']['score']
-    assert hit[0]['val_loss'] == logged['components']['val_loss']
-    # an aesthetic scoring holds the held-out loss a loss search asks for
-    assert recorded.find(primordial, seed, 'loss')[0]['val_loss'] == logged['components']['val_loss']
-    # other sampling seeds, another training seed, another split, another engine: trained again
-    assert recorded.find(primordial, seed, 'aesthetic', sampling_seeds(evolution.seed, final + 1, seed)) is None
-    assert recorded.find(primordial, seed + 1, 'loss') is None
-    assert RecordedScorings(tmp_path, split_digest(evolution.train_docs[1:], evolution.val_docs), 'numpy').found == {}
-    assert RecordedScorings(tmp_path, split, 'val').found == {}
-    # another arithmetic (here: another BLAS thread count)
-    recorded.here = dict(recorded.here, blas_threads=(recorded.here['blas_threads'] or 0) + 7)
-    assert recorded.find(primordial, seed, 'loss') is None
 
 
 # --- progress ---------------------------------------------------------------------------------

@@ -100,3 +100,10 @@ def test_check_genome_asks_the_configs():
     assert check_genome(Genome(n_embd=9, n_head=2)) == ('n_head', "must divide n_embd (9), got 2")
     assert check_genome(Genome(beta2=1.0)) == ('beta2', "must be in [0, 1), got 1.0")
     assert check_genome(Genome(n_layer=True)) == ('n_layer', "must be a whole number >= 1, got True")
+
+
+def test_the_architecture_page_adds_the_setting_this_test_adds():
+    """The docs' worked example is the declaration the derivation test adds, word for word."""
+    from conftest import docs_text
+    page = ' '.join(docs_text('architecture').split())
+    assert ' '.join(NEW_SETTING.split()).rstrip(',') in page

@@ -45,9 +45,10 @@ EVOLVE_SECTIONS = (
 @click.option('--replace', is_flag=True,
               help="Write the winner to --out even when it does not beat the genome there.")
 @click.option('--retrain-incumbent', is_flag=True,
-              help="Train the genome at --out in the final even where a log in experiments/ already "
-                   "holds its scorings on the same split, settings, seeds and arithmetic (such "
-                   "scorings are otherwise reused).")
+              help="Train the genome at --out in the final even where its file's record of the final "
+                   "that chose it holds its scorings on the same split, settings and seeds, on this "
+                   "machine's arithmetic or one whose drift was measured (such scorings are otherwise "
+                   "reused).")
 @click.option('--space', type=click.Choice(list(SPACES)), default=DEFAULT_SPACE, show_default=True,
               help="budget: the wide genome, every organism the same FLOPs (--budget), its steps "
                    "following from its architecture and batch size; seed: the seed design's narrow "
@@ -63,8 +64,8 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     stagnates) and the best organism kept and trained again on a fresh seed each generation.
     Then the final: the 3 best, the genome at --out (as `microgpt train` trains it) and the
     primordial genome are trained on the same 3 fresh seeds; the best finalist wins, and
-    replaces --out only when it beats it by more than the larger spread of the two (scorings
-    of the genome at --out that an earlier log in experiments/ holds are reused). Organisms
+    replaces --out only when it beats it by more than the larger spread of the two (the scorings
+    of the genome at --out that its file records are reused where they hold). Organisms
     train on the numpy engine, in parallel; a plan with an estimated time, then a line per
     training with elapsed time and ETA, go to stderr. Every organism goes into a log under
     experiments/.
@@ -160,8 +161,8 @@ class SearchStory:
         label = f"incumbent {self.out}" if organism.origin == 'incumbent' else organism.origin
         if event.reused_from:
             self.console.info(f"{label}: {len(event.reused_from)} of {FINAL_SCORINGS} scorings reused from "
-                              f"{', '.join(sorted(set(event.reused_from)))} (the same split, settings, seeds and "
-                              f"arithmetic; --retrain-incumbent trains them)")
+                              f"{', '.join(sorted(set(event.reused_from)))} ({self.evolution.incumbent_reuse}; "
+                              f"--retrain-incumbent trains them)")
         self.console.out(baseline_line(organism, self.describe(organism.score, organism.spread), label))
 
     def result(self, event):

@@ -9,12 +9,13 @@ from .fitness import HIGHER_IS_BETTER
 
 
 def read_incumbent(out):
-    """The genome at `out` before the search, or None if there is no file; a file there that
-    is not a genome that can make a run is one line now, before any work."""
+    """The genome file at `out` before the search (genome.GenomeFile: the genome and its
+    record), or None if there is no file; a file there that is not a genome that can make a
+    run is one line now, before any work."""
     if not Path(out).is_file():
         return None
     try:
-        return load_genome(out).genome
+        return load_genome(out)
     except MicrogptError as e:
         raise MicrogptError(f"{e}; the search would compare its winner with the genome at --out {out}: "
                             f"fix or move that file, or choose another --out") from None
@@ -36,7 +37,7 @@ def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
     """Whether the winner replaces the incumbent (its Organism scored on the final's seeds,
     or None): when there is none, when the winner beats it by more than the noise (the larger
     of their spreads over the final's seeds), or when asked to (`replace`). `reused_from`:
-    the earlier log of each incumbent scoring reused. Returns the decision as the log records
+    the file of each incumbent scoring reused. Returns the decision as the log records
     it, with where the winner goes."""
     decision = {'fitness': fitness, 'higher_is_better': HIGHER_IS_BETTER[fitness],
                 'winner': winner.summary(), 'incumbent': None, 'lead': None, 'noise': None,

@@ -46,7 +46,7 @@ class Stagnation:
 @dataclass
 class BaselineScored:
     """A baseline of the final (the primordial genome or the incumbent) scored on the
-    final's seeds; `reused_from` the earlier log of each scoring reused, not trained."""
+    final's seeds; `reused_from` the file of each scoring reused, not trained."""
     organism: Organism
     reused_from: list
 

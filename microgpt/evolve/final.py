@@ -3,13 +3,14 @@ incumbent (the genome at --out before the search) and the primordial genome are 
 on the same FINAL_SCORINGS fresh seeds; the best finalist's mean wins, and replaces the
 incumbent only when it beats it by more than the noise (evolve.decision).
 
-Of the baselines only the incumbent's scorings are looked up in earlier logs
-(evolve.recorded): its cost is not the search's own (the shipped genome trains 14,600 steps).
-The primordial genome costs about a second: it is trained in every final, on this machine."""
+Of the baselines only the incumbent's scorings may be taken from its genome file's record of
+the final that chose it (evolve.incumbent): its cost is not the search's own (the shipped
+genome trains 14,600 steps). The primordial genome costs about a second: it is trained in
+every final, on this machine."""
 from ..genome import PRIMORDIAL
 from .fitness import sampling_seeds
 from .organism import Organism, organism_seed
-from .recorded import RecordedScorings
+from .incumbent import recorded_scorings
 
 FINALISTS = 3
 FINAL_SCORINGS = 3
@@ -44,13 +45,9 @@ def final_scorings(organism, origin, seeds, final):
             for seed in seeds]
 
 
-def recorded_incumbent(log_dir, split_sha256, engine_name, incumbent, fitness, run_seed, generations):
-    """{final seed: (trial result, log path)} of the incumbent's final scorings that earlier
-    logs in log_dir hold, made on this split, engine and arithmetic (evolve.recorded)."""
-    recorded = RecordedScorings(log_dir, split_sha256, engine_name)
-    final, found = generations + 1, {}
-    for seed in final_seeds(run_seed, generations):
-        hit = recorded.find(incumbent, seed, fitness, sampling_seeds(run_seed, final, seed))
-        if hit is not None:
-            found[seed] = hit
-    return found
+def recorded_incumbent(incumbent_file, split_sha256, engine_name, fitness, run_seed, generations):
+    """({final seed: (trial result, genome file path)} of the incumbent's final scorings that
+    its genome file's record holds and this final may take, the reason): evolve.incumbent."""
+    final, seeds = generations + 1, final_seeds(run_seed, generations)
+    return recorded_scorings(incumbent_file, split_sha256, seeds, engine_name, fitness,
+                             {seed: sampling_seeds(run_seed, final, seed) for seed in seeds})

@@ -1,6 +1,5 @@
 """The evolve log: one JSON record a line, written as the search goes and read back by the
-final's reuse of earlier scorings (evolve.recorded), the lineage (evolve.lineage) and
-`microgpt analyze`. Its records, in order: 'run' (the settings), 'plan', an 'organism' for
+lineage (evolve.lineage) and `microgpt analyze`. Its records, in order: 'run' (the settings), 'plan', an 'organism' for
 each scoring, a 'generation' after each generation, 'stagnation' when it stalls, then the
 final's 'confirmation' and 'baseline's, the 'decision' and the 'result'."""
 import json
@@ -12,7 +11,6 @@ from pathlib import Path
 from ..errors import MicrogptError
 from ..fileio import append_json_line
 
-LOG_PATTERN = 'evolve-*.jsonl'
 BIRTHS = ('random', 'immigrant', 'child')
 
 
@@ -70,11 +68,6 @@ def read_records(path):
             continue
         if isinstance(record, dict):
             yield record
-
-
-def log_paths(log_dir):
-    """The evolve logs of a folder, by name."""
-    return sorted(Path(log_dir).glob(LOG_PATTERN))
 
 
 def is_evolve_log(path):

@@ -39,7 +39,7 @@ class Organism:
     mutated: list = field(default_factory=list)  # the genes a child's mutation changed
     scored_in: int = None
     flops: float = None  # the expected FLOPs of its training (flops.training_flops)
-    reused_from: str = None  # the log whose scoring this is, when it was reused, not trained (evolve.recorded)
+    reused_from: str = None  # the genome file whose record holds this scoring, when it was reused, not trained
 
     @property
     def own_score(self):

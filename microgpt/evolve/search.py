@@ -28,7 +28,7 @@ from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 from .log import EvolveLogWriter, now
 from .organism import GenerationSummary, Organism, merged, organism_seed
 from .plan import Progress, slowest_first
-from .recorded import split_digest
+from .incumbent import final_record, split_digest
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
@@ -54,9 +54,11 @@ class Evolution:
     (its score the mean of its scorings), IMMIGRANTS random newcomers (more when the search
     stagnates), and children of two tournament winners (TOURNAMENT_SIZE), crossed over and
     mutated in 1-3 genes. Generation 1 is all random. After the last, the final
-    (evolve.final) and the decision (evolve.decision). An incumbent's scoring that an earlier
-    log in `log_dir` already holds, made on this split, seed and arithmetic, is reused rather
-    than trained again (`reuse_incumbent=False` trains it).
+    (evolve.final) and the decision (evolve.decision). The incumbent's scorings that its genome
+    file's record holds, made on this split and these seeds on an arithmetic whose drift from
+    this machine's was measured (evolve.incumbent), are reused rather than trained again
+    (`reuse_incumbent=False` trains them). The genome written keeps the final's scorings of it
+    as its record; a kept incumbent is left as it was, byte for byte.
 
     Under the budget space every organism trains for the steps `budget` FLOPs buy it
     (flops.steps_for_budget); the seed space has steps as a gene and no budget.
@@ -75,7 +77,7 @@ class Evolution:
     budget: float = None  # FLOPs per organism (budget space; default DEFAULT_BUDGET)
     baseline: bool = True  # also score the primordial genome in the final, for comparison
     replace: bool = False  # write the winner to `out` even when it does not beat the incumbent there
-    reuse_incumbent: bool = True  # an incumbent's scoring an earlier log of log_dir holds is reused
+    reuse_incumbent: bool = True  # the incumbent's scorings its genome file's record holds are reused
     origin: dict = None  # provenance of the run (see provenance.py)
     data_path: str = None
     # what the run finds (read them after it)
@@ -84,7 +86,8 @@ class Evolution:
     finalists: list = field(default=None, init=False)
     incumbent: Organism = field(default=None, init=False)  # the genome at `out` before the search, scored
     decision: dict = field(default=None, init=False)  # whether the winner replaced the incumbent
-    baseline_reuse: dict = field(default_factory=dict, init=False)  # {origin: [the log of each scoring reused]}
+    baseline_reuse: dict = field(default_factory=dict, init=False)  # {origin: [the file of each scoring reused]}
+    incumbent_reuse: str = field(default=None, init=False)  # why the incumbent's scorings are reused or not
     cpu_seconds: float = field(default=0.0, init=False)  # of every training, summed
     log_path: Path = field(default=None, init=False)
     genome_written: Path = field(default=None, init=False)
@@ -111,7 +114,8 @@ class Evolution:
         self.rng = random.Random(self.seed)
         self.immigrants, self.stale, self._best_cost = IMMIGRANTS, 0, math.inf
         self.contenders = None  # the organisms the best is chosen from: the last generation, then the finalists
-        self.incumbent_genome = read_incumbent(self.out)  # before anything is written
+        self.incumbent_file = read_incumbent(self.out)  # before anything is written
+        self.incumbent_genome = self.incumbent_file.genome if self.incumbent_file else None
         self.progress = Progress(self.train_docs, self.val_docs, self.engine_name, self.fitness, self.population,
                                  self.generations, min(FINALISTS, self.population), FINAL_SCORINGS,
                                  None if self.cluster else (self.workers or default_workers()),
@@ -187,12 +191,12 @@ class Evolution:
             yield Decision(self.decision)
 
     def _plan(self, population):
-        """The plan of the search (evolve.plan), logged; the incumbent's scorings that earlier
-        logs hold are looked up now, once: the plan counts what the final reuses."""
-        self._recorded = {}
+        """The plan of the search (evolve.plan), logged; the incumbent's scorings that its
+        genome file records are looked up now, once: the plan counts what the final reuses."""
+        self._recorded, self.incumbent_reuse = {}, None
         if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self._baselines()):
-            self._recorded = recorded_incumbent(self.log_dir, self.split_sha256, self.engine_name,
-                                                self.incumbent_genome, self.fitness, self.seed, self.generations)
+            self._recorded, self.incumbent_reuse = recorded_incumbent(
+                self.incumbent_file, self.split_sha256, self.engine_name, self.fitness, self.seed, self.generations)
         found = [str(path) for _, path in self._recorded.values()]
         plan = self.progress.plan(population, self._baselines(), {'incumbent': found} if found else {},
                                   self.budget)
@@ -338,6 +342,7 @@ class Evolution:
         self.progress.total = self.progress.done + len(todo)
         yield from self._evaluate(todo, executor)
         self.finalists = [merged(group) for group in finalists]
+        self._final_groups = {(g[0].generation, g[0].index, g[0].origin): g for g in finalists + baselines}
         self.contenders = self.finalists
         self._log.write({'kind': 'confirmation', 'seeds': seeds, 'organisms': [o.summary() for o in self.finalists]})
         for group in baselines:
@@ -384,12 +389,23 @@ class Evolution:
                                        self.baseline_reuse.get('incumbent', []))
                 self.genome_written = Path(self.decision['genome_written'])
                 self._log.write(dict(self.decision, kind='decision'))
-            save_genome(self.genome_written, best.genome, self.provenance(best))
+            save_genome(self.genome_written, best.genome, self.provenance(best), self._record_of(best))
         self._log.write({'kind': 'result', 'interrupted': self.interrupted,
                          'best': None if best is None else dict(best.record(), **best.summary()),
                          'genome_written': None if self.genome_written is None else str(self.genome_written),
                          'replaced': None if self.decision is None else self.decision['replaced'],
                          'seconds': round(time.perf_counter() - self.progress.created, 1), 'finished': now()})
+
+    def _record_of(self, organism):
+        """The record a genome file keeps of this final's scorings of `organism`
+        (evolve.incumbent.final_record), or None: no final, a failed or a reused scoring."""
+        group = getattr(self, '_final_groups', {}).get((organism.generation, organism.index, organism.origin))
+        if self.interrupted or not group or any(o.result is None or o.result.get('error') or o.reused_from
+                                                for o in group):
+            return None
+        return final_record(group[0].genome, [(o.seed, o.result) for o in group], self.fitness, self.engine_name,
+                            self.split_sha256, self.seed, (self.origin or {}).get('data_sha256'),
+                            log=str(self.log_path))
 
     def provenance(self, best):
         """What genome.json records of the search that made it."""

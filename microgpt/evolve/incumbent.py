@@ -1,0 +1,113 @@
+"""The incumbent met by its own record: the scorings its final made, kept in its genome file.
+
+A search's final trains the incumbent (the genome at --out) on the final's seeds. A genome a
+final chose keeps that final's scorings of it (genome.json's `record`, genome_record.py). A
+later search whose final trains the same settings with the same engine on the same split and
+seeds would compute the same scores: on the same arithmetic the same bits, on another within
+the drift measured for that genome (reproducibility.reuse_across_arithmetics). The final then
+takes the recorded scorings instead of training the incumbent again (the shipped genome
+trains 14,600 steps), and otherwise trains it, saying why.
+"""
+import hashlib
+import statistics
+
+from ..data import VAL_FRACTION
+from ..genome import Genome
+from ..reproducibility import arithmetic, describe_arithmetic, machine, reuse_across_arithmetics, same_arithmetic
+
+
+def split_digest(train_docs, val_docs):
+    """The digest of a held-out split: its training and validation documents, in order."""
+    digest = hashlib.sha256()
+    for part in (train_docs, val_docs):
+        digest.update('\n'.join(part).encode('utf-8'))
+        digest.update(b'\0')
+    return digest.hexdigest()
+
+
+def recorded_scorings(genome_file, split_sha256, seeds, engine, fitness, sampling_seeds=None, here=None):
+    """The incumbent's scorings its genome file records that a final training it on `seeds`
+    (with `engine`, on the split whose digest is `split_sha256`) may take instead, and why:
+    ({seed: (the trial result training it would return, the genome file's path)}, reason).
+    For the aesthetic fitness `sampling_seeds` is {seed: the seeds of the names judged}. `here`
+    is this machine (reproducibility.machine()) unless given. No scorings: the reason says
+    why they are trained."""
+    record, source = genome_file.record, str(genome_file.path)
+    if record is None:
+        return {}, f"{source} keeps no record of its final's scorings"
+    why_not = _other_run(record, genome_file.genome, split_sha256, engine, fitness)
+    if why_not:
+        return {}, f"its record {why_not}"
+    here = arithmetic(here if here is not None else machine(with_blas=engine != 'val'))
+    recorded = arithmetic(record['arithmetic'])
+    why_not = reuse_across_arithmetics(recorded, here, record['drift'])
+    if why_not:
+        return {}, (f"its record was computed on {describe_arithmetic(recorded)}, this machine computes on "
+                    f"{describe_arithmetic(here)}, and {why_not}")
+    found = {}
+    for scoring in record['scorings']:
+        seed = scoring['seed']
+        if seed in seeds and (fitness != 'aesthetic' or scoring['components']['seeds'] == list(sampling_seeds[seed])):
+            found[seed] = (trial_result(scoring, fitness, recorded), source)
+    if not found:
+        return {}, "its record holds other seeds" + (" or other names judged" if fitness == 'aesthetic' else '')
+    if same_arithmetic(recorded, here):
+        return found, "the same split, settings, seeds and arithmetic"
+    drift = max(d for d in (record['drift']['val_loss'], record['drift']['score']) if d is not None)
+    return found, f"the same split, settings and seeds, on an arithmetic within its measured drift of {drift:.2g}"
+
+
+def _other_run(record, genome, split_sha256, engine, fitness):
+    """How the recorded scorings differ from what the final would train, or None."""
+    if Genome.from_settings(record['genes']) != genome:
+        return "trained other settings"
+    if record['split_sha256'] != split_sha256:
+        return "was made on another split of the data"
+    if record['engine'] != engine:
+        return f"was trained by the {record['engine']} engine"
+    if fitness == 'aesthetic' and record['fitness'] != 'aesthetic':
+        return "holds no judge's scores"
+    return None
+
+
+def trial_result(scoring, fitness, computed_on):
+    """A trial result (trials.runner.run_trial's record) rebuilt from a recorded scoring
+    ({num_params, tokens, components}, as the evolve log and a genome's record keep it); its
+    seconds are none of this search's."""
+    components = scoring['components']
+    result = {'num_params': scoring.get('num_params'), 'error': None,
+              'train_loss': components.get('train_loss'), 'val_loss': components['val_loss'],
+              'tokens': scoring.get('tokens'), 'seconds': 0.0, 'cpu_seconds': 0.0, 'eval_seconds': 0.0,
+              'arithmetic': computed_on}
+    if fitness == 'aesthetic':
+        result['measured'] = {k: v for k, v in components.items() if k not in ('train_loss', 'val_loss')}
+    return result
+
+
+def final_record(genome, scorings, fitness, engine, split_sha256, split_seed, data_sha256,
+                 val_split=VAL_FRACTION, log=None, drift=None):
+    """The record a genome file keeps of its final (genome_record.py): `scorings` are the
+    final's [(seed, trial result)] of `genome`, each finished."""
+    kept = [{'seed': seed, 'num_params': result['num_params'], 'tokens': result.get('tokens'),
+             'components': _components(result, fitness)} for seed, result in scorings]
+    computed_on = [arithmetic(result.get('arithmetic')) for _, result in scorings]
+    record = {'fitness': fitness, 'genes': genome.genes(), 'engine': engine, 'data_sha256': data_sha256,
+              'val_split': val_split, 'split_seed': split_seed, 'split_sha256': split_sha256,
+              'scorings': kept, 'val_loss': _summary([s['components']['val_loss'] for s in kept])}
+    if fitness == 'aesthetic':
+        record['score'] = _summary([s['components']['score'] for s in kept])
+    # scorings made on several arithmetics (a cluster's workers) promise no one arithmetic's bits
+    record['arithmetic'] = computed_on[0] if all(a == computed_on[0] for a in computed_on) else arithmetic(None)
+    record['drift'], record['log'] = drift, log
+    return record
+
+
+def _components(result, fitness):
+    """As the evolve log keeps a scoring: the losses, and the judge's measure (aesthetic)."""
+    losses = {'train_loss': result['train_loss'], 'val_loss': result['val_loss']}
+    return losses if fitness == 'loss' else dict(result['measured'], **losses)
+
+
+def _summary(values):
+    """{mean, spread}: the spread is the sample standard deviation (None for one value)."""
+    return {'mean': statistics.fmean(values), 'spread': statistics.stdev(values) if len(values) > 1 else None}

@@ -540,29 +540,32 @@ def test_the_default_searches_finish_within_ten_minutes_as_the_docs_say():
         assert plan['trainings'] == len(trained) and f"| {len(trained)} |" in row  # the plan counted every training
 
 
-def test_from_the_project_root_the_incumbents_scorings_are_reused_from_the_first_search():
+def test_from_the_project_root_the_incumbents_scorings_are_reused_from_its_record():
     """The timed searches from the project root trained no incumbent: its 3 scorings are the
-    ones the first search from the project root (which trained them) logged, found in
-    experiments/ as a clone had it then, the same genome.json on the same seeds and arithmetic.
-    (A search now meets them in genome.json's own record: tests/test_incumbent.py.)"""
-    shipped = load_genome(REPO / 'genome.json').genome
+    ones genome.json's record holds, which are those the first search from the project root
+    trained and logged. (How a search meets a record: tests/test_incumbent.py.)"""
+    shipped = load_genome(REPO / 'genome.json')
+    recorded = {s['seed']: s for s in shipped.record['scorings']}
     [first] = [path for path in default_search_logs() if path.parent == EXPERIMENTS]
     first_records = read_jsonl(first)
     made = organisms_of(first_records, origin='incumbent')
     assert len(made) == 3 and not any(r.get('reused_from') for r in made)
-    assert all(Genome.from_settings(r['genes']) == shipped for r in made)
+    assert all(Genome.from_settings(r['genes']) == shipped.genome for r in made)
+    assert {r['seed']: r['components'] for r in made} == {seed: s['components'] for seed, s in recorded.items()}
+    assert shipped.record['log'] == str(first.relative_to(REPO))
     roots = [path for path in timed_default_searches() if organisms_of(read_jsonl(path), origin='incumbent')]
     assert sorted(read_jsonl(path)[0]['fitness'] for path in roots) == ['aesthetic', 'loss']
     for path in roots:
         records = read_jsonl(path)
+        assert records[0]['split_sha256'] == shipped.record['split_sha256']
         reused = organisms_of(records, origin='incumbent')
-        assert [r['reused_from'] for r in reused] == [str(first.relative_to(REPO))] * 3
+        assert [r['reused_from'] for r in reused] == ['genome.json'] * 3
         for r in reused:
-            [source] = [m for m in made if m['seed'] == r['seed']]
-            assert r['arithmetic'] == source['arithmetic'] and r['genes'] == source['genes']
-            assert r['cpu_seconds'] == 0 and r['components']['val_loss'] == source['components']['val_loss']
+            source = recorded[r['seed']]['components']
+            assert r['genes'] == shipped.genome.genes() and r['cpu_seconds'] == 0
+            assert r['components']['val_loss'] == source['val_loss']
             if r['fitness'] == 'aesthetic':
-                assert r['components'] == source['components']
+                assert r['components'] == source
     doc = ' '.join(LIFECYCLE_DOC.read_text().split())
     cpu = sum(r['cpu_seconds'] for r in made)
     assert f"its 3 trainings of the incumbent took {cpu:,.0f} CPU seconds" in doc

@@ -16,9 +16,10 @@
 #                   2 organisms of 1e9 FLOPs. Its log lands in experiments/, so a clone on this
 #                   kind of machine reuses them with the kernel forced or not. About 10 minutes.
 #   make.sh timed   the four timed runs (about 20 minutes): from a copy of the project root as
-#                   a clone has it (input.txt, genome.json and experiments/'s evolve logs) and
-#                   from an empty folder; their logs and what they printed (root-F.*,
-#                   empty-folder-F.*) land here.
+#                   a clone has it (input.txt and genome.json, whose record holds the incumbent's
+#                   scorings) and from an empty folder; their logs and what they printed
+#                   (root-F.*, empty-folder-F.*) land here.
+#   make.sh timed-root  the two from the project root only (about 8 minutes).
 # Run from the project root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,7 +31,7 @@ run() {  # run WHERE FITNESS NAME [FLAGS...]: one search in a scratch folder, wh
     scratch=$(mktemp -d)
     case $where in
         root-first*) cp input.txt genome.json "$scratch"/ ;;
-        root) cp input.txt genome.json "$scratch"/; mkdir "$scratch/experiments"; cp experiments/evolve-*.jsonl "$scratch/experiments"/ ;;
+        root) cp input.txt genome.json "$scratch"/ ;;
     esac
     (cd "$scratch" && microgpt evolve --fitness "$fitness" "$@" >stdout.txt 2>stderr.txt)
     cp "$scratch/stdout.txt" "$out/$name.stdout.txt"
@@ -53,8 +54,9 @@ case ${1:-} in
     first) run root-first aesthetic root-first-aesthetic ;;
     first-skylakex) OPENBLAS_CORETYPE=SkylakeX run root-first-skylakex aesthetic root-first-skylakex-aesthetic \
         --population 2 --budget 1e9 ;;
+    timed-root) for fitness in loss aesthetic; do run root "$fitness" "root-$fitness"; done ;;
     timed)
         for fitness in loss aesthetic; do run root "$fitness" "root-$fitness"; done
         for fitness in loss aesthetic; do run empty-folder "$fitness" "empty-folder-$fitness"; done ;;
-    *) echo "usage: $0 first|first-skylakex|timed" >&2; exit 2 ;;
+    *) echo "usage: $0 first|first-skylakex|timed|timed-root" >&2; exit 2 ;;
 esac

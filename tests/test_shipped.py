@@ -569,7 +569,7 @@ def test_from_the_project_root_the_incumbents_scorings_are_reused_from_its_recor
     doc = ' '.join(LIFECYCLE_DOC.read_text().split())
     cpu = sum(r['cpu_seconds'] for r in made)
     assert f"its 3 trainings of the incumbent took {cpu:,.0f} CPU seconds" in doc
-    assert f"({shipped.num_steps:,} steps of {shipped.batch_size} names each)" in doc
+    assert f"({shipped.genome.num_steps:,} steps of {shipped.genome.batch_size} names each)" in doc
 
 
 def test_the_incumbents_scorings_are_shipped_for_the_kernel_openblas_picks_too():

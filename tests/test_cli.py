@@ -166,7 +166,7 @@ def test_interrupted_training_keeps_a_checkpoint(runner, small_data, monkeypatch
             os.kill(os.getpid(), signal.SIGINT)
         return original(step, total, loss)
 
-    monkeypatch.setattr('microgpt.jobs.step_line', line_then_ctrl_c)
+    monkeypatch.setattr('microgpt.commands.train_job.step_line', line_then_ctrl_c)
     result = train(runner, small_data, '--out', 'part.ckpt.json')
     assert result.exit_code == 130, result.output
     assert ckpt.load_checkpoint('part.ckpt.json').training['steps_done'] == 5
@@ -299,6 +299,6 @@ def test_domain_modules_print_through_no_console_and_parse_no_command_line(domai
     for path in files:
         imports = imported_modules(path)
         forbidden = {name for name in imports if name == 'click' or name.startswith('click.')
-                     or name in ('microgpt.console', 'microgpt.cli', 'microgpt.jobs')
+                     or name in ('microgpt.console', 'microgpt.cli')
                      or name.startswith('microgpt.commands')}
         assert not forbidden, f"{path.relative_to(PACKAGE)} imports {sorted(forbidden)}"

@@ -57,7 +57,7 @@ def test_a_run_resumed_at_any_step_prints_what_the_whole_run_prints(runner, smal
     assert whole.exit_code == 0, whole.output
     steps = [line for line in whole.stdout.splitlines() if line.startswith('step')]
     # Ctrl-C after step k of the 12-step run (StopRequests stops it at the step boundary)
-    from microgpt import jobs
+    from microgpt.commands import train_job as jobs
     for k in (1, 7):
         stop_after = {'k': k}
         original = jobs.step_line

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from microgpt import checkpoint as ckpt
-from microgpt import jobs
+from microgpt.commands import train_job as jobs
 from microgpt.cli import main
 from microgpt.data import held_out_split, split_docs
 from microgpt.engines import make_engine

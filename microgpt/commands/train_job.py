@@ -1,25 +1,25 @@
-"""The job behind `microgpt train`: check everything that can be checked, then do the work,
-print through the Console, and keep what was done however the job ends. (The other commands
-are in microgpt/commands/.)
+"""The work behind `microgpt train` (commands/train.py): check everything that can be
+checked, then do the work, print through the Console, and keep what was done however the
+job ends.
 """
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import checkpoint as ckpt
-from .commands.sample import print_samples
-from .console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, novelty_line, step_line,
+from .. import checkpoint as ckpt
+from ..console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, novelty_line, step_line,
                       voice_become, voice_unformed, voice_variant)
-from .data import held_out_split, load_dataset
-from .engines import DEFAULT_DTYPE, check_dtype
-from .errors import MicrogptError
-from .fileio import check_output_path
-from .genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
-from .sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
-from .settings import WATCHING, SettingError
-from .signals import JobInterrupted, StopRequests, exit_status
-from .training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
+from ..data import held_out_split, load_dataset
+from ..engines import DEFAULT_DTYPE, check_dtype
+from ..errors import MicrogptError
+from ..fileio import check_output_path
+from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
+from ..settings import WATCHING, SettingError
+from ..signals import JobInterrupted, StopRequests, exit_status
+from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
+from .sample import print_samples
 
 
 @dataclass
@@ -225,7 +225,7 @@ def check_plan_io(request, plan, console):
     if plan.best_out is not None:
         check_output_path(plan.best_out, 'best checkpoint')
     if request.plot:
-        from .plots import check_plot_path
+        from ..plots import check_plot_path
         check_output_path(request.plot, 'plot')
         check_plot_path(request.plot)
     plan.data = data = load_dataset(request.data, echo=console.info)
@@ -247,7 +247,7 @@ def check_plan_io(request, plan, console):
 def plan_budget(request, plan):
     """The steps a FLOPs budget buys (microgpt.flops: the mean step over the training
     documents), and the training settled with them."""
-    from .flops import lengths_of, mean_step_flops, steps_for_budget
+    from ..flops import lengths_of, mean_step_flops, steps_for_budget
     config = plan.genome.model_config(vocab_size=len(set(''.join(plan.train_docs))) + 1)
     lengths = lengths_of(plan.train_docs, config)
     batch_size, dropout = plan.genome.batch_size, plan.genome.dropout
@@ -257,7 +257,7 @@ def plan_budget(request, plan):
 
 def train_job(request, console):
     """`microgpt train`: the original's lines on stdout; a checkpoint however it ends."""
-    from .provenance import provenance
+    from ..provenance import provenance
     plan = plan_training(request)
     check_plan_io(request, plan, console)
     if plan.genome_line:
@@ -351,8 +351,8 @@ def train_job(request, console):
 def _restore(run, resumed, engine_name, dtype=None):
     """Put a checkpoint's weights, Adam moments and progress into a freshly set-up run (whose
     random stream is then where the original's was at the same point)."""
-    from .engines import make_engine
-    from .training import WeightAverage
+    from ..engines import make_engine
+    from ..training import WeightAverage
     if list(run.tokenizer.chars) != list(resumed.chars):
         raise MicrogptError("the data gives another vocabulary than the checkpoint's")
     run.engine = make_engine(engine_name, resumed.config, resumed.state_dict, dtype)
@@ -366,7 +366,7 @@ def _restore(run, resumed, engine_name, dtype=None):
 
 def _plot(request, run, console):
     if request.plot and run.losses:
-        from .plots import plot_training_loss
+        from ..plots import plot_training_loss
         what = "training and held-out loss" if run.curve else "training loss"
         plot_training_loss(run.losses, request.plot, title=f"{what} ({len(run.losses)} steps)",
                            curve=run.curve)

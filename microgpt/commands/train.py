@@ -1,0 +1,76 @@
+"""`microgpt train`: the options (the settings' own, from their declarations in settings.py)
+and the call to the work in train_job.py."""
+import click
+
+from ..checkpoint import DEFAULT_CHECKPOINT
+from ..engines import DEFAULT_DTYPE, DTYPES
+from ..genome import DEFAULT_GENOME
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
+from ..training import DEFAULT_SEED
+from .options import (GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand, command_argv,
+                      console, data_option, engine_option, gene_options, train_options)
+from .train_job import TrainRequest, train_job
+
+
+@click.command(cls=SectionedCommand, sections=TRAIN_SECTIONS)
+@data_option
+@click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
+              help="Seed of the one random stream (shuffle, init, sampling).")
+@gene_options
+@train_options
+@click.option('--genome', 'genome_path', type=click.Path(dir_okay=False), default=None,
+              help=f"Take the hyperparameters from this genome (default: ./{DEFAULT_GENOME} if it exists); "
+                   "flags given here override its genes.")
+@click.option('--primordial', is_flag=True,
+              help=f"Ignore any {DEFAULT_GENOME}: the original microgpt's settings (unless flags say otherwise).")
+@click.option('--temperature', type=POSITIVE, default=None, show_default=str(DEFAULT_TEMPERATURE),
+              help="Sampling temperature (> 0).")
+@click.option('--samples', type=click.IntRange(min=0), default=None, show_default=str(DEFAULT_NUM_SAMPLES),
+              help="Names to sample after training (0 skips sampling).")
+@click.option('--new-samples', is_flag=True,
+              help=f"Print only samples that are not in the data and not repeated: drawn until there are "
+                   f"--samples of them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a sample; stderr says "
+                   "how many were rejected.")
+@engine_option
+@click.option('--out', type=click.Path(), default=None, show_default=DEFAULT_CHECKPOINT,
+              help="Where to write the checkpoint (with --resume: the resumed checkpoint).")
+@click.option('--resume', type=click.Path(dir_okay=False), default=None,
+              help="Continue the interrupted run in this checkpoint to its planned steps, exactly as "
+                   "if it had not stopped (on either engine).")
+@click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,
+              help="Numbers of the numpy engine: float32 is faster; float64 is the original's numbers.")
+@click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
+              help="Train as many steps as this many floating-point operations buy (microgpt.flops: the "
+                   "mean step over the training documents); prints the steps and the time they should take. "
+                   "Instead of --steps.")
+@click.option('--max-time', type=POSITIVE, default=None, metavar='SECONDS',
+              help="Stop at the first step boundary after this long, keep the checkpoint (resumable).")
+@click.option('--plot', type=click.Path(dir_okay=False), default=None,
+              help="Also draw the training loss per step and its moving average, and the held-out "
+                   "loss of each evaluation, to this image (.png, .svg, .pdf; needs matplotlib: pip install "
+                   "matplotlib).")
+def train(data, seed, genome_path, primordial, temperature, samples, new_samples, engine, dtype, out, resume,
+          plot, budget, max_time, **settings):
+    """Train a GPT and print the original microgpt's lines: header, losses, samples.
+
+    Stdout carries exactly those lines; which genome is in use, where the checkpoint went
+    and timings go to stderr. Hyperparameters: a flag beats ./genome.json (or --genome),
+    which beats the built-in default; --primordial ignores the genome. Ctrl-C or SIGTERM
+    saves a checkpoint of the steps done; --resume continues it.
+
+    \b
+    Examples:
+      microgpt train --primordial            # the original microgpt.py, line for line
+      microgpt train --steps 5000 --batch-size 8 --plot loss.png
+      microgpt train --resume microgpt.ckpt.json
+      microgpt train --val-split 0.1 --eval-every 500 --early-stop 4 --out run.ckpt.json
+      microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
+    """
+    genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
+    train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
+                           primordial=primordial, temperature=temperature, samples=samples, engine=engine,
+                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
+                           new_samples=new_samples, command=command_argv(), flags=SETTING_FLAGS), console())
+
+
+# --- the commands of microgpt/commands/ -----------------------------------------------------------

@@ -9,11 +9,12 @@ takes the recorded scorings instead of training the incumbent again (the shipped
 trains 14,600 steps), and otherwise trains it, saying why.
 """
 import hashlib
-import statistics
+import math
 
 from ..data import VAL_FRACTION
 from ..genome import Genome
 from ..reproducibility import arithmetic, describe_arithmetic, machine, reuse_across_arithmetics, same_arithmetic
+from .organism import spread_of
 
 
 def split_digest(train_docs, val_docs):
@@ -109,5 +110,6 @@ def _components(result, fitness):
 
 
 def _summary(values):
-    """{mean, spread}: the spread is the sample standard deviation (None for one value)."""
-    return {'mean': statistics.fmean(values), 'spread': statistics.stdev(values) if len(values) > 1 else None}
+    """{mean, spread}, the spread as a search computes it (organism.spread_of), so a record
+    says what the final that made it printed."""
+    return {'mean': math.fsum(values) / len(values), 'spread': spread_of(values)}

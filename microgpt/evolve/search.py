@@ -88,6 +88,7 @@ class Evolution:
     decision: dict = field(default=None, init=False)  # whether the winner replaced the incumbent
     baseline_reuse: dict = field(default_factory=dict, init=False)  # {origin: [the file of each scoring reused]}
     incumbent_reuse: str = field(default=None, init=False)  # why the incumbent's scorings are reused or not
+    _final_groups: dict = field(default_factory=dict, init=False)  # the final's scorings of each, by who was scored
     cpu_seconds: float = field(default=0.0, init=False)  # of every training, summed
     log_path: Path = field(default=None, init=False)
     genome_written: Path = field(default=None, init=False)
@@ -399,7 +400,7 @@ class Evolution:
     def _record_of(self, organism):
         """The record a genome file keeps of this final's scorings of `organism`
         (evolve.incumbent.final_record), or None: no final, a failed or a reused scoring."""
-        group = getattr(self, '_final_groups', {}).get((organism.generation, organism.index, organism.origin))
+        group = self._final_groups.get((organism.generation, organism.index, organism.origin))
         if self.interrupted or not group or any(o.result is None or o.result.get('error') or o.reused_from
                                                 for o in group):
             return None

@@ -102,3 +102,93 @@ def test_names_held_out_baselines_are_the_plain_counts_and_in_order(names_docs):
     assert abs(got.bigram - bigram) <= 1e-9
     assert got.uniform == math.log(27)
     assert got.uniform > got.unigram > got.bigram
+
+
+# --- eval and train print them -------------------------------------------------------------------
+
+def train_run(runner, data, *extra):
+    from microgpt.cli import main
+    result = runner.invoke(main, ['train', '--data', str(data), '--samples', '0', '--out', 'run.json', *extra])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def evaluate(runner, *args):
+    from microgpt.cli import main
+    return runner.invoke(main, ['eval', '--checkpoint', 'run.json', *args])
+
+
+def figures(baselines):
+    return f"uniform {baselines.uniform:.4f}, unigram {baselines.unigram:.4f}, bigram {baselines.bigram:.4f}"
+
+
+def test_eval_prints_and_carries_the_baselines_of_its_documents(runner, small_data, names_docs):
+    import json
+    from microgpt.checkpoint import load_checkpoint
+    train_run(runner, small_data, '--steps', '3', '--val-split', '0.2')
+    docs = names_docs[:300]
+    train, held_out = held_out_split(docs, 42, 0.2)
+    tokenizer = load_checkpoint('run.json').tokenizer
+    # --held-out: the documents the run held out, the baselines counted on those it trained on
+    expected = baseline_losses(tokenizer, train, held_out, BLOCK_SIZE)
+    printed = evaluate(runner, '--data', str(small_data), '--held-out')
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.endswith(f" tokens in {len(held_out)} documents\n")
+    assert (f"baselines on the same tokens: {figures(expected)} (unigram and bigram counted on the "
+            f"{len(train)} training documents)") in printed.stderr.splitlines()
+    as_json = json.loads(evaluate(runner, '--data', str(small_data), '--held-out', '--json').stdout)
+    assert as_json['baselines'] == dict(expected.as_dict(), training_documents=len(train))
+    assert as_json['documents'] == len(held_out)
+    # every document of the data scored, still counted on the training documents
+    whole = json.loads(evaluate(runner, '--data', str(small_data), '--json').stdout)
+    assert whole['baselines'] == dict(baseline_losses(tokenizer, train, docs, BLOCK_SIZE).as_dict(),
+                                      training_documents=len(train))
+    # another file: the checkpoint's own data is found where it trained on it
+    (other := small_data.parent / 'other.txt').write_text('anna\nbob\n')
+    found = json.loads(evaluate(runner, '--data', str(other), '--json').stdout)
+    assert found['baselines'] == dict(baseline_losses(tokenizer, train, ['anna', 'bob'], BLOCK_SIZE).as_dict(),
+                                      training_documents=len(train))
+    # ... and when it is gone, counted on the scored documents themselves, and said
+    small_data.rename(small_data.parent / 'moved.txt')
+    alone = evaluate(runner, '--data', str(other))
+    assert (f"baselines on the same tokens: {figures(baseline_losses(tokenizer, ['anna', 'bob'], ['anna', 'bob'], 16))}"
+            f" (unigram and bigram counted on these documents themselves: the checkpoint's training data is not "
+            f"at hand)") in alone.stderr.splitlines()
+    assert json.loads(evaluate(runner, '--data', str(other), '--json').stdout)['baselines']['training_documents'] is None
+
+
+def test_eval_held_out_needs_the_run_to_have_held_some_out_of_that_data(runner, small_data):
+    train_run(runner, small_data, '--steps', '2')
+    no_split = evaluate(runner, '--data', str(small_data), '--held-out')
+    assert no_split.exit_code == 1 and no_split.stderr.splitlines() == [
+        "Error: --held-out scores the documents the run held out, and this checkpoint's run held out none "
+        "(it trained without --val-split)"]
+    train_run(runner, small_data, '--steps', '2', '--val-split', '0.2')
+    (other := small_data.parent / 'other.txt').write_text('anna\n')
+    wrong = evaluate(runner, '--data', str(other), '--held-out')
+    assert wrong.exit_code == 1 and len(wrong.stderr.splitlines()) == 1
+    assert wrong.stderr.startswith(f"Error: --held-out needs the data the checkpoint was trained on, and {other} "
+                                   f"is not it")
+
+
+def test_train_says_the_held_out_baselines_once_and_only_with_a_held_out_share(runner, small_data, names_docs):
+    train, held_out = held_out_split(names_docs[:300], 42, 0.2)
+    expected = baseline_losses(Tokenizer.from_docs(train), train, held_out, BLOCK_SIZE)
+    result = train_run(runner, small_data, '--steps', '4', '--val-split', '0.2', '--eval-every', '2')
+    lines = [line for line in result.stderr.splitlines() if line.startswith('baselines')]
+    assert lines == [f"baselines on the held-out documents: {figures(expected)} (unigram and bigram counted on "
+                     f"the {len(train)} training documents)"]
+    assert 'baselines' not in result.stdout
+    plain = train_run(runner, small_data, '--steps', '2')
+    assert 'baselines' not in plain.stdout + plain.stderr
+
+
+def test_eval_on_the_held_out_names_gives_the_plain_counts(runner, names_path, names_docs):
+    import json
+    train_run(runner, names_path, '--steps', '1', '--val-split', '0.1')
+    got = json.loads(evaluate(runner, '--data', str(names_path), '--held-out', '--json').stdout)['baselines']
+    train, held_out = held_out_split(names_docs, 42, 0.1)
+    uniform, unigram, bigram = plain_baselines(Tokenizer.from_docs(train), train, held_out, BLOCK_SIZE)
+    assert abs(got['uniform'] - uniform) <= 1e-9 and abs(got['unigram'] - unigram) <= 1e-9
+    assert abs(got['bigram'] - bigram) <= 1e-9
+    assert got['uniform'] > got['unigram'] > got['bigram'] and got['training_documents'] == len(train)

@@ -19,7 +19,7 @@ from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novel
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
 from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
-from .sample import print_samples
+from .sample import held_out_baselines_line, print_samples
 
 
 @dataclass
@@ -277,6 +277,7 @@ def train_job(request, console):
     if plan.held_out:
         console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {plan.seed}); "
                      f"training on {len(run.docs):,}")
+        console.info(held_out_baselines_line(run, plan.held_out))
     origin = provenance(request.command, plan.data.sha256, request.engine)
 
     def save(path):

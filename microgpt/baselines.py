@@ -81,10 +81,17 @@ def pair_counts(vocab_size, sequences):
 
 
 def checkpoint_training_docs(checkpoint, dataset):
-    """The documents a checkpoint's run trained on, where they are at hand, else None: of
-    `dataset` when it is the file the run trained on (the same SHA-256), else of the file its
-    training recorded (data_path) when that is still there unchanged; less the documents its
-    run held out (data.held_out_split) when it had a held-out share."""
+    """The documents a checkpoint's run trained on, where they are at hand, else None (see
+    checkpoint_documents)."""
+    split = checkpoint_documents(checkpoint, dataset)
+    return None if split is None else split[0]
+
+
+def checkpoint_documents(checkpoint, dataset):
+    """(documents trained on, documents held out: [] when none were) of a checkpoint's run,
+    where they are at hand, else None: of `dataset` when it is the file the run trained on
+    (the same SHA-256), else of the file its training recorded (data_path) when that is still
+    there unchanged; split as the run split it (data.held_out_split) when it had a held-out share."""
     from pathlib import Path
 
     from .data import held_out_split, load_dataset
@@ -100,5 +107,5 @@ def checkpoint_training_docs(checkpoint, dataset):
         if dataset.sha256 != expected:
             return None
     if training.get('val_split'):
-        return held_out_split(dataset.docs, training['seed'], training['val_split'])[0]
-    return dataset.docs
+        return held_out_split(dataset.docs, training['seed'], training['val_split'])
+    return dataset.docs, []

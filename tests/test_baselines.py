@@ -192,3 +192,23 @@ def test_eval_on_the_held_out_names_gives_the_plain_counts(runner, names_path, n
     assert abs(got['uniform'] - uniform) <= 1e-9 and abs(got['unigram'] - unigram) <= 1e-9
     assert abs(got['bigram'] - bigram) <= 1e-9
     assert got['uniform'] > got['unigram'] > got['bigram'] and got['training_documents'] == len(train)
+
+
+def test_the_report_reads_the_loss_curve_against_the_baselines(runner, small_data, names_docs):
+    from microgpt.checkpoint import load_checkpoint
+    from microgpt.viz.report import build_report
+    train_run(runner, small_data, '--steps', '4', '--val-split', '0.2', '--eval-every', '2')
+    checkpoint = load_checkpoint('run.json')
+    train, held_out = held_out_split(names_docs[:300], 42, 0.2)
+    expected = baseline_losses(checkpoint.tokenizer, train, held_out, BLOCK_SIZE)
+    page = build_report(checkpoint, 'run.json', 'emma', num_samples=2, has_matplotlib=False)
+    loss_section = page.split('<h2>Loss</h2>', 1)[1].split('<h2>', 1)[0]
+    for name in ('uniform', 'unigram', 'bigram'):
+        figure = f"{name} {getattr(expected, name):.4f}"
+        assert f"<b>{figure}</b>" in loss_section  # in words below the curve
+        assert f">{figure}</text>" in loss_section.split('</svg>')[0]  # and a level drawn on it
+    assert f"on the {len(held_out)} held-out documents (counted on the {len(train)} it trained on" in loss_section
+    small_data.unlink()  # its training documents gone: the page says why there are no baselines
+    (other := small_data.with_name('other.txt')).write_text('anna\nbob\n')
+    page = build_report(checkpoint, 'run.json', 'emma', num_samples=2, has_matplotlib=False, data=str(other))
+    assert 'its data file is not at hand' in page.split('<h2>Loss</h2>', 1)[1].split('<h2>', 1)[0]

@@ -91,32 +91,47 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
-def loss_figure(checkpoint):
+def loss_figure(checkpoint, baselines=None):
     """The training loss per step and its moving average, with any recorded curves over it
-    (matplotlib)."""
+    and the baselines (report_baselines) as dotted levels (matplotlib)."""
     from ..plots import training_loss_figure
     fig = training_loss_figure(checkpoint.losses, title=f"loss ({len(checkpoint.losses)} training steps)")
     ax = fig.axes[0]
     for k, (name, points) in enumerate(recorded_curves(checkpoint).items()):
         ax.plot([p[0] for p in points], [p[1] for p in points], 'o-', color=f'C{k + 1}', markersize=3,
                 label=name.replace('_', ' '))
+    for name, value in baseline_levels(baselines):
+        ax.axhline(value, color=BASELINE_COLOUR, linestyle=':', linewidth=1)
+        ax.annotate(f'{name} {value:.4f}', (1, value), xycoords=('axes fraction', 'data'), xytext=(-4, 2),
+                    textcoords='offset points', ha='right', fontsize=8, color=BASELINE_COLOUR)
     ax.legend()
     return fig
+
+
+BASELINE_COLOUR = '#777777'
+
+
+def baseline_levels(baselines):
+    """[(name, loss)] of the baselines drawn over the loss curve (none without them)."""
+    return [] if baselines is None else [(name, getattr(baselines[0], name))
+                                         for name in ('uniform', 'unigram', 'bigram')]
 
 
 LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
 
 
-def loss_svg(checkpoint, width=760, height=260):
+def loss_svg(checkpoint, width=760, height=260, baselines=None):
     """The same curves as loss_figure, drawn as inline SVG by hand where matplotlib is not
-    installed: the loss per step (faint), its moving average, any recorded curves."""
+    installed: the loss per step (faint), its moving average, any recorded curves, the
+    baselines' levels."""
     losses = checkpoint.losses
     lines = [('loss per step', '#9fb8da', list(enumerate(losses, 1))),
              ('moving average', '#1f4e99', list(enumerate(moving_average(losses), 1)))]
     lines += [(name.replace('_', ' '), LOSS_COLOURS[k % len(LOSS_COLOURS)], points)
               for k, (name, points) in enumerate(recorded_curves(checkpoint).items())]
     lines = [(name, colour, [p for p in points if math.isfinite(p[1])]) for name, colour, points in lines]
-    values = [y for _, _, points in lines for _, y in points]
+    levels = baseline_levels(baselines)
+    values = [y for _, _, points in lines for _, y in points] + [value for _, value in levels]
     low, high = min(values), max(values)
     high = high if high > low else low + 1.0
     last_step = max(x for _, _, points in lines for x, _ in points)
@@ -133,6 +148,11 @@ def loss_svg(checkpoint, width=760, height=260):
         parts.append(f'<text x="{left - 4}" y="{xy(1, value)[1] + 4:.1f}" text-anchor="end">{value:.2f}</text>')
     parts.append(f'<text x="{left}" y="{height - 10}">step 1</text>'
                  f'<text x="{width - right}" y="{height - 10}" text-anchor="end">step {last_step:,}</text>')
+    for name, value in levels:
+        y = xy(1, value)[1]
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{BASELINE_COLOUR}" '
+                     f'stroke-dasharray="2,3"/><text x="{left + 4}" y="{y - 3:.1f}" style="fill: {BASELINE_COLOUR}">'
+                     f'{name} {value:.4f}</text>')
     for k, (name, colour, points) in enumerate(lines):
         path = ' '.join(f'{x:.1f},{y:.1f}' for x, y in (xy(*p) for p in points))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>'
@@ -183,6 +203,35 @@ def novelty_data(checkpoint, data, echo=None):
         note = (f"{dataset.path} is not the file this model was trained on (SHA-256 {dataset.sha256[:12]}..., "
                 f"the checkpoint's {expected[:12]}...): 'new' means new to that file")
     return dataset, note
+
+
+def report_baselines(checkpoint, dataset):
+    """(Baselines, the documents they were scored on, how many were counted on) that the loss
+    curve is read against: counted on the documents the run trained on; scored on those it held
+    out when it held some out (beside the held-out loss), else on those it trained on (beside the
+    training loss). None when its training documents are not at hand."""
+    from ..baselines import baseline_losses, checkpoint_documents
+    split = checkpoint_documents(checkpoint, dataset)
+    if split is None:
+        return None
+    trained_on, held_out = split
+    scored = held_out or trained_on
+    baselines = baseline_losses(checkpoint.tokenizer, trained_on, scored, checkpoint.config.block_size)
+    return baselines, 'held-out' if held_out else 'training', len(scored), len(trained_on)
+
+
+def baselines_paragraph(baselines):
+    """What the loss is read against, in words, below the curve."""
+    if baselines is None:
+        return ('<p class="note">The baselines (guessing uniformly, by letter frequency, by the previous letter) '
+                'are counted on the documents this model trained on, and its data file is not at hand.</p>')
+    losses, scored, scored_count, trained_count = baselines
+    return (f"<p class=\"baselines\">What the loss is read against, on the {scored_count:,} {scored} documents "
+            f"(counted on the {trained_count:,} it trained on, add-one smoothed): guessing every token "
+            f"equally likely scores <b>uniform {losses.uniform:.4f}</b> (ln {round(math.exp(losses.uniform))}), "
+            f"guessing by how often each token comes <b>unigram {losses.unigram:.4f}</b>, and by the token before "
+            f"it (makemore's first model, a table of counts) <b>bigram {losses.bigram:.4f}</b>. A loss below the "
+            f"bigram's is what attention over the whole context adds to counting pairs.</p>")
 
 
 def graph_section(checkpoint, tokens, text):
@@ -293,11 +342,13 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
              f"try it; its settings and provenance are folded away at the end.</p>"]
 
     parts.append('<h2>Loss</h2>')
+    baselines = report_baselines(checkpoint, dataset)
     if checkpoint.losses:
-        parts.append(png_tag(loss_figure(checkpoint), 'training loss per step') if has_matplotlib
-                     else loss_svg(checkpoint))
+        parts.append(png_tag(loss_figure(checkpoint, baselines), 'training loss per step') if has_matplotlib
+                     else loss_svg(checkpoint, baselines=baselines))
     else:
         parts.append('<p class="note">This checkpoint records no training losses.</p>')
+    parts.append(baselines_paragraph(baselines))
     if not recorded_curves(checkpoint):
         parts.append('<p class="note">No held-out loss is recorded in this checkpoint: only the training '
                      'loss per step is drawn.</p>')

@@ -212,3 +212,59 @@ def test_the_report_reads_the_loss_curve_against_the_baselines(runner, small_dat
     (other := small_data.with_name('other.txt')).write_text('anna\nbob\n')
     page = build_report(checkpoint, 'run.json', 'emma', num_samples=2, has_matplotlib=False, data=str(other))
     assert 'its data file is not at hand' in page.split('<h2>Loss</h2>', 1)[1].split('<h2>', 1)[0]
+
+
+# --- the docs quote them ---------------------------------------------------------------------------
+
+def rounded(*losses):
+    return [f"{loss:.4f}" for loss in losses]
+
+
+def test_the_training_page_quotes_the_names_baselines(runner, names_path, names_docs):
+    import json
+    from conftest import REPO, docs_text
+    from microgpt.commands.sample import baselines_line
+    page = ' '.join(docs_text('training').split())
+    section = page.split('## What a loss means', 1)[1].split('## ', 1)[0]
+    train, held_out = held_out_split(names_docs, 42, 0.1)
+    uniform, unigram, bigram = rounded(*plain_baselines(Tokenizer.from_docs(train), train, held_out, BLOCK_SIZE))
+    for row in (f"| uniform | {uniform} |", f"| unigram | {unigram} |", f"| bigram | {bigram} |"):
+        assert row in section, row
+    assert f"On the {len(held_out):,} names of the usual held-out split" in section
+    assert f"(`--val-split 0.1`, seed 42; counted on the other {len(train):,})" in section
+    # the held-out losses it sets beside them: the original run's, and the recipe's (its race's record)
+    result = runner.invoke(__import__('microgpt.cli', fromlist=['main']).main,
+                           ['train', '--primordial', '--data', str(names_path), '--val-split', '0.1',
+                            '--eval-every', '1000', '--samples', '0', '--out', 'original.json'])
+    assert result.exit_code == 0, result.output
+    original = json.loads(open('original.json').read())['training']['best']['val_loss']
+    assert f"1000 steps of one name) | {original:.4f} |" in section and original < float(bigram)
+    race = json.loads((REPO / 'benchmarks' / 'race.json').read_text())['race']['contestants']['microgpt']
+    assert f"6,500 steps of 32 names) | {race['held_out_loss']:.4f} |" in section
+    # the lines train and eval print, as the page quotes them
+    held_out_line = baselines_line(dict(uniform=float(uniform), unigram=float(unigram), bigram=float(bigram)),
+                                   len(train), scored='the held-out documents')
+    assert held_out_line in result.stderr.splitlines()
+    assert f"\n{held_out_line}\n" in docs_text('training')
+    every = Tokenizer.from_docs(names_docs)
+    whole = baseline_losses(every, names_docs, names_docs, BLOCK_SIZE)
+    assert f"`{baselines_line(whole.as_dict(), len(names_docs))}`" in page
+
+
+def test_how_it_works_reads_the_primordial_model_against_the_baselines(names_docs):
+    import sys
+    from conftest import REPO, docs_text
+    from microgpt import Run, TrainConfig, load_names
+    from microgpt.evaluation import mean_loss
+    sys.path.insert(0, str(REPO / 'docs'))
+    import walkthrough
+    run = Run(load_names())
+    run.train(TrainConfig(num_steps=walkthrough.STEPS))
+    values = walkthrough.baselines(run)
+    uniform, unigram, bigram = plain_baselines(run.tokenizer, names_docs, names_docs, BLOCK_SIZE)
+    model = mean_loss(run.engine, run.tokenizer, names_docs)
+    assert [values['unigram'], values['bigram'], values['eval_loss']] == rounded(unigram, bigram, model)
+    assert values['below_bigram'] == f"{bigram - model:.4f}" and model < bigram
+    section = docs_text('how-it-works').split('### What a loss means', 1)[1].split('\n## ', 1)[0]
+    for marker in ('uniform', 'unigram', 'bigram', 'eval_loss', 'below_bigram'):
+        assert f"{{{{ {marker} }}}}" in section, marker

@@ -62,18 +62,17 @@ def check_export_folder(folder, force=False):
     return folder
 
 
-def config_of(config, chars, dtype, averaged):
+def config_of(config, chars, dtype):
     """config.json's content: every GPTConfig field at the top level (as Hugging Face configs
     keep them), the dtype, the vocabulary and BOS."""
     return {'format': FORMAT, 'version': VERSION, 'model_type': 'microgpt', **config.to_dict(),
-            'dtype': dtype, 'chars': list(chars), 'bos_token_id': len(chars),
-            'weights': 'the weight average (ema) training kept' if averaged else 'the trained weights',
-            'architecture': ARCHITECTURE}
+            'dtype': dtype, 'chars': list(chars), 'bos_token_id': len(chars), 'architecture': ARCHITECTURE}
 
 
 def write_export(checkpoint, folder, force=False):
     """Write the checkpoint's model (the weights it samples with: the average when its run kept
-    one) to folder as config.json and model.safetensors. Both are written into a temporary
+    one) to folder as config.json and model.safetensors, in the run's dtype (float64 for a float32
+    run's average, which training keeps in float64), every value exactly as the checkpoint holds it. Both are written into a temporary
     folder beside it, then put in place whole: a new or empty folder is replaced by it in one
     rename; with force, a folder that holds files gets the two files, each in one rename.
     Returns a summary: {'folder', 'dtype', 'tensors', 'parameters'}."""
@@ -84,8 +83,11 @@ def write_export(checkpoint, folder, force=False):
     if dtype not in DTYPES:
         raise MicrogptError(f"checkpoint's dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     config, weights = checkpoint.config, checkpoint.inference_state_dict
-    tensors = {name: np.array(weights[name], dtype=np.float64).astype(dtype) for name, _ in config.param_shapes()}
-    settings = config_of(config, checkpoint.chars, dtype, checkpoint.ema is not None)
+    exact = {name: np.array(weights[name], dtype=np.float64) for name, _ in config.param_shapes()}
+    if not all(np.array_equal(matrix.astype(dtype), matrix) for matrix in exact.values()):
+        dtype = 'float64'  # a float32 run's weight average is kept in float64: stored as kept
+    tensors = {name: matrix.astype(dtype) for name, matrix in exact.items()}
+    settings = config_of(config, checkpoint.chars, dtype)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f'.{folder.name}.{uuid.uuid4().hex[:12]}.tmp'
     try:

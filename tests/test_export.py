@@ -5,6 +5,7 @@ numpy engine's logits from the folder, through the PyTorch twin and through the 
 and each bad input is one line before any work, with nothing written."""
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -263,3 +264,27 @@ def test_the_report_reads_a_folder(exported, tmp_path):
                     '--data', REPO / 'input.txt')
     assert result.exit_code == 0, result.output
     assert 'microgpt' in (tmp_path / 'report.html').read_text()
+
+
+def test_a_failed_write_leaves_no_folder_and_no_staging(trained, tmp_path, monkeypatch):
+    def disk_full(tensors, filename, metadata=None):
+        with open(filename, 'wb') as f:
+            f.write(b'half')
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(safetensors_numpy, 'save_file', disk_full)
+    assert_one_line(invoke('export', trained['float64'], tmp_path / 'out'),
+                    f"cannot write export folder {tmp_path / 'out'}: No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_and_sample_from_a_file_never_import_safetensors(names_path, trained, tmp_path):
+    script = ("import sys\nfrom microgpt.cli import main\n"
+              "for argv in (['train', '--steps', '1', '--samples', '0', '--data', sys.argv[1]],\n"
+              "             ['sample', '--num', '1', '--checkpoint', sys.argv[2]]):\n"
+              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+              "print('safetensors' in {m.split('.')[0] for m in sys.modules})")
+    done = subprocess.run([sys.executable, '-c', script, str(names_path), str(trained['float64'])],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == 'False'

@@ -55,7 +55,7 @@ def check_export_folder(folder, force=False):
     if folder.exists() and any(folder.iterdir()) and not force:
         raise MicrogptError(f"export folder {folder} exists and is not empty: choose another or add --force "
                             f"(which replaces its {CONFIG_FILE} and {WEIGHTS_FILE})")
-    if not folder.exists() and folder.parent.exists():
+    if folder.exists():  # the files are made beside it first, in its parent
         why = unwritable(folder.parent)
         if why:
             raise MicrogptError(f"export folder {folder}: folder {folder.parent} is not writable ({why})")
@@ -71,11 +71,9 @@ def config_of(config, chars, dtype):
 
 def write_export(checkpoint, folder, force=False):
     """Write the checkpoint's model (the weights it samples with: the average when its run kept
-    one) to folder as config.json and model.safetensors, in the run's dtype (float64 for a float32
-    run's average, which training keeps in float64), every value exactly as the checkpoint holds it. Both are written into a temporary
-    folder beside it, then put in place whole: a new or empty folder is replaced by it in one
-    rename; with force, a folder that holds files gets the two files, each in one rename.
-    Returns a summary: {'folder', 'dtype', 'tensors', 'parameters'}."""
+    one) to folder as config.json and model.safetensors, every value exactly as the checkpoint
+    holds it: in the run's dtype, or float64 for a float32 run's average (training keeps it in
+    float64). Returns a summary: {'folder', 'dtype', 'tensors', 'parameters'}."""
     import numpy as np
     folder = check_export_folder(folder, force)
     save_file = safetensors_numpy().save_file
@@ -88,15 +86,28 @@ def write_export(checkpoint, folder, force=False):
         dtype = 'float64'  # a float32 run's weight average is kept in float64: stored as kept
     tensors = {name: matrix.astype(dtype) for name, matrix in exact.items()}
     settings = config_of(config, checkpoint.chars, dtype)
+
+    def make_files(staging):
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
+        (staging / CONFIG_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
+    try:
+        _write_whole(folder, make_files)
+    except OSError as e:
+        raise MicrogptError(f"cannot write export folder {folder}: {e.strerror or e}") from None
+    return {'folder': str(folder), 'dtype': dtype, 'tensors': len(tensors), 'parameters': config.num_params()}
+
+
+def _write_whole(folder, write):
+    """write(staging) makes the two files in a hidden folder beside folder; they are then put in
+    place whole: a missing or empty folder is replaced by the staging folder in one rename, and a
+    folder that holds files (--force) gets each file in one rename. No staging is left behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f'.{folder.name}.{uuid.uuid4().hex[:12]}.tmp'
     try:
-        staging.mkdir()  # the umask's mode, as the folder put in place must have
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
-        (staging / WEIGHTS_FILE).chmod(staging.stat().st_mode & 0o666)  # the library makes it private (0600)
-        (staging / CONFIG_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + '\n',
-                                           encoding='utf-8')
+        staging.mkdir()  # with the umask's mode, which the folder put in place keeps
+        write(staging)
         for name in (WEIGHTS_FILE, CONFIG_FILE):
+            (staging / name).chmod(staging.stat().st_mode & 0o666)  # safetensors makes its file private
             with open(staging / name, 'rb') as f:
                 os.fsync(f.fileno())
         with interrupts_deferred():
@@ -104,12 +115,9 @@ def write_export(checkpoint, folder, force=False):
                 for name in (WEIGHTS_FILE, CONFIG_FILE):
                     os.replace(staging / name, folder / name)
             else:
-                os.replace(staging, folder)  # a missing or empty folder: the whole folder at once
-    except OSError as e:
-        raise MicrogptError(f"cannot write export folder {folder}: {e.strerror or e}") from None
+                os.replace(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {'folder': str(folder), 'dtype': dtype, 'tensors': len(tensors), 'parameters': config.num_params()}
 
 
 def read_export(folder):

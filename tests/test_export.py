@@ -147,7 +147,8 @@ def test_the_docs_pytorch_snippet_computes_the_numpy_engine_s_logits(trained, ex
     expected = numpy_logits(checkpoint, namespace['ids'])
     assert namespace['logits'].shape == expected.shape
     # float64 to 1e-12; a float32 model computes in float32 in PyTorch, in float64 in the engine
-    assert np.abs(namespace['logits'].double().numpy() - expected).max() <= (EXACT if STORED[dtype] == 'float64' else 1e-5)
+    tolerance = EXACT if STORED[dtype] == 'float64' else 1e-5
+    assert np.abs(namespace['logits'].double().numpy() - expected).max() <= tolerance
 
 
 def test_a_folder_that_holds_files_is_refused_unless_forced(trained, tmp_path):

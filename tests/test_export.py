@@ -264,7 +264,8 @@ def test_the_report_reads_a_folder(exported, tmp_path):
     result = invoke('report', '--checkpoint', exported['float64'], '--out', tmp_path / 'report.html',
                     '--data', REPO / 'input.txt')
     assert result.exit_code == 0, result.output
-    assert 'microgpt' in (tmp_path / 'report.html').read_text()
+    page = (tmp_path / 'report.html').read_text()
+    assert 'without the record of its training' in page and 'It trained' not in page
 
 
 def test_a_failed_write_leaves_no_folder_and_no_staging(trained, tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ the samples' lines, which `train` prints too."""
 import click
 
 from ..console import Ticker, new_names_line, novelty_line, sample_line
+from ..errors import MicrogptError
 from ..sampling import DEFAULT_NUM_SAMPLES, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
 from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, sampling_options
@@ -58,6 +59,9 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     from ..sampling import novelty as novelty_counts
     out = console()
     loaded = load_checkpoint(checkpoint_path)
+    if novelty and loaded.weights_only:
+        raise MicrogptError(f"--novelty needs the training record (which documents trained the model), and "
+                            f"{checkpoint_path} is an exported folder: it holds weights only")
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
     dataset = load_dataset(data, echo=out.info) if novelty or new else None

@@ -181,6 +181,9 @@ def checkpoint_train_config(training):
 
 def _plan_resume(request):
     resumed = ckpt.load_checkpoint(request.resume)
+    if resumed.weights_only:
+        raise MicrogptError(f"{request.resume} is an exported folder: it holds weights only, not the optimizer "
+                            f"state and training record that --resume needs")
     t = resumed.training
     if resumed.optimizer is None or 'num_steps' not in t:
         raise MicrogptError(f"checkpoint {request.resume} cannot be resumed: it holds no optimizer "

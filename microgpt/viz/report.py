@@ -330,16 +330,20 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
     title = f"microgpt report: {Path(checkpoint_path).name}"
     vocab = config.vocab_size
     first_loss = f"{checkpoint.losses[0]:.4f}" if checkpoint.losses else '?'
+    if checkpoint.weights_only:  # an exported folder keeps no record of the training
+        history = ("It is read from a folder that <code>microgpt export</code> wrote: its weights, without the "
+                   "record of its training.")
+    else:
+        history = (f"It trained {training.get('steps_done', '?')} steps on "
+                   f"{html.escape(Path(str(dataset.path)).name)}, from a loss of {first_loss} (guessing uniformly among {vocab} symbols would score "
+                   f"ln {vocab} = {math.log(vocab):.4f}) to a final training loss of "
+                   f"{_text(training.get('final_loss'))}.")
     parts = [f'<h1>{html.escape(title)}</h1>',
              f"<p>A GPT of {config.num_params():,} parameters ({config.n_layer} layer(s) of {config.n_head} "
              f"attention head(s), {config.n_embd} numbers per position, a context of {config.block_size} "
              f"positions) that reads a name one character at a time and predicts the next one: "
-             f"{vocab - 1} characters and BOS, which starts a name and ends it. It trained "
-             f"{training.get('steps_done', '?')} steps on {html.escape(Path(str(dataset.path)).name)}, "
-             f"from a loss of {first_loss} (guessing uniformly among {vocab} symbols would score "
-             f"ln {vocab} = {math.log(vocab):.4f}) to a final training loss of "
-             f"{_text(training.get('final_loss'))}. Below: its loss curve, names it makes, and a place to "
-             f"try it; its settings and provenance are folded away at the end.</p>"]
+             f"{vocab - 1} characters and BOS, which starts a name and ends it. {history} Below: its loss curve, "
+             f"names it makes, and a place to try it; its settings and provenance are folded away at the end.</p>"]
 
     parts.append('<h2>Loss</h2>')
     baselines = report_baselines(checkpoint, dataset)

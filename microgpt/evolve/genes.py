@@ -236,9 +236,6 @@ class GeneSpace:
                 return genome
         raise self._no_fit()
 
-    def mutate(self, genome, rng):
-        return self.mutation(genome, rng)[0]
-
     def mutation(self, genome, rng, min_genes=1, max_genes=3):
         """Change 1-3 genes by a Gaussian step, then repair: (the mutant, the genes chosen).
         A mutant always differs from its parent; under a budget its steps are in range."""

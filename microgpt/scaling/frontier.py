@@ -20,9 +20,9 @@ def _interval(values, digits):
 
 def spread_text(frontier):
     """What a ± of the frontier spans."""
-    seeds = frontier.seeds()
     if max(len(p.rows) for p in frontier.points) < 2:
         return "one seed, so the spread between seeds is unknown"
+    seeds = sorted({r['seed'] for r in frontier.rows})
     return (f"± half the range of seeds {', '.join(map(str, seeds))} on one validation split "
             f"(the seeds draw the initialization and the batches, not the split)")
 

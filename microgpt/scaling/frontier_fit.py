@@ -100,9 +100,6 @@ class Frontier:
         spreads = [p.spread for p in self.points if len(p.rows) > 1]
         return statistics.median(spreads) if spreads else None
 
-    def seeds(self):
-        return sorted({r['seed'] for r in self.rows})
-
 
 def points_of(rows):
     """A Point per (size, budget) of these rows, in the rows' order."""

@@ -311,41 +311,27 @@ def _has_matplotlib():
     return True
 
 
-def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
-                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None, has_matplotlib=True):
-    """The report's HTML text."""
-    if text is not None:
-        text_tokens(checkpoint, text)  # a bad --text is told before any work
-    dataset, data_note = novelty_data(checkpoint, data, echo)
-    weights = checkpoint.inference_state_dict
-    engine = NumpyEngine(checkpoint.config, weights)
-    rng = train_stream(checkpoint, dataset, seed)
-    same_stream = rng is not None
-    samples = list(generate(engine, checkpoint.tokenizer, rng or random.Random(seed), num_samples,
-                            temperature=temperature))
-    text, tokens = pick_text(checkpoint, text, samples)
-    config, training = checkpoint.config, checkpoint.training
-    known = set(dataset.docs)
-    new = sum(name not in known for name in samples)
-    title = f"microgpt report: {Path(checkpoint_path).name}"
-    vocab = config.vocab_size
+def _intro(checkpoint, dataset):
+    config, training, vocab = checkpoint.config, checkpoint.training, checkpoint.config.vocab_size
     first_loss = f"{checkpoint.losses[0]:.4f}" if checkpoint.losses else '?'
     if checkpoint.weights_only:  # an exported folder keeps no record of the training
         history = ("It is read from a folder that <code>microgpt export</code> wrote: its weights, without the "
                    "record of its training.")
     else:
         history = (f"It trained {training.get('steps_done', '?')} steps on "
-                   f"{html.escape(Path(str(dataset.path)).name)}, from a loss of {first_loss} (guessing uniformly among {vocab} symbols would score "
-                   f"ln {vocab} = {math.log(vocab):.4f}) to a final training loss of "
-                   f"{_text(training.get('final_loss'))}.")
-    parts = [f'<h1>{html.escape(title)}</h1>',
-             f"<p>A GPT of {config.num_params():,} parameters ({config.n_layer} layer(s) of {config.n_head} "
-             f"attention head(s), {config.n_embd} numbers per position, a context of {config.block_size} "
-             f"positions) that reads a name one character at a time and predicts the next one: "
-             f"{vocab - 1} characters and BOS, which starts a name and ends it. {history} Below: its loss curve, "
-             f"names it makes, and a place to try it; its settings and provenance are folded away at the end.</p>"]
+                   f"{html.escape(Path(str(dataset.path)).name)}, from a loss of {first_loss} (guessing "
+                   f"uniformly among {vocab} symbols would score ln {vocab} = {math.log(vocab):.4f}) to a "
+                   f"final training loss of {_text(training.get('final_loss'))}.")
+    return (f"<p>A GPT of {config.num_params():,} parameters ({config.n_layer} layer(s) of {config.n_head} "
+            f"attention head(s), {config.n_embd} numbers per position, a context of {config.block_size} "
+            f"positions) that reads a name one character at a time and predicts the next one: "
+            f"{vocab - 1} characters and BOS, which starts a name and ends it. {history} Below: its loss "
+            f"curve, names it makes, and a place to try it; its settings and provenance are folded away at "
+            f"the end.</p>")
 
-    parts.append('<h2>Loss</h2>')
+
+def _loss_section(checkpoint, dataset, has_matplotlib):
+    parts = ['<h2>Loss</h2>']
     baselines = report_baselines(checkpoint, dataset)
     if checkpoint.losses:
         parts.append(png_tag(loss_figure(checkpoint, baselines), 'training loss per step') if has_matplotlib
@@ -356,45 +342,74 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
     if not recorded_curves(checkpoint):
         parts.append('<p class="note">No held-out loss is recorded in this checkpoint: only the training '
                      'loss per step is drawn.</p>')
+    return parts
 
-    parts.append(f'<h2>Samples</h2><p>{len(samples)} samples (seed {seed}, temperature {temperature}): '
-                 f'{new} new, {len(samples) - new} in the training data ({html.escape(str(dataset.path))}). '
-                 f'{html.escape(samples_note(checkpoint, seed, temperature, same_stream))}</p>')
+
+def _samples_section(checkpoint, samples, dataset, data_note, seed, temperature, same_stream):
+    known = set(dataset.docs)
+    new = sum(name not in known for name in samples)
+    parts = [f'<h2>Samples</h2><p>{len(samples)} samples (seed {seed}, temperature {temperature}): '
+             f'{new} new, {len(samples) - new} in the training data ({html.escape(str(dataset.path))}). '
+             f'{html.escape(samples_note(checkpoint, seed, temperature, same_stream))}</p>']
     if data_note:
         parts.append(f'<p class="note">{html.escape(data_note)}</p>')
     parts.append('<ol class="samples">' + ''.join(
         f'<li><code>{html.escape(name)}</code> <span class="{"seen" if name in known else "new"}">'
         f'{"in training data" if name in known else "new"}</span></li>' for name in samples) + '</ol>')
+    return parts
 
-    parts.append('<h2>Try it</h2>')
+
+def _playground_section(checkpoint, text, temperature):
+    config = checkpoint.config
     if fits_playground(config):
-        parts.append(playground_section(config, checkpoint.chars, weights, text, temperature))
-    else:
-        parts.append(f'<p class="note">This model has {config.num_params():,} parameters: the page would '
-                     f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
-                     f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
-                     f'The pictures below are drawn from it.</p>')
+        return playground_section(config, checkpoint.chars, checkpoint.inference_state_dict, text, temperature)
+    return (f'<p class="note">This model has {config.num_params():,} parameters: the page would '
+            f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
+            f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
+            f'The pictures below are drawn from it.</p>')
 
-    if has_matplotlib:
-        parts.append(f'<h2>Attention on <code>{html.escape(text)}</code></h2>')
-        parts.append('<p>Each row is a position reading, each column a position read (BOS first); '
-                     'a row sums to 1. One heatmap per layer and head.</p>')
-        parts.append(png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'))
-        parts.append('<h2>Embeddings</h2>')
-        parts.append(png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity'))
-    else:
-        parts.append(f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
-                     f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>')
-    parts.append('<h2>The computation graph</h2>')
-    parts.append(graph_section(checkpoint, tokens, text))
 
-    parts.append('<details><summary>Model and training settings</summary><div class="cols">')
-    parts.append(table([(k, v) for k, v in config.to_dict().items()] + [('parameters', config.num_params())]))
-    parts.append(table([(k, v) for k, v in training.items() if k not in CURVE_KEYS]))
-    parts.append('</div></details><details><summary>Provenance</summary>')
-    parts.append(table(list(checkpoint.provenance.items())) if checkpoint.provenance
-                 else '<p class="note">This checkpoint records no provenance.</p>')
-    parts.append('</details>')
+def _pictures_section(checkpoint, text, tokens, has_matplotlib):
+    if not has_matplotlib:
+        return [f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
+                f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>']
+    return [f'<h2>Attention on <code>{html.escape(text)}</code></h2>',
+            '<p>Each row is a position reading, each column a position read (BOS first); '
+            'a row sums to 1. One heatmap per layer and head.</p>',
+            png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'),
+            '<h2>Embeddings</h2>',
+            png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity')]
+
+
+def _settings_section(checkpoint):
+    config = checkpoint.config
+    return ['<details><summary>Model and training settings</summary><div class="cols">',
+            table([(k, v) for k, v in config.to_dict().items()] + [('parameters', config.num_params())]),
+            table([(k, v) for k, v in checkpoint.training.items() if k not in CURVE_KEYS]),
+            '</div></details><details><summary>Provenance</summary>',
+            table(list(checkpoint.provenance.items())) if checkpoint.provenance
+            else '<p class="note">This checkpoint records no provenance.</p>',
+            '</details>']
+
+
+def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
+                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None, has_matplotlib=True):
+    """The report's HTML text."""
+    if text is not None:
+        text_tokens(checkpoint, text)  # a bad --text is told before any work
+    dataset, data_note = novelty_data(checkpoint, data, echo)
+    engine = NumpyEngine(checkpoint.config, checkpoint.inference_state_dict)
+    rng = train_stream(checkpoint, dataset, seed)
+    samples = list(generate(engine, checkpoint.tokenizer, rng or random.Random(seed), num_samples,
+                            temperature=temperature))
+    text, tokens = pick_text(checkpoint, text, samples)
+    title = f"microgpt report: {Path(checkpoint_path).name}"
+    parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset), *_loss_section(checkpoint, dataset, has_matplotlib),
+             *_samples_section(checkpoint, samples, dataset, data_note, seed, temperature, rng is not None),
+             '<h2>Try it</h2>', _playground_section(checkpoint, text, temperature),
+             *_pictures_section(checkpoint, text, tokens, has_matplotlib),
+             '<h2>The computation graph</h2>', graph_section(checkpoint, tokens, text),
+             *_settings_section(checkpoint)]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{STYLE}</style></head>'

@@ -6,7 +6,6 @@ import errno
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from microgpt.errors import MicrogptError
 from microgpt.evolve import genes
 from microgpt.genome import Genome, save_genome
 from microgpt.outputs import Output, check_outputs
+from test_faults import snapshot as entries_of
 from test_journey import TINY_BUDGET_SPACE, evolve_cli
 
 TINY = ['--n-embd', '8', '--n-head', '2', '--block-size', '8', '--samples', '0']
@@ -39,15 +39,9 @@ def folder(tmp_path, monkeypatch, names_docs):
 
 
 def snapshot(folder):
-    """Every entry under folder: its kind, bytes (of a file) and modification time."""
-    entries = {}
-    for root, dirs, files in os.walk(folder):
-        for name in dirs + files:
-            path = Path(root) / name
-            st = path.lstat()
-            content = path.read_bytes() if stat.S_ISREG(st.st_mode) else None
-            entries[str(path.relative_to(folder))] = (stat.S_IFMT(st.st_mode), content, st.st_mtime_ns)
-    return entries
+    """Every entry under folder (its kind, size and modification time), and every file's bytes."""
+    files = {path: path.read_bytes() for path in Path(folder).rglob('*') if path.is_file() and not path.is_symlink()}
+    return entries_of(folder), files
 
 
 def refused(folder, args, line):

@@ -34,7 +34,7 @@ def check_writable(path, what, kind='file'):
     place of the old); 'append': a file added to; 'folder': a folder files are made in (made
     when missing, so the nearest part of it that exists must be a folder).
 
-    Refused: an empty name; a file's folder that is missing or not a folder; a file that is
+    Refused: an empty name; a file name that ends with / (a folder's); a file's folder that is missing or not a folder; a file that is
     a folder, a FIFO, a device or a dangling link; an existing file that cannot be replaced
     (immutable, read-only, or another user's in a sticky folder such as /tmp); a folder that
     takes no new file (tried for real: root passes every permission check, yet not into an
@@ -42,6 +42,8 @@ def check_writable(path, what, kind='file'):
     noun = 'folder' if kind == 'folder' else 'file'
     if path is None or str(path).strip() == '':
         raise MicrogptError(f"{what}: the {noun} name is empty")
+    if kind != 'folder' and str(path).endswith(('/', os.sep)):  # Path() would drop the slash
+        raise MicrogptError(f"{what} {path} names a folder (it ends with /): give a file name")
     path = Path(path)
     if kind == 'folder':
         folder = _nearest_existing(path)

@@ -204,6 +204,18 @@ def test_an_existing_checkpoint_that_cannot_be_replaced_is_refused_before_traini
         subprocess.run(undo, check=True)
 
 
+@pytest.mark.parametrize('out, line', [
+    ('', "genome file: the file name is empty"),
+    ('.', "genome file . is a folder"),
+    ('/', "genome file / names a folder (it ends with /)"),
+    ('new/', "genome file new/ names a folder (it ends with /): give a file name"),
+])
+def test_evolve_refuses_an_out_that_names_no_file_before_the_search(folder, out, line):
+    result = microgpt('evolve', '--fitness', 'loss', '--data', 'd.txt', '--out', out, cwd=folder)
+    refused_before_any_work(result, line)
+    assert sorted(p.name for p in folder.iterdir()) == ['d.txt']
+
+
 def test_a_plot_in_a_missing_folder_is_refused_before_training(folder):
     result = microgpt(*LONG_RUN, '--plot', 'nodir/loss.png', cwd=folder)
     refused_before_any_work(result, "plot nodir/loss.png: folder nodir does not exist")

@@ -142,7 +142,8 @@ def test_every_command_that_writes_refuses_an_output_that_is_an_input(folder, ar
     refused(folder, args, f"{line}: choose another path")
 
 
-def test_the_same_file_by_another_name_is_the_same_file(tmp_path):
+def test_the_same_file_by_another_name_is_the_same_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the doctest's d.txt
     (tmp_path / 'a.txt').write_text('a\n')
     os.link(tmp_path / 'a.txt', tmp_path / 'hard.txt')
     with pytest.raises(MicrogptError, match=r"^--out .*hard.txt is also --data: choose another path$"):

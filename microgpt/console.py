@@ -125,6 +125,8 @@ def training_line(done, what, score_text):
 def decision_line(decision, describe):
     """Whether the winner replaced the genome at --out, and by how much it won or lost."""
     out, written = decision['out'], decision['genome_written']
+    if decision.get('write_error'):
+        return f"wrote no genome: {decision['write_error']}"
     if decision['incumbent'] is None:
         return f"wrote {out}: there was no genome there to beat"
     winner = describe(decision['winner']['score'], decision['winner']['spread'])

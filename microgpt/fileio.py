@@ -1,6 +1,6 @@
 """Files: atomic writes (a reader sees the old file or the new one, never half of one),
-durable JSON lines appended one whole line at a time, output paths checked before any work,
-and JSON read with clear errors."""
+durable JSON lines appended one whole line at a time, each output path checked before any
+work (check_writable), and JSON read with clear errors."""
 import errno
 import json
 import os
@@ -16,47 +16,86 @@ from .errors import MicrogptError
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 
-def check_output_path(path, what='output file'):
-    """Raise MicrogptError now, before any work, if `path` cannot be written: an empty
-    name, a parent that is missing, not a folder or not writable (tried: root passes every
-    permission check, yet not into an immutable folder or /proc), or a target that exists
-    but is not a regular file (a folder, a FIFO, a device), or a dangling link."""
-    if path is None or str(path).strip() == '':
-        raise MicrogptError(f"{what}: the file name is empty")
-    path = Path(path)
-    parent = path.parent
-    if not parent.exists():
-        raise MicrogptError(f"{what} {path}: folder {parent} does not exist")
-    if not parent.is_dir():
-        raise MicrogptError(f"{what} {path}: {parent} is not a folder")
-    if path.exists() or path.is_symlink():
-        mode = os.stat(path).st_mode if path.exists() else 0
-        if not stat.S_ISREG(mode):
-            kind = 'a folder' if stat.S_ISDIR(mode) else 'not a regular file'
-            raise MicrogptError(f"{what} {path} is {kind}")
-    why = unwritable(parent)
-    if why:
-        raise MicrogptError(f"{what} {path}: folder {parent} is not writable ({why})")
-    return path
+def check_output_path(path, what='output file', append=False):
+    """Raise MicrogptError now, before any work, if file `path` cannot be written (replaced
+    whole, or with `append` added to): see check_writable."""
+    return check_writable(path, what, 'append' if append else 'file')
 
 
 def check_output_dir(path, what='output folder'):
     """Raise MicrogptError now if files cannot be created in folder `path` (made when
-    missing): it, or the nearest part of it that exists, must be a writable folder."""
+    missing): see check_writable."""
+    return check_writable(path, what, 'folder')
+
+
+def check_writable(path, what, kind='file'):
+    """The one check of an output before any work; returns path as a Path, or raises one
+    MicrogptError line naming `what`. kind 'file': a file written whole (a new file put in
+    place of the old); 'append': a file added to; 'folder': a folder files are made in (made
+    when missing, so the nearest part of it that exists must be a folder).
+
+    Refused: an empty name; a file name that ends with / (a folder's); a file's folder that is missing or not a folder; a file that is
+    a folder, a FIFO, a device or a dangling link; an existing file that cannot be replaced
+    (immutable, read-only, or another user's in a sticky folder such as /tmp); a folder that
+    takes no new file (tried for real: root passes every permission check, yet not into an
+    immutable folder or /proc)."""
+    noun = 'folder' if kind == 'folder' else 'file'
     if path is None or str(path).strip() == '':
-        raise MicrogptError(f"{what}: the folder name is empty")
+        raise MicrogptError(f"{what}: the {noun} name is empty")
+    if kind != 'folder' and str(path).endswith(('/', os.sep)):  # Path() would drop the slash
+        raise MicrogptError(f"{what} {path} names a folder (it ends with /): give a file name")
     path = Path(path)
-    existing = path
-    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        if existing == path:
-            raise MicrogptError(f"{what} {path} is not a folder")
-        raise MicrogptError(f"{what} {path}: {existing} is not a folder")
-    why = unwritable(existing)
+    if kind == 'folder':
+        folder = _nearest_existing(path)
+        if not folder.is_dir():
+            raise MicrogptError(f"{what} {path} is not a folder" if folder == path
+                                else f"{what} {path}: {folder} is not a folder")
+    else:
+        folder = path.parent
+        if not folder.exists():
+            raise MicrogptError(f"{what} {path}: folder {folder} does not exist")
+        if not folder.is_dir():
+            raise MicrogptError(f"{what} {path}: {folder} is not a folder")
+        if path.exists() or path.is_symlink():
+            mode = os.stat(path).st_mode if path.exists() else 0
+            if not stat.S_ISREG(mode):
+                kind_of = 'a folder' if stat.S_ISDIR(mode) else 'not a regular file'
+                raise MicrogptError(f"{what} {path} is {kind_of}")
+            why = unreplaceable(path, append=kind == 'append')
+            if why:
+                verb = 'added to' if kind == 'append' else 'replaced'
+                raise MicrogptError(f"{what} {path} cannot be {verb} ({why}): make it writable or choose "
+                                    f"another path")
+    why = unwritable(folder)
     if why:
-        raise MicrogptError(f"{what} {path}: folder {existing} is not writable ({why})")
+        raise MicrogptError(f"{what} {path}: folder {folder} is not writable ({why})")
     return path
+
+
+def _nearest_existing(path):
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def unreplaceable(path, append=False):
+    """None if the existing file at path can be replaced by a new one put in its place (or,
+    with append, added to), else why not. Opening it for writing, and closing it at once,
+    changes nothing; it fails on a file that is immutable, append-only (unless appending),
+    on a read-only file system, or read-only to this user: a write-protected file is not
+    replaced unasked, though renaming over it would succeed."""
+    link = os.lstat(path)
+    folder = os.stat(os.path.dirname(os.path.abspath(path)))
+    me = os.geteuid()
+    if folder.st_mode & stat.S_ISVTX and me not in (0, link.st_uid, folder.st_uid):
+        return "another user's file in a folder where only the owner may replace a file"
+    if stat.S_ISLNK(link.st_mode):
+        return None  # the link is what is replaced, not the file it points to
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | (os.O_APPEND if append else 0)))
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
 
 
 def unwritable(folder):

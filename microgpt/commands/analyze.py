@@ -10,6 +10,7 @@ from ..console import decision_line
 from ..errors import MicrogptError
 from ..layout import format_table
 from ..scaling.fit import BOOTSTRAP_RESAMPLES
+from ..outputs import Output, check_outputs
 from .options import COUNT, POSITIVE, console
 
 
@@ -153,6 +154,7 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
       microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
     """
     logs, results = check_files(files, plot_path, fit, as_json, predict)
+    check_outputs([Output('--plot', plot_path, 'plot')], [('one of the FILES analyzed', path) for path in files])
     if not fit:
         show_tables(console(), results, logs, plot_path, markdown, tolerance)
     elif logs:

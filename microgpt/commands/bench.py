@@ -7,7 +7,7 @@ from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..speed import SAMPLES, time_engines
 from ..training import TRAIN_DEFAULTS
-from .options import COUNT, comma_list, console, data_option
+from .options import COUNT, DEFAULT_GENOME_READ, comma_list, console, data_option, data_read
 
 
 def engine_line(name, figures):
@@ -51,11 +51,11 @@ def bench(steps, engines, repeat, data, out):
       microgpt bench --engines numpy --steps 200 --repeat 3 --out bench.json
     """
     from ..data import load_dataset
-    from ..fileio import atomic_write_json, check_output_path
+    from ..fileio import atomic_write_json
+    from ..outputs import Output, check_outputs
     out_console = console()
     names = check_engines(engines)
-    if out:
-        check_output_path(out, 'report')
+    check_outputs([Output('--out', out, 'report')], [data_read(data), DEFAULT_GENOME_READ])
     dataset = load_dataset(data, echo=out_console.info)
     report = time_engines(dataset.docs, names, steps, repeat, progress=lambda m: out_console.info(f"bench: {m}"))
     report['settings']['data'] = str(dataset.path)

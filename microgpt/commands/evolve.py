@@ -15,8 +15,8 @@ from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from ..evolve.organism import GenerationSummary
 from ..genome import DEFAULT_GENOME
-from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, parallel_options, \
-    seed_option
+from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, data_read, \
+    parallel_options, seed_option
 
 EVOLVE_SECTIONS = (
     ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),
@@ -80,14 +80,15 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     from ..evolve.budget import check_evolution_args
     from ..evolve.decision import candidate_genome_path, interrupted_genome_path, read_incumbent
     from ..evolve.search import DEFAULT_LOG_DIR, Evolution
-    from ..fileio import check_output_dir, check_output_path
+    from ..outputs import Output, check_outputs
     from ..provenance import provenance
     from ..trials.executor import default_workers
     terminal = console()
     check_evolution_args(fitness, population, generations, workers, space, budget)
-    for path in (out, interrupted_genome_path(out), candidate_genome_path(out)):
-        check_output_path(path, 'genome file')
-    check_output_dir(DEFAULT_LOG_DIR, 'log folder')
+    check_outputs([Output('--out', out, 'genome file'),
+                   Output("--out's interrupted genome", lambda: interrupted_genome_path(out), 'genome file'),
+                   Output("--out's candidate", lambda: candidate_genome_path(out), 'genome file'),
+                   Output('the log folder', DEFAULT_LOG_DIR, 'log folder', 'folder')], [data_read(data)])
     read_incumbent(out)  # a file at --out that is no genome: one line now, before the data is read
     dataset = load_dataset(data, echo=terminal.info)
     evolution = Evolution(dataset.docs, fitness=fitness, population=population, generations=generations,

@@ -118,6 +118,17 @@ def data_option(command):
     return click.option('--data', type=click.Path(), default=None, help=DATA_HELP)(command)
 
 
+# What a command reads that its outputs must not be (outputs.check_outputs): the data, and the
+# genome `microgpt train` loads, which only `microgpt evolve` writes.
+DEFAULT_GENOME_READ = (f"./{DEFAULT_GENOME}, the genome `microgpt train` loads", DEFAULT_GENOME)
+
+
+def data_read(data):
+    """(label, path) of the data file a command reads: --data, else its default."""
+    from ..data import resolve_data_path
+    return ('--data' if data is not None else "the data file (--data's default)"), resolve_data_path(data)
+
+
 def seed_option(help_text):
     return click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help=help_text)
 

@@ -3,6 +3,7 @@ and the line each prints of what it drew (stderr)."""
 import click
 
 from ..errors import MicrogptError
+from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from ..training import DEFAULT_SEED
 from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
@@ -40,6 +41,7 @@ def graph(checkpoint_path, text, position, level, as_json, out):
     from ..viz.graph import summary, text_graph
     if out is None and not as_json:
         raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
+    check_outputs([Output('--out', out, 'graph file')], [('--checkpoint', checkpoint_path)])
     drawn = text_graph(checkpoint_path, text, position, level, out)
     shown = console()
     if out is not None:
@@ -61,6 +63,7 @@ def attention(checkpoint_path, text, out):
       microgpt attention --text emma --out att.png
     """
     from ..viz.figures import save_attention
+    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
     config = save_attention(checkpoint_path, text, out).config
     console().info(f"attention of {config.n_layer} layer(s) x {config.n_head} head(s) on {text!r} drawn to {out}")
 
@@ -78,6 +81,7 @@ def embeddings(checkpoint_path, out):
       microgpt embeddings --out emb.png
     """
     from ..viz.figures import save_embeddings
+    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
     config = save_embeddings(checkpoint_path, out).config
     console().info(f"embeddings of {config.vocab_size} tokens and {config.block_size} positions drawn to {out}")
 
@@ -107,6 +111,7 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
       microgpt report --text emma --out report.html
     """
     from ..viz.report import write_report
+    check_outputs([Output('--out', out, 'report')], [('--checkpoint', checkpoint_path), ('--data', data)])
     shown = console()
     left_out = write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
     if left_out:

@@ -6,8 +6,8 @@ from ..console import format_duration, worker_died_line
 from ..errors import require_positive
 from ..scaling import plans
 from ..training import TRAIN_DEFAULTS
-from .options import (COUNT, POSITIVE, apply, command_argv, console, data_option, engine_option,
-                      parallel_options, seed_option)
+from .options import (COUNT, DEFAULT_GENOME_READ, POSITIVE, apply, command_argv, console, data_option, data_read,
+                      engine_option, parallel_options, seed_option)
 
 
 # --- the lines a sweep prints ---------------------------------------------------------------
@@ -58,11 +58,12 @@ def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=N
     """Run a sweep's plan, one results row per run as it finishes. check_data(docs), when
     given, refuses a plan the data cannot run, before any run."""
     from ..data import load_dataset
-    from ..fileio import check_output_dir
+    from ..outputs import Output, check_outputs
     from ..scaling.sweep import run_sweep
     require_positive('workers', workers)
-    if resume is None:
-        check_output_dir(out_dir, 'results folder')
+    results = (Output('--out-dir', out_dir, 'results folder', 'folder') if resume is None
+               else Output('--resume', resume, 'results file', 'append', updates='--resume'))
+    check_outputs([results], [data_read(data), ('--resume', resume), DEFAULT_GENOME_READ])
     dataset = load_dataset(data, echo=out.info)
     if check_data is not None:
         check_data(dataset.docs)

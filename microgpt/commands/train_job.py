@@ -13,12 +13,13 @@ from ..console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_
 from ..data import held_out_split, load_dataset
 from ..engines import DEFAULT_DTYPE, check_dtype
 from ..errors import MicrogptError
-from ..fileio import check_output_path
 from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
+from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
 from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
+from .options import DEFAULT_GENOME_READ, data_read
 from .sample import held_out_baselines_line, print_samples
 
 
@@ -224,12 +225,13 @@ def check_plan_io(request, plan, console):
         raise MicrogptError(f"temperature must be > 0, got {plan.temperature}")
     if request.max_time is not None and not request.max_time > 0:
         raise MicrogptError(f"max_time must be > 0 seconds, got {request.max_time}")
-    check_output_path(plan.out, 'checkpoint')
-    if plan.best_out is not None:
-        check_output_path(plan.best_out, 'best checkpoint')
+    check_outputs([Output('--out', plan.out, 'checkpoint', updates='--resume'),
+                   Output("--out's best checkpoint", lambda: plan.best_out, 'best checkpoint'),
+                   Output('--plot', request.plot, 'plot')],
+                  [data_read(request.data), ('--genome', request.genome_path), ('--resume', request.resume),
+                   DEFAULT_GENOME_READ])
     if request.plot:
         from ..plots import check_plot_path
-        check_output_path(request.plot, 'plot')
         check_plot_path(request.plot)
     plan.data = data = load_dataset(request.data, echo=console.info)
     if plan.resumed is not None:

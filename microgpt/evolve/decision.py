@@ -62,6 +62,12 @@ def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
     return decision
 
 
+def not_written(decision, error):
+    """The decision as the log records it when writing the genome failed (a full disk):
+    nothing written, nothing replaced, and why."""
+    return dict(decision, genome_written=None, replaced=False, write_error=str(error))
+
+
 def lead_over(best, runner_up):
     """(the best's lead over the runner-up, whether it exceeds the larger of their spreads),
     or (None, None) without a runner-up."""

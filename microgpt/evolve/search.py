@@ -19,7 +19,7 @@ from ..trials.executor import Task, default_workers, make_executor, run_tasks, s
 from ..trials.runner import Trial, run_trial
 from . import genes
 from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
-from .decision import decide, genome_provenance, interrupted_genome_path, lead_over, read_incumbent
+from .decision import decide, genome_provenance, interrupted_genome_path, lead_over, not_written, read_incumbent
 from .events import BaselineScored, Decision, FinalResult, PlanMade, Stagnation, WorkerRetried
 from .final import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, final_scorings, final_seeds,
                     finalists_of, recorded_incumbent)
@@ -380,8 +380,9 @@ class Evolution:
     def _finish(self):
         """Write the best genome: where the decision says when the search completed (to `out`
         or beside it as the candidate); beside `out` when it was interrupted, so an existing
-        genome is never replaced by a partial search. The log's last record: the result."""
-        best = self.best
+        genome is never replaced by a partial search. The log's last record: the result. A
+        write that fails (a full disk) is recorded as such, then raised."""
+        best, failure = self.best, None
         if best is not None and math.isfinite(best.cost):
             if self.interrupted:
                 self.genome_written = interrupted_genome_path(self.out)
@@ -389,13 +390,27 @@ class Evolution:
                 self.decision = decide(self.fitness, best, self.incumbent, self.out, self.replace,
                                        self.baseline_reuse.get('incumbent', []))
                 self.genome_written = Path(self.decision['genome_written'])
+            try:
+                save_genome(self.genome_written, best.genome, self.provenance(best), self._record_of(best))
+            except MicrogptError as error:  # a full disk: the log records that nothing was written, and why
+                failure, self.genome_written = error, None
+                self.decision = self.decision and not_written(self.decision, error)
+        try:
+            if self.decision is not None:
                 self._log.write(dict(self.decision, kind='decision'))
-            save_genome(self.genome_written, best.genome, self.provenance(best), self._record_of(best))
-        self._log.write({'kind': 'result', 'interrupted': self.interrupted,
-                         'best': None if best is None else dict(best.record(), **best.summary()),
-                         'genome_written': None if self.genome_written is None else str(self.genome_written),
-                         'replaced': None if self.decision is None else self.decision['replaced'],
-                         'seconds': round(time.perf_counter() - self.progress.created, 1), 'finished': now()})
+            self._log.write({'kind': 'result', 'interrupted': self.interrupted,
+                             'best': None if best is None else dict(best.record(), **best.summary()),
+                             'genome_written': None if self.genome_written is None else str(self.genome_written),
+                             **({} if failure is None else {'write_error': str(failure)}),
+                             'replaced': None if self.decision is None else self.decision['replaced'],
+                             'seconds': round(time.perf_counter() - self.progress.created, 1), 'finished': now()})
+        except MicrogptError as log_failure:
+            if failure is None:
+                raise
+            raise MicrogptError(f"{failure}; no genome written, and {log_failure}") from None
+        if failure is not None:
+            raise MicrogptError(f"{failure}; no genome written: the best organism's genes are in the log "
+                                f"{self.log_path}") from None
 
     def _record_of(self, organism):
         """The record a genome file keeps of this final's scorings of `organism`

@@ -17,6 +17,7 @@ FORMAT = 'microgpt-checkpoint'
 VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 has no optimizer state: it samples, it cannot resume
 DEFAULT_CHECKPOINT = 'microgpt.ckpt.json'
+TEXT_MODE = 'text'  # training['data_mode'] of a run trained with `train --text`; a list's records none
 
 
 @dataclass
@@ -33,6 +34,11 @@ class Checkpoint:
     @property
     def tokenizer(self):
         return Tokenizer(self.chars)
+
+    @property
+    def text_mode(self):
+        """Whether the run trained on one stream of text (microgpt/textmode.py), not a list."""
+        return self.training.get('data_mode') == TEXT_MODE
 
     @property
     def inference_state_dict(self):

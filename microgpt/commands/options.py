@@ -200,7 +200,7 @@ TRAIN_SECTIONS = (
     ('Schedule', _SETTINGS_SECTIONS['Schedule']),
     ('Evaluation', _SETTINGS_SECTIONS['Evaluation']),
     ('Sampling', ['samples', 'temperature']),
-    ('Input and output', ['data', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
+    ('Input and output', ['data', 'text_mode', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),
 )
 

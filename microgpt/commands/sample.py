@@ -3,7 +3,8 @@ the samples' lines, which `train` prints too."""
 import click
 
 from ..console import Ticker, new_names_line, novelty_line, sample_line
-from ..sampling import DEFAULT_NUM_SAMPLES, NEW_NAME_DRAWS_PER_NAME
+from ..errors import MicrogptError
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEXT_CHARS, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
 from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, sampling_options
 
@@ -41,14 +42,21 @@ def print_samples(console, draw, num, known=None):
                    f"them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a name; stderr says how many were "
                    "rejected.")
 @data_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, new, data):
-    """Sample names from a trained checkpoint (whichever engine trained it).
+@click.option('--prompt', default=None,
+              help="Text mode: the text to continue (printed, then the characters written after it; "
+                   "default: the start of a line).")
+@click.option('--chars', type=click.IntRange(min=0), default=None, show_default=str(DEFAULT_TEXT_CHARS),
+              help="Text mode: how many characters to write after the prompt.")
+def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, new, data, prompt, chars):
+    """Sample names from a trained checkpoint (whichever engine trained it); from a
+    checkpoint trained with `train --text`, continue a prompt for --chars characters.
 
     \b
     Examples:
       microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
       microgpt sample --checkpoint run.best.ckpt.json --novelty
       microgpt sample --new
+      microgpt sample --checkpoint play.ckpt.json --prompt "ROMEO:" --chars 300
     """
     import random
     from ..checkpoint import load_checkpoint
@@ -58,6 +66,12 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     from ..sampling import novelty as novelty_counts
     out = console()
     loaded = load_checkpoint(checkpoint_path)
+    if loaded.text_mode or prompt is not None or chars is not None:
+        used = dict(prefix=prefix, novelty=novelty, new=new)
+        check_text_sampling(loaded, checkpoint_path, {name: value for name, value in used.items() if value})
+        write_continuation(out, loaded, engine, seed, prompt or '', DEFAULT_TEXT_CHARS if chars is None else chars,
+                           temperature=temperature, top_k=top_k, top_p=top_p)
+        return
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
     dataset = load_dataset(data, echo=out.info) if novelty or new else None
@@ -69,6 +83,28 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     names = print_samples(out, draw, num, dataset.docs if new else None)
     if known is not None:
         out.info(novelty_line(novelty_counts(names, *known)))
+
+
+def check_text_sampling(loaded, checkpoint_path, names_options):
+    """One line unless the checkpoint continues text (trained with `train --text`) and none of
+    the options that only mean something for names (`names_options`: {name: value given}) is given."""
+    if not loaded.text_mode:
+        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
+                            f"list (one document per line): sample names with --prefix and --num")
+    for name in names_options:
+        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
+                            f"(train --text): continue a --prompt instead")
+
+
+def write_continuation(out, loaded, engine_name, seed, prompt, num_chars, **options):
+    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it."""
+    import random
+    from ..engines import make_engine
+    from ..sampling import continue_text
+    model = make_engine(engine_name, loaded.config, loaded.inference_state_dict)
+    tokenizer = loaded.tokenizer
+    written = continue_text(model, tokenizer, random.Random(seed), prompt, num_chars, **options)
+    out.out(prompt + ''.join(written))
 
 
 def loss_line(result):
@@ -95,12 +131,30 @@ def evaluate(checkpoint_path, data, as_json):
     from ..evaluation import checkpoint_loss
     out = console()
     loaded = load_checkpoint(checkpoint_path)
+    if loaded.text_mode:
+        evaluate_text(out, loaded, checkpoint_path, data, as_json)
+        return
     dataset = load_dataset(data, echo=out.info)
     ticker = Ticker(out, 'evaluating', len(dataset.docs), unit='documents')
     loss, tokens = checkpoint_loss(loaded, dataset.docs, dataset.path, on_batch=ticker.update)
     result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(dataset.docs),
               'checkpoint': str(checkpoint_path), 'data': str(dataset.path)}
     out.out(json.dumps(result) if as_json else loss_line(result))
+
+
+def evaluate_text(out, loaded, checkpoint_path, data, as_json):
+    """`eval` of a text-mode checkpoint: the whole of --data (default: the bundled text) as one
+    stream, each character after the first scored once."""
+    import json
+    import math
+    from ..data import load_text
+    from ..textmode import text_loss
+    text = load_text(data, echo=out.info)
+    loss, chars, windows = text_loss(loaded, text)
+    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': chars, 'windows': windows, 'data_mode': 'text',
+              'checkpoint': str(checkpoint_path), 'data': str(text.path)}
+    out.out(json.dumps(result) if as_json else
+            f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in {windows:,} windows")
 
 
 @click.command()

@@ -9,6 +9,7 @@ from .errors import MicrogptError
 DEFAULT_DATA = 'input.txt'
 BUNDLED_NAMES = 'datasets/names.txt'  # package data, relative to the package
 BUNDLED_TEXT = 'datasets/shakespeare.txt'  # the text mode's default (see datasets/README.md)
+TEXT_SHA256 = 'eb8c68891c73eb8d20df99220fed9895daeedaf13d6f1a45778b3291978f6d6a'
 NAMES_SHA256 = '0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d'
 
 

@@ -6,7 +6,7 @@ from ..console import Ticker, new_names_line, novelty_line, sample_line
 from ..errors import MicrogptError
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEXT_CHARS, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
-from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, sampling_options
+from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, list_only, sampling_options
 
 
 def print_samples(console, draw, num, known=None):
@@ -161,6 +161,7 @@ def evaluate_text(out, loaded, checkpoint_path, data, as_json):
 @click.argument('names_file', type=click.Path(dir_okay=False))
 @click.option('--data', type=click.Path(), default=None,
               help="The training data the names are judged against. " + DATA_HELP.split('. ', 1)[1])
+@list_only("it scores names, each against a list of names")
 @click.option('--json', 'as_json', is_flag=True,
               help='Print one JSON object: {"score", "components", "names": [...]}.')
 def judge(names_file, data, as_json):

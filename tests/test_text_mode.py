@@ -7,6 +7,8 @@ import math
 import os
 import random
 import re
+import runpy
+import shlex
 import signal
 
 import pytest
@@ -348,3 +350,63 @@ def test_the_bundled_text_is_what_its_readme_says():
     assert f"{len(set(text))} different characters, newlines included" in readme
     assert text.startswith('First Citizen:\n') and text.endswith('\n\nCitizens:\nIt shall be so, it shall be so.\n')
     assert bundled_text_path().stat().st_size < 200_000
+
+
+# --- the docs page, held to the run it quotes -----------------------------------------------------
+
+RUN = REPO / 'experiments' / 'your-own-text'
+MAKE = runpy.run_path(str(RUN / 'make.py'))  # its settings (main() runs only as a script)
+
+
+def recorded(name):
+    """(the command, what it printed) of a file experiments/your-own-text/make.py wrote."""
+    first, printed = (RUN / name).read_text().split('\n', 1)
+    return shlex.split(first[2:]), printed
+
+
+def page_blocks(kind):
+    page = docs_text('your-own-text')
+    return [block for lang, block in re.findall(r'```(\w+)\n(.*?)```', page, re.S) if lang == kind]
+
+
+def test_the_page_quotes_the_run_that_make_py_recorded():
+    page = ' '.join(docs_text('your-own-text').split())
+    train_args, train_out = recorded('train.txt')
+    sample_args, sample_out = recorded('sample.txt')
+    commands = [shlex.split(block.replace('\\\n', ' ')) for block in page_blocks('bash')]
+    assert commands[0] == train_args and commands[1] == sample_args  # the page's commands are the run's
+    assert train_args[:train_args.index('--out')] == ['microgpt', *MAKE['TRAIN']]
+    stdout, stderr = train_out.split('--- stderr ---\n')
+    quoted = page_blocks('text')
+    header = stdout.splitlines()[:3]
+    kept = [line for line in stderr.splitlines() if line.startswith(('held out:', 'eval step'))]
+    assert quoted[0].splitlines() == header + kept
+    assert quoted[1] == sample_out.rstrip('\n') + '\n'
+    seconds = float(re.search(r'trained 2000 steps in ([\d.]+)s', stderr)[1])
+    assert f"it took {round(seconds)} seconds, under {math.ceil(seconds / 60)} minutes" in page
+    last = re.findall(r'train loss ([\d.]+) \| held-out loss ([\d.]+)', stderr)[-1]
+    best = float(re.search(r'best held-out loss ([\d.]+) at step 2000', stderr)[1])
+    assert float(last[1]) == best
+    assert f"**Its held-out loss is {best:.4f}** nats a character (perplexity {math.exp(best):.2f})" in page
+    assert f"a choice among {math.exp(best):.2f} characters" in page
+    text = load_text(None).text
+    n_tail = round(len(text) * 0.1)
+    assert f"on the last {n_tail:,} characters of the text" in page and f"its {len(text) - n_tail:,} characters" in page
+    assert f"the text's {len(set(text))} different characters" in page
+    assert f"uniformly among the {len(set(text))} characters scores ln {len(set(text))} = {math.log(len(set(text))):.4f}" in page
+    assert f"the training loss ({last[0]})" in page and float(last[0]) < best
+    assert f"*Coriolanus*, {len(text):,} characters" in page
+    written = sample_out[len('CORIOLANUS:'):-1]
+    assert len(written) == 300 and "then exactly 300 characters" in page
+    windows = len(tiling_windows(list(text), 64))
+    assert f"`loss … | perplexity … | {len(text) - 1:,} characters in {windows:,} windows`" in page
+
+
+def test_the_pages_error_lines_are_what_microgpt_prints(runner, tmp_path):
+    page = ' '.join(docs_text('your-own-text').split())
+    (tmp_path / 'mybook.txt').write_text('to be\n')
+    result = runner.invoke(main, ['train', '--text', '--primordial', '--data', 'mybook.txt'])
+    assert result.exit_code == 1 and f"`{errors_of(result)[0][len('Error: '):]}`" in page
+    assert train_text(runner, bundled_text_path(), '--steps', '1', '--samples', '0', '--out', 'p.json').exit_code == 0
+    result = runner.invoke(main, ['sample', '--checkpoint', 'p.json', '--prompt', 'Act 1:'])
+    assert result.exit_code == 1 and f"`{errors_of(result)[0][len('Error: '):]}`" in page

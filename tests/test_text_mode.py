@@ -130,25 +130,25 @@ def test_the_held_out_loss_is_measured_on_the_tail(runner, text_file):
                                                      abs=1e-12)
 
 
+def interrupting_at(step_wanted, step_line):
+    """step_line, but Ctrl-C (SIGINT) arrives as the line of step `step_wanted` is made."""
+    def line(step, *rest):
+        if step == step_wanted:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step_line(step, *rest)
+    return line
+
+
 @pytest.mark.parametrize('engine', ['numpy', 'val'])
-def test_a_text_mode_run_resumed_prints_and_ends_as_the_whole_run(runner, text_file, engine):
+def test_a_text_mode_run_resumed_prints_and_ends_as_the_whole_run(runner, text_file, engine, monkeypatch):
     """Stopped after k steps (as Ctrl-C does) and resumed: the same step lines, weights and passage."""
     args = ['--steps', '6', '--batch-size', '2', '--val-split', '0.1', '--eval-every', '3', '--engine', engine]
     whole = train_text(runner, text_file, *args, '--out', 'whole.json')
     assert whole.exit_code == 0, whole.output
     from microgpt.commands import train_job as jobs
-    original = jobs.step_line
-
-    def line(step, total, loss):
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(step, total, loss)
-
-    jobs.step_line = line
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(jobs, 'step_line', interrupting_at(2, jobs.step_line))
         stopped = train_text(runner, text_file, *args, '--out', 'part.json')
-    finally:
-        jobs.step_line = original
     assert stopped.exit_code == 130 and ckpt.load_checkpoint('part.json').training['steps_done'] == 2
     resumed = runner.invoke(main, ['train', '--resume', 'part.json', '--data', str(text_file), '--engine', engine])
     assert resumed.exit_code == 0, resumed.output
@@ -283,6 +283,7 @@ def test_sampling_options_that_do_not_fit_the_checkpoint_are_one_line(runner, te
         (['--checkpoint', text_checkpoint, '--prompt', 'the Zebra'], "prompt 'the Zebra' has characters the model "
                                                                       "does not know: 'Zb'"),
         (['--checkpoint', text_checkpoint, '--prefix', 'th'], "--prefix is for names"),
+        (['--checkpoint', text_checkpoint, '--num', '3'], "--num is for names"),
         (['--checkpoint', text_checkpoint, '--novelty'], "--novelty is for names"),
         (['--checkpoint', text_checkpoint, '--new'], "--new is for names"),
         (['--checkpoint', 'names.json', '--prompt', 'em'], "--prompt and --chars continue a text; checkpoint names.json "

@@ -1,6 +1,7 @@
 """`microgpt sample`, `eval` and `judge`: what a trained checkpoint says, and how good it is;
 the samples' lines, which `train` prints too."""
 import click
+from click.core import ParameterSource
 
 from ..console import Ticker, new_names_line, novelty_line, sample_line
 from ..errors import MicrogptError
@@ -67,7 +68,8 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     out = console()
     loaded = load_checkpoint(checkpoint_path)
     if loaded.text_mode or prompt is not None or chars is not None:
-        used = dict(prefix=prefix, novelty=novelty, new=new)
+        num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
+        used = dict(num=num_given, prefix=prefix, novelty=novelty, new=new)
         check_text_sampling(loaded, checkpoint_path, {name: value for name, value in used.items() if value})
         write_continuation(out, loaded, engine, seed, prompt or '', DEFAULT_TEXT_CHARS if chars is None else chars,
                            temperature=temperature, top_k=top_k, top_p=top_p)
@@ -100,9 +102,11 @@ def write_continuation(out, loaded, engine_name, seed, prompt, num_chars, **opti
     """Print the prompt and the num_chars characters a text-mode checkpoint writes after it."""
     import random
     from ..engines import make_engine
-    from ..sampling import continue_text
-    model = make_engine(engine_name, loaded.config, loaded.inference_state_dict)
+    from ..sampling import check_prompt, check_sampling_args, continue_text
     tokenizer = loaded.tokenizer
+    check_sampling_args(tokenizer, loaded.config.block_size, options['temperature'], options['top_k'], options['top_p'])
+    check_prompt(tokenizer, prompt)
+    model = make_engine(engine_name, loaded.config, loaded.inference_state_dict)
     written = continue_text(model, tokenizer, random.Random(seed), prompt, num_chars, **options)
     out.out(prompt + ''.join(written))
 

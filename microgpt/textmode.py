@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .checkpoint import TEXT_MODE
 from .data import Tokenizer, check_text_windows, split_text, tiling_windows, window_starts
 from .errors import MicrogptError
+from .sampling import DEFAULT_TEXT_CHARS, continue_text
 from .training import DEFAULT_SEED, Run
 
 @dataclass
@@ -56,6 +57,13 @@ class TextRun(Run):
                                                                        self.inference_state_dict())
         windows = tiling_windows(self.tokenizer.encode(self.held_out[0]), self.config.block_size)
         return sequences_loss(engine, windows)
+
+
+    def write(self, num_chars=DEFAULT_TEXT_CHARS, prompt='', **options):
+        """num_chars characters the model, as trained so far, writes after `prompt` (empty: at the
+        start of a line), drawn from the run's own random stream (after training, what `train`
+        prints). options: temperature, top_k, top_p (see sampling.continue_text)."""
+        return ''.join(continue_text(self.inference_engine(), self.tokenizer, self.rng, prompt, num_chars, **options))
 
 
 def text_loss(checkpoint, text_data, on_batch=None):

@@ -93,6 +93,17 @@ def test_the_held_out_share_is_the_tail_of_the_text_and_no_training_window_reach
     assert ''.join(run.tokenizer.decode(w[1:]) for w in windows) == split.held_out[1:]
 
 
+def test_a_text_run_from_python_trains_evaluates_and_writes(text_file):
+    run = TextRun(text_split(text_file, val_split=0.1), arch=ARCH)
+    losses = run.train(TrainConfig(num_steps=20, batch_size=4, val_split=0.1, eval_every=10))
+    assert len(losses) == 20 and [point['step'] for point in run.curve] == [10, 20]
+    assert run.curve[-1]['val_loss'] == run.evaluate()
+    state = run.rng.getstate()
+    written = run.write(50, prompt='the ')
+    run.rng.setstate(state)
+    assert len(written) == 50 and written == ''.join(continue_text(run.engine, run.tokenizer, run.rng, 'the ', 50))
+
+
 def test_window_starts_is_a_stream_of_its_own():
     assert window_starts(42, 7, 5, 100, 8) == window_starts(42, 7, 5, 100, 8)
     assert all(0 <= s <= 100 - 9 for s in window_starts(42, 7, 1000, 100, 8))

@@ -15,7 +15,7 @@ from ..engines import DEFAULT_DTYPE, check_dtype
 from ..errors import MicrogptError
 from ..fileio import check_output_path
 from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, continue_text, generate, novelty
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
 from ..textmode import TextRun, TextSplit
@@ -408,9 +408,7 @@ def _write_passage(console, run, temperature):
     run's own random stream, as the model writes after a new line."""
     console.out('')
     console.out(TEXT_INFERENCE_HEADER)
-    written = ''.join(continue_text(run.inference_engine(), run.tokenizer, run.rng, '', DEFAULT_TEXT_CHARS,
-                                    temperature=temperature))
-    console.out(written)
+    console.out(run.write(DEFAULT_TEXT_CHARS, temperature=temperature))
 
 
 def _restore(run, resumed, engine_name, dtype=None):

@@ -343,6 +343,12 @@ def test_tools_that_read_a_name_refuse_a_text_mode_checkpoint_in_one_line(runner
     assert result.stdout == '' and not os.path.exists('a.png') and not os.path.exists('r.html')
 
 
+def test_embeddings_draws_a_text_mode_checkpoint(runner, text_checkpoint):
+    pytest.importorskip('matplotlib')
+    result = runner.invoke(main, ['embeddings', '--checkpoint', text_checkpoint, '--out', 'e.png'])
+    assert result.exit_code == 0 and os.path.getsize('e.png') > 0
+
+
 def test_text_mode_defaults_to_the_bundled_text(runner):
     result = runner.invoke(main, ['train', '--text', *TINY, '--steps', '1', '--samples', '0'])
     assert result.exit_code == 0, result.output

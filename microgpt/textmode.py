@@ -11,11 +11,11 @@ tail has no character the model lacks.
 """
 from dataclasses import dataclass
 
-from .checkpoint import TEXT_MODE
 from .data import Tokenizer, check_text_windows, split_text, tiling_windows, window_starts
 from .errors import MicrogptError
 from .sampling import DEFAULT_TEXT_CHARS, continue_text
 from .training import DEFAULT_SEED, Run
+
 
 @dataclass
 class TextSplit:
@@ -57,7 +57,6 @@ class TextRun(Run):
                                                                        self.inference_state_dict())
         windows = tiling_windows(self.tokenizer.encode(self.held_out[0]), self.config.block_size)
         return sequences_loss(engine, windows)
-
 
     def write(self, num_chars=DEFAULT_TEXT_CHARS, prompt='', **options):
         """num_chars characters the model, as trained so far, writes after `prompt` (empty: at the

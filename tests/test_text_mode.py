@@ -16,8 +16,8 @@ import pytest
 from conftest import REPO, docs_text
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
-from microgpt.data import (TEXT_SHA256, TextData, bundled_text_path, load_text, sha256_of, split_text,
-                           tiling_windows, window_starts)
+from microgpt.data import (TEXT_SHA256, TextData, bundled_text_path, load_text, sha256_of, tiling_windows,
+                           window_starts)
 from microgpt.engines import make_engine
 from microgpt.sampling import continue_text
 from microgpt.textmode import TextRun, TextSplit, text_loss
@@ -164,7 +164,8 @@ def test_a_text_mode_run_resumed_prints_and_ends_as_the_whole_run(runner, text_f
     resumed = runner.invoke(main, ['train', '--resume', 'part.json', '--data', str(text_file), '--engine', engine])
     assert resumed.exit_code == 0, resumed.output
     whole_lines = whole.stdout.splitlines()
-    assert resumed.stdout.splitlines()[3:] == [l for l in whole_lines[3:] if not l.startswith(('step    1', 'step    2'))]
+    after_step_2 = [line for line in whole_lines[3:] if not line.startswith(('step    1', 'step    2'))]
+    assert resumed.stdout.splitlines()[3:] == after_step_2
     part, full = ckpt.load_checkpoint('part.json'), ckpt.load_checkpoint('whole.json')
     assert part.state_dict == full.state_dict and part.losses == full.losses
     assert part.training['curve'] == full.training['curve'] and part.text_mode
@@ -297,8 +298,8 @@ def test_sampling_options_that_do_not_fit_the_checkpoint_are_one_line(runner, te
         (['--checkpoint', text_checkpoint, '--num', '3'], "--num is for names"),
         (['--checkpoint', text_checkpoint, '--novelty'], "--novelty is for names"),
         (['--checkpoint', text_checkpoint, '--new'], "--new is for names"),
-        (['--checkpoint', 'names.json', '--prompt', 'em'], "--prompt and --chars continue a text; checkpoint names.json "
-                                                           "was trained on a list"),
+        (['--checkpoint', 'names.json', '--prompt', 'em'],
+         "--prompt and --chars continue a text; checkpoint names.json was trained on a list"),
         (['--checkpoint', 'names.json', '--chars', '10'], "--prompt and --chars continue a text"),
     ]
     for args, part in cases:
@@ -324,19 +325,19 @@ def test_a_text_without_a_newline_needs_a_prompt(runner, tmp_path):
 
 # --- every command that takes --data, or reads a name, in text mode -------------------------------
 
-@pytest.mark.parametrize('args', [['evolve', '--fitness', 'loss'], ['sweep', 'steps'], ['sweep', 'params'],
-                                  ['sweep', 'frontier'], ['judge', 'names.txt'], ['bench']])
-def test_commands_that_read_a_list_say_they_have_no_text_mode(runner, args):
-    result = runner.invoke(main, [*args, '--text'])
+@pytest.mark.parametrize('command, args', [('evolve', ['--fitness', 'loss']), ('sweep steps', []),
+                                           ('sweep params', []), ('sweep frontier', []), ('judge', ['names.txt']),
+                                           ('bench', [])])
+def test_commands_that_read_a_list_say_they_have_no_text_mode(runner, command, args):
+    result = runner.invoke(main, [*command.split(), *args, '--text'])
     assert result.exit_code == 1 and len(errors_of(result)) == 1
-    assert errors_of(result)[0].startswith(f"Error: {' '.join(a for a in args if a not in ('--fitness', 'loss', 'names.txt'))} "
-                                           f"has no text mode: ")
+    assert errors_of(result)[0].startswith(f"Error: {command} has no text mode: ")
     assert result.stdout == '' and os.listdir('.') == []
 
 
 @pytest.mark.parametrize('args', [['predict'], ['surprise', '--text', 'the'], ['trace'],
-                                  ['graph', '--text', 'the', '--json'], ['attention', '--text', 'the', '--out', 'a.png'],
-                                  ['report', '--out', 'r.html']])
+                                  ['graph', '--text', 'the', '--json'],
+                                  ['attention', '--text', 'the', '--out', 'a.png'], ['report', '--out', 'r.html']])
 def test_tools_that_read_a_name_refuse_a_text_mode_checkpoint_in_one_line(runner, text_checkpoint, args):
     result = runner.invoke(main, [args[0], '--checkpoint', text_checkpoint, *args[1:]])
     assert result.exit_code == 1 and len(errors_of(result)) == 1 and 'trained on text' in errors_of(result)[0]
@@ -411,7 +412,8 @@ def test_the_page_quotes_the_run_that_make_py_recorded():
     n_tail = round(len(text) * 0.1)
     assert f"on the last {n_tail:,} characters of the text" in page and f"its {len(text) - n_tail:,} characters" in page
     assert f"the text's {len(set(text))} different characters" in page
-    assert f"uniformly among the {len(set(text))} characters scores ln {len(set(text))} = {math.log(len(set(text))):.4f}" in page
+    kinds = len(set(text))
+    assert f"uniformly among the {kinds} characters scores ln {kinds} = {math.log(kinds):.4f}" in page
     assert f"the training loss ({last[0]})" in page and float(last[0]) < best
     assert f"*Coriolanus*, {len(text):,} characters" in page
     written = sample_out[len('CORIOLANUS:'):-1]

@@ -15,8 +15,8 @@ from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from ..evolve.organism import GenerationSummary
 from ..genome import DEFAULT_GENOME
-from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, list_only, parallel_options, \
-    seed_option
+from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, list_only, \
+    parallel_options, seed_option
 
 EVOLVE_SECTIONS = (
     ('Search', ['fitness', 'population', 'generations', 'space', 'budget', 'seed']),

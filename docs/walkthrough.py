@@ -107,7 +107,7 @@ def compute():
         raise AssertionError("the Val and numpy engines disagree on the first step's loss")
     walk = Walk(run)
     values = {**adam_values, **the_run(run, losses), **tokens(walk), **embedding(walk), **attention(walk),
-              **mlp(walk), **cross_entropy(walk), **sampling(run)}
+              **mlp(walk), **cross_entropy(walk), **sampling(run), **baselines(run)}
     gradient_values, gradient_svg = one_gradient(walk)
     values.update(gradient_values)
     heads = [[atom.data for atom in weights] for weights in walk.stages[f'layer0.head{HEAD}.softmax']]
@@ -123,6 +123,20 @@ def the_run(run, losses):
                 bos=str(run.tokenizer.bos), uniform=f"{math.log(vocab):.4f}", first_loss=f"{losses[0]:.4f}",
                 final_loss=f"{losses[-1]:.4f}", steps=f"{STEPS:,}", first_doc=run.docs[0],
                 n_embd=str(run.config.n_embd), head_dim=str(run.config.head_dim), n_head=str(run.config.n_head))
+
+
+def baselines(run):
+    """The three guesses a loss is read against (microgpt/baselines.py), counted and scored on
+    the names the run trained on, and the trained model's mean loss on the same tokens (what
+    `microgpt eval` prints of its checkpoint)."""
+    from microgpt.baselines import baseline_losses
+    from microgpt.evaluation import mean_loss
+    guesses = baseline_losses(run.tokenizer, run.docs, run.docs, run.config.block_size)
+    loss = mean_loss(run.engine, run.tokenizer, run.docs)
+    if not loss < guesses.bigram < guesses.unigram < guesses.uniform:
+        raise AssertionError("the page says the model beats the bigram, which beats the unigram and the uniform")
+    return dict(unigram=f"{guesses.unigram:.4f}", bigram=f"{guesses.bigram:.4f}", eval_loss=f"{loss:.4f}",
+                below_bigram=f"{guesses.bigram - loss:.4f}")
 
 
 def tokens(walk):

@@ -30,6 +30,7 @@ class Checkpoint:
     losses: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     ema: dict = None  # the weight average {name: rows} (training's ema), if kept
+    weights_only: bool = False  # read from a folder `microgpt export` wrote: no training record
 
     @property
     def tokenizer(self):
@@ -70,7 +71,13 @@ def save_checkpoint(path, checkpoint):
 
 
 def load_checkpoint(path):
+    """The checkpoint file at path; or, for a folder written by `microgpt export`, its weights
+    (weights_only: no optimizer state and no training record but the dtype)."""
     path = Path(path)
+    if path.is_dir():
+        from .export import read_export
+        model = read_export(path)
+        return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype}, weights_only=True)
     obj = read_json(path, 'checkpoint', f" (train one with `microgpt train --out {path}`)")
 
     def bad(why):

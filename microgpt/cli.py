@@ -2,12 +2,13 @@
 an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
 commands registered on it. Each command group has its module under microgpt/commands/ (sample,
 eval and judge; predict, surprise and trace; evolve; sweep; analyze; graph, attention, embeddings
-and report; bench; train), its click decorators above its body."""
+and report; bench; train; export), its click decorators above its body."""
 import click
 
 from .commands.analyze import analyze
 from .commands.bench import bench
 from .commands.evolve import evolve
+from .commands.export import export
 from .commands.predict import predict, surprise, trace
 from .commands.sample import evaluate, judge, sample
 from .commands.see import attention, embeddings, graph, report
@@ -47,7 +48,7 @@ def main():
 
 
 for command in (train, sample, evaluate, judge, predict, surprise, trace, evolve, sweep, analyze, graph, attention,
-                embeddings, report, bench):
+                embeddings, report, bench, export):
     main.add_command(command)
 
 

@@ -110,6 +110,9 @@ def simd_level():
     return [name for name in getattr(umath, '__cpu_dispatch__', []) if features.get(name)]
 
 
+NO_BLAS = dict(blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+
+
 def blas_info():
     """The BLAS numpy has loaded: library, version, kernel (OpenBLAS's core type) and
     threads, read by threadpoolctl; None fields where it cannot tell."""
@@ -117,56 +120,25 @@ def blas_info():
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return dict(blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+        return dict(NO_BLAS)
     blas = [lib for lib in threadpool_info() if lib.get('user_api') == 'blas']
     if not blas:
-        return dict(blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+        return dict(NO_BLAS)
     lib = blas[0]
     return dict(blas=lib.get('internal_api'), blas_version=lib.get('version'),
                 blas_kernel=lib.get('architecture'), blas_threads=lib.get('num_threads'))
 
 
-# OpenBLAS kernels to force, by architecture, and the SIMD width of every x86-64 kernel a CPU
-# may pick for itself: a kernel of another width sums a product's terms in another order, as a
-# machine of another kind would.
-FORCEABLE_KERNELS = {'x86_64': ('SkylakeX', 'Haswell', 'Nehalem'), 'aarch64': ('NEOVERSEN1', 'ARMV8')}
+# The SIMD width of every x86-64 OpenBLAS kernel a CPU may pick for itself: a kernel of another
+# width sums a product's terms in another order, as a machine of another kind would.
 KERNEL_SIMD_WIDTH = {'Nehalem': 128, 'Core2': 128, 'Penryn': 128, 'Barcelona': 128, 'Sandybridge': 256,
                      'Haswell': 256, 'Zen': 256, 'SkylakeX': 512, 'Cooperlake': 512, 'SapphireRapids': 512}
-# CPU flags (Linux's /proc/cpuinfo) a forced x86-64 kernel needs.
-KERNEL_CPU_FLAGS = {'Nehalem': 'sse4_2', 'Haswell': 'avx2', 'SkylakeX': 'avx512f'}
-
-
-def cpu_flags():
-    """The CPU's feature flags as Linux lists them ('' elsewhere)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith(('flags', 'Features')):
-                    return set(line.split(':', 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def other_width_kernels(kernel=None):
-    """The OpenBLAS kernels this CPU can be forced to whose SIMD width differs from `kernel`'s
-    (default: the one numpy runs now), widest first: what machines of other kinds compute
-    with. On arm64, where both forceable kernels are 128 bits wide, the one not in force."""
-    arch = {'amd64': 'x86_64', 'arm64': 'aarch64'}.get(platform.machine().lower(), platform.machine().lower())
-    kernel = str(kernel or blas_info()['blas_kernel'])
-    widths = {name.lower(): width for name, width in KERNEL_SIMD_WIDTH.items()}
-    if arch != 'x86_64':
-        return [name for name in FORCEABLE_KERNELS.get(arch, ()) if name.lower() != kernel.lower()][:1]
-    flags = cpu_flags()
-    return [name for name in FORCEABLE_KERNELS[arch]
-            if widths[name.lower()] != widths.get(kernel.lower()) and KERNEL_CPU_FLAGS[name] in flags]
 
 
 def machine(with_blas=True):
     """This machine as far as results depend on it. with_blas=False leaves out numpy's SIMD
     and BLAS (None): the Val engine uses neither, and need not load numpy to say so."""
-    numpy_fields = dict(simd=simd_level(), **blas_info()) if with_blas else dict(
-        simd=None, blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
+    numpy_fields = dict(simd=simd_level(), **blas_info()) if with_blas else dict(simd=None, **NO_BLAS)
     return dict(cpu=cpu_model(), arch=platform.machine(), numpy=numpy_version(), **numpy_fields,
                 libc=' '.join(platform.libc_ver()).strip() or None,
                 openblas_coretype=os.environ.get('OPENBLAS_CORETYPE'))

@@ -45,7 +45,7 @@ def test_mutation_and_crossover_never_give_an_invalid_genome():
         a, b = rng.sample(population, 2)
         child = GENE_SPACE.crossover(a, b, rng)
         assert in_ranges(child)
-        mutant = GENE_SPACE.mutate(child, rng)
+        mutant = GENE_SPACE.mutation(child, rng)[0]
         assert in_ranges(mutant), mutant
         assert mutant != child  # a mutation always changes something
         population[rng.randrange(len(population))] = mutant
@@ -56,7 +56,7 @@ def test_mutation_changes_one_to_three_genes_before_repair():
     changed = set()
     for _ in range(500):
         parent = GENE_SPACE.random_genome(rng)
-        child = GENE_SPACE.mutate(parent, rng)
+        child = GENE_SPACE.mutation(parent, rng)[0]
         # n_embd and n_head may move together in a repair; the other genes only when chosen
         others = [n for n in GENE_NAMES if n not in ('n_embd', 'n_head')
                   and getattr(parent, n) != getattr(child, n)]
@@ -360,9 +360,25 @@ def test_train_trains_every_setting_of_the_genome(runner, small_data):
     assert 'overridden on the command line: batch_size' in result.stderr
 
 
+def gene_table():
+    """The evolution page's table of genes: a row per genome field either space searches."""
+    from microgpt.evolve.genes import BUDGET_SPACE, PRIMORDIAL, SEED_SPACE
+    names = list(BUDGET_SPACE.ranges) + [n for n in SEED_SPACE.ranges if n not in BUDGET_SPACE.ranges]
+
+    def cell(space, name):
+        if name not in space.ranges:
+            value = getattr(PRIMORDIAL, name)
+            return f"{'off' if value is None else value} (fixed)"
+        text = space.ranges[name].table()
+        if name == 'num_steps' and space.budget_steps:
+            return f"what the budget buys, {text}"
+        return text
+
+    return '\n'.join(f"| {name} | {cell(BUDGET_SPACE, name)} | {cell(SEED_SPACE, name)} |" for name in names)
+
+
 def test_readme_shows_the_gene_ranges_searched():
     from conftest import docs_text
-    from microgpt.evolve.genes import gene_table
     readme = docs_text('evolution')
     for row in gene_table().splitlines():
         assert row in readme, row

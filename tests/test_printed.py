@@ -1,7 +1,8 @@
 """Printed figures compare as numbers within a tolerance, never by their last digit."""
+from kernels import other_width_kernels
 from printed import find_printed_line, numbers_agree, same_print
 
-from microgpt.reproducibility import KERNEL_SIMD_WIDTH, other_width_kernels
+from microgpt.reproducibility import KERNEL_SIMD_WIDTH
 
 
 def test_a_last_digit_rounded_the_other_way_agrees_but_a_real_difference_does_not():

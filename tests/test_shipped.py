@@ -14,8 +14,8 @@ import pytest
 
 from conftest import DOCS_PAGES, REPLAY_CASES, REPO, docs_text
 from printed import find_printed_line, same_print
+from replays import final_standings, recorded_score, replay_organism
 from microgpt.data import load_docs, sha256_of, split_docs
-from microgpt.evolve.lineage import recorded_score, replay_organism
 from microgpt.genome import Genome, load_genome
 from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, machine, replay_tolerance
 from microgpt.scaling import frontier, sweep
@@ -614,7 +614,6 @@ def test_the_readme_quotes_the_default_searches_from_the_project_root():
 
 
 def test_the_aesthetic_genome_is_the_budgeted_search_and_the_docs_quote_its_final():
-    from microgpt.evolve.lineage import final_standings
     from microgpt.evolve.log import load_evolve_log
     shipped = load_genome(REPO / 'experiments' / 'genome-aesthetic.json')
     p = shipped.provenance

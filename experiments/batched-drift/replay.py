@@ -3,11 +3,14 @@ under the OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS it was given): the mini-bat
 runs that tests/test_shipped.py replays, trained again here, one JSON line each (an aesthetic
 organism's score is the judge's)."""
 import json
+import sys
 
 from microgpt.data import load_docs, split_docs
-from microgpt.evolve.lineage import recorded_score, replay_organism
 from microgpt.reproducibility import arithmetic, machine
 from microgpt.training import first_evaluation
+
+sys.path.insert(0, 'tests')  # tests/test_shipped.py's own replay of a logged scoring
+from replays import recorded_score, replay_organism  # noqa: E402
 
 # (log, generation, index, origin): the shipped budgeted search's cheapest organism (the replay
 # test's) and its winner's own scoring; the default search's cheapest organism (the replay

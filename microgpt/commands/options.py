@@ -236,9 +236,10 @@ def sampling_options(command):
 
 
 def checkpoint_option(command):
-    return click.option('--checkpoint', 'checkpoint_path', type=click.Path(dir_okay=False),
+    return click.option('--checkpoint', 'checkpoint_path', type=click.Path(),
                         default=DEFAULT_CHECKPOINT, show_default=True,
-                        help="A checkpoint written by `microgpt train`.")(command)
+                        help="A checkpoint written by `microgpt train` (or a folder written by "
+                             "`microgpt export`).")(command)
 
 
 def text_option(required=True, help_text="The text the model reads (BOS first): a name such as emma."):

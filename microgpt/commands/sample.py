@@ -74,6 +74,9 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
         write_continuation(out, loaded, engine, seed, prompt or '', DEFAULT_TEXT_CHARS if chars is None else chars,
                            temperature=temperature, top_k=top_k, top_p=top_p)
         return
+    if novelty and loaded.weights_only:
+        raise MicrogptError(f"--novelty needs the training record (which documents trained the model), and "
+                            f"{checkpoint_path} is an exported folder: it holds weights only")
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
     dataset = load_dataset(data, echo=out.info) if novelty or new else None
@@ -116,20 +119,61 @@ def loss_line(result):
             f"{result['tokens']:,} tokens in {result['documents']:,} documents")
 
 
+def baselines_line(baselines, training_documents, scored='the same tokens'):
+    """What the loss is read against (stderr): the three guesses' losses on the tokens scored,
+    and what the unigram and bigram were counted on (None: the scored documents themselves)."""
+    counted = (f"the {training_documents:,} training documents" if training_documents is not None
+               else "these documents themselves: the checkpoint's training data is not at hand")
+    return (f"baselines on {scored}: uniform {baselines['uniform']:.4f}, unigram {baselines['unigram']:.4f}, "
+            f"bigram {baselines['bigram']:.4f} (unigram and bigram counted on {counted})")
+
+
+def held_out_baselines_line(run, held_out):
+    """train's line of the baselines on its held-out documents, counted on those it trains on."""
+    from ..baselines import baseline_losses
+    baselines = baseline_losses(run.tokenizer, run.docs, held_out, run.config.block_size)
+    return baselines_line(baselines.as_dict(), len(run.docs), scored='the held-out documents')
+
+
+def eval_documents(checkpoint, dataset, held_out):
+    """The documents eval scores: every one of the data; with held_out, those the checkpoint's
+    run held out of it (its --val-split of that very file), an error if there are none."""
+    from ..data import held_out_split
+    from ..errors import MicrogptError
+    if not held_out:
+        return dataset.docs
+    training = checkpoint.training
+    if not training.get('val_split'):
+        raise MicrogptError("--held-out scores the documents the run held out, and this checkpoint's run "
+                            "held out none (it trained without --val-split)")
+    if dataset.sha256 != training.get('data_sha256'):
+        raise MicrogptError(f"--held-out needs the data the checkpoint was trained on, and {dataset.path} is "
+                            f"not it (SHA-256 {dataset.sha256[:12]}..., the checkpoint's "
+                            f"{str(training.get('data_sha256'))[:12]}...)")
+    return held_out_split(dataset.docs, training['seed'], training['val_split'])[1]
+
+
 @click.command('eval')
 @checkpoint_option
 @data_option
+@click.option('--held-out', is_flag=True,
+              help="Score only the documents the checkpoint's run held out (its --val-split of --data, which "
+                   "must be the file it trained on).")
 @click.option('--json', 'as_json', is_flag=True, help="Print one JSON object instead.")
-def evaluate(checkpoint_path, data, as_json):
+def evaluate(checkpoint_path, data, held_out, as_json):
     """Score a checkpoint on a data file: mean per-token cross-entropy (`loss 2.3456`), its
-    perplexity and the tokens counted, batched on the numpy engine.
+    perplexity and the tokens counted, batched on the numpy engine; then (stderr) the losses
+    of guessing uniformly, by token frequency (unigram) and by the previous token (bigram) on
+    the same tokens, counted on the documents the checkpoint trained on.
 
     \b
-    Example:
+    Examples:
       microgpt eval --checkpoint microgpt.ckpt.json --data heldout.txt
+      microgpt eval --checkpoint run.ckpt.json --held-out
     """
     import json
     import math
+    from ..baselines import baseline_losses, checkpoint_training_docs
     from ..checkpoint import load_checkpoint
     from ..data import load_dataset
     from ..evaluation import checkpoint_loss
@@ -139,11 +183,21 @@ def evaluate(checkpoint_path, data, as_json):
         evaluate_text(out, loaded, checkpoint_path, data, as_json)
         return
     dataset = load_dataset(data, echo=out.info)
-    ticker = Ticker(out, 'evaluating', len(dataset.docs), unit='documents')
-    loss, tokens = checkpoint_loss(loaded, dataset.docs, dataset.path, on_batch=ticker.update)
-    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(dataset.docs),
-              'checkpoint': str(checkpoint_path), 'data': str(dataset.path)}
-    out.out(json.dumps(result) if as_json else loss_line(result))
+    docs = eval_documents(loaded, dataset, held_out)
+    ticker = Ticker(out, 'evaluating', len(docs), unit='documents')
+    loss, tokens = checkpoint_loss(loaded, docs, dataset.path, on_batch=ticker.update)
+    trained_on = checkpoint_training_docs(loaded, dataset)
+    baselines = baseline_losses(loaded.tokenizer, docs if trained_on is None else trained_on, docs,
+                                loaded.config.block_size).as_dict()
+    training_documents = None if trained_on is None else len(trained_on)
+    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(docs),
+              'checkpoint': str(checkpoint_path), 'data': str(dataset.path),
+              'baselines': dict(baselines, training_documents=training_documents)}
+    if as_json:
+        out.out(json.dumps(result))
+    else:
+        out.out(loss_line(result))
+        out.info(baselines_line(baselines, training_documents))
 
 
 def evaluate_text(out, loaded, checkpoint_path, data, as_json):

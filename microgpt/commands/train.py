@@ -39,7 +39,7 @@ from .train_job import TrainRequest, train_job
 @engine_option
 @click.option('--out', type=click.Path(), default=None, show_default=DEFAULT_CHECKPOINT,
               help="Where to write the checkpoint (with --resume: the resumed checkpoint).")
-@click.option('--resume', type=click.Path(dir_okay=False), default=None,
+@click.option('--resume', type=click.Path(), default=None,
               help="Continue the interrupted run in this checkpoint to its planned steps, exactly as "
                    "if it had not stopped (on either engine).")
 @click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,

@@ -20,7 +20,7 @@ from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
 from ..textmode import TextRun, TextSplit
 from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
-from .sample import print_samples
+from .sample import held_out_baselines_line, print_samples
 
 
 @dataclass
@@ -188,6 +188,9 @@ def checkpoint_train_config(training):
 
 def _plan_resume(request):
     resumed = ckpt.load_checkpoint(request.resume)
+    if resumed.weights_only:
+        raise MicrogptError(f"{request.resume} is an exported folder: it holds weights only, not the optimizer "
+                            f"state and training record that --resume needs")
     t = resumed.training
     if resumed.optimizer is None or 'num_steps' not in t:
         raise MicrogptError(f"checkpoint {request.resume} cannot be resumed: it holds no optimizer "
@@ -294,6 +297,7 @@ def train_job(request, console):
     if plan.held_out and not plan.text_mode:
         console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {plan.seed}); "
                      f"training on {len(run.docs):,}")
+        console.info(held_out_baselines_line(run, plan.held_out))
     origin = provenance(request.command, plan.data.sha256, request.engine)
 
     def save(path):

@@ -236,9 +236,6 @@ class GeneSpace:
                 return genome
         raise self._no_fit()
 
-    def mutate(self, genome, rng):
-        return self.mutation(genome, rng)[0]
-
     def mutation(self, genome, rng, min_genes=1, max_genes=3):
         """Change 1-3 genes by a Gaussian step, then repair: (the mutant, the genes chosen).
         A mutant always differs from its parent; under a budget its steps are in range."""
@@ -309,19 +306,3 @@ SEED_SPACE = GeneSpace('seed', SEED_RANGES)
 BUDGET_SPACE = GeneSpace('budget', BUDGET_RANGES, budget_steps=True)
 SPACES = {'budget': BUDGET_SPACE, 'seed': SEED_SPACE}
 DEFAULT_SPACE = 'budget'
-
-
-def gene_table():
-    """The evolution page's table of genes: a row per genome field either space searches."""
-    names = list(BUDGET_SPACE.ranges) + [n for n in SEED_SPACE.ranges if n not in BUDGET_SPACE.ranges]
-
-    def cell(space, name):
-        if name not in space.ranges:
-            value = getattr(PRIMORDIAL, name)
-            return f"{'off' if value is None else value} (fixed)"
-        text = space.ranges[name].table()
-        if name == 'num_steps' and space.budget_steps:
-            return f"what the budget buys, {text}"
-        return text
-
-    return '\n'.join(f"| {name} | {cell(BUDGET_SPACE, name)} | {cell(SEED_SPACE, name)} |" for name in names)

@@ -178,13 +178,7 @@ class _TrigramModel:
 
     def loglik(self, name):
         text = PAD + name + BOUNDARY
-        tri = self._tri
-        total = 0.0
-        for i in range(len(text) - 2):
-            gram = text[i:i + 3]
-            lp = tri.get(gram)
-            total += self._unseen(gram) if lp is None else lp
-        return total / (len(name) + 1)
+        return sum(self.logprob(text[i:i + 3]) for i in range(len(text) - 2)) / (len(name) + 1)
 
 
 def _quantile(values, q):

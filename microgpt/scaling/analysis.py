@@ -12,7 +12,6 @@ from ..trials.runner import TRAIN_LOSS_WINDOW
 from ..layout import format_duration, format_table
 from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
-X_UNITS = {'steps': 'steps', 'params': 'params'}
 # The typical spread between seeds of a run of one-document steps, by run length: (shortest,
 # longest run in steps, spread), the median of half the range of the final validation loss
 # over seeds 42 to 45 (each drawing its own held-out split) among the shipped steps and params
@@ -190,7 +189,7 @@ def returns(sweep):
 
 def verdict(sweep, tolerance=None):
     """One line on where extra steps (or parameters) stop paying, beyond the tolerance only."""
-    unit = X_UNITS[sweep.kind]
+    unit = sweep.kind
     xs = sweep.xs
     if len(xs) < 2:
         return "one run only: no returns to compare"
@@ -236,7 +235,7 @@ def _marked(value, tol, digits=4):
 
 def table_rows(sweep, tolerance=None):
     several = len(sweep.seeds) > 1
-    unit = X_UNITS[sweep.kind]
+    unit = sweep.kind
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
     header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
         [f"± seeds ({'one split' if sweep.one_split() else 'own splits'})"] if several else []) + [
@@ -264,7 +263,7 @@ def table_rows(sweep, tolerance=None):
 
 def legend(sweep):
     """What the columns of a sweep's table mean: what its ± spans, what ROI divides by."""
-    unit = X_UNITS[sweep.kind]
+    unit = sweep.kind
     if len(sweep.seeds) > 1:
         split = ("all scored on one validation split" if sweep.one_split() else
                  "each seed scored on the validation split it draws, so it spans the splits too")

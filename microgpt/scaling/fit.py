@@ -78,9 +78,6 @@ class DataConstrainedLaw(Law):
     R_star: float = math.inf
     unique_tokens: float = math.inf
 
-    def epochs(self, D):
-        return np.asarray(D, float) / self.unique_tokens
-
     def effective_tokens(self, D):
         return effective_tokens(D, self.unique_tokens, self.R_star)[0]
 
@@ -378,13 +375,9 @@ class Parabola:
     c0: float
 
     @property
-    def vertex_log_n(self):
-        return -self.c1 / (2 * self.c2)
-
-    @property
     def vertex(self):
         """(N, loss) at the bottom of the parabola."""
-        x = self.vertex_log_n
+        x = -self.c1 / (2 * self.c2)
         return math.exp(x), self.c2 * x * x + self.c1 * x + self.c0
 
     def __call__(self, N):

@@ -91,32 +91,47 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
-def loss_figure(checkpoint):
+def loss_figure(checkpoint, baselines=None):
     """The training loss per step and its moving average, with any recorded curves over it
-    (matplotlib)."""
+    and the baselines (report_baselines) as dotted levels (matplotlib)."""
     from ..plots import training_loss_figure
     fig = training_loss_figure(checkpoint.losses, title=f"loss ({len(checkpoint.losses)} training steps)")
     ax = fig.axes[0]
     for k, (name, points) in enumerate(recorded_curves(checkpoint).items()):
         ax.plot([p[0] for p in points], [p[1] for p in points], 'o-', color=f'C{k + 1}', markersize=3,
                 label=name.replace('_', ' '))
+    for name, value in baseline_levels(baselines):
+        ax.axhline(value, color=BASELINE_COLOUR, linestyle=':', linewidth=1)
+        ax.annotate(f'{name} {value:.4f}', (1, value), xycoords=('axes fraction', 'data'), xytext=(-4, 2),
+                    textcoords='offset points', ha='right', fontsize=8, color=BASELINE_COLOUR)
     ax.legend()
     return fig
+
+
+BASELINE_COLOUR = '#777777'
+
+
+def baseline_levels(baselines):
+    """[(name, loss)] of the baselines drawn over the loss curve (none without them)."""
+    return [] if baselines is None else [(name, getattr(baselines[0], name))
+                                         for name in ('uniform', 'unigram', 'bigram')]
 
 
 LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
 
 
-def loss_svg(checkpoint, width=760, height=260):
+def loss_svg(checkpoint, width=760, height=260, baselines=None):
     """The same curves as loss_figure, drawn as inline SVG by hand where matplotlib is not
-    installed: the loss per step (faint), its moving average, any recorded curves."""
+    installed: the loss per step (faint), its moving average, any recorded curves, the
+    baselines' levels."""
     losses = checkpoint.losses
     lines = [('loss per step', '#9fb8da', list(enumerate(losses, 1))),
              ('moving average', '#1f4e99', list(enumerate(moving_average(losses), 1)))]
     lines += [(name.replace('_', ' '), LOSS_COLOURS[k % len(LOSS_COLOURS)], points)
               for k, (name, points) in enumerate(recorded_curves(checkpoint).items())]
     lines = [(name, colour, [p for p in points if math.isfinite(p[1])]) for name, colour, points in lines]
-    values = [y for _, _, points in lines for _, y in points]
+    levels = baseline_levels(baselines)
+    values = [y for _, _, points in lines for _, y in points] + [value for _, value in levels]
     low, high = min(values), max(values)
     high = high if high > low else low + 1.0
     last_step = max(x for _, _, points in lines for x, _ in points)
@@ -133,6 +148,11 @@ def loss_svg(checkpoint, width=760, height=260):
         parts.append(f'<text x="{left - 4}" y="{xy(1, value)[1] + 4:.1f}" text-anchor="end">{value:.2f}</text>')
     parts.append(f'<text x="{left}" y="{height - 10}">step 1</text>'
                  f'<text x="{width - right}" y="{height - 10}" text-anchor="end">step {last_step:,}</text>')
+    for name, value in levels:
+        y = xy(1, value)[1]
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{BASELINE_COLOUR}" '
+                     f'stroke-dasharray="2,3"/><text x="{left + 4}" y="{y - 3:.1f}" style="fill: {BASELINE_COLOUR}">'
+                     f'{name} {value:.4f}</text>')
     for k, (name, colour, points) in enumerate(lines):
         path = ' '.join(f'{x:.1f},{y:.1f}' for x, y in (xy(*p) for p in points))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}"/>'
@@ -183,6 +203,35 @@ def novelty_data(checkpoint, data, echo=None):
         note = (f"{dataset.path} is not the file this model was trained on (SHA-256 {dataset.sha256[:12]}..., "
                 f"the checkpoint's {expected[:12]}...): 'new' means new to that file")
     return dataset, note
+
+
+def report_baselines(checkpoint, dataset):
+    """(Baselines, the documents they were scored on, how many were counted on) that the loss
+    curve is read against: counted on the documents the run trained on; scored on those it held
+    out when it held some out (beside the held-out loss), else on those it trained on (beside the
+    training loss). None when its training documents are not at hand."""
+    from ..baselines import baseline_losses, checkpoint_documents
+    split = checkpoint_documents(checkpoint, dataset)
+    if split is None:
+        return None
+    trained_on, held_out = split
+    scored = held_out or trained_on
+    baselines = baseline_losses(checkpoint.tokenizer, trained_on, scored, checkpoint.config.block_size)
+    return baselines, 'held-out' if held_out else 'training', len(scored), len(trained_on)
+
+
+def baselines_paragraph(baselines):
+    """What the loss is read against, in words, below the curve."""
+    if baselines is None:
+        return ('<p class="note">The baselines (guessing uniformly, by letter frequency, by the previous letter) '
+                'are counted on the documents this model trained on, and its data file is not at hand.</p>')
+    losses, scored, scored_count, trained_count = baselines
+    return (f"<p class=\"baselines\">What the loss is read against, on the {scored_count:,} {scored} documents "
+            f"(counted on the {trained_count:,} it trained on, add-one smoothed): guessing every token "
+            f"equally likely scores <b>uniform {losses.uniform:.4f}</b> (ln {round(math.exp(losses.uniform))}), "
+            f"guessing by how often each token comes <b>unigram {losses.unigram:.4f}</b>, and by the token before "
+            f"it (makemore's first model, a table of counts) <b>bigram {losses.bigram:.4f}</b>. A loss below the "
+            f"bigram's is what attention over the whole context adds to counting pairs.</p>")
 
 
 def graph_section(checkpoint, tokens, text):
@@ -262,84 +311,105 @@ def _has_matplotlib():
     return True
 
 
+def _intro(checkpoint, dataset):
+    config, training, vocab = checkpoint.config, checkpoint.training, checkpoint.config.vocab_size
+    first_loss = f"{checkpoint.losses[0]:.4f}" if checkpoint.losses else '?'
+    if checkpoint.weights_only:  # an exported folder keeps no record of the training
+        history = ("It is read from a folder that <code>microgpt export</code> wrote: its weights, without the "
+                   "record of its training.")
+    else:
+        history = (f"It trained {training.get('steps_done', '?')} steps on "
+                   f"{html.escape(Path(str(dataset.path)).name)}, from a loss of {first_loss} (guessing "
+                   f"uniformly among {vocab} symbols would score ln {vocab} = {math.log(vocab):.4f}) to a "
+                   f"final training loss of {_text(training.get('final_loss'))}.")
+    return (f"<p>A GPT of {config.num_params():,} parameters ({config.n_layer} layer(s) of {config.n_head} "
+            f"attention head(s), {config.n_embd} numbers per position, a context of {config.block_size} "
+            f"positions) that reads a name one character at a time and predicts the next one: "
+            f"{vocab - 1} characters and BOS, which starts a name and ends it. {history} Below: its loss "
+            f"curve, names it makes, and a place to try it; its settings and provenance are folded away at "
+            f"the end.</p>")
+
+
+def _loss_section(checkpoint, dataset, has_matplotlib):
+    parts = ['<h2>Loss</h2>']
+    baselines = report_baselines(checkpoint, dataset)
+    if checkpoint.losses:
+        parts.append(png_tag(loss_figure(checkpoint, baselines), 'training loss per step') if has_matplotlib
+                     else loss_svg(checkpoint, baselines=baselines))
+    else:
+        parts.append('<p class="note">This checkpoint records no training losses.</p>')
+    parts.append(baselines_paragraph(baselines))
+    if not recorded_curves(checkpoint):
+        parts.append('<p class="note">No held-out loss is recorded in this checkpoint: only the training '
+                     'loss per step is drawn.</p>')
+    return parts
+
+
+def _samples_section(checkpoint, samples, dataset, data_note, seed, temperature, same_stream):
+    known = set(dataset.docs)
+    new = sum(name not in known for name in samples)
+    parts = [f'<h2>Samples</h2><p>{len(samples)} samples (seed {seed}, temperature {temperature}): '
+             f'{new} new, {len(samples) - new} in the training data ({html.escape(str(dataset.path))}). '
+             f'{html.escape(samples_note(checkpoint, seed, temperature, same_stream))}</p>']
+    if data_note:
+        parts.append(f'<p class="note">{html.escape(data_note)}</p>')
+    parts.append('<ol class="samples">' + ''.join(
+        f'<li><code>{html.escape(name)}</code> <span class="{"seen" if name in known else "new"}">'
+        f'{"in training data" if name in known else "new"}</span></li>' for name in samples) + '</ol>')
+    return parts
+
+
+def _playground_section(checkpoint, text, temperature):
+    config = checkpoint.config
+    if fits_playground(config):
+        return playground_section(config, checkpoint.chars, checkpoint.inference_state_dict, text, temperature)
+    return (f'<p class="note">This model has {config.num_params():,} parameters: the page would '
+            f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
+            f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
+            f'The pictures below are drawn from it.</p>')
+
+
+def _pictures_section(checkpoint, text, tokens, has_matplotlib):
+    if not has_matplotlib:
+        return [f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
+                f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>']
+    return [f'<h2>Attention on <code>{html.escape(text)}</code></h2>',
+            '<p>Each row is a position reading, each column a position read (BOS first); '
+            'a row sums to 1. One heatmap per layer and head.</p>',
+            png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'),
+            '<h2>Embeddings</h2>',
+            png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity')]
+
+
+def _settings_section(checkpoint):
+    config = checkpoint.config
+    return ['<details><summary>Model and training settings</summary><div class="cols">',
+            table([(k, v) for k, v in config.to_dict().items()] + [('parameters', config.num_params())]),
+            table([(k, v) for k, v in checkpoint.training.items() if k not in CURVE_KEYS]),
+            '</div></details><details><summary>Provenance</summary>',
+            table(list(checkpoint.provenance.items())) if checkpoint.provenance
+            else '<p class="note">This checkpoint records no provenance.</p>',
+            '</details>']
+
+
 def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
                  seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None, has_matplotlib=True):
     """The report's HTML text."""
     if text is not None:
         text_tokens(checkpoint, text)  # a bad --text is told before any work
     dataset, data_note = novelty_data(checkpoint, data, echo)
-    weights = checkpoint.inference_state_dict
-    engine = NumpyEngine(checkpoint.config, weights)
+    engine = NumpyEngine(checkpoint.config, checkpoint.inference_state_dict)
     rng = train_stream(checkpoint, dataset, seed)
-    same_stream = rng is not None
     samples = list(generate(engine, checkpoint.tokenizer, rng or random.Random(seed), num_samples,
                             temperature=temperature))
     text, tokens = pick_text(checkpoint, text, samples)
-    config, training = checkpoint.config, checkpoint.training
-    known = set(dataset.docs)
-    new = sum(name not in known for name in samples)
     title = f"microgpt report: {Path(checkpoint_path).name}"
-    vocab = config.vocab_size
-    first_loss = f"{checkpoint.losses[0]:.4f}" if checkpoint.losses else '?'
-    parts = [f'<h1>{html.escape(title)}</h1>',
-             f"<p>A GPT of {config.num_params():,} parameters ({config.n_layer} layer(s) of {config.n_head} "
-             f"attention head(s), {config.n_embd} numbers per position, a context of {config.block_size} "
-             f"positions) that reads a name one character at a time and predicts the next one: "
-             f"{vocab - 1} characters and BOS, which starts a name and ends it. It trained "
-             f"{training.get('steps_done', '?')} steps on {html.escape(Path(str(dataset.path)).name)}, "
-             f"from a loss of {first_loss} (guessing uniformly among {vocab} symbols would score "
-             f"ln {vocab} = {math.log(vocab):.4f}) to a final training loss of "
-             f"{_text(training.get('final_loss'))}. Below: its loss curve, names it makes, and a place to "
-             f"try it; its settings and provenance are folded away at the end.</p>"]
-
-    parts.append('<h2>Loss</h2>')
-    if checkpoint.losses:
-        parts.append(png_tag(loss_figure(checkpoint), 'training loss per step') if has_matplotlib
-                     else loss_svg(checkpoint))
-    else:
-        parts.append('<p class="note">This checkpoint records no training losses.</p>')
-    if not recorded_curves(checkpoint):
-        parts.append('<p class="note">No held-out loss is recorded in this checkpoint: only the training '
-                     'loss per step is drawn.</p>')
-
-    parts.append(f'<h2>Samples</h2><p>{len(samples)} samples (seed {seed}, temperature {temperature}): '
-                 f'{new} new, {len(samples) - new} in the training data ({html.escape(str(dataset.path))}). '
-                 f'{html.escape(samples_note(checkpoint, seed, temperature, same_stream))}</p>')
-    if data_note:
-        parts.append(f'<p class="note">{html.escape(data_note)}</p>')
-    parts.append('<ol class="samples">' + ''.join(
-        f'<li><code>{html.escape(name)}</code> <span class="{"seen" if name in known else "new"}">'
-        f'{"in training data" if name in known else "new"}</span></li>' for name in samples) + '</ol>')
-
-    parts.append('<h2>Try it</h2>')
-    if fits_playground(config):
-        parts.append(playground_section(config, checkpoint.chars, weights, text, temperature))
-    else:
-        parts.append(f'<p class="note">This model has {config.num_params():,} parameters: the page would '
-                     f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
-                     f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
-                     f'The pictures below are drawn from it.</p>')
-
-    if has_matplotlib:
-        parts.append(f'<h2>Attention on <code>{html.escape(text)}</code></h2>')
-        parts.append('<p>Each row is a position reading, each column a position read (BOS first); '
-                     'a row sums to 1. One heatmap per layer and head.</p>')
-        parts.append(png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'))
-        parts.append('<h2>Embeddings</h2>')
-        parts.append(png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity'))
-    else:
-        parts.append(f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
-                     f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>')
-    parts.append('<h2>The computation graph</h2>')
-    parts.append(graph_section(checkpoint, tokens, text))
-
-    parts.append('<details><summary>Model and training settings</summary><div class="cols">')
-    parts.append(table([(k, v) for k, v in config.to_dict().items()] + [('parameters', config.num_params())]))
-    parts.append(table([(k, v) for k, v in training.items() if k not in CURVE_KEYS]))
-    parts.append('</div></details><details><summary>Provenance</summary>')
-    parts.append(table(list(checkpoint.provenance.items())) if checkpoint.provenance
-                 else '<p class="note">This checkpoint records no provenance.</p>')
-    parts.append('</details>')
+    parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset), *_loss_section(checkpoint, dataset, has_matplotlib),
+             *_samples_section(checkpoint, samples, dataset, data_note, seed, temperature, rng is not None),
+             '<h2>Try it</h2>', _playground_section(checkpoint, text, temperature),
+             *_pictures_section(checkpoint, text, tokens, has_matplotlib),
+             '<h2>The computation graph</h2>', graph_section(checkpoint, tokens, text),
+             *_settings_section(checkpoint)]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{STYLE}</style></head>'

@@ -1,0 +1,396 @@
+"""The compute-optimal frontier of a `sweep frontier` results file, fitted: its points of
+loss by size and budget, two fitted laws L(N, D) with bootstrap intervals (the fresh-data law,
+and the data-constrained one for the passes the runs make over the same names), the parameters
+the runs leave undetermined, the compute-optimal size of each budget, IsoFLOP parabolas, a
+held-out check of both laws, where more compute stops paying at each size, and predictions
+with their range and warnings. What `analyze --fit` prints and draws of them is in frontier.py.
+
+N is every parameter (embeddings included), D the tokens trained on (predicted positions),
+C the exact FLOPs of training that microgpt.flops counts; the loss is the validation loss."""
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import MicrogptError
+from . import fit
+from .plans import tuned_lrs
+from .sweep import sweep_key
+
+# An IsoFLOP parabola is fitted to the best size of a budget and up to this many on each side.
+ISOFLOP_HALF_WINDOW = 2
+
+
+@dataclass
+class Point:
+    """One size at one budget: its runs (one per seed)."""
+    size: str
+    budget: float
+    rows: list
+
+    @property
+    def N(self):
+        return self.rows[0]['params']
+
+    @property
+    def loss(self):
+        return statistics.fmean(row['val_loss'] for row in self.rows)
+
+    @property
+    def spread(self):
+        """Half the range of the seeds' losses (0 for one seed)."""
+        losses = [row['val_loss'] for row in self.rows]
+        return (max(losses) - min(losses)) / 2
+
+    @property
+    def D(self):
+        return statistics.fmean(row['tokens'] for row in self.rows)
+
+
+@dataclass
+class IsoFLOP:
+    """The sizes at one budget, and the parabola in log N through the best of them."""
+    budget: float
+    points: list
+    parabola: object = None  # fit.Parabola, or None
+    window: list = field(default_factory=list)
+    note: str = ''
+
+    @property
+    def optimum(self):
+        """(N, loss) at the parabola's vertex when it lies inside the ladder, else None."""
+        if self.parabola is None or self.note:
+            return None
+        return self.parabola.vertex
+
+
+@dataclass
+class Frontier:
+    rows: list       # the frontier's runs: each size's tuned learning rate, no diverged run
+    lr: dict         # size -> tuned learning rate
+    lr_grid: list
+    points: list     # Point per (size, budget), by budget then size
+    diverged: int = 0
+
+    @property
+    def budgets(self):
+        return sorted({p.budget for p in self.points})
+
+    @property
+    def sizes(self):
+        """Ladder sizes from the smallest, with their parameters."""
+        return sorted({(p.N, p.size) for p in self.points})
+
+    def arrays(self, rows=None):
+        rows = self.rows if rows is None else rows
+        return (np.array([r['params'] for r in rows], float), np.array([r['tokens'] for r in rows], float),
+                np.array([r['val_loss'] for r in rows], float))
+
+    def flops_per_token(self):
+        """FLOPs per trained token against N, fitted as a power law over the runs (it is nearly
+        6 N: forward, backward and Adam; attention adds a little with the context)."""
+        return fit.fit_power_law([r['params'] for r in self.rows], [r['flops'] / r['tokens'] for r in self.rows])
+
+    def size_flops_per_token(self, size):
+        return statistics.fmean(r['flops'] / r['tokens'] for r in self.rows if r['size'] == size)
+
+    def typical_spread(self):
+        """The median over the points of the seeds' half-range: how far one run's loss may lie
+        from another seed's; None with one seed everywhere."""
+        spreads = [p.spread for p in self.points if len(p.rows) > 1]
+        return statistics.median(spreads) if spreads else None
+
+
+def points_of(rows):
+    """A Point per (size, budget) of these rows, in the rows' order."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row['size'], row['budget']), []).append(row)
+    return [Point(size, budget, group) for (size, budget), group in groups.items()]
+
+
+def passes_text(value):
+    return f"{value:.2g}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def one_pass_tokens(rows):
+    """The tokens of one pass over the training documents, U, from the run that made the most
+    passes: it trained on steps x batch_size documents, walking the shuffled list round and
+    round, so its tokens over its passes leave only the last partial pass's deviation from
+    the mean, shared among all of them (for the shipped runs under one token in 205,243)."""
+    usable = [r for r in rows if r.get('train_docs') and r.get('steps') and r.get('tokens')]
+    if not usable:
+        raise MicrogptError("the results record no training documents per run (train_docs), so the "
+                            "passes over the data are unknown: rerun them with this microgpt")
+    longest = max(usable, key=lambda r: r['steps'] * r['batch_size'] / r['train_docs'])
+    return longest['tokens'] * longest['train_docs'] / (longest['steps'] * longest['batch_size'])
+
+
+def load_frontier(rows, what):
+    """The frontier in these results rows (those of `sweep frontier`), refused in one line
+    when there is none, or when they mix sweeps of different settings."""
+    rows = [row for row in rows if row['sweep'] == 'frontier']
+    if not rows:
+        raise MicrogptError(f"--fit needs the results of `microgpt sweep frontier`; {what} holds none")
+    sweeps = {sweep_key(row) for row in rows}
+    if len(sweeps) > 1:
+        differ = sorted({f for key in sweeps for f, v in key if len({dict(k)[f] for k in sweeps}) > 1})
+        raise MicrogptError(f"{what} hold frontier sweeps of different settings ({', '.join(differ)}): "
+                            f"fit one at a time")
+    lr = tuned_lrs(rows)
+    chosen = [row for row in rows if row['size'] in lr and row['lr'] == lr[row['size']]]
+    diverged = sum(1 for row in chosen if row.get('diverged'))
+    # in one order whatever the files' order, so that the bootstrap draws the same resamples
+    chosen = sorted((row for row in chosen if not row.get('diverged')),
+                    key=lambda r: (r['budget'], r['params'], r['seed']))
+    return Frontier(rows=chosen, lr=lr, lr_grid=rows[0]['lr_grid'], points=points_of(chosen), diverged=diverged)
+
+
+def check_fittable(frontier):
+    budgets = frontier.budgets
+    if len(budgets) < 2:
+        raise MicrogptError(f"one budget only ({budgets[0]:.3g} FLOPs): along one budget N and D move "
+                            f"together, so the law cannot tell them apart; run at least two budgets")
+    if len(frontier.rows) < len(fit.CONSTRAINED_PARAMS):
+        raise MicrogptError(f"{len(frontier.rows)} runs cannot fit the laws' {len(fit.CONSTRAINED_PARAMS)} parameters "
+                            f"(E, A, B, alpha, beta and the data-constrained R_D*); run more sizes, budgets or seeds")
+    if len({p.N for p in frontier.points}) < 2:
+        raise MicrogptError("one size only: the law needs runs of at least two sizes")
+
+
+# --- the analyses ---------------------------------------------------------------------------------
+
+def isoflops(frontier):
+    """Per budget: a parabola in log N through the best size and its neighbours."""
+    curves = []
+    for budget in frontier.budgets:
+        points = sorted((p for p in frontier.points if p.budget == budget), key=lambda p: p.N)
+        curve = IsoFLOP(budget, points)
+        curves.append(curve)
+        if len(points) < 3:
+            curve.note = "fewer than 3 sizes"
+            continue
+        best = min(range(len(points)), key=lambda i: points[i].loss)
+        curve.window = points[max(best - ISOFLOP_HALF_WINDOW, 0):best + ISOFLOP_HALF_WINDOW + 1]
+        rows = [row for p in curve.window for row in p.rows]
+        curve.parabola = fit.fit_parabola([r['params'] for r in rows], [r['val_loss'] for r in rows])
+        if best in (0, len(points) - 1):
+            curve.note = f"the best size is the ladder's {'smallest' if best == 0 else 'largest'}"
+        elif curve.parabola is None:
+            curve.note = "no minimum"
+        elif not curve.window[0].N <= curve.parabola.vertex[0] <= curve.window[-1].N:
+            curve.note = "vertex outside the sizes"
+    return curves
+
+
+def isoflop_power_law(curves):
+    optima = [(c.budget, c.optimum[0]) for c in curves if c.optimum]
+    if len(optima) < 2:
+        return None
+    return fit.fit_power_law([b for b, _ in optima], [n for _, n in optima])
+
+
+def isoflop_exponent_interval(frontier, resamples, seed=0):
+    """Percentile interval of the IsoFLOP optima's exponent over bootstrap resamples of the
+    runs (the parabolas refitted each time), or None when too few resamples give one."""
+    rng = np.random.default_rng(seed)
+    exponents = []
+    for _ in range(resamples):
+        picked = [frontier.rows[i] for i in rng.integers(0, len(frontier.rows), len(frontier.rows))]
+        law = isoflop_power_law(isoflops(Frontier(picked, frontier.lr, frontier.lr_grid, points_of(picked))))
+        if law is not None:
+            exponents.append(law.exponent)
+    return fit.percentile_interval(exponents) if len(exponents) >= resamples / 2 else None
+
+
+def predict_ladder(frontier, law, budget):
+    """The ladder size whose law-predicted loss at `budget` FLOPs is lowest: (size, N, D, loss)."""
+    best = None
+    for n, size in frontier.sizes:
+        d = budget / frontier.size_flops_per_token(size)
+        loss = float(law.loss(n, d))
+        if best is None or loss < best[3]:
+            best = (size, n, d, loss)
+    return best
+
+
+def fit_laws(frontier, rows, unique_tokens):
+    """{kind: law} for both kinds, fitted to these rows of the frontier."""
+    N, D, L = frontier.arrays(rows)
+    return {'fresh': fit.fit_law(N, D, L)[0], 'constrained': fit.fit_law(N, D, L, unique_tokens=unique_tokens)[0]}
+
+
+def holdout_check(frontier, unique_tokens):
+    """Both laws fitted again without the largest budget, each predicting that budget's runs:
+    its best loss over the ladder, and every size run there. The better law is the one whose
+    predictions of the held-out runs err less (mean absolute relative error over the sizes);
+    the two are not told apart when their mean errors differ by less than the seeds' typical
+    spread there."""
+    budgets = frontier.budgets
+    if len(budgets) < 3:
+        return None  # the fit without the largest budget would have one budget only
+    top = budgets[-1]
+    train = [r for r in frontier.rows if r['budget'] != top]
+    if len(train) < len(fit.CONSTRAINED_PARAMS):
+        return None
+    at_top = [p for p in frontier.points if p.budget == top]
+    measured = {p.size: p.loss for p in at_top}
+    best_measured = min(measured, key=measured.get)
+    check = dict(budget=top, measured=measured[best_measured], measured_size=best_measured, laws={})
+    for kind, law in fit_laws(frontier, train, unique_tokens).items():
+        predicted = {p.size: float(np.mean(law.loss(p.N, [r['tokens'] for r in p.rows]))) for p in at_top}
+        best = min(predicted, key=predicted.get)
+        check['laws'][kind] = dict(
+            predicted=predicted[best], predicted_size=best,
+            rel_error=(predicted[best] - measured[best_measured]) / measured[best_measured],
+            sizes={size: (predicted[size] - measured[size]) / measured[size] for size in measured},
+            mean_abs_error=statistics.fmean(abs(predicted[size] / measured[size] - 1) for size in measured))
+    errors = {kind: c['mean_abs_error'] for kind, c in check['laws'].items()}
+    check['better'] = min(errors, key=errors.get)
+    spread = frontier.typical_spread()
+    check['told_apart'] = spread is not None and abs(errors['fresh'] - errors['constrained']) * check['measured'] > spread
+    return check
+
+
+def returns_of_compute(frontier):
+    """Per size, along its budgets: where more compute stops paying. A step from one budget to
+    the next pays when the loss falls by more than the noise of the two points (the larger of
+    their seeds' half-ranges and the frontier's typical one); returns per size a dict of the
+    lowest point, the last budget that paid and the changes."""
+    typical = frontier.typical_spread()
+    out = []
+    for n, size in frontier.sizes:
+        points = sorted((p for p in frontier.points if p.size == size), key=lambda p: p.budget)
+        steps = []
+        for a, b in zip(points, points[1:]):
+            noise = None if typical is None else max(a.spread, b.spread, typical)
+            steps.append(dict(budget=b.budget, change=b.loss - a.loss, noise=noise,
+                              pays=noise is not None and a.loss - b.loss > noise))
+        paid = [i for i, step in enumerate(steps) if step['pays']]
+        lowest = min(points, key=lambda p: p.loss)
+        last_paid = points[paid[-1] + 1] if paid else points[0]
+        out.append(dict(size=size, N=n, lowest=lowest, last_paid=last_paid, steps=steps,
+                        beyond=[step for step in steps if step['budget'] > last_paid.budget]))
+    return out
+
+
+@dataclass
+class FitResult:
+    frontier: Frontier
+    law: fit.Law                  # the fresh-data law
+    intervals: dict
+    resamples: int
+    optimal: list     # per budget: dict(budget, N, D, loss), by the fresh-data law
+    curves: list
+    iso_law: object
+    iso_interval: object
+    holdout: object
+    unique_tokens: float = None
+    constrained: fit.DataConstrainedLaw = None
+    constrained_intervals: dict = None
+    constrained_optimal: list = None
+    bootstrap: dict = None        # kind -> the bootstrapped laws
+    undetermined: dict = None     # kind -> the parameters the runs leave open
+
+    def law_of(self, kind):
+        return self.law if kind == 'fresh' else self.constrained
+
+    @property
+    def better(self):
+        """The law that predicted the held-out budget better (the data-constrained one when
+        there is no held-out check: it is the fresh-data law when R_D* is large)."""
+        return self.holdout['better'] if self.holdout else 'constrained'
+
+
+def fit_frontier(frontier, resamples=fit.BOOTSTRAP_RESAMPLES):
+    check_fittable(frontier)
+    unique_tokens = one_pass_tokens(frontier.rows)
+    N, D, L = frontier.arrays()
+    laws = fit_laws(frontier, frontier.rows, unique_tokens)
+    bootstrap = {kind: fit.bootstrap_laws(N, D, L, law, resamples=resamples, seed=0) for kind, law in laws.items()}
+    intervals = {kind: fit.law_intervals(found, like=laws[kind]) for kind, found in bootstrap.items()}
+    cost = frontier.flops_per_token()
+    optimal = {}
+    for kind, law in laws.items():
+        optimal[kind] = []
+        for budget in frontier.budgets:
+            n, d = fit.compute_optimal(law, budget, cost)
+            optimal[kind].append(dict(budget=budget, N=n, D=d, loss=float(law.loss(n, d)), epochs=d / unique_tokens))
+    curves = isoflops(frontier)
+    iso_law = isoflop_power_law(curves)
+    iso_interval = isoflop_exponent_interval(frontier, resamples) if iso_law else None
+    return FitResult(frontier, laws['fresh'], intervals['fresh'], len(bootstrap['fresh']), optimal['fresh'], curves,
+                     iso_law, iso_interval, holdout_check(frontier, unique_tokens), unique_tokens=unique_tokens,
+                     constrained=laws['constrained'], constrained_intervals=intervals['constrained'],
+                     constrained_optimal=optimal['constrained'], bootstrap=bootstrap,
+                     undetermined={kind: fit.undetermined(iv) for kind, iv in intervals.items()})
+
+
+def parse_prediction(text):
+    """'C=1e12' or 'N=5e4,C=1e12' -> {'C': 1e12, 'N': 5e4}."""
+    values = {}
+    for part in (p.strip() for p in text.split(',') if p.strip()):
+        key, sep, number = part.partition('=')
+        key = key.strip().upper()
+        try:
+            value = float(number)
+        except ValueError:
+            value = float('nan')
+        if not sep or key not in ('N', 'C') or key in values or not (0 < value < float('inf')):
+            raise MicrogptError(f"--predict takes C=FLOPS or N=PARAMS,C=FLOPS (numbers > 0), got {text!r}")
+        values[key] = value
+    if 'C' not in values:
+        raise MicrogptError(f"--predict needs a budget: C=FLOPS (with N=PARAMS for a given size), got {text!r}")
+    return values
+
+
+def _covered_passes(frontier, n):
+    """The most passes over the data that runs of a size near N made: of the ladder size N is,
+    else the smaller of the maxima of the two ladder sizes around it."""
+    sizes = frontier.sizes
+    near = [size for params, size in sizes if params == n]
+    if not near:
+        below = [size for params, size in sizes if params < n][-1:]
+        above = [size for params, size in sizes if params > n][:1]
+        near = below + above
+    return min(max(r['tokens'] for r in frontier.rows if r['size'] == size) for size in near)
+
+
+def predict(result, values, kind=None):
+    """The loss at the budget values['C'] for the ladder's best size, or for size values['N'],
+    by the law `kind` (default: the better on the held-out budget): a dict of size, N, D,
+    passes, loss, its range, the law, and warnings where the prediction leaves the runs'
+    budgets, sizes or passes, or depends on a parameter the runs do not determine."""
+    frontier, budget = result.frontier, values['C']
+    kind = kind or result.better
+    law = result.law_of(kind)
+    if 'N' not in values:
+        size, n, d, loss = predict_ladder(frontier, law, budget)
+    else:
+        n = values['N']
+        named = [size for params, size in frontier.sizes if params == n]
+        size = named[0] if named else None
+        d = budget / (frontier.size_flops_per_token(size) if named else float(frontier.flops_per_token()(n)))
+        loss = float(law.loss(n, d))
+    passes = d / result.unique_tokens
+    spread = frontier.typical_spread()
+    fitted = fit.percentile_interval([float(b.loss(n, d)) for b in result.bootstrap[kind]])
+    widen = spread or 0.0
+    warnings = []
+    budgets, params = frontier.budgets, [p for p, _ in frontier.sizes]
+    if not budgets[0] <= budget <= budgets[-1]:
+        warnings.append(f"the budget {budget:.3g} FLOPs is outside the runs' {budgets[0]:.3g} to {budgets[-1]:.3g}")
+    if not params[0] <= n <= params[-1]:
+        warnings.append(f"N {n:,.0f} is outside the ladder's {params[0]:,} to {params[-1]:,} parameters")
+    covered = _covered_passes(frontier, n) / result.unique_tokens
+    if passes > covered:
+        warnings.append(f"{passes_text(passes)} passes over the names are more than runs of this size made "
+                        f"({passes_text(covered)})")
+    open_terms = [key for key in result.undetermined[kind] if key != 'R_star' or passes > 1]
+    if open_terms:
+        warnings.append(f"it depends on {', '.join(open_terms)}, which these runs do not determine")
+    if spread is None:
+        warnings.append("one seed only: how far a single run scatters is unknown, so the range is the fits' alone")
+    return dict(size=size, N=n, D=d, passes=passes, loss=loss, law=kind,
+                range=[fitted[0] - widen, fitted[1] + widen], fit_range=fitted, seed_spread=spread,
+                warnings=warnings)

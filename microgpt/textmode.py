@@ -65,6 +65,31 @@ class TextRun(Run):
         return ''.join(continue_text(self.inference_engine(), self.tokenizer, self.rng, prompt, num_chars, **options))
 
 
+def text_baselines(chars, train_text, scored_text):
+    """The uniform, unigram and bigram losses (baselines.sequence_baselines) on scored_text's
+    characters after its first, counted on train_text: both read as one stream, as the model
+    reads them. The vocabulary is the text's characters: BOS, which no window holds, is no guess."""
+    from .baselines import sequence_baselines
+    tokenizer = Tokenizer(chars)
+    return sequence_baselines(len(chars), [tokenizer.encode(train_text)], [tokenizer.encode(scored_text)])
+
+
+def training_text(checkpoint, text_data):
+    """The part of its text a text-mode checkpoint's run trained on, where it is at hand (text_data
+    is that file, or the file the run recorded is still there unchanged), else None."""
+    from pathlib import Path
+    from .data import load_text
+    training = checkpoint.training
+    if text_data.sha256 != training.get('data_sha256'):
+        recorded = training.get('data_path')
+        if not (recorded and Path(recorded).is_file()):
+            return None
+        text_data = load_text(recorded)
+        if text_data.sha256 != training.get('data_sha256'):
+            return None
+    return split_text(text_data.text, training.get('val_split') or 0.0)[0]
+
+
 def text_loss(checkpoint, text_data, on_batch=None):
     """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text: the
     text cut into windows that score each character after the first once, batched on numpy."""

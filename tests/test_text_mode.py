@@ -245,6 +245,47 @@ def test_eval_scores_every_character_of_a_text_after_the_first_once(runner, text
                      f"{len(text) - 1:,} characters in {scored['windows']:,} windows\n")
 
 
+# --- the baselines a text's loss is read against ------------------------------------------------
+
+def counted_baselines(chars, train, scored):
+    """uniform, unigram and bigram losses on scored's characters after its first, counted on train's
+    (add-one smoothed), by plain counting: the figures text mode must print."""
+    from collections import Counter
+    V = len(chars)
+    following = Counter(train[1:])
+    pairs, before = Counter(zip(train, train[1:])), Counter(train[:-1])
+    targets = list(zip(scored, scored[1:]))
+    unigram = -sum(math.log((following[b] + 1) / (len(train) - 1 + V)) for _, b in targets) / len(targets)
+    bigram = -sum(math.log((pairs[a, b] + 1) / (before[a] + V)) for a, b in targets) / len(targets)
+    return math.log(V), unigram, bigram
+
+
+def test_train_and_eval_read_a_texts_loss_against_its_baselines(runner, text_file):
+    result = train_text(runner, text_file, '--steps', '20', '--batch-size', '4', '--val-split', '0.1',
+                        '--eval-every', '20', '--samples', '0', '--out', 'b.json')
+    assert result.exit_code == 0, result.output
+    text = text_file.read_text()
+    n_tail = round(len(text) * 0.1)
+    train, tail = text[:-n_tail], text[-n_tail:]
+    uniform, unigram, bigram = counted_baselines(sorted(set(text)), train, tail)
+    assert (f"baselines on the held-out characters: uniform {uniform:.4f}, unigram {unigram:.4f}, bigram "
+            f"{bigram:.4f} (unigram and bigram counted on the {len(train):,} training characters)") in result.stderr
+    scored = runner.invoke(main, ['eval', '--checkpoint', 'b.json', '--data', str(text_file), '--held-out', '--json'])
+    assert scored.exit_code == 0, scored.output
+    scored = json.loads(scored.stdout)
+    assert scored['loss'] == ckpt.load_checkpoint('b.json').training['best']['val_loss']
+    assert scored['tokens'] == n_tail - 1 and scored['baselines']['training_characters'] == len(train)
+    for name, value in zip(('uniform', 'unigram', 'bigram'), (uniform, unigram, bigram)):
+        assert scored['baselines'][name] == pytest.approx(value, abs=1e-9)
+    other = runner.invoke(main, ['eval', '--checkpoint', 'b.json', '--data', str(text_file)])
+    uniform, unigram, bigram = counted_baselines(sorted(set(text)), train, text)
+    assert (f"baselines on the same characters: uniform {uniform:.4f}, unigram {unigram:.4f}, bigram {bigram:.4f} "
+            f"(unigram and bigram counted on the {len(train):,} training characters)") in other.stderr
+    refused = runner.invoke(main, ['eval', '--checkpoint', 'b.json', '--data', str(bundled_text_path()),
+                                   '--held-out'])
+    assert refused.exit_code == 1 and len(errors_of(refused)) == 1 and '--held-out' in errors_of(refused)[0]
+
+
 # --- a tiny model on a text the test makes, and a continuation ----------------------------------
 
 def test_a_tiny_model_learns_a_made_text_and_continues_a_prompt(runner, tmp_path):

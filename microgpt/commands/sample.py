@@ -119,11 +119,12 @@ def loss_line(result):
             f"{result['tokens']:,} tokens in {result['documents']:,} documents")
 
 
-def baselines_line(baselines, training_documents, scored='the same tokens'):
+def baselines_line(baselines, training_documents, scored='the same tokens', counted=None):
     """What the loss is read against (stderr): the three guesses' losses on the tokens scored,
-    and what the unigram and bigram were counted on (None: the scored documents themselves)."""
-    counted = (f"the {training_documents:,} training documents" if training_documents is not None
-               else "these documents themselves: the checkpoint's training data is not at hand")
+    and what the unigram and bigram were counted on (None: the scored documents themselves;
+    `counted` says it in other words)."""
+    counted = counted or (f"the {training_documents:,} training documents" if training_documents is not None
+                          else "these documents themselves: the checkpoint's training data is not at hand")
     return (f"baselines on {scored}: uniform {baselines['uniform']:.4f}, unigram {baselines['unigram']:.4f}, "
             f"bigram {baselines['bigram']:.4f} (unigram and bigram counted on {counted})")
 
@@ -180,7 +181,7 @@ def evaluate(checkpoint_path, data, held_out, as_json):
     out = console()
     loaded = load_checkpoint(checkpoint_path)
     if loaded.text_mode:
-        evaluate_text(out, loaded, checkpoint_path, data, as_json)
+        evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json)
         return
     dataset = load_dataset(data, echo=out.info)
     docs = eval_documents(loaded, dataset, held_out)
@@ -200,19 +201,35 @@ def evaluate(checkpoint_path, data, held_out, as_json):
         out.info(baselines_line(baselines, training_documents))
 
 
-def evaluate_text(out, loaded, checkpoint_path, data, as_json):
+def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
     """`eval` of a text-mode checkpoint: the whole of --data (default: the bundled text) as one
-    stream, each character after the first scored once."""
+    stream, each character after the first scored once; with held_out, only the tail its run
+    held out of that very text. Then the baselines on the same characters."""
     import json
     import math
-    from ..data import load_text
-    from ..textmode import text_loss
+    from dataclasses import replace
+    from ..data import load_text, split_text
+    from ..textmode import text_baselines, text_loss, training_text
     text = load_text(data, echo=out.info)
+    if held_out:
+        t = loaded.training
+        if not t.get('val_split') or text.sha256 != t.get('data_sha256'):
+            raise MicrogptError(f"--held-out scores the tail of its text that the run held out: it needs the text "
+                                f"checkpoint {checkpoint_path} was trained on, with a --val-split")
+        text = replace(text, text=split_text(text.text, t['val_split'])[1])
     loss, chars, windows = text_loss(loaded, text)
+    trained_on = training_text(loaded, text if not held_out else load_text(data))
+    baselines = text_baselines(loaded.chars, text.text if trained_on is None else trained_on, text.text).as_dict()
+    counted = ("this text itself: the checkpoint's training text is not at hand" if trained_on is None
+               else f"the {len(trained_on):,} training characters")
     result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': chars, 'windows': windows, 'data_mode': 'text',
-              'checkpoint': str(checkpoint_path), 'data': str(text.path)}
-    out.out(json.dumps(result) if as_json else
-            f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in {windows:,} windows")
+              'checkpoint': str(checkpoint_path), 'data': str(text.path),
+              'baselines': dict(baselines, training_characters=None if trained_on is None else len(trained_on))}
+    if as_json:
+        out.out(json.dumps(result))
+        return
+    out.out(f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in {windows:,} windows")
+    out.info(baselines_line(baselines, None, 'the same characters', counted))
 
 
 @click.command()

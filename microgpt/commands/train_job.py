@@ -18,9 +18,9 @@ from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_s
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
-from ..textmode import TextRun, TextSplit
+from ..textmode import TextRun, TextSplit, text_baselines
 from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
-from .sample import held_out_baselines_line, print_samples
+from .sample import baselines_line, held_out_baselines_line, print_samples
 
 
 @dataclass
@@ -405,6 +405,9 @@ def _text_header(console, plan, run):
     if split.held_out:
         console.info(f"held out: the last {len(split.held_out):,} characters of the text (val_split "
                      f"{plan.val_split:g}); training on windows of the first {len(split.train):,}")
+        baselines = text_baselines(split.chars, split.train, split.held_out).as_dict()
+        console.info(baselines_line(baselines, None, 'the held-out characters',
+                                    f"the {len(split.train):,} training characters"))
 
 
 def _write_passage(console, run, temperature):

@@ -439,7 +439,7 @@ def test_the_page_quotes_the_run_that_make_py_recorded():
     stdout, stderr = train_out.split('--- stderr ---\n')
     quoted = page_blocks('text')
     header = stdout.splitlines()[:3]
-    kept = [line for line in stderr.splitlines() if line.startswith(('held out:', 'eval step'))]
+    kept = [line for line in stderr.splitlines() if line.startswith(('held out:', 'baselines on', 'eval step'))]
     assert quoted[0].splitlines() == header + kept
     assert quoted[1] == sample_out.rstrip('\n') + '\n'
     seconds = float(re.search(r'trained 2000 steps in ([\d.]+)s', stderr)[1])
@@ -456,6 +456,10 @@ def test_the_page_quotes_the_run_that_make_py_recorded():
     kinds = len(set(text))
     assert f"uniformly among the {kinds} characters scores ln {kinds} = {math.log(kinds):.4f}" in page
     assert f"the training loss ({last[0]})" in page and float(last[0]) < best
+    uniform, unigram, bigram = counted_baselines(sorted(set(text)), text[:-n_tail], text[-n_tail:])
+    assert f"ln {kinds} = {uniform:.4f}" in page and f"(unigram) {unigram:.4f}" in page
+    assert f"training characters) {bigram:.4f}. The model's {best:.4f} is far below the bigram's" in page
+    assert best < bigram - 0.5
     assert f"*Coriolanus*, {len(text):,} characters" in page
     written = sample_out[len('CORIOLANUS:'):-1]
     assert len(written) == 300 and "then exactly 300 characters" in page

@@ -77,7 +77,8 @@ def load_checkpoint(path):
     if path.is_dir():
         from .export import read_export
         model = read_export(path)
-        return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype}, weights_only=True)
+        mode = {} if model.data_mode is None else {'data_mode': model.data_mode}  # text mode's, kept
+        return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype, **mode}, weights_only=True)
     obj = read_json(path, 'checkpoint', f" (train one with `microgpt train --out {path}`)")
 
     def bad(why):

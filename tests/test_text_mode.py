@@ -10,6 +10,7 @@ import re
 import runpy
 import shlex
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -389,6 +390,20 @@ def test_embeddings_draws_a_text_mode_checkpoint(runner, text_checkpoint):
     pytest.importorskip('matplotlib')
     result = runner.invoke(main, ['embeddings', '--checkpoint', text_checkpoint, '--out', 'e.png'])
     assert result.exit_code == 0 and os.path.getsize('e.png') > 0
+
+
+def test_an_exported_text_mode_model_still_continues_text(runner, text_checkpoint, text_file):
+    pytest.importorskip('safetensors')
+    result = runner.invoke(main, ['export', text_checkpoint, 'folder'])
+    assert result.exit_code == 0, result.output
+    assert json.loads(Path('folder', 'config.json').read_text())['data_mode'] == 'text'
+    assert ckpt.load_checkpoint('folder').text_mode
+    args = ['--prompt', 'the dog ', '--chars', '80']
+    from_folder = runner.invoke(main, ['sample', '--checkpoint', 'folder', *args])
+    assert from_folder.exit_code == 0 and len(from_folder.stdout) == len('the dog ') + 80 + 1
+    assert from_folder.stdout == runner.invoke(main, ['sample', '--checkpoint', text_checkpoint, *args]).stdout
+    scored = runner.invoke(main, ['eval', '--checkpoint', 'folder', '--data', str(text_file)])
+    assert scored.stdout == runner.invoke(main, ['eval', '--checkpoint', text_checkpoint, '--data', str(text_file)]).stdout
 
 
 def test_text_mode_defaults_to_the_bundled_text(runner):

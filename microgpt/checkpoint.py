@@ -17,6 +17,7 @@ FORMAT = 'microgpt-checkpoint'
 VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 has no optimizer state: it samples, it cannot resume
 DEFAULT_CHECKPOINT = 'microgpt.ckpt.json'
+TEXT_MODE = 'text'  # training['data_mode'] of a run trained with `train --text`; a list's records none
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Checkpoint:
     @property
     def tokenizer(self):
         return Tokenizer(self.chars)
+
+    @property
+    def text_mode(self):
+        """Whether the run trained on one stream of text (microgpt/textmode.py), not a list."""
+        return self.training.get('data_mode') == TEXT_MODE
 
     @property
     def inference_state_dict(self):
@@ -71,7 +77,8 @@ def load_checkpoint(path):
     if path.is_dir():
         from .export import read_export
         model = read_export(path)
-        return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype}, weights_only=True)
+        mode = {} if model.data_mode is None else {'data_mode': model.data_mode}  # text mode's, kept
+        return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype, **mode}, weights_only=True)
     obj = read_json(path, 'checkpoint', f" (train one with `microgpt train --out {path}`)")
 
     def bad(why):

@@ -8,6 +8,8 @@ from .errors import MicrogptError
 
 DEFAULT_DATA = 'input.txt'
 BUNDLED_NAMES = 'datasets/names.txt'  # package data, relative to the package
+BUNDLED_TEXT = 'datasets/shakespeare.txt'  # the text mode's default (see datasets/README.md)
+TEXT_SHA256 = 'eb8c68891c73eb8d20df99220fed9895daeedaf13d6f1a45778b3291978f6d6a'
 NAMES_SHA256 = '0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d'
 
 
@@ -55,6 +57,14 @@ def read_lines(path, what='data file'):
 
 
 def _read_lines_and_bytes(path, what):
+    text, raw = _read_text_and_bytes(path, what, 'text with one item per line')
+    lines = parse_docs(text)
+    if not lines:
+        raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
+    return lines, raw
+
+
+def _read_text_and_bytes(path, what, expected):
     path = Path(path)
     if not path.exists():
         raise MicrogptError(f"{what} not found: {path}")
@@ -65,17 +75,13 @@ def _read_lines_and_bytes(path, what):
     except OSError as e:
         raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if b'\0' in raw:
-        raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), "
-                            f"not text with one item per line")
+        raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), not {expected}")
     try:
         text = raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
         raise MicrogptError(f"cannot read {what} {path}: not UTF-8 text "
                             f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
-    lines = parse_docs(text)
-    if not lines:
-        raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
-    return lines, raw
+    return text, raw
 
 
 def load_docs(path):
@@ -96,6 +102,80 @@ def load_dataset(data, echo=None):
     path = resolve_data_path(data, echo)
     docs, raw = _read_lines_and_bytes(path, 'data file')
     return Dataset(path, docs, hashlib.sha256(raw).hexdigest())
+
+
+# --- text mode: the file is one stream of characters ------------------------------------------
+
+@dataclass
+class TextData:
+    """A file read whole as one stream of characters (text mode), the file, and its SHA-256."""
+    path: Path
+    text: str
+    sha256: str
+
+
+def bundled_text_path():
+    """The public-domain text that ships inside the package (text mode's default data)."""
+    from importlib.resources import files
+    return Path(str(files('microgpt') / BUNDLED_TEXT))
+
+
+def load_text(data, echo=None):
+    """--data PATH read whole as one stream of characters, newlines included; without --data,
+    the text bundled with microgpt. A UTF-8 byte-order mark is not a character and CRLF line
+    ends become one newline; a clear MicrogptError for a file that is missing, a folder,
+    binary, not UTF-8 or blank."""
+    if data is None:
+        path = bundled_text_path()
+        if echo:
+            echo(f"no --data: using the text bundled with microgpt ({BUNDLED_TEXT})")
+    else:
+        path = Path(data)
+    text, raw = _read_text_and_bytes(path, 'data file', 'text')
+    text = text.replace('\r\n', '\n')
+    if not text.strip():
+        raise MicrogptError(f"data file {path} is empty: it holds no text (only blanks)")
+    return TextData(path, text, hashlib.sha256(raw).hexdigest())
+
+
+def split_text(text, val_fraction):
+    """(training part, held-out tail): the last round(len(text) * val_fraction) characters are
+    held out, one contiguous piece at the end (none when val_fraction is 0)."""
+    n_val = round(len(text) * val_fraction) if val_fraction else 0
+    return text[:len(text) - n_val], text[len(text) - n_val:]
+
+
+def check_text_windows(path, text, block_size, val_fraction=0.0):
+    """A MicrogptError line unless the text's training part holds one training window
+    (block_size + 1 characters) and its held-out tail, when there is one, one target
+    (2 characters)."""
+    train, held_out = split_text(text, val_fraction)
+    window = block_size + 1
+    if len(text) < window:
+        raise MicrogptError(f"text {path} has {len(text):,} characters, fewer than one window of block_size + 1 "
+                            f"= {window:,}: give a longer text or a smaller --block-size")
+    if len(train) < window:
+        raise MicrogptError(f"the window (block_size + 1 = {window:,} characters) is longer than the "
+                            f"{len(train):,} characters of {path} left to train on after holding out "
+                            f"{len(held_out):,} (val_split {val_fraction:g}): a smaller --block-size or --val-split")
+    if held_out and len(held_out) < 2:
+        raise MicrogptError(f"val_split {val_fraction:g} holds out {len(held_out)} character of {path}; scoring "
+                            f"needs at least 2: a larger --val-split or a longer text")
+
+
+def window_starts(seed, step, batch_size, num_chars, block_size):
+    """Where a step's training windows start in a stream of num_chars characters: batch_size
+    draws of a random stream of their own, keyed by the seed and the step (so a resumed run
+    draws the same), each window block_size + 1 characters that end inside the stream."""
+    draw = random.Random(f"{seed} text window {step}")
+    return [draw.randrange(num_chars - block_size) for _ in range(batch_size)]
+
+
+def tiling_windows(tokens, block_size):
+    """The token list cut into windows of block_size + 1 tokens, each starting on the last
+    token of the one before, so each token after the first is a target exactly once (the
+    last window may be shorter, at least 2 tokens)."""
+    return [tokens[start:start + block_size + 1] for start in range(0, max(len(tokens) - 1, 0), block_size)]
 
 
 def bundled_names_path():

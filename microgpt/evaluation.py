@@ -15,8 +15,6 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=N
     its state_dict, so a loss is always measured in float64. on_batch(documents done), if
     given, hears of each batch.
     """
-    import numpy as np  # here, not at the top: importing this module stays cheap
-    from .engines.numpy_engine import NumpyEngine
     if not isinstance(batch_size, int) or batch_size < 1:
         raise MicrogptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if not docs:
@@ -24,10 +22,18 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=N
     unknown = tokenizer.unknown_chars(''.join(docs))
     if unknown:
         raise MicrogptError(f"documents have characters the model does not know: {''.join(unknown)!r}")
+    block_size = engine.config.block_size
+    return sequences_loss(engine, [tokenizer.doc_tokens(doc, block_size) for doc in docs], batch_size, on_batch)
+
+
+def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=None):
+    """Mean next-token cross-entropy over every target of the token lists `sequences`, batched
+    as mean_loss says (on the float64 numpy engine, sorted by length); on_batch(sequences done)."""
+    import numpy as np  # here, not at the top: importing this module stays cheap
+    from .engines.numpy_engine import NumpyEngine
     if not (isinstance(engine, NumpyEngine) and engine.dtype == np.float64):
         engine = NumpyEngine(engine.config, engine.state_dict())
-    block_size = engine.config.block_size
-    sequences = sorted((tokenizer.doc_tokens(doc, block_size) for doc in docs), key=len)
+    sequences = sorted(sequences, key=len)
     total, count = 0.0, 0
     with np.errstate(over='ignore', divide='ignore', invalid='ignore'):  # a diverged model gives inf/nan
         for start in range(0, len(sequences), batch_size):

@@ -37,6 +37,7 @@ class Exported:
     chars: list
     dtype: str
     weights: dict
+    data_mode: str = None  # 'text' for a model trained in text mode (microgpt/textmode.py); else None
 
 
 def safetensors_numpy():
@@ -62,11 +63,13 @@ def check_export_folder(folder, force=False):
     return folder
 
 
-def config_of(config, chars, dtype):
+def config_of(config, chars, dtype, data_mode=None):
     """config.json's content: every GPTConfig field at the top level (as Hugging Face configs
-    keep them), the dtype, the vocabulary and BOS."""
+    keep them), the dtype, the vocabulary and BOS; and, for a model trained in text mode,
+    data_mode "text" (it continues text, and never reads BOS)."""
     return {'format': FORMAT, 'version': VERSION, 'model_type': 'microgpt', **config.to_dict(),
-            'dtype': dtype, 'chars': list(chars), 'bos_token_id': len(chars), 'architecture': ARCHITECTURE}
+            'dtype': dtype, 'chars': list(chars), 'bos_token_id': len(chars), 'architecture': ARCHITECTURE,
+            **({} if data_mode is None else {'data_mode': data_mode})}
 
 
 def write_export(checkpoint, folder, force=False):
@@ -85,7 +88,7 @@ def write_export(checkpoint, folder, force=False):
     if not all(np.array_equal(matrix.astype(dtype), matrix) for matrix in exact.values()):
         dtype = 'float64'  # a float32 run's weight average is kept in float64: stored as kept
     tensors = {name: matrix.astype(dtype) for name, matrix in exact.items()}
-    settings = config_of(config, checkpoint.chars, dtype)
+    settings = config_of(config, checkpoint.chars, dtype, (checkpoint.training or {}).get('data_mode'))
 
     def make_files(staging):
         save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
@@ -130,7 +133,7 @@ def read_export(folder):
     if not config_path.exists():
         raise MicrogptError(f"{folder} is a folder without {CONFIG_FILE}: not a model written by `microgpt export`")
     settings = read_json(config_path, 'export config')
-    config, chars, dtype = _parse_config(config_path, settings)
+    config, chars, dtype, data_mode = _parse_config(config_path, settings)
     if not weights_path.is_file():
         raise MicrogptError(f"{weights_path} not found: an exported model needs both {CONFIG_FILE} and {WEIGHTS_FILE}")
     load_file = safetensors_numpy().load_file
@@ -139,7 +142,7 @@ def read_export(folder):
     except Exception as e:  # the library's errors for a damaged file have no common base class
         raise MicrogptError(f"{weights_path} is not a readable safetensors file: {' '.join(str(e).split())[:200]}") \
             from None
-    return Exported(config, chars, dtype, _check_tensors(weights_path, tensors, config, dtype))
+    return Exported(config, chars, dtype, _check_tensors(weights_path, tensors, config, dtype), data_mode)
 
 
 def _parse_config(path, settings):
@@ -170,7 +173,9 @@ def _parse_config(path, settings):
         raise bad(f"{len(chars)} chars and BOS make {len(chars) + 1} tokens, not vocab_size {config.vocab_size}")
     if settings['bos_token_id'] != len(chars) or isinstance(settings['bos_token_id'], bool):
         raise bad(f"bos_token_id is {settings['bos_token_id']!r}, not {len(chars)} (the token after the chars)")
-    return config, chars, dtype
+    if settings.get('data_mode') not in (None, 'text'):
+        raise bad(f"data_mode {settings['data_mode']!r} is not 'text' (a list's model has none)")
+    return config, chars, dtype, settings.get('data_mode')
 
 
 def _check_tensors(path, tensors, config, dtype):

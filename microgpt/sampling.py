@@ -153,3 +153,50 @@ def novelty_documents(checkpoint, dataset):
     if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
         return held_out_split(dataset.docs, t['seed'], t['val_split'])
     return dataset.docs, None
+
+
+# --- text mode: continuing a prompt -----------------------------------------------------------
+
+DEFAULT_TEXT_CHARS = 200  # what `train --text` writes after training, and `sample --chars`'s default
+LINE_START = '\n'  # what a text-mode model reads when no prompt is given: the start of a line
+
+
+def check_prompt(tokenizer, prompt):
+    """A MicrogptError line unless a text-mode model can read the prompt: every character in
+    its vocabulary; an empty prompt starts a line, so the vocabulary needs a newline."""
+    unknown = tokenizer.unknown_chars(prompt)
+    if unknown:
+        raise MicrogptError(f"prompt {prompt!r} has characters the model does not know: {''.join(unknown)!r}")
+    if not prompt and tokenizer.unknown_chars(LINE_START):
+        raise MicrogptError("this model's text has no newline to start from: give a --prompt")
+
+
+def continue_text(engine, tokenizer, rng, prompt, num_chars, temperature=DEFAULT_TEMPERATURE, top_k=None,
+                  top_p=None):
+    """Yield num_chars characters that continue `prompt`, one `choices` draw each, from a
+    text-mode model: it reads the last block_size characters written (the prompt, then what it
+    drew); once there are more, the window slides and is read again from position 0, as the
+    model was trained on windows. BOS, which no training window holds, is never drawn. An
+    empty prompt reads as the start of a line. The arguments are checked before the first draw."""
+    check_sampling_args(tokenizer, engine.config.block_size, temperature, top_k, top_p)
+    check_prompt(tokenizer, prompt)
+    return _continuation(engine, tokenizer, rng, prompt, num_chars, temperature, top_k, top_p)
+
+
+def _continuation(engine, tokenizer, rng, prompt, num_chars, temperature, top_k, top_p):
+    block_size = engine.config.block_size
+    written = tokenizer.encode(prompt or LINE_START)
+    cache, read_from, read = None, None, 0  # the cache holds written[read_from:read_from + read]
+    for _ in range(num_chars):
+        start = max(0, len(written) - block_size)
+        if start != read_from:
+            cache, read_from, read = engine.new_cache(), start, 0
+        while read_from + read < len(written):
+            logits = engine.logits(written[read_from + read], read, cache)
+            read += 1
+        logits = list(logits)
+        logits[tokenizer.bos] = -math.inf  # before top-k / top-p, so they choose among characters
+        probs = next_token_probs(logits, temperature, top_k, top_p)
+        token_id = rng.choices(range(tokenizer.vocab_size), weights=probs)[0]
+        written.append(token_id)
+        yield tokenizer.chars[token_id]

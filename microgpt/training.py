@@ -171,13 +171,15 @@ class Run:
     other than the original's draw from streams of their own, keyed by the seed and the step
     (or the pass), so the one stream stays the original's and a resumed run draws the same."""
 
-    def __init__(self, docs, seed=DEFAULT_SEED, arch=None, engine_name='numpy', held_out=None, dtype=None):
+    def __init__(self, docs, seed=DEFAULT_SEED, arch=None, engine_name='numpy', held_out=None, dtype=None,
+                 chars=None):
         self.seed = seed
         self.rng = random.Random(seed)
         self.docs = list(docs)
         self.rng.shuffle(self.docs)
         self.held_out = list(held_out or [])
-        self.tokenizer = Tokenizer.from_docs(self.docs)
+        # the vocabulary: `chars` when given (text mode: the whole file's), else the documents'
+        self.tokenizer = Tokenizer.from_docs(self.docs) if chars is None else Tokenizer(chars)
         self.config = GPTConfig(vocab_size=self.tokenizer.vocab_size, **{**ARCH_DEFAULTS, **(arch or {})})
         self.engine_name, self.dtype = engine_name, dtype
         self.engine = make_engine(engine_name, self.config, init_state_dict(self.config, self.rng), dtype)

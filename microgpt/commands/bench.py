@@ -7,7 +7,7 @@ from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..speed import SAMPLES, time_engines
 from ..training import TRAIN_DEFAULTS
-from .options import COUNT, DEFAULT_GENOME_READ, comma_list, console, data_option, data_read
+from .options import COUNT, DEFAULT_GENOME_READ, comma_list, console, data_option, data_read, list_only
 
 
 def engine_line(name, figures):
@@ -34,6 +34,7 @@ def check_engines(names):
               help="Rounds: each engine runs once a round, engines alternating; figures are medians "
                    "(an engine whose first round takes over 10 s runs once).")
 @data_option
+@list_only("it times the default run, one document a step, on a list")
 @click.option('--out', type=click.Path(dir_okay=False), default=None, help="Also write the JSON report here.")
 def bench(steps, engines, repeat, data, out):
     """Time each engine side by side: seconds per training step and for 20 samples; print a

@@ -15,7 +15,7 @@ from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from ..evolve.organism import GenerationSummary
 from ..genome import DEFAULT_GENOME
-from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, data_read, \
+from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, data_read, list_only, \
     parallel_options, seed_option
 
 EVOLVE_SECTIONS = (
@@ -37,6 +37,7 @@ EVOLVE_SECTIONS = (
 @seed_option("Seed of the search, of the validation split and of every organism's training.")
 @parallel_options
 @data_option
+@list_only("it scores organisms on a list's held-out documents (and their names, for --fitness aesthetic)")
 @click.option('--out', type=click.Path(), default=DEFAULT_GENOME, show_default=True,
               help="Where to write the best genome (`microgpt train` loads ./genome.json). A genome "
                    "already there takes part in the final and is replaced only when the winner beats it "

@@ -129,6 +129,22 @@ def data_read(data):
     return ('--data' if data is not None else "the data file (--data's default)"), resolve_data_path(data)
 
 
+def list_only(why):
+    """--text on a command that works on lists only (one document per line): the one line that
+    says so (`why`: what the command needs a list for), before any work. Text mode is `train
+    --text`'s, and `sample` and `eval` follow the checkpoint it writes."""
+    def refuse(ctx, param, value):
+        if value:
+            names, at = [], ctx
+            while at.parent is not None:  # `sweep steps`, not `steps`
+                names.append(at.info_name)
+                at = at.parent
+            raise MicrogptError(f"{' '.join(reversed(names))} has no text mode: {why}; train on a text with "
+                                f"`microgpt train --text`, then sample and eval its checkpoint")
+    return click.option('--text', 'text_mode', is_flag=True, expose_value=False, is_eager=True, callback=refuse,
+                        help="Not here: text mode is for train, sample and eval (this command reads a list).")
+
+
 def seed_option(help_text):
     return click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True, help=help_text)
 
@@ -211,7 +227,7 @@ TRAIN_SECTIONS = (
     ('Schedule', _SETTINGS_SECTIONS['Schedule']),
     ('Evaluation', _SETTINGS_SECTIONS['Evaluation']),
     ('Sampling', ['samples', 'temperature']),
-    ('Input and output', ['data', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
+    ('Input and output', ['data', 'text_mode', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),
 )
 

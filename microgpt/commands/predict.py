@@ -4,6 +4,7 @@ not expect? how did it pick each letter of a sample?), and the lines each prints
 come from microgpt/predictions.py; the bars are plain text, so they read the same piped."""
 import click
 
+from ..errors import MicrogptError
 from ..predictions import END
 from ..sampling import DEFAULT_TEMPERATURE
 from .options import COUNT, POSITIVE, checkpoint_option, console, engine_option, sampling_options, text_option
@@ -22,6 +23,10 @@ def loaded_engine(checkpoint_path, engine):
     from ..checkpoint import load_checkpoint
     from ..engines import make_engine
     loaded = load_checkpoint(checkpoint_path)
+    if loaded.text_mode:
+        command = click.get_current_context().info_name
+        raise MicrogptError(f"{command} reads a name from BOS to BOS; checkpoint {checkpoint_path} was trained on "
+                            f"text (train --text), which has no BOS: continue a text with `microgpt sample --prompt`")
     return make_engine(engine, loaded.config, loaded.inference_state_dict), loaded.tokenizer
 
 

@@ -1,12 +1,13 @@
 """`microgpt sample`, `eval` and `judge`: what a trained checkpoint says, and how good it is;
 the samples' lines, which `train` prints too."""
 import click
+from click.core import ParameterSource
 
 from ..console import Ticker, new_names_line, novelty_line, sample_line
 from ..errors import MicrogptError
-from ..sampling import DEFAULT_NUM_SAMPLES, NEW_NAME_DRAWS_PER_NAME
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEXT_CHARS, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
-from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, sampling_options
+from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, list_only, sampling_options
 
 
 def print_samples(console, draw, num, known=None):
@@ -42,14 +43,21 @@ def print_samples(console, draw, num, known=None):
                    f"them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a name; stderr says how many were "
                    "rejected.")
 @data_option
-def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, new, data):
-    """Sample names from a trained checkpoint (whichever engine trained it).
+@click.option('--prompt', default=None,
+              help="Text mode: the text to continue (printed, then the characters written after it; "
+                   "default: the start of a line).")
+@click.option('--chars', type=click.IntRange(min=0), default=None, show_default=str(DEFAULT_TEXT_CHARS),
+              help="Text mode: how many characters to write after the prompt.")
+def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine, novelty, new, data, prompt, chars):
+    """Sample names from a trained checkpoint (whichever engine trained it); from a
+    checkpoint trained with `train --text`, continue a prompt for --chars characters.
 
     \b
     Examples:
       microgpt sample --num 10 --temperature 0.6 --prefix ka --top-k 5
       microgpt sample --checkpoint run.best.ckpt.json --novelty
       microgpt sample --new
+      microgpt sample --checkpoint play.ckpt.json --prompt "ROMEO:" --chars 300
     """
     import random
     from ..checkpoint import load_checkpoint
@@ -59,6 +67,13 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     from ..sampling import novelty as novelty_counts
     out = console()
     loaded = load_checkpoint(checkpoint_path)
+    if loaded.text_mode or prompt is not None or chars is not None:
+        num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
+        used = dict(num=num_given, prefix=prefix, novelty=novelty, new=new)
+        check_text_sampling(loaded, checkpoint_path, {name: value for name, value in used.items() if value})
+        write_continuation(out, loaded, engine, seed, prompt or '', DEFAULT_TEXT_CHARS if chars is None else chars,
+                           temperature=temperature, top_k=top_k, top_p=top_p)
+        return
     if novelty and loaded.weights_only:
         raise MicrogptError(f"--novelty needs the training record (which documents trained the model), and "
                             f"{checkpoint_path} is an exported folder: it holds weights only")
@@ -75,16 +90,41 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
         out.info(novelty_line(novelty_counts(names, *known)))
 
 
+def check_text_sampling(loaded, checkpoint_path, names_options):
+    """One line unless the checkpoint continues text (trained with `train --text`) and none of
+    the options that only mean something for names (`names_options`: {name: value given}) is given."""
+    if not loaded.text_mode:
+        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
+                            f"list (one document per line): sample names with --prefix and --num")
+    for name in names_options:
+        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
+                            f"(train --text): continue a --prompt instead")
+
+
+def write_continuation(out, loaded, engine_name, seed, prompt, num_chars, **options):
+    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it."""
+    import random
+    from ..engines import make_engine
+    from ..sampling import check_prompt, check_sampling_args, continue_text
+    tokenizer = loaded.tokenizer
+    check_sampling_args(tokenizer, loaded.config.block_size, options['temperature'], options['top_k'], options['top_p'])
+    check_prompt(tokenizer, prompt)
+    model = make_engine(engine_name, loaded.config, loaded.inference_state_dict)
+    written = continue_text(model, tokenizer, random.Random(seed), prompt, num_chars, **options)
+    out.out(prompt + ''.join(written))
+
+
 def loss_line(result):
     return (f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.4f} | "
             f"{result['tokens']:,} tokens in {result['documents']:,} documents")
 
 
-def baselines_line(baselines, training_documents, scored='the same tokens'):
+def baselines_line(baselines, training_documents, scored='the same tokens', counted=None):
     """What the loss is read against (stderr): the three guesses' losses on the tokens scored,
-    and what the unigram and bigram were counted on (None: the scored documents themselves)."""
-    counted = (f"the {training_documents:,} training documents" if training_documents is not None
-               else "these documents themselves: the checkpoint's training data is not at hand")
+    and what the unigram and bigram were counted on (None: the scored documents themselves;
+    `counted` says it in other words)."""
+    counted = counted or (f"the {training_documents:,} training documents" if training_documents is not None
+                          else "these documents themselves: the checkpoint's training data is not at hand")
     return (f"baselines on {scored}: uniform {baselines['uniform']:.4f}, unigram {baselines['unigram']:.4f}, "
             f"bigram {baselines['bigram']:.4f} (unigram and bigram counted on {counted})")
 
@@ -140,6 +180,9 @@ def evaluate(checkpoint_path, data, held_out, as_json):
     from ..evaluation import checkpoint_loss
     out = console()
     loaded = load_checkpoint(checkpoint_path)
+    if loaded.text_mode:
+        evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json)
+        return
     dataset = load_dataset(data, echo=out.info)
     docs = eval_documents(loaded, dataset, held_out)
     ticker = Ticker(out, 'evaluating', len(docs), unit='documents')
@@ -158,10 +201,42 @@ def evaluate(checkpoint_path, data, held_out, as_json):
         out.info(baselines_line(baselines, training_documents))
 
 
+def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
+    """`eval` of a text-mode checkpoint: the whole of --data (default: the bundled text) as one
+    stream, each character after the first scored once; with held_out, only the tail its run
+    held out of that very text. Then the baselines on the same characters."""
+    import json
+    import math
+    from dataclasses import replace
+    from ..data import load_text, split_text
+    from ..textmode import text_baselines, text_loss, training_text
+    text = load_text(data, echo=out.info)
+    if held_out:
+        t = loaded.training
+        if not t.get('val_split') or text.sha256 != t.get('data_sha256'):
+            raise MicrogptError(f"--held-out scores the tail of its text that the run held out: it needs the text "
+                                f"checkpoint {checkpoint_path} was trained on, with a --val-split")
+        text = replace(text, text=split_text(text.text, t['val_split'])[1])
+    loss, chars, windows = text_loss(loaded, text)
+    trained_on = training_text(loaded, text if not held_out else load_text(data))
+    baselines = text_baselines(loaded.chars, text.text if trained_on is None else trained_on, text.text).as_dict()
+    counted = ("this text itself: the checkpoint's training text is not at hand" if trained_on is None
+               else f"the {len(trained_on):,} training characters")
+    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': chars, 'windows': windows, 'data_mode': 'text',
+              'checkpoint': str(checkpoint_path), 'data': str(text.path),
+              'baselines': dict(baselines, training_characters=None if trained_on is None else len(trained_on))}
+    if as_json:
+        out.out(json.dumps(result))
+        return
+    out.out(f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in {windows:,} windows")
+    out.info(baselines_line(baselines, None, 'the same characters', counted))
+
+
 @click.command()
 @click.argument('names_file', type=click.Path(dir_okay=False))
 @click.option('--data', type=click.Path(), default=None,
               help="The training data the names are judged against. " + DATA_HELP.split('. ', 1)[1])
+@list_only("it scores names, each against a list of names")
 @click.option('--json', 'as_json', is_flag=True,
               help='Print one JSON object: {"score", "components", "names": [...]}.')
 def judge(names_file, data, as_json):

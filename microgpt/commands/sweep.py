@@ -7,7 +7,7 @@ from ..errors import require_positive
 from ..scaling import plans
 from ..training import TRAIN_DEFAULTS
 from .options import (COUNT, DEFAULT_GENOME_READ, POSITIVE, apply, command_argv, console, data_option, data_read,
-                      engine_option, parallel_options, seed_option)
+                      engine_option, list_only, parallel_options, seed_option)
 
 
 # --- the lines a sweep prints ---------------------------------------------------------------
@@ -86,10 +86,14 @@ def results_file_options(command):
     ])
 
 
+SWEEP_LIST_ONLY = list_only("its runs train on a list and score its held-out documents")
+
+
 def sweep_options(command):
     """The options of the steps and params sweeps: data, run settings, parallelism, results file."""
     return apply(command, [
         data_option,
+        SWEEP_LIST_ONLY,
         seed_option("Seed of every run and of the held-out validation split."),
         click.option('--lr', type=POSITIVE, default=TRAIN_DEFAULTS.learning_rate, show_default=True,
                      help="Adam learning rate, decayed linearly to 0 in each run."),
@@ -169,6 +173,7 @@ def comma_joined(values):
 @click.option('--batch-size', type=COUNT, default=FRONTIER['batch_size'], show_default=True,
               help="Documents per step.")
 @data_option
+@SWEEP_LIST_ONLY
 @results_file_options
 def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size, data, engine, workers,
                    cluster, out_dir, resume):

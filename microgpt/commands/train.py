@@ -31,6 +31,11 @@ from .train_job import TrainRequest, train_job
               help=f"Print only samples that are not in the data and not repeated: drawn until there are "
                    f"--samples of them, giving up after {NEW_NAME_DRAWS_PER_NAME} draws a sample; stderr says "
                    "how many were rejected.")
+@click.option('--text', 'text_mode', is_flag=True,
+              help="Text mode: --data is one stream of characters (newlines are characters too), not a list; "
+                   "each example is a window of block-size + 1 characters drawn at random (by --seed), "
+                   "--val-split holds out the text's last share, and training ends by writing a passage. "
+                   "Default data: the Shakespeare bundled with microgpt.")
 @engine_option
 @click.option('--out', type=click.Path(), default=None, show_default=DEFAULT_CHECKPOINT,
               help="Where to write the checkpoint (with --resume: the resumed checkpoint).")
@@ -49,8 +54,8 @@ from .train_job import TrainRequest, train_job
               help="Also draw the training loss per step and its moving average, and the held-out "
                    "loss of each evaluation, to this image (.png, .svg, .pdf; needs matplotlib: pip install "
                    "matplotlib).")
-def train(data, seed, genome_path, primordial, temperature, samples, new_samples, engine, dtype, out, resume,
-          plot, budget, max_time, **settings):
+def train(data, seed, genome_path, primordial, temperature, samples, new_samples, text_mode, engine, dtype, out,
+          resume, plot, budget, max_time, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -65,12 +70,14 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
       microgpt train --resume microgpt.ckpt.json
       microgpt train --val-split 0.1 --eval-every 500 --early-stop 4 --out run.ckpt.json
       microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
+      microgpt train --text --data play.txt --val-split 0.1 --eval-every 500
     """
     genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
     train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
                            primordial=primordial, temperature=temperature, samples=samples, engine=engine,
                            dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
-                           new_samples=new_samples, command=command_argv(), flags=SETTING_FLAGS), console())
+                           new_samples=new_samples, text=text_mode, command=command_argv(), flags=SETTING_FLAGS),
+              console())
 
 
 # --- the commands of microgpt/commands/ -----------------------------------------------------------

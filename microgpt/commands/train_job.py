@@ -10,17 +10,18 @@ from typing import Optional
 from .. import checkpoint as ckpt
 from ..console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, novelty_line, step_line,
                       voice_become, voice_unformed, voice_variant)
-from ..data import held_out_split, load_dataset
+from ..data import held_out_split, load_dataset, load_text
 from ..engines import DEFAULT_DTYPE, check_dtype
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
 from ..outputs import Output, check_outputs
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
+from ..textmode import TextRun, TextSplit, text_baselines
 from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
 from .options import DEFAULT_GENOME_READ, data_read
-from .sample import held_out_baselines_line, print_samples
+from .sample import baselines_line, held_out_baselines_line, print_samples
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TrainRequest:
     max_time: Optional[float] = None  # seconds
     budget: Optional[float] = None  # FLOPs: sets the number of steps
     new_samples: bool = False  # sample only names not in the data, none twice
+    text: bool = False  # text mode: the data is one stream of characters (microgpt/textmode.py)
     command: Optional[list] = None  # the arguments after `microgpt`
     flags: dict = field(default_factory=dict)  # setting -> the command-line flag that sets it (for messages)
 
@@ -69,6 +71,8 @@ class TrainPlan:
     train_docs: list = None  # its documents trained on, and those held out
     held_out: list = None
     budget_flops_per_step: Optional[float] = None  # with a budget: the mean step's FLOPs
+    text_mode: bool = False  # the data is one stream of characters (--text, or the resumed run's)
+    text_split: object = None  # in text mode, once read: the textmode.TextSplit
 
     @property
     def val_split(self):
@@ -100,6 +104,8 @@ def plan_training(request):
     check_dtype(request.engine, request.dtype)
     if request.new_samples and request.samples == 0:
         raise MicrogptError("--new-samples picks which samples to print, and --samples 0 prints none: drop one")
+    if request.new_samples and request.text:
+        raise MicrogptError("--new-samples picks names not in the list; text mode writes one passage: drop one")
     if request.resume:
         if request.budget is not None:
             raise MicrogptError("--budget sets the steps of a new run; a resumed run keeps its own: drop --budget")
@@ -107,6 +113,7 @@ def plan_training(request):
     if request.budget is not None and request.genes.get('num_steps') is not None:
         raise MicrogptError("--budget sets the number of steps: drop --steps")
     plan = _plan_new(request)
+    plan.text_mode = request.text
     if request.budget is None:
         _settle_training(request, plan)
     return plan
@@ -208,9 +215,10 @@ def _plan_resume(request):
         if value is not None and value != have[name]:
             raise MicrogptError(f"{name} {value} (given on the command line) contradicts checkpoint "
                                 f"{request.resume}, which has {name} {have[name]}")
+    text_mode = text_mode_of_resumed(request, resumed)
     arch = {name: getattr(config, name) for name in ARCH_FIELDS}
     return TrainPlan(
-        arch=arch, train=train, seed=t['seed'],
+        arch=arch, train=train, seed=t['seed'], text_mode=text_mode,
         temperature=t['temperature'] if request.temperature is None else request.temperature,
         samples=t['samples'] if request.samples is None else request.samples,
         out=request.resume if request.out is None else request.out,
@@ -233,18 +241,21 @@ def check_plan_io(request, plan, console):
     if request.plot:
         from ..plots import check_plot_path
         check_plot_path(request.plot)
-    plan.data = data = load_dataset(request.data, echo=console.info)
+    plan.data = data = (load_text if plan.text_mode else load_dataset)(request.data, echo=console.info)
     if plan.resumed is not None:
         digest = data.sha256
         if digest != plan.resumed.training.get('data_sha256'):
             raise MicrogptError(f"{data.path} is not the data checkpoint {request.resume} was trained "
                                 f"on (SHA-256 {digest[:12]}..., the checkpoint's "
                                 f"{str(plan.resumed.training.get('data_sha256'))[:12]}...)")
-    if plan.val_split:
+    if plan.text_mode:
+        plan.text_split = split = TextSplit.of(data, plan.arch['block_size'], plan.val_split)
+        plan.train_docs, plan.held_out = [split.train], [split.held_out] if split.held_out else []
+    elif plan.val_split:
         plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.val_split)
     else:
         plan.train_docs, plan.held_out = data.docs, []
-    check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
+    check_memory(plan.arch, request.engine, vocab_size=vocabulary_size(plan))
     if request.budget is not None:
         plan_budget(request, plan)
 
@@ -253,7 +264,7 @@ def plan_budget(request, plan):
     """The steps a FLOPs budget buys (microgpt.flops: the mean step over the training
     documents), and the training settled with them."""
     from ..flops import lengths_of, mean_step_flops, steps_for_budget
-    config = plan.genome.model_config(vocab_size=len(set(''.join(plan.train_docs))) + 1)
+    config = plan.genome.model_config(vocab_size=vocabulary_size(plan, training_only=True))
     lengths = lengths_of(plan.train_docs, config)
     batch_size, dropout = plan.genome.batch_size, plan.genome.dropout
     _settle_training(request, plan, steps_for_budget(config, batch_size, request.budget, lengths, dropout))
@@ -269,17 +280,23 @@ def train_job(request, console):
         console.info(plan.genome_line)
     console.info(plan.voice)
     cfg = plan.train
-    run = Run(plan.train_docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine,
-              held_out=plan.held_out, dtype=request.dtype)
+    if plan.text_mode:
+        run = TextRun(plan.text_split, seed=plan.seed, arch=plan.arch, engine_name=request.engine, dtype=request.dtype)
+    else:
+        run = Run(plan.train_docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine,
+                  held_out=plan.held_out, dtype=request.dtype)
     if request.budget is not None:
         step_seconds = run.seconds_per_step(cfg)
         console.info(budget_line(request.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds,
                                  request.engine))
     if plan.resumed is not None:
         _restore(run, plan.resumed, request.engine, request.dtype)
-    for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
-        console.out(line)
-    if plan.held_out:
+    if plan.text_mode:
+        _text_header(console, plan, run)
+    else:
+        for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
+            console.out(line)
+    if plan.held_out and not plan.text_mode:
         console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {plan.seed}); "
                      f"training on {len(run.docs):,}")
         console.info(held_out_baselines_line(run, plan.held_out))
@@ -295,7 +312,8 @@ def train_job(request, console):
                         curve=list(run.curve), stopped_early=run.stopped_early,
                         budget=request.budget if plan.resumed is None else plan.resumed.training.get('budget'),
                         best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
-                                                            checkpoint=str(plan.best_out)))
+                                                            checkpoint=str(plan.best_out)),
+                        **({'data_mode': ckpt.TEXT_MODE} if plan.text_mode else {}))
         ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
             run.engine.optimizer_state(), run.losses, origin,
@@ -343,7 +361,9 @@ def train_job(request, console):
         console.info(f"stopped at --max-time {request.max_time:g}s after {run.step} of {cfg.num_steps} steps; "
                      f"continue with `microgpt train --resume {plan.out}`")
         return run
-    if plan.samples:
+    if plan.samples and plan.text_mode:
+        _write_passage(console, run, plan.temperature)
+    elif plan.samples:
         console.out('')
         console.out(INFERENCE_HEADER)
         draw = lambda count: generate(run.inference_engine(), run.tokenizer, run.rng, count,  # noqa: E731
@@ -352,6 +372,52 @@ def train_job(request, console):
                               run.docs + plan.held_out if request.new_samples else None)
         console.info(novelty_line(novelty(names, run.docs, plan.held_out if cfg.val_split else None)))
     return run
+
+
+def text_mode_of_resumed(request, resumed):
+    """A resumed run keeps the data mode its checkpoint records; --text must agree with it."""
+    text_mode = resumed.text_mode
+    if request.text and not text_mode:
+        raise MicrogptError(f"--text contradicts checkpoint {request.resume}, which was trained on a list "
+                            f"(one document per line): drop --text")
+    if request.new_samples and text_mode:
+        raise MicrogptError(f"--new-samples picks names not in the list; checkpoint {request.resume} was "
+                            f"trained in text mode: drop --new-samples")
+    return text_mode
+
+
+def vocabulary_size(plan, training_only=False):
+    """The model's vocabulary size for the data read: in text mode the whole file's characters
+    and BOS; else the documents' (with training_only, the training documents')."""
+    if plan.text_mode:
+        return len(plan.text_split.chars) + 1
+    return len(set(''.join(plan.train_docs if training_only else plan.data.docs))) + 1
+
+
+TEXT_INFERENCE_HEADER = "--- inference (text written after a new line) ---"
+
+
+def _text_header(console, plan, run):
+    """Text mode's header: the characters trained on, the vocabulary, the parameters; and
+    (stderr) the held-out tail."""
+    split = plan.text_split
+    console.out(f"num chars: {len(split.train)}")
+    console.out(f"vocab size: {run.config.vocab_size}")
+    console.out(f"num params: {run.config.num_params()}")
+    if split.held_out:
+        console.info(f"held out: the last {len(split.held_out):,} characters of the text (val_split "
+                     f"{plan.val_split:g}); training on windows of the first {len(split.train):,}")
+        baselines = text_baselines(split.chars, split.train, split.held_out).as_dict()
+        console.info(baselines_line(baselines, None, 'the held-out characters',
+                                    f"the {len(split.train):,} training characters"))
+
+
+def _write_passage(console, run, temperature):
+    """After training in text mode: one passage of DEFAULT_TEXT_CHARS characters, drawn from the
+    run's own random stream, as the model writes after a new line."""
+    console.out('')
+    console.out(TEXT_INFERENCE_HEADER)
+    console.out(run.write(DEFAULT_TEXT_CHARS, temperature=temperature))
 
 
 def _restore(run, resumed, engine_name, dtype=None):

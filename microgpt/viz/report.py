@@ -426,6 +426,10 @@ def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT
         raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
     has_matplotlib = _has_matplotlib()
     checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.text_mode:
+        raise MicrogptError(f"report shows a names model (samples, their novelty, a name's attention); checkpoint "
+                            f"{checkpoint_path} was trained on text (train --text): continue a text with "
+                            f"`microgpt sample --prompt`, score one with `microgpt eval`")
     page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo,
                         has_matplotlib=has_matplotlib)
     atomic_write_bytes(out, page.encode('utf-8'))

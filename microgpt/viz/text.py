@@ -9,6 +9,9 @@ def text_tokens(checkpoint, text):
     empty, a character the model does not know, or longer than its context holds (the model
     reads BOS and every character, at most block_size positions)."""
     tokenizer, block_size = checkpoint.tokenizer, checkpoint.config.block_size
+    if checkpoint.text_mode:
+        raise MicrogptError("this checkpoint was trained on text (train --text), which has no BOS: its pictures of "
+                            "a name from BOS to BOS mean nothing; continue a text with `microgpt sample --prompt`")
     if not text:
         raise MicrogptError("--text is empty: give a word or name made of the model's characters")
     unknown = tokenizer.unknown_chars(text)

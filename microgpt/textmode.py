@@ -1,0 +1,107 @@
+"""Training on any text (text mode): the file is one stream of characters, newlines
+included, and each training example a window of block_size + 1 characters drawn from it.
+
+A TextRun is a Run whose documents are the one training part of the stream: the same random
+stream (shuffling one document draws nothing, so the parameter init comes first), the same
+engines and steps; only the batch differs (data.window_starts: windows drawn by a stream of
+their own, keyed by the seed and the step, so a resumed run draws the same) and the held-out
+loss, measured on the stream's contiguous tail (data.split_text) cut into windows that each
+score every character once (data.tiling_windows). The vocabulary is the whole file's, so the
+tail has no character the model lacks.
+"""
+from dataclasses import dataclass
+
+from .data import Tokenizer, check_text_windows, split_text, tiling_windows, window_starts
+from .errors import MicrogptError
+from .sampling import DEFAULT_TEXT_CHARS, continue_text
+from .training import DEFAULT_SEED, Run
+
+
+@dataclass
+class TextSplit:
+    """A text cut for training: the part trained on, the held-out tail, the vocabulary."""
+    train: str
+    held_out: str
+    chars: list
+
+    @classmethod
+    def of(cls, text_data, block_size, val_split=0.0):
+        """The split of a TextData (data.load_text), checked to hold the windows it needs."""
+        check_text_windows(text_data.path, text_data.text, block_size, val_split)
+        train, held_out = split_text(text_data.text, val_split)
+        return cls(train, held_out, sorted(set(text_data.text)))
+
+
+class TextRun(Run):
+    """A Run over one stream of text: see the module's docstring."""
+
+    def __init__(self, split, seed=DEFAULT_SEED, arch=None, engine_name='numpy', dtype=None):
+        super().__init__([split.train], seed, arch, engine_name, held_out=[split.held_out] if split.held_out else [],
+                         dtype=dtype, chars=split.chars)
+        self.stream = self.tokenizer.encode(split.train)
+
+    def batch_indices(self, step, batch_size, order=None):
+        """Where the step's windows start in the training stream (whatever the batch order)."""
+        return window_starts(self.seed, step, batch_size, len(self.stream), self.config.block_size)
+
+    def batch(self, step, batch_size, order=None):
+        """The step's windows of block_size + 1 tokens: the characters of the training part."""
+        window = self.config.block_size + 1
+        return [self.stream[start:start + window] for start in self.batch_indices(step, batch_size)]
+
+    def evaluate(self):
+        """The mean per-character loss of the held-out tail, with the weights inference uses."""
+        from .engines import make_engine
+        from .evaluation import sequences_loss
+        engine = self.engine if self.average is None else make_engine('numpy', self.config,
+                                                                       self.inference_state_dict())
+        windows = tiling_windows(self.tokenizer.encode(self.held_out[0]), self.config.block_size)
+        return sequences_loss(engine, windows)
+
+    def write(self, num_chars=DEFAULT_TEXT_CHARS, prompt='', **options):
+        """num_chars characters the model, as trained so far, writes after `prompt` (empty: at the
+        start of a line), drawn from the run's own random stream (after training, what `train`
+        prints). options: temperature, top_k, top_p (see sampling.continue_text)."""
+        return ''.join(continue_text(self.inference_engine(), self.tokenizer, self.rng, prompt, num_chars, **options))
+
+
+def text_baselines(chars, train_text, scored_text):
+    """The uniform, unigram and bigram losses (baselines.sequence_baselines) on scored_text's
+    characters after its first, counted on train_text: both read as one stream, as the model
+    reads them. The vocabulary is the text's characters: BOS, which no window holds, is no guess."""
+    from .baselines import sequence_baselines
+    tokenizer = Tokenizer(chars)
+    return sequence_baselines(len(chars), [tokenizer.encode(train_text)], [tokenizer.encode(scored_text)])
+
+
+def training_text(checkpoint, text_data):
+    """The part of its text a text-mode checkpoint's run trained on, where it is at hand (text_data
+    is that file, or the file the run recorded is still there unchanged), else None."""
+    from pathlib import Path
+    from .data import load_text
+    training = checkpoint.training
+    if text_data.sha256 != training.get('data_sha256'):
+        recorded = training.get('data_path')
+        if not (recorded and Path(recorded).is_file()):
+            return None
+        text_data = load_text(recorded)
+        if text_data.sha256 != training.get('data_sha256'):
+            return None
+    return split_text(text_data.text, training.get('val_split') or 0.0)[0]
+
+
+def text_loss(checkpoint, text_data, on_batch=None):
+    """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text: the
+    text cut into windows that score each character after the first once, batched on numpy."""
+    from .engines import make_engine
+    from .evaluation import sequences_loss
+    tokenizer = Tokenizer(checkpoint.chars)
+    unknown = tokenizer.unknown_chars(text_data.text)
+    if unknown:
+        raise MicrogptError(f"{text_data.path} has characters the model does not know: {''.join(unknown)!r}")
+    if len(text_data.text) < 2:
+        raise MicrogptError(f"{text_data.path} has {len(text_data.text)} character: scoring needs at least 2")
+    windows = tiling_windows(tokenizer.encode(text_data.text), checkpoint.config.block_size)
+    engine = make_engine('numpy', checkpoint.config, checkpoint.inference_state_dict)
+    loss = sequences_loss(engine, windows, on_batch=on_batch)
+    return loss, len(text_data.text) - 1, len(windows)

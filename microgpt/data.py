@@ -16,7 +16,10 @@ def sha256_of(path):
 
 
 def parse_docs(text):
-    """The non-empty lines of text, stripped."""
+    """The non-empty lines of text, stripped. A line ends at LF, CRLF or a lone CR (as
+    Python's text files read them, which is how the original read input.txt): a file saved
+    with old Mac line ends is one document a line too, never one document holding '\\r'."""
+    text = text.replace('\r\n', '\n').replace('\r', '\n')
     return [line.strip() for line in text.strip().split('\n') if line.strip()]
 
 
@@ -50,7 +53,7 @@ def read_lines(path, what='data file'):
     """The non-blank lines of a UTF-8 text file, stripped; a clear MicrogptError naming the
     file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank.
 
-    A UTF-8 byte-order mark and CRLF line ends are not characters of the lines."""
+    A UTF-8 byte-order mark and CRLF or CR line ends are not characters of the lines."""
     return _read_lines_and_bytes(path, what)[0]
 
 

@@ -121,6 +121,15 @@ class Diverged(MicrogptError):
                          f"try a lower learning rate (--lr)")
 
 
+def quiet_arithmetic():
+    """A context in which numpy's overflow, division and invalid-value warnings stay silent:
+    training's own check of every loss says a diverging run in one line (Diverged), so the
+    RuntimeWarning lines numpy would print before it say nothing more. The arithmetic is
+    untouched (numpy's error state only decides what is reported)."""
+    import numpy as np
+    return np.errstate(over='ignore', divide='ignore', invalid='ignore')
+
+
 def _is_math_overflow(error):
     """The Val engine's arithmetic errors of a diverging run: log(0), exp overflow."""
     return str(error) in ('math domain error', 'math range error')
@@ -261,13 +270,14 @@ class Run:
         engine.set_adam(cfg.adam())
         average = None if cfg.ema is None else WeightAverage(cfg.ema, engine.flat_weights())
         seconds, losses, timed = [], [], 0.0
-        while len(seconds) < steps or timed < min_seconds:
-            step = len(losses)
-            t0 = time.perf_counter()
-            losses.append(self._step(engine, average, step, cfg, guard=False))
-            if step >= warmup:
-                seconds.append(time.perf_counter() - t0)
-                timed += seconds[-1]
+        with quiet_arithmetic():
+            while len(seconds) < steps or timed < min_seconds:
+                step = len(losses)
+                t0 = time.perf_counter()
+                losses.append(self._step(engine, average, step, cfg, guard=False))
+                if step >= warmup:
+                    seconds.append(time.perf_counter() - t0)
+                    timed += seconds[-1]
         return seconds, losses
 
     def seconds_per_step(self, train_config, steps=5):
@@ -321,18 +331,19 @@ class Run:
         engine.set_adam(cfg.adam())
         if cfg.ema is not None and self.average is None:
             self.average = WeightAverage(cfg.ema, engine.flat_weights())
-        for step in range(self.step, cfg.num_steps):
-            if self.stopped_early or (stop_requested is not None and stop_requested()):
-                break
-            loss = self._step(engine, self.average, step, cfg)
-            self.losses.append(loss)
-            self.step = step + 1
-            if on_step is not None:
-                on_step(step + 1, cfg.num_steps, loss)
-            if cfg.eval_every is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.num_steps):
-                point, improved = self._record_evaluation(cfg)
-                if on_eval is not None:
-                    on_eval(point, improved)
+        with quiet_arithmetic():
+            for step in range(self.step, cfg.num_steps):
+                if self.stopped_early or (stop_requested is not None and stop_requested()):
+                    break
+                loss = self._step(engine, self.average, step, cfg)
+                self.losses.append(loss)
+                self.step = step + 1
+                if on_step is not None:
+                    on_step(step + 1, cfg.num_steps, loss)
+                if cfg.eval_every is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.num_steps):
+                    point, improved = self._record_evaluation(cfg)
+                    if on_eval is not None:
+                        on_eval(point, improved)
         return self.losses
 
 

@@ -2,7 +2,7 @@
 the samples' lines, which `train` prints too."""
 import click
 
-from ..console import Ticker, new_names_line, novelty_line, sample_line
+from ..console import Ticker, json_text, new_names_line, novelty_line, sample_line
 from ..sampling import DEFAULT_NUM_SAMPLES, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
 from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, sampling_options
@@ -88,7 +88,6 @@ def evaluate(checkpoint_path, data, as_json):
     Example:
       microgpt eval --checkpoint microgpt.ckpt.json --data heldout.txt
     """
-    import json
     import math
     from ..checkpoint import load_checkpoint
     from ..data import load_dataset
@@ -100,7 +99,7 @@ def evaluate(checkpoint_path, data, as_json):
     loss, tokens = checkpoint_loss(loaded, dataset.docs, dataset.path, on_batch=ticker.update)
     result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(dataset.docs),
               'checkpoint': str(checkpoint_path), 'data': str(dataset.path)}
-    out.out(json.dumps(result) if as_json else loss_line(result))
+    out.out(json_text(result) if as_json else loss_line(result))
 
 
 @click.command()
@@ -117,10 +116,9 @@ def judge(names_file, data, as_json):
     Example:
       microgpt sample --num 50 | sed 's/^sample *[0-9]*: //' > names.txt && microgpt judge names.txt
     """
-    import json
     from ..data import load_dataset
     from ..evolve.judge import Judge, format_report, read_names
     out = console()
     names = read_names(names_file)
     report = Judge(load_dataset(data, echo=out.info).docs).score_batch(names)
-    out.out(json.dumps(report) if as_json else format_report(report))
+    out.out(json_text(report) if as_json else format_report(report))

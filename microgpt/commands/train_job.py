@@ -167,9 +167,11 @@ def _with_the_flag(error, request, plan):
     name = error.setting
     if name not in request.flags:
         return str(error)
+    # a genome's setting is in plan.flags; a setting no genome holds (eval_every) is in the options
+    value = plan.flags.get(name) if name in plan.flags else request.options.get(name)
     origin = (f"{name} is genome {plan.genome_file.path}'s"
-              if plan.genome_file is not None and plan.flags.get(name) is None
-              else f"{name} is {'the default' if plan.flags.get(name) is None else 'given'}")
+              if plan.genome_file is not None and name in plan.flags and value is None
+              else f"{name} is {'the default' if value is None else 'given'}")
     return f"{error} ({origin}: set it with {request.flags[name]})"
 
 

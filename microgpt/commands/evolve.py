@@ -84,7 +84,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     from ..provenance import provenance
     from ..trials.executor import default_workers
     terminal = console()
-    check_evolution_args(fitness, population, generations, workers, space, budget)
+    check_evolution_args(fitness, population, generations, workers, space, budget, cluster)
     for path in (out, interrupted_genome_path(out), candidate_genome_path(out)):
         check_output_path(path, 'genome file')
     check_output_dir(DEFAULT_LOG_DIR, 'log folder')

@@ -56,7 +56,9 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     from ..engines import make_engine
     from ..sampling import check_sampling_args, generate, novelty_documents
     from ..sampling import novelty as novelty_counts
+    from ..limits import check_horizon, describe_count, fastest_seconds
     out = console()
+    check_horizon(f"sampling {describe_count(num)} names", fastest_seconds(num), "choose a smaller --num")
     loaded = load_checkpoint(checkpoint_path)
     tokenizer = loaded.tokenizer
     check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)

@@ -15,10 +15,12 @@ from ..engines import DEFAULT_DTYPE, check_dtype
 from ..errors import MicrogptError
 from ..fileio import check_output_path
 from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
+from ..limits import check_horizon, describe_count, fastest_seconds
+from ..model import GPTConfig
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
-from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
+from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory, data_bytes
 from .sample import print_samples
 
 
@@ -223,6 +225,8 @@ def check_plan_io(request, plan, console):
         raise MicrogptError(f"temperature must be > 0, got {plan.temperature}")
     if request.max_time is not None and not request.max_time > 0:
         raise MicrogptError(f"max_time must be > 0 seconds, got {request.max_time}")
+    check_horizon(f"sampling {describe_count(plan.samples)} names", fastest_seconds(plan.samples),
+                  "choose fewer --samples")
     check_output_path(plan.out, 'checkpoint')
     if plan.best_out is not None:
         check_output_path(plan.best_out, 'best checkpoint')
@@ -241,9 +245,31 @@ def check_plan_io(request, plan, console):
         plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.val_split)
     else:
         plan.train_docs, plan.held_out = data.docs, []
-    check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1)
+    batch_size = (plan.genome if plan.train is None else plan.train).batch_size
+    check_memory(plan.arch, request.engine, vocab_size=len(set(''.join(data.docs))) + 1, batch_size=batch_size,
+                 data=data_bytes(data.docs))
     if request.budget is not None:
         plan_budget(request, plan)
+    check_training_time(request, plan)
+
+
+def check_training_time(request, plan):
+    """The steps still to train, refused when even the fastest engine would take longer than
+    microgpt's horizon (limits.py); a run bounded by --max-time stops by itself."""
+    from ..flops import lengths_of, mean_step_flops
+    if request.max_time is not None:
+        return
+    cfg = plan.train
+    steps = cfg.num_steps - (0 if plan.resumed is None else plan.resumed.training['steps_done'])
+    config = GPTConfig(vocab_size=len(set(''.join(plan.train_docs))) + 1, **plan.arch)
+    per_step = plan.budget_flops_per_step or mean_step_flops(
+        config, cfg.batch_size, lengths_of(plan.train_docs, config), cfg.dropout).total
+    fix = ("choose a smaller --budget" if request.budget is not None else
+           "choose fewer --steps" + (" or a smaller --batch-size" if cfg.batch_size > 1 else '') +
+           ", or bound the run with --max-time")
+    flops = steps * round(per_step)  # whole numbers: exact however many steps
+    check_horizon(f"training {describe_count(steps)} steps ({describe_count(flops)} FLOPs)",
+                  fastest_seconds(steps, flops), fix)
 
 
 def plan_budget(request, plan):

@@ -63,10 +63,38 @@ def _read_lines_and_bytes(path, what):
         raise MicrogptError(f"{what} not found: {path}")
     if path.is_dir():
         raise MicrogptError(f"{what} {path} is a folder, not a file")
+    check_fits_in_memory(path, what)
     try:
         raw = path.read_bytes()
+        lines = _decoded_lines(raw, path, what)
     except OSError as e:
         raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except MemoryError:
+        raise MicrogptError(f"{what} {path} is too large to read into this machine's memory") from None
+    if not lines:
+        raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
+    return lines, raw
+
+
+# Rough bytes of memory a byte of a text file takes while it is read and split into lines:
+# the bytes, the text, its line ends made one, the lines and their stripped copies.
+READ_BYTES_PER_FILE_BYTE = 8
+
+
+def check_fits_in_memory(path, what):
+    """One MicrogptError line, before reading, when the file is too large for the memory free."""
+    from .limits import available_memory, gib
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it says why
+    have = available_memory()
+    if have is not None and size * READ_BYTES_PER_FILE_BYTE > have:
+        raise MicrogptError(f"{what} {path} ({gib(size)} GiB) needs about {gib(size * READ_BYTES_PER_FILE_BYTE)} GiB "
+                            f"of memory to read; this machine has {gib(have)} GiB free")
+
+
+def _decoded_lines(raw, path, what):
     if b'\0' in raw:
         raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), "
                             f"not text with one item per line")
@@ -75,10 +103,7 @@ def _read_lines_and_bytes(path, what):
     except UnicodeDecodeError as e:
         raise MicrogptError(f"cannot read {what} {path}: not UTF-8 text "
                             f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
-    lines = parse_docs(text)
-    if not lines:
-        raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
-    return lines, raw
+    return parse_docs(text)
 
 
 def load_docs(path):

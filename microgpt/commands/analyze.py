@@ -157,4 +157,6 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
     elif logs:
         raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
     else:
-        show_law(console(), results, plot_path, markdown, as_json, predict, resamples)
+        from ..training import quiet_arithmetic
+        with quiet_arithmetic():  # a prediction far outside the runs overflows: its numbers say so (null in --json)
+            show_law(console(), results, plot_path, markdown, as_json, predict, resamples)

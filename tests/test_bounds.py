@@ -233,3 +233,13 @@ def test_a_given_eval_every_is_not_called_the_default(runner, small_data):
     assert result.exit_code == 1
     assert 'the default' not in result.stderr
     assert "got 50 (eval_every is given: set it with --eval-every)" in result.stderr
+
+
+def test_the_troubleshooting_page_states_the_bounds_the_code_holds():
+    from conftest import docs_text
+    page = ' '.join(docs_text('troubleshooting').split())
+    year_days = limits.HORIZON_SECONDS / 86400
+    assert year_days == 365 and "more than a year" in page
+    assert f"{limits.FASTEST_STEP_SECONDS * 1e6:.0f} microseconds a training step" in page
+    assert f"{limits.FASTEST_FLOPS_PER_SECOND:.0e} FLOPs a second" in page
+    assert "printed as `null`" in page and "a lone CR" in page

@@ -12,10 +12,10 @@ goes to stderr. A closed stdout (`microgpt train | head`) silences stdout and no
 the work goes on and its files are written.
 """
 import json
-import math
 import os
 import sys
 
+from .fileio import finite_or_null
 from .layout import format_duration
 
 INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
@@ -27,17 +27,7 @@ def json_text(obj, indent=None):
     """What every --json prints: strict JSON (RFC 8259), which has no NaN or Infinity. A
     number that is not finite (a prediction that overflowed, a loss that diverged) is
     printed as null: "no value", which every JSON reader takes."""
-    return json.dumps(_finite_or_null(obj), indent=indent, allow_nan=False)
-
-
-def _finite_or_null(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {key: _finite_or_null(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite_or_null(value) for value in obj]
-    return obj
+    return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False)
 
 
 # --- the original's lines ---------------------------------------------------------------------

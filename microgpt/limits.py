@@ -31,6 +31,20 @@ def available_memory():
     return None
 
 
+# Rough bytes of a worker process (a Python with numpy and microgpt imported, before its work).
+BYTES_PER_WORKER_PROCESS = 64 * 2 ** 20
+
+
+def check_worker_processes(workers):
+    """Refuse (one MicrogptError line) more local worker processes than the memory free holds."""
+    have = available_memory()
+    if workers is not None and workers > 1 and have is not None and workers * BYTES_PER_WORKER_PROCESS > have:
+        raise MicrogptError(f"{describe_count(workers)} worker processes need about "
+                            f"{gib(workers * BYTES_PER_WORKER_PROCESS)} GiB (about "
+                            f"{BYTES_PER_WORKER_PROCESS // 2 ** 20} MiB each); this machine has {gib(have)} GiB free: "
+                            f"use fewer --workers")
+
+
 def fastest_seconds(steps=0, flops=0.0, workers=1):
     """The least time `steps` training steps doing `flops` FLOPs in all can take, spread over
     `workers`: at FASTEST_STEP_SECONDS a step and FASTEST_FLOPS_PER_SECOND, whichever is slower.

@@ -125,11 +125,12 @@ def test_the_shipped_defaults_are_within_the_bounds():
     (['--generations', '100000000000'], "fewer --generations"),
     (['--budget', '1e300'], "or a smaller --budget"),
     (['--space', 'seed', '--generations', '100000000000'], "8e+11 trainings"),
+    (['--space', 'seed', '--workers', BIG], "use fewer --workers"),
 ])
 def test_evolve_refuses_a_search_beyond_the_machine_before_any_work(runner, small_data, folder, args, fragment):
     before = folder()
-    line = refused(runner, ['evolve', '--fitness', 'loss', '--data', str(small_data), '--workers', '1', *args],
-                   before)
+    workers = [] if '--workers' in args else ['--workers', '1']
+    line = refused(runner, ['evolve', '--fitness', 'loss', '--data', str(small_data), *workers, *args], before)
     assert fragment in line
     assert folder() == before  # not even the log folder
 
@@ -140,6 +141,7 @@ def test_evolve_refuses_a_search_beyond_the_machine_before_any_work(runner, smal
     (['frontier', '--seeds', '1000000000000'], "fewer --seeds"),
     (['steps', '--from', '1', '--to', '100000000000', '--every', '1'], "a sweep of 1e+11 runs"),
     (['params', '--steps', '100000000000000'], "choose fewer --steps"),
+    (['params', '--steps', '1', '--workers', BIG], "worker processes need about"),
 ])
 def test_a_sweep_beyond_the_horizon_is_refused_before_any_run(runner, small_data, folder, args, fragment):
     before = folder()

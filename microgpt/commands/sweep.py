@@ -59,8 +59,11 @@ def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=N
     given, refuses a plan the data cannot run, before any run."""
     from ..data import load_dataset
     from ..fileio import check_output_dir
+    from ..limits import check_worker_processes
     from ..scaling.sweep import run_sweep
     require_positive('workers', workers)
+    if not cluster:
+        check_worker_processes(workers)
     if resume is None:
         check_output_dir(out_dir, 'results folder')
     dataset = load_dataset(data, echo=out.info)

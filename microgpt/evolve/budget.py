@@ -55,7 +55,7 @@ def check_search_size(population, generations, workers, space, budget=None, clus
                             f"free: choose a smaller --population")
     trainings = population * generations + (FINALISTS + 2) * FINAL_SCORINGS  # the incumbent's and the primordial's
     if space.budget_steps:
-        flops = trainings * (genes.DEFAULT_BUDGET if budget is None else budget) / 2
+        flops = trainings * round(genes.DEFAULT_BUDGET if budget is None else budget) // 2  # exact, however large
         steps = trainings
     else:
         flops, steps = 0, trainings * space.ranges['num_steps'].low

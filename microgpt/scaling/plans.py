@@ -149,7 +149,8 @@ def check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget):
     within microgpt's horizon: each run trains for the whole steps its budget pays for, at
     least one, so for at least half its budget."""
     runs = len(sizes) * (len(lr_grid) + len(budgets) * seeds)
-    flops = len(sizes) * (len(lr_grid) * tune_budget + seeds * sum(budgets)) / 2
+    # whole numbers: exact however many seeds
+    flops = len(sizes) * (len(lr_grid) * round(tune_budget) + seeds * sum(map(round, budgets))) // 2
     check_sweep_time(runs, runs, flops, fix="choose smaller --budgets or --tune-budget, or fewer --seeds")
 
 

@@ -8,8 +8,8 @@ from ..flops import lengths_of, mean_step_flops, steps_for_budget
 from ..limits import (CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count,
                       fastest_seconds, gib)
 from ..model import GPTConfig
-from . import genes
 from ..trials.executor import default_workers
+from . import genes
 from .fitness import check_fitness_kind
 
 
@@ -58,7 +58,8 @@ def check_search_size(population, generations, workers, space, budget=None, clus
         flops = trainings * round(genes.DEFAULT_BUDGET if budget is None else budget) // 2  # exact, however large
         steps = trainings
     else:
-        flops, steps = 0, trainings * space.ranges['num_steps'].low
+        steps_gene = space.ranges.get('num_steps')
+        flops, steps = 0, trainings * (1 if steps_gene is None else steps_gene.low)
     slots = CLUSTER_WORKERS_AT_MOST if cluster else min(workers or default_workers(), default_workers())
     check_horizon(f"a search of {describe_count(trainings)} trainings ({describe_count(population)} organisms "
                   f"for {describe_count(generations)} generations, then the final)",

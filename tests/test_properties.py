@@ -245,9 +245,8 @@ def known_gap(raw, damaged):
     return None
 
 
-@settings(FUZZ, max_examples=120)
-@given(data=st.data(), source=st.sampled_from([CHECKPOINT, RESUMABLE]), reader=st.sampled_from(CHECKPOINT_READERS))
-def test_a_damaged_checkpoint_is_refused_cleanly(world, data, source, reader):
+def read_damaged(world, source, data, reader):
+    """Damage the world's `source` file as `data` draws, and run `reader` on the copy."""
     raw = (world / source).read_bytes()
     damaged = damage(raw, data)
     assume(known_gap(raw, damaged) is None)
@@ -256,15 +255,16 @@ def test_a_damaged_checkpoint_is_refused_cleanly(world, data, source, reader):
         event(f"exit {run_cleanly(folder, reader).exit_code}")
 
 
+@settings(FUZZ, max_examples=120)
+@given(data=st.data(), source=st.sampled_from([CHECKPOINT, RESUMABLE]), reader=st.sampled_from(CHECKPOINT_READERS))
+def test_a_damaged_checkpoint_is_refused_cleanly(world, data, source, reader):
+    read_damaged(world, source, data, reader)
+
+
 @settings(FUZZ, max_examples=80)
 @given(data=st.data(), reader=st.sampled_from(GENOME_READERS))
 def test_a_damaged_genome_is_refused_cleanly(world, data, reader):
-    raw = (world / GENOME).read_bytes()
-    damaged = damage(raw, data)
-    assume(known_gap(raw, damaged) is None)
-    with fresh_copy(world) as folder:
-        (folder / 'damaged.json').write_bytes(damaged)
-        event(f"exit {run_cleanly(folder, reader).exit_code}")
+    read_damaged(world, GENOME, data, reader)
 
 
 @pytest.mark.xfail(strict=False, reason="field-by-field validation of checkpoints and genomes: not on this branch")

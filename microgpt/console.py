@@ -11,12 +11,23 @@ results; everything else (which genome, where files went, progress, the creature
 goes to stderr. A closed stdout (`microgpt train | head`) silences stdout and nothing else:
 the work goes on and its files are written.
 """
+import json
 import os
 import sys
 
+from .fileio import finite_or_null
 from .layout import format_duration
 
 INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
+
+
+# --- --json ------------------------------------------------------------------------------------
+
+def json_text(obj, indent=None):
+    """What every --json prints: strict JSON (RFC 8259), which has no NaN or Infinity. A
+    number that is not finite (a prediction that overflowed, a loss that diverged) is
+    printed as null: "no value", which every JSON reader takes."""
+    return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False)
 
 
 # --- the original's lines ---------------------------------------------------------------------

@@ -18,7 +18,10 @@ def sha256_of(path):
 
 
 def parse_docs(text):
-    """The non-empty lines of text, stripped."""
+    """The non-empty lines of text, stripped. A line ends at LF, CRLF or a lone CR (as
+    Python's text files read them, which is how the original read input.txt): a file saved
+    with old Mac line ends is one document a line too, never one document holding '\\r'."""
+    text = text.replace('\r\n', '\n').replace('\r', '\n')
     return [line.strip() for line in text.strip().split('\n') if line.strip()]
 
 
@@ -52,7 +55,7 @@ def read_lines(path, what='data file'):
     """The non-blank lines of a UTF-8 text file, stripped; a clear MicrogptError naming the
     file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank.
 
-    A UTF-8 byte-order mark and CRLF line ends are not characters of the lines."""
+    A UTF-8 byte-order mark and CRLF or CR line ends are not characters of the lines."""
     return _read_lines_and_bytes(path, what)[0]
 
 
@@ -70,18 +73,43 @@ def _read_text_and_bytes(path, what, expected):
         raise MicrogptError(f"{what} not found: {path}")
     if path.is_dir():
         raise MicrogptError(f"{what} {path} is a folder, not a file")
+    check_fits_in_memory(path, what)
     try:
         raw = path.read_bytes()
+        text = _decoded_text(raw, path, what, expected)
     except OSError as e:
         raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except MemoryError:
+        raise MicrogptError(f"{what} {path} is too large to read into this machine's memory") from None
+    return text, raw
+
+
+# Rough bytes of memory a byte of a text file takes while it is read and split into lines:
+# the bytes, the text, its line ends made one, the lines and their stripped copies.
+READ_BYTES_PER_FILE_BYTE = 8
+
+
+def check_fits_in_memory(path, what):
+    """One MicrogptError line, before reading, when the file is too large for the memory free."""
+    from .limits import available_memory, gib
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it says why
+    have = available_memory()
+    if have is not None and size * READ_BYTES_PER_FILE_BYTE > have:
+        raise MicrogptError(f"{what} {path} ({gib(size)} GiB) needs about {gib(size * READ_BYTES_PER_FILE_BYTE)} GiB "
+                            f"of memory to read; this machine has {gib(have)} GiB free")
+
+
+def _decoded_text(raw, path, what, expected):
     if b'\0' in raw:
         raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), not {expected}")
     try:
-        text = raw.decode('utf-8-sig')
+        return raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
         raise MicrogptError(f"cannot read {what} {path}: not UTF-8 text "
                             f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
-    return text, raw
 
 
 def load_docs(path):
@@ -123,7 +151,7 @@ def bundled_text_path():
 def load_text(data, echo=None):
     """--data PATH read whole as one stream of characters, newlines included; without --data,
     the text bundled with microgpt. A UTF-8 byte-order mark is not a character and CRLF line
-    ends become one newline; a clear MicrogptError for a file that is missing, a folder,
+    ends (or a lone CR) become one newline; a clear MicrogptError for a file that is missing, a folder,
     binary, not UTF-8 or blank."""
     if data is None:
         path = bundled_text_path()
@@ -132,7 +160,7 @@ def load_text(data, echo=None):
     else:
         path = Path(data)
     text, raw = _read_text_and_bytes(path, 'data file', 'text')
-    text = text.replace('\r\n', '\n')
+    text = text.replace('\r\n', '\n').replace('\r', '\n')  # a lone CR ends a line too
     if not text.strip():
         raise MicrogptError(f"data file {path} is empty: it holds no text (only blanks)")
     return TextData(path, text, hashlib.sha256(raw).hexdigest())

@@ -3,6 +3,7 @@ durable JSON lines appended one whole line at a time, each output path checked b
 work (check_writable), and JSON read with clear errors."""
 import errno
 import json
+import math
 import os
 import signal
 import stat
@@ -168,6 +169,18 @@ def _atomic_write(path, payload):
             except FileNotFoundError:
                 pass
             raise
+
+
+def finite_or_null(obj):
+    """obj with every float that is not finite replaced by None (JSON has no inf or nan:
+    strict JSON says "no value" as null), through dicts, lists and tuples."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: finite_or_null(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_null(value) for value in obj]
+    return obj
 
 
 def atomic_write_json(path, obj, indent=None):

@@ -53,7 +53,7 @@ class Bounds:
     def contains(self, value, config=None):
         if isinstance(value, bool) or not isinstance(value, int if self.whole else (int, float)):
             return False
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # (a whole number is finite, however long)
             return False
         high = getattr(config, self.high) if isinstance(self.high, str) else self.high
         above = self.low is None or (value > self.low if self.low_open else value >= self.low)

@@ -12,6 +12,7 @@ from dataclasses import asdict, fields
 from .data import Tokenizer
 from .engines import make_engine
 from .errors import MicrogptError
+from .limits import available_memory, describe_count, gib
 from .model import GPTConfig, init_state_dict
 from .optim import AdamSettings, learning_rate_at
 from .sampling import DEFAULT_NUM_SAMPLES, generate
@@ -71,45 +72,80 @@ TRAIN_DEFAULTS = TrainConfig()
 # engine's buffers (weights, gradient, Adam's two moments), and for the Val engine an atom per
 # parameter plus the graph a step builds over the parameters.
 BYTES_PER_PARAM = {'numpy': 120, 'val': 1200}
+# Rough bytes of a Val atom of the graph a step builds (the object, its children and local
+# gradients): one atom for about each forward FLOP (microgpt.flops).
+BYTES_PER_VAL_ATOM = 250
+# Rough bytes a document holds in memory beyond its characters (a str object and its place
+# in the list).
+BYTES_PER_DOC = 57
 
 
-def available_memory():
-    """Bytes this machine can still give (MemAvailable), or None where that is unknown."""
-    try:
-        with open('/proc/meminfo') as meminfo:
-            for line in meminfo:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+def data_bytes(docs):
+    """Rough bytes the documents take in memory."""
+    return sum(len(doc) for doc in docs) + BYTES_PER_DOC * len(docs)
 
 
-def memory_needed(arch, engine_name, vocab_size=None):
-    """(parameters, rough bytes) of training this architecture on this engine."""
+def activation_bytes(config, engine_name, batch_size):
+    """Rough bytes of one step's activations over a full batch (every document block_size
+    positions): on numpy, per position and layer the residual stream's vectors, attention's
+    weights over the positions and the MLP's hidden layer, then the logits, forward and
+    backward in float64; on Val, an atom per forward FLOP."""
+    if engine_name == 'numpy':
+        c, positions = config.n_embd, config.block_size
+        per_layer = 8 * c + 2 * config.n_head * positions + 2 * config.ff_mult * c
+        floats = 2 * (config.n_layer * per_layer + 3 * config.vocab_size)
+        return 8 * floats * positions * batch_size
+    from .flops import document_flops
+    return BYTES_PER_VAL_ATOM * batch_size * document_flops(config, config.block_size).forward
+
+
+def param_count(config):
+    """config.num_params() in closed form: the same count without a loop over the layers, so
+    that an absurd --n-layer is refused at once."""
+    e, hidden = config.n_embd, config.ff_mult * config.n_embd
+    return (2 * config.vocab_size + config.block_size) * e + config.n_layer * (4 * e * e + 2 * hidden * e)
+
+
+def memory_needed(arch, engine_name, vocab_size=None, batch_size=1, data=0):
+    """(parameters, rough bytes) of training this architecture on this engine: its
+    parameters (with the optimizer's state), one batch's activations and `data` bytes of
+    documents (data_bytes)."""
     config = GPTConfig(vocab_size=vocab_size or 1, **{**ARCH_DEFAULTS, **arch})
-    return config.num_params(), config.num_params() * BYTES_PER_PARAM.get(engine_name, max(BYTES_PER_PARAM.values()))
+    params = param_count(config)
+    per_param = BYTES_PER_PARAM.get(engine_name, max(BYTES_PER_PARAM.values()))
+    return params, params * per_param + activation_bytes(config, engine_name, batch_size) + data
 
 
-def memory_shortfall(arch, engine_name, vocab_size=None, copies=1):
-    """(parameters, bytes one training needs, bytes free) when `copies` trainings of this
-    architecture at once need more memory than is free; None when they fit (or free memory
-    is unknown)."""
-    params, need = memory_needed(arch, engine_name, vocab_size)
+def memory_short_of(need):
+    """(bytes needed, bytes free) when `need` bytes are more than this machine has free;
+    None when they fit (or free memory is unknown)."""
     have = available_memory()
-    if have is not None and need * copies > have:
-        return params, need, have
+    if have is not None and need > have:
+        return need, have
     return None
 
 
-def check_memory(arch, engine_name, vocab_size=None):
-    """Raise MicrogptError before allocating if the model cannot fit in memory."""
-    shortfall = memory_shortfall(arch, engine_name, vocab_size)
+def memory_shortfall(arch, engine_name, vocab_size=None, copies=1, batch_size=1, data=0):
+    """(parameters, bytes one training needs, bytes free) when `copies` trainings of this
+    architecture at once (batch_size documents a step, `data` bytes of documents each) need
+    more memory than is free; None when they fit (or free memory is unknown)."""
+    params, need = memory_needed(arch, engine_name, vocab_size, batch_size, data)
+    short = memory_short_of(need * copies)
+    return None if short is None else (params, need, short[1])
+
+
+def check_memory(arch, engine_name, vocab_size=None, batch_size=1, data=0):
+    """Raise MicrogptError before allocating if the training cannot fit in memory."""
+    shortfall = memory_shortfall(arch, engine_name, vocab_size, batch_size=batch_size, data=data)
     if shortfall is not None:
         params, need, have = shortfall
-        raise MicrogptError(f"a model of {params:,} parameters needs about {need / 2**30:.1f} GiB "
-                            f"on the {engine_name} engine; this machine has {have / 2**30:.1f} GiB free. "
-                            f"Choose a smaller --n-embd / --n-layer / --ff-mult / --block-size")
+        fix = "Choose a smaller --n-embd / --n-layer / --ff-mult / --block-size"
+        if batch_size > 1:
+            fix += " / --batch-size"
+        raise MicrogptError(f"a model of {describe_count(params)} parameters needs about {gib(need)} GiB "
+                            f"on the {engine_name} engine" + (f" with {describe_count(batch_size)} documents a step"
+                                                              if batch_size > 1 else '') +
+                            f"; this machine has {gib(have)} GiB free. {fix}")
 
 
 class Diverged(MicrogptError):
@@ -119,6 +155,15 @@ class Diverged(MicrogptError):
         self.step = step
         super().__init__(f"training diverged at step {step} (loss {loss}); "
                          f"try a lower learning rate (--lr)")
+
+
+def quiet_arithmetic():
+    """A context in which numpy's overflow, division and invalid-value warnings stay silent:
+    training's own check of every loss says a diverging run in one line (Diverged), so the
+    RuntimeWarning lines numpy would print before it say nothing more. The arithmetic is
+    untouched (numpy's error state only decides what is reported)."""
+    import numpy as np
+    return np.errstate(over='ignore', divide='ignore', invalid='ignore')
 
 
 def _is_math_overflow(error):
@@ -263,13 +308,14 @@ class Run:
         engine.set_adam(cfg.adam())
         average = None if cfg.ema is None else WeightAverage(cfg.ema, engine.flat_weights())
         seconds, losses, timed = [], [], 0.0
-        while len(seconds) < steps or timed < min_seconds:
-            step = len(losses)
-            t0 = time.perf_counter()
-            losses.append(self._step(engine, average, step, cfg, guard=False))
-            if step >= warmup:
-                seconds.append(time.perf_counter() - t0)
-                timed += seconds[-1]
+        with quiet_arithmetic():
+            while len(seconds) < steps or timed < min_seconds:
+                step = len(losses)
+                t0 = time.perf_counter()
+                losses.append(self._step(engine, average, step, cfg, guard=False))
+                if step >= warmup:
+                    seconds.append(time.perf_counter() - t0)
+                    timed += seconds[-1]
         return seconds, losses
 
     def seconds_per_step(self, train_config, steps=5):
@@ -323,18 +369,19 @@ class Run:
         engine.set_adam(cfg.adam())
         if cfg.ema is not None and self.average is None:
             self.average = WeightAverage(cfg.ema, engine.flat_weights())
-        for step in range(self.step, cfg.num_steps):
-            if self.stopped_early or (stop_requested is not None and stop_requested()):
-                break
-            loss = self._step(engine, self.average, step, cfg)
-            self.losses.append(loss)
-            self.step = step + 1
-            if on_step is not None:
-                on_step(step + 1, cfg.num_steps, loss)
-            if cfg.eval_every is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.num_steps):
-                point, improved = self._record_evaluation(cfg)
-                if on_eval is not None:
-                    on_eval(point, improved)
+        with quiet_arithmetic():
+            for step in range(self.step, cfg.num_steps):
+                if self.stopped_early or (stop_requested is not None and stop_requested()):
+                    break
+                loss = self._step(engine, self.average, step, cfg)
+                self.losses.append(loss)
+                self.step = step + 1
+                if on_step is not None:
+                    on_step(step + 1, cfg.num_steps, loss)
+                if cfg.eval_every is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.num_steps):
+                    point, improved = self._record_evaluation(cfg)
+                    if on_eval is not None:
+                        on_eval(point, improved)
         return self.losses
 
 

@@ -1,12 +1,11 @@
 """`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
 --fit, the scaling law fitted to a frontier sweep. The evolve log's tables are laid out here;
 the sweeps' tables and the law's lines by microgpt.scaling."""
-import json
 from pathlib import Path
 
 import click
 
-from ..console import decision_line
+from ..console import decision_line, json_text
 from ..errors import MicrogptError
 from ..layout import format_table
 from ..scaling.fit import BOOTSTRAP_RESAMPLES
@@ -77,9 +76,9 @@ def show_law(out, results, plot_path, markdown, as_json, predict, resamples=None
     result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
     if values:
         prediction = frontiers.predict(result, values)
-        out.out(json.dumps(prediction) if as_json else frontiers.prediction_lines(values, prediction))
+        out.out(json_text(prediction) if as_json else frontiers.prediction_lines(values, prediction))
     elif as_json:
-        out.out(json.dumps(frontiers.fit_json(result)))
+        out.out(json_text(frontiers.fit_json(result)))
     else:
         out.out(frontiers.loss_table(found, markdown) + '\n\n' + frontiers.fit_lines(result))
     if plot_path:
@@ -160,4 +159,6 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
     elif logs:
         raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
     else:
-        show_law(console(), results, plot_path, markdown, as_json, predict, resamples)
+        from ..training import quiet_arithmetic
+        with quiet_arithmetic():  # a prediction far outside the runs overflows: its numbers say so (null in --json)
+            show_law(console(), results, plot_path, markdown, as_json, predict, resamples)

@@ -1,8 +1,8 @@
 """`microgpt bench`: how fast this install's engines train and sample, side by side."""
-import json
 
 import click
 
+from ..console import json_text
 from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..speed import SAMPLES, time_engines
@@ -62,7 +62,7 @@ def bench(steps, engines, repeat, data, out):
     report['settings']['data'] = str(dataset.path)
     if out:
         atomic_write_json(out, report, indent=2)
-    out_console.out(json.dumps(report, indent=2))
+    out_console.out(json_text(report, indent=2))
     for name, figures in report['engines'].items():
         out_console.info(engine_line(name, figures))
     if report.get('interrupted'):

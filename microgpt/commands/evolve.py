@@ -85,7 +85,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     from ..provenance import provenance
     from ..trials.executor import default_workers
     terminal = console()
-    check_evolution_args(fitness, population, generations, workers, space, budget)
+    check_evolution_args(fitness, population, generations, workers, space, budget, cluster)
     check_outputs([Output('--out', out, 'genome file'),
                    Output("--out's interrupted genome", lambda: interrupted_genome_path(out), 'genome file'),
                    Output("--out's candidate", lambda: candidate_genome_path(out), 'genome file'),

@@ -5,6 +5,7 @@ come from microgpt/predictions.py; the bars are plain text, so they read the sam
 import click
 
 from ..errors import MicrogptError
+from ..console import json_text
 from ..predictions import END
 from ..sampling import DEFAULT_TEMPERATURE
 from .options import COUNT, POSITIVE, checkpoint_option, console, engine_option, sampling_options, text_option
@@ -64,14 +65,13 @@ def predict(checkpoint_path, prefix, top, temperature, engine, as_json):
       microgpt predict --prefix em --top 27 --temperature 0.5
       microgpt predict --prefix em --json
     """
-    import json
     from ..predictions import predict_next
     model, tokenizer = loaded_engine(checkpoint_path, engine)
     after = predict_next(model, tokenizer, prefix, temperature)
     out = console()
     if as_json:
-        out.out(json.dumps({'prefix': prefix, 'temperature': temperature, 'end': END,
-                            'probabilities': after.as_dict()}, allow_nan=False))
+        out.out(json_text({'prefix': prefix, 'temperature': temperature, 'end': END,
+                            'probabilities': after.as_dict()}))
         return
     shown = after.top(top)
     at = '' if temperature == 1.0 else f" at temperature {temperature:g}"
@@ -97,13 +97,12 @@ def surprise(checkpoint_path, text, engine, as_json):
       microgpt surprise --text emma
       microgpt surprise --text emma --json
     """
-    import json
     from ..predictions import surprisal
     model, tokenizer = loaded_engine(checkpoint_path, engine)
     seen = surprisal(model, tokenizer, text)
     out = console()
     if as_json:
-        out.out(json.dumps(seen.as_dict()))
+        out.out(json_text(seen.as_dict()))
         return
     out.out(f"surprisal of {text!r}: each character given BOS and the ones before ({END}: the end of the name)")
     out.out(f"  {'pos':>3}  {'char':<4} {'p':>6}  {'nats':>6}  {'bits':>6}  expected")
@@ -135,14 +134,13 @@ def trace(checkpoint_path, temperature, seed, top_k, top_p, prefix, top, engine,
       microgpt trace --temperature 1.0 --seed 7 --prefix ka --top-k 5
       microgpt trace --json
     """
-    import json
     import random
     from ..predictions import trace_sample
     model, tokenizer = loaded_engine(checkpoint_path, engine)
     traced = trace_sample(model, tokenizer, random.Random(seed), temperature, top_k, top_p, prefix)
     out = console()
     if as_json:
-        out.out(json.dumps({**traced.as_dict(), 'seed': seed}))
+        out.out(json_text({**traced.as_dict(), 'seed': seed}))
         return
     cuts = ''.join(f", {flag} {value:g}" for flag, value in (('top-k', top_k), ('top-p', top_p)) if value is not None)
     out.out(f"one sample, seed {seed}, temperature {temperature:g}{cuts} ({END} ends the name)")

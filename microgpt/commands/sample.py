@@ -3,7 +3,7 @@ the samples' lines, which `train` prints too."""
 import click
 from click.core import ParameterSource
 
-from ..console import Ticker, new_names_line, novelty_line, sample_line
+from ..console import Ticker, json_text, new_names_line, novelty_line, sample_line
 from ..errors import MicrogptError
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEXT_CHARS, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
@@ -65,7 +65,9 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     from ..engines import make_engine
     from ..sampling import check_sampling_args, generate, novelty_documents
     from ..sampling import novelty as novelty_counts
+    from ..limits import check_horizon, describe_count, fastest_seconds
     out = console()
+    check_horizon(f"sampling {describe_count(num)} names", fastest_seconds(num), "choose a smaller --num")
     loaded = load_checkpoint(checkpoint_path)
     if loaded.text_mode or prompt is not None or chars is not None:
         num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
@@ -172,7 +174,6 @@ def evaluate(checkpoint_path, data, held_out, as_json):
       microgpt eval --checkpoint microgpt.ckpt.json --data heldout.txt
       microgpt eval --checkpoint run.ckpt.json --held-out
     """
-    import json
     import math
     from ..baselines import baseline_losses, checkpoint_training_docs
     from ..checkpoint import load_checkpoint
@@ -195,7 +196,7 @@ def evaluate(checkpoint_path, data, held_out, as_json):
               'checkpoint': str(checkpoint_path), 'data': str(dataset.path),
               'baselines': dict(baselines, training_documents=training_documents)}
     if as_json:
-        out.out(json.dumps(result))
+        out.out(json_text(result))
     else:
         out.out(loss_line(result))
         out.info(baselines_line(baselines, training_documents))
@@ -205,7 +206,6 @@ def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
     """`eval` of a text-mode checkpoint: the whole of --data (default: the bundled text) as one
     stream, each character after the first scored once; with held_out, only the tail its run
     held out of that very text. Then the baselines on the same characters."""
-    import json
     import math
     from dataclasses import replace
     from ..data import load_text, split_text
@@ -226,7 +226,7 @@ def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
               'checkpoint': str(checkpoint_path), 'data': str(text.path),
               'baselines': dict(baselines, training_characters=None if trained_on is None else len(trained_on))}
     if as_json:
-        out.out(json.dumps(result))
+        out.out(json_text(result))
         return
     out.out(f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in {windows:,} windows")
     out.info(baselines_line(baselines, None, 'the same characters', counted))
@@ -247,10 +247,9 @@ def judge(names_file, data, as_json):
     Example:
       microgpt sample --num 50 | sed 's/^sample *[0-9]*: //' > names.txt && microgpt judge names.txt
     """
-    import json
     from ..data import load_dataset
     from ..evolve.judge import Judge, format_report, read_names
     out = console()
     names = read_names(names_file)
     report = Judge(load_dataset(data, echo=out.info).docs).score_batch(names)
-    out.out(json.dumps(report) if as_json else format_report(report))
+    out.out(json_text(report) if as_json else format_report(report))

@@ -2,6 +2,7 @@
 and the line each prints of what it drew (stderr)."""
 import click
 
+from ..console import json_text
 from ..errors import MicrogptError
 from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
@@ -37,7 +38,6 @@ def graph(checkpoint_path, text, position, level, as_json, out):
       microgpt graph --text emma --position 0 --level atoms --out atoms.svg
       microgpt graph --text emma --json
     """
-    import json
     from ..viz.graph import summary, text_graph
     if out is None and not as_json:
         raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
@@ -47,7 +47,7 @@ def graph(checkpoint_path, text, position, level, as_json, out):
     if out is not None:
         shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
     if as_json:
-        shown.out(json.dumps(summary(drawn)))
+        shown.out(json_text(summary(drawn)))
 
 
 @click.command()

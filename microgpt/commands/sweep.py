@@ -60,7 +60,10 @@ def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=N
     from ..data import load_dataset
     from ..outputs import Output, check_outputs
     from ..scaling.sweep import run_sweep
+    from ..limits import check_worker_processes
     require_positive('workers', workers)
+    if not cluster:
+        check_worker_processes(workers)
     results = (Output('--out-dir', out_dir, 'results folder', 'folder') if resume is None
                else Output('--resume', resume, 'results file', 'append', updates='--resume'))
     check_outputs([results], [data_read(data), ('--resume', resume), DEFAULT_GENOME_READ])

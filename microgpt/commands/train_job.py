@@ -14,12 +14,14 @@ from ..data import held_out_split, load_dataset, load_text
 from ..engines import DEFAULT_DTYPE, check_dtype
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
+from ..limits import check_horizon, describe_count, fastest_seconds
+from ..model import GPTConfig
 from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
 from ..textmode import TextRun, TextSplit, text_baselines
-from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory
+from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig, check_memory, data_bytes
 from .options import DEFAULT_GENOME_READ, data_read
 from .sample import baselines_line, held_out_baselines_line, print_samples
 
@@ -175,9 +177,11 @@ def _with_the_flag(error, request, plan):
     name = error.setting
     if name not in request.flags:
         return str(error)
+    # a genome's setting is in plan.flags; a setting no genome holds (eval_every) is in the options
+    value = plan.flags.get(name) if name in plan.flags else request.options.get(name)
     origin = (f"{name} is genome {plan.genome_file.path}'s"
-              if plan.genome_file is not None and plan.flags.get(name) is None
-              else f"{name} is {'the default' if plan.flags.get(name) is None else 'given'}")
+              if plan.genome_file is not None and name in plan.flags and value is None
+              else f"{name} is {'the default' if value is None else 'given'}")
     return f"{error} ({origin}: set it with {request.flags[name]})"
 
 
@@ -233,6 +237,8 @@ def check_plan_io(request, plan, console):
         raise MicrogptError(f"temperature must be > 0, got {plan.temperature}")
     if request.max_time is not None and not request.max_time > 0:
         raise MicrogptError(f"max_time must be > 0 seconds, got {request.max_time}")
+    check_horizon(f"sampling {describe_count(plan.samples)} names", fastest_seconds(plan.samples),
+                  "choose fewer --samples")
     check_outputs([Output('--out', plan.out, 'checkpoint', updates='--resume'),
                    Output("--out's best checkpoint", lambda: plan.best_out, 'best checkpoint'),
                    Output('--plot', request.plot, 'plot')],
@@ -255,9 +261,31 @@ def check_plan_io(request, plan, console):
         plan.train_docs, plan.held_out = held_out_split(data.docs, plan.seed, plan.val_split)
     else:
         plan.train_docs, plan.held_out = data.docs, []
-    check_memory(plan.arch, request.engine, vocab_size=vocabulary_size(plan))
+    batch_size = (plan.genome if plan.train is None else plan.train).batch_size
+    check_memory(plan.arch, request.engine, vocab_size=vocabulary_size(plan), batch_size=batch_size,
+                 data=data_bytes([data.text] if plan.text_mode else data.docs))
     if request.budget is not None:
         plan_budget(request, plan)
+    check_training_time(request, plan)
+
+
+def check_training_time(request, plan):
+    """The steps still to train, refused when even the fastest engine would take longer than
+    microgpt's horizon (limits.py); a run bounded by --max-time stops by itself."""
+    from ..flops import lengths_of, mean_step_flops
+    if request.max_time is not None:
+        return
+    cfg = plan.train
+    steps = cfg.num_steps - (0 if plan.resumed is None else plan.resumed.training['steps_done'])
+    config = GPTConfig(vocab_size=vocabulary_size(plan, training_only=True), **plan.arch)
+    per_step = plan.budget_flops_per_step or mean_step_flops(
+        config, cfg.batch_size, lengths_of(plan.train_docs, config), cfg.dropout).total
+    fix = ("choose a smaller --budget" if request.budget is not None else
+           "choose fewer --steps" + (" or a smaller --batch-size" if cfg.batch_size > 1 else '') +
+           ", or bound the run with --max-time")
+    flops = steps * round(per_step)  # whole numbers: exact however many steps
+    check_horizon(f"training {describe_count(steps)} steps ({describe_count(flops)} FLOPs)",
+                  fastest_seconds(steps, flops), fix)
 
 
 def plan_budget(request, plan):

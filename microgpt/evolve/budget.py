@@ -5,13 +5,22 @@ import math
 
 from ..errors import MicrogptError, require_positive
 from ..flops import lengths_of, mean_step_flops, steps_for_budget
+from ..limits import (CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count,
+                      fastest_seconds, gib)
 from ..model import GPTConfig
+from ..trials.executor import default_workers
 from . import genes
 from .fitness import check_fitness_kind
 
 
-def check_evolution_args(fitness, population, generations, workers=None, space=None, budget=None):
-    """Raise MicrogptError now, before any data is read, if these cannot make a run."""
+# Rough bytes an organism holds while a search runs: its genome, its scorings and its record
+# in the log; a population this many times over must fit in memory.
+BYTES_PER_ORGANISM = 4096
+
+
+def check_evolution_args(fitness, population, generations, workers=None, space=None, budget=None, cluster=None):
+    """Raise MicrogptError now, before any data is read, if these cannot make a run, or if
+    the search would need more memory than is free or more time than microgpt's horizon."""
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
@@ -25,6 +34,37 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
             raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
         if space is not None and not space_of(space).budget_steps:
             raise MicrogptError(f"the {space_of(space).name} space has steps as a gene: it takes no --budget")
+    check_search_size(population, generations, workers, space_of(genes.DEFAULT_SPACE if space is None else space),
+                      budget, cluster)
+
+
+def check_search_size(population, generations, workers, space, budget=None, cluster=None):
+    """The population fits in memory, and its trainings take less than microgpt's horizon
+    even at the fastest any engine goes (limits.py): each at least the smallest a step
+    costs, and under a budget at least half the budget (a genome trains for the whole steps
+    the budget buys it, and it buys at least one), spread over the workers (at most the
+    cores, or on a cluster at most CLUSTER_WORKERS_AT_MOST)."""
+    from ..training import memory_short_of
+    from .final import FINAL_SCORINGS, FINALISTS
+    if not cluster:
+        check_worker_processes(workers)
+    short = memory_short_of(population * BYTES_PER_ORGANISM)
+    if short is not None:
+        raise MicrogptError(f"a population of {describe_count(population)} organisms needs about {gib(short[0])} GiB "
+                            f"(about {BYTES_PER_ORGANISM // 1024} KiB each); this machine has {gib(short[1])} GiB "
+                            f"free: choose a smaller --population")
+    trainings = population * generations + (FINALISTS + 2) * FINAL_SCORINGS  # the incumbent's and the primordial's
+    if space.budget_steps:
+        flops = trainings * round(genes.DEFAULT_BUDGET if budget is None else budget) // 2  # exact, however large
+        steps = trainings
+    else:
+        steps_gene = space.ranges.get('num_steps')
+        flops, steps = 0, trainings * (1 if steps_gene is None else steps_gene.low)
+    slots = CLUSTER_WORKERS_AT_MOST if cluster else min(workers or default_workers(), default_workers())
+    check_horizon(f"a search of {describe_count(trainings)} trainings ({describe_count(population)} organisms "
+                  f"for {describe_count(generations)} generations, then the final)",
+                  fastest_seconds(steps, flops, slots), "choose a smaller --population or fewer --generations"
+                  + (" or a smaller --budget" if space.budget_steps else ''))
 
 
 def space_of(space):

@@ -3,13 +3,12 @@ lineage (evolve.lineage) and `microgpt analyze`. Its records, in order: 'run' (t
 each scoring, a 'generation' after each generation, 'stagnation' when it stalls, then the
 final's 'confirmation' and 'baseline's, the 'decision' and the 'result'."""
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..fileio import append_json_line
+from ..fileio import append_json_line, finite_or_null
 
 BIRTHS = ('random', 'immigrant', 'child')
 
@@ -37,23 +36,12 @@ class EvolveLogWriter:
         self.path = path
 
     def write(self, record):
-        append_json_line(self.path, _finite(record), 'cannot write the evolution log')
+        append_json_line(self.path, finite_or_null(record), 'cannot write the evolution log')
 
 
 def now():
     """The time a log records (UTC, to the second)."""
     return datetime.now(timezone.utc).isoformat(timespec='seconds')
-
-
-def _finite(obj):
-    """JSON has no inf/nan: write them as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 # --- reading ------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ class Evolution:
 
     def __post_init__(self):
         check_evolution_args(self.fitness, self.population, self.generations, self.workers, self.space,
-                             self.budget)
+                             self.budget, self.cluster)
         space = space_of(self.space)
         self.train_docs, self.val_docs = split_docs(self.docs, self.seed)
         if not self.train_docs or not self.val_docs:

@@ -40,18 +40,33 @@ def run_spec(sweep, size, steps, seed, lr, engine):
     return dict(sweep=sweep, size=size, **size_arch(size), steps=steps, seed=seed, lr=lr, engine=engine)
 
 
+def check_sweep_time(runs, steps, flops=0, fix=''):
+    """Refuse a sweep of `runs` runs, `steps` training steps and `flops` FLOPs in all that
+    would take longer than microgpt's horizon even at the fastest any engine goes, spread
+    over this machine's cores (limits.py)."""
+    from ..limits import check_horizon, describe_count, fastest_seconds
+    from ..trials.executor import default_workers
+    check_horizon(f"a sweep of {describe_count(runs)} runs ("
+                  + (f"{describe_count(flops)} FLOPs" if flops else f"{describe_count(steps)} steps") + " in all)",
+                  fastest_seconds(steps, flops, default_workers()), fix)
+
+
 def steps_plan(start, stop, every, size=DEFAULT_SIZE, **common):
     """One run per step count start, start + every, ... up to stop; common: seed, lr, engine."""
     require_positive('from', start)
     require_positive('every', every)
     if stop < start:
         raise MicrogptError(f"to ({stop}) must be >= from ({start})")
+    runs = (stop - start) // every + 1
+    check_sweep_time(runs, runs * start + every * runs * (runs - 1) // 2,
+                     fix="choose a smaller --to, or a larger --every")
     return [run_spec('steps', size, steps, **common) for steps in range(start, stop + 1, every)]
 
 
 def params_plan(sizes, steps, **common):
     """One run per named size, all trained for the same steps."""
     require_positive('steps', steps)
+    check_sweep_time(len(sizes), len(sizes) * steps, fix="choose fewer --steps")
     return [run_spec('params', size, steps, **common) for size in sizes]
 
 
@@ -127,6 +142,16 @@ def frontier_spec(size, budget, seed, lr, role, *, split_seed, batch_size, lr_gr
 def frontier_seeds(seed, seeds):
     require_positive('seeds', seeds)
     return list(range(seed, seed + seeds))
+
+
+def check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget):
+    """The frontier's runs (the learning-rate search's, then every size, budget and seed)
+    within microgpt's horizon: each run trains for the whole steps its budget pays for, at
+    least one, so for at least half its budget."""
+    runs = len(sizes) * (len(lr_grid) + len(budgets) * seeds)
+    # whole numbers: exact however many seeds
+    flops = len(sizes) * (len(lr_grid) * round(tune_budget) + seeds * sum(map(round, budgets))) // 2
+    check_sweep_time(runs, runs, flops, fix="choose smaller --budgets or --tune-budget, or fewer --seeds")
 
 
 def lr_search_plan(sizes, seed, lr_grid, **common):

@@ -339,7 +339,8 @@ class FrontierStages:
     (size, budget, seed) at its size's best learning rate."""
 
     def __init__(self, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine):
-        from .plans import frontier_plan, frontier_seeds, lr_search_plan
+        from .plans import check_frontier_time, frontier_plan, frontier_seeds, lr_search_plan
+        check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget)
         frontier_seeds(seed, seeds)
         self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid = sizes, budgets, seed, seeds, lr_grid
         self.common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)

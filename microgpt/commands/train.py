@@ -1,6 +1,7 @@
 """`microgpt train`: the options (the settings' own, from their declarations in settings.py)
 and the call to the work in train_job.py."""
 import click
+from click.core import ParameterSource
 
 from ..checkpoint import DEFAULT_CHECKPOINT
 from ..engines import DEFAULT_DTYPE, DTYPES
@@ -67,6 +68,8 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
       microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
     """
     genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
+    if click.get_current_context().get_parameter_source('engine') is ParameterSource.DEFAULT:
+        engine = None  # not given: a resumed run takes its checkpoint's
     train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
                            primordial=primordial, temperature=temperature, samples=samples, engine=engine,
                            dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,

@@ -155,7 +155,7 @@ def check_checkpoint(obj, path):
         raise bad('vocab', f"must be {config.vocab_size - 1} different characters (config.vocab_size less "
                            f"BOS), got {len(chars)}")
     training, losses = obj.get('training', {}), obj.get('losses', [])
-    _check_training(training, losses, obj['version'], bad)
+    _check_training(training, losses, obj['version'], obj.get('optimizer') is not None, bad)
     optimizer, ema = obj.get('optimizer'), obj.get('ema')
     matrices = {'state_dict': obj['state_dict'], **({} if optimizer is None else
                                                     {'optimizer.m': optimizer['m'], 'optimizer.v': optimizer['v']}),
@@ -184,10 +184,14 @@ def _checked_config(recorded, bad):
         raise bad(f'config.{e.setting}', e.reason) from None
 
 
-def _check_training(training, losses, version, bad):
+def _check_training(training, losses, version, resumable, bad):
     known = tuple(SETTINGS_OF_TRAINING) + tuple(RUN_FIELDS) + FOREIGN_CURVES
     check_fields(training, RUN_FIELDS, 'training', bad, known=known,
                  optional=[name for name in RUN_FIELDS if version < 2 or name not in RESUMABLE])
+    if resumable and 'num_steps' not in training:
+        raise bad('training.num_steps', "is missing: the run it resumes needs its steps")
+    if training.get('val_split') and 'seed' not in training:
+        raise bad('training.seed', "is missing: the run's held-out split is chosen by it")
     # each setting by its declaration, a step-counted one against the run's steps
     settings = SimpleNamespace(**{name: setting.default for name, setting in SETTINGS_OF_TRAINING.items()})
     for name, setting in SETTINGS_OF_TRAINING.items():

@@ -85,7 +85,8 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     from ..trials.executor import default_workers
     terminal = console()
     check_evolution_args(fitness, population, generations, workers, space, budget)
-    for path in (out, interrupted_genome_path(out), candidate_genome_path(out)):
+    check_output_path(out, 'genome file')  # first: the paths beside it are made from its name
+    for path in (interrupted_genome_path(out), candidate_genome_path(out)):
         check_output_path(path, 'genome file')
     check_output_dir(DEFAULT_LOG_DIR, 'log folder')
     read_incumbent(out)  # a file at --out that is no genome: one line now, before the data is read

@@ -139,6 +139,8 @@ def load_frontier(rows, what):
     for row in chosen:
         groups.setdefault((row['size'], row['budget']), []).append(row)
     points = [Point(size, budget, group) for (size, budget), group in groups.items()]
+    if not points:
+        raise MicrogptError(f"{what} holds no finished frontier run at the learning rates its search chose")
     return Frontier(rows=chosen, lr=lr, lr_grid=rows[0]['lr_grid'], points=points, diverged=diverged)
 
 

@@ -120,13 +120,22 @@ def checkpoint_commands(path, made):
             'report': ['report', '--checkpoint', path, '--data', data, '--out', 'page.html']}
 
 
-@pytest.mark.parametrize('where, value, message', CHECKPOINT_EDITS,
-                         ids=['.'.join(map(str, where)) + '=' + ('deleted' if value is DELETE else repr(value))
-                              for where, value, _ in CHECKPOINT_EDITS])
+def named(edits):
+    """pytest's ids of a table of edits: 'training.seed='abc''."""
+    return ['.'.join(map(str, where)) + '=' + ('deleted' if value is DELETE else repr(value))
+            for where, value, _ in edits]
+
+
+def written(tmp_path, name, obj, where, value):
+    """The edited file, and its bytes."""
+    path = tmp_path / name
+    path.write_text(json.dumps(edited(obj, where, value)))
+    return path, path.read_bytes()
+
+
+@pytest.mark.parametrize('where, value, message', CHECKPOINT_EDITS, ids=named(CHECKPOINT_EDITS))
 def test_a_hand_edited_checkpoint_is_one_line_naming_its_field(runner, made, tmp_path, where, value, message):
-    path = tmp_path / 'run.ckpt.json'
-    path.write_text(json.dumps(edited(made['part'], where, value)))
-    before = path.read_bytes()
+    path, before = written(tmp_path, 'run.ckpt.json', made['part'], where, value)
     for command in checkpoint_commands(str(path), made).values():
         fails_in_one_line(runner.invoke(main, command), f"checkpoint {path} is corrupt: {message}")
     assert path.read_bytes() == before
@@ -155,13 +164,9 @@ GENOME_EDITS = [
 ]
 
 
-@pytest.mark.parametrize('where, value, message', GENOME_EDITS,
-                         ids=['.'.join(map(str, where)) + '=' + ('deleted' if value is DELETE else repr(value))
-                              for where, value, _ in GENOME_EDITS])
+@pytest.mark.parametrize('where, value, message', GENOME_EDITS, ids=named(GENOME_EDITS))
 def test_a_hand_edited_genome_is_one_line_naming_its_field(runner, made, tmp_path, where, value, message):
-    path = tmp_path / 'g.json'
-    path.write_text(json.dumps(edited(made['genome'], where, value)))
-    before = path.read_bytes()
+    path, before = written(tmp_path, 'g.json', made['genome'], where, value)
     result = runner.invoke(main, ['train', '--genome', str(path), '--data', str(made['data']), '--steps', '2',
                                   '--samples', '0', '--out', 'out.json'])
     fails_in_one_line(result, f"genome file {path}: {message}")

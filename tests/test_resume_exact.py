@@ -1,37 +1,24 @@
 """Resume is exact or refused: a resumed run computes in its checkpoint's engine and dtype
 (float32 stays float32), a flag that contradicts them is one line, and the best checkpoint
 it prints and records is a file that exists."""
-import os
-import signal
 from pathlib import Path
 
 import pytest
 
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
-from microgpt.commands import train_job as jobs
+from test_training_options import TINY, interrupted_after
 
-TINY = ['--n-embd', '8', '--n-head', '2', '--block-size', '8', '--samples', '3']
+SAMPLES = ['--samples', '3']
 
 
 def train(runner, data, *extra):
-    return runner.invoke(main, ['train', '--data', str(data), *TINY, *extra])
+    return runner.invoke(main, ['train', '--data', str(data), *TINY, *SAMPLES, *extra])
 
 
 def interrupted(runner, data, stop_after, *extra):
     """The run stopped by Ctrl-C after `stop_after` steps (as StopRequests stops it)."""
-    original = jobs.step_line
-
-    def line(step, total, loss):
-        if step == stop_after:
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(step, total, loss)
-
-    jobs.step_line = line
-    try:
-        result = train(runner, data, *extra)
-    finally:
-        jobs.step_line = original
+    result = interrupted_after(runner, data, stop_after, [*SAMPLES, *extra])
     assert result.exit_code == 130, result.output
     return result
 

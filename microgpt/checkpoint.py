@@ -104,8 +104,10 @@ def _is_temperature(value):
 
 
 # The training record beyond the TrainConfig settings (settings.TRAINING_SETTINGS, each
-# checked by its declaration). A version 2 file has those of RESUMABLE; every other field may
-# be missing from a file an older microgpt wrote (the default is what it trained with).
+# checked by its declaration). A file that can resume (it holds Adam's moments) has those of
+# RESUMABLE and num_steps; every other field may be missing from a file an older microgpt
+# wrote (the default is what it trained with), and a file of weights alone (the Python API's,
+# or version 1) may have none.
 RUN_FIELDS = {
     'seed': (is_whole, "must be a whole number"),
     'steps_done': (is_count, "must be a whole number >= 0"),
@@ -155,7 +157,7 @@ def check_checkpoint(obj, path):
         raise bad('vocab', f"must be {config.vocab_size - 1} different characters (config.vocab_size less "
                            f"BOS), got {len(chars)}")
     training, losses = obj.get('training', {}), obj.get('losses', [])
-    _check_training(training, losses, obj['version'], obj.get('optimizer') is not None, bad)
+    _check_training(training, losses, obj.get('optimizer') is not None, bad)
     optimizer, ema = obj.get('optimizer'), obj.get('ema')
     matrices = {'state_dict': obj['state_dict'], **({} if optimizer is None else
                                                     {'optimizer.m': optimizer['m'], 'optimizer.v': optimizer['v']}),
@@ -184,10 +186,10 @@ def _checked_config(recorded, bad):
         raise bad(f'config.{e.setting}', e.reason) from None
 
 
-def _check_training(training, losses, version, resumable, bad):
+def _check_training(training, losses, resumable, bad):
     known = tuple(SETTINGS_OF_TRAINING) + tuple(RUN_FIELDS) + FOREIGN_CURVES
     check_fields(training, RUN_FIELDS, 'training', bad, known=known,
-                 optional=[name for name in RUN_FIELDS if version < 2 or name not in RESUMABLE])
+                 optional=[name for name in RUN_FIELDS if not resumable or name not in RESUMABLE])
     if resumable and 'num_steps' not in training:
         raise bad('training.num_steps', "is missing: the run it resumes needs its steps")
     if training.get('val_split') and 'seed' not in training:

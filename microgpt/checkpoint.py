@@ -192,6 +192,8 @@ def _check_training(training, losses, resumable, bad):
                  optional=[name for name in RUN_FIELDS if not resumable or name not in RESUMABLE])
     if resumable and 'num_steps' not in training:
         raise bad('training.num_steps', "is missing: the run it resumes needs its steps")
+    if training.get('stopped_early') and training.get('early_stop') is None:
+        raise bad('training.stopped_early', "can be true only for a run with early_stop, got True")
     if training.get('val_split') and 'seed' not in training:
         raise bad('training.seed', "is missing: the run's held-out split is chosen by it")
     # each setting by its declaration, a step-counted one against the run's steps

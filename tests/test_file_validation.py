@@ -93,6 +93,8 @@ CHECKPOINT_EDITS = [  # (where, the value written there, what the line must say)
     (('training', 'curve', 0, 'val_loss'), DELETE, "field 'training.curve[0].val_loss' is missing"),
     (('training', 'curve', 1, 'step'), 99, "field 'training.curve[1].step' must be after the point before"),
     (('training', 'best', 'step'), 3, "field 'training.best.step' must be the step of an evaluation"),
+    (('training', 'stopped_early'), True, "field 'training.stopped_early' can be true only for a run with early_stop"),
+    (('training', 'stopped_early'), 'no', "field 'training.stopped_early' must be true or false"),
     (('training', 'num_steps'), DELETE, "field 'training.num_steps' is missing"),
     (('training', 'num_steps'), 3, "field 'training.steps_done' must be at most num_steps (3), got 4"),
     (('training', 'learning_rate'), 'fast', "field 'training.learning_rate' must be a finite number > 0"),

@@ -7,11 +7,16 @@ JSON floats round-trip float64 exactly, and any engine can read them.
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 from .data import Tokenizer
+from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
+from .fields import check_fields, is_count, is_digest, is_number, is_whole, or_null
 from .fileio import atomic_write_json, read_json
 from .model import GPTConfig
+from .sampling import temperature_problem
+from .settings import MODEL_SETTINGS, TRAINING_SETTINGS, SettingError
 
 FORMAT = 'microgpt-checkpoint'
 VERSION = 2
@@ -71,8 +76,9 @@ def save_checkpoint(path, checkpoint):
 
 
 def load_checkpoint(path):
-    """The checkpoint file at path; or, for a folder written by `microgpt export`, its weights
-    (weights_only: no optimizer state and no training record but the dtype)."""
+    """The checkpoint file at path, checked field by field (check_checkpoint: a hand-edited one
+    is one MicrogptError naming the file and the field); or, for a folder written by `microgpt
+    export`, its weights (weights_only: no optimizer state and no training record but the dtype)."""
     path = Path(path)
     if path.is_dir():
         from .export import read_export
@@ -80,42 +86,173 @@ def load_checkpoint(path):
         mode = {} if model.data_mode is None else {'data_mode': model.data_mode}  # text mode's, kept
         return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype, **mode}, weights_only=True)
     obj = read_json(path, 'checkpoint', f" (train one with `microgpt train --out {path}`)")
+    return check_checkpoint(obj, path)
 
-    def bad(why):
-        return MicrogptError(f"checkpoint {path} is corrupt: {why}")
+
+# --- what a checkpoint file holds, field by field ------------------------------------------
+
+def _is_matrices(value):
+    return isinstance(value, dict)
+
+
+TOP_FIELDS = {
+    'format': (lambda v: v == FORMAT, f"must be {FORMAT!r}"),
+    'version': (lambda v: is_whole(v) and v in READABLE_VERSIONS, "must be a readable version"),
+    'config': (lambda v: isinstance(v, dict), "must be an object of the model's settings"),
+    'vocab': (lambda v: isinstance(v, list) and all(isinstance(c, str) and len(c) == 1 for c in v),
+              "must be a list of single characters"),
+    'training': (lambda v: isinstance(v, dict), "must be an object"),
+    'provenance': (or_null(lambda v: isinstance(v, dict)), "must be null or an object"),
+    'state_dict': (_is_matrices, "must be an object of the model's matrices"),
+    'optimizer': (or_null(lambda v: isinstance(v, dict) and set(v) == {'m', 'v'}),
+                  "must be null or an object of Adam's moments m and v"),
+    'losses': (lambda v: isinstance(v, list) and all(map(is_number, v)), "must be a list of finite numbers"),
+    'ema': (_is_matrices, "must be an object of the weight average's matrices"),
+}
+TOP_OPTIONAL = ('training', 'provenance', 'optimizer', 'losses', 'ema')
+
+
+def _is_temperature(value):
+    return is_number(value) and temperature_problem(value) is None
+
+
+# The training record beyond the TrainConfig settings (settings.TRAINING_SETTINGS, each
+# checked by its declaration). A file that can resume (it holds Adam's moments) has those of
+# RESUMABLE and num_steps; every other field may be missing from a file an older microgpt
+# wrote (the default is what it trained with), and a file of weights alone (the Python API's,
+# or version 1) may have none.
+RUN_FIELDS = {
+    'seed': (is_whole, "must be a whole number"),
+    'steps_done': (is_count, "must be a whole number >= 0"),
+    'temperature': (_is_temperature, "must be a number > 0 whose inverse is finite"),
+    'samples': (is_count, "must be a whole number >= 0"),
+    'engine': (lambda v: isinstance(v, str) and v in ENGINE_HELP, f"must be one of {', '.join(ENGINE_HELP)}"),
+    'dtype': (lambda v: isinstance(v, str) and v in DTYPES, f"must be one of {', '.join(DTYPES)}"),
+    'final_loss': (or_null(is_number), "must be null or a finite number"),
+    'data_sha256': (or_null(is_digest), "must be null or a sha256 digest (64 hex digits)"),
+    'data_path': (or_null(lambda v: isinstance(v, str)), "must be null or a path"),
+    'genome': (or_null(lambda v: isinstance(v, str)), "must be null or a path"),
+    'curve': (lambda v: isinstance(v, list), "must be a list of evaluations"),
+    'stopped_early': (lambda v: isinstance(v, bool), "must be true or false"),
+    'budget': (or_null(lambda v: is_number(v) and v > 0), "must be null or a number of FLOPs > 0"),
+    'best': (or_null(lambda v: isinstance(v, dict)), "must be null or an object"),
+}
+RESUMABLE = ('seed', 'steps_done', 'temperature', 'samples')
+# curves other tools write, which `microgpt report` draws as it finds them (viz/report.py)
+FOREIGN_CURVES = ('curves', 'eval', 'eval_curve')
+SETTINGS_OF_TRAINING = {setting.name: setting for setting in TRAINING_SETTINGS}
+POINT_FIELDS = {
+    'step': (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1"),
+    'train_loss': (is_number, "must be a finite number"),
+    'val_loss': (is_number, "must be a finite number"),
+}
+BEST_FIELDS = {
+    'step': (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1"),
+    'val_loss': (is_number, "must be a finite number"),
+    'checkpoint': (or_null(lambda v: isinstance(v, str) and bool(v)), "must be null or a path"),
+}
+
+
+def check_checkpoint(obj, path):
+    """The Checkpoint a file's JSON holds, every field checked against what microgpt writes."""
+    def bad(field, why):
+        return MicrogptError(f"checkpoint {path} is corrupt: field '{field}' {why}")
 
     if not isinstance(obj, dict) or obj.get('format') != FORMAT:
-        raise bad("not a microgpt checkpoint")
-    if obj.get('version') not in READABLE_VERSIONS:
+        raise MicrogptError(f"checkpoint {path} is corrupt: not a microgpt checkpoint")
+    if obj.get('version') not in READABLE_VERSIONS or isinstance(obj.get('version'), bool):
         raise MicrogptError(f"checkpoint {path} has format version {obj.get('version')!r}; "
                             f"this microgpt reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+    check_fields(obj, TOP_FIELDS, '', bad, optional=TOP_OPTIONAL)
+    config = _checked_config(obj['config'], bad)
+    chars = obj['vocab']
+    if len(chars) + 1 != config.vocab_size or len(set(chars)) != len(chars):
+        raise bad('vocab', f"must be {config.vocab_size - 1} different characters (config.vocab_size less "
+                           f"BOS), got {len(chars)}")
+    training, losses = obj.get('training', {}), obj.get('losses', [])
+    _check_training(training, losses, obj.get('optimizer') is not None, bad)
+    optimizer, ema = obj.get('optimizer'), obj.get('ema')
+    matrices = {'state_dict': obj['state_dict'], **({} if optimizer is None else
+                                                    {'optimizer.m': optimizer['m'], 'optimizer.v': optimizer['v']}),
+                **({} if ema is None else {'ema': ema})}
+    for where, mats in matrices.items():
+        _check_matrices(mats, config, where, bad)
+    decay = training.get('ema')
+    if ema is not None and decay is None:
+        raise bad('training.ema', "must be the decay of the weight average the file holds, got None")
+    if decay is not None and training.get('steps_done') and ema is None:
+        raise bad('ema', "is missing: its run keeps a weight average (training.ema)")
+    return Checkpoint(config, chars, obj['state_dict'], training, optimizer, losses, obj.get('provenance') or {},
+                      ema)
+
+
+def _checked_config(recorded, bad):
+    names = [setting.name for setting in MODEL_SETTINGS]
+    for name in recorded:
+        if name not in names:
+            raise bad(f'config.{name}', f"is not a setting of the model (settings: {', '.join(names)})")
+    if 'vocab_size' not in recorded:
+        raise bad('config.vocab_size', "is missing")
     try:
-        config = GPTConfig(**obj['config'])
-        chars, state, training = obj['vocab'], obj['state_dict'], obj.get('training', {})
-        optimizer, losses = obj.get('optimizer'), obj.get('losses', [])
-        matrices = {'state_dict': state}
-        if optimizer is not None:
-            matrices.update(m=optimizer['m'], v=optimizer['v'])
-        ema = obj.get('ema')
-        if ema is not None:
-            matrices['ema'] = ema
-    except MicrogptError as e:
-        raise bad(str(e)) from None
-    except (KeyError, TypeError) as e:
-        raise bad(f"missing or malformed field {e}") from None
-    if (not isinstance(chars, list) or len(chars) + 1 != config.vocab_size
-            or not all(isinstance(c, str) and len(c) == 1 for c in chars)):
-        raise bad("vocabulary does not match vocab_size")
-    if not isinstance(training, dict) or not isinstance(losses, list):
-        raise bad("training or losses malformed")
-    for what, mats in matrices.items():
-        for name, (rows, cols) in config.param_shapes():
-            rows_of = mats.get(name) if isinstance(mats, dict) else None
-            if not (isinstance(rows_of, list) and len(rows_of) == rows
-                    and all(isinstance(row, list) and len(row) == cols for row in rows_of)):
-                raise bad(f"{what} {name} is not {rows}x{cols}")
-            if not all(isinstance(x, float) and math.isfinite(x) for row in rows_of for x in row):
-                raise bad(f"{what} {name} holds a value that is not a finite number")
-    if training.get('ema') is not None and training.get('steps_done') and ema is None:
-        raise bad("its run keeps a weight average (ema), but the file holds none")
-    return Checkpoint(config, chars, state, training, optimizer, losses, obj.get('provenance') or {}, ema)
+        return GPTConfig(**recorded)
+    except SettingError as e:
+        raise bad(f'config.{e.setting}', e.reason) from None
+
+
+def _check_training(training, losses, resumable, bad):
+    known = tuple(SETTINGS_OF_TRAINING) + tuple(RUN_FIELDS) + FOREIGN_CURVES
+    check_fields(training, RUN_FIELDS, 'training', bad, known=known,
+                 optional=[name for name in RUN_FIELDS if not resumable or name not in RESUMABLE])
+    if resumable and 'num_steps' not in training:
+        raise bad('training.num_steps', "is missing: the run it resumes needs its steps")
+    if training.get('stopped_early') and training.get('early_stop') is None:
+        raise bad('training.stopped_early', "can be true only for a run with early_stop, got True")
+    if training.get('val_split') and 'seed' not in training:
+        raise bad('training.seed', "is missing: the run's held-out split is chosen by it")
+    # each setting by its declaration, a step-counted one against the run's steps
+    settings = SimpleNamespace(**{name: setting.default for name, setting in SETTINGS_OF_TRAINING.items()})
+    for name, setting in SETTINGS_OF_TRAINING.items():
+        if name in training:
+            problem = setting.problem(training[name], settings)
+            if problem is not None:
+                raise bad(f'training.{name}', problem.reason)
+            setattr(settings, name, training[name])
+    if 'steps_done' in training:
+        steps = training['steps_done']
+        if 'num_steps' in training and steps > training['num_steps']:
+            raise bad('training.steps_done', f"must be at most num_steps ({training['num_steps']}), got {steps}")
+        if steps != len(losses):
+            raise bad('training.steps_done', f"must be the number of losses ({len(losses)}), got {steps}")
+    steps_done = training.get('steps_done', len(losses))
+    last = 0
+    for k, point in enumerate(training.get('curve') or ()):
+        where = f'training.curve[{k}]'
+        if not isinstance(point, dict):
+            raise bad(where, "must be an object of step, train_loss and val_loss")
+        check_fields(point, POINT_FIELDS, where, bad)
+        if not last < point['step'] <= steps_done:
+            raise bad(f'{where}.step', f"must be after the point before ({last}) and at most steps_done "
+                                       f"({steps_done}), got {point['step']}")
+        last = point['step']
+    best = training.get('best')
+    if best is not None:
+        check_fields(best, BEST_FIELDS, 'training.best', bad)
+        if best['step'] not in [point['step'] for point in training.get('curve') or ()]:
+            raise bad('training.best.step', f"must be the step of an evaluation in training.curve, got {best['step']}")
+    if training.get('dtype', DEFAULT_DTYPE) != DEFAULT_DTYPE and training.get('engine', 'numpy') != 'numpy':
+        raise bad('training.dtype', f"{training['dtype']} is for the numpy engine, not the run's "
+                                    f"{training['engine']} engine")
+
+
+def _check_matrices(mats, config, where, bad):
+    shapes = dict(config.param_shapes())
+    for name in mats:
+        if name not in shapes:
+            raise bad(f'{where}.{name}', "is not a matrix of the model")
+    for name, (rows, cols) in shapes.items():
+        rows_of = mats.get(name)
+        if not (isinstance(rows_of, list) and len(rows_of) == rows
+                and all(isinstance(row, list) and len(row) == cols for row in rows_of)):
+            raise bad(f'{where}.{name}', f"must be {rows}x{cols}")
+        if not all(isinstance(x, float) and math.isfinite(x) for row in rows_of for x in row):
+            raise bad(f'{where}.{name}', "holds a value that is not a finite number")

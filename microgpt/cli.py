@@ -18,10 +18,13 @@ from .console import Console
 from .errors import MicrogptError
 from .signals import JobInterrupted, exit_status, raise_on_sigterm
 
+OUT_OF_MEMORY = ("out of memory: this machine could not hold what the command needed; a smaller model, "
+                 "batch or data file needs less")
+
 
 class Group(click.Group):
-    """Every command: SIGTERM is handled like Ctrl-C; a MicrogptError is one `Error:` line
-    and exit 1; an interrupt exits 130 (SIGTERM 143) without a traceback."""
+    """Every command: SIGTERM is handled like Ctrl-C; a MicrogptError (or running out of
+    memory) is one `Error:` line and exit 1; an interrupt exits 130 (SIGTERM 143) without a traceback."""
 
     def parse_args(self, ctx, args):
         ctx.meta['argv'] = list(args)  # the command, as provenance records it
@@ -33,6 +36,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except MicrogptError as e:
             raise click.ClickException(str(e)) from None
+        except MemoryError:  # a batch, a model or a data file larger than the memory left
+            raise click.ClickException(OUT_OF_MEMORY) from None
         except JobInterrupted as e:
             ctx.exit(e.status)
         except KeyboardInterrupt as interrupt:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .console import describe_genes, describe_settings
 from .errors import MicrogptError
+from .fields import check_fields, is_number, is_whole, or_null
 from .fileio import atomic_write_json, read_json
 from .genome_record import check_record
 from .model import GPTConfig
@@ -99,6 +100,15 @@ def check_genome(genome):
 
 # --- genome.json ---------------------------------------------------------------------------
 
+# What microgpt reads of a genome file's provenance (GenomeFile.label, train's voice); the
+# search writes more (evolve/decision.genome_provenance), which is kept as it is.
+PROVENANCE_FIELDS = {
+    'fitness': (lambda v: isinstance(v, str) and bool(v), "must name a fitness"),
+    'score': (or_null(is_number), "must be null or a number"),
+    'spread': (or_null(lambda v: is_number(v) and v >= 0), "must be null or a number >= 0"),
+    'generation': (or_null(lambda v: is_whole(v) and v >= 0), "must be null or a whole number >= 0"),
+}
+
 @dataclass
 class GenomeFile:
     genome: Genome
@@ -161,6 +171,7 @@ def load_genome(path, space=None):
     provenance = obj.get('provenance', {})
     if not isinstance(provenance, dict):
         raise bad('provenance', "must be an object")
+    check_fields(provenance, PROVENANCE_FIELDS, 'provenance', bad, known=None, optional=PROVENANCE_FIELDS)
     genome = Genome.from_settings(genes)
     problem = check_genome(genome) or (space.check(genome) if space is not None else None)
     if problem:

@@ -27,26 +27,11 @@ line naming its field.
 """
 import math
 
+from .fields import check_fields, is_digest, is_number, is_seeds, is_whole
 from .reproducibility import ARITHMETIC_FIELDS
 
 # evolve.fitness.FITNESS_KINDS, which a genome file (below evolve) cannot import
 RECORD_FITNESSES = ('loss', 'aesthetic')
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_whole(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_digest(value):
-    return isinstance(value, str) and len(value) == 64 and all(c in '0123456789abcdef' for c in value)
-
-
-def _is_seeds(value):
-    return isinstance(value, list) and bool(value) and all(_is_whole(seed) for seed in value)
 
 
 def _is_arithmetic(value):
@@ -58,10 +43,10 @@ RECORD_FIELDS = {
     'fitness': (lambda v: v in RECORD_FITNESSES, f"must be one of {', '.join(RECORD_FITNESSES)}"),
     'genes': (lambda v: isinstance(v, dict), "must be an object of genes"),
     'engine': (lambda v: isinstance(v, str) and bool(v), "must name an engine"),
-    'data_sha256': (lambda v: v is None or _is_digest(v), "must be null or a sha256 digest (64 hex digits)"),
-    'val_split': (lambda v: _is_number(v) and 0 < v < 1, "must be a number between 0 and 1"),
-    'split_seed': (_is_whole, "must be a whole number"),
-    'split_sha256': (_is_digest, "must be a sha256 digest (64 hex digits)"),
+    'data_sha256': (lambda v: v is None or is_digest(v), "must be null or a sha256 digest (64 hex digits)"),
+    'val_split': (lambda v: is_number(v) and 0 < v < 1, "must be a number between 0 and 1"),
+    'split_seed': (is_whole, "must be a whole number"),
+    'split_sha256': (is_digest, "must be a sha256 digest (64 hex digits)"),
     'scorings': (lambda v: isinstance(v, list) and bool(v), "must be a list of scorings"),
     'val_loss': (lambda v: isinstance(v, dict), "must be an object of mean and spread"),
     'arithmetic': (_is_arithmetic, f"must be an object of {', '.join(ARITHMETIC_FIELDS)}"),
@@ -70,16 +55,16 @@ RECORD_FIELDS = {
 }
 AESTHETIC_FIELDS = {'score': (lambda v: isinstance(v, dict), "must be an object of mean and spread")}
 SCORING_FIELDS = {
-    'seed': (_is_whole, "must be a whole number"),
-    'num_params': (_is_whole, "must be a whole number"),
-    'tokens': (lambda v: v is None or _is_whole(v), "must be a whole number"),
+    'seed': (is_whole, "must be a whole number"),
+    'num_params': (is_whole, "must be a whole number"),
+    'tokens': (lambda v: v is None or is_whole(v), "must be a whole number"),
     'components': (lambda v: isinstance(v, dict), "must be an object"),
 }
-COMPONENTS = {'val_loss': (_is_number, "must be a number"), 'train_loss': (_is_number, "must be a number")}
-JUDGED = {'score': (_is_number, "must be a number"), 'seeds': (_is_seeds, "must be a list of whole numbers")}
+COMPONENTS = {'val_loss': (is_number, "must be a number"), 'train_loss': (is_number, "must be a number")}
+JUDGED = {'score': (is_number, "must be a number"), 'seeds': (is_seeds, "must be a list of whole numbers")}
 DRIFT_FIELDS = {
-    'val_loss': (lambda v: _is_number(v) and v >= 0, "must be a number >= 0"),
-    'score': (lambda v: v is None or (_is_number(v) and v >= 0), "must be null or a number >= 0"),
+    'val_loss': (lambda v: is_number(v) and v >= 0, "must be a number >= 0"),
+    'score': (lambda v: v is None or (is_number(v) and v >= 0), "must be null or a number >= 0"),
     'arithmetics': (lambda v: isinstance(v, list) and bool(v) and all(map(_is_arithmetic, v)),
                     f"must be a list of objects of {', '.join(ARITHMETIC_FIELDS)}"),
     'measured_in': (lambda v: isinstance(v, str), "must be a path"),
@@ -91,10 +76,10 @@ def check_record(record, bad, settings):
     final writes it; `settings` are the genes a genome has."""
     if not isinstance(record, dict):
         raise bad('record', "must be an object")
-    _check_fields(record, RECORD_FIELDS, 'record', bad, known=tuple(RECORD_FIELDS) + tuple(AESTHETIC_FIELDS))
+    check_fields(record, RECORD_FIELDS, 'record', bad, known=tuple(RECORD_FIELDS) + tuple(AESTHETIC_FIELDS))
     aesthetic = record['fitness'] == 'aesthetic'
     if aesthetic:
-        _check_fields(record, AESTHETIC_FIELDS, 'record', bad, known=None)
+        check_fields(record, AESTHETIC_FIELDS, 'record', bad, known=None)
     for name in record['genes']:
         if name not in settings:
             raise bad(f'record.genes.{name}', f"is not a gene (genes: {', '.join(settings)})")
@@ -103,9 +88,9 @@ def check_record(record, bad, settings):
         where = f'record.scorings[{k}]'
         if not isinstance(scoring, dict):
             raise bad(where, "must be an object")
-        _check_fields(scoring, SCORING_FIELDS, where, bad)
-        _check_fields(scoring['components'], dict(COMPONENTS, **(JUDGED if aesthetic else {})),
-                      f'{where}.components', bad, known=None)
+        check_fields(scoring, SCORING_FIELDS, where, bad)
+        check_fields(scoring['components'], dict(COMPONENTS, **(JUDGED if aesthetic else {})),
+                     f"{where}.components", bad, known=None)
         if scoring['seed'] in seeds:
             raise bad(f'{where}.seed', f"repeats seed {scoring['seed']}")
         seeds.append(scoring['seed'])
@@ -113,28 +98,14 @@ def check_record(record, bad, settings):
     if aesthetic:
         _check_summary(record, 'score', bad)
     if record['drift'] is not None:
-        _check_fields(record['drift'], DRIFT_FIELDS, 'record.drift', bad)
-
-
-def _check_fields(obj, spec, where, bad, known=()):
-    """Each field of `spec` present in obj and passing its test; with `known` (default: the
-    spec's), no other field."""
-    for name in obj:
-        allowed = spec if known == () else known
-        if allowed is not None and name not in allowed:
-            raise bad(f'{where}.{name}', f"is not a field of the record here (fields: {', '.join(allowed)})")
-    for name, (test, why) in spec.items():
-        if name not in obj:
-            raise bad(f'{where}.{name}', "is missing")
-        if not test(obj[name]):
-            raise bad(f'{where}.{name}', f"{why}, got {obj[name]!r}")
+        check_fields(record['drift'], DRIFT_FIELDS, 'record.drift', bad)
 
 
 def _check_summary(record, name, bad):
     """record[name] is {mean, spread} of the scorings' components[name]."""
     summary, where = record[name], f'record.{name}'
-    _check_fields(summary, {'mean': (_is_number, "must be a number"),
-                            'spread': (lambda v: v is None or _is_number(v), "must be null or a number")}, where, bad)
+    check_fields(summary, {'mean': (is_number, "must be a number"),
+                           'spread': (lambda v: v is None or is_number(v), "must be null or a number")}, where, bad)
     values = [s['components'][name] for s in record['scorings']]
     mean = math.fsum(values) / len(values)
     if abs(summary['mean'] - mean) > 1e-12 * max(1.0, abs(mean)):

@@ -14,8 +14,8 @@ a few float sums. The end of a name is the token BOS (the one a name starts with
 import math
 from dataclasses import dataclass
 
-from .errors import MicrogptError
-from .sampling import DEFAULT_TEMPERATURE, check_readable, check_sampling_args, next_token_probs, sample_one
+from .sampling import (DEFAULT_TEMPERATURE, check_readable, check_sampling_args, check_temperature, next_token_probs,
+                       sample_one)
 
 END = 'BOS'  # the label of the token that ends a name: the BOS that also starts one
 BITS_PER_NAT = 1 / math.log(2)
@@ -71,8 +71,7 @@ def predict_next(engine, tokenizer, prefix='', temperature=1.0):
         (True, 1.0)
     """
     check_readable(tokenizer, engine.config.block_size, prefix)
-    if not temperature > 0:
-        raise MicrogptError(f"temperature must be > 0, got {temperature}")
+    check_temperature(temperature)
     logits = _logits_after_each(engine, [tokenizer.bos] + tokenizer.encode(prefix))[-1]
     labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
     return NextCharacters(prefix, temperature, labels, next_token_probs(logits, temperature))

@@ -16,6 +16,8 @@ def next_token_probs(logits, temperature, top_k=None, top_p=None):
     inv_t = temperature ** -1
     scaled = [l * inv_t for l in logits]
     max_val = max(scaled)
+    if not math.isfinite(max_val):  # a tiny temperature: the logits over it overflow
+        raise MicrogptError(f"temperature {temperature} is too small: the logits divided by it overflow")
     exps = [math.exp(s - max_val) for s in scaled]
     total = 0
     for e in exps:
@@ -68,9 +70,28 @@ def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=No
     return tokenizer.decode(out)
 
 
-def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=None, prefix=''):
+def temperature_problem(temperature):
+    """Why the logits cannot be divided by this temperature (the end of "temperature ..."),
+    or None: it must be > 0, and its inverse (by which the logits are multiplied) finite."""
     if not temperature > 0:
-        raise MicrogptError(f"temperature must be > 0, got {temperature}")
+        return f"must be > 0, got {temperature}"
+    try:
+        inverse = temperature ** -1
+    except OverflowError:
+        inverse = math.inf
+    if not math.isfinite(inverse):
+        return f"is too small: 1 / temperature overflows, got {temperature}"
+    return None
+
+
+def check_temperature(temperature):
+    problem = temperature_problem(temperature)
+    if problem is not None:
+        raise MicrogptError(f"temperature {problem}")
+
+
+def check_sampling_args(tokenizer, block_size, temperature, top_k=None, top_p=None, prefix=''):
+    check_temperature(temperature)
     require_positive('top-k', top_k)
     if top_p is not None and not 0 < top_p <= 1:
         raise MicrogptError(f"top-p must be in (0, 1], got {top_p}")

@@ -184,7 +184,8 @@ def test_checkpoints_never_hold_non_finite_numbers(runner, small_data, tmp_path)
     raw = json.loads(open('a.ckpt.json').read())
     raw['optimizer']['v']['wpe'][1][2] = 1e400  # written by hand: Infinity
     (tmp_path / 'c.ckpt.json').write_text(json.dumps(raw))
-    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'c.ckpt.json']), 'v wpe holds a value that is not a finite')
+    assert_error(runner.invoke(main, ['sample', '--checkpoint', 'c.ckpt.json']),
+                 "'optimizer.v.wpe' holds a value that is not a finite")
 
 
 def test_an_older_checkpoint_samples_but_cannot_resume(runner, small_data, tmp_path):

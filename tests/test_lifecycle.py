@@ -36,6 +36,7 @@ def test_resume_refuses_a_finished_run_other_data_and_contradicting_flags(runner
 
     loaded = ckpt.load_checkpoint('done.json')
     loaded.training['steps_done'] = 3  # as if interrupted after 3 of 6 steps
+    loaded.losses = loaded.losses[:3]
     ckpt.save_checkpoint('part.json', loaded)
     other = tmp_path / 'other.txt'
     other.write_text(small_data.read_text() + 'zed\n')

@@ -1,6 +1,7 @@
 """`microgpt train`: the options (the settings' own, from their declarations in settings.py)
 and the call to the work in train_job.py."""
 import click
+from click.core import ParameterSource
 
 from ..checkpoint import DEFAULT_CHECKPOINT
 from ..engines import DEFAULT_DTYPE, DTYPES
@@ -73,6 +74,8 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
       microgpt train --text --data play.txt --val-split 0.1 --eval-every 500
     """
     genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
+    if click.get_current_context().get_parameter_source('engine') is ParameterSource.DEFAULT:
+        engine = None  # not given: a resumed run takes its checkpoint's
     train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
                            primordial=primordial, temperature=temperature, samples=samples, engine=engine,
                            dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,

@@ -3,7 +3,7 @@ checked, then do the work, print through the Console, and keep what was done how
 job ends.
 """
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +17,7 @@ from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_s
 from ..limits import check_horizon, describe_count, fastest_seconds
 from ..model import GPTConfig
 from ..outputs import Output, check_outputs
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, generate, novelty
+from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_TEXT_CHARS, check_temperature, generate, novelty
 from ..settings import WATCHING, SettingError
 from ..signals import JobInterrupted, StopRequests, exit_status
 from ..textmode import TextRun, TextSplit, text_baselines
@@ -38,7 +38,7 @@ class TrainRequest:
     primordial: bool = False
     temperature: Optional[float] = None
     samples: Optional[int] = None
-    engine: str = 'numpy'
+    engine: Optional[str] = 'numpy'  # None: not given (numpy; with resume, the checkpoint's)
     dtype: Optional[str] = None
     out: Optional[str] = None
     resume: Optional[str] = None
@@ -75,6 +75,8 @@ class TrainPlan:
     budget_flops_per_step: Optional[float] = None  # with a budget: the mean step's FLOPs
     text_mode: bool = False  # the data is one stream of characters (--text, or the resumed run's)
     text_split: object = None  # in text mode, once read: the textmode.TextSplit
+    engine: str = 'numpy'  # the engine and dtype it computes in (a resumed run: its checkpoint's)
+    dtype: Optional[str] = None
 
     @property
     def val_split(self):
@@ -103,7 +105,7 @@ def given(options):
 def plan_training(request):
     """Check every setting, path and the data; the first problem is one MicrogptError. With a
     budget, the steps are known only once the data is read: plan_budget settles the training."""
-    check_dtype(request.engine, request.dtype)
+    check_dtype(request.engine or 'numpy', request.dtype)
     if request.new_samples and request.samples == 0:
         raise MicrogptError("--new-samples picks which samples to print, and --samples 0 prints none: drop one")
     if request.new_samples and request.text:
@@ -137,7 +139,7 @@ def _plan_new(request):
         samples=DEFAULT_NUM_SAMPLES if request.samples is None else request.samples,
         out=ckpt.DEFAULT_CHECKPOINT if request.out is None else request.out,
         genome_path=None if genome_file is None else str(genome_file.path), watching=watching,
-        flags=flags, genome_file=genome_file)
+        flags=flags, genome_file=genome_file, engine=request.engine or 'numpy', dtype=request.dtype)
     if request.budget is not None:
         try:  # the training settings wait for the steps the budget buys; the model's are checked now
             genome.model_config()
@@ -213,6 +215,7 @@ def _plan_resume(request):
         train = checkpoint_train_config(t)
     except MicrogptError as e:
         raise MicrogptError(f"checkpoint {request.resume} is corrupt: {e}") from None
+    engine, dtype = _resumed_arithmetic(request, t)
     have = dict(config.to_dict(), **train.to_dict(), seed=t['seed'])
     asked = dict(request.genes, **request.options, seed=request.seed)
     for name, value in asked.items():
@@ -228,13 +231,27 @@ def _plan_resume(request):
         out=request.resume if request.out is None else request.out,
         voice=f"I wake: resuming at step {t['steps_done'] + 1} of {t['num_steps']}",
         genome_path=t.get('genome'), resumed=resumed,
-        watching={name: getattr(train, name) for name in WATCHING})
+        watching={name: getattr(train, name) for name in WATCHING}, engine=engine, dtype=dtype)
+
+
+def _resumed_arithmetic(request, training):
+    """(engine, dtype) a resumed run computes in: its checkpoint's. A dtype given on the
+    command line must be the checkpoint's; another engine may take a float64 run on (every
+    engine prints the same numbers), but only numpy computes in float32."""
+    recorded_engine, recorded_dtype = training.get('engine', 'numpy'), training.get('dtype', DEFAULT_DTYPE)
+    if request.dtype is not None and request.dtype != recorded_dtype:
+        raise MicrogptError(f"dtype {request.dtype} (given on the command line) contradicts checkpoint "
+                            f"{request.resume}, which has dtype {recorded_dtype}")
+    engine = request.engine or recorded_engine
+    if recorded_dtype != DEFAULT_DTYPE and engine != 'numpy':
+        raise MicrogptError(f"engine {engine} (given on the command line) contradicts checkpoint {request.resume}, "
+                            f"which computes in {recorded_dtype} on the numpy engine")
+    return engine, None if recorded_dtype == DEFAULT_DTYPE else recorded_dtype
 
 
 def check_plan_io(request, plan, console):
     """Output paths, the plot, the data, its split and memory: all before the first step."""
-    if not plan.temperature > 0:
-        raise MicrogptError(f"temperature must be > 0, got {plan.temperature}")
+    check_temperature(plan.temperature)
     if request.max_time is not None and not request.max_time > 0:
         raise MicrogptError(f"max_time must be > 0 seconds, got {request.max_time}")
     check_horizon(f"sampling {describe_count(plan.samples)} names", fastest_seconds(plan.samples),
@@ -262,7 +279,7 @@ def check_plan_io(request, plan, console):
     else:
         plan.train_docs, plan.held_out = data.docs, []
     batch_size = (plan.genome if plan.train is None else plan.train).batch_size
-    check_memory(plan.arch, request.engine, vocab_size=vocabulary_size(plan), batch_size=batch_size,
+    check_memory(plan.arch, plan.engine, vocab_size=vocabulary_size(plan), batch_size=batch_size,
                  data=data_bytes([data.text] if plan.text_mode else data.docs))
     if request.budget is not None:
         plan_budget(request, plan)
@@ -303,6 +320,7 @@ def train_job(request, console):
     """`microgpt train`: the original's lines on stdout; a checkpoint however it ends."""
     from ..provenance import provenance
     plan = plan_training(request)
+    request = replace(request, engine=plan.engine, dtype=plan.dtype)
     check_plan_io(request, plan, console)
     if plan.genome_line:
         console.info(plan.genome_line)
@@ -329,6 +347,7 @@ def train_job(request, console):
                      f"training on {len(run.docs):,}")
         console.info(held_out_baselines_line(run, plan.held_out))
     origin = provenance(request.command, plan.data.sha256, request.engine)
+    best_path = _recorded_best_path(plan.resumed)  # where the best so far is kept
 
     def save(path):
         best = run.best
@@ -340,7 +359,7 @@ def train_job(request, console):
                         curve=list(run.curve), stopped_early=run.stopped_early,
                         budget=request.budget if plan.resumed is None else plan.resumed.training.get('budget'),
                         best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
-                                                            checkpoint=str(plan.best_out)),
+                                                            checkpoint=best_path and str(best_path)),
                         **({'data_mode': ckpt.TEXT_MODE} if plan.text_mode else {}))
         ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
@@ -348,8 +367,10 @@ def train_job(request, console):
             None if run.average is None else run.average.state_dict(run.config)))
 
     def on_eval(point, improved):
+        nonlocal best_path
         console.info(eval_line(point, cfg.num_steps, run.best))
         if improved:
+            best_path = plan.best_out
             save(plan.best_out)
 
     t0 = time.perf_counter()
@@ -381,7 +402,7 @@ def train_job(request, console):
                  f"checkpoint saved to {plan.out}")
     best = run.best
     if best is not None:
-        console.info(f"best held-out loss {best['val_loss']:.4f} at step {best['step']}: saved to {plan.best_out}")
+        console.info(best_line(best, best_path))
     if run.stopped_early:
         console.info(f"stopped early at step {run.step}: no better held-out loss in {cfg.early_stop} evaluations")
     _plot(request, run, console)
@@ -446,6 +467,20 @@ def _write_passage(console, run, temperature):
     console.out('')
     console.out(TEXT_INFERENCE_HEADER)
     console.out(run.write(DEFAULT_TEXT_CHARS, temperature=temperature))
+
+
+def _recorded_best_path(resumed):
+    """The best checkpoint a resumed run recorded (None: a new run, or none kept yet)."""
+    best = None if resumed is None else resumed.training.get('best')
+    return None if best is None else best['checkpoint']
+
+
+def best_line(best, path):
+    """Where the best checkpoint is: this run's, or the one its resumed part kept."""
+    found = f"best held-out loss {best['val_loss']:.4f} at step {best['step']}"
+    if path is not None and Path(path).is_file():
+        return f"{found}: saved to {path}"
+    return f"{found}; its checkpoint {path} no longer exists" if path else f"{found}; no checkpoint of it is known"
 
 
 def _restore(run, resumed, engine_name, dtype=None):

@@ -49,13 +49,18 @@ def now():
 def read_records(path):
     """The records of an evolve log, in order: the JSON objects of its lines (a torn line of
     an interrupted run is skipped). OSError and UnicodeDecodeError go to the caller."""
-    for line in Path(path).read_text(encoding='utf-8').splitlines():
+    return (record for _, record in numbered_records(path))
+
+
+def numbered_records(path):
+    """(line number, record) of each record of an evolve log, as read_records reads them."""
+    for number, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), start=1):
         try:
             record = json.loads(line)
         except ValueError:
             continue
         if isinstance(record, dict):
-            yield record
+            yield number, record
 
 
 def is_evolve_log(path):
@@ -104,10 +109,14 @@ class EvolveLog:
 
 
 def load_evolve_log(path):
-    """The records of an evolve log, by kind (a torn last line of an interrupted run is skipped)."""
+    """The records of an evolve log, by kind (a torn last line of an interrupted run is skipped),
+    each checked as its readers take it (log_check.py): a field they cannot is one line."""
+    from .log_check import check_record
     log = EvolveLog(None, [])
     lists = {'generation': log.generations, 'organism': log.organisms, 'baseline': log.baselines}
-    for record in read_records(path):
+    for number, record in numbered_records(path):
+        check_record(record, lambda field, why: MicrogptError(
+            f"evolve log {path}: line {number}: field '{field}' {why}"), (log.run or {}).get('fitness'))
         kind = record.get('kind')
         if kind in lists:
             lists[kind].append(record)

@@ -143,7 +143,10 @@ def load_frontier(rows, what):
     # in one order whatever the files' order, so that the bootstrap draws the same resamples
     chosen = sorted((row for row in chosen if not row.get('diverged')),
                     key=lambda r: (r['budget'], r['params'], r['seed']))
-    return Frontier(rows=chosen, lr=lr, lr_grid=rows[0]['lr_grid'], points=points_of(chosen), diverged=diverged)
+    points = points_of(chosen)
+    if not points:
+        raise MicrogptError(f"{what} holds no finished frontier run at the learning rates its search chose")
+    return Frontier(rows=chosen, lr=lr, lr_grid=rows[0]['lr_grid'], points=points, diverged=diverged)
 
 
 def check_fittable(frontier):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..data import held_out_split
 from ..errors import MicrogptError
+from ..fields import check_fields, is_count, is_number, is_whole, or_null
 from ..fileio import append_json_line
 from ..genome import Genome
 from ..trials.executor import Task, make_executor, run_tasks, stop
@@ -126,24 +127,49 @@ def append_row(path, row):
     append_json_line(path, row, 'cannot append to results file')
 
 
+TEXT = (lambda v: isinstance(v, str), "must be a text")
+POSITIVE = (lambda v: is_number(v) and v > 0, "must be a number > 0")
+AT_LEAST_ONE = (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1")
+NOT_NEGATIVE = (lambda v: is_number(v) and v >= 0, "must be a number >= 0")
+LOSS = POSITIVE
+# What the readers of a results row take from it (analysis, frontier), field by field.
+ROW_RULES = {
+    'size': TEXT, **{name: AT_LEAST_ONE for name in ARCH_FIELDS}, 'steps': AT_LEAST_ONE,
+    'seed': (is_whole, "must be a whole number"), 'lr': POSITIVE, 'engine': TEXT, 'data_sha256': TEXT,
+    'params': AT_LEAST_ONE, 'seconds': NOT_NEGATIVE, 'train_loss': LOSS, 'val_loss': LOSS, 'finished_at': TEXT,
+}
+FRONTIER_RULES = dict(
+    ROW_RULES, steps=(is_count, "must be a whole number >= 0"), budget=POSITIVE, batch_size=AT_LEAST_ONE,
+    split_seed=(is_whole, "must be a whole number"), tune_budget=POSITIVE, tokens=NOT_NEGATIVE, flops=NOT_NEGATIVE,
+    lr_grid=(lambda v: isinstance(v, list) and bool(v) and all(POSITIVE[0](lr) for lr in v),
+             "must be a list of numbers > 0"),
+    diverged=TEXT)
+OPTIONAL = ('finished_at', 'diverged')
+
+
+class _RowProblem(Exception):
+    pass
+
+
 def row_problem(row):
     """Why a parsed line is not a results row, or None if it is one."""
     if not isinstance(row, dict):
         return "not a JSON object"
-    if row.get('sweep') not in VARIED:
+    if not isinstance(row.get('sweep'), str) or row['sweep'] not in VARIED:
         return f"unknown sweep {row.get('sweep')!r}" if 'sweep' in row else "missing sweep"
     kind = row['sweep']
     missing = [f for f in run_fields(kind) + result_fields(kind) if f not in row]
     if missing:
         return "missing " + ', '.join(missing)
-    numbers = ARCH_FIELDS + ('steps', 'lr') + result_fields(kind)
-    if kind == 'frontier':
-        numbers += ('budget', 'batch_size', 'tune_budget')
-        if row.get('diverged'):  # a diverged run has no losses
-            numbers = tuple(f for f in numbers if f not in ('train_loss', 'val_loss'))
-    bad = [f for f in numbers if isinstance(row[f], bool) or not isinstance(row[f], (int, float))]
-    if bad:
-        return "not a number: " + ', '.join(bad)
+    rules = FRONTIER_RULES if kind == 'frontier' else ROW_RULES
+    if kind == 'frontier' and row.get('diverged'):  # a diverged run has no losses
+        rules = dict(rules, train_loss=(or_null(LOSS[0]), "must be null or a number > 0"),
+                     val_loss=(or_null(LOSS[0]), "must be null or a number > 0"))
+    try:
+        check_fields(row, rules, '', lambda field, why: _RowProblem(f"field '{field}' {why}"), known=None,
+                     optional=OPTIONAL)
+    except _RowProblem as problem:
+        return str(problem)
     return None
 
 

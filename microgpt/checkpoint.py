@@ -136,6 +136,7 @@ RUN_FIELDS = {
     'stopped_early': (lambda v: isinstance(v, bool), "must be true or false"),
     'budget': (or_null(lambda v: is_number(v) and v > 0), "must be null or a number of FLOPs > 0"),
     'best': (or_null(lambda v: isinstance(v, dict)), "must be null or an object"),
+    'data_mode': (lambda v: v == TEXT_MODE, f"must be {TEXT_MODE!r} (a run of `train --text`) or absent"),
 }
 RESUMABLE = ('seed', 'steps_done', 'temperature', 'samples')
 # curves other tools write, which `microgpt report` draws as it finds them (viz/report.py)
@@ -245,6 +246,9 @@ def _check_training(training, losses, resumable, bad):
 
 
 def _check_matrices(mats, config, where, bad):
+    layers = {name.split('.')[0] for name in mats if name.startswith('layer')}
+    if config.n_layer != len(layers):  # before listing the config's shapes: n_layer may be absurd
+        raise bad('config.n_layer', f"must be the number of layers {where} holds ({len(layers)}), got {config.n_layer}")
     shapes = dict(config.param_shapes())
     for name in mats:
         if name not in shapes:

@@ -350,6 +350,7 @@ def test_sampling_options_that_do_not_fit_the_checkpoint_are_one_line(runner, te
         assert len(errors_of(result)) == 1 and part in errors_of(result)[0] and result.stdout == ''
     interrupted = ckpt.load_checkpoint('names.json')
     interrupted.training['steps_done'] = 1  # as if stopped after 1 of 2 steps
+    interrupted.losses = interrupted.losses[:1]
     ckpt.save_checkpoint('names.json', interrupted)
     resumed = runner.invoke(main, ['train', '--resume', 'names.json', '--text', '--data', str(small_data)])
     assert resumed.exit_code == 1 and "--text contradicts checkpoint names.json" in errors_of(resumed)[0]

@@ -58,7 +58,8 @@ RECORDS = {  # kind: (its fields, those older logs may lack)
                       "must be a list of objects"),
     }, ('seeds',)),
     'decision': ({
-        'out': TEXT, 'genome_written': TEXT, 'why': TEXT,
+        'out': TEXT, 'why': TEXT,
+        'genome_written': (or_null(TEXT[0]), "must be null (a write that failed) or a text"),
         'winner': (lambda v: isinstance(v, dict), "must be an object"),
         'incumbent': (or_null(lambda v: isinstance(v, dict)), "must be null or an object"),
         'lead': NUMBER, 'noise': NUMBER,

@@ -10,6 +10,7 @@ import pytest
 
 from microgpt import checkpoint as ckpt
 from microgpt.commands import train_job as jobs
+from microgpt.commands import train_plan
 from microgpt.cli import main
 from microgpt.data import held_out_split, split_docs
 from microgpt.engines import make_engine
@@ -335,9 +336,9 @@ def test_train_plot_draws_the_held_out_curve(runner, small_data, tmp_path):
 
 
 def test_best_checkpoint_path():
-    assert str(jobs.best_checkpoint_path('out/run.ckpt.json')) == 'out/run.best.ckpt.json'
-    assert str(jobs.best_checkpoint_path('run.json')) == 'run.best.json'
-    assert str(jobs.best_checkpoint_path('run')) == 'run.best'
+    assert str(train_plan.best_checkpoint_path('out/run.ckpt.json')) == 'out/run.best.ckpt.json'
+    assert str(train_plan.best_checkpoint_path('run.json')) == 'run.best.json'
+    assert str(train_plan.best_checkpoint_path('run')) == 'run.best'
 
 
 # --- a compute budget --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`microgpt train`: the options (the settings' own, from their declarations in settings.py)
-and the call to the work in train_job.py."""
+and the call to the work: train_plan.py settles and checks it, train_job.py does it."""
 import click
 from click.core import ParameterSource
 
@@ -10,7 +10,8 @@ from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_
 from ..training import DEFAULT_SEED
 from .options import (GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand, command_argv,
                       console, data_option, engine_option, gene_options, train_options)
-from .train_job import TrainRequest, train_job
+from .train_job import train_job
+from .train_plan import TrainRequest
 
 
 @click.command(cls=SectionedCommand, sections=TRAIN_SECTIONS)

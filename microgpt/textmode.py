@@ -33,7 +33,10 @@ class TextSplit:
 
 
 class TextRun(Run):
-    """A Run over one stream of text: see the module's docstring."""
+    """A Run over one stream of text (a TextSplit): each step's batch is windows of
+    block_size + 1 characters whose starts a stream of their own draws, keyed by the seed and
+    the step (a resumed run draws the same); the held-out tail is scored character by
+    character. Everything else (the init, the engines, the step) is Run's."""
 
     def __init__(self, split, seed=DEFAULT_SEED, arch=None, engine_name='numpy', dtype=None):
         super().__init__([split.train], seed, arch, engine_name, held_out=[split.held_out] if split.held_out else [],

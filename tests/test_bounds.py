@@ -61,6 +61,7 @@ BIG = str(10 ** 400)
 
 @pytest.mark.parametrize('args, fragment', [
     (['--budget', '1e300'], "choose a smaller --budget"),
+    (['--budget', '1e300', '--max-time', '60'], "choose a smaller --budget"),
     (['--steps', '100000000000000'], "choose fewer --steps"),
     (['--steps', BIG], "training 10^400 steps"),
     (['--steps', '100000000000000', '--engine', 'val'], "would take at least 31.7 years"),

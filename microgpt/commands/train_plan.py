@@ -285,9 +285,10 @@ def check_plan_io(request, plan, console):
 
 def check_training_time(request, plan):
     """The steps still to train, refused when even the fastest engine would take longer than
-    microgpt's horizon (limits.py); a run bounded by --max-time stops by itself."""
+    microgpt's horizon (limits.py). A run bounded by --max-time stops by itself, unless its
+    steps come from a --budget: a budget asks for its FLOPs whatever the time."""
     from ..flops import lengths_of, mean_step_flops
-    if request.max_time is not None:
+    if request.max_time is not None and request.budget is None:
         return
     cfg = plan.train
     steps = cfg.num_steps - (0 if plan.resumed is None else plan.resumed.training['steps_done'])

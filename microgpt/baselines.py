@@ -92,20 +92,11 @@ def checkpoint_documents(checkpoint, dataset):
     where they are at hand, else None: of `dataset` when it is the file the run trained on
     (the same SHA-256), else of the file its training recorded (data_path) when that is still
     there unchanged; split as the run split it (data.held_out_split) when it had a held-out share."""
-    from pathlib import Path
-
     from .data import held_out_split, load_dataset
-    training = checkpoint.training
-    expected = training.get('data_sha256')
-    if not expected:
+    dataset = checkpoint.trained_data(dataset, load_dataset)
+    if dataset is None:
         return None
-    if dataset.sha256 != expected:
-        recorded = training.get('data_path')
-        if not (recorded and Path(recorded).is_file()):
-            return None
-        dataset = load_dataset(recorded)
-        if dataset.sha256 != expected:
-            return None
+    training = checkpoint.training
     if training.get('val_split'):
         return held_out_split(dataset.docs, training['seed'], training['val_split'])
     return dataset.docs, []

@@ -51,6 +51,22 @@ class Checkpoint:
         """The weights to sample and evaluate with: the average when the run kept one."""
         return self.state_dict if self.ema is None else self.ema
 
+    def trained_data(self, given, load):
+        """The data this run trained on, where it is at hand: `given` (a Dataset or TextData)
+        when it is that file (the same SHA-256), else the file the training recorded
+        (data_path), read by `load` (data.load_dataset or data.load_text), when it is still
+        there unchanged; None when neither is."""
+        expected = self.training.get('data_sha256')
+        if not expected:
+            return None
+        if given.sha256 == expected:
+            return given
+        recorded = self.training.get('data_path')
+        if not (recorded and Path(recorded).is_file()):
+            return None
+        data = load(recorded)
+        return data if data.sha256 == expected else None
+
 
 def _all_finite(matrices):
     return all(math.isfinite(x) for rows in matrices.values() for row in rows for x in row)

@@ -80,17 +80,11 @@ def text_baselines(chars, train_text, scored_text):
 def training_text(checkpoint, text_data):
     """The part of its text a text-mode checkpoint's run trained on, where it is at hand (text_data
     is that file, or the file the run recorded is still there unchanged), else None."""
-    from pathlib import Path
     from .data import load_text
-    training = checkpoint.training
-    if text_data.sha256 != training.get('data_sha256'):
-        recorded = training.get('data_path')
-        if not (recorded and Path(recorded).is_file()):
-            return None
-        text_data = load_text(recorded)
-        if text_data.sha256 != training.get('data_sha256'):
-            return None
-    return split_text(text_data.text, training.get('val_split') or 0.0)[0]
+    text_data = checkpoint.trained_data(text_data, load_text)
+    if text_data is None:
+        return None
+    return split_text(text_data.text, checkpoint.training.get('val_split') or 0.0)[0]
 
 
 def text_loss(checkpoint, text_data, on_batch=None):

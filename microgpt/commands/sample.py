@@ -210,7 +210,7 @@ def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
     from dataclasses import replace
     from ..data import load_text, split_text
     from ..textmode import text_baselines, text_loss, training_text
-    text = load_text(data, echo=out.info)
+    text = whole = load_text(data, echo=out.info)
     if held_out:
         t = loaded.training
         if not t.get('val_split') or text.sha256 != t.get('data_sha256'):
@@ -218,7 +218,7 @@ def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
                                 f"checkpoint {checkpoint_path} was trained on, with a --val-split")
         text = replace(text, text=split_text(text.text, t['val_split'])[1])
     loss, chars, windows = text_loss(loaded, text)
-    trained_on = training_text(loaded, text if not held_out else load_text(data))
+    trained_on = training_text(loaded, whole)  # the file is read once, held-out or not
     baselines = text_baselines(loaded.chars, text.text if trained_on is None else trained_on, text.text).as_dict()
     counted = ("this text itself: the checkpoint's training text is not at hand" if trained_on is None
                else f"the {len(trained_on):,} training characters")

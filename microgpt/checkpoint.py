@@ -14,7 +14,7 @@ from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
 from .errors import MicrogptError
 from .fields import check_fields, is_count, is_digest, is_number, is_whole, or_null
 from .fileio import atomic_write_json, read_json
-from .model import GPTConfig
+from .model import GPTConfig, layers_held
 from .sampling import temperature_problem
 from .settings import MODEL_SETTINGS, TRAINING_SETTINGS, SettingError
 
@@ -262,9 +262,9 @@ def _check_training(training, losses, resumable, bad):
 
 
 def _check_matrices(mats, config, where, bad):
-    layers = {name.split('.')[0] for name in mats if name.startswith('layer')}
-    if config.n_layer != len(layers):  # before listing the config's shapes: n_layer may be absurd
-        raise bad('config.n_layer', f"must be the number of layers {where} holds ({len(layers)}), got {config.n_layer}")
+    layers = layers_held(mats)
+    if config.n_layer != layers:  # before listing the config's shapes: n_layer may be absurd
+        raise bad('config.n_layer', f"must be the number of layers {where} holds ({layers}), got {config.n_layer}")
     shapes = dict(config.param_shapes())
     for name in mats:
         if name not in shapes:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import MicrogptError
 from .fileio import check_output_dir, interrupts_deferred, read_json, unwritable
-from .model import GPTConfig
+from .model import GPTConfig, layers_held
 
 FORMAT = 'microgpt-export'
 VERSION = 1
@@ -184,6 +184,9 @@ def _check_tensors(path, tensors, config, dtype):
     def bad(why):
         return MicrogptError(f"{path} does not match its {CONFIG_FILE}: {why}")
 
+    layers = layers_held(tensors)
+    if config.n_layer != layers:  # before listing the config's shapes: n_layer may be absurd
+        raise bad(f"n_layer is {config.n_layer} and the tensors hold {layers} layer(s)")
     shapes = dict(config.param_shapes())
     missing = [name for name in shapes if name not in tensors]
     extra = sorted(name for name in tensors if name not in shapes)

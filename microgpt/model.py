@@ -53,6 +53,12 @@ class GPTConfig:
         return sum(rows * cols for _, (rows, cols) in self.param_shapes())
 
 
+def layers_held(names):
+    """How many layers a file's weight names hold (layer0.*, layer1.*, ...): what its config's
+    n_layer is checked against before param_shapes(), whose length grows with n_layer."""
+    return len({name.split('.')[0] for name in names if name.startswith('layer')})
+
+
 def init_state_dict(config, rng, std=INIT_STD):
     """Gaussian init, matrix by matrix and row by row, from one `random.Random` stream.
 

@@ -241,6 +241,16 @@ def test_a_config_that_is_not_valid_is_one_line(exported, tmp_path, fault):
     assert fragment in result.stderr
 
 
+
+def test_an_absurd_n_layer_is_one_line_at_once(exported, tmp_path):
+    """n_layer is checked against the layers the tensors hold before the config's shapes are
+    listed: 10**30 of them would never end."""
+    folder = copy_folder(exported['float64'], tmp_path / 'edited')
+    edit_config(folder, lambda config: config.update(n_layer=10 ** 30))
+    result = invoke('sample', '--checkpoint', folder)
+    assert_one_line(result, f"{folder / WEIGHTS_FILE} does not match its config.json: n_layer is {10 ** 30} "
+                            f"and the tensors hold")
+
 def test_a_folder_that_is_not_an_export_is_one_line(exported, tmp_path):
     (tmp_path / 'plain').mkdir()
     assert_one_line(invoke('sample', '--checkpoint', tmp_path / 'plain'), 'without config.json')

@@ -17,11 +17,17 @@ def sha256_of(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def one_newline(text):
+    """text with every line end (CRLF, or a lone CR as old Macs wrote) made one LF, as Python's
+    text files read them, which is how the original read input.txt."""
+    return text.replace('\r\n', '\n').replace('\r', '\n')
+
+
 def parse_docs(text):
-    """The non-empty lines of text, stripped. A line ends at LF, CRLF or a lone CR (as
-    Python's text files read them, which is how the original read input.txt): a file saved
-    with old Mac line ends is one document a line too, never one document holding '\\r'."""
-    text = text.replace('\r\n', '\n').replace('\r', '\n')
+    """The non-empty lines of text, stripped. A line ends at LF, CRLF or a lone CR
+    (one_newline): a file saved with old Mac line ends is one document a line too, never one
+    document holding '\\r'."""
+    text = one_newline(text)
     return [line.strip() for line in text.strip().split('\n') if line.strip()]
 
 
@@ -160,7 +166,7 @@ def load_text(data, echo=None):
     else:
         path = Path(data)
     text, raw = _read_text_and_bytes(path, 'data file', 'text')
-    text = text.replace('\r\n', '\n').replace('\r', '\n')  # a lone CR ends a line too
+    text = one_newline(text)
     if not text.strip():
         raise MicrogptError(f"data file {path} is empty: it holds no text (only blanks)")
     return TextData(path, text, hashlib.sha256(raw).hexdigest())

@@ -8,8 +8,8 @@ from ..engines import DEFAULT_DTYPE, DTYPES
 from ..genome import DEFAULT_GENOME
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
 from ..training import DEFAULT_SEED
-from .options import (GENE_DEFAULTS, POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand, command_argv,
-                      console, data_option, engine_option, gene_options, train_options)
+from .options import (POSITIVE, TRAIN_SECTIONS, SectionedCommand, command_argv, console, data_option, engine_option,
+                      gene_options, train_options)
 from .train_job import train_job
 from .train_plan import TrainRequest
 
@@ -74,14 +74,13 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
       microgpt train --budget 1e12 --batch-size 32 --weight-decay 0.1 --schedule cosine --warmup 100
       microgpt train --text --data play.txt --val-split 0.1 --eval-every 500
     """
-    genes = {name: settings.pop(name) for name in GENE_DEFAULTS}
     if click.get_current_context().get_parameter_source('engine') is ParameterSource.DEFAULT:
         engine = None  # not given: a resumed run takes its checkpoint's
-    train_job(TrainRequest(genes=genes, options=settings, data=data, seed=seed, genome_path=genome_path,
-                           primordial=primordial, temperature=temperature, samples=samples, engine=engine,
-                           dtype=dtype, out=out, resume=resume, plot=plot, max_time=max_time, budget=budget,
-                           new_samples=new_samples, text=text_mode, command=command_argv(), flags=SETTING_FLAGS),
-              console())
+    request = TrainRequest(data=data, seed=seed, genome_path=genome_path, primordial=primordial,
+                           temperature=temperature, samples=samples, engine=engine, dtype=dtype, out=out,
+                           resume=resume, plot=plot, max_time=max_time, budget=budget, new_samples=new_samples,
+                           text=text_mode, command=command_argv())
+    train_job(request, settings, console())
 
 
 # --- the commands of microgpt/commands/ -----------------------------------------------------------

@@ -3,7 +3,6 @@ checked it: set the run up, train, print through the Console, and keep what was 
 the job ends.
 """
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from .. import checkpoint as ckpt
@@ -15,21 +14,24 @@ from ..signals import JobInterrupted, StopRequests, exit_status
 from ..textmode import TextRun, text_baselines
 from ..training import Run
 from .sample import baselines_line, held_out_baselines_line, print_samples
-from .train_plan import check_plan_io, plan_training
+from .train_plan import plan_job, plan_settings, read_data
 
 
-def train_job(request, console):
-    """`microgpt train`: the original's lines on stdout; a checkpoint however it ends."""
-    plan = plan_training(request)
-    request = replace(request, engine=plan.engine, dtype=plan.dtype)
-    check_plan_io(request, plan, console)
-    run = _start_run(request, plan, console)
-    keeper = CheckpointKeeper(request, plan, run, console)
+def train_job(request, settings, console):
+    """`microgpt train`: the original's lines on stdout; a checkpoint however it ends.
+    `settings`: {setting: value given on the command line, or None}."""
+    job = plan_job(request, settings)
+    eval_every = (settings.get('eval_every') if job.resumed is None
+                  else job.resumed.training.get('eval_every'))
+    read_data(request, job, eval_every, console)
+    plan = plan_settings(settings, request, job)
+    run = _start_run(request, job, plan, console)
+    keeper = CheckpointKeeper(request, job, plan, run, console)
     cfg, steps_before = plan.train, run.step
-    seconds = _train(request, plan, run, keeper, console)
-    keeper.save(plan.out)
-    console.info(f"trained {run.step - steps_before} steps in {seconds:.2f}s ({request.engine} engine); "
-                 f"checkpoint saved to {plan.out}")
+    seconds = _train(request, job, plan, run, keeper, console)
+    keeper.save(job.out)
+    console.info(f"trained {run.step - steps_before} steps in {seconds:.2f}s ({job.engine} engine); "
+                 f"checkpoint saved to {job.out}")
     if run.best is not None:
         console.info(best_line(run.best, keeper.best_path))
     if run.stopped_early:
@@ -37,37 +39,37 @@ def train_job(request, console):
     _plot(request, run, console)
     if run.step < cfg.num_steps and not run.stopped_early:
         console.info(f"stopped at --max-time {request.max_time:g}s after {run.step} of {cfg.num_steps} steps; "
-                     f"continue with `microgpt train --resume {plan.out}`")
-    elif plan.samples:
-        _sample_after(request, plan, run, console)
+                     f"continue with `microgpt train --resume {job.out}`")
+    elif job.samples:
+        _sample_after(request, job, plan, run, console)
     return run
 
 
-def _start_run(request, plan, console):
+def _start_run(request, job, plan, console):
     """The run set up (a resumed one restored from its checkpoint), with the lines that
     introduce it: the genome, the voice, the budget, the header."""
     if plan.genome_line:
         console.info(plan.genome_line)
     console.info(plan.voice)
     cfg = plan.train
-    if plan.text_mode:
-        run = TextRun(plan.text_split, seed=plan.seed, arch=plan.arch, engine_name=request.engine, dtype=request.dtype)
+    if job.text_mode:
+        run = TextRun(plan.text_split, seed=job.seed, arch=plan.arch, engine_name=job.engine, dtype=job.dtype)
     else:
-        run = Run(plan.train_docs, seed=plan.seed, arch=plan.arch, engine_name=request.engine,
-                  held_out=plan.held_out, dtype=request.dtype)
+        run = Run(plan.train_docs, seed=job.seed, arch=plan.arch, engine_name=job.engine,
+                  held_out=plan.held_out, dtype=job.dtype)
     if request.budget is not None:
         step_seconds = run.seconds_per_step(cfg)
         console.info(budget_line(request.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds,
-                                 request.engine))
-    if plan.resumed is not None:
-        _restore(run, plan.resumed, request.engine, request.dtype)
-    if plan.text_mode:
+                                 job.engine))
+    if job.resumed is not None:
+        _restore(run, job.resumed, job.engine, job.dtype)
+    if job.text_mode:
         _text_header(console, plan, run)
         return run
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
     if plan.held_out:
-        console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {plan.seed}); "
+        console.info(f"held out: {len(plan.held_out):,} documents (val_split {cfg.val_split:g}, seed {job.seed}); "
                      f"training on {len(run.docs):,}")
         console.info(held_out_baselines_line(run, plan.held_out))
     return run
@@ -77,24 +79,25 @@ class CheckpointKeeper:
     """Writes the run's checkpoints: at --out, and the best so far beside it at each better
     held-out loss (best_path: where the best so far is, this run's or its resumed part's)."""
 
-    def __init__(self, request, plan, run, console):
+    def __init__(self, request, job, plan, run, console):
         from ..provenance import provenance
-        self.request, self.plan, self.run, self.console = request, plan, run, console
-        self.origin = provenance(request.command, plan.data.sha256, request.engine)
-        self.best_path = _recorded_best_path(plan.resumed)
+        self.request, self.job, self.plan, self.run, self.console = request, job, plan, run, console
+        self.origin = provenance(request.command, job.data.sha256, job.engine)
+        self.best_path = _recorded_best_path(job.resumed)
+        self.best_out = job.best_out(plan.train.eval_every)
 
     def save(self, path):
-        run, plan, request, best = self.run, self.plan, self.request, self.run.best
-        training = dict(seed=plan.seed, steps_done=run.step, **plan.train.to_dict(),
-                        temperature=plan.temperature, samples=plan.samples,
-                        engine=request.engine, dtype=request.dtype or DEFAULT_DTYPE,
+        run, job, best = self.run, self.job, self.run.best
+        training = dict(seed=job.seed, steps_done=run.step, **self.plan.train.to_dict(),
+                        temperature=job.temperature, samples=job.samples,
+                        engine=job.engine, dtype=job.dtype or DEFAULT_DTYPE,
                         final_loss=run.losses[-1] if run.losses else None,
-                        data_sha256=plan.data.sha256, data_path=str(plan.data.path), genome=plan.genome_path,
+                        data_sha256=job.data.sha256, data_path=str(job.data.path), genome=job.genome_path,
                         curve=list(run.curve), stopped_early=run.stopped_early,
-                        budget=request.budget if plan.resumed is None else plan.resumed.training.get('budget'),
+                        budget=self.request.budget if job.resumed is None else job.resumed.training.get('budget'),
                         best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
                                                             checkpoint=self.best_path and str(self.best_path)),
-                        **({'data_mode': ckpt.TEXT_MODE} if plan.text_mode else {}))
+                        **({'data_mode': ckpt.TEXT_MODE} if job.text_mode else {}))
         ckpt.save_checkpoint(path, ckpt.Checkpoint(
             run.config, run.tokenizer.chars, run.engine.state_dict(), training,
             run.engine.optimizer_state(), run.losses, self.origin,
@@ -103,11 +106,11 @@ class CheckpointKeeper:
     def evaluated(self, point, improved):
         self.console.info(eval_line(point, self.plan.train.num_steps, self.run.best))
         if improved:
-            self.best_path = self.plan.best_out
-            self.save(self.plan.best_out)
+            self.best_path = self.best_out
+            self.save(self.best_out)
 
 
-def _train(request, plan, run, keeper, console):
+def _train(request, job, plan, run, keeper, console):
     """Train to the last step, to --max-time or to early stopping, and return the seconds it
     took; a stop request (Ctrl-C, SIGTERM) saves the checkpoint and ends the job."""
     cfg = plan.train
@@ -128,24 +131,24 @@ def _train(request, plan, run, keeper, console):
         finally:
             console.end_progress()
         if stop.requested:
-            keeper.save(plan.out)
+            keeper.save(job.out)
             _plot(request, run, console)
             console.info(f"interrupted after {run.step} of {cfg.num_steps} steps: checkpoint saved to "
-                         f"{plan.out}; continue with `microgpt train --resume {plan.out}`")
+                         f"{job.out}; continue with `microgpt train --resume {job.out}`")
             raise JobInterrupted(exit_status(stop.exception()))
     return time.perf_counter() - t0
 
 
-def _sample_after(request, plan, run, console):
+def _sample_after(request, job, plan, run, console):
     """After a finished run: a passage of text, or names with how many are new."""
-    if plan.text_mode:
-        _write_passage(console, run, plan.temperature)
+    if job.text_mode:
+        _write_passage(console, run, job.temperature)
         return
     console.out('')
     console.out(INFERENCE_HEADER)
     draw = lambda count: generate(run.inference_engine(), run.tokenizer, run.rng, count,  # noqa: E731
-                                  temperature=plan.temperature)
-    names = print_samples(console, draw, plan.samples, run.docs + plan.held_out if request.new_samples else None)
+                                  temperature=job.temperature)
+    names = print_samples(console, draw, job.samples, run.docs + plan.held_out if request.new_samples else None)
     console.info(novelty_line(novelty(names, run.docs, plan.held_out if plan.train.val_split else None)))
 
 

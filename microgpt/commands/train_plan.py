@@ -190,7 +190,7 @@ def read_data(request, job, eval_every, console):
     check_horizon(f"sampling {describe_count(job.samples)} names", fastest_seconds(job.samples),
                   "choose fewer --samples")
     check_outputs([Output('--out', job.out, 'checkpoint', updates='--resume'),
-                   Output("--out's best checkpoint", job.best_out(eval_every), 'best checkpoint'),
+                   Output("--out's best checkpoint", lambda: job.best_out(eval_every), 'best checkpoint'),
                    Output('--plot', request.plot, 'plot')],
                   [data_read(request.data), ('--genome', request.genome_path), ('--resume', request.resume),
                    DEFAULT_GENOME_READ])

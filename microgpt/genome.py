@@ -205,19 +205,6 @@ def fit_to_steps(genome, settings, given):
     return settings, notes
 
 
-def resolve_train_settings(flags, genome_path=None, primordial=False, other_settings=None):
-    """The settings to train with: a flag given on the command line beats the genome's,
-    which beats the configs' default. `flags` maps genome fields to values (None = not given).
-
-    The genome is `genome_path` if given, else ./genome.json if it exists; `primordial`
-    ignores any genome. Returns (settings: every genome field, the GenomeFile or None, a line
-    saying which genome is in use). See genome_in_use and settle_train_settings, its halves.
-    """
-    genome_file = genome_in_use(genome_path, primordial)
-    settings, message = settle_train_settings(flags, genome_file, primordial, other_settings)
-    return settings, genome_file, message
-
-
 def genome_in_use(genome_path=None, primordial=False):
     """The GenomeFile a run takes its settings from: `genome_path` if given, else
     ./genome.json if it exists; None with `primordial` or no genome."""

@@ -50,11 +50,6 @@ class TrainConfig:
     def learning_rate_at(self, step):
         return learning_rate_at(step, self.num_steps, self.learning_rate, self.warmup, self.schedule)
 
-    def differences(self):
-        """{field: value} of the fields not at the original's default."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) != f.default}
-
     def to_dict(self):
         return asdict(self)
 

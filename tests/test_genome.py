@@ -8,8 +8,8 @@ from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
 from microgpt.evolve.genes import BUDGET_SPACE, SEED_RANGES, SEED_SPACE
-from microgpt.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, load_genome,
-                             resolve_train_settings, save_genome)
+from microgpt.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, genome_in_use,
+                             load_genome, save_genome, settle_train_settings)
 
 # the seed design's space: its tests below are the seed design's own
 GENE_SPACE = SEED_SPACE
@@ -166,6 +166,13 @@ def test_missing_gene_and_broken_json_are_named(tmp_path):
     path.write_text('{"format": ')
     with pytest.raises(MicrogptError, match=f"genome file {path} is not readable JSON"):
         load_genome(path)
+
+
+def resolve_train_settings(flags, genome_path=None, primordial=False):
+    """(settings, the genome file, the line) as `microgpt train` settles them."""
+    genome_file = genome_in_use(genome_path, primordial)
+    settings, line = settle_train_settings(flags, genome_file, primordial)
+    return settings, genome_file, line
 
 
 def test_flag_beats_genome_beats_default(tmp_path, monkeypatch):

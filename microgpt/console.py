@@ -1,19 +1,17 @@
-"""What microgpt prints, and where: the streams, and the line formats that more than one
-command prints or that the library's progress shares (the original's lines, samples and
-novelty, the evolution's lines, a dead worker's line, the ticker, the creature's voice). A line
-only one command prints is written beside that command (sample, eval, judge, sweep, analyze,
-graph, attention, embeddings and report: in their modules under microgpt/commands/);
-durations and tables are laid out by microgpt.layout. Domain modules (scaling/, viz/,
-sampling, evaluation) print nothing and never import this module.
+"""What microgpt prints: the streams (Console), the elapsed-time Ticker of long work, and the line formats
+of train and sample (the original's header, steps and samples, evaluations, a budget, novelty, new names),
+of evolve (plan, generations, trainings, final, decision), a dead worker's line (evolve and sweep), the
+creature's voice (train and evolve) and --json's text. Every other command's lines are written beside it
+in microgpt/commands/; durations and tables are laid out by microgpt.layout.
 
-Stdout carries the original microgpt.py's lines (header, steps, samples) and each command's
-results; everything else (which genome, where files went, progress, the creature's voice)
-goes to stderr. A closed stdout (`microgpt train | head`) silences stdout and nothing else:
-the work goes on and its files are written.
+Stdout carries the original microgpt.py's lines and each command's results; everything else (which
+genome, where files went, progress, the creature's voice) goes to stderr. A closed stdout
+(`microgpt train | head`) silences stdout and nothing else: the work goes on and its files are written.
 """
 import json
 import os
 import sys
+import time
 
 from .fileio import finite_or_null
 from .layout import format_duration
@@ -24,9 +22,8 @@ INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
 # --- --json ------------------------------------------------------------------------------------
 
 def json_text(obj, indent=None):
-    """What every --json prints: strict JSON (RFC 8259), which has no NaN or Infinity. A
-    number that is not finite (a prediction that overflowed, a loss that diverged) is
-    printed as null: "no value", which every JSON reader takes."""
+    """What every --json prints: strict JSON, whose "no value" (null) stands for a number that is not
+    finite (a prediction that overflowed, a loss that diverged)."""
     return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False)
 
 
@@ -175,8 +172,8 @@ def worker_died_line(name):
 
 # --- elapsed time and ETA of long work (stderr) ------------------------------------------------
 
-# Work shorter than FIRST_TICK_SECONDS says nothing of its time; longer work says how far it
-# is, the time elapsed and an ETA, at most every TICK_SECONDS (so a log gets a line a tick).
+# Work shorter than FIRST_TICK_SECONDS says nothing of its time; longer work says how far it is, at most
+# every TICK_SECONDS.
 FIRST_TICK_SECONDS = 5.0
 TICK_SECONDS = 10.0
 
@@ -186,7 +183,6 @@ class Ticker:
     ETA from the rate since `start` units were done. `update(done)` prints when a tick is due."""
 
     def __init__(self, console, what, total, start=0, unit='', clock=None):
-        import time
         self.console, self.what, self.total, self.start, self.unit = console, what, total, start, unit
         self.clock = clock or time.perf_counter
         self.started = self.clock()
@@ -283,15 +279,10 @@ class Console:
     def status(self, line):
         """A stderr line that the next one replaces in a terminal; piped, each is appended."""
         if self.in_place_err:
-            self.err_progress(line)
-        else:
-            self.info(line)
-
-    def err_progress(self, line):
-        """A stderr line that the next one replaces (in a terminal only)."""
-        if self.in_place_err:
             self._write_stderr('\r' + line + '\033[K')
             self._open_err_progress = True
+        else:
+            self.info(line)
 
     def info(self, message):
         self.end_progress()

@@ -192,16 +192,13 @@ class Ticker:
         now = self.clock()
         if now < self.due or done >= self.total:
             return False
-        self.due = now + TICK_SECONDS
-        self.console.info(self.line(done, now - self.started))
-        return True
-
-    def line(self, done, elapsed):
+        self.due, elapsed = now + TICK_SECONDS, now - self.started
         rate = (done - self.start) / elapsed if elapsed > 0 else 0
         eta = f"ETA {format_duration((self.total - done) / rate)}" if rate > 0 else 'ETA unknown'
         unit = f" {self.unit}" if self.unit else ''
-        return (f"{self.what}: {done:,} of {self.total:,}{unit} ({done / self.total:.0%}), "
-                f"{format_duration(elapsed)} elapsed, {eta}")
+        self.console.info(f"{self.what}: {done:,} of {self.total:,}{unit} ({done / self.total:.0%}), "
+                          f"{format_duration(elapsed)} elapsed, {eta}")
+        return True
 
 
 # --- the creature's voice (stderr) ------------------------------------------------------------
@@ -244,17 +241,14 @@ def voice_searching(population, generations, fitness, space='seed', budget=None)
 # --- streams ---------------------------------------------------------------------------------
 
 class Console:
-    """Stdout and stderr for one command. `progress` lines update in place in a terminal
-    (and are ended before anything else is printed); piped, each gets its own line."""
+    """Stdout and stderr for one command. In a terminal, `progress` (stdout) and `status` (stderr) lines
+    update in place and are ended before anything else is printed; piped, each gets its own line."""
 
     def __init__(self, stdout=None, stderr=None):
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        self.stdout, self.stderr = stdout or sys.stdout, stderr or sys.stderr
         self.stdout_closed = False
-        self.in_place = _isatty(self.stdout)
-        self.in_place_err = _isatty(self.stderr)
-        self._open_progress = False
-        self._open_err_progress = False
+        self.in_place, self.in_place_err = _isatty(self.stdout), _isatty(self.stderr)
+        self._open_progress = self._open_err_progress = False
 
     def out(self, line):
         self.end_progress()
@@ -264,7 +258,6 @@ class Console:
         self._write_stdout(line + '\n')
 
     def progress(self, line):
-        """A line that the next progress line replaces, in a terminal."""
         if self.in_place:
             self._write_stdout('\r' + line + '\033[K')
             self._open_progress = True
@@ -277,7 +270,6 @@ class Console:
             self._write_stdout('\n')
 
     def status(self, line):
-        """A stderr line that the next one replaces in a terminal; piped, each is appended."""
         if self.in_place_err:
             self._write_stderr('\r' + line + '\033[K')
             self._open_err_progress = True
@@ -302,8 +294,7 @@ class Console:
         if self.stdout_closed:
             return
         try:
-            if text:
-                self.stdout.write(text)
+            self.stdout.write(text)
             self.stdout.flush()
         except BrokenPipeError:
             self.stdout_closed = True

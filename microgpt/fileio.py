@@ -37,7 +37,9 @@ def check_writable(path, what, kind='file'):
         raise MicrogptError(f"{what} {path} names a folder (it ends with /): give a file name")
     path = Path(path)
     if kind == 'folder':
-        folder = _nearest_existing(path)
+        folder = path  # the nearest part of it that exists must be a folder
+        while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
+            folder = folder.parent
         if not folder.is_dir():
             raise MicrogptError(f"{what} {path} is not a folder" if folder == path
                                 else f"{what} {path}: {folder} is not a folder")
@@ -60,12 +62,6 @@ def check_writable(path, what, kind='file'):
     why = unwritable(folder)
     if why:
         raise MicrogptError(f"{what} {path}: folder {folder} is not writable ({why})")
-    return path
-
-
-def _nearest_existing(path):
-    while not path.exists() and not path.is_symlink() and path != path.parent:
-        path = path.parent
     return path
 
 

@@ -11,25 +11,12 @@ import sys
 # measured by replaying shipped runs under other OpenBLAS kernels and thread counts, rounded up, never
 # below 1e-8; a run longer than the last row has no stated bound. One document a step
 # (benchmarks/drift.py, experiments/drift.json):
-CROSS_MACHINE_TOLERANCE = (
-    (13_000, 1e-8),
-    (15_000, 2e-3),
-    (17_000, 3e-3),
-    (19_000, 2e-2),
-    (21_000, 8e-2),
-)
+CROSS_MACHINE_TOLERANCE = ((13_000, 1e-8), (15_000, 2e-3), (17_000, 3e-3), (19_000, 2e-2), (21_000, 8e-2))
 # mini-batch float64 runs, which leave one trajectory far sooner (experiments/batched-drift/), for a
 # held-out loss or a judge score alike:
-CROSS_MACHINE_TOLERANCE_BATCHED = (
-    (952, 0.01),
-    (1_000, 0.01),
-    (4_240, 0.18),
-    (8_635, 0.18),
-)
+CROSS_MACHINE_TOLERANCE_BATCHED = ((952, 0.01), (1_000, 0.01), (4_240, 0.18), (8_635, 0.18))
 # float32 (--dtype float32): the good-model recipe under three kernels (experiments/recipe/):
-CROSS_MACHINE_TOLERANCE_FLOAT32 = (
-    (6_500, 2e-2),
-)
+CROSS_MACHINE_TOLERANCE_FLOAT32 = ((6_500, 2e-2),)
 # The fields of machine() that decide the numpy engine's bits.
 ARITHMETIC_FIELDS = ('arch', 'numpy', 'simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')
 

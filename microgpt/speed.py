@@ -38,6 +38,11 @@ def summary(values):
     return dict(median=statistics.median(values), min=min(values), max=max(values), runs=len(values))
 
 
+def _output(figures):
+    """What a run printed: its loss lines' digest and its names."""
+    return figures['loss_lines_sha256'], figures['samples']
+
+
 def engine_figures(results):
     """One engine's rounds, summed up."""
     first = results[0]
@@ -45,9 +50,7 @@ def engine_figures(results):
                 train_step_seconds=statistics.median(r['train_step_seconds'] for r in results),
                 sample_seconds=statistics.median(r['sample_seconds'] for r in results),
                 final_loss_line=first['final_loss_line'], loss_lines_sha256=first['loss_lines_sha256'],
-                samples=first['samples'],
-                same_output_every_run=all((r['loss_lines_sha256'], r['samples'])
-                                          == (first['loss_lines_sha256'], first['samples']) for r in results))
+                samples=first['samples'], same_output_every_run=all(_output(r) == _output(first) for r in results))
 
 
 def machine_info():
@@ -77,7 +80,6 @@ def time_engines(docs, engines, steps, repeat, seed=DEFAULT_SEED, progress=None)
     report['engines'] = {name: engine_figures(results) for name, results in rounds.items() if results}
     numpy = report['engines'].get('numpy')
     if numpy is not None:
-        report['same_losses_and_samples_as_numpy'] = {
-            name: (figures['loss_lines_sha256'], figures['samples']) == (numpy['loss_lines_sha256'], numpy['samples'])
-            for name, figures in report['engines'].items() if name != 'numpy'}
+        report['same_losses_and_samples_as_numpy'] = {name: _output(figures) == _output(numpy)
+                                                      for name, figures in report['engines'].items() if name != 'numpy'}
     return report

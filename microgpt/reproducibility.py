@@ -66,18 +66,12 @@ def simd_level():
     return [name for name in getattr(umath, '__cpu_dispatch__', []) if features.get(name)]
 
 
-NO_BLAS = dict(blas=None, blas_version=None, blas_kernel=None, blas_threads=None)
-
-
 def blas_info():
     """The BLAS numpy has loaded (library, version, kernel: OpenBLAS's core type, threads) as
     threadpoolctl reads it; None fields where it cannot tell."""
     import numpy  # threadpoolctl reports only libraries already loaded
+    from threadpoolctl import threadpool_info  # a dependency of microgpt: it says which BLAS numpy runs on
     del numpy
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return dict(NO_BLAS)
     lib = next((lib for lib in threadpool_info() if lib.get('user_api') == 'blas'), {})
     return dict(blas=lib.get('internal_api'), blas_version=lib.get('version'),
                 blas_kernel=lib.get('architecture'), blas_threads=lib.get('num_threads'))
@@ -90,9 +84,10 @@ KERNEL_SIMD_WIDTH = {'Nehalem': 128, 'Core2': 128, 'Penryn': 128, 'Barcelona': 1
 
 
 def machine(with_blas=True):
-    """This machine as far as results depend on it. with_blas=False leaves out numpy's SIMD
-    and BLAS (None): the Val engine uses neither, and need not load numpy to say so."""
-    numpy_fields = dict(simd=simd_level(), **blas_info()) if with_blas else dict(simd=None, **NO_BLAS)
+    """This machine as far as results depend on it. with_blas=False leaves numpy's SIMD and BLAS None:
+    the Val engine uses neither, and need not load numpy to say so."""
+    numpy_fields = (dict(simd=simd_level(), **blas_info()) if with_blas
+                    else dict.fromkeys(('simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')))
     return dict(cpu=cpu_model(), arch=platform.machine(), numpy=numpy_version(), **numpy_fields,
                 libc=' '.join(platform.libc_ver()).strip() or None,
                 openblas_coretype=os.environ.get('OPENBLAS_CORETYPE'))

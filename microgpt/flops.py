@@ -189,16 +189,6 @@ def optimizer_flops(config):
 
 # --- the public counts ---------------------------------------------------------------------
 
-def graph_atoms(config, lengths, dropout=0.0):
-    """The loss graph of one batch as the Val engine builds it: nodes by _op ('sum': inputs of sum nodes,
-    'dot': pairs of dot nodes) and 'edges': children of every node (a dot has two per pair)."""
-    counts = _batch_counts(config, lengths, dropout)
-    atoms = {op: counts[op] for op in ('+', '*', 'exp', 'log', 'relu', 'sum', 'dot')}
-    atoms['**'] = counts['**int'] + counts['**float']
-    atoms['edges'] = sum(NODE_EDGES[op] * num for op, num in counts.items() if op in NODE_EDGES)
-    return atoms
-
-
 def step_phases(config, lengths, dropout=0.0):
     """One step's FLOPs as {'forward': Flops, 'backward': Flops, 'optimizer': Flops}: they sum to step_flops."""
     forward, backward = _as_flops(_batch_counts(config, lengths, dropout))

@@ -251,10 +251,7 @@ class Console:
         self._open_progress = self._open_err_progress = False
 
     def out(self, line):
-        self.end_progress()
-        if self._open_err_progress:
-            self._open_err_progress = False
-            self._write_stderr('\r\033[K')
+        self._write_stderr(self._end_open_lines())
         self._write_stdout(line + '\n')
 
     def progress(self, line):
@@ -277,11 +274,13 @@ class Console:
             self.info(line)
 
     def info(self, message):
+        self._write_stderr(self._end_open_lines() + message + '\n')
+
+    def _end_open_lines(self):
+        """End an open progress line; the text that erases an open status line ('' when none is)."""
         self.end_progress()
-        if self._open_err_progress:
-            self._open_err_progress = False
-            message = '\r\033[K' + message
-        self._write_stderr(message + '\n')
+        erase, self._open_err_progress = ('\r\033[K' if self._open_err_progress else ''), False
+        return erase
 
     def _write_stderr(self, text):
         try:

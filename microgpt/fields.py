@@ -14,7 +14,6 @@ def is_whole(value):
 
 
 def is_count(value):
-    """A whole number >= 0."""
     return is_whole(value) and value >= 0
 
 
@@ -27,7 +26,6 @@ def is_seeds(value):
 
 
 def or_null(test):
-    """The test, or null."""
     return lambda value: value is None or test(value)
 
 

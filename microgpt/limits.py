@@ -54,10 +54,10 @@ def describe_count(count):
     return f"{float(count):.3g}"
 
 
-def gib(size, digits=1):
+def gib(size):
     """Bytes as GiB, the number alone ('1.5'; past a billion GiB: '3.2e+12')."""
     gibs = size // 2 ** 30 if size >= 2 ** 60 else size / 2 ** 30
-    return describe_count(gibs) if gibs >= 10 ** 9 else f"{gibs:.{digits}f}"
+    return describe_count(gibs) if gibs >= 10 ** 9 else f"{gibs:.1f}"
 
 
 def describe_seconds(seconds):

@@ -9,12 +9,9 @@ from pathlib import Path
 from . import __version__
 from .reproducibility import machine, numpy_version
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
 def git_commit():
     """The commit of the checkout microgpt runs from, or None (installed, or no git)."""
-    root = PACKAGE_DIR.parent
+    root = Path(__file__).resolve().parent.parent
     if not (root / '.git').exists():
         return None
     try:

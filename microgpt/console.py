@@ -1,8 +1,9 @@
 """What microgpt prints: the streams (Console), the elapsed-time Ticker of long work, and the line formats
 of train and sample (the original's header, steps and samples, evaluations, a budget, novelty, new names),
 of evolve (plan, generations, trainings, final, decision), a dead worker's line (evolve and sweep), the
-creature's voice (train and evolve) and --json's text. Every other command's lines are written beside it
-in microgpt/commands/; durations and tables are laid out by microgpt.layout.
+creature's voice (train and evolve) and --json's text. The lines only another command prints are written
+beside it in microgpt/commands/ (the root group's in cli.py; a few progress messages come from the work
+itself through a callback: bench's rounds, the data's loading); microgpt.layout lays out durations, tables.
 
 Stdout carries the original microgpt.py's lines and each command's results; everything else (which
 genome, where files went, progress, the creature's voice) goes to stderr. A closed stdout

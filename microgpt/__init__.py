@@ -1,14 +1,9 @@
 """microgpt: a GPT trained and sampled through a tiny scalar autograd engine.
 
-The names a learner needs, from the atom up:
-
-- `Val`, the scalar that remembers how it was made, and `draw_dot`, the picture of a Val's graph;
-- `GPT` and `GPTConfig`, the model written over Vals, and `Tokenizer`, characters as ids;
-- `Run` and `TrainConfig`, one seeded training run, and `load_names`, the names it trains on;
-- `generate`, names sampled from a trained model (`Run.sample` does it for a run);
-- `predict_next`, `surprisal` and `trace_sample`, what the model predicts: the next
-  character's probabilities after a prefix, how surprised it is by each letter of a name, and
-  a sample drawn step by step.
+The names a learner needs, from the atom up (docs/pages/api.md): `Val`, the scalar that remembers how it
+was made, and `draw_dot`, its graph's picture; `GPT`, `GPTConfig` and `Tokenizer`, the model over Vals and
+characters as ids; `Run`, `TrainConfig` and `load_names`, one seeded training run on the names; `generate`,
+names sampled from a model; `predict_next`, `surprisal` and `trace_sample`, what the model predicts.
 
 The run `microgpt train --primordial` makes, from Python: every default is the original
 microgpt.py's, so this is its run, to its final loss and its first samples.
@@ -32,8 +27,7 @@ os.environ.update(dict.fromkeys(THREAD_VARIABLES_DEFAULTED, '1'))
 
 __version__ = '0.1.0'
 
-# The learner's names. The CLI imports all of these modules anyway; the drawing (viz) is
-# loaded only when asked for, so that training never imports a viewer.
+# The drawing (viz) is loaded only when asked for, so that training never imports a viewer.
 from .autograd import Val  # noqa: E402
 from .data import Tokenizer, load_names  # noqa: E402
 from .model import GPT, GPTConfig  # noqa: E402

@@ -1,8 +1,5 @@
-"""The `microgpt` command line: the root group, which maps errors and interrupts to one line and
-an exit status (usage 2, other errors 1, Ctrl-C 130, SIGTERM 143) for every command, and the
-commands registered on it. Each command group has its module under microgpt/commands/ (sample,
-eval and judge; predict, surprise and trace; evolve; sweep; analyze; graph, attention, embeddings
-and report; bench; train; export), its click decorators above its body."""
+"""The `microgpt` command line: the root group, which ends every command's errors and interrupts in one
+line and an exit status, and the commands, each group in its module under microgpt/commands/."""
 import click
 
 from .commands.analyze import analyze
@@ -23,8 +20,8 @@ OUT_OF_MEMORY = ("out of memory: this machine could not hold what the command ne
 
 
 class Group(click.Group):
-    """Every command: SIGTERM is handled like Ctrl-C; a MicrogptError (or running out of
-    memory) is one `Error:` line and exit 1; an interrupt exits 130 (SIGTERM 143) without a traceback."""
+    """Every command: a MicrogptError (or running out of memory) is one `Error:` line and exit 1 (usage:
+    2); Ctrl-C exits 130 and SIGTERM 143, without a traceback."""
 
     def parse_args(self, ctx, args):
         ctx.meta['argv'] = list(args)  # the command, as provenance records it

@@ -1,19 +1,18 @@
-"""What microgpt prints, and where: the streams, and the line formats that more than one
-command prints or that the library's progress shares (the original's lines, samples and
-novelty, the evolution's lines, a dead worker's line, the ticker, the creature's voice). A line
-only one command prints is written beside that command (sample, eval, judge, sweep, analyze,
-graph, attention, embeddings and report: in their modules under microgpt/commands/);
-durations and tables are laid out by microgpt.layout. Domain modules (scaling/, viz/,
-sampling, evaluation) print nothing and never import this module.
+"""What microgpt prints: the streams (Console), the elapsed-time Ticker of long work, and the line formats
+of train and sample (the original's header, steps and samples, evaluations, a budget, novelty, new names),
+of evolve (plan, generations, trainings, final, decision), a dead worker's line (evolve and sweep), the
+creature's voice (train and evolve) and --json's text. The lines only another command prints are written
+beside it in microgpt/commands/ (the root group's in cli.py; a few progress messages come from the work
+itself through a callback: bench's rounds, the data's loading); microgpt.layout lays out durations, tables.
 
-Stdout carries the original microgpt.py's lines (header, steps, samples) and each command's
-results; everything else (which genome, where files went, progress, the creature's voice)
-goes to stderr. A closed stdout (`microgpt train | head`) silences stdout and nothing else:
-the work goes on and its files are written.
+Stdout carries the original microgpt.py's lines and each command's results; everything else (which
+genome, where files went, progress, the creature's voice) goes to stderr. A closed stdout
+(`microgpt train | head`) silences stdout and nothing else: the work goes on and its files are written.
 """
 import json
 import os
 import sys
+import time
 
 from .fileio import finite_or_null
 from .layout import format_duration
@@ -24,9 +23,8 @@ INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
 # --- --json ------------------------------------------------------------------------------------
 
 def json_text(obj, indent=None):
-    """What every --json prints: strict JSON (RFC 8259), which has no NaN or Infinity. A
-    number that is not finite (a prediction that overflowed, a loss that diverged) is
-    printed as null: "no value", which every JSON reader takes."""
+    """What every --json prints: strict JSON, whose "no value" (null) stands for a number that is not
+    finite (a prediction that overflowed, a loss that diverged)."""
     return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False)
 
 
@@ -175,8 +173,8 @@ def worker_died_line(name):
 
 # --- elapsed time and ETA of long work (stderr) ------------------------------------------------
 
-# Work shorter than FIRST_TICK_SECONDS says nothing of its time; longer work says how far it
-# is, the time elapsed and an ETA, at most every TICK_SECONDS (so a log gets a line a tick).
+# Work shorter than FIRST_TICK_SECONDS says nothing of its time; longer work says how far it is, at most
+# every TICK_SECONDS.
 FIRST_TICK_SECONDS = 5.0
 TICK_SECONDS = 10.0
 
@@ -186,7 +184,6 @@ class Ticker:
     ETA from the rate since `start` units were done. `update(done)` prints when a tick is due."""
 
     def __init__(self, console, what, total, start=0, unit='', clock=None):
-        import time
         self.console, self.what, self.total, self.start, self.unit = console, what, total, start, unit
         self.clock = clock or time.perf_counter
         self.started = self.clock()
@@ -196,16 +193,13 @@ class Ticker:
         now = self.clock()
         if now < self.due or done >= self.total:
             return False
-        self.due = now + TICK_SECONDS
-        self.console.info(self.line(done, now - self.started))
-        return True
-
-    def line(self, done, elapsed):
+        self.due, elapsed = now + TICK_SECONDS, now - self.started
         rate = (done - self.start) / elapsed if elapsed > 0 else 0
         eta = f"ETA {format_duration((self.total - done) / rate)}" if rate > 0 else 'ETA unknown'
         unit = f" {self.unit}" if self.unit else ''
-        return (f"{self.what}: {done:,} of {self.total:,}{unit} ({done / self.total:.0%}), "
-                f"{format_duration(elapsed)} elapsed, {eta}")
+        self.console.info(f"{self.what}: {done:,} of {self.total:,}{unit} ({done / self.total:.0%}), "
+                          f"{format_duration(elapsed)} elapsed, {eta}")
+        return True
 
 
 # --- the creature's voice (stderr) ------------------------------------------------------------
@@ -248,27 +242,20 @@ def voice_searching(population, generations, fitness, space='seed', budget=None)
 # --- streams ---------------------------------------------------------------------------------
 
 class Console:
-    """Stdout and stderr for one command. `progress` lines update in place in a terminal
-    (and are ended before anything else is printed); piped, each gets its own line."""
+    """Stdout and stderr for one command. In a terminal, `progress` (stdout) and `status` (stderr) lines
+    update in place and are ended before anything else is printed; piped, each gets its own line."""
 
     def __init__(self, stdout=None, stderr=None):
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        self.stdout, self.stderr = stdout or sys.stdout, stderr or sys.stderr
         self.stdout_closed = False
-        self.in_place = _isatty(self.stdout)
-        self.in_place_err = _isatty(self.stderr)
-        self._open_progress = False
-        self._open_err_progress = False
+        self.in_place, self.in_place_err = _isatty(self.stdout), _isatty(self.stderr)
+        self._open_progress = self._open_err_progress = False
 
     def out(self, line):
-        self.end_progress()
-        if self._open_err_progress:
-            self._open_err_progress = False
-            self._write_stderr('\r\033[K')
+        self._write_stderr(self._end_open_lines())
         self._write_stdout(line + '\n')
 
     def progress(self, line):
-        """A line that the next progress line replaces, in a terminal."""
         if self.in_place:
             self._write_stdout('\r' + line + '\033[K')
             self._open_progress = True
@@ -281,24 +268,20 @@ class Console:
             self._write_stdout('\n')
 
     def status(self, line):
-        """A stderr line that the next one replaces in a terminal; piped, each is appended."""
-        if self.in_place_err:
-            self.err_progress(line)
-        else:
-            self.info(line)
-
-    def err_progress(self, line):
-        """A stderr line that the next one replaces (in a terminal only)."""
         if self.in_place_err:
             self._write_stderr('\r' + line + '\033[K')
             self._open_err_progress = True
+        else:
+            self.info(line)
 
     def info(self, message):
+        self._write_stderr(self._end_open_lines() + message + '\n')
+
+    def _end_open_lines(self):
+        """End an open progress line; the text that erases an open status line ('' when none is)."""
         self.end_progress()
-        if self._open_err_progress:
-            self._open_err_progress = False
-            message = '\r\033[K' + message
-        self._write_stderr(message + '\n')
+        erase, self._open_err_progress = ('\r\033[K' if self._open_err_progress else ''), False
+        return erase
 
     def _write_stderr(self, text):
         try:
@@ -311,8 +294,7 @@ class Console:
         if self.stdout_closed:
             return
         try:
-            if text:
-                self.stdout.write(text)
+            self.stdout.write(text)
             self.stdout.flush()
         except BrokenPipeError:
             self.stdout_closed = True

@@ -1,12 +1,6 @@
-"""Checking a file microgpt reads against a declaration of what it holds, field by field.
-
-A declaration maps each field's name to (test, what it must be): `test(value)` is true for a
-value as microgpt writes it, and the text finishes the sentence "field X ..." when it is not.
-`check_fields` walks one object of a file with one declaration; the first field that is
-missing, unknown or not as declared is raised as `bad(field, why)`, which the file's reader
-turns into one line naming the file and the field (checkpoint.py, genome.py,
-genome_record.py, the logs' readers).
-"""
+"""Checking a file microgpt reads against a declaration of what it holds: {field: (test, what it must be)},
+the text finishing "field X ..." when test(value) fails. check_fields raises the first field missing, unknown
+or not as declared as `bad(field, why)`, which the file's reader makes one line naming file and field."""
 import math
 
 
@@ -20,7 +14,6 @@ def is_whole(value):
 
 
 def is_count(value):
-    """A whole number >= 0."""
     return is_whole(value) and value >= 0
 
 
@@ -33,7 +26,6 @@ def is_seeds(value):
 
 
 def or_null(test):
-    """The test, or null."""
     return lambda value: value is None or test(value)
 
 

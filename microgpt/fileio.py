@@ -1,6 +1,5 @@
-"""Files: atomic writes (a reader sees the old file or the new one, never half of one),
-durable JSON lines appended one whole line at a time, each output path checked before any
-work (check_writable), and JSON read with clear errors."""
+"""Files: atomic writes (a reader sees the old file or the new one, never half of one), durable JSON lines
+appended one whole line at a time, each output path checked before any work, JSON read with clear errors."""
 import errno
 import json
 import math
@@ -14,32 +13,23 @@ from pathlib import Path
 
 from .errors import MicrogptError
 
-INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
-
 
 def check_output_path(path, what='output file', append=False):
-    """Raise MicrogptError now, before any work, if file `path` cannot be written (replaced
-    whole, or with `append` added to): see check_writable."""
+    """check_writable for a file replaced whole (or, with `append`, added to)."""
     return check_writable(path, what, 'append' if append else 'file')
 
 
 def check_output_dir(path, what='output folder'):
-    """Raise MicrogptError now if files cannot be created in folder `path` (made when
-    missing): see check_writable."""
+    """check_writable for a folder files are made in (made when missing)."""
     return check_writable(path, what, 'folder')
 
 
 def check_writable(path, what, kind='file'):
-    """The one check of an output before any work; returns path as a Path, or raises one
-    MicrogptError line naming `what`. kind 'file': a file written whole (a new file put in
-    place of the old); 'append': a file added to; 'folder': a folder files are made in (made
-    when missing, so the nearest part of it that exists must be a folder).
-
-    Refused: an empty name; a file name that ends with / (a folder's); a file's folder that is missing or not a folder; a file that is
-    a folder, a FIFO, a device or a dangling link; an existing file that cannot be replaced
-    (immutable, read-only, or another user's in a sticky folder such as /tmp); a folder that
-    takes no new file (tried for real: root passes every permission check, yet not into an
-    immutable folder or /proc)."""
+    """The one check of an output before any work: `path` as a Path, or one MicrogptError line naming
+    `what`. kind 'file': written whole (a new file put in place of the old); 'append': added to;
+    'folder': files are made in it (made when missing). Refused: an empty name, a file name ending
+    with /, a missing folder, a file that is not a regular file, an existing file that cannot be
+    replaced, a folder that takes no new file (tried for real: permission bits do not tell it all)."""
     noun = 'folder' if kind == 'folder' else 'file'
     if path is None or str(path).strip() == '':
         raise MicrogptError(f"{what}: the {noun} name is empty")
@@ -47,7 +37,9 @@ def check_writable(path, what, kind='file'):
         raise MicrogptError(f"{what} {path} names a folder (it ends with /): give a file name")
     path = Path(path)
     if kind == 'folder':
-        folder = _nearest_existing(path)
+        folder = path  # the nearest part of it that exists must be a folder
+        while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
+            folder = folder.parent
         if not folder.is_dir():
             raise MicrogptError(f"{what} {path} is not a folder" if folder == path
                                 else f"{what} {path}: {folder} is not a folder")
@@ -73,18 +65,10 @@ def check_writable(path, what, kind='file'):
     return path
 
 
-def _nearest_existing(path):
-    while not path.exists() and not path.is_symlink() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def unreplaceable(path, append=False):
-    """None if the existing file at path can be replaced by a new one put in its place (or,
-    with append, added to), else why not. Opening it for writing, and closing it at once,
-    changes nothing; it fails on a file that is immutable, append-only (unless appending),
-    on a read-only file system, or read-only to this user: a write-protected file is not
-    replaced unasked, though renaming over it would succeed."""
+    """None if the existing file at path may be replaced (or, with append, added to), else why not.
+    Opening it for writing changes nothing and fails on a file that is immutable, append-only, on a
+    read-only file system or read-only to this user: a write-protected file is not replaced unasked."""
     link = os.lstat(path)
     folder = os.stat(os.path.dirname(os.path.abspath(path)))
     me = os.geteuid()
@@ -122,20 +106,14 @@ def unwritable(folder):
     return None
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextmanager
 def interrupts_deferred():
-    """Ctrl-C and SIGTERM wait until the block is done (main thread only), so an
-    interrupt never lands between writing a file and putting it in place."""
+    """Ctrl-C and SIGTERM wait until the block is done (main thread only): an interrupt never lands
+    between writing a file and putting it in place."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
@@ -143,9 +121,8 @@ def interrupts_deferred():
 
 
 def atomic_write_bytes(path, payload):
-    """Write to a temporary file beside path, then rename it over path. The file gets the
-    mode the umask gives a new file (0644 under umask 022); no temporary file is left. A
-    failure (disk full, folder gone) is one MicrogptError; path is then as it was."""
+    """Write a temporary file beside path (with the mode the umask gives a new file), then rename it over
+    path. A failure (disk full, folder gone) is one MicrogptError, and path is as it was."""
     path = Path(path)
     try:
         _atomic_write(path, payload)
@@ -154,13 +131,15 @@ def atomic_write_bytes(path, payload):
 
 
 def _atomic_write(path, payload):
+    umask = os.umask(0)
+    os.umask(umask)
     with interrupts_deferred():
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
         try:
             with os.fdopen(fd, 'wb') as f:
                 f.write(payload)
                 f.flush()
-                os.fchmod(f.fileno(), 0o666 & ~_umask())
+                os.fchmod(f.fileno(), 0o666 & ~umask)
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
@@ -172,8 +151,8 @@ def _atomic_write(path, payload):
 
 
 def finite_or_null(obj):
-    """obj with every float that is not finite replaced by None (JSON has no inf or nan:
-    strict JSON says "no value" as null), through dicts, lists and tuples."""
+    """obj with every float that is not finite replaced by None (strict JSON's "no value"), through
+    dicts, lists and tuples."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
@@ -189,36 +168,27 @@ def atomic_write_json(path, obj, indent=None):
 
 
 def append_json_line(path, record, failure):
-    """Append `record` as one JSON line in a single write, synced to disk before returning:
-    an interrupted writer keeps every line it finished. A partial last line left by an
-    earlier crash gets a newline first, so this line stays whole. A failure is one
-    MicrogptError: `failure`, the path and why ("cannot append to results file x: ...")."""
+    """Append `record` as one JSON line, synced to disk before returning, after a newline if an earlier
+    crash left the last line partial. A failure is one MicrogptError: `failure`, the path and why."""
     line = (json.dumps(record) + '\n').encode('utf-8')
     try:
-        _append_line(path, line)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b'\n':
+                line = b'\n' + line
+            while line:
+                line = line[os.write(fd, line):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as e:
         raise MicrogptError(f"{failure} {path}: {e.strerror or e}") from None
 
 
-def _append_line(path, line):
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b'\n':
-            line = b'\n' + line
-        while line:
-            line = line[os.write(fd, line):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def read_json(path, what, hint=''):
-    """Parse the JSON file at path; one MicrogptError line if it is missing or not JSON.
-
-    `what` names the file for the user ("checkpoint", "genome file"); hint follows a
-    not-found message.
-    """
+    """The JSON file at path, or one MicrogptError line naming `what` ("checkpoint") if it is missing
+    (followed by `hint`) or not JSON."""
     path = Path(path)
     if not path.exists():
         raise MicrogptError(f"{what} not found: {path}{hint}")

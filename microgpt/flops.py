@@ -1,40 +1,15 @@
-"""The exact floating-point-operation count of a training step, in closed form.
+"""The exact floating-point-operation count of a training step, in closed form (no graph is built).
 
-What one FLOP is: one float operation that the Val engine performs, as Python performs it:
-every `+` or `-` (add), `*` (mul), `/` (div), `**` (pow), math.exp (exp), math.log (log),
-unary minus of a float (neg) and comparison of floats (cmp: max's comparisons, ReLU's
-`> 0`, which it makes twice: once for the value, once for its local gradient). Each counts
-as one, whatever its cost in cycles. Constants the engine recomputes each time count too
-(`head_dim ** 0.5` per attention logit, `n ** -1` of each `/ n`, the `1 - beta` of Adam);
-integer arithmetic (indices, `k - 1` of an integer exponent) does not. A step is:
-
-  forward    every atom of the loss's graph (a fused `sum` of n inputs is the n additions
-             of 0 + v0 + v1 + ...; a `dot` of n pairs is n products and n additions), the
-             local-gradient arithmetic the atoms compute as they are built (`x ** k` also
-             computes `k * x ** (k - 1)`; `log x` computes `1 / x`), and the floats around
-             them (softmax's max and the `-max`, the constants above, the batch mean's `1 / N`).
-  backward   every edge of the graph (child, parent) does `child.grad += local * grad`: one
-             mul and one add. Edges to constants (the -1 of `-x`, the `1 / N`) count: the
-             engine computes them. There is no other arithmetic in backward.
-  optimizer  Adam as engines/val.py writes it, per parameter (5 mul, 6 add, 3 div, 2 pow:
-             `1 - beta` is recomputed for every parameter), plus the step's scalars: the bias
-             corrections `1 - beta ** t` (2 pow, 2 add) and the learning rate of the linear
-             schedule, `lr * (1 - step / num_steps)` (1 div, 1 add, 1 mul).
-
-Dropout (off by default; on when a count's `dropout` share is above 0) multiplies each
-attention weight and each residual branch's output by its mask value (0 or 1 / (1 - p)): a
-mul node each, whatever the mask says, so its cost does not depend on p. Drawing the masks is
-numpy's work, not the engine's, and is not counted.
-
-Gradient clipping (off by default; math.hypot's operations are not Python's to count) and
-the numpy engine's own arithmetic are not counted. Position t of a document attends over
-t + 1 keys, so attention's cost grows with position and a document's with its length squared.
-
-A step costs batch_fixed_flops (the mean's `1 / N` and its product, Adam) plus each
-document's document_flops (a function of its length alone), so the expected step over a data
-set, mean_step_flops, is exact; steps_for_budget divides a budget by it. tests/test_flops.py
-checks every kind against the graph the Val engine builds, edge by edge, and against floats
-that count their own arithmetic.
+One FLOP is one float operation the Val engine performs, as Python performs it: `+` or `-` (add), `*` (mul),
+`/` (div), `**` (pow), exp, log, a float's unary minus (neg) and a comparison of floats (cmp: max's, and
+ReLU's `> 0`, made once for the value and once for its gradient). Constants the engine recomputes count
+(`head_dim ** 0.5` per logit, `n ** -1` of each `/ n`, Adam's `1 - beta`); integer arithmetic does not.
+Forward is every atom of the loss's graph with the local gradients it computes as it is built; backward is
+one mul and one add per edge (`child.grad += local * grad`); the optimizer is Adam as engines/val.py writes
+it. Dropout adds a mul node per masked value whatever its share (drawing the masks is numpy's work);
+gradient clipping and the numpy engine's own arithmetic are not counted. A step is batch_fixed_flops plus
+each document's document_flops, so the expected step over a data set is exact. docs/pages/flops.md tells
+the story; tests/test_flops.py checks every kind against the graph the Val engine builds.
 """
 import math
 from collections import Counter
@@ -84,10 +59,7 @@ def _phase(phase, **kinds):
     return Flops(**kinds, **{phase: sum(kinds.values())})
 
 
-# --- the graph of one batch, in closed form ----------------------------------------------
-# The graph is counted as nodes by op ('+', ..., 'dot'), and the loose floats computed beside
-# them ('float pow', ...); its FLOPs and edges follow from what each node computes and how
-# many children it has.
+# --- the graph of one batch, in closed form: nodes by op and the loose floats beside them ---------
 
 NODE_FLOPS = {  # what building one node computes: its value and its local gradients
     '+': {'add': 1},
@@ -133,34 +105,20 @@ def _rmsnorm(n):
     return _Counts({'dot': n, 'float pow': 1, '*': 1 + n, '+': 1, '**float': 1})
 
 
-def _divided_by_node():
-    """`a / b` of two Vals is `a * b ** -1`."""
-    return _Counts({'**int': 1, '*': 1})
-
-
-def _exps(n):
-    """[(v - max).exp() for v in logits]: max's n - 1 comparisons, and per logit the float
-    -max, an add node and an exp node."""
-    return _Counts({'float cmp': n - 1, 'float neg': n, '+': n, 'exp': n})
-
-
 def _attention_head(d):
-    """One head (d = head_dim) over T keys: T logits (a dot of d, then `/ d ** 0.5`: the
-    float d ** 0.5, its ** -1, a mul node), the softmax of T, then d dots of T."""
-    logits = _Counts(per_key={'dot': d, 'float pow': 2, '*': 1})
-    # the softmax: _exps(T), a sum of T, and T divisions by it (_divided_by_node per key)
-    softmax = _Counts({'float cmp': -1}, {'float cmp': 1, 'float neg': 1, '+': 1, 'exp': 1,
-                                          'sum': 1, '**int': 1, '*': 1})
-    return logits + softmax + _Counts(per_key={'dot': d})
+    """One head (d = head_dim) over T keys: T logits, each a dot of d then `/ d ** 0.5` (the float
+    d ** 0.5, its ** -1, a mul node); their softmax (max's T - 1 comparisons, per key the float -max,
+    an add node, an exp node, an input of the sum and a division `a * b ** -1`); then d dots of T."""
+    return _Counts({'float cmp': -1}, {'dot': 2 * d, 'float pow': 2, '*': 2, 'float cmp': 1, 'float neg': 1,
+                                       '+': 1, 'exp': 1, 'sum': 1, '**int': 1})
 
 
 def _layer(config, dropout=0.0):
     e, f = config.n_embd, config.ff_mult * config.n_embd
-    residual = _Counts({'+': e})
-    attention = (_rmsnorm(e) + _Counts({'dot': 3 * e * e})  # q, k, v
-                 + _attention_head(config.head_dim).times(config.n_head)
-                 + _Counts({'dot': e * e}) + residual)
-    mlp = _rmsnorm(e) + _Counts({'dot': e * f, 'relu': f}) + _Counts({'dot': f * e}) + residual
+    # each branch: its rmsnorm, its matrices (q, k, v and the output's; the MLP's two), the residual's e adds
+    attention = (_rmsnorm(e) + _Counts({'dot': 4 * e * e, '+': e})
+                 + _attention_head(config.head_dim).times(config.n_head))
+    mlp = _rmsnorm(e) + _Counts({'dot': 2 * e * f, 'relu': f, '+': e})
     if dropout:  # a mul node per attention weight (per head and key), per branch output
         attention += _Counts({'*': e}, per_key={'*': config.n_head})
         mlp += _Counts({'*': e})
@@ -168,8 +126,9 @@ def _layer(config, dropout=0.0):
 
 
 def _cross_entropy(v):
-    # exps, their sum, exps[target] / sum, .log(), and `-`: a mul node by -1
-    return _exps(v) + _Counts({'sum': v}) + _divided_by_node() + _Counts({'log': 1, '*': 1})
+    # softmax's exps as in _attention_head, their sum, exps[target] / sum (a * b ** -1), .log(), and `-`:
+    # a mul node by -1
+    return _Counts({'float cmp': v - 1, 'float neg': v, '+': v, 'exp': v, 'sum': v, '**int': 1, '*': 2, 'log': 1})
 
 
 def _position(config, dropout=0.0):
@@ -230,28 +189,15 @@ def optimizer_flops(config):
 
 # --- the public counts ---------------------------------------------------------------------
 
-def graph_atoms(config, lengths, dropout=0.0):
-    """The loss graph of one batch as the Val engine builds it: {'+', '*', '**', 'exp',
-    'log', 'relu': nodes of that _op; 'sum': inputs of sum nodes; 'dot': pairs of dot nodes;
-    'edges': children of every node (a dot has two per pair)}."""
-    counts = _batch_counts(config, lengths, dropout)
-    atoms = {op: counts[op] for op in ('+', '*', 'exp', 'log', 'relu', 'sum', 'dot')}
-    atoms['**'] = counts['**int'] + counts['**float']
-    atoms['edges'] = sum(NODE_EDGES[op] * num for op, num in counts.items() if op in NODE_EDGES)
-    return atoms
-
-
 def step_phases(config, lengths, dropout=0.0):
-    """One step's FLOPs by phase: {'forward': Flops, 'backward': Flops, 'optimizer': Flops},
-    each with the kinds of its own operations; they sum to step_flops."""
+    """One step's FLOPs as {'forward': Flops, 'backward': Flops, 'optimizer': Flops}: they sum to step_flops."""
     forward, backward = _as_flops(_batch_counts(config, lengths, dropout))
     return {'forward': forward, 'backward': backward, 'optimizer': optimizer_flops(config)}
 
 
 def step_flops(config, lengths, dropout=0.0):
-    """The exact FLOPs of one training step on a batch of documents with these numbers of
-    positions (tokens - 1, cropped to block_size): forward, backward and Adam (`dropout`: the
-    share dropped; any share above 0 costs the same)."""
+    """The exact FLOPs of one training step (forward, backward, Adam) on documents with these numbers of
+    positions (tokens - 1, cropped to block_size); any dropout share above 0 costs the same."""
     phases = step_phases(config, lengths, dropout)
     return phases['forward'] + phases['backward'] + phases['optimizer']
 
@@ -264,51 +210,47 @@ def document_flops(config, n, dropout=0.0):
 
 
 def batch_fixed_flops(config):
-    """What a step costs whatever its documents: the batch mean's float 1 / N and its mul
-    node (with their edges), and Adam. step_flops = this + the documents' document_flops."""
+    """What a step costs whatever its documents (the batch mean's 1 / N, its mul node, Adam):
+    step_flops is this plus the documents' document_flops."""
     forward, backward = _as_flops(_BATCH_FIXED.base)
     return forward + backward + optimizer_flops(config)
 
 
 def mean_step_flops(config, batch_size, lengths, dropout=0.0):
-    """The expected FLOPs of one step whose batch_size documents are drawn uniformly from a
-    data set of documents with these position counts.
-
-    A step costs a fixed part (batch_fixed_flops) plus each document's own cost, which
-    depends on its length alone; so by linearity of expectation the mean is exactly the fixed
-    part plus batch_size times the data set's mean document cost, whether the documents are
-    drawn independently or walked from a shuffled list as the trainer does. Each count is
-    exact: an int where whole, else the float nearest the exact fraction."""
-    return Flops(**{name: _as_number(x) for name, x in _exact_mean(config, batch_size, lengths, dropout).items()})
-
-
-def _exact_mean(config, batch_size, lengths, dropout=0.0):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise MicrogptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    counts = Counter(_checked_lengths(config, lengths))
-    docs = Flops()
-    for n, num in counts.items():
-        docs = docs + document_flops(config, n, dropout).scaled(num)
-    fixed, docs = batch_fixed_flops(config).to_dict(), docs.to_dict()
-    num_docs = sum(counts.values())
-    return {f.name: fixed[f.name] + Fraction(batch_size * docs[f.name], num_docs) for f in fields(Flops)}
-
-
-def _as_number(x):
-    return int(x) if x.denominator == 1 else float(x)
+    """The expected FLOPs of a step of batch_size documents drawn uniformly from a data set with these
+    lengths (independently, or walked from a shuffled list as the trainer does): by linearity of expectation,
+    exactly the fixed part plus batch_size times the mean document's cost; an int where whole."""
+    return _exactly(_exact_mean(config, batch_size, lengths, dropout))
 
 
 def training_flops(config, batch_size, num_steps, lengths, dropout=0.0):
     """The expected FLOPs of num_steps steps: num_steps * mean_step_flops, exactly."""
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
-        raise MicrogptError(f"num_steps must be a whole number >= 0, got {num_steps!r}")
-    return Flops(**{name: _as_number(x * num_steps)
-                    for name, x in _exact_mean(config, batch_size, lengths, dropout).items()})
+    _check_whole('num_steps', num_steps, 0)
+    return _exactly(_exact_mean(config, batch_size, lengths, dropout), num_steps)
+
+
+def _exact_mean(config, batch_size, lengths, dropout=0.0):
+    """mean_step_flops as {field: Fraction}."""
+    _check_whole('batch_size', batch_size, 1)
+    counts = Counter(_checked_lengths(config, lengths))
+    docs = sum((document_flops(config, n, dropout).scaled(num) for n, num in counts.items()), Flops()).to_dict()
+    fixed, num_docs = batch_fixed_flops(config).to_dict(), sum(counts.values())
+    return {f.name: fixed[f.name] + Fraction(batch_size * docs[f.name], num_docs) for f in fields(Flops)}
+
+
+def _exactly(fractions, factor=1):
+    """Flops of these fractions times factor: each an int where whole, else the nearest float."""
+    scaled = {name: x * factor for name, x in fractions.items()}
+    return Flops(**{name: int(x) if x.denominator == 1 else float(x) for name, x in scaled.items()})
+
+
+def _check_whole(name, value, least):
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise MicrogptError(f"{name} must be a whole number >= {least}, got {value!r}")
 
 
 def steps_for_budget(config, batch_size, budget, lengths, dropout=0.0):
-    """The number of whole steps whose expected cost (mean_step_flops) fits in `budget`
-    FLOPs: floor(budget / step), computed exactly, so that k steps' cost buys k steps."""
+    """floor(budget / mean_step_flops), computed exactly, so that k steps' cost buys k steps."""
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
             math.isfinite(budget) and budget > 0):
         raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
@@ -322,9 +264,8 @@ def steps_for_budget(config, batch_size, budget, lengths, dropout=0.0):
 
 
 def lengths_of(docs, block_size, tokenizer=None):
-    """The number of positions (tokens - 1, cropped to block_size) of each document, as the
-    trainer's batches hold them. block_size may be a GPTConfig. Without a tokenizer: one
-    token per character (microgpt's tokenizer) and a BOS at each end."""
+    """Each document's positions (tokens - 1, cropped to block_size, which may be a GPTConfig) as the
+    trainer's batches hold them; without a tokenizer, one token per character and a BOS at each end."""
     block_size = getattr(block_size, 'block_size', block_size)
     if tokenizer is not None:
         return [len(tokenizer.doc_tokens(doc, block_size)) - 1 for doc in docs]

@@ -1,15 +1,8 @@
-"""What this machine has, and the longest work microgpt takes on: the bounds every command
-checks its plan against before any work, so that no plan runs until it is killed.
-
-Memory: the bytes the machine can still give (MemAvailable); training.memory_shortfall says
-what a training needs of them (parameters, the batch's activations and the data).
-
-Time: a plan is refused when, even at the fastest any engine could go, it would take longer
-than HORIZON_SECONDS (a year). "The fastest" is deliberately generous, so that only the
-absurd is refused: a step takes at least FASTEST_STEP_SECONDS (10 microseconds; the numpy
-engine's smallest step takes about 200 here), and no engine does more than
-FASTEST_FLOPS_PER_SECOND of microgpt.flops' FLOPs (1e13 a second; the numpy engine's best
-here is about 3e10, on its largest models). Work spread over workers is divided among them.
+"""What this machine has, and the longest work microgpt takes on: the bounds every command checks its plan
+against before any work, so that no plan runs until it is killed. Memory is what the machine can still give
+(training.memory_shortfall says what a training needs of it). Time: a plan is refused when even at the
+fastest any engine could go (generously: FASTEST_STEP_SECONDS a step, FASTEST_FLOPS_PER_SECOND; the numpy
+engine's best here is about 200 microseconds and 3e10 FLOPs a second) it would take longer than a year.
 """
 from .errors import MicrogptError
 
@@ -46,9 +39,8 @@ def check_worker_processes(workers):
 
 
 def fastest_seconds(steps=0, flops=0.0, workers=1):
-    """The least time `steps` training steps doing `flops` FLOPs in all can take, spread over
-    `workers`: at FASTEST_STEP_SECONDS a step and FASTEST_FLOPS_PER_SECOND, whichever is slower.
-    Counts too large for a float (a whole number of 400 digits) count as 1e300."""
+    """The least time `steps` training steps doing `flops` FLOPs in all can take, spread over `workers`
+    (counts too large for a float count as 1e300)."""
     steps, flops = min(steps, 10 ** 300), min(flops, 10 ** 300)
     return max(steps * FASTEST_STEP_SECONDS, flops / FASTEST_FLOPS_PER_SECOND) / max(1, workers)
 
@@ -62,10 +54,10 @@ def describe_count(count):
     return f"{float(count):.3g}"
 
 
-def gib(size, digits=1):
+def gib(size):
     """Bytes as GiB, the number alone ('1.5'; past a billion GiB: '3.2e+12')."""
     gibs = size // 2 ** 30 if size >= 2 ** 60 else size / 2 ** 30
-    return describe_count(gibs) if gibs >= 10 ** 9 else f"{gibs:.{digits}f}"
+    return describe_count(gibs) if gibs >= 10 ** 9 else f"{gibs:.1f}"
 
 
 def describe_seconds(seconds):
@@ -78,8 +70,8 @@ def describe_seconds(seconds):
 
 
 def check_horizon(what, seconds, fix):
-    """Refuse (one MicrogptError line) work that would take longer than the horizon even at
-    the fastest: `what` it is ("training 1.4e+295 steps"), its least `seconds`, the `fix`."""
+    """Refuse in one MicrogptError line work (`what`: "training 1.4e+295 steps") whose least `seconds`
+    pass the horizon, saying the `fix`."""
     if seconds > HORIZON_SECONDS:
         raise MicrogptError(f"{what} would take at least {describe_seconds(seconds)} even at the fastest "
                             f"any engine goes ({FASTEST_FLOPS_PER_SECOND:.0e} FLOPs a second, "

@@ -18,12 +18,9 @@ from .fileio import check_writable
 
 @dataclass(frozen=True)
 class Output:
-    """A file (or folder) a command writes.
-
-    label: the flag that names it, or what makes it ("--out's best checkpoint"); what: its
-    name in a message about writing it ("checkpoint", "plot"); kind: as fileio.check_writable
-    takes it ('file', 'append', 'folder'); updates: the label of the input this output may
-    be, a file the command is asked to update in place (train --resume without --out)."""
+    """A file (or folder) a command writes: the flag that names it (`label`), its name in a message
+    (`what`), fileio.check_writable's `kind`, and the label of the input it `updates` in place, if any
+    (train --resume without --out)."""
     label: str
     path: object  # or a function giving it (see check_outputs)
     what: str = 'output file'
@@ -32,11 +29,9 @@ class Output:
 
 
 def check_outputs(outputs, inputs=()):
-    """Refuse, in one MicrogptError line, an output that cannot be written, is an input or is
-    another output. `outputs`: Output, checked in order (a path may be a function, called once
-    the outputs before it passed: a name made from another's, such as the best checkpoint's
-    from --out's); `inputs`: (label, path) of every file the command reads or must leave alone.
-    A path of None is not given: nothing to check."""
+    """Refuse, in one MicrogptError line, an output that cannot be written, is an input or is another
+    output. Outputs are checked in order (a path may be a function, called once those before it passed:
+    the best checkpoint's name is made from --out's); `inputs` are (label, path); a path of None is not given."""
     written = []
     for output in outputs:
         path = output.path() if callable(output.path) else output.path
@@ -54,8 +49,8 @@ def check_outputs(outputs, inputs=()):
 
 
 def same_file(a, b):
-    """Whether paths a and b name one file: the same path once relative parts and links are
-    resolved, or (both existing) the same file on disk, as a hard link or a bind mount is."""
+    """Whether paths a and b name one file: the same path once resolved, or the same file on disk (a hard
+    link, a bind mount)."""
     if resolved(a) == resolved(b):
         return True
     try:

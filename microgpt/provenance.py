@@ -1,10 +1,6 @@
-"""Where a file came from: recorded in every checkpoint, genome and results file.
-
-microgpt version, git commit (when run from a checkout), Python and numpy versions, the
-data's SHA-256, the engine, the command (the arguments after `microgpt`, replayable from the
-project root), and the machine (reproducibility.machine(): CPU, SIMD level, BLAS library,
-kernel and threads), which decides the numpy engine's last bits.
-"""
+"""Where a file came from, recorded in every checkpoint, genome and results file: microgpt's version and
+git commit, Python and numpy, the data's SHA-256, the engine, the command (the arguments after `microgpt`)
+and the machine (reproducibility.machine()), which decides the numpy engine's last bits."""
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -13,12 +9,9 @@ from pathlib import Path
 from . import __version__
 from .reproducibility import machine, numpy_version
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
 def git_commit():
     """The commit of the checkout microgpt runs from, or None (installed, or no git)."""
-    root = PACKAGE_DIR.parent
+    root = Path(__file__).resolve().parent.parent
     if not (root / '.git').exists():
         return None
     try:

@@ -1,18 +1,14 @@
-"""Interrupts: Ctrl-C (SIGINT) and SIGTERM end every command the same way, keeping what was
-done; SIGTERM's exit status is its own (130 for Ctrl-C, 143 for SIGTERM)."""
+"""Interrupts: Ctrl-C (SIGINT) and SIGTERM end every command the same way, keeping what was done, each
+with its own exit status (128 + the signal's number: 130 and 143)."""
 import signal
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (SIGINT) but with its own exit status."""
-
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143   # 128 + SIGTERM
+    """SIGTERM, handled like Ctrl-C but with its own exit status."""
 
 
 def exit_status(interrupt):
-    return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+    return 128 + int(signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
 def raise_on_sigterm():
@@ -24,9 +20,8 @@ def raise_on_sigterm():
 
 
 class StopRequests:
-    """Within this block Ctrl-C and SIGTERM do not interrupt: they are noted, and the work
-    stops at its next safe point (`requested`), e.g. between two training steps, so what is
-    saved is never half an update. Handlers are restored on leaving."""
+    """Within this block Ctrl-C and SIGTERM are noted, not raised: the work stops at its next safe point
+    (`requested`), e.g. between two training steps, so what is saved is never half an update."""
 
     def __init__(self):
         self.signum = None

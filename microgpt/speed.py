@@ -1,6 +1,6 @@
-"""How fast each engine trains and samples on this machine: the figures `microgpt bench`
-reports. Engines alternate round after round in this process, so a ratio between two does not
-depend on when each ran on a shared machine; figures are medians over the rounds."""
+"""How fast each engine trains and samples on this machine, as `microgpt bench` reports it: engines
+alternate round after round in this process (so a ratio does not depend on when each ran on a shared
+machine), and figures are medians over the rounds."""
 import hashlib
 import math
 import os
@@ -20,9 +20,8 @@ SLOW_SECONDS = 10.0
 
 
 def time_engine(run, steps, samples=SAMPLES, learning_rate=TRAIN_DEFAULTS.learning_rate):
-    """The run's engine trained `steps` steps of the default config (one document a step),
-    then `samples` names sampled from it: the seconds of each, and the loss lines and names it
-    got (engines that compute the same numbers get the same)."""
+    """Seconds of the run's engine training `steps` steps of the default config, then sampling `samples`
+    names, with the loss lines and names it got (engines that compute the same numbers get the same)."""
     config = TrainConfig(num_steps=steps, learning_rate=learning_rate)
     seconds, losses = run.time_steps(config, steps, warmup=0, engine=run.engine)
     t0 = time.perf_counter()
@@ -39,6 +38,11 @@ def summary(values):
     return dict(median=statistics.median(values), min=min(values), max=max(values), runs=len(values))
 
 
+def _output(figures):
+    """What a run printed: its loss lines' digest and its names."""
+    return figures['loss_lines_sha256'], figures['samples']
+
+
 def engine_figures(results):
     """One engine's rounds, summed up."""
     first = results[0]
@@ -46,9 +50,7 @@ def engine_figures(results):
                 train_step_seconds=statistics.median(r['train_step_seconds'] for r in results),
                 sample_seconds=statistics.median(r['sample_seconds'] for r in results),
                 final_loss_line=first['final_loss_line'], loss_lines_sha256=first['loss_lines_sha256'],
-                samples=first['samples'],
-                same_output_every_run=all((r['loss_lines_sha256'], r['samples'])
-                                          == (first['loss_lines_sha256'], first['samples']) for r in results))
+                samples=first['samples'], same_output_every_run=all(_output(r) == _output(first) for r in results))
 
 
 def machine_info():
@@ -57,9 +59,8 @@ def machine_info():
 
 
 def time_engines(docs, engines, steps, repeat, seed=DEFAULT_SEED, progress=None):
-    """Each engine timed `repeat` rounds (once when its first round is slow), engines
-    alternating within a round; the report (a dict). progress(message) hears each round. On
-    Ctrl-C the report holds the rounds done, marked interrupted."""
+    """The report (a dict) of each engine timed `repeat` rounds (once when its first round is slow);
+    progress(message) hears each round. On Ctrl-C it holds the rounds done, marked interrupted."""
     say = progress or (lambda message: None)
     rounds = {name: [] for name in engines}
     report = dict(machine=machine_info(),
@@ -67,7 +68,8 @@ def time_engines(docs, engines, steps, repeat, seed=DEFAULT_SEED, progress=None)
                                 temperature=TEMPERATURE, repeat=repeat, slow_seconds=SLOW_SECONDS))
     try:
         for number in range(1, repeat + 1):
-            todo = [name for name in engines if not rounds[name] or rounds[name][0]['train_loop_seconds'] <= SLOW_SECONDS]
+            todo = [name for name in engines
+                    if not rounds[name] or rounds[name][0]['train_loop_seconds'] <= SLOW_SECONDS]
             if not todo:
                 break
             say(f"round {number}/{repeat}: {', '.join(todo)}")
@@ -78,7 +80,6 @@ def time_engines(docs, engines, steps, repeat, seed=DEFAULT_SEED, progress=None)
     report['engines'] = {name: engine_figures(results) for name, results in rounds.items() if results}
     numpy = report['engines'].get('numpy')
     if numpy is not None:
-        report['same_losses_and_samples_as_numpy'] = {
-            name: (figures['loss_lines_sha256'], figures['samples']) == (numpy['loss_lines_sha256'], numpy['samples'])
-            for name, figures in report['engines'].items() if name != 'numpy'}
+        report['same_losses_and_samples_as_numpy'] = {name: _output(figures) == _output(numpy)
+                                                      for name, figures in report['engines'].items() if name != 'numpy'}
     return report

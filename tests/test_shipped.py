@@ -17,11 +17,22 @@ from printed import find_printed_line, same_print
 from replays import final_standings, recorded_score, replay_organism
 from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.genome import Genome, load_genome
-from microgpt.reproducibility import CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, machine, replay_tolerance
+from microgpt.reproducibility import (CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, describe_arithmetic, machine,
+                                      same_arithmetic)
 from microgpt.scaling import frontier, sweep
 
 EXPERIMENTS = REPO / 'experiments'
 DATA = REPO / 'input.txt'
+
+
+def replay_tolerance(steps, recorded, current, dtype='float64', batch_size=1):
+    """(tolerance, case) for replaying here (`current`) a run recorded on `recorded`: 0.0 ('bit for
+    bit') when the arithmetic is the same, else the cross-machine bound."""
+    if same_arithmetic(recorded, current):
+        return 0.0, 'bit for bit: same arithmetic'
+    return cross_machine_tolerance(steps, dtype, batch_size), (
+        f"within the cross-machine tolerance: recorded on {describe_arithmetic(recorded)}, "
+        f"replayed on {describe_arithmetic(current)}")
 
 
 def assert_replays(what, steps, recorded_on, replayed, recorded, batch_size=1):

@@ -17,10 +17,8 @@ COMPONENTS = tuple(WEIGHTS)
 DISCOUNT = 0.75      # the absolute discount of Kneser-Ney smoothing, at every order
 BOUNDARY = '\n'      # start and end marker: never inside a stripped one-line name
 PAD = BOUNDARY * 2   # a trigram model predicts each character from the two before it
-# Calibration of the flow curve: every CALIBRATION_EVERY-th training name is held out, a
-# model fitted on the rest scores it, and among these held-out names (those not also in
-# the rest) the FLOW_HALF_QUANTILE quantile of per-character log-likelihood maps to flow
-# 0.5 and the median maps to FLOW_AT_MEDIAN. The final model is then fitted on all names.
+# The flow curve: scored by a model fitted on the rest, the FLOW_HALF_QUANTILE of every
+# CALIBRATION_EVERY-th training name maps to flow 0.5 and their median to FLOW_AT_MEDIAN.
 CALIBRATION_EVERY = 10
 FLOW_HALF_QUANTILE = 0.05
 FLOW_AT_MEDIAN = 0.9
@@ -45,36 +43,28 @@ def read_names(path):
 def is_degenerate(name):
     """True for a string that is one unit repeated at least twice, possibly with a partial
     repeat at the end: "xx", "aaaa", "lalala", "anana", "nikonikoniko"."""
-    n = len(name)
-    return any(name[p:] == name[:-p] for p in range(1, n // 2 + 1))
-
-
-def _mirror(name):
-    """Share of letters in the first half equal to their mirror image: palindromes score 1."""
-    half = len(name) // 2
-    return sum(name[i] == name[-1 - i] for i in range(half)) / half
+    return any(name[p:] == name[:-p] for p in range(1, len(name) // 2 + 1))
 
 
 def _repeat_coverage(name):
     """Share of the name covered by its best sub-pattern (2+ letters) occurring at least
     twice without overlap: "marimar" -> 6/7, "abcab" -> 0.8."""
-    best = 0
     n = len(name)
-    for size in range(2, n // 2 + 1):
-        for start in range(n - 2 * size + 1):
-            count = name.count(name[start:start + size])  # str.count does not overlap
-            if count >= 2:
-                best = max(best, count * size)
-    return min(1.0, best / n)
+    counts = [(name.count(name[start:start + size]), size)  # str.count does not overlap
+              for size in range(2, n // 2 + 1) for start in range(n - 2 * size + 1)]
+    return min(1.0, max([count * size for count, size in counts if count >= 2], default=0) / n)
 
 
 def pattern_symmetry(name):
-    """Symmetry in [0, 1] before the flow factor: the square of the larger of the mirror
-    share and the repeated-pattern coverage (squared so a chance match, like the a...a of
-    many names, counts little); 0 for names under 3 letters and degenerate strings."""
+    """Symmetry in [0, 1] before the flow factor: the square of the larger of the mirror share
+    (letters of the first half equal to their mirror image) and the repeated-pattern coverage,
+    squared so a chance match, like the a...a of many names, counts little; 0 for names under 3
+    letters and degenerate strings."""
     if len(name) < 3 or is_degenerate(name):
         return 0.0
-    return max(_mirror(name), _repeat_coverage(name)) ** 2
+    half = len(name) // 2
+    mirror = sum(name[i] == name[-1 - i] for i in range(half)) / half
+    return max(mirror, _repeat_coverage(name)) ** 2
 
 
 class _TrigramModel:
@@ -161,8 +151,7 @@ class Judge:
         # a name one edit from the data is found with a few set lookups
         self._deletions = {doc[:i] + doc[i + 1:] for doc in self.known for i in range(len(doc))}
         self._wildcards = {doc[:i] + WILDCARD + doc[i + 1:] for doc in self.known for i in range(len(doc))}
-        lengths = [len(doc) for doc in docs]
-        self.long_len = max(MIN_CREATIVE_LEN, int(math.ceil(_quantile(lengths, LONG_QUANTILE))))
+        self.long_len = max(MIN_CREATIVE_LEN, int(math.ceil(_quantile([len(doc) for doc in docs], LONG_QUANTILE))))
 
     def _calibrate(self, docs):
         rest = [doc for i, doc in enumerate(docs) if i % CALIBRATION_EVERY != CALIBRATION_EVERY - 1]

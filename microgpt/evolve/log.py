@@ -31,15 +31,13 @@ class EvolveLogWriter:
         log_dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(100):
             suffix = f'-{attempt}' if attempt else ''
-            path = log_dir / f'evolve-{fitness}-{stamp}-seed{seed}{suffix}.jsonl'
+            self.path = log_dir / f'evolve-{fitness}-{stamp}-seed{seed}{suffix}.jsonl'
             try:
-                path.open('x', encoding='utf-8').close()  # taken now: no other search writes here
-                break
+                self.path.open('x', encoding='utf-8').close()  # taken now: no other search writes here
+                return
             except FileExistsError:
                 continue
-        else:
-            raise MicrogptError(f"cannot create a new log file in {log_dir}")
-        self.path = path
+        raise MicrogptError(f"cannot create a new log file in {log_dir}")
 
     def write(self, record):
         append_json_line(self.path, finite_or_null(record), 'cannot write the evolution log')

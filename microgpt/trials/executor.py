@@ -5,6 +5,7 @@ cluster. A local worker that dies costs only its own task (run once more, then r
 failed); workers ignore Ctrl-C (microgpt stops them itself, `stop`) and die with microgpt,
 even when it is killed outright (Linux).
 """
+import contextlib
 import functools
 import gc
 import os
@@ -38,9 +39,9 @@ class InlineExecutor(Executor):
         future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
+        except KeyboardInterrupt:
+            raise
         except BaseException as e:  # noqa: BLE001 - the future carries it to the caller
-            if isinstance(e, KeyboardInterrupt):
-                raise
             future.set_exception(e)
         return future
 
@@ -167,19 +168,14 @@ class WorkerProcesses(Executor):
         return ProcessPoolExecutor(max_workers=1, mp_context=self._context, initializer=_init_worker,
                                    initargs=(self._parent,))
 
-    def _slot(self):
-        """A worker with nothing to do, else the next in turn."""
-        for i, future in enumerate(self._futures):
-            if future is None or future.done():
-                return i
-        i, self._next = self._next, (self._next + 1) % self.slots
-        return i
-
     def submit(self, fn, /, *args, **kwargs):
         with self._lock:
             if self._closed:
                 raise RuntimeError('cannot schedule new futures after shutdown')
-            i = self._slot()
+            # a worker with nothing to do, else the next in turn
+            i = next((i for i, future in enumerate(self._futures) if future is None or future.done()), None)
+            if i is None:
+                i, self._next = self._next, (self._next + 1) % self.slots
             for _ in range(2):
                 pool = self._pools[i]
                 if pool is None or getattr(pool, '_broken', False):
@@ -208,17 +204,13 @@ class WorkerProcesses(Executor):
         pools = self._close()
         processes = [proc for pool in pools for proc in list((getattr(pool, '_processes', None) or {}).values())]
         for proc in processes:
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 proc.kill()
-            except (OSError, ValueError, AttributeError):
-                pass
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
-            try:
+            with contextlib.suppress(OSError, ValueError, AssertionError):
                 proc.join(timeout=1)
-            except (OSError, ValueError, AssertionError):
-                pass
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         if exc_type is None:

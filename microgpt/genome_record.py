@@ -78,9 +78,8 @@ def check_record(record, bad, settings):
         if scoring['seed'] in seeds:
             raise bad(f'{where}.seed', f"repeats seed {scoring['seed']}")
         seeds.append(scoring['seed'])
-    _check_summary(record, 'val_loss', bad)
-    if aesthetic:
-        _check_summary(record, 'score', bad)
+    for name in ('val_loss', 'score') if aesthetic else ('val_loss',):
+        _check_summary(record, name, bad)
     if record['drift'] is not None:
         check_fields(record['drift'], DRIFT_FIELDS, 'record.drift', bad)
 

@@ -131,12 +131,6 @@ TEXT = (lambda v: isinstance(v, str), "must be a text")
 WHOLE = (is_whole, "must be a whole number")
 OBJECT = (lambda v: isinstance(v, dict), "must be an object")
 GENES = (lambda v: isinstance(v, dict), "must be an object of genes")
-
-
-def _is_born_at(value):
-    return isinstance(value, list) and len(value) == 2 and all(map(is_count, value))
-
-
 SCORED = {  # a contender of the final: its mean, spread and scorings
     'score': NUMBER, 'spread': NUMBER,
     'scores': (lambda v: isinstance(v, list) and all(map(is_number, v)), "must be a list of numbers"),
@@ -154,7 +148,8 @@ RECORDS = {  # kind: (its fields, those older logs may lack)
     'organism': ({
         'generation': COUNT, 'index': COUNT, 'scored_in': COUNT,
         'origin': (lambda v: isinstance(v, str) and bool(v), "must name how it came to be scored"),
-        'parents': (lambda v: isinstance(v, list) and all(map(_is_born_at, v)),
+        'parents': (lambda v: isinstance(v, list) and all(
+                        isinstance(p, list) and len(p) == 2 and all(map(is_count, p)) for p in v),
                     "must be a list of [generation, index] pairs"),
         'mutated': (lambda v: isinstance(v, list) and all(isinstance(name, str) for name in v),
                     "must be a list of gene names"),

@@ -243,15 +243,11 @@ class Outcome:
         return self.error is not None
 
 
-class WorkerDied(Exception):
-    """The worker process running a task died under it (killed, out of memory)."""
-
-
 def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
     """Run tasks on executor; yield an Outcome for each as it finishes (at once, inline), never
     raising for a task that fails. A task whose worker process died is run again on a fresh
     one up to `retries` times (on_retry(task, attempt) told of each), then is a failed Outcome
-    (WorkerDied). Ctrl-C goes through: the caller stops the executor (`stop`)."""
+    ("WorkerDied: ..."). Ctrl-C goes through: the caller stops the executor (`stop`)."""
     queue = deque((task, 1) for task in tasks)
     limit = getattr(executor, 'slots', None)
     running = {}
@@ -266,10 +262,10 @@ def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
                     on_retry(task, attempt + 1)
                 queue.appendleft((task, attempt + 1))
                 return None
-            error = WorkerDied(f"its worker process died {attempt} times (killed, or out of memory?)")
+            error = f"WorkerDied: its worker process died {attempt} times (killed, or out of memory?)"
         except Exception as e:  # noqa: BLE001 - a failed task is an outcome, not a crash
-            error = e
-        return Outcome(task.key, error=f"{type(error).__name__}: {error}", attempts=attempt)
+            error = f"{type(e).__name__}: {e}"
+        return Outcome(task.key, error=error, attempts=attempt)
 
     while queue or running:
         while queue and (limit is None or len(running) < limit):

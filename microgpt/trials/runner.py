@@ -8,7 +8,6 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from typing import Optional
 
 from ..errors import MicrogptError
 from ..genome import Genome
@@ -24,7 +23,7 @@ class Trial:
     genome: Genome
     seed: int
     engine: str = 'numpy'
-    budget: Optional[float] = None
+    budget: float = None  # FLOPs
 
 
 def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):

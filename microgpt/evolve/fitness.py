@@ -77,9 +77,9 @@ def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
     from ..sampling import generate
     from .judge import COMPONENTS
     judge = judge_for(train_docs)
-    reports, names = [], []
+    engine, reports, names = run.inference_engine(), [], []
     for seed in seeds:
-        drawn = list(generate(run.inference_engine(), run.tokenizer, random.Random(seed), batch, temperature=temperature))
+        drawn = list(generate(engine, run.tokenizer, random.Random(seed), batch, temperature=temperature))
         reports.append(judge.score_batch(drawn))
         names += drawn
     scores = [r['score'] for r in reports]

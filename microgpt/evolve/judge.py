@@ -56,10 +56,9 @@ def _repeat_coverage(name):
 
 
 def pattern_symmetry(name):
-    """Symmetry in [0, 1] before the flow factor: the square of the larger of the mirror share
-    (letters of the first half equal to their mirror image) and the repeated-pattern coverage,
-    squared so a chance match, like the a...a of many names, counts little; 0 for names under 3
-    letters and degenerate strings."""
+    """Symmetry in [0, 1] before the flow factor: the larger of the mirror share (letters of the
+    first half equal to their mirror image) and the repeated-pattern coverage, squared so a chance
+    match (the a...a of many names) counts little; 0 under 3 letters and for degenerate strings."""
     if len(name) < 3 or is_degenerate(name):
         return 0.0
     half = len(name) // 2

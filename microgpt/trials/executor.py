@@ -1,9 +1,7 @@
 """The one execution seam for many independent runs (evolution, sweeps): `make_executor`, then
 `run_tasks`. A task is a top-level function whose arguments carry everything it needs (the
-documents, never a path), so it runs the same inline, in a local worker process or on a Dask
-cluster. A local worker that dies costs only its own task (run once more, then reported
-failed); workers ignore Ctrl-C (microgpt stops them itself, `stop`) and die with microgpt,
-even when it is killed outright (Linux).
+documents, never a path), so it runs the same inline, in a local worker process (one that dies
+costs only its own task; all die with microgpt) or on a Dask cluster.
 """
 import contextlib
 import functools
@@ -21,7 +19,8 @@ from dataclasses import dataclass, field
 from ..errors import MicrogptError
 
 CLUSTER_ENV = 'MICROGPT_CLUSTER'
-INSTALL_CLUSTER = "dask is not installed: pip install 'dask[distributed]' (from a clone of microgpt: pip install -e '.[cluster]')"
+INSTALL_CLUSTER = ("dask is not installed: pip install 'dask[distributed]' "
+                   "(from a clone of microgpt: pip install -e '.[cluster]')")
 # seconds a scheduler has to answer ($MICROGPT_CLUSTER_TIMEOUT overrides it)
 CONNECT_TIMEOUT_ENV = 'MICROGPT_CLUSTER_TIMEOUT'
 CONNECT_TIMEOUT_SECONDS = 10

@@ -103,8 +103,9 @@ def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
     """The FLOPs of these very batches, not of an average one: each step's fixed part and each
     walked document's own cost."""
     from ..flops import batch_fixed_flops, document_flops
-    return (num_steps * batch_fixed_flops(config).total
-            + sum(num * document_flops(config, n, dropout).total for n, num in _walked(lengths, batch_size, num_steps).items()))
+    walked = _walked(lengths, batch_size, num_steps)
+    return num_steps * batch_fixed_flops(config).total + sum(num * document_flops(config, n, dropout).total
+                                                              for n, num in walked.items())
 
 
 def validation_loss(engine, tokenizer, val_docs):

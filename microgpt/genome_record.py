@@ -1,33 +1,17 @@
-"""The record a genome file keeps of its final: the scorings that decided it, as data.
-
-A search's final trains its winner on a few fresh seeds; genome.json's `record` keeps those
-scorings with all they depend on, so that a later search that trains the same genome on the
-same split and seeds can take them instead of training it again (evolve/incumbent.py decides
-when). The record says:
-
-  fitness        'loss' or 'aesthetic' (an aesthetic scoring also holds the held-out loss)
-  genes          the settings that were trained (the file's genes may since have been edited)
-  engine         the engine that trained them
-  data_sha256    the data file (null where not known); val_split, split_seed: how it was
-                 split; split_sha256: the digest of the split's documents
-                 (evolve/incumbent.split_digest)
-  scorings       one per final seed: {seed, num_params, tokens, components}, components as
-                 the evolve log has them (train_loss, val_loss; the judge's score, the seeds
-                 of the names it judged and the rest of its measure)
-  val_loss       {mean, spread} of the scorings' held-out losses; score: the same of the
-                 judge's scores (aesthetic)
-  arithmetic     what computed them (reproducibility.arithmetic)
-  drift          null, or how far these scores moved when trained again on other arithmetics:
-                 {val_loss, score: the largest difference, arithmetics: those measured,
-                 measured_in: where}
-  log            the evolve log the scorings were made in
-
-Here the record is checked field by field as a genome file is read: a hand-edited one is one
-line naming its field.
+"""The record a genome file keeps of the final that chose it: the scorings, with all they
+depend on, so that a later search training the same genome on the same split and seeds can take
+them instead of training it again (evolve/incumbent.py decides when). It holds the fitness, the
+genes trained (the file's may since have been edited), the engine, the data and its split
+(data_sha256, val_split, split_seed, split_sha256: evolve/incumbent.split_digest), one scoring
+per final seed ({seed, num_params, tokens, components}, components as the evolve log has them),
+the {mean, spread} of their held-out losses (val_loss) and of their judge scores (score,
+aesthetic), the arithmetic that computed them, the drift (null, or how far these scores moved
+when trained again on other arithmetics) and the evolve log they were made in. Here it is
+checked field by field as a genome file is read: a hand-edited one is one line naming its field.
 """
 import math
 
-from .fields import check_fields, is_digest, is_number, is_seeds, is_whole
+from .fields import check_fields, is_digest, is_number, is_seeds, is_whole, or_null
 from .reproducibility import ARITHMETIC_FIELDS
 
 # evolve.fitness.FITNESS_KINDS, which a genome file (below evolve) cannot import
@@ -43,7 +27,7 @@ RECORD_FIELDS = {
     'fitness': (lambda v: v in RECORD_FITNESSES, f"must be one of {', '.join(RECORD_FITNESSES)}"),
     'genes': (lambda v: isinstance(v, dict), "must be an object of genes"),
     'engine': (lambda v: isinstance(v, str) and bool(v), "must name an engine"),
-    'data_sha256': (lambda v: v is None or is_digest(v), "must be null or a sha256 digest (64 hex digits)"),
+    'data_sha256': (or_null(is_digest), "must be null or a sha256 digest (64 hex digits)"),
     'val_split': (lambda v: is_number(v) and 0 < v < 1, "must be a number between 0 and 1"),
     'split_seed': (is_whole, "must be a whole number"),
     'split_sha256': (is_digest, "must be a sha256 digest (64 hex digits)"),
@@ -94,9 +78,8 @@ def check_record(record, bad, settings):
         if scoring['seed'] in seeds:
             raise bad(f'{where}.seed', f"repeats seed {scoring['seed']}")
         seeds.append(scoring['seed'])
-    _check_summary(record, 'val_loss', bad)
-    if aesthetic:
-        _check_summary(record, 'score', bad)
+    for name in ('val_loss', 'score') if aesthetic else ('val_loss',):
+        _check_summary(record, name, bad)
     if record['drift'] is not None:
         check_fields(record['drift'], DRIFT_FIELDS, 'record.drift', bad)
 

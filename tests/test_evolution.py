@@ -486,11 +486,11 @@ def test_a_search_yields_its_story_in_order(docs, tmp_path):
 
 
 def test_the_log_is_written_a_whole_line_at_a_time(tmp_path):
-    from microgpt.evolve.log import EvolveLogWriter, read_records
+    from microgpt.evolve.log import EvolveLogWriter, numbered_records
     log = EvolveLogWriter(tmp_path, 'loss', 3)
     log.write({'kind': 'run', 'score': float('inf')})
     with open(log.path, 'a') as f:
         f.write('{"kind": "organ')  # a line torn by a crash
     log.write({'kind': 'result'})
-    assert list(read_records(log.path)) == [{'kind': 'run', 'score': None}, {'kind': 'result'}]
+    assert [record for _, record in numbered_records(log.path)] == [{'kind': 'run', 'score': None}, {'kind': 'result'}]
     assert log.path.name.startswith('evolve-loss-') and log.path.name.endswith('-seed3.jsonl')

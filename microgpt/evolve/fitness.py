@@ -1,8 +1,6 @@
-"""How good an organism is: its validation loss, or the judge's score of the names it makes.
-
-Both are measured by the shared trial runner (`trials.runner.run_trial`); this module says
-what each fitness kind means, how selection compares scores, and how an organism's names
-are drawn and judged (evolve/judge.py is the judge).
+"""How good an organism is: its validation loss, or the judge's score of the names it makes
+(both measured by `trials.runner.run_trial`); how selection compares scores, and how an
+organism's names are drawn and judged.
 """
 import hashlib
 import math
@@ -28,16 +26,16 @@ def check_fitness_kind(kind):
 
 
 def cost(kind, score):
-    """The number selection minimizes: the loss itself, or minus the aesthetic score.
-    A missing score (the organism failed) is the worst cost."""
+    """The number selection minimizes: the loss, or minus the aesthetic score; the worst for a
+    missing score (the organism failed)."""
     if score is None or not math.isfinite(score):
         return WORST_COST
     return -score if HIGHER_IS_BETTER[kind] else score
 
 
 def describe_score(kind, score, spread=None):
-    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071' (the spread of its scorings) or
-    'aesthetic 0.6123'; 'failed' for an organism without a score."""
+    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071' (with the spread of its scorings),
+    'aesthetic 0.6123', or 'failed'."""
     if score is None:
         return 'failed'
     return (f"{'val loss' if kind == 'loss' else 'aesthetic'} {score:.4f}"
@@ -52,8 +50,8 @@ def score_of(kind, record):
 
 
 def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
-    """The seeds of an organism's sample batches when scored in `generation`: fresh ones
-    each time it is scored, and independent of worker count and completion order."""
+    """The seeds of an organism's sample batches when scored in `generation`: fresh at each
+    scoring, whatever the worker count and completion order."""
     return [int.from_bytes(hashlib.sha256(
         f"microgpt-sampling:{run_seed}:{generation}:{index}:{k}".encode()).digest()[:4], 'big')
         for k in range(count)]
@@ -74,14 +72,14 @@ def judge_for(train_docs):
 
 def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
                       temperature=AESTHETIC_TEMPERATURE):
-    """Judge a trained run's names: one batch of `batch` names per seed. Returns the mean
-    batch score ('score'), its spread over the batches, the mean components, and samples."""
+    """Judge a trained run's names, a batch of `batch` per seed: the mean batch score ('score'),
+    its spread over the batches, the mean components, and samples."""
     from ..sampling import generate
     from .judge import COMPONENTS
     judge = judge_for(train_docs)
-    reports, names = [], []
+    engine, reports, names = run.inference_engine(), [], []
     for seed in seeds:
-        drawn = list(generate(run.inference_engine(), run.tokenizer, random.Random(seed), batch, temperature=temperature))
+        drawn = list(generate(engine, run.tokenizer, random.Random(seed), batch, temperature=temperature))
         reports.append(judge.score_batch(drawn))
         names += drawn
     scores = [r['score'] for r in reports]

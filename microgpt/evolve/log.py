@@ -1,19 +1,25 @@
 """The evolve log: one JSON record a line, written as the search goes and read back by the
-lineage (evolve.lineage) and `microgpt analyze`. Its records, in order: 'run' (the settings), 'plan', an 'organism' for
-each scoring, a 'generation' after each generation, 'stagnation' when it stalls, then the
-final's 'confirmation' and 'baseline's, the 'decision' and the 'result'."""
+lineage (evolve.lineage) and `microgpt analyze`. Its records, in order: 'run' (the settings),
+'plan', an 'organism' for each scoring, a 'generation' after each generation, 'stagnation' when
+it stalls, then the final's 'confirmation' and 'baseline's, the 'decision' and the 'result'.
+
+As a log is loaded, each record is checked field by field (microgpt/fields.py) as its readers
+take it: a hand-edited log is one line naming the file, the line and the field. Fields nothing
+reads back are left as they are; those older logs lack may be missing (readers have defaults).
+"""
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MicrogptError
+from ..fields import check_fields, is_count, is_number, is_whole, or_null
 from ..fileio import append_json_line, finite_or_null
+from ..genome import SETTINGS, Genome, check_genome
+from .fitness import FITNESS_KINDS
 
 BIRTHS = ('random', 'immigrant', 'child')
 
-
-# --- writing ------------------------------------------------------------------------------------
 
 class EvolveLogWriter:
     """A new log file in `log_dir`, named by fitness, time and seed; each record is one whole
@@ -25,15 +31,13 @@ class EvolveLogWriter:
         log_dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(100):
             suffix = f'-{attempt}' if attempt else ''
-            path = log_dir / f'evolve-{fitness}-{stamp}-seed{seed}{suffix}.jsonl'
+            self.path = log_dir / f'evolve-{fitness}-{stamp}-seed{seed}{suffix}.jsonl'
             try:
-                path.open('x', encoding='utf-8').close()  # taken now: no other search writes here
-                break
+                self.path.open('x', encoding='utf-8').close()  # taken now: no other search writes here
+                return
             except FileExistsError:
                 continue
-        else:
-            raise MicrogptError(f"cannot create a new log file in {log_dir}")
-        self.path = path
+        raise MicrogptError(f"cannot create a new log file in {log_dir}")
 
     def write(self, record):
         append_json_line(self.path, finite_or_null(record), 'cannot write the evolution log')
@@ -44,16 +48,9 @@ def now():
     return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
 
-# --- reading ------------------------------------------------------------------------------------
-
-def read_records(path):
-    """The records of an evolve log, in order: the JSON objects of its lines (a torn line of
-    an interrupted run is skipped). OSError and UnicodeDecodeError go to the caller."""
-    return (record for _, record in numbered_records(path))
-
-
 def numbered_records(path):
-    """(line number, record) of each record of an evolve log, as read_records reads them."""
+    """(line number, record) of each JSON object of an evolve log, in order (a torn line of an
+    interrupted run is skipped). OSError and UnicodeDecodeError go to the caller."""
     for number, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), start=1):
         try:
             record = json.loads(line)
@@ -109,9 +106,8 @@ class EvolveLog:
 
 
 def load_evolve_log(path):
-    """The records of an evolve log, by kind (a torn last line of an interrupted run is skipped),
-    each checked as its readers take it (log_check.py): a field they cannot is one line."""
-    from .log_check import check_record
+    """The records of an evolve log, by kind, each checked as its readers take it (a field they
+    cannot take is one line); a torn last line of an interrupted run is skipped."""
     log = EvolveLog(None, [])
     lists = {'generation': log.generations, 'organism': log.organisms, 'baseline': log.baselines}
     for number, record in numbered_records(path):
@@ -125,3 +121,100 @@ def load_evolve_log(path):
     if log.run is None or not log.generations:
         raise MicrogptError(f"evolve log {path} has no finished generation")
     return log
+
+
+# --- what each record must hold -----------------------------------------------------------------
+
+NUMBER = (or_null(is_number), "must be null or a number")
+COUNT = (is_count, "must be a whole number >= 0")
+TEXT = (lambda v: isinstance(v, str), "must be a text")
+WHOLE = (is_whole, "must be a whole number")
+OBJECT = (lambda v: isinstance(v, dict), "must be an object")
+GENES = (lambda v: isinstance(v, dict), "must be an object of genes")
+SCORED = {  # a contender of the final: its mean, spread and scorings
+    'score': NUMBER, 'spread': NUMBER,
+    'scores': (lambda v: isinstance(v, list) and all(map(is_number, v)), "must be a list of numbers"),
+}
+RECORDS = {  # kind: (its fields, those older logs may lack)
+    'run': ({
+        'fitness': (lambda v: v in FITNESS_KINDS, f"must be one of {', '.join(FITNESS_KINDS)}"),
+        'population': COUNT, 'generations': COUNT, 'seed': WHOLE, 'space': TEXT, 'engine': TEXT,
+        'budget': (or_null(lambda v: is_number(v) and v > 0), "must be null or a number > 0"),
+    }, ('space', 'budget', 'engine')),
+    'generation': ({
+        'generation': COUNT, 'best': NUMBER, 'best_spread': NUMBER, 'mean': NUMBER, 'worst': NUMBER,
+        'failed': COUNT, 'diversity': COUNT,
+    }, ('best_spread',)),
+    'organism': ({
+        'generation': COUNT, 'index': COUNT, 'scored_in': COUNT,
+        'origin': (lambda v: isinstance(v, str) and bool(v), "must name how it came to be scored"),
+        'parents': (lambda v: isinstance(v, list) and all(
+                        isinstance(p, list) and len(p) == 2 and all(map(is_count, p)) for p in v),
+                    "must be a list of [generation, index] pairs"),
+        'mutated': (lambda v: isinstance(v, list) and all(isinstance(name, str) for name in v),
+                    "must be a list of gene names"),
+        'seed': WHOLE, 'genes': GENES, 'score': NUMBER, 'spread': NUMBER,
+        'scorings': (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1"),
+        'components': OBJECT,
+        'error': (or_null(lambda v: isinstance(v, str)), "must be null or a text"),
+    }, ('scored_in', 'parents', 'mutated', 'spread', 'scorings', 'error')),
+    'baseline': ({'origin': TEXT, 'genes': GENES, **SCORED}, ('genes',)),
+    'confirmation': ({
+        'seeds': (lambda v: isinstance(v, list) and all(map(is_whole, v)), "must be a list of whole numbers"),
+        'organisms': (lambda v: isinstance(v, list) and all(isinstance(o, dict) for o in v),
+                      "must be a list of objects"),
+    }, ('seeds',)),
+    'decision': ({
+        'out': TEXT, 'why': TEXT,
+        'genome_written': (or_null(TEXT[0]), "must be null (a write that failed) or a text"),
+        'winner': OBJECT,
+        'incumbent': (or_null(OBJECT[0]), "must be null or an object"),
+        'lead': NUMBER, 'noise': NUMBER,
+        'forced': (lambda v: isinstance(v, bool), "must be true or false"),
+    }, ()),
+    'result': ({'best': (or_null(OBJECT[0]), "must be null or an object")}, ('best',)),
+}
+FINALIST = {'generation': COUNT, 'index': COUNT, 'genes': GENES, **SCORED}
+# components an organism's scoring has, by fitness, when it did not fail
+COMPONENTS = {'loss': {'val_loss': (is_number, "must be a number")},
+              'aesthetic': {'score': (is_number, "must be a number"), 'new': NUMBER}}
+
+
+def check_record(record, bad, fitness=None):
+    """Raise bad(field, why) for the first field of this record that its readers cannot take;
+    `fitness`: the run's (an organism's components depend on it)."""
+    kind = record.get('kind')
+    if not isinstance(kind, str):
+        raise bad('kind', f"must name the record's kind, got {kind!r}")
+    if kind not in RECORDS:
+        return
+    spec, optional = RECORDS[kind]
+    check_fields(record, spec, kind, bad, known=None, optional=optional)
+    if kind in ('organism', 'baseline') and 'genes' in record:
+        _check_genes(record['genes'], f'{kind}.genes', bad)
+    if kind == 'organism' and record.get('error') is None and fitness in COMPONENTS:
+        check_fields(record['components'], COMPONENTS[fitness], 'organism.components', bad, known=None,
+                     optional=('new',))
+    elif kind == 'confirmation':
+        for k, finalist in enumerate(record['organisms']):
+            where = f'confirmation.organisms[{k}]'
+            check_fields(finalist, FINALIST, where, bad, known=None, optional=('genes', 'spread', 'scores'))
+            if 'genes' in finalist:
+                _check_genes(finalist['genes'], f'{where}.genes', bad)
+    elif kind == 'decision':
+        if record['lead'] is not None and record['noise'] is None:
+            raise bad('decision.noise', "must be a number where the lead is one, got None")
+        for name in ('winner', 'incumbent'):
+            if record[name] is not None:
+                check_fields(record[name], {'score': NUMBER, 'spread': NUMBER}, f'decision.{name}', bad, known=None)
+    elif kind == 'result' and record.get('best') is not None:
+        check_fields(record['best'], {'generation': COUNT, 'index': COUNT}, 'result.best', bad, known=None)
+
+
+def _check_genes(genes, where, bad):
+    for name in genes:
+        if name not in SETTINGS:
+            raise bad(f'{where}.{name}', f"is not a gene (genes: {', '.join(SETTINGS)})")
+    problem = check_genome(Genome.from_settings(genes))
+    if problem:
+        raise bad(f'{where}.{problem[0]}', problem[1])

@@ -1,15 +1,9 @@
-"""The one execution seam for many independent runs (evolution, sweeps).
-
-Everything that fans out work calls `make_executor` and hands its tasks to `run_tasks`:
-tasks are top-level functions whose arguments carry everything they need (the documents
-themselves, never a path), so a task runs the same in this process, in a local worker
-process or on another machine: a Dask cluster (`cluster=ADDRESS`).
-
-Faults: a local worker that dies (killed, out of memory) costs only its own task, which
-is run once more on a fresh worker and then reported failed; workers ignore Ctrl-C (a
-terminal sends it to them too: microgpt stops them itself, see `stop`) and die with
-microgpt, even when it is killed outright (Linux).
+"""The one execution seam for many independent runs (evolution, sweeps): `make_executor`, then
+`run_tasks`. A task is a top-level function whose arguments carry everything it needs (the
+documents, never a path), so it runs the same inline, in a local worker process (one that dies
+costs only its own task; all die with microgpt) or on a Dask cluster.
 """
+import contextlib
 import functools
 import gc
 import os
@@ -25,16 +19,15 @@ from dataclasses import dataclass, field
 from ..errors import MicrogptError
 
 CLUSTER_ENV = 'MICROGPT_CLUSTER'
-INSTALL_CLUSTER = "dask is not installed: pip install 'dask[distributed]' (from a clone of microgpt: pip install -e '.[cluster]')"
-# A scheduler that does not answer within this many seconds is reported, not waited on
-# ($MICROGPT_CLUSTER_TIMEOUT overrides it).
+INSTALL_CLUSTER = ("dask is not installed: pip install 'dask[distributed]' "
+                   "(from a clone of microgpt: pip install -e '.[cluster]')")
+# seconds a scheduler has to answer ($MICROGPT_CLUSTER_TIMEOUT overrides it)
 CONNECT_TIMEOUT_ENV = 'MICROGPT_CLUSTER_TIMEOUT'
 CONNECT_TIMEOUT_SECONDS = 10
-# Runs are deterministic, so a task that raises would raise again: these retries are for a
-# worker that broke under the task (out of memory, lost disk). A worker that dies outright is
-# handled by the scheduler itself, which reruns its tasks elsewhere.
+# Runs are deterministic, so a task that raises would raise again: a cluster's retries are for a
+# worker that broke under the task (out of memory, lost disk); one that dies outright is the
+# scheduler's to rerun elsewhere. A local task whose worker dies is run again this many times.
 TASK_RETRIES = 2
-# A local task whose worker process dies is run again this many times on a fresh worker.
 WORKER_RETRIES = 1
 
 
@@ -45,9 +38,9 @@ class InlineExecutor(Executor):
         future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
+        except KeyboardInterrupt:
+            raise
         except BaseException as e:  # noqa: BLE001 - the future carries it to the caller
-            if isinstance(e, KeyboardInterrupt):
-                raise
             future.set_exception(e)
         return future
 
@@ -57,9 +50,8 @@ def default_workers():
 
 
 class ClusterExecutor(Executor):
-    """Sends each task to a Dask distributed scheduler; its futures are concurrent.futures
-    futures (`as_completed`, `wait`, `.result()`, `map` work as with local processes).
-    Shutting it down closes the connection to the scheduler, not the cluster."""
+    """Sends each task to a Dask scheduler, with concurrent.futures futures; shutting it down
+    closes the connection, not the cluster."""
 
     def __init__(self, client):
         self._client = client
@@ -85,10 +77,8 @@ class ClusterExecutor(Executor):
 
 def connect_timeout():
     value = os.environ.get(CONNECT_TIMEOUT_ENV)
-    if value is None:
-        return CONNECT_TIMEOUT_SECONDS
     try:
-        seconds = float(value)
+        seconds = CONNECT_TIMEOUT_SECONDS if value is None else float(value)
     except ValueError:
         seconds = float('nan')
     if not seconds > 0:
@@ -121,30 +111,25 @@ def make_executor(workers=None, cluster=None):
     if cluster:
         return connect_cluster(cluster)
     workers = workers or default_workers()
-    if workers == 1:
-        return InlineExecutor()
-    return WorkerProcesses(workers)
+    return InlineExecutor() if workers == 1 else WorkerProcesses(workers)
 
 
 def stop(executor):
-    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks are cancelled and running ones
-    abandoned; local worker processes are killed rather than waited for."""
-    terminate = getattr(executor, 'terminate', None)
-    if terminate is not None:
-        terminate()
+    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks cancelled, running ones abandoned,
+    local worker processes killed rather than waited for."""
+    if hasattr(executor, 'terminate'):
+        executor.terminate()
     else:
         executor.shutdown(wait=False, cancel_futures=True)
 
-
-# --- local worker processes -------------------------------------------------------------------
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _init_worker(parent_pid):
-    """In each worker process, before any task: Ctrl-C is the parent's to handle (a terminal
-    sends it to the whole process group), SIGTERM simply ends the worker (the parent's
-    handler is inherited through fork), and the worker dies with its parent."""
+    """In each worker, before any task: Ctrl-C is the parent's to handle (a terminal sends it to
+    the whole group), SIGTERM just ends the worker (not the parent's handler, inherited through
+    fork), and the worker dies with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith('linux'):
@@ -159,14 +144,11 @@ def _init_worker(parent_pid):
 
 
 class WorkerProcesses(Executor):
-    """`workers` local processes, each in a one-process pool of its own, so that a worker
-    that dies breaks only the task it was running (a shared ProcessPoolExecutor would fail
-    every task in it). A broken pool is replaced by a fresh one at the next submit.
-
-    `run_tasks` keeps at most `slots` tasks in flight, one per worker, so each task runs
-    alone in its process. Pools are created, and their processes started, by the thread
-    that submits (the main thread): a worker's death signal is tied to that thread.
-    """
+    """`workers` local processes, each in a one-process pool of its own, so a worker that dies
+    breaks only its own task (a shared ProcessPoolExecutor would fail every task in it); a
+    broken pool is replaced at the next submit. `run_tasks` keeps at most `slots` tasks in
+    flight. Pools are started by the submitting (main) thread: a worker's death signal is tied
+    to it."""
 
     def __init__(self, workers):
         import multiprocessing
@@ -185,19 +167,14 @@ class WorkerProcesses(Executor):
         return ProcessPoolExecutor(max_workers=1, mp_context=self._context, initializer=_init_worker,
                                    initargs=(self._parent,))
 
-    def _slot(self):
-        """A worker with nothing to do, else the next in turn."""
-        for i, future in enumerate(self._futures):
-            if future is None or future.done():
-                return i
-        i, self._next = self._next, (self._next + 1) % self.slots
-        return i
-
     def submit(self, fn, /, *args, **kwargs):
         with self._lock:
             if self._closed:
                 raise RuntimeError('cannot schedule new futures after shutdown')
-            i = self._slot()
+            # a worker with nothing to do, else the next in turn
+            i = next((i for i, future in enumerate(self._futures) if future is None or future.done()), None)
+            if i is None:
+                i, self._next = self._next, (self._next + 1) % self.slots
             for _ in range(2):
                 pool = self._pools[i]
                 if pool is None or getattr(pool, '_broken', False):
@@ -205,41 +182,34 @@ class WorkerProcesses(Executor):
                         pool.shutdown(wait=False)
                     pool = self._pools[i] = self._new_pool()
                 try:
-                    future = pool.submit(fn, *args, **kwargs)
-                    break
+                    self._futures[i] = pool.submit(fn, *args, **kwargs)
+                    return self._futures[i]
                 except BrokenExecutor:  # it broke after the check above: replace it
                     self._pools[i] = None
                     pool.shutdown(wait=False)
-            else:
-                raise BrokenExecutor("cannot start a worker process")
-            self._futures[i] = future
-            return future
+            raise BrokenExecutor("cannot start a worker process")
 
-    def shutdown(self, wait=True, *, cancel_futures=False):
+    def _close(self):
         with self._lock:
             self._closed = True
-            pools = [p for p in self._pools if p is not None]
-        for pool in pools:
+            return [p for p in self._pools if p is not None]
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        for pool in self._close():
             pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def terminate(self):
         """Kill the worker processes now (their tasks are abandoned) and reap them."""
-        with self._lock:
-            self._closed = True
-            pools = [p for p in self._pools if p is not None]
+        pools = self._close()
         processes = [proc for pool in pools for proc in list((getattr(pool, '_processes', None) or {}).values())]
         for proc in processes:
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 proc.kill()
-            except (OSError, ValueError, AttributeError):
-                pass
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
-            try:
+            with contextlib.suppress(OSError, ValueError, AssertionError):
                 proc.join(timeout=1)
-            except (OSError, ValueError, AssertionError):
-                pass
 
     def __exit__(self, exc_type, exc_val, exc_tb):
         if exc_type is None:
@@ -248,8 +218,6 @@ class WorkerProcesses(Executor):
             self.terminate()
         return False
 
-
-# --- running many tasks -------------------------------------------------------------------------
 
 @dataclass
 class Task:
@@ -263,11 +231,10 @@ class Task:
 
 @dataclass
 class Outcome:
-    """How a task ended: its result, or `error` ("Type: message") and the exception."""
+    """How a task ended: its result, or `error` ("Type: message")."""
     key: object
     result: object = None
     error: str = None
-    exception: BaseException = None
     attempts: int = 1
 
     @property
@@ -275,19 +242,11 @@ class Outcome:
         return self.error is not None
 
 
-class WorkerDied(Exception):
-    """The worker process running a task died under it (killed, out of memory)."""
-
-
 def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
-    """Run tasks on executor; yield an Outcome for each as it finishes (at once, with the
-    inline executor), never raising for a task that fails.
-
-    A task whose local worker process died (BrokenProcessPool) is run again on a fresh
-    worker, up to `retries` times; then it is a failed Outcome (WorkerDied) and the others
-    go on. on_retry(task, attempt) is told of each retry. Tasks are handed to local worker
-    processes one per worker at a time, so a death is the running task's alone.
-    Ctrl-C (KeyboardInterrupt) goes through: the caller stops the executor (`stop`)."""
+    """Run tasks on executor; yield an Outcome for each as it finishes (at once, inline), never
+    raising for a task that fails. A task whose worker process died is run again on a fresh
+    one up to `retries` times (on_retry(task, attempt) told of each), then is a failed Outcome
+    ("WorkerDied: ..."). Ctrl-C goes through: the caller stops the executor (`stop`)."""
     queue = deque((task, 1) for task in tasks)
     limit = getattr(executor, 'slots', None)
     running = {}
@@ -302,23 +261,18 @@ def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
                     on_retry(task, attempt + 1)
                 queue.appendleft((task, attempt + 1))
                 return None
-            e = WorkerDied(f"its worker process died {attempt} times (killed, or out of memory?)")
-            return Outcome(task.key, error=f"{type(e).__name__}: {e}", exception=e, attempts=attempt)
+            error = f"WorkerDied: its worker process died {attempt} times (killed, or out of memory?)"
         except Exception as e:  # noqa: BLE001 - a failed task is an outcome, not a crash
-            return Outcome(task.key, error=f"{type(e).__name__}: {e}", exception=e, attempts=attempt)
+            error = f"{type(e).__name__}: {e}"
+        return Outcome(task.key, error=error, attempts=attempt)
 
     while queue or running:
         while queue and (limit is None or len(running) < limit):
             task, attempt = queue.popleft()
             future = executor.submit(task.fn, *task.args, **task.kwargs)
+            running[future] = (task, attempt)
             if future.done():  # ran inline: report it now, before the next one starts
-                outcome = settle(future, task, attempt)
-                if outcome is not None:
-                    yield outcome
-            else:
-                running[future] = (task, attempt)
-        if not running:
-            continue
+                break
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for future in done:
             task, attempt = running.pop(future)

@@ -1,17 +1,13 @@
-"""One trial: train one configuration on the training split, measure it, return one record.
-
-Evolution (one trial per organism) and sweeps (one per run) both fan trials out through
-`trials.executor`. `run_trial` is a top-level function whose arguments carry everything it
-needs (the documents themselves, never a path), so it runs the same inline, in a worker
-process or on a Dask worker, and it returns plain data. A trial carries its genome as one:
-the settings reach the trainer as the genome's TrainConfig, never rebuilt by field names.
+"""One trial: train one genome on the training split, measure it, return one record of plain
+data. Evolution (a trial per organism) and sweeps (one per run) fan trials out through
+`trials.executor`; the arguments carry the documents themselves, never a path, so a trial runs
+the same inline, in a worker process or on a Dask worker.
 """
 import math
 import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from typing import Optional
 
 from ..errors import MicrogptError
 from ..genome import Genome
@@ -22,26 +18,21 @@ TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last st
 
 @dataclass(frozen=True)
 class Trial:
-    """What a trial trains: a genome (every setting of the model and of its training), with
-    this seed on this engine. With a `budget` (FLOPs), the steps are those the budget pays
-    for, whatever the genome's."""
+    """A genome trained with this seed on this engine; with a `budget` (FLOPs), for the steps
+    the budget pays for, whatever the genome's."""
     genome: Genome
     seed: int
     engine: str = 'numpy'
-    budget: Optional[float] = None
+    budget: float = None  # FLOPs
 
 
 def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
-    """Train `trial` (a Trial) on train_docs, then measure it: always the
-    validation loss (mean per-token cross-entropy on val_docs), and, when `measure` is given
-    (a top-level function, e.g. evolve.fitness.aesthetic_measure), also
-    `measure(run, train_docs, val_docs, **measure_options)` as 'measured'.
-
-    Never raises for a failing configuration: an exception or a diverging run comes back
-    as a record with 'error' set, so one bad trial cannot stop a search. Returns a dict:
-    num_params, num_steps, tokens (positions trained on), flops (of training, with a budget),
-    train_loss, val_loss, measured, seconds, cpu_seconds, eval_seconds, error, diverged,
-    arithmetic (reproducibility.arithmetic of the machine that trained).
+    """Train `trial` on train_docs, then measure its validation loss and, with `measure` (e.g.
+    evolve.fitness.aesthetic_measure), `measure(run, train_docs, val_docs, **measure_options)`
+    as 'measured'. A failing or diverging trial is a record with 'error' set, never an
+    exception, so one bad trial cannot stop a search. The record: num_params, num_steps, tokens
+    (positions trained on), flops (with a budget), train_loss, val_loss, measured, seconds,
+    cpu_seconds, eval_seconds, error, diverged, arithmetic (of the machine that trained).
     """
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -95,33 +86,26 @@ def _train(trial, train_docs, record):
 def _positions_planned(run, train, lengths):
     """The positions (predicted tokens) of every batch of the run's steps, in its batch order."""
     if train.batch_order == 'walk':
-        return tokens_trained(lengths, train.batch_size, train.num_steps)
+        return sum(n * num for n, num in _walked(lengths, train.batch_size, train.num_steps).items())
     return sum(lengths[i] for step in range(train.num_steps)
                for i in run.batch_indices(step, train.batch_size, train.batch_order))
 
 
 def _walked(lengths, batch_size, num_steps):
-    """{positions: documents} of the documents that num_steps batches walk, in order, round
-    and round (as Run.batch takes them)."""
+    """{positions: documents} of the documents num_steps batches walk round and round, in order."""
     laps, rest = divmod(batch_size * num_steps, len(lengths))
-    counts = Counter(lengths)
-    walked = Counter({n: laps * num for n, num in counts.items()})
+    walked = Counter({n: laps * num for n, num in Counter(lengths).items()})
     walked.update(lengths[:rest])
     return walked
 
 
-def tokens_trained(lengths, batch_size, num_steps):
-    """Positions trained on (each a predicted token) by num_steps batches of documents with
-    these position counts."""
-    return sum(n * num for n, num in _walked(lengths, batch_size, num_steps).items())
-
-
 def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
-    """The FLOPs of these very batches, not of an average one: each step's fixed part and
-    each walked document's own cost (microgpt.flops counts both exactly)."""
+    """The FLOPs of these very batches, not of an average one: each step's fixed part and each
+    walked document's own cost."""
     from ..flops import batch_fixed_flops, document_flops
-    return (num_steps * batch_fixed_flops(config).total
-            + sum(num * document_flops(config, n, dropout).total for n, num in _walked(lengths, batch_size, num_steps).items()))
+    walked = _walked(lengths, batch_size, num_steps)
+    return num_steps * batch_fixed_flops(config).total + sum(num * document_flops(config, n, dropout).total
+                                                              for n, num in walked.items())
 
 
 def validation_loss(engine, tokenizer, val_docs):

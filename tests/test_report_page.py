@@ -13,7 +13,7 @@ from microgpt.cli import main
 from microgpt.engines.numpy_engine import NumpyEngine
 from microgpt.viz import playground
 from microgpt.viz.figures import attention_weights
-from microgpt.viz.text import text_tokens
+from microgpt.viz import text_tokens
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 CHROMEDRIVER = shutil.which('chromedriver')

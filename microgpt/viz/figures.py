@@ -10,7 +10,7 @@ from ..checkpoint import load_checkpoint
 from ..engines.numpy_engine import Activations, NumpyEngine
 from ..fileio import check_output_path
 from ..plots import check_plot_path, figure_class, save_figure
-from .text import text_tokens, token_labels
+from . import text_tokens, token_labels
 
 
 def attention_weights(checkpoint, tokens):

@@ -12,7 +12,7 @@ positions 0..t, BOS being position 0), `logits(prefix)` and `sample(temperature,
 import html
 import json
 
-from .text import BOS_LABEL
+from . import BOS_LABEL
 
 END_KEY = BOS_LABEL  # the probability that the name ends here: the model predicts BOS
 # The page embeds every weight (about 20 bytes each as JSON); past this many (about 4 MB)

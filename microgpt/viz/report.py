@@ -23,11 +23,10 @@ from ..model import init_state_dict
 from ..plots import PLOT_INSTALL, figure_bytes, figure_class, moving_average
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..training import DEFAULT_SEED
-from . import dot
+from . import dot, text_tokens
 from .figures import attention_figure, embeddings_figure
 from .graph import build_graph, summary, to_dot
 from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
-from .text import text_tokens
 
 REPORT_SUFFIXES = ('.html', '.htm')
 # Where a checkpoint's training record may keep curves of losses measured while it trained

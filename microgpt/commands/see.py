@@ -62,9 +62,9 @@ def attention(checkpoint_path, text, out):
     Example:
       microgpt attention --text emma --out att.png
     """
-    from ..viz.figures import save_attention
+    from ..viz.figures import attention_figure, save_picture
     check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
-    config = save_attention(checkpoint_path, text, out).config
+    config = save_picture(checkpoint_path, out, attention_figure, text).config
     console().info(f"attention of {config.n_layer} layer(s) x {config.n_head} head(s) on {text!r} drawn to {out}")
 
 
@@ -80,9 +80,9 @@ def embeddings(checkpoint_path, out):
     Example:
       microgpt embeddings --out emb.png
     """
-    from ..viz.figures import save_embeddings
+    from ..viz.figures import embeddings_figure, save_picture
     check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
-    config = save_embeddings(checkpoint_path, out).config
+    config = save_picture(checkpoint_path, out, embeddings_figure).config
     console().info(f"embeddings of {config.vocab_size} tokens and {config.block_size} positions drawn to {out}")
 
 

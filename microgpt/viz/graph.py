@@ -375,14 +375,11 @@ class PNG(bytes):
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):
     """The graph below a Val (any expression built by hand, or a model's loss), drawn at a level.
 
-    format: 'dot' gives the Graphviz DOT text (it needs nothing); 'svg' the SVG text and 'png'
-    the PNG bytes, laid out by Graphviz's `dot` program (both show as pictures in Jupyter).
-    level: 'atoms' (every Val with its op, data and grad), 'ops' (one box per named group with
-    its atom count) or 'blocks' (a box per block: the prefix of a group's name before a dot).
-    names: {name: a Val, or a list or matrix (list of rows) of Vals}, or a namespace such as
-    locals(): those atoms are drawn under their names; a named leaf is a parameter, in a
-    group of its name (a model's state_dict names every weight so).
-    trace: a StageTrace that the forward pass reported to (GPT.forward's `trace`): its stages
+    format: 'dot' (the DOT text, needs nothing), 'svg' (text) or 'png' (bytes), both laid out
+    by Graphviz's `dot` and shown as pictures in Jupyter. level: 'atoms' (every Val with its
+    op, data and grad), 'ops' (one box per named group) or 'blocks'. names: {name: a Val, or a
+    list or matrix of Vals}, or locals(): those atoms are drawn under their names, a named leaf
+    as a parameter in its own group. trace: a StageTrace GPT.forward reported to: its stages
     become groups, as `microgpt graph` draws them.
 
         >>> from microgpt import Val, draw_dot

@@ -1,13 +1,7 @@
-"""The report's place to play: the checkpoint's weights as JSON in the page, and a small
-forward pass in JavaScript over them (embeddings, RMSNorm, causal attention, the ReLU MLP,
-lm_head, softmax; float64, as JavaScript's numbers are), so the page shows the next
-character's probabilities after a typed prefix, samples names at a chosen temperature and
-draws every head's attention, offline and with no server.
-
-The page exposes the model as `window.microgpt`: `nextProbabilities(prefix, temperature)`
-({character: probability}, the end of the name under END_KEY), `attention(text)` (per layer,
-per head, the (1 + len(text))-square matrix of weights, row t the weights position t gives
-positions 0..t, BOS being position 0), `logits(prefix)` and `sample(temperature, prefix)`.
+"""The report's place to play: the checkpoint's weights as JSON in the page and a forward
+pass in JavaScript over them (float64, as numpy's), which shows the next character's
+probabilities after a typed prefix, samples names and draws every head's attention, offline.
+The page exposes it as `window.microgpt` (docs/pages/see-it.md lists its functions).
 """
 import html
 import json

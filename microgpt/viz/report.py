@@ -1,11 +1,7 @@
-"""One self-contained HTML page about a checkpoint. It opens with the model's story (what
-it is, its loss curve, its samples) and a place to play (viz/playground.py: the next
-character's probabilities after a typed prefix, names sampled at a chosen temperature, every
-head's attention, computed in the page from the checkpoint's weights); then the attention and
-embeddings pictures and the ops-level Val graph; the settings and provenance fold away at
-the end. Everything is inline (data: URIs, inline SVG, the weights as JSON), so the page opens
-offline and names no other file or address. Without matplotlib or Graphviz it is written
-with what it can draw, and `missing_tools` says what is left out and how to add it.
+"""One self-contained HTML page about a checkpoint: its story (what it is, its loss curve,
+its samples), a place to play (playground.py), the attention and embeddings pictures, the
+ops-level Val graph, and its settings and provenance. Everything is inline, so the page opens
+offline; without matplotlib or Graphviz it holds what it can draw (see missing_tools).
 """
 import base64
 import html
@@ -18,7 +14,7 @@ from ..checkpoint import load_checkpoint
 from ..data import load_dataset
 from ..engines.numpy_engine import NumpyEngine
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes, check_output_path
+from ..fileio import atomic_write_bytes
 from ..model import init_state_dict
 from ..plots import PLOT_INSTALL, figure_bytes, figure_class, moving_average
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
@@ -33,6 +29,8 @@ REPORT_SUFFIXES = ('.html', '.htm')
 # (held-out ones above all), read in any of these shapes: rows [{'step': n, name: loss, ...}],
 # columns {'step': [...], name: [...]}, pairs [[step, loss], ...], or {name: one of those}.
 CURVE_KEYS = ('curve', 'curves', 'eval', 'eval_curve')
+BASELINE_COLOUR = '#777777'
+LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
 
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -91,8 +89,8 @@ def _is_number(value):
 
 
 def loss_figure(checkpoint, baselines=None):
-    """The training loss per step and its moving average, with any recorded curves over it
-    and the baselines (report_baselines) as dotted levels (matplotlib)."""
+    """The training loss per step and its moving average, any recorded curves over it and the
+    baselines (report_baselines) as dotted levels."""
     from ..plots import training_loss_figure
     fig = training_loss_figure(checkpoint.losses, title=f"loss ({len(checkpoint.losses)} training steps)")
     ax = fig.axes[0]
@@ -107,22 +105,14 @@ def loss_figure(checkpoint, baselines=None):
     return fig
 
 
-BASELINE_COLOUR = '#777777'
-
-
 def baseline_levels(baselines):
     """[(name, loss)] of the baselines drawn over the loss curve (none without them)."""
     return [] if baselines is None else [(name, getattr(baselines[0], name))
                                          for name in ('uniform', 'unigram', 'bigram')]
 
 
-LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
-
-
 def loss_svg(checkpoint, width=760, height=260, baselines=None):
-    """The same curves as loss_figure, drawn as inline SVG by hand where matplotlib is not
-    installed: the loss per step (faint), its moving average, any recorded curves, the
-    baselines' levels."""
+    """The curves of loss_figure as inline SVG drawn by hand, where matplotlib is not installed."""
     losses = checkpoint.losses
     lines = [('loss per step', '#9fb8da', list(enumerate(losses, 1))),
              ('moving average', '#1f4e99', list(enumerate(moving_average(losses), 1)))]
@@ -205,10 +195,9 @@ def novelty_data(checkpoint, data, echo=None):
 
 
 def report_baselines(checkpoint, dataset):
-    """(Baselines, the documents they were scored on, how many were counted on) that the loss
-    curve is read against: counted on the documents the run trained on; scored on those it held
-    out when it held some out (beside the held-out loss), else on those it trained on (beside the
-    training loss). None when its training documents are not at hand."""
+    """(Baselines, which documents they were scored on, how many, how many counted on) that the
+    loss is read against: counted on the run's training documents, scored on those it held out,
+    else on those it trained on. None when its training documents are not at hand."""
     from ..baselines import baseline_losses, checkpoint_documents
     split = checkpoint_documents(checkpoint, dataset)
     if split is None:
@@ -265,10 +254,9 @@ def pick_text(checkpoint, text, samples):
 
 
 def train_stream(checkpoint, dataset, seed):
-    """random.Random(seed) where `train --seed seed` left it when it sampled after training
-    (the shuffle of its training documents, then every weight's init: Run's order), so the
-    report draws the same samples as train printed; None when the data is not the file the
-    model was trained on (the shuffle's length is then unknown)."""
+    """random.Random(seed) where `train --seed seed` left it to sample (after the shuffle of its
+    documents, then every weight's init: Run's order), so the report draws the names train
+    printed; None when the data is not the file the model was trained on."""
     if dataset.sha256 != checkpoint.training.get('data_sha256'):
         return None
     train_docs, _ = novelty_documents(checkpoint, dataset)
@@ -375,7 +363,7 @@ def _pictures_section(checkpoint, text, tokens, has_matplotlib):
     return [f'<h2>Attention on <code>{html.escape(text)}</code></h2>',
             '<p>Each row is a position reading, each column a position read (BOS first); '
             'a row sums to 1. One heatmap per layer and head.</p>',
-            png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'),
+            png_tag(attention_figure(checkpoint, text), f'attention on {text}'),
             '<h2>Embeddings</h2>',
             png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity')]
 
@@ -417,10 +405,8 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
 
 def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
                  seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
-    """The page, written to out, with what matplotlib and Graphviz can draw where they are
-    installed. echo hears which data file the samples are judged against. Returns the line
-    on what the page leaves out (missing_tools), or None."""
-    check_output_path(out, 'report')
+    """The page, written to out (the command has checked that it can be written); echo hears
+    which data file the samples are judged against. Returns missing_tools' line, or None."""
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:
         raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
     has_matplotlib = _has_matplotlib()

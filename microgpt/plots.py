@@ -33,7 +33,7 @@ def check_plot_path(path):
     return fmt
 
 
-def figure_bytes(fig, fmt='png'):
+def figure_bytes(fig, fmt):
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=120)
     return buffer.getvalue()

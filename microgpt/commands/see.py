@@ -110,10 +110,15 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
     Example:
       microgpt report --text emma --out report.html
     """
+    from ..plots import PLOT_INSTALL
+    from ..viz.dot import GRAPHVIZ_INSTALL
     from ..viz.report import write_report
     check_outputs([Output('--out', out, 'report')], [('--checkpoint', checkpoint_path), ('--data', data)])
     shown = console()
     left_out = write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
+    what_needs = {'matplotlib': f"the attention and embeddings pictures: {PLOT_INSTALL}",
+                  'Graphviz': f"the computation graph: {GRAPHVIZ_INSTALL}"}
     if left_out:
-        shown.info(left_out)
+        needs = ' and '.join(f"{tool} ({what_needs[tool]})" for tool in left_out)
+        shown.info(f"the report leaves out what needs {needs}")
     shown.info(f"report of {checkpoint_path} written to {out}")

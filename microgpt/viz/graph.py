@@ -288,6 +288,7 @@ def atoms_dot(graph):
         by_block.setdefault(block_of(name), []).append(i)
 
     def atom_lines(b, block):
+        lines = []
         for i in by_block.get(block, []):
             v, name = graph.nodes[i], graph.weight_names.get(i)
             if not v._children:
@@ -296,9 +297,10 @@ def atoms_dot(graph):
                 head = v._op if name is None else f"{name} ({v._op})"
                 color = LOSS_COLOR if i == 0 else STAGE_COLOR
             label = f"{head}\ndata {v.data:.4g}\ngrad {v.grad:.4g}"
-            yield f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};'
+            lines.append(f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};')
+        return lines
     edges = [f'n{graph.index[c]} -> n{i};' for i, v in enumerate(graph.nodes) for c in v._children]
-    return _in_block_boxes(graph, lambda b, block: list(atom_lines(b, block))) + edges
+    return _in_block_boxes(graph, atom_lines) + edges
 
 
 def _ops_label(graph, name, counts, grads):

@@ -1,7 +1,7 @@
 """One self-contained HTML page about a checkpoint: its story (what it is, its loss curve,
 its samples), a place to play (playground.py), the attention and embeddings pictures, the
 ops-level Val graph, and its settings and provenance. Everything is inline, so the page opens
-offline; without matplotlib or Graphviz it holds what it can draw (see missing_tools).
+offline; without matplotlib or Graphviz it holds what it can draw.
 """
 import base64
 import html
@@ -111,9 +111,9 @@ def baseline_levels(baselines):
                                          for name in ('uniform', 'unigram', 'bigram')]
 
 
-def loss_svg(checkpoint, width=760, height=260, baselines=None):
+def loss_svg(checkpoint, baselines=None):
     """The curves of loss_figure as inline SVG drawn by hand, where matplotlib is not installed."""
-    losses = checkpoint.losses
+    losses, width, height = checkpoint.losses, 760, 260
     lines = [('loss per step', '#9fb8da', list(enumerate(losses, 1))),
              ('moving average', '#1f4e99', list(enumerate(moving_average(losses), 1)))]
     lines += [(name.replace('_', ' '), LOSS_COLOURS[k % len(LOSS_COLOURS)], points)
@@ -164,10 +164,10 @@ def png_tag(fig, alt):
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def table(rows, header=None):
-    head = f"<tr>{''.join(f'<th>{html.escape(str(h))}</th>' for h in header)}</tr>" if header else ''
-    body = ''.join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rows)
-    return f'<table>{head}{body}</table>'
+def table(rows):
+    """A table of (name, value) rows: the name as its row's header."""
+    return '<table>' + ''.join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>"
+                               for k, v in rows) + '</table>'
 
 
 def _text(value):
@@ -280,16 +280,6 @@ def samples_note(checkpoint, seed, temperature, same_stream):
             f"these use seed {seed} at temperature {temperature:g}, so they differ.")
 
 
-def missing_tools(has_matplotlib, has_graphviz):
-    """One line on what the page leaves out and how to add it, or None."""
-    missing = []
-    if not has_matplotlib:
-        missing.append(f"matplotlib (the attention and embeddings pictures: {PLOT_INSTALL})")
-    if not has_graphviz:
-        missing.append(f"Graphviz (the computation graph: {dot.GRAPHVIZ_INSTALL})")
-    return f"the report leaves out what needs {' and '.join(missing)}" if missing else None
-
-
 def _has_matplotlib():
     try:
         figure_class()
@@ -391,7 +381,8 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
                             temperature=temperature))
     text, tokens = pick_text(checkpoint, text, samples)
     title = f"microgpt report: {Path(checkpoint_path).name}"
-    parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset), *_loss_section(checkpoint, dataset, has_matplotlib),
+    parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset),
+             *_loss_section(checkpoint, dataset, has_matplotlib),
              *_samples_section(checkpoint, samples, dataset, data_note, seed, temperature, rng is not None),
              '<h2>Try it</h2>', _playground_section(checkpoint, text, temperature),
              *_pictures_section(checkpoint, text, tokens, has_matplotlib),
@@ -406,7 +397,8 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
 def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
                  seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
     """The page, written to out (the command has checked that it can be written); echo hears
-    which data file the samples are judged against. Returns missing_tools' line, or None."""
+    which data file the samples are judged against. Returns the tools whose drawings the page
+    leaves out, not being installed: 'matplotlib', 'Graphviz' or none."""
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:
         raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
     has_matplotlib = _has_matplotlib()
@@ -418,4 +410,5 @@ def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT
     page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo,
                         has_matplotlib=has_matplotlib)
     atomic_write_bytes(out, page.encode('utf-8'))
-    return missing_tools(has_matplotlib, dot.dot_program() is not None)
+    return [tool for tool, installed in (('matplotlib', has_matplotlib), ('Graphviz', dot.dot_program()))
+            if not installed]

@@ -346,7 +346,7 @@ def _playground_section(checkpoint, text, temperature):
             f'The pictures below are drawn from it.</p>')
 
 
-def _pictures_section(checkpoint, text, tokens, has_matplotlib):
+def _pictures_section(checkpoint, text, has_matplotlib):
     if not has_matplotlib:
         return [f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
                 f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>']
@@ -385,7 +385,7 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
              *_loss_section(checkpoint, dataset, has_matplotlib),
              *_samples_section(checkpoint, samples, dataset, data_note, seed, temperature, rng is not None),
              '<h2>Try it</h2>', _playground_section(checkpoint, text, temperature),
-             *_pictures_section(checkpoint, text, tokens, has_matplotlib),
+             *_pictures_section(checkpoint, text, has_matplotlib),
              '<h2>The computation graph</h2>', graph_section(checkpoint, tokens, text),
              *_settings_section(checkpoint)]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -1,7 +1,8 @@
 """Seeing a trained model: its Val graph (graph.py, drawn by Graphviz: dot.py), attention and
 embeddings (figures.py, matplotlib) and one self-contained HTML page of it all (report.py,
-playground.py). Nothing here is imported by training. This module holds the text a picture
-is made of, checked against the model's vocabulary and context.
+playground.py, with the page's report.css and playground.js). Nothing here is imported by
+training. This module holds the text a picture is made of, checked against the model's
+vocabulary and context.
 """
 from ..errors import MicrogptError
 
@@ -33,3 +34,9 @@ def text_tokens(checkpoint, text):
 def token_labels(tokenizer, tokens):
     """A readable label per token: its character, or BOS."""
     return [BOS_LABEL if t == tokenizer.bos else tokenizer.chars[t] for t in tokens]
+
+
+def package_text(name):
+    """The text of a file shipped beside these modules: the report's report.css, playground.js."""
+    from importlib.resources import files
+    return files(__name__).joinpath(name).read_text(encoding='utf-8')

@@ -19,7 +19,7 @@ from ..model import init_state_dict
 from ..plots import PLOT_INSTALL, figure_bytes, figure_class, moving_average
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..training import DEFAULT_SEED
-from . import dot, text_tokens
+from . import dot, package_text, text_tokens
 from .figures import attention_figure, embeddings_figure
 from .graph import build_graph, summary, to_dot
 from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
@@ -31,33 +31,6 @@ REPORT_SUFFIXES = ('.html', '.htm')
 CURVE_KEYS = ('curve', 'curves', 'eval', 'eval_curve')
 BASELINE_COLOUR = '#777777'
 LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
-
-STYLE = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1100px; padding: 0 1em; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
-h3 { font-size: 1.05em; margin: 0.8em 0 0.3em; }
-table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 0.2em 0.6em;
-       text-align: left; vertical-align: top; } th { background: #f4f4f4; }
-code { background: #f4f4f4; padding: 0 0.2em; } img, svg { max-width: 100%; height: auto; }
-.samples { columns: 4 12em; } .new { color: #11772d; } .seen { color: #888; }
-.note { color: #666; font-style: italic; }
-.cols { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
-#playground { background: #f9fafc; border: 1px solid #dde3ee; border-radius: 6px; padding: 0.2em 1.2em 1em; }
-#prefix { font: 1.3em ui-monospace, monospace; width: 12em; padding: 0.2em 0.4em; }
-#bars { width: 20em; } .grow { flex: 1 1 20em; } .bar { display: flex; align-items: center; gap: 0.4em; height: 1.25em; font-size: 0.85em; }
-.bar-label { width: 2.4em; text-align: right; font-family: ui-monospace, monospace; }
-.bar-fill { background: #3b6fb6; height: 0.9em; min-width: 1px; }
-.bar-value { color: #555; }
-#playground-samples { columns: 2 8em; font-family: ui-monospace, monospace; }
-figure.heatmap { margin: 0; } figure.heatmap figcaption { font-size: 0.85em; color: #444; }
-table.attention td, table.attention th { width: 2.2em; height: 2.2em; padding: 0; text-align: center;
-       font: 0.8em ui-monospace, monospace; border: 1px solid #fff; }
-table.attention th { background: none; } table.attention td.later { background: #f2f2f2; }
-svg.loss text { font-size: 11px; fill: #444; }
-details { margin-top: 1.6em; } summary { font-weight: bold; cursor: pointer; }
-"""
-
 
 def recorded_curves(checkpoint):
     """{series name: [(step, loss), ...]} of every curve the checkpoint's training record holds
@@ -390,7 +363,8 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
              *_settings_section(checkpoint)]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{STYLE}</style></head>'
+            f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title>'
+            f'<style>\n{package_text("report.css")}</style></head>'
             '<body>\n' + '\n'.join(parts) + '\n</body></html>\n')
 
 

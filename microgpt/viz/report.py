@@ -32,6 +32,7 @@ CURVE_KEYS = ('curve', 'curves', 'eval', 'eval_curve')
 BASELINE_COLOUR = '#777777'
 LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
 
+
 def recorded_curves(checkpoint):
     """{series name: [(step, loss), ...]} of every curve the checkpoint's training record holds
     (none for a checkpoint that records only the loss per step)."""

@@ -2,12 +2,13 @@
 and the line each prints of what it drew (stderr)."""
 import click
 
+from ..checkpoint import load_checkpoint
 from ..console import json_text
 from ..errors import MicrogptError
 from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from ..training import DEFAULT_SEED
-from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
+from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
 
 
@@ -38,13 +39,23 @@ def graph(checkpoint_path, text, position, level, as_json, out):
       microgpt graph --text emma --position 0 --level atoms --out atoms.svg
       microgpt graph --text emma --json
     """
-    from ..viz.graph import summary, text_graph
+    from ..viz.dot import check_graph_path, write_graph
+    from ..viz.graph import build_graph, summary, to_dot
     if out is None and not as_json:
         raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
     check_outputs([Output('--out', out, 'graph file')], [('--checkpoint', checkpoint_path)])
-    drawn = text_graph(checkpoint_path, text, position, level, out)
+    if out is not None:
+        check_graph_path(out)
+    checkpoint = load_checkpoint(checkpoint_path)
+    tokens = text_tokens(checkpoint, text)
+    last = len(tokens) - 2  # text_tokens held the text to the model's block_size
+    if position is not None and not 0 <= position <= last:
+        raise MicrogptError(f"--position {position} is beyond {text!r}: its positions are 0 to {last} "
+                            f"(position p predicts the token after p; {last} predicts the end)")
+    drawn = build_graph(checkpoint, tokens, text, position)
     shown = console()
     if out is not None:
+        write_graph(to_dot(drawn, level), out)
         shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
     if as_json:
         shown.out(json_text(summary(drawn)))
@@ -62,8 +73,7 @@ def attention(checkpoint_path, text, out):
     Example:
       microgpt attention --text emma --out att.png
     """
-    from ..viz.figures import attention_figure, save_picture
-    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
+    from ..viz.figures import attention_figure
     config = save_picture(checkpoint_path, out, attention_figure, text).config
     console().info(f"attention of {config.n_layer} layer(s) x {config.n_head} head(s) on {text!r} drawn to {out}")
 
@@ -80,10 +90,20 @@ def embeddings(checkpoint_path, out):
     Example:
       microgpt embeddings --out emb.png
     """
-    from ..viz.figures import embeddings_figure, save_picture
-    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
+    from ..viz.figures import embeddings_figure
     config = save_picture(checkpoint_path, out, embeddings_figure).config
     console().info(f"embeddings of {config.vocab_size} tokens and {config.block_size} positions drawn to {out}")
+
+
+def save_picture(checkpoint_path, out, figure, *args):
+    """figure(checkpoint, *args) drawn to out, refused before any work when out cannot be written
+    or matplotlib is not installed; returns the checkpoint."""
+    from ..plots import check_plot_path, save_figure
+    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
+    check_plot_path(out)
+    checkpoint = load_checkpoint(checkpoint_path)
+    save_figure(figure(checkpoint, *args), out)
+    return checkpoint
 
 
 @click.command()

@@ -4,9 +4,8 @@ only the drawing needs matplotlib (the `plot` extra), imported when a figure is 
 """
 import numpy as np
 
-from ..checkpoint import load_checkpoint
 from ..engines.numpy_engine import Activations, NumpyEngine
-from ..plots import check_plot_path, figure_class, save_figure
+from ..plots import figure_class
 from . import text_tokens, token_labels
 
 
@@ -91,12 +90,3 @@ def embeddings_figure(checkpoint):
     right.set_title(f'position embeddings (wpe, {wpe.shape[0]} x {wpe.shape[1]}): cosine similarity')
     fig.colorbar(image, ax=right, shrink=0.8)
     return fig
-
-
-def save_picture(checkpoint_path, out, figure, *args):
-    """figure(checkpoint, *args) drawn to out, once out's suffix and matplotlib are known to be
-    usable (the command has checked that out can be written); returns the checkpoint."""
-    check_plot_path(out)
-    checkpoint = load_checkpoint(checkpoint_path)
-    save_figure(figure(checkpoint, *args), out)
-    return checkpoint

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..autograd import Val
-from ..checkpoint import load_checkpoint
 from ..errors import MicrogptError
 from ..model import GPT
-from . import text_tokens
-from .dot import attributes, check_graph_path, dot_program, render, write_graph
+from .dot import attributes, dot_program, render
 
 COARSER = {'atoms': 'ops', 'ops': 'blocks'}
 # Graphviz lays out the primordial model's loss at one position (4,024 atoms) in about 20 s;
@@ -152,23 +150,6 @@ def build_graph(checkpoint, tokens, text, position=None):
         loss = model.document_losses(tokens[:position + 2], trace)[position]
     loss.backward()
     return graph_of(loss, model.state_dict, trace, LOSS_GROUP, text=text, position=position)
-
-
-def text_graph(checkpoint_path, text, position, level, out):
-    """The Val graph of a text's loss (at one position, or the mean), drawn to out when out is
-    given (.dot, .svg, .png); everything that can be refused is refused before any work."""
-    if out is not None:
-        check_graph_path(out)
-    checkpoint = load_checkpoint(checkpoint_path)
-    tokens = text_tokens(checkpoint, text)
-    last = len(tokens) - 2  # text_tokens held the text to the model's block_size
-    if position is not None and not 0 <= position <= last:
-        raise MicrogptError(f"--position {position} is beyond {text!r}: its positions are 0 to {last} "
-                            f"(position p predicts the token after p; {last} predicts the end)")
-    graph = build_graph(checkpoint, tokens, text, position)
-    if out is not None:
-        write_graph(to_dot(graph, level), out)
-    return graph
 
 
 def op_counts(graph):
@@ -351,11 +332,12 @@ def blocks_dot(graph):
         counts.setdefault(block_of(name), Counter()).update(ops)
     ids = {block: f'b{k}' for k, block in enumerate(_blocks_in_order(graph))}
     lines = []
-    for block, c in ((block, counts[block]) for block in ids):
+    for block, node_id in ids.items():
+        c = counts[block]
         label = f"{_block_label(graph, block)}\n{sum(c.values()):,} atoms (of them {c[LEAF]:,} leaves)"
         if block == block_of(graph.root_group):
             label += f"\n{root_label(graph)}"
-        lines.append(f'{ids[block]} {attributes(label=label, fillcolor=STAGE_COLOR)};')
+        lines.append(f'{node_id} {attributes(label=label, fillcolor=STAGE_COLOR)};')
     return lines + [f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,} edges", fontsize="8")};'
                     for (a, b), n in _group_edges(graph, block_of).items()]
 

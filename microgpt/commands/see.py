@@ -1,15 +1,20 @@
 """`microgpt graph`, `attention`, `embeddings` and `report`: seeing inside a trained model,
 and the line each prints of what it drew (stderr)."""
+from pathlib import Path
+
 import click
 
 from ..checkpoint import load_checkpoint
 from ..console import json_text
 from ..errors import MicrogptError
+from ..fileio import atomic_write_bytes
 from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from ..training import DEFAULT_SEED
 from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
+
+REPORT_SUFFIXES = ('.html', '.htm')
 
 
 @click.command()
@@ -130,15 +135,26 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
     Example:
       microgpt report --text emma --out report.html
     """
-    from ..plots import PLOT_INSTALL
-    from ..viz.dot import GRAPHVIZ_INSTALL
-    from ..viz.report import write_report
+    from ..plots import PLOT_INSTALL, has_matplotlib
+    from ..viz.dot import GRAPHVIZ_INSTALL, dot_program
+    from ..viz.report import build_report
     check_outputs([Output('--out', out, 'report')], [('--checkpoint', checkpoint_path), ('--data', data)])
-    shown = console()
-    left_out = write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
-    what_needs = {'matplotlib': f"the attention and embeddings pictures: {PLOT_INSTALL}",
-                  'Graphviz': f"the computation graph: {GRAPHVIZ_INSTALL}"}
+    if Path(out).suffix.lower() not in REPORT_SUFFIXES:
+        raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
+    checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.text_mode:
+        raise MicrogptError(f"report shows a names model (samples, their novelty, a name's attention); checkpoint "
+                            f"{checkpoint_path} was trained on text (train --text): continue a text with "
+                            f"`microgpt sample --prompt`, score one with `microgpt eval`")
+    shown, with_matplotlib = console(), has_matplotlib()
+    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=shown.info,
+                        has_matplotlib=with_matplotlib)
+    atomic_write_bytes(out, page.encode('utf-8'))
+    left_out = []  # what the page leaves out for want of a tool, and how to install it
+    if not with_matplotlib:
+        left_out.append(f"matplotlib (the attention and embeddings pictures: {PLOT_INSTALL})")
+    if dot_program() is None:
+        left_out.append(f"Graphviz (the computation graph: {GRAPHVIZ_INSTALL})")
     if left_out:
-        needs = ' and '.join(f"{tool} ({what_needs[tool]})" for tool in left_out)
-        shown.info(f"the report leaves out what needs {needs}")
+        shown.info(f"the report leaves out what needs {' and '.join(left_out)}")
     shown.info(f"report of {checkpoint_path} written to {out}")

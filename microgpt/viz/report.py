@@ -10,13 +10,11 @@ import random
 import re
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint
 from ..data import load_dataset
 from ..engines.numpy_engine import NumpyEngine
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes
 from ..model import init_state_dict
-from ..plots import PLOT_INSTALL, figure_bytes, figure_class, moving_average
+from ..plots import PLOT_INSTALL, figure_bytes, moving_average
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..training import DEFAULT_SEED
 from . import dot, package_text, text_tokens
@@ -24,7 +22,6 @@ from .figures import attention_figure, embeddings_figure
 from .graph import build_graph, summary, to_dot
 from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
 
-REPORT_SUFFIXES = ('.html', '.htm')
 # Where a checkpoint's training record may keep curves of losses measured while it trained
 # (held-out ones above all), read in any of these shapes: rows [{'step': n, name: loss, ...}],
 # columns {'step': [...], name: [...]}, pairs [[step, loss], ...], or {name: one of those}.
@@ -254,14 +251,6 @@ def samples_note(checkpoint, seed, temperature, same_stream):
             f"these use seed {seed} at temperature {temperature:g}, so they differ.")
 
 
-def _has_matplotlib():
-    try:
-        figure_class()
-    except MicrogptError:
-        return False
-    return True
-
-
 def _intro(checkpoint, dataset):
     config, training, vocab = checkpoint.config, checkpoint.training, checkpoint.config.vocab_size
     first_loss = f"{checkpoint.losses[0]:.4f}" if checkpoint.losses else '?'
@@ -367,23 +356,3 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
             f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title>'
             f'<style>\n{package_text("report.css")}</style></head>'
             '<body>\n' + '\n'.join(parts) + '\n</body></html>\n')
-
-
-def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
-                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
-    """The page, written to out (the command has checked that it can be written); echo hears
-    which data file the samples are judged against. Returns the tools whose drawings the page
-    leaves out, not being installed: 'matplotlib', 'Graphviz' or none."""
-    if Path(out).suffix.lower() not in REPORT_SUFFIXES:
-        raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
-    has_matplotlib = _has_matplotlib()
-    checkpoint = load_checkpoint(checkpoint_path)
-    if checkpoint.text_mode:
-        raise MicrogptError(f"report shows a names model (samples, their novelty, a name's attention); checkpoint "
-                            f"{checkpoint_path} was trained on text (train --text): continue a text with "
-                            f"`microgpt sample --prompt`, score one with `microgpt eval`")
-    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo,
-                        has_matplotlib=has_matplotlib)
-    atomic_write_bytes(out, page.encode('utf-8'))
-    return [tool for tool, installed in (('matplotlib', has_matplotlib), ('Graphviz', dot.dot_program()))
-            if not installed]

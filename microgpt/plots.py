@@ -24,6 +24,14 @@ def figure_class():
     return Figure
 
 
+def has_matplotlib():
+    try:
+        figure_class()
+    except MicrogptError:
+        return False
+    return True
+
+
 def check_plot_path(path):
     """Before any work: the file's suffix names a format and matplotlib is there."""
     fmt = Path(path).suffix.lstrip('.').lower()
@@ -33,7 +41,7 @@ def check_plot_path(path):
     return fmt
 
 
-def figure_bytes(fig, fmt='png'):
+def figure_bytes(fig, fmt):
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=120)
     return buffer.getvalue()

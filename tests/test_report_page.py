@@ -3,6 +3,7 @@ prefix into the page's box, and the probabilities the page computes from the che
 weights in JavaScript (and window.microgpt's attention) are the numpy engine's to 1e-9."""
 import json
 import shutil
+from fnmatch import fnmatch
 
 import numpy as np
 import pytest
@@ -11,9 +12,10 @@ from click.testing import CliRunner
 from microgpt.checkpoint import load_checkpoint
 from microgpt.cli import main
 from microgpt.engines.numpy_engine import NumpyEngine
-from microgpt.viz import playground
+from microgpt.viz import package_text, playground, text_tokens
 from microgpt.viz.figures import attention_weights
-from microgpt.viz.text import text_tokens
+
+from conftest import REPO
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 CHROMEDRIVER = shutil.which('chromedriver')
@@ -56,6 +58,17 @@ def test_the_page_embeds_the_weights_and_leaves_the_playground_out_of_a_big_mode
     assert playground.fits_playground(checkpoint.config)
     big = checkpoint.config.__class__(**{**checkpoint.config.to_dict(), 'n_embd': 160, 'n_layer': 2})
     assert big.num_params() > playground.PLAYGROUND_PARAM_LIMIT and not playground.fits_playground(big)
+
+
+def test_the_pages_script_and_stylesheet_are_files_shipped_with_the_package(checkpoint_and_page):
+    _, page = checkpoint_and_page
+    text = page.read_text()
+    # pyproject.toml's package data (a TOML list of strings, which JSON reads too): an installed microgpt has them
+    line = next(line for line in (REPO / 'pyproject.toml').read_text().splitlines() if line.startswith('microgpt = ['))
+    shipped = json.loads(line.split('=', 1)[1])
+    for name in ('playground.js', 'report.css'):
+        assert package_text(name) in text  # the page holds the file whole
+        assert any(fnmatch(f'viz/{name}', pattern) for pattern in shipped)
 
 
 @pytest.fixture(scope='module')

@@ -21,7 +21,7 @@ from microgpt.viz.figures import attention_weights, cosine_similarity, pca_2d
 from microgpt.errors import MicrogptError
 from microgpt.viz.graph import StageTrace, build_graph, draw_dot, reachable
 from microgpt.viz.report import recorded_curves
-from microgpt.viz.text import text_tokens
+from microgpt.viz import text_tokens
 
 from conftest import REPO
 

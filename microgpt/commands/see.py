@@ -1,14 +1,20 @@
 """`microgpt graph`, `attention`, `embeddings` and `report`: seeing inside a trained model,
 and the line each prints of what it drew (stderr)."""
+from pathlib import Path
+
 import click
 
+from ..checkpoint import load_checkpoint
 from ..console import json_text
 from ..errors import MicrogptError
+from ..fileio import atomic_write_bytes
 from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from ..training import DEFAULT_SEED
-from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS
+from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
+
+REPORT_SUFFIXES = ('.html', '.htm')
 
 
 @click.command()
@@ -38,13 +44,23 @@ def graph(checkpoint_path, text, position, level, as_json, out):
       microgpt graph --text emma --position 0 --level atoms --out atoms.svg
       microgpt graph --text emma --json
     """
-    from ..viz.graph import summary, text_graph
+    from ..viz.dot import check_graph_path, write_graph
+    from ..viz.graph import build_graph, summary, to_dot
     if out is None and not as_json:
         raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
     check_outputs([Output('--out', out, 'graph file')], [('--checkpoint', checkpoint_path)])
-    drawn = text_graph(checkpoint_path, text, position, level, out)
+    if out is not None:
+        check_graph_path(out)
+    checkpoint = load_checkpoint(checkpoint_path)
+    tokens = text_tokens(checkpoint, text)
+    last = len(tokens) - 2  # text_tokens held the text to the model's block_size
+    if position is not None and not 0 <= position <= last:
+        raise MicrogptError(f"--position {position} is beyond {text!r}: its positions are 0 to {last} "
+                            f"(position p predicts the token after p; {last} predicts the end)")
+    drawn = build_graph(checkpoint, tokens, text, position)
     shown = console()
     if out is not None:
+        write_graph(to_dot(drawn, level), out)
         shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
     if as_json:
         shown.out(json_text(summary(drawn)))
@@ -62,9 +78,8 @@ def attention(checkpoint_path, text, out):
     Example:
       microgpt attention --text emma --out att.png
     """
-    from ..viz.figures import save_attention
-    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
-    config = save_attention(checkpoint_path, text, out).config
+    from ..viz.figures import attention_figure
+    config = save_picture(checkpoint_path, out, attention_figure, text).config
     console().info(f"attention of {config.n_layer} layer(s) x {config.n_head} head(s) on {text!r} drawn to {out}")
 
 
@@ -80,10 +95,20 @@ def embeddings(checkpoint_path, out):
     Example:
       microgpt embeddings --out emb.png
     """
-    from ..viz.figures import save_embeddings
-    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
-    config = save_embeddings(checkpoint_path, out).config
+    from ..viz.figures import embeddings_figure
+    config = save_picture(checkpoint_path, out, embeddings_figure).config
     console().info(f"embeddings of {config.vocab_size} tokens and {config.block_size} positions drawn to {out}")
+
+
+def save_picture(checkpoint_path, out, figure, *args):
+    """figure(checkpoint, *args) drawn to out, refused before any work when out cannot be written
+    or matplotlib is not installed; returns the checkpoint."""
+    from ..plots import check_plot_path, save_figure
+    check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
+    check_plot_path(out)
+    checkpoint = load_checkpoint(checkpoint_path)
+    save_figure(figure(checkpoint, *args), out)
+    return checkpoint
 
 
 @click.command()
@@ -110,10 +135,26 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
     Example:
       microgpt report --text emma --out report.html
     """
-    from ..viz.report import write_report
+    from ..plots import PLOT_INSTALL, has_matplotlib
+    from ..viz.dot import GRAPHVIZ_INSTALL, dot_program
+    from ..viz.report import build_report
     check_outputs([Output('--out', out, 'report')], [('--checkpoint', checkpoint_path), ('--data', data)])
-    shown = console()
-    left_out = write_report(checkpoint_path, out, text, data, num_samples, seed, temperature, echo=shown.info)
+    if Path(out).suffix.lower() not in REPORT_SUFFIXES:
+        raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
+    checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.text_mode:
+        raise MicrogptError(f"report shows a names model (samples, their novelty, a name's attention); checkpoint "
+                            f"{checkpoint_path} was trained on text (train --text): continue a text with "
+                            f"`microgpt sample --prompt`, score one with `microgpt eval`")
+    shown, with_matplotlib = console(), has_matplotlib()
+    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=shown.info,
+                        has_matplotlib=with_matplotlib)
+    atomic_write_bytes(out, page.encode('utf-8'))
+    left_out = []  # what the page leaves out for want of a tool, and how to install it
+    if not with_matplotlib:
+        left_out.append(f"matplotlib (the attention and embeddings pictures: {PLOT_INSTALL})")
+    if dot_program() is None:
+        left_out.append(f"Graphviz (the computation graph: {GRAPHVIZ_INSTALL})")
     if left_out:
-        shown.info(left_out)
+        shown.info(f"the report leaves out what needs {' and '.join(left_out)}")
     shown.info(f"report of {checkpoint_path} written to {out}")

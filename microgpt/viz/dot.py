@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes, check_output_path
+from ..fileio import atomic_write_bytes
 
 DOT_SUFFIXES = ('.dot', '.gv')
 RENDERED_SUFFIXES = ('.svg', '.png')
@@ -27,36 +27,32 @@ def attributes(**attrs):
     return '[' + ', '.join(f'{k}={quote(v)}' for k, v in attrs.items()) + ']'
 
 
-def dot_program():
-    """The path of Graphviz's `dot`, or None."""
-    return shutil.which('dot')
-
-
-def require_dot(why):
-    path = dot_program()
-    if path is None:
+def dot_program(why=None):
+    """The path of Graphviz's `dot`: None where it is not installed, or, given why it is needed,
+    one line on how to install it."""
+    path = shutil.which('dot')
+    if path is None and why is not None:
         raise MicrogptError(f"{why} needs Graphviz's `dot` program, which is not installed: {GRAPHVIZ_INSTALL}")
     return path
 
 
 def check_graph_path(path):
-    """Before any work: a writable file whose suffix says DOT, or SVG/PNG with `dot` installed."""
-    check_output_path(path, 'graph file')
+    """Before any work (the command has checked that path can be written): its suffix says
+    DOT, or SVG/PNG with `dot` installed."""
     suffix = Path(path).suffix.lower()
     if suffix not in DOT_SUFFIXES + RENDERED_SUFFIXES:
         raise MicrogptError(f"graph file {path} needs a suffix of {', '.join(DOT_SUFFIXES + RENDERED_SUFFIXES)}")
     if suffix in RENDERED_SUFFIXES:
-        require_dot(f"writing {path}")
+        dot_program(f"writing {path}")
     return suffix
 
 
 def render(dot_text, fmt):
     """The bytes of dot_text laid out by Graphviz in format fmt ('svg', 'png')."""
-    program = require_dot(f"drawing the graph as {fmt}")
+    cap = [f'-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}', f'-Gdpi={PNG_DPI}'] if fmt == 'png' else []
+    command = [dot_program(f"drawing the graph as {fmt}"), f'-T{fmt}', *cap]
     try:
-        cap = [f'-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}', f'-Gdpi={PNG_DPI}'] if fmt == 'png' else []
-        done = subprocess.run([program, f'-T{fmt}', *cap], input=dot_text.encode('utf-8'),
-                              capture_output=True, timeout=DOT_SECONDS)
+        done = subprocess.run(command, input=dot_text.encode('utf-8'), capture_output=True, timeout=DOT_SECONDS)
     except subprocess.TimeoutExpired:
         raise MicrogptError(f"Graphviz's dot took over {DOT_SECONDS} s to lay the graph out: "
                             f"choose a coarser --level") from None
@@ -69,5 +65,4 @@ def render(dot_text, fmt):
 def write_graph(dot_text, path):
     """Write dot_text to path as DOT, or rendered in the format of path's suffix."""
     suffix = check_graph_path(path)
-    payload = dot_text.encode('utf-8') if suffix in DOT_SUFFIXES else render(dot_text, suffix[1:])
-    atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, dot_text.encode('utf-8') if suffix in DOT_SUFFIXES else render(dot_text, suffix[1:]))

@@ -1,16 +1,12 @@
-"""What a trained model learned, as pictures (matplotlib, the `plot` extra): the attention
-weights of every layer and head on one text, and the token and position embeddings.
-
-The numbers come from the numpy engine (the same model as the Val engine's, fast) and
-numpy; only the drawing needs matplotlib, imported when a figure is drawn.
+"""What a trained model learned, as pictures: the attention weights of every layer and head
+on one text, and the token and position embeddings. The numbers come from the numpy engine;
+only the drawing needs matplotlib (the `plot` extra), imported when a figure is drawn.
 """
 import numpy as np
 
-from ..checkpoint import load_checkpoint
 from ..engines.numpy_engine import Activations, NumpyEngine
-from ..fileio import check_output_path
-from ..plots import check_plot_path, figure_class, save_figure
-from .text import text_tokens, token_labels
+from ..plots import figure_class
+from . import text_tokens, token_labels
 
 
 def attention_weights(checkpoint, tokens):
@@ -43,8 +39,9 @@ def cosine_similarity(matrix):
     return unit @ unit.T
 
 
-def attention_figure(checkpoint, tokens):
+def attention_figure(checkpoint, text):
     """A grid of heatmaps, one per layer (rows) and head (columns), labelled with the text."""
+    tokens = text_tokens(checkpoint, text)
     weights = attention_weights(checkpoint, tokens)
     n_layer, n_head, T, _ = weights.shape
     labels = token_labels(checkpoint.tokenizer, tokens[:T])
@@ -64,7 +61,6 @@ def attention_figure(checkpoint, tokens):
             if li == n_layer - 1:
                 ax.set_xlabel('key (position read)', fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.8, label='attention weight')
-    text = ''.join(labels[1:])
     fig.suptitle(f'attention of every layer and head on {text!r}', fontsize=10)
     return fig
 
@@ -94,24 +90,3 @@ def embeddings_figure(checkpoint):
     right.set_title(f'position embeddings (wpe, {wpe.shape[0]} x {wpe.shape[1]}): cosine similarity')
     fig.colorbar(image, ax=right, shrink=0.8)
     return fig
-
-
-def _picture_checkpoint(checkpoint_path, out):
-    """The checkpoint, once the picture's path and matplotlib are known to be usable."""
-    check_output_path(out, 'picture')
-    check_plot_path(out)
-    return load_checkpoint(checkpoint_path)
-
-
-def save_attention(checkpoint_path, text, out):
-    """The attention grid of a text, drawn to out; returns the checkpoint."""
-    checkpoint = _picture_checkpoint(checkpoint_path, out)
-    save_figure(attention_figure(checkpoint, text_tokens(checkpoint, text)), out)
-    return checkpoint
-
-
-def save_embeddings(checkpoint_path, out):
-    """wte in 2-D and wpe's similarity, drawn to out; returns the checkpoint."""
-    checkpoint = _picture_checkpoint(checkpoint_path, out)
-    save_figure(embeddings_figure(checkpoint), out)
-    return checkpoint

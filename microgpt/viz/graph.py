@@ -1,16 +1,9 @@
-"""The graph below a Val, atom by atom, and which named operation made each atom: for one
-text's loss (`microgpt graph`) or any expression built by hand (`draw_dot`).
+"""The graph below a Val and which named operation made each atom, drawn at three levels:
+atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head).
 
-`graph_of` puts every atom reachable from the root in one group: a named parameter (leaves
-given names, such as a model's state_dict), a stage of a trace ('layer0.q',
-'layer0.head1.softmax', ...) or the root's own group. A stage owns the atoms found by
-walking back from its outputs until atoms that already belong to a group, so the forward
-pass only says where each stage ends and the Val engine carries nothing extra.
-`build_graph` runs the Val model on a text with GPT.forward reporting its named stages (its
-`trace` argument), then runs backward, and groups the loss's graph so.
-
-It is drawn at three levels: atoms (every Val with its op, data and grad), ops (one node per
-group with its atom count) and blocks (the embeddings, each layer, the head).
+Every atom belongs to one group: a named parameter, a stage the forward pass reported to its
+`trace` ('layer0.q', 'layer0.head1.softmax', ...) or the root's group. A stage owns the atoms
+found walking back from its outputs to atoms already grouped, so the Val engine carries nothing.
 """
 import math
 from collections import Counter
@@ -32,6 +25,8 @@ DRAW_FORMATS = ('svg', 'dot', 'png')
 # emma's mean loss: under 2,000 atoms. --primordial: in the project's folder, without it
 # `train` would train genome.json's model
 SMALL_MODEL = 'microgpt train --primordial --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'
+LEAF = 'leaf'  # an atom made of no other: a weight, or a number an operation was written with
+PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
 
 
 class StageTrace:
@@ -43,9 +38,6 @@ class StageTrace:
     def __call__(self, where, **stages):
         for name, outputs in stages.items():
             self.stages.append((f'{where}.{name}' if where else name, outputs))
-
-
-LEAF = 'leaf'  # an atom made of no other: a weight, or a number an operation was written with
 
 
 def op_name(val):
@@ -94,9 +86,8 @@ def reachable(root):
 
 
 def named_atoms(names):
-    """(group, atom name, Val) for each Val in names: {name: a Val, a list of Vals, or a matrix
-    (list of rows) of Vals}. Other values are passed over, so names may be a namespace such as
-    locals()."""
+    """(group, atom name, Val) for each Val in names: {name: a Val, a list of Vals or a matrix
+    of them}; other values and _names are passed over, so names may be locals()."""
     for name, value in names.items():
         if name.startswith('_'):
             continue
@@ -113,10 +104,9 @@ def named_atoms(names):
 
 
 def graph_of(root, names=None, trace=None, root_group=EXPRESSION_GROUP, **about):
-    """The ValGraph below root. `names` ({name: Val, list or matrix of Vals}, see named_atoms)
-    names atoms: a named leaf is a parameter, in its name's group; `trace` (a StageTrace the
-    forward pass reported to) names the stages; the atoms left belong to the root's group.
-    `about`: the ValGraph's text and position, for a model's loss."""
+    """The ValGraph below root: a leaf named in `names` (see named_atoms) is a parameter in its
+    name's group, `trace` (a StageTrace) names the stages, and the atoms left belong to the
+    root's group. `about`: the text and position of a model's loss."""
     nodes = reachable(root)
     index = {v: i for i, v in enumerate(nodes)}
     group = [None] * len(nodes)
@@ -193,55 +183,42 @@ def summary(graph):
 
 # --- drawing ---------------------------------------------------------------------------------
 
-def drawn_boxes(graph, level):
-    return len(graph.nodes) if level == 'atoms' else len(graph.groups)
-
-
 def check_drawable(graph, level):
     """One line, before Graphviz works for minutes: the level draws at most DRAW_LIMITS boxes."""
-    drawn = drawn_boxes(graph, level)
-    limit = DRAW_LIMITS[level]
-    if drawn > limit:
-        what = f"{len(graph.nodes):,} atoms" if level == 'atoms' else f"{drawn:,} operations"
-        if not graph.is_loss:
-            hint = f"draw it at level={COARSER[level]!r}" if level in COARSER else "draw a smaller expression"
-            raise MicrogptError(f"the graph has {what}, too many to draw at level {level!r} (at most "
-                                f"{limit:,}): {hint}")
-        hint = f"use --level {COARSER[level]}" if level in COARSER else "use a smaller model"
-        if level == 'atoms':
-            if graph.position is None:
-                hint += ", or --position P for one position's loss"
-            hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
-        raise MicrogptError(f"the graph has {what}, too many to draw at --level {level} (at most "
-                            f"{limit:,}): {hint}")
+    drawn, limit = len(graph.nodes) if level == 'atoms' else len(graph.groups), DRAW_LIMITS[level]
+    if drawn <= limit:
+        return
+    coarser = COARSER.get(level)
+    what = f"{drawn:,} atoms" if level == 'atoms' else f"{drawn:,} operations"
+    if not graph.is_loss:
+        hint = f"draw it at level={coarser!r}" if coarser else "draw a smaller expression"
+        raise MicrogptError(f"the graph has {what}, too many to draw at level {level!r} (at most {limit:,}): {hint}")
+    hint = f"use --level {coarser}" if coarser else "use a smaller model"
+    if level == 'atoms':
+        if graph.position is None:
+            hint += ", or --position P for one position's loss"
+        hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
+    raise MicrogptError(f"the graph has {what}, too many to draw at --level {level} (at most {limit:,}): {hint}")
 
 
 def to_dot(graph, level, title=None):
+    """The DOT text of graph at level, titled (by default: which loss of which text, and its value)."""
     check_drawable(graph, level)
-    draw = {'atoms': atoms_dot, 'ops': ops_dot, 'blocks': blocks_dot}[level]
-    return draw(graph, title or default_title(graph))
-
-
-def default_title(graph):
-    """A loss's: which loss of which text, and its value; an expression has none."""
-    if graph.text is None:
-        return ''
-    where = 'mean loss' if graph.position is None else f'loss at position {graph.position}'
-    return f"{where} of {graph.text!r} = {graph.value:.4f}"
+    if not title and graph.text is not None:
+        where = 'mean loss' if graph.position is None else f'loss at position {graph.position}'
+        title = f"{where} of {graph.text!r} = {graph.value:.4f}"
+    font, rankdir = 'Helvetica', 'LR' if level == 'atoms' else 'TB'
+    node = attributes(shape='box', style='rounded,filled', fillcolor='white', fontname=font, fontsize='10')
+    body = {'atoms': atoms_dot, 'ops': ops_dot, 'blocks': blocks_dot}[level](graph)
+    return '\n'.join([f'digraph {level} {{',
+                      f'graph {attributes(label=title or "", labelloc="t", rankdir=rankdir, fontname=font)};',
+                      f'node {node};',
+                      f'edge {attributes(color="#555555", arrowsize="0.6")};',
+                      *body, '}']) + '\n'
 
 
 def root_label(graph):
-    digits = '.4f' if graph.is_loss else '.4g'
-    return f"{graph.root_group} = {graph.value:{digits}}"
-
-
-def _header(name, title, rankdir):
-    font = 'Helvetica'
-    node = attributes(shape='box', style='rounded,filled', fillcolor='white', fontname=font, fontsize='10')
-    return [f'digraph {name} {{',
-            f'graph {attributes(label=title, labelloc="t", rankdir=rankdir, fontname=font)};',
-            f'node {node};',
-            f'edge {attributes(color="#555555", arrowsize="0.6")};']
+    return f"{graph.root_group} = {graph.value:{'.4f' if graph.is_loss else '.4g'}}"
 
 
 def _cluster(name, label, style):
@@ -260,42 +237,17 @@ def _blocks_in_order(graph):
     return list(dict.fromkeys(block_of(g) for g in graph.groups))
 
 
-def _boxed(graph, block):
-    """Whether a block is drawn in a box of its own: when it holds a stage of a trace (a
-    hand-built expression's parameters and root need no box each)."""
-    return any(block_of(g) == block and g not in graph.param_groups and g != graph.root_group
-               for g in graph.groups)
-
-
-PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
-
-
-def atoms_dot(graph, title):
-    lines = _header('atoms', title, 'LR')
-    by_block = {}
-    for i, name in enumerate(graph.group):
-        by_block.setdefault(block_of(name), []).append(i)
+def _in_block_boxes(graph, block_lines):
+    """Each block's lines (block_lines(b, block)), in a dashed box when the block holds a stage
+    of a trace (a hand-built expression's parameters and root need no box each)."""
+    lines = []
     for b, block in enumerate(_blocks_in_order(graph)):
-        boxed = _boxed(graph, block)
-        if boxed:
-            lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
-        for i in by_block.get(block, []):
-            v = graph.nodes[i]
-            name = graph.weight_names.get(i)
-            if not v._children:
-                head, color = (name, PARAM_COLOR) if name is not None else (LEAF, LEAF_COLOR)
-            else:
-                head = v._op if name is None else f"{name} ({v._op})"
-                color = LOSS_COLOR if i == 0 else STAGE_COLOR
-            label = f"{head}\ndata {v.data:.4g}\ngrad {v.grad:.4g}"
-            lines.append(f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};')
-        if boxed:
-            lines.append('}')
-    index = graph.index
-    for i, v in enumerate(graph.nodes):
-        lines.extend(f'n{index[c]} -> n{i};' for c in v._children)
-    lines.append('}')
-    return '\n'.join(lines) + '\n'
+        inner = block_lines(b, block)
+        if any(block_of(g) == block and g not in graph.param_groups and g != graph.root_group
+               for g in graph.groups):
+            inner = [_cluster(b, _block_label(graph, block), 'dashed'), *inner, '}']
+        lines += inner
+    return lines
 
 
 def _group_edges(graph, key):
@@ -311,6 +263,27 @@ def _group_edges(graph, key):
     return edges
 
 
+def atoms_dot(graph):
+    by_block = {}
+    for i, name in enumerate(graph.group):
+        by_block.setdefault(block_of(name), []).append(i)
+
+    def atom_lines(b, block):
+        lines = []
+        for i in by_block.get(block, []):
+            v, name = graph.nodes[i], graph.weight_names.get(i)
+            if not v._children:
+                head, color = (name, PARAM_COLOR) if name is not None else (LEAF, LEAF_COLOR)
+            else:
+                head = v._op if name is None else f"{name} ({v._op})"
+                color = LOSS_COLOR if i == 0 else STAGE_COLOR
+            label = f"{head}\ndata {v.data:.4g}\ngrad {v.grad:.4g}"
+            lines.append(f'n{i} {attributes(label=label, fillcolor=color, tooltip=graph.group[i])};')
+        return lines
+    edges = [f'n{graph.index[c]} -> n{i};' for i, v in enumerate(graph.nodes) for c in v._children]
+    return _in_block_boxes(graph, atom_lines) + edges
+
+
 def _ops_label(graph, name, counts, grads):
     atoms = sum(counts.values())
     if name in graph.param_groups:
@@ -321,22 +294,17 @@ def _ops_label(graph, name, counts, grads):
     return f"{head}\n{atoms:,} atoms: {ops}"
 
 
-def ops_dot(graph, title):
+def ops_dot(graph):
     counts = op_counts(graph)
     grads = {name: [] for name in graph.param_groups}
     for v, name in zip(graph.nodes, graph.group):
         if name in grads:
             grads[name].append(v.grad)
     ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
-    lines = _header('ops', title, 'TB')
-    for b, block in enumerate(_blocks_in_order(graph)):
-        boxed = _boxed(graph, block)
-        if boxed:
-            lines.append(_cluster(b, _block_label(graph, block), 'dashed'))
-        heads = {}
-        for name in graph.groups:
-            if block_of(name) != block:
-                continue
+
+    def block_lines(b, block):
+        lines, heads = [], {}
+        for name in (g for g in graph.groups if block_of(g) == block):
             color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == graph.root_group
                      else STAGE_COLOR)
             label = _ops_label(graph, name, counts[name], grads.get(name))
@@ -348,37 +316,30 @@ def ops_dot(graph, title):
                 lines.append(node)
         in_order = sorted(heads.items(), key=lambda item: int(item[0][len('head'):]))
         for h, (head, (first, nodes)) in enumerate(in_order):
-            lines.append(_cluster(f'{b}_{h}', head, 'dotted'))
-            lines.extend(nodes)
-            lines.append('}')
+            lines += [_cluster(f'{b}_{h}', head, 'dotted'), *nodes, '}']
         if len(in_order) > 1:  # the heads' first stages on one rank, chained: left to right as numbered
             chain = ' -> '.join(first for _, (first, _) in in_order)
             lines.append(f'{{ rank=same; {chain} [style=invis]; }}')
-        if boxed:
-            lines.append('}')
-    for (a, b), n in _group_edges(graph, lambda g: g).items():
-        lines.append(f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,}", fontsize="8")};')
-    lines.append('}')
-    return '\n'.join(lines) + '\n'
+        return lines
+    edges = [f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,}", fontsize="8")};'
+             for (a, b), n in _group_edges(graph, lambda g: g).items()]
+    return _in_block_boxes(graph, block_lines) + edges
 
 
-def blocks_dot(graph, title):
+def blocks_dot(graph):
     counts = {}
     for name, ops in op_counts(graph).items():
         counts.setdefault(block_of(name), Counter()).update(ops)
-    lines = _header('blocks', title, 'TB')
-    blocks = _blocks_in_order(graph)
-    ids = {block: f'b{k}' for k, block in enumerate(blocks)}
-    for block in blocks:
+    ids = {block: f'b{k}' for k, block in enumerate(_blocks_in_order(graph))}
+    lines = []
+    for block, node_id in ids.items():
         c = counts[block]
         label = f"{_block_label(graph, block)}\n{sum(c.values()):,} atoms (of them {c[LEAF]:,} leaves)"
         if block == block_of(graph.root_group):
             label += f"\n{root_label(graph)}"
-        lines.append(f'{ids[block]} {attributes(label=label, fillcolor=STAGE_COLOR)};')
-    for (a, b), n in _group_edges(graph, block_of).items():
-        lines.append(f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,} edges", fontsize="8")};')
-    lines.append('}')
-    return '\n'.join(lines) + '\n'
+        lines.append(f'{node_id} {attributes(label=label, fillcolor=STAGE_COLOR)};')
+    return lines + [f'{ids[a]} -> {ids[b]} {attributes(label=f"{n:,} edges", fontsize="8")};'
+                    for (a, b), n in _group_edges(graph, block_of).items()]
 
 
 class SVG(str):
@@ -398,14 +359,11 @@ class PNG(bytes):
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):
     """The graph below a Val (any expression built by hand, or a model's loss), drawn at a level.
 
-    format: 'dot' gives the Graphviz DOT text (it needs nothing); 'svg' the SVG text and 'png'
-    the PNG bytes, laid out by Graphviz's `dot` program (both show as pictures in Jupyter).
-    level: 'atoms' (every Val with its op, data and grad), 'ops' (one box per named group with
-    its atom count) or 'blocks' (a box per block: the prefix of a group's name before a dot).
-    names: {name: a Val, or a list or matrix (list of rows) of Vals}, or a namespace such as
-    locals(): those atoms are drawn under their names; a named leaf is a parameter, in a
-    group of its name (a model's state_dict names every weight so).
-    trace: a StageTrace that the forward pass reported to (GPT.forward's `trace`): its stages
+    format: 'dot' (the DOT text, needs nothing), 'svg' (text) or 'png' (bytes), both laid out
+    by Graphviz's `dot` and shown as pictures in Jupyter. level: 'atoms' (every Val with its
+    op, data and grad), 'ops' (one box per named group) or 'blocks'. names: {name: a Val, or a
+    list or matrix of Vals}, or locals(): those atoms are drawn under their names, a named leaf
+    as a parameter in its own group. trace: a StageTrace GPT.forward reported to: its stages
     become groups, as `microgpt graph` draws them.
 
         >>> from microgpt import Val, draw_dot
@@ -445,36 +403,7 @@ def jupyter_svg(val):
     where Graphviz is not installed or the graph is too big to lay out quickly."""
     if dot_program() is None:
         return None
-    graph = graph_of(val)
-    if drawn_boxes(graph, 'atoms') > DRAW_LIMITS['atoms']:
-        return None
     try:
-        return render(to_dot(graph, 'atoms'), 'svg').decode('utf-8')
+        return render(to_dot(graph_of(val), 'atoms'), 'svg').decode('utf-8')
     except MicrogptError:
         return None
-
-
-def check_position(tokens, text, position):
-    """One line if --position is not one of the text's positions (text_tokens has already
-    held the text to the model's block_size, so these are all within it)."""
-    last = len(tokens) - 2
-    if position is not None and not 0 <= position <= last:
-        raise MicrogptError(f"--position {position} is beyond {text!r}: its positions are 0 to {last} "
-                            f"(position p predicts the token after p; {last} predicts the end)")
-
-
-def text_graph(checkpoint_path, text, position, level, out):
-    """The Val graph of a text's loss (at one position, or the mean), drawn to out when out is
-    given (.dot, .svg, .png); everything that can be refused is refused before any work."""
-    from ..checkpoint import load_checkpoint
-    from .dot import check_graph_path, write_graph
-    from .text import text_tokens
-    if out is not None:
-        check_graph_path(out)
-    checkpoint = load_checkpoint(checkpoint_path)
-    tokens = text_tokens(checkpoint, text)
-    check_position(tokens, text, position)
-    graph = build_graph(checkpoint, tokens, text, position)
-    if out is not None:
-        write_graph(to_dot(graph, level), out)
-    return graph

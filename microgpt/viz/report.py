@@ -1,11 +1,7 @@
-"""One self-contained HTML page about a checkpoint. It opens with the model's story (what
-it is, its loss curve, its samples) and a place to play (viz/playground.py: the next
-character's probabilities after a typed prefix, names sampled at a chosen temperature, every
-head's attention, computed in the page from the checkpoint's weights); then the attention and
-embeddings pictures and the ops-level Val graph; the settings and provenance fold away at
-the end. Everything is inline (data: URIs, inline SVG, the weights as JSON), so the page opens
-offline and names no other file or address. Without matplotlib or Graphviz it is written
-with what it can draw, and `missing_tools` says what is left out and how to add it.
+"""One self-contained HTML page about a checkpoint: its story (what it is, its loss curve,
+its samples), a place to play (playground.py), the attention and embeddings pictures, the
+ops-level Val graph, and its settings and provenance. Everything is inline, so the page opens
+offline; without matplotlib or Graphviz it holds what it can draw.
 """
 import base64
 import html
@@ -14,52 +10,24 @@ import random
 import re
 from pathlib import Path
 
-from ..checkpoint import load_checkpoint
 from ..data import load_dataset
 from ..engines.numpy_engine import NumpyEngine
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes, check_output_path
 from ..model import init_state_dict
-from ..plots import PLOT_INSTALL, figure_bytes, figure_class, moving_average
+from ..plots import PLOT_INSTALL, figure_bytes, moving_average
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..training import DEFAULT_SEED
-from . import dot
+from . import dot, package_text, text_tokens
 from .figures import attention_figure, embeddings_figure
 from .graph import build_graph, summary, to_dot
 from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
-from .text import text_tokens
 
-REPORT_SUFFIXES = ('.html', '.htm')
 # Where a checkpoint's training record may keep curves of losses measured while it trained
 # (held-out ones above all), read in any of these shapes: rows [{'step': n, name: loss, ...}],
 # columns {'step': [...], name: [...]}, pairs [[step, loss], ...], or {name: one of those}.
 CURVE_KEYS = ('curve', 'curves', 'eval', 'eval_curve')
-
-STYLE = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1100px; padding: 0 1em; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
-h3 { font-size: 1.05em; margin: 0.8em 0 0.3em; }
-table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ddd; padding: 0.2em 0.6em;
-       text-align: left; vertical-align: top; } th { background: #f4f4f4; }
-code { background: #f4f4f4; padding: 0 0.2em; } img, svg { max-width: 100%; height: auto; }
-.samples { columns: 4 12em; } .new { color: #11772d; } .seen { color: #888; }
-.note { color: #666; font-style: italic; }
-.cols { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
-#playground { background: #f9fafc; border: 1px solid #dde3ee; border-radius: 6px; padding: 0.2em 1.2em 1em; }
-#prefix { font: 1.3em ui-monospace, monospace; width: 12em; padding: 0.2em 0.4em; }
-#bars { width: 20em; } .grow { flex: 1 1 20em; } .bar { display: flex; align-items: center; gap: 0.4em; height: 1.25em; font-size: 0.85em; }
-.bar-label { width: 2.4em; text-align: right; font-family: ui-monospace, monospace; }
-.bar-fill { background: #3b6fb6; height: 0.9em; min-width: 1px; }
-.bar-value { color: #555; }
-#playground-samples { columns: 2 8em; font-family: ui-monospace, monospace; }
-figure.heatmap { margin: 0; } figure.heatmap figcaption { font-size: 0.85em; color: #444; }
-table.attention td, table.attention th { width: 2.2em; height: 2.2em; padding: 0; text-align: center;
-       font: 0.8em ui-monospace, monospace; border: 1px solid #fff; }
-table.attention th { background: none; } table.attention td.later { background: #f2f2f2; }
-svg.loss text { font-size: 11px; fill: #444; }
-details { margin-top: 1.6em; } summary { font-weight: bold; cursor: pointer; }
-"""
+BASELINE_COLOUR = '#777777'
+LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
 
 
 def recorded_curves(checkpoint):
@@ -92,8 +60,8 @@ def _is_number(value):
 
 
 def loss_figure(checkpoint, baselines=None):
-    """The training loss per step and its moving average, with any recorded curves over it
-    and the baselines (report_baselines) as dotted levels (matplotlib)."""
+    """The training loss per step and its moving average, any recorded curves over it and the
+    baselines (report_baselines) as dotted levels."""
     from ..plots import training_loss_figure
     fig = training_loss_figure(checkpoint.losses, title=f"loss ({len(checkpoint.losses)} training steps)")
     ax = fig.axes[0]
@@ -108,23 +76,15 @@ def loss_figure(checkpoint, baselines=None):
     return fig
 
 
-BASELINE_COLOUR = '#777777'
-
-
 def baseline_levels(baselines):
     """[(name, loss)] of the baselines drawn over the loss curve (none without them)."""
     return [] if baselines is None else [(name, getattr(baselines[0], name))
                                          for name in ('uniform', 'unigram', 'bigram')]
 
 
-LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
-
-
-def loss_svg(checkpoint, width=760, height=260, baselines=None):
-    """The same curves as loss_figure, drawn as inline SVG by hand where matplotlib is not
-    installed: the loss per step (faint), its moving average, any recorded curves, the
-    baselines' levels."""
-    losses = checkpoint.losses
+def loss_svg(checkpoint, baselines=None):
+    """The curves of loss_figure as inline SVG drawn by hand, where matplotlib is not installed."""
+    losses, width, height = checkpoint.losses, 760, 260
     lines = [('loss per step', '#9fb8da', list(enumerate(losses, 1))),
              ('moving average', '#1f4e99', list(enumerate(moving_average(losses), 1)))]
     lines += [(name.replace('_', ' '), LOSS_COLOURS[k % len(LOSS_COLOURS)], points)
@@ -175,10 +135,10 @@ def png_tag(fig, alt):
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def table(rows, header=None):
-    head = f"<tr>{''.join(f'<th>{html.escape(str(h))}</th>' for h in header)}</tr>" if header else ''
-    body = ''.join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>" for k, v in rows)
-    return f'<table>{head}{body}</table>'
+def table(rows):
+    """A table of (name, value) rows: the name as its row's header."""
+    return '<table>' + ''.join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_text(v))}</td></tr>"
+                               for k, v in rows) + '</table>'
 
 
 def _text(value):
@@ -206,10 +166,9 @@ def novelty_data(checkpoint, data, echo=None):
 
 
 def report_baselines(checkpoint, dataset):
-    """(Baselines, the documents they were scored on, how many were counted on) that the loss
-    curve is read against: counted on the documents the run trained on; scored on those it held
-    out when it held some out (beside the held-out loss), else on those it trained on (beside the
-    training loss). None when its training documents are not at hand."""
+    """(Baselines, which documents they were scored on, how many, how many counted on) that the
+    loss is read against: counted on the run's training documents, scored on those it held out,
+    else on those it trained on. None when its training documents are not at hand."""
     from ..baselines import baseline_losses, checkpoint_documents
     split = checkpoint_documents(checkpoint, dataset)
     if split is None:
@@ -266,10 +225,9 @@ def pick_text(checkpoint, text, samples):
 
 
 def train_stream(checkpoint, dataset, seed):
-    """random.Random(seed) where `train --seed seed` left it when it sampled after training
-    (the shuffle of its training documents, then every weight's init: Run's order), so the
-    report draws the same samples as train printed; None when the data is not the file the
-    model was trained on (the shuffle's length is then unknown)."""
+    """random.Random(seed) where `train --seed seed` left it to sample (after the shuffle of its
+    documents, then every weight's init: Run's order), so the report draws the names train
+    printed; None when the data is not the file the model was trained on."""
     if dataset.sha256 != checkpoint.training.get('data_sha256'):
         return None
     train_docs, _ = novelty_documents(checkpoint, dataset)
@@ -291,24 +249,6 @@ def samples_note(checkpoint, seed, temperature, same_stream):
                 f"the page draws them from the run's random stream where training left it.")
     return (f"train printed its names with seed {trained_seed} at temperature {trained_temperature:g}; "
             f"these use seed {seed} at temperature {temperature:g}, so they differ.")
-
-
-def missing_tools(has_matplotlib, has_graphviz):
-    """One line on what the page leaves out and how to add it, or None."""
-    missing = []
-    if not has_matplotlib:
-        missing.append(f"matplotlib (the attention and embeddings pictures: {PLOT_INSTALL})")
-    if not has_graphviz:
-        missing.append(f"Graphviz (the computation graph: {dot.GRAPHVIZ_INSTALL})")
-    return f"the report leaves out what needs {' and '.join(missing)}" if missing else None
-
-
-def _has_matplotlib():
-    try:
-        figure_class()
-    except MicrogptError:
-        return False
-    return True
 
 
 def _intro(checkpoint, dataset):
@@ -369,14 +309,14 @@ def _playground_section(checkpoint, text, temperature):
             f'The pictures below are drawn from it.</p>')
 
 
-def _pictures_section(checkpoint, text, tokens, has_matplotlib):
+def _pictures_section(checkpoint, text, has_matplotlib):
     if not has_matplotlib:
         return [f'<h2>Attention and embeddings</h2><p class="note">matplotlib is not installed, so '
                 f'these pictures are not drawn here: {html.escape(PLOT_INSTALL)}.</p>']
     return [f'<h2>Attention on <code>{html.escape(text)}</code></h2>',
             '<p>Each row is a position reading, each column a position read (BOS first); '
             'a row sums to 1. One heatmap per layer and head.</p>',
-            png_tag(attention_figure(checkpoint, tokens), f'attention on {text}'),
+            png_tag(attention_figure(checkpoint, text), f'attention on {text}'),
             '<h2>Embeddings</h2>',
             png_tag(embeddings_figure(checkpoint), 'token embeddings in 2-D and position similarity')]
 
@@ -404,33 +344,15 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
                             temperature=temperature))
     text, tokens = pick_text(checkpoint, text, samples)
     title = f"microgpt report: {Path(checkpoint_path).name}"
-    parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset), *_loss_section(checkpoint, dataset, has_matplotlib),
+    parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset),
+             *_loss_section(checkpoint, dataset, has_matplotlib),
              *_samples_section(checkpoint, samples, dataset, data_note, seed, temperature, rng is not None),
              '<h2>Try it</h2>', _playground_section(checkpoint, text, temperature),
-             *_pictures_section(checkpoint, text, tokens, has_matplotlib),
+             *_pictures_section(checkpoint, text, has_matplotlib),
              '<h2>The computation graph</h2>', graph_section(checkpoint, tokens, text),
              *_settings_section(checkpoint)]
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{STYLE}</style></head>'
+            f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title>'
+            f'<style>\n{package_text("report.css")}</style></head>'
             '<body>\n' + '\n'.join(parts) + '\n</body></html>\n')
-
-
-def write_report(checkpoint_path, out, text=None, data=None, num_samples=DEFAULT_NUM_SAMPLES,
-                 seed=DEFAULT_SEED, temperature=DEFAULT_TEMPERATURE, echo=None):
-    """The page, written to out, with what matplotlib and Graphviz can draw where they are
-    installed. echo hears which data file the samples are judged against. Returns the line
-    on what the page leaves out (missing_tools), or None."""
-    check_output_path(out, 'report')
-    if Path(out).suffix.lower() not in REPORT_SUFFIXES:
-        raise MicrogptError(f"report {out} needs a suffix of {', '.join(REPORT_SUFFIXES)}")
-    has_matplotlib = _has_matplotlib()
-    checkpoint = load_checkpoint(checkpoint_path)
-    if checkpoint.text_mode:
-        raise MicrogptError(f"report shows a names model (samples, their novelty, a name's attention); checkpoint "
-                            f"{checkpoint_path} was trained on text (train --text): continue a text with "
-                            f"`microgpt sample --prompt`, score one with `microgpt eval`")
-    page = build_report(checkpoint, checkpoint_path, text, data, num_samples, seed, temperature, echo=echo,
-                        has_matplotlib=has_matplotlib)
-    atomic_write_bytes(out, page.encode('utf-8'))
-    return missing_tools(has_matplotlib, dot.dot_program() is not None)

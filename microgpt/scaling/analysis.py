@@ -279,7 +279,7 @@ def report(sweeps, markdown=False, tolerance=None):
     parts = []
     for sweep in sweeps:
         if sweep.kind == 'frontier':
-            from .frontier import load_frontier, loss_table
+            from .frontier import load_frontier
             parts.append(loss_table(load_frontier(sweep.rows, 'the results'), markdown))
             continue
         header, body = table_rows(sweep, tolerance)
@@ -287,6 +287,45 @@ def report(sweeps, markdown=False, tolerance=None):
         parts.append(f"{title}\n\n{format_table(header, body, markdown)}\n\n{legend(sweep)}\n\n"
                      f"{verdict(sweep, tolerance)}")
     return '\n\n'.join(parts)
+
+
+def spread_text(frontier):
+    """What a ± of the frontier spans."""
+    if max(len(p.rows) for p in frontier.points) < 2:
+        return "one seed, so the spread between seeds is unknown"
+    seeds = sorted({r['seed'] for r in frontier.rows})
+    return (f"± half the range of seeds {', '.join(map(str, seeds))} on one validation split "
+            f"(the seeds draw the initialization and the batches, not the split)")
+
+
+def loss_table(frontier, markdown=False):
+    """Validation loss by size (rows) and budget (columns): mean over seeds, ± half their range."""
+    budgets = frontier.budgets
+    seeds = max(len(p.rows) for p in frontier.points)
+    header = ['size', 'params', 'lr'] + [f"{b:.3g} FLOPs" for b in budgets]
+    body = []
+    for n, size in frontier.sizes:
+        cells = [size, f"{n:,}", f"{frontier.lr[size]:g}"]
+        for budget in budgets:
+            point = next((p for p in frontier.points if p.size == size and p.budget == budget), None)
+            cells.append('-' if point is None else
+                         f"{point.loss:.4f}" + (f" ± {point.spread:.4f}" if len(point.rows) > 1 else ''))
+        body.append(cells)
+    pairs = len(frontier.sizes) * len(budgets)
+    run = '' if len(frontier.points) == pairs else f" ({len(frontier.points)} of the {pairs} pairs run)"
+    title = (f"frontier sweep: {len(frontier.sizes)} sizes x {len(budgets)} budgets{run} x up to {seeds} seeds, "
+             f"{len(frontier.rows)} runs; validation loss, mean {spread_text(frontier)}")
+    title = f"**{title}**" if markdown else title
+    notes = []
+    edge = [size for _, size in frontier.sizes if frontier.lr[size] in (min(frontier.lr_grid), max(frontier.lr_grid))
+            and len(frontier.lr_grid) > 1]
+    if edge:
+        notes.append(f"learning rate at the edge of the searched grid for {', '.join(edge)}: "
+                     f"a wider grid may find a better one")
+    if frontier.diverged:
+        notes.append(f"{frontier.diverged} run{'s' if frontier.diverged > 1 else ''} diverged at their "
+                     f"size's tuned learning rate and {'are' if frontier.diverged > 1 else 'is'} left out")
+    return '\n\n'.join([title, format_table(header, body, markdown)] + notes)
 
 
 # --- the plot -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
---fit, the scaling law fitted to a frontier sweep. The evolve log's tables are laid out here;
-the sweeps' tables and the law's lines by microgpt.scaling."""
+"""`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with --fit,
+the scaling law fitted to a frontier sweep. The evolve log's tables and the law's lines are laid
+out here, the sweeps' tables by microgpt.scaling.analysis."""
 from pathlib import Path
 
 import click
@@ -9,7 +9,9 @@ import numpy as np
 from ..console import decision_line, json_text
 from ..errors import MicrogptError
 from ..layout import format_table
-from ..scaling import fit, frontier as frontiers
+from ..scaling import frontier as frontiers
+from ..scaling.fit import BOOTSTRAP_RESAMPLES, HUBER_DELTA, UNDETERMINED_FACTOR
+from ..scaling.frontier import passes_text
 from ..outputs import Output, check_outputs
 from .options import COUNT, POSITIVE, console
 
@@ -19,9 +21,8 @@ def _number(value):
 
 
 def evolution_report(path, log, markdown=False):
-    """Per generation: best (its mean and spread), mean and worst fitness, failures and
-    distinct architectures; the baselines and finalists, each as mean ± spread; the winner's
-    ancestry."""
+    """Per generation: best (mean and spread), mean and worst fitness, failures and distinct
+    architectures; the baselines and finalists as mean ± spread; the winner's ancestry."""
     from ..evolve.fitness import describe_score
     from ..evolve.lineage import ancestry_lines
     run = log.run
@@ -72,7 +73,7 @@ def _optimal_lines(result, kind):
     lines = [f"compute-optimal size and tokens by {'the fitted law' if kind == 'fresh' else LAW_NAMES[kind]}:"]
     for opt in result.optimal[kind]:
         per = (f"{opt['D'] / opt['N']:.1f} per parameter" if kind == 'fresh'
-               else f"{frontiers.passes_text(opt['epochs'])} passes")
+               else f"{passes_text(opt['epochs'])} passes")
         lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens ({per}), "
                      f"loss {opt['loss']:.4f}")
     return lines
@@ -81,7 +82,8 @@ def _optimal_lines(result, kind):
 def _law_lines(result):
     dc, U = result.laws['constrained'], result.unique_tokens
     lines = [f"fit of L(N, D) = E + A/N^alpha + B/D^beta to {len(result.frontier.rows)} runs (Huber loss, delta "
-             f"{fit.HUBER_DELTA:g}, on log loss); 95% intervals from {result.resamples} bootstrap resamples of the runs:"]
+             f"{HUBER_DELTA:g}, on log loss); 95% intervals from {result.resamples} bootstrap resamples of the "
+             f"runs:"]
     lines += _parameter_lines(result, 'fresh', ('a', 'a', 4, "N_opt ~ C^a, a = beta/(alpha+beta); Chinchilla 0.46, "
                                                             "Epoch's refit about 0.51"))
     lines += _optimal_lines(result, 'fresh')
@@ -92,7 +94,8 @@ def _law_lines(result):
     half = dc.R_star * np.log(2) + 1
     lines.append(f"what passes over the same names are worth by the data-constrained law (in passes of fresh names): "
                  f"a token of pass {half:.1f} is worth half a fresh one; "
-                 + ', '.join(f"{k} passes are worth {float(dc.effective_tokens(k * U)) / U:.2f}" for k in (2, 4, 8, 16, 64))
+                 + ', '.join(f"{k} passes are worth {float(dc.effective_tokens(k * U)) / U:.2f}"
+                             for k in (2, 4, 8, 16, 64))
                  + f"; no number of passes is worth more than {1 + dc.R_star:.2f}")
     return lines + _optimal_lines(result, 'constrained')
 
@@ -127,12 +130,9 @@ def _holdout_lines(h):
         lines.append(f"  {LAW_NAMES[kind]} on each size run there: "
                      + ', '.join(f"{size} {c['sizes'][size]:+.2%}" for size in sizes)
                      + f"; mean absolute error {c['mean_abs_error']:.2%}")
-    if h['told_apart']:
-        lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}")
-    else:
-        lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}, by less than the seeds' "
-                     f"typical spread, so the check does not tell the two apart")
-    return lines
+    close = ('' if h['told_apart'] else
+             ", by less than the seeds' typical spread, so the check does not tell the two apart")
+    return lines + [f"  the better on the held-out budget: {LAW_NAMES[h['better']]}{close}"]
 
 
 def _returns_lines(frontier, U):
@@ -145,11 +145,11 @@ def _returns_lines(frontier, U):
     for r in frontiers.returns_of_compute(frontier):
         lowest, paid = r['lowest'], r['last_paid']
         text = (f"  {r['size']}: lowest {lowest.loss:.4f} at {lowest.budget:.3g} FLOPs "
-                f"({frontiers.passes_text(lowest.D / U)} passes); ")
+                f"({passes_text(lowest.D / U)} passes); ")
         if not r['beyond']:
             text += f"still paying at its largest budget, {paid.budget:.3g} FLOPs"
         else:
-            text += (f"more compute stops paying after {paid.budget:.3g} FLOPs ({frontiers.passes_text(paid.D / U)} passes): "
+            text += (f"more compute stops paying after {paid.budget:.3g} FLOPs ({passes_text(paid.D / U)} passes): "
                      + ', '.join(f"{s['budget']:.3g} changes it by {s['change']:+.4f}" for s in r['beyond']))
         lines.append(text)
     return lines
@@ -161,7 +161,7 @@ def fit_lines(result):
     for kind, keys in result.undetermined.items():
         if keys:
             lines.append(f"not determined by these runs ({LAW_NAMES[kind]}): {', '.join(keys)}: their 95% interval "
-                         f"spans more than a factor of {fit.UNDETERMINED_FACTOR:g} or reaches a bound; "
+                         f"spans more than a factor of {UNDETERMINED_FACTOR:g} or reaches a bound; "
                          f"--predict warns when a prediction depends on them")
     return '\n'.join(lines)
 
@@ -194,7 +194,7 @@ def prediction_lines(values, prediction):
     else:
         span = f"range [{low:.4f}, {high:.4f}] (the bootstrap fits' 95% interval{widened})"
     lines = [f"predicted loss at C {values['C']:.3g} FLOPs for {which} (N {prediction['N']:,.0f}, D "
-             f"{prediction['D']:,.0f} tokens, {frontiers.passes_text(prediction['passes'])} passes over the training names) by "
+             f"{prediction['D']:,.0f} tokens, {passes_text(prediction['passes'])} passes over the training names) by "
              f"{LAW_NAMES[prediction['law']]}: {prediction['loss']:.4f}, {span}"]
     lines += [f"warning: {w}" for w in prediction['warnings']]
     return '\n'.join(lines)
@@ -227,7 +227,6 @@ def show_law(out, results, plot_path, markdown, as_json, predict, resamples=None
     values = frontiers.parse_prediction(predict) if predict else None
     rows = [row for sweep in load_sweeps(results, warn=out.info) for row in sweep.rows]
     found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
-    frontiers.check_fittable(found)
     result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
     if values:
         prediction = frontiers.predict(result, values)
@@ -289,7 +288,7 @@ def show_tables(out, results, logs, plot_path, markdown, tolerance):
                    "data, its range, and warnings where it leaves the runs' budgets, sizes or passes or "
                    "depends on a parameter they do not determine (JSON: size, N, D, passes, loss, range, "
                    "law, warnings).")
-@click.option('--resamples', type=COUNT, default=fit.BOOTSTRAP_RESAMPLES, show_default=True,
+@click.option('--resamples', type=COUNT, default=BOOTSTRAP_RESAMPLES, show_default=True,
               help="With --fit: bootstrap resamples of the runs behind the 95% intervals.")
 @click.option('--tolerance', type=POSITIVE, default=None,
               help="Loss difference below which two runs of a steps or params sweep are not told apart "

@@ -1,9 +1,6 @@
-"""Scaling analysis of sweep results: per sweep, loss against steps or parameters (mean over
-its seeds), the change from each run to the next and its return (loss drop per 1,000 steps or
-parameters), told apart from noise only when it exceeds the tolerance (by default the spread
-between seeds; with one seed, the typical spread the shipped multi-seed sweeps measured for
-runs that long), and a plot of loss against steps / parameters on a log axis (matplotlib, the
-`plot` extra)."""
+"""The tables and plot of sweep results: per sweep, loss against steps or parameters (mean over
+its seeds), each change and its return, told apart from noise only beyond the tolerance (the
+spread between seeds, or the typical one of runs that long)."""
 import statistics
 from dataclasses import dataclass
 
@@ -71,7 +68,7 @@ class Sweep:
         return max(spreads) if spreads else None
 
     def one_split(self):
-        """Whether every seed is scored on one validation split (else each seed draws its own)."""
+        """Whether every seed is scored on one validation split."""
         return 'split_seed' in self.rows[0]
 
     def title(self):
@@ -100,9 +97,8 @@ def _seedless_key(row):
 
 
 def group_sweeps(rows, warn=None):
-    """Rows -> sweeps, in order of first appearance; the seeds of one sweep go together. A
-    run found more than once (the same settings and data in several files) counts once: its
-    newest row, said on warn."""
+    """Rows -> sweeps, in order of first appearance, the seeds of one sweep together; a run found
+    more than once counts once: its newest row, said on warn."""
     newest, order = {}, []
     for row in rows:
         key = run_key(row)
@@ -138,11 +134,9 @@ def load_sweeps(paths, warn):
 
 
 def tolerance_of(sweep, tolerance=None, steps=None):
-    """(the loss difference below which two runs of up to `steps` steps are not told apart,
-    where it comes from). The given tolerance; else the larger of the sweep's spread between
-    seeds (with one seed, the typical spread of runs that long: TYPICAL_SEED_SPREAD) and the
-    stated cross-machine drift of runs that long (a difference smaller than either may not hold
-    on another seed or another machine); (None, why) when the spread is unknown."""
+    """(the loss difference below which two runs of up to `steps` steps are not told apart, where
+    it comes from): the given tolerance, else the larger of the seeds' spread (with one seed,
+    TYPICAL_SEED_SPREAD) and the cross-machine drift; (None, why) when the spread is unknown."""
     from ..reproducibility import cross_machine_tolerance
     if tolerance is not None:
         return tolerance, "the given tolerance"
@@ -181,8 +175,7 @@ def changes(sweep):
 
 
 def returns(sweep):
-    """Return on investment from the previous x: the loss drop per 1,000 more steps (steps
-    sweep) or parameters (params sweep); None first."""
+    """The loss drop per 1,000 more steps or parameters from the previous x; None first."""
     xs = sweep.xs
     return [None] + [-change / ((b - a) / 1000) for change, a, b in zip(changes(sweep)[1:], xs, xs[1:])]
 
@@ -226,8 +219,7 @@ def verdict(sweep, tolerance=None):
 
 
 def _marked(value, tol, digits=4):
-    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown)
-    where there is none to compare with."""
+    """A change or return as a table shows it, marked (noise) or (spread unknown)."""
     if tol is None:
         return f"{value:+.{digits}f} (spread unknown)"
     return f"{value:+.{digits}f}" + (" (noise)" if tol[1] else '')
@@ -334,8 +326,7 @@ SWEEP_AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
 
 
 def plot_sweeps(sweeps, out_path):
-    """Validation (solid) and training (dashed) loss against steps / params, log x axis,
-    one panel per kind of sweep; written atomically in the format of out_path's suffix."""
+    """Validation (solid) and training (dashed) loss against steps / params, one panel per kind."""
     from ..plots import figure_class, save_figure
     Figure = figure_class()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator

@@ -51,10 +51,6 @@ class Law:
     def to_dict(self):
         return dict(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, a=self.a)
 
-    @property
-    def params(self):
-        return PARAMS
-
 
 @dataclass(frozen=True)
 class DataConstrainedLaw(Law):
@@ -71,10 +67,6 @@ class DataConstrainedLaw(Law):
 
     def to_dict(self):
         return dict(super().to_dict(), R_star=self.R_star)
-
-    @property
-    def params(self):
-        return CONSTRAINED_PARAMS
 
 
 def huber(r, delta=HUBER_DELTA):
@@ -270,7 +262,7 @@ def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HU
     laws = []
     for _ in range(resamples):
         picked = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        if len(np.unique(picked)) < len(law.params):
+        if len(np.unique(picked)) < len(PARAMS) + (unique_tokens is not None):
             continue
         laws.append(fit_law(N[picked], D[picked], L[picked], delta, starts=starts, unique_tokens=unique_tokens)[0])
     return laws

@@ -21,7 +21,7 @@ BEST_LR = 0.01
 
 
 def params_of(size):
-    return GPTConfig(vocab_size=27, **plans.frontier_arch(size)).num_params()
+    return GPTConfig(vocab_size=27, **plans.size_arch(size, plans.FRONTIER_SIZES)).num_params()
 
 
 # One pass over the synthetic data: more tokens than any run trains on, unless a test says otherwise.
@@ -102,7 +102,7 @@ def test_a_frontier_run_trains_exactly_the_steps_its_budget_pays_for(names_docs)
     spec = dict(plans.frontier_spec('e16l1', 2e8, 3, 0.01, 'frontier', split_seed=3, lr_grid=[0.01], **COMMON),
                 data_sha256='x')
     row = sweep.run_one(spec, train, val)
-    run = Run(train, seed=3, arch=plans.frontier_arch('e16l1'))
+    run = Run(train, seed=3, arch=plans.size_arch('e16l1', plans.FRONTIER_SIZES))
     lengths = flops.lengths_of(run.docs, run.config, run.tokenizer)
     steps = flops.steps_for_budget(run.config, 32, 2e8, lengths)
     assert row['steps'] == steps > 1

@@ -218,11 +218,9 @@ def verdict(sweep, tolerance=None):
     return text
 
 
-def _marked(value, tol, digits=4):
-    """A change or return as a table shows it, marked (noise) or (spread unknown)."""
-    if tol is None:
-        return f"{value:+.{digits}f} (spread unknown)"
-    return f"{value:+.{digits}f}" + (" (noise)" if tol[1] else '')
+def _marked(value, noise):
+    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown) without one."""
+    return f"{value:+.4f}" + (" (spread unknown)" if noise is None else " (noise)" if noise else '')
 
 
 def table_rows(sweep, tolerance=None):
@@ -241,8 +239,8 @@ def table_rows(sweep, tolerance=None):
         if change is None:
             change_text = roi_text = '-'
         else:
-            within = None if tol is None else (tol, abs(change) <= tol)
-            change_text, roi_text = _marked(change, within), _marked(roi, within)
+            noise = None if tol is None else abs(change) <= tol
+            change_text, roi_text = _marked(change, noise), _marked(roi, noise)
         spread = sweep.spread(x)
         body.append([str(first[f]) for f in size_columns] + [
             f"{first['steps']:,}", f"{first['params']:,}",

@@ -200,13 +200,11 @@ def isoflop_exponent_interval(frontier, resamples, seed=0):
 
 def predict_ladder(frontier, law, budget):
     """The ladder size whose law-predicted loss at `budget` FLOPs is lowest: (size, N, D, loss)."""
-    best = None
+    predictions = []
     for n, size in frontier.sizes:
         d = budget / frontier.size_flops_per_token(size)
-        loss = float(law.loss(n, d))
-        if best is None or loss < best[3]:
-            best = (size, n, d, loss)
-    return best
+        predictions.append((size, n, d, float(law.loss(n, d))))
+    return min(predictions, key=lambda prediction: prediction[3])
 
 
 def fit_laws(frontier, rows, unique_tokens):

@@ -16,10 +16,11 @@ STEPS_RANGE_DEFAULTS = dict(start=1000, stop=21000, every=2000)
 PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
 
 
-def size_arch(name):
-    if name not in SIZES:
-        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(SIZES)}")
-    return {**ARCH_DEFAULTS, **SIZES[name]}
+def size_arch(name, sizes=SIZES):
+    """The whole architecture of a named size of `sizes` (SIZES or FRONTIER_SIZES)."""
+    if name not in sizes:
+        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(sizes)}")
+    return {**ARCH_DEFAULTS, **sizes[name]}
 
 
 def parse_sizes(text, known=SIZES):
@@ -88,12 +89,6 @@ FRONTIER_DEFAULTS = dict(
 )
 
 
-def frontier_arch(name):
-    if name not in FRONTIER_SIZES:
-        raise MicrogptError(f"unknown frontier size {name!r}; choose from {', '.join(FRONTIER_SIZES)}")
-    return {**ARCH_DEFAULTS, **FRONTIER_SIZES[name]}
-
-
 def _parse_numbers(text, what, valid, must, not_a_number, none):
     """The comma-separated numbers of text, ascending and each once, each passing `valid`."""
     values = []
@@ -124,7 +119,7 @@ def parse_lr_grid(text):
 
 def frontier_spec(size, budget, seed, lr, role, *, split_seed, batch_size, lr_grid, tune_budget, engine):
     """A planned frontier run: one size trained for the steps `budget` FLOPs pay for."""
-    return dict(sweep='frontier', size=size, **frontier_arch(size), budget=budget, batch_size=batch_size,
+    return dict(sweep='frontier', size=size, **size_arch(size, FRONTIER_SIZES), budget=budget, batch_size=batch_size,
                 seed=seed, split_seed=split_seed, lr=lr, lr_grid=list(lr_grid), tune_budget=tune_budget,
                 engine=engine, role=role)
 

@@ -99,11 +99,10 @@ def _seedless_key(row):
 def group_sweeps(rows, warn=None):
     """Rows -> sweeps, in order of first appearance, the seeds of one sweep together; a run found
     more than once counts once: its newest row, said on warn."""
-    newest, order = {}, []
+    newest = {}  # in order of first appearance
     for row in rows:
         key = run_key(row)
         if key not in newest:
-            order.append(key)
             newest[key] = row
         elif row.get('finished_at', '') >= newest[key].get('finished_at', ''):
             if warn:
@@ -111,8 +110,7 @@ def group_sweeps(rows, warn=None):
                      f"using the newest ({row.get('_file')}, finished {row.get('finished_at')})")
             newest[key] = row
     groups = {}
-    for key in order:
-        row = newest[key]
+    for row in newest.values():
         groups.setdefault(_seedless_key(row), []).append(row)
     return [Sweep(sorted(group, key=lambda row: (row[X_FIELD[row['sweep']]], row['seed'])))
             for group in groups.values()]

@@ -190,16 +190,17 @@ def verdict(sweep, tolerance=None):
     def tol(i, j):
         return tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i], xs[j]))
 
-    if all(tol(i, best)[0] is None for i in range(len(xs))):
+    to_best = [tol(i, best) for i in range(len(xs))]  # each run's (tolerance, source) against the best
+    if all(t is None for t, _ in to_best):
         return (f"validation loss {losses[0]:.4f} at {xs[0]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}; "
-                f"differences between runs are not interpreted ({tol(0, best)[1]}: run more seeds or "
+                f"differences between runs are not interpreted ({to_best[0][1]}: run more seeds or "
                 f"give --tolerance)")
-    level = next(i for i in range(len(xs)) if tol(i, best)[0] is not None and losses[i] <= losses[best] + tol(i, best)[0])
+    level = next(i for i, (t, _) in enumerate(to_best) if t is not None and losses[i] <= losses[best] + t)
     if level == len(xs) - 1:
         t, source = tol(len(xs) - 2, len(xs) - 1)
         return (f"validation loss still falls beyond the tolerance ({plus_minus(t)}, {source}) at the last run: "
                 f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}")
-    t, source = tol(level, best)
+    t, source = to_best[level]
     if level == best:
         text = f"lowest validation loss {losses[best]:.4f} at {xs[best]:,} {unit}"
     else:
@@ -207,12 +208,12 @@ def verdict(sweep, tolerance=None):
                 f"{xs[best]:,} {unit}) already at {xs[level]:,}")
     text += (f" (tolerance {plus_minus(t)}, {source}): more {unit} beyond {xs[level]:,} are not "
              f"shown to pay")
-    worse = [i for i in range(best + 1, len(xs)) if tol(i, best)[0] is not None
-             and losses[i] > losses[best] + tol(i, best)[0]]
+    worse = [i for i in range(best + 1, len(xs)) if to_best[i][0] is not None
+             and losses[i] > losses[best] + to_best[i][0]]
     if worse:
         i = worse[-1]
         text += (f"; at {xs[i]:,} it is worse by {losses[i] - losses[best]:.4f}, beyond its tolerance "
-                 f"({plus_minus(tol(i, best)[0])})")
+                 f"({plus_minus(to_best[i][0])})")
     return text
 
 

@@ -239,7 +239,8 @@ def holdout_check(frontier, unique_tokens):
     errors = {kind: c['mean_abs_error'] for kind, c in check['laws'].items()}
     check['better'] = min(errors, key=errors.get)
     spread = frontier.typical_spread()
-    check['told_apart'] = spread is not None and abs(errors['fresh'] - errors['constrained']) * check['measured'] > spread
+    check['told_apart'] = (spread is not None
+                           and abs(errors['fresh'] - errors['constrained']) * check['measured'] > spread)
     return check
 
 

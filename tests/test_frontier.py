@@ -8,7 +8,8 @@ from microgpt import flops
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
 from microgpt.model import GPTConfig
-from microgpt.scaling import fit, frontier, plans, sweep
+from microgpt.commands import analyze
+from microgpt.scaling import analysis, fit, frontier, plans, sweep
 from microgpt.training import Run
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -20,7 +21,7 @@ BEST_LR = 0.01
 
 
 def params_of(size):
-    return GPTConfig(vocab_size=27, **plans.frontier_arch(size)).num_params()
+    return GPTConfig(vocab_size=27, **plans.size_arch(size, plans.FRONTIER_SIZES)).num_params()
 
 
 # One pass over the synthetic data: more tokens than any run trains on, unless a test says otherwise.
@@ -101,7 +102,7 @@ def test_a_frontier_run_trains_exactly_the_steps_its_budget_pays_for(names_docs)
     spec = dict(plans.frontier_spec('e16l1', 2e8, 3, 0.01, 'frontier', split_seed=3, lr_grid=[0.01], **COMMON),
                 data_sha256='x')
     row = sweep.run_one(spec, train, val)
-    run = Run(train, seed=3, arch=plans.frontier_arch('e16l1'))
+    run = Run(train, seed=3, arch=plans.size_arch('e16l1', plans.FRONTIER_SIZES))
     lengths = flops.lengths_of(run.docs, run.config, run.tokenizer)
     steps = flops.steps_for_budget(run.config, 32, 2e8, lengths)
     assert row['steps'] == steps > 1
@@ -158,18 +159,18 @@ def test_fit_of_a_frontier_drawn_from_a_known_law(tmp_path):
     assert found.lr == {size: BEST_LR for size in plans.FRONTIER_SIZES}
     assert len(found.rows) == 60 and len(found.points) == 30
     result = frontier.fit_frontier(found, resamples=40)
-    assert result.law.alpha == pytest.approx(LAW.alpha, abs=0.04)
-    assert result.law.beta == pytest.approx(LAW.beta, abs=0.04)
-    assert result.law.E == pytest.approx(LAW.E, rel=0.01)
-    low, high = result.intervals['a']
-    assert low <= LAW.a <= high and low < result.law.a < high
+    assert result.laws['fresh'].alpha == pytest.approx(LAW.alpha, abs=0.04)
+    assert result.laws['fresh'].beta == pytest.approx(LAW.beta, abs=0.04)
+    assert result.laws['fresh'].E == pytest.approx(LAW.E, rel=0.01)
+    low, high = result.intervals['fresh']['a']
+    assert low <= LAW.a <= high and low < result.laws['fresh'].a < high
     h = result.holdout
     assert h['budget'] == 1e12 and abs(h['laws']['fresh']['rel_error']) < 0.01
     best_at_top = min((p for p in found.points if p.budget == 1e12), key=lambda p: p.loss)
     assert h['measured'] == pytest.approx(best_at_top.loss)
     # the law's optimum matches the closed form for C = 6 N D
     g = (LAW.alpha * LAW.A / (LAW.beta * LAW.B)) ** (1 / (LAW.alpha + LAW.beta))
-    for opt in result.optimal:
+    for opt in result.optimal['fresh']:
         assert opt['N'] == pytest.approx(g * (opt['budget'] / 6) ** LAW.a, rel=0.25)
     low, high = result.iso_interval
     assert low < result.iso_law.exponent < high and high - low < 0.3
@@ -182,13 +183,13 @@ def test_fit_of_a_frontier_drawn_from_a_known_law(tmp_path):
 def test_predictions_use_the_ladder_or_the_given_size():
     result = frontier.fit_frontier(frontier.load_frontier(synthetic_rows(), 'rows'), resamples=5)
     best = frontier.predict(result, frontier.parse_prediction('C=3e12'))
-    losses = {size: float(result.law.loss(n, 3e12 / (6 * n))) for n, size in result.frontier.sizes}
+    losses = {size: float(result.laws['fresh'].loss(n, 3e12 / (6 * n))) for n, size in result.frontier.sizes}
     assert best['size'] == min(losses, key=losses.get) and best['loss'] == pytest.approx(min(losses.values()))
     n = params_of('e32l2')
     named = frontier.predict(result, frontier.parse_prediction(f'N={n},C=3e12'))
     assert named['size'] == 'e32l2' and named['D'] == pytest.approx(3e12 / (6 * n), rel=1e-3)
     other = frontier.predict(result, frontier.parse_prediction('n=20000, c=3e12'))
-    assert other['size'] is None and other['loss'] == pytest.approx(float(result.law.loss(2e4, other['D'])))
+    assert other['size'] is None and other['loss'] == pytest.approx(float(result.laws['fresh'].loss(2e4, other['D'])))
     for bad in ('N=1e4', 'C=-1', 'C=1e12,C=2e12', 'X=3'):
         with pytest.raises(MicrogptError, match='--predict'):
             frontier.parse_prediction(bad)
@@ -273,11 +274,11 @@ def test_the_table_warns_of_a_rate_at_the_grid_edge_and_of_diverged_runs():
     broken.update(diverged='Diverged: training diverged at step 9', val_loss=None, train_loss=None)
     found = frontier.load_frontier(rows, 'rows')
     assert broken not in found.rows and found.diverged == 1
-    text = frontier.loss_table(found)
+    text = analysis.loss_table(found)
     assert ("learning rate at the edge of the searched grid for e8l1, e16l1, e24l2, e32l2, e48l2, e64l3: "
             "a wider grid may find a better one") in text
     assert "1 run diverged at their size's tuned learning rate and is left out" in text
-    inside = frontier.loss_table(frontier.load_frontier(synthetic_rows(budgets=(1e10, 1e11)), 'rows'))
+    inside = analysis.loss_table(frontier.load_frontier(synthetic_rows(budgets=(1e10, 1e11)), 'rows'))
     assert 'edge' not in inside and 'diverged' not in inside
 
 
@@ -299,19 +300,19 @@ def test_the_passes_over_the_data_come_from_the_runs(repeated):
 
 
 def test_repeated_data_is_fitted_by_the_constrained_law_which_wins_the_held_out_budget(repeated):
-    assert repeated.constrained.R_star == pytest.approx(CONSTRAINED_LAW.R_star, rel=0.15)
+    assert repeated.laws['constrained'].R_star == pytest.approx(CONSTRAINED_LAW.R_star, rel=0.15)
     h = repeated.holdout
     assert h['budget'] == 3e12 and h['better'] == 'constrained' and h['told_apart']
     assert abs(h['laws']['constrained']['rel_error']) < 0.002 < abs(h['laws']['fresh']['rel_error'])
     errors = {kind: c['mean_abs_error'] for kind, c in h['laws'].items()}
     assert errors['constrained'] < errors['fresh'] / 2 and set(h['laws']['fresh']['sizes']) == set(plans.FRONTIER_SIZES)
     assert errors['fresh'] == pytest.approx(np.mean(np.abs(list(h['laws']['fresh']['sizes'].values()))))
-    text = frontier.fit_lines(repeated)
-    assert f"R_D*  = {repeated.constrained.R_star:.2f}" in text
+    text = analyze.fit_lines(repeated)
+    assert f"R_D*  = {repeated.laws['constrained'].R_star:.2f}" in text
     assert "the better on the held-out budget: the data-constrained law" in text
-    worth = float(repeated.constrained.effective_tokens(4 * repeated.unique_tokens)) / repeated.unique_tokens
+    worth = float(repeated.laws['constrained'].effective_tokens(4 * repeated.unique_tokens)) / repeated.unique_tokens
     assert f"4 passes are worth {worth:.2f}" in text
-    assert frontier.fit_json(repeated)['better'] == 'constrained'
+    assert analyze.fit_json(repeated)['better'] == 'constrained'
 
 
 def test_a_prediction_states_its_passes_range_and_where_it_leaves_the_runs(repeated):
@@ -327,7 +328,7 @@ def test_a_prediction_states_its_passes_range_and_where_it_leaves_the_runs(repea
     assert any("N 1,000,000 is outside the ladder's 1,328 to 151,936" in w for w in far['warnings'])
     many = frontier.predict(repeated, frontier.parse_prediction(f"N={params_of('e64l3')},C=1e13"))
     assert any('passes over the names are more than runs of this size made' in w for w in many['warnings'])
-    lines = frontier.prediction_lines({'C': 1e13}, many).splitlines()
+    lines = analyze.prediction_lines({'C': 1e13}, many).splitlines()
     assert 'by the data-constrained law' in lines[0] and lines[1].startswith('warning: ')
 
 
@@ -340,7 +341,7 @@ def test_a_prediction_that_rests_on_an_undetermined_parameter_says_so(repeated):
     assert "it depends on R_star, which these runs do not determine" in repeated_passes['warnings']
     fresh = frontier.predict(shaky, frontier.parse_prediction('C=1e11'), kind='fresh')
     assert "it depends on A, which these runs do not determine" in fresh['warnings']
-    text = frontier.fit_lines(shaky)
+    text = analyze.fit_lines(shaky)
     assert "not determined by these runs (the fresh-data law): A" in text
     assert any(line.startswith('  A     = ') and line.endswith('not determined by these runs')
                for line in text.splitlines())
@@ -369,5 +370,5 @@ def test_a_frontier_too_small_for_any_resample_says_nothing_is_determined():
     prediction = frontier.predict(result, frontier.parse_prediction('C=1e11'))
     assert any('which these runs do not determine' in w for w in prediction['warnings'])
     assert any(w.startswith('one seed only') for w in prediction['warnings'])
-    text = frontier.prediction_lines({'C': 1e11}, prediction)
+    text = analyze.prediction_lines({'C': 1e11}, prediction)
     assert 'nan' not in text and ('no range' in text or 'range [' in text)

@@ -19,7 +19,8 @@ from microgpt.data import load_docs, sha256_of, split_docs
 from microgpt.genome import Genome, load_genome
 from microgpt.reproducibility import (CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, describe_arithmetic, machine,
                                       same_arithmetic)
-from microgpt.scaling import frontier, sweep
+from microgpt.commands import analyze
+from microgpt.scaling import analysis, frontier, sweep
 
 EXPERIMENTS = REPO / 'experiments'
 DATA = REPO / 'input.txt'
@@ -213,14 +214,14 @@ def shipped_fit():
 @pytest.mark.slow
 def test_the_shipped_frontier_fit_is_analyze_fits_output(shipped_fit):
     found, result = shipped_fit
-    as_json = json.loads(json.dumps(frontier.fit_json(result)))
+    as_json = json.loads(json.dumps(analyze.fit_json(result)))
     assert close(json.loads((EXPERIMENTS / 'frontier-fit.json').read_text()), as_json)
     # As printed numbers within the fit's tolerance: another machine may round a last digit the
     # other way (D_opt 935,762 against 935,763), which that tolerance does not fix.
-    shown = frontier.loss_table(found, markdown=True) + '\n\n' + frontier.fit_lines(result)
+    shown = analysis.loss_table(found, markdown=True) + '\n\n' + analyze.fit_lines(result)
     assert same_print((EXPERIMENTS / 'frontier-fit.md').read_text(), shown + '\n')
     shown = documented()
-    fit_lines = frontier.fit_lines(result).splitlines()
+    fit_lines = analyze.fit_lines(result).splitlines()
     assert len(fit_lines) > 10 and any('held-out check' in line for line in fit_lines)
     for line in fit_lines:  # the held-out check's predicted and measured losses among them
         assert find_printed_line(line, shown), f"the scaling page lacks the fit line: {line}"
@@ -243,7 +244,7 @@ def test_a_run_beyond_the_frontier_lands_where_predict_says(shipped_fit, docs):
     landed = abs(check['val_loss'] / prediction['loss'] - 1) <= 0.02 and low <= check['val_loss'] <= high
     assert landed or prediction['warnings']
     assert landed, (check['val_loss'], prediction)  # and here it does land, warnings or not
-    line = frontier.prediction_lines({'N': check['params'], 'C': check['budget']}, prediction).splitlines()[0]
+    line = analyze.prediction_lines({'N': check['params'], 'C': check['budget']}, prediction).splitlines()[0]
     assert find_printed_line(line, documented()), f"the scaling page lacks the check's prediction: {line}"
     assert f"{check['val_loss']:.4f}" in documented()
 
@@ -709,8 +710,8 @@ def test_every_figure_in_the_scaling_page_prose_is_one_analyze_prints(shipped_fi
     values = {'N': check['params'], 'C': check['budget']}
     tables = subprocess.run([sys.executable, '-m', 'microgpt', 'analyze', *map(str, SWEEPS), '--markdown'],
                             capture_output=True, text=True, cwd=REPO, check=True).stdout
-    printed = '\n'.join([tables, frontier.fit_lines(result), f"{check['val_loss']:.4f}",
-                         frontier.prediction_lines(values, frontier.predict(result, values))])
+    printed = '\n'.join([tables, analyze.fit_lines(result), f"{check['val_loss']:.4f}",
+                         analyze.prediction_lines(values, frontier.predict(result, values))])
     prediction = frontier.predict(result, values)
     landed = f"{abs(check['val_loss'] / prediction['loss'] - 1):.2%}"  # how far the check run landed
     known = set(NUMBER.findall(printed + ' ' + landed)) | stated_constants(found.rows) | CITED_FIGURES

@@ -1,14 +1,17 @@
-"""`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with
---fit, the scaling law fitted to a frontier sweep. The evolve log's tables are laid out here;
-the sweeps' tables and the law's lines by microgpt.scaling."""
+"""`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with --fit,
+the scaling law fitted to a frontier sweep. The evolve log's tables and the law's lines are laid
+out here, the sweeps' tables by microgpt.scaling.analysis."""
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..console import decision_line, json_text
 from ..errors import MicrogptError
 from ..layout import format_table
-from ..scaling.fit import BOOTSTRAP_RESAMPLES
+from ..scaling import frontier as frontiers
+from ..scaling.fit import BOOTSTRAP_RESAMPLES, HUBER_DELTA, UNDETERMINED_FACTOR
+from ..scaling.frontier import passes_text
 from ..outputs import Output, check_outputs
 from .options import COUNT, POSITIVE, console
 
@@ -18,9 +21,8 @@ def _number(value):
 
 
 def evolution_report(path, log, markdown=False):
-    """Per generation: best (its mean and spread), mean and worst fitness, failures and
-    distinct architectures; the baselines and finalists, each as mean ± spread; the winner's
-    ancestry."""
+    """Per generation: best (mean and spread), mean and worst fitness, failures and distinct
+    architectures; the baselines and finalists as mean ± spread; the winner's ancestry."""
     from ..evolve.fitness import describe_score
     from ..evolve.lineage import ancestry_lines
     run = log.run
@@ -45,6 +47,159 @@ def evolution_report(path, log, markdown=False):
     return '\n\n'.join(parts)
 
 
+# --- the lines of --fit ---------------------------------------------------------------------------
+
+LAW_NAMES = {'fresh': 'the fresh-data law', 'constrained': 'the data-constrained law'}
+UNDETERMINED_MARK = "not determined by these runs"
+LAW_KEYS = (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4))
+
+
+def _interval(values, digits):
+    return f"[{values[0]:.{digits}f}, {values[1]:.{digits}f}]"
+
+
+def _parameter_lines(result, kind, *more):
+    """A line per parameter of the law `kind`: its value, its interval and what it means; more:
+    (name, key, digits, note) of parameters beyond LAW_KEYS."""
+    law, intervals, open_keys = result.laws[kind], result.intervals[kind], result.undetermined[kind]
+    lines = []
+    for name, key, digits, note in [(key, key, digits, '') for key, digits in LAW_KEYS] + list(more):
+        lines.append(f"  {name:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}"
+                     + (f"   ({note})" if note else '') + (f"  {UNDETERMINED_MARK}" if key in open_keys else ''))
+    return lines
+
+
+def _optimal_lines(result, kind):
+    lines = [f"compute-optimal size and tokens by {'the fitted law' if kind == 'fresh' else LAW_NAMES[kind]}:"]
+    for opt in result.optimal[kind]:
+        per = (f"{opt['D'] / opt['N']:.1f} per parameter" if kind == 'fresh'
+               else f"{passes_text(opt['epochs'])} passes")
+        lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens ({per}), "
+                     f"loss {opt['loss']:.4f}")
+    return lines
+
+
+def _law_lines(result):
+    dc, U = result.laws['constrained'], result.unique_tokens
+    lines = [f"fit of L(N, D) = E + A/N^alpha + B/D^beta to {len(result.frontier.rows)} runs (Huber loss, delta "
+             f"{HUBER_DELTA:g}, on log loss); 95% intervals from {result.resamples} bootstrap resamples of the "
+             f"runs:"]
+    lines += _parameter_lines(result, 'fresh', ('a', 'a', 4, "N_opt ~ C^a, a = beta/(alpha+beta); Chinchilla 0.46, "
+                                                            "Epoch's refit about 0.51"))
+    lines += _optimal_lines(result, 'fresh')
+    lines.append(f"data-constrained fit (Muennighoff et al. 2023): D replaced by D' = U + U R_D* (1 - exp(-R/R_D*)), "
+                 f"U one pass over the training names (about {U:,.0f} tokens, from the runs), R = D/U - 1 the passes "
+                 f"beyond the first; the same fit and resamples, all six parameters together:")
+    lines += _parameter_lines(result, 'constrained', ('R_D*', 'R_star', 2, "passes; the paper's fit 15.4"))
+    half = dc.R_star * np.log(2) + 1
+    lines.append(f"what passes over the same names are worth by the data-constrained law (in passes of fresh names): "
+                 f"a token of pass {half:.1f} is worth half a fresh one; "
+                 + ', '.join(f"{k} passes are worth {float(dc.effective_tokens(k * U)) / U:.2f}"
+                             for k in (2, 4, 8, 16, 64))
+                 + f"; no number of passes is worth more than {1 + dc.R_star:.2f}")
+    return lines + _optimal_lines(result, 'constrained')
+
+
+def _isoflop_lines(result):
+    lines = [f"IsoFLOP parabolas in log N (the best size and up to {frontiers.ISOFLOP_HALF_WINDOW} neighbours "
+             f"each side):"]
+    for curve in result.curves:
+        if curve.optimum:
+            n, loss = curve.optimum
+            lines.append(f"  C {curve.budget:.3g}: vertex N {n:,.0f}, loss {loss:.4f}")
+        else:
+            lines.append(f"  C {curve.budget:.3g}: no optimum inside the ladder ({curve.note})")
+    if result.iso_law:
+        interval = f"  {_interval(result.iso_interval, 3)}" if result.iso_interval else ''
+        lines.append(f"  IsoFLOP optima: N_opt = {result.iso_law.k:.3g} C^{result.iso_law.exponent:.3f}{interval} "
+                     f"(the exponent fitted to the vertices, Chinchilla's approach 2)")
+    else:
+        lines.append("  IsoFLOP optima: fewer than two inside the ladder, no power law")
+    return lines
+
+
+def _holdout_lines(h):
+    if not h:
+        return ["held-out check: needs at least three budgets"]
+    parts = [f"{LAW_NAMES[kind]} {c['predicted']:.4f} ({c['predicted_size']}, {c['rel_error']:+.2%})"
+             for kind, c in h['laws'].items()]
+    lines = [f"held-out check: fitted without the {h['budget']:.3g} FLOPs runs, the laws predict that "
+             f"budget's best loss as {'; '.join(parts)}; measured {h['measured']:.4f} ({h['measured_size']})"]
+    sizes = list(h['laws']['fresh']['sizes'])
+    for kind, c in h['laws'].items():
+        lines.append(f"  {LAW_NAMES[kind]} on each size run there: "
+                     + ', '.join(f"{size} {c['sizes'][size]:+.2%}" for size in sizes)
+                     + f"; mean absolute error {c['mean_abs_error']:.2%}")
+    close = ('' if h['told_apart'] else
+             ", by less than the seeds' typical spread, so the check does not tell the two apart")
+    return lines + [f"  the better on the held-out budget: {LAW_NAMES[h['better']]}{close}"]
+
+
+def _returns_lines(frontier, U):
+    typical = frontier.typical_spread()
+    if typical is None:
+        return ["returns of compute per size: one seed, so the spread between seeds is unknown and no change "
+                "between budgets is interpreted"]
+    lines = [f"returns of compute per size (a step to the next budget pays when the loss falls by more than "
+             f"the larger of the two points' seed half-ranges and their typical {typical:.4f}):"]
+    for r in frontiers.returns_of_compute(frontier):
+        lowest, paid = r['lowest'], r['last_paid']
+        text = (f"  {r['size']}: lowest {lowest.loss:.4f} at {lowest.budget:.3g} FLOPs "
+                f"({passes_text(lowest.D / U)} passes); ")
+        if not r['beyond']:
+            text += f"still paying at its largest budget, {paid.budget:.3g} FLOPs"
+        else:
+            text += (f"more compute stops paying after {paid.budget:.3g} FLOPs ({passes_text(paid.D / U)} passes): "
+                     + ', '.join(f"{s['budget']:.3g} changes it by {s['change']:+.4f}" for s in r['beyond']))
+        lines.append(text)
+    return lines
+
+
+def fit_lines(result):
+    lines = (_law_lines(result) + _isoflop_lines(result) + _holdout_lines(result.holdout)
+             + _returns_lines(result.frontier, result.unique_tokens))
+    for kind, keys in result.undetermined.items():
+        if keys:
+            lines.append(f"not determined by these runs ({LAW_NAMES[kind]}): {', '.join(keys)}: their 95% interval "
+                         f"spans more than a factor of {UNDETERMINED_FACTOR:g} or reaches a bound; "
+                         f"--predict warns when a prediction depends on them")
+    return '\n'.join(lines)
+
+
+def fit_json(result):
+    iso = result.iso_law
+    out = dict(result.laws['fresh'].to_dict(), ci=result.intervals['fresh'], holdout=None,
+               runs=len(result.frontier.rows), resamples=result.resamples, lr=result.frontier.lr,
+               compute_optimal=result.optimal['fresh'],
+               isoflop=dict(vertices=[dict(budget=c.budget, N=c.optimum[0], loss=c.optimum[1])
+                                      for c in result.curves if c.optimum],
+                            a=iso.exponent if iso else None, a_ci=result.iso_interval, k=iso.k if iso else None),
+               unique_tokens=result.unique_tokens, undetermined=result.undetermined,
+               data_constrained=dict(result.laws['constrained'].to_dict(), ci=result.intervals['constrained'],
+                                     compute_optimal=result.optimal['constrained']),
+               better=result.better)
+    if result.holdout:
+        out['holdout'] = {k: result.holdout[k] for k in ('budget', 'measured', 'measured_size', 'laws', 'better',
+                                                           'told_apart')}
+    return out
+
+
+def prediction_lines(values, prediction):
+    which = ("the ladder's best size, " if 'N' not in values else "") + (prediction['size'] or "a model")
+    low, high = prediction['range']
+    spread = prediction['seed_spread']
+    widened = f", widened by the seeds' typical half-range {spread:.4f}" if spread else ''
+    if np.isnan(low):
+        span = "no range: no bootstrap resample of the runs could be fitted"
+    else:
+        span = f"range [{low:.4f}, {high:.4f}] (the bootstrap fits' 95% interval{widened})"
+    lines = [f"predicted loss at C {values['C']:.3g} FLOPs for {which} (N {prediction['N']:,.0f}, D "
+             f"{prediction['D']:,.0f} tokens, {passes_text(prediction['passes'])} passes over the training names) by "
+             f"{LAW_NAMES[prediction['law']]}: {prediction['loss']:.4f}, {span}"]
+    lines += [f"warning: {w}" for w in prediction['warnings']]
+    return '\n'.join(lines)
+
+
 def plot_line(plot_path):
     return f"plot saved to {plot_path}"
 
@@ -67,22 +222,21 @@ def check_files(files, plot_path, fit, as_json, predict):
 
 def show_law(out, results, plot_path, markdown, as_json, predict, resamples=None):
     """--fit: the law, its intervals, the optima, the held-out check; or its prediction."""
-    from ..scaling import frontier as frontiers
-    from ..scaling.analysis import load_sweeps
+    from ..scaling.analysis import load_sweeps, loss_table
+    from ..scaling.frontier_plot import plot_frontier
     values = frontiers.parse_prediction(predict) if predict else None
     rows = [row for sweep in load_sweeps(results, warn=out.info) for row in sweep.rows]
     found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
-    frontiers.check_fittable(found)
     result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
     if values:
         prediction = frontiers.predict(result, values)
-        out.out(json_text(prediction) if as_json else frontiers.prediction_lines(values, prediction))
+        out.out(json_text(prediction) if as_json else prediction_lines(values, prediction))
     elif as_json:
-        out.out(json_text(frontiers.fit_json(result)))
+        out.out(json_text(fit_json(result)))
     else:
-        out.out(frontiers.loss_table(found, markdown) + '\n\n' + frontiers.fit_lines(result))
+        out.out(loss_table(found, markdown) + '\n\n' + fit_lines(result))
     if plot_path:
-        frontiers.plot_frontier(result, plot_path)
+        plot_frontier(result, plot_path)
         out.info(plot_line(plot_path))
 
 

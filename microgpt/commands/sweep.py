@@ -5,6 +5,7 @@ import click
 from ..console import format_duration, worker_died_line
 from ..errors import require_positive
 from ..scaling import plans
+from ..scaling.sweep import FrontierStages, run_sweep
 from ..training import TRAIN_DEFAULTS
 from .options import (COUNT, DEFAULT_GENOME_READ, POSITIVE, apply, command_argv, console, data_option, data_read,
                       engine_option, list_only, parallel_options, seed_option)
@@ -59,7 +60,6 @@ def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=N
     given, refuses a plan the data cannot run, before any run."""
     from ..data import load_dataset
     from ..outputs import Output, check_outputs
-    from ..scaling.sweep import run_sweep
     from ..limits import check_worker_processes
     require_positive('workers', workers)
     if not cluster:
@@ -189,7 +189,6 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
       microgpt sweep frontier                      # the default grid
       microgpt sweep frontier --sizes e32l2 --budgets 1e11 --seeds 1
     """
-    from ..scaling.sweep import FrontierStages
     out = console()
     stages = FrontierStages(plans.parse_sizes(sizes, plans.FRONTIER_SIZES), plans.parse_budgets(budgets), seed,
                             seeds, plans.parse_lr_grid(lr_grid), tune_budget, batch_size, engine)

@@ -1,9 +1,6 @@
-"""Scaling analysis of sweep results: per sweep, loss against steps or parameters (mean over
-its seeds), the change from each run to the next and its return (loss drop per 1,000 steps or
-parameters), told apart from noise only when it exceeds the tolerance (by default the spread
-between seeds; with one seed, the typical spread the shipped multi-seed sweeps measured for
-runs that long), and a plot of loss against steps / parameters on a log axis (matplotlib, the
-`plot` extra)."""
+"""The tables and plot of sweep results: per sweep, loss against steps or parameters (mean over
+its seeds), each change and its return, told apart from noise only beyond the tolerance (the
+spread between seeds, or the typical one of runs that long)."""
 import statistics
 from dataclasses import dataclass
 
@@ -71,7 +68,7 @@ class Sweep:
         return max(spreads) if spreads else None
 
     def one_split(self):
-        """Whether every seed is scored on one validation split (else each seed draws its own)."""
+        """Whether every seed is scored on one validation split."""
         return 'split_seed' in self.rows[0]
 
     def title(self):
@@ -100,14 +97,12 @@ def _seedless_key(row):
 
 
 def group_sweeps(rows, warn=None):
-    """Rows -> sweeps, in order of first appearance; the seeds of one sweep go together. A
-    run found more than once (the same settings and data in several files) counts once: its
-    newest row, said on warn."""
-    newest, order = {}, []
+    """Rows -> sweeps, in order of first appearance, the seeds of one sweep together; a run found
+    more than once counts once: its newest row, said on warn."""
+    newest = {}  # in order of first appearance
     for row in rows:
         key = run_key(row)
         if key not in newest:
-            order.append(key)
             newest[key] = row
         elif row.get('finished_at', '') >= newest[key].get('finished_at', ''):
             if warn:
@@ -115,8 +110,7 @@ def group_sweeps(rows, warn=None):
                      f"using the newest ({row.get('_file')}, finished {row.get('finished_at')})")
             newest[key] = row
     groups = {}
-    for key in order:
-        row = newest[key]
+    for row in newest.values():
         groups.setdefault(_seedless_key(row), []).append(row)
     return [Sweep(sorted(group, key=lambda row: (row[X_FIELD[row['sweep']]], row['seed'])))
             for group in groups.values()]
@@ -138,11 +132,9 @@ def load_sweeps(paths, warn):
 
 
 def tolerance_of(sweep, tolerance=None, steps=None):
-    """(the loss difference below which two runs of up to `steps` steps are not told apart,
-    where it comes from). The given tolerance; else the larger of the sweep's spread between
-    seeds (with one seed, the typical spread of runs that long: TYPICAL_SEED_SPREAD) and the
-    stated cross-machine drift of runs that long (a difference smaller than either may not hold
-    on another seed or another machine); (None, why) when the spread is unknown."""
+    """(the loss difference below which two runs of up to `steps` steps are not told apart, where
+    it comes from): the given tolerance, else the larger of the seeds' spread (with one seed,
+    TYPICAL_SEED_SPREAD) and the cross-machine drift; (None, why) when the spread is unknown."""
     from ..reproducibility import cross_machine_tolerance
     if tolerance is not None:
         return tolerance, "the given tolerance"
@@ -181,8 +173,7 @@ def changes(sweep):
 
 
 def returns(sweep):
-    """Return on investment from the previous x: the loss drop per 1,000 more steps (steps
-    sweep) or parameters (params sweep); None first."""
+    """The loss drop per 1,000 more steps or parameters from the previous x; None first."""
     xs = sweep.xs
     return [None] + [-change / ((b - a) / 1000) for change, a, b in zip(changes(sweep)[1:], xs, xs[1:])]
 
@@ -199,16 +190,17 @@ def verdict(sweep, tolerance=None):
     def tol(i, j):
         return tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i], xs[j]))
 
-    if all(tol(i, best)[0] is None for i in range(len(xs))):
+    to_best = [tol(i, best) for i in range(len(xs))]  # each run's (tolerance, source) against the best
+    if all(t is None for t, _ in to_best):
         return (f"validation loss {losses[0]:.4f} at {xs[0]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}; "
-                f"differences between runs are not interpreted ({tol(0, best)[1]}: run more seeds or "
+                f"differences between runs are not interpreted ({to_best[0][1]}: run more seeds or "
                 f"give --tolerance)")
-    level = next(i for i in range(len(xs)) if tol(i, best)[0] is not None and losses[i] <= losses[best] + tol(i, best)[0])
+    level = next(i for i, (t, _) in enumerate(to_best) if t is not None and losses[i] <= losses[best] + t)
     if level == len(xs) - 1:
         t, source = tol(len(xs) - 2, len(xs) - 1)
         return (f"validation loss still falls beyond the tolerance ({plus_minus(t)}, {source}) at the last run: "
                 f"{losses[-2]:.4f} at {xs[-2]:,} {unit}, {losses[-1]:.4f} at {xs[-1]:,}")
-    t, source = tol(level, best)
+    t, source = to_best[level]
     if level == best:
         text = f"lowest validation loss {losses[best]:.4f} at {xs[best]:,} {unit}"
     else:
@@ -216,21 +208,18 @@ def verdict(sweep, tolerance=None):
                 f"{xs[best]:,} {unit}) already at {xs[level]:,}")
     text += (f" (tolerance {plus_minus(t)}, {source}): more {unit} beyond {xs[level]:,} are not "
              f"shown to pay")
-    worse = [i for i in range(best + 1, len(xs)) if tol(i, best)[0] is not None
-             and losses[i] > losses[best] + tol(i, best)[0]]
+    worse = [i for i in range(best + 1, len(xs)) if to_best[i][0] is not None
+             and losses[i] > losses[best] + to_best[i][0]]
     if worse:
         i = worse[-1]
         text += (f"; at {xs[i]:,} it is worse by {losses[i] - losses[best]:.4f}, beyond its tolerance "
-                 f"({plus_minus(tol(i, best)[0])})")
+                 f"({plus_minus(to_best[i][0])})")
     return text
 
 
-def _marked(value, tol, digits=4):
-    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown)
-    where there is none to compare with."""
-    if tol is None:
-        return f"{value:+.{digits}f} (spread unknown)"
-    return f"{value:+.{digits}f}" + (" (noise)" if tol[1] else '')
+def _marked(value, noise):
+    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown) without one."""
+    return f"{value:+.4f}" + (" (spread unknown)" if noise is None else " (noise)" if noise else '')
 
 
 def table_rows(sweep, tolerance=None):
@@ -249,8 +238,8 @@ def table_rows(sweep, tolerance=None):
         if change is None:
             change_text = roi_text = '-'
         else:
-            within = None if tol is None else (tol, abs(change) <= tol)
-            change_text, roi_text = _marked(change, within), _marked(roi, within)
+            noise = None if tol is None else abs(change) <= tol
+            change_text, roi_text = _marked(change, noise), _marked(roi, noise)
         spread = sweep.spread(x)
         body.append([str(first[f]) for f in size_columns] + [
             f"{first['steps']:,}", f"{first['params']:,}",
@@ -279,7 +268,7 @@ def report(sweeps, markdown=False, tolerance=None):
     parts = []
     for sweep in sweeps:
         if sweep.kind == 'frontier':
-            from .frontier import load_frontier, loss_table
+            from .frontier import load_frontier
             parts.append(loss_table(load_frontier(sweep.rows, 'the results'), markdown))
             continue
         header, body = table_rows(sweep, tolerance)
@@ -289,14 +278,52 @@ def report(sweeps, markdown=False, tolerance=None):
     return '\n\n'.join(parts)
 
 
+def spread_text(frontier):
+    """What a ± of the frontier spans."""
+    if max(len(p.rows) for p in frontier.points) < 2:
+        return "one seed, so the spread between seeds is unknown"
+    seeds = sorted({r['seed'] for r in frontier.rows})
+    return (f"± half the range of seeds {', '.join(map(str, seeds))} on one validation split "
+            f"(the seeds draw the initialization and the batches, not the split)")
+
+
+def loss_table(frontier, markdown=False):
+    """Validation loss by size (rows) and budget (columns): mean over seeds, ± half their range."""
+    budgets = frontier.budgets
+    seeds = max(len(p.rows) for p in frontier.points)
+    header = ['size', 'params', 'lr'] + [f"{b:.3g} FLOPs" for b in budgets]
+    body = []
+    for n, size in frontier.sizes:
+        cells = [size, f"{n:,}", f"{frontier.lr[size]:g}"]
+        for budget in budgets:
+            point = next((p for p in frontier.points if p.size == size and p.budget == budget), None)
+            cells.append('-' if point is None else
+                         f"{point.loss:.4f}" + (f" ± {point.spread:.4f}" if len(point.rows) > 1 else ''))
+        body.append(cells)
+    pairs = len(frontier.sizes) * len(budgets)
+    run = '' if len(frontier.points) == pairs else f" ({len(frontier.points)} of the {pairs} pairs run)"
+    title = (f"frontier sweep: {len(frontier.sizes)} sizes x {len(budgets)} budgets{run} x up to {seeds} seeds, "
+             f"{len(frontier.rows)} runs; validation loss, mean {spread_text(frontier)}")
+    title = f"**{title}**" if markdown else title
+    notes = []
+    edge = [size for _, size in frontier.sizes if frontier.lr[size] in (min(frontier.lr_grid), max(frontier.lr_grid))
+            and len(frontier.lr_grid) > 1]
+    if edge:
+        notes.append(f"learning rate at the edge of the searched grid for {', '.join(edge)}: "
+                     f"a wider grid may find a better one")
+    if frontier.diverged:
+        notes.append(f"{frontier.diverged} run{'s' if frontier.diverged > 1 else ''} diverged at their "
+                     f"size's tuned learning rate and {'are' if frontier.diverged > 1 else 'is'} left out")
+    return '\n\n'.join([title, format_table(header, body, markdown)] + notes)
+
+
 # --- the plot -------------------------------------------------------------------------------------
 
 SWEEP_AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
 
 
 def plot_sweeps(sweeps, out_path):
-    """Validation (solid) and training (dashed) loss against steps / params, log x axis,
-    one panel per kind of sweep; written atomically in the format of out_path's suffix."""
+    """Validation (solid) and training (dashed) loss against steps / params, one panel per kind."""
     from ..plots import figure_class, save_figure
     Figure = figure_class()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator

@@ -1,27 +1,13 @@
-"""Fitting a scaling law in numpy alone: L(N, D) = E + A / N^alpha + B / D^beta, and its
-data-constrained form, where D is replaced by the effective data D' of repeated tokens.
+"""Fitting a scaling law in numpy alone: L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al.
+2022, approach 3, as Besiroglu et al. 2024 redid it), and its data-constrained form (Muennighoff
+et al. 2023, eq. 5), where D becomes the effective tokens D' of data repeated over passes.
 
-The method is Hoffmann et al. 2022 (Chinchilla, approach 3) as Besiroglu et al. 2024 redid it:
-minimize a Huber loss (delta 1e-3) of the residuals of log L from a grid of starting points.
-The fit works on log L written as a log-sum-exp of (e, a - alpha log N, b - beta log D), with
-E, A, B = exp(e, a, b), so the three terms stay positive. Each start is a grid point of
-(alpha, beta) whose E, A, B come from a linear least-squares solve (for fixed exponents the
-law is linear in them); from there a Levenberg-Marquardt search with Huber weights (IRLS)
-moves all five together. The best end point of all starts is the fit.
-
-The data-constrained law is that of Muennighoff et al. 2023 ("Scaling Data-Constrained
-Language Models", arXiv 2305.16264, eq. 5): with U unique tokens (one pass over the data) and
-R = D/U - 1 repetitions beyond the first pass, D' = U + U R_D* (1 - exp(-R / R_D*)); a
-repeated token is worth exp(-R / R_D*) of a fresh one, and no amount of repetition gives more
-than U (1 + R_D*). The paper fits the fresh-data law first and R_D* (and R_N*, the like decay of
-parameters beyond the compute-optimal size for U) to repeated runs afterwards; here all six of
-E, A, B, alpha, beta and R_D* are fitted together the same way as the five of the fresh law
-(few runs stay within one pass over so small a data set), and R_N* is not fitted.
-
-Also here: bootstrap intervals over runs, which parameters they leave undetermined, the
-compute-optimal size of a budget under the
-fitted law, IsoFLOP parabolas in log N and power laws fitted in log-log space.
-"""
+Each fit minimizes a Huber loss of log L's residuals (log L written as a log-sum-exp of e,
+a - alpha log N and b - beta log D, so that E, A, B = exp(e, a, b) stay positive) by
+Levenberg-Marquardt from a grid of starting exponents, the best end point winning. Unlike the
+paper, R_D* is fitted together with the other five (few runs stay within one pass over so small
+a data set); R_N* is not fitted. Also here: bootstrap intervals, the compute-optimal size of a
+budget, IsoFLOP parabolas and power laws in log-log space."""
 import itertools
 import math
 from dataclasses import dataclass
@@ -36,8 +22,7 @@ START_EXPONENTS = (0.1, 0.25, 0.4, 0.6, 0.9, 1.3)
 MAX_ITERATIONS = 400
 BOOTSTRAP_RESAMPLES = 200
 CONFIDENCE = 0.95
-# R_D* of the data-constrained law is searched between these (in passes over the data); an
-# interval reaching either says the runs do not determine it.
+# R_D* is searched between these (passes); an interval reaching either leaves it undetermined.
 R_STAR_BOUNDS = (0.05, 1e4)
 LOG_R_STAR_BOUNDS = (math.log(R_STAR_BOUNDS[0]), math.log(R_STAR_BOUNDS[1]))
 START_R_STARS = (1.0, 4.0, 16.0, 64.0, 512.0)
@@ -56,7 +41,7 @@ class Law:
 
     @property
     def a(self):
-        """The exponent of the compute-optimal size, N_opt ~ C^a when C is proportional to N D."""
+        """The exponent of the compute-optimal size, N_opt ~ C^a when C ~ N D."""
         return self.beta / (self.alpha + self.beta)
 
     def loss(self, N, D):
@@ -66,15 +51,11 @@ class Law:
     def to_dict(self):
         return dict(E=self.E, A=self.A, B=self.B, alpha=self.alpha, beta=self.beta, a=self.a)
 
-    @property
-    def params(self):
-        return PARAMS
-
 
 @dataclass(frozen=True)
 class DataConstrainedLaw(Law):
-    """L(N, D) = E + A / N^alpha + B / D'^beta, D' the effective tokens of D trained on a data
-    set of `unique_tokens` (one pass), repeated tokens decaying in value over R_star passes."""
+    """L(N, D) = E + A / N^alpha + B / D'^beta: D' the effective tokens of D over a data set of
+    `unique_tokens` (one pass), repeated tokens decaying in value over R_star passes."""
     R_star: float = math.inf
     unique_tokens: float = math.inf
 
@@ -87,10 +68,6 @@ class DataConstrainedLaw(Law):
     def to_dict(self):
         return dict(super().to_dict(), R_star=self.R_star)
 
-    @property
-    def params(self):
-        return CONSTRAINED_PARAMS
-
 
 def huber(r, delta=HUBER_DELTA):
     """Quadratic within delta of 0, linear beyond (so a few bad runs cannot pull the fit)."""
@@ -98,12 +75,11 @@ def huber(r, delta=HUBER_DELTA):
     return np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))
 
 
-# --- the objective over theta = (e, a, b, alpha, beta[, r]) -----------------------------------
+# --- the objective over theta = (e, a, b, alpha, beta[, log R_D*]) ---------------------------
 
 def effective_tokens(D, unique_tokens, r_star):
-    """(D', R, exp(-R / R*)) of the data-constrained law: D' counts the first pass over the
-    unique tokens U in full and each later token at a value that decays with the passes
-    already made, D' = U + U R* (1 - exp(-R / R*)), R = D / U - 1 (>= 0)."""
+    """(D', R, exp(-R / R*)): D' = U + U R* (1 - exp(-R / R*)) counts the first pass over the U
+    unique tokens in full and later ones decayed by the passes made, R = D / U - 1 (>= 0)."""
     D = np.asarray(D, float)
     repeats = np.maximum(D / unique_tokens - 1.0, 0.0)
     decay = np.exp(-repeats / r_star)
@@ -119,8 +95,7 @@ def _log_effective_tokens(log_d, r, unique_tokens):
 
 
 def _residuals_and_jacobian(theta, log_n, log_d, log_l, unique_tokens=None):
-    """log L's residuals and their Jacobian in theta; theta has a sixth entry, log R_D*, when
-    unique_tokens is given (the data-constrained law)."""
+    """log L's residuals and their Jacobian in theta (with log R_D* sixth when unique_tokens is given)."""
     e, a, b, alpha, beta = theta[:5]
     if unique_tokens is not None:
         log_d, d_log_d = _log_effective_tokens(log_d, theta[5], unique_tokens)
@@ -136,15 +111,17 @@ def _residuals_and_jacobian(theta, log_n, log_d, log_l, unique_tokens=None):
     return log_pred - log_l, np.column_stack(columns)
 
 
-def _objective(theta, log_n, log_d, log_l, delta, unique_tokens=None):
-    r, _ = _residuals_and_jacobian(theta, log_n, log_d, log_l, unique_tokens)
-    return float(huber(r, delta).sum())
+def _ranked_starts(N, D, L, delta, unique_tokens):
+    """The grid's starts, the lowest objective first."""
+    logs = np.log(N), np.log(D), np.log(L)
+    return sorted(grid_starts(N, D, L, unique_tokens),
+                  key=lambda theta: float(huber(_residuals_and_jacobian(theta, *logs, unique_tokens)[0], delta).sum()))
 
 
-def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS, unique_tokens=None):
+def _minimize(theta, log_n, log_d, log_l, delta, unique_tokens=None):
     """Levenberg-Marquardt on the Huber objective: each step solves the Gauss-Newton system
-    with IRLS weights (1 inside delta, delta/|r| outside), damped until the objective falls.
-    log R_D* (the data-constrained law's sixth entry) is held inside LOG_R_STAR_BOUNDS."""
+    with IRLS weights (1 inside delta, delta/|r| outside), damped until the objective falls;
+    log R_D* stays inside LOG_R_STAR_BOUNDS."""
     theta = np.asarray(theta, float)
     size = len(theta)
 
@@ -154,7 +131,7 @@ def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS, 
     r, jac = evaluate(theta)
     value = float(huber(r, delta).sum())
     damping = 1e-3
-    for _ in range(max_iterations):
+    for _ in range(MAX_ITERATIONS):
         abs_r = np.abs(r)
         grad_weight = np.where(abs_r <= delta, r, delta * np.sign(r))  # the Huber loss's derivative
         gradient = jac.T @ grad_weight
@@ -188,8 +165,8 @@ def _minimize(theta, log_n, log_d, log_l, delta, max_iterations=MAX_ITERATIONS, 
 
 
 def _linear_start(alpha, beta, N, D, L):
-    """For fixed exponents, the E, A, B >= 0 that best fit L in relative error (every subset
-    of the three solved by least squares, the best one with no negative value kept)."""
+    """For fixed exponents, the log E, A, B (each >= 0) that best fit L in relative error: the best
+    least-squares solve of any subset of the three with no negative value."""
     columns = np.column_stack([np.ones_like(N), N ** -alpha, D ** -beta]) / L[:, None]
     best, best_error = None, np.inf
     for k in (1, 2, 3):
@@ -230,35 +207,32 @@ def _law_of(theta, unique_tokens=None):
     return DataConstrainedLaw(**common, R_star=math.exp(float(theta[5])), unique_tokens=float(unique_tokens))
 
 
-def grid_starts(N, D, L, exponents=START_EXPONENTS, unique_tokens=None, r_stars=START_R_STARS):
-    """The starting points: every (alpha, beta) pair (and R_D* of r_stars, for the
-    data-constrained law), with the linear solve's E, A, B on the (effective) tokens."""
+def grid_starts(N, D, L, unique_tokens=None):
+    """Every (alpha, beta) pair (with each of START_R_STARS for the data-constrained law), with
+    the linear solve's E, A, B on the (effective) tokens."""
     if unique_tokens is None:
         return [np.r_[_linear_start(alpha, beta, N, D, L), alpha, beta]
-                for alpha in exponents for beta in exponents]
+                for alpha in START_EXPONENTS for beta in START_EXPONENTS]
     starts = []
-    for r_star in r_stars:
-        effective = DataConstrainedLaw(1, 1, 1, 0, 0, R_star=r_star, unique_tokens=unique_tokens).effective_tokens(D)
+    for r_star in START_R_STARS:
+        effective = effective_tokens(D, unique_tokens, r_star)[0]
         starts += [np.r_[_linear_start(alpha, beta, N, effective, L), alpha, beta, math.log(r_star)]
-                   for alpha in exponents for beta in exponents]
+                   for alpha in START_EXPONENTS for beta in START_EXPONENTS]
     return starts
 
 
 def fit_law(N, D, L, delta=HUBER_DELTA, starts=None, unique_tokens=None):
-    """The law minimizing the Huber loss of log-loss residuals; returns (law, objective).
-    With unique_tokens (one pass over the data), the data-constrained law.
-
-    starts: thetas (log E, log A, log B, alpha, beta[, log R_D*]) to search from; default the grid."""
+    """(law, objective): the law minimizing the Huber loss of log-loss residuals from `starts`
+    (thetas; default the grid); the data-constrained law when unique_tokens (one pass) is given."""
     N, D, L = _as_arrays(N, D, L)
     size = len(PARAMS) + (unique_tokens is not None)
     if len(L) < size:
         raise ValueError(f"{len(L)} points cannot fit {size} parameters")
     log_n, log_d, log_l = np.log(N), np.log(D), np.log(L)
-    if starts is None:
-        starts = grid_starts(N, D, L, unique_tokens=unique_tokens)
-        if unique_tokens is not None:  # refine the most promising of the larger grid only
-            starts = sorted(starts, key=lambda t: _objective(t, log_n, log_d, log_l, delta, unique_tokens))
-            starts = starts[:len(START_EXPONENTS) ** 2]
+    if starts is None and unique_tokens is None:
+        starts = grid_starts(N, D, L)
+    elif starts is None:  # refine the most promising of the larger grid only
+        starts = _ranked_starts(N, D, L, delta, unique_tokens)[:len(START_EXPONENTS) ** 2]
     best, best_value = None, np.inf
     for start in starts:
         theta, value = _minimize(start, log_n, log_d, log_l, delta, unique_tokens=unique_tokens)
@@ -267,49 +241,44 @@ def fit_law(N, D, L, delta=HUBER_DELTA, starts=None, unique_tokens=None):
     return _law_of(best, unique_tokens), best_value
 
 
-def percentile_interval(values, confidence=CONFIDENCE):
-    """[low, high] holding `confidence` of the values; [nan, nan] when there are none."""
+def percentile_interval(values):
+    """[low, high] holding CONFIDENCE of the values; [nan, nan] when there are none."""
     if len(values) == 0:
         return [math.nan, math.nan]
-    tail = (1 - confidence) / 2 * 100
+    tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(np.asarray(values, float), [tail, 100 - tail])
     return [float(low), float(high)]
 
 
 def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HUBER_DELTA, groups=None):
-    """Laws of law's kind fitted to resamples of the points (drawn with replacement; with
-    `groups`, whole groups are drawn, e.g. all seeds of a run together). Each resample starts
-    from the full fit and from the grid's best few starts, which keeps 200 resamples to seconds."""
+    """Laws of law's kind fitted to resamples of the points drawn with replacement (whole
+    `groups` when given). Each starts from the full fit and the grid's best three: seconds for 200."""
     N, D, L = _as_arrays(N, D, L)
     unique_tokens = law.unique_tokens if isinstance(law, DataConstrainedLaw) else None
     rng = np.random.default_rng(seed)
-    log_n, log_d, log_l = np.log(N), np.log(D), np.log(L)
-    ranked = sorted(grid_starts(N, D, L, unique_tokens=unique_tokens),
-                    key=lambda t: _objective(t, log_n, log_d, log_l, delta, unique_tokens))
-    starts = [_theta_of(law)] + ranked[:3]
+    starts = [_theta_of(law)] + _ranked_starts(N, D, L, delta, unique_tokens)[:3]
     groups = np.arange(len(L)) if groups is None else np.asarray(groups)
     members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     laws = []
     for _ in range(resamples):
         picked = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        if len(np.unique(picked)) < len(law.params):
+        if len(np.unique(picked)) < len(PARAMS) + (unique_tokens is not None):
             continue
         laws.append(fit_law(N[picked], D[picked], L[picked], delta, starts=starts, unique_tokens=unique_tokens)[0])
     return laws
 
 
-def law_intervals(laws, confidence=CONFIDENCE, like=None):
-    """{E, A, B, alpha, beta, a[, R_star]: [low, high]}: percentile intervals of bootstrapped laws;
-    [nan, nan] each when no resample could be fitted (then the keys are those of `like`)."""
+def law_intervals(laws, like=None):
+    """{parameter: [low, high]} of bootstrapped laws; [nan, nan] each (keys of `like`) when there are none."""
     if not laws:
         return {key: [math.nan, math.nan] for key in like.to_dict()}
-    return {key: percentile_interval([law.to_dict()[key] for law in laws], confidence)
+    return {key: percentile_interval([law.to_dict()[key] for law in laws])
             for key in laws[0].to_dict()}
 
 
 def undetermined(intervals):
-    """The parameters whose interval the runs leave open: spanning more than a factor of
-    UNDETERMINED_FACTOR, not above 0, or reaching a bound of the search (R_D*)."""
+    """The parameters whose interval spans more than UNDETERMINED_FACTOR, is not above 0, or
+    reaches a bound of R_D*'s search."""
     found = []
     for key, (low, high) in intervals.items():
         at_bound = key == 'R_star' and (low <= R_STAR_BOUNDS[0] * (1 + 1e-6) or high >= R_STAR_BOUNDS[1] * (1 - 1e-6))
@@ -329,9 +298,6 @@ class PowerLaw:
     def __call__(self, x):
         return self.k * np.asarray(x, float) ** self.exponent
 
-    def inverse(self, y):
-        return (np.asarray(y, float) / self.k) ** (1 / self.exponent)
-
 
 def fit_power_law(x, y):
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -341,17 +307,14 @@ def fit_power_law(x, y):
     return PowerLaw(k=float(math.exp(intercept)), exponent=float(slope))
 
 
-def compute_optimal(law, budget, flops_per_token, n_range=(1e1, 1e12)):
-    """(N, D) minimizing law.loss(N, D) among models that spend `budget` FLOPs, where a model
-    of N parameters costs flops_per_token(N) per trained token (so D = budget / that).
-
-    The loss along a budget is one valley in log N: a coarse grid finds it, golden-section
-    search refines it."""
+def compute_optimal(law, budget, flops_per_token):
+    """(N, D) minimizing law.loss(N, D) at `budget` FLOPs, D = budget / flops_per_token(N): the
+    loss along a budget is one valley in log N, found on a coarse grid and refined by golden section."""
     def loss_at(log_n):
         n = math.exp(log_n)
         return float(law.loss(n, budget / float(flops_per_token(n))))
 
-    lo, hi = math.log(n_range[0]), math.log(n_range[1])
+    lo, hi = math.log(1e1), math.log(1e12)
     grid = np.linspace(lo, hi, 400)
     values = [loss_at(x) for x in grid]
     i = int(np.argmin(values))
@@ -386,8 +349,7 @@ class Parabola:
 
 
 def fit_parabola(N, L):
-    """The least-squares parabola of L against ln N, or None when it does not open upwards
-    (no minimum) or fewer than 3 distinct sizes are given."""
+    """The least-squares parabola of L against ln N; None below 3 distinct sizes or with no minimum."""
     N, L = np.asarray(N, float), np.asarray(L, float)
     if len(np.unique(N)) < 3:
         return None

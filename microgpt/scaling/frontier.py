@@ -1,206 +1,381 @@
-"""The compute-optimal frontier as `analyze --fit` shows it: the table of loss by size and
-budget, the fitted laws' lines, their JSON, a prediction's lines, and the plots
-(frontier_plot.py). The fitting itself is in frontier_fit.py."""
+"""The compute-optimal frontier of a `sweep frontier` results file, fitted: loss by size and
+budget, the fresh-data and data-constrained laws L(N, D) with bootstrap intervals, the
+compute-optimal size of each budget, IsoFLOP parabolas, a held-out check of both laws, where
+more compute stops paying, and predictions with their range and warnings. N counts every
+parameter, D the tokens trained, C the exact FLOPs of training (microgpt.flops)."""
+import statistics
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from ..layout import format_table
+from ..errors import MicrogptError
 from . import fit
-from .frontier_fit import (ISOFLOP_HALF_WINDOW, check_fittable, fit_frontier, load_frontier,  # noqa: F401
-                           one_pass_tokens, parse_prediction, passes_text, predict, returns_of_compute)
-from .frontier_plot import plot_frontier  # noqa: F401
+from .plans import tuned_lrs
+from .sweep import sweep_key
 
-LAW_NAMES = {'fresh': 'the fresh-data law', 'constrained': 'the data-constrained law'}
-UNDETERMINED_MARK = "not determined by these runs"
-LAW_KEYS = (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4))
+# An IsoFLOP parabola is fitted to the best size of a budget and up to this many on each side.
+ISOFLOP_HALF_WINDOW = 2
 
 
-def _interval(values, digits):
-    return f"[{values[0]:.{digits}f}, {values[1]:.{digits}f}]"
+@dataclass
+class Point:
+    """One size at one budget: its runs (one per seed)."""
+    size: str
+    budget: float
+    rows: list
+
+    @property
+    def N(self):
+        return self.rows[0]['params']
+
+    @property
+    def loss(self):
+        return statistics.fmean(row['val_loss'] for row in self.rows)
+
+    @property
+    def spread(self):
+        """Half the range of the seeds' losses (0 for one seed)."""
+        losses = [row['val_loss'] for row in self.rows]
+        return (max(losses) - min(losses)) / 2
+
+    @property
+    def D(self):
+        return statistics.fmean(row['tokens'] for row in self.rows)
 
 
-def spread_text(frontier):
-    """What a ± of the frontier spans."""
-    if max(len(p.rows) for p in frontier.points) < 2:
-        return "one seed, so the spread between seeds is unknown"
-    seeds = sorted({r['seed'] for r in frontier.rows})
-    return (f"± half the range of seeds {', '.join(map(str, seeds))} on one validation split "
-            f"(the seeds draw the initialization and the batches, not the split)")
+@dataclass
+class IsoFLOP:
+    """The sizes at one budget, and the parabola in log N through the best of them."""
+    budget: float
+    points: list
+    parabola: object = None  # fit.Parabola, or None
+    window: list = field(default_factory=list)
+    note: str = ''
+
+    @property
+    def optimum(self):
+        """(N, loss) at the parabola's vertex when it lies inside the ladder, else None."""
+        if self.parabola is None or self.note:
+            return None
+        return self.parabola.vertex
 
 
-def loss_table(frontier, markdown=False):
-    """Validation loss by size (rows) and budget (columns): mean over seeds, ± half their range."""
+@dataclass
+class Frontier:
+    rows: list       # the frontier's runs: each size's tuned learning rate, no diverged run
+    lr: dict         # size -> tuned learning rate
+    lr_grid: list
+    points: list     # Point per (size, budget), by budget then size
+    diverged: int = 0
+
+    @property
+    def budgets(self):
+        return sorted({p.budget for p in self.points})
+
+    @property
+    def sizes(self):
+        """Ladder sizes from the smallest, with their parameters."""
+        return sorted({(p.N, p.size) for p in self.points})
+
+    def arrays(self, rows=None):
+        rows = self.rows if rows is None else rows
+        return (np.array([r['params'] for r in rows], float), np.array([r['tokens'] for r in rows], float),
+                np.array([r['val_loss'] for r in rows], float))
+
+    def flops_per_token(self):
+        """FLOPs per trained token against N, a power law fitted over the runs (nearly 6 N)."""
+        return fit.fit_power_law([r['params'] for r in self.rows], [r['flops'] / r['tokens'] for r in self.rows])
+
+    def size_flops_per_token(self, size):
+        return statistics.fmean(r['flops'] / r['tokens'] for r in self.rows if r['size'] == size)
+
+    def typical_spread(self):
+        """The median of the points' seed half-ranges; None with one seed everywhere."""
+        spreads = [p.spread for p in self.points if len(p.rows) > 1]
+        return statistics.median(spreads) if spreads else None
+
+
+def points_of(rows):
+    """A Point per (size, budget) of these rows, in the rows' order."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row['size'], row['budget']), []).append(row)
+    return [Point(size, budget, group) for (size, budget), group in groups.items()]
+
+
+def passes_text(value):
+    return f"{value:.2g}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def one_pass_tokens(rows):
+    """The tokens U of one pass over the training documents, from the run that made the most
+    passes (steps x batch_size documents round the shuffled list): only its last partial pass
+    deviates from the mean (for the shipped runs under one token in 205,243)."""
+    usable = [r for r in rows if r.get('train_docs') and r.get('steps') and r.get('tokens')]
+    if not usable:
+        raise MicrogptError("the results record no training documents per run (train_docs), so the "
+                            "passes over the data are unknown: rerun them with this microgpt")
+    longest = max(usable, key=lambda r: r['steps'] * r['batch_size'] / r['train_docs'])
+    return longest['tokens'] * longest['train_docs'] / (longest['steps'] * longest['batch_size'])
+
+
+def load_frontier(rows, what):
+    """The frontier in these results rows; refused when there is none or they mix sweeps."""
+    rows = [row for row in rows if row['sweep'] == 'frontier']
+    if not rows:
+        raise MicrogptError(f"--fit needs the results of `microgpt sweep frontier`; {what} holds none")
+    sweeps = {sweep_key(row) for row in rows}
+    if len(sweeps) > 1:
+        differ = sorted({f for key in sweeps for f, v in key if len({dict(k)[f] for k in sweeps}) > 1})
+        raise MicrogptError(f"{what} hold frontier sweeps of different settings ({', '.join(differ)}): "
+                            f"fit one at a time")
+    lr = tuned_lrs(rows)
+    chosen = [row for row in rows if row['size'] in lr and row['lr'] == lr[row['size']]]
+    diverged = sum(1 for row in chosen if row.get('diverged'))
+    # in one order whatever the files' order, so that the bootstrap draws the same resamples
+    chosen = sorted((row for row in chosen if not row.get('diverged')),
+                    key=lambda r: (r['budget'], r['params'], r['seed']))
+    points = points_of(chosen)
+    if not points:
+        raise MicrogptError(f"{what} holds no finished frontier run at the learning rates its search chose")
+    return Frontier(rows=chosen, lr=lr, lr_grid=rows[0]['lr_grid'], points=points, diverged=diverged)
+
+
+def check_fittable(frontier):
     budgets = frontier.budgets
-    seeds = max(len(p.rows) for p in frontier.points)
-    header = ['size', 'params', 'lr'] + [f"{b:.3g} FLOPs" for b in budgets]
-    body = []
+    if len(budgets) < 2:
+        raise MicrogptError(f"one budget only ({budgets[0]:.3g} FLOPs): along one budget N and D move "
+                            f"together, so the law cannot tell them apart; run at least two budgets")
+    if len(frontier.rows) < len(fit.CONSTRAINED_PARAMS):
+        raise MicrogptError(f"{len(frontier.rows)} runs cannot fit the laws' {len(fit.CONSTRAINED_PARAMS)} parameters "
+                            f"(E, A, B, alpha, beta and the data-constrained R_D*); run more sizes, budgets or seeds")
+    if len({p.N for p in frontier.points}) < 2:
+        raise MicrogptError("one size only: the law needs runs of at least two sizes")
+
+
+# --- the analyses ---------------------------------------------------------------------------------
+
+def isoflops(frontier):
+    """Per budget: a parabola in log N through the best size and its neighbours."""
+    curves = []
+    for budget in frontier.budgets:
+        points = sorted((p for p in frontier.points if p.budget == budget), key=lambda p: p.N)
+        curve = IsoFLOP(budget, points)
+        curves.append(curve)
+        if len(points) < 3:
+            curve.note = "fewer than 3 sizes"
+            continue
+        best = min(range(len(points)), key=lambda i: points[i].loss)
+        curve.window = points[max(best - ISOFLOP_HALF_WINDOW, 0):best + ISOFLOP_HALF_WINDOW + 1]
+        rows = [row for p in curve.window for row in p.rows]
+        curve.parabola = fit.fit_parabola([r['params'] for r in rows], [r['val_loss'] for r in rows])
+        if best in (0, len(points) - 1):
+            curve.note = f"the best size is the ladder's {'smallest' if best == 0 else 'largest'}"
+        elif curve.parabola is None:
+            curve.note = "no minimum"
+        elif not curve.window[0].N <= curve.parabola.vertex[0] <= curve.window[-1].N:
+            curve.note = "vertex outside the sizes"
+    return curves
+
+
+def isoflop_power_law(curves):
+    optima = [(c.budget, c.optimum[0]) for c in curves if c.optimum]
+    if len(optima) < 2:
+        return None
+    return fit.fit_power_law([b for b, _ in optima], [n for _, n in optima])
+
+
+def isoflop_exponent_interval(frontier, resamples, seed=0):
+    """The IsoFLOP optima's exponent's interval over resamples of the runs, or None when fewer
+    than half of them give one."""
+    rng = np.random.default_rng(seed)
+    exponents = []
+    for _ in range(resamples):
+        picked = [frontier.rows[i] for i in rng.integers(0, len(frontier.rows), len(frontier.rows))]
+        law = isoflop_power_law(isoflops(Frontier(picked, frontier.lr, frontier.lr_grid, points_of(picked))))
+        if law is not None:
+            exponents.append(law.exponent)
+    return fit.percentile_interval(exponents) if len(exponents) >= resamples / 2 else None
+
+
+def predict_ladder(frontier, law, budget):
+    """The ladder size whose law-predicted loss at `budget` FLOPs is lowest: (size, N, D, loss)."""
+    predictions = []
     for n, size in frontier.sizes:
-        cells = [size, f"{n:,}", f"{frontier.lr[size]:g}"]
-        for budget in budgets:
-            point = next((p for p in frontier.points if p.size == size and p.budget == budget), None)
-            cells.append('-' if point is None else
-                         f"{point.loss:.4f}" + (f" ± {point.spread:.4f}" if len(point.rows) > 1 else ''))
-        body.append(cells)
-    pairs = len(frontier.sizes) * len(budgets)
-    run = '' if len(frontier.points) == pairs else f" ({len(frontier.points)} of the {pairs} pairs run)"
-    title = (f"frontier sweep: {len(frontier.sizes)} sizes x {len(budgets)} budgets{run} x up to {seeds} seeds, "
-             f"{len(frontier.rows)} runs; validation loss, mean {spread_text(frontier)}")
-    title = f"**{title}**" if markdown else title
-    notes = []
-    edge = [size for _, size in frontier.sizes if frontier.lr[size] in (min(frontier.lr_grid), max(frontier.lr_grid))
-            and len(frontier.lr_grid) > 1]
-    if edge:
-        notes.append(f"learning rate at the edge of the searched grid for {', '.join(edge)}: "
-                     f"a wider grid may find a better one")
-    if frontier.diverged:
-        notes.append(f"{frontier.diverged} run{'s' if frontier.diverged > 1 else ''} diverged at their "
-                     f"size's tuned learning rate and {'are' if frontier.diverged > 1 else 'is'} left out")
-    return '\n\n'.join([title, format_table(header, body, markdown)] + notes)
+        d = budget / frontier.size_flops_per_token(size)
+        predictions.append((size, n, d, float(law.loss(n, d))))
+    return min(predictions, key=lambda prediction: prediction[3])
 
 
-def _parameter_lines(law, intervals, open_keys, keys=LAW_KEYS):
-    lines = []
-    for key, digits in keys:
-        mark = f"  {UNDETERMINED_MARK}" if key in open_keys else ''
-        lines.append(f"  {key:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}{mark}")
-    return lines
+def fit_laws(frontier, rows, unique_tokens):
+    """{kind: law} for both kinds, fitted to these rows of the frontier."""
+    N, D, L = frontier.arrays(rows)
+    return {'fresh': fit.fit_law(N, D, L)[0], 'constrained': fit.fit_law(N, D, L, unique_tokens=unique_tokens)[0]}
 
 
-def _mark(result, kind, key):
-    return f"  {UNDETERMINED_MARK}" if key in result.undetermined[kind] else ''
+def holdout_check(frontier, unique_tokens):
+    """Both laws fitted again without the largest budget, each predicting that budget's best
+    loss and every size run there. The better errs less (mean absolute relative error over the
+    sizes); told apart only when the errors differ by more than the seeds' typical spread."""
+    budgets = frontier.budgets
+    if len(budgets) < 3:
+        return None  # the fit without the largest budget would have one budget only
+    top = budgets[-1]
+    train = [r for r in frontier.rows if r['budget'] != top]
+    if len(train) < len(fit.CONSTRAINED_PARAMS):
+        return None
+    at_top = [p for p in frontier.points if p.budget == top]
+    measured = {p.size: p.loss for p in at_top}
+    best_measured = min(measured, key=measured.get)
+    check = dict(budget=top, measured=measured[best_measured], measured_size=best_measured, laws={})
+    for kind, law in fit_laws(frontier, train, unique_tokens).items():
+        predicted = {p.size: float(np.mean(law.loss(p.N, [r['tokens'] for r in p.rows]))) for p in at_top}
+        best = min(predicted, key=predicted.get)
+        check['laws'][kind] = dict(
+            predicted=predicted[best], predicted_size=best,
+            rel_error=(predicted[best] - measured[best_measured]) / measured[best_measured],
+            sizes={size: (predicted[size] - measured[size]) / measured[size] for size in measured},
+            mean_abs_error=statistics.fmean(abs(predicted[size] / measured[size] - 1) for size in measured))
+    errors = {kind: c['mean_abs_error'] for kind, c in check['laws'].items()}
+    check['better'] = min(errors, key=errors.get)
+    spread = frontier.typical_spread()
+    check['told_apart'] = (spread is not None
+                           and abs(errors['fresh'] - errors['constrained']) * check['measured'] > spread)
+    return check
 
 
-def _fresh_law_lines(result):
-    law, ci = result.law, result.intervals
-    lines = [f"fit of L(N, D) = E + A/N^alpha + B/D^beta to {len(result.frontier.rows)} runs (Huber loss, delta "
-             f"{fit.HUBER_DELTA:g}, on log loss); 95% intervals from {result.resamples} bootstrap resamples of the runs:"]
-    lines += _parameter_lines(law, ci, result.undetermined['fresh'])
-    lines.append(f"  a     = {law.a:.4f}  {_interval(ci['a'], 4)}   (N_opt ~ C^a, a = beta/(alpha+beta); "
-                 f"Chinchilla 0.46, Epoch's refit about 0.51){_mark(result, 'fresh', 'a')}")
-    lines.append("compute-optimal size and tokens by the fitted law:")
-    for opt in result.optimal:
-        lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens "
-                     f"({opt['D'] / opt['N']:.1f} per parameter), loss {opt['loss']:.4f}")
-    return lines
-
-
-def _constrained_law_lines(result):
-    dc, dci, U = result.constrained, result.constrained_intervals, result.unique_tokens
-    lines = [f"data-constrained fit (Muennighoff et al. 2023): D replaced by D' = U + U R_D* (1 - exp(-R/R_D*)), "
-             f"U one pass over the training names (about {U:,.0f} tokens, from the runs), R = D/U - 1 the passes "
-             f"beyond the first; the same fit and resamples, all six parameters together:"]
-    lines += _parameter_lines(dc, dci, result.undetermined['constrained'])
-    lines.append(f"  R_D*  = {dc.R_star:.2f}  {_interval(dci['R_star'], 2)}   (passes; the paper's fit 15.4)"
-                 f"{_mark(result, 'constrained', 'R_star')}")
-    half = dc.R_star * np.log(2) + 1
-    lines.append(f"what passes over the same names are worth by the data-constrained law (in passes of fresh names): "
-                 f"a token of pass {half:.1f} is worth half a fresh one; "
-                 + ', '.join(f"{k} passes are worth {float(dc.effective_tokens(k * U)) / U:.2f}" for k in (2, 4, 8, 16, 64))
-                 + f"; no number of passes is worth more than {1 + dc.R_star:.2f}")
-    lines.append("compute-optimal size and tokens by the data-constrained law:")
-    for opt in result.constrained_optimal:
-        lines.append(f"  C {opt['budget']:.3g}: N_opt {opt['N']:,.0f}, D_opt {opt['D']:,.0f} tokens "
-                     f"({passes_text(opt['epochs'])} passes), loss {opt['loss']:.4f}")
-    return lines
-
-
-def _isoflop_lines(result):
-    lines = [f"IsoFLOP parabolas in log N (the best size and up to {ISOFLOP_HALF_WINDOW} neighbours each side):"]
-    for curve in result.curves:
-        if curve.optimum:
-            n, loss = curve.optimum
-            lines.append(f"  C {curve.budget:.3g}: vertex N {n:,.0f}, loss {loss:.4f}")
-        else:
-            lines.append(f"  C {curve.budget:.3g}: no optimum inside the ladder ({curve.note})")
-    if result.iso_law:
-        interval = f"  {_interval(result.iso_interval, 3)}" if result.iso_interval else ''
-        lines.append(f"  IsoFLOP optima: N_opt = {result.iso_law.k:.3g} C^{result.iso_law.exponent:.3f}{interval} "
-                     f"(the exponent fitted to the vertices, Chinchilla's approach 2)")
-    else:
-        lines.append("  IsoFLOP optima: fewer than two inside the ladder, no power law")
-    return lines
-
-
-def _holdout_lines(h):
-    if not h:
-        return ["held-out check: needs at least three budgets"]
-    parts = [f"{LAW_NAMES[kind]} {c['predicted']:.4f} ({c['predicted_size']}, {c['rel_error']:+.2%})"
-             for kind, c in h['laws'].items()]
-    lines = [f"held-out check: fitted without the {h['budget']:.3g} FLOPs runs, the laws predict that "
-             f"budget's best loss as {'; '.join(parts)}; measured {h['measured']:.4f} ({h['measured_size']})"]
-    sizes = list(h['laws']['fresh']['sizes'])
-    for kind, c in h['laws'].items():
-        lines.append(f"  {LAW_NAMES[kind]} on each size run there: "
-                     + ', '.join(f"{size} {c['sizes'][size]:+.2%}" for size in sizes)
-                     + f"; mean absolute error {c['mean_abs_error']:.2%}")
-    if h['told_apart']:
-        lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}")
-    else:
-        lines.append(f"  the better on the held-out budget: {LAW_NAMES[h['better']]}, by less than the seeds' "
-                     f"typical spread, so the check does not tell the two apart")
-    return lines
-
-
-def _returns_lines(frontier, U):
+def returns_of_compute(frontier):
+    """Per size: its lowest point, the last budget that paid and the steps between budgets. A
+    step pays when the loss falls by more than the larger of the two points' seed half-ranges
+    and the frontier's typical one."""
     typical = frontier.typical_spread()
-    if typical is None:
-        return ["returns of compute per size: one seed, so the spread between seeds is unknown and no change "
-                "between budgets is interpreted"]
-    lines = [f"returns of compute per size (a step to the next budget pays when the loss falls by more than "
-             f"the larger of the two points' seed half-ranges and their typical {typical:.4f}):"]
-    for r in returns_of_compute(frontier):
-        lowest, paid = r['lowest'], r['last_paid']
-        text = (f"  {r['size']}: lowest {lowest.loss:.4f} at {lowest.budget:.3g} FLOPs "
-                f"({passes_text(lowest.D / U)} passes); ")
-        if not r['beyond']:
-            text += f"still paying at its largest budget, {paid.budget:.3g} FLOPs"
-        else:
-            text += (f"more compute stops paying after {paid.budget:.3g} FLOPs ({passes_text(paid.D / U)} passes): "
-                     + ', '.join(f"{s['budget']:.3g} changes it by {s['change']:+.4f}" for s in r['beyond']))
-        lines.append(text)
-    return lines
-
-
-def fit_lines(result):
-    lines = (_fresh_law_lines(result) + _constrained_law_lines(result) + _isoflop_lines(result)
-             + _holdout_lines(result.holdout) + _returns_lines(result.frontier, result.unique_tokens))
-    for kind, keys in result.undetermined.items():
-        if keys:
-            lines.append(f"not determined by these runs ({LAW_NAMES[kind]}): {', '.join(keys)}: their 95% interval "
-                         f"spans more than a factor of {fit.UNDETERMINED_FACTOR:g} or reaches a bound; "
-                         f"--predict warns when a prediction depends on them")
-    return '\n'.join(lines)
-
-
-def fit_json(result):
-    law = result.law
-    out = dict(law.to_dict(), ci=result.intervals, holdout=None, runs=len(result.frontier.rows),
-               resamples=result.resamples, lr=result.frontier.lr, compute_optimal=result.optimal,
-               isoflop=dict(vertices=[dict(budget=c.budget, N=c.optimum[0], loss=c.optimum[1])
-                                      for c in result.curves if c.optimum],
-                            a=result.iso_law.exponent if result.iso_law else None,
-                            a_ci=result.iso_interval,
-                            k=result.iso_law.k if result.iso_law else None),
-               unique_tokens=result.unique_tokens, undetermined=result.undetermined,
-               data_constrained=dict(result.constrained.to_dict(), ci=result.constrained_intervals,
-                                     compute_optimal=result.constrained_optimal),
-               better=result.better)
-    if result.holdout:
-        out['holdout'] = {k: result.holdout[k] for k in ('budget', 'measured', 'measured_size', 'laws', 'better',
-                                                           'told_apart')}
+    out = []
+    for n, size in frontier.sizes:
+        points = sorted((p for p in frontier.points if p.size == size), key=lambda p: p.budget)
+        steps = []
+        for a, b in zip(points, points[1:]):
+            noise = None if typical is None else max(a.spread, b.spread, typical)
+            steps.append(dict(budget=b.budget, change=b.loss - a.loss, noise=noise,
+                              pays=noise is not None and a.loss - b.loss > noise))
+        paid = [i for i, step in enumerate(steps) if step['pays']]
+        lowest = min(points, key=lambda p: p.loss)
+        last_paid = points[paid[-1] + 1] if paid else points[0]
+        out.append(dict(size=size, N=n, lowest=lowest, last_paid=last_paid, steps=steps,
+                        beyond=[step for step in steps if step['budget'] > last_paid.budget]))
     return out
 
 
-def prediction_lines(values, prediction):
-    which = ("the ladder's best size, " if 'N' not in values else "") + (prediction['size'] or "a model")
-    low, high = prediction['range']
-    spread = prediction['seed_spread']
-    widened = f", widened by the seeds' typical half-range {spread:.4f}" if spread else ''
-    if np.isnan(low):
-        span = "no range: no bootstrap resample of the runs could be fitted"
+@dataclass
+class FitResult:
+    """Each dict is by kind of law, 'fresh' or 'constrained' (the data-constrained law)."""
+    frontier: Frontier
+    unique_tokens: float
+    laws: dict
+    bootstrap: dict      # the bootstrapped laws
+    intervals: dict
+    undetermined: dict   # the parameters the runs leave open
+    optimal: dict        # per budget: dict(budget, N, D, loss, epochs)
+    curves: list
+    iso_law: object
+    iso_interval: object
+    holdout: object
+
+    @property
+    def resamples(self):
+        return len(self.bootstrap['fresh'])
+
+    @property
+    def better(self):
+        """The law that predicted the held-out budget better; else the data-constrained one
+        (it is the fresh-data law when R_D* is large)."""
+        return self.holdout['better'] if self.holdout else 'constrained'
+
+
+def fit_frontier(frontier, resamples=fit.BOOTSTRAP_RESAMPLES):
+    check_fittable(frontier)
+    unique_tokens = one_pass_tokens(frontier.rows)
+    N, D, L = frontier.arrays()
+    laws = fit_laws(frontier, frontier.rows, unique_tokens)
+    bootstrap = {kind: fit.bootstrap_laws(N, D, L, law, resamples=resamples, seed=0) for kind, law in laws.items()}
+    intervals = {kind: fit.law_intervals(found, like=laws[kind]) for kind, found in bootstrap.items()}
+    cost = frontier.flops_per_token()
+    optimal = {kind: [] for kind in laws}
+    for kind, law in laws.items():
+        for budget in frontier.budgets:
+            n, d = fit.compute_optimal(law, budget, cost)
+            optimal[kind].append(dict(budget=budget, N=n, D=d, loss=float(law.loss(n, d)), epochs=d / unique_tokens))
+    curves = isoflops(frontier)
+    iso_law = isoflop_power_law(curves)
+    return FitResult(frontier, unique_tokens, laws, bootstrap, intervals,
+                     {kind: fit.undetermined(iv) for kind, iv in intervals.items()}, optimal, curves, iso_law,
+                     isoflop_exponent_interval(frontier, resamples) if iso_law else None,
+                     holdout_check(frontier, unique_tokens))
+
+
+def parse_prediction(text):
+    """'C=1e12' or 'N=5e4,C=1e12' -> {'C': 1e12, 'N': 5e4}."""
+    values = {}
+    for part in (p.strip() for p in text.split(',') if p.strip()):
+        key, sep, number = part.partition('=')
+        key = key.strip().upper()
+        try:
+            value = float(number)
+        except ValueError:
+            value = float('nan')
+        if not sep or key not in ('N', 'C') or key in values or not (0 < value < float('inf')):
+            raise MicrogptError(f"--predict takes C=FLOPS or N=PARAMS,C=FLOPS (numbers > 0), got {text!r}")
+        values[key] = value
+    if 'C' not in values:
+        raise MicrogptError(f"--predict needs a budget: C=FLOPS (with N=PARAMS for a given size), got {text!r}")
+    return values
+
+
+def _covered_passes(frontier, n):
+    """The most passes over the data that runs of a size near N made: of the ladder size N is,
+    else the smaller of the maxima of the two ladder sizes around it."""
+    sizes = frontier.sizes
+    near = [size for params, size in sizes if params == n]
+    if not near:
+        below = [size for params, size in sizes if params < n][-1:]
+        above = [size for params, size in sizes if params > n][:1]
+        near = below + above
+    return min(max(r['tokens'] for r in frontier.rows if r['size'] == size) for size in near)
+
+
+def predict(result, values, kind=None):
+    """The loss at budget values['C'] for the ladder's best size, or for size values['N'], by the
+    law `kind` (default: the better one): a dict of size, N, D, passes, loss, its range, the law,
+    and warnings where it leaves the runs' budgets, sizes or passes or rests on an open parameter."""
+    frontier, budget = result.frontier, values['C']
+    kind = kind or result.better
+    law = result.laws[kind]
+    if 'N' not in values:
+        size, n, d, loss = predict_ladder(frontier, law, budget)
     else:
-        span = f"range [{low:.4f}, {high:.4f}] (the bootstrap fits' 95% interval{widened})"
-    lines = [f"predicted loss at C {values['C']:.3g} FLOPs for {which} (N {prediction['N']:,.0f}, D "
-             f"{prediction['D']:,.0f} tokens, {passes_text(prediction['passes'])} passes over the training names) by "
-             f"{LAW_NAMES[prediction['law']]}: {prediction['loss']:.4f}, {span}"]
-    lines += [f"warning: {w}" for w in prediction['warnings']]
-    return '\n'.join(lines)
+        n = values['N']
+        named = [size for params, size in frontier.sizes if params == n]
+        size = named[0] if named else None
+        d = budget / (frontier.size_flops_per_token(size) if named else float(frontier.flops_per_token()(n)))
+        loss = float(law.loss(n, d))
+    passes = d / result.unique_tokens
+    spread = frontier.typical_spread()
+    fitted = fit.percentile_interval([float(b.loss(n, d)) for b in result.bootstrap[kind]])
+    widen = spread or 0.0
+    warnings = []
+    budgets, params = frontier.budgets, [p for p, _ in frontier.sizes]
+    if not budgets[0] <= budget <= budgets[-1]:
+        warnings.append(f"the budget {budget:.3g} FLOPs is outside the runs' {budgets[0]:.3g} to {budgets[-1]:.3g}")
+    if not params[0] <= n <= params[-1]:
+        warnings.append(f"N {n:,.0f} is outside the ladder's {params[0]:,} to {params[-1]:,} parameters")
+    covered = _covered_passes(frontier, n) / result.unique_tokens
+    if passes > covered:
+        warnings.append(f"{passes_text(passes)} passes over the names are more than runs of this size made "
+                        f"({passes_text(covered)})")
+    open_terms = [key for key in result.undetermined[kind] if key != 'R_star' or passes > 1]
+    if open_terms:
+        warnings.append(f"it depends on {', '.join(open_terms)}, which these runs do not determine")
+    if spread is None:
+        warnings.append("one seed only: how far a single run scatters is unknown, so the range is the fits' alone")
+    return dict(size=size, N=n, D=d, passes=passes, loss=loss, law=kind,
+                range=[fitted[0] - widen, fitted[1] + widen], fit_range=fitted, seed_spread=spread,
+                warnings=warnings)

@@ -46,13 +46,13 @@ def _isoflop_curves(ax, result):
 
 
 def _laws_over_runs(ax, result, colors):
-    frontier, constrained = result.frontier, result.constrained
+    frontier, constrained = result.frontier, result.laws['constrained']
     tokens = [r['tokens'] for r in frontier.rows]
     ds = np.geomspace(min(tokens) / 1.5, max(tokens) * 1.5, 200)
     for n, size in frontier.sizes:
         rows = [r for r in frontier.rows if r['size'] == size]
         ax.scatter([r['tokens'] for r in rows], [r['val_loss'] for r in rows], s=14, color=colors[size])
-        ax.plot(ds, result.law.loss(n, ds), ':', color=colors[size], alpha=0.8,
+        ax.plot(ds, result.laws['fresh'].loss(n, ds), ':', color=colors[size], alpha=0.8,
                 label=f"{size}: fresh-data law at N = {n:,}")
         ax.plot(ds, constrained.loss(n, ds), '-', color=colors[size], alpha=0.8)
     ax.plot([], [], '-', color='gray', label='solid: the data-constrained law at the same N')
@@ -68,13 +68,13 @@ def _laws_over_runs(ax, result, colors):
 
 
 def _optimal_size(ax, result):
-    frontier, law = result.frontier, result.law
+    frontier, law, optimal = result.frontier, result.laws['fresh'], result.optimal['fresh']
     cs = np.geomspace(frontier.budgets[0] / 2, frontier.budgets[-1] * 2, 50)
-    ax.plot([o['budget'] for o in result.optimal], [o['N'] for o in result.optimal], 's', color='C1',
+    ax.plot([o['budget'] for o in optimal], [o['N'] for o in optimal], 's', color='C1',
             label=f"fitted law's optimum (a = {law.a:.3f})")
     cost = frontier.flops_per_token()
     ax.plot(cs, [fit.compute_optimal(law, c, cost)[0] for c in cs], '-', color='C1', alpha=0.7)
-    ax.plot(cs, [fit.compute_optimal(result.constrained, c, cost)[0] for c in cs], '-', color='C2', alpha=0.7,
+    ax.plot(cs, [fit.compute_optimal(result.laws['constrained'], c, cost)[0] for c in cs], '-', color='C2', alpha=0.7,
             label="the data-constrained law's optimum")
     vertices = [(c.budget, c.optimum[0]) for c in result.curves if c.optimum]
     if vertices:

@@ -1,8 +1,5 @@
-"""The plans of the scaling sweeps: named model sizes and the runs each sweep trains.
-
-Kept apart from the sweep's machinery so that the CLI can show these defaults without
-importing it.
-"""
+"""The plans of the scaling sweeps: named model sizes and the runs each sweep trains (apart from
+the sweep's machinery, so that the CLI shows these defaults without importing it)."""
 from ..errors import MicrogptError, require_positive
 from ..training import ARCH_DEFAULTS
 
@@ -18,10 +15,12 @@ STEPS_RANGE_DEFAULTS = dict(start=1000, stop=21000, every=2000)
 # The medium run of the params sweep is then the longest run of the steps sweep.
 PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
 
-def size_arch(name):
-    if name not in SIZES:
-        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(SIZES)}")
-    return {**ARCH_DEFAULTS, **SIZES[name]}
+
+def size_arch(name, sizes=SIZES):
+    """The whole architecture of a named size of `sizes` (SIZES or FRONTIER_SIZES)."""
+    if name not in sizes:
+        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(sizes)}")
+    return {**ARCH_DEFAULTS, **sizes[name]}
 
 
 def parse_sizes(text, known=SIZES):
@@ -41,9 +40,8 @@ def run_spec(sweep, size, steps, seed, lr, engine):
 
 
 def check_sweep_time(runs, steps, flops=0, fix=''):
-    """Refuse a sweep of `runs` runs, `steps` training steps and `flops` FLOPs in all that
-    would take longer than microgpt's horizon even at the fastest any engine goes, spread
-    over this machine's cores (limits.py)."""
+    """Refuse a sweep of `runs` runs, `steps` steps and `flops` FLOPs in all beyond microgpt's
+    horizon even at the fastest any engine goes on this machine's cores (limits.py)."""
     from ..limits import check_horizon, describe_count, fastest_seconds
     from ..trials.executor import default_workers
     check_horizon(f"a sweep of {describe_count(runs)} runs ("
@@ -70,8 +68,6 @@ def params_plan(sizes, steps, **common):
     return [run_spec('params', size, steps, **common) for size in sizes]
 
 
-
-
 # --- the compute-optimal frontier ------------------------------------------------------------
 # A ladder of sizes over two decades of parameters, named by width and depth; every head at
 # least 4 wide. With the names data's 28 characters they have 1,328 to 151,936 parameters.
@@ -93,48 +89,37 @@ FRONTIER_DEFAULTS = dict(
 )
 
 
-def frontier_arch(name):
-    if name not in FRONTIER_SIZES:
-        raise MicrogptError(f"unknown frontier size {name!r}; choose from {', '.join(FRONTIER_SIZES)}")
-    return {**ARCH_DEFAULTS, **FRONTIER_SIZES[name]}
-
-
-def parse_budgets(text):
-    """'1e10,3e10' -> [1e10, 3e10] (FLOPs, ascending, each once; whole numbers >= 1)."""
-    budgets = []
-    for part in (p.strip() for p in text.split(',')):
-        if not part:
-            continue
-        try:
-            value = float(part)
-        except ValueError:
-            raise MicrogptError(f"budgets: {part!r} is not a number of FLOPs") from None
-        if not (value >= 1 and value < float('inf')):
-            raise MicrogptError(f"budgets: {part!r} must be a finite number of FLOPs >= 1")
-        budgets.append(value)
-    if not budgets:
-        raise MicrogptError("budgets: give at least one number of FLOPs, e.g. 1e10,1e11")
-    return sorted(set(budgets))
-
-
-def parse_lr_grid(text):
+def _parse_numbers(text, what, valid, must, not_a_number, none):
+    """The comma-separated numbers of text, ascending and each once, each passing `valid`."""
     values = []
     for part in (p.strip() for p in text.split(',') if p.strip()):
         try:
             value = float(part)
         except ValueError:
-            value = float('nan')
-        if not (0 < value < float('inf')):
-            raise MicrogptError(f"learning rates: {part!r} must be a finite number > 0")
+            raise MicrogptError(f"{what}: {part!r} {not_a_number}") from None
+        if not valid(value):
+            raise MicrogptError(f"{what}: {part!r} {must}")
         values.append(value)
     if not values:
-        raise MicrogptError("learning rates: give at least one, e.g. 0.005,0.01")
+        raise MicrogptError(f"{what}: {none}")
     return sorted(set(values))
+
+
+def parse_budgets(text):
+    """'1e10,3e10' -> [1e10, 3e10] (FLOPs, ascending, each once; >= 1)."""
+    return _parse_numbers(text, 'budgets', lambda v: 1 <= v < float('inf'), "must be a finite number of FLOPs >= 1",
+                          "is not a number of FLOPs", "give at least one number of FLOPs, e.g. 1e10,1e11")
+
+
+def parse_lr_grid(text):
+    must = "must be a finite number > 0"
+    return _parse_numbers(text, 'learning rates', lambda v: 0 < v < float('inf'), must, must,
+                          "give at least one, e.g. 0.005,0.01")
 
 
 def frontier_spec(size, budget, seed, lr, role, *, split_seed, batch_size, lr_grid, tune_budget, engine):
     """A planned frontier run: one size trained for the steps `budget` FLOPs pay for."""
-    return dict(sweep='frontier', size=size, **frontier_arch(size), budget=budget, batch_size=batch_size,
+    return dict(sweep='frontier', size=size, **size_arch(size, FRONTIER_SIZES), budget=budget, batch_size=batch_size,
                 seed=seed, split_seed=split_seed, lr=lr, lr_grid=list(lr_grid), tune_budget=tune_budget,
                 engine=engine, role=role)
 
@@ -145,9 +130,8 @@ def frontier_seeds(seed, seeds):
 
 
 def check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget):
-    """The frontier's runs (the learning-rate search's, then every size, budget and seed)
-    within microgpt's horizon: each run trains for the whole steps its budget pays for, at
-    least one, so for at least half its budget."""
+    """The frontier's runs (the learning-rate search's, then every size, budget and seed) within
+    microgpt's horizon; each trains the whole steps its budget pays for, so at least half of it."""
     runs = len(sizes) * (len(lr_grid) + len(budgets) * seeds)
     # whole numbers: exact however many seeds
     flops = len(sizes) * (len(lr_grid) * round(tune_budget) + seeds * sum(map(round, budgets))) // 2
@@ -169,8 +153,8 @@ def frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned_lr, **common):
 
 
 def tuned_lrs(rows):
-    """{size: the learning rate of its lowest validation loss in the search}, from the rows
-    of a frontier sweep: the search runs are those at the tuning budget on the first seed."""
+    """{size: the learning rate of its lowest validation loss in the search} (the frontier rows
+    at the tuning budget on the first seed)."""
     best = {}
     for row in rows:
         if (row['sweep'] != 'frontier' or row.get('diverged') or row['budget'] != row['tune_budget']

@@ -1,9 +1,6 @@
-"""Scaling sweeps: the same GPT trained for more steps, or at larger sizes.
-
-A sweep is a plan of independent runs. They go through the executor seam in parallel and
-each finished run is appended at once, as one complete JSON line, to a results file: an
-interrupted sweep keeps every run it finished, and `--resume FILE` runs only the rest.
-"""
+"""Scaling sweeps: a plan of independent runs, in parallel through the executor seam, each
+appended when it finishes as one whole JSON line to a results file, so that an interrupted
+sweep keeps what it finished and `--resume FILE` runs only the rest."""
 import json
 import time
 from datetime import datetime, timezone
@@ -17,6 +14,7 @@ from ..genome import Genome
 from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..training import ARCH_FIELDS
 from ..trials.runner import Trial, run_trial
+from . import plans
 
 # What defines a run: a results row with the same values is the same run.
 RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')
@@ -49,16 +47,14 @@ def run_key(row):
     return tuple(_hashable(row[f]) for f in run_fields(row['sweep']))
 
 
-def sweep_key(row):
-    """The shared settings of a row's sweep: rows with equal keys belong to one sweep."""
-    varied = VARIED[row['sweep']]
-    return tuple((f, _hashable(row[f])) for f in run_fields(row['sweep']) if f not in varied)
-
-
 def shared_settings(row):
-    """sweep_key as JSON gives it back (lists stay lists), for the header and its check."""
-    varied = VARIED[row['sweep']]
-    return {f: row[f] for f in run_fields(row['sweep']) if f not in varied}
+    """The settings a row shares with every run of its sweep (as JSON gives them back)."""
+    return {f: row[f] for f in run_fields(row['sweep']) if f not in VARIED[row['sweep']]}
+
+
+def sweep_key(row):
+    """shared_settings, hashable: rows with equal keys belong to one sweep."""
+    return tuple((f, _hashable(value)) for f, value in shared_settings(row).items())
 
 
 def describe_run(spec):
@@ -68,18 +64,15 @@ def describe_run(spec):
 
 
 def sweep_split(docs, seed):
-    """(train, validation) for every run of a sweep; validation documents whose characters
-    never occur in training are left out, since the model has no token for them."""
+    """(train, validation) for every run of a sweep (held_out_split)."""
     if len(docs) < 2:
         raise MicrogptError(f"a sweep needs at least 2 documents (train and validation), got {len(docs)}")
     return held_out_split(docs, seed)
 
 
 def run_one(spec, train_docs, val_docs):
-    """Train one run of a sweep and measure it: a plain dict row (runs in any worker).
-
-    A frontier run that diverges is a result too (its learning rate was too high): a row
-    with `diverged` set and no losses."""
+    """Train one run of a sweep and measure it: a plain dict row (runs in any worker). A frontier
+    run that diverges (its learning rate too high) is a row too, with `diverged` and no losses."""
     frontier = spec['sweep'] == 'frontier'
     arch = {f: spec[f] for f in ARCH_FIELDS}
     if frontier:  # the steps are those the budget buys
@@ -183,8 +176,7 @@ def header_record(plan, origin):
 
 
 def read_results(path, warn):
-    """(header or None, rows) of a results file; a line that is not a whole row is skipped
-    with a warning."""
+    """(header or None, rows) of a results file; a line that is not a whole row is skipped, said on warn."""
     path = Path(path)
     if not path.is_file():
         raise MicrogptError(f"results file not found: {path}")
@@ -219,8 +211,7 @@ def read_rows(path, warn):
 # --- running a sweep -------------------------------------------------------------------------
 
 def pending_runs(plan, header, done_rows, results_path):
-    """The planned runs not yet in done_rows. Refuses a file that is not a results file of
-    this sweep (its header names the sweep kind and shared settings), without touching it."""
+    """The planned runs not yet in done_rows; refuses, untouched, a file that is not this sweep's."""
     if header is None:
         raise MicrogptError(f"{results_path} is not a microgpt sweep results file (it has no sweep "
                             f"header); --resume takes a file that `microgpt sweep` wrote")
@@ -249,16 +240,10 @@ def run_cost(spec):
 
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
               report=None, command=None, next_stage=None):
-    """Run the plan's runs on docs (whose file has this SHA-256) that are not yet in
-    `resume` (a results file), appending each as it finishes to that file or to a new
-    timestamped one under out_dir. Returns its path. workers and cluster choose where the
-    runs go (see `make_executor`). Ctrl-C stops the sweep; finished runs are in the file.
-
-    report(event, **facts), when given, hears how it goes (SWEEP_EVENTS names the events and
-    their facts); it prints nothing here. next_stage(rows), when given, is asked once the plan
-    is done, with every row of the file: it returns the runs of a second stage (that depend on
-    the first's results, as the frontier's runs depend on its learning-rate search), run the
-    same way into the same file."""
+    """Run the plan's runs on docs not yet in `resume` (a results file), appending each as it
+    finishes to it or to a new file under out_dir; returns its path. report(event, **facts) hears
+    SWEEP_EVENTS. next_stage(rows), asked with every row once the plan is done, returns a second
+    stage's runs (the frontier's, after its learning-rate search), run into the same file."""
     report = report or (lambda event, **facts: None)
     if not plan:
         raise MicrogptError("the sweep plans no runs")
@@ -283,26 +268,23 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         results_path = new_results_path(out_dir, first['sweep'])
         append_row(results_path, header_record(plan, provenance(command, data_sha256, first['engine'])))
     t0, total = time.perf_counter(), 0
-    stage = 1
-    while True:
+    for stage in (1, 2) if next_stage else (None,):
+        if stage == 2:  # the runs that depend on the first stage's results
+            plan = [dict(spec, data_sha256=data_sha256) for spec in next_stage(done_rows)]
+            todo = pending_runs(plan, {'sweep': first['sweep'], 'settings': shared_settings(first)}, done_rows,
+                                results_path) if plan else []
         if todo:
-            report('stage', runs=len(todo), stage=stage if next_stage else None, train=len(train_docs),
-                   validation=len(val_docs), path=results_path)
+            report('stage', runs=len(todo), stage=stage, train=len(train_docs), validation=len(val_docs),
+                   path=results_path)
             executor = executor or make_executor(workers, cluster=cluster)
             done_rows += _run_plan(executor, todo, train_docs, val_docs, results_path, report)
             total += len(todo)
-        if next_stage is None or stage == 2:
-            break
-        plan = [dict(spec, data_sha256=data_sha256) for spec in next_stage(done_rows)]
-        todo = pending_runs(plan, {'sweep': first['sweep'], 'settings': shared_settings(first)}, done_rows,
-                            results_path) if plan else []
-        stage = 2
     if executor is not None:
         executor.shutdown()
-    if not total:
+    if total:
+        report('done', runs=total, seconds=time.perf_counter() - t0, path=results_path)
+    else:
         report('nothing_left')
-        return results_path
-    report('done', runs=total, seconds=time.perf_counter() - t0, path=results_path)
     return results_path
 
 
@@ -365,23 +347,20 @@ class FrontierStages:
     (size, budget, seed) at its size's best learning rate."""
 
     def __init__(self, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine):
-        from .plans import check_frontier_time, frontier_plan, frontier_seeds, lr_search_plan
-        check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget)
-        frontier_seeds(seed, seeds)
+        plans.check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget)
+        plans.frontier_seeds(seed, seeds)
         self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid = sizes, budgets, seed, seeds, lr_grid
         self.common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
-        self.search = lr_search_plan(sizes, seed, lr_grid, **self.common)
-        # every budget of every size, to refuse before any run a budget that buys no step
-        self.every_budget = self.search + frontier_plan(sizes, budgets, seed, 1, lr_grid,
-                                                        {s: 1.0 for s in sizes}, **self.common)
+        self.search = plans.lr_search_plan(sizes, seed, lr_grid, **self.common)
 
     def check_data(self, docs):
-        check_budgets(self.every_budget, sweep_split(docs, self.seed)[0])
+        """Before any run: every budget of every size buys at least one step."""
+        every_budget = self.search + self.main_runs({size: 1.0 for size in self.sizes})
+        check_budgets(every_budget, sweep_split(docs, self.seed)[0])
 
     def tuned_lrs(self, rows):
         """{size: its best learning rate} from the rows of the learning-rate search."""
-        from .plans import tuned_lrs
-        tuned = tuned_lrs([row for row in rows if row['size'] in self.sizes])
+        tuned = plans.tuned_lrs([row for row in rows if row['size'] in self.sizes])
         lost = [size for size in self.sizes if size not in tuned]
         if lost:
             raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
@@ -390,14 +369,12 @@ class FrontierStages:
 
     def main_runs(self, tuned):
         """The second stage: every (size, budget, seed) at its size's tuned learning rate."""
-        from .plans import frontier_plan
-        return frontier_plan(self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid, tuned, **self.common)
+        return plans.frontier_plan(self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid, tuned, **self.common)
 
 
 def check_budgets(plan, train_docs):
-    """Before any run: every budget pays for at least one step of its size. The steps a
-    budget buys follow from the mean cost of a step over the training documents, whatever
-    their order, so this is the count every seed's run will take."""
+    """Every run of the plan buys at least one step: the steps a budget buys follow from the
+    mean cost of a step over the training documents, so every seed's run takes the same."""
     from ..data import Tokenizer
     from ..flops import lengths_of, steps_for_budget
     from ..model import GPTConfig

@@ -1,8 +1,6 @@
-"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight
-average when training keeps one, and how they were trained (enough to resume the run
-exactly), plus where it came from (provenance).
-
-JSON floats round-trip float64 exactly, and any engine can read them.
+"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight average
+when training keeps one, how they were trained (enough to resume the run exactly) and where it
+came from (provenance). JSON floats round-trip float64 exactly, and any engine reads them.
 """
 import math
 from dataclasses import dataclass, field
@@ -52,10 +50,9 @@ class Checkpoint:
         return self.state_dict if self.ema is None else self.ema
 
     def trained_data(self, given, load):
-        """The data this run trained on, where it is at hand: `given` (a Dataset or TextData)
-        when it is that file (the same SHA-256), else the file the training recorded
-        (data_path), read by `load` (data.load_dataset or data.load_text), when it is still
-        there unchanged; None when neither is."""
+        """The data this run trained on: `given` (a Dataset or TextData) when it has the same
+        SHA-256, else the recorded data_path read by `load` (data.load_dataset or load_text)
+        when it is still there unchanged, else None."""
         expected = self.training.get('data_sha256')
         if not expected:
             return None
@@ -92,9 +89,8 @@ def save_checkpoint(path, checkpoint):
 
 
 def load_checkpoint(path):
-    """The checkpoint file at path, checked field by field (check_checkpoint: a hand-edited one
-    is one MicrogptError naming the file and the field); or, for a folder written by `microgpt
-    export`, its weights (weights_only: no optimizer state and no training record but the dtype)."""
+    """The checkpoint file at path, checked field by field (one MicrogptError naming the file and
+    the field); or the weights of a folder `microgpt export` wrote (weights_only)."""
     path = Path(path)
     if path.is_dir():
         from .export import read_export
@@ -107,10 +103,6 @@ def load_checkpoint(path):
 
 # --- what a checkpoint file holds, field by field ------------------------------------------
 
-def _is_matrices(value):
-    return isinstance(value, dict)
-
-
 TOP_FIELDS = {
     'format': (lambda v: v == FORMAT, f"must be {FORMAT!r}"),
     'version': (lambda v: is_whole(v) and v in READABLE_VERSIONS, "must be a readable version"),
@@ -119,17 +111,13 @@ TOP_FIELDS = {
               "must be a list of single characters"),
     'training': (lambda v: isinstance(v, dict), "must be an object"),
     'provenance': (or_null(lambda v: isinstance(v, dict)), "must be null or an object"),
-    'state_dict': (_is_matrices, "must be an object of the model's matrices"),
+    'state_dict': (lambda v: isinstance(v, dict), "must be an object of the model's matrices"),
     'optimizer': (or_null(lambda v: isinstance(v, dict) and set(v) == {'m', 'v'}),
                   "must be null or an object of Adam's moments m and v"),
     'losses': (lambda v: isinstance(v, list) and all(map(is_number, v)), "must be a list of finite numbers"),
-    'ema': (_is_matrices, "must be an object of the weight average's matrices"),
+    'ema': (lambda v: isinstance(v, dict), "must be an object of the weight average's matrices"),
 }
 TOP_OPTIONAL = ('training', 'provenance', 'optimizer', 'losses', 'ema')
-
-
-def _is_temperature(value):
-    return is_number(value) and temperature_problem(value) is None
 
 
 # The training record beyond the TrainConfig settings (settings.TRAINING_SETTINGS, each
@@ -140,7 +128,8 @@ def _is_temperature(value):
 RUN_FIELDS = {
     'seed': (is_whole, "must be a whole number"),
     'steps_done': (is_count, "must be a whole number >= 0"),
-    'temperature': (_is_temperature, "must be a number > 0 whose inverse is finite"),
+    'temperature': (lambda v: is_number(v) and temperature_problem(v) is None,
+                    "must be a number > 0 whose inverse is finite"),
     'samples': (is_count, "must be a whole number >= 0"),
     'engine': (lambda v: isinstance(v, str) and v in ENGINE_HELP, f"must be one of {', '.join(ENGINE_HELP)}"),
     'dtype': (lambda v: isinstance(v, str) and v in DTYPES, f"must be one of {', '.join(DTYPES)}"),

@@ -1,15 +1,8 @@
-"""What a trained model predicts, as data, for any engine:
-
-- `predict_next`: the probability of each next character after a prefix;
-- `surprisal`: how surprised the model is by each character of a text (-ln p), whose mean is
-  the model's loss on that text;
-- `trace_sample`: one sample drawn step by step, with the chances of every candidate.
-
-Each reads the model one position at a time through the engine's own forward pass
-(`engine.logits`) and turns logits into probabilities with sampling's `next_token_probs`, as
-sampling does, so the Val and the numpy engine give the same numbers up to the last bits of
-a few float sums. The end of a name is the token BOS (the one a name starts with), labelled
-"BOS". Nothing here prints: microgpt/commands/predict.py does.
+"""What a trained model predicts, as data, for any engine: `predict_next` (the next character's
+probabilities after a prefix), `surprisal` (-ln p of each character of a text; their mean is the
+loss) and `trace_sample` (one sample drawn step by step). Each reads the model one position at a
+time (`engine.logits`) and uses sampling's `next_token_probs`, as sampling does. The end of a
+name is the token BOS, labelled "BOS".
 """
 import math
 from dataclasses import dataclass
@@ -27,7 +20,7 @@ def token_label(tokenizer, token_id):
 
 
 def _logits_after_each(engine, tokens):
-    """The engine's logits after reading tokens[0], then tokens[:2], ...: one list a position."""
+    """The engine's logits after reading tokens[0], then tokens[:2], ..."""
     cache = engine.new_cache()
     return [engine.logits(token, position, cache) for position, token in enumerate(tokens)]
 
@@ -38,8 +31,8 @@ def _ranked(probabilities):
 
 
 class Distribution:
-    """A probability for each token: `probabilities[i]` is token i's (the tokenizer's characters
-    in order, then BOS, the end of the name), `labels[i]` its label."""
+    """A probability for each token: `probabilities[i]` is token i's (the characters in order,
+    then BOS), `labels[i]` its label."""
 
     def top(self, n=None):
         """[(label, probability)] of the n likeliest tokens (all: None), likeliest first."""
@@ -52,8 +45,7 @@ class Distribution:
 
 @dataclass
 class NextCharacters(Distribution):
-    """The next token's distribution after BOS and `prefix`, at `temperature`: `top(n)` the
-    likeliest, `as_dict()` every token's probability."""
+    """The next token's distribution after BOS and `prefix`, at `temperature`."""
     prefix: str
     temperature: float
     labels: list
@@ -61,8 +53,8 @@ class NextCharacters(Distribution):
 
 
 def predict_next(engine, tokenizer, prefix='', temperature=1.0):
-    """The probabilities of the character that follows BOS and `prefix`, at this temperature
-    (1: the model's own; sampling's default is 0.5). A probability for every token:
+    """The probabilities of the character after BOS and `prefix`, at this temperature (1: the
+    model's own), one for every token:
 
         >>> from microgpt import Run, load_names, predict_next
         >>> run = Run(load_names()[:50])
@@ -93,9 +85,8 @@ class Surprise:
 
 @dataclass
 class Surprisal:
-    """Every character of `text` and then the end of the name (`characters`, one Surprise
-    each); `mean_nats` is the model's loss on the text (the mean cross-entropy that training
-    and `microgpt eval` compute), `mean_bits` the same in bits, `perplexity` exp(mean_nats)."""
+    """One Surprise for each character of `text` and the end of the name; `mean_nats` is the
+    model's loss on the text (as training and `eval` compute it), `perplexity` exp(mean_nats)."""
     text: str
     characters: list
     mean_nats: float
@@ -109,9 +100,8 @@ class Surprisal:
 
 
 def surprisal(engine, tokenizer, text):
-    """How surprised the model is by each character of `text` given the ones before it (BOS
-    first), and by the end of the name after the last: -ln p of each, and their mean, the loss.
-    Four letters and the end:
+    """-ln p of each character of `text` given BOS and the ones before, and of the end of the
+    name; their mean is the loss. Four letters and the end:
 
         >>> from microgpt import Run, load_names, surprisal
         >>> run = Run(load_names()[:50])
@@ -150,8 +140,7 @@ class Draw(Distribution):
 
 @dataclass
 class SampleTrace:
-    """One sample (`name`, the prefix included) and each of its `draws` (the prefix is fed,
-    not drawn), with the options it was drawn with."""
+    """One sample (`name`, prefix included), its `draws` (the prefix is fed, not drawn) and options."""
     name: str
     prefix: str
     temperature: float
@@ -169,13 +158,9 @@ class SampleTrace:
 
 
 def trace_sample(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix=''):
-    """Draw one sample exactly as `generate` does (the same draws from the same `rng`), and
-    return it with every draw: the chance of each token and the one drawn. A draw's chances
-    are next_token_probs at the temperature; where top-k or top-p cut the others to zero, the
-    kept ones are scaled to sum to 1, as the draw weighs them.
-
-    `microgpt sample --seed S` draws its first name from random.Random(S): the trace of
-    random.Random(S) with the same options is that name:
+    """One sample drawn exactly as `generate` draws it from `rng`, with every draw: each token's
+    chance (scaled to sum to 1 where top-k or top-p cut others) and the one drawn. So the trace
+    of random.Random(S) is the first name `microgpt sample --seed S` prints:
 
         >>> import random
         >>> from microgpt import Run, generate, load_names, trace_sample

@@ -1,13 +1,6 @@
-"""Training on any text (text mode): the file is one stream of characters, newlines
-included, and each training example a window of block_size + 1 characters drawn from it.
-
-A TextRun is a Run whose documents are the one training part of the stream: the same random
-stream (shuffling one document draws nothing, so the parameter init comes first), the same
-engines and steps; only the batch differs (data.window_starts: windows drawn by a stream of
-their own, keyed by the seed and the step, so a resumed run draws the same) and the held-out
-loss, measured on the stream's contiguous tail (data.split_text) cut into windows that each
-score every character once (data.tiling_windows). The vocabulary is the whole file's, so the
-tail has no character the model lacks.
+"""Training on any text (text mode): the file is one stream of characters, newlines included,
+and each training example a window of block_size + 1 characters drawn from it. The vocabulary
+is the whole file's, so the held-out tail has no character the model lacks.
 """
 from dataclasses import dataclass
 
@@ -33,10 +26,9 @@ class TextSplit:
 
 
 class TextRun(Run):
-    """A Run over one stream of text (a TextSplit): each step's batch is windows of
-    block_size + 1 characters whose starts a stream of their own draws, keyed by the seed and
-    the step (a resumed run draws the same); the held-out tail is scored character by
-    character. Everything else (the init, the engines, the step) is Run's."""
+    """A Run whose one document is the training part of a TextSplit: the same random stream
+    (shuffling one document draws nothing), engines and steps; only the batch (windows placed by
+    data.window_starts) and the held-out loss (the tail cut by data.tiling_windows) differ."""
 
     def __init__(self, split, seed=DEFAULT_SEED, arch=None, engine_name='numpy', dtype=None):
         super().__init__([split.train], seed, arch, engine_name, held_out=[split.held_out] if split.held_out else [],
@@ -62,24 +54,22 @@ class TextRun(Run):
         return sequences_loss(engine, windows)
 
     def write(self, num_chars=DEFAULT_TEXT_CHARS, prompt='', **options):
-        """num_chars characters the model, as trained so far, writes after `prompt` (empty: at the
-        start of a line), drawn from the run's own random stream (after training, what `train`
-        prints). options: temperature, top_k, top_p (see sampling.continue_text)."""
+        """num_chars characters the model writes after `prompt`, drawn from the run's own random
+        stream (what `train` prints); options: temperature, top_k, top_p (sampling.continue_text)."""
         return ''.join(continue_text(self.inference_engine(), self.tokenizer, self.rng, prompt, num_chars, **options))
 
 
 def text_baselines(chars, train_text, scored_text):
-    """The uniform, unigram and bigram losses (baselines.sequence_baselines) on scored_text's
-    characters after its first, counted on train_text: both read as one stream, as the model
-    reads them. The vocabulary is the text's characters: BOS, which no window holds, is no guess."""
+    """The baselines (baselines.sequence_baselines) on scored_text's characters after its first,
+    counted on train_text, each read as one stream; BOS, which no window holds, is no guess."""
     from .baselines import sequence_baselines
     tokenizer = Tokenizer(chars)
     return sequence_baselines(len(chars), [tokenizer.encode(train_text)], [tokenizer.encode(scored_text)])
 
 
 def training_text(checkpoint, text_data):
-    """The part of its text a text-mode checkpoint's run trained on, where it is at hand (text_data
-    is that file, or the file the run recorded is still there unchanged), else None."""
+    """The part of its text a text-mode checkpoint's run trained on, where it is at hand
+    (Checkpoint.trained_data), else None."""
     from .data import load_text
     text_data = checkpoint.trained_data(text_data, load_text)
     if text_data is None:

@@ -1,6 +1,5 @@
-"""The options that several commands share, declared once: the number types, the data, seed,
-engine and parallelism options, the checkpoint and text options, and the training settings'
-options with the sectioned --help that shows the genome in force."""
+"""The options several commands share, declared once, and the training settings' options with
+the sectioned --help that shows the genome in force."""
 import math
 
 import click
@@ -17,8 +16,6 @@ from ..sampling import DEFAULT_TEMPERATURE
 from ..trials.executor import CLUSTER_ENV
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
-ENGINE_CHOICE = click.Choice(list(ENGINE_HELP))
-ENGINES_TEXT = '; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items())
 COUNT = click.IntRange(min=1)
 
 
@@ -50,15 +47,11 @@ class Real(click.ParamType):
 
 
 POSITIVE = Real(0, low_open=True)
-NON_NEGATIVE = Real(0)
-BETA = Real(0, 1, high_open=True)
-SHARE = Real(0, 1, low_open=True, high_open=True)
 
 
 class SectionedCommand(click.Command):
-    """A command whose --help lists its options in sections by purpose (`sections`: (title,
-    [parameter names]); the rest under "Other options"), and shows beside each setting that
-    ./genome.json supplies the value in force from it."""
+    """A command whose --help lists its options in sections (`sections`: (title, [parameter
+    names]); the rest under "Other options"), each setting with the value ./genome.json gives it."""
 
     def __init__(self, *args, sections=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -89,8 +82,7 @@ class SectionedCommand(click.Command):
 
 
 def genome_in_force():
-    """({setting: value as shown} of ./genome.json, as `microgpt train` would load it, or {};
-    a note when the file is there but cannot be used)."""
+    """({setting: value as --help shows it} of ./genome.json, or {}; a note when it cannot be used)."""
     from pathlib import Path
     from ..genome import load_genome
     if not Path(DEFAULT_GENOME).is_file():
@@ -99,7 +91,7 @@ def genome_in_force():
         genome = load_genome(DEFAULT_GENOME).genome
     except MicrogptError as e:
         return {}, f"{DEFAULT_GENOME} is not used: {e}"
-    return {name: shown_value(name, value) for name, value in genome.genes().items()}, None
+    return {name: BY_NAME[name].shown(value) for name, value in genome.genes().items()}, None
 
 
 def command_argv():
@@ -111,8 +103,6 @@ def apply(command, options):
         command = option(command)
     return command
 
-
-# --- options declared once ----------------------------------------------------------------
 
 def data_option(command):
     return click.option('--data', type=click.Path(), default=None, help=DATA_HELP)(command)
@@ -130,9 +120,8 @@ def data_read(data):
 
 
 def list_only(why):
-    """--text on a command that works on lists only (one document per line): the one line that
-    says so (`why`: what the command needs a list for), before any work. Text mode is `train
-    --text`'s, and `sample` and `eval` follow the checkpoint it writes."""
+    """--text on a command that reads lists only: one line saying so (`why`: what it needs a list
+    for), before any work."""
     def refuse(ctx, param, value):
         if value:
             names, at = [], ctx
@@ -150,8 +139,8 @@ def seed_option(help_text):
 
 
 def engine_option(command):
-    return click.option('--engine', type=ENGINE_CHOICE, default='numpy', show_default=True,
-                        help=ENGINES_TEXT)(command)
+    return click.option('--engine', type=click.Choice(list(ENGINE_HELP)), default='numpy', show_default=True,
+                        help='; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items()))(command)
 
 
 def parallel_options(command):
@@ -204,28 +193,22 @@ def train_options(command):
     return apply(command, [setting_option(setting) for setting in FLAGGED if setting.name not in GENE_DEFAULTS])
 
 
-def shown_value(name, value):
-    """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
-    return BY_NAME[name].shown(value)
-
-
 def setting_sections(placed):
-    """{title: [names]} of the settings' --help sections, each setting in the section it
-    declares, and the other options `placed` ({setting: [options listed right after it]})."""
+    """{title: [names]}: each setting in the --help section it declares, followed by the options
+    `placed` after it ({setting: [options]})."""
     sections = {}
     for setting in in_order(FLAGGED, lambda s: s.listed_after):
         if setting.section is not None:
-            names = sections.setdefault(setting.section, [])
-            names += [setting.name, *placed.get(setting.name, ())]
+            sections.setdefault(setting.section, []).extend([setting.name, *placed.get(setting.name, ())])
     return sections
 
 
-_SETTINGS_SECTIONS = setting_sections({'num_steps': ['budget', 'max_time']})
+_SECTIONS = setting_sections({'num_steps': ['budget', 'max_time']})
 TRAIN_SECTIONS = (
-    ('Model', _SETTINGS_SECTIONS['Model']),
-    ('Training', _SETTINGS_SECTIONS['Training'] + ['seed']),
-    ('Schedule', _SETTINGS_SECTIONS['Schedule']),
-    ('Evaluation', _SETTINGS_SECTIONS['Evaluation']),
+    ('Model', _SECTIONS['Model']),
+    ('Training', _SECTIONS['Training'] + ['seed']),
+    ('Schedule', _SECTIONS['Schedule']),
+    ('Evaluation', _SECTIONS['Evaluation']),
     ('Sampling', ['samples', 'temperature']),
     ('Input and output', ['data', 'text_mode', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),
@@ -233,13 +216,11 @@ TRAIN_SECTIONS = (
 
 
 def sampling_options(command):
-    """--temperature, --seed, --top-k and --top-p: how a name is drawn (`sample`, and `trace`
-    drawing the same name)."""
+    """--temperature, --seed, --top-k and --top-p: how `sample` (and `trace`) draws a name."""
     return apply(command, [
         click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
                      help="Sampling temperature (> 0)."),
-        click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
-                     help="Seed of the sampling random stream."),
+        seed_option("Seed of the sampling random stream."),
         click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens."),
         click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
                      help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1)."),

@@ -65,15 +65,10 @@ class Checkpoint:
         return data if data.sha256 == expected else None
 
 
-def _all_finite(matrices):
-    return all(math.isfinite(x) for rows in matrices.values() for row in rows for x in row)
-
-
 def save_checkpoint(path, checkpoint):
     """Write atomically; refuses weights or moments that are not finite numbers."""
-    if not _all_finite(checkpoint.state_dict) or (
-            checkpoint.optimizer and not all(_all_finite(checkpoint.optimizer[k]) for k in ('m', 'v'))) or (
-            checkpoint.ema is not None and not _all_finite(checkpoint.ema)):
+    held = [checkpoint.state_dict, checkpoint.ema or {}, *(checkpoint.optimizer or {}).values()]
+    if not all(math.isfinite(x) for matrices in held for rows in matrices.values() for row in rows for x in row):
         raise MicrogptError(f"not saving {path}: the model holds values that are not finite numbers")
     names = [name for name, _ in checkpoint.config.param_shapes()]
     atomic_write_json(path, {

@@ -78,26 +78,23 @@ def write_export(checkpoint, folder, force=False):
     settings = {'format': FORMAT, 'version': VERSION, 'model_type': 'microgpt', **config.to_dict(),
                 'dtype': dtype, 'chars': list(checkpoint.chars), 'bos_token_id': len(checkpoint.chars),
                 'architecture': ARCHITECTURE, **({} if data_mode is None else {'data_mode': data_mode})}
-
-    def make_files(staging):
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
-        (staging / CONFIG_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
     try:
-        _write_whole(folder, make_files)
+        _write_whole(folder, tensors, settings, save_file)
     except OSError as e:
         raise MicrogptError(f"cannot write export folder {folder}: {e.strerror or e}") from None
     return {'folder': str(folder), 'dtype': dtype, 'tensors': len(tensors), 'parameters': config.num_params()}
 
 
-def _write_whole(folder, write):
-    """write(staging) makes the two files in a hidden folder beside folder, then they go in place
-    whole: a missing or empty folder by one rename of the staging folder, a full one (--force)
-    by one rename a file. No staging is left behind."""
+def _write_whole(folder, tensors, settings, save_file):
+    """Write the two files in a hidden folder beside folder, then put them in place whole: a
+    missing or empty folder by one rename of the staging folder, a full one (--force) by one
+    rename a file. No staging is left behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f'.{folder.name}.{uuid.uuid4().hex[:12]}.tmp'
     try:
         staging.mkdir()  # with the umask's mode, which the folder put in place keeps
-        write(staging)
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
+        (staging / CONFIG_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             (staging / name).chmod(staging.stat().st_mode & 0o666)  # safetensors makes its file private
             with open(staging / name, 'rb') as f:

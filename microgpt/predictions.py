@@ -14,9 +14,9 @@ END = 'BOS'  # the label of the token that ends a name: the BOS that also starts
 BITS_PER_NAT = 1 / math.log(2)
 
 
-def token_label(tokenizer, token_id):
-    """A token as a learner reads it: its character, or END for BOS."""
-    return END if token_id == tokenizer.bos else tokenizer.chars[token_id]
+def token_labels(tokenizer):
+    """Each token as a learner reads it: its character, or END for BOS (the last token)."""
+    return [*tokenizer.chars, END]
 
 
 def _logits_after_each(engine, tokens):
@@ -65,8 +65,7 @@ def predict_next(engine, tokenizer, prefix='', temperature=1.0):
     check_readable(tokenizer, engine.config.block_size, prefix)
     check_temperature(temperature)
     logits = _logits_after_each(engine, [tokenizer.bos] + tokenizer.encode(prefix))[-1]
-    labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
-    return NextCharacters(prefix, temperature, labels, next_token_probs(logits, temperature))
+    return NextCharacters(prefix, temperature, token_labels(tokenizer), next_token_probs(logits, temperature))
 
 
 @dataclass
@@ -110,14 +109,14 @@ def surprisal(engine, tokenizer, text):
         ['e', 'm', 'm', 'a', 'BOS']
     """
     check_readable(tokenizer, engine.config.block_size, text, 'text')
-    tokens = [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
+    tokens, labels = [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos], token_labels(tokenizer)
     characters = []
     for position, logits in enumerate(_logits_after_each(engine, tokens[:-1])):
         probabilities = next_token_probs(logits, 1.0)
         target, likeliest = tokens[position + 1], _ranked(probabilities)[0]
         nats = -math.log(probabilities[target]) if probabilities[target] > 0 else math.inf
-        characters.append(Surprise(position, token_label(tokenizer, target), probabilities[target], nats,
-                                   nats * BITS_PER_NAT, token_label(tokenizer, likeliest), probabilities[likeliest]))
+        characters.append(Surprise(position, labels[target], probabilities[target], nats, nats * BITS_PER_NAT,
+                                   labels[likeliest], probabilities[likeliest]))
     mean = sum(c.nats for c in characters) / len(characters)
     return Surprisal(text, characters, mean, mean * BITS_PER_NAT, math.exp(mean))
 
@@ -170,8 +169,7 @@ def trace_sample(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=
         True
     """
     check_sampling_args(tokenizer, engine.config.block_size, temperature, top_k, top_p, prefix)
-    labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
-    draws, text = [], list(prefix)
+    labels, draws, text = token_labels(tokenizer), [], list(prefix)
 
     def record(position, weights, token_id):
         cut = top_k is not None or top_p is not None

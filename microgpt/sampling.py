@@ -28,17 +28,13 @@ def next_token_probs(logits, temperature, top_k=None, top_p=None):
 
 
 def _truncate(probs, top_k, top_p):
-    order = sorted(range(len(probs)), key=lambda i: -probs[i])
-    keep = order[:top_k] if top_k is not None else order
-    if top_p is not None:
-        mass, kept = 0.0, []
-        for i in keep:
-            kept.append(i)
-            mass += probs[i]
-            if mass >= top_p:
-                break
-        keep = kept
-    keep = set(keep)
+    """probs with all but the top_k likeliest, or the likeliest reaching top_p mass, made 0."""
+    keep, mass = set(), 0.0
+    for i in sorted(range(len(probs)), key=lambda i: -probs[i])[:top_k]:
+        if top_p is not None and mass >= top_p:
+            break
+        keep.add(i)
+        mass += probs[i]
     return [p if i in keep else 0.0 for i, p in enumerate(probs)]
 
 

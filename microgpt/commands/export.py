@@ -1,5 +1,4 @@
-"""`microgpt export`: a checkpoint as standard weights (config.json and model.safetensors), and
-the line it prints of what it wrote (stderr)."""
+"""`microgpt export`: a checkpoint as standard weights, and the line it prints (stderr)."""
 import click
 
 from .options import console

@@ -1,7 +1,5 @@
 """The options several commands share, declared once, and the training settings' options with
 the sectioned --help that shows the genome in force."""
-import math
-
 import click
 
 from ..checkpoint import DEFAULT_CHECKPOINT
@@ -10,7 +8,7 @@ from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..genome import DEFAULT_GENOME
 from ..genome import SEED_GENES
-from ..settings import BY_NAME, FLAGGED, in_order
+from ..settings import BY_NAME, FLAGGED, Bounds, in_order
 from ..training import DEFAULT_SEED
 from ..sampling import DEFAULT_TEMPERATURE
 from ..trials.executor import CLUSTER_ENV
@@ -20,33 +18,26 @@ COUNT = click.IntRange(min=1)
 
 
 class Real(click.ParamType):
-    """A finite number within bounds (click's FloatRange lets nan and inf through)."""
+    """A finite number within settings.Bounds (click's FloatRange lets nan and inf through)."""
     name = 'number'
 
-    def __init__(self, low=None, high=None, low_open=False, high_open=False):
-        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
-
-    def _bounds(self):
-        parts = []
-        if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
-        return ' and '.join(parts)
+    def __init__(self, bounds):
+        self.bounds = bounds
 
     def convert(self, value, param, ctx):
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
-        if not math.isfinite(number) or too_low or too_high:
-            self.fail(f"{value!r} must be a finite number {self._bounds()}", param, ctx)
+        if not self.bounds.contains(number):
+            low, high = self.bounds.low, self.bounds.high
+            shown = [f"{'>' if self.bounds.low_open else '>='} {low:g}" if low is not None else None,
+                     f"{'<' if self.bounds.high_open else '<='} {high:g}" if high is not None else None]
+            self.fail(f"{value!r} must be a finite number {' and '.join(filter(None, shown))}", param, ctx)
         return number
 
 
-POSITIVE = Real(0, low_open=True)
+POSITIVE = Real(Bounds(0, low_open=True))
 
 
 class SectionedCommand(click.Command):
@@ -172,7 +163,7 @@ def setting_type(setting):
     bounds = setting.cli or setting.valid
     if bounds.whole:
         return click.IntRange(min=bounds.low)
-    return Real(bounds.low, bounds.high, bounds.low_open, bounds.high_open)
+    return Real(bounds)
 
 
 def setting_option(setting):

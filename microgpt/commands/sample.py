@@ -71,10 +71,11 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     loaded = load_checkpoint(checkpoint_path)
     if loaded.text_mode or prompt is not None or chars is not None:
         num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
-        used = dict(num=num_given, prefix=prefix, novelty=novelty, new=new)
-        check_text_sampling(loaded, checkpoint_path, {name: value for name, value in used.items() if value})
-        write_continuation(out, loaded, engine, seed, prompt or '', DEFAULT_TEXT_CHARS if chars is None else chars,
-                           temperature=temperature, top_k=top_k, top_p=top_p)
+        names_given = [name for name, given in dict(num=num_given, prefix=prefix, novelty=novelty, new=new).items()
+                       if given]
+        write_continuation(out, loaded, checkpoint_path, names_given, engine, seed, prompt or '',
+                           DEFAULT_TEXT_CHARS if chars is None else chars, temperature=temperature, top_k=top_k,
+                           top_p=top_p)
         return
     if novelty and loaded.weights_only:
         raise MicrogptError(f"--novelty needs the training record (which documents trained the model), and "
@@ -92,22 +93,18 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
         out.info(novelty_line(novelty_counts(names, *known)))
 
 
-def check_text_sampling(loaded, checkpoint_path, names_options):
-    """One line unless the checkpoint continues text (trained with `train --text`) and none of
-    the options that only mean something for names (`names_options`: {name: value given}) is given."""
-    if not loaded.text_mode:
-        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
-                            f"list (one document per line): sample names with --prefix and --num")
-    for name in names_options:
-        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
-                            f"(train --text): continue a --prompt instead")
-
-
-def write_continuation(out, loaded, engine_name, seed, prompt, num_chars, **options):
-    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it."""
+def write_continuation(out, loaded, checkpoint_path, names_given, engine_name, seed, prompt, num_chars, **options):
+    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it; one
+    line instead for a list's checkpoint, or when an option for names (`names_given`) is given."""
     import random
     from ..engines import make_engine
     from ..sampling import check_prompt, check_sampling_args, continue_text
+    if not loaded.text_mode:
+        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
+                            f"list (one document per line): sample names with --prefix and --num")
+    for name in names_given:
+        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
+                            f"(train --text): continue a --prompt instead")
     check_sampling_args(loaded.tokenizer, loaded.config.block_size, options['temperature'], options['top_k'],
                         options['top_p'])
     check_prompt(loaded.tokenizer, prompt)  # before the engine is built

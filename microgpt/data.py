@@ -160,23 +160,6 @@ def split_text(text, val_fraction):
     return text[:len(text) - n_val], text[len(text) - n_val:]
 
 
-def check_text_windows(path, text, block_size, val_fraction=0.0):
-    """A MicrogptError line unless the training part holds a window (block_size + 1 characters)
-    and the held-out tail, if any, one target (2 characters)."""
-    train, held_out = split_text(text, val_fraction)
-    window = block_size + 1
-    if len(text) < window:
-        raise MicrogptError(f"text {path} has {len(text):,} characters, fewer than one window of block_size + 1 "
-                            f"= {window:,}: give a longer text or a smaller --block-size")
-    if len(train) < window:
-        raise MicrogptError(f"the window (block_size + 1 = {window:,} characters) is longer than the "
-                            f"{len(train):,} characters of {path} left to train on after holding out "
-                            f"{len(held_out):,} (val_split {val_fraction:g}): a smaller --block-size or --val-split")
-    if held_out and len(held_out) < 2:
-        raise MicrogptError(f"val_split {val_fraction:g} holds out {len(held_out)} character of {path}; scoring "
-                            f"needs at least 2: a larger --val-split or a longer text")
-
-
 def window_starts(seed, step, batch_size, num_chars, block_size):
     """Where a step's batch_size windows of block_size + 1 characters start: drawn by a random
     stream of their own, keyed by the seed and the step, so a resumed run draws the same."""

@@ -5,7 +5,7 @@ time (`engine.logits`) and uses sampling's `next_token_probs`, as sampling does.
 name is the token BOS, labelled "BOS".
 """
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .sampling import (DEFAULT_TEMPERATURE, check_readable, check_sampling_args, check_temperature, next_token_probs,
                        sample_one)
@@ -94,8 +94,7 @@ class Surprisal:
 
     def as_dict(self):
         """The surprisal as plain data (what `microgpt surprise --json` prints)."""
-        return {'text': self.text, 'characters': [vars(c) for c in self.characters], 'mean_nats': self.mean_nats,
-                'mean_bits': self.mean_bits, 'perplexity': self.perplexity}
+        return asdict(self)
 
 
 def surprisal(engine, tokenizer, text):

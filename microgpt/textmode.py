@@ -4,7 +4,7 @@ is the whole file's, so the held-out tail has no character the model lacks.
 """
 from dataclasses import dataclass
 
-from .data import Tokenizer, check_text_windows, split_text, tiling_windows, window_starts
+from .data import Tokenizer, split_text, tiling_windows, window_starts
 from .errors import MicrogptError
 from .sampling import DEFAULT_TEXT_CHARS, continue_text
 from .training import DEFAULT_SEED, Run
@@ -19,10 +19,22 @@ class TextSplit:
 
     @classmethod
     def of(cls, text_data, block_size, val_split=0.0):
-        """The split of a TextData (data.load_text), checked to hold the windows it needs."""
-        check_text_windows(text_data.path, text_data.text, block_size, val_split)
-        train, held_out = split_text(text_data.text, val_split)
-        return cls(train, held_out, sorted(set(text_data.text)))
+        """The split of a TextData (data.load_text); a MicrogptError line unless the training part
+        holds a window (block_size + 1 characters) and the held-out tail, if any, one target."""
+        path, text = text_data.path, text_data.text
+        train, held_out = split_text(text, val_split)
+        window = block_size + 1
+        if len(text) < window:
+            raise MicrogptError(f"text {path} has {len(text):,} characters, fewer than one window of block_size + 1 "
+                                f"= {window:,}: give a longer text or a smaller --block-size")
+        if len(train) < window:
+            raise MicrogptError(f"the window (block_size + 1 = {window:,} characters) is longer than the "
+                                f"{len(train):,} characters of {path} left to train on after holding out "
+                                f"{len(held_out):,} (val_split {val_split:g}): a smaller --block-size or --val-split")
+        if held_out and len(held_out) < 2:
+            raise MicrogptError(f"val_split {val_split:g} holds out {len(held_out)} character of {path}; scoring "
+                                f"needs at least 2: a larger --val-split or a longer text")
+        return cls(train, held_out, sorted(set(text)))
 
 
 class TextRun(Run):

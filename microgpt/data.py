@@ -68,13 +68,26 @@ def _read_lines_and_bytes(path, what):
     return lines, raw
 
 
+# Rough bytes of memory a byte of a text file takes while it is read and split into lines:
+# the bytes, the text, its line ends made one, the lines and their stripped copies.
+READ_BYTES_PER_FILE_BYTE = 8
+
+
 def _read_text_and_bytes(path, what, expected):
+    from .limits import available_memory, gib
     path = Path(path)
     if not path.exists():
         raise MicrogptError(f"{what} not found: {path}")
     if path.is_dir():
         raise MicrogptError(f"{what} {path} is a folder, not a file")
-    check_fits_in_memory(path, what)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # reading it says why
+    have = available_memory()
+    if have is not None and size * READ_BYTES_PER_FILE_BYTE > have:  # said before reading
+        raise MicrogptError(f"{what} {path} ({gib(size)} GiB) needs about {gib(size * READ_BYTES_PER_FILE_BYTE)} GiB "
+                            f"of memory to read; this machine has {gib(have)} GiB free")
     try:
         raw = path.read_bytes()
         if b'\0' in raw:
@@ -87,24 +100,6 @@ def _read_text_and_bytes(path, what, expected):
     except UnicodeDecodeError as e:
         raise MicrogptError(f"cannot read {what} {path}: not UTF-8 text "
                             f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
-
-
-# Rough bytes of memory a byte of a text file takes while it is read and split into lines:
-# the bytes, the text, its line ends made one, the lines and their stripped copies.
-READ_BYTES_PER_FILE_BYTE = 8
-
-
-def check_fits_in_memory(path, what):
-    """One MicrogptError line, before reading, when the file is too large for the memory free."""
-    from .limits import available_memory, gib
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return  # reading it says why
-    have = available_memory()
-    if have is not None and size * READ_BYTES_PER_FILE_BYTE > have:
-        raise MicrogptError(f"{what} {path} ({gib(size)} GiB) needs about {gib(size * READ_BYTES_PER_FILE_BYTE)} GiB "
-                            f"of memory to read; this machine has {gib(have)} GiB free")
 
 
 @dataclass

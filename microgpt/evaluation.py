@@ -31,21 +31,16 @@ def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=No
     total, count = 0.0, 0
     with np.errstate(over='ignore', divide='ignore', invalid='ignore'):  # a diverged model gives inf/nan
         for start in range(0, len(sequences), batch_size):
-            batch = sequences[start:start + batch_size]
-            total += _batch_loss_sum(engine, batch)
-            count += sum(len(tokens) - 1 for tokens in batch)
+            chunk = sequences[start:start + batch_size]
+            batch = engine.batch(chunk)
+            logits = engine.forward(batch)  # no activations kept
+            logits -= logits.max(axis=-1, keepdims=True)
+            log_total = np.log(np.exp(logits).sum(axis=-1))
+            total += float((log_total - logits[np.arange(len(batch.targets)), batch.targets]).sum())
+            count += sum(len(tokens) - 1 for tokens in chunk)
             if on_batch is not None:
-                on_batch(start + len(batch))
+                on_batch(start + len(chunk))
     return total / count
-
-
-def _batch_loss_sum(engine, batch):
-    import numpy as np
-    batch = engine.batch(batch)
-    logits = engine.forward(batch)  # no activations kept
-    logits -= logits.max(axis=-1, keepdims=True)
-    log_total = np.log(np.exp(logits).sum(axis=-1))
-    return float((log_total - logits[np.arange(len(batch.targets)), batch.targets]).sum())
 
 
 def checkpoint_loss(checkpoint, docs, data_path, on_batch=None):

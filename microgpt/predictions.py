@@ -25,18 +25,15 @@ def _logits_after_each(engine, tokens):
     return [engine.logits(token, position, cache) for position, token in enumerate(tokens)]
 
 
-def _ranked(probabilities):
-    """Token ids, likeliest first (ties in vocabulary order)."""
-    return sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
-
-
 class Distribution:
     """A probability for each token: `probabilities[i]` is token i's (the characters in order,
     then BOS), `labels[i]` its label."""
 
     def top(self, n=None):
-        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first."""
-        return [(self.labels[i], self.probabilities[i]) for i in _ranked(self.probabilities)[:n]]
+        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first (ties in
+        vocabulary order)."""
+        ranked = sorted(range(len(self.probabilities)), key=lambda i: -self.probabilities[i])
+        return [(self.labels[i], self.probabilities[i]) for i in ranked[:n]]
 
     def as_dict(self):
         """{label: probability} of every token, in vocabulary order (the end of the name: "BOS")."""
@@ -112,7 +109,7 @@ def surprisal(engine, tokenizer, text):
     characters = []
     for position, logits in enumerate(_logits_after_each(engine, tokens[:-1])):
         probabilities = next_token_probs(logits, 1.0)
-        target, likeliest = tokens[position + 1], _ranked(probabilities)[0]
+        target, likeliest = tokens[position + 1], max(range(len(probabilities)), key=probabilities.__getitem__)
         nats = -math.log(probabilities[target]) if probabilities[target] > 0 else math.inf
         characters.append(Surprise(position, labels[target], probabilities[target], nats, nats * BITS_PER_NAT,
                                    labels[likeliest], probabilities[likeliest]))

@@ -142,9 +142,9 @@ def parallel_options(command):
                           "this process). Results do not depend on it."),
         click.option('--cluster', metavar='ADDRESS', envvar=CLUSTER_ENV, show_envvar=True, default=None,
                      help="Send the runs to the Dask scheduler at ADDRESS (tcp://HOST:8786) instead of "
-                          "local processes (needs Dask: pip install -e '.[cluster]' in a clone of microgpt). Results equal a local "
-                          "run's. An unreachable scheduler is an error after $MICROGPT_CLUSTER_TIMEOUT "
-                          "seconds (default 10)."),
+                          "local processes (needs Dask: pip install -e '.[cluster]' in a clone of microgpt). "
+                          "Results equal a local run's. An unreachable scheduler is an error after "
+                          "$MICROGPT_CLUSTER_TIMEOUT seconds (default 10)."),
     ])
 
 

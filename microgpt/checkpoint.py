@@ -71,15 +71,16 @@ def save_checkpoint(path, checkpoint):
     if not all(math.isfinite(x) for matrices in held for rows in matrices.values() for row in rows for x in row):
         raise MicrogptError(f"not saving {path}: the model holds values that are not finite numbers")
     names = [name for name, _ in checkpoint.config.param_shapes()]
+
+    def in_order(matrices):
+        return {name: matrices[name] for name in names}
     atomic_write_json(path, {
         'format': FORMAT, 'version': VERSION, 'config': checkpoint.config.to_dict(),
-        'vocab': list(checkpoint.chars), 'training': checkpoint.training,
-        'provenance': checkpoint.provenance,
-        'state_dict': {name: checkpoint.state_dict[name] for name in names},
+        'vocab': list(checkpoint.chars), 'training': checkpoint.training, 'provenance': checkpoint.provenance,
+        'state_dict': in_order(checkpoint.state_dict),
         'optimizer': None if checkpoint.optimizer is None else {
-            k: {name: checkpoint.optimizer[k][name] for name in names} for k in ('m', 'v')},
-        'losses': list(checkpoint.losses),
-        **({} if checkpoint.ema is None else {'ema': {name: checkpoint.ema[name] for name in names}}),
+            k: in_order(checkpoint.optimizer[k]) for k in ('m', 'v')},
+        'losses': list(checkpoint.losses), **({} if checkpoint.ema is None else {'ema': in_order(checkpoint.ema)}),
     })
 
 
@@ -115,11 +116,9 @@ TOP_FIELDS = {
 TOP_OPTIONAL = ('training', 'provenance', 'optimizer', 'losses', 'ema')
 
 
-# The training record beyond the TrainConfig settings (settings.TRAINING_SETTINGS, each
-# checked by its declaration). A file that can resume (it holds Adam's moments) has those of
-# RESUMABLE and num_steps; every other field may be missing from a file an older microgpt
-# wrote (the default is what it trained with), and a file of weights alone (the Python API's,
-# or version 1) may have none.
+# The training record beyond the settings (each checked by its declaration). A file that can
+# resume (it holds Adam's moments) has RESUMABLE's and num_steps; any other may be missing (an
+# older microgpt's file trained with the default; a file of weights alone may have none).
 RUN_FIELDS = {
     'seed': (is_whole, "must be a whole number"),
     'steps_done': (is_count, "must be a whole number >= 0"),
@@ -148,8 +147,8 @@ POINT_FIELDS = {
     'val_loss': (is_number, "must be a finite number"),
 }
 BEST_FIELDS = {
-    'step': (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1"),
-    'val_loss': (is_number, "must be a finite number"),
+    'step': POINT_FIELDS['step'],
+    'val_loss': POINT_FIELDS['val_loss'],
     'checkpoint': (or_null(lambda v: isinstance(v, str) and bool(v)), "must be null or a path"),
 }
 

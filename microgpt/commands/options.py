@@ -52,14 +52,9 @@ class SectionedCommand(click.Command):
         from ..genome import SETTINGS
         takes_genome = any(param.name in SETTINGS for param in self.get_params(ctx))
         in_force, note = genome_in_force() if takes_genome else ({}, None)
-        records = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.name in in_force:
-                record = (record[0], f"{record[1]}  [in force: {in_force[param.name]} from {DEFAULT_GENOME}]")
-            records[param.name] = record
+        records = {param.name: record for param in self.get_params(ctx) if (record := param.get_help_record(ctx))}
+        for name in in_force.keys() & records.keys():
+            records[name] = (records[name][0], f"{records[name][1]}  [in force: {in_force[name]} from {DEFAULT_GENOME}]")
         listed = {name for _, names in self.sections for name in names}
         sections = [*self.sections, ('Other options', [name for name in records if name not in listed])]
         for title, names in sections:

@@ -89,12 +89,12 @@ def training_text(checkpoint, text_data):
     return split_text(text_data.text, checkpoint.training.get('val_split') or 0.0)[0]
 
 
-def text_loss(checkpoint, text_data, on_batch=None):
+def text_loss(checkpoint, text_data):
     """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text: the
     text cut into windows that score each character after the first once, batched on numpy."""
     from .engines import make_engine
     from .evaluation import sequences_loss
-    tokenizer = Tokenizer(checkpoint.chars)
+    tokenizer = checkpoint.tokenizer
     unknown = tokenizer.unknown_chars(text_data.text)
     if unknown:
         raise MicrogptError(f"{text_data.path} has characters the model does not know: {''.join(unknown)!r}")
@@ -102,5 +102,5 @@ def text_loss(checkpoint, text_data, on_batch=None):
         raise MicrogptError(f"{text_data.path} has {len(text_data.text)} character: scoring needs at least 2")
     windows = tiling_windows(tokenizer.encode(text_data.text), checkpoint.config.block_size)
     engine = make_engine('numpy', checkpoint.config, checkpoint.inference_state_dict)
-    loss = sequences_loss(engine, windows, on_batch=on_batch)
+    loss = sequences_loss(engine, windows)
     return loss, len(text_data.text) - 1, len(windows)

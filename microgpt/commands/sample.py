@@ -60,6 +60,7 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
       microgpt sample --checkpoint play.ckpt.json --prompt "ROMEO:" --chars 300
     """
     import random
+    from functools import partial
     from ..checkpoint import load_checkpoint
     from ..data import load_dataset
     from ..engines import make_engine
@@ -85,9 +86,8 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     dataset = load_dataset(data, echo=out.info) if novelty or new else None
     known = novelty_documents(loaded, dataset) if novelty else None
     model = make_engine(engine, loaded.config, loaded.inference_state_dict)
-    rng = random.Random(seed)
-    draw = lambda count: generate(model, tokenizer, rng, count, temperature=temperature,  # noqa: E731
-                                  top_k=top_k, top_p=top_p, prefix=prefix)
+    draw = partial(generate, model, tokenizer, random.Random(seed), temperature=temperature, top_k=top_k, top_p=top_p,
+                   prefix=prefix)  # draw(count): the next count names of the one random stream
     names = print_samples(out, draw, num, dataset.docs if new else None)
     if known is not None:
         out.info(novelty_line(novelty_counts(names, *known)))

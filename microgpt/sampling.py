@@ -172,9 +172,7 @@ LINE_START = '\n'  # what a text-mode model reads when no prompt is given: the s
 def check_prompt(tokenizer, prompt):
     """A MicrogptError line unless a text-mode model can read the prompt: every character in
     its vocabulary; an empty prompt starts a line, so the vocabulary needs a newline."""
-    unknown = tokenizer.unknown_chars(prompt)
-    if unknown:
-        raise MicrogptError(f"prompt {prompt!r} has characters the model does not know: {''.join(unknown)!r}")
+    check_readable(tokenizer, math.inf, prompt, 'prompt')  # of any length: the window slides along it
     if not prompt and tokenizer.unknown_chars(LINE_START):
         raise MicrogptError("this model's text has no newline to start from: give a --prompt")
 

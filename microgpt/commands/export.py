@@ -1,12 +1,7 @@
-"""`microgpt export`: a checkpoint as standard weights, and the line it prints (stderr)."""
+"""`microgpt export`: a checkpoint as standard weights."""
 import click
 
 from .options import console
-
-
-def exported_line(checkpoint_path, written):
-    return (f"exported {checkpoint_path} to {written['folder']}: config.json and model.safetensors "
-            f"({written['tensors']} tensors, {written['parameters']:,} parameters, {written['dtype']})")
 
 
 @click.command('export')
@@ -32,4 +27,5 @@ def export(checkpoint_path, folder, force):
     safetensors_numpy()
     check_export_folder(folder, force)
     written = write_export(load_checkpoint(checkpoint_path), folder, force)
-    console().info(exported_line(checkpoint_path, written))
+    console().info(f"exported {checkpoint_path} to {written['folder']}: config.json and model.safetensors "
+                   f"({written['tensors']} tensors, {written['parameters']:,} parameters, {written['dtype']})")

@@ -151,18 +151,12 @@ def console():
 # defaults to None, so that a genome's gene (or with --resume the checkpoint's setting)
 # applies unless the flag is given; --help still shows the built-in default.
 
-def setting_type(setting):
-    """The click type of a setting's flag: its choices, or the bounds the flag accepts."""
-    if setting.choices:
-        return click.Choice(list(setting.choices))
-    bounds = setting.cli or setting.valid
-    if bounds.whole:
-        return click.IntRange(min=bounds.low)
-    return Real(bounds)
-
-
 def setting_option(setting):
-    return click.option(setting.flag, setting.name, type=setting_type(setting), default=None,
+    """A setting's flag, taking its choices or the bounds the flag accepts."""
+    bounds = setting.cli or setting.valid
+    kind = (click.Choice(list(setting.choices)) if setting.choices else
+            click.IntRange(min=bounds.low) if bounds.whole else Real(bounds))
+    return click.option(setting.flag, setting.name, type=kind, default=None,
                         show_default=setting.shown(setting.default), help=setting.help)
 
 

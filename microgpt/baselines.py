@@ -53,11 +53,8 @@ def sequence_baselines(vocab_size, train_sequences, scored_sequences):
 
 def pair_counts(vocab_size, sequences):
     """counts[previous, next]: how often each token follows each other in the sequences."""
-    previous, following = [], []
-    for tokens in sequences:
-        previous.extend(tokens[:-1])
-        following.extend(tokens[1:])
-    previous, following = np.asarray(previous, dtype=np.int64), np.asarray(following, dtype=np.int64)
+    previous = np.asarray([token for tokens in sequences for token in tokens[:-1]], dtype=np.int64)
+    following = np.asarray([token for tokens in sequences for token in tokens[1:]], dtype=np.int64)
     if previous.size and not (0 <= min(previous.min(), following.min())
                               and max(previous.max(), following.max()) < vocab_size):
         raise MicrogptError(f"a token id outside the vocabulary of {vocab_size}")

@@ -1,23 +1,8 @@
-"""What a loss is read against: the losses of three guesses that need no neural network,
-scored on the same tokens as the model.
-
-- uniform: every token of the vocabulary equally likely, whatever came before: ln V.
-- unigram: each token as likely as it is frequent among the training tokens (letter frequency).
-- bigram: each token as likely as it followed the previous token in the training tokens
-  (makemore's first model: a V x V table of counts).
-
-Both counted models are smoothed by adding one to every count (add-one, or Laplace,
-smoothing), as makemore's bigram does: a token or a pair the training tokens never show
-still gets a small probability, so one unseen pair in the scored documents costs a finite
-loss instead of an infinite one. It needs no setting to tune; it takes a little probability
-from what was seen, so with few training tokens it scores a little worse than a tuned smoothing.
-
-Token accounting is evaluation.mean_loss's: a sequence of tokens scores each token after its
-first, predicted from what came before. For documents, each is BOS + characters + BOS cut at
-block_size + 1 tokens (Tokenizer.doc_tokens, as the model sees it), both where the models are
-counted and where they are scored. The counts are of predicted tokens: every character and the
-closing BOS (the opening BOS is never predicted). sequence_baselines takes any token sequences
-(windows of a text stream as well as documents).
+"""What a loss is read against: the losses of three guesses that need no neural network, on the
+same tokens as the model (docs/pages/training.md explains them): uniform (ln V), unigram (token
+frequency) and bigram (makemore's V x V table of counts), both counted ones with add-one smoothing
+so an unseen pair costs a finite loss. Tokens are counted as evaluation.mean_loss counts them:
+each token of a sequence after its first, documents cut as the model sees them.
 """
 import math
 from dataclasses import asdict, dataclass
@@ -68,11 +53,8 @@ def sequence_baselines(vocab_size, train_sequences, scored_sequences):
 
 def pair_counts(vocab_size, sequences):
     """counts[previous, next]: how often each token follows each other in the sequences."""
-    previous, following = [], []
-    for tokens in sequences:
-        previous.extend(tokens[:-1])
-        following.extend(tokens[1:])
-    previous, following = np.asarray(previous, dtype=np.int64), np.asarray(following, dtype=np.int64)
+    previous = np.asarray([token for tokens in sequences for token in tokens[:-1]], dtype=np.int64)
+    following = np.asarray([token for tokens in sequences for token in tokens[1:]], dtype=np.int64)
     if previous.size and not (0 <= min(previous.min(), following.min())
                               and max(previous.max(), following.max()) < vocab_size):
         raise MicrogptError(f"a token id outside the vocabulary of {vocab_size}")
@@ -80,18 +62,9 @@ def pair_counts(vocab_size, sequences):
     return flat.reshape(vocab_size, vocab_size)
 
 
-def checkpoint_training_docs(checkpoint, dataset):
-    """The documents a checkpoint's run trained on, where they are at hand, else None (see
-    checkpoint_documents)."""
-    split = checkpoint_documents(checkpoint, dataset)
-    return None if split is None else split[0]
-
-
 def checkpoint_documents(checkpoint, dataset):
-    """(documents trained on, documents held out: [] when none were) of a checkpoint's run,
-    where they are at hand, else None: of `dataset` when it is the file the run trained on
-    (the same SHA-256), else of the file its training recorded (data_path) when that is still
-    there unchanged; split as the run split it (data.held_out_split) when it had a held-out share."""
+    """(documents trained on, documents held out: [] when none were) of a checkpoint's run, split
+    as it split them, where they are at hand (Checkpoint.trained_data), else None."""
     from .data import held_out_split, load_dataset
     dataset = checkpoint.trained_data(dataset, load_dataset)
     if dataset is None:

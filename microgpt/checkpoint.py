@@ -1,8 +1,6 @@
-"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight
-average when training keeps one, and how they were trained (enough to resume the run
-exactly), plus where it came from (provenance).
-
-JSON floats round-trip float64 exactly, and any engine can read them.
+"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight average
+when training keeps one, how they were trained (enough to resume the run exactly) and where it
+came from (provenance). JSON floats round-trip float64 exactly, and any engine reads them.
 """
 import math
 from dataclasses import dataclass, field
@@ -52,10 +50,9 @@ class Checkpoint:
         return self.state_dict if self.ema is None else self.ema
 
     def trained_data(self, given, load):
-        """The data this run trained on, where it is at hand: `given` (a Dataset or TextData)
-        when it is that file (the same SHA-256), else the file the training recorded
-        (data_path), read by `load` (data.load_dataset or data.load_text), when it is still
-        there unchanged; None when neither is."""
+        """The data this run trained on: `given` (a Dataset or TextData) when it has the same
+        SHA-256, else the recorded data_path read by `load` (data.load_dataset or load_text)
+        when it is still there unchanged, else None."""
         expected = self.training.get('data_sha256')
         if not expected:
             return None
@@ -68,33 +65,28 @@ class Checkpoint:
         return data if data.sha256 == expected else None
 
 
-def _all_finite(matrices):
-    return all(math.isfinite(x) for rows in matrices.values() for row in rows for x in row)
-
-
 def save_checkpoint(path, checkpoint):
     """Write atomically; refuses weights or moments that are not finite numbers."""
-    if not _all_finite(checkpoint.state_dict) or (
-            checkpoint.optimizer and not all(_all_finite(checkpoint.optimizer[k]) for k in ('m', 'v'))) or (
-            checkpoint.ema is not None and not _all_finite(checkpoint.ema)):
+    held = [checkpoint.state_dict, checkpoint.ema or {}, *(checkpoint.optimizer or {}).values()]
+    if not all(math.isfinite(x) for matrices in held for rows in matrices.values() for row in rows for x in row):
         raise MicrogptError(f"not saving {path}: the model holds values that are not finite numbers")
     names = [name for name, _ in checkpoint.config.param_shapes()]
+
+    def in_order(matrices):
+        return {name: matrices[name] for name in names}
     atomic_write_json(path, {
         'format': FORMAT, 'version': VERSION, 'config': checkpoint.config.to_dict(),
-        'vocab': list(checkpoint.chars), 'training': checkpoint.training,
-        'provenance': checkpoint.provenance,
-        'state_dict': {name: checkpoint.state_dict[name] for name in names},
+        'vocab': list(checkpoint.chars), 'training': checkpoint.training, 'provenance': checkpoint.provenance,
+        'state_dict': in_order(checkpoint.state_dict),
         'optimizer': None if checkpoint.optimizer is None else {
-            k: {name: checkpoint.optimizer[k][name] for name in names} for k in ('m', 'v')},
-        'losses': list(checkpoint.losses),
-        **({} if checkpoint.ema is None else {'ema': {name: checkpoint.ema[name] for name in names}}),
+            k: in_order(checkpoint.optimizer[k]) for k in ('m', 'v')},
+        'losses': list(checkpoint.losses), **({} if checkpoint.ema is None else {'ema': in_order(checkpoint.ema)}),
     })
 
 
 def load_checkpoint(path):
-    """The checkpoint file at path, checked field by field (check_checkpoint: a hand-edited one
-    is one MicrogptError naming the file and the field); or, for a folder written by `microgpt
-    export`, its weights (weights_only: no optimizer state and no training record but the dtype)."""
+    """The checkpoint file at path, checked field by field (one MicrogptError naming the file and
+    the field); or the weights of a folder `microgpt export` wrote (weights_only)."""
     path = Path(path)
     if path.is_dir():
         from .export import read_export
@@ -107,10 +99,6 @@ def load_checkpoint(path):
 
 # --- what a checkpoint file holds, field by field ------------------------------------------
 
-def _is_matrices(value):
-    return isinstance(value, dict)
-
-
 TOP_FIELDS = {
     'format': (lambda v: v == FORMAT, f"must be {FORMAT!r}"),
     'version': (lambda v: is_whole(v) and v in READABLE_VERSIONS, "must be a readable version"),
@@ -119,28 +107,23 @@ TOP_FIELDS = {
               "must be a list of single characters"),
     'training': (lambda v: isinstance(v, dict), "must be an object"),
     'provenance': (or_null(lambda v: isinstance(v, dict)), "must be null or an object"),
-    'state_dict': (_is_matrices, "must be an object of the model's matrices"),
+    'state_dict': (lambda v: isinstance(v, dict), "must be an object of the model's matrices"),
     'optimizer': (or_null(lambda v: isinstance(v, dict) and set(v) == {'m', 'v'}),
                   "must be null or an object of Adam's moments m and v"),
     'losses': (lambda v: isinstance(v, list) and all(map(is_number, v)), "must be a list of finite numbers"),
-    'ema': (_is_matrices, "must be an object of the weight average's matrices"),
+    'ema': (lambda v: isinstance(v, dict), "must be an object of the weight average's matrices"),
 }
 TOP_OPTIONAL = ('training', 'provenance', 'optimizer', 'losses', 'ema')
 
 
-def _is_temperature(value):
-    return is_number(value) and temperature_problem(value) is None
-
-
-# The training record beyond the TrainConfig settings (settings.TRAINING_SETTINGS, each
-# checked by its declaration). A file that can resume (it holds Adam's moments) has those of
-# RESUMABLE and num_steps; every other field may be missing from a file an older microgpt
-# wrote (the default is what it trained with), and a file of weights alone (the Python API's,
-# or version 1) may have none.
+# The training record beyond the settings (each checked by its declaration). A file that can
+# resume (it holds Adam's moments) has RESUMABLE's and num_steps; any other may be missing (an
+# older microgpt's file trained with the default; a file of weights alone may have none).
 RUN_FIELDS = {
     'seed': (is_whole, "must be a whole number"),
     'steps_done': (is_count, "must be a whole number >= 0"),
-    'temperature': (_is_temperature, "must be a number > 0 whose inverse is finite"),
+    'temperature': (lambda v: is_number(v) and temperature_problem(v) is None,
+                    "must be a number > 0 whose inverse is finite"),
     'samples': (is_count, "must be a whole number >= 0"),
     'engine': (lambda v: isinstance(v, str) and v in ENGINE_HELP, f"must be one of {', '.join(ENGINE_HELP)}"),
     'dtype': (lambda v: isinstance(v, str) and v in DTYPES, f"must be one of {', '.join(DTYPES)}"),
@@ -164,8 +147,8 @@ POINT_FIELDS = {
     'val_loss': (is_number, "must be a finite number"),
 }
 BEST_FIELDS = {
-    'step': (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1"),
-    'val_loss': (is_number, "must be a finite number"),
+    'step': POINT_FIELDS['step'],
+    'val_loss': POINT_FIELDS['val_loss'],
     'checkpoint': (or_null(lambda v: isinstance(v, str) and bool(v)), "must be null or a path"),
 }
 

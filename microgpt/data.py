@@ -18,17 +18,13 @@ def sha256_of(path):
 
 
 def one_newline(text):
-    """text with every line end (CRLF, or a lone CR as old Macs wrote) made one LF, as Python's
-    text files read them, which is how the original read input.txt."""
+    """text with every CRLF or lone CR made one LF, as the original read input.txt."""
     return text.replace('\r\n', '\n').replace('\r', '\n')
 
 
 def parse_docs(text):
-    """The non-empty lines of text, stripped. A line ends at LF, CRLF or a lone CR
-    (one_newline): a file saved with old Mac line ends is one document a line too, never one
-    document holding '\\r'."""
-    text = one_newline(text)
-    return [line.strip() for line in text.strip().split('\n') if line.strip()]
+    """The non-empty lines of text, stripped; a line ends at LF, CRLF or a lone CR."""
+    return [line.strip() for line in one_newline(text).strip().split('\n') if line.strip()]
 
 
 VAL_FRACTION = 0.1  # the share evolution and sweeps hold out
@@ -57,11 +53,10 @@ def held_out_split(docs, seed, val_fraction=VAL_FRACTION):
     return train, val
 
 
-def read_lines(path, what='data file'):
-    """The non-blank lines of a UTF-8 text file, stripped; a clear MicrogptError naming the
-    file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank.
-
-    A UTF-8 byte-order mark and CRLF or CR line ends are not characters of the lines."""
+def load_docs(path, what='data file'):
+    """The non-blank lines of a UTF-8 text file, stripped (one document a line); one
+    MicrogptError naming the file (`what` says which) if it is missing, a folder, binary, not
+    UTF-8 or blank. A byte-order mark and CRLF or CR line ends are not characters of the lines."""
     return _read_lines_and_bytes(path, what)[0]
 
 
@@ -73,54 +68,38 @@ def _read_lines_and_bytes(path, what):
     return lines, raw
 
 
-def _read_text_and_bytes(path, what, expected):
-    path = Path(path)
-    if not path.exists():
-        raise MicrogptError(f"{what} not found: {path}")
-    if path.is_dir():
-        raise MicrogptError(f"{what} {path} is a folder, not a file")
-    check_fits_in_memory(path, what)
-    try:
-        raw = path.read_bytes()
-        text = _decoded_text(raw, path, what, expected)
-    except OSError as e:
-        raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    except MemoryError:
-        raise MicrogptError(f"{what} {path} is too large to read into this machine's memory") from None
-    return text, raw
-
-
 # Rough bytes of memory a byte of a text file takes while it is read and split into lines:
 # the bytes, the text, its line ends made one, the lines and their stripped copies.
 READ_BYTES_PER_FILE_BYTE = 8
 
 
-def check_fits_in_memory(path, what):
-    """One MicrogptError line, before reading, when the file is too large for the memory free."""
+def _read_text_and_bytes(path, what, expected):
     from .limits import available_memory, gib
+    path = Path(path)
+    if not path.exists():
+        raise MicrogptError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise MicrogptError(f"{what} {path} is a folder, not a file")
     try:
         size = path.stat().st_size
     except OSError:
-        return  # reading it says why
+        size = 0  # reading it says why
     have = available_memory()
-    if have is not None and size * READ_BYTES_PER_FILE_BYTE > have:
+    if have is not None and size * READ_BYTES_PER_FILE_BYTE > have:  # said before reading
         raise MicrogptError(f"{what} {path} ({gib(size)} GiB) needs about {gib(size * READ_BYTES_PER_FILE_BYTE)} GiB "
                             f"of memory to read; this machine has {gib(have)} GiB free")
-
-
-def _decoded_text(raw, path, what, expected):
-    if b'\0' in raw:
-        raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), not {expected}")
     try:
-        return raw.decode('utf-8-sig')
+        raw = path.read_bytes()
+        if b'\0' in raw:
+            raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), not {expected}")
+        return raw.decode('utf-8-sig'), raw
+    except OSError as e:
+        raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    except MemoryError:
+        raise MicrogptError(f"{what} {path} is too large to read into this machine's memory") from None
     except UnicodeDecodeError as e:
         raise MicrogptError(f"cannot read {what} {path}: not UTF-8 text "
                             f"(byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
-
-
-def load_docs(path):
-    """Read one document per line (see read_lines)."""
-    return read_lines(path, 'data file')
 
 
 @dataclass
@@ -132,7 +111,7 @@ class Dataset:
 
 
 def load_dataset(data, echo=None):
-    """The documents of --data (see resolve_data_path), read once: checked, and hashed."""
+    """The documents of --data (see resolve_data_path), read once: checked and hashed."""
     path = resolve_data_path(data, echo)
     docs, raw = _read_lines_and_bytes(path, 'data file')
     return Dataset(path, docs, hashlib.sha256(raw).hexdigest())
@@ -155,10 +134,8 @@ def bundled_text_path():
 
 
 def load_text(data, echo=None):
-    """--data PATH read whole as one stream of characters, newlines included; without --data,
-    the text bundled with microgpt. A UTF-8 byte-order mark is not a character and CRLF line
-    ends (or a lone CR) become one newline; a clear MicrogptError for a file that is missing, a folder,
-    binary, not UTF-8 or blank."""
+    """--data PATH (default: the text bundled with microgpt) read whole as one stream of
+    characters, line ends made one newline; a MicrogptError line as load_docs says."""
     if data is None:
         path = bundled_text_path()
         if echo:
@@ -173,42 +150,21 @@ def load_text(data, echo=None):
 
 
 def split_text(text, val_fraction):
-    """(training part, held-out tail): the last round(len(text) * val_fraction) characters are
-    held out, one contiguous piece at the end (none when val_fraction is 0)."""
+    """(training part, held-out tail): the last round(len(text) * val_fraction) characters."""
     n_val = round(len(text) * val_fraction) if val_fraction else 0
     return text[:len(text) - n_val], text[len(text) - n_val:]
 
 
-def check_text_windows(path, text, block_size, val_fraction=0.0):
-    """A MicrogptError line unless the text's training part holds one training window
-    (block_size + 1 characters) and its held-out tail, when there is one, one target
-    (2 characters)."""
-    train, held_out = split_text(text, val_fraction)
-    window = block_size + 1
-    if len(text) < window:
-        raise MicrogptError(f"text {path} has {len(text):,} characters, fewer than one window of block_size + 1 "
-                            f"= {window:,}: give a longer text or a smaller --block-size")
-    if len(train) < window:
-        raise MicrogptError(f"the window (block_size + 1 = {window:,} characters) is longer than the "
-                            f"{len(train):,} characters of {path} left to train on after holding out "
-                            f"{len(held_out):,} (val_split {val_fraction:g}): a smaller --block-size or --val-split")
-    if held_out and len(held_out) < 2:
-        raise MicrogptError(f"val_split {val_fraction:g} holds out {len(held_out)} character of {path}; scoring "
-                            f"needs at least 2: a larger --val-split or a longer text")
-
-
 def window_starts(seed, step, batch_size, num_chars, block_size):
-    """Where a step's training windows start in a stream of num_chars characters: batch_size
-    draws of a random stream of their own, keyed by the seed and the step (so a resumed run
-    draws the same), each window block_size + 1 characters that end inside the stream."""
+    """Where a step's batch_size windows of block_size + 1 characters start: drawn by a random
+    stream of their own, keyed by the seed and the step, so a resumed run draws the same."""
     draw = random.Random(f"{seed} text window {step}")
     return [draw.randrange(num_chars - block_size) for _ in range(batch_size)]
 
 
 def tiling_windows(tokens, block_size):
-    """The token list cut into windows of block_size + 1 tokens, each starting on the last
-    token of the one before, so each token after the first is a target exactly once (the
-    last window may be shorter, at least 2 tokens)."""
+    """The tokens cut into windows of block_size + 1, each starting on the last token of the one
+    before, so each token after the first is a target once (the last window may be shorter)."""
     return [tokens[start:start + block_size + 1] for start in range(0, max(len(tokens) - 1, 0), block_size)]
 
 
@@ -231,9 +187,7 @@ def load_names():
 
 
 def resolve_data_path(data, echo=None):
-    """--data PATH if given; else ./input.txt; else the names data bundled with microgpt.
-
-    Never touches the network."""
+    """--data PATH if given; else ./input.txt; else the names data bundled with microgpt."""
     if data is not None:
         return Path(data)
     path = Path(DEFAULT_DATA)

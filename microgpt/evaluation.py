@@ -5,16 +5,9 @@ DEFAULT_BATCH_SIZE = 256
 
 
 def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=None):
-    """Mean next-token cross-entropy over every token of every document (not a mean of
-    per-document means): the validation loss.
-
-    Each document is tokenized as in training (`tokenizer.doc_tokens(doc, block_size)`).
-    Documents go through the numpy forward `batch_size` at a time, sorted by length (its
-    attention pads a batch to the longest document; all else runs on real tokens only).
-    Works with any engine: a model not on the float64 numpy engine is copied onto it through
-    its state_dict, so a loss is always measured in float64. on_batch(documents done), if
-    given, hears of each batch.
-    """
+    """Mean next-token cross-entropy over every token of every document, each tokenized as in
+    training (Tokenizer.doc_tokens): the validation loss. Batched as sequences_loss says;
+    on_batch(documents done), if given, hears of each batch."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise MicrogptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if not docs:
@@ -27,8 +20,9 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=N
 
 
 def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=None):
-    """Mean next-token cross-entropy over every target of the token lists `sequences`, batched
-    as mean_loss says (on the float64 numpy engine, sorted by length); on_batch(sequences done)."""
+    """Mean next-token cross-entropy over every target of the token lists `sequences`, batch_size
+    at a time sorted by length (attention pads a batch to its longest), on the float64 numpy
+    engine (any other engine's weights are copied onto it); on_batch(sequences done)."""
     import numpy as np  # here, not at the top: importing this module stays cheap
     from .engines.numpy_engine import NumpyEngine
     if not (isinstance(engine, NumpyEngine) and engine.dtype == np.float64):
@@ -37,22 +31,16 @@ def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=No
     total, count = 0.0, 0
     with np.errstate(over='ignore', divide='ignore', invalid='ignore'):  # a diverged model gives inf/nan
         for start in range(0, len(sequences), batch_size):
-            batch = sequences[start:start + batch_size]
-            total += _batch_loss_sum(engine, batch)
-            count += sum(len(tokens) - 1 for tokens in batch)
+            chunk = sequences[start:start + batch_size]
+            batch = engine.batch(chunk)
+            logits = engine.forward(batch)  # no activations kept
+            logits -= logits.max(axis=-1, keepdims=True)
+            log_total = np.log(np.exp(logits).sum(axis=-1))
+            total += float((log_total - logits[np.arange(len(batch.targets)), batch.targets]).sum())
+            count += sum(len(tokens) - 1 for tokens in chunk)
             if on_batch is not None:
-                on_batch(start + len(batch))
+                on_batch(start + len(chunk))
     return total / count
-
-
-def _batch_loss_sum(engine, batch):
-    """Sum of the token losses of a batch of token lists."""
-    import numpy as np
-    batch = engine.batch(batch)
-    logits = engine.forward(batch)  # no activations kept
-    logits -= logits.max(axis=-1, keepdims=True)
-    log_total = np.log(np.exp(logits).sum(axis=-1))
-    return float((log_total - logits[np.arange(len(batch.targets)), batch.targets]).sum())
 
 
 def checkpoint_loss(checkpoint, docs, data_path, on_batch=None):

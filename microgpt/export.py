@@ -1,12 +1,8 @@
-"""Standard weights: a model as a folder of two files, the layout Hugging Face tools and most
-model hubs read. `config.json` holds the model's settings (GPTConfig's fields), the dtype, the
-vocabulary (token i is chars[i]) and BOS (the last token); `model.safetensors` holds every
-weight under the checkpoint's own names, float32 or float64 as trained, written and read with
-the safetensors library (the `export` extra, imported only here and only when needed).
-
-A checkpoint goes out through `write_export`; a folder comes back through `read_export`, which
-checkpoint.load_checkpoint calls, so every command that reads a checkpoint reads a folder too.
-It holds weights only: no optimizer state, no training record. Nothing here prints.
+"""Standard weights: a model as a folder Hugging Face tools read. `config.json` holds GPTConfig's
+fields, the dtype, the vocabulary (token i is chars[i]) and BOS (the last token);
+`model.safetensors` every weight under the checkpoint's names, float32 or float64 as trained
+(the safetensors library: the `export` extra, imported only when needed). `read_export` serves
+checkpoint.load_checkpoint, so every command that reads a checkpoint reads a folder too.
 """
 import json
 import os
@@ -24,15 +20,13 @@ VERSION = 1
 CONFIG_FILE = 'config.json'
 WEIGHTS_FILE = 'model.safetensors'
 DTYPES = ('float32', 'float64')
-SAFETENSORS_INSTALL = "pip install safetensors (from a clone of microgpt: pip install -e '.[export]')"
 ARCHITECTURE = ("GPT-2 with RMSNorm (no gain, eps 1e-5) instead of LayerNorm, no biases, ReLU; "
                 "logits = lm_head @ x; every matrix is (out, in), as torch.nn.Linear's weight")
 
 
 @dataclass
 class Exported:
-    """What an exported folder holds: the model's config, vocabulary, dtype and weights
-    ({name: rows of Python floats}, as a checkpoint's state_dict)."""
+    """An exported folder's model; weights as a checkpoint's state_dict ({name: rows of floats})."""
     config: GPTConfig
     chars: list
     dtype: str
@@ -45,13 +39,14 @@ def safetensors_numpy():
     try:
         import safetensors.numpy
     except ImportError:
-        raise MicrogptError(f"standard weights need the safetensors library: {SAFETENSORS_INSTALL}") from None
+        raise MicrogptError("standard weights need the safetensors library: pip install safetensors "
+                            "(from a clone of microgpt: pip install -e '.[export]')") from None
     return safetensors.numpy
 
 
 def check_export_folder(folder, force=False):
-    """Raise MicrogptError now, before any work, unless the folder can be written: missing
-    (it will be made), empty, or (with force) holding files; its parent must be writable."""
+    """The folder, or a MicrogptError line before any work unless it is missing, empty or (with
+    force) holding files, in a writable parent."""
     folder = check_output_dir(folder, 'export folder')
     if folder.exists() and any(folder.iterdir()) and not force:
         raise MicrogptError(f"export folder {folder} exists and is not empty: choose another or add --force "
@@ -63,20 +58,10 @@ def check_export_folder(folder, force=False):
     return folder
 
 
-def config_of(config, chars, dtype, data_mode=None):
-    """config.json's content: every GPTConfig field at the top level (as Hugging Face configs
-    keep them), the dtype, the vocabulary and BOS; and, for a model trained in text mode,
-    data_mode "text" (it continues text, and never reads BOS)."""
-    return {'format': FORMAT, 'version': VERSION, 'model_type': 'microgpt', **config.to_dict(),
-            'dtype': dtype, 'chars': list(chars), 'bos_token_id': len(chars), 'architecture': ARCHITECTURE,
-            **({} if data_mode is None else {'data_mode': data_mode})}
-
-
 def write_export(checkpoint, folder, force=False):
-    """Write the checkpoint's model (the weights it samples with: the average when its run kept
-    one) to folder as config.json and model.safetensors, every value exactly as the checkpoint
-    holds it: in the run's dtype, or float64 for a float32 run's average (training keeps it in
-    float64). Returns a summary: {'folder', 'dtype', 'tensors', 'parameters'}."""
+    """Write the weights the checkpoint samples with to folder, every value exactly as held (in
+    the run's dtype; a float32 run's average is float64). Returns {'folder', 'dtype', 'tensors',
+    'parameters'}."""
     import numpy as np
     folder = check_export_folder(folder, force)
     save_file = safetensors_numpy().save_file
@@ -88,27 +73,28 @@ def write_export(checkpoint, folder, force=False):
     if not all(np.array_equal(matrix.astype(dtype), matrix) for matrix in exact.values()):
         dtype = 'float64'  # a float32 run's weight average is kept in float64: stored as kept
     tensors = {name: matrix.astype(dtype) for name, matrix in exact.items()}
-    settings = config_of(config, checkpoint.chars, dtype, (checkpoint.training or {}).get('data_mode'))
-
-    def make_files(staging):
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
-        (staging / CONFIG_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
+    data_mode = (checkpoint.training or {}).get('data_mode')  # 'text': it continues text, never reads BOS
+    # every GPTConfig field at the top level, as Hugging Face configs keep them
+    settings = {'format': FORMAT, 'version': VERSION, 'model_type': 'microgpt', **config.to_dict(),
+                'dtype': dtype, 'chars': list(checkpoint.chars), 'bos_token_id': len(checkpoint.chars),
+                'architecture': ARCHITECTURE, **({} if data_mode is None else {'data_mode': data_mode})}
     try:
-        _write_whole(folder, make_files)
+        _write_whole(folder, tensors, settings, save_file)
     except OSError as e:
         raise MicrogptError(f"cannot write export folder {folder}: {e.strerror or e}") from None
     return {'folder': str(folder), 'dtype': dtype, 'tensors': len(tensors), 'parameters': config.num_params()}
 
 
-def _write_whole(folder, write):
-    """write(staging) makes the two files in a hidden folder beside folder; they are then put in
-    place whole: a missing or empty folder is replaced by the staging folder in one rename, and a
-    folder that holds files (--force) gets each file in one rename. No staging is left behind."""
+def _write_whole(folder, tensors, settings, save_file):
+    """Write the two files in a hidden folder beside folder, then put them in place whole: a
+    missing or empty folder by one rename of the staging folder, a full one (--force) by one
+    rename a file. No staging is left behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f'.{folder.name}.{uuid.uuid4().hex[:12]}.tmp'
     try:
         staging.mkdir()  # with the umask's mode, which the folder put in place keeps
-        write(staging)
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={'format': 'np'})
+        (staging / CONFIG_FILE).write_text(json.dumps(settings, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             (staging / name).chmod(staging.stat().st_mode & 0o666)  # safetensors makes its file private
             with open(staging / name, 'rb') as f:
@@ -124,10 +110,8 @@ def _write_whole(folder, write):
 
 
 def read_export(folder):
-    """An exported folder's model (Exported), every field checked; one MicrogptError line for
-    a missing or malformed config.json, a missing model.safetensors, or tensors that do not
-    match the config (missing or extra names, wrong shapes, wrong dtype, values that are not
-    finite numbers)."""
+    """An exported folder's model (Exported), every field checked: one MicrogptError line for a
+    missing or malformed file, or tensors that do not match the config."""
     folder = Path(folder)
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not config_path.exists():
@@ -159,9 +143,7 @@ def _parse_config(path, settings):
         raise bad(f"it misses {', '.join(missing)}")
     try:
         config = GPTConfig(**{f.name: settings[f.name] for f in fields(GPTConfig)})
-    except MicrogptError as e:
-        raise bad(str(e)) from None
-    except TypeError as e:
+    except (MicrogptError, TypeError) as e:
         raise bad(str(e)) from None
     chars, dtype = settings['chars'], settings['dtype']
     if dtype not in DTYPES:

@@ -1,18 +1,11 @@
-"""What a trained model predicts, as data, for any engine:
-
-- `predict_next`: the probability of each next character after a prefix;
-- `surprisal`: how surprised the model is by each character of a text (-ln p), whose mean is
-  the model's loss on that text;
-- `trace_sample`: one sample drawn step by step, with the chances of every candidate.
-
-Each reads the model one position at a time through the engine's own forward pass
-(`engine.logits`) and turns logits into probabilities with sampling's `next_token_probs`, as
-sampling does, so the Val and the numpy engine give the same numbers up to the last bits of
-a few float sums. The end of a name is the token BOS (the one a name starts with), labelled
-"BOS". Nothing here prints: microgpt/commands/predict.py does.
+"""What a trained model predicts, as data, for any engine: `predict_next` (the next character's
+probabilities after a prefix), `surprisal` (-ln p of each character of a text; their mean is the
+loss) and `trace_sample` (one sample drawn step by step). Each reads the model one position at a
+time (`engine.logits`) and uses sampling's `next_token_probs`, as sampling does. The end of a
+name is the token BOS, labelled "BOS".
 """
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from .sampling import (DEFAULT_TEMPERATURE, check_readable, check_sampling_args, check_temperature, next_token_probs,
                        sample_one)
@@ -21,29 +14,26 @@ END = 'BOS'  # the label of the token that ends a name: the BOS that also starts
 BITS_PER_NAT = 1 / math.log(2)
 
 
-def token_label(tokenizer, token_id):
-    """A token as a learner reads it: its character, or END for BOS."""
-    return END if token_id == tokenizer.bos else tokenizer.chars[token_id]
+def token_labels(tokenizer):
+    """Each token as a learner reads it: its character, or END for BOS (the last token)."""
+    return [*tokenizer.chars, END]
 
 
 def _logits_after_each(engine, tokens):
-    """The engine's logits after reading tokens[0], then tokens[:2], ...: one list a position."""
+    """The engine's logits after reading tokens[0], then tokens[:2], ..."""
     cache = engine.new_cache()
     return [engine.logits(token, position, cache) for position, token in enumerate(tokens)]
 
 
-def _ranked(probabilities):
-    """Token ids, likeliest first (ties in vocabulary order)."""
-    return sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
-
-
 class Distribution:
-    """A probability for each token: `probabilities[i]` is token i's (the tokenizer's characters
-    in order, then BOS, the end of the name), `labels[i]` its label."""
+    """A probability for each token: `probabilities[i]` is token i's (the characters in order,
+    then BOS), `labels[i]` its label."""
 
     def top(self, n=None):
-        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first."""
-        return [(self.labels[i], self.probabilities[i]) for i in _ranked(self.probabilities)[:n]]
+        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first (ties in
+        vocabulary order)."""
+        ranked = sorted(range(len(self.probabilities)), key=lambda i: -self.probabilities[i])
+        return [(self.labels[i], self.probabilities[i]) for i in ranked[:n]]
 
     def as_dict(self):
         """{label: probability} of every token, in vocabulary order (the end of the name: "BOS")."""
@@ -52,8 +42,7 @@ class Distribution:
 
 @dataclass
 class NextCharacters(Distribution):
-    """The next token's distribution after BOS and `prefix`, at `temperature`: `top(n)` the
-    likeliest, `as_dict()` every token's probability."""
+    """The next token's distribution after BOS and `prefix`, at `temperature`."""
     prefix: str
     temperature: float
     labels: list
@@ -61,8 +50,8 @@ class NextCharacters(Distribution):
 
 
 def predict_next(engine, tokenizer, prefix='', temperature=1.0):
-    """The probabilities of the character that follows BOS and `prefix`, at this temperature
-    (1: the model's own; sampling's default is 0.5). A probability for every token:
+    """The probabilities of the character after BOS and `prefix`, at this temperature (1: the
+    model's own), one for every token:
 
         >>> from microgpt import Run, load_names, predict_next
         >>> run = Run(load_names()[:50])
@@ -73,8 +62,7 @@ def predict_next(engine, tokenizer, prefix='', temperature=1.0):
     check_readable(tokenizer, engine.config.block_size, prefix)
     check_temperature(temperature)
     logits = _logits_after_each(engine, [tokenizer.bos] + tokenizer.encode(prefix))[-1]
-    labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
-    return NextCharacters(prefix, temperature, labels, next_token_probs(logits, temperature))
+    return NextCharacters(prefix, temperature, token_labels(tokenizer), next_token_probs(logits, temperature))
 
 
 @dataclass
@@ -93,9 +81,8 @@ class Surprise:
 
 @dataclass
 class Surprisal:
-    """Every character of `text` and then the end of the name (`characters`, one Surprise
-    each); `mean_nats` is the model's loss on the text (the mean cross-entropy that training
-    and `microgpt eval` compute), `mean_bits` the same in bits, `perplexity` exp(mean_nats)."""
+    """One Surprise for each character of `text` and the end of the name; `mean_nats` is the
+    model's loss on the text (as training and `eval` compute it), `perplexity` exp(mean_nats)."""
     text: str
     characters: list
     mean_nats: float
@@ -104,14 +91,12 @@ class Surprisal:
 
     def as_dict(self):
         """The surprisal as plain data (what `microgpt surprise --json` prints)."""
-        return {'text': self.text, 'characters': [vars(c) for c in self.characters], 'mean_nats': self.mean_nats,
-                'mean_bits': self.mean_bits, 'perplexity': self.perplexity}
+        return asdict(self)
 
 
 def surprisal(engine, tokenizer, text):
-    """How surprised the model is by each character of `text` given the ones before it (BOS
-    first), and by the end of the name after the last: -ln p of each, and their mean, the loss.
-    Four letters and the end:
+    """-ln p of each character of `text` given BOS and the ones before, and of the end of the
+    name; their mean is the loss. Four letters and the end:
 
         >>> from microgpt import Run, load_names, surprisal
         >>> run = Run(load_names()[:50])
@@ -120,14 +105,14 @@ def surprisal(engine, tokenizer, text):
         ['e', 'm', 'm', 'a', 'BOS']
     """
     check_readable(tokenizer, engine.config.block_size, text, 'text')
-    tokens = [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
+    tokens, labels = [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos], token_labels(tokenizer)
     characters = []
     for position, logits in enumerate(_logits_after_each(engine, tokens[:-1])):
         probabilities = next_token_probs(logits, 1.0)
-        target, likeliest = tokens[position + 1], _ranked(probabilities)[0]
+        target, likeliest = tokens[position + 1], max(range(len(probabilities)), key=probabilities.__getitem__)
         nats = -math.log(probabilities[target]) if probabilities[target] > 0 else math.inf
-        characters.append(Surprise(position, token_label(tokenizer, target), probabilities[target], nats,
-                                   nats * BITS_PER_NAT, token_label(tokenizer, likeliest), probabilities[likeliest]))
+        characters.append(Surprise(position, labels[target], probabilities[target], nats, nats * BITS_PER_NAT,
+                                   labels[likeliest], probabilities[likeliest]))
     mean = sum(c.nats for c in characters) / len(characters)
     return Surprisal(text, characters, mean, mean * BITS_PER_NAT, math.exp(mean))
 
@@ -150,8 +135,7 @@ class Draw(Distribution):
 
 @dataclass
 class SampleTrace:
-    """One sample (`name`, the prefix included) and each of its `draws` (the prefix is fed,
-    not drawn), with the options it was drawn with."""
+    """One sample (`name`, prefix included), its `draws` (the prefix is fed, not drawn) and options."""
     name: str
     prefix: str
     temperature: float
@@ -169,13 +153,9 @@ class SampleTrace:
 
 
 def trace_sample(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix=''):
-    """Draw one sample exactly as `generate` does (the same draws from the same `rng`), and
-    return it with every draw: the chance of each token and the one drawn. A draw's chances
-    are next_token_probs at the temperature; where top-k or top-p cut the others to zero, the
-    kept ones are scaled to sum to 1, as the draw weighs them.
-
-    `microgpt sample --seed S` draws its first name from random.Random(S): the trace of
-    random.Random(S) with the same options is that name:
+    """One sample drawn exactly as `generate` draws it from `rng`, with every draw: each token's
+    chance (scaled to sum to 1 where top-k or top-p cut others) and the one drawn. So the trace
+    of random.Random(S) is the first name `microgpt sample --seed S` prints:
 
         >>> import random
         >>> from microgpt import Run, generate, load_names, trace_sample
@@ -185,8 +165,7 @@ def trace_sample(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=
         True
     """
     check_sampling_args(tokenizer, engine.config.block_size, temperature, top_k, top_p, prefix)
-    labels = [token_label(tokenizer, i) for i in range(tokenizer.vocab_size)]
-    draws, text = [], list(prefix)
+    labels, draws, text = token_labels(tokenizer), [], list(prefix)
 
     def record(position, weights, token_id):
         cut = top_k is not None or top_p is not None

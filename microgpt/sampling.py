@@ -8,11 +8,9 @@ DEFAULT_NUM_SAMPLES = 20
 
 
 def next_token_probs(logits, temperature, top_k=None, top_p=None):
-    """softmax(logits / temperature), optionally cut to the top-k tokens or the top-p mass.
-
-    Computed in the same order as the original (x * t**-1, then e * total**-1), so the
-    draws match it exactly.
-    """
+    """softmax(logits / temperature), optionally cut to the top-k tokens or the top-p mass;
+    computed in the original's order (x * t**-1, a left-to-right sum, e * total**-1), so the draws
+    match it bit for bit."""
     inv_t = temperature ** -1
     scaled = [l * inv_t for l in logits]
     max_val = max(scaled)
@@ -30,27 +28,20 @@ def next_token_probs(logits, temperature, top_k=None, top_p=None):
 
 
 def _truncate(probs, top_k, top_p):
-    order = sorted(range(len(probs)), key=lambda i: -probs[i])
-    keep = order[:top_k] if top_k is not None else order
-    if top_p is not None:
-        mass, kept = 0.0, []
-        for i in keep:
-            kept.append(i)
-            mass += probs[i]
-            if mass >= top_p:
-                break
-        keep = kept
-    keep = set(keep)
+    """probs with all but the top_k likeliest, or the likeliest reaching top_p mass, made 0."""
+    keep, mass = set(), 0.0
+    for i in sorted(range(len(probs)), key=lambda i: -probs[i])[:top_k]:
+        if top_p is not None and mass >= top_p:
+            break
+        keep.add(i)
+        mass += probs[i]
     return [p if i in keep else 0.0 for i, p in enumerate(probs)]
 
 
 def sample_one(engine, tokenizer, rng, temperature=DEFAULT_TEMPERATURE, top_k=None, top_p=None, prefix='',
                on_draw=None):
     """One sample: BOS, then the prefix fed as given, then draws until BOS or block_size.
-
-    on_draw(pos_id, probs, token_id), when given, hears each draw as it is made: the position,
-    the weights it was drawn with (next_token_probs's, zero where top-k or top-p cut) and the
-    token drawn (predictions.trace_sample shows them). It draws nothing itself."""
+    on_draw(pos_id, probs, token_id), if given, hears each draw (predictions.trace_sample)."""
     block_size = engine.config.block_size
     fed = tokenizer.encode(prefix)
     cache = engine.new_cache()
@@ -132,16 +123,13 @@ def novelty(names, train_docs, held_out_docs=None):
 NEW_NAME_DRAWS_PER_NAME = 50
 
 
-def new_names(draws, known, num, max_draws=None):
-    """Up to `num` names from the iterable `draws` that are not in `known` and not repeated,
-    drawing at most `max_draws` (default NEW_NAME_DRAWS_PER_NAME * num). Yields each name as
-    it is accepted; the returned generator's `.counts` (filled as it goes) says how many were
-    drawn and rejected as known or as repeats."""
-    return _NewNames(draws, known, num, NEW_NAME_DRAWS_PER_NAME * num if max_draws is None else max_draws)
+class NewNames:
+    """Iterating yields up to `num` names of `draws` that are not in `known` and not repeated,
+    drawing at most `max_draws` (default NEW_NAME_DRAWS_PER_NAME * num); `.counts`, filled as
+    it goes, says how many were drawn and rejected as known or as repeats."""
 
-
-class _NewNames:
-    def __init__(self, draws, known, num, max_draws):
+    def __init__(self, draws, known, num, max_draws=None):
+        max_draws = NEW_NAME_DRAWS_PER_NAME * num if max_draws is None else max_draws
         self.draws, self.known, self.num, self.max_draws = draws, set(known), num, max_draws
         self.counts = dict(accepted=0, drawn=0, known=0, repeated=0, max_draws=max_draws, asked=num)
 
@@ -166,9 +154,8 @@ class _NewNames:
 
 
 def novelty_documents(checkpoint, dataset):
-    """(training documents, held-out documents or None) that samples are told apart by: the
-    checkpoint's own split when the data is what it trained on with a held-out share; else
-    every document of the data counts as training data."""
+    """(training documents, held-out documents or None) samples are told apart by: the
+    checkpoint's split when it trained on this data with a held-out share, else all of it."""
     from .data import held_out_split
     t = checkpoint.training
     if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
@@ -185,20 +172,17 @@ LINE_START = '\n'  # what a text-mode model reads when no prompt is given: the s
 def check_prompt(tokenizer, prompt):
     """A MicrogptError line unless a text-mode model can read the prompt: every character in
     its vocabulary; an empty prompt starts a line, so the vocabulary needs a newline."""
-    unknown = tokenizer.unknown_chars(prompt)
-    if unknown:
-        raise MicrogptError(f"prompt {prompt!r} has characters the model does not know: {''.join(unknown)!r}")
+    check_readable(tokenizer, math.inf, prompt, 'prompt')  # of any length: the window slides along it
     if not prompt and tokenizer.unknown_chars(LINE_START):
         raise MicrogptError("this model's text has no newline to start from: give a --prompt")
 
 
 def continue_text(engine, tokenizer, rng, prompt, num_chars, temperature=DEFAULT_TEMPERATURE, top_k=None,
                   top_p=None):
-    """Yield num_chars characters that continue `prompt`, one `choices` draw each, from a
-    text-mode model: it reads the last block_size characters written (the prompt, then what it
-    drew); once there are more, the window slides and is read again from position 0, as the
-    model was trained on windows. BOS, which no training window holds, is never drawn. An
-    empty prompt reads as the start of a line. The arguments are checked before the first draw."""
+    """Yield num_chars characters that continue `prompt` (empty: the start of a line), one
+    `choices` draw each, from a text-mode model reading the last block_size characters written
+    (past that the window slides and is read again from position 0, as it trained). BOS, which
+    no training window holds, is never drawn. The arguments are checked before the first draw."""
     check_sampling_args(tokenizer, engine.config.block_size, temperature, top_k, top_p)
     check_prompt(tokenizer, prompt)
     return _continuation(engine, tokenizer, rng, prompt, num_chars, temperature, top_k, top_p)

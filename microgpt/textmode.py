@@ -1,17 +1,10 @@
-"""Training on any text (text mode): the file is one stream of characters, newlines
-included, and each training example a window of block_size + 1 characters drawn from it.
-
-A TextRun is a Run whose documents are the one training part of the stream: the same random
-stream (shuffling one document draws nothing, so the parameter init comes first), the same
-engines and steps; only the batch differs (data.window_starts: windows drawn by a stream of
-their own, keyed by the seed and the step, so a resumed run draws the same) and the held-out
-loss, measured on the stream's contiguous tail (data.split_text) cut into windows that each
-score every character once (data.tiling_windows). The vocabulary is the whole file's, so the
-tail has no character the model lacks.
+"""Training on any text (text mode): the file is one stream of characters, newlines included,
+and each training example a window of block_size + 1 characters drawn from it. The vocabulary
+is the whole file's, so the held-out tail has no character the model lacks.
 """
 from dataclasses import dataclass
 
-from .data import Tokenizer, check_text_windows, split_text, tiling_windows, window_starts
+from .data import Tokenizer, split_text, tiling_windows, window_starts
 from .errors import MicrogptError
 from .sampling import DEFAULT_TEXT_CHARS, continue_text
 from .training import DEFAULT_SEED, Run
@@ -26,17 +19,28 @@ class TextSplit:
 
     @classmethod
     def of(cls, text_data, block_size, val_split=0.0):
-        """The split of a TextData (data.load_text), checked to hold the windows it needs."""
-        check_text_windows(text_data.path, text_data.text, block_size, val_split)
-        train, held_out = split_text(text_data.text, val_split)
-        return cls(train, held_out, sorted(set(text_data.text)))
+        """The split of a TextData (data.load_text); a MicrogptError line unless the training part
+        holds a window (block_size + 1 characters) and the held-out tail, if any, one target."""
+        path, text = text_data.path, text_data.text
+        train, held_out = split_text(text, val_split)
+        window = block_size + 1
+        if len(text) < window:
+            raise MicrogptError(f"text {path} has {len(text):,} characters, fewer than one window of block_size + 1 "
+                                f"= {window:,}: give a longer text or a smaller --block-size")
+        if len(train) < window:
+            raise MicrogptError(f"the window (block_size + 1 = {window:,} characters) is longer than the "
+                                f"{len(train):,} characters of {path} left to train on after holding out "
+                                f"{len(held_out):,} (val_split {val_split:g}): a smaller --block-size or --val-split")
+        if held_out and len(held_out) < 2:
+            raise MicrogptError(f"val_split {val_split:g} holds out {len(held_out)} character of {path}; scoring "
+                                f"needs at least 2: a larger --val-split or a longer text")
+        return cls(train, held_out, sorted(set(text)))
 
 
 class TextRun(Run):
-    """A Run over one stream of text (a TextSplit): each step's batch is windows of
-    block_size + 1 characters whose starts a stream of their own draws, keyed by the seed and
-    the step (a resumed run draws the same); the held-out tail is scored character by
-    character. Everything else (the init, the engines, the step) is Run's."""
+    """A Run whose one document is the training part of a TextSplit: the same random stream
+    (shuffling one document draws nothing), engines and steps; only the batch (windows placed by
+    data.window_starts) and the held-out loss (the tail cut by data.tiling_windows) differ."""
 
     def __init__(self, split, seed=DEFAULT_SEED, arch=None, engine_name='numpy', dtype=None):
         super().__init__([split.train], seed, arch, engine_name, held_out=[split.held_out] if split.held_out else [],
@@ -62,24 +66,22 @@ class TextRun(Run):
         return sequences_loss(engine, windows)
 
     def write(self, num_chars=DEFAULT_TEXT_CHARS, prompt='', **options):
-        """num_chars characters the model, as trained so far, writes after `prompt` (empty: at the
-        start of a line), drawn from the run's own random stream (after training, what `train`
-        prints). options: temperature, top_k, top_p (see sampling.continue_text)."""
+        """num_chars characters the model writes after `prompt`, drawn from the run's own random
+        stream (what `train` prints); options: temperature, top_k, top_p (sampling.continue_text)."""
         return ''.join(continue_text(self.inference_engine(), self.tokenizer, self.rng, prompt, num_chars, **options))
 
 
 def text_baselines(chars, train_text, scored_text):
-    """The uniform, unigram and bigram losses (baselines.sequence_baselines) on scored_text's
-    characters after its first, counted on train_text: both read as one stream, as the model
-    reads them. The vocabulary is the text's characters: BOS, which no window holds, is no guess."""
+    """The baselines (baselines.sequence_baselines) on scored_text's characters after its first,
+    counted on train_text, each read as one stream; BOS, which no window holds, is no guess."""
     from .baselines import sequence_baselines
     tokenizer = Tokenizer(chars)
     return sequence_baselines(len(chars), [tokenizer.encode(train_text)], [tokenizer.encode(scored_text)])
 
 
 def training_text(checkpoint, text_data):
-    """The part of its text a text-mode checkpoint's run trained on, where it is at hand (text_data
-    is that file, or the file the run recorded is still there unchanged), else None."""
+    """The part of its text a text-mode checkpoint's run trained on, where it is at hand
+    (Checkpoint.trained_data), else None."""
     from .data import load_text
     text_data = checkpoint.trained_data(text_data, load_text)
     if text_data is None:
@@ -87,12 +89,12 @@ def training_text(checkpoint, text_data):
     return split_text(text_data.text, checkpoint.training.get('val_split') or 0.0)[0]
 
 
-def text_loss(checkpoint, text_data, on_batch=None):
+def text_loss(checkpoint, text_data):
     """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text: the
     text cut into windows that score each character after the first once, batched on numpy."""
     from .engines import make_engine
     from .evaluation import sequences_loss
-    tokenizer = Tokenizer(checkpoint.chars)
+    tokenizer = checkpoint.tokenizer
     unknown = tokenizer.unknown_chars(text_data.text)
     if unknown:
         raise MicrogptError(f"{text_data.path} has characters the model does not know: {''.join(unknown)!r}")
@@ -100,5 +102,5 @@ def text_loss(checkpoint, text_data, on_batch=None):
         raise MicrogptError(f"{text_data.path} has {len(text_data.text)} character: scoring needs at least 2")
     windows = tiling_windows(tokenizer.encode(text_data.text), checkpoint.config.block_size)
     engine = make_engine('numpy', checkpoint.config, checkpoint.inference_state_dict)
-    loss = sequences_loss(engine, windows, on_batch=on_batch)
+    loss = sequences_loss(engine, windows)
     return loss, len(text_data.text) - 1, len(windows)

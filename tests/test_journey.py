@@ -20,7 +20,7 @@ from microgpt.evolve.decision import decide
 from microgpt.evolve.final import FINAL_SCORINGS, FINALISTS
 from microgpt.evolve.organism import Organism
 from microgpt.genome import Genome, load_genome, save_genome
-from microgpt.sampling import new_names
+from microgpt.sampling import NewNames
 
 TINY_BUDGET_SPACE = genes.BUDGET_SPACE.narrowed(n_embd=(8, 16), n_head=(1, 2), n_layer=(1, 2), block_size=(8, 10),
                                                 ff_mult=(1, 2), batch_size=(1, 8))
@@ -366,10 +366,10 @@ def test_train_steps_5_works_in_the_project_root(tmp_path):
 # --- new names ------------------------------------------------------------------------------------
 
 def test_new_names_rejects_known_and_repeated_names_and_gives_up():
-    chosen = new_names(iter(['ann', 'bo', 'ann', 'cy', 'bo', 'di', 'ed']), {'bo'}, 3, max_draws=5)
+    chosen = NewNames(iter(['ann', 'bo', 'ann', 'cy', 'bo', 'di', 'ed']), {'bo'}, 3, max_draws=5)
     assert list(chosen) == ['ann', 'cy']  # 'di' was the sixth draw: past the limit
     assert chosen.counts == dict(accepted=2, drawn=5, known=2, repeated=1, max_draws=5, asked=3)
-    enough = new_names(iter(['ann', 'bo', 'cy', 'di']), {'bo'}, 2)
+    enough = NewNames(iter(['ann', 'bo', 'cy', 'di']), {'bo'}, 2)
     assert list(enough) == ['ann', 'cy'] and enough.counts['drawn'] == 3
 
 

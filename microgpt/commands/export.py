@@ -1,13 +1,7 @@
-"""`microgpt export`: a checkpoint as standard weights (config.json and model.safetensors), and
-the line it prints of what it wrote (stderr)."""
+"""`microgpt export`: a checkpoint as standard weights."""
 import click
 
 from .options import console
-
-
-def exported_line(checkpoint_path, written):
-    return (f"exported {checkpoint_path} to {written['folder']}: config.json and model.safetensors "
-            f"({written['tensors']} tensors, {written['parameters']:,} parameters, {written['dtype']})")
 
 
 @click.command('export')
@@ -33,4 +27,5 @@ def export(checkpoint_path, folder, force):
     safetensors_numpy()
     check_export_folder(folder, force)
     written = write_export(load_checkpoint(checkpoint_path), folder, force)
-    console().info(exported_line(checkpoint_path, written))
+    console().info(f"exported {checkpoint_path} to {written['folder']}: config.json and model.safetensors "
+                   f"({written['tensors']} tensors, {written['parameters']:,} parameters, {written['dtype']})")

@@ -1,8 +1,5 @@
-"""The options that several commands share, declared once: the number types, the data, seed,
-engine and parallelism options, the checkpoint and text options, and the training settings'
-options with the sectioned --help that shows the genome in force."""
-import math
-
+"""The options several commands share, declared once, and the training settings' options with
+the sectioned --help that shows the genome in force."""
 import click
 
 from ..checkpoint import DEFAULT_CHECKPOINT
@@ -11,54 +8,41 @@ from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
 from ..genome import DEFAULT_GENOME
 from ..genome import SEED_GENES
-from ..settings import BY_NAME, FLAGGED, in_order
+from ..settings import BY_NAME, FLAGGED, Bounds, in_order
 from ..training import DEFAULT_SEED
 from ..sampling import DEFAULT_TEMPERATURE
 from ..trials.executor import CLUSTER_ENV
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
-ENGINE_CHOICE = click.Choice(list(ENGINE_HELP))
-ENGINES_TEXT = '; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items())
 COUNT = click.IntRange(min=1)
 
 
 class Real(click.ParamType):
-    """A finite number within bounds (click's FloatRange lets nan and inf through)."""
+    """A finite number within settings.Bounds (click's FloatRange lets nan and inf through)."""
     name = 'number'
 
-    def __init__(self, low=None, high=None, low_open=False, high_open=False):
-        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
-
-    def _bounds(self):
-        parts = []
-        if self.low is not None:
-            parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
-        if self.high is not None:
-            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
-        return ' and '.join(parts)
+    def __init__(self, bounds):
+        self.bounds = bounds
 
     def convert(self, value, param, ctx):
         try:
             number = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        too_low = self.low is not None and (number <= self.low if self.low_open else number < self.low)
-        too_high = self.high is not None and (number >= self.high if self.high_open else number > self.high)
-        if not math.isfinite(number) or too_low or too_high:
-            self.fail(f"{value!r} must be a finite number {self._bounds()}", param, ctx)
+        if not self.bounds.contains(number):
+            low, high = self.bounds.low, self.bounds.high
+            shown = [f"{'>' if self.bounds.low_open else '>='} {low:g}" if low is not None else None,
+                     f"{'<' if self.bounds.high_open else '<='} {high:g}" if high is not None else None]
+            self.fail(f"{value!r} must be a finite number {' and '.join(filter(None, shown))}", param, ctx)
         return number
 
 
-POSITIVE = Real(0, low_open=True)
-NON_NEGATIVE = Real(0)
-BETA = Real(0, 1, high_open=True)
-SHARE = Real(0, 1, low_open=True, high_open=True)
+POSITIVE = Real(Bounds(0, low_open=True))
 
 
 class SectionedCommand(click.Command):
-    """A command whose --help lists its options in sections by purpose (`sections`: (title,
-    [parameter names]); the rest under "Other options"), and shows beside each setting that
-    ./genome.json supplies the value in force from it."""
+    """A command whose --help lists its options in sections (`sections`: (title, [parameter
+    names]); the rest under "Other options"), each setting with the value ./genome.json gives it."""
 
     def __init__(self, *args, sections=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,14 +52,9 @@ class SectionedCommand(click.Command):
         from ..genome import SETTINGS
         takes_genome = any(param.name in SETTINGS for param in self.get_params(ctx))
         in_force, note = genome_in_force() if takes_genome else ({}, None)
-        records = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.name in in_force:
-                record = (record[0], f"{record[1]}  [in force: {in_force[param.name]} from {DEFAULT_GENOME}]")
-            records[param.name] = record
+        records = {param.name: record for param in self.get_params(ctx) if (record := param.get_help_record(ctx))}
+        for name in in_force.keys() & records.keys():
+            records[name] = (records[name][0], f"{records[name][1]}  [in force: {in_force[name]} from {DEFAULT_GENOME}]")
         listed = {name for _, names in self.sections for name in names}
         sections = [*self.sections, ('Other options', [name for name in records if name not in listed])]
         for title, names in sections:
@@ -89,8 +68,7 @@ class SectionedCommand(click.Command):
 
 
 def genome_in_force():
-    """({setting: value as shown} of ./genome.json, as `microgpt train` would load it, or {};
-    a note when the file is there but cannot be used)."""
+    """({setting: value as --help shows it} of ./genome.json, or {}; a note when it cannot be used)."""
     from pathlib import Path
     from ..genome import load_genome
     if not Path(DEFAULT_GENOME).is_file():
@@ -99,7 +77,7 @@ def genome_in_force():
         genome = load_genome(DEFAULT_GENOME).genome
     except MicrogptError as e:
         return {}, f"{DEFAULT_GENOME} is not used: {e}"
-    return {name: shown_value(name, value) for name, value in genome.genes().items()}, None
+    return {name: BY_NAME[name].shown(value) for name, value in genome.genes().items()}, None
 
 
 def command_argv():
@@ -111,8 +89,6 @@ def apply(command, options):
         command = option(command)
     return command
 
-
-# --- options declared once ----------------------------------------------------------------
 
 def data_option(command):
     return click.option('--data', type=click.Path(), default=None, help=DATA_HELP)(command)
@@ -130,9 +106,8 @@ def data_read(data):
 
 
 def list_only(why):
-    """--text on a command that works on lists only (one document per line): the one line that
-    says so (`why`: what the command needs a list for), before any work. Text mode is `train
-    --text`'s, and `sample` and `eval` follow the checkpoint it writes."""
+    """--text on a command that reads lists only: one line saying so (`why`: what it needs a list
+    for), before any work."""
     def refuse(ctx, param, value):
         if value:
             names, at = [], ctx
@@ -150,8 +125,8 @@ def seed_option(help_text):
 
 
 def engine_option(command):
-    return click.option('--engine', type=ENGINE_CHOICE, default='numpy', show_default=True,
-                        help=ENGINES_TEXT)(command)
+    return click.option('--engine', type=click.Choice(list(ENGINE_HELP)), default='numpy', show_default=True,
+                        help='; '.join(f"{k}: {v}" for k, v in ENGINE_HELP.items()))(command)
 
 
 def parallel_options(command):
@@ -162,9 +137,9 @@ def parallel_options(command):
                           "this process). Results do not depend on it."),
         click.option('--cluster', metavar='ADDRESS', envvar=CLUSTER_ENV, show_envvar=True, default=None,
                      help="Send the runs to the Dask scheduler at ADDRESS (tcp://HOST:8786) instead of "
-                          "local processes (needs Dask: pip install -e '.[cluster]' in a clone of microgpt). Results equal a local "
-                          "run's. An unreachable scheduler is an error after $MICROGPT_CLUSTER_TIMEOUT "
-                          "seconds (default 10)."),
+                          "local processes (needs Dask: pip install -e '.[cluster]' in a clone of microgpt). "
+                          "Results equal a local run's. An unreachable scheduler is an error after "
+                          "$MICROGPT_CLUSTER_TIMEOUT seconds (default 10)."),
     ])
 
 
@@ -176,18 +151,12 @@ def console():
 # defaults to None, so that a genome's gene (or with --resume the checkpoint's setting)
 # applies unless the flag is given; --help still shows the built-in default.
 
-def setting_type(setting):
-    """The click type of a setting's flag: its choices, or the bounds the flag accepts."""
-    if setting.choices:
-        return click.Choice(list(setting.choices))
-    bounds = setting.cli or setting.valid
-    if bounds.whole:
-        return click.IntRange(min=bounds.low)
-    return Real(bounds.low, bounds.high, bounds.low_open, bounds.high_open)
-
-
 def setting_option(setting):
-    return click.option(setting.flag, setting.name, type=setting_type(setting), default=None,
+    """A setting's flag, taking its choices or the bounds the flag accepts."""
+    bounds = setting.cli or setting.valid
+    kind = (click.Choice(list(setting.choices)) if setting.choices else
+            click.IntRange(min=bounds.low) if bounds.whole else Real(bounds))
+    return click.option(setting.flag, setting.name, type=kind, default=None,
                         show_default=setting.shown(setting.default), help=setting.help)
 
 
@@ -204,28 +173,22 @@ def train_options(command):
     return apply(command, [setting_option(setting) for setting in FLAGGED if setting.name not in GENE_DEFAULTS])
 
 
-def shown_value(name, value):
-    """A setting's value as --help shows it: 'off' for what is off (no clip, no decay, ...)."""
-    return BY_NAME[name].shown(value)
-
-
 def setting_sections(placed):
-    """{title: [names]} of the settings' --help sections, each setting in the section it
-    declares, and the other options `placed` ({setting: [options listed right after it]})."""
+    """{title: [names]}: each setting in the --help section it declares, followed by the options
+    `placed` after it ({setting: [options]})."""
     sections = {}
     for setting in in_order(FLAGGED, lambda s: s.listed_after):
         if setting.section is not None:
-            names = sections.setdefault(setting.section, [])
-            names += [setting.name, *placed.get(setting.name, ())]
+            sections.setdefault(setting.section, []).extend([setting.name, *placed.get(setting.name, ())])
     return sections
 
 
-_SETTINGS_SECTIONS = setting_sections({'num_steps': ['budget', 'max_time']})
+_SECTIONS = setting_sections({'num_steps': ['budget', 'max_time']})
 TRAIN_SECTIONS = (
-    ('Model', _SETTINGS_SECTIONS['Model']),
-    ('Training', _SETTINGS_SECTIONS['Training'] + ['seed']),
-    ('Schedule', _SETTINGS_SECTIONS['Schedule']),
-    ('Evaluation', _SETTINGS_SECTIONS['Evaluation']),
+    ('Model', _SECTIONS['Model']),
+    ('Training', _SECTIONS['Training'] + ['seed']),
+    ('Schedule', _SECTIONS['Schedule']),
+    ('Evaluation', _SECTIONS['Evaluation']),
     ('Sampling', ['samples', 'temperature']),
     ('Input and output', ['data', 'text_mode', 'genome_path', 'primordial', 'out', 'resume', 'plot']),
     ('Engine', ['engine', 'dtype']),
@@ -233,13 +196,11 @@ TRAIN_SECTIONS = (
 
 
 def sampling_options(command):
-    """--temperature, --seed, --top-k and --top-p: how a name is drawn (`sample`, and `trace`
-    drawing the same name)."""
+    """--temperature, --seed, --top-k and --top-p: how `sample` (and `trace`) draws a name."""
     return apply(command, [
         click.option('--temperature', type=POSITIVE, default=DEFAULT_TEMPERATURE, show_default=True,
                      help="Sampling temperature (> 0)."),
-        click.option('--seed', type=int, default=DEFAULT_SEED, show_default=True,
-                     help="Seed of the sampling random stream."),
+        seed_option("Seed of the sampling random stream."),
         click.option('--top-k', type=COUNT, default=None, help="Draw only from the k most likely tokens."),
         click.option('--top-p', type=click.FloatRange(0, 1, min_open=True), default=None,
                      help="Draw only from the smallest set of tokens with this much probability (0 < p <= 1)."),

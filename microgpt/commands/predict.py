@@ -1,7 +1,5 @@
-"""`microgpt predict`, `surprise` and `trace`: what a trained checkpoint predicts, a learner's
-three questions of it (what comes next after these letters? which letters of this name did it
-not expect? how did it pick each letter of a sample?), and the lines each prints. The numbers
-come from microgpt/predictions.py; the bars are plain text, so they read the same piped."""
+"""`microgpt predict`, `surprise` and `trace`: a learner's three questions of a checkpoint (what
+comes next? which letters surprised it? how did it pick each letter?) and the lines they print."""
 import click
 
 from ..errors import MicrogptError
@@ -36,13 +34,9 @@ def read(text):
     return f'BOS {text}' if text else 'BOS'
 
 
-def bar(probability):
-    return '#' * round(probability * BAR_WIDTH)
-
-
 def candidate_line(label, probability, mark=''):
     """`a     0.3010  ############`, the label padded so the numbers line up."""
-    return f"  {label:<4} {probability:.4f}  {bar(probability)}{mark}".rstrip()
+    return f"  {label:<4} {probability:.4f}  {'#' * round(probability * BAR_WIDTH)}{mark}".rstrip()
 
 
 @click.command()

@@ -12,10 +12,10 @@ from .options import DATA_HELP, checkpoint_option, console, data_option, engine_
 
 def print_samples(console, draw, num, known=None):
     """Print `num` samples of draw(count) as the original does; with `known` (documents),
-    only new ones (sampling.new_names), then a stderr line of what was rejected. Returns them."""
-    from ..sampling import new_names
+    only new ones (sampling.NewNames), then a stderr line of what was rejected. Returns them."""
+    from ..sampling import NewNames
     names = []
-    chosen = None if known is None else new_names(draw(NEW_NAME_DRAWS_PER_NAME * num), known, num)
+    chosen = None if known is None else NewNames(draw(NEW_NAME_DRAWS_PER_NAME * num), known, num)
     try:
         for i, name in enumerate(draw(num) if chosen is None else chosen, start=1):
             console.out(sample_line(i, name))
@@ -60,6 +60,7 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
       microgpt sample --checkpoint play.ckpt.json --prompt "ROMEO:" --chars 300
     """
     import random
+    from functools import partial
     from ..checkpoint import load_checkpoint
     from ..data import load_dataset
     from ..engines import make_engine
@@ -71,10 +72,11 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     loaded = load_checkpoint(checkpoint_path)
     if loaded.text_mode or prompt is not None or chars is not None:
         num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
-        used = dict(num=num_given, prefix=prefix, novelty=novelty, new=new)
-        check_text_sampling(loaded, checkpoint_path, {name: value for name, value in used.items() if value})
-        write_continuation(out, loaded, engine, seed, prompt or '', DEFAULT_TEXT_CHARS if chars is None else chars,
-                           temperature=temperature, top_k=top_k, top_p=top_p)
+        names_given = [name for name, given in dict(num=num_given, prefix=prefix, novelty=novelty, new=new).items()
+                       if given]
+        write_continuation(out, loaded, checkpoint_path, names_given, engine, seed, prompt or '',
+                           DEFAULT_TEXT_CHARS if chars is None else chars, temperature=temperature, top_k=top_k,
+                           top_p=top_p)
         return
     if novelty and loaded.weights_only:
         raise MicrogptError(f"--novelty needs the training record (which documents trained the model), and "
@@ -84,41 +86,30 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     dataset = load_dataset(data, echo=out.info) if novelty or new else None
     known = novelty_documents(loaded, dataset) if novelty else None
     model = make_engine(engine, loaded.config, loaded.inference_state_dict)
-    rng = random.Random(seed)
-    draw = lambda count: generate(model, tokenizer, rng, count, temperature=temperature,  # noqa: E731
-                                  top_k=top_k, top_p=top_p, prefix=prefix)
+    draw = partial(generate, model, tokenizer, random.Random(seed), temperature=temperature, top_k=top_k, top_p=top_p,
+                   prefix=prefix)  # draw(count): the next count names of the one random stream
     names = print_samples(out, draw, num, dataset.docs if new else None)
     if known is not None:
         out.info(novelty_line(novelty_counts(names, *known)))
 
 
-def check_text_sampling(loaded, checkpoint_path, names_options):
-    """One line unless the checkpoint continues text (trained with `train --text`) and none of
-    the options that only mean something for names (`names_options`: {name: value given}) is given."""
-    if not loaded.text_mode:
-        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
-                            f"list (one document per line): sample names with --prefix and --num")
-    for name in names_options:
-        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
-                            f"(train --text): continue a --prompt instead")
-
-
-def write_continuation(out, loaded, engine_name, seed, prompt, num_chars, **options):
-    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it."""
+def write_continuation(out, loaded, checkpoint_path, names_given, engine_name, seed, prompt, num_chars, **options):
+    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it; one
+    line instead for a list's checkpoint, or when an option for names (`names_given`) is given."""
     import random
     from ..engines import make_engine
     from ..sampling import check_prompt, check_sampling_args, continue_text
-    tokenizer = loaded.tokenizer
-    check_sampling_args(tokenizer, loaded.config.block_size, options['temperature'], options['top_k'], options['top_p'])
-    check_prompt(tokenizer, prompt)
+    if not loaded.text_mode:
+        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
+                            f"list (one document per line): sample names with --prefix and --num")
+    for name in names_given:
+        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
+                            f"(train --text): continue a --prompt instead")
+    check_sampling_args(loaded.tokenizer, loaded.config.block_size, options['temperature'], options['top_k'],
+                        options['top_p'])
+    check_prompt(loaded.tokenizer, prompt)  # before the engine is built
     model = make_engine(engine_name, loaded.config, loaded.inference_state_dict)
-    written = continue_text(model, tokenizer, random.Random(seed), prompt, num_chars, **options)
-    out.out(prompt + ''.join(written))
-
-
-def loss_line(result):
-    return (f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.4f} | "
-            f"{result['tokens']:,} tokens in {result['documents']:,} documents")
+    out.out(prompt + ''.join(continue_text(model, loaded.tokenizer, random.Random(seed), prompt, num_chars, **options)))
 
 
 def baselines_line(baselines, training_documents, scored='the same tokens', counted=None):
@@ -136,24 +127,6 @@ def held_out_baselines_line(run, held_out):
     from ..baselines import baseline_losses
     baselines = baseline_losses(run.tokenizer, run.docs, held_out, run.config.block_size)
     return baselines_line(baselines.as_dict(), len(run.docs), scored='the held-out documents')
-
-
-def eval_documents(checkpoint, dataset, held_out):
-    """The documents eval scores: every one of the data; with held_out, those the checkpoint's
-    run held out of it (its --val-split of that very file), an error if there are none."""
-    from ..data import held_out_split
-    from ..errors import MicrogptError
-    if not held_out:
-        return dataset.docs
-    training = checkpoint.training
-    if not training.get('val_split'):
-        raise MicrogptError("--held-out scores the documents the run held out, and this checkpoint's run "
-                            "held out none (it trained without --val-split)")
-    if dataset.sha256 != training.get('data_sha256'):
-        raise MicrogptError(f"--held-out needs the data the checkpoint was trained on, and {dataset.path} is "
-                            f"not it (SHA-256 {dataset.sha256[:12]}..., the checkpoint's "
-                            f"{str(training.get('data_sha256'))[:12]}...)")
-    return held_out_split(dataset.docs, training['seed'], training['val_split'])[1]
 
 
 @click.command('eval')
@@ -174,38 +147,53 @@ def evaluate(checkpoint_path, data, held_out, as_json):
       microgpt eval --checkpoint microgpt.ckpt.json --data heldout.txt
       microgpt eval --checkpoint run.ckpt.json --held-out
     """
-    import math
-    from ..baselines import baseline_losses, checkpoint_training_docs
     from ..checkpoint import load_checkpoint
-    from ..data import load_dataset
-    from ..evaluation import checkpoint_loss
     out = console()
     loaded = load_checkpoint(checkpoint_path)
-    if loaded.text_mode:
-        evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json)
-        return
-    dataset = load_dataset(data, echo=out.info)
-    docs = eval_documents(loaded, dataset, held_out)
-    ticker = Ticker(out, 'evaluating', len(docs), unit='documents')
-    loss, tokens = checkpoint_loss(loaded, docs, dataset.path, on_batch=ticker.update)
-    trained_on = checkpoint_training_docs(loaded, dataset)
-    baselines = baseline_losses(loaded.tokenizer, docs if trained_on is None else trained_on, docs,
-                                loaded.config.block_size).as_dict()
-    training_documents = None if trained_on is None else len(trained_on)
-    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(docs),
-              'checkpoint': str(checkpoint_path), 'data': str(dataset.path),
-              'baselines': dict(baselines, training_documents=training_documents)}
+    score = score_text if loaded.text_mode else score_documents
+    result, loss_line, baselines_note = score(out, loaded, checkpoint_path, data, held_out)
     if as_json:
         out.out(json_text(result))
     else:
-        out.out(loss_line(result))
-        out.info(baselines_line(baselines, training_documents))
+        out.out(loss_line)
+        out.info(baselines_note)
 
 
-def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
-    """`eval` of a text-mode checkpoint: the whole of --data (default: the bundled text) as one
-    stream, each character after the first scored once; with held_out, only the tail its run
-    held out of that very text. Then the baselines on the same characters."""
+def score_documents(out, loaded, checkpoint_path, data, held_out):
+    """`eval` of a list's checkpoint: (result, loss line, baselines line) of the documents of
+    --data, or with held_out of those its run held out of that very file."""
+    import math
+    from ..baselines import baseline_losses, checkpoint_documents
+    from ..data import held_out_split, load_dataset
+    from ..evaluation import checkpoint_loss
+    dataset, training = load_dataset(data, echo=out.info), loaded.training
+    docs = dataset.docs
+    if held_out:
+        if not training.get('val_split'):
+            raise MicrogptError("--held-out scores the documents the run held out, and this checkpoint's run "
+                                "held out none (it trained without --val-split)")
+        if dataset.sha256 != training.get('data_sha256'):
+            raise MicrogptError(f"--held-out needs the data the checkpoint was trained on, and {dataset.path} is "
+                                f"not it (SHA-256 {dataset.sha256[:12]}..., the checkpoint's "
+                                f"{str(training.get('data_sha256'))[:12]}...)")
+        docs = held_out_split(docs, training['seed'], training['val_split'])[1]
+    ticker = Ticker(out, 'evaluating', len(docs), unit='documents')
+    loss, tokens = checkpoint_loss(loaded, docs, dataset.path, on_batch=ticker.update)
+    trained_on = (checkpoint_documents(loaded, dataset) or [None])[0]
+    baselines = baseline_losses(loaded.tokenizer, docs if trained_on is None else trained_on, docs,
+                                loaded.config.block_size).as_dict()
+    trained = None if trained_on is None else len(trained_on)
+    result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': tokens, 'documents': len(docs),
+              'checkpoint': str(checkpoint_path), 'data': str(dataset.path),
+              'baselines': dict(baselines, training_documents=trained)}
+    return (result, f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {tokens:,} tokens in "
+                    f"{len(docs):,} documents", baselines_line(baselines, trained))
+
+
+def score_text(out, loaded, checkpoint_path, data, held_out):
+    """`eval` of a text-mode checkpoint: (result, loss line, baselines line) of the whole of
+    --data (default: the bundled text) as one stream, or with held_out of the tail its run held
+    out of that very text."""
     import math
     from dataclasses import replace
     from ..data import load_text, split_text
@@ -225,11 +213,8 @@ def evaluate_text(out, loaded, checkpoint_path, data, held_out, as_json):
     result = {'loss': loss, 'perplexity': math.exp(loss), 'tokens': chars, 'windows': windows, 'data_mode': 'text',
               'checkpoint': str(checkpoint_path), 'data': str(text.path),
               'baselines': dict(baselines, training_characters=None if trained_on is None else len(trained_on))}
-    if as_json:
-        out.out(json_text(result))
-        return
-    out.out(f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in {windows:,} windows")
-    out.info(baselines_line(baselines, None, 'the same characters', counted))
+    return (result, f"loss {loss:.4f} | perplexity {result['perplexity']:.4f} | {chars:,} characters in "
+                    f"{windows:,} windows", baselines_line(baselines, None, 'the same characters', counted))
 
 
 @click.command()

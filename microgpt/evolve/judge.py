@@ -33,8 +33,8 @@ WILDCARD = '\0'              # stands for any one letter in the substitution ind
 def read_names(path):
     """The names in a text file, one a line, stripped, blank lines dropped; one line naming the
     file if it is missing, binary, not UTF-8, empty or has no letters at all."""
-    from ..data import read_lines
-    names = read_lines(path, 'names file')
+    from ..data import load_docs
+    names = load_docs(path, 'names file')
     if not any(ch.isalpha() for name in names for ch in name):
         raise MicrogptError(f"names file {path} has no letters; expected one name per line")
     return names

@@ -11,8 +11,8 @@ from microgpt.cli import main
 from microgpt.dropout import step_masks
 from microgpt.engines import make_engine
 from microgpt.evaluation import mean_loss
-from microgpt.model import GPTConfig, init_state_dict
-from microgpt.training import Run, TrainConfig, WeightAverage
+from microgpt.model import GPTConfig
+from microgpt.training import Run, TrainConfig
 
 ARCH = dict(n_embd=8, n_head=2, n_layer=2, block_size=8)
 TINY = ['--n-embd', '8', '--n-head', '2', '--n-layer', '2', '--block-size', '8']

@@ -3,6 +3,7 @@ training (stderr), one line per generation and the final's verdicts on stdout; t
 genome written to --out when it beats the genome there (else beside it; if interrupted,
 beside it too), every organism in a log under experiments/."""
 import time
+from functools import partial
 
 import click
 
@@ -10,7 +11,7 @@ from ..console import (baseline_line, best_line, decision_line, format_duration,
                        lead_line, plan_line, stagnation_line, training_line, voice_searching, worker_died_line)
 from ..errors import MicrogptError
 from ..evolve import events
-from ..evolve.final import FINAL_SCORINGS
+from ..evolve.decision import FINAL_SCORINGS
 from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
 from ..evolve.organism import GenerationSummary
@@ -79,7 +80,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     """
     from ..data import load_dataset
     from ..evolve.budget import check_evolution_args
-    from ..evolve.decision import candidate_genome_path, interrupted_genome_path, read_incumbent
+    from ..evolve.decision import beside, read_incumbent
     from ..evolve.search import DEFAULT_LOG_DIR, Evolution
     from ..outputs import Output, check_outputs
     from ..provenance import provenance
@@ -87,8 +88,8 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     terminal = console()
     check_evolution_args(fitness, population, generations, workers, space, budget, cluster)
     check_outputs([Output('--out', out, 'genome file'),
-                   Output("--out's interrupted genome", lambda: interrupted_genome_path(out), 'genome file'),
-                   Output("--out's candidate", lambda: candidate_genome_path(out), 'genome file'),
+                   Output("--out's interrupted genome", lambda: beside(out, 'interrupted'), 'genome file'),
+                   Output("--out's candidate", lambda: beside(out, 'candidate'), 'genome file'),
                    Output('the log folder', DEFAULT_LOG_DIR, 'log folder', 'folder')], [data_read(data)])
     read_incumbent(out)  # a file at --out that is no genome: one line now, before the data is read
     dataset = load_dataset(data, echo=terminal.info)
@@ -111,6 +112,7 @@ class SearchStory:
     def __init__(self, console, evolution):
         self.console, self.evolution = console, evolution
         self.fitness, self.out = evolution.fitness, evolution.out
+        self.describe = partial(describe_score, evolution.fitness)  # (score, spread=None)
         self.lines = {events.PlanMade: self.plan, events.TrainingDone: self.training,
                       events.WorkerRetried: self.retried, GenerationSummary: self.generation,
                       events.Stagnation: self.stagnation, events.BaselineScored: self.baseline,
@@ -130,9 +132,6 @@ class SearchStory:
         self.console.info(f"evolved in {format_duration(seconds)} of wall time ({seconds:.0f} s; "
                           f"{e.cpu_seconds:.0f} CPU seconds of training); genome written to "
                           f"{e.genome_written}; log {e.log_path}")
-
-    def describe(self, score, spread=None):
-        return describe_score(self.fitness, score, spread)
 
     def name_of(self, organism):
         if organism.origin == 'incumbent':

@@ -113,10 +113,16 @@ class SearchStory:
         self.console, self.evolution = console, evolution
         self.fitness, self.out = evolution.fitness, evolution.out
         self.describe = partial(describe_score, evolution.fitness)  # (score, spread=None)
-        self.lines = {events.PlanMade: self.plan, events.TrainingDone: self.training,
-                      events.WorkerRetried: self.retried, GenerationSummary: self.generation,
-                      events.Stagnation: self.stagnation, events.BaselineScored: self.baseline,
-                      events.FinalResult: self.result, events.Decision: self.decision}
+        names = {'incumbent': f"incumbent {self.out}"}
+        self.lines = {  # each event and what it prints
+            events.PlanMade: lambda e: console.info(plan_line(e.plan, evolution.space.name, names)),
+            events.TrainingDone: self.training,
+            events.WorkerRetried: lambda e: console.info(worker_died_line(e.name)),
+            GenerationSummary: lambda summary: console.out(generation_line(summary, evolution.generations)),
+            events.Stagnation: lambda e: console.out(stagnation_line(e.stale, e.immigrants)),
+            events.BaselineScored: self.baseline,
+            events.FinalResult: self.result,
+            events.Decision: lambda e: console.out(decision_line(e.decision, self.describe))}
 
     def tell(self):
         t0 = time.perf_counter()
@@ -140,22 +146,10 @@ class SearchStory:
             return "baseline primordial"
         return f"organism {organism.generation}.{organism.index}"
 
-    def plan(self, event):
-        self.console.info(plan_line(event.plan, self.evolution.space.name, {'incumbent': f"incumbent {self.out}"}))
-
     def training(self, done):
         seed = f", seed {done.final_seed} of {FINAL_SCORINGS}" if done.stage == 'final' else ''
         self.console.status(training_line(done, self.name_of(done.organism) + seed,
                                           self.describe(done.organism.own_score)))
-
-    def retried(self, event):
-        self.console.info(worker_died_line(event.name))
-
-    def generation(self, summary):
-        self.console.out(generation_line(summary, self.evolution.generations))
-
-    def stagnation(self, event):
-        self.console.out(stagnation_line(event.stale, event.immigrants))
 
     def baseline(self, event):
         organism = event.organism
@@ -176,9 +170,6 @@ class SearchStory:
         if self.fitness == 'aesthetic':
             from ..evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
             self.console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
-
-    def decision(self, event):
-        self.console.out(decision_line(event.decision, self.describe))
 
     def interrupted(self):
         e = self.evolution

@@ -269,8 +269,8 @@ class Evolution:
         trial = Trial(organism.genome, organism.seed, self.engine_name)
         measure, options = None, None
         if self.fitness == 'aesthetic':  # fresh samples at every scoring
-            measure, options = aesthetic_measure, {
-                'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)}
+            seeds = sampling_seeds(self.seed, organism.scored_in, organism.seed)
+            measure, options = aesthetic_measure, {'seeds': seeds}
         return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 

@@ -105,9 +105,8 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
 
 
 class SearchStory:
-    """A search's events as `microgpt evolve` prints them: the plan, a progress line per
-    training and the retries on stderr; each generation, stagnation, the baselines, the best,
-    its lead and the decision on stdout; on Ctrl-C, where the best so far went."""
+    """A search's events as `microgpt evolve` prints them (progress on stderr, results on
+    stdout); on Ctrl-C, where the best so far went."""
 
     def __init__(self, console, evolution):
         self.console, self.evolution = console, evolution

@@ -38,9 +38,8 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
 
 
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):
-    """The population fits in memory, and its trainings take less than microgpt's horizon even
-    at the fastest any engine goes (limits.py), spread over the workers: each at least a step,
-    and under a budget at least half of it (it buys whole steps, at least one)."""
+    """The population fits in memory, and its trainings (each at least a step, under a budget at
+    least half of it) take less than microgpt's horizon at the fastest any engine goes (limits.py)."""
     from ..training import memory_short_of
     if not cluster:
         check_worker_processes(workers)

@@ -97,9 +97,8 @@ def lead_over(best, runner_up):
 
 
 def genome_provenance(best, runner_up, primordial, incumbent, decision, search, final_seeds, log, origin):
-    """What genome.json records of the search that wrote it: the winner's scores, the search's
-    settings (`search`), the final's seeds, the baselines' and the runner-up's scores, the
-    decision, the log and the run's provenance (`origin`)."""
+    """What genome.json records of the search that wrote it (`search`: its settings; `origin`: the
+    run's provenance)."""
     lead, clear = lead_over(best, runner_up)
     return {
         'fitness': best.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,

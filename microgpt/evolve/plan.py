@@ -19,8 +19,7 @@ def slowest_first(organisms):
 class Progress:
     """The cost model and the clock of one search: `plan` before the first training, then
     `submitted` for each batch of trainings and `finished` after each, which tells the ETA.
-    `slots`: the worker slots (None on a cluster, whose workers are not counted here);
-    `step_flops(genome)`: the FLOPs of one training step."""
+    `slots`: the worker slots (None on a cluster); `step_flops(genome)`: a step's FLOPs."""
 
     TIMED_STEPS = 3  # steps timed per genome (after one untimed)
 

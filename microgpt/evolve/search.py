@@ -40,14 +40,9 @@ DEFAULT_LOG_DIR = 'experiments'
 class Evolution:
     """One evolutionary run: `events()` evolves, yielding what happens; `run()` evolves quietly
     and returns the best organism. However it ends (done, Ctrl-C, an error), the best so far is
-    written (to `out`, or beside it: evolve.decision) and the log is finished.
-
-    Generation 1 is random; each later one holds the best carried over and trained again on a
-    fresh seed, IMMIGRANTS random newcomers (more when the search stagnates), and children of
-    two tournament winners, crossed over and mutated. Then the final and the decision
-    (evolve.decision), the incumbent's recorded scorings reused where they hold
-    (evolve.incumbent; `reuse_incumbent=False` trains them). Under the budget space every
-    organism trains for the steps `budget` FLOPs buy it; the seed space has steps as a gene.
+    written (to `out`, or beside it: evolve.decision) and the log is finished. The incumbent's
+    recorded scorings are reused where they hold (evolve.incumbent; `reuse_incumbent=False`
+    trains them). Under the budget space every organism trains for the steps `budget` FLOPs buy it.
     """
     docs: list
     fitness: str = 'loss'
@@ -203,9 +198,8 @@ class Evolution:
         return min(contestants, key=lambda o: (o.cost, o.index))
 
     def _next_generation(self, population, generation):
-        """The elite carried over and trained again on a fresh seed (so a lucky draw cannot hold
-        the crown), immigrants, and children of tournament-selected parents, crossed over and
-        mutated; no two organisms share a genome."""
+        """The elite trained again on a fresh seed (a lucky draw cannot hold the crown), immigrants,
+        and children of tournament winners, crossed over and mutated; no two share a genome."""
         elite = min(population, key=lambda o: (o.cost, o.index))
         nxt = [elite.rescored('elite', organism_seed(self.seed, generation, 0), generation)]
         genomes = {elite.genome}
@@ -299,9 +293,8 @@ class Evolution:
         return summary
 
     def _final(self, population, executor):
-        """The finalists and baselines trained on the final's seeds, scored by those alone: no
-        newcomer wins on one lucky draw, no elite on the selection that kept it. Yields the
-        trainings, then each baseline scored."""
+        """The finalists and baselines trained on the final's seeds, scored by those alone (no
+        newcomer wins on one lucky draw); yields the trainings, then each baseline scored."""
         final, seeds = self.generations + 1, self.final_seeds()
         finalists = [final_scorings(o, 'confirmation', seeds, final) for o in finalists_of(population)]
         baselines = [final_scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin, seeds, final)

@@ -138,9 +138,6 @@ def space_ranges(space):
     return {s.name: gene_of(s, getattr(s, space)) for s in declared}
 
 
-SEED_RANGES = space_ranges('seed')
-
-
 class GeneSpace:
     """The ranges evolution searches ({genome field: range}; other fields keep the genome's
     defaults) and the operators that stay inside them, each drawing from the caller's
@@ -262,7 +259,7 @@ class GeneSpace:
         return check_genome(genome) or next(outside, None)
 
 
-SEED_SPACE = GeneSpace('seed', SEED_RANGES)
+SEED_SPACE = GeneSpace('seed', space_ranges('seed'))
 BUDGET_SPACE = GeneSpace('budget', space_ranges('budget'), budget_steps=True)
 SPACES = {'budget': BUDGET_SPACE, 'seed': SEED_SPACE}
 DEFAULT_SPACE = 'budget'

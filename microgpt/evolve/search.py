@@ -98,6 +98,7 @@ class Evolution:
         self.contenders = None  # the organisms the best is chosen from: the last generation, then the finalists
         self.incumbent_file = read_incumbent(self.out)  # before anything is written
         self.incumbent_genome = self.incumbent_file.genome if self.incumbent_file else None
+        self.baseline_genomes = baselines_of(self.incumbent_genome, self.baseline)  # [(origin, genome)]
         self.progress = Progress(self.train_docs, self.val_docs, self.engine_name, self.fitness, self.population,
                                  self.generations, min(FINALISTS, self.population), FINAL_SCORINGS,
                                  None if self.cluster else (self.workers or default_workers()),
@@ -170,13 +171,13 @@ class Evolution:
         """The plan of the search (evolve.plan), logged; it counts the incumbent's recorded
         scorings the final reuses, looked up now, once."""
         self._recorded, self.incumbent_reuse = {}, None
-        if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self._baselines()):
+        if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self.baseline_genomes):
             seeds = self.final_seeds()
             self._recorded, self.incumbent_reuse = recorded_scorings(
                 self.incumbent_file, self.split_sha256, seeds, self.engine_name, self.fitness,
                 {seed: sampling_seeds(self.seed, self.generations + 1, seed) for seed in seeds})
         found = [str(path) for _, path in self._recorded.values()]
-        plan = self.progress.plan(population, self._baselines(), {'incumbent': found} if found else {},
+        plan = self.progress.plan(population, self.baseline_genomes, {'incumbent': found} if found else {},
                                   self.budget)
         self._log.write(dict(plan, kind='plan'))
         return plan
@@ -189,9 +190,6 @@ class Evolution:
     def _first_generation(self):
         return [self._organism(self.space.random_genome(self.rng), 1, i, 'random')
                 for i in range(self.population)]
-
-    def _baselines(self):
-        return baselines_of(self.incumbent_genome, self.baseline)
 
     def _tournament(self, population):
         contestants = self.rng.sample(population, min(TOURNAMENT_SIZE, len(population)))
@@ -298,7 +296,7 @@ class Evolution:
         final, seeds = self.generations + 1, self.final_seeds()
         finalists = [final_scorings(o, 'confirmation', seeds, final) for o in finalists_of(population)]
         baselines = [final_scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin, seeds, final)
-                     for b, (origin, genome) in enumerate(self._baselines())]
+                     for b, (origin, genome) in enumerate(self.baseline_genomes)]
         for organism in (o for group in baselines for o in group):
             if organism.origin == 'incumbent' and organism.seed in self._recorded:
                 organism.result, path = self._recorded[organism.seed]

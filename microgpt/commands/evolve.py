@@ -14,7 +14,6 @@ from ..evolve import events
 from ..evolve.decision import FINAL_SCORINGS
 from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
-from ..evolve.organism import GenerationSummary
 from ..genome import DEFAULT_GENOME
 from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, data_read, list_only, \
     parallel_options, seed_option
@@ -117,7 +116,7 @@ class SearchStory:
             events.PlanMade: lambda e: console.info(plan_line(e.plan, evolution.space.name, names)),
             events.TrainingDone: self.training,
             events.WorkerRetried: lambda e: console.info(worker_died_line(e.name)),
-            GenerationSummary: lambda summary: console.out(generation_line(summary, evolution.generations)),
+            events.GenerationSummary: lambda summary: console.out(generation_line(summary, evolution.generations)),
             events.Stagnation: lambda e: console.out(stagnation_line(e.stale, e.immigrants)),
             events.BaselineScored: self.baseline,
             events.FinalResult: self.result,

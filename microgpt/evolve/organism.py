@@ -1,5 +1,5 @@
-"""An organism of the search (one scoring of a genome) and a generation's summary, as the
-evolve log records them; the seed each scoring trains on, and the spread of several scorings."""
+"""An organism of the search (one scoring of a genome) as the evolve log records it, the seed
+each scoring trains on, and the spread of several scorings."""
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
@@ -110,31 +110,6 @@ class Organism:
 
 def _rounded(seconds):
     return None if seconds is None else round(seconds, 3)
-
-
-@dataclass
-class GenerationSummary:
-    generation: int  # counts from 1
-    generations: int
-    best: Organism
-    scores: list
-    failed: int
-    diversity: int
-
-    @property
-    def mean(self):
-        finite = [s for s in self.scores if s is not None]
-        return sum(finite) / len(finite) if finite else None
-
-    @property
-    def worst(self):
-        return None if self.failed else max(self.scores, key=lambda s: cost(self.best.fitness, s))
-
-    def record(self):
-        return {'kind': 'generation', 'generation': self.generation, 'best': self.best.score,
-                'best_spread': self.best.spread, 'best_scorings': len(self.best.scores),
-                'best_born': self.best.born, 'mean': self.mean, 'worst': self.worst,
-                'failed': self.failed, 'diversity': self.diversity, 'best_genes': self.best.genome.genes()}
 
 
 def merged(scorings):

@@ -19,12 +19,12 @@ from . import genes
 from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
                        final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)
-from .events import BaselineScored, Decision, FinalResult, PlanMade, Stagnation, WorkerRetried
+from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
 from .fitness import aesthetic_measure, sampling_seeds
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 from .incumbent import final_record, recorded_scorings, split_digest
 from .log import EvolveLogWriter, now
-from .organism import GenerationSummary, Organism, merged, organism_seed
+from .organism import Organism, merged, organism_seed
 from .plan import Progress, slowest_first
 
 TOURNAMENT_SIZE = 3

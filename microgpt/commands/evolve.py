@@ -111,9 +111,10 @@ class SearchStory:
         self.console, self.evolution = console, evolution
         self.fitness, self.out = evolution.fitness, evolution.out
         self.describe = partial(describe_score, evolution.fitness)  # (score, spread=None)
-        names = {'incumbent': f"incumbent {self.out}"}
+        incumbent = {'incumbent': f"incumbent {self.out}"}
+        self.names = dict(incumbent, primordial="baseline primordial")  # of the trainings in progress lines
         self.lines = {  # each event and what it prints
-            events.PlanMade: lambda e: console.info(plan_line(e.plan, evolution.space.name, names)),
+            events.PlanMade: lambda e: console.info(plan_line(e.plan, evolution.space.name, incumbent)),
             events.TrainingDone: self.training,
             events.WorkerRetried: lambda e: console.info(worker_died_line(e.name)),
             events.GenerationSummary: lambda summary: console.out(generation_line(summary, evolution.generations)),
@@ -137,17 +138,11 @@ class SearchStory:
                           f"{e.cpu_seconds:.0f} CPU seconds of training); genome written to "
                           f"{e.genome_written}; log {e.log_path}")
 
-    def name_of(self, organism):
-        if organism.origin == 'incumbent':
-            return f"incumbent {self.out}"
-        if organism.origin == 'primordial':
-            return "baseline primordial"
-        return f"organism {organism.generation}.{organism.index}"
-
     def training(self, done):
+        organism = done.organism
+        name = self.names.get(organism.origin, f"organism {organism.generation}.{organism.index}")
         seed = f", seed {done.final_seed} of {FINAL_SCORINGS}" if done.stage == 'final' else ''
-        self.console.status(training_line(done, self.name_of(done.organism) + seed,
-                                          self.describe(done.organism.own_score)))
+        self.console.status(training_line(done, name + seed, self.describe(organism.own_score)))
 
     def baseline(self, event):
         organism = event.organism

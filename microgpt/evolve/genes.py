@@ -32,8 +32,7 @@ class GeneRange:
         return self.low <= value <= self.high
 
     def describe(self):
-        kind = 'a whole number' if self.integer else 'a number'
-        return f"{kind} in {self.low:g}..{self.high:g}"
+        return f"{'a whole number' if self.integer else 'a number'} in {self.low:g}..{self.high:g}"
 
     def table(self):
         """The range as the evolution page's gene table shows it."""

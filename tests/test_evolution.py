@@ -9,9 +9,9 @@ from microgpt.evolve import search as evolution_module
 from microgpt.evolve import genes
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolve.events import Stagnation
-from microgpt.evolve.final import FINAL_SCORINGS
-from microgpt.evolve.organism import GenerationSummary, organism_seed
+from microgpt.evolve.events import GenerationSummary, Stagnation
+from microgpt.evolve.decision import FINAL_SCORINGS
+from microgpt.evolve.organism import organism_seed
 from microgpt.evolve.search import Evolution
 from microgpt.trials.runner import run_trial
 from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE

@@ -7,7 +7,7 @@ import pytest
 from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolve.genes import BUDGET_SPACE, SEED_RANGES, SEED_SPACE
+from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
 from microgpt.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, genome_in_use,
                              load_genome, save_genome, settle_train_settings)
 
@@ -92,7 +92,7 @@ def test_primordial_is_the_original_settings_and_inside_the_ranges():
     assert PRIMORDIAL.arch() == dict(n_embd=16, n_head=4, n_layer=1, block_size=16, ff_mult=4)
     assert (PRIMORDIAL.learning_rate, PRIMORDIAL.num_steps) == (0.01, 1000)
     assert in_ranges(PRIMORDIAL)
-    assert set(SEED_RANGES) == set(GENE_NAMES) == set(SEED_GENES)
+    assert set(SEED_SPACE.ranges) == set(GENE_NAMES) == set(SEED_GENES)
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -16,8 +16,7 @@ from microgpt import console as console_module
 from microgpt.cli import main
 from microgpt.console import Console, Ticker
 from microgpt.evolve import genes
-from microgpt.evolve.decision import decide
-from microgpt.evolve.final import FINAL_SCORINGS, FINALISTS
+from microgpt.evolve.decision import FINAL_SCORINGS, FINALISTS, decide
 from microgpt.evolve.organism import Organism
 from microgpt.genome import Genome, load_genome, save_genome
 from microgpt.sampling import NewNames

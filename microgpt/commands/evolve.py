@@ -3,6 +3,7 @@ training (stderr), one line per generation and the final's verdicts on stdout; t
 genome written to --out when it beats the genome there (else beside it; if interrupted,
 beside it too), every organism in a log under experiments/."""
 import time
+from functools import partial
 
 import click
 
@@ -10,10 +11,9 @@ from ..console import (baseline_line, best_line, decision_line, format_duration,
                        lead_line, plan_line, stagnation_line, training_line, voice_searching, worker_died_line)
 from ..errors import MicrogptError
 from ..evolve import events
-from ..evolve.final import FINAL_SCORINGS
+from ..evolve.decision import FINAL_SCORINGS
 from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
-from ..evolve.organism import GenerationSummary
 from ..genome import DEFAULT_GENOME
 from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, data_read, list_only, \
     parallel_options, seed_option
@@ -79,7 +79,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     """
     from ..data import load_dataset
     from ..evolve.budget import check_evolution_args
-    from ..evolve.decision import candidate_genome_path, interrupted_genome_path, read_incumbent
+    from ..evolve.decision import beside, read_incumbent
     from ..evolve.search import DEFAULT_LOG_DIR, Evolution
     from ..outputs import Output, check_outputs
     from ..provenance import provenance
@@ -87,8 +87,8 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     terminal = console()
     check_evolution_args(fitness, population, generations, workers, space, budget, cluster)
     check_outputs([Output('--out', out, 'genome file'),
-                   Output("--out's interrupted genome", lambda: interrupted_genome_path(out), 'genome file'),
-                   Output("--out's candidate", lambda: candidate_genome_path(out), 'genome file'),
+                   Output("--out's interrupted genome", lambda: beside(out, 'interrupted'), 'genome file'),
+                   Output("--out's candidate", lambda: beside(out, 'candidate'), 'genome file'),
                    Output('the log folder', DEFAULT_LOG_DIR, 'log folder', 'folder')], [data_read(data)])
     read_incumbent(out)  # a file at --out that is no genome: one line now, before the data is read
     dataset = load_dataset(data, echo=terminal.info)
@@ -104,17 +104,24 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
 
 
 class SearchStory:
-    """A search's events as `microgpt evolve` prints them: the plan, a progress line per
-    training and the retries on stderr; each generation, stagnation, the baselines, the best,
-    its lead and the decision on stdout; on Ctrl-C, where the best so far went."""
+    """A search's events as `microgpt evolve` prints them (progress on stderr, results on
+    stdout); on Ctrl-C, where the best so far went."""
 
     def __init__(self, console, evolution):
         self.console, self.evolution = console, evolution
         self.fitness, self.out = evolution.fitness, evolution.out
-        self.lines = {events.PlanMade: self.plan, events.TrainingDone: self.training,
-                      events.WorkerRetried: self.retried, GenerationSummary: self.generation,
-                      events.Stagnation: self.stagnation, events.BaselineScored: self.baseline,
-                      events.FinalResult: self.result, events.Decision: self.decision}
+        self.describe = partial(describe_score, evolution.fitness)  # (score, spread=None)
+        incumbent = {'incumbent': f"incumbent {self.out}"}
+        self.names = dict(incumbent, primordial="baseline primordial")  # of the trainings in progress lines
+        self.lines = {  # each event and what it prints
+            events.PlanMade: lambda e: console.info(plan_line(e.plan, evolution.space.name, incumbent)),
+            events.TrainingDone: self.training,
+            events.WorkerRetried: lambda e: console.info(worker_died_line(e.name)),
+            events.GenerationSummary: lambda summary: console.out(generation_line(summary, evolution.generations)),
+            events.Stagnation: lambda e: console.out(stagnation_line(e.stale, e.immigrants)),
+            events.BaselineScored: self.baseline,
+            events.FinalResult: self.result,
+            events.Decision: lambda e: console.out(decision_line(e.decision, self.describe))}
 
     def tell(self):
         t0 = time.perf_counter()
@@ -131,32 +138,11 @@ class SearchStory:
                           f"{e.cpu_seconds:.0f} CPU seconds of training); genome written to "
                           f"{e.genome_written}; log {e.log_path}")
 
-    def describe(self, score, spread=None):
-        return describe_score(self.fitness, score, spread)
-
-    def name_of(self, organism):
-        if organism.origin == 'incumbent':
-            return f"incumbent {self.out}"
-        if organism.origin == 'primordial':
-            return "baseline primordial"
-        return f"organism {organism.generation}.{organism.index}"
-
-    def plan(self, event):
-        self.console.info(plan_line(event.plan, self.evolution.space.name, {'incumbent': f"incumbent {self.out}"}))
-
     def training(self, done):
+        organism = done.organism
+        name = self.names.get(organism.origin, f"organism {organism.generation}.{organism.index}")
         seed = f", seed {done.final_seed} of {FINAL_SCORINGS}" if done.stage == 'final' else ''
-        self.console.status(training_line(done, self.name_of(done.organism) + seed,
-                                          self.describe(done.organism.own_score)))
-
-    def retried(self, event):
-        self.console.info(worker_died_line(event.name))
-
-    def generation(self, summary):
-        self.console.out(generation_line(summary, self.evolution.generations))
-
-    def stagnation(self, event):
-        self.console.out(stagnation_line(event.stale, event.immigrants))
+        self.console.status(training_line(done, name + seed, self.describe(organism.own_score)))
 
     def baseline(self, event):
         organism = event.organism
@@ -177,9 +163,6 @@ class SearchStory:
         if self.fitness == 'aesthetic':
             from ..evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
             self.console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
-
-    def decision(self, event):
-        self.console.out(decision_line(event.decision, self.describe))
 
     def interrupted(self):
         e = self.evolution

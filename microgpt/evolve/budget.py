@@ -1,6 +1,6 @@
-"""What a search may ask, checked before any work: its arguments, and under a FLOPs budget
-the steps the budget buys each organism, whether it buys the smallest a step and the largest
-no more than allowed, and whether the largest fits in memory on every worker."""
+"""What a search may ask, checked before any work: its arguments, its size, and under a FLOPs
+budget the steps it buys each organism (the smallest at least one, the largest no more than
+allowed) and whether the largest fits in memory on every worker."""
 import math
 
 from ..errors import MicrogptError, require_positive
@@ -10,8 +10,8 @@ from ..limits import (CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_proce
 from ..model import GPTConfig
 from ..trials.executor import default_workers
 from . import genes
+from .decision import FINAL_SCORINGS, FINALISTS
 from .fitness import check_fitness_kind
-
 
 # Rough bytes an organism holds while a search runs: its genome, its scorings and its record
 # in the log; a population this many times over must fit in memory.
@@ -19,8 +19,7 @@ BYTES_PER_ORGANISM = 4096
 
 
 def check_evolution_args(fitness, population, generations, workers=None, space=None, budget=None, cluster=None):
-    """Raise MicrogptError now, before any data is read, if these cannot make a run, or if
-    the search would need more memory than is free or more time than microgpt's horizon."""
+    """One MicrogptError now, before any data is read, if these cannot make a run."""
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
@@ -39,13 +38,9 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
 
 
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):
-    """The population fits in memory, and its trainings take less than microgpt's horizon
-    even at the fastest any engine goes (limits.py): each at least the smallest a step
-    costs, and under a budget at least half the budget (a genome trains for the whole steps
-    the budget buys it, and it buys at least one), spread over the workers (at most the
-    cores, or on a cluster at most CLUSTER_WORKERS_AT_MOST)."""
+    """The population fits in memory, and its trainings (each at least a step, under a budget at
+    least half of it) take less than microgpt's horizon at the fastest any engine goes (limits.py)."""
     from ..training import memory_short_of
-    from .final import FINAL_SCORINGS, FINALISTS
     if not cluster:
         check_worker_processes(workers)
     short = memory_short_of(population * BYTES_PER_ORGANISM)
@@ -54,12 +49,10 @@ def check_search_size(population, generations, workers, space, budget=None, clus
                             f"(about {BYTES_PER_ORGANISM // 1024} KiB each); this machine has {gib(short[1])} GiB "
                             f"free: choose a smaller --population")
     trainings = population * generations + (FINALISTS + 2) * FINAL_SCORINGS  # the incumbent's and the primordial's
-    if space.budget_steps:
-        flops = trainings * round(genes.DEFAULT_BUDGET if budget is None else budget) // 2  # exact, however large
-        steps = trainings
+    if space.budget_steps:  # the FLOPs exact, however large
+        flops, steps = trainings * round(genes.DEFAULT_BUDGET if budget is None else budget) // 2, trainings
     else:
-        steps_gene = space.ranges.get('num_steps')
-        flops, steps = 0, trainings * (1 if steps_gene is None else steps_gene.low)
+        flops, steps = 0, trainings * space.ranges['num_steps'].low
     slots = CLUSTER_WORKERS_AT_MOST if cluster else min(workers or default_workers(), default_workers())
     check_horizon(f"a search of {describe_count(trainings)} trainings ({describe_count(population)} organisms "
                   f"for {describe_count(generations)} generations, then the final)",
@@ -74,7 +67,7 @@ def space_of(space):
 
 class StepCosts:
     """The FLOPs of a genome's training steps on a training split, and the steps a FLOPs
-    `budget` buys it (None: no budget), each cached by what decides it."""
+    `budget` buys it (None: no budget), cached by what decides them."""
 
     def __init__(self, train_docs, vocab_size, budget=None):
         self.train_docs, self.vocab_size, self.budget = train_docs, vocab_size, budget
@@ -89,7 +82,7 @@ class StepCosts:
         return self._lengths[block_size]
 
     def step_flops(self, genome):
-        """The expected FLOPs of one of this genome's training steps on the training split."""
+        """The expected FLOPs of one of this genome's training steps."""
         return mean_step_flops(self.config(genome), genome.batch_size, self.lengths(genome.block_size),
                                genome.dropout).total
 
@@ -108,8 +101,7 @@ class StepCosts:
         return self._steps[key]
 
     def check(self, space):
-        """The budget buys the smallest organism of `space` a step, and the largest no more
-        steps than the space allows."""
+        """The budget buys the smallest organism of `space` a step, the largest no more than allowed."""
         smallest, largest = space.extremes()
         small_step, large_step = self.step_flops(smallest), self.step_flops(largest)
         steps = space.ranges['num_steps']
@@ -125,8 +117,8 @@ class StepCosts:
 
 
 def check_memory(space, engine_name, vocab_size, workers):
-    """The largest organism of `space` fits in memory on each of `workers` workers at once
-    (training.memory_shortfall: the same check `microgpt train` makes)."""
+    """The largest organism of `space` fits in memory on each of `workers` workers at once (as
+    `microgpt train` checks it)."""
     from ..training import memory_shortfall
     _, largest = space.extremes()
     shortfall = memory_shortfall(largest.arch(), engine_name, vocab_size, copies=workers)
@@ -139,9 +131,8 @@ def check_memory(space, engine_name, vocab_size, workers):
 
 
 def uncropped(space, docs):
-    """The space with block_size at least the positions of the longest document (up to its
-    top): a model that crops documents would be trained and scored on fewer tokens than the
-    others, its held-out loss not comparable with theirs."""
+    """The space with block_size at least the longest document's positions (up to its top): a
+    model that crops documents is scored on fewer tokens, its loss not comparable."""
     r = space.ranges.get('block_size')
     if r is None:
         return space

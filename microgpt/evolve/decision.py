@@ -1,17 +1,50 @@
-"""Keep or replace: the genome at --out (the incumbent) gives way to a search's winner only
-when the winner beats it by more than the noise, or when asked to; else the winner goes
-beside it, and an interrupted search writes beside it too."""
+"""The final and the keep-or-replace decision. After the last generation the FINALISTS best
+organisms, the incumbent (the genome at --out before the search) and the primordial genome are
+each trained on the same FINAL_SCORINGS fresh seeds; the best finalist's mean wins, and replaces
+the incumbent only when it beats it by more than the noise, or when asked to; else it goes
+beside it, as an interrupted search's best does. The incumbent's scorings may be taken from its
+genome file's record (evolve.incumbent); the primordial genome, about a second's work, is trained."""
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..genome import load_genome
+from ..genome import PRIMORDIAL, load_genome
 from .fitness import HIGHER_IS_BETTER
+from .organism import Organism, organism_seed
+
+FINALISTS = 3
+FINAL_SCORINGS = 3
+BASELINE_GENERATION = 0  # the baselines' birth: generations of evolved organisms count from 1
+
+
+def final_seeds(run_seed, generations):
+    """The seeds of the final, the same for every finalist and baseline."""
+    return [organism_seed(run_seed, generations + 1, k) for k in range(FINAL_SCORINGS)]
+
+
+def finalists_of(population):
+    """The FINALISTS best scored organisms of the last generation (the earliest born among equals)."""
+    return sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))[:FINALISTS]
+
+
+def baselines_of(incumbent, with_primordial=True):
+    """[(origin, genome)] of the final's baselines: the primordial genome and the incumbent
+    (None: none), each trained as `microgpt train` trains it; one that is both is scored once."""
+    baselines = [('primordial', PRIMORDIAL)] if with_primordial else []
+    if incumbent is not None and not (with_primordial and incumbent == PRIMORDIAL):
+        baselines.append(('incumbent', incumbent))
+    return baselines
+
+
+def final_scorings(organism, origin, seeds, final):
+    """The organism's scorings of the final, one a seed: their score the mean of those alone."""
+    return [Organism(organism.genome, organism.generation, organism.index, seed, origin, organism.fitness,
+                     parents=organism.parents, mutated=organism.mutated, scored_in=final, flops=organism.flops)
+            for seed in seeds]
 
 
 def read_incumbent(out):
-    """The genome file at `out` before the search (genome.GenomeFile: the genome and its
-    record), or None if there is no file; a file there that is not a genome that can make a
-    run is one line now, before any work."""
+    """The genome file at `out` before the search (genome.GenomeFile), or None if there is none;
+    a file there that is no genome that can make a run is one line now, before any work."""
     if not Path(out).is_file():
         return None
     try:
@@ -21,33 +54,25 @@ def read_incumbent(out):
                             f"fix or move that file, or choose another --out") from None
 
 
-def interrupted_genome_path(out):
-    """Where an interrupted search writes its best so far: beside out, never over it."""
+def beside(out, kind):
+    """Where a search writes a genome beside `out`, never over it: kind 'candidate' (a winner
+    that does not beat the incumbent) or 'interrupted' (the best so far of an interrupted search)."""
     out = Path(out)
-    return out.with_name(f"{out.stem}.interrupted{out.suffix or '.json'}")
-
-
-def candidate_genome_path(out):
-    """Where a finished search writes a winner that does not beat the incumbent at out."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}.candidate{out.suffix or '.json'}")
+    return out.with_name(f"{out.stem}.{kind}{out.suffix or '.json'}")
 
 
 def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
-    """Whether the winner replaces the incumbent (its Organism scored on the final's seeds,
-    or None): when there is none, when the winner beats it by more than the noise (the larger
-    of their spreads over the final's seeds), or when asked to (`replace`). `reused_from`:
-    the file of each incumbent scoring reused. Returns the decision as the log records
-    it, with where the winner goes."""
+    """Whether the winner replaces the incumbent (scored on the final's seeds, or None): when
+    there is none, when the winner beats it by more than the noise (the larger of their spreads),
+    or when asked to (`replace`); `reused_from` the file of each incumbent scoring reused. The
+    decision as the log records it, with where the winner goes."""
     decision = {'fitness': fitness, 'higher_is_better': HIGHER_IS_BETTER[fitness],
                 'winner': winner.summary(), 'incumbent': None, 'lead': None, 'noise': None,
                 'forced': False, 'out': str(out)}
     if incumbent is not None:
         decision['incumbent'] = dict(incumbent.summary(), origin=incumbent.origin, reused_from=list(reused_from))
-    if incumbent is None:
-        decision = dict(decision, replaced=True, why='no incumbent')
-    elif incumbent.score is None:
-        decision = dict(decision, replaced=True, why='the incumbent failed to train')
+    if incumbent is None or incumbent.score is None:
+        decision.update(replaced=True, why='no incumbent' if incumbent is None else 'the incumbent failed to train')
     else:
         lead = incumbent.cost - winner.cost  # > 0: the winner is better
         spreads = [s for s in (winner.spread, incumbent.spread) if s is not None]
@@ -56,16 +81,9 @@ def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
         why = ('the winner beats the incumbent by more than the noise' if beats else
                'the winner is within the noise of the incumbent' if lead > -noise else
                'the incumbent beats the winner')
-        decision = dict(decision, lead=lead, noise=noise, replaced=beats or replace,
-                        forced=replace and not beats, why=why)
-    decision['genome_written'] = str(Path(out) if decision['replaced'] else candidate_genome_path(out))
+        decision.update(lead=lead, noise=noise, replaced=beats or replace, forced=replace and not beats, why=why)
+    decision['genome_written'] = str(Path(out) if decision['replaced'] else beside(out, 'candidate'))
     return decision
-
-
-def not_written(decision, error):
-    """The decision as the log records it when writing the genome failed (a full disk):
-    nothing written, nothing replaced, and why."""
-    return dict(decision, genome_written=None, replaced=False, write_error=str(error))
 
 
 def lead_over(best, runner_up):
@@ -79,10 +97,8 @@ def lead_over(best, runner_up):
 
 
 def genome_provenance(best, runner_up, primordial, incumbent, decision, search, final_seeds, log, origin):
-    """What genome.json records of the search that wrote it: the winner's scores, the
-    search's settings (`search`: space, budget, seed, population, generations, completed,
-    engine, data), the final's seeds, the baselines' and the runner-up's scores, the decision,
-    the log, and the run's provenance (`origin`)."""
+    """What genome.json records of the search that wrote it (`search`: its settings; `origin`: the
+    run's provenance)."""
     lead, clear = lead_over(best, runner_up)
     return {
         'fitness': best.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,

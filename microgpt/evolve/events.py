@@ -1,68 +1,54 @@
-"""What a search tells as it goes (Evolution.events yields them; the `evolve` command prints
-them): plain records, in the order they happen. A generation's end is told by its
-GenerationSummary (evolve.organism)."""
+"""What a search tells as it goes, in the order it happens (Evolution.events yields them; the
+`evolve` command prints them)."""
+from collections import namedtuple
 from dataclasses import dataclass
 
+from .fitness import cost
 from .organism import Organism
 
+# Before the first training: the plan, as the log records it (Progress.plan).
+PlanMade = namedtuple('PlanMade', 'plan')
+# One finished training, as its progress line tells it: the stage ('generation' k of G, or
+# 'final'), trainings done of the total, the seconds elapsed and still to go (None: unknown yet),
+# and in the final which of its seeds this was, counting from 1.
+TrainingDone = namedtuple('TrainingDone', 'organism stage generation generations done total elapsed eta final_seed',
+                          defaults=[None])
+# A worker process died running `name`: it runs again on a fresh worker.
+WorkerRetried = namedtuple('WorkerRetried', 'name attempt')
+
 
 @dataclass
-class PlanMade:
-    """Before the first training: what the search will train and its estimated time
-    (Progress.plan_record, as the log's plan record holds it)."""
-    plan: dict
-
-
-@dataclass
-class TrainingDone:
-    """One finished training of a search, as its progress line tells it: the stage
-    ('generation' k of G, or 'final'), trainings done of the total, and the time."""
-    organism: Organism
-    stage: str
-    generation: int
+class GenerationSummary:
+    """A generation's end: its best, its scores, how many failed, how many architectures."""
+    generation: int  # counts from 1
     generations: int
-    done: int
-    total: int
-    elapsed: float
-    eta: float  # seconds still to go, estimated (None before anything is known)
-    final_seed: int = None  # in the final: which of its seeds this was, counting from 1
-
-
-@dataclass
-class WorkerRetried:
-    """A worker process died running `name`: it runs again on a fresh worker."""
-    name: str
-    attempt: int
-
-
-@dataclass
-class Stagnation:
-    """No better organism in `stale` generations: `immigrants` a generation from now on."""
-    generation: int
-    stale: int
-    immigrants: int
-
-
-@dataclass
-class BaselineScored:
-    """A baseline of the final (the primordial genome or the incumbent) scored on the
-    final's seeds; `reused_from` the file of each scoring reused, not trained."""
-    organism: Organism
-    reused_from: list
-
-
-@dataclass
-class FinalResult:
-    """The search's winner (None when every organism failed), and its lead over the
-    runner-up with whether it exceeds the larger of their spreads (None without one)."""
     best: Organism
-    runner_up: Organism
-    lead: float
-    lead_exceeds_spread: bool
+    scores: list
+    failed: int
+    diversity: int
+
+    @property
+    def mean(self):
+        finite = [s for s in self.scores if s is not None]
+        return sum(finite) / len(finite) if finite else None
+
+    @property
+    def worst(self):
+        return None if self.failed else max(self.scores, key=lambda s: cost(self.best.fitness, s))
+
+    def record(self):
+        return {'kind': 'generation', 'generation': self.generation, 'best': self.best.score,
+                'best_spread': self.best.spread, 'best_scorings': len(self.best.scores),
+                'best_born': self.best.born, 'mean': self.mean, 'worst': self.worst,
+                'failed': self.failed, 'diversity': self.diversity, 'best_genes': self.best.genome.genes()}
 
 
-@dataclass
-class Decision:
-    """Whether the winner replaced the genome at --out, and where it was written: the
-    decision as the log records it (evolve.decision.decide)."""
-    decision: dict
+# No better organism in `stale` generations: `immigrants` a generation from now on.
+Stagnation = namedtuple('Stagnation', 'generation stale immigrants')
+# A baseline of the final scored on its seeds; `reused_from` the file of each scoring reused.
+BaselineScored = namedtuple('BaselineScored', 'organism reused_from')
+# The winner (None when every organism failed), and its lead over the runner-up with whether
+# it exceeds the larger of their spreads (None without one).
+FinalResult = namedtuple('FinalResult', 'best runner_up lead lead_exceeds_spread')
+# Whether the winner replaced the genome at --out, and where it went (decision.decide).
+Decision = namedtuple('Decision', 'decision')

@@ -1,21 +1,12 @@
-"""What evolution searches: the genes, their ranges, and the operators that stay inside them.
-
-A gene is a field of the genome (microgpt/genome.py: GPTConfig's and TrainConfig's fields),
-named as that field; each setting declares its range in each space (microgpt/settings.py),
-and the spaces are made from those declarations. Two spaces:
-
-- `budget` (the default): a wide architecture, the learning rate, batch size, weight decay,
-  warmup, schedule, gradient clip, batch order, dropout and the weight average's decay; the
-  steps are not a gene but follow from a FLOPs budget (every organism the same compute), and
-  must come to at most settings.MAX_BUDGET_STEPS.
-- `seed`: the seed design's narrow ranges, steps a gene, one document a step, no budget.
-
-A genome drawn or bred here is always valid (n_head divides n_embd, every gene in range, under
-a budget its steps in range): random genomes are drawn valid, and mutation and crossover
-repair their children instead of ever handing back an invalid one.
+"""What evolution searches: the genes, their ranges in each space, and the operators that stay
+inside them. Each setting declares its range per space in microgpt/settings.py. The `budget`
+space (the default) searches a wide genome whose steps follow from a FLOPs budget; the `seed`
+space keeps the seed design's narrow ranges with steps as a gene. A genome drawn or bred here
+is always valid: mutation and crossover repair their children instead of handing back an
+invalid one.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import MicrogptError
 from ..genome import PRIMORDIAL, Genome, check_genome
@@ -24,9 +15,7 @@ from ..settings import in_order
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)
 DRAW_ATTEMPTS = 200  # draws before a space whose genomes mostly do not fit the budget is refused
-# The default budget: with the default population and generations (evolve.search), the
-# default search, its final and baselines included, finishes within 10 minutes on 2 cores
-# (measured: docs, "The default search").
+# The default search, its final included, finishes within 10 minutes on 2 cores (docs, "The default search").
 DEFAULT_BUDGET = 1e11
 DEFAULT_POPULATION = 8
 DEFAULT_GENERATIONS = 6
@@ -43,8 +32,7 @@ class GeneRange:
         return self.low <= value <= self.high
 
     def describe(self):
-        kind = 'a whole number' if self.integer else 'a number'
-        return f"{kind} in {self.low:g}..{self.high:g}"
+        return f"{'a whole number' if self.integer else 'a number'} in {self.low:g}..{self.high:g}"
 
     def table(self):
         """The range as the evolution page's gene table shows it."""
@@ -52,7 +40,7 @@ class GeneRange:
 
     def round(self, value):
         value = min(self.high, max(self.low, value))
-        return int(round(value)) if self.integer else round_lr(value)
+        return int(round(value)) if self.integer else float(f"{value:.{LR_SIGNIFICANT_DIGITS}g}")
 
     def draw(self, rng):
         if self.log:
@@ -68,20 +56,15 @@ class GeneRange:
         """A Gaussian step (in log space for a log gene) that always moves the gene."""
         if self.low == self.high:
             return self.round(self.low)
-        if self.log:
-            low, high = math.log(self.low), math.log(self.high)
+        if self.log or not self.integer:
+            into, back = (math.log, math.exp) if self.log else (float, float)
+            low, high = into(self.low), into(self.high)
             for _ in range(100):
-                moved = self.round(math.exp(_reflect(math.log(value) + rng.gauss(0, MUTATION_SCALE * (high - low)),
-                                                     low, high)))
+                moved = self.round(back(_reflect(into(value) + rng.gauss(0, MUTATION_SCALE * (high - low)), low, high)))
                 if moved != value:
                     return moved
-            return self.round(value * 2 if value * 2 <= self.high else value / 2)
-        if not self.integer:
-            for _ in range(100):
-                moved = self.round(_reflect(value + rng.gauss(0, MUTATION_SCALE * (self.high - self.low)),
-                                            self.low, self.high))
-                if moved != value:
-                    return moved
+            if self.log:
+                return self.round(value * 2 if value * 2 <= self.high else value / 2)
             return self.round(self.high if value != self.high else self.low)
         low, high = int(self.low), int(self.high)
         step = round(rng.gauss(0, MUTATION_SCALE * (high - low)))
@@ -99,8 +82,7 @@ def _choice_text(value):
 
 @dataclass(frozen=True)
 class GeneChoice:
-    """A gene that is one of a few values: names (the learning rate schedule), or settings
-    where None is off (the gradient clip, the weight average's decay)."""
+    """A gene that is one of a few values (a schedule's name; a setting where None is off)."""
     values: tuple
 
     def contains(self, value):
@@ -119,7 +101,6 @@ class GeneChoice:
         return rng.choice(self.values)
 
     def mutate(self, value, rng):
-        """Another of the values."""
         return rng.choice([v for v in self.values if v != value] or list(self.values))
 
     @property
@@ -129,10 +110,6 @@ class GeneChoice:
     @property
     def high(self):
         return self.values[-1]
-
-
-def round_lr(lr):
-    return float(f"{lr:.{LR_SIGNIFICANT_DIGITS}g}")
 
 
 def _reflect(x, low, high):
@@ -160,18 +137,11 @@ def space_ranges(space):
     return {s.name: gene_of(s, getattr(s, space)) for s in declared}
 
 
-SEED_RANGES = space_ranges('seed')
-BUDGET_RANGES = space_ranges('budget')
-
-
 class GeneSpace:
-    """The ranges evolution searches, and the operators that stay inside them.
-
-    `ranges` maps genome fields to GeneRange; with `budget_steps`, num_steps is not a gene but
-    is resolved from the other genes by `steps_of(genome)` (see `with_budget`), and its range
-    says which counts are allowed. Fields not in `ranges` keep the genome's defaults. Every
-    operator takes the caller's `random.Random`, so a seeded run is reproducible.
-    """
+    """The ranges evolution searches ({genome field: range}; other fields keep the genome's
+    defaults) and the operators that stay inside them, each drawing from the caller's
+    `random.Random`. With `budget_steps`, num_steps is no gene: `steps_of(genome)` resolves it
+    (see `with_budget`) and its range says which counts are allowed."""
 
     def __init__(self, name, ranges, budget_steps=False, steps_of=None):
         self.name = name
@@ -189,12 +159,10 @@ class GeneSpace:
             raise MicrogptError("no n_head in range divides any n_embd in range")
 
     def narrowed(self, **bounds):
-        """This space with some ranges replaced ((low, high) keeps the gene's kind)."""
+        """This space with some ranges given new (low, high) bounds."""
         ranges = dict(self.ranges)
-        for name, value in bounds.items():
-            old = ranges.get(name, GeneRange(*value))
-            ranges[name] = value if isinstance(value, GeneRange) else GeneRange(
-                *value, log=old.log, integer=old.integer)
+        for name, (low, high) in bounds.items():
+            ranges[name] = replace(ranges[name], low=low, high=high)
         return GeneSpace(self.name, ranges, self.budget_steps, self.steps_of)
 
     def with_budget(self, steps_of):
@@ -204,29 +172,24 @@ class GeneSpace:
         return GeneSpace(self.name, self.ranges, True, steps_of)
 
     def _int_values(self, name):
-        r = self.ranges[name]
-        return range(int(r.low), int(r.high) + 1)
+        return range(int(self.ranges[name].low), int(self.ranges[name].high) + 1)
 
     def _valid_heads(self):
         return [h for h in self._int_values('n_head')
                 if any(e % h == 0 for e in self._int_values('n_embd'))]
 
     def extremes(self):
-        """(smallest, largest) genomes of the space: every gene at its low (high) end; under a
-        budget, no steps resolved. The cheapest step is the smallest's; the costliest step and
-        the biggest model are the largest's."""
+        """(smallest, largest) genomes of the space, every gene at its low (high) end, no steps
+        resolved: the cheapest step is the smallest's, the costliest and the biggest model the largest's."""
         low = {name: self.ranges[name].round(self.ranges[name].low) for name in self.genes}
         high = {name: self.ranges[name].round(self.ranges[name].high) for name in self.genes}
         low['n_head'] = 1  # the fewest heads cost the fewest FLOPs, the most the most
         high['n_head'] = max(h for h in self._int_values('n_head') if high['n_embd'] % h == 0)
         return Genome.from_settings(low), Genome.from_settings(high)
 
-    # --- operators ---------------------------------------------------------------------------
-
     def random_genome(self, rng):
-        """Every gene uniform in its range (log-uniform for a log gene); n_head first, then
-        n_embd among its multiples, so all head counts are equally likely. Under a budget, drawn
-        again until its steps are in range."""
+        """Every gene uniform in its range (log-uniform for a log gene), n_embd among the multiples
+        of n_head so all head counts are equally likely; drawn again until its steps are in range."""
         for _ in range(DRAW_ATTEMPTS):
             genes = {name: self.ranges[name].draw(rng) for name in self.genes}
             genes['n_head'] = rng.choice(self._valid_heads())
@@ -236,11 +199,11 @@ class GeneSpace:
                 return genome
         raise self._no_fit()
 
-    def mutation(self, genome, rng, min_genes=1, max_genes=3):
-        """Change 1-3 genes by a Gaussian step, then repair: (the mutant, the genes chosen).
-        A mutant always differs from its parent; under a budget its steps are in range."""
+    def mutation(self, genome, rng):
+        """(the mutant, the genes chosen): 1-3 genes moved by a Gaussian step, then repaired; it
+        always differs from its parent and its steps are in range."""
         for _ in range(DRAW_ATTEMPTS):
-            chosen = rng.sample(self.genes, min(len(self.genes), rng.randint(min_genes, max_genes)))
+            chosen = rng.sample(self.genes, min(len(self.genes), rng.randint(1, 3)))
             genes = genome.genes()
             for name in chosen:
                 genes[name] = self.ranges[name].mutate(genes[name], rng)
@@ -250,16 +213,15 @@ class GeneSpace:
         raise self._no_fit()
 
     def crossover(self, mother, father, rng):
-        """Each gene from either parent with equal chance, then repair (under a budget its
-        steps may be out of range: breeding mutates it next)."""
+        """Each gene from either parent with equal chance, then repaired (its steps may be out of
+        range: breeding mutates it next)."""
         a, b = mother.genes(), father.genes()
         return self.repair({name: a[name] if rng.random() < 0.5 else b[name] for name in self.genes})
 
     def repair(self, genes, keep=()):
-        """The nearest valid genome: genes clamped into range, then n_embd moved to the
-        nearest multiple of n_head (or, if only n_embd was just chosen, n_head to the
-        nearest divisor of n_embd); under a budget, its steps resolved; a warmup cut to half
-        the run. Deterministic."""
+        """The nearest valid genome: genes clamped into range, n_embd moved to the nearest multiple
+        of n_head (n_head to the nearest divisor if only n_embd was just chosen), its steps
+        resolved under a budget, a warmup cut to half the run."""
         genes = {name: self.ranges[name].round(genes[name]) for name in self.genes}
         e, h = genes['n_embd'], genes['n_head']
         if e % h:
@@ -290,19 +252,13 @@ class GeneSpace:
                              f"{steps.low:g} to {steps.high:g} steps from this budget: choose another --budget")
 
     def check(self, genome):
-        """The first problem with this genome as (gene, message), or None if it is a valid
-        genome inside these ranges."""
-        problem = check_genome(genome)
-        if problem:
-            return problem
-        for name, r in self.ranges.items():
-            value = getattr(genome, name)
-            if not r.contains(value):
-                return name, f"must be {r.describe()}, got {value!r}"
-        return None
+        """The first problem with this genome as (gene, message), or None: valid and in range."""
+        outside = ((name, f"must be {r.describe()}, got {getattr(genome, name)!r}")
+                   for name, r in self.ranges.items() if not r.contains(getattr(genome, name)))
+        return check_genome(genome) or next(outside, None)
 
 
-SEED_SPACE = GeneSpace('seed', SEED_RANGES)
-BUDGET_SPACE = GeneSpace('budget', BUDGET_RANGES, budget_steps=True)
+SEED_SPACE = GeneSpace('seed', space_ranges('seed'))
+BUDGET_SPACE = GeneSpace('budget', space_ranges('budget'), budget_steps=True)
 SPACES = {'budget': BUDGET_SPACE, 'seed': SEED_SPACE}
 DEFAULT_SPACE = 'budget'

@@ -1,20 +1,15 @@
-"""The incumbent met by its own record: the scorings its final made, kept in its genome file.
-
-A search's final trains the incumbent (the genome at --out) on the final's seeds. A genome a
-final chose keeps that final's scorings of it (genome.json's `record`, genome_record.py). A
-later search whose final trains the same settings with the same engine on the same split and
-seeds would compute the same scores: on the same arithmetic the same bits, on another within
-the drift measured for that genome (reproducibility.reuse_across_arithmetics). The final then
-takes the recorded scorings instead of training the incumbent again (the shipped genome
-trains 14,600 steps), and otherwise trains it, saying why.
-"""
+"""The incumbent met by its own record: a genome a final chose keeps that final's scorings of it
+(genome.json's `record`, genome_record.py). A later final that would train the same settings with
+the same engine on the same split and seeds computes the same scores (on another arithmetic,
+within the drift measured: reproducibility.reuse_across_arithmetics), so it takes the recorded
+scorings instead of training the incumbent again, and otherwise trains it, saying why."""
 import hashlib
 import math
 
 from ..data import VAL_FRACTION
 from ..genome import Genome
 from ..reproducibility import arithmetic, describe_arithmetic, machine, reuse_across_arithmetics, same_arithmetic
-from .organism import spread_of
+from .organism import components_of, spread_of
 
 
 def split_digest(train_docs, val_docs):
@@ -27,12 +22,10 @@ def split_digest(train_docs, val_docs):
 
 
 def recorded_scorings(genome_file, split_sha256, seeds, engine, fitness, sampling_seeds=None, here=None):
-    """The incumbent's scorings its genome file records that a final training it on `seeds`
-    (with `engine`, on the split whose digest is `split_sha256`) may take instead, and why:
-    ({seed: (the trial result training it would return, the genome file's path)}, reason).
-    For the aesthetic fitness `sampling_seeds` is {seed: the seeds of the names judged}. `here`
-    is this machine (reproducibility.machine()) unless given. No scorings: the reason says
-    why they are trained."""
+    """({seed: (the trial result training it would return, the genome file's path)}, why) of the
+    incumbent's recorded scorings a final training it on `seeds` with `engine` on this split may
+    take; `sampling_seeds` {seed: the seeds of the names judged} (aesthetic); `here` this machine
+    (reproducibility.machine()) unless given."""
     record, source = genome_file.record, str(genome_file.path)
     if record is None:
         return {}, f"{source} keeps no record of its final's scorings"
@@ -72,9 +65,8 @@ def _other_run(record, genome, split_sha256, engine, fitness):
 
 
 def trial_result(scoring, fitness, computed_on):
-    """A trial result (trials.runner.run_trial's record) rebuilt from a recorded scoring
-    ({num_params, tokens, components}, as the evolve log and a genome's record keep it); its
-    seconds are none of this search's."""
+    """The trial result (run_trial's record) of a recorded scoring ({num_params, tokens,
+    components}); its seconds are none of this search's."""
     components = scoring['components']
     result = {'num_params': scoring.get('num_params'), 'error': None,
               'train_loss': components.get('train_loss'), 'val_loss': components['val_loss'],
@@ -87,10 +79,9 @@ def trial_result(scoring, fitness, computed_on):
 
 def final_record(genome, scorings, fitness, engine, split_sha256, split_seed, data_sha256,
                  val_split=VAL_FRACTION, log=None, drift=None):
-    """The record a genome file keeps of its final (genome_record.py): `scorings` are the
-    final's [(seed, trial result)] of `genome`, each finished."""
+    """The record a genome file keeps of its final's [(seed, trial result)] of `genome` (genome_record.py)."""
     kept = [{'seed': seed, 'num_params': result['num_params'], 'tokens': result.get('tokens'),
-             'components': _components(result, fitness)} for seed, result in scorings]
+             'components': components_of(result, fitness)} for seed, result in scorings]
     computed_on = [arithmetic(result.get('arithmetic')) for _, result in scorings]
     record = {'fitness': fitness, 'genes': genome.genes(), 'engine': engine, 'data_sha256': data_sha256,
               'val_split': val_split, 'split_seed': split_seed, 'split_sha256': split_sha256,
@@ -103,13 +94,6 @@ def final_record(genome, scorings, fitness, engine, split_sha256, split_seed, da
     return record
 
 
-def _components(result, fitness):
-    """As the evolve log keeps a scoring: the losses, and the judge's measure (aesthetic)."""
-    losses = {'train_loss': result['train_loss'], 'val_loss': result['val_loss']}
-    return losses if fitness == 'loss' else dict(result['measured'], **losses)
-
-
 def _summary(values):
-    """{mean, spread}, the spread as a search computes it (organism.spread_of), so a record
-    says what the final that made it printed."""
+    """{mean, spread}, as the final that made the record printed them."""
     return {'mean': math.fsum(values) / len(values), 'spread': spread_of(values)}

@@ -1,8 +1,8 @@
-"""An organism of the search (one scoring of a genome) and a generation's summary, as the
-evolve log records them; the seed each scoring trains on, and the spread of several scorings."""
+"""An organism of the search (one scoring of a genome) as the evolve log records it, the seed
+each scoring trains on, and the spread of several scorings."""
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .fitness import cost, score_of
 
@@ -11,6 +11,13 @@ def organism_seed(run_seed, generation, index):
     """A training seed that depends only on (run seed, generation, index)."""
     digest = hashlib.sha256(f"microgpt-organism:{run_seed}:{generation}:{index}".encode()).digest()
     return int.from_bytes(digest[:4], 'big')
+
+
+def components_of(result, fitness):
+    """What a scoring's score is made of, as the log keeps it: the losses, and the judge's measure
+    (its components and samples) for the aesthetic fitness."""
+    losses = {'train_loss': result.get('train_loss'), 'val_loss': result.get('val_loss')}
+    return losses if fitness == 'loss' else dict(result.get('measured') or {}, **losses)
 
 
 def spread_of(scores):
@@ -24,8 +31,7 @@ def spread_of(scores):
 @dataclass
 class Organism:
     """One scoring of a genome: born in (generation, index), trained with `seed`, scored in
-    `scored_in`. A genome scored again (elite, finalist) keeps its earlier scores and seeds;
-    its score is the mean of all of them."""
+    `scored_in`; scored again (elite, finalist), its score is the mean of all its scorings."""
     genome: object
     generation: int
     index: int
@@ -42,8 +48,7 @@ class Organism:
     reused_from: str = None  # the genome file whose record holds this scoring, when it was reused, not trained
 
     @property
-    def own_score(self):
-        """This scoring's own fitness (None when it failed or has not run)."""
+    def own_score(self):  # None when it failed or has not run
         return None if self.result is None else score_of(self.fitness, self.result)
 
     @property
@@ -56,11 +61,8 @@ class Organism:
         return self.earlier_seeds + [self.seed]
 
     @property
-    def score(self):
-        """The fitness: the mean of all its scorings (None if the latest failed)."""
-        if self.own_score is None:
-            return None
-        return math.fsum(self.scores) / len(self.scores)
+    def score(self):  # None if the latest scoring failed
+        return None if self.own_score is None else math.fsum(self.scores) / len(self.scores)
 
     @property
     def spread(self):
@@ -68,11 +70,7 @@ class Organism:
 
     @property
     def components(self):
-        """What this scoring's score is made of: losses, or the judge's components and samples."""
-        r = self.result or {}
-        if self.fitness == 'loss':
-            return {'train_loss': r.get('train_loss'), 'val_loss': r.get('val_loss')}
-        return dict(r.get('measured') or {}, train_loss=r.get('train_loss'), val_loss=r.get('val_loss'))
+        return components_of(self.result or {}, self.fitness)
 
     @property
     def cost(self):
@@ -84,8 +82,8 @@ class Organism:
 
     def rescored(self, origin, seed, scored_in):
         """The same organism, to be trained and scored again on `seed`."""
-        return Organism(self.genome, self.generation, self.index, seed, origin, self.fitness, None,
-                        self.scores, self.seeds, self.parents, self.mutated, scored_in, self.flops)
+        return replace(self, seed=seed, origin=origin, result=None, earlier_scores=self.scores,
+                       earlier_seeds=self.seeds, scored_in=scored_in, reused_from=None)
 
     def record(self):
         r = self.result
@@ -114,41 +112,13 @@ def _rounded(seconds):
     return None if seconds is None else round(seconds, 3)
 
 
-@dataclass
-class GenerationSummary:
-    generation: int  # counts from 1
-    generations: int
-    best: Organism
-    scores: list
-    failed: int
-    diversity: int
-
-    @property
-    def mean(self):
-        finite = [s for s in self.scores if s is not None]
-        return sum(finite) / len(finite) if finite else None
-
-    @property
-    def worst(self):
-        return None if self.failed else max(self.scores, key=lambda s: cost(self.best.fitness, s))
-
-    def record(self):
-        return {'kind': 'generation', 'generation': self.generation, 'best': self.best.score,
-                'best_spread': self.best.spread, 'best_scorings': len(self.best.scores),
-                'best_born': self.best.born, 'mean': self.mean, 'worst': self.worst,
-                'failed': self.failed, 'diversity': self.diversity, 'best_genes': self.best.genome.genes()}
-
-
 def merged(scorings):
-    """One organism of several scorings of the same genome (the first may carry earlier ones):
-    its score is the mean of them all."""
+    """One organism of several scorings of the same genome (the first may carry earlier ones),
+    scored by the mean of them all; a failed scoring fails it."""
     first, last = scorings[0], scorings[-1]
-    scores = list(first.earlier_scores)
-    seeds = list(first.earlier_seeds)
-    for o in scorings[:-1]:
-        if o.own_score is None:
-            return o  # a failed scoring: the organism failed
-        scores.append(o.own_score)
-        seeds.append(o.seed)
-    return Organism(last.genome, last.generation, last.index, last.seed, last.origin, last.fitness, last.result,
-                    scores, seeds, first.parents, first.mutated, last.scored_in, last.flops)
+    failed = next((o for o in scorings[:-1] if o.own_score is None), None)
+    if failed is not None:
+        return failed
+    return replace(last, earlier_scores=first.earlier_scores + [o.own_score for o in scorings[:-1]],
+                   earlier_seeds=first.earlier_seeds + [o.seed for o in scorings[:-1]], parents=first.parents,
+                   mutated=first.mutated, reused_from=None)

@@ -1,6 +1,5 @@
-"""What a search will cost and how far it is: the plan (its trainings, and their seconds
-estimated from step times measured here before the search starts) and, after each training,
-the elapsed time and an ETA."""
+"""What a search will cost and how far it is: the plan (its trainings, their seconds estimated
+from step times measured here before it starts) and, after each training, the time and an ETA."""
 import math
 import random
 import time
@@ -19,15 +18,10 @@ def slowest_first(organisms):
 
 class Progress:
     """The cost model and the clock of one search: `plan` before the first training, then
-    `submitted` for each batch of trainings and `finished` after each, which tells the ETA:
-    the estimated seconds still to go, scaled by how the estimate compared with the seconds
-    taken so far.
+    `submitted` for each batch of trainings and `finished` after each, which tells the ETA.
+    `slots`: the worker slots (None on a cluster); `step_flops(genome)`: a step's FLOPs."""
 
-    The search gives what the estimate needs: its split, engine and fitness, the size of its
-    generations and the final, the worker slots (None on a cluster, whose workers are not
-    counted here) and `step_flops(genome)`, the FLOPs of one training step."""
-
-    TIMED_STEPS = 3  # steps timed per genome (after one untimed), on a copy of nothing that runs
+    TIMED_STEPS = 3  # steps timed per genome (after one untimed)
 
     def __init__(self, train_docs, val_docs, engine_name, fitness, population, generations, finalists,
                  final_scorings, slots, step_flops):
@@ -36,28 +30,21 @@ class Progress:
         self.finalists, self.final_scorings = finalists, final_scorings
         self.step_flops = step_flops
         self.created = self.started = time.perf_counter()
-        self.done = 0
-        self.estimated_done = 0.0
+        self.done, self.stage, self.total = 0, 0, None
+        self.estimated_done, self.estimated_total = 0.0, None
         self.taken = 0.0  # seconds the trainings done took, each in its own process
-        self.stage = 0
         self._queued = {}
-        self.total = None
-        self.estimated_total = None
         self._per_step = {}  # (architecture, batch size) -> measured seconds a step
         self.cost_model = None  # (seconds a step, seconds a FLOP), fitted on the measured steps
         self.eval_seconds = 0.0
-        self.record = None
 
     def elapsed(self):
         return time.perf_counter() - self.started
 
-    # --- the plan ---------------------------------------------------------------------------
-
     def plan(self, population, baselines, reused, budget):
-        """Time a few steps of every organism of generation 1 and of each baseline
-        ([(origin, genome)]), and the evaluation of one; estimate every training of the search
-        from them. `reused`: {origin: [the log of each final scoring reused, not trained]}.
-        Returns the plan as the log records it."""
+        """The plan as the log records it: a few steps of every organism of generation 1 and of
+        each baseline ([(origin, genome)]) timed, and the evaluation of one, every training of
+        the search estimated from them. `reused`: {origin: [the file of each final scoring reused]}."""
         genomes = [o.genome for o in population] + [genome for _, genome in baselines]
         for genome in genomes:
             self._measure(genome)
@@ -71,7 +58,7 @@ class Progress:
         self.final_estimate = (self.final_scorings * self.finalists * self.mean_organism
                                + math.fsum(trained[o] * seconds for o, seconds in baseline_seconds.items()))
         self.estimated_total = self.mean_organism * self.population * self.generations + self.final_estimate
-        self.record = {
+        record = {
             'trainings': self.total, 'organisms': self.population, 'generations': self.generations,
             'budget': budget, 'finalists': self.finalists, 'final_scorings': self.final_scorings,
             'organism_seconds': organism_seconds, 'baseline_seconds': baseline_seconds,
@@ -81,7 +68,7 @@ class Progress:
             'estimated_seconds': None if self.slots is None else self.estimated_total / self.slots,
             'step_seconds': [min(self._per_step.values()), max(self._per_step.values())]}
         self.started = time.perf_counter()  # the search's clock starts with its first training
-        return self.record
+        return record
 
     def _measure(self, genome):
         key = _step_key(genome)
@@ -89,11 +76,10 @@ class Progress:
             from ..training import Run
             run = Run(self.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
             self._per_step[key] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
-        return self._per_step[key]
 
     def _time_evaluation(self, genome):
-        """Seconds of measuring one trained organism: its held-out loss, and for the
-        aesthetic fitness its samples (an untrained model's run longer: an upper bound)."""
+        """Seconds of measuring one trained organism: its held-out loss and, aesthetic, its
+        samples (an untrained model's run longer: an upper bound)."""
         from ..training import Run
         from ..trials.runner import validation_loss
         run = Run(self.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
@@ -116,17 +102,14 @@ class Progress:
             per_step = overhead + per_flop * self.step_flops(genome)
         return genome.num_steps * per_step + self.eval_seconds
 
-    # --- as it goes ---------------------------------------------------------------------------
-
     def submitted(self, todo, stage):
         """These trainings (of generation `stage`, or the final's) are under way."""
         self.stage = stage
         self._queued = {id(o): self.estimate(o.genome) for o in todo}
 
     def eta(self):
-        """Seconds still to go: the estimate of what is left, scaled by how the trainings done
-        so far compared with their estimates, shared by the workers (on a cluster, scaled by
-        the wall time so far instead)."""
+        """Seconds still to go: the estimate of what is left, scaled by how the trainings done so
+        far compared with their estimates, shared by the workers (on a cluster, by the wall time)."""
         if self.estimated_done <= 0:
             return None
         if self.slots is None:
@@ -142,8 +125,7 @@ class Progress:
     def finished(self, organism, final_seed=None):
         """One training is done: the TrainingDone its progress line tells."""
         self.done += 1
-        elapsed = self.elapsed()
-        eta = None
+        elapsed, eta = self.elapsed(), None
         if self.estimated_total is not None:
             estimate = self._queued.pop(id(organism), 0.0)
             r = organism.result or {}
@@ -163,13 +145,12 @@ def _step_key(genome):
 def _fit_step_cost(points):
     """(seconds a step, seconds a FLOP) by least squares through (FLOPs a step, seconds a
     step); both >= 0 (else the seconds are taken as proportional to the FLOPs)."""
-    n = len(points)
-    mean_x = math.fsum(x for x, _ in points) / n
-    mean_y = math.fsum(y for _, y in points) / n
-    var = math.fsum((x - mean_x) ** 2 for x, _ in points)
+    flops, seconds = zip(*points)
+    mean_x, mean_y = math.fsum(flops) / len(flops), math.fsum(seconds) / len(seconds)
+    var = math.fsum((x - mean_x) ** 2 for x in flops)
     if var > 0:
         slope = math.fsum((x - mean_x) * (y - mean_y) for x, y in points) / var
         intercept = mean_y - slope * mean_x
         if slope >= 0 and intercept >= 0:
             return intercept, slope
-    return 0.0, math.fsum(y for _, y in points) / max(math.fsum(x for x, _ in points), 1e-300)
+    return 0.0, math.fsum(seconds) / max(math.fsum(flops), 1e-300)

@@ -1,10 +1,8 @@
-"""The genetic search over genomes: selection, crossover, mutation, immigrants, elitism,
-under a FLOPs budget, with every score the mean of scorings on fresh seeds; then the final
-and the decision. `Evolution.events()` runs it and yields what happens (evolve.events).
-
-Determinism: the GA's own random stream (`random.Random(seed)`) runs only here in the
-parent, and each scoring's training seed is derived from (run seed, generation, index),
-so the result is the same whatever the worker count or the order organisms finish in.
+"""The genetic search over genomes: selection, crossover, mutation, immigrants and elitism
+under a FLOPs budget, every score the mean of scorings on fresh seeds; then the final and the
+decision. `Evolution.events()` runs it and yields what happens (evolve.events). The search's
+own random stream runs only here, and each training's seed derives from (run seed, generation,
+index): the result is the same whatever the workers or the order organisms finish in.
 """
 import math
 import random
@@ -19,16 +17,15 @@ from ..trials.executor import Task, default_workers, make_executor, run_tasks, s
 from ..trials.runner import Trial, run_trial
 from . import genes
 from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
-from .decision import decide, genome_provenance, interrupted_genome_path, lead_over, not_written, read_incumbent
-from .events import BaselineScored, Decision, FinalResult, PlanMade, Stagnation, WorkerRetried
-from .final import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, final_scorings, final_seeds,
-                    finalists_of, recorded_incumbent)
+from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
+                       final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)
+from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
 from .fitness import aesthetic_measure, sampling_seeds
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
+from .incumbent import final_record, recorded_scorings, split_digest
 from .log import EvolveLogWriter, now
-from .organism import GenerationSummary, Organism, merged, organism_seed
+from .organism import Organism, merged, organism_seed
 from .plan import Progress, slowest_first
-from .incumbent import final_record, split_digest
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
@@ -39,29 +36,13 @@ STAGNATION = 3
 DEFAULT_LOG_DIR = 'experiments'
 
 
-def stagnant_immigrants(population):
-    return max(IMMIGRANTS, population // 2)
-
-
 @dataclass
 class Evolution:
-    """One evolutionary run: `events()` evolves, yielding what happens; `run()` evolves
-    quietly and returns the best organism. However the run ends (done, Ctrl-C, an error), the
-    best organism so far is written (to `out`, beside it as the candidate when it does not
-    beat the incumbent, or beside it as the interrupted one) and the log is finished.
-
-    Each generation: the best organism carried over and trained again on a fresh seed
-    (its score the mean of its scorings), IMMIGRANTS random newcomers (more when the search
-    stagnates), and children of two tournament winners (TOURNAMENT_SIZE), crossed over and
-    mutated in 1-3 genes. Generation 1 is all random. After the last, the final
-    (evolve.final) and the decision (evolve.decision). The incumbent's scorings that its genome
-    file's record holds, made on this split and these seeds on an arithmetic whose drift from
-    this machine's was measured (evolve.incumbent), are reused rather than trained again
-    (`reuse_incumbent=False` trains them). The genome written keeps the final's scorings of it
-    as its record; a kept incumbent is left as it was, byte for byte.
-
-    Under the budget space every organism trains for the steps `budget` FLOPs buy it
-    (flops.steps_for_budget); the seed space has steps as a gene and no budget.
+    """One evolutionary run: `events()` evolves, yielding what happens; `run()` evolves quietly
+    and returns the best organism. However it ends (done, Ctrl-C, an error), the best so far is
+    written (to `out`, or beside it: evolve.decision) and the log is finished. The incumbent's
+    recorded scorings are reused where they hold (evolve.incumbent; `reuse_incumbent=False`
+    trains them). Under the budget space every organism trains for the steps `budget` FLOPs buy it.
     """
     docs: list
     fitness: str = 'loss'
@@ -117,6 +98,7 @@ class Evolution:
         self.contenders = None  # the organisms the best is chosen from: the last generation, then the finalists
         self.incumbent_file = read_incumbent(self.out)  # before anything is written
         self.incumbent_genome = self.incumbent_file.genome if self.incumbent_file else None
+        self.baseline_genomes = baselines_of(self.incumbent_genome, self.baseline)  # [(origin, genome)]
         self.progress = Progress(self.train_docs, self.val_docs, self.engine_name, self.fitness, self.population,
                                  self.generations, min(FINALISTS, self.population), FINAL_SCORINGS,
                                  None if self.cluster else (self.workers or default_workers()),
@@ -131,16 +113,11 @@ class Evolution:
 
     @property
     def best(self):
-        """The best organism so far (the earliest born among equals), or None: the best
-        finalist once they are scored; before, the best of the last finished generation, each
-        with its latest mean, so an organism scored once and left behind cannot win on that one
-        draw; before the first generation ends, the best evaluated."""
-        pool = self.contenders if self.contenders else self.evaluated
-        latest = {}
-        for o in pool:
-            if o.result is not None:
-                latest[(o.generation, o.index)] = o
-        scored = sorted(latest.values(), key=lambda o: (o.generation, o.index))
+        """The best organism so far (the earliest born among equals), or None: the best finalist
+        once scored; before, the best of the last finished generation by its latest mean (one
+        scored once and left behind cannot win on that draw); before that, the best evaluated."""
+        latest = {(o.generation, o.index): o for o in self.contenders or self.evaluated if o.result is not None}
+        scored = [latest[born] for born in sorted(latest)]
         return min(scored, key=lambda o: o.cost) if scored else None
 
     @property
@@ -156,9 +133,8 @@ class Evolution:
         return self.best
 
     def events(self):
-        """Evolve, yielding each event as it happens (evolve.events): the plan, every training,
-        each generation's summary, stagnation, the baselines, the final result and the decision.
-        Worker processes are stopped, not waited for, when the run does not complete."""
+        """Evolve, yielding each event as it happens (evolve.events). Worker processes are
+        stopped, not waited for, when the run does not complete."""
         executor = make_executor(self.workers, cluster=self.cluster)
         try:
             self._log = EvolveLogWriter(self.log_dir, self.fitness, self.seed)
@@ -192,19 +168,19 @@ class Evolution:
             yield Decision(self.decision)
 
     def _plan(self, population):
-        """The plan of the search (evolve.plan), logged; the incumbent's scorings that its
-        genome file records are looked up now, once: the plan counts what the final reuses."""
+        """The plan of the search (evolve.plan), logged; it counts the incumbent's recorded
+        scorings the final reuses, looked up now, once."""
         self._recorded, self.incumbent_reuse = {}, None
-        if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self._baselines()):
-            self._recorded, self.incumbent_reuse = recorded_incumbent(
-                self.incumbent_file, self.split_sha256, self.engine_name, self.fitness, self.seed, self.generations)
+        if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self.baseline_genomes):
+            seeds = self.final_seeds()
+            self._recorded, self.incumbent_reuse = recorded_scorings(
+                self.incumbent_file, self.split_sha256, seeds, self.engine_name, self.fitness,
+                {seed: sampling_seeds(self.seed, self.generations + 1, seed) for seed in seeds})
         found = [str(path) for _, path in self._recorded.values()]
-        plan = self.progress.plan(population, self._baselines(), {'incumbent': found} if found else {},
+        plan = self.progress.plan(population, self.baseline_genomes, {'incumbent': found} if found else {},
                                   self.budget)
         self._log.write(dict(plan, kind='plan'))
         return plan
-
-    # --- building generations ---------------------------------------------------------------
 
     def _organism(self, genome, generation, index, origin, parents=(), mutated=()):
         return Organism(genome, generation, index, organism_seed(self.seed, generation, index), origin,
@@ -215,17 +191,13 @@ class Evolution:
         return [self._organism(self.space.random_genome(self.rng), 1, i, 'random')
                 for i in range(self.population)]
 
-    def _baselines(self):
-        return baselines_of(self.incumbent_genome, self.baseline)
-
     def _tournament(self, population):
         contestants = self.rng.sample(population, min(TOURNAMENT_SIZE, len(population)))
         return min(contestants, key=lambda o: (o.cost, o.index))
 
     def _next_generation(self, population, generation):
-        """The elite carried over and trained again on a fresh seed (so a lucky draw cannot hold
-        the crown), immigrants, and children of tournament-selected parents, crossed over and
-        mutated; no two organisms share a genome."""
+        """The elite trained again on a fresh seed (a lucky draw cannot hold the crown), immigrants,
+        and children of tournament winners, crossed over and mutated; no two share a genome."""
         elite = min(population, key=lambda o: (o.cost, o.index))
         nxt = [elite.rescored('elite', organism_seed(self.seed, generation, 0), generation)]
         genomes = {elite.genome}
@@ -235,7 +207,12 @@ class Evolution:
             nxt.append(self._organism(genome, generation, len(nxt), origin, parents, mutated))
 
         for _ in range(min(self.immigrants, self.population - ELITES)):
-            add(self._distinct(lambda: self.space.random_genome(self.rng), genomes), 'immigrant')
+            immigrant = self.space.random_genome(self.rng)
+            for _ in range(50):  # a tiny gene space may run out of new genomes: then the last draw stands
+                if immigrant not in genomes:
+                    break
+                immigrant = self.space.random_genome(self.rng)
+            add(immigrant, 'immigrant')
         while len(nxt) < self.population:
             mother, father = self._tournament(population), self._tournament(population)
             child, mutated = self.space.mutation(self.space.crossover(mother.genome, father.genome, self.rng),
@@ -249,15 +226,6 @@ class Evolution:
             add(child, 'child', parents, mutated)
         return nxt
 
-    def _distinct(self, draw, taken, attempts=50):
-        """A new draw not in `taken` (a tiny gene space may run out: then the last draw stands)."""
-        genome = draw()
-        for _ in range(attempts):
-            if genome not in taken:
-                break
-            genome = draw()
-        return genome
-
     def _watch_stagnation(self, generation):
         """Count generations without a better best; at STAGNATION, say so and raise immigration."""
         best = min(self.contenders, key=lambda o: o.cost)
@@ -266,12 +234,10 @@ class Evolution:
             return
         self.stale += 1
         if self.stale >= STAGNATION and generation < self.generations:
-            self.immigrants = stagnant_immigrants(self.population)
+            self.immigrants = max(IMMIGRANTS, self.population // 2)
             self._log.write({'kind': 'stagnation', 'generation': generation, 'stale': self.stale,
                              'immigrants': self.immigrants})
             yield Stagnation(generation, self.stale, self.immigrants)
-
-    # --- evaluating -------------------------------------------------------------------------
 
     def _evaluate(self, todo, executor):
         """Train every organism given in parallel, the slowest first, so the workers finish
@@ -295,16 +261,14 @@ class Evolution:
         trial = Trial(organism.genome, organism.seed, self.engine_name)
         measure, options = None, None
         if self.fitness == 'aesthetic':  # fresh samples at every scoring
-            measure, options = aesthetic_measure, {
-                'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)}
+            seeds = sampling_seeds(self.seed, organism.scored_in, organism.seed)
+            measure, options = aesthetic_measure, {'seeds': seeds}
         return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 
     def _record(self, organism, outcome):
-        if outcome.failed:  # e.g. its worker process died twice
-            organism.result = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}
-        else:
-            organism.result = outcome.result
+        failed = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}  # e.g. its worker died twice
+        organism.result = failed if outcome.failed else outcome.result
         self.cpu_seconds += organism.result.get('cpu_seconds') or 0.0
         record = organism.record()
         if outcome.attempts > 1:
@@ -326,19 +290,18 @@ class Evolution:
         self._log.write(summary.record())
         return summary
 
-    # --- the final ----------------------------------------------------------------------------
-
     def _final(self, population, executor):
-        """The FINALISTS best, the incumbent and the primordial genome trained on the same
-        FINAL_SCORINGS fresh seeds, their scores the mean of those alone: no newcomer wins on
-        one lucky draw, no elite on the selection that kept it, and the winner meets the
-        incumbent on equal terms. Yields the trainings, then each baseline scored."""
+        """The finalists and baselines trained on the final's seeds, scored by those alone (no
+        newcomer wins on one lucky draw); yields the trainings, then each baseline scored."""
         final, seeds = self.generations + 1, self.final_seeds()
         finalists = [final_scorings(o, 'confirmation', seeds, final) for o in finalists_of(population)]
         baselines = [final_scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin, seeds, final)
-                     for b, (origin, genome) in enumerate(self._baselines())]
+                     for b, (origin, genome) in enumerate(self.baseline_genomes)]
         for organism in (o for group in baselines for o in group):
-            self._reuse(organism)
+            if organism.origin == 'incumbent' and organism.seed in self._recorded:
+                organism.result, path = self._recorded[organism.seed]
+                organism.reused_from = str(path)
+                self._log.write(organism.record())
         todo = [o for group in finalists + baselines for o in group if o.reused_from is None]
         self.progress.total = self.progress.done + len(todo)
         yield from self._evaluate(todo, executor)
@@ -356,16 +319,6 @@ class Evolution:
         if self.incumbent_genome is not None:
             self.incumbent = next(o for o in self.baselines if o.genome == self.incumbent_genome)
 
-    def _reuse(self, organism):
-        hit = self._recorded.get(organism.seed) if organism.origin == 'incumbent' else None
-        if hit is None:
-            return
-        organism.result, path = hit
-        organism.reused_from = str(path)
-        self._log.write(organism.record())
-
-    # --- the log and the result -------------------------------------------------------------
-
     def _run_record(self):
         return {'kind': 'run', 'provenance': self.origin, 'fitness': self.fitness, 'population': self.population,
                 'generations': self.generations, 'seed': self.seed,
@@ -378,14 +331,12 @@ class Evolution:
                 'finalists': FINALISTS, 'final_scorings': FINAL_SCORINGS, 'started': now()}
 
     def _finish(self):
-        """Write the best genome: where the decision says when the search completed (to `out`
-        or beside it as the candidate); beside `out` when it was interrupted, so an existing
-        genome is never replaced by a partial search. The log's last record: the result. A
-        write that fails (a full disk) is recorded as such, then raised."""
+        """Write the best genome where the decision says, or beside `out` when the search was
+        interrupted; log the result. A write that fails (a full disk) is logged, then raised."""
         best, failure = self.best, None
         if best is not None and math.isfinite(best.cost):
             if self.interrupted:
-                self.genome_written = interrupted_genome_path(self.out)
+                self.genome_written = beside(self.out, 'interrupted')
             else:
                 self.decision = decide(self.fitness, best, self.incumbent, self.out, self.replace,
                                        self.baseline_reuse.get('incumbent', []))
@@ -394,7 +345,8 @@ class Evolution:
                 save_genome(self.genome_written, best.genome, self.provenance(best), self._record_of(best))
             except MicrogptError as error:  # a full disk: the log records that nothing was written, and why
                 failure, self.genome_written = error, None
-                self.decision = self.decision and not_written(self.decision, error)
+                self.decision = self.decision and dict(self.decision, genome_written=None, replaced=False,
+                                                       write_error=str(error))
         try:
             if self.decision is not None:
                 self._log.write(dict(self.decision, kind='decision'))
@@ -413,8 +365,8 @@ class Evolution:
                                 f"{self.log_path}") from None
 
     def _record_of(self, organism):
-        """The record a genome file keeps of this final's scorings of `organism`
-        (evolve.incumbent.final_record), or None: no final, a failed or a reused scoring."""
+        """The record a genome file keeps of this final's scorings of `organism`, or None: no
+        final, a failed or a reused scoring."""
         group = self._final_groups.get((organism.generation, organism.index, organism.origin))
         if self.interrupted or not group or any(o.result is None or o.result.get('error') or o.reused_from
                                                 for o in group):

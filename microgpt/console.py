@@ -252,7 +252,9 @@ class Console:
         self._open_progress = self._open_err_progress = False
 
     def out(self, line):
-        self._write_stderr(self._end_open_lines())
+        erase = self._end_open_lines()
+        if erase:
+            self._write_stderr(erase)
         self._write_stdout(line + '\n')
 
     def progress(self, line):

@@ -21,6 +21,8 @@ def train_job(request, settings, console):
     """`microgpt train`: the original's lines on stdout; a checkpoint however it ends.
     `settings`: {setting: value given on the command line, or None}."""
     job = plan_job(request, settings)
+    # the outputs are checked before the settings are settled, so whether a best checkpoint will be
+    # written is read here from the flag (or the resumed checkpoint); plan.train holds the same value
     eval_every = (settings.get('eval_every') if job.resumed is None
                   else job.resumed.training.get('eval_every'))
     read_data(request, job, eval_every, console)

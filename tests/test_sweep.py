@@ -9,8 +9,8 @@ from microgpt.cli import main
 from microgpt.commands.sweep import sweep_lines
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
-from microgpt.evaluation import mean_loss
-from microgpt.training import ARCH_DEFAULTS, Run, TrainConfig
+from microgpt.training.evaluation import mean_loss
+from microgpt.training.run import ARCH_DEFAULTS, Run, TrainConfig
 
 COMMON = dict(seed=3, lr=0.01, engine='numpy')
 

@@ -2,7 +2,7 @@
 budget, the fresh-data and data-constrained laws L(N, D) with bootstrap intervals, the
 compute-optimal size of each budget, IsoFLOP parabolas, a held-out check of both laws, where
 more compute stops paying, and predictions with their range and warnings. N counts every
-parameter, D the tokens trained, C the exact FLOPs of training (microgpt.flops)."""
+parameter, D the tokens trained, C the exact FLOPs of training (microgpt.compute.flops)."""
 import statistics
 from dataclasses import dataclass, field
 

@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
-from microgpt.training.baselines import Baselines, baseline_losses, sequence_baselines
 from microgpt.data import Tokenizer, held_out_split
 from microgpt.errors import MicrogptError
+from microgpt.training.baselines import Baselines, baseline_losses, sequence_baselines
 
 BLOCK_SIZE = 16  # the primordial model's context
 

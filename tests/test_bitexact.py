@@ -15,8 +15,8 @@ import warnings
 import pytest
 
 from conftest import REFERENCE
-from microgpt.files.checkpoint import load_checkpoint
 from microgpt.data import Tokenizer
+from microgpt.files.checkpoint import load_checkpoint
 from microgpt.gpt.engines.numpy_engine import NumpyEngine
 from microgpt.gpt.engines.val import ValEngine
 from microgpt.gpt.model import GPTConfig, init_state_dict

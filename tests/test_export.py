@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microgpt.files.checkpoint import load_checkpoint
 from microgpt.cli import main
-from microgpt.gpt.engines.numpy_engine import NumpyEngine
+from microgpt.files.checkpoint import load_checkpoint
 from microgpt.files.export import CONFIG_FILE, WEIGHTS_FILE
+from microgpt.gpt.engines.numpy_engine import NumpyEngine
 
 from conftest import DOCS_PAGES, REPO
 

@@ -6,9 +6,9 @@ import pytest
 
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
-from microgpt.evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
 from microgpt.evolve.fitness import (WORST_COST, aesthetic_measure, check_fitness_kind,
                                      cost, describe_score, judge_for, sampling_seeds, score_of)
+from microgpt.evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
 from microgpt.training.run import Run, TrainConfig
 
 

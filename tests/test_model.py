@@ -5,9 +5,9 @@ import pytest
 from microgpt.gpt.engines.base import CLIP_EPS
 
 from microgpt.data import Tokenizer
+from microgpt.errors import MicrogptError
 from microgpt.gpt.engines.val import ValEngine
 from microgpt.gpt.model import GPT, GPTConfig, init_state_dict
-from microgpt.errors import MicrogptError
 
 
 def tiny():

@@ -11,16 +11,16 @@ import pytest
 
 from conftest import REFERENCE
 
-from microgpt.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from microgpt.data import Tokenizer
+from microgpt.errors import MicrogptError
+from microgpt.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from microgpt.gpt.engines import make_engine
 from microgpt.gpt.engines.numpy_engine import NumpyEngine
 from microgpt.gpt.engines.val import ValEngine
-from microgpt.errors import MicrogptError
-from microgpt.training.evaluation import mean_loss
 from microgpt.gpt.model import GPTConfig, init_state_dict
-from microgpt.reproducibility import cross_machine_tolerance
 from microgpt.gpt.sampling import generate
+from microgpt.reproducibility import cross_machine_tolerance
+from microgpt.training.evaluation import mean_loss
 from microgpt.training.run import Run, TrainConfig
 
 CHARS = 'abcdefg'

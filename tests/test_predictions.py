@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from microgpt.files.checkpoint import load_checkpoint
 from microgpt.cli import main
+from microgpt.files.checkpoint import load_checkpoint
 from microgpt.gpt.engines import make_engine
 from microgpt.predictions import END, predict_next, surprisal, trace_sample
 

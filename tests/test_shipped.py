@@ -15,12 +15,12 @@ import pytest
 from conftest import DOCS_PAGES, REPLAY_CASES, REPO, docs_text
 from printed import find_printed_line, same_print
 from replays import final_standings, recorded_score, replay_organism
+from microgpt.commands import analyze
 from microgpt.data import load_docs, sha256_of, split_docs
-from microgpt.training.genome import Genome, load_genome
 from microgpt.reproducibility import (CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, describe_arithmetic, machine,
                                       same_arithmetic)
-from microgpt.commands import analyze
 from microgpt.scaling import analysis, frontier, sweep
+from microgpt.training.genome import Genome, load_genome
 
 EXPERIMENTS = REPO / 'experiments'
 DATA = REPO / 'input.txt'

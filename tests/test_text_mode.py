@@ -16,9 +16,9 @@ import pytest
 
 from conftest import REPO, docs_text
 from microgpt.cli import main
-from microgpt.files import checkpoint as ckpt
 from microgpt.data import (TEXT_SHA256, TextData, bundled_text_path, load_text, sha256_of, tiling_windows,
                            window_starts)
+from microgpt.files import checkpoint as ckpt
 from microgpt.gpt.engines import make_engine
 from microgpt.gpt.sampling import continue_text
 from microgpt.training.run import TrainConfig

@@ -5,9 +5,9 @@ the job ends.
 import time
 from pathlib import Path
 
-from ..files import checkpoint as ckpt
 from ..console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, novelty_line, step_line)
 from ..errors import MicrogptError
+from ..files import checkpoint as ckpt
 from ..gpt.engines import DEFAULT_DTYPE
 from ..gpt.sampling import DEFAULT_TEXT_CHARS, generate, novelty
 from ..signals import JobInterrupted, StopRequests, exit_status

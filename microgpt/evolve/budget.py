@@ -3,11 +3,11 @@ budget the steps it buys each organism (the smallest at least one, the largest n
 allowed) and whether the largest fits in memory on every worker."""
 import math
 
+from . import genes
 from ..compute.flops import lengths_of, mean_step_flops, steps_for_budget
-from ..errors import MicrogptError, require_positive
 from ..compute.limits import (
     CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count, fastest_seconds, gib)
-from . import genes
+from ..errors import MicrogptError, require_positive
 from ..gpt.model import GPTConfig
 from ..trials.executor import default_workers
 from .decision import FINAL_SCORINGS, FINALISTS

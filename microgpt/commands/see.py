@@ -15,6 +15,7 @@ from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
 
 REPORT_SUFFIXES = ('.html', '.htm')
+GRAPH_SUFFIXES = ('.dot', '.gv', '.svg', '.png')
 
 
 @click.command()
@@ -44,13 +45,15 @@ def graph(checkpoint_path, text, position, level, as_json, out):
       microgpt graph --text emma --position 0 --level atoms --out atoms.svg
       microgpt graph --text emma --json
     """
-    from ..viz.dot import check_graph_path, write_graph
-    from ..viz.graph import build_graph, summary, to_dot
+    from ..viz.graph import build_graph, dot_program, render, summary, to_dot
     if out is None and not as_json:
         raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
     check_outputs([Output('--out', out, 'graph file')], [('--checkpoint', checkpoint_path)])
-    if out is not None:
-        check_graph_path(out)
+    suffix = Path(out).suffix.lower() if out is not None else None
+    if out is not None and suffix not in GRAPH_SUFFIXES:
+        raise MicrogptError(f"graph file {out} needs a suffix of {', '.join(GRAPH_SUFFIXES)}")
+    if suffix in ('.svg', '.png'):
+        dot_program(f"writing {out}")
     checkpoint = load_checkpoint(checkpoint_path)
     tokens = text_tokens(checkpoint, text)
     last = len(tokens) - 2  # text_tokens held the text to the model's block_size
@@ -60,7 +63,8 @@ def graph(checkpoint_path, text, position, level, as_json, out):
     drawn = build_graph(checkpoint, tokens, text, position)
     shown = console()
     if out is not None:
-        write_graph(to_dot(drawn, level), out)
+        dot_text = to_dot(drawn, level)
+        atomic_write_bytes(out, render(dot_text, suffix[1:]) if suffix in ('.svg', '.png') else dot_text.encode())
         shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
     if as_json:
         shown.out(json_text(summary(drawn)))
@@ -136,7 +140,7 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
       microgpt report --text emma --out report.html
     """
     from ..plots import PLOT_INSTALL, has_matplotlib
-    from ..viz.dot import GRAPHVIZ_INSTALL, dot_program
+    from ..viz.graph import GRAPHVIZ_INSTALL, dot_program
     from ..viz.report import build_report
     check_outputs([Output('--out', out, 'report')], [('--checkpoint', checkpoint_path), ('--data', data)])
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:

@@ -1,11 +1,14 @@
 """The graph below a Val and which named operation made each atom, drawn at three levels:
-atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head).
+atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head),
+as DOT text written by hand, which Graphviz's `dot` program lays out as SVG or PNG.
 
 Every atom belongs to one group: a named parameter, a stage the forward pass reported to its
 `trace` ('layer0.q', 'layer0.head1.softmax', ...) or the root's group. A stage owns the atoms
 found walking back from its outputs to atoms already grouped, so the Val engine carries nothing.
 """
 import math
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
@@ -13,9 +16,7 @@ from typing import Optional
 from ..autograd import Val
 from ..errors import MicrogptError
 from ..model import GPT
-from .dot import attributes, dot_program, render
 
-COARSER = {'atoms': 'ops', 'ops': 'blocks'}
 # Graphviz lays out the primordial model's loss at one position (4,024 atoms) in about 20 s;
 # far more and it takes minutes, and no one reads the picture.
 DRAW_LIMITS = {'atoms': 5000, 'ops': 1000, 'blocks': 1000}
@@ -27,6 +28,13 @@ DRAW_FORMATS = ('svg', 'dot', 'png')
 SMALL_MODEL = 'microgpt train --primordial --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'
 LEAF = 'leaf'  # an atom made of no other: a weight, or a number an operation was written with
 PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
+GRAPHVIZ_INSTALL = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS) "
+                    "or conda install graphviz")
+DOT_SECONDS = 300  # a layout that takes longer than this is given up
+# A PNG is scaled down to fit this many inches at this many dots per inch (9,600 pixels a
+# side), which image viewers open; the atoms of a model's loss laid out at full size would be
+# tens of thousands of pixels. SVG is drawn at full size (it scales without losing detail).
+PNG_MAX_INCHES, PNG_DPI = 100, 96
 
 
 class StageTrace:
@@ -188,17 +196,25 @@ def check_drawable(graph, level):
     drawn, limit = len(graph.nodes) if level == 'atoms' else len(graph.groups), DRAW_LIMITS[level]
     if drawn <= limit:
         return
-    coarser = COARSER.get(level)
+    coarser = {'atoms': 'ops', 'ops': 'blocks'}.get(level)
+    if graph.is_loss:
+        at, hint = f"--level {level}", f"use --level {coarser}" if coarser else "use a smaller model"
+        if level == 'atoms':
+            hint += ", or --position P for one position's loss" if graph.position is None else ""
+            hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
+    else:
+        at, hint = f"level {level!r}", f"draw it at level={coarser!r}" if coarser else "draw a smaller expression"
     what = f"{drawn:,} atoms" if level == 'atoms' else f"{drawn:,} operations"
-    if not graph.is_loss:
-        hint = f"draw it at level={coarser!r}" if coarser else "draw a smaller expression"
-        raise MicrogptError(f"the graph has {what}, too many to draw at level {level!r} (at most {limit:,}): {hint}")
-    hint = f"use --level {coarser}" if coarser else "use a smaller model"
-    if level == 'atoms':
-        if graph.position is None:
-            hint += ", or --position P for one position's loss"
-        hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
-    raise MicrogptError(f"the graph has {what}, too many to draw at --level {level} (at most {limit:,}): {hint}")
+    raise MicrogptError(f"the graph has {what}, too many to draw at {at} (at most {limit:,}): {hint}")
+
+
+def quote(text):
+    """A DOT string: in double quotes, with quotes and backslashes escaped; newlines as \\n."""
+    return '"' + str(text).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n') + '"'
+
+
+def attributes(**attrs):
+    return '[' + ', '.join(f'{k}={quote(v)}' for k, v in attrs.items()) + ']'
 
 
 def to_dot(graph, level, title=None):
@@ -342,6 +358,30 @@ def blocks_dot(graph):
                     for (a, b), n in _group_edges(graph, block_of).items()]
 
 
+def dot_program(why=None):
+    """The path of Graphviz's `dot`: None where it is not installed, or, given why it is needed,
+    one line on how to install it."""
+    path = shutil.which('dot')
+    if path is None and why is not None:
+        raise MicrogptError(f"{why} needs Graphviz's `dot` program, which is not installed: {GRAPHVIZ_INSTALL}")
+    return path
+
+
+def render(dot_text, fmt):
+    """The bytes of dot_text laid out by Graphviz in format fmt ('svg', 'png')."""
+    cap = [f'-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}', f'-Gdpi={PNG_DPI}'] if fmt == 'png' else []
+    command = [dot_program(f"drawing the graph as {fmt}"), f'-T{fmt}', *cap]
+    try:
+        done = subprocess.run(command, input=dot_text.encode('utf-8'), capture_output=True, timeout=DOT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise MicrogptError(f"Graphviz's dot took over {DOT_SECONDS} s to lay the graph out: "
+                            f"choose a coarser --level") from None
+    if done.returncode != 0:
+        why = ' '.join(done.stderr.decode('utf-8', 'replace').split())[:200]
+        raise MicrogptError(f"Graphviz's dot failed: {why}")
+    return done.stdout
+
+
 class SVG(str):
     """SVG text that Jupyter shows as the picture it is."""
 
@@ -357,14 +397,10 @@ class PNG(bytes):
 
 
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):
-    """The graph below a Val (any expression built by hand, or a model's loss), drawn at a level.
-
-    format: 'dot' (the DOT text, needs nothing), 'svg' (text) or 'png' (bytes), both laid out
-    by Graphviz's `dot` and shown as pictures in Jupyter. level: 'atoms' (every Val with its
-    op, data and grad), 'ops' (one box per named group) or 'blocks'. names: {name: a Val, or a
-    list or matrix of Vals}, or locals(): those atoms are drawn under their names, a named leaf
-    as a parameter in its own group. trace: a StageTrace GPT.forward reported to: its stages
-    become groups, as `microgpt graph` draws them.
+    """The graph below a Val (an expression built by hand, or a model's loss) at a level
+    ('atoms', 'ops', 'blocks') as 'dot' text, or laid out by Graphviz as 'svg' or 'png', which
+    Jupyter shows as pictures. names ({name: Val, list or matrix of Vals}, or locals()) and
+    trace (a StageTrace) group the atoms as `microgpt graph` does (docs/pages/see-it.md).
 
         >>> from microgpt import Val, draw_dot
         >>> a, b = Val(2.0), Val(-3.0)

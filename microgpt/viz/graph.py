@@ -97,18 +97,15 @@ def named_atoms(names):
     """(group, atom name, Val) for each Val in names: {name: a Val, a list of Vals or a matrix
     of them}; other values and _names are passed over, so names may be locals()."""
     for name, value in names.items():
+        rows = value if isinstance(value, (list, tuple)) and value else []
         if name.startswith('_'):
             continue
         if isinstance(value, Val):
             yield name, name, value
-        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Val) for v in value):
-            for i, v in enumerate(value):
-                yield name, f'{name}[{i}]', v
-        elif (isinstance(value, (list, tuple)) and value and all(isinstance(row, (list, tuple)) for row in value)
-              and all(isinstance(v, Val) for row in value for v in row)):
-            for r, row in enumerate(value):
-                for c, v in enumerate(row):
-                    yield name, f'{name}[{r},{c}]', v
+        elif all(isinstance(v, Val) for v in rows):
+            yield from ((name, f'{name}[{i}]', v) for i, v in enumerate(rows))
+        elif all(isinstance(row, (list, tuple)) and all(isinstance(v, Val) for v in row) for row in rows):
+            yield from ((name, f'{name}[{r},{c}]', v) for r, row in enumerate(rows) for c, v in enumerate(row))
 
 
 def graph_of(root, names=None, trace=None, root_group=EXPRESSION_GROUP, **about):

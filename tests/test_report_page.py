@@ -13,7 +13,7 @@ from microgpt.checkpoint import load_checkpoint
 from microgpt.cli import main
 from microgpt.engines.numpy_engine import NumpyEngine
 from microgpt.predictions import END
-from microgpt.viz import package_text, report, text_tokens
+from microgpt.viz import report, text_tokens
 from microgpt.viz.figures import attention_weights
 
 from conftest import REPO
@@ -66,7 +66,7 @@ def test_the_pages_script_and_stylesheet_are_files_shipped_with_the_package(chec
     line = next(line for line in (REPO / 'pyproject.toml').read_text().splitlines() if line.startswith('microgpt = ['))
     shipped = json.loads(line.split('=', 1)[1])
     for name in ('playground.js', 'report.css'):
-        assert package_text(name) in text  # the page holds the file whole
+        assert report.package_text(name) in text  # the page holds the file whole
         assert any(fnmatch(f'viz/{name}', pattern) for pattern in shipped)
 
 

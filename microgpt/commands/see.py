@@ -11,11 +11,13 @@ from ..fileio import atomic_write_bytes
 from ..outputs import Output, check_outputs
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from ..training import DEFAULT_SEED
-from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
+from ..viz import text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
 
 REPORT_SUFFIXES = ('.html', '.htm')
 GRAPH_SUFFIXES = ('.dot', '.gv', '.svg', '.png')
+picture_option = click.option('--out', type=click.Path(dir_okay=False), required=True,
+                              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
 
 
 @click.command()
@@ -24,7 +26,7 @@ GRAPH_SUFFIXES = ('.dot', '.gv', '.svg', '.png')
 @click.option('--position', type=click.IntRange(min=0), default=None,
               help="Only the loss at this position (0 predicts the first character from BOS); "
                    "default: the mean loss over the whole text.")
-@click.option('--level', type=click.Choice(GRAPH_LEVELS), default=DEFAULT_GRAPH_LEVEL, show_default=True,
+@click.option('--level', type=click.Choice(('atoms', 'ops', 'blocks')), default='ops', show_default=True,
               help="atoms: every Val with its op, data and grad; ops: one box per named operation "
                    "(rmsnorm, q, k, v, each head's scores, softmax and mix, MLP, lm_head, loss) with its "
                    "atom count; blocks: the embeddings, each layer, the head.")
@@ -73,8 +75,7 @@ def graph(checkpoint_path, text, position, level, as_json, out):
 @click.command()
 @checkpoint_option
 @text_option()
-@click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
+@picture_option
 def attention(checkpoint_path, text, out):
     """Draw the attention weights of every layer and head on a text, as a grid of heatmaps.
 
@@ -89,8 +90,7 @@ def attention(checkpoint_path, text, out):
 
 @click.command()
 @checkpoint_option
-@click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
+@picture_option
 def embeddings(checkpoint_path, out):
     """Draw the token embeddings (wte) in 2-D by PCA, one point per character, and the
     cosine similarity of the position embeddings (wpe).

@@ -5,9 +5,6 @@ a picture is made of, checked against the model's vocabulary and context.
 """
 from ..errors import MicrogptError
 
-GRAPH_LEVELS = ('atoms', 'ops', 'blocks')  # how finely `microgpt graph` draws: every Val, ... , every block
-DEFAULT_GRAPH_LEVEL = 'ops'
-
 
 def text_tokens(checkpoint, text):
     """BOS + text + BOS as token ids, or one MicrogptError line saying what is wrong with text:
@@ -26,9 +23,3 @@ def text_tokens(checkpoint, text):
         raise MicrogptError(f"text {text!r} has {len(text)} characters; the model's block_size "
                             f"({block_size}) holds at most {block_size - 1} after BOS")
     return [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
-
-
-def package_text(name):
-    """The text of a file shipped beside these modules: the report's report.css, playground.js."""
-    from importlib.resources import files
-    return files(__name__).joinpath(name).read_text(encoding='utf-8')

@@ -297,10 +297,11 @@ def atoms_dot(graph):
     return _in_block_boxes(graph, atom_lines) + edges
 
 
-def _ops_label(graph, name, counts, grads):
+def _ops_label(graph, name, counts):
     atoms = sum(counts.values())
     if name in graph.param_groups:
-        return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(sum(g * g for g in grads)):.4g}"
+        grad = math.sqrt(sum(v.grad * v.grad for v, g in zip(graph.nodes, graph.group) if g == name))
+        return f"{name}\n{atoms:,} weights used\n|grad| {grad:.4g}"
     # a stage's leaves are the numbers it was written with (1/n, eps, -max)
     ops = ', '.join(f"{n:,} {op}" for op, n in counts.most_common())
     head = root_label(graph) if name == graph.root_group else name.split('.')[-1]
@@ -309,10 +310,6 @@ def _ops_label(graph, name, counts, grads):
 
 def ops_dot(graph):
     counts = op_counts(graph)
-    grads = {name: [] for name in graph.param_groups}
-    for v, name in zip(graph.nodes, graph.group):
-        if name in grads:
-            grads[name].append(v.grad)
     ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
 
     def block_lines(b, block):
@@ -320,7 +317,7 @@ def ops_dot(graph):
         for name in (g for g in graph.groups if block_of(g) == block):
             color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == graph.root_group
                      else STAGE_COLOR)
-            label = _ops_label(graph, name, counts[name], grads.get(name))
+            label = _ops_label(graph, name, counts[name])
             node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
             parts = name.split('.')
             if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box

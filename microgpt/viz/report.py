@@ -9,6 +9,7 @@ import json
 import math
 import random
 import re
+from importlib.resources import files
 from pathlib import Path
 
 from ..data import load_dataset
@@ -19,7 +20,7 @@ from ..plots import PLOT_INSTALL, figure_bytes, moving_average
 from ..predictions import END
 from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..training import DEFAULT_SEED
-from . import package_text, text_tokens
+from . import text_tokens
 from .figures import attention_figure, embeddings_figure
 from .graph import GRAPHVIZ_INSTALL, build_graph, dot_program, render, summary, to_dot
 
@@ -32,6 +33,11 @@ LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, 
 # The playground embeds every weight (about 20 bytes each as JSON); past this many (about 4 MB)
 # the page leaves it out rather than be slow to open.
 PLAYGROUND_PARAM_LIMIT = 200_000
+
+
+def package_text(name):
+    """The text of a file shipped beside this module: report.css, playground.js."""
+    return files(__package__).joinpath(name).read_text(encoding='utf-8')
 
 
 def recorded_curves(checkpoint):

@@ -96,10 +96,8 @@ BIRTH_MARKERS = {'random': ('o', 'random (generation 1)'), 'immigrant': ('^', 'i
 
 
 def plot_evolution(log, out_path):
-    """Every scoring of an evolve log (its run, generations and organism records, as
-    evolve.lineage reads them) at the generation that made it, marked by how the organism was
-    born; the best, mean and worst per generation and the baselines; below, the distinct
-    architectures."""
+    """Every scoring of an evolve log (as evolve.lineage reads it) at its generation, marked by how
+    the organism was born; the best, mean, worst and baselines; below, the distinct architectures."""
     fig = figure_class()(figsize=(8, 6.5), layout='constrained')
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     generations, own = log.generations, 'val_loss' if log.fitness == 'loss' else 'score'

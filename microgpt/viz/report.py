@@ -310,10 +310,8 @@ def _samples_section(checkpoint, samples, dataset, data_note, seed, temperature,
 
 
 def playground_section(checkpoint, text, temperature):
-    """The place to play: a prefix box, the next character's bars, samples at a temperature and
-    every head's attention, computed by playground.js from the weights the page embeds as JSON
-    (each as Python writes a float, so JavaScript parses the very same float64); past
-    PLAYGROUND_PARAM_LIMIT parameters, a note instead."""
+    """The place to play, computed by playground.js from the weights the page embeds as JSON (as
+    Python writes each float, so JavaScript parses the very same float64); past the limit, a note."""
     config = checkpoint.config
     if config.num_params() > PLAYGROUND_PARAM_LIMIT:
         return (f'<p class="note">This model has {config.num_params():,} parameters: the page would '

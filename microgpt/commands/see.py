@@ -105,8 +105,7 @@ def embeddings(checkpoint_path, out):
 
 
 def save_picture(checkpoint_path, out, figure, *args):
-    """figure(checkpoint, *args) drawn to out, refused before any work when out cannot be written
-    or matplotlib is not installed; returns the checkpoint."""
+    """figure(checkpoint, *args) drawn to out (refused before any work without matplotlib); the checkpoint."""
     from ..plots import check_plot_path, save_figure
     check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
     check_plot_path(out)

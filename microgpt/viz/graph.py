@@ -48,10 +48,6 @@ class StageTrace:
             self.stages.append((f'{where}.{name}' if where else name, outputs))
 
 
-def op_name(val):
-    return val._op or LEAF
-
-
 def block_of(group):
     """'embeddings', 'layer{i}' or 'head': the block a group belongs to."""
     if group in ('wte', 'wpe') or group.startswith('embedding'):
@@ -161,7 +157,7 @@ def op_counts(graph):
     """{group: Counter of its atoms' ops}, groups in graph order."""
     counts = {name: Counter() for name in graph.groups}
     for v, name in zip(graph.nodes, graph.group):
-        counts[name][op_name(v)] += 1
+        counts[name][v._op or LEAF] += 1
     return counts
 
 
@@ -169,7 +165,7 @@ def summary(graph):
     """Counts: atoms and edges per op (their totals are the graph's), atoms per group and block."""
     ops = {}
     for v in graph.nodes:
-        entry = ops.setdefault(op_name(v), {'nodes': 0, 'edges': 0})
+        entry = ops.setdefault(v._op or LEAF, {'nodes': 0, 'edges': 0})
         entry['nodes'] += 1
         entry['edges'] += len(v._children)
     by_group = op_counts(graph)

@@ -293,11 +293,10 @@ def atoms_dot(graph):
     return _in_block_boxes(graph, atom_lines) + edges
 
 
-def _ops_label(graph, name, counts):
+def _ops_label(graph, name, counts, squared_grad):
     atoms = sum(counts.values())
     if name in graph.param_groups:
-        grad = math.sqrt(sum(v.grad * v.grad for v, g in zip(graph.nodes, graph.group) if g == name))
-        return f"{name}\n{atoms:,} weights used\n|grad| {grad:.4g}"
+        return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(squared_grad):.4g}"
     # a stage's leaves are the numbers it was written with (1/n, eps, -max)
     ops = ', '.join(f"{n:,} {op}" for op, n in counts.most_common())
     head = root_label(graph) if name == graph.root_group else name.split('.')[-1]
@@ -305,7 +304,9 @@ def _ops_label(graph, name, counts):
 
 
 def ops_dot(graph):
-    counts = op_counts(graph)
+    counts, squared_grads = op_counts(graph), Counter()
+    for v, name in zip(graph.nodes, graph.group):
+        squared_grads[name] += v.grad * v.grad
     ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
 
     def block_lines(b, block):
@@ -313,7 +314,7 @@ def ops_dot(graph):
         for name in (g for g in graph.groups if block_of(g) == block):
             color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == graph.root_group
                      else STAGE_COLOR)
-            label = _ops_label(graph, name, counts[name])
+            label = _ops_label(graph, name, counts[name], squared_grads[name])
             node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
             parts = name.split('.')
             if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box

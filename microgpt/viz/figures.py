@@ -2,10 +2,10 @@
 attention weights of every layer and head on one text, and the token and position embeddings."""
 import numpy as np
 
-from ..engines.numpy_engine import Activations, NumpyEngine
+from . import text_tokens
+from ..gpt.engines.numpy_engine import Activations, NumpyEngine
 from ..plots import figure_class
 from ..predictions import END, token_labels
-from . import text_tokens
 
 
 def attention_weights(checkpoint, tokens):

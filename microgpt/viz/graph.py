@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
-from ..autograd import Val
 from ..errors import MicrogptError
-from ..model import GPT
+from ..gpt.autograd import Val
+from ..gpt.model import GPT
 
 # Graphviz lays out the primordial model's loss at one position (4,024 atoms) in about 20 s;
 # far more and it takes minutes, and no one reads the picture.

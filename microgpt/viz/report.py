@@ -12,15 +12,15 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
+from . import text_tokens
 from ..data import load_dataset
-from ..engines.numpy_engine import NumpyEngine
 from ..errors import MicrogptError
-from ..model import init_state_dict
+from ..gpt.engines.numpy_engine import NumpyEngine
+from ..gpt.model import init_state_dict
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..plots import PLOT_INSTALL, figure_bytes, moving_average
 from ..predictions import END
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
-from ..training import DEFAULT_SEED
-from . import text_tokens
+from ..training.run import DEFAULT_SEED
 from .figures import attention_figure, embeddings_figure
 from .graph import GRAPHVIZ_INSTALL, build_graph, dot_program, render, summary, to_dot
 
@@ -179,7 +179,7 @@ def report_baselines(checkpoint, dataset):
     """(Baselines, which documents they were scored on, how many, how many counted on) that the
     loss is read against: counted on the run's training documents, scored on those it held out,
     else on those it trained on. None when its training documents are not at hand."""
-    from ..baselines import baseline_losses, checkpoint_documents
+    from ..training.baselines import baseline_losses, checkpoint_documents
     split = checkpoint_documents(checkpoint, dataset)
     if split is None:
         return None

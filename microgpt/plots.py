@@ -1,8 +1,5 @@
-"""Plots (matplotlib, the optional `plot` extra): training loss, scaling sweeps, evolution.
-
-matplotlib is imported only when a plot is drawn, and through its Figure class (no pyplot,
-so no GUI backend). Every plot is written atomically in the format of its file's suffix.
-"""
+"""Plots (matplotlib, the optional `plot` extra, imported only when a plot is drawn, through its
+Figure class: no pyplot, so no GUI backend), written atomically in the format of the file's suffix."""
 import io
 from pathlib import Path
 
@@ -62,12 +59,10 @@ def moving_average(values, window=MOVING_AVERAGE):
     return out
 
 
-def training_loss_figure(losses, title='training loss', curve=None):
+def training_loss_figure(losses, title, curve=None):
     """Loss per step (faint) and its moving average; with a curve (one {'step', 'train_loss',
-    'val_loss'} per evaluation), the held-out loss and the train loss between evaluations.
-    Returns the Figure (its axes: fig.axes[0])."""
-    Figure = figure_class()
-    fig = Figure(figsize=(7, 4.5), layout='constrained')
+    'val_loss'} per evaluation), the held-out loss and the train loss between evaluations."""
+    fig = figure_class()(figsize=(7, 4.5), layout='constrained')
     ax = fig.subplots()
     steps = range(1, len(losses) + 1)
     ax.plot(steps, losses, color='C0', alpha=0.3, linewidth=0.8, label='loss per step')
@@ -90,7 +85,7 @@ def training_loss_figure(losses, title='training loss', curve=None):
     return fig
 
 
-def plot_training_loss(losses, out_path, title='training loss', curve=None):
+def plot_training_loss(losses, out_path, title, curve=None):
     save_figure(training_loss_figure(losses, title, curve), out_path)
 
 
@@ -101,22 +96,17 @@ BIRTH_MARKERS = {'random': ('o', 'random (generation 1)'), 'immigrant': ('^', 'i
 
 
 def plot_evolution(log, out_path):
-    """Every scoring of an evolve log (`log`: its run, generations and organism records, as
-    evolve.lineage reads them) at the generation that made it, marked by how the organism was
-    born; the best, mean and worst per generation and the baselines; below, the distinct
-    architectures."""
-    Figure = figure_class()
-    fig = Figure(figsize=(8, 6.5), layout='constrained')
+    """Every scoring of an evolve log (as evolve.lineage reads it) at its generation, marked by how
+    the organism was born; the best, mean, worst and baselines; below, the distinct architectures."""
+    fig = figure_class()(figsize=(8, 6.5), layout='constrained')
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    generations = log.generations
+    generations, own = log.generations, 'val_loss' if log.fitness == 'loss' else 'score'
     xs = [g['generation'] for g in generations]
     for origin, (marker, label) in BIRTH_MARKERS.items():
-        own = 'val_loss' if log.fitness == 'loss' else 'score'
         points = [(r.get('scored_in', r['generation']), r['components'].get(own)) for r in log.organisms
                   if r['origin'] == origin and r.get('error') is None and r['components'].get(own) is not None]
         if points:
-            top.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, s=30, alpha=0.7, label=label,
-                        zorder=3)
+            top.scatter(*zip(*points), marker=marker, s=30, alpha=0.7, label=label, zorder=3)
     for key, style in (('best', 'o-'), ('mean', 's--'), ('worst', '^:')):
         points = [(x, g[key]) for x, g in zip(xs, generations) if g.get(key) is not None]
         top.plot([p[0] for p in points], [p[1] for p in points], style, color='black' if key == 'best' else 'grey',

@@ -1,8 +1,6 @@
 """What a trained model predicts, as data, for any engine: `predict_next` (the next character's
-probabilities after a prefix), `surprisal` (-ln p of each character of a text; their mean is the
-loss) and `trace_sample` (one sample drawn step by step). Each reads the model one position at a
-time (`engine.logits`) and uses sampling's `next_token_probs`, as sampling does. The end of a
-name is the token BOS, labelled "BOS".
+probabilities after a prefix), `surprisal` (-ln p of each character of a text) and `trace_sample`
+(one sample drawn step by step), each read one position at a time as sampling reads it.
 """
 import math
 from dataclasses import asdict, dataclass
@@ -31,8 +29,7 @@ class Distribution:
     then BOS), `labels[i]` its label."""
 
     def top(self, n=None):
-        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first (ties in
-        vocabulary order)."""
+        """[(label, probability)] of the n likeliest tokens (all: None), likeliest first."""
         ranked = sorted(range(len(self.probabilities)), key=lambda i: -self.probabilities[i])
         return [(self.labels[i], self.probabilities[i]) for i in ranked[:n]]
 
@@ -130,7 +127,6 @@ class Draw(Distribution):
 
     @property
     def drawn_probability(self):
-        """The chance the drawn token had."""
         return self.probabilities[self.labels.index(self.drawn)]
 
 

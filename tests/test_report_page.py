@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from microgpt.cli import main
 from microgpt.files.checkpoint import load_checkpoint
 from microgpt.gpt.engines.numpy_engine import NumpyEngine
-from microgpt.viz import package_text, playground, text_tokens
+from microgpt.predictions import END
+from microgpt.viz import report, text_tokens
 from microgpt.viz.figures import attention_weights
 
 from conftest import REPO
@@ -44,7 +45,7 @@ def numpy_probabilities(checkpoint, prefix):
         logits = np.array(engine.logits(token, pos, cache))
     exps = np.exp(logits - logits.max())
     probs = exps / exps.sum()
-    return {playground.END_KEY if i == tokenizer.bos else tokenizer.chars[i]: float(p) for i, p in enumerate(probs)}
+    return {END if i == tokenizer.bos else tokenizer.chars[i]: float(p) for i, p in enumerate(probs)}
 
 
 def test_the_page_embeds_the_weights_and_leaves_the_playground_out_of_a_big_model(checkpoint_and_page):
@@ -55,9 +56,7 @@ def test_the_page_embeds_the_weights_and_leaves_the_playground_out_of_a_big_mode
     model = json.loads(text[start:text.index('</script>', start)])
     assert model['weights'] == checkpoint.inference_state_dict and model['end_key'] == 'BOS'
     assert model['chars'] == checkpoint.chars
-    assert playground.fits_playground(checkpoint.config)
-    big = checkpoint.config.__class__(**{**checkpoint.config.to_dict(), 'n_embd': 160, 'n_layer': 2})
-    assert big.num_params() > playground.PLAYGROUND_PARAM_LIMIT and not playground.fits_playground(big)
+    assert checkpoint.config.num_params() <= report.PLAYGROUND_PARAM_LIMIT
 
 
 def test_the_pages_script_and_stylesheet_are_files_shipped_with_the_package(checkpoint_and_page):
@@ -67,7 +66,7 @@ def test_the_pages_script_and_stylesheet_are_files_shipped_with_the_package(chec
     line = next(line for line in (REPO / 'pyproject.toml').read_text().splitlines() if line.startswith('microgpt = ['))
     shipped = json.loads(line.split('=', 1)[1])
     for name in ('playground.js', 'report.css'):
-        assert package_text(name) in text  # the page holds the file whole
+        assert report.package_text(name) in text  # the page holds the file whole
         assert any(fnmatch(f'viz/{name}', pattern) for pattern in shipped)
 
 
@@ -144,9 +143,7 @@ def test_the_playground_samples_and_refuses_what_the_model_cannot_read(checkpoin
 
 
 def test_past_the_limit_the_page_leaves_the_playground_out_and_says_why(checkpoint_and_page, tmp_path, monkeypatch):
-    from microgpt.viz import report
     checkpoint, page = checkpoint_and_page
-    monkeypatch.setattr(playground, 'PLAYGROUND_PARAM_LIMIT', 100)
     monkeypatch.setattr(report, 'PLAYGROUND_PARAM_LIMIT', 100)
     html = report.build_report(checkpoint, 'small.ckpt.json', 'emma', num_samples=2)
     assert 'id="microgpt-model"' not in html and 'window.microgpt' not in html

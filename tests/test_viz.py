@@ -16,7 +16,6 @@ from microgpt.errors import MicrogptError
 from microgpt.files.checkpoint import load_checkpoint
 from microgpt.gpt.autograd import Val
 from microgpt.gpt.model import GPT
-from microgpt.viz import dot as dot_module
 from microgpt.viz import graph as graph_module
 from microgpt.viz import text_tokens
 from microgpt.viz.figures import attention_weights, cosine_similarity, pca_2d
@@ -175,7 +174,7 @@ def test_svg_and_png_through_graphviz(tiny, tmp_path):
 
 
 def test_svg_without_graphviz_says_how_to_install_it(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph_module.shutil, 'which', lambda name: None)
     result = run('graph', '--checkpoint', tiny, '--text', 'emma', '--out', tmp_path / 'g.svg')
     assert_one_error(result, "needs Graphviz's `dot` program, which is not installed: apt-get install graphviz")
     assert not (tmp_path / 'g.svg').exists()
@@ -284,7 +283,7 @@ def test_report_without_matplotlib_or_graphviz_is_written_with_what_it_can_draw(
     """After the README's plain install: the page has its story, samples and playground, and
     one line on stderr says what is left out and how to add it."""
     monkeypatch.setitem(sys.modules, 'matplotlib.figure', None)  # as if not installed
-    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph_module.shutil, 'which', lambda name: None)
     out = tmp_path / 'r.html'
     result = run('report', '--checkpoint', tiny, '--text', 'emma', '--samples', 5, '--out', out)
     assert result.exit_code == 0, result.output
@@ -339,7 +338,7 @@ def test_report_is_one_self_contained_page(tiny, tmp_path):
 
 def test_report_without_graphviz_says_how_to_install_it(tiny, tmp_path, monkeypatch):
     pytest.importorskip('matplotlib')
-    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph_module.shutil, 'which', lambda name: None)
     page = make_report(tiny, tmp_path / 'r.html')
     assert '<svg' not in page and 'Graphviz is not installed' in page and 'apt-get install graphviz' in page
     assert len(re.findall(r'<img ', page)) == 3
@@ -518,7 +517,7 @@ def test_a_val_shows_as_text_without_graphviz_or_when_too_big(monkeypatch):
     monkeypatch.setitem(graph_module.DRAW_LIMITS, 'atoms', 5)
     assert o._repr_mimebundle_() == {'text/plain': repr(o)}
     monkeypatch.undo()
-    monkeypatch.setattr(dot_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph_module.shutil, 'which', lambda name: None)
     assert o._repr_mimebundle_() == {'text/plain': repr(o)}
     with pytest.raises(MicrogptError, match="needs Graphviz's `dot` program"):
         draw_dot(o)
@@ -584,13 +583,13 @@ def test_leaves_have_one_name_in_the_report_the_graph_and_draw_dot(tiny, tmp_pat
 
 @pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed (apt-get install graphviz)")
 def test_a_png_is_scaled_down_to_fit_the_cap(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(dot_module, 'PNG_MAX_INCHES', 4)
+    monkeypatch.setattr(graph_module, 'PNG_MAX_INCHES', 4)
     out = tmp_path / 'atoms.png'
     result = run('graph', '--checkpoint', tiny, '--text', 'emma', '--position', 0, '--level', 'atoms', '--out', out)
     assert result.exit_code == 0, result.output
     png = out.read_bytes()
     width, height = int.from_bytes(png[16:20], 'big'), int.from_bytes(png[20:24], 'big')
-    assert max(width, height) <= 4 * dot_module.PNG_DPI + 1
+    assert max(width, height) <= 4 * graph_module.PNG_DPI + 1
 
 
 def test_hint_for_a_smaller_model_says_primordial(tiny, tmp_path, monkeypatch):

@@ -11,10 +11,13 @@ from ..files.fileio import atomic_write_bytes
 from ..files.outputs import Output, check_outputs
 from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
 from ..training.run import DEFAULT_SEED
-from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
+from ..viz import text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
 
 REPORT_SUFFIXES = ('.html', '.htm')
+GRAPH_SUFFIXES = ('.dot', '.gv', '.svg', '.png')
+picture_option = click.option('--out', type=click.Path(dir_okay=False), required=True,
+                              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
 
 
 @click.command()
@@ -23,7 +26,7 @@ REPORT_SUFFIXES = ('.html', '.htm')
 @click.option('--position', type=click.IntRange(min=0), default=None,
               help="Only the loss at this position (0 predicts the first character from BOS); "
                    "default: the mean loss over the whole text.")
-@click.option('--level', type=click.Choice(GRAPH_LEVELS), default=DEFAULT_GRAPH_LEVEL, show_default=True,
+@click.option('--level', type=click.Choice(('atoms', 'ops', 'blocks')), default='ops', show_default=True,
               help="atoms: every Val with its op, data and grad; ops: one box per named operation "
                    "(rmsnorm, q, k, v, each head's scores, softmax and mix, MLP, lm_head, loss) with its "
                    "atom count; blocks: the embeddings, each layer, the head.")
@@ -44,13 +47,15 @@ def graph(checkpoint_path, text, position, level, as_json, out):
       microgpt graph --text emma --position 0 --level atoms --out atoms.svg
       microgpt graph --text emma --json
     """
-    from ..viz.dot import check_graph_path, write_graph
-    from ..viz.graph import build_graph, summary, to_dot
+    from ..viz.graph import build_graph, dot_program, render, summary, to_dot
     if out is None and not as_json:
         raise MicrogptError("say where the graph goes: --out FILE (.dot, .svg, .png), or --json for its counts")
     check_outputs([Output('--out', out, 'graph file')], [('--checkpoint', checkpoint_path)])
-    if out is not None:
-        check_graph_path(out)
+    suffix = Path(out).suffix.lower() if out is not None else None
+    if out is not None and suffix not in GRAPH_SUFFIXES:
+        raise MicrogptError(f"graph file {out} needs a suffix of {', '.join(GRAPH_SUFFIXES)}")
+    if suffix in ('.svg', '.png'):
+        dot_program(f"writing {out}")
     checkpoint = load_checkpoint(checkpoint_path)
     tokens = text_tokens(checkpoint, text)
     last = len(tokens) - 2  # text_tokens held the text to the model's block_size
@@ -60,7 +65,8 @@ def graph(checkpoint_path, text, position, level, as_json, out):
     drawn = build_graph(checkpoint, tokens, text, position)
     shown = console()
     if out is not None:
-        write_graph(to_dot(drawn, level), out)
+        dot_text = to_dot(drawn, level)
+        atomic_write_bytes(out, render(dot_text, suffix[1:]) if suffix in ('.svg', '.png') else dot_text.encode())
         shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
     if as_json:
         shown.out(json_text(summary(drawn)))
@@ -69,8 +75,7 @@ def graph(checkpoint_path, text, position, level, as_json, out):
 @click.command()
 @checkpoint_option
 @text_option()
-@click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
+@picture_option
 def attention(checkpoint_path, text, out):
     """Draw the attention weights of every layer and head on a text, as a grid of heatmaps.
 
@@ -85,8 +90,7 @@ def attention(checkpoint_path, text, out):
 
 @click.command()
 @checkpoint_option
-@click.option('--out', type=click.Path(dir_okay=False), required=True,
-              help="The picture (.png, .svg, .pdf; needs matplotlib: pip install matplotlib).")
+@picture_option
 def embeddings(checkpoint_path, out):
     """Draw the token embeddings (wte) in 2-D by PCA, one point per character, and the
     cosine similarity of the position embeddings (wpe).
@@ -101,8 +105,7 @@ def embeddings(checkpoint_path, out):
 
 
 def save_picture(checkpoint_path, out, figure, *args):
-    """figure(checkpoint, *args) drawn to out, refused before any work when out cannot be written
-    or matplotlib is not installed; returns the checkpoint."""
+    """figure(checkpoint, *args) drawn to out (refused before any work without matplotlib); the checkpoint."""
     from ..plots import check_plot_path, save_figure
     check_outputs([Output('--out', out, 'picture')], [('--checkpoint', checkpoint_path)])
     check_plot_path(out)
@@ -136,7 +139,7 @@ def report(checkpoint_path, text, num_samples, seed, temperature, data, out):
       microgpt report --text emma --out report.html
     """
     from ..plots import PLOT_INSTALL, has_matplotlib
-    from ..viz.dot import GRAPHVIZ_INSTALL, dot_program
+    from ..viz.graph import GRAPHVIZ_INSTALL, dot_program
     from ..viz.report import build_report
     check_outputs([Output('--out', out, 'report')], [('--checkpoint', checkpoint_path), ('--data', data)])
     if Path(out).suffix.lower() not in REPORT_SUFFIXES:

@@ -1,20 +1,14 @@
-"""Seeing a trained model: its Val graph (graph.py, drawn by Graphviz: dot.py), attention and
-embeddings (figures.py, matplotlib) and one self-contained HTML page of it all (report.py,
-playground.py, with the page's report.css and playground.js). Nothing here is imported by
-training. This module holds the text a picture is made of, checked against the model's
-vocabulary and context.
+"""Seeing a trained model: its Val graph (graph.py, laid out by Graphviz), attention and
+embeddings (figures.py, matplotlib) and one self-contained HTML page of it all (report.py, with
+report.css and playground.js). Nothing here is imported by training. This module holds the text
+a picture is made of, checked against the model's vocabulary and context.
 """
 from ..errors import MicrogptError
-
-GRAPH_LEVELS = ('atoms', 'ops', 'blocks')  # how finely `microgpt graph` draws: every Val, ... , every block
-DEFAULT_GRAPH_LEVEL = 'ops'
-BOS_LABEL = 'BOS'  # how the begin/end token is shown
 
 
 def text_tokens(checkpoint, text):
     """BOS + text + BOS as token ids, or one MicrogptError line saying what is wrong with text:
-    empty, a character the model does not know, or longer than its context holds (the model
-    reads BOS and every character, at most block_size positions)."""
+    empty, a character the model does not know, or longer than its context holds."""
     tokenizer, block_size = checkpoint.tokenizer, checkpoint.config.block_size
     if checkpoint.text_mode:
         raise MicrogptError("this checkpoint was trained on text (train --text), which has no BOS: its pictures of "
@@ -29,14 +23,3 @@ def text_tokens(checkpoint, text):
         raise MicrogptError(f"text {text!r} has {len(text)} characters; the model's block_size "
                             f"({block_size}) holds at most {block_size - 1} after BOS")
     return [tokenizer.bos] + tokenizer.encode(text) + [tokenizer.bos]
-
-
-def token_labels(tokenizer, tokens):
-    """A readable label per token: its character, or BOS."""
-    return [BOS_LABEL if t == tokenizer.bos else tokenizer.chars[t] for t in tokens]
-
-
-def package_text(name):
-    """The text of a file shipped beside these modules: the report's report.css, playground.js."""
-    from importlib.resources import files
-    return files(__name__).joinpath(name).read_text(encoding='utf-8')

@@ -1,12 +1,11 @@
-"""What a trained model learned, as pictures: the attention weights of every layer and head
-on one text, and the token and position embeddings. The numbers come from the numpy engine;
-only the drawing needs matplotlib (the `plot` extra), imported when a figure is drawn.
-"""
+"""What a trained model learned, as pictures (matplotlib, imported when a figure is drawn): the
+attention weights of every layer and head on one text, and the token and position embeddings."""
 import numpy as np
 
-from . import text_tokens, token_labels
+from . import text_tokens
 from ..gpt.engines.numpy_engine import Activations, NumpyEngine
 from ..plots import figure_class
+from ..predictions import END, token_labels
 
 
 def attention_weights(checkpoint, tokens):
@@ -44,7 +43,7 @@ def attention_figure(checkpoint, text):
     tokens = text_tokens(checkpoint, text)
     weights = attention_weights(checkpoint, tokens)
     n_layer, n_head, T, _ = weights.shape
-    labels = token_labels(checkpoint.tokenizer, tokens[:T])
+    labels = [token_labels(checkpoint.tokenizer)[t] for t in tokens[:T]]
     side = 1.2 + 0.28 * T
     Figure = figure_class()
     fig = Figure(figsize=(side * n_head + 1.2, side * n_layer + 0.6), layout='constrained')
@@ -71,14 +70,14 @@ def embeddings_figure(checkpoint):
     wte = np.array(checkpoint.state_dict['wte'])
     wpe = np.array(checkpoint.state_dict['wpe'])
     coords, share = pca_2d(wte)
-    labels = token_labels(checkpoint.tokenizer, range(len(wte)))
+    labels = token_labels(checkpoint.tokenizer)
     Figure = figure_class()
     fig = Figure(figsize=(11, 5), layout='constrained')
     left, right = fig.subplots(1, 2, width_ratios=[1.2, 1])
     left.scatter(coords[:, 0], coords[:, 1], s=12, color='C0', alpha=0.5)
     for (x, y), label in zip(coords, labels):
         left.annotate(label, (x, y), fontsize=9, ha='center', va='bottom',
-                      color='C3' if label == 'BOS' else 'black')
+                      color='C3' if label == END else 'black')
     left.set_xlabel(f'principal axis 1 ({share[0]:.0%} of the variance)')
     left.set_ylabel(f'principal axis 2 ({share[1]:.0%} of the variance)')
     left.set_title(f'token embeddings (wte, {wte.shape[0]} x {wte.shape[1]}), PCA to 2-D')

@@ -1,11 +1,14 @@
 """The graph below a Val and which named operation made each atom, drawn at three levels:
-atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head).
+atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head),
+as DOT text written by hand, which Graphviz's `dot` program lays out as SVG or PNG.
 
 Every atom belongs to one group: a named parameter, a stage the forward pass reported to its
 `trace` ('layer0.q', 'layer0.head1.softmax', ...) or the root's group. A stage owns the atoms
 found walking back from its outputs to atoms already grouped, so the Val engine carries nothing.
 """
 import math
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
@@ -13,9 +16,7 @@ from typing import Optional
 from ..errors import MicrogptError
 from ..gpt.autograd import Val
 from ..gpt.model import GPT
-from .dot import attributes, dot_program, render
 
-COARSER = {'atoms': 'ops', 'ops': 'blocks'}
 # Graphviz lays out the primordial model's loss at one position (4,024 atoms) in about 20 s;
 # far more and it takes minutes, and no one reads the picture.
 DRAW_LIMITS = {'atoms': 5000, 'ops': 1000, 'blocks': 1000}
@@ -27,6 +28,13 @@ DRAW_FORMATS = ('svg', 'dot', 'png')
 SMALL_MODEL = 'microgpt train --primordial --n-embd 4 --n-head 1 --ff-mult 1 --block-size 8'
 LEAF = 'leaf'  # an atom made of no other: a weight, or a number an operation was written with
 PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c8', '#fdf3d0'
+GRAPHVIZ_INSTALL = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS) "
+                    "or conda install graphviz")
+DOT_SECONDS = 300  # a layout that takes longer than this is given up
+# A PNG is scaled down to fit this many inches at this many dots per inch (9,600 pixels a
+# side), which image viewers open; the atoms of a model's loss laid out at full size would be
+# tens of thousands of pixels. SVG is drawn at full size (it scales without losing detail).
+PNG_MAX_INCHES, PNG_DPI = 100, 96
 
 
 class StageTrace:
@@ -38,10 +46,6 @@ class StageTrace:
     def __call__(self, where, **stages):
         for name, outputs in stages.items():
             self.stages.append((f'{where}.{name}' if where else name, outputs))
-
-
-def op_name(val):
-    return val._op or LEAF
 
 
 def block_of(group):
@@ -89,18 +93,15 @@ def named_atoms(names):
     """(group, atom name, Val) for each Val in names: {name: a Val, a list of Vals or a matrix
     of them}; other values and _names are passed over, so names may be locals()."""
     for name, value in names.items():
+        rows = value if isinstance(value, (list, tuple)) and value else []
         if name.startswith('_'):
             continue
         if isinstance(value, Val):
             yield name, name, value
-        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Val) for v in value):
-            for i, v in enumerate(value):
-                yield name, f'{name}[{i}]', v
-        elif (isinstance(value, (list, tuple)) and value and all(isinstance(row, (list, tuple)) for row in value)
-              and all(isinstance(v, Val) for row in value for v in row)):
-            for r, row in enumerate(value):
-                for c, v in enumerate(row):
-                    yield name, f'{name}[{r},{c}]', v
+        elif all(isinstance(v, Val) for v in rows):
+            yield from ((name, f'{name}[{i}]', v) for i, v in enumerate(rows))
+        elif all(isinstance(row, (list, tuple)) and all(isinstance(v, Val) for v in row) for row in rows):
+            yield from ((name, f'{name}[{r},{c}]', v) for r, row in enumerate(rows) for c, v in enumerate(row))
 
 
 def graph_of(root, names=None, trace=None, root_group=EXPRESSION_GROUP, **about):
@@ -156,7 +157,7 @@ def op_counts(graph):
     """{group: Counter of its atoms' ops}, groups in graph order."""
     counts = {name: Counter() for name in graph.groups}
     for v, name in zip(graph.nodes, graph.group):
-        counts[name][op_name(v)] += 1
+        counts[name][v._op or LEAF] += 1
     return counts
 
 
@@ -164,7 +165,7 @@ def summary(graph):
     """Counts: atoms and edges per op (their totals are the graph's), atoms per group and block."""
     ops = {}
     for v in graph.nodes:
-        entry = ops.setdefault(op_name(v), {'nodes': 0, 'edges': 0})
+        entry = ops.setdefault(v._op or LEAF, {'nodes': 0, 'edges': 0})
         entry['nodes'] += 1
         entry['edges'] += len(v._children)
     by_group = op_counts(graph)
@@ -188,17 +189,25 @@ def check_drawable(graph, level):
     drawn, limit = len(graph.nodes) if level == 'atoms' else len(graph.groups), DRAW_LIMITS[level]
     if drawn <= limit:
         return
-    coarser = COARSER.get(level)
+    coarser = {'atoms': 'ops', 'ops': 'blocks'}.get(level)
+    if graph.is_loss:
+        at, hint = f"--level {level}", f"use --level {coarser}" if coarser else "use a smaller model"
+        if level == 'atoms':
+            hint += ", or --position P for one position's loss" if graph.position is None else ""
+            hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
+    else:
+        at, hint = f"level {level!r}", f"draw it at level={coarser!r}" if coarser else "draw a smaller expression"
     what = f"{drawn:,} atoms" if level == 'atoms' else f"{drawn:,} operations"
-    if not graph.is_loss:
-        hint = f"draw it at level={coarser!r}" if coarser else "draw a smaller expression"
-        raise MicrogptError(f"the graph has {what}, too many to draw at level {level!r} (at most {limit:,}): {hint}")
-    hint = f"use --level {coarser}" if coarser else "use a smaller model"
-    if level == 'atoms':
-        if graph.position is None:
-            hint += ", or --position P for one position's loss"
-        hint += f", or a model of a few hundred weights ({SMALL_MODEL})"
-    raise MicrogptError(f"the graph has {what}, too many to draw at --level {level} (at most {limit:,}): {hint}")
+    raise MicrogptError(f"the graph has {what}, too many to draw at {at} (at most {limit:,}): {hint}")
+
+
+def quote(text):
+    """A DOT string: in double quotes, with quotes and backslashes escaped; newlines as \\n."""
+    return '"' + str(text).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n') + '"'
+
+
+def attributes(**attrs):
+    return '[' + ', '.join(f'{k}={quote(v)}' for k, v in attrs.items()) + ']'
 
 
 def to_dot(graph, level, title=None):
@@ -284,10 +293,10 @@ def atoms_dot(graph):
     return _in_block_boxes(graph, atom_lines) + edges
 
 
-def _ops_label(graph, name, counts, grads):
+def _ops_label(graph, name, counts, squared_grad):
     atoms = sum(counts.values())
     if name in graph.param_groups:
-        return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(sum(g * g for g in grads)):.4g}"
+        return f"{name}\n{atoms:,} weights used\n|grad| {math.sqrt(squared_grad):.4g}"
     # a stage's leaves are the numbers it was written with (1/n, eps, -max)
     ops = ', '.join(f"{n:,} {op}" for op, n in counts.most_common())
     head = root_label(graph) if name == graph.root_group else name.split('.')[-1]
@@ -295,11 +304,9 @@ def _ops_label(graph, name, counts, grads):
 
 
 def ops_dot(graph):
-    counts = op_counts(graph)
-    grads = {name: [] for name in graph.param_groups}
+    counts, squared_grads = op_counts(graph), Counter()
     for v, name in zip(graph.nodes, graph.group):
-        if name in grads:
-            grads[name].append(v.grad)
+        squared_grads[name] += v.grad * v.grad
     ids = {name: f'g{k}' for k, name in enumerate(graph.groups)}
 
     def block_lines(b, block):
@@ -307,7 +314,7 @@ def ops_dot(graph):
         for name in (g for g in graph.groups if block_of(g) == block):
             color = (PARAM_COLOR if name in graph.param_groups else LOSS_COLOR if name == graph.root_group
                      else STAGE_COLOR)
-            label = _ops_label(graph, name, counts[name], grads.get(name))
+            label = _ops_label(graph, name, counts[name], squared_grads[name])
             node = f'{ids[name]} {attributes(label=label, fillcolor=color)};'
             parts = name.split('.')
             if len(parts) == 3:  # layer{i}.head{h}.stage: drawn inside the head's own box
@@ -342,6 +349,30 @@ def blocks_dot(graph):
                     for (a, b), n in _group_edges(graph, block_of).items()]
 
 
+def dot_program(why=None):
+    """The path of Graphviz's `dot`: None where it is not installed, or, given why it is needed,
+    one line on how to install it."""
+    path = shutil.which('dot')
+    if path is None and why is not None:
+        raise MicrogptError(f"{why} needs Graphviz's `dot` program, which is not installed: {GRAPHVIZ_INSTALL}")
+    return path
+
+
+def render(dot_text, fmt):
+    """The bytes of dot_text laid out by Graphviz in format fmt ('svg', 'png')."""
+    cap = [f'-Gsize={PNG_MAX_INCHES},{PNG_MAX_INCHES}', f'-Gdpi={PNG_DPI}'] if fmt == 'png' else []
+    command = [dot_program(f"drawing the graph as {fmt}"), f'-T{fmt}', *cap]
+    try:
+        done = subprocess.run(command, input=dot_text.encode('utf-8'), capture_output=True, timeout=DOT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise MicrogptError(f"Graphviz's dot took over {DOT_SECONDS} s to lay the graph out: "
+                            f"choose a coarser --level") from None
+    if done.returncode != 0:
+        why = ' '.join(done.stderr.decode('utf-8', 'replace').split())[:200]
+        raise MicrogptError(f"Graphviz's dot failed: {why}")
+    return done.stdout
+
+
 class SVG(str):
     """SVG text that Jupyter shows as the picture it is."""
 
@@ -357,14 +388,10 @@ class PNG(bytes):
 
 
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):
-    """The graph below a Val (any expression built by hand, or a model's loss), drawn at a level.
-
-    format: 'dot' (the DOT text, needs nothing), 'svg' (text) or 'png' (bytes), both laid out
-    by Graphviz's `dot` and shown as pictures in Jupyter. level: 'atoms' (every Val with its
-    op, data and grad), 'ops' (one box per named group) or 'blocks'. names: {name: a Val, or a
-    list or matrix of Vals}, or locals(): those atoms are drawn under their names, a named leaf
-    as a parameter in its own group. trace: a StageTrace GPT.forward reported to: its stages
-    become groups, as `microgpt graph` draws them.
+    """The graph below a Val (an expression built by hand, or a model's loss) at a level
+    ('atoms', 'ops', 'blocks') as 'dot' text, or laid out by Graphviz as 'svg' or 'png', which
+    Jupyter shows as pictures. names ({name: Val, list or matrix of Vals}, or locals()) and
+    trace (a StageTrace) group the atoms as `microgpt graph` does (docs/pages/see-it.md).
 
         >>> from microgpt import Val, draw_dot
         >>> a, b = Val(2.0), Val(-3.0)

@@ -1,26 +1,28 @@
 """One self-contained HTML page about a checkpoint: its story (what it is, its loss curve,
-its samples), a place to play (playground.py), the attention and embeddings pictures, the
-ops-level Val graph, and its settings and provenance. Everything is inline, so the page opens
-offline; without matplotlib or Graphviz it holds what it can draw.
+its samples), a place to play, the attention and embeddings pictures, the ops-level Val graph,
+and its settings and provenance. Everything is inline, so the page opens offline; without
+matplotlib or Graphviz it holds what it can draw.
 """
 import base64
 import html
+import json
 import math
 import random
 import re
+from importlib.resources import files
 from pathlib import Path
 
-from . import dot, package_text, text_tokens
+from . import text_tokens
 from ..data import load_dataset
 from ..errors import MicrogptError
 from ..gpt.engines.numpy_engine import NumpyEngine
 from ..gpt.model import init_state_dict
 from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
 from ..plots import PLOT_INSTALL, figure_bytes, moving_average
+from ..predictions import END
 from ..training.run import DEFAULT_SEED
 from .figures import attention_figure, embeddings_figure
-from .graph import build_graph, summary, to_dot
-from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
+from .graph import GRAPHVIZ_INSTALL, build_graph, dot_program, render, summary, to_dot
 
 # Where a checkpoint's training record may keep curves of losses measured while it trained
 # (held-out ones above all), read in any of these shapes: rows [{'step': n, name: loss, ...}],
@@ -28,6 +30,14 @@ from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_sect
 CURVE_KEYS = ('curve', 'curves', 'eval', 'eval_curve')
 BASELINE_COLOUR = '#777777'
 LOSS_COLOURS = ('#d95f02', '#1b9e77', '#7570b3', '#e7298a')  # recorded curves, in turn
+# The playground embeds every weight (about 20 bytes each as JSON); past this many (about 4 MB)
+# the page leaves it out rather than be slow to open.
+PLAYGROUND_PARAM_LIMIT = 200_000
+
+
+def package_text(name):
+    """The text of a file shipped beside this module: report.css, playground.js."""
+    return files(__package__).joinpath(name).read_text(encoding='utf-8')
 
 
 def recorded_curves(checkpoint):
@@ -202,11 +212,11 @@ def graph_section(checkpoint, tokens, text):
              f"({graph.value:.4f}): {counts['atoms']:,} atoms ({ops}) joined by {counts['edges']:,} edges, "
              f"one box per named operation with its atom count; arrows count the atom edges between "
              f"them. <code>microgpt graph --level atoms</code> draws every atom.</p>")
-    if dot.dot_program() is None:
+    if dot_program() is None:
         return intro + (f'<p class="note">Graphviz is not installed, so the graph is not drawn here: '
-                        f'{html.escape(dot.GRAPHVIZ_INSTALL)}.</p>')
+                        f'{html.escape(GRAPHVIZ_INSTALL)}.</p>')
     try:
-        svg = dot.render(to_dot(graph, 'ops'), 'svg')
+        svg = render(to_dot(graph, 'ops'), 'svg')
     except MicrogptError as e:
         return intro + f'<p class="note">{html.escape(str(e))}</p>'
     return intro + inline_svg(svg)
@@ -299,14 +309,43 @@ def _samples_section(checkpoint, samples, dataset, data_note, seed, temperature,
     return parts
 
 
-def _playground_section(checkpoint, text, temperature):
+def playground_section(checkpoint, text, temperature):
+    """The place to play, computed by playground.js from the weights the page embeds as JSON (as
+    Python writes each float, so JavaScript parses the very same float64); past the limit, a note."""
     config = checkpoint.config
-    if fits_playground(config):
-        return playground_section(config, checkpoint.chars, checkpoint.inference_state_dict, text, temperature)
-    return (f'<p class="note">This model has {config.num_params():,} parameters: the page would '
-            f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
-            f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
-            f'The pictures below are drawn from it.</p>')
+    if config.num_params() > PLAYGROUND_PARAM_LIMIT:
+        return (f'<p class="note">This model has {config.num_params():,} parameters: the page would '
+                f'embed every one of them (about 20 bytes each) to compute in the browser, so it '
+                f'leaves the playground out past {PLAYGROUND_PARAM_LIMIT:,}. '
+                f'The pictures below are drawn from it.</p>')
+    model = json.dumps({
+        'n_layer': config.n_layer, 'n_head': config.n_head, 'n_embd': config.n_embd,
+        'block_size': config.block_size, 'chars': list(checkpoint.chars), 'end_key': END,
+        'weights': {name: checkpoint.inference_state_dict[name] for name, _ in config.param_shapes()},
+    }, separators=(',', ':')).replace('<', '\\u003c')  # inside <script>: no '</script>' can close it early
+    prefix = html.escape(text or '', quote=True)
+    return f"""
+<div id="playground">
+<p>Type the start of a name: the bars are the model's probabilities for the next character
+(<code>{END}</code>: the name ends here), computed in this page from the checkpoint's own weights.</p>
+<p><label for="prefix">prefix</label> <input id="prefix" type="text" value="{prefix}" autocomplete="off"
+ spellcheck="false" maxlength="{config.block_size - 1}"> <span id="prefix-note" class="note"></span></p>
+<div class="cols"><div><h3>Next character</h3><div id="bars"></div></div>
+<div class="grow"><h3>Names it makes</h3>
+<p><label for="temperature">temperature</label> <input id="temperature" type="range" min="0.1" max="2"
+ step="0.05" value="{temperature:g}"> <output id="temperature-value">{temperature:g}</output>
+ <button id="resample" type="button">sample again</button></p>
+<p><label><input id="from-prefix" type="checkbox"> start each name with the prefix</label></p>
+<p class="note">Low temperatures pick the likeliest characters; high ones take chances.</p><ol id="playground-samples" class="samples"></ol></div></div>
+<h3>Attention on the prefix</h3>
+<p>One heatmap per layer and head: row t is position t reading, the columns the positions it
+reads (BOS first, none later than t); each row sums to 1. Hover a cell for its weight.</p>
+<div id="heatmaps" class="cols"></div>
+</div>
+<script type="application/json" id="microgpt-model">{model}</script>
+<script>
+{package_text("playground.js")}</script>
+"""
 
 
 def _pictures_section(checkpoint, text, has_matplotlib):
@@ -347,7 +386,7 @@ def build_report(checkpoint, checkpoint_path, text=None, data=None, num_samples=
     parts = [f'<h1>{html.escape(title)}</h1>', _intro(checkpoint, dataset),
              *_loss_section(checkpoint, dataset, has_matplotlib),
              *_samples_section(checkpoint, samples, dataset, data_note, seed, temperature, rng is not None),
-             '<h2>Try it</h2>', _playground_section(checkpoint, text, temperature),
+             '<h2>Try it</h2>', playground_section(checkpoint, text, temperature),
              *_pictures_section(checkpoint, text, has_matplotlib),
              '<h2>The computation graph</h2>', graph_section(checkpoint, tokens, text),
              *_settings_section(checkpoint)]

@@ -16,7 +16,7 @@ from ..genome import save_genome
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import Trial, run_trial
 from . import genes
-from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
+from .budget import Progress, StepCosts, check_evolution_args, check_memory, slowest_first, space_of, uncropped
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
                        final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)
 from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
@@ -25,7 +25,7 @@ from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 from .incumbent import final_record, recorded_scorings, split_digest
 from .log import EvolveLogWriter, now
 from .organism import Organism, merged, organism_seed
-from .plan import Progress, slowest_first
+
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
@@ -99,10 +99,8 @@ class Evolution:
         self.incumbent_file = read_incumbent(self.out)  # before anything is written
         self.incumbent_genome = self.incumbent_file.genome if self.incumbent_file else None
         self.baseline_genomes = baselines_of(self.incumbent_genome, self.baseline)  # [(origin, genome)]
-        self.progress = Progress(self.train_docs, self.val_docs, self.engine_name, self.fitness, self.population,
-                                 self.generations, min(FINALISTS, self.population), FINAL_SCORINGS,
-                                 None if self.cluster else (self.workers or default_workers()),
-                                 self.costs.step_flops)
+        self.progress = Progress(self.costs, self.val_docs, self.engine_name, self.fitness, self.population,
+                                 self.generations, None if self.cluster else (self.workers or default_workers()))
 
     @property
     def primordial(self):

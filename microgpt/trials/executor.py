@@ -14,7 +14,7 @@ from collections import deque
 # BrokenExecutor, not concurrent.futures.process's BrokenProcessPool: that module imports
 # multiprocessing, which would cost every `microgpt` command ~15 ms of start-up.
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import MicrogptError
 
@@ -221,11 +221,10 @@ class WorkerProcesses(Executor):
 
 @dataclass
 class Task:
-    """One call to run: fn(*args, **kwargs); `key` is the caller's handle on it."""
+    """One call to run, fn(*args); `key` is the caller's handle on it."""
     key: object
     fn: object
     args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
     name: str = ''
 
 
@@ -242,11 +241,11 @@ class Outcome:
         return self.error is not None
 
 
-def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
-    """Run tasks on executor; yield an Outcome for each as it finishes (at once, inline), never
-    raising for a task that fails. A task whose worker process died is run again on a fresh
-    one up to `retries` times (on_retry(task, attempt) told of each), then is a failed Outcome
-    ("WorkerDied: ..."). Ctrl-C goes through: the caller stops the executor (`stop`)."""
+def run_tasks(executor, tasks, on_retry=None):
+    """Yield an Outcome for each task as it finishes (at once, inline), never raising for a task
+    that fails. A task whose worker process died runs again on a fresh one up to WORKER_RETRIES
+    times (on_retry(task, attempt) told of each), then is a failed Outcome. Ctrl-C goes through:
+    the caller stops the executor (`stop`)."""
     queue = deque((task, 1) for task in tasks)
     limit = getattr(executor, 'slots', None)
     running = {}
@@ -256,7 +255,7 @@ def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
         try:
             return Outcome(task.key, result=future.result(), attempts=attempt)
         except BrokenExecutor:  # a local worker process died (BrokenProcessPool)
-            if attempt <= retries:
+            if attempt <= WORKER_RETRIES:
                 if on_retry is not None:
                     on_retry(task, attempt + 1)
                 queue.appendleft((task, attempt + 1))
@@ -269,7 +268,7 @@ def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
     while queue or running:
         while queue and (limit is None or len(running) < limit):
             task, attempt = queue.popleft()
-            future = executor.submit(task.fn, *task.args, **task.kwargs)
+            future = executor.submit(task.fn, *task.args)
             running[future] = (task, attempt)
             if future.done():  # ran inline: report it now, before the next one starts
                 break

@@ -160,16 +160,14 @@ def slowest_first(organisms):
 class Progress:
     """The cost model and the clock of one search: `plan` before the first training, then
     `submitted` for each batch of trainings and `finished` after each, which tells the ETA.
-    `slots`: the worker slots (None on a cluster); `step_flops(genome)`: a step's FLOPs."""
+    `costs`: the search's StepCosts; `slots`: the worker slots (None on a cluster)."""
 
     TIMED_STEPS = 3  # steps timed per genome (after one untimed)
 
-    def __init__(self, train_docs, val_docs, engine_name, fitness, population, generations, finalists,
-                 final_scorings, slots, step_flops):
-        self.train_docs, self.val_docs, self.engine_name, self.fitness = train_docs, val_docs, engine_name, fitness
+    def __init__(self, costs, val_docs, engine_name, fitness, population, generations, slots):
+        self.costs, self.val_docs, self.engine_name, self.fitness = costs, val_docs, engine_name, fitness
         self.population, self.generations, self.slots = population, generations, slots
-        self.finalists, self.final_scorings = finalists, final_scorings
-        self.step_flops = step_flops
+        self.finalists = min(FINALISTS, population)
         self.created = self.started = time.perf_counter()
         self.done, self.stage, self.total = 0, 0, None
         self.estimated_done, self.estimated_total = 0.0, None
@@ -190,18 +188,18 @@ class Progress:
         for genome in genomes:
             self._measure(genome)
         self.eval_seconds = self._time_evaluation(population[0].genome)
-        self.cost_model = _fit_step_cost([(self.step_flops(g), self._per_step[_step_key(g)]) for g in genomes])
+        self.cost_model = _fit_step_cost([(self.costs.step_flops(g), self._per_step[_step_key(g)]) for g in genomes])
         organism_seconds = [self.estimate(o.genome) for o in population]
         baseline_seconds = {origin: self.estimate(genome) for origin, genome in baselines}
-        trained = {origin: self.final_scorings - len(reused.get(origin, ())) for origin in baseline_seconds}
+        trained = {origin: FINAL_SCORINGS - len(reused.get(origin, ())) for origin in baseline_seconds}
         self.mean_organism = math.fsum(organism_seconds) / len(organism_seconds)
-        self.total = self.population * self.generations + self.finalists * self.final_scorings + sum(trained.values())
-        self.final_estimate = (self.final_scorings * self.finalists * self.mean_organism
+        self.total = self.population * self.generations + self.finalists * FINAL_SCORINGS + sum(trained.values())
+        self.final_estimate = (FINAL_SCORINGS * self.finalists * self.mean_organism
                                + math.fsum(trained[o] * seconds for o, seconds in baseline_seconds.items()))
         self.estimated_total = self.mean_organism * self.population * self.generations + self.final_estimate
         record = {
             'trainings': self.total, 'organisms': self.population, 'generations': self.generations,
-            'budget': budget, 'finalists': self.finalists, 'final_scorings': self.final_scorings,
+            'budget': budget, 'finalists': self.finalists, 'final_scorings': FINAL_SCORINGS,
             'organism_seconds': organism_seconds, 'baseline_seconds': baseline_seconds,
             'baseline_steps': {origin: g.num_steps for origin, g in baselines},
             'baseline_reused': reused,
@@ -215,7 +213,7 @@ class Progress:
         key = _step_key(genome)
         if key not in self._per_step:
             from ..training import Run
-            run = Run(self.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
+            run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
             self._per_step[key] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
 
     def _time_evaluation(self, genome):
@@ -223,7 +221,7 @@ class Progress:
         samples (an untrained model's run longer: an upper bound)."""
         from ..training import Run
         from ..trials.runner import validation_loss
-        run = Run(self.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
+        run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
         t0 = time.perf_counter()
         validation_loss(run.engine, run.tokenizer, self.val_docs)
         seconds = time.perf_counter() - t0
@@ -240,7 +238,7 @@ class Progress:
         per_step = self._per_step.get(_step_key(genome))
         if per_step is None:
             overhead, per_flop = self.cost_model
-            per_step = overhead + per_flop * self.step_flops(genome)
+            per_step = overhead + per_flop * self.costs.step_flops(genome)
         return genome.num_steps * per_step + self.eval_seconds
 
     def submitted(self, todo, stage):

@@ -1,8 +1,7 @@
 """The one execution seam for many independent runs (evolution, sweeps): `make_executor`, then
-`run_tasks`. A task is a top-level function whose arguments carry everything it needs (the
-documents, never a path), so it runs the same inline, in a local worker process (one that dies
-costs only its own task; all die with microgpt) or on a Dask cluster.
-"""
+`run_tasks`. A task's arguments carry everything it needs (the documents, never a path), so it
+runs the same inline, in a local worker process (one that dies costs only its own task; all die
+with microgpt) or on a Dask cluster."""
 import contextlib
 import functools
 import gc
@@ -50,8 +49,7 @@ def default_workers():
 
 
 class ClusterExecutor(Executor):
-    """Sends each task to a Dask scheduler, with concurrent.futures futures; shutting it down
-    closes the connection, not the cluster."""
+    """Sends each task to a Dask scheduler; shutting it down closes the connection, not the cluster."""
 
     def __init__(self, client):
         self._client = client
@@ -59,8 +57,7 @@ class ClusterExecutor(Executor):
         self._executor = client.get_executor(pure=False, retries=TASK_RETRIES)
 
     def submit(self, fn, /, *args, **kwargs):
-        # Bound here so that a task keyword such as `workers` or `key` reaches the task
-        # instead of being read as a Dask option.
+        # bound here so that a task keyword such as `workers` is not read as a Dask option
         return self._executor.submit(functools.partial(fn, *args, **kwargs))
 
     def shutdown(self, wait=True, *, cancel_futures=False):
@@ -68,11 +65,6 @@ class ClusterExecutor(Executor):
             self._executor.shutdown(wait=wait and not cancel_futures)
         finally:
             self._client.close()
-
-    def __exit__(self, exc_type, exc_val, exc_tb):
-        # On an error or Ctrl-C, stop the cluster's pending runs instead of waiting for them.
-        self.shutdown(wait=exc_type is None)
-        return False
 
 
 def connect_timeout():
@@ -115,8 +107,7 @@ def make_executor(workers=None, cluster=None):
 
 
 def stop(executor):
-    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks cancelled, running ones abandoned,
-    local worker processes killed rather than waited for."""
+    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks cancelled, local workers killed."""
     if hasattr(executor, 'terminate'):
         executor.terminate()
     else:
@@ -146,9 +137,8 @@ def _init_worker(parent_pid):
 class WorkerProcesses(Executor):
     """`workers` local processes, each in a one-process pool of its own, so a worker that dies
     breaks only its own task (a shared ProcessPoolExecutor would fail every task in it); a
-    broken pool is replaced at the next submit. `run_tasks` keeps at most `slots` tasks in
-    flight. Pools are started by the submitting (main) thread: a worker's death signal is tied
-    to it."""
+    broken pool is replaced at the next submit. Pools are started by the submitting (main)
+    thread: a worker's death signal is tied to it."""
 
     def __init__(self, workers):
         import multiprocessing
@@ -210,13 +200,6 @@ class WorkerProcesses(Executor):
         for proc in processes:
             with contextlib.suppress(OSError, ValueError, AssertionError):
                 proc.join(timeout=1)
-
-    def __exit__(self, exc_type, exc_val, exc_tb):
-        if exc_type is None:
-            self.shutdown(wait=True)
-        else:  # an error or Ctrl-C: do not wait for the running tasks
-            self.terminate()
-        return False
 
 
 @dataclass

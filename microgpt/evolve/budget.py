@@ -25,8 +25,9 @@ BYTES_PER_ORGANISM = 4096
 STEP_OVERHEAD_FLOPS = 2e6
 
 
-def check_evolution_args(fitness, population, generations, workers=None, space=None, budget=None, cluster=None):
-    """One MicrogptError now, before any data is read, if these cannot make a run."""
+def check_evolution_args(fitness, population, generations, workers, space, budget, cluster):
+    """One MicrogptError now, before any data is read, if these cannot make a run; `space` a name
+    in genes.SPACES or a GeneSpace."""
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
@@ -34,19 +35,19 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
     require_positive('workers', workers)
     if isinstance(space, str) and space not in genes.SPACES:
         raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genes.SPACES)}")
+    space = space_of(space)
     if budget is not None:
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
                 math.isfinite(budget) and budget > 0):
             raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
-        if space is not None and not space_of(space).budget_steps:
-            raise MicrogptError(f"the {space_of(space).name} space has steps as a gene: it takes no --budget")
-    check_search_size(population, generations, workers, space_of(genes.DEFAULT_SPACE if space is None else space),
-                      budget, cluster)
+        if not space.budget_steps:
+            raise MicrogptError(f"the {space.name} space has steps as a gene: it takes no --budget")
+    check_search_size(population, generations, workers, space, budget, cluster)
 
 
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):
     """The population fits in memory, and its trainings (each at least a step, under a budget at
-    least half of it) take less than microgpt's horizon at the fastest any engine goes (limits.py)."""
+    least half of it) take less than microgpt's horizon at the fastest any engine goes."""
     from ..training import memory_short_of
     if not cluster:
         check_worker_processes(workers)
@@ -73,8 +74,8 @@ def space_of(space):
 
 
 class StepCosts:
-    """The FLOPs of a genome's training steps on a training split, and the steps a FLOPs
-    `budget` buys it (None: no budget), cached by what decides them."""
+    """The FLOPs of a genome's training steps on a training split, and the steps a FLOPs `budget`
+    buys it, cached by what decides them."""
 
     def __init__(self, train_docs, vocab_size, budget=None):
         self.train_docs, self.vocab_size, self.budget = train_docs, vocab_size, budget
@@ -124,8 +125,7 @@ class StepCosts:
 
 
 def check_memory(space, engine_name, vocab_size, workers):
-    """The largest organism of `space` fits in memory on each of `workers` workers at once (as
-    `microgpt train` checks it)."""
+    """The largest organism of `space` fits in memory on each of `workers` workers at once."""
     from ..training import memory_shortfall
     _, largest = space.extremes()
     shortfall = memory_shortfall(largest.arch(), engine_name, vocab_size, copies=workers)
@@ -181,9 +181,9 @@ class Progress:
         return time.perf_counter() - self.started
 
     def plan(self, population, baselines, reused, budget):
-        """The plan as the log records it: a few steps of every organism of generation 1 and of
-        each baseline ([(origin, genome)]) timed, and the evaluation of one, every training of
-        the search estimated from them. `reused`: {origin: [the file of each final scoring reused]}."""
+        """The plan as the log records it: every training of the search estimated from a few steps
+        of each genome of generation 1 and each baseline ([(origin, genome)]) and one evaluation,
+        timed. `reused`: {origin: [the file of each final scoring reused]}."""
         genomes = [o.genome for o in population] + [genome for _, genome in baselines]
         for genome in genomes:
             self._measure(genome)
@@ -217,8 +217,8 @@ class Progress:
             self._per_step[key] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
 
     def _time_evaluation(self, genome):
-        """Seconds of measuring one trained organism: its held-out loss and, aesthetic, its
-        samples (an untrained model's run longer: an upper bound)."""
+        """Seconds of measuring one organism: its held-out loss and its samples (an untrained
+        model's run longer: an upper bound)."""
         from ..training import Run
         from ..trials.runner import validation_loss
         run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
@@ -247,8 +247,8 @@ class Progress:
         self._queued = {id(o): self.estimate(o.genome) for o in todo}
 
     def eta(self):
-        """Seconds still to go: the estimate of what is left, scaled by how the trainings done so
-        far compared with their estimates, shared by the workers (on a cluster, by the wall time)."""
+        """Seconds still to go: the estimate of what is left, scaled by how the trainings done so far
+        compared with theirs, shared by the workers (on a cluster, by the wall time)."""
         if self.estimated_done <= 0:
             return None
         if self.slots is None:

@@ -1,12 +1,11 @@
-"""What a search tells as it goes, in the order it happens (Evolution.events yields them; the
-`evolve` command prints them)."""
+"""What a search tells as it goes (Evolution.events yields them; `evolve` prints them)."""
 from collections import namedtuple
 from dataclasses import dataclass
 
 from .fitness import cost
 from .organism import Organism
 
-# Before the first training: the plan, as the log records it (Progress.plan).
+# Before the first training: the plan, as the log records it.
 PlanMade = namedtuple('PlanMade', 'plan')
 # One finished training, as its progress line tells it: the stage ('generation' k of G, or
 # 'final'), trainings done of the total, the seconds elapsed and still to go (None: unknown yet),
@@ -21,7 +20,6 @@ WorkerRetried = namedtuple('WorkerRetried', 'name attempt')
 class GenerationSummary:
     """A generation's end: its best, its scores, how many failed, how many architectures."""
     generation: int  # counts from 1
-    generations: int
     best: Organism
     scores: list
     failed: int

@@ -1,7 +1,5 @@
-"""How good an organism is: its validation loss, or the judge's score of the names it makes
-(both measured by `trials.runner.run_trial`); how selection compares scores, and how an
-organism's names are drawn and judged.
-"""
+"""How good an organism is: its validation loss, or the judge's score of the names it makes;
+how selection compares scores, and how an organism's names are drawn and judged."""
 import hashlib
 import math
 import random
@@ -26,16 +24,14 @@ def check_fitness_kind(kind):
 
 
 def cost(kind, score):
-    """The number selection minimizes: the loss, or minus the aesthetic score; the worst for a
-    missing score (the organism failed)."""
+    """The number selection minimizes: the loss, or minus the aesthetic score; the worst for a failure."""
     if score is None or not math.isfinite(score):
         return WORST_COST
     return -score if HIGHER_IS_BETTER[kind] else score
 
 
 def describe_score(kind, score, spread=None):
-    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071' (with the spread of its scorings),
-    'aesthetic 0.6123', or 'failed'."""
+    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071', 'aesthetic 0.6123', or 'failed'."""
     if score is None:
         return 'failed'
     return (f"{'val loss' if kind == 'loss' else 'aesthetic'} {score:.4f}"
@@ -50,8 +46,7 @@ def score_of(kind, record):
 
 
 def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
-    """The seeds of an organism's sample batches when scored in `generation`: fresh at each
-    scoring, whatever the worker count and completion order."""
+    """The seeds of an organism's sample batches when scored in `generation`: fresh at each scoring."""
     return [int.from_bytes(hashlib.sha256(
         f"microgpt-sampling:{run_seed}:{generation}:{index}:{k}".encode()).digest()[:4], 'big')
         for k in range(count)]
@@ -72,8 +67,8 @@ def judge_for(train_docs):
 
 def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
                       temperature=AESTHETIC_TEMPERATURE):
-    """Judge a trained run's names, a batch of `batch` per seed: the mean batch score ('score'),
-    its spread over the batches, the mean components, and samples."""
+    """Judge a trained run's names, a batch per seed: the mean batch score, its spread over the
+    batches, the mean components, and samples."""
     from ..sampling import generate
     from .judge import COMPONENTS
     judge = judge_for(train_docs)

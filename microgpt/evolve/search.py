@@ -281,10 +281,9 @@ class Evolution:
     def _summarize(self, population, generation):
         self.contenders = list(population)
         best = min(population, key=lambda o: (o.cost, o.index))
-        summary = GenerationSummary(
-            generation, self.generations, best, [o.score for o in population],
-            failed=sum(o.score is None for o in population),
-            diversity=len({o.genome.architecture_key() for o in population}))
+        summary = GenerationSummary(generation, best, [o.score for o in population],
+                                    failed=sum(o.score is None for o in population),
+                                    diversity=len({o.genome.architecture_key() for o in population}))
         self._log.write(summary.record())
         return summary
 

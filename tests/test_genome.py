@@ -376,7 +376,6 @@ def range_text(gene):
 
 def gene_table():
     """The evolution page's table of genes: a row per genome field either space searches."""
-    from microgpt.evolve.genes import BUDGET_SPACE, PRIMORDIAL, SEED_SPACE
     names = list(BUDGET_SPACE.ranges) + [n for n in SEED_SPACE.ranges if n not in BUDGET_SPACE.ranges]
 
     def cell(space, name):

@@ -170,7 +170,7 @@ class Progress:
         self.finalists = min(FINALISTS, population)
         self.created = self.started = time.perf_counter()
         self.done, self.stage, self.total = 0, 0, None
-        self.estimated_done, self.estimated_total = 0.0, None
+        self.estimated_done = 0.0  # the estimates of the trainings done
         self.taken = 0.0  # seconds the trainings done took, each in its own process
         self._queued = {}
         self._per_step = {}  # (architecture, batch size) -> measured seconds a step
@@ -184,9 +184,12 @@ class Progress:
         """The plan as the log records it: every training of the search estimated from a few steps
         of each genome of generation 1 and each baseline ([(origin, genome)]) and one evaluation,
         timed. `reused`: {origin: [the file of each final scoring reused]}."""
+        from ..training import Run
         genomes = [o.genome for o in population] + [genome for _, genome in baselines]
         for genome in genomes:
-            self._measure(genome)
+            if _step_key(genome) not in self._per_step:
+                run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
+                self._per_step[_step_key(genome)] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
         self.eval_seconds = self._time_evaluation(population[0].genome)
         self.cost_model = _fit_step_cost([(self.costs.step_flops(g), self._per_step[_step_key(g)]) for g in genomes])
         organism_seconds = [self.estimate(o.genome) for o in population]
@@ -196,25 +199,18 @@ class Progress:
         self.total = self.population * self.generations + self.finalists * FINAL_SCORINGS + sum(trained.values())
         self.final_estimate = (FINAL_SCORINGS * self.finalists * self.mean_organism
                                + math.fsum(trained[o] * seconds for o, seconds in baseline_seconds.items()))
-        self.estimated_total = self.mean_organism * self.population * self.generations + self.final_estimate
+        estimated_total = self.mean_organism * self.population * self.generations + self.final_estimate
         record = {
             'trainings': self.total, 'organisms': self.population, 'generations': self.generations,
             'budget': budget, 'finalists': self.finalists, 'final_scorings': FINAL_SCORINGS,
             'organism_seconds': organism_seconds, 'baseline_seconds': baseline_seconds,
             'baseline_steps': {origin: g.num_steps for origin, g in baselines},
             'baseline_reused': reused,
-            'estimated_cpu_seconds': self.estimated_total, 'workers': self.slots,
-            'estimated_seconds': None if self.slots is None else self.estimated_total / self.slots,
+            'estimated_cpu_seconds': estimated_total, 'workers': self.slots,
+            'estimated_seconds': None if self.slots is None else estimated_total / self.slots,
             'step_seconds': [min(self._per_step.values()), max(self._per_step.values())]}
         self.started = time.perf_counter()  # the search's clock starts with its first training
         return record
-
-    def _measure(self, genome):
-        key = _step_key(genome)
-        if key not in self._per_step:
-            from ..training import Run
-            run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
-            self._per_step[key] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
 
     def _time_evaluation(self, genome):
         """Seconds of measuring one organism: its held-out loss and its samples (an untrained
@@ -247,34 +243,29 @@ class Progress:
         self._queued = {id(o): self.estimate(o.genome) for o in todo}
 
     def eta(self):
-        """Seconds still to go: the estimate of what is left, scaled by how the trainings done so far
-        compared with theirs, shared by the workers (on a cluster, by the wall time)."""
+        """Seconds still to go: the estimate (on one core) of the trainings not yet done, scaled by
+        how those done compared with theirs, shared by the workers (on a cluster, by the wall time)."""
         if self.estimated_done <= 0:
             return None
-        if self.slots is None:
-            return self.remaining() * self.elapsed() / self.estimated_done
-        return self.remaining() * (self.taken / self.estimated_done) / self.slots
-
-    def remaining(self):
-        """Estimated seconds (on one core) of the trainings not yet done."""
         later = max(0, self.generations - self.stage) * self.population * self.mean_organism
         final = self.final_estimate if self.stage <= self.generations else 0.0
-        return math.fsum(self._queued.values()) + later + final
+        remaining = math.fsum(self._queued.values()) + later + final
+        if self.slots is None:
+            return remaining * self.elapsed() / self.estimated_done
+        return remaining * (self.taken / self.estimated_done) / self.slots
 
     def finished(self, organism, final_seed=None):
         """One training is done: the TrainingDone its progress line tells."""
         self.done += 1
-        elapsed, eta = self.elapsed(), None
-        if self.estimated_total is not None:
-            estimate = self._queued.pop(id(organism), 0.0)
-            r = organism.result or {}
-            if not r.get('error') and r.get('seconds'):
-                self.estimated_done += estimate
-                self.taken += r['seconds'] + (r.get('eval_seconds') or 0.0)
-            eta = self.eta()
+        elapsed = self.elapsed()
+        estimate = self._queued.pop(id(organism), 0.0)
+        r = organism.result or {}
+        if not r.get('error') and r.get('seconds'):
+            self.estimated_done += estimate
+            self.taken += r['seconds'] + (r.get('eval_seconds') or 0.0)
         final = organism.scored_in == self.generations + 1
         return TrainingDone(organism, 'final' if final else 'generation', organism.scored_in, self.generations,
-                            self.done, self.total or self.done, elapsed, eta, final_seed)
+                            self.done, self.total or self.done, elapsed, self.eta(), final_seed)
 
 
 def _step_key(genome):

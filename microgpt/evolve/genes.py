@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import MicrogptError
-from ..genome import PRIMORDIAL, Genome, check_genome
+from ..genome import Genome, check_genome
 from ..settings import in_order
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
@@ -137,12 +137,6 @@ class GeneSpace:
         self.ranges = dict(ranges)
         self.budget_steps = budget_steps
         self.steps_of = steps_of
-        unknown = set(self.ranges) - set(PRIMORDIAL.genes())
-        if unknown:
-            raise MicrogptError(f"not genome fields: {', '.join(sorted(unknown))}")
-        for required in ('n_embd', 'n_head', 'num_steps'):
-            if required not in self.ranges:
-                raise MicrogptError(f"a gene space needs a range for {required}")
         self.genes = tuple(name for name in self.ranges if not (budget_steps and name == 'num_steps'))
         if not self._valid_heads():
             raise MicrogptError("no n_head in range divides any n_embd in range")

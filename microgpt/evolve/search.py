@@ -166,7 +166,7 @@ class Evolution:
             yield Decision(self.decision)
 
     def _plan(self, population):
-        """The plan of the search (evolve.plan), logged; it counts the incumbent's recorded
+        """The plan of the search (budget.Progress), logged; it counts the incumbent's recorded
         scorings the final reuses, looked up now, once."""
         self._recorded, self.incumbent_reuse = {}, None
         if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self.baseline_genomes):
@@ -244,8 +244,7 @@ class Evolution:
         if todo:
             self.progress.submitted(todo, todo[0].scored_in)
         retried = []
-        # a worker process that dies costs at most its own organism (see run_tasks); an
-        # inline run is recorded as soon as it is done, before the next one starts
+        # a worker that dies costs at most its own organism; an inline run is recorded at once
         for outcome in run_tasks(executor, [self._task(o) for o in todo],
                                  on_retry=lambda task, attempt: retried.append(WorkerRetried(task.name, attempt))):
             yield from retried

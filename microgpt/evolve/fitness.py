@@ -1,5 +1,6 @@
 """How good an organism is: its validation loss, or the judge's score of the names it makes;
 how selection compares scores, and how an organism's names are drawn and judged."""
+import functools
 import hashlib
 import math
 import random
@@ -52,21 +53,19 @@ def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
         for k in range(count)]
 
 
-_JUDGES = {}  # per process: fitting the judge takes a few tenths of a second; a search's trials share it
-
-
 def judge_for(train_docs):
-    """The judge fitted on these training documents (cached per process)."""
+    """The judge fitted on these training documents, cached per process: fitting takes a few
+    tenths of a second, and a search's trials share it."""
+    return _judge(tuple(train_docs))
+
+
+@functools.lru_cache(maxsize=1)
+def _judge(train_docs):
     from .judge import Judge
-    key = hashlib.sha256('\n'.join(train_docs).encode()).hexdigest()
-    if key not in _JUDGES:
-        _JUDGES.clear()
-        _JUDGES[key] = Judge(train_docs)
-    return _JUDGES[key]
+    return Judge(train_docs)
 
 
-def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
-                      temperature=AESTHETIC_TEMPERATURE):
+def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH):
     """Judge a trained run's names, a batch per seed: the mean batch score, its spread over the
     batches, the mean components, and samples."""
     from ..sampling import generate
@@ -74,7 +73,7 @@ def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
     judge = judge_for(train_docs)
     engine, reports, names = run.inference_engine(), [], []
     for seed in seeds:
-        drawn = list(generate(engine, run.tokenizer, random.Random(seed), batch, temperature=temperature))
+        drawn = list(generate(engine, run.tokenizer, random.Random(seed), batch, temperature=AESTHETIC_TEMPERATURE))
         reports.append(judge.score_batch(drawn))
         names += drawn
     scores = [r['score'] for r in reports]

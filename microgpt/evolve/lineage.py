@@ -26,7 +26,7 @@ def _score_text(record):
 def ancestry_lines(log, winner=None):
     """The winner's family tree, a line per ancestor indented by generation back; one met twice
     is shown once."""
-    if not log.has_lineage:
+    if not any('parents' in r for r in log.organisms):
         return ["this log records no births (written before microgpt recorded lineage)"]
     births, latest = log.births(), log.latest()
     if winner is None:

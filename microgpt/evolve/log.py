@@ -95,10 +95,6 @@ class EvolveLog:
             latest[(f['generation'], f['index'])] = dict(f, scorings=len(f['scores']))
         return latest
 
-    @property
-    def has_lineage(self):
-        return any('parents' in r for r in self.organisms)
-
 
 def load_evolve_log(path):
     """The records of an evolve log, by kind, each checked as its readers take it."""

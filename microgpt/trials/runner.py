@@ -62,10 +62,13 @@ def _train(trial, train_docs, record):
     record['num_params'] = run.config.num_params()
     lengths = lengths_of(run.docs, run.config, run.tokenizer)
     if trial.budget is not None:
-        from ..flops import steps_for_budget
+        from ..flops import batch_fixed_flops, document_flops, steps_for_budget
         steps = steps_for_budget(run.config, genome.batch_size, trial.budget, lengths, genome.dropout)
         genome = genome.with_settings(num_steps=steps)
-        record['flops'] = walked_flops(run.config, genome.batch_size, steps, lengths, genome.dropout)
+        # the FLOPs of these very batches, not of an average one
+        walked = _walked(lengths, genome.batch_size, steps)
+        record['flops'] = steps * batch_fixed_flops(run.config).total + sum(
+            num * document_flops(run.config, n, genome.dropout).total for n, num in walked.items())
     record['num_steps'] = genome.num_steps
     train = genome.train_config()
     record['tokens'] = _positions_planned(run, train, lengths)  # a run that diverges keeps its plan's
@@ -89,14 +92,6 @@ def _walked(lengths, batch_size, num_steps):
     walked = Counter({n: laps * num for n, num in Counter(lengths).items()})
     walked.update(lengths[:rest])
     return walked
-
-
-def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
-    """The FLOPs of these very batches, not of an average one."""
-    from ..flops import batch_fixed_flops, document_flops
-    walked = _walked(lengths, batch_size, num_steps)
-    return num_steps * batch_fixed_flops(config).total + sum(num * document_flops(config, n, dropout).total
-                                                              for n, num in walked.items())
 
 
 def validation_loss(engine, tokenizer, val_docs):

@@ -20,7 +20,7 @@ from .budget import Progress, StepCosts, check_evolution_args, check_memory, slo
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
                        final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)
 from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
-from .fitness import aesthetic_measure, sampling_seeds
+from .fitness import aesthetic_measure, cost, sampling_seeds
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 from .incumbent import final_record, recorded_scorings, split_digest
 from .log import EvolveLogWriter, now
@@ -280,10 +280,15 @@ class Evolution:
     def _summarize(self, population, generation):
         self.contenders = list(population)
         best = min(population, key=lambda o: (o.cost, o.index))
-        summary = GenerationSummary(generation, best, [o.score for o in population],
-                                    failed=sum(o.score is None for o in population),
-                                    diversity=len({o.genome.architecture_key() for o in population}))
-        self._log.write(summary.record())
+        scores = [o.score for o in population if o.score is not None]
+        failed = len(population) - len(scores)
+        summary = GenerationSummary(generation, best, sum(scores) / len(scores) if scores else None,
+                                    None if failed else max(scores, key=lambda s: cost(self.fitness, s)),
+                                    failed, len({o.genome.architecture_key() for o in population}))
+        self._log.write({'kind': 'generation', 'generation': generation, 'best': best.score,
+                         'best_spread': best.spread, 'best_scorings': len(best.scores), 'best_born': best.born,
+                         'mean': summary.mean, 'worst': summary.worst, 'failed': failed,
+                         'diversity': summary.diversity, 'best_genes': best.genome.genes()})
         return summary
 
     def _final(self, population, executor):

@@ -46,11 +46,15 @@ def score_of(kind, record):
     return record['val_loss'] if kind == 'loss' else record['measured']['score']
 
 
+def derived_seed(kind, *parts):
+    """A seed that depends only on its parts, whatever the workers or the order runs finish in."""
+    text = ':'.join(map(str, (f"microgpt-{kind}", *parts)))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], 'big')
+
+
 def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
     """The seeds of an organism's sample batches when scored in `generation`: fresh at each scoring."""
-    return [int.from_bytes(hashlib.sha256(
-        f"microgpt-sampling:{run_seed}:{generation}:{index}:{k}".encode()).digest()[:4], 'big')
-        for k in range(count)]
+    return [derived_seed('sampling', run_seed, generation, index, k) for k in range(count)]
 
 
 def judge_for(train_docs):

@@ -1,15 +1,13 @@
 """An organism of the search (one scoring of a genome) as the evolve log records it."""
-import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
-from .fitness import cost, score_of
+from .fitness import cost, derived_seed, score_of
 
 
 def organism_seed(run_seed, generation, index):
     """A training seed that depends only on (run seed, generation, index)."""
-    digest = hashlib.sha256(f"microgpt-organism:{run_seed}:{generation}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], 'big')
+    return derived_seed('organism', run_seed, generation, index)
 
 
 def components_of(result, fitness):

@@ -152,12 +152,8 @@ class WorkerProcesses(Executor):
         self._lock = threading.Lock()
         self._closed = False
 
-    def _new_pool(self):
-        from concurrent.futures import ProcessPoolExecutor
-        return ProcessPoolExecutor(max_workers=1, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(self._parent,))
-
     def submit(self, fn, /, *args, **kwargs):
+        from concurrent.futures import ProcessPoolExecutor
         with self._lock:
             if self._closed:
                 raise RuntimeError('cannot schedule new futures after shutdown')
@@ -170,7 +166,8 @@ class WorkerProcesses(Executor):
                 if pool is None or getattr(pool, '_broken', False):
                     if pool is not None:
                         pool.shutdown(wait=False)
-                    pool = self._pools[i] = self._new_pool()
+                    pool = self._pools[i] = ProcessPoolExecutor(max_workers=1, mp_context=self._context,
+                                                                initializer=_init_worker, initargs=(self._parent,))
                 try:
                     self._futures[i] = pool.submit(fn, *args, **kwargs)
                     return self._futures[i]

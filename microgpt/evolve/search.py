@@ -249,21 +249,22 @@ class Evolution:
                                  on_retry=lambda task, attempt: retried.append(WorkerRetried(task.name, attempt))):
             yield from retried
             retried.clear()
-            yield self._record(outcome.key, outcome)
+            yield self._record(outcome)
         yield from retried
         # completion order differs between runs; the record of evaluations does not
         self.evaluated.sort(key=lambda o: (o.scored_in, o.generation, o.index, len(o.scores)))
 
     def _task(self, organism):
-        trial = Trial(organism.genome, organism.seed, self.engine_name)
         measure, options = None, None
         if self.fitness == 'aesthetic':  # fresh samples at every scoring
             seeds = sampling_seeds(self.seed, organism.scored_in, organism.seed)
             measure, options = aesthetic_measure, {'seeds': seeds}
+        trial = Trial(organism.genome, organism.seed, self.engine_name)
         return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 
-    def _record(self, organism, outcome):
+    def _record(self, outcome):
+        organism = outcome.key
         failed = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}  # e.g. its worker died twice
         organism.result = failed if outcome.failed else outcome.result
         self.cpu_seconds += organism.result.get('cpu_seconds') or 0.0

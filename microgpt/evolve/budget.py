@@ -6,13 +6,13 @@ import math
 import random
 import time
 
-from ..errors import MicrogptError, require_positive
-from ..flops import lengths_of, mean_step_flops, steps_for_budget
-from ..limits import (CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count,
-                      fastest_seconds, gib)
-from ..model import GPTConfig
-from ..trials.executor import default_workers
 from . import genes
+from ..compute.flops import lengths_of, mean_step_flops, steps_for_budget
+from ..compute.limits import (
+    CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count, fastest_seconds, gib)
+from ..errors import MicrogptError, require_positive
+from ..gpt.model import GPTConfig
+from ..trials.executor import default_workers
 from .decision import FINAL_SCORINGS, FINALISTS
 from .events import TrainingDone
 from .fitness import check_fitness_kind
@@ -48,7 +48,7 @@ def check_evolution_args(fitness, population, generations, workers, space, budge
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):
     """The population fits in memory, and its trainings (each at least a step, under a budget at
     least half of it) take less than microgpt's horizon at the fastest any engine goes."""
-    from ..training import memory_short_of
+    from ..training.run import memory_short_of
     if not cluster:
         check_worker_processes(workers)
     short = memory_short_of(population * BYTES_PER_ORGANISM)
@@ -126,7 +126,7 @@ class StepCosts:
 
 def check_memory(space, engine_name, vocab_size, workers):
     """The largest organism of `space` fits in memory on each of `workers` workers at once."""
-    from ..training import memory_shortfall
+    from ..training.run import memory_shortfall
     _, largest = space.extremes()
     shortfall = memory_shortfall(largest.arch(), engine_name, vocab_size, copies=workers)
     if shortfall is not None:
@@ -184,7 +184,7 @@ class Progress:
         """The plan as the log records it: every training of the search estimated from a few steps
         of each genome of generation 1 and each baseline ([(origin, genome)]) and one evaluation,
         timed. `reused`: {origin: [the file of each final scoring reused]}."""
-        from ..training import Run
+        from ..training.run import Run
         genomes = [o.genome for o in population] + [genome for _, genome in baselines]
         for genome in genomes:
             if _step_key(genome) not in self._per_step:
@@ -215,15 +215,15 @@ class Progress:
     def _time_evaluation(self, genome):
         """Seconds of measuring one organism: its held-out loss and its samples (an untrained
         model's run longer: an upper bound)."""
-        from ..training import Run
+        from ..training.run import Run
         from ..trials.runner import validation_loss
         run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
         t0 = time.perf_counter()
         validation_loss(run.engine, run.tokenizer, self.val_docs)
         seconds = time.perf_counter() - t0
         if self.fitness == 'aesthetic':
+            from ..gpt.sampling import generate
             from .fitness import AESTHETIC_BATCH, AESTHETIC_SEEDS
-            from ..sampling import generate
             t0 = time.perf_counter()
             list(generate(run.engine, run.tokenizer, random.Random(0), 5))
             seconds += (time.perf_counter() - t0) / 5 * AESTHETIC_BATCH * AESTHETIC_SEEDS

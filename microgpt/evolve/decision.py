@@ -5,7 +5,7 @@ beats it by more than the noise, or when asked to; else it goes beside it."""
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..genome import PRIMORDIAL, load_genome
+from ..training.genome import PRIMORDIAL, load_genome
 from .fitness import HIGHER_IS_BETTER
 from .organism import Organism, organism_seed
 

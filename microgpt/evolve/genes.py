@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import MicrogptError
-from ..genome import Genome, check_genome
-from ..settings import in_order
+from ..gpt.settings import in_order
+from ..training.genome import Genome, check_genome
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)

@@ -1,6 +1,6 @@
 """The winner's ancestry, read back from an evolve log. An organism is known by where it was
 born, "generation.index"; its birth record says how, its later records are re-scorings."""
-from ..genome import Genome
+from ..training.genome import Genome
 from .fitness import cost
 
 

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..fields import check_fields, is_count, is_number, is_whole, or_null
-from ..fileio import append_json_line, finite_or_null
-from ..genome import SETTINGS, Genome, check_genome
+from ..files.fields import check_fields, is_count, is_number, is_whole, or_null
+from ..files.fileio import append_json_line, finite_or_null
+from ..training.genome import SETTINGS, Genome, check_genome
 from .fitness import FITNESS_KINDS
 
 BIRTHS = ('random', 'immigrant', 'child')

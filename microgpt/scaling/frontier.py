@@ -2,14 +2,14 @@
 budget, the fresh-data and data-constrained laws L(N, D) with bootstrap intervals, the
 compute-optimal size of each budget, IsoFLOP parabolas, a held-out check of both laws, where
 more compute stops paying, and predictions with their range and warnings. N counts every
-parameter, D the tokens trained, C the exact FLOPs of training (microgpt.flops)."""
+parameter, D the tokens trained, C the exact FLOPs of training (microgpt.compute.flops)."""
 import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import MicrogptError
 from . import fit
+from ..errors import MicrogptError
 from .plans import tuned_lrs
 from .sweep import sweep_key
 

@@ -187,6 +187,16 @@ def tiny_sweep(tiny_data, cwd, monkeypatch, where):
     return sorted(comparable(rows), key=lambda row: row['steps'])
 
 
+def assert_same_evolution(result, local):
+    """The run through the cluster equals the local one; where it does not, say first which
+    organisms failed and why, then which part differs."""
+    failed = [f"organism {o['generation']}.{o['index']} scored in {o['scored_in']} (seed {o['seed']}): {o['error']}"
+              for o in result[2] if o.get('error')]
+    assert not failed, "organisms failed on the cluster:\n" + '\n'.join(failed)
+    for part, name in enumerate(('stdout', 'genome.json', 'organism records', 'other log records')):
+        assert result[part] == local[part], f"the {name} differ from the local run's"
+
+
 @pytest.fixture(scope='module')
 def local_evolve(tiny_data, tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -204,7 +214,7 @@ def local_sweep(tiny_data, tmp_path_factory):
 def test_evolve_through_cluster_equals_local(cluster_address, tiny_data, local_evolve, tmp_path, monkeypatch):
     stdout, genome, organisms, others = local_evolve
     assert all(o['score'] is not None and not o.get('error') for o in organisms), "the local run itself failed"
-    assert tiny_evolve(tiny_data, tmp_path, monkeypatch, ['--cluster', cluster_address]) == local_evolve
+    assert_same_evolution(tiny_evolve(tiny_data, tmp_path, monkeypatch, ['--cluster', cluster_address]), local_evolve)
 
 
 def test_sweep_through_cluster_equals_local(cluster_address, tiny_data, local_sweep, tmp_path, monkeypatch):
@@ -216,7 +226,7 @@ def test_killed_worker_loses_no_organism(cluster_address, tiny_data, local_evolv
                                          monkeypatch):
     result = tiny_evolve(tiny_data, tmp_path / 'run', monkeypatch, ['--cluster', cluster_address])
     assert kill_one_worker.exists(), "no worker was killed during the evolution"
-    assert result == local_evolve
+    assert_same_evolution(result, local_evolve)
 
 
 def test_killed_worker_loses_no_sweep_row(cluster_address, tiny_data, local_sweep, kill_one_worker, tmp_path,

@@ -367,16 +367,22 @@ def test_train_trains_every_setting_of_the_genome(runner, small_data):
     assert 'overridden on the command line: batch_size' in result.stderr
 
 
+def range_text(gene):
+    """A gene's range as the evolution page's table shows it."""
+    if hasattr(gene, 'values'):
+        return gene.describe().removeprefix('one of ')
+    return f"{gene.low:g}\u2013{gene.high:g}" + (', log-uniform' if gene.log else '')
+
+
 def gene_table():
     """The evolution page's table of genes: a row per genome field either space searches."""
-    from microgpt.evolve.genes import BUDGET_SPACE, PRIMORDIAL, SEED_SPACE
     names = list(BUDGET_SPACE.ranges) + [n for n in SEED_SPACE.ranges if n not in BUDGET_SPACE.ranges]
 
     def cell(space, name):
         if name not in space.ranges:
             value = getattr(PRIMORDIAL, name)
             return f"{'off' if value is None else value} (fixed)"
-        text = space.ranges[name].table()
+        text = range_text(space.ranges[name])
         if name == 'num_steps' and space.budget_steps:
             return f"what the budget buys, {text}"
         return text

@@ -33,7 +33,7 @@ try:
     TrainConfig(label_smoothing=1.5)
 except Exception as e:
     refused = [type(e).__name__, e.setting, str(e)]
-print(json.dumps({'budget': {name: r.table() for name, r in BUDGET_SPACE.ranges.items()},
+print(json.dumps({'budget': {name: [r.low, r.high] for name, r in BUDGET_SPACE.ranges.items()},
                   'seed': list(SEED_SPACE.ranges), 'train': TrainConfig(label_smoothing=0.05).label_smoothing,
                   'refused': refused}))
 '''
@@ -59,7 +59,7 @@ def test_a_setting_declared_once_is_an_option_a_gene_and_a_range(tmp_path):
     shown = json.loads(run('-c', SHOW_IT, str(tmp_path / 'genome.json')))
     genes = json.loads((tmp_path / 'genome.json').read_text())['genes']
     assert genes['label_smoothing'] == 0.1 and list(genes)[-1] == 'label_smoothing'
-    assert shown['budget']['label_smoothing'] == '0\u20130.2' and 'label_smoothing' not in shown['seed']
+    assert shown['budget']['label_smoothing'] == [0, 0.2] and 'label_smoothing' not in shown['seed']
     assert list(shown['budget'])[-1] == 'num_steps'  # what the budget buys stays last
     assert shown['train'] == 0.05
     assert shown['refused'] == ['SettingError', 'label_smoothing',

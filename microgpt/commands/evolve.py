@@ -100,76 +100,68 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     where = f"cluster {cluster}" if cluster else f"workers: {workers or default_workers()}"
     terminal.info(f"({len(evolution.train_docs)} training, {len(evolution.val_docs)} validation documents; "
                   f"seed {seed}, {where})")
-    SearchStory(terminal, evolution).tell()
+    tell_search(terminal, evolution)
 
 
-class SearchStory:
-    """A search's events as `microgpt evolve` prints them (progress on stderr, results on
-    stdout); on Ctrl-C, where the best so far went."""
+def tell_search(console, evolution):
+    """Print a search's events as they come (progress on stderr, results on stdout); on Ctrl-C,
+    say where the best so far went."""
+    e = evolution
+    describe = partial(describe_score, e.fitness)  # (score, spread=None)
+    incumbent = {'incumbent': f"incumbent {e.out}"}
+    names = dict(incumbent, primordial="baseline primordial")  # of the trainings in progress lines
 
-    def __init__(self, console, evolution):
-        self.console, self.evolution = console, evolution
-        self.fitness, self.out = evolution.fitness, evolution.out
-        self.describe = partial(describe_score, evolution.fitness)  # (score, spread=None)
-        incumbent = {'incumbent': f"incumbent {self.out}"}
-        self.names = dict(incumbent, primordial="baseline primordial")  # of the trainings in progress lines
-        self.lines = {  # each event and what it prints
-            events.PlanMade: lambda e: console.info(plan_line(e.plan, evolution.space.name, incumbent)),
-            events.TrainingDone: self.training,
-            events.WorkerRetried: lambda e: console.info(worker_died_line(e.name)),
-            events.GenerationSummary: lambda summary: console.out(generation_line(summary, evolution.generations)),
-            events.Stagnation: lambda e: console.out(stagnation_line(e.stale, e.immigrants)),
-            events.BaselineScored: self.baseline,
-            events.FinalResult: self.result,
-            events.Decision: lambda e: console.out(decision_line(e.decision, self.describe))}
-
-    def tell(self):
-        t0 = time.perf_counter()
-        search = self.evolution.events()
-        try:
-            for event in search:
-                self.lines[type(event)](event)
-        except KeyboardInterrupt:
-            search.close()  # an interrupt while printing: the search still writes its best so far
-            self.interrupted()
-            raise
-        e, seconds = self.evolution, time.perf_counter() - t0
-        self.console.info(f"evolved in {format_duration(seconds)} of wall time ({seconds:.0f} s; "
-                          f"{e.cpu_seconds:.0f} CPU seconds of training); genome written to "
-                          f"{e.genome_written}; log {e.log_path}")
-
-    def training(self, done):
+    def training(done):
         organism = done.organism
-        name = self.names.get(organism.origin, f"organism {organism.generation}.{organism.index}")
+        name = names.get(organism.origin, f"organism {organism.generation}.{organism.index}")
         seed = f", seed {done.final_seed} of {FINAL_SCORINGS}" if done.stage == 'final' else ''
-        self.console.status(training_line(done, name + seed, self.describe(organism.own_score)))
+        console.status(training_line(done, name + seed, describe(organism.own_score)))
 
-    def baseline(self, event):
+    def baseline(event):
         organism = event.organism
-        label = f"incumbent {self.out}" if organism.origin == 'incumbent' else organism.origin
+        label = incumbent.get(organism.origin, organism.origin)
         if event.reused_from:
-            self.console.info(f"{label}: {len(event.reused_from)} of {FINAL_SCORINGS} scorings reused from "
-                              f"{', '.join(sorted(set(event.reused_from)))} ({self.evolution.incumbent_reuse}; "
-                              f"--retrain-incumbent trains them)")
-        self.console.out(baseline_line(organism, self.describe(organism.score, organism.spread), label))
+            console.info(f"{label}: {len(event.reused_from)} of {FINAL_SCORINGS} scorings reused from "
+                         f"{', '.join(sorted(set(event.reused_from)))} ({e.incumbent_reuse}; "
+                         f"--retrain-incumbent trains them)")
+        console.out(baseline_line(organism, describe(organism.score, organism.spread), label))
 
-    def result(self, event):
+    def result(event):
         best = event.best
         if best is None or best.score is None:
-            raise MicrogptError(f"every organism failed (see {self.evolution.log_path}); no genome written")
-        self.console.out(best_line(best, self.describe(best.score, best.spread)))
+            raise MicrogptError(f"every organism failed (see {e.log_path}); no genome written")
+        console.out(best_line(best, describe(best.score, best.spread)))
         if event.lead is not None:
-            self.console.out(lead_line(event.lead, event.lead_exceeds_spread, event.runner_up))
-        if self.fitness == 'aesthetic':
+            console.out(lead_line(event.lead, event.lead_exceeds_spread, event.runner_up))
+        if e.fitness == 'aesthetic':
             from ..evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
-            self.console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
+            console.out(judged_line(best.components, AESTHETIC_WEIGHTS))
 
-    def interrupted(self):
-        e = self.evolution
-        best = e.best
+    lines = {  # each event and what it prints
+        events.PlanMade: lambda event: console.info(plan_line(event.plan, e.space.name, incumbent)),
+        events.TrainingDone: training,
+        events.WorkerRetried: lambda event: console.info(worker_died_line(event.name)),
+        events.GenerationSummary: lambda summary: console.out(generation_line(summary, e.generations)),
+        events.Stagnation: lambda event: console.out(stagnation_line(event.stale, event.immigrants)),
+        events.BaselineScored: baseline,
+        events.FinalResult: result,
+        events.Decision: lambda event: console.out(decision_line(event.decision, describe))}
+    t0 = time.perf_counter()
+    search = e.events()
+    try:
+        for event in search:
+            lines[type(event)](event)
+    except KeyboardInterrupt:
+        search.close()  # an interrupt while printing: the search still writes its best so far
         if e.genome_written:
-            self.console.info(f"interrupted: the best so far ({self.describe(best.score, best.spread)}) is in "
-                              f"{e.genome_written}, {self.out} is untouched; adopt it with "
-                              f"`mv {e.genome_written} {self.out}`; log {e.log_path}")
+            best = e.best
+            console.info(f"interrupted: the best so far ({describe(best.score, best.spread)}) is in "
+                         f"{e.genome_written}, {e.out} is untouched; adopt it with "
+                         f"`mv {e.genome_written} {e.out}`; log {e.log_path}")
         else:
-            self.console.info(f"interrupted before any organism finished: nothing written; log {e.log_path}")
+            console.info(f"interrupted before any organism finished: nothing written; log {e.log_path}")
+        raise
+    seconds = time.perf_counter() - t0
+    console.info(f"evolved in {format_duration(seconds)} of wall time ({seconds:.0f} s; "
+                 f"{e.cpu_seconds:.0f} CPU seconds of training); genome written to "
+                 f"{e.genome_written}; log {e.log_path}")

@@ -1,9 +1,7 @@
-"""The final and the keep-or-replace decision. After the last generation the FINALISTS best
-organisms, the incumbent (the genome at --out before the search) and the primordial genome are
-each trained on the same FINAL_SCORINGS fresh seeds; the best finalist's mean wins, and replaces
-the incumbent only when it beats it by more than the noise, or when asked to; else it goes
-beside it, as an interrupted search's best does. The incumbent's scorings may be taken from its
-genome file's record (evolve.incumbent); the primordial genome, about a second's work, is trained."""
+"""The final and the keep-or-replace decision. The FINALISTS best organisms, the incumbent (the
+genome at --out before the search) and the primordial genome are each trained on the same
+FINAL_SCORINGS fresh seeds; the best finalist's mean wins, and replaces the incumbent only when it
+beats it by more than the noise, or when asked to; else it goes beside it."""
 from pathlib import Path
 
 from ..errors import MicrogptError
@@ -22,13 +20,13 @@ def final_seeds(run_seed, generations):
 
 
 def finalists_of(population):
-    """The FINALISTS best scored organisms of the last generation (the earliest born among equals)."""
+    """The FINALISTS best of the last generation (the earliest born among equals)."""
     return sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))[:FINALISTS]
 
 
 def baselines_of(incumbent, with_primordial=True):
-    """[(origin, genome)] of the final's baselines: the primordial genome and the incumbent
-    (None: none), each trained as `microgpt train` trains it; one that is both is scored once."""
+    """[(origin, genome)] of the final's baselines: the primordial genome and the incumbent (None:
+    none); one that is both is scored once."""
     baselines = [('primordial', PRIMORDIAL)] if with_primordial else []
     if incumbent is not None and not (with_primordial and incumbent == PRIMORDIAL):
         baselines.append(('incumbent', incumbent))
@@ -43,8 +41,8 @@ def final_scorings(organism, origin, seeds, final):
 
 
 def read_incumbent(out):
-    """The genome file at `out` before the search (genome.GenomeFile), or None if there is none;
-    a file there that is no genome that can make a run is one line now, before any work."""
+    """The genome file at `out` (genome.GenomeFile), or None; a file there that is no genome is one
+    line now, before any work."""
     if not Path(out).is_file():
         return None
     try:
@@ -55,17 +53,15 @@ def read_incumbent(out):
 
 
 def beside(out, kind):
-    """Where a search writes a genome beside `out`, never over it: kind 'candidate' (a winner
-    that does not beat the incumbent) or 'interrupted' (the best so far of an interrupted search)."""
+    """Where a search writes a genome beside `out`: kind 'candidate' or 'interrupted'."""
     out = Path(out)
     return out.with_name(f"{out.stem}.{kind}{out.suffix or '.json'}")
 
 
 def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
-    """Whether the winner replaces the incumbent (scored on the final's seeds, or None): when
-    there is none, when the winner beats it by more than the noise (the larger of their spreads),
-    or when asked to (`replace`); `reused_from` the file of each incumbent scoring reused. The
-    decision as the log records it, with where the winner goes."""
+    """The decision as the log records it: the winner replaces the incumbent (or None) when it
+    beats it by more than the noise (the larger of their spreads) or when asked to (`replace`);
+    `reused_from` the file of each incumbent scoring reused."""
     decision = {'fitness': fitness, 'higher_is_better': HIGHER_IS_BETTER[fitness],
                 'winner': winner.summary(), 'incumbent': None, 'lead': None, 'noise': None,
                 'forced': False, 'out': str(out)}
@@ -87,8 +83,7 @@ def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
 
 
 def lead_over(best, runner_up):
-    """(the best's lead over the runner-up, whether it exceeds the larger of their spreads),
-    or (None, None) without a runner-up."""
+    """(the best's lead over the runner-up, whether it exceeds the larger of their spreads), or (None, None)."""
     if runner_up is None or best is None or runner_up.score is None:
         return None, None
     lead = abs(runner_up.score - best.score)
@@ -97,8 +92,7 @@ def lead_over(best, runner_up):
 
 
 def genome_provenance(best, runner_up, primordial, incumbent, decision, search, final_seeds, log, origin):
-    """What genome.json records of the search that wrote it (`search`: its settings; `origin`: the
-    run's provenance)."""
+    """What genome.json records of the search that wrote it (`origin`: the run's provenance)."""
     lead, clear = lead_over(best, runner_up)
     return {
         'fitness': best.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,

@@ -1,12 +1,7 @@
-"""What a search tells as it goes, in the order it happens (Evolution.events yields them; the
-`evolve` command prints them)."""
+"""What a search tells as it goes (Evolution.events yields them; `evolve` prints them)."""
 from collections import namedtuple
-from dataclasses import dataclass
 
-from .fitness import cost
-from .organism import Organism
-
-# Before the first training: the plan, as the log records it (Progress.plan).
+# Before the first training: the plan, as the log records it.
 PlanMade = namedtuple('PlanMade', 'plan')
 # One finished training, as its progress line tells it: the stage ('generation' k of G, or
 # 'final'), trainings done of the total, the seconds elapsed and still to go (None: unknown yet),
@@ -15,34 +10,9 @@ TrainingDone = namedtuple('TrainingDone', 'organism stage generation generations
                           defaults=[None])
 # A worker process died running `name`: it runs again on a fresh worker.
 WorkerRetried = namedtuple('WorkerRetried', 'name attempt')
-
-
-@dataclass
-class GenerationSummary:
-    """A generation's end: its best, its scores, how many failed, how many architectures."""
-    generation: int  # counts from 1
-    generations: int
-    best: Organism
-    scores: list
-    failed: int
-    diversity: int
-
-    @property
-    def mean(self):
-        finite = [s for s in self.scores if s is not None]
-        return sum(finite) / len(finite) if finite else None
-
-    @property
-    def worst(self):
-        return None if self.failed else max(self.scores, key=lambda s: cost(self.best.fitness, s))
-
-    def record(self):
-        return {'kind': 'generation', 'generation': self.generation, 'best': self.best.score,
-                'best_spread': self.best.spread, 'best_scorings': len(self.best.scores),
-                'best_born': self.best.born, 'mean': self.mean, 'worst': self.worst,
-                'failed': self.failed, 'diversity': self.diversity, 'best_genes': self.best.genome.genes()}
-
-
+# A generation's end: its best, the mean and worst score (None when any failed), how many failed,
+# how many architectures.
+GenerationSummary = namedtuple('GenerationSummary', 'generation best mean worst failed diversity')
 # No better organism in `stale` generations: `immigrants` a generation from now on.
 Stagnation = namedtuple('Stagnation', 'generation stale immigrants')
 # A baseline of the final scored on its seeds; `reused_from` the file of each scoring reused.

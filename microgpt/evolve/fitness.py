@@ -1,7 +1,6 @@
-"""How good an organism is: its validation loss, or the judge's score of the names it makes
-(both measured by `trials.runner.run_trial`); how selection compares scores, and how an
-organism's names are drawn and judged.
-"""
+"""How good an organism is: its validation loss, or the judge's score of the names it makes;
+how selection compares scores, and how an organism's names are drawn and judged."""
+import functools
 import hashlib
 import math
 import random
@@ -26,16 +25,14 @@ def check_fitness_kind(kind):
 
 
 def cost(kind, score):
-    """The number selection minimizes: the loss, or minus the aesthetic score; the worst for a
-    missing score (the organism failed)."""
+    """The number selection minimizes: the loss, or minus the aesthetic score; the worst for a failure."""
     if score is None or not math.isfinite(score):
         return WORST_COST
     return -score if HIGHER_IS_BETTER[kind] else score
 
 
 def describe_score(kind, score, spread=None):
-    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071' (with the spread of its scorings),
-    'aesthetic 0.6123', or 'failed'."""
+    """'val loss 2.3456', 'val loss 2.3456 ± 0.0071', 'aesthetic 0.6123', or 'failed'."""
     if score is None:
         return 'failed'
     return (f"{'val loss' if kind == 'loss' else 'aesthetic'} {score:.4f}"
@@ -49,37 +46,38 @@ def score_of(kind, record):
     return record['val_loss'] if kind == 'loss' else record['measured']['score']
 
 
+def derived_seed(kind, *parts):
+    """A seed that depends only on its parts, whatever the workers or the order runs finish in."""
+    text = ':'.join(map(str, (f"microgpt-{kind}", *parts)))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], 'big')
+
+
 def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
-    """The seeds of an organism's sample batches when scored in `generation`: fresh at each
-    scoring, whatever the worker count and completion order."""
-    return [int.from_bytes(hashlib.sha256(
-        f"microgpt-sampling:{run_seed}:{generation}:{index}:{k}".encode()).digest()[:4], 'big')
-        for k in range(count)]
-
-
-_JUDGES = {}  # per process: fitting the judge takes a few tenths of a second; a search's trials share it
+    """The seeds of an organism's sample batches when scored in `generation`: fresh at each scoring."""
+    return [derived_seed('sampling', run_seed, generation, index, k) for k in range(count)]
 
 
 def judge_for(train_docs):
-    """The judge fitted on these training documents (cached per process)."""
+    """The judge fitted on these training documents, cached per process: fitting takes a few
+    tenths of a second, and a search's trials share it."""
+    return _judge(tuple(train_docs))
+
+
+@functools.lru_cache(maxsize=1)
+def _judge(train_docs):
     from .judge import Judge
-    key = hashlib.sha256('\n'.join(train_docs).encode()).hexdigest()
-    if key not in _JUDGES:
-        _JUDGES.clear()
-        _JUDGES[key] = Judge(train_docs)
-    return _JUDGES[key]
+    return Judge(train_docs)
 
 
-def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
-                      temperature=AESTHETIC_TEMPERATURE):
-    """Judge a trained run's names, a batch of `batch` per seed: the mean batch score ('score'),
-    its spread over the batches, the mean components, and samples."""
+def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH):
+    """Judge a trained run's names, a batch per seed: the mean batch score, its spread over the
+    batches, the mean components, and samples."""
     from ..gpt.sampling import generate
     from .judge import COMPONENTS
     judge = judge_for(train_docs)
     engine, reports, names = run.inference_engine(), [], []
     for seed in seeds:
-        drawn = list(generate(engine, run.tokenizer, random.Random(seed), batch, temperature=temperature))
+        drawn = list(generate(engine, run.tokenizer, random.Random(seed), batch, temperature=AESTHETIC_TEMPERATURE))
         reports.append(judge.score_batch(drawn))
         names += drawn
     scores = [r['score'] for r in reports]

@@ -1,16 +1,13 @@
-"""What evolution searches: the genes, their ranges in each space, and the operators that stay
-inside them. Each setting declares its range per space in microgpt/gpt/settings.py. The `budget`
-space (the default) searches a wide genome whose steps follow from a FLOPs budget; the `seed`
-space keeps the seed design's narrow ranges with steps as a gene. A genome drawn or bred here
-is always valid: mutation and crossover repair their children instead of handing back an
-invalid one.
-"""
+"""What evolution searches: the gene spaces built from each setting's ranges (settings.py), and
+the operators that stay inside them. The `budget` space (the default) is a wide genome whose
+steps follow from a FLOPs budget; `seed` keeps the seed design's narrow ranges with steps as a
+gene. A genome drawn or bred here is always valid: children are repaired, never refused."""
 import math
 from dataclasses import dataclass, replace
 
 from ..errors import MicrogptError
 from ..gpt.settings import in_order
-from ..training.genome import PRIMORDIAL, Genome, check_genome
+from ..training.genome import Genome, check_genome
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)
@@ -33,10 +30,6 @@ class GeneRange:
 
     def describe(self):
         return f"{'a whole number' if self.integer else 'a number'} in {self.low:g}..{self.high:g}"
-
-    def table(self):
-        """The range as the evolution page's gene table shows it."""
-        return f"{self.low:g}\u2013{self.high:g}" + (', log-uniform' if self.log else '')
 
     def round(self, value):
         value = min(self.high, max(self.low, value))
@@ -91,9 +84,6 @@ class GeneChoice:
     def describe(self):
         return f"one of {', '.join(map(_choice_text, self.values))}"
 
-    def table(self):
-        return ', '.join(map(_choice_text, self.values))
-
     def round(self, value):
         return value if value in self.values else self.values[0]
 
@@ -129,8 +119,8 @@ def gene_of(setting, data):
 
 
 def space_ranges(space):
-    """{gene: range} of a space ('seed' or 'budget'): every genome setting that declares a range
-    there, in the order a seeded search draws them (under a budget, the steps it buys last)."""
+    """{gene: range} of every setting that declares one in the space ('seed' or 'budget'), in the
+    order a seeded search draws them (under a budget, the steps it buys last)."""
     declared = [s for s in in_order(Genome.DECLARED, lambda s: s.drawn_after) if getattr(s, space) is not None]
     if space == 'budget':
         declared.sort(key=lambda s: s.name == 'num_steps')
@@ -138,22 +128,15 @@ def space_ranges(space):
 
 
 class GeneSpace:
-    """The ranges evolution searches ({genome field: range}; other fields keep the genome's
-    defaults) and the operators that stay inside them, each drawing from the caller's
-    `random.Random`. With `budget_steps`, num_steps is no gene: `steps_of(genome)` resolves it
-    (see `with_budget`) and its range says which counts are allowed."""
+    """The ranges evolution searches ({genome field: range}; the rest keep their defaults) and
+    the operators, each drawing from the caller's `random.Random`. With `budget_steps`, num_steps
+    is no gene: `steps_of(genome)` resolves it and its range says which counts are allowed."""
 
     def __init__(self, name, ranges, budget_steps=False, steps_of=None):
         self.name = name
         self.ranges = dict(ranges)
         self.budget_steps = budget_steps
         self.steps_of = steps_of
-        unknown = set(self.ranges) - set(PRIMORDIAL.genes())
-        if unknown:
-            raise MicrogptError(f"not genome fields: {', '.join(sorted(unknown))}")
-        for required in ('n_embd', 'n_head', 'num_steps'):
-            if required not in self.ranges:
-                raise MicrogptError(f"a gene space needs a range for {required}")
         self.genes = tuple(name for name in self.ranges if not (budget_steps and name == 'num_steps'))
         if not self._valid_heads():
             raise MicrogptError("no n_head in range divides any n_embd in range")
@@ -179,8 +162,7 @@ class GeneSpace:
                 if any(e % h == 0 for e in self._int_values('n_embd'))]
 
     def extremes(self):
-        """(smallest, largest) genomes of the space, every gene at its low (high) end, no steps
-        resolved: the cheapest step is the smallest's, the costliest and the biggest model the largest's."""
+        """(smallest, largest) genomes of the space, every gene at its low (high) end, no steps resolved."""
         low = {name: self.ranges[name].round(self.ranges[name].low) for name in self.genes}
         high = {name: self.ranges[name].round(self.ranges[name].high) for name in self.genes}
         low['n_head'] = 1  # the fewest heads cost the fewest FLOPs, the most the most
@@ -189,7 +171,7 @@ class GeneSpace:
 
     def random_genome(self, rng):
         """Every gene uniform in its range (log-uniform for a log gene), n_embd among the multiples
-        of n_head so all head counts are equally likely; drawn again until its steps are in range."""
+        of n_head so all head counts are equally likely; drawn again until it fits."""
         for _ in range(DRAW_ATTEMPTS):
             genes = {name: self.ranges[name].draw(rng) for name in self.genes}
             genes['n_head'] = rng.choice(self._valid_heads())
@@ -200,8 +182,7 @@ class GeneSpace:
         raise self._no_fit()
 
     def mutation(self, genome, rng):
-        """(the mutant, the genes chosen): 1-3 genes moved by a Gaussian step, then repaired; it
-        always differs from its parent and its steps are in range."""
+        """(the mutant, the genes chosen): 1-3 genes moved, then repaired; it differs from its parent and fits."""
         for _ in range(DRAW_ATTEMPTS):
             chosen = rng.sample(self.genes, min(len(self.genes), rng.randint(1, 3)))
             genes = genome.genes()
@@ -213,15 +194,13 @@ class GeneSpace:
         raise self._no_fit()
 
     def crossover(self, mother, father, rng):
-        """Each gene from either parent with equal chance, then repaired (its steps may be out of
-        range: breeding mutates it next)."""
+        """Each gene from either parent, then repaired (its steps may not fit: breeding mutates it next)."""
         a, b = mother.genes(), father.genes()
         return self.repair({name: a[name] if rng.random() < 0.5 else b[name] for name in self.genes})
 
     def repair(self, genes, keep=()):
         """The nearest valid genome: genes clamped into range, n_embd moved to the nearest multiple
-        of n_head (n_head to the nearest divisor if only n_embd was just chosen), its steps
-        resolved under a budget, a warmup cut to half the run."""
+        of n_head (n_head to a divisor if only n_embd was chosen), steps resolved, warmup cut to half the run."""
         genes = {name: self.ranges[name].round(genes[name]) for name in self.genes}
         e, h = genes['n_embd'], genes['n_head']
         if e % h:
@@ -238,12 +217,12 @@ class GeneSpace:
             if self.steps_of is None:
                 raise MicrogptError(f"the {self.name} space needs a budget to resolve steps")
             genome = genome.with_settings(num_steps=self.steps_of(genome))
-        if genome.warmup and genome.warmup > genome.num_steps // 2:  # warm up for at most half the run
+        if genome.warmup and genome.warmup > genome.num_steps // 2:
             genome = genome.with_settings(warmup=genome.num_steps // 2)
         return genome
 
     def fits(self, genome):
-        """Its steps in range, and a training run the configs accept (a warmup shorter than the run)."""
+        """Its steps in range, and a run the configs accept."""
         return self.ranges['num_steps'].contains(genome.num_steps) and check_genome(genome) is None
 
     def _no_fit(self):

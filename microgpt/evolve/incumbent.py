@@ -1,8 +1,6 @@
 """The incumbent met by its own record: a genome a final chose keeps that final's scorings of it
-(genome.json's `record`, genome_record.py). A later final that would train the same settings with
-the same engine on the same split and seeds computes the same scores (on another arithmetic,
-within the drift measured: reproducibility.reuse_across_arithmetics), so it takes the recorded
-scorings instead of training the incumbent again, and otherwise trains it, saying why."""
+(genome_record.py). A later final that would train the same settings on the same engine, split
+and seeds (and arithmetic, or one within the drift measured) takes them instead of training it."""
 import hashlib
 import math
 
@@ -23,9 +21,8 @@ def split_digest(train_docs, val_docs):
 
 def recorded_scorings(genome_file, split_sha256, seeds, engine, fitness, sampling_seeds=None, here=None):
     """({seed: (the trial result training it would return, the genome file's path)}, why) of the
-    incumbent's recorded scorings a final training it on `seeds` with `engine` on this split may
-    take; `sampling_seeds` {seed: the seeds of the names judged} (aesthetic); `here` this machine
-    (reproducibility.machine()) unless given."""
+    recorded scorings a final on `seeds` may take; `sampling_seeds` {seed: the seeds of the names
+    judged} (aesthetic); `here` this machine unless given."""
     record, source = genome_file.record, str(genome_file.path)
     if record is None:
         return {}, f"{source} keeps no record of its final's scorings"
@@ -65,8 +62,7 @@ def _other_run(record, genome, split_sha256, engine, fitness):
 
 
 def trial_result(scoring, fitness, computed_on):
-    """The trial result (run_trial's record) of a recorded scoring ({num_params, tokens,
-    components}); its seconds are none of this search's."""
+    """The trial result (run_trial's record) of a recorded scoring; its seconds are none of this search's."""
     components = scoring['components']
     result = {'num_params': scoring.get('num_params'), 'error': None,
               'train_loss': components.get('train_loss'), 'val_loss': components['val_loss'],
@@ -79,7 +75,7 @@ def trial_result(scoring, fitness, computed_on):
 
 def final_record(genome, scorings, fitness, engine, split_sha256, split_seed, data_sha256,
                  val_split=VAL_FRACTION, log=None, drift=None):
-    """The record a genome file keeps of its final's [(seed, trial result)] of `genome` (genome_record.py)."""
+    """The record a genome file keeps of its final's [(seed, trial result)] of `genome`."""
     kept = [{'seed': seed, 'num_params': result['num_params'], 'tokens': result.get('tokens'),
              'components': components_of(result, fitness)} for seed, result in scorings]
     computed_on = [arithmetic(result.get('arithmetic')) for _, result in scorings]
@@ -95,5 +91,5 @@ def final_record(genome, scorings, fitness, engine, split_sha256, split_seed, da
 
 
 def _summary(values):
-    """{mean, spread}, as the final that made the record printed them."""
+    """{mean, spread}, as the final printed them."""
     return {'mean': math.fsum(values) / len(values), 'spread': spread_of(values)}

@@ -1,11 +1,6 @@
-"""The aesthetic judge of sampled names, grounded in the training data (its three components,
-flow, symmetry and creativity, are described in docs/pages/evolution.md).
-
-A name scores flow * (0.4 + 0.2 * its symmetry pattern + 0.4 * its novelty); a batch, the mean
-name score times its share of distinct names. Flow is a logistic in the name's mean
-log-likelihood per symbol under a character trigram model (interpolated Kneser-Ney), calibrated
-on training names held out from it. Everything returned is plain data, ready for JSON.
-"""
+"""The aesthetic judge of sampled names, grounded in the training data: flow, symmetry and
+creativity (docs/pages/evolution.md tells them). Flow is a logistic in the name's mean
+log-likelihood per symbol under a character trigram model, calibrated on held-out training names."""
 import math
 from collections import Counter
 
@@ -31,8 +26,7 @@ WILDCARD = '\0'              # stands for any one letter in the substitution ind
 
 
 def read_names(path):
-    """The names in a text file, one a line, stripped, blank lines dropped; one line naming the
-    file if it is missing, binary, not UTF-8, empty or has no letters at all."""
+    """The names in a text file, one a line (data.load_docs), refused if none has a letter."""
     from ..data import load_docs
     names = load_docs(path, 'names file')
     if not any(ch.isalpha() for name in names for ch in name):
@@ -41,14 +35,12 @@ def read_names(path):
 
 
 def is_degenerate(name):
-    """True for a string that is one unit repeated at least twice, possibly with a partial
-    repeat at the end: "xx", "aaaa", "lalala", "anana", "nikonikoniko"."""
+    """One unit repeated at least twice, maybe partly at the end: "xx", "lalala", "anana"."""
     return any(name[p:] == name[:-p] for p in range(1, len(name) // 2 + 1))
 
 
 def _repeat_coverage(name):
-    """Share of the name covered by its best sub-pattern (2+ letters) occurring at least
-    twice without overlap: "marimar" -> 6/7, "abcab" -> 0.8."""
+    """Share of the name its best pattern of 2+ letters, twice or more, covers: "marimar" -> 6/7."""
     n = len(name)
     counts = [(name.count(name[start:start + size]), size)  # str.count does not overlap
               for size in range(2, n // 2 + 1) for start in range(n - 2 * size + 1)]
@@ -56,9 +48,8 @@ def _repeat_coverage(name):
 
 
 def pattern_symmetry(name):
-    """Symmetry in [0, 1] before the flow factor: the larger of the mirror share (letters of the
-    first half equal to their mirror image) and the repeated-pattern coverage, squared so a chance
-    match (the a...a of many names) counts little; 0 under 3 letters and for degenerate strings."""
+    """Symmetry before the flow factor: the larger of the mirror share and the repeated-pattern
+    coverage, squared so a chance match (the a...a of many names) counts little."""
     if len(name) < 3 or is_degenerate(name):
         return 0.0
     half = len(name) // 2
@@ -67,10 +58,8 @@ def pattern_symmetry(name):
 
 
 class _TrigramModel:
-    """Interpolated Kneser-Ney character trigram model; `loglik(name)` is the mean log probability
-    per predicted symbol (every character, then the end marker). Stored in backoff form (the
-    trigrams seen, else the context's weight times the lower order), so its size follows the
-    data, not the alphabet cubed."""
+    """Interpolated Kneser-Ney character trigrams, stored in backoff form (its size follows the
+    data, not the alphabet cubed); `loglik(name)`: the mean log probability per predicted symbol."""
 
     def __init__(self, docs):
         d = DISCOUNT
@@ -128,7 +117,7 @@ def _by_context(grams):
 
 
 def _quantile(values, q):
-    """The q-quantile with linear interpolation between order statistics (numpy's default)."""
+    """The q-quantile, interpolated linearly as numpy's default does."""
     ordered = sorted(float(v) for v in values)
     position = q * (len(ordered) - 1)
     low = int(math.floor(position))
@@ -173,8 +162,7 @@ class Judge:
         return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
     def near_copy(self, name):
-        """True if one deletion, insertion, substitution or swap of neighbours turns the
-        name into a training name (which it is not itself)."""
+        """One deletion, insertion, substitution or swap of neighbours away from a training name."""
         known = self.known
         if name in known:
             return False
@@ -192,21 +180,19 @@ class Judge:
 
     def novelty(self, name):
         """Creativity before the flow factor and batch repeats: the length factor times 1 (new),
-        NEAR_COPY (one edit from the data) or 0 (in the data, degenerate)."""
+        NEAR_COPY (one edit from the data) or 0."""
         factor = self.length_factor(name)
         if factor == 0.0 or name in self.known or is_degenerate(name):
             return 0.0
         return factor * (NEAR_COPY if self.near_copy(name) else 1.0)
 
     def score_name(self, name):
-        """{name, score, flow, symmetry, creativity} for one name on its own (creativity
-        without the batch-repeat part)."""
+        """{name, score, flow, symmetry, creativity} of one name on its own."""
         flow = self.flow(name)
         return _entry(name, flow, pattern_symmetry(name) * flow, self.novelty(name) * flow)
 
     def score_batch(self, names):
-        """{score, components: the per-name means, names: [per-name dicts]}; a repeated name
-        keeps its creativity only at its first occurrence."""
+        """{score, components: the per-name means, names}; a repeat keeps no creativity."""
         first, entries = {}, []
         for name in names:
             if name in first:  # a repeat: no creativity

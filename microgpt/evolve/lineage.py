@@ -1,9 +1,5 @@
-"""The winner's ancestry, read back from an evolve log.
-
-An organism is known by where it was born, "generation.index"; its birth record says how
-(random, immigrant, or child of which parents with which genes mutated), its later records are
-re-scorings. Logs written before births were recorded have no 'parents': no ancestry.
-"""
+"""The winner's ancestry, read back from an evolve log. An organism is known by where it was
+born, "generation.index"; its birth record says how, its later records are re-scorings."""
 from ..training.genome import Genome
 from .fitness import cost
 
@@ -19,7 +15,7 @@ def birth_text(record):
 
 
 def _score_text(record):
-    """'2.3456 ± 0.0071 (3 scorings)': the mean of its scorings so far."""
+    """'2.3456 ± 0.0071 (3 scorings)'."""
     scorings = record.get('scorings', 1)
     text = '-' if record.get('score') is None else f"{record['score']:.4f}"
     if record.get('spread') is not None:
@@ -28,9 +24,9 @@ def _score_text(record):
 
 
 def ancestry_lines(log, winner=None):
-    """The winner's family tree, one line per ancestor, indented by generation back; an
-    ancestor met twice is shown once (later: 'see above')."""
-    if not log.has_lineage:
+    """The winner's family tree, a line per ancestor indented by generation back; one met twice
+    is shown once."""
+    if not any('parents' in r for r in log.organisms):
         return ["this log records no births (written before microgpt recorded lineage)"]
     births, latest = log.births(), log.latest()
     if winner is None:

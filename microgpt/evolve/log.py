@@ -1,12 +1,8 @@
-"""The evolve log: one JSON record a line, written as the search goes and read back by the
-lineage (evolve.lineage) and `microgpt analyze`. Its records, in order: 'run' (the settings),
-'plan', an 'organism' for each scoring, a 'generation' after each generation, 'stagnation' when
-it stalls, then the final's 'confirmation' and 'baseline's, the 'decision' and the 'result'.
-
-As a log is loaded, each record is checked field by field (microgpt/files/fields.py) as its readers
-take it: a hand-edited log is one line naming the file, the line and the field. Fields nothing
-reads back are left as they are; those older logs lack may be missing (readers have defaults).
-"""
+"""The evolve log, one JSON record a line, written as the search goes and read back by the
+lineage and `microgpt analyze`: 'run', 'plan', an 'organism' for each scoring, a 'generation'
+after each, 'stagnation' when it stalls, then 'confirmation', 'baseline's, 'decision', 'result'.
+A record is checked as its readers take it (fields.py): a hand-edited log is one line naming the
+file, the line and the field; fields older logs lack may be missing."""
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,8 +18,8 @@ BIRTHS = ('random', 'immigrant', 'child')
 
 
 class EvolveLogWriter:
-    """A new log file in `log_dir`, named by fitness, time and seed; each record is one whole
-    line synced to disk at once, so an interrupted search keeps what it did."""
+    """A new log file in `log_dir`, named by fitness, time and seed; each record one whole line,
+    written at once, so an interrupted search keeps what it did."""
 
     def __init__(self, log_dir, fitness, seed):
         stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
@@ -49,8 +45,7 @@ def now():
 
 
 def numbered_records(path):
-    """(line number, record) of each JSON object of an evolve log, in order (a torn line of an
-    interrupted run is skipped). OSError and UnicodeDecodeError go to the caller."""
+    """(line number, record) of each JSON object of an evolve log (a torn line is skipped)."""
     for number, line in enumerate(Path(path).read_text(encoding='utf-8').splitlines(), start=1):
         try:
             record = json.loads(line)
@@ -61,7 +56,7 @@ def numbered_records(path):
 
 
 def is_evolve_log(path):
-    """Whether a file is an evolve log (its first line is the run record) rather than sweep results."""
+    """Whether a file is an evolve log (its first line the run record), not sweep results."""
     try:
         with open(path, encoding='utf-8') as f:
             first = json.loads(f.readline() or 'null')
@@ -89,8 +84,8 @@ class EvolveLog:
         return {(r['generation'], r['index']): r for r in self.organisms if r['origin'] in BIRTHS}
 
     def latest(self):
-        """{(generation, index): its last record, with the mean of all its scorings}; a
-        finalist's from the confirmation (its scorings ran in parallel)."""
+        """{(generation, index): its last record, the mean of all its scorings}; a finalist's
+        from the confirmation (its scorings ran in parallel)."""
         latest = {}
         for r in self.organisms:
             key = (r['generation'], r['index'])
@@ -100,14 +95,9 @@ class EvolveLog:
             latest[(f['generation'], f['index'])] = dict(f, scorings=len(f['scores']))
         return latest
 
-    @property
-    def has_lineage(self):
-        return any('parents' in r for r in self.organisms)
-
 
 def load_evolve_log(path):
-    """The records of an evolve log, by kind, each checked as its readers take it (a field they
-    cannot take is one line); a torn last line of an interrupted run is skipped."""
+    """The records of an evolve log, by kind, each checked as its readers take it."""
     log = EvolveLog(None, [])
     lists = {'generation': log.generations, 'organism': log.organisms, 'baseline': log.baselines}
     for number, record in numbered_records(path):
@@ -181,8 +171,7 @@ COMPONENTS = {'loss': {'val_loss': (is_number, "must be a number")},
 
 
 def check_record(record, bad, fitness=None):
-    """Raise bad(field, why) for the first field of this record that its readers cannot take;
-    `fitness`: the run's (an organism's components depend on it)."""
+    """Raise bad(field, why) for the first field its readers cannot take; `fitness` the run's."""
     kind = record.get('kind')
     if not isinstance(kind, str):
         raise bad('kind', f"must name the record's kind, got {kind!r}")

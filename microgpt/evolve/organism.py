@@ -1,21 +1,17 @@
-"""An organism of the search (one scoring of a genome) as the evolve log records it, the seed
-each scoring trains on, and the spread of several scorings."""
-import hashlib
+"""An organism of the search (one scoring of a genome) as the evolve log records it."""
 import math
 from dataclasses import dataclass, field, replace
 
-from .fitness import cost, score_of
+from .fitness import cost, derived_seed, score_of
 
 
 def organism_seed(run_seed, generation, index):
     """A training seed that depends only on (run seed, generation, index)."""
-    digest = hashlib.sha256(f"microgpt-organism:{run_seed}:{generation}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], 'big')
+    return derived_seed('organism', run_seed, generation, index)
 
 
 def components_of(result, fitness):
-    """What a scoring's score is made of, as the log keeps it: the losses, and the judge's measure
-    (its components and samples) for the aesthetic fitness."""
+    """What a scoring's score is made of: the losses, and for the aesthetic fitness the judge's measure."""
     losses = {'train_loss': result.get('train_loss'), 'val_loss': result.get('val_loss')}
     return losses if fitness == 'loss' else dict(result.get('measured') or {}, **losses)
 
@@ -103,7 +99,7 @@ class Organism:
         return record
 
     def summary(self):
-        """Who it is and how it scored, for the confirmation record and genome.json."""
+        """Who it is and how it scored (the confirmation record, genome.json)."""
         return {'generation': self.generation, 'index': self.index, 'genes': self.genome.genes(),
                 'score': self.score, 'spread': self.spread, 'scores': self.scores, 'seeds': self.seeds}
 
@@ -113,8 +109,7 @@ def _rounded(seconds):
 
 
 def merged(scorings):
-    """One organism of several scorings of the same genome (the first may carry earlier ones),
-    scored by the mean of them all; a failed scoring fails it."""
+    """One organism of several scorings of a genome (the first may carry earlier ones); a failed one fails it."""
     first, last = scorings[0], scorings[-1]
     failed = next((o for o in scorings[:-1] if o.own_score is None), None)
     if failed is not None:

@@ -16,16 +16,16 @@ from ..errors import MicrogptError
 from ..training.genome import save_genome
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import Trial, run_trial
-from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
+from .budget import Progress, StepCosts, check_evolution_args, check_memory, slowest_first, space_of, uncropped
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
                        final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)
 from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
-from .fitness import aesthetic_measure, sampling_seeds
+from .fitness import aesthetic_measure, cost, sampling_seeds
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
 from .incumbent import final_record, recorded_scorings, split_digest
 from .log import EvolveLogWriter, now
 from .organism import Organism, merged, organism_seed
-from .plan import Progress, slowest_first
+
 
 TOURNAMENT_SIZE = 3
 IMMIGRANTS = 2
@@ -99,10 +99,8 @@ class Evolution:
         self.incumbent_file = read_incumbent(self.out)  # before anything is written
         self.incumbent_genome = self.incumbent_file.genome if self.incumbent_file else None
         self.baseline_genomes = baselines_of(self.incumbent_genome, self.baseline)  # [(origin, genome)]
-        self.progress = Progress(self.train_docs, self.val_docs, self.engine_name, self.fitness, self.population,
-                                 self.generations, min(FINALISTS, self.population), FINAL_SCORINGS,
-                                 None if self.cluster else (self.workers or default_workers()),
-                                 self.costs.step_flops)
+        self.progress = Progress(self.costs, self.val_docs, self.engine_name, self.fitness, self.population,
+                                 self.generations, None if self.cluster else (self.workers or default_workers()))
 
     @property
     def primordial(self):
@@ -168,7 +166,7 @@ class Evolution:
             yield Decision(self.decision)
 
     def _plan(self, population):
-        """The plan of the search (evolve.plan), logged; it counts the incumbent's recorded
+        """The plan of the search (budget.Progress), logged; it counts the incumbent's recorded
         scorings the final reuses, looked up now, once."""
         self._recorded, self.incumbent_reuse = {}, None
         if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self.baseline_genomes):
@@ -246,27 +244,27 @@ class Evolution:
         if todo:
             self.progress.submitted(todo, todo[0].scored_in)
         retried = []
-        # a worker process that dies costs at most its own organism (see run_tasks); an
-        # inline run is recorded as soon as it is done, before the next one starts
+        # a worker that dies costs at most its own organism; an inline run is recorded at once
         for outcome in run_tasks(executor, [self._task(o) for o in todo],
                                  on_retry=lambda task, attempt: retried.append(WorkerRetried(task.name, attempt))):
             yield from retried
             retried.clear()
-            yield self._record(outcome.key, outcome)
+            yield self._record(outcome)
         yield from retried
         # completion order differs between runs; the record of evaluations does not
         self.evaluated.sort(key=lambda o: (o.scored_in, o.generation, o.index, len(o.scores)))
 
     def _task(self, organism):
-        trial = Trial(organism.genome, organism.seed, self.engine_name)
         measure, options = None, None
         if self.fitness == 'aesthetic':  # fresh samples at every scoring
             seeds = sampling_seeds(self.seed, organism.scored_in, organism.seed)
             measure, options = aesthetic_measure, {'seeds': seeds}
+        trial = Trial(organism.genome, organism.seed, self.engine_name)
         return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 
-    def _record(self, organism, outcome):
+    def _record(self, outcome):
+        organism = outcome.key
         failed = {'num_params': None, 'error': outcome.error, 'seconds': 0.0}  # e.g. its worker died twice
         organism.result = failed if outcome.failed else outcome.result
         self.cpu_seconds += organism.result.get('cpu_seconds') or 0.0
@@ -283,11 +281,15 @@ class Evolution:
     def _summarize(self, population, generation):
         self.contenders = list(population)
         best = min(population, key=lambda o: (o.cost, o.index))
-        summary = GenerationSummary(
-            generation, self.generations, best, [o.score for o in population],
-            failed=sum(o.score is None for o in population),
-            diversity=len({o.genome.architecture_key() for o in population}))
-        self._log.write(summary.record())
+        scores = [o.score for o in population if o.score is not None]
+        failed = len(population) - len(scores)
+        summary = GenerationSummary(generation, best, sum(scores) / len(scores) if scores else None,
+                                    None if failed else max(scores, key=lambda s: cost(self.fitness, s)),
+                                    failed, len({o.genome.architecture_key() for o in population}))
+        self._log.write({'kind': 'generation', 'generation': generation, 'best': best.score,
+                         'best_spread': best.spread, 'best_scorings': len(best.scores), 'best_born': best.born,
+                         'mean': summary.mean, 'worst': summary.worst, 'failed': failed,
+                         'diversity': summary.diversity, 'best_genes': best.genome.genes()})
         return summary
 
     def _final(self, population, executor):

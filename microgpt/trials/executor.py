@@ -1,8 +1,7 @@
 """The one execution seam for many independent runs (evolution, sweeps): `make_executor`, then
-`run_tasks`. A task is a top-level function whose arguments carry everything it needs (the
-documents, never a path), so it runs the same inline, in a local worker process (one that dies
-costs only its own task; all die with microgpt) or on a Dask cluster.
-"""
+`run_tasks`. A task's arguments carry everything it needs (the documents, never a path), so it
+runs the same inline, in a local worker process (one that dies costs only its own task; all die
+with microgpt) or on a Dask cluster."""
 import contextlib
 import functools
 import gc
@@ -14,7 +13,7 @@ from collections import deque
 # BrokenExecutor, not concurrent.futures.process's BrokenProcessPool: that module imports
 # multiprocessing, which would cost every `microgpt` command ~15 ms of start-up.
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import MicrogptError
 
@@ -50,8 +49,7 @@ def default_workers():
 
 
 class ClusterExecutor(Executor):
-    """Sends each task to a Dask scheduler, with concurrent.futures futures; shutting it down
-    closes the connection, not the cluster."""
+    """Sends each task to a Dask scheduler; shutting it down closes the connection, not the cluster."""
 
     def __init__(self, client):
         self._client = client
@@ -59,8 +57,7 @@ class ClusterExecutor(Executor):
         self._executor = client.get_executor(pure=False, retries=TASK_RETRIES)
 
     def submit(self, fn, /, *args, **kwargs):
-        # Bound here so that a task keyword such as `workers` or `key` reaches the task
-        # instead of being read as a Dask option.
+        # bound here so that a task keyword such as `workers` is not read as a Dask option
         return self._executor.submit(functools.partial(fn, *args, **kwargs))
 
     def shutdown(self, wait=True, *, cancel_futures=False):
@@ -68,11 +65,6 @@ class ClusterExecutor(Executor):
             self._executor.shutdown(wait=wait and not cancel_futures)
         finally:
             self._client.close()
-
-    def __exit__(self, exc_type, exc_val, exc_tb):
-        # On an error or Ctrl-C, stop the cluster's pending runs instead of waiting for them.
-        self.shutdown(wait=exc_type is None)
-        return False
 
 
 def connect_timeout():
@@ -115,8 +107,7 @@ def make_executor(workers=None, cluster=None):
 
 
 def stop(executor):
-    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks cancelled, running ones abandoned,
-    local worker processes killed rather than waited for."""
+    """Stop now (Ctrl-C, SIGTERM, an error): queued tasks cancelled, local workers killed."""
     if hasattr(executor, 'terminate'):
         executor.terminate()
     else:
@@ -146,9 +137,8 @@ def _init_worker(parent_pid):
 class WorkerProcesses(Executor):
     """`workers` local processes, each in a one-process pool of its own, so a worker that dies
     breaks only its own task (a shared ProcessPoolExecutor would fail every task in it); a
-    broken pool is replaced at the next submit. `run_tasks` keeps at most `slots` tasks in
-    flight. Pools are started by the submitting (main) thread: a worker's death signal is tied
-    to it."""
+    broken pool is replaced at the next submit. Pools are started by the submitting (main)
+    thread: a worker's death signal is tied to it."""
 
     def __init__(self, workers):
         import multiprocessing
@@ -162,12 +152,8 @@ class WorkerProcesses(Executor):
         self._lock = threading.Lock()
         self._closed = False
 
-    def _new_pool(self):
-        from concurrent.futures import ProcessPoolExecutor
-        return ProcessPoolExecutor(max_workers=1, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(self._parent,))
-
     def submit(self, fn, /, *args, **kwargs):
+        from concurrent.futures import ProcessPoolExecutor
         with self._lock:
             if self._closed:
                 raise RuntimeError('cannot schedule new futures after shutdown')
@@ -180,7 +166,8 @@ class WorkerProcesses(Executor):
                 if pool is None or getattr(pool, '_broken', False):
                     if pool is not None:
                         pool.shutdown(wait=False)
-                    pool = self._pools[i] = self._new_pool()
+                    pool = self._pools[i] = ProcessPoolExecutor(max_workers=1, mp_context=self._context,
+                                                                initializer=_init_worker, initargs=(self._parent,))
                 try:
                     self._futures[i] = pool.submit(fn, *args, **kwargs)
                     return self._futures[i]
@@ -211,21 +198,13 @@ class WorkerProcesses(Executor):
             with contextlib.suppress(OSError, ValueError, AssertionError):
                 proc.join(timeout=1)
 
-    def __exit__(self, exc_type, exc_val, exc_tb):
-        if exc_type is None:
-            self.shutdown(wait=True)
-        else:  # an error or Ctrl-C: do not wait for the running tasks
-            self.terminate()
-        return False
-
 
 @dataclass
 class Task:
-    """One call to run: fn(*args, **kwargs); `key` is the caller's handle on it."""
+    """One call to run, fn(*args); `key` is the caller's handle on it."""
     key: object
     fn: object
     args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
     name: str = ''
 
 
@@ -242,11 +221,11 @@ class Outcome:
         return self.error is not None
 
 
-def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
-    """Run tasks on executor; yield an Outcome for each as it finishes (at once, inline), never
-    raising for a task that fails. A task whose worker process died is run again on a fresh
-    one up to `retries` times (on_retry(task, attempt) told of each), then is a failed Outcome
-    ("WorkerDied: ..."). Ctrl-C goes through: the caller stops the executor (`stop`)."""
+def run_tasks(executor, tasks, on_retry=None):
+    """Yield an Outcome for each task as it finishes (at once, inline), never raising for a task
+    that fails. A task whose worker process died runs again on a fresh one up to WORKER_RETRIES
+    times (on_retry(task, attempt) told of each), then is a failed Outcome. Ctrl-C goes through:
+    the caller stops the executor (`stop`)."""
     queue = deque((task, 1) for task in tasks)
     limit = getattr(executor, 'slots', None)
     running = {}
@@ -256,7 +235,7 @@ def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
         try:
             return Outcome(task.key, result=future.result(), attempts=attempt)
         except BrokenExecutor:  # a local worker process died (BrokenProcessPool)
-            if attempt <= retries:
+            if attempt <= WORKER_RETRIES:
                 if on_retry is not None:
                     on_retry(task, attempt + 1)
                 queue.appendleft((task, attempt + 1))
@@ -269,7 +248,7 @@ def run_tasks(executor, tasks, retries=WORKER_RETRIES, on_retry=None):
     while queue or running:
         while queue and (limit is None or len(running) < limit):
             task, attempt = queue.popleft()
-            future = executor.submit(task.fn, *task.args, **task.kwargs)
+            future = executor.submit(task.fn, *task.args)
             running[future] = (task, attempt)
             if future.done():  # ran inline: report it now, before the next one starts
                 break

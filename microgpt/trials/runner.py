@@ -1,8 +1,5 @@
-"""One trial: train one genome on the training split, measure it, return one record of plain
-data. Evolution (a trial per organism) and sweeps (one per run) fan trials out through
-`trials.executor`; the arguments carry the documents themselves, never a path, so a trial runs
-the same inline, in a worker process or on a Dask worker.
-"""
+"""One trial: train one genome, measure it, return one record of plain data. Evolution (a trial
+per organism) and sweeps (one per run) fan trials out through `trials.executor`."""
 import math
 import time
 import warnings
@@ -18,8 +15,7 @@ TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last st
 
 @dataclass(frozen=True)
 class Trial:
-    """A genome trained with this seed on this engine; with a `budget` (FLOPs), for the steps
-    the budget pays for, whatever the genome's."""
+    """A genome trained with this seed on this engine; with a `budget` (FLOPs), for the steps it buys."""
     genome: Genome
     seed: int
     engine: str = 'numpy'
@@ -27,13 +23,9 @@ class Trial:
 
 
 def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
-    """Train `trial` on train_docs, then measure its validation loss and, with `measure` (e.g.
-    evolve.fitness.aesthetic_measure), `measure(run, train_docs, val_docs, **measure_options)`
-    as 'measured'. A failing or diverging trial is a record with 'error' set, never an
-    exception, so one bad trial cannot stop a search. The record: num_params, num_steps, tokens
-    (positions trained on), flops (with a budget), train_loss, val_loss, measured, seconds,
-    cpu_seconds, eval_seconds, error, diverged, arithmetic (of the machine that trained).
-    """
+    """Train `trial`, then measure its validation loss and, with `measure`, `measure(run,
+    train_docs, val_docs, **measure_options)` as 'measured'. A failing or diverging trial is a
+    record with 'error' set, never an exception, so one bad trial cannot stop a search."""
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
@@ -70,10 +62,13 @@ def _train(trial, train_docs, record):
     record['num_params'] = run.config.num_params()
     lengths = lengths_of(run.docs, run.config, run.tokenizer)
     if trial.budget is not None:
-        from ..compute.flops import steps_for_budget
+        from ..compute.flops import batch_fixed_flops, document_flops, steps_for_budget
         steps = steps_for_budget(run.config, genome.batch_size, trial.budget, lengths, genome.dropout)
         genome = genome.with_settings(num_steps=steps)
-        record['flops'] = walked_flops(run.config, genome.batch_size, steps, lengths, genome.dropout)
+        # the FLOPs of these very batches, not of an average one
+        walked = _walked(lengths, genome.batch_size, steps)
+        record['flops'] = steps * batch_fixed_flops(run.config).total + sum(
+            num * document_flops(run.config, n, genome.dropout).total for n, num in walked.items())
     record['num_steps'] = genome.num_steps
     train = genome.train_config()
     record['tokens'] = _positions_planned(run, train, lengths)  # a run that diverges keeps its plan's
@@ -84,7 +79,7 @@ def _train(trial, train_docs, record):
 
 
 def _positions_planned(run, train, lengths):
-    """The positions (predicted tokens) of every batch of the run's steps, in its batch order."""
+    """The positions (predicted tokens) of every batch of the run's steps."""
     if train.batch_order == 'walk':
         return sum(n * num for n, num in _walked(lengths, train.batch_size, train.num_steps).items())
     return sum(lengths[i] for step in range(train.num_steps)
@@ -97,15 +92,6 @@ def _walked(lengths, batch_size, num_steps):
     walked = Counter({n: laps * num for n, num in Counter(lengths).items()})
     walked.update(lengths[:rest])
     return walked
-
-
-def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
-    """The FLOPs of these very batches, not of an average one: each step's fixed part and each
-    walked document's own cost."""
-    from ..compute.flops import batch_fixed_flops, document_flops
-    walked = _walked(lengths, batch_size, num_steps)
-    return num_steps * batch_fixed_flops(config).total + sum(num * document_flops(config, n, dropout).total
-                                                              for n, num in walked.items())
 
 
 def validation_loss(engine, tokenizer, val_docs):

@@ -103,6 +103,15 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     tell_search(terminal, evolution)
 
 
+def interrupted_line(e, describe):
+    """Where an interrupted search left its best so far."""
+    if not e.genome_written:
+        return f"interrupted before any organism finished: nothing written; log {e.log_path}"
+    return (f"interrupted: the best so far ({describe(e.best.score, e.best.spread)}) is in "
+            f"{e.genome_written}, {e.out} is untouched; adopt it with "
+            f"`mv {e.genome_written} {e.out}`; log {e.log_path}")
+
+
 def tell_search(console, evolution):
     """Print a search's events as they come (progress on stderr, results on stdout); on Ctrl-C,
     say where the best so far went."""
@@ -153,13 +162,7 @@ def tell_search(console, evolution):
             lines[type(event)](event)
     except KeyboardInterrupt:
         search.close()  # an interrupt while printing: the search still writes its best so far
-        if e.genome_written:
-            best = e.best
-            console.info(f"interrupted: the best so far ({describe(best.score, best.spread)}) is in "
-                         f"{e.genome_written}, {e.out} is untouched; adopt it with "
-                         f"`mv {e.genome_written} {e.out}`; log {e.log_path}")
-        else:
-            console.info(f"interrupted before any organism finished: nothing written; log {e.log_path}")
+        console.info(interrupted_line(e, describe))
         raise
     seconds = time.perf_counter() - t0
     console.info(f"evolved in {format_duration(seconds)} of wall time ({seconds:.0f} s; "

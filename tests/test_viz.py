@@ -611,3 +611,11 @@ def test_report_samples_are_the_names_train_printed(tmp_path, names_docs):
     assert 'The same names train printed after training (seed 42, temperature 0.5)' in page_text
     other = make_report(ckpt, tmp_path / 'r2.html', '--seed', 7)
     assert 'train printed its names with seed 42 at temperature 0.5; these use seed 7' in other
+
+
+def test_the_see_it_page_quotes_when_jupyter_draws_a_val():
+    """The page's limits for a Val drawn in Jupyter are the code's."""
+    from conftest import docs_text
+    page = ' '.join(docs_text('see-it').split())
+    assert (f"at most {graph_module.DRAW_LIMITS['atoms']:,} atoms and Graphviz lays it out within "
+            f"{graph_module.DOT_SECONDS} s") in page

@@ -152,9 +152,9 @@ def frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned_lr, **common):
             for size in sizes for budget in budgets for s in frontier_seeds(seed, seeds)]
 
 
-def tuned_lrs(rows):
+def tuned_lrs(rows, sizes=()):
     """{size: the learning rate of its lowest validation loss in the search} (the frontier rows
-    at the tuning budget on the first seed)."""
+    at the tuning budget on the first seed); refused when the whole grid diverged for one of `sizes`."""
     best = {}
     for row in rows:
         if (row['sweep'] != 'frontier' or row.get('diverged') or row['budget'] != row['tune_budget']
@@ -162,4 +162,8 @@ def tuned_lrs(rows):
             continue
         if row['size'] not in best or row['val_loss'] < best[row['size']]['val_loss']:
             best[row['size']] = row
+    lost = [size for size in sizes if size not in best]
+    if lost:
+        raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
+                            f"give lower ones with --lrs")
     return {size: row['lr'] for size, row in best.items()}

@@ -14,7 +14,6 @@ from ..genome import Genome
 from ..trials.executor import Task, make_executor, run_tasks, stop
 from ..training import ARCH_FIELDS
 from ..trials.runner import Trial, run_trial
-from . import plans
 
 # What defines a run: a results row with the same values is the same run.
 RUN_FIELDS = ('sweep', 'size') + ARCH_FIELDS + ('steps', 'seed', 'lr', 'engine', 'data_sha256')
@@ -140,10 +139,6 @@ FRONTIER_RULES = dict(
 OPTIONAL = ('finished_at', 'diverged')
 
 
-class _RowProblem(Exception):
-    pass
-
-
 def row_problem(row):
     """Why a parsed line is not a results row, or None if it is one."""
     if not isinstance(row, dict):
@@ -159,9 +154,9 @@ def row_problem(row):
         rules = dict(rules, train_loss=(or_null(LOSS[0]), "must be null or a number > 0"),
                      val_loss=(or_null(LOSS[0]), "must be null or a number > 0"))
     try:
-        check_fields(row, rules, '', lambda field, why: _RowProblem(f"field '{field}' {why}"), known=None,
+        check_fields(row, rules, '', lambda field, why: MicrogptError(f"field '{field}' {why}"), known=None,
                      optional=OPTIONAL)
-    except _RowProblem as problem:
+    except MicrogptError as problem:
         return str(problem)
     return None
 
@@ -342,39 +337,10 @@ def _run_plan(executor, todo, train_docs, val_docs, results_path, report):
     return finished
 
 
-class FrontierStages:
-    """`sweep frontier` in two stages: the learning-rate search of each size, then every
-    (size, budget, seed) at its size's best learning rate."""
-
-    def __init__(self, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine):
-        plans.check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget)
-        plans.frontier_seeds(seed, seeds)
-        self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid = sizes, budgets, seed, seeds, lr_grid
-        self.common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
-        self.search = plans.lr_search_plan(sizes, seed, lr_grid, **self.common)
-
-    def check_data(self, docs):
-        """Before any run: every budget of every size buys at least one step."""
-        every_budget = self.search + self.main_runs({size: 1.0 for size in self.sizes})
-        check_budgets(every_budget, sweep_split(docs, self.seed)[0])
-
-    def tuned_lrs(self, rows):
-        """{size: its best learning rate} from the rows of the learning-rate search."""
-        tuned = plans.tuned_lrs([row for row in rows if row['size'] in self.sizes])
-        lost = [size for size in self.sizes if size not in tuned]
-        if lost:
-            raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
-                                f"give lower ones with --lrs")
-        return tuned
-
-    def main_runs(self, tuned):
-        """The second stage: every (size, budget, seed) at its size's tuned learning rate."""
-        return plans.frontier_plan(self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid, tuned, **self.common)
-
-
-def check_budgets(plan, train_docs):
+def check_budgets(plan, docs, split_seed):
     """Every run of the plan buys at least one step: the steps a budget buys follow from the
     mean cost of a step over the training documents, so every seed's run takes the same."""
+    train_docs = sweep_split(docs, split_seed)[0]
     from ..data import Tokenizer
     from ..flops import lengths_of, steps_for_budget
     from ..model import GPTConfig

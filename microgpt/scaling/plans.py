@@ -124,11 +124,6 @@ def frontier_spec(size, budget, seed, lr, role, *, split_seed, batch_size, lr_gr
                 engine=engine, role=role)
 
 
-def frontier_seeds(seed, seeds):
-    require_positive('seeds', seeds)
-    return list(range(seed, seed + seeds))
-
-
 def check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget):
     """The frontier's runs (the learning-rate search's, then every size, budget and seed) within
     microgpt's horizon; each trains the whole steps its budget pays for, so at least half of it."""
@@ -147,9 +142,10 @@ def lr_search_plan(sizes, seed, lr_grid, **common):
 
 def frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned_lr, **common):
     """Stage two: every (size, budget, seed) at its size's tuned learning rate."""
+    require_positive('seeds', seeds)
     return [frontier_spec(size, budget, s, tuned_lr[size], 'frontier', split_seed=seed,
                           lr_grid=lr_grid, **common)
-            for size in sizes for budget in budgets for s in frontier_seeds(seed, seeds)]
+            for size in sizes for budget in budgets for s in range(seed, seed + seeds)]
 
 
 def tuned_lrs(rows, sizes=()):

@@ -50,7 +50,6 @@ def evolution_report(path, log, markdown=False):
 # --- the lines of --fit ---------------------------------------------------------------------------
 
 LAW_NAMES = {'fresh': 'the fresh-data law', 'constrained': 'the data-constrained law'}
-UNDETERMINED_MARK = "not determined by these runs"
 LAW_KEYS = (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4))
 
 
@@ -65,7 +64,8 @@ def _parameter_lines(result, kind, *more):
     lines = []
     for name, key, digits, note in [(key, key, digits, '') for key, digits in LAW_KEYS] + list(more):
         lines.append(f"  {name:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}"
-                     + (f"   ({note})" if note else '') + (f"  {UNDETERMINED_MARK}" if key in open_keys else ''))
+                     + (f"   ({note})" if note else '')
+                     + ("  not determined by these runs" if key in open_keys else ''))
     return lines
 
 

@@ -51,10 +51,6 @@ def sweep_lines(echo):
     return lambda event, **facts: echo(SWEEP_LINES[event](**facts))
 
 
-def tuned_line(size, lr, lr_grid, tune_budget):
-    return f"{size}: learning rate {lr} (the best of {', '.join(map(str, lr_grid))} at {tune_budget:.3g} FLOPs)"
-
-
 def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=None, check_data=None):
     """Run a sweep's plan, one results row per run as it finishes. check_data(docs), when
     given, refuses a plan the data cannot run, before any run."""
@@ -202,7 +198,8 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
     def tuned_runs(rows):
         tuned = plans.tuned_lrs(rows, sizes)
         for size in sizes:
-            out.info(tuned_line(size, tuned[size], lr_grid, tune_budget))
+            out.info(f"{size}: learning rate {tuned[size]} (the best of {', '.join(map(str, lr_grid))} "
+                     f"at {tune_budget:.3g} FLOPs)")
         return main_runs(tuned)
 
     run_planned(out, search, data, workers, cluster, out_dir, resume, next_stage=tuned_runs,

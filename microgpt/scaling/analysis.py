@@ -92,10 +92,6 @@ class Sweep:
         return f"{subject}, {'seed ' + str(seeds[0]) if len(seeds) == 1 else f'mean of {len(seeds)} seeds'}"
 
 
-def _seedless_key(row):
-    return tuple(item for item in sweep_key(row) if item[0] not in ('seed', 'split_seed'))
-
-
 def group_sweeps(rows, warn=None):
     """Rows -> sweeps, in order of first appearance, the seeds of one sweep together; a run found
     more than once counts once: its newest row, said on warn."""
@@ -111,7 +107,8 @@ def group_sweeps(rows, warn=None):
             newest[key] = row
     groups = {}
     for row in newest.values():
-        groups.setdefault(_seedless_key(row), []).append(row)
+        seedless = tuple(item for item in sweep_key(row) if item[0] not in ('seed', 'split_seed'))
+        groups.setdefault(seedless, []).append(row)
     return [Sweep(sorted(group, key=lambda row: (row[X_FIELD[row['sweep']]], row['seed'])))
             for group in groups.values()]
 

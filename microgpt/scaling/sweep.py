@@ -34,10 +34,6 @@ def run_fields(kind):
     return FRONTIER_RUN_FIELDS if kind == 'frontier' else RUN_FIELDS
 
 
-def result_fields(kind):
-    return FRONTIER_RESULT_FIELDS if kind == 'frontier' else RESULT_FIELDS
-
-
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
@@ -146,7 +142,8 @@ def row_problem(row):
     if not isinstance(row.get('sweep'), str) or row['sweep'] not in VARIED:
         return f"unknown sweep {row.get('sweep')!r}" if 'sweep' in row else "missing sweep"
     kind = row['sweep']
-    missing = [f for f in run_fields(kind) + result_fields(kind) if f not in row]
+    results = FRONTIER_RESULT_FIELDS if kind == 'frontier' else RESULT_FIELDS
+    missing = [f for f in run_fields(kind) + results if f not in row]
     if missing:
         return "missing " + ', '.join(missing)
     rules = FRONTIER_RULES if kind == 'frontier' else ROW_RULES
@@ -162,12 +159,6 @@ def row_problem(row):
 
 
 HEADER_FORMAT = 'microgpt-sweep'
-
-
-def header_record(plan, origin):
-    """The first line of a results file: which sweep, its shared settings, its provenance."""
-    return {'kind': 'header', 'format': HEADER_FORMAT, 'sweep': plan[0]['sweep'],
-            'settings': shared_settings(plan[0]), 'provenance': origin}
 
 
 def read_results(path, warn):
@@ -261,7 +252,9 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
         from ..provenance import provenance
         results_path = new_results_path(out_dir, first['sweep'])
-        append_row(results_path, header_record(plan, provenance(command, data_sha256, first['engine'])))
+        append_row(results_path, {'kind': 'header', 'format': HEADER_FORMAT, 'sweep': first['sweep'],  # the first line
+                                  'settings': shared_settings(first),
+                                  'provenance': provenance(command, data_sha256, first['engine'])})
     t0, total = time.perf_counter(), 0
     for stage in (1, 2) if next_stage else (None,):
         if stage == 2:  # the runs that depend on the first stage's results

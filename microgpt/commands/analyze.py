@@ -220,14 +220,14 @@ def check_files(files, plot_path, fit, as_json, predict):
     return logs, [path for path in files if path not in logs]
 
 
-def show_law(out, results, plot_path, markdown, as_json, predict, resamples=None):
+def show_law(out, results, plot_path, markdown, as_json, predict, resamples):
     """--fit: the law, its intervals, the optima, the held-out check; or its prediction."""
     from ..scaling.analysis import load_sweeps, loss_table
     from ..scaling.frontier_plot import plot_frontier
     values = frontiers.parse_prediction(predict) if predict else None
     rows = [row for sweep in load_sweeps(results, warn=out.info) for row in sweep.rows]
     found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
-    result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
+    result = frontiers.fit_frontier(found, resamples)
     if values:
         prediction = frontiers.predict(result, values)
         out.out(json_text(prediction) if as_json else prediction_lines(values, prediction))

@@ -17,9 +17,7 @@ PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
 
 
 def size_arch(name, sizes=SIZES):
-    """The whole architecture of a named size of `sizes` (SIZES or FRONTIER_SIZES)."""
-    if name not in sizes:
-        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(sizes)}")
+    """The whole architecture of a named size of `sizes` (SIZES or FRONTIER_SIZES; parse_sizes checks the name)."""
     return {**ARCH_DEFAULTS, **sizes[name]}
 
 

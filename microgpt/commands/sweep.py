@@ -3,7 +3,6 @@
 import click
 
 from ..console import format_duration, worker_died_line
-from ..errors import require_positive
 from ..scaling import plans
 from ..scaling.sweep import check_budgets, run_sweep
 from ..training import TRAIN_DEFAULTS
@@ -57,7 +56,6 @@ def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=N
     from ..data import load_dataset
     from ..outputs import Output, check_outputs
     from ..limits import check_worker_processes
-    require_positive('workers', workers)
     if not cluster:
         check_worker_processes(workers)
     results = (Output('--out-dir', out_dir, 'results folder', 'folder') if resume is None

@@ -168,7 +168,7 @@ def fit_lines(result):
 
 def fit_json(result):
     iso = result.iso_law
-    out = dict(result.laws['fresh'].to_dict(), ci=result.intervals['fresh'], holdout=None,
+    return dict(result.laws['fresh'].to_dict(), ci=result.intervals['fresh'], holdout=result.holdout,
                runs=len(result.frontier.rows), resamples=result.resamples, lr=result.frontier.lr,
                compute_optimal=result.optimal['fresh'],
                isoflop=dict(vertices=[dict(budget=c.budget, N=c.optimum[0], loss=c.optimum[1])
@@ -178,10 +178,6 @@ def fit_json(result):
                data_constrained=dict(result.laws['constrained'].to_dict(), ci=result.intervals['constrained'],
                                      compute_optimal=result.optimal['constrained']),
                better=result.better)
-    if result.holdout:
-        out['holdout'] = {k: result.holdout[k] for k in ('budget', 'measured', 'measured_size', 'laws', 'better',
-                                                           'told_apart')}
-    return out
 
 
 def prediction_lines(values, prediction):

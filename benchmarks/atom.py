@@ -4,7 +4,7 @@ import time
 
 def atom_graph(n):
     """A chain of n >= 3 Val nodes: leaves a and b, y = a * b, then alternately y + a and y * b."""
-    from microgpt.autograd import Val
+    from microgpt.gpt.autograd import Val
     a, b = Val(0.1), Val(0.9)
     y = a * b
     for i in range(n - 3):

@@ -12,7 +12,7 @@ import click
 from microgpt.commands.options import COUNT, POSITIVE, data_option
 from microgpt.console import Console
 from microgpt.errors import MicrogptError
-from microgpt.training import TRAIN_DEFAULTS
+from microgpt.training.run import TRAIN_DEFAULTS
 import suite
 from script import Script
 
@@ -60,7 +60,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original, thread
     stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
     """
     from microgpt.data import load_dataset
-    from microgpt.fileio import atomic_write_json, check_output_path
+    from microgpt.files.fileio import atomic_write_json, check_output_path
     console = Console()
     if race is not None and not suite.torch_available():
         raise MicrogptError(f"the race needs PyTorch for the makemore twin: {suite.TORCH_INSTALL}")
@@ -73,7 +73,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original, thread
     original_text = None if original is None else suite.read_original(original)
     progress = lambda m: console.info(f"bench: {m}")  # noqa: E731
     if threads_genome is not None:
-        from microgpt.genome import load_genome
+        from microgpt.training.genome import load_genome
         report = suite.run_threads(data_path, load_genome(threads_genome).genome, repeat=repeat, progress=progress)
     elif race is not None:
         report = suite.run_race(data_path, race, progress=progress)

@@ -111,7 +111,7 @@ def drift(files, kernels, threads, data, out):
     Those are the figures behind the cross-machine tolerance the reproducibility page states.
     """
     from microgpt.data import load_dataset
-    from microgpt.fileio import atomic_write_json, check_output_path
+    from microgpt.files.fileio import atomic_write_json, check_output_path
     from microgpt.provenance import provenance
     console = Console()
     if out:

@@ -2,7 +2,7 @@
 otherwise; eager mode).
 
 Used only by the benchmark suite (bench.py here), as a yardstick: it offers the engine
-interface (see microgpt/engines/__init__.py), so the suite drives it with the very loops that
+interface (see microgpt/gpt/engines/__init__.py), so the suite drives it with the very loops that
 drive the others.
 It is written as PyTorch is usually written for speed without compiling: q, k and v from one
 fused (3e, e) matrix, F.scaled_dot_product_attention with a causal mask, torch.optim.Adam
@@ -13,8 +13,8 @@ Importing this module imports torch: `pip install -e '.[bench]'`.
 import torch
 import torch.nn.functional as F
 
-from microgpt.engines.base import Engine, clip_coef
-from microgpt.model import RMSNORM_EPS
+from microgpt.gpt.engines.base import Engine, clip_coef
+from microgpt.gpt.model import RMSNORM_EPS
 
 torch.set_num_threads(1)
 

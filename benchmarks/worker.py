@@ -15,14 +15,14 @@ def make_run(spec, docs=None, held_out=None):
     engine's initial weights: the same random draws. spec may set the dtype (float64) and,
     for the twin, PyTorch's threads (1)."""
     from microgpt.data import load_docs
-    from microgpt.training import Run
+    from microgpt.training.run import Run
     engine = spec['engine']
     t0 = time.perf_counter()
     if engine == 'torch':
         from torch_twin import TorchEngine, set_threads
         set_threads(spec.get('threads', 1))
     else:
-        from microgpt.engines import engine_class
+        from microgpt.gpt.engines import engine_class
         engine_class(engine)
     import_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def timed_tokens(run, cfg, first, last):
 def batch_worker(spec):
     """Mini-batch training: batch_size consecutive documents a step, the learning rate decayed
     linearly over warmup + steps; the first `warmup` steps are not timed."""
-    from microgpt.training import TrainConfig
+    from microgpt.training.run import TrainConfig
     run, _, _ = make_run(spec)
     total = spec['warmup'] + spec['steps']
     cfg = TrainConfig(num_steps=total, learning_rate=spec['lr'], batch_size=spec['batch_size'])
@@ -83,7 +83,7 @@ def race_worker(spec):
     counted in the race), so that its learning rate reaches 0 in time."""
     from dataclasses import replace
     from microgpt.data import held_out_split, load_docs
-    from microgpt.training import TrainConfig
+    from microgpt.training.run import TrainConfig
     train_docs, held_out = held_out_split(load_docs(spec['data']), spec['seed'], spec['val_split'])
     cfg = TrainConfig(**spec['train'])
     calibration = None
@@ -107,7 +107,7 @@ def genome_worker(spec):
     """A genome's own training steps (its batch, dropout, weight average) with spec['threads']
     BLAS threads; the first `warmup` steps are not timed."""
     from threadpoolctl import threadpool_limits
-    from microgpt.training import TrainConfig
+    from microgpt.training.run import TrainConfig
     run, _, _ = make_run(spec)
     total = spec['warmup'] + spec['steps']
     cfg = TrainConfig(**dict(spec['train'], num_steps=total, warmup=min(spec['train'].get('warmup', 0), total - 1)))

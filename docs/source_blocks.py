@@ -3,9 +3,9 @@ shows the code as it is, never a copy that drifts from it.
 
 A marker on a line of its own,
 
-    <!-- source: microgpt/model.py:rmsnorm -->
-    <!-- source: microgpt/model.py:GPT.forward from "x = [t + p" to "x = rmsnorm" -->
-    <!-- source: microgpt/model.py:GPT.forward from "x_residual = x" #2 to "x = [a + b" -->
+    <!-- source: microgpt/gpt/model.py:rmsnorm -->
+    <!-- source: microgpt/gpt/model.py:GPT.forward from "x = [t + p" to "x = rmsnorm" -->
+    <!-- source: microgpt/gpt/model.py:GPT.forward from "x_residual = x" #2 to "x = [a + b" -->
 
 becomes a fenced block of that function, method or class (found with ast, by its qualified
 name), headed by its file and numbered by its lines in the file. With `from "A" to "B"`, only

@@ -1,6 +1,6 @@
 """The numbers and pictures of "How this GPT works" (pages/how-it-works.md), computed as the site
 is built: the primordial run (`microgpt train --primordial`, 1000 steps on the numpy engine),
-then one name, "emma", through the trained model written over Vals (microgpt/model.py).
+then one name, "emma", through the trained model written over Vals (microgpt/gpt/model.py).
 
 A `{{ name }}` in the page becomes values()[name]; a marker with no value fails the build.
 The pictures are files of the site (pictures()), which the page shows as images.
@@ -126,11 +126,11 @@ def the_run(run, losses):
 
 
 def baselines(run):
-    """The three guesses a loss is read against (microgpt/baselines.py), counted and scored on
+    """The three guesses a loss is read against (microgpt/training/baselines.py), counted and scored on
     the names the run trained on, and the trained model's mean loss on the same tokens (what
     `microgpt eval` prints of its checkpoint)."""
-    from microgpt.baselines import baseline_losses
-    from microgpt.evaluation import mean_loss
+    from microgpt.training.baselines import baseline_losses
+    from microgpt.training.evaluation import mean_loss
     guesses = baseline_losses(run.tokenizer, run.docs, run.docs, run.config.block_size)
     loss = mean_loss(run.engine, run.tokenizer, run.docs)
     if not loss < guesses.bigram < guesses.unigram < guesses.uniform:
@@ -148,7 +148,7 @@ def tokens(walk):
 
 
 def embedding(walk):
-    from microgpt.model import RMSNORM_EPS
+    from microgpt.gpt.model import RMSNORM_EPS
     state = walk.run.engine.state_dict()
     x, normed = walk.data('embedding'), walk.data('embedding_norm')
     mean_square = sum(v * v for v in x) / len(x)
@@ -182,7 +182,7 @@ def mlp(walk):
 
 
 def cross_entropy(walk):
-    from microgpt.sampling import next_token_probs
+    from microgpt.gpt.sampling import next_token_probs
     logits = walk.data('logits')
     probs = next_token_probs(logits, 1.0)
     target, vocab = walk.tokens[POSITION + 1], walk.config.vocab_size
@@ -203,7 +203,7 @@ def sampling(run):
     """Names at two temperatures from the same random numbers (the run's stream, where the
     original draws its samples), and the first letter's distribution at each."""
     from microgpt import generate
-    from microgpt.sampling import next_token_probs
+    from microgpt.gpt.sampling import next_token_probs
     stream = random.Random()
     stream.setstate(run.rng.getstate())
     cool = run.sample(SAMPLES)

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from .fileio import finite_or_null
+from .files.fileio import finite_or_null
 from .layout import format_duration
 
 INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"

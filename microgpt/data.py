@@ -74,7 +74,7 @@ READ_BYTES_PER_FILE_BYTE = 8
 
 
 def _read_text_and_bytes(path, what, expected):
-    from .limits import available_memory, gib
+    from .compute.limits import available_memory, gib
     path = Path(path)
     if not path.exists():
         raise MicrogptError(f"{what} not found: {path}")

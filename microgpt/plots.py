@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from .errors import MicrogptError
-from .fileio import atomic_write_bytes
+from .files.fileio import atomic_write_bytes
 
 # not 'microgpt[plot]': PyPI's project of that name is someone else's
 PLOT_INSTALL = "pip install matplotlib (from a clone of microgpt: pip install -e '.[plot]')"

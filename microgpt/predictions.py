@@ -7,8 +7,9 @@ name is the token BOS, labelled "BOS".
 import math
 from dataclasses import asdict, dataclass
 
-from .sampling import (DEFAULT_TEMPERATURE, check_readable, check_sampling_args, check_temperature, next_token_probs,
-                       sample_one)
+from .gpt.sampling import (
+    DEFAULT_TEMPERATURE, check_readable, check_sampling_args, check_temperature, next_token_probs,
+    sample_one)
 
 END = 'BOS'  # the label of the token that ends a name: the BOS that also starts one
 BITS_PER_NAT = 1 / math.log(2)

@@ -11,7 +11,7 @@ from importlib import metadata
 
 from .console import step_line
 from .reproducibility import cpu_model
-from .training import DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig
+from .training.run import DEFAULT_SEED, TRAIN_DEFAULTS, Run, TrainConfig
 
 SAMPLES = 20
 TEMPERATURE = 0.5

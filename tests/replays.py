@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from microgpt.errors import MicrogptError
 from microgpt.evolve.fitness import aesthetic_measure, score_of
 from microgpt.evolve.organism import spread_of
-from microgpt.genome import Genome
+from microgpt.training.genome import Genome
 from microgpt.trials.runner import Trial, run_trial
 
 

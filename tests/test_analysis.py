@@ -2,9 +2,9 @@ import sys
 
 import pytest
 
-from microgpt.scaling import analysis, plans, sweep
 from microgpt import reproducibility
 from microgpt.cli import main
+from microgpt.scaling import analysis, plans, sweep
 
 COMMON = dict(seed=1, lr=0.01, engine='numpy')
 # A stand-in for the measured cross-machine drift, so these tests do not move with its figures.

@@ -7,7 +7,9 @@ import sys
 import pytest
 
 import microgpt
-from microgpt import autograd, data, predictions, training
+from microgpt import data, predictions
+from microgpt.gpt import autograd
+from microgpt.training import run as training
 from microgpt.viz import graph
 
 from conftest import REFERENCE, REPO

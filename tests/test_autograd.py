@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from microgpt.autograd import Val
+from microgpt.gpt.autograd import Val
 
 H = 1e-6
 

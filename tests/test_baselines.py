@@ -1,13 +1,13 @@
-"""The baselines a loss is read against (microgpt/baselines.py): uniform, unigram and bigram,
+"""The baselines a loss is read against (microgpt/training/baselines.py): uniform, unigram and bigram,
 each checked against a count written out plainly here."""
 import math
 from collections import Counter
 
 import pytest
 
-from microgpt.baselines import Baselines, baseline_losses, sequence_baselines
 from microgpt.data import Tokenizer, held_out_split
 from microgpt.errors import MicrogptError
+from microgpt.training.baselines import Baselines, baseline_losses, sequence_baselines
 
 BLOCK_SIZE = 16  # the primordial model's context
 
@@ -124,7 +124,7 @@ def figures(baselines):
 
 def test_eval_prints_and_carries_the_baselines_of_its_documents(runner, small_data, names_docs):
     import json
-    from microgpt.checkpoint import load_checkpoint
+    from microgpt.files.checkpoint import load_checkpoint
     train_run(runner, small_data, '--steps', '3', '--val-split', '0.2')
     docs = names_docs[:300]
     train, held_out = held_out_split(docs, 42, 0.2)
@@ -195,7 +195,7 @@ def test_eval_on_the_held_out_names_gives_the_plain_counts(runner, names_path, n
 
 
 def test_the_report_reads_the_loss_curve_against_the_baselines(runner, small_data, names_docs):
-    from microgpt.checkpoint import load_checkpoint
+    from microgpt.files.checkpoint import load_checkpoint
     from microgpt.viz.report import build_report
     train_run(runner, small_data, '--steps', '4', '--val-split', '0.2', '--eval-every', '2')
     checkpoint = load_checkpoint('run.json')
@@ -255,7 +255,7 @@ def test_how_it_works_reads_the_primordial_model_against_the_baselines(names_doc
     import sys
     from conftest import REPO, docs_text
     from microgpt import Run, TrainConfig, load_names
-    from microgpt.evaluation import mean_loss
+    from microgpt.training.evaluation import mean_loss
     sys.path.insert(0, str(REPO / 'docs'))
     import walkthrough
     run = Run(load_names())

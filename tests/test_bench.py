@@ -196,8 +196,8 @@ def test_bench_help_says_what_it_measures():
 def test_torch_twin_computes_the_same_gradients():
     pytest.importorskip('torch')
     from torch_twin import TorchEngine
-    from microgpt.engines.val import ValEngine
-    from microgpt.model import GPTConfig, init_state_dict
+    from microgpt.gpt.engines.val import ValEngine
+    from microgpt.gpt.model import GPTConfig, init_state_dict
     config = GPTConfig(vocab_size=6, n_embd=6, n_head=3, n_layer=2, block_size=5, ff_mult=2)
     state = init_state_dict(config, random.Random(4), std=0.3)
     for batch in ([[5, 1, 2, 3, 4, 0]], [[5, 1, 2, 3, 4, 0], [5, 2, 5], [5, 1, 1, 5]]):
@@ -277,7 +277,7 @@ def test_bad_original_is_one_line(tmp_path, names_path, text, error):
 def test_threads_compares_one_and_two_blas_threads_at_a_genomes_size(names_path):
     """`python benchmarks/bench.py --threads GENOME`: the genome's own steps with 1 and with 2 BLAS threads, side by
     side; the faster is the one of the smaller median step time."""
-    from microgpt.genome import Genome
+    from microgpt.training.genome import Genome
     genome = Genome(n_embd=16, n_head=2, n_layer=1, block_size=8, batch_size=4, dropout=0.1, ema=0.9)
     report = bench.run_threads(names_path, genome, repeat=1, steps=5)['threads']
     results = report['results']

@@ -15,11 +15,11 @@ import warnings
 import pytest
 
 from conftest import REFERENCE
-from microgpt.checkpoint import load_checkpoint
 from microgpt.data import Tokenizer
-from microgpt.engines.numpy_engine import NumpyEngine
-from microgpt.engines.val import ValEngine
-from microgpt.model import GPTConfig, init_state_dict
+from microgpt.files.checkpoint import load_checkpoint
+from microgpt.gpt.engines.numpy_engine import NumpyEngine
+from microgpt.gpt.engines.val import ValEngine
+from microgpt.gpt.model import GPTConfig, init_state_dict
 
 # The reference was made on x86-64 with glibc's libm. exp, log and pow round differently in
 # other libms, so elsewhere the last bits can differ.

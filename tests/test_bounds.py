@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from microgpt import limits, training
 from microgpt.cli import main
+from microgpt.compute import limits
 from microgpt.console import json_text
 from microgpt.data import load_docs, parse_docs
 from microgpt.errors import MicrogptError
 from microgpt.evolve import budget as evolve_budget
 from microgpt.evolve.genes import DEFAULT_GENERATIONS, DEFAULT_POPULATION, SPACES
-from microgpt.model import GPTConfig
+from microgpt.gpt.model import GPTConfig
 from microgpt.scaling import plans
+from microgpt.training import run as training
 
 REPO = Path(__file__).resolve().parents[1]
 FREE = 8 * 2 ** 30  # the memory free, as the tests pin it: the same refusals on every machine

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from microgpt import checkpoint as ckpt
 from microgpt import data as data_module
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
+from microgpt.files import checkpoint as ckpt
 
 SMALL = ['--steps', '20', '--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'val']
 
@@ -230,7 +230,7 @@ def test_train_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
 
 
 def test_train_help_in_an_empty_folder_shows_the_original_defaults(tmp_path, monkeypatch):
-    from microgpt.training import TRAIN_DEFAULTS
+    from microgpt.training.run import TRAIN_DEFAULTS
     monkeypatch.chdir(tmp_path)
     text = _help_of()
     assert 'in force' not in text
@@ -239,7 +239,7 @@ def test_train_help_in_an_empty_folder_shows_the_original_defaults(tmp_path, mon
 
 def test_train_help_shows_the_values_genome_json_puts_in_force():
     from conftest import REPO
-    from microgpt.genome import load_genome
+    from microgpt.training.genome import load_genome
     genome = load_genome(REPO / 'genome.json').genome
     cwd = os.getcwd()
     os.chdir(REPO)
@@ -271,7 +271,7 @@ def test_evolve_help_groups_its_options_by_purpose(tmp_path, monkeypatch):
 
 
 PACKAGE = Path(__file__).resolve().parent.parent / 'microgpt'
-DOMAIN_MODULES = ('scaling', 'viz', 'sampling.py', 'evaluation.py', 'layout.py', 'predictions.py')
+DOMAIN_MODULES = ('scaling', 'viz', 'gpt/sampling.py', 'training/evaluation.py', 'layout.py', 'predictions.py')
 
 
 def imported_modules(path):

@@ -9,9 +9,9 @@ from concurrent.futures import as_completed
 import pytest
 from click.testing import CliRunner
 
-from microgpt.trials import executor as executor_module
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
+from microgpt.trials import executor as executor_module
 from microgpt.trials.executor import ClusterExecutor, InlineExecutor, make_executor
 
 distributed = pytest.importorskip('distributed')

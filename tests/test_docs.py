@@ -370,7 +370,7 @@ def test_the_docstrings_examples_render_as_code(site):
 
 def test_gptconfig_s_fields_are_described(site):
     api = (site / 'api' / 'index.html').read_text()
-    section = api.split('id="microgpt.model.GPTConfig"', 1)[1].split('id="microgpt.model.GPT"', 1)[0]
+    section = api.split('id="microgpt.gpt.model.GPTConfig"', 1)[1].split('id="microgpt.gpt.model.GPT"', 1)[0]
     for field in ('vocab_size', 'n_embd', 'n_head', 'n_layer', 'block_size', 'ff_mult'):
         # a field's name (a link where the field is a member the docs list) and its description
         assert re.search(rf'>{field}</(?:a|span)></code></td>.*?<p>\w', section, re.S), field
@@ -442,12 +442,12 @@ def test_how_it_works_shows_the_code_and_the_numbers_of_the_primordial_model(sit
     html = (site / 'how-it-works' / 'index.html').read_text()
     assert '{{' not in html and '<!-- source:' not in html
     code = page.text_in('code')
-    rmsnorm = (REPO / 'microgpt' / 'model.py').read_text().split('def rmsnorm(x):', 1)[1].split('\n\n', 1)[0]
+    rmsnorm = (REPO / 'microgpt' / 'gpt' / 'model.py').read_text().split('def rmsnorm(x):', 1)[1].split('\n\n', 1)[0]
     assert 'def rmsnorm(x):' + rmsnorm in code
     for name in ('class Tokenizer:', 'def cross_entropy(logits, target):', 'def backward(self):',
                  'def adam_step(self, lr, t):', 'def next_token_probs(logits, temperature'):
         assert name in code, name
-    assert html.count('title="microgpt/') >= 10 or html.count('microgpt/model.py · ') >= 5
+    assert html.count('title="microgpt/') >= 10 or html.count('microgpt/gpt/model.py · ') >= 5
     text = ' '.join(''.join(data for data, _ in page.pieces).split())
     for number in ('ln 27 = 3.2958', 'first training step is 3.3660', 'the loss is 2.6497', 'kamon, ann, karai'):
         assert number in text, number

@@ -5,17 +5,17 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from microgpt.evolve import search as evolution_module
-from microgpt.evolve import genes
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
-from microgpt.evolve.events import GenerationSummary, Stagnation
+from microgpt.evolve import genes
+from microgpt.evolve import search as evolution_module
 from microgpt.evolve.decision import FINAL_SCORINGS
+from microgpt.evolve.events import GenerationSummary, Stagnation
+from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
 from microgpt.evolve.organism import organism_seed
 from microgpt.evolve.search import Evolution
+from microgpt.training.genome import load_genome
 from microgpt.trials.runner import run_trial
-from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
-from microgpt.genome import load_genome
 
 # Tiny organisms: the real ranges, narrowed so that each trains in milliseconds.
 TINY_SPACE = SEED_SPACE.narrowed(n_embd=(8, 12), n_layer=(1, 2), block_size=(8, 10), ff_mult=(1, 2),
@@ -221,8 +221,8 @@ def test_a_small_aesthetic_evolution_breeds_a_model_whose_samples_are_names(name
     """6 organisms x 3 generations on the names data: the evolved genome's 50 samples hold
     few 1-2 letter strings and few repeats."""
     import random
-    from microgpt.sampling import generate
-    from microgpt.training import Run
+    from microgpt.gpt.sampling import generate
+    from microgpt.training.run import Run
     evolution = Evolution(names_docs, fitness='aesthetic', population=6, generations=3, seed=7, workers=2,
                           baseline=False, out=tmp_path / 'art.json', log_dir=tmp_path, space='seed')
     best = evolution.run()
@@ -275,9 +275,9 @@ def test_cli_evolve_then_train_uses_the_evolved_genome(docs, tmp_path, monkeypat
     assert trained.exit_code == 0, trained.output
     assert 'using genome genome.json (loss fitness' in trained.stderr
     assert trained.stdout.splitlines()[-1].startswith(f"step {evolved.genome.num_steps:4d}")
-    from microgpt import checkpoint as ckpt
+    from microgpt.files import checkpoint as ckpt
     training = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT).training
-    from microgpt.genome import TRAIN_SETTINGS
+    from microgpt.training.genome import TRAIN_SETTINGS
     # the winner exactly: steps, batch size, weight decay, warmup, schedule and all
     assert {k: training[k] for k in TRAIN_SETTINGS} == evolved.genome.train()
 
@@ -293,8 +293,8 @@ def budget_evolve(docs, tmp_path, name, **kwargs):
 
 @pytest.mark.parametrize('fitness', ['loss', 'aesthetic'])
 def test_every_organism_gets_the_same_flops(docs, tmp_path, fitness):
-    from microgpt.flops import lengths_of, mean_step_flops
-    from microgpt.model import GPTConfig
+    from microgpt.compute.flops import lengths_of, mean_step_flops
+    from microgpt.gpt.model import GPTConfig
     evolution, best = budget_evolve(docs, tmp_path, 'fair', fitness=fitness)
     organisms = [r for r in read_log(evolution) if r['kind'] == 'organism']
     assert len({(r['genes']['n_embd'], r['genes']['n_layer'], r['genes']['batch_size']) for r in organisms}) > 3
@@ -334,7 +334,7 @@ def test_a_budget_that_cannot_work_is_one_line_before_any_work(docs, tmp_path, k
 
 
 def test_a_space_too_big_for_memory_is_refused(docs, tmp_path, monkeypatch):
-    from microgpt import training
+    from microgpt.training import run as training
     monkeypatch.setattr(training, 'available_memory', lambda: 50 * 2**20)
     with pytest.raises(MicrogptError, match=r"the largest organism of the budget space \([\d,]+ parameters\) "
                                             r"needs about .* GiB on each of 2 workers"):

@@ -1,4 +1,4 @@
-"""Standard weights (`microgpt export`, microgpt/export.py): a checkpoint goes out as
+"""Standard weights (`microgpt export`, microgpt/files/export.py): a checkpoint goes out as
 config.json and model.safetensors and comes back with the same samples and the same loss; the
 safetensors library reads every weight bit for bit, in float64 and float32; PyTorch computes the
 numpy engine's logits from the folder, through the PyTorch twin and through the docs' snippet;
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microgpt.checkpoint import load_checkpoint
 from microgpt.cli import main
-from microgpt.engines.numpy_engine import NumpyEngine
-from microgpt.export import CONFIG_FILE, WEIGHTS_FILE
+from microgpt.files.checkpoint import load_checkpoint
+from microgpt.files.export import CONFIG_FILE, WEIGHTS_FILE
+from microgpt.gpt.engines.numpy_engine import NumpyEngine
 
 from conftest import DOCS_PAGES, REPO
 

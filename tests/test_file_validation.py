@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from microgpt import checkpoint as ckpt
 from microgpt.cli import main
+from microgpt.files import checkpoint as ckpt
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS='1')

@@ -6,10 +6,10 @@ import pytest
 
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
-from microgpt.evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
 from microgpt.evolve.fitness import (WORST_COST, aesthetic_measure, check_fitness_kind,
                                      cost, describe_score, judge_for, sampling_seeds, score_of)
-from microgpt.training import Run, TrainConfig
+from microgpt.evolve.judge import WEIGHTS as AESTHETIC_WEIGHTS
+from microgpt.training.run import Run, TrainConfig
 
 
 def test_cost_orders_both_kinds_and_failures_last():
@@ -44,7 +44,7 @@ def test_aesthetic_measure_is_the_mean_over_seeded_batches(names_docs):
     measured = aesthetic_measure(run, train, val, seeds, batch=10)
     judge = judge_for(train)
     expected = []
-    from microgpt.sampling import generate
+    from microgpt.gpt.sampling import generate
     for seed in seeds:
         names = list(generate(run.engine, run.tokenizer, random.Random(seed), 10, temperature=0.5))
         expected.append(judge.score_batch(names)['score'])

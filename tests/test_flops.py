@@ -1,4 +1,4 @@
-"""microgpt.flops against what the Val engine really builds and computes.
+"""microgpt.compute.flops against what the Val engine really builds and computes.
 
 Two routes that do not go through the formula: the loss's graph, walked from the loss node by
 `_children` and `_op`; and floats that count their own arithmetic (a float subclass) run
@@ -14,16 +14,16 @@ from collections import Counter
 import pytest
 
 from conftest import docs_text
-import microgpt.autograd as autograd
-import microgpt.model as model
-from microgpt import flops
+import microgpt.gpt.autograd as autograd
+import microgpt.gpt.model as model
+from microgpt.compute import flops
 from microgpt.data import Tokenizer
-from microgpt.dropout import step_masks
-from microgpt.engines.val import ValEngine
 from microgpt.errors import MicrogptError
-from microgpt.model import GPT, GPTConfig, init_state_dict
-from microgpt.optim import BETA1, BETA2, EPS, AdamSettings, learning_rate_at
-from microgpt.training import Run
+from microgpt.gpt.dropout import step_masks
+from microgpt.gpt.engines.val import ValEngine
+from microgpt.gpt.model import GPT, GPTConfig, init_state_dict
+from microgpt.gpt.optim import BETA1, BETA2, EPS, AdamSettings, learning_rate_at
+from microgpt.training.run import Run
 
 # (config, batch lengths): several layers, heads, ff_mult, block sizes; one and several documents
 CASES = [

@@ -4,13 +4,13 @@ import json
 import numpy as np
 import pytest
 
-from microgpt import flops
 from microgpt.cli import main
-from microgpt.errors import MicrogptError
-from microgpt.model import GPTConfig
 from microgpt.commands import analyze
+from microgpt.compute import flops
+from microgpt.errors import MicrogptError
+from microgpt.gpt.model import GPTConfig
 from microgpt.scaling import analysis, fit, frontier, plans, sweep
-from microgpt.training import Run
+from microgpt.training.run import Run
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 LAW = fit.Law(E=1.9, A=25.0, B=80.0, alpha=0.5, beta=0.38)

@@ -4,11 +4,11 @@ import random
 
 import pytest
 
-from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
 from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
-from microgpt.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, genome_in_use,
+from microgpt.files import checkpoint as ckpt
+from microgpt.training.genome import (PRIMORDIAL, SEED_GENES, SETTINGS, TRAIN_SETTINGS, Genome, genome_in_use,
                              load_genome, save_genome, settle_train_settings)
 
 # the seed design's space: its tests below are the seed design's own
@@ -196,8 +196,8 @@ def test_flag_beats_genome_beats_default(tmp_path, monkeypatch):
 
 
 def test_primordial_genome_is_the_configs_defaults():
-    from microgpt.model import GPTConfig
-    from microgpt.training import TrainConfig
+    from microgpt.gpt.model import GPTConfig
+    from microgpt.training.run import TrainConfig
     config, train = GPTConfig(vocab_size=27), TrainConfig()
     assert PRIMORDIAL.arch() == {k: getattr(config, k) for k in PRIMORDIAL.arch()}
     assert PRIMORDIAL.train() == {k: getattr(train, k) for k in TRAIN_SETTINGS}

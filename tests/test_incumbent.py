@@ -13,8 +13,8 @@ from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
 from microgpt.evolve.fitness import aesthetic_measure, sampling_seeds
 from microgpt.evolve.incumbent import final_record, recorded_scorings, split_digest
-from microgpt.genome import Genome, load_genome, save_genome
 from microgpt.reproducibility import INCUMBENT_REUSE_TOLERANCE, arithmetic, machine
+from microgpt.training.genome import Genome, load_genome, save_genome
 from microgpt.trials.runner import Trial, run_trial
 
 REPO = Path(__file__).resolve().parent.parent

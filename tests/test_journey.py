@@ -11,15 +11,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import DOCS_PAGES, REPO
-from microgpt import checkpoint as ckpt
 from microgpt import console as console_module
 from microgpt.cli import main
 from microgpt.console import Console, Ticker
 from microgpt.evolve import genes
 from microgpt.evolve.decision import FINAL_SCORINGS, FINALISTS, decide
 from microgpt.evolve.organism import Organism
-from microgpt.genome import Genome, load_genome, save_genome
-from microgpt.sampling import NewNames
+from microgpt.files import checkpoint as ckpt
+from microgpt.gpt.sampling import NewNames
+from microgpt.training.genome import Genome, load_genome, save_genome
 
 TINY_BUDGET_SPACE = genes.BUDGET_SPACE.narrowed(n_embd=(8, 16), n_head=(1, 2), n_layer=(1, 2), block_size=(8, 10),
                                                 ff_mult=(1, 2), batch_size=(1, 8))

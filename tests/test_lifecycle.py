@@ -9,12 +9,12 @@ import sys
 import pytest
 
 from conftest import docs_text
-from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.data import sha256_of
-from microgpt.evaluation import mean_loss
-from microgpt.genome import save_genome, Genome
-from microgpt.engines import make_engine
+from microgpt.files import checkpoint as ckpt
+from microgpt.gpt.engines import make_engine
+from microgpt.training.evaluation import mean_loss
+from microgpt.training.genome import save_genome, Genome
 
 TINY = ['--n-embd', '8', '--n-head', '2', '--block-size', '8', '--engine', 'numpy']
 
@@ -149,7 +149,7 @@ def test_moving_average():
 # --- mini-batches and clipping -------------------------------------------------------------------
 
 def test_batch_size_one_is_the_default_and_batches_take_documents_in_order(names_docs):
-    from microgpt.training import Run, TrainConfig
+    from microgpt.training.run import Run, TrainConfig
     run = Run(names_docs[:50], seed=1, arch=dict(n_embd=8, n_head=2, block_size=8))
     assert TrainConfig().batch_size == 1
     first, second = run.batch(0, 3), run.batch(1, 3)

@@ -2,12 +2,12 @@ import random
 
 import pytest
 
-from microgpt.engines.base import CLIP_EPS
+from microgpt.gpt.engines.base import CLIP_EPS
 
 from microgpt.data import Tokenizer
-from microgpt.engines.val import ValEngine
-from microgpt.model import GPT, GPTConfig, init_state_dict
 from microgpt.errors import MicrogptError
+from microgpt.gpt.engines.val import ValEngine
+from microgpt.gpt.model import GPT, GPTConfig, init_state_dict
 
 
 def tiny():

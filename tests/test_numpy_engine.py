@@ -11,17 +11,17 @@ import pytest
 
 from conftest import REFERENCE
 
-from microgpt.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from microgpt.data import Tokenizer
-from microgpt.engines import make_engine
-from microgpt.engines.numpy_engine import NumpyEngine
-from microgpt.engines.val import ValEngine
 from microgpt.errors import MicrogptError
-from microgpt.evaluation import mean_loss
-from microgpt.model import GPTConfig, init_state_dict
+from microgpt.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from microgpt.gpt.engines import make_engine
+from microgpt.gpt.engines.numpy_engine import NumpyEngine
+from microgpt.gpt.engines.val import ValEngine
+from microgpt.gpt.model import GPTConfig, init_state_dict
+from microgpt.gpt.sampling import generate
 from microgpt.reproducibility import cross_machine_tolerance
-from microgpt.sampling import generate
-from microgpt.training import Run, TrainConfig
+from microgpt.training.evaluation import mean_loss
+from microgpt.training.run import Run, TrainConfig
 
 CHARS = 'abcdefg'
 
@@ -178,7 +178,7 @@ def test_optimizer_state_round_trips():
 
 def test_optimizer_state_is_the_originals_form():
     """After one step from zero: m = (1 - b1) g and v = (1 - b2) g**2."""
-    from microgpt.optim import BETA1, BETA2
+    from microgpt.gpt.optim import BETA1, BETA2
     config, state, docs = random_setup(11)
     batch = [Tokenizer(CHARS).doc_tokens(docs[3], config.block_size)]
     engine = NumpyEngine(config, state)
@@ -327,9 +327,9 @@ def test_blas_threads_default_to_one_unless_set(tmp_path):
 THREADS_PROBE = """
 import json, random, sys
 from microgpt.data import Tokenizer
-from microgpt.engines.numpy_engine import NumpyEngine
-from microgpt.model import GPTConfig, init_state_dict
-from microgpt.training import Run, TrainConfig
+from microgpt.gpt.engines.numpy_engine import NumpyEngine
+from microgpt.gpt.model import GPTConfig, init_state_dict
+from microgpt.training.run import Run, TrainConfig
 run = Run([l.strip() for l in open(sys.argv[1]) if l.strip()][:2000], seed=3)
 losses = run.train(TrainConfig(num_steps=40, learning_rate=0.01))
 # a wider model and a batch of 32: products large enough for OpenBLAS to use its threads

@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import REPO
-from microgpt import fileio, outputs
 from microgpt.cli import main
 from microgpt.errors import MicrogptError
 from microgpt.evolve import genes
-from microgpt.genome import Genome, save_genome
-from microgpt.outputs import Output, check_outputs
+from microgpt.files import fileio, outputs
+from microgpt.files.outputs import Output, check_outputs
+from microgpt.training.genome import Genome, save_genome
 from test_faults import snapshot as entries_of
 from test_journey import TINY_BUDGET_SPACE, evolve_cli
 

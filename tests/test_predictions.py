@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
-from microgpt.checkpoint import load_checkpoint
 from microgpt.cli import main
-from microgpt.engines import make_engine
+from microgpt.files.checkpoint import load_checkpoint
+from microgpt.gpt.engines import make_engine
 from microgpt.predictions import END, predict_next, surprisal, trace_sample
 
 from conftest import DOCS_PAGES, REPO

@@ -28,13 +28,14 @@ hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from microgpt import limits, training  # noqa: E402
 from microgpt.cli import main  # noqa: E402
 from microgpt.commands.evolve import evolve  # noqa: E402
 from microgpt.commands.options import Real  # noqa: E402
 from microgpt.commands.sample import sample  # noqa: E402
 from microgpt.commands.train import train  # noqa: E402
-from microgpt.genome import Genome, save_genome  # noqa: E402
+from microgpt.compute import limits
+from microgpt.training import run as training
+from microgpt.training.genome import Genome, save_genome  # noqa: E402
 
 FREE = 8 * 2 ** 30  # the memory free, pinned
 MAX_STDERR_LINES = 3

@@ -6,13 +6,13 @@ import random
 import numpy as np
 import pytest
 
-from microgpt import checkpoint as ckpt
 from microgpt.cli import main
-from microgpt.dropout import step_masks
-from microgpt.engines import make_engine
-from microgpt.evaluation import mean_loss
-from microgpt.model import GPTConfig
-from microgpt.training import Run, TrainConfig
+from microgpt.files import checkpoint as ckpt
+from microgpt.gpt.dropout import step_masks
+from microgpt.gpt.engines import make_engine
+from microgpt.gpt.model import GPTConfig
+from microgpt.training.evaluation import mean_loss
+from microgpt.training.run import Run, TrainConfig
 
 ARCH = dict(n_embd=8, n_head=2, n_layer=2, block_size=8)
 TINY = ['--n-embd', '8', '--n-head', '2', '--n-layer', '2', '--block-size', '8']

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microgpt.checkpoint import load_checkpoint
 from microgpt.cli import main
-from microgpt.engines.numpy_engine import NumpyEngine
+from microgpt.files.checkpoint import load_checkpoint
+from microgpt.gpt.engines.numpy_engine import NumpyEngine
 from microgpt.viz import package_text, playground, text_tokens
 from microgpt.viz.figures import attention_weights
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from microgpt import checkpoint as ckpt
 from microgpt.cli import main
+from microgpt.files import checkpoint as ckpt
 from test_training_options import TINY, interrupted_after
 
 SAMPLES = ['--samples', '3']

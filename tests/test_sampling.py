@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from microgpt.sampling import next_token_probs
+from microgpt.gpt.sampling import next_token_probs
 
 
 def test_probs_are_the_tempered_softmax():

@@ -1,4 +1,4 @@
-"""Each setting is declared once (microgpt/settings.py): the configs, the genome, the options of
+"""Each setting is declared once (microgpt/gpt/settings.py): the configs, the genome, the options of
 `microgpt train` and the gene spaces are derived from the declarations."""
 import json
 import shutil
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from microgpt import settings
 from microgpt.errors import MicrogptError
-from microgpt.genome import SETTINGS, Genome, check_genome
-from microgpt.model import GPTConfig
-from microgpt.settings import SettingError
-from microgpt.training import TrainConfig
+from microgpt.gpt import settings
+from microgpt.gpt.model import GPTConfig
+from microgpt.gpt.settings import SettingError
+from microgpt.training.genome import SETTINGS, Genome, check_genome
+from microgpt.training.run import TrainConfig
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'microgpt'
 
@@ -26,8 +26,8 @@ NEW_SETTING = '''    Setting('label_smoothing', float, 0.0, SHARE_TEXT, 'trainin
 SHOW_IT = '''
 import json, sys
 from microgpt.evolve.genes import BUDGET_SPACE, SEED_SPACE
-from microgpt.genome import PRIMORDIAL, save_genome
-from microgpt.training import TrainConfig
+from microgpt.training.genome import PRIMORDIAL, save_genome
+from microgpt.training.run import TrainConfig
 save_genome(sys.argv[1], PRIMORDIAL.with_settings(label_smoothing=0.1), {})
 try:
     TrainConfig(label_smoothing=1.5)
@@ -42,9 +42,9 @@ print(json.dumps({'budget': {name: r.table() for name, r in BUDGET_SPACE.ranges.
 def test_a_setting_declared_once_is_an_option_a_gene_and_a_range(tmp_path):
     copy = tmp_path / 'microgpt'
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns('__pycache__'))
-    source = (copy / 'settings.py').read_text()
+    source = (copy / 'gpt' / 'settings.py').read_text()
     end = source.index('\n)\n', source.index('TRAINING_SETTINGS = ('))
-    (copy / 'settings.py').write_text(source[:end + 1] + NEW_SETTING + source[end + 1:])
+    (copy / 'gpt' / 'settings.py').write_text(source[:end + 1] + NEW_SETTING + source[end + 1:])
     env = {'PYTHONPATH': str(tmp_path), 'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path)}
 
     def run(*args):

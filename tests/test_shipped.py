@@ -15,12 +15,12 @@ import pytest
 from conftest import DOCS_PAGES, REPLAY_CASES, REPO, docs_text
 from printed import find_printed_line, same_print
 from replays import final_standings, recorded_score, replay_organism
+from microgpt.commands import analyze
 from microgpt.data import load_docs, sha256_of, split_docs
-from microgpt.genome import Genome, load_genome
 from microgpt.reproducibility import (CROSS_MACHINE_TOLERANCE, cross_machine_tolerance, describe_arithmetic, machine,
                                       same_arithmetic)
-from microgpt.commands import analyze
 from microgpt.scaling import analysis, frontier, sweep
+from microgpt.training.genome import Genome, load_genome
 
 EXPERIMENTS = REPO / 'experiments'
 DATA = REPO / 'input.txt'
@@ -253,7 +253,7 @@ def test_one_pass_over_the_names_is_counted_from_the_runs(docs):
     [path] = FRONTIERS
     rows = sweep.read_rows(path, warn=pytest.fail)
     train, _ = sweep.sweep_split(docs, rows[0]['split_seed'])
-    from microgpt.flops import lengths_of
+    from microgpt.compute.flops import lengths_of
     assert abs(frontier.one_pass_tokens(rows) - sum(lengths_of(train, rows[0]['block_size']))) < 1
 
 
@@ -388,7 +388,7 @@ def recipe_runs():
 def replay_first_evaluation(shipped, docs):
     """A stripped checkpoint's run trained again from scratch to its first evaluation: the
     recorded evaluation, and the held-out loss replayed."""
-    from microgpt.training import first_evaluation
+    from microgpt.training.run import first_evaluation
     step, replayed = first_evaluation(shipped, docs)
     first = shipped['training']['curve'][0]
     assert step == first['step']

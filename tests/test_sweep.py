@@ -4,13 +4,13 @@ import statistics
 import pytest
 from click.testing import CliRunner
 
-from microgpt.scaling import plans, sweep
 from microgpt.cli import main
 from microgpt.commands.sweep import sweep_lines
 from microgpt.data import split_docs
 from microgpt.errors import MicrogptError
-from microgpt.evaluation import mean_loss
-from microgpt.training import ARCH_DEFAULTS, Run, TrainConfig
+from microgpt.scaling import plans, sweep
+from microgpt.training.evaluation import mean_loss
+from microgpt.training.run import ARCH_DEFAULTS, Run, TrainConfig
 
 COMMON = dict(seed=3, lr=0.01, engine='numpy')
 

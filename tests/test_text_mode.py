@@ -1,4 +1,4 @@
-"""Text mode (microgpt/textmode.py): `train --text` reads --data as one stream of characters and
+"""Text mode (microgpt/training/textmode.py): `train --text` reads --data as one stream of characters and
 trains on windows of block_size + 1 of them; the held-out share is the stream's tail; `sample
 --prompt --chars` continues a text-mode checkpoint, `eval` scores a whole text; the commands
 that read a list say in one line that they have no text mode; list mode is untouched."""
@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, docs_text
-from microgpt import checkpoint as ckpt
 from microgpt.cli import main
 from microgpt.data import (TEXT_SHA256, TextData, bundled_text_path, load_text, sha256_of, tiling_windows,
                            window_starts)
-from microgpt.engines import make_engine
-from microgpt.sampling import continue_text
-from microgpt.textmode import TextRun, TextSplit, text_loss
-from microgpt.training import TrainConfig
+from microgpt.files import checkpoint as ckpt
+from microgpt.gpt.engines import make_engine
+from microgpt.gpt.sampling import continue_text
+from microgpt.training.run import TrainConfig
+from microgpt.training.textmode import TextRun, TextSplit, text_loss
 
 TINY = ['--primordial', '--n-embd', '8', '--n-head', '2', '--block-size', '8']
 ARCH = dict(n_embd=8, n_head=2, block_size=8)  # TINY's model
@@ -175,7 +175,7 @@ def test_a_text_mode_run_resumed_prints_and_ends_as_the_whole_run(runner, text_f
 
 
 def test_a_budget_counts_windows_of_block_size(runner, text_file):
-    from microgpt.flops import steps_for_budget
+    from microgpt.compute.flops import steps_for_budget
     result = train_text(runner, text_file, '--budget', '2e6', '--samples', '0')
     assert result.exit_code == 0, result.output
     loaded = ckpt.load_checkpoint(ckpt.DEFAULT_CHECKPOINT)

@@ -8,18 +8,18 @@ import signal
 import numpy as np
 import pytest
 
-from microgpt import checkpoint as ckpt
+from microgpt.cli import main
 from microgpt.commands import train_job as jobs
 from microgpt.commands import train_plan
-from microgpt.cli import main
 from microgpt.data import held_out_split, split_docs
-from microgpt.engines import make_engine
 from microgpt.errors import MicrogptError
-from microgpt.evaluation import mean_loss
-from microgpt.model import GPTConfig, init_state_dict
-from microgpt.optim import AdamSettings, learning_rate_at
-from microgpt.sampling import novelty
-from microgpt.training import Run, TrainConfig
+from microgpt.files import checkpoint as ckpt
+from microgpt.gpt.engines import make_engine
+from microgpt.gpt.model import GPTConfig, init_state_dict
+from microgpt.gpt.optim import AdamSettings, learning_rate_at
+from microgpt.gpt.sampling import novelty
+from microgpt.training.evaluation import mean_loss
+from microgpt.training.run import Run, TrainConfig
 
 TINY = ['--n-embd', '8', '--n-head', '2', '--block-size', '8']
 ARCH = dict(n_embd=8, n_head=2, block_size=8)
@@ -344,7 +344,7 @@ def test_best_checkpoint_path():
 # --- a compute budget --------------------------------------------------------------------------
 
 def test_budget_sets_the_steps_and_says_how_long(runner, small_data):
-    from microgpt.flops import lengths_of, mean_step_flops, steps_for_budget
+    from microgpt.compute.flops import lengths_of, mean_step_flops, steps_for_budget
     docs = small_data.read_text().split()
     train_docs, _ = held_out_split(docs, 42, 0.2)
     config = GPTConfig(vocab_size=len(set(''.join(train_docs))) + 1, n_embd=8, n_head=2, block_size=8)

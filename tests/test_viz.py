@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from microgpt.autograd import Val
-from microgpt.checkpoint import load_checkpoint
 from microgpt.cli import main
-from microgpt.model import GPT
+from microgpt.errors import MicrogptError
+from microgpt.files.checkpoint import load_checkpoint
+from microgpt.gpt.autograd import Val
+from microgpt.gpt.model import GPT
 from microgpt.viz import dot as dot_module
 from microgpt.viz import graph as graph_module
+from microgpt.viz import text_tokens
 from microgpt.viz.figures import attention_weights, cosine_similarity, pca_2d
-from microgpt.errors import MicrogptError
 from microgpt.viz.graph import StageTrace, build_graph, draw_dot, reachable
 from microgpt.viz.report import recorded_curves
-from microgpt.viz import text_tokens
 
 from conftest import REPO
 

@@ -7,7 +7,7 @@ import sys
 
 from microgpt.data import load_docs, split_docs
 from microgpt.reproducibility import arithmetic, machine
-from microgpt.training import first_evaluation
+from microgpt.training.run import first_evaluation
 
 sys.path.insert(0, 'tests')  # tests/test_shipped.py's own replay of a logged scoring
 from replays import recorded_score, replay_organism  # noqa: E402

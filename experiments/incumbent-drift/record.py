@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 from microgpt.evolve.incumbent import final_record, trial_result
-from microgpt.fileio import atomic_write_json
-from microgpt.genome import Genome, load_genome
+from microgpt.files.fileio import atomic_write_json
+from microgpt.training.genome import Genome, load_genome
 from microgpt.reproducibility import arithmetic
 
 FINAL_LOG = 'experiments/evolve-aesthetic-20261203-053803-seed42.jsonl'  # Haswell, 1 thread

@@ -9,7 +9,7 @@ import sys
 from microgpt.data import load_docs, split_docs
 from microgpt.evolve.fitness import aesthetic_measure
 from microgpt.evolve.incumbent import split_digest
-from microgpt.genome import Genome
+from microgpt.training.genome import Genome
 from microgpt.reproducibility import arithmetic, machine
 from microgpt.trials.runner import Trial, run_trial
 

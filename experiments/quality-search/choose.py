@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from microgpt.data import sha256_of
-from microgpt.genome import Genome, save_genome
+from microgpt.training.genome import Genome, save_genome
 from microgpt.provenance import provenance
 
 LOG = Path('experiments/quality-search/search.jsonl')

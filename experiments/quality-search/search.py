@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from microgpt.data import held_out_split, load_docs
-from microgpt.evaluation import mean_loss
-from microgpt.engines import make_engine
-from microgpt.checkpoint import load_checkpoint
-from microgpt.training import Run, TrainConfig
+from microgpt.training.evaluation import mean_loss
+from microgpt.gpt.engines import make_engine
+from microgpt.files.checkpoint import load_checkpoint
+from microgpt.training.run import Run, TrainConfig
 
 HERE = Path(__file__).resolve().parent
 SEED, VAL_SPLIT, EVAL_EVERY = 42, 0.1, 1000

@@ -8,11 +8,11 @@ import numpy as np
 
 from ..console import decision_line, json_text
 from ..errors import MicrogptError
+from ..files.outputs import Output, check_outputs
 from ..layout import format_table
 from ..scaling import frontier as frontiers
 from ..scaling.fit import BOOTSTRAP_RESAMPLES, HUBER_DELTA, UNDETERMINED_FACTOR
 from ..scaling.frontier import passes_text
-from ..outputs import Output, check_outputs
 from .options import COUNT, POSITIVE, console
 
 
@@ -203,8 +203,8 @@ def plot_line(plot_path):
 def check_files(files, plot_path, fit, as_json, predict):
     """(evolve logs, sweep results files) among files; refused before any work when the
     options do not go together or a file is missing."""
-    from ..plots import check_plot_path
     from ..evolve.log import is_evolve_log
+    from ..plots import check_plot_path
     if (as_json or predict) and not fit:
         raise MicrogptError("--json and --predict go with --fit")
     if plot_path:
@@ -309,6 +309,6 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
     elif logs:
         raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
     else:
-        from ..training import quiet_arithmetic
+        from ..training.run import quiet_arithmetic
         with quiet_arithmetic():  # a prediction far outside the runs overflows: its numbers say so (null in --json)
             show_law(console(), results, plot_path, markdown, as_json, predict, resamples)

@@ -3,10 +3,10 @@
 import click
 
 from ..console import json_text
-from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
+from ..gpt.engines import ENGINE_HELP
 from ..speed import SAMPLES, time_engines
-from ..training import TRAIN_DEFAULTS
+from ..training.run import TRAIN_DEFAULTS
 from .options import COUNT, DEFAULT_GENOME_READ, comma_list, console, data_option, data_read, list_only
 
 
@@ -52,8 +52,8 @@ def bench(steps, engines, repeat, data, out):
       microgpt bench --engines numpy --steps 200 --repeat 3 --out bench.json
     """
     from ..data import load_dataset
-    from ..fileio import atomic_write_json
-    from ..outputs import Output, check_outputs
+    from ..files.fileio import atomic_write_json
+    from ..files.outputs import Output, check_outputs
     out_console = console()
     names = check_engines(engines)
     check_outputs([Output('--out', out, 'report')], [data_read(data), DEFAULT_GENOME_READ])

@@ -14,7 +14,7 @@ from ..evolve import events
 from ..evolve.decision import FINAL_SCORINGS
 from ..evolve.fitness import FITNESS_KINDS, describe_score
 from ..evolve.genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION, DEFAULT_SPACE, SPACES
-from ..genome import DEFAULT_GENOME
+from ..training.genome import DEFAULT_GENOME
 from .options import COUNT, POSITIVE, SectionedCommand, command_argv, console, data_option, data_read, list_only, \
     parallel_options, seed_option
 
@@ -56,7 +56,7 @@ EVOLVE_SECTIONS = (
                    "ranges with steps as a gene, one document a step, no budget.")
 @click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
               help=f"FLOPs each organism trains for (budget space; default {DEFAULT_BUDGET:.0e}: the default "
-                   "search finishes within 10 minutes on 2 cores). Counted as `microgpt.flops` counts them.")
+                   "search finishes within 10 minutes on 2 cores). Counted as `microgpt.compute.flops` counts them.")
 def evolve(fitness, population, generations, seed, workers, cluster, data, out, replace, retrain_incumbent, space,
            budget):
     """Evolve the hyperparameters ("DNA") with a genetic search and write the best genome.
@@ -81,7 +81,7 @@ def evolve(fitness, population, generations, seed, workers, cluster, data, out, 
     from ..evolve.budget import check_evolution_args
     from ..evolve.decision import beside, read_incumbent
     from ..evolve.search import DEFAULT_LOG_DIR, Evolution
-    from ..outputs import Output, check_outputs
+    from ..files.outputs import Output, check_outputs
     from ..provenance import provenance
     from ..trials.executor import default_workers
     terminal = console()

@@ -22,8 +22,8 @@ def export(checkpoint_path, folder, force):
       microgpt export microgpt.ckpt.json exported
       microgpt sample --checkpoint exported
     """
-    from ..checkpoint import load_checkpoint
-    from ..export import check_export_folder, safetensors_numpy, write_export
+    from ..files.checkpoint import load_checkpoint
+    from ..files.export import check_export_folder, safetensors_numpy, write_export
     safetensors_numpy()
     check_export_folder(folder, force)
     written = write_export(load_checkpoint(checkpoint_path), folder, force)

@@ -2,15 +2,15 @@
 the sectioned --help that shows the genome in force."""
 import click
 
-from ..checkpoint import DEFAULT_CHECKPOINT
 from ..console import Console
-from ..engines import ENGINE_HELP
 from ..errors import MicrogptError
-from ..genome import DEFAULT_GENOME
-from ..genome import SEED_GENES
-from ..settings import BY_NAME, FLAGGED, Bounds, in_order
-from ..training import DEFAULT_SEED
-from ..sampling import DEFAULT_TEMPERATURE
+from ..files.checkpoint import DEFAULT_CHECKPOINT
+from ..gpt.engines import ENGINE_HELP
+from ..gpt.sampling import DEFAULT_TEMPERATURE
+from ..gpt.settings import BY_NAME, FLAGGED, Bounds, in_order
+from ..training.genome import DEFAULT_GENOME
+from ..training.genome import SEED_GENES
+from ..training.run import DEFAULT_SEED
 from ..trials.executor import CLUSTER_ENV
 
 DATA_HELP = "One document per line. Default: ./input.txt, else the names data bundled with microgpt."
@@ -49,7 +49,7 @@ class SectionedCommand(click.Command):
         self.sections = sections
 
     def format_options(self, ctx, formatter):
-        from ..genome import SETTINGS
+        from ..training.genome import SETTINGS
         takes_genome = any(param.name in SETTINGS for param in self.get_params(ctx))
         in_force, note = genome_in_force() if takes_genome else ({}, None)
         records = {param.name: record for param in self.get_params(ctx) if (record := param.get_help_record(ctx))}
@@ -70,7 +70,7 @@ class SectionedCommand(click.Command):
 def genome_in_force():
     """({setting: value as --help shows it} of ./genome.json, or {}; a note when it cannot be used)."""
     from pathlib import Path
-    from ..genome import load_genome
+    from ..training.genome import load_genome
     if not Path(DEFAULT_GENOME).is_file():
         return {}, None
     try:
@@ -147,7 +147,7 @@ def console():
     return Console()
 
 
-# The settings' options, derived from their declarations (microgpt/settings.py). Each
+# The settings' options, derived from their declarations (microgpt/gpt/settings.py). Each
 # defaults to None, so that a genome's gene (or with --resume the checkpoint's setting)
 # applies unless the flag is given; --help still shows the built-in default.
 

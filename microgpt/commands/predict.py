@@ -2,10 +2,10 @@
 comes next? which letters surprised it? how did it pick each letter?) and the lines they print."""
 import click
 
-from ..errors import MicrogptError
 from ..console import json_text
+from ..errors import MicrogptError
+from ..gpt.sampling import DEFAULT_TEMPERATURE
 from ..predictions import END
-from ..sampling import DEFAULT_TEMPERATURE
 from .options import COUNT, POSITIVE, checkpoint_option, console, engine_option, sampling_options, text_option
 
 BAR_WIDTH = 40     # a probability of 1 is this many '#'
@@ -19,8 +19,8 @@ json_option = click.option('--json', 'as_json', is_flag=True,
 
 def loaded_engine(checkpoint_path, engine):
     """(engine over the checkpoint's weights, its tokenizer)."""
-    from ..checkpoint import load_checkpoint
-    from ..engines import make_engine
+    from ..files.checkpoint import load_checkpoint
+    from ..gpt.engines import make_engine
     loaded = load_checkpoint(checkpoint_path)
     if loaded.text_mode:
         command = click.get_current_context().info_name

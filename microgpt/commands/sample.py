@@ -5,7 +5,7 @@ from click.core import ParameterSource
 
 from ..console import Ticker, json_text, new_names_line, novelty_line, sample_line
 from ..errors import MicrogptError
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEXT_CHARS, NEW_NAME_DRAWS_PER_NAME
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEXT_CHARS, NEW_NAME_DRAWS_PER_NAME
 from ..signals import JobInterrupted, exit_status
 from .options import DATA_HELP, checkpoint_option, console, data_option, engine_option, list_only, sampling_options
 
@@ -13,7 +13,7 @@ from .options import DATA_HELP, checkpoint_option, console, data_option, engine_
 def print_samples(console, draw, num, known=None):
     """Print `num` samples of draw(count) as the original does; with `known` (documents),
     only new ones (sampling.NewNames), then a stderr line of what was rejected. Returns them."""
-    from ..sampling import NewNames
+    from ..gpt.sampling import NewNames
     names = []
     chosen = None if known is None else NewNames(draw(NEW_NAME_DRAWS_PER_NAME * num), known, num)
     try:
@@ -61,12 +61,12 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     """
     import random
     from functools import partial
-    from ..checkpoint import load_checkpoint
+    from ..compute.limits import check_horizon, describe_count, fastest_seconds
     from ..data import load_dataset
-    from ..engines import make_engine
-    from ..sampling import check_sampling_args, generate, novelty_documents
-    from ..sampling import novelty as novelty_counts
-    from ..limits import check_horizon, describe_count, fastest_seconds
+    from ..files.checkpoint import load_checkpoint
+    from ..gpt.engines import make_engine
+    from ..gpt.sampling import check_sampling_args, generate, novelty_documents
+    from ..gpt.sampling import novelty as novelty_counts
     out = console()
     check_horizon(f"sampling {describe_count(num)} names", fastest_seconds(num), "choose a smaller --num")
     loaded = load_checkpoint(checkpoint_path)
@@ -97,8 +97,8 @@ def write_continuation(out, loaded, checkpoint_path, names_given, engine_name, s
     """Print the prompt and the num_chars characters a text-mode checkpoint writes after it; one
     line instead for a list's checkpoint, or when an option for names (`names_given`) is given."""
     import random
-    from ..engines import make_engine
-    from ..sampling import check_prompt, check_sampling_args, continue_text
+    from ..gpt.engines import make_engine
+    from ..gpt.sampling import check_prompt, check_sampling_args, continue_text
     if not loaded.text_mode:
         raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
                             f"list (one document per line): sample names with --prefix and --num")
@@ -124,7 +124,7 @@ def baselines_line(baselines, training_documents, scored='the same tokens', coun
 
 def held_out_baselines_line(run, held_out):
     """train's line of the baselines on its held-out documents, counted on those it trains on."""
-    from ..baselines import baseline_losses
+    from ..training.baselines import baseline_losses
     baselines = baseline_losses(run.tokenizer, run.docs, held_out, run.config.block_size)
     return baselines_line(baselines.as_dict(), len(run.docs), scored='the held-out documents')
 
@@ -147,7 +147,7 @@ def evaluate(checkpoint_path, data, held_out, as_json):
       microgpt eval --checkpoint microgpt.ckpt.json --data heldout.txt
       microgpt eval --checkpoint run.ckpt.json --held-out
     """
-    from ..checkpoint import load_checkpoint
+    from ..files.checkpoint import load_checkpoint
     out = console()
     loaded = load_checkpoint(checkpoint_path)
     score = score_text if loaded.text_mode else score_documents
@@ -163,9 +163,9 @@ def score_documents(out, loaded, checkpoint_path, data, held_out):
     """`eval` of a list's checkpoint: (result, loss line, baselines line) of the documents of
     --data, or with held_out of those its run held out of that very file."""
     import math
-    from ..baselines import baseline_losses, checkpoint_documents
     from ..data import held_out_split, load_dataset
-    from ..evaluation import checkpoint_loss
+    from ..training.baselines import baseline_losses, checkpoint_documents
+    from ..training.evaluation import checkpoint_loss
     dataset, training = load_dataset(data, echo=out.info), loaded.training
     docs = dataset.docs
     if held_out:
@@ -197,7 +197,7 @@ def score_text(out, loaded, checkpoint_path, data, held_out):
     import math
     from dataclasses import replace
     from ..data import load_text, split_text
-    from ..textmode import text_baselines, text_loss, training_text
+    from ..training.textmode import text_baselines, text_loss, training_text
     text = whole = load_text(data, echo=out.info)
     if held_out:
         t = loaded.training

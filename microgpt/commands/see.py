@@ -4,13 +4,13 @@ from pathlib import Path
 
 import click
 
-from ..checkpoint import load_checkpoint
 from ..console import json_text
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes
-from ..outputs import Output, check_outputs
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
-from ..training import DEFAULT_SEED
+from ..files.checkpoint import load_checkpoint
+from ..files.fileio import atomic_write_bytes
+from ..files.outputs import Output, check_outputs
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE
+from ..training.run import DEFAULT_SEED
 from ..viz import DEFAULT_GRAPH_LEVEL, GRAPH_LEVELS, text_tokens
 from .options import POSITIVE, checkpoint_option, console, text_option
 

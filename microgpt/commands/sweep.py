@@ -5,7 +5,7 @@ import click
 from ..console import format_duration, worker_died_line
 from ..scaling import plans
 from ..scaling.sweep import check_budgets, run_sweep
-from ..training import TRAIN_DEFAULTS
+from ..training.run import TRAIN_DEFAULTS
 from .options import (COUNT, DEFAULT_GENOME_READ, POSITIVE, apply, command_argv, console, data_option, data_read,
                       engine_option, list_only, parallel_options, seed_option)
 
@@ -53,9 +53,9 @@ def sweep_lines(echo):
 def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=None, check_data=None):
     """Run a sweep's plan, one results row per run as it finishes. check_data(docs), when
     given, refuses a plan the data cannot run, before any run."""
+    from ..compute.limits import check_worker_processes
     from ..data import load_dataset
-    from ..outputs import Output, check_outputs
-    from ..limits import check_worker_processes
+    from ..files.outputs import Output, check_outputs
     if not cluster:
         check_worker_processes(workers)
     results = (Output('--out-dir', out_dir, 'results folder', 'folder') if resume is None
@@ -156,7 +156,7 @@ def comma_joined(values):
 @sweep.command('frontier')
 @click.option('--budgets', default=comma_joined(FRONTIER['budgets']), show_default=True,
               help="Comma-separated compute budgets: FLOPs of training (forward, backward and Adam, "
-                   "counted exactly by microgpt.flops). Each run takes the steps its budget pays for.")
+                   "counted exactly by microgpt.compute.flops). Each run takes the steps its budget pays for.")
 @click.option('--sizes', default=','.join(plans.FRONTIER_SIZES), show_default=True,
               help=f"Comma-separated model sizes of the ladder. {sizes_text(plans.FRONTIER_SIZES)}.")
 @click.option('--seeds', type=COUNT, default=FRONTIER['seeds'], show_default=True,

@@ -3,11 +3,11 @@ and the call to the work: train_plan.py settles and checks it, train_job.py does
 import click
 from click.core import ParameterSource
 
-from ..checkpoint import DEFAULT_CHECKPOINT
-from ..engines import DEFAULT_DTYPE, DTYPES
-from ..genome import DEFAULT_GENOME
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
-from ..training import DEFAULT_SEED
+from ..files.checkpoint import DEFAULT_CHECKPOINT
+from ..gpt.engines import DEFAULT_DTYPE, DTYPES
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
+from ..training.genome import DEFAULT_GENOME
+from ..training.run import DEFAULT_SEED
 from .options import (POSITIVE, TRAIN_SECTIONS, SectionedCommand, command_argv, console, data_option, engine_option,
                       gene_options, train_options)
 from .train_job import train_job
@@ -47,7 +47,7 @@ from .train_plan import TrainRequest
 @click.option('--dtype', type=click.Choice(DTYPES), default=None, show_default=DEFAULT_DTYPE,
               help="Numbers of the numpy engine: float32 is faster; float64 is the original's numbers.")
 @click.option('--budget', type=POSITIVE, default=None, metavar='FLOPS',
-              help="Train as many steps as this many floating-point operations buy (microgpt.flops: the "
+              help="Train as many steps as this many floating-point operations buy (microgpt.compute.flops: the "
                    "mean step over the training documents); prints the steps and the time they should take. "
                    "Instead of --steps.")
 @click.option('--max-time', type=POSITIVE, default=None, metavar='SECONDS',

@@ -5,14 +5,14 @@ the job ends.
 import time
 from pathlib import Path
 
-from .. import checkpoint as ckpt
 from ..console import (INFERENCE_HEADER, Ticker, budget_line, eval_line, header_lines, novelty_line, step_line)
-from ..engines import DEFAULT_DTYPE
 from ..errors import MicrogptError
-from ..sampling import DEFAULT_TEXT_CHARS, generate, novelty
+from ..files import checkpoint as ckpt
+from ..gpt.engines import DEFAULT_DTYPE
+from ..gpt.sampling import DEFAULT_TEXT_CHARS, generate, novelty
 from ..signals import JobInterrupted, StopRequests, exit_status
-from ..textmode import TextRun, text_baselines
-from ..training import Run
+from ..training.run import Run
+from ..training.textmode import TextRun, text_baselines
 from .sample import baselines_line, held_out_baselines_line, print_samples
 from .train_plan import plan_job, plan_settings, read_data
 
@@ -197,8 +197,8 @@ def best_line(best, path):
 def _restore(run, resumed, engine_name, dtype=None):
     """Put a checkpoint's weights, Adam moments and progress into a freshly set-up run (whose
     random stream is then where the original's was at the same point)."""
-    from ..engines import make_engine
-    from ..training import WeightAverage
+    from ..gpt.engines import make_engine
+    from ..training.run import WeightAverage
     if list(run.tokenizer.chars) != list(resumed.chars):
         raise MicrogptError("the data gives another vocabulary than the checkpoint's")
     run.engine = make_engine(engine_name, resumed.config, resumed.state_dict, dtype)

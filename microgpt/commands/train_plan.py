@@ -11,19 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .. import checkpoint as ckpt
+from ..compute.limits import check_horizon, describe_count, fastest_seconds
 from ..console import voice_become, voice_unformed, voice_variant
 from ..data import held_out_split, load_dataset, load_text
-from ..engines import DEFAULT_DTYPE, check_dtype
 from ..errors import MicrogptError
-from ..genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
-from ..limits import check_horizon, describe_count, fastest_seconds
-from ..model import GPTConfig
-from ..outputs import Output, check_outputs
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_temperature
-from ..settings import SettingError
-from ..textmode import TextSplit
-from ..training import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, TrainConfig, check_memory, data_bytes
+from ..files import checkpoint as ckpt
+from ..files.outputs import Output, check_outputs
+from ..gpt.engines import DEFAULT_DTYPE, check_dtype
+from ..gpt.model import GPTConfig
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, check_temperature
+from ..gpt.settings import SettingError
+from ..training.genome import PRIMORDIAL, SETTINGS, Genome, genome_in_use, settle_train_settings
+from ..training.run import ARCH_FIELDS, DEFAULT_SEED, TRAIN_DEFAULTS, TrainConfig, check_memory, data_bytes
+from ..training.textmode import TextSplit
 from .options import DEFAULT_GENOME_READ, SETTING_FLAGS, data_read
 
 
@@ -45,7 +45,7 @@ class TrainRequest:
     max_time: Optional[float] = None  # seconds
     budget: Optional[float] = None  # FLOPs: sets the number of steps
     new_samples: bool = False  # sample only names not in the data, none twice
-    text: bool = False  # text mode: the data is one stream of characters (microgpt/textmode.py)
+    text: bool = False  # text mode: the data is one stream of characters (microgpt/training/textmode.py)
     command: Optional[list] = None  # the arguments after `microgpt`
 
 
@@ -274,9 +274,9 @@ def _split(arch, batch_size, val_split, job):
 
 
 def _budget_steps(genome, budget, plan, job):
-    """(steps, the mean step's FLOPs) a FLOPs budget buys (microgpt.flops: the mean step over
+    """(steps, the mean step's FLOPs) a FLOPs budget buys (microgpt.compute.flops: the mean step over
     the training documents)."""
-    from ..flops import lengths_of, mean_step_flops, steps_for_budget
+    from ..compute.flops import lengths_of, mean_step_flops, steps_for_budget
     config = genome.model_config(vocab_size=vocabulary_size(job, plan, training_only=True))
     lengths = lengths_of(plan.train_docs, config)
     steps = steps_for_budget(config, genome.batch_size, budget, lengths, genome.dropout)
@@ -322,7 +322,7 @@ def _check_time(request, job, plan):
     """The steps still to train, refused when even the fastest engine would take longer than
     microgpt's horizon (limits.py). A run bounded by --max-time stops by itself, unless its
     steps come from a --budget: a budget asks for its FLOPs whatever the time."""
-    from ..flops import lengths_of, mean_step_flops
+    from ..compute.flops import lengths_of, mean_step_flops
     if request.max_time is not None and request.budget is None:
         return
     cfg = plan.train

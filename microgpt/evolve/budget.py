@@ -3,13 +3,13 @@ budget the steps it buys each organism (the smallest at least one, the largest n
 allowed) and whether the largest fits in memory on every worker."""
 import math
 
-from ..errors import MicrogptError, require_positive
-from ..flops import lengths_of, mean_step_flops, steps_for_budget
-from ..limits import (CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count,
-                      fastest_seconds, gib)
-from ..model import GPTConfig
-from ..trials.executor import default_workers
 from . import genes
+from ..compute.flops import lengths_of, mean_step_flops, steps_for_budget
+from ..compute.limits import (
+    CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count, fastest_seconds, gib)
+from ..errors import MicrogptError, require_positive
+from ..gpt.model import GPTConfig
+from ..trials.executor import default_workers
 from .decision import FINAL_SCORINGS, FINALISTS
 from .fitness import check_fitness_kind
 
@@ -40,7 +40,7 @@ def check_evolution_args(fitness, population, generations, workers=None, space=N
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):
     """The population fits in memory, and its trainings (each at least a step, under a budget at
     least half of it) take less than microgpt's horizon at the fastest any engine goes (limits.py)."""
-    from ..training import memory_short_of
+    from ..training.run import memory_short_of
     if not cluster:
         check_worker_processes(workers)
     short = memory_short_of(population * BYTES_PER_ORGANISM)
@@ -119,7 +119,7 @@ class StepCosts:
 def check_memory(space, engine_name, vocab_size, workers):
     """The largest organism of `space` fits in memory on each of `workers` workers at once (as
     `microgpt train` checks it)."""
-    from ..training import memory_shortfall
+    from ..training.run import memory_shortfall
     _, largest = space.extremes()
     shortfall = memory_shortfall(largest.arch(), engine_name, vocab_size, copies=workers)
     if shortfall is not None:

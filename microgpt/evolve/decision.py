@@ -7,7 +7,7 @@ genome file's record (evolve.incumbent); the primordial genome, about a second's
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..genome import PRIMORDIAL, load_genome
+from ..training.genome import PRIMORDIAL, load_genome
 from .fitness import HIGHER_IS_BETTER
 from .organism import Organism, organism_seed
 

@@ -74,7 +74,7 @@ def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH,
                       temperature=AESTHETIC_TEMPERATURE):
     """Judge a trained run's names, a batch of `batch` per seed: the mean batch score ('score'),
     its spread over the batches, the mean components, and samples."""
-    from ..sampling import generate
+    from ..gpt.sampling import generate
     from .judge import COMPONENTS
     judge = judge_for(train_docs)
     engine, reports, names = run.inference_engine(), [], []

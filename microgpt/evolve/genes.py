@@ -1,5 +1,5 @@
 """What evolution searches: the genes, their ranges in each space, and the operators that stay
-inside them. Each setting declares its range per space in microgpt/settings.py. The `budget`
+inside them. Each setting declares its range per space in microgpt/gpt/settings.py. The `budget`
 space (the default) searches a wide genome whose steps follow from a FLOPs budget; the `seed`
 space keeps the seed design's narrow ranges with steps as a gene. A genome drawn or bred here
 is always valid: mutation and crossover repair their children instead of handing back an
@@ -9,8 +9,8 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import MicrogptError
-from ..genome import PRIMORDIAL, Genome, check_genome
-from ..settings import in_order
+from ..gpt.settings import in_order
+from ..training.genome import PRIMORDIAL, Genome, check_genome
 
 LR_SIGNIFICANT_DIGITS = 4  # keeps genome.json readable; finer steps do not matter
 MUTATION_SCALE = 0.25  # a mutation's standard deviation, as a share of the gene's range (or log range)

@@ -7,8 +7,8 @@ import hashlib
 import math
 
 from ..data import VAL_FRACTION
-from ..genome import Genome
 from ..reproducibility import arithmetic, describe_arithmetic, machine, reuse_across_arithmetics, same_arithmetic
+from ..training.genome import Genome
 from .organism import components_of, spread_of
 
 

@@ -4,7 +4,7 @@ An organism is known by where it was born, "generation.index"; its birth record 
 (random, immigrant, or child of which parents with which genes mutated), its later records are
 re-scorings. Logs written before births were recorded have no 'parents': no ancestry.
 """
-from ..genome import Genome
+from ..training.genome import Genome
 from .fitness import cost
 
 

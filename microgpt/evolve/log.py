@@ -3,7 +3,7 @@ lineage (evolve.lineage) and `microgpt analyze`. Its records, in order: 'run' (t
 'plan', an 'organism' for each scoring, a 'generation' after each generation, 'stagnation' when
 it stalls, then the final's 'confirmation' and 'baseline's, the 'decision' and the 'result'.
 
-As a log is loaded, each record is checked field by field (microgpt/fields.py) as its readers
+As a log is loaded, each record is checked field by field (microgpt/files/fields.py) as its readers
 take it: a hand-edited log is one line naming the file, the line and the field. Fields nothing
 reads back are left as they are; those older logs lack may be missing (readers have defaults).
 """
@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..fields import check_fields, is_count, is_number, is_whole, or_null
-from ..fileio import append_json_line, finite_or_null
-from ..genome import SETTINGS, Genome, check_genome
+from ..files.fields import check_fields, is_count, is_number, is_whole, or_null
+from ..files.fileio import append_json_line, finite_or_null
+from ..training.genome import SETTINGS, Genome, check_genome
 from .fitness import FITNESS_KINDS
 
 BIRTHS = ('random', 'immigrant', 'child')

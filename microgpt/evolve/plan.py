@@ -73,22 +73,22 @@ class Progress:
     def _measure(self, genome):
         key = _step_key(genome)
         if key not in self._per_step:
-            from ..training import Run
+            from ..training.run import Run
             run = Run(self.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
             self._per_step[key] = run.seconds_per_step(genome.train_config(), steps=self.TIMED_STEPS)
 
     def _time_evaluation(self, genome):
         """Seconds of measuring one trained organism: its held-out loss and, aesthetic, its
         samples (an untrained model's run longer: an upper bound)."""
-        from ..training import Run
+        from ..training.run import Run
         from ..trials.runner import validation_loss
         run = Run(self.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
         t0 = time.perf_counter()
         validation_loss(run.engine, run.tokenizer, self.val_docs)
         seconds = time.perf_counter() - t0
         if self.fitness == 'aesthetic':
+            from ..gpt.sampling import generate
             from .fitness import AESTHETIC_BATCH, AESTHETIC_SEEDS
-            from ..sampling import generate
             t0 = time.perf_counter()
             list(generate(run.engine, run.tokenizer, random.Random(0), 5))
             seconds += (time.perf_counter() - t0) / 5 * AESTHETIC_BATCH * AESTHETIC_SEEDS

@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import genes
 from ..data import Tokenizer, split_docs
 from ..errors import MicrogptError
-from ..genome import save_genome
+from ..training.genome import save_genome
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import Trial, run_trial
-from . import genes
 from .budget import StepCosts, check_evolution_args, check_memory, space_of, uncropped
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
                        final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)

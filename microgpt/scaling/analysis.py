@@ -5,8 +5,8 @@ import statistics
 from dataclasses import dataclass
 
 from ..errors import MicrogptError
-from ..trials.runner import TRAIN_LOSS_WINDOW
 from ..layout import format_duration, format_table
+from ..trials.runner import TRAIN_LOSS_WINDOW
 from .sweep import X_FIELD, read_rows, run_key, sweep_key
 
 # The typical spread between seeds of a run of one-document steps, by run length: (shortest,

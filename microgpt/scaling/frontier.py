@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import MicrogptError
 from . import fit
+from ..errors import MicrogptError
 from .plans import tuned_lrs
 from .sweep import sweep_key
 

@@ -1,7 +1,7 @@
 """The plans of the scaling sweeps: named model sizes and the runs each sweep trains (apart from
 the sweep's machinery, so that the CLI shows these defaults without importing it)."""
 from ..errors import MicrogptError, require_positive
-from ..training import ARCH_DEFAULTS
+from ..training.run import ARCH_DEFAULTS
 
 # Named model sizes for the params sweep. Heads grow with the width so every head stays
 # 4 wide; medium is the `microgpt train` default model.
@@ -40,7 +40,7 @@ def run_spec(sweep, size, steps, seed, lr, engine):
 def check_sweep_time(runs, steps, flops=0, fix=''):
     """Refuse a sweep of `runs` runs, `steps` steps and `flops` FLOPs in all beyond microgpt's
     horizon even at the fastest any engine goes on this machine's cores (limits.py)."""
-    from ..limits import check_horizon, describe_count, fastest_seconds
+    from ..compute.limits import check_horizon, describe_count, fastest_seconds
     from ..trials.executor import default_workers
     check_horizon(f"a sweep of {describe_count(runs)} runs ("
                   + (f"{describe_count(flops)} FLOPs" if flops else f"{describe_count(steps)} steps") + " in all)",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ..data import held_out_split
 from ..errors import MicrogptError
-from ..fields import check_fields, is_count, is_number, is_whole, or_null
-from ..fileio import append_json_line
-from ..genome import Genome
+from ..files.fields import check_fields, is_count, is_number, is_whole, or_null
+from ..files.fileio import append_json_line
+from ..training.genome import Genome
+from ..training.run import ARCH_FIELDS
 from ..trials.executor import Task, make_executor, run_tasks, stop
-from ..training import ARCH_FIELDS
 from ..trials.runner import Trial, run_trial
 
 # What defines a run: a results row with the same values is the same run.
@@ -332,9 +332,9 @@ def check_budgets(plan, docs, split_seed):
     """Every run of the plan buys at least one step: the steps a budget buys follow from the
     mean cost of a step over the training documents, so every seed's run takes the same."""
     train_docs = sweep_split(docs, split_seed)[0]
+    from ..compute.flops import lengths_of, steps_for_budget
     from ..data import Tokenizer
-    from ..flops import lengths_of, steps_for_budget
-    from ..model import GPTConfig
+    from ..gpt.model import GPTConfig
     tokenizer = Tokenizer.from_docs(train_docs)
     lengths = {}
     for spec in plan:

@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import MicrogptError
-from ..genome import Genome
 from ..reproducibility import arithmetic, machine
+from ..training.genome import Genome
 
 TRAIN_LOSS_WINDOW = 100  # the recorded training loss is the mean of the last steps'
 
@@ -52,7 +52,7 @@ def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
                 record['measured'] = measure(run, train_docs, val_docs, **(measure_options or {}))
             record['eval_seconds'] = time.perf_counter() - t1
     except Exception as e:  # noqa: BLE001 - a failing trial is data, not a crash
-        from ..training import Diverged
+        from ..training.run import Diverged
         record['error'] = f"{type(e).__name__}: {e}"
         record['diverged'] = isinstance(e, (Diverged, FloatingPointError))
     record.setdefault('seconds', time.perf_counter() - t0)
@@ -63,14 +63,14 @@ def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
 
 
 def _train(trial, train_docs, record):
-    from ..flops import lengths_of
-    from ..training import Run
+    from ..compute.flops import lengths_of
+    from ..training.run import Run
     genome = trial.genome
     run = Run(train_docs, seed=trial.seed, arch=genome.arch(), engine_name=trial.engine)
     record['num_params'] = run.config.num_params()
     lengths = lengths_of(run.docs, run.config, run.tokenizer)
     if trial.budget is not None:
-        from ..flops import steps_for_budget
+        from ..compute.flops import steps_for_budget
         steps = steps_for_budget(run.config, genome.batch_size, trial.budget, lengths, genome.dropout)
         genome = genome.with_settings(num_steps=steps)
         record['flops'] = walked_flops(run.config, genome.batch_size, steps, lengths, genome.dropout)
@@ -102,7 +102,7 @@ def _walked(lengths, batch_size, num_steps):
 def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
     """The FLOPs of these very batches, not of an average one: each step's fixed part and each
     walked document's own cost."""
-    from ..flops import batch_fixed_flops, document_flops
+    from ..compute.flops import batch_fixed_flops, document_flops
     walked = _walked(lengths, batch_size, num_steps)
     return num_steps * batch_fixed_flops(config).total + sum(num * document_flops(config, n, dropout).total
                                                               for n, num in walked.items())
@@ -110,7 +110,7 @@ def walked_flops(config, batch_size, num_steps, lengths, dropout=0.0):
 
 def validation_loss(engine, tokenizer, val_docs):
     """Mean per-token loss on the validation documents this vocabulary can encode."""
-    from ..evaluation import mean_loss
+    from ..training.evaluation import mean_loss
     docs = [doc for doc in val_docs if not tokenizer.unknown_chars(doc)]
     if not docs:
         raise MicrogptError("no validation document uses only characters seen in training")

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import MicrogptError
-from ..fileio import atomic_write_bytes
+from ..files.fileio import atomic_write_bytes
 
 DOT_SUFFIXES = ('.dot', '.gv')
 RENDERED_SUFFIXES = ('.svg', '.png')

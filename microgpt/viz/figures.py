@@ -4,9 +4,9 @@ only the drawing needs matplotlib (the `plot` extra), imported when a figure is 
 """
 import numpy as np
 
-from ..engines.numpy_engine import Activations, NumpyEngine
-from ..plots import figure_class
 from . import text_tokens, token_labels
+from ..gpt.engines.numpy_engine import Activations, NumpyEngine
+from ..plots import figure_class
 
 
 def attention_weights(checkpoint, tokens):

@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
-from ..autograd import Val
 from ..errors import MicrogptError
-from ..model import GPT
+from ..gpt.autograd import Val
+from ..gpt.model import GPT
 from .dot import attributes, dot_program, render
 
 COARSER = {'atoms': 'ops', 'ops': 'blocks'}

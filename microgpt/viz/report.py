@@ -10,14 +10,14 @@ import random
 import re
 from pathlib import Path
 
-from ..data import load_dataset
-from ..engines.numpy_engine import NumpyEngine
-from ..errors import MicrogptError
-from ..model import init_state_dict
-from ..plots import PLOT_INSTALL, figure_bytes, moving_average
-from ..sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
-from ..training import DEFAULT_SEED
 from . import dot, package_text, text_tokens
+from ..data import load_dataset
+from ..errors import MicrogptError
+from ..gpt.engines.numpy_engine import NumpyEngine
+from ..gpt.model import init_state_dict
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, generate, novelty_documents
+from ..plots import PLOT_INSTALL, figure_bytes, moving_average
+from ..training.run import DEFAULT_SEED
 from .figures import attention_figure, embeddings_figure
 from .graph import build_graph, summary, to_dot
 from .playground import PLAYGROUND_PARAM_LIMIT, fits_playground, playground_section
@@ -169,7 +169,7 @@ def report_baselines(checkpoint, dataset):
     """(Baselines, which documents they were scored on, how many, how many counted on) that the
     loss is read against: counted on the run's training documents, scored on those it held out,
     else on those it trained on. None when its training documents are not at hand."""
-    from ..baselines import baseline_losses, checkpoint_documents
+    from ..training.baselines import baseline_losses, checkpoint_documents
     split = checkpoint_documents(checkpoint, dataset)
     if split is None:
         return None

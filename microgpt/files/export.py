@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
+from ..gpt.model import GPTConfig, layers_held
 from .fileio import check_output_dir, interrupts_deferred, read_json, unwritable
-from .model import GPTConfig, layers_held
 
 FORMAT = 'microgpt-export'
 VERSION = 1
@@ -31,7 +31,7 @@ class Exported:
     chars: list
     dtype: str
     weights: dict
-    data_mode: str = None  # 'text' for a model trained in text mode (microgpt/textmode.py); else None
+    data_mode: str = None  # 'text' for a model trained in text mode (microgpt/training/textmode.py); else None
 
 
 def safetensors_numpy():

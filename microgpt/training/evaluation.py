@@ -1,5 +1,5 @@
 """Batched evaluation: a model's mean per-token loss over many documents at once."""
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 DEFAULT_BATCH_SIZE = 256
 
@@ -24,7 +24,7 @@ def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=No
     at a time sorted by length (attention pads a batch to its longest), on the float64 numpy
     engine (any other engine's weights are copied onto it); on_batch(sequences done)."""
     import numpy as np  # here, not at the top: importing this module stays cheap
-    from .engines.numpy_engine import NumpyEngine
+    from ..gpt.engines.numpy_engine import NumpyEngine
     if not (isinstance(engine, NumpyEngine) and engine.dtype == np.float64):
         engine = NumpyEngine(engine.config, engine.state_dict())
     sequences = sorted(sequences, key=len)
@@ -46,7 +46,7 @@ def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=No
 def checkpoint_loss(checkpoint, docs, data_path, on_batch=None):
     """(mean loss, tokens scored) of a checkpoint on docs (read from data_path), batched on the
     numpy engine; a character the model does not know is an error naming it."""
-    from .engines import make_engine
+    from ..gpt.engines import make_engine
     tokenizer = checkpoint.tokenizer
     for doc in docs:
         unknown = tokenizer.unknown_chars(doc)

@@ -1,7 +1,7 @@
 """Sampling names from a trained model, one `choices` draw per token."""
 import math
 
-from .errors import MicrogptError, require_positive
+from ..errors import MicrogptError, require_positive
 
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_NUM_SAMPLES = 20
@@ -156,7 +156,7 @@ class NewNames:
 def novelty_documents(checkpoint, dataset):
     """(training documents, held-out documents or None) samples are told apart by: the
     checkpoint's split when it trained on this data with a held-out share, else all of it."""
-    from .data import held_out_split
+    from ..data import held_out_split
     t = checkpoint.training
     if t.get('val_split') and t.get('data_sha256') == dataset.sha256:
         return held_out_split(dataset.docs, t['seed'], t['val_split'])

@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 
 def check_output_path(path, what='output file', append=False):

@@ -1,6 +1,6 @@
 """One training run, set up in the original's random order: shuffle, init, train, sample.
 
-The settings of `TrainConfig` and `GPTConfig` are declared in microgpt/settings.py; their
+The settings of `TrainConfig` and `GPTConfig` are declared in microgpt/gpt/settings.py; their
 defaults are the original microgpt.py's: the primordial genome, every command's defaults.
 """
 import math
@@ -9,14 +9,14 @@ import statistics
 import time
 from dataclasses import asdict, fields
 
-from .data import Tokenizer
-from .engines import make_engine
-from .errors import MicrogptError
-from .limits import available_memory, describe_count, gib
-from .model import GPTConfig, init_state_dict
-from .optim import AdamSettings, learning_rate_at
-from .sampling import DEFAULT_NUM_SAMPLES, generate
-from .settings import DEFAULT_BATCH_ORDER, MODEL_SETTINGS, TRAINING_SETTINGS, SettingError, configured
+from ..compute.limits import available_memory, describe_count, gib
+from ..data import Tokenizer
+from ..errors import MicrogptError
+from ..gpt.engines import make_engine
+from ..gpt.model import GPTConfig, init_state_dict
+from ..gpt.optim import AdamSettings, learning_rate_at
+from ..gpt.sampling import DEFAULT_NUM_SAMPLES, generate
+from ..gpt.settings import DEFAULT_BATCH_ORDER, MODEL_SETTINGS, TRAINING_SETTINGS, SettingError, configured
 
 DEFAULT_SEED = 42
 ARCH_FIELDS = tuple(s.name for s in MODEL_SETTINGS if s.gene)
@@ -25,13 +25,13 @@ ARCH_DEFAULTS = {s.name: s.default for s in MODEL_SETTINGS if s.gene}
 
 @configured(TRAINING_SETTINGS)
 class TrainConfig:
-    """How to train: the settings declared in microgpt/settings.py, each checked there. Every
+    """How to train: the settings declared in microgpt/gpt/settings.py, each checked there. Every
     default is the original's: Adam (betas 0.85, 0.99, no weight decay), the learning rate
     decayed linearly to 0 without warmup, one document a step walking the shuffled list, no
     gradient clip, every document trained on, no evaluation.
 
     dropout drops that share of the attention weights and of both residual branches' outputs
-    in training (microgpt/dropout.py); ema keeps an exponential moving average of the weights
+    in training (microgpt/gpt/dropout.py); ema keeps an exponential moving average of the weights
     with that decay (WeightAverage), which evaluation and sampling then use.
 
     val_split holds out that share of the documents (data.held_out_split); eval_every
@@ -68,7 +68,7 @@ TRAIN_DEFAULTS = TrainConfig()
 # parameter plus the graph a step builds over the parameters.
 BYTES_PER_PARAM = {'numpy': 120, 'val': 1200}
 # Rough bytes of a Val atom of the graph a step builds (the object, its children and local
-# gradients): one atom for about each forward FLOP (microgpt.flops).
+# gradients): one atom for about each forward FLOP (microgpt.compute.flops).
 BYTES_PER_VAL_ATOM = 250
 # Rough bytes a document holds in memory beyond its characters (a str object and its place
 # in the list).
@@ -90,7 +90,7 @@ def activation_bytes(config, engine_name, batch_size):
         per_layer = 8 * c + 2 * config.n_head * positions + 2 * config.ff_mult * c
         floats = 2 * (config.n_layer * per_layer + 3 * config.vocab_size)
         return 8 * floats * positions * batch_size
-    from .flops import document_flops
+    from ..compute.flops import document_flops
     return BYTES_PER_VAL_ATOM * batch_size * document_flops(config, config.block_size).forward
 
 
@@ -187,7 +187,7 @@ class WeightAverage:
 
     def state_dict(self, config):
         """{name: rows} of plain floats."""
-        from .engines.numpy_engine import flat_views
+        from ..gpt.engines.numpy_engine import flat_views
         return {name: view.tolist() for name, view in flat_views(self.weights, config)[0].items()}
 
     @classmethod
@@ -257,7 +257,7 @@ class Run:
         """The step's dropout masks (dropout.step_masks) over this batch, or None when p is 0."""
         if not p:
             return None
-        from .dropout import step_masks
+        from ..gpt.dropout import step_masks
         return step_masks(p, self.seed, step, [len(tokens) - 1 for tokens in batch], self.config)
 
     def inference_state_dict(self):
@@ -383,7 +383,7 @@ class Run:
 def first_evaluation(recorded, docs):
     """A run recorded in a checkpoint (its 'config' and 'training'), trained again from scratch
     on `docs` to its first held-out evaluation: (the step, the held-out loss there)."""
-    from .data import held_out_split
+    from ..data import held_out_split
     t, config = recorded['training'], recorded['config']
     train, held_out = held_out_split(docs, t['seed'], t['val_split'])
     run = Run(train, seed=t['seed'], arch={k: config[k] for k in ARCH_FIELDS}, held_out=held_out, dtype=t['dtype'])

@@ -4,7 +4,7 @@ against before any work, so that no plan runs until it is killed. Memory is what
 fastest any engine could go (generously: FASTEST_STEP_SECONDS a step, FASTEST_FLOPS_PER_SECOND; the numpy
 engine's best here is about 200 microseconds and 3e10 FLOPs a second) it would take longer than a year.
 """
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 HORIZON_SECONDS = 365 * 24 * 3600
 FASTEST_STEP_SECONDS = 1e-5

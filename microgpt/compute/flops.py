@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from fractions import Fraction
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 KINDS = ('add', 'mul', 'div', 'pow', 'exp', 'log', 'neg', 'cmp')
 PHASES = ('forward', 'backward', 'optimizer')

@@ -1,7 +1,7 @@
 """A genome: every setting `microgpt train` needs to make one model, and the genome.json file.
 
 A genome is the model's settings and the trainer's composed, flat, under their own names:
-those declared in microgpt/settings.py for GPTConfig (less vocab_size, which the data
+those declared in microgpt/gpt/settings.py for GPTConfig (less vocab_size, which the data
 decides) and TrainConfig (less what only watches a run: val_split, eval_every, early_stop). `microgpt train` reads genome.json (a flag beats a gene), `microgpt
 evolve` writes it; both read and write it here, below either of them.
 
@@ -14,14 +14,14 @@ without one load as before.
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from .console import describe_genes, describe_settings
-from .errors import MicrogptError
-from .fields import check_fields, is_number, is_whole, or_null
-from .fileio import atomic_write_json, read_json
+from ..console import describe_genes, describe_settings
+from ..errors import MicrogptError
+from ..files.fields import check_fields, is_number, is_whole, or_null
+from ..files.fileio import atomic_write_json, read_json
+from ..gpt.model import GPTConfig
+from ..gpt.settings import GENOME_SETTINGS, SettingError, configured
 from .genome_record import check_record
-from .model import GPTConfig
-from .settings import GENOME_SETTINGS, SettingError, configured
-from .training import ARCH_FIELDS, TrainConfig
+from .run import ARCH_FIELDS, TrainConfig
 
 FORMAT = 'microgpt-genome'
 VERSION = 2

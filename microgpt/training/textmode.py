@@ -4,10 +4,10 @@ is the whole file's, so the held-out tail has no character the model lacks.
 """
 from dataclasses import dataclass
 
-from .data import Tokenizer, split_text, tiling_windows, window_starts
-from .errors import MicrogptError
-from .sampling import DEFAULT_TEXT_CHARS, continue_text
-from .training import DEFAULT_SEED, Run
+from ..data import Tokenizer, split_text, tiling_windows, window_starts
+from ..errors import MicrogptError
+from ..gpt.sampling import DEFAULT_TEXT_CHARS, continue_text
+from .run import DEFAULT_SEED, Run
 
 
 @dataclass
@@ -58,7 +58,7 @@ class TextRun(Run):
 
     def evaluate(self):
         """The mean per-character loss of the held-out tail, with the weights inference uses."""
-        from .engines import make_engine
+        from ..gpt.engines import make_engine
         from .evaluation import sequences_loss
         engine = self.engine if self.average is None else make_engine('numpy', self.config,
                                                                        self.inference_state_dict())
@@ -82,7 +82,7 @@ def text_baselines(chars, train_text, scored_text):
 def training_text(checkpoint, text_data):
     """The part of its text a text-mode checkpoint's run trained on, where it is at hand
     (Checkpoint.trained_data), else None."""
-    from .data import load_text
+    from ..data import load_text
     text_data = checkpoint.trained_data(text_data, load_text)
     if text_data is None:
         return None
@@ -92,7 +92,7 @@ def training_text(checkpoint, text_data):
 def text_loss(checkpoint, text_data):
     """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text: the
     text cut into windows that score each character after the first once, batched on numpy."""
-    from .engines import make_engine
+    from ..gpt.engines import make_engine
     from .evaluation import sequences_loss
     tokenizer = checkpoint.tokenizer
     unknown = tokenizer.unknown_chars(text_data.text)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 from .optim import BETA1, BETA2, DEFAULT_SCHEDULE, ORIGINAL_ADAM, SCHEDULES
 
 BATCH_ORDERS = {

@@ -24,7 +24,7 @@ microgpt.py's floating-point operations in its order, so its weights are the ori
 for bit; the printed numbers are the same on every engine. The numpy engine can also run in
 float32 (dtype), faster and no longer the original's numbers.
 """
-from ..errors import MicrogptError
+from ...errors import MicrogptError
 
 ENGINE_HELP = {
     'val': "scalar Val autograd: every atom visible, the original's bits exactly",

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def pair_counts(vocab_size, sequences):
 def checkpoint_documents(checkpoint, dataset):
     """(documents trained on, documents held out: [] when none were) of a checkpoint's run, split
     as it split them, where they are at hand (Checkpoint.trained_data), else None."""
-    from .data import held_out_split, load_dataset
+    from ..data import held_out_split, load_dataset
     dataset = checkpoint.trained_data(dataset, load_dataset)
     if dataset is None:
         return None

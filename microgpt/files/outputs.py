@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import MicrogptError
+from ..errors import MicrogptError
 from .fileio import check_writable
 
 

@@ -7,7 +7,7 @@ import gc
 import math
 from contextlib import contextmanager
 
-from ..errors import MicrogptError
+from ...errors import MicrogptError
 from ..model import GPT
 from .base import Engine, clip_coef
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from .data import Tokenizer
-from .engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
-from .errors import MicrogptError
+from ..data import Tokenizer
+from ..errors import MicrogptError
+from ..gpt.engines import DEFAULT_DTYPE, DTYPES, ENGINE_HELP
+from ..gpt.model import GPTConfig, layers_held
+from ..gpt.sampling import temperature_problem
+from ..gpt.settings import MODEL_SETTINGS, TRAINING_SETTINGS, SettingError
 from .fields import check_fields, is_count, is_digest, is_number, is_whole, or_null
 from .fileio import atomic_write_json, read_json
-from .model import GPTConfig, layers_held
-from .sampling import temperature_problem
-from .settings import MODEL_SETTINGS, TRAINING_SETTINGS, SettingError
 
 FORMAT = 'microgpt-checkpoint'
 VERSION = 2
@@ -41,7 +41,7 @@ class Checkpoint:
 
     @property
     def text_mode(self):
-        """Whether the run trained on one stream of text (microgpt/textmode.py), not a list."""
+        """Whether the run trained on one stream of text (microgpt/training/textmode.py), not a list."""
         return self.training.get('data_mode') == TEXT_MODE
 
     @property

@@ -14,7 +14,7 @@ RMSNORM_EPS = 1e-5
 
 @configured(MODEL_SETTINGS)
 class GPTConfig:
-    """The model's sizes, each declared once in microgpt/settings.py (its default, the
+    """The model's sizes, each declared once in microgpt/gpt/settings.py (its default, the
     original microgpt.py's: 4,192 parameters on the names, and what makes it valid). n_embd
     must be a multiple of n_head.
 
@@ -116,7 +116,7 @@ class GPT:
     def forward(self, token_id, pos_id, cache, trace=None, dropout=None):
         """Logits (list of Val) for the next token; appends this position's k, v to cache.
 
-        `dropout`, when training drops (see microgpt/dropout.py), is this document's masks
+        `dropout`, when training drops (see microgpt/gpt/dropout.py), is this document's masks
         (StepMasks.document): each kept value times 1 / (1 - p), each dropped one times 0.
 
         `trace(where, **stages)`, when given, is shown each named stage's outputs as they are

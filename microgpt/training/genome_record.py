@@ -11,8 +11,8 @@ checked field by field as a genome file is read: a hand-edited one is one line n
 """
 import math
 
-from .fields import check_fields, is_digest, is_number, is_seeds, is_whole, or_null
-from .reproducibility import ARITHMETIC_FIELDS
+from ..files.fields import check_fields, is_digest, is_number, is_seeds, is_whole, or_null
+from ..reproducibility import ARITHMETIC_FIELDS
 
 # evolve.fitness.FITNESS_KINDS, which a genome file (below evolve) cannot import
 RECORD_FITNESSES = ('loss', 'aesthetic')

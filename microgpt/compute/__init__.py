@@ -1,0 +1,1 @@
+"""What a run costs and what the machine has: FLOPs, memory and time."""

@@ -67,11 +67,11 @@ def test_with_one_seed_the_tolerance_is_the_typical_seed_spread_of_runs_that_lon
     assert [cells[-3:] for cells in body] == [['-', '-', '-'], ['-0.5000', '+0.2500', '±0.0060'],
                                               ['-0.0023 (noise)', '+0.0011 (noise)', '±0.0060'],
                                               ['-0.1000', '+0.0500', '±0.0060']]
-    assert analysis.tolerance_of(single, steps=3000) == (
+    assert analysis.tolerance_of(single, None, 3000) == (
         0.006, "the typical spread of 4 seeds at 3,000 steps in the shipped sweeps, this sweep having one seed, "
                "the larger of it and the cross-machine drift at 3,000 steps")
-    assert analysis.tolerance_of(single, steps=21000)[0] == 0.02  # the drift of long runs is larger
-    assert analysis.tolerance_of(single, steps=500)[0] is None  # shorter than any measured spread
+    assert analysis.tolerance_of(single, None, 21000)[0] == 0.02  # the drift of long runs is larger
+    assert analysis.tolerance_of(single, None, 500)[0] is None  # shorter than any measured spread
 
 
 def test_the_typical_seed_spread_is_the_shipped_multi_seed_sweeps_median():
@@ -105,8 +105,9 @@ def test_beyond_the_measured_drift_one_seed_interprets_nothing():
 
 def test_the_seeds_spread_counts_where_it_is_larger_than_the_drift():
     [found] = analysis.group_sweeps(steps_rows([3.0, 2.5, 2.40]) + steps_rows([3.0, 2.52, 2.41], seed=2))
-    assert analysis.tolerance_of(found) == (pytest.approx(0.01), "the 2 seeds' spread")
-    assert analysis.tolerance_of(found, steps=21000)[0] == 0.02  # the drift of long runs is larger
+    assert analysis.tolerance_of(found, None, 5000) == (
+        pytest.approx(0.01), "the 2 seeds' spread, the larger of it and the cross-machine drift at 5,000 steps")
+    assert analysis.tolerance_of(found, None, 21000)[0] == 0.02  # the drift of long runs is larger
     assert analysis.verdict(found).startswith(
         "validation loss still falls beyond the tolerance (±0.0100, the 2 seeds' spread, the larger of it "
         "and the cross-machine drift at 5,000 steps) at the last run: 2.5100 at 3,000 steps, 2.4050 at 5,000")

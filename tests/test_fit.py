@@ -62,14 +62,6 @@ def test_bootstrap_intervals_cover_the_truth_and_narrow_with_less_noise():
     assert np.diff(quiet['alpha']) < np.diff(intervals['alpha']) / 2
 
 
-def test_group_bootstrap_draws_whole_groups():
-    N, D, L = grid(noise=0.003)
-    law, _ = fit.fit_law(N, D, L)
-    groups = np.arange(len(L)) // 2  # the two seeds of a (size, budget) together
-    laws = fit.bootstrap_laws(N, D, L, law, resamples=10, seed=0, groups=groups)
-    assert len(laws) == 10 and len({round(l.alpha, 9) for l in laws}) > 1
-
-
 def test_compute_optimal_size_matches_the_closed_form_when_c_is_6nd():
     for budget in (1e10, 1e13):
         n, d = fit.compute_optimal(TRUE, budget, lambda n: 6 * n)

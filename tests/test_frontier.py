@@ -76,7 +76,8 @@ def test_plans_search_each_size_then_run_every_point_at_its_rate():
     (lambda: plans.parse_budgets(' , '), 'at least one'),
     (lambda: plans.parse_lr_grid('0.01,-1'), "'-1' must be a finite number > 0"),
     (lambda: plans.parse_sizes('e8l1,huge', plans.FRONTIER_SIZES), "unknown size 'huge'; choose from e8l1"),
-    (lambda: plans.frontier_seeds(1, 0), 'seeds must be >= 1'),
+    (lambda: plans.frontier_plan(['e8l1'], [1e10], 1, 0, GRID, {'e8l1': 0.01}, **COMMON), 'seeds must be >= 1'),
+    (lambda: plans.tuned_lrs([], ['e8l1']), 'every learning rate of the grid diverged for e8l1: give lower'),
 ])
 def test_bad_frontier_options_say_why(call, fragment):
     with pytest.raises(MicrogptError, match=fragment.replace('(', r'\(')):

@@ -50,7 +50,6 @@ def evolution_report(path, log, markdown=False):
 # --- the lines of --fit ---------------------------------------------------------------------------
 
 LAW_NAMES = {'fresh': 'the fresh-data law', 'constrained': 'the data-constrained law'}
-UNDETERMINED_MARK = "not determined by these runs"
 LAW_KEYS = (('E', 4), ('A', 3), ('B', 3), ('alpha', 4), ('beta', 4))
 
 
@@ -65,7 +64,8 @@ def _parameter_lines(result, kind, *more):
     lines = []
     for name, key, digits, note in [(key, key, digits, '') for key, digits in LAW_KEYS] + list(more):
         lines.append(f"  {name:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}"
-                     + (f"   ({note})" if note else '') + (f"  {UNDETERMINED_MARK}" if key in open_keys else ''))
+                     + (f"   ({note})" if note else '')
+                     + ("  not determined by these runs" if key in open_keys else ''))
     return lines
 
 
@@ -168,7 +168,7 @@ def fit_lines(result):
 
 def fit_json(result):
     iso = result.iso_law
-    out = dict(result.laws['fresh'].to_dict(), ci=result.intervals['fresh'], holdout=None,
+    return dict(result.laws['fresh'].to_dict(), ci=result.intervals['fresh'], holdout=result.holdout,
                runs=len(result.frontier.rows), resamples=result.resamples, lr=result.frontier.lr,
                compute_optimal=result.optimal['fresh'],
                isoflop=dict(vertices=[dict(budget=c.budget, N=c.optimum[0], loss=c.optimum[1])
@@ -178,10 +178,6 @@ def fit_json(result):
                data_constrained=dict(result.laws['constrained'].to_dict(), ci=result.intervals['constrained'],
                                      compute_optimal=result.optimal['constrained']),
                better=result.better)
-    if result.holdout:
-        out['holdout'] = {k: result.holdout[k] for k in ('budget', 'measured', 'measured_size', 'laws', 'better',
-                                                           'told_apart')}
-    return out
 
 
 def prediction_lines(values, prediction):
@@ -220,14 +216,14 @@ def check_files(files, plot_path, fit, as_json, predict):
     return logs, [path for path in files if path not in logs]
 
 
-def show_law(out, results, plot_path, markdown, as_json, predict, resamples=None):
+def show_law(out, results, plot_path, markdown, as_json, predict, resamples):
     """--fit: the law, its intervals, the optima, the held-out check; or its prediction."""
     from ..scaling.analysis import load_sweeps, loss_table
     from ..scaling.frontier_plot import plot_frontier
     values = frontiers.parse_prediction(predict) if predict else None
     rows = [row for sweep in load_sweeps(results, warn=out.info) for row in sweep.rows]
     found = frontiers.load_frontier(rows, ', '.join(map(str, results)))
-    result = frontiers.fit_frontier(found, **({'resamples': resamples} if resamples else {}))
+    result = frontiers.fit_frontier(found, resamples)
     if values:
         prediction = frontiers.predict(result, values)
         out.out(json_text(prediction) if as_json else prediction_lines(values, prediction))

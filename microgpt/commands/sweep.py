@@ -3,9 +3,8 @@
 import click
 
 from ..console import format_duration, worker_died_line
-from ..errors import require_positive
 from ..scaling import plans
-from ..scaling.sweep import FrontierStages, run_sweep
+from ..scaling.sweep import check_budgets, run_sweep
 from ..training.run import TRAIN_DEFAULTS
 from .options import (COUNT, DEFAULT_GENOME_READ, POSITIVE, apply, command_argv, console, data_option, data_read,
                       engine_option, list_only, parallel_options, seed_option)
@@ -51,17 +50,12 @@ def sweep_lines(echo):
     return lambda event, **facts: echo(SWEEP_LINES[event](**facts))
 
 
-def tuned_line(size, lr, lr_grid, tune_budget):
-    return f"{size}: learning rate {lr} (the best of {', '.join(map(str, lr_grid))} at {tune_budget:.3g} FLOPs)"
-
-
 def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=None, check_data=None):
     """Run a sweep's plan, one results row per run as it finishes. check_data(docs), when
     given, refuses a plan the data cannot run, before any run."""
     from ..compute.limits import check_worker_processes
     from ..data import load_dataset
     from ..files.outputs import Output, check_outputs
-    require_positive('workers', workers)
     if not cluster:
         check_worker_processes(workers)
     results = (Output('--out-dir', out_dir, 'results folder', 'folder') if resume is None
@@ -190,14 +184,21 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
       microgpt sweep frontier --sizes e32l2 --budgets 1e11 --seeds 1
     """
     out = console()
-    stages = FrontierStages(plans.parse_sizes(sizes, plans.FRONTIER_SIZES), plans.parse_budgets(budgets), seed,
-                            seeds, plans.parse_lr_grid(lr_grid), tune_budget, batch_size, engine)
+    sizes, budgets = plans.parse_sizes(sizes, plans.FRONTIER_SIZES), plans.parse_budgets(budgets)
+    lr_grid = plans.parse_lr_grid(lr_grid)
+    plans.check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget)
+    common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
+    search = plans.lr_search_plan(sizes, seed, lr_grid, **common)
 
-    def main_runs(rows):
-        tuned = stages.tuned_lrs(rows)
-        for size in stages.sizes:
-            out.info(tuned_line(size, tuned[size], stages.lr_grid, tune_budget))
-        return stages.main_runs(tuned)
+    def main_runs(tuned):
+        return plans.frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
 
-    run_planned(out, stages.search, data, workers, cluster, out_dir, resume, next_stage=main_runs,
-                check_data=stages.check_data)
+    def tuned_runs(rows):
+        tuned = plans.tuned_lrs(rows, sizes)
+        for size in sizes:
+            out.info(f"{size}: learning rate {tuned[size]} (the best of {', '.join(map(str, lr_grid))} "
+                     f"at {tune_budget:.3g} FLOPs)")
+        return main_runs(tuned)
+
+    run_planned(out, search, data, workers, cluster, out_dir, resume, next_stage=tuned_runs,
+                check_data=lambda docs: check_budgets(search + main_runs(dict.fromkeys(sizes, 1.0)), docs, seed))

@@ -92,10 +92,6 @@ class Sweep:
         return f"{subject}, {'seed ' + str(seeds[0]) if len(seeds) == 1 else f'mean of {len(seeds)} seeds'}"
 
 
-def _seedless_key(row):
-    return tuple(item for item in sweep_key(row) if item[0] not in ('seed', 'split_seed'))
-
-
 def group_sweeps(rows, warn=None):
     """Rows -> sweeps, in order of first appearance, the seeds of one sweep together; a run found
     more than once counts once: its newest row, said on warn."""
@@ -111,7 +107,8 @@ def group_sweeps(rows, warn=None):
             newest[key] = row
     groups = {}
     for row in newest.values():
-        groups.setdefault(_seedless_key(row), []).append(row)
+        seedless = tuple(item for item in sweep_key(row) if item[0] not in ('seed', 'split_seed'))
+        groups.setdefault(seedless, []).append(row)
     return [Sweep(sorted(group, key=lambda row: (row[X_FIELD[row['sweep']]], row['seed'])))
             for group in groups.values()]
 
@@ -131,7 +128,7 @@ def load_sweeps(paths, warn):
     return group_sweeps(rows, warn)
 
 
-def tolerance_of(sweep, tolerance=None, steps=None):
+def tolerance_of(sweep, tolerance, steps):
     """(the loss difference below which two runs of up to `steps` steps are not told apart, where
     it comes from): the given tolerance, else the larger of the seeds' spread (with one seed,
     TYPICAL_SEED_SPREAD) and the cross-machine drift; (None, why) when the spread is unknown."""
@@ -139,16 +136,16 @@ def tolerance_of(sweep, tolerance=None, steps=None):
     if tolerance is not None:
         return tolerance, "the given tolerance"
     spread = sweep.seed_spread()
-    drift = cross_machine_tolerance(steps) if steps is not None else None
+    drift = cross_machine_tolerance(steps)
     parts = []
     if spread is not None:
         parts.append((spread, f"the {len(sweep.seeds)} seeds' spread"))
     else:
-        typical = typical_seed_spread(steps) if steps is not None else None
+        typical = typical_seed_spread(steps)
         if typical is None:
             lengths = f"{TYPICAL_SEED_SPREAD[0][0]:,} to {TYPICAL_SEED_SPREAD[-1][1]:,}"
             return None, (f"one seed only, so the spread between seeds is unknown, and runs of "
-                          f"{steps or 0:,} steps are outside the lengths whose typical spread was measured ({lengths})")
+                          f"{steps:,} steps are outside the lengths whose typical spread was measured ({lengths})")
         parts.append((typical, f"the typical spread of {TYPICAL_SPREAD_SEEDS} seeds at {steps:,} steps in the "
                                f"shipped sweeps, this sweep having one seed"))
     if drift is not None:
@@ -278,15 +275,6 @@ def report(sweeps, markdown=False, tolerance=None):
     return '\n\n'.join(parts)
 
 
-def spread_text(frontier):
-    """What a ± of the frontier spans."""
-    if max(len(p.rows) for p in frontier.points) < 2:
-        return "one seed, so the spread between seeds is unknown"
-    seeds = sorted({r['seed'] for r in frontier.rows})
-    return (f"± half the range of seeds {', '.join(map(str, seeds))} on one validation split "
-            f"(the seeds draw the initialization and the batches, not the split)")
-
-
 def loss_table(frontier, markdown=False):
     """Validation loss by size (rows) and budget (columns): mean over seeds, ± half their range."""
     budgets = frontier.budgets
@@ -302,8 +290,13 @@ def loss_table(frontier, markdown=False):
         body.append(cells)
     pairs = len(frontier.sizes) * len(budgets)
     run = '' if len(frontier.points) == pairs else f" ({len(frontier.points)} of the {pairs} pairs run)"
+    if seeds < 2:
+        spread = "one seed, so the spread between seeds is unknown"
+    else:  # what a ± spans
+        spread = (f"± half the range of seeds {', '.join(map(str, sorted({r['seed'] for r in frontier.rows})))} "
+                  f"on one validation split (the seeds draw the initialization and the batches, not the split)")
     title = (f"frontier sweep: {len(frontier.sizes)} sizes x {len(budgets)} budgets{run} x up to {seeds} seeds, "
-             f"{len(frontier.rows)} runs; validation loss, mean {spread_text(frontier)}")
+             f"{len(frontier.rows)} runs; validation loss, mean {spread}")
     title = f"**{title}**" if markdown else title
     notes = []
     edge = [size for _, size in frontier.sizes if frontier.lr[size] in (min(frontier.lr_grid), max(frontier.lr_grid))

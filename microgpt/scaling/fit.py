@@ -1,13 +1,7 @@
 """Fitting a scaling law in numpy alone: L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al.
-2022, approach 3, as Besiroglu et al. 2024 redid it), and its data-constrained form (Muennighoff
-et al. 2023, eq. 5), where D becomes the effective tokens D' of data repeated over passes.
-
-Each fit minimizes a Huber loss of log L's residuals (log L written as a log-sum-exp of e,
-a - alpha log N and b - beta log D, so that E, A, B = exp(e, a, b) stay positive) by
-Levenberg-Marquardt from a grid of starting exponents, the best end point winning. Unlike the
-paper, R_D* is fitted together with the other five (few runs stay within one pass over so small
-a data set); R_N* is not fitted. Also here: bootstrap intervals, the compute-optimal size of a
-budget, IsoFLOP parabolas and power laws in log-log space."""
+2022, approach 3) and its data-constrained form (Muennighoff et al. 2023), by Levenberg-Marquardt on
+a Huber loss of log L's residuals (docs/pages/scaling.md); with bootstrap intervals, the
+compute-optimal size of a budget, IsoFLOP parabolas and power laws."""
 import itertools
 import math
 from dataclasses import dataclass
@@ -250,18 +244,16 @@ def percentile_interval(values):
     return [float(low), float(high)]
 
 
-def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HUBER_DELTA, groups=None):
-    """Laws of law's kind fitted to resamples of the points drawn with replacement (whole
-    `groups` when given). Each starts from the full fit and the grid's best three: seconds for 200."""
+def bootstrap_laws(N, D, L, law, resamples=BOOTSTRAP_RESAMPLES, seed=0, delta=HUBER_DELTA):
+    """Laws of law's kind fitted to resamples of the points drawn with replacement. Each starts
+    from the full fit and the grid's best three: seconds for 200."""
     N, D, L = _as_arrays(N, D, L)
     unique_tokens = law.unique_tokens if isinstance(law, DataConstrainedLaw) else None
     rng = np.random.default_rng(seed)
     starts = [_theta_of(law)] + _ranked_starts(N, D, L, delta, unique_tokens)[:3]
-    groups = np.arange(len(L)) if groups is None else np.asarray(groups)
-    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
     laws = []
     for _ in range(resamples):
-        picked = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        picked = rng.integers(0, len(L), len(L))
         if len(np.unique(picked)) < len(PARAMS) + (unique_tokens is not None):
             continue
         laws.append(fit_law(N[picked], D[picked], L[picked], delta, starts=starts, unique_tokens=unique_tokens)[0])

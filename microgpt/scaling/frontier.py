@@ -1,8 +1,6 @@
-"""The compute-optimal frontier of a `sweep frontier` results file, fitted: loss by size and
-budget, the fresh-data and data-constrained laws L(N, D) with bootstrap intervals, the
-compute-optimal size of each budget, IsoFLOP parabolas, a held-out check of both laws, where
-more compute stops paying, and predictions with their range and warnings. N counts every
-parameter, D the tokens trained, C the exact FLOPs of training (microgpt.compute.flops)."""
+"""The compute-optimal frontier of a `sweep frontier` results file: loss by size and budget, both
+laws L(N, D) with bootstrap intervals, optimal sizes, IsoFLOP parabolas, a held-out check, where
+more compute stops paying, and predictions (docs/pages/scaling.md tells the story)."""
 import statistics
 from dataclasses import dataclass, field
 
@@ -185,10 +183,10 @@ def isoflop_power_law(curves):
     return fit.fit_power_law([b for b, _ in optima], [n for _, n in optima])
 
 
-def isoflop_exponent_interval(frontier, resamples, seed=0):
+def isoflop_exponent_interval(frontier, resamples):
     """The IsoFLOP optima's exponent's interval over resamples of the runs, or None when fewer
     than half of them give one."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     exponents = []
     for _ in range(resamples):
         picked = [frontier.rows[i] for i in rng.integers(0, len(frontier.rows), len(frontier.rows))]
@@ -196,15 +194,6 @@ def isoflop_exponent_interval(frontier, resamples, seed=0):
         if law is not None:
             exponents.append(law.exponent)
     return fit.percentile_interval(exponents) if len(exponents) >= resamples / 2 else None
-
-
-def predict_ladder(frontier, law, budget):
-    """The ladder size whose law-predicted loss at `budget` FLOPs is lowest: (size, N, D, loss)."""
-    predictions = []
-    for n, size in frontier.sizes:
-        d = budget / frontier.size_flops_per_token(size)
-        predictions.append((size, n, d, float(law.loss(n, d))))
-    return min(predictions, key=lambda prediction: prediction[3])
 
 
 def fit_laws(frontier, rows, unique_tokens):
@@ -349,14 +338,15 @@ def predict(result, values, kind=None):
     frontier, budget = result.frontier, values['C']
     kind = kind or result.better
     law = result.laws[kind]
-    if 'N' not in values:
-        size, n, d, loss = predict_ladder(frontier, law, budget)
+    if 'N' not in values:  # the ladder size whose predicted loss is lowest
+        ladder = [(size, n, budget / frontier.size_flops_per_token(size)) for n, size in frontier.sizes]
+        size, n, d = min(ladder, key=lambda sized: float(law.loss(sized[1], sized[2])))
     else:
         n = values['N']
         named = [size for params, size in frontier.sizes if params == n]
         size = named[0] if named else None
         d = budget / (frontier.size_flops_per_token(size) if named else float(frontier.flops_per_token()(n)))
-        loss = float(law.loss(n, d))
+    loss = float(law.loss(n, d))
     passes = d / result.unique_tokens
     spread = frontier.typical_spread()
     fitted = fit.percentile_interval([float(b.loss(n, d)) for b in result.bootstrap[kind]])

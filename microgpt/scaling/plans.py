@@ -17,9 +17,7 @@ PARAMS_SWEEP_STEPS = STEPS_RANGE_DEFAULTS['stop']
 
 
 def size_arch(name, sizes=SIZES):
-    """The whole architecture of a named size of `sizes` (SIZES or FRONTIER_SIZES)."""
-    if name not in sizes:
-        raise MicrogptError(f"unknown size {name!r}; choose from {', '.join(sizes)}")
+    """The whole architecture of a named size of `sizes` (SIZES or FRONTIER_SIZES; parse_sizes checks the name)."""
     return {**ARCH_DEFAULTS, **sizes[name]}
 
 
@@ -124,11 +122,6 @@ def frontier_spec(size, budget, seed, lr, role, *, split_seed, batch_size, lr_gr
                 engine=engine, role=role)
 
 
-def frontier_seeds(seed, seeds):
-    require_positive('seeds', seeds)
-    return list(range(seed, seed + seeds))
-
-
 def check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget):
     """The frontier's runs (the learning-rate search's, then every size, budget and seed) within
     microgpt's horizon; each trains the whole steps its budget pays for, so at least half of it."""
@@ -147,14 +140,15 @@ def lr_search_plan(sizes, seed, lr_grid, **common):
 
 def frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned_lr, **common):
     """Stage two: every (size, budget, seed) at its size's tuned learning rate."""
+    require_positive('seeds', seeds)
     return [frontier_spec(size, budget, s, tuned_lr[size], 'frontier', split_seed=seed,
                           lr_grid=lr_grid, **common)
-            for size in sizes for budget in budgets for s in frontier_seeds(seed, seeds)]
+            for size in sizes for budget in budgets for s in range(seed, seed + seeds)]
 
 
-def tuned_lrs(rows):
+def tuned_lrs(rows, sizes=()):
     """{size: the learning rate of its lowest validation loss in the search} (the frontier rows
-    at the tuning budget on the first seed)."""
+    at the tuning budget on the first seed); refused when the whole grid diverged for one of `sizes`."""
     best = {}
     for row in rows:
         if (row['sweep'] != 'frontier' or row.get('diverged') or row['budget'] != row['tune_budget']
@@ -162,4 +156,8 @@ def tuned_lrs(rows):
             continue
         if row['size'] not in best or row['val_loss'] < best[row['size']]['val_loss']:
             best[row['size']] = row
+    lost = [size for size in sizes if size not in best]
+    if lost:
+        raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
+                            f"give lower ones with --lrs")
     return {size: row['lr'] for size, row in best.items()}

@@ -6,7 +6,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import plans
 from ..data import held_out_split
 from ..errors import MicrogptError
 from ..files.fields import check_fields, is_count, is_number, is_whole, or_null
@@ -33,10 +32,6 @@ X_FIELD = {'steps': 'steps', 'params': 'params', 'frontier': 'flops'}
 
 def run_fields(kind):
     return FRONTIER_RUN_FIELDS if kind == 'frontier' else RUN_FIELDS
-
-
-def result_fields(kind):
-    return FRONTIER_RESULT_FIELDS if kind == 'frontier' else RESULT_FIELDS
 
 
 def _hashable(value):
@@ -140,10 +135,6 @@ FRONTIER_RULES = dict(
 OPTIONAL = ('finished_at', 'diverged')
 
 
-class _RowProblem(Exception):
-    pass
-
-
 def row_problem(row):
     """Why a parsed line is not a results row, or None if it is one."""
     if not isinstance(row, dict):
@@ -151,7 +142,8 @@ def row_problem(row):
     if not isinstance(row.get('sweep'), str) or row['sweep'] not in VARIED:
         return f"unknown sweep {row.get('sweep')!r}" if 'sweep' in row else "missing sweep"
     kind = row['sweep']
-    missing = [f for f in run_fields(kind) + result_fields(kind) if f not in row]
+    results = FRONTIER_RESULT_FIELDS if kind == 'frontier' else RESULT_FIELDS
+    missing = [f for f in run_fields(kind) + results if f not in row]
     if missing:
         return "missing " + ', '.join(missing)
     rules = FRONTIER_RULES if kind == 'frontier' else ROW_RULES
@@ -159,20 +151,14 @@ def row_problem(row):
         rules = dict(rules, train_loss=(or_null(LOSS[0]), "must be null or a number > 0"),
                      val_loss=(or_null(LOSS[0]), "must be null or a number > 0"))
     try:
-        check_fields(row, rules, '', lambda field, why: _RowProblem(f"field '{field}' {why}"), known=None,
+        check_fields(row, rules, '', lambda field, why: MicrogptError(f"field '{field}' {why}"), known=None,
                      optional=OPTIONAL)
-    except _RowProblem as problem:
+    except MicrogptError as problem:
         return str(problem)
     return None
 
 
 HEADER_FORMAT = 'microgpt-sweep'
-
-
-def header_record(plan, origin):
-    """The first line of a results file: which sweep, its shared settings, its provenance."""
-    return {'kind': 'header', 'format': HEADER_FORMAT, 'sweep': plan[0]['sweep'],
-            'settings': shared_settings(plan[0]), 'provenance': origin}
 
 
 def read_results(path, warn):
@@ -245,8 +231,6 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     SWEEP_EVENTS. next_stage(rows), asked with every row once the plan is done, returns a second
     stage's runs (the frontier's, after its learning-rate search), run into the same file."""
     report = report or (lambda event, **facts: None)
-    if not plan:
-        raise MicrogptError("the sweep plans no runs")
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
     done_rows = []
     if resume is not None:
@@ -266,7 +250,9 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
         from ..provenance import provenance
         results_path = new_results_path(out_dir, first['sweep'])
-        append_row(results_path, header_record(plan, provenance(command, data_sha256, first['engine'])))
+        append_row(results_path, {'kind': 'header', 'format': HEADER_FORMAT, 'sweep': first['sweep'],  # the first line
+                                  'settings': shared_settings(first),
+                                  'provenance': provenance(command, data_sha256, first['engine'])})
     t0, total = time.perf_counter(), 0
     for stage in (1, 2) if next_stage else (None,):
         if stage == 2:  # the runs that depend on the first stage's results
@@ -342,39 +328,10 @@ def _run_plan(executor, todo, train_docs, val_docs, results_path, report):
     return finished
 
 
-class FrontierStages:
-    """`sweep frontier` in two stages: the learning-rate search of each size, then every
-    (size, budget, seed) at its size's best learning rate."""
-
-    def __init__(self, sizes, budgets, seed, seeds, lr_grid, tune_budget, batch_size, engine):
-        plans.check_frontier_time(sizes, budgets, seeds, lr_grid, tune_budget)
-        plans.frontier_seeds(seed, seeds)
-        self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid = sizes, budgets, seed, seeds, lr_grid
-        self.common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
-        self.search = plans.lr_search_plan(sizes, seed, lr_grid, **self.common)
-
-    def check_data(self, docs):
-        """Before any run: every budget of every size buys at least one step."""
-        every_budget = self.search + self.main_runs({size: 1.0 for size in self.sizes})
-        check_budgets(every_budget, sweep_split(docs, self.seed)[0])
-
-    def tuned_lrs(self, rows):
-        """{size: its best learning rate} from the rows of the learning-rate search."""
-        tuned = plans.tuned_lrs([row for row in rows if row['size'] in self.sizes])
-        lost = [size for size in self.sizes if size not in tuned]
-        if lost:
-            raise MicrogptError(f"every learning rate of the grid diverged for {', '.join(lost)}: "
-                                f"give lower ones with --lrs")
-        return tuned
-
-    def main_runs(self, tuned):
-        """The second stage: every (size, budget, seed) at its size's tuned learning rate."""
-        return plans.frontier_plan(self.sizes, self.budgets, self.seed, self.seeds, self.lr_grid, tuned, **self.common)
-
-
-def check_budgets(plan, train_docs):
+def check_budgets(plan, docs, split_seed):
     """Every run of the plan buys at least one step: the steps a budget buys follow from the
     mean cost of a step over the training documents, so every seed's run takes the same."""
+    train_docs = sweep_split(docs, split_seed)[0]
     from ..compute.flops import lengths_of, steps_for_budget
     from ..data import Tokenizer
     from ..gpt.model import GPTConfig

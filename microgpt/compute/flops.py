@@ -249,11 +249,15 @@ def _check_whole(name, value, least):
         raise MicrogptError(f"{name} must be a whole number >= {least}, got {value!r}")
 
 
-def steps_for_budget(config, batch_size, budget, lengths, dropout=0.0):
-    """floor(budget / mean_step_flops), computed exactly, so that k steps' cost buys k steps."""
+def check_budget(budget):
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
             math.isfinite(budget) and budget > 0):
         raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
+
+
+def steps_for_budget(config, batch_size, budget, lengths, dropout=0.0):
+    """floor(budget / mean_step_flops), computed exactly, so that k steps' cost buys k steps."""
+    check_budget(budget)
     mean = _exact_mean(config, batch_size, lengths, dropout)
     step = sum(mean[kind] for kind in KINDS)
     steps = math.floor(Fraction(budget) / step)

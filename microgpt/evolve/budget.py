@@ -7,7 +7,7 @@ import random
 import time
 
 from . import genes
-from ..compute.flops import lengths_of, mean_step_flops, steps_for_budget
+from ..compute.flops import check_budget, lengths_of, mean_step_flops, steps_for_budget
 from ..compute.limits import (
     CLUSTER_WORKERS_AT_MOST, check_horizon, check_worker_processes, describe_count, fastest_seconds, gib)
 from ..errors import MicrogptError, require_positive
@@ -37,9 +37,7 @@ def check_evolution_args(fitness, population, generations, workers, space, budge
         raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genes.SPACES)}")
     space = space_of(space)
     if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
-                math.isfinite(budget) and budget > 0):
-            raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
+        check_budget(budget)
         if not space.budget_steps:
             raise MicrogptError(f"the {space.name} space has steps as a gene: it takes no --budget")
     check_search_size(population, generations, workers, space, budget, cluster)

@@ -54,7 +54,8 @@ def graph(checkpoint_path, text, position, level, as_json, out):
     suffix = Path(out).suffix.lower() if out is not None else None
     if out is not None and suffix not in GRAPH_SUFFIXES:
         raise MicrogptError(f"graph file {out} needs a suffix of {', '.join(GRAPH_SUFFIXES)}")
-    if suffix in ('.svg', '.png'):
+    rendered = suffix in ('.svg', '.png')  # laid out by Graphviz; .dot and .gv are its input text
+    if rendered:
         dot_program(f"writing {out}")
     checkpoint = load_checkpoint(checkpoint_path)
     tokens = text_tokens(checkpoint, text)
@@ -66,7 +67,7 @@ def graph(checkpoint_path, text, position, level, as_json, out):
     shown = console()
     if out is not None:
         dot_text = to_dot(drawn, level)
-        atomic_write_bytes(out, render(dot_text, suffix[1:]) if suffix in ('.svg', '.png') else dot_text.encode())
+        atomic_write_bytes(out, render(dot_text, suffix[1:]) if rendered else dot_text.encode())
         shown.info(f"graph of {len(drawn.nodes):,} atoms drawn at level {level} to {out}")
     if as_json:
         shown.out(json_text(summary(drawn)))

@@ -200,5 +200,9 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
                      f"at {tune_budget:.3g} FLOPs)")
         return main_runs(tuned)
 
-    run_planned(out, search, data, workers, cluster, out_dir, resume, next_stage=tuned_runs,
-                check_data=lambda docs: check_budgets(search + main_runs(dict.fromkeys(sizes, 1.0)), docs, seed))
+    def check_data(docs):
+        # before any run, every budget of every size must buy a step; a run's steps do not
+        # depend on its learning rate, so the second stage is planned at a placeholder one
+        check_budgets(search + main_runs(dict.fromkeys(sizes, 1.0)), docs, seed)
+
+    run_planned(out, search, data, workers, cluster, out_dir, resume, next_stage=tuned_runs, check_data=check_data)

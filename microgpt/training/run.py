@@ -1,7 +1,7 @@
 """One training run, set up in the original's random order: shuffle, init, train, sample.
 
-The settings of `TrainConfig` and `GPTConfig` are declared in microgpt/gpt/settings.py; their
-defaults are the original microgpt.py's: the primordial genome, every command's defaults.
+The settings of `TrainConfig` and `GPTConfig` are declared in microgpt/gpt/settings.py, with the
+original microgpt.py's defaults.
 """
 import math
 import random
@@ -30,13 +30,11 @@ class TrainConfig:
     decayed linearly to 0 without warmup, one document a step walking the shuffled list, no
     gradient clip, every document trained on, no evaluation.
 
-    dropout drops that share of the attention weights and of both residual branches' outputs
-    in training (microgpt/gpt/dropout.py); ema keeps an exponential moving average of the weights
-    with that decay (WeightAverage), which evaluation and sampling then use.
-
-    val_split holds out that share of the documents (data.held_out_split); eval_every
-    measures their loss every that many steps and at the end; early_stop ends training
-    after that many evaluations without a new best."""
+    dropout drops that share of the attention weights and of both residual branches' outputs in
+    training; ema keeps a moving average of the weights (WeightAverage) for evaluation and
+    sampling. val_split holds out that share of the documents; eval_every measures their loss
+    every that many steps and at the end; early_stop ends training after that many evaluations
+    without a new best."""
 
     def check(self):
         if self.eval_every is not None and not self.val_split:
@@ -55,36 +53,30 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, recorded):
-        """The TrainConfig a record of one holds (a checkpoint's 'training'); the fields it
-        lacks are the defaults, which is what an older microgpt trained with."""
+        """The TrainConfig a checkpoint's 'training' holds; a field it lacks is the default, which an
+        older microgpt trained with."""
         return cls(**{f.name: recorded[f.name] for f in fields(cls) if f.name in recorded})
 
 
 TRAIN_DEFAULTS = TrainConfig()
 
 
-# Rough bytes held per parameter while training: the weights as Python lists at init, the
-# engine's buffers (weights, gradient, Adam's two moments), and for the Val engine an atom per
-# parameter plus the graph a step builds over the parameters.
+# Rough bytes while training: per parameter (the weights as lists at init, the engine's weights,
+# gradient and Adam's two moments; on Val also an atom each and the graph over them), per Val atom
+# of a step's graph (the object, its children and local gradients), per document beyond its text.
 BYTES_PER_PARAM = {'numpy': 120, 'val': 1200}
-# Rough bytes of a Val atom of the graph a step builds (the object, its children and local
-# gradients): one atom for about each forward FLOP (microgpt.compute.flops).
 BYTES_PER_VAL_ATOM = 250
-# Rough bytes a document holds in memory beyond its characters (a str object and its place
-# in the list).
 BYTES_PER_DOC = 57
 
 
 def data_bytes(docs):
-    """Rough bytes the documents take in memory."""
     return sum(len(doc) for doc in docs) + BYTES_PER_DOC * len(docs)
 
 
 def activation_bytes(config, engine_name, batch_size):
-    """Rough bytes of one step's activations over a full batch (every document block_size
-    positions): on numpy, per position and layer the residual stream's vectors, attention's
-    weights over the positions and the MLP's hidden layer, then the logits, forward and
-    backward in float64; on Val, an atom per forward FLOP."""
+    """Rough bytes of one step's activations over a full batch: on numpy, float64 per position and
+    layer the residual stream, attention's weights and the MLP's hidden layer, then the logits,
+    forward and backward; on Val, an atom per forward FLOP."""
     if engine_name == 'numpy':
         c, positions = config.n_embd, config.block_size
         per_layer = 8 * c + 2 * config.n_head * positions + 2 * config.ff_mult * c
@@ -95,16 +87,14 @@ def activation_bytes(config, engine_name, batch_size):
 
 
 def param_count(config):
-    """config.num_params() in closed form: the same count without a loop over the layers, so
-    that an absurd --n-layer is refused at once."""
+    """config.num_params() without a loop over the layers, so that an absurd --n-layer is refused at once."""
     e, hidden = config.n_embd, config.ff_mult * config.n_embd
     return (2 * config.vocab_size + config.block_size) * e + config.n_layer * (4 * e * e + 2 * hidden * e)
 
 
 def memory_needed(arch, engine_name, vocab_size=None, batch_size=1, data=0):
-    """(parameters, rough bytes) of training this architecture on this engine: its
-    parameters (with the optimizer's state), one batch's activations and `data` bytes of
-    documents (data_bytes)."""
+    """(parameters, rough bytes) of training this architecture on this engine: the parameters with
+    Adam's state, one batch's activations and `data` bytes of documents."""
     config = GPTConfig(vocab_size=vocab_size or 1, **{**ARCH_DEFAULTS, **arch})
     params = param_count(config)
     per_param = BYTES_PER_PARAM.get(engine_name, max(BYTES_PER_PARAM.values()))
@@ -112,18 +102,14 @@ def memory_needed(arch, engine_name, vocab_size=None, batch_size=1, data=0):
 
 
 def memory_short_of(need):
-    """(bytes needed, bytes free) when `need` bytes are more than this machine has free;
-    None when they fit (or free memory is unknown)."""
+    """(need, bytes free) when `need` bytes are more than this machine has free, else None."""
     have = available_memory()
-    if have is not None and need > have:
-        return need, have
-    return None
+    return (need, have) if have is not None and need > have else None
 
 
 def memory_shortfall(arch, engine_name, vocab_size=None, copies=1, batch_size=1, data=0):
-    """(parameters, bytes one training needs, bytes free) when `copies` trainings of this
-    architecture at once (batch_size documents a step, `data` bytes of documents each) need
-    more memory than is free; None when they fit (or free memory is unknown)."""
+    """(parameters, bytes one training needs, bytes free) when `copies` trainings at once do not
+    fit in the memory free, else None."""
     params, need = memory_needed(arch, engine_name, vocab_size, batch_size, data)
     short = memory_short_of(need * copies)
     return None if short is None else (params, need, short[1])
@@ -132,15 +118,14 @@ def memory_shortfall(arch, engine_name, vocab_size=None, copies=1, batch_size=1,
 def check_memory(arch, engine_name, vocab_size=None, batch_size=1, data=0):
     """Raise MicrogptError before allocating if the training cannot fit in memory."""
     shortfall = memory_shortfall(arch, engine_name, vocab_size, batch_size=batch_size, data=data)
-    if shortfall is not None:
-        params, need, have = shortfall
-        fix = "Choose a smaller --n-embd / --n-layer / --ff-mult / --block-size"
-        if batch_size > 1:
-            fix += " / --batch-size"
-        raise MicrogptError(f"a model of {describe_count(params)} parameters needs about {gib(need)} GiB "
-                            f"on the {engine_name} engine" + (f" with {describe_count(batch_size)} documents a step"
-                                                              if batch_size > 1 else '') +
-                            f"; this machine has {gib(have)} GiB free. {fix}")
+    if shortfall is None:
+        return
+    params, need, have = shortfall
+    batched = f" with {describe_count(batch_size)} documents a step" if batch_size > 1 else ''
+    knobs = "--n-embd / --n-layer / --ff-mult / --block-size" + (" / --batch-size" if batch_size > 1 else '')
+    raise MicrogptError(f"a model of {describe_count(params)} parameters needs about {gib(need)} GiB on the "
+                        f"{engine_name} engine{batched}; this machine has {gib(have)} GiB free. "
+                        f"Choose a smaller {knobs}")
 
 
 class Diverged(MicrogptError):
@@ -153,25 +138,16 @@ class Diverged(MicrogptError):
 
 
 def quiet_arithmetic():
-    """A context in which numpy's overflow, division and invalid-value warnings stay silent:
-    training's own check of every loss says a diverging run in one line (Diverged), so the
-    RuntimeWarning lines numpy would print before it say nothing more. The arithmetic is
-    untouched (numpy's error state only decides what is reported)."""
+    """numpy's overflow, division and invalid-value warnings silenced (the arithmetic untouched):
+    training's own check of every loss says a diverging run in one line (Diverged)."""
     import numpy as np
     return np.errstate(over='ignore', divide='ignore', invalid='ignore')
 
 
-def _is_math_overflow(error):
-    """The Val engine's arithmetic errors of a diverging run: log(0), exp overflow."""
-    return str(error) in ('math domain error', 'math range error')
-
-
 class WeightAverage:
-    """An exponential moving average of the weights (Polyak & Juditsky, 1992; as Polyak
-    averaging is usually done for deep nets, e.g. Izmailov et al., 2018 and timm's ModelEma):
-    it starts at the initial weights, and after each step average = decay * average +
-    (1 - decay) * weights, each product rounded, then their sum. Kept in float64 in the
-    parameters' order (GPTConfig.param_shapes), whatever the engine."""
+    """An exponential moving average of the weights (Polyak averaging): it starts at the initial
+    weights, and after each step average = decay * average + (1 - decay) * weights. Kept in
+    float64 in the parameters' order (GPTConfig.param_shapes), whatever the engine."""
 
     def __init__(self, decay, weights):
         import numpy as np
@@ -186,7 +162,6 @@ class WeightAverage:
         self.weights += self._scratch
 
     def state_dict(self, config):
-        """{name: rows} of plain floats."""
         from ..gpt.engines.numpy_engine import flat_views
         return {name: view.tolist() for name, view in flat_views(self.weights, config)[0].items()}
 
@@ -245,8 +220,7 @@ class Run:
         return [(first + i) % n for i in range(batch_size)]
 
     def _order_of_pass(self, number):
-        """The documents' order in pass `number` through them: the shuffled list itself in
-        the first pass, a shuffle of its own (fixed by the seed) in each later one."""
+        """The order of pass `number`: the shuffled list itself first, then a shuffle fixed by the seed."""
         if self._pass_order[0] != number:
             order = list(range(len(self.docs)))
             random.Random(f"{self.seed} pass {number}").shuffle(order)
@@ -271,16 +245,14 @@ class Run:
         return make_engine(self.engine_name, self.config, self.inference_state_dict(), self.dtype)
 
     def _step(self, engine, average, step, cfg, guard=True):
-        """One training step as `train` takes it: the batch's loss and gradients (with dropout:
-        the step's masks), an optional gradient clip, one Adam update, then (with an average)
-        its update; returns the loss. guard: a non-finite loss raises Diverged before it can
-        reach the weights (a timing does not guard: the training it estimates says it)."""
+        """One step: loss and gradients (with the step's dropout masks), a gradient clip, Adam,
+        the average; returns the loss. guard: a non-finite loss raises Diverged before the update."""
         batch = self.batch(step, cfg.batch_size, cfg.batch_order)
         masks = self.dropout_masks(step, batch, cfg.dropout)
         try:
             loss = engine.loss_and_backward(batch) if masks is None else engine.loss_and_backward(batch, masks)
-        except (ValueError, OverflowError) as e:
-            if not guard or not _is_math_overflow(e):
+        except (ValueError, OverflowError) as e:  # the Val engine's log(0) or exp overflow
+            if not guard or str(e) not in ('math domain error', 'math range error'):
                 raise
             raise Diverged(step + 1, f'undefined: {e}') from None
         if guard and not math.isfinite(loss):
@@ -293,10 +265,9 @@ class Run:
         return loss
 
     def time_steps(self, train_config, steps, warmup=1, min_seconds=0.0, engine=None):
-        """Time training steps as `train` takes them, from the first: `warmup` untimed, then
-        `steps` timed, and more while the timed ones took under min_seconds in all. They run on
-        `engine`, by default a copy of the run's (the run, its weights and its random stream
-        stay untouched). Returns (each timed step's seconds, every step's loss)."""
+        """(each timed step's seconds, every step's loss) of training steps from the first: `warmup`
+        untimed, then `steps` timed and more until min_seconds. They run on `engine`, by default
+        a copy of the run's (the run and its random stream stay untouched)."""
         cfg = train_config
         if engine is None:
             engine = make_engine(self.engine_name, self.config, self.engine.state_dict(), self.dtype)
@@ -314,8 +285,7 @@ class Run:
         return seconds, losses
 
     def seconds_per_step(self, train_config, steps=5):
-        """The median seconds of a training step, timed on a copy of the engine (the run and
-        its random stream are untouched) over `steps` steps after one untimed."""
+        """The median seconds of a training step (time_steps on a copy of the engine)."""
         return statistics.median(self.time_steps(train_config, steps)[0])
 
     @property
@@ -346,20 +316,14 @@ class Run:
         return point, improved
 
     def sample(self, num=DEFAULT_NUM_SAMPLES, **options):
-        """num names from the model as trained so far, drawn from the run's own random stream
-        (after training, the original's samples). options: temperature, top_k, top_p, prefix
-        (see sampling.generate)."""
+        """num names drawn from the run's own random stream (after training, the original's
+        samples). options: temperature, top_k, top_p, prefix (sampling.generate)."""
         return list(generate(self.engine, self.tokenizer, self.rng, num, **options))
 
     def train(self, train_config, on_step=None, stop_requested=None, on_eval=None):
-        """Train from the steps done up to train_config.num_steps; returns the losses.
-
-        Each step is `_step`'s: a non-finite loss stops training with Diverged before it can
-        reach the weights.
-        With eval_every, after every that many steps and after the last, the held-out loss
-        goes into the curve and `on_eval(point, improved)` hears it; early_stop ends training
-        there when the best is that many evaluations old. `stop_requested()`, asked between
-        steps, ends training early when it is true."""
+        """Train from the steps done up to train_config.num_steps; returns the losses. A non-finite
+        loss raises Diverged. With eval_every, each evaluation goes into the curve and to
+        `on_eval(point, improved)`; `stop_requested()`, asked between steps, ends training."""
         cfg, engine = train_config, self.engine
         engine.set_adam(cfg.adam())
         if cfg.ema is not None and self.average is None:

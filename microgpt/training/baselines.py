@@ -1,8 +1,7 @@
 """What a loss is read against: the losses of three guesses that need no neural network, on the
 same tokens as the model (docs/pages/training.md explains them): uniform (ln V), unigram (token
-frequency) and bigram (makemore's V x V table of counts), both counted ones with add-one smoothing
-so an unseen pair costs a finite loss. Tokens are counted as evaluation.mean_loss counts them:
-each token of a sequence after its first, documents cut as the model sees them.
+frequency) and bigram (makemore's V x V table of counts), both counted with add-one smoothing so
+an unseen pair costs a finite loss.
 """
 import math
 from dataclasses import asdict, dataclass
@@ -24,16 +23,15 @@ class Baselines:
 
 
 def baseline_losses(tokenizer, train_docs, scored_docs, block_size):
-    """Baselines of documents: the unigram and bigram counted on train_docs, all three scored
-    on scored_docs, each document cut as the model sees it (Tokenizer.doc_tokens)."""
-    def sequences(docs):
-        return [tokenizer.doc_tokens(doc, block_size) for doc in docs]
-    return sequence_baselines(tokenizer.vocab_size, sequences(train_docs), sequences(scored_docs))
+    """Baselines of documents: the unigram and bigram counted on train_docs, all three scored on
+    every token but the first of scored_docs, each document cut as the model sees it."""
+    train, scored = ([tokenizer.doc_tokens(doc, block_size) for doc in docs] for docs in (train_docs, scored_docs))
+    return sequence_baselines(tokenizer.vocab_size, train, scored)
 
 
 def sequence_baselines(vocab_size, train_sequences, scored_sequences):
-    """Baselines of token sequences (lists of ids below vocab_size): counted on
-    train_sequences, scored on every token but the first of each of scored_sequences."""
+    """Baselines of token sequences (lists of ids below vocab_size): counted on train_sequences,
+    scored on every token but the first of each of scored_sequences."""
     if not isinstance(vocab_size, int) or vocab_size < 1:
         raise MicrogptError(f"vocab_size must be a whole number >= 1, got {vocab_size!r}")
     trained = pair_counts(vocab_size, train_sequences)
@@ -63,8 +61,8 @@ def pair_counts(vocab_size, sequences):
 
 
 def checkpoint_documents(checkpoint, dataset):
-    """(documents trained on, documents held out: [] when none were) of a checkpoint's run, split
-    as it split them, where they are at hand (Checkpoint.trained_data), else None."""
+    """(documents trained on, documents held out or []) of a checkpoint's run, split as it split
+    them, where they are at hand, else None."""
     from ..data import held_out_split, load_dataset
     dataset = checkpoint.trained_data(dataset, load_dataset)
     if dataset is None:

@@ -5,9 +5,8 @@ DEFAULT_BATCH_SIZE = 256
 
 
 def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=None):
-    """Mean next-token cross-entropy over every token of every document, each tokenized as in
-    training (Tokenizer.doc_tokens): the validation loss. Batched as sequences_loss says;
-    on_batch(documents done), if given, hears of each batch."""
+    """The validation loss: mean next-token cross-entropy over every token of every document, each
+    tokenized as in training (Tokenizer.doc_tokens)."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise MicrogptError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if not docs:
@@ -20,9 +19,9 @@ def mean_loss(engine, tokenizer, docs, batch_size=DEFAULT_BATCH_SIZE, on_batch=N
 
 
 def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=None):
-    """Mean next-token cross-entropy over every target of the token lists `sequences`, batch_size
-    at a time sorted by length (attention pads a batch to its longest), on the float64 numpy
-    engine (any other engine's weights are copied onto it); on_batch(sequences done)."""
+    """Mean next-token cross-entropy over every target of the token lists `sequences`, batch_size at
+    a time sorted by length (a batch is padded to its longest), on a float64 numpy engine;
+    on_batch(sequences done) hears of each batch."""
     import numpy as np  # here, not at the top: importing this module stays cheap
     from ..gpt.engines.numpy_engine import NumpyEngine
     if not (isinstance(engine, NumpyEngine) and engine.dtype == np.float64):
@@ -44,8 +43,8 @@ def sequences_loss(engine, sequences, batch_size=DEFAULT_BATCH_SIZE, on_batch=No
 
 
 def checkpoint_loss(checkpoint, docs, data_path, on_batch=None):
-    """(mean loss, tokens scored) of a checkpoint on docs (read from data_path), batched on the
-    numpy engine; a character the model does not know is an error naming it."""
+    """(mean loss, tokens scored) of a checkpoint on docs (read from data_path); a character the
+    model does not know is an error naming it."""
     from ..gpt.engines import make_engine
     tokenizer = checkpoint.tokenizer
     for doc in docs:
@@ -54,6 +53,5 @@ def checkpoint_loss(checkpoint, docs, data_path, on_batch=None):
             raise MicrogptError(f"{data_path} has a character the model does not know: {unknown[0]!r} "
                                 f"(in {doc!r})")
     engine = make_engine('numpy', checkpoint.config, checkpoint.inference_state_dict)
-    loss = mean_loss(engine, tokenizer, docs, on_batch=on_batch)
-    tokens = sum(len(tokenizer.doc_tokens(doc, checkpoint.config.block_size)) - 1 for doc in docs)
-    return loss, tokens
+    return (mean_loss(engine, tokenizer, docs, on_batch=on_batch),
+            sum(len(tokenizer.doc_tokens(doc, checkpoint.config.block_size)) - 1 for doc in docs))

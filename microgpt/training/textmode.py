@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from ..data import Tokenizer, split_text, tiling_windows, window_starts
 from ..errors import MicrogptError
+from ..gpt.engines import make_engine
 from ..gpt.sampling import DEFAULT_TEXT_CHARS, continue_text
+from .evaluation import sequences_loss
 from .run import DEFAULT_SEED, Run
 
 
@@ -19,8 +21,8 @@ class TextSplit:
 
     @classmethod
     def of(cls, text_data, block_size, val_split=0.0):
-        """The split of a TextData (data.load_text); a MicrogptError line unless the training part
-        holds a window (block_size + 1 characters) and the held-out tail, if any, one target."""
+        """The split of a TextData (data.load_text); a MicrogptError unless the training part holds a
+        window (block_size + 1 characters) and the held-out tail, if any, one target."""
         path, text = text_data.path, text_data.text
         train, held_out = split_text(text, val_split)
         window = block_size + 1
@@ -52,36 +54,30 @@ class TextRun(Run):
         return window_starts(self.seed, step, batch_size, len(self.stream), self.config.block_size)
 
     def batch(self, step, batch_size, order=None):
-        """The step's windows of block_size + 1 tokens: the characters of the training part."""
         window = self.config.block_size + 1
         return [self.stream[start:start + window] for start in self.batch_indices(step, batch_size)]
 
     def evaluate(self):
         """The mean per-character loss of the held-out tail, with the weights inference uses."""
-        from ..gpt.engines import make_engine
-        from .evaluation import sequences_loss
-        engine = self.engine if self.average is None else make_engine('numpy', self.config,
-                                                                       self.inference_state_dict())
-        windows = tiling_windows(self.tokenizer.encode(self.held_out[0]), self.config.block_size)
-        return sequences_loss(engine, windows)
+        engine = self.engine if self.average is None else make_engine('numpy', self.config, self.inference_state_dict())
+        return sequences_loss(engine, tiling_windows(self.tokenizer.encode(self.held_out[0]), self.config.block_size))
 
     def write(self, num_chars=DEFAULT_TEXT_CHARS, prompt='', **options):
         """num_chars characters the model writes after `prompt`, drawn from the run's own random
-        stream (what `train` prints); options: temperature, top_k, top_p (sampling.continue_text)."""
+        stream; options: temperature, top_k, top_p (sampling.continue_text)."""
         return ''.join(continue_text(self.inference_engine(), self.tokenizer, self.rng, prompt, num_chars, **options))
 
 
 def text_baselines(chars, train_text, scored_text):
-    """The baselines (baselines.sequence_baselines) on scored_text's characters after its first,
-    counted on train_text, each read as one stream; BOS, which no window holds, is no guess."""
+    """The baselines on scored_text's characters after its first, counted on train_text, each one
+    stream (BOS, which no window holds, is no guess)."""
     from .baselines import sequence_baselines
     tokenizer = Tokenizer(chars)
     return sequence_baselines(len(chars), [tokenizer.encode(train_text)], [tokenizer.encode(scored_text)])
 
 
 def training_text(checkpoint, text_data):
-    """The part of its text a text-mode checkpoint's run trained on, where it is at hand
-    (Checkpoint.trained_data), else None."""
+    """The part of its text a text-mode checkpoint's run trained on, where it is at hand, else None."""
     from ..data import load_text
     text_data = checkpoint.trained_data(text_data, load_text)
     if text_data is None:
@@ -90,10 +86,8 @@ def training_text(checkpoint, text_data):
 
 
 def text_loss(checkpoint, text_data):
-    """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text: the
-    text cut into windows that score each character after the first once, batched on numpy."""
-    from ..gpt.engines import make_engine
-    from .evaluation import sequences_loss
+    """(mean loss, characters scored, windows) of a text-mode checkpoint on a whole text, cut into
+    windows that score each character after the first once."""
     tokenizer = checkpoint.tokenizer
     unknown = tokenizer.unknown_chars(text_data.text)
     if unknown:

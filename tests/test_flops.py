@@ -168,7 +168,7 @@ def closed_form_atoms(config, lengths, dropout=0.0):
     counts = flops._batch_counts(config, lengths, dropout)
     atoms = {op: counts[op] for op in ('+', '*', 'exp', 'log', 'relu', 'sum', 'dot')}
     atoms['**'] = counts['**int'] + counts['**float']
-    atoms['edges'] = sum(flops.NODE_EDGES[op] * num for op, num in counts.items() if op in flops.NODE_EDGES)
+    atoms['edges'] = sum(flops.NODES[op][1] * num for op, num in counts.items() if op in flops.NODES)
     return atoms
 
 

@@ -2,14 +2,12 @@
 
 One FLOP is one float operation the Val engine performs, as Python performs it: `+` or `-` (add), `*` (mul),
 `/` (div), `**` (pow), exp, log, a float's unary minus (neg) and a comparison of floats (cmp: max's, and
-ReLU's `> 0`, made once for the value and once for its gradient). Constants the engine recomputes count
+ReLU's `> 0`, once for the value and once for its gradient). Constants the engine recomputes count
 (`head_dim ** 0.5` per logit, `n ** -1` of each `/ n`, Adam's `1 - beta`); integer arithmetic does not.
 Forward is every atom of the loss's graph with the local gradients it computes as it is built; backward is
 one mul and one add per edge (`child.grad += local * grad`); the optimizer is Adam as engines/val.py writes
-it. Dropout adds a mul node per masked value whatever its share (drawing the masks is numpy's work);
-gradient clipping and the numpy engine's own arithmetic are not counted. A step is batch_fixed_flops plus
-each document's document_flops, so the expected step over a data set is exact. docs/pages/flops.md tells
-the story; tests/test_flops.py checks every kind against the graph the Val engine builds.
+it. Dropout adds a mul node per masked value; gradient clipping and the numpy engine's own arithmetic are
+not counted. docs/pages/flops.md tells the story; tests/test_flops.py checks it against the Val engine.
 """
 import math
 from collections import Counter
@@ -61,23 +59,21 @@ def _phase(phase, **kinds):
 
 # --- the graph of one batch, in closed form: nodes by op and the loose floats beside them ---------
 
-NODE_FLOPS = {  # what building one node computes: its value and its local gradients
-    '+': {'add': 1},
-    '*': {'mul': 1},
-    '**int': {'pow': 2, 'mul': 1},              # x ** k, and k * x ** (k - 1): k - 1 is an int
-    '**float': {'pow': 2, 'mul': 1, 'add': 1},  # a float k: k - 1 is a float subtraction
-    'exp': {'exp': 1},
-    'log': {'log': 1, 'div': 1},                # log x, and 1 / x
-    'relu': {'cmp': 2},                         # x > 0 for the value, again for the gradient
-    'sum': {'add': 1},                          # per input: 0 + v0 + v1 + ...
-    'dot': {'mul': 1, 'add': 1},                # per pair
+NODES = {  # op: (what building one node computes: its value and local gradients, its children)
+    '+': ({'add': 1}, 2),
+    '*': ({'mul': 1}, 2),
+    '**int': ({'pow': 2, 'mul': 1}, 1),              # x ** k, and k * x ** (k - 1): k - 1 is an int
+    '**float': ({'pow': 2, 'mul': 1, 'add': 1}, 1),  # a float k: k - 1 is a float subtraction
+    'exp': ({'exp': 1}, 1),
+    'log': ({'log': 1, 'div': 1}, 1),                # log x, and 1 / x
+    'relu': ({'cmp': 2}, 1),                         # x > 0 for the value, again for the gradient
+    'sum': ({'add': 1}, 1),                          # per input of a sum node: 0 + v0 + v1 + ...
+    'dot': ({'mul': 1, 'add': 1}, 2),                # per pair of a dot node
 }
-NODE_EDGES = {'+': 2, '*': 2, '**int': 1, '**float': 1, 'exp': 1, 'log': 1, 'relu': 1,
-              'sum': 1, 'dot': 2}  # children per node (per input of a sum, per pair of a dot)
 
 
 class _Counts:
-    """Nodes by op (the keys of NODE_FLOPS) and loose FLOPs ('float ' + kind), each
+    """Nodes by op (the keys of NODES) and loose FLOPs ('float ' + kind), each
     `base + per_key * T` at a position whose attention has T keys."""
 
     def __init__(self, base=None, per_key=None):
@@ -151,20 +147,14 @@ def _batch_counts(config, lengths, dropout=0.0):
 
 def _as_flops(counts):
     """(forward Flops, backward Flops) of a graph's counts."""
-    forward = Counter({key[len('float '):]: num for key, num in counts.items()
-                       if key.startswith('float ')})
+    forward = Counter({key[len('float '):]: num for key, num in counts.items() if key.startswith('float ')})
     edges = 0
     for op, num in counts.items():
-        if op in NODE_FLOPS:
-            forward.update({kind: k * num for kind, k in NODE_FLOPS[op].items()})
-            edges += NODE_EDGES[op] * num
+        if op in NODES:
+            computed, children = NODES[op]
+            forward.update({kind: k * num for kind, k in computed.items()})
+            edges += children * num
     return _phase('forward', **forward), _phase('backward', mul=edges, add=edges)
-
-
-def _check_length(config, n):
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= config.block_size:
-        raise MicrogptError(f"a document's number of positions must be a whole number in "
-                            f"1..block_size ({config.block_size}), got {n!r}")
 
 
 def _checked_lengths(config, lengths):
@@ -173,7 +163,9 @@ def _checked_lengths(config, lengths):
         raise MicrogptError("no documents: a batch needs at least one")
     # each distinct value once (a data set has few), and any non-int (True == 1 in a set)
     for n in set(lengths) | {n for n in lengths if type(n) is not int}:
-        _check_length(config, n)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= config.block_size:
+            raise MicrogptError(f"a document's number of positions must be a whole number in "
+                                f"1..block_size ({config.block_size}), got {n!r}")
     return lengths
 
 
@@ -198,13 +190,12 @@ def step_phases(config, lengths, dropout=0.0):
 def step_flops(config, lengths, dropout=0.0):
     """The exact FLOPs of one training step (forward, backward, Adam) on documents with these numbers of
     positions (tokens - 1, cropped to block_size); any dropout share above 0 costs the same."""
-    phases = step_phases(config, lengths, dropout)
-    return phases['forward'] + phases['backward'] + phases['optimizer']
+    return sum(step_phases(config, lengths, dropout).values(), Flops())
 
 
 def document_flops(config, n, dropout=0.0):
     """What one document of n positions adds to a step: its forward and backward."""
-    _check_length(config, n)
+    _checked_lengths(config, [n])
     forward, backward = _as_flops(_position(config, dropout).over_positions(n).base)
     return forward + backward
 
@@ -250,8 +241,7 @@ def _check_whole(name, value, least):
 
 
 def check_budget(budget):
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
-            math.isfinite(budget) and budget > 0):
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0:
         raise MicrogptError(f"a FLOPs budget must be a finite number > 0, got {budget!r}")
 
 

@@ -1,8 +1,8 @@
 """What this machine has, and the longest work microgpt takes on: the bounds every command checks its plan
 against before any work, so that no plan runs until it is killed. Memory is what the machine can still give
-(training.memory_shortfall says what a training needs of it). Time: a plan is refused when even at the
-fastest any engine could go (generously: FASTEST_STEP_SECONDS a step, FASTEST_FLOPS_PER_SECOND; the numpy
-engine's best here is about 200 microseconds and 3e10 FLOPs a second) it would take longer than a year.
+(training.run.memory_shortfall says what a training needs). Time: a plan is refused when even at the fastest
+any engine could go (generously: FASTEST_STEP_SECONDS a step, FASTEST_FLOPS_PER_SECOND; the numpy engine's
+best here is about 200 microseconds and 3e10 FLOPs a second) it would take longer than a year.
 """
 from ..errors import MicrogptError
 
@@ -10,6 +10,7 @@ HORIZON_SECONDS = 365 * 24 * 3600
 FASTEST_STEP_SECONDS = 1e-5
 FASTEST_FLOPS_PER_SECOND = 1e13
 CLUSTER_WORKERS_AT_MOST = 1024  # what a plan sent to a cluster (whose size is not ours to read) may count on
+BYTES_PER_WORKER_PROCESS = 64 * 2 ** 20  # a Python with numpy and microgpt imported, before its work
 
 
 def available_memory():
@@ -24,10 +25,6 @@ def available_memory():
     return None
 
 
-# Rough bytes of a worker process (a Python with numpy and microgpt imported, before its work).
-BYTES_PER_WORKER_PROCESS = 64 * 2 ** 20
-
-
 def check_worker_processes(workers):
     """Refuse (one MicrogptError line) more local worker processes than the memory free holds."""
     have = available_memory()
@@ -39,8 +36,8 @@ def check_worker_processes(workers):
 
 
 def fastest_seconds(steps=0, flops=0.0, workers=1):
-    """The least time `steps` training steps doing `flops` FLOPs in all can take, spread over `workers`
-    (counts too large for a float count as 1e300)."""
+    """The least time `steps` training steps doing `flops` FLOPs in all can take over `workers` (counts
+    too large for a float count as 1e300)."""
     steps, flops = min(steps, 10 ** 300), min(flops, 10 ** 300)
     return max(steps * FASTEST_STEP_SECONDS, flops / FASTEST_FLOPS_PER_SECOND) / max(1, workers)
 

@@ -307,13 +307,12 @@ class Run:
         val_loss = self.evaluate()
         if not math.isfinite(val_loss):
             raise Diverged(self.step, f'{val_loss} on the held-out documents')
-        best = self.best
         point = dict(step=self.step, train_loss=math.fsum(since) / len(since), val_loss=val_loss)
         self.curve.append(point)
-        improved = best is None or val_loss < best['val_loss']
-        if cfg.early_stop is not None and len(self.curve) - 1 - self.curve.index(self.best) >= cfg.early_stop:
+        best = self.best
+        if cfg.early_stop is not None and len(self.curve) - 1 - self.curve.index(best) >= cfg.early_stop:
             self.stopped_early = True
-        return point, improved
+        return point, best is point
 
     def sample(self, num=DEFAULT_NUM_SAMPLES, **options):
         """num names drawn from the run's own random stream (after training, the original's

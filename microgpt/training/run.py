@@ -132,9 +132,7 @@ class Diverged(MicrogptError):
     """Training produced a non-finite loss (or the log of 0)."""
 
     def __init__(self, step, loss):
-        self.step = step
-        super().__init__(f"training diverged at step {step} (loss {loss}); "
-                         f"try a lower learning rate (--lr)")
+        super().__init__(f"training diverged at step {step} (loss {loss}); try a lower learning rate (--lr)")
 
 
 def quiet_arithmetic():

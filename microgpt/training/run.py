@@ -248,7 +248,7 @@ class Run:
         batch = self.batch(step, cfg.batch_size, cfg.batch_order)
         masks = self.dropout_masks(step, batch, cfg.dropout)
         try:
-            loss = engine.loss_and_backward(batch) if masks is None else engine.loss_and_backward(batch, masks)
+            loss = engine.loss_and_backward(batch, masks)
         except (ValueError, OverflowError) as e:  # the Val engine's log(0) or exp overflow
             if not guard or str(e) not in ('math domain error', 'math range error'):
                 raise

@@ -1,13 +1,11 @@
 """The exact floating-point-operation count of a training step, in closed form (no graph is built).
 
-One FLOP is one float operation the Val engine performs, as Python performs it: `+` or `-` (add), `*` (mul),
-`/` (div), `**` (pow), exp, log, a float's unary minus (neg) and a comparison of floats (cmp: max's, and
-ReLU's `> 0`, once for the value and once for its gradient). Constants the engine recomputes count
-(`head_dim ** 0.5` per logit, `n ** -1` of each `/ n`, Adam's `1 - beta`); integer arithmetic does not.
-Forward is every atom of the loss's graph with the local gradients it computes as it is built; backward is
-one mul and one add per edge (`child.grad += local * grad`); the optimizer is Adam as engines/val.py writes
-it. Dropout adds a mul node per masked value; gradient clipping and the numpy engine's own arithmetic are
-not counted. docs/pages/flops.md tells the story; tests/test_flops.py checks it against the Val engine.
+One FLOP is one float operation the Val engine performs, as Python performs it (docs/pages/flops.md lists the
+kinds; tests/test_flops.py checks each against the graph the Val engine builds). Constants the engine
+recomputes count (`head_dim ** 0.5` per logit, `n ** -1` of each `/ n`, Adam's `1 - beta`); integer arithmetic
+does not. Forward is every atom of the loss's graph with the local gradients it computes as it is built;
+backward one mul and one add per edge (`child.grad += local * grad`); the optimizer Adam as engines/val.py
+writes it. Gradient clipping and the numpy engine's own arithmetic are not counted.
 """
 import math
 from collections import Counter

@@ -25,7 +25,8 @@ class Baselines:
 def baseline_losses(tokenizer, train_docs, scored_docs, block_size):
     """Baselines of documents: the unigram and bigram counted on train_docs, all three scored on
     every token but the first of scored_docs, each document cut as the model sees it."""
-    train, scored = ([tokenizer.doc_tokens(doc, block_size) for doc in docs] for docs in (train_docs, scored_docs))
+    train = [tokenizer.doc_tokens(doc, block_size) for doc in train_docs]
+    scored = [tokenizer.doc_tokens(doc, block_size) for doc in scored_docs]
     return sequence_baselines(tokenizer.vocab_size, train, scored)
 
 

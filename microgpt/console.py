@@ -1,13 +1,11 @@
-"""What microgpt prints: the streams (Console), the elapsed-time Ticker of long work, and the line formats
-of train and sample (the original's header, steps and samples, evaluations, a budget, novelty, new names),
-of evolve (plan, generations, trainings, final, decision), a dead worker's line (evolve and sweep), the
-creature's voice (train and evolve) and --json's text. The lines only another command prints are written
-beside it in microgpt/commands/ (the root group's in cli.py; a few progress messages come from the work
-itself through a callback: bench's rounds, the data's loading); microgpt.layout lays out durations, tables.
+"""What microgpt prints: the streams (Console), the Ticker of long work, and the line formats of train and
+sample, of evolve, a dead worker's line, the creature's voice and --json's text. A line only one other command
+prints lives beside it in microgpt/commands/ (the root group's in cli.py; bench's rounds and the data's loading
+report through a callback); microgpt.layout lays out durations and tables.
 
-Stdout carries the original microgpt.py's lines and each command's results; everything else (which
-genome, where files went, progress, the creature's voice) goes to stderr. A closed stdout
-(`microgpt train | head`) silences stdout and nothing else: the work goes on and its files are written.
+Stdout carries the original microgpt.py's lines and each command's results; everything else (which genome,
+where files went, progress, the creature's voice) goes to stderr. A closed stdout (`microgpt train | head`)
+silences stdout and nothing else: the work goes on and its files are written.
 """
 import json
 import os
@@ -23,8 +21,7 @@ INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
 # --- --json ------------------------------------------------------------------------------------
 
 def json_text(obj, indent=None):
-    """What every --json prints: strict JSON, whose "no value" (null) stands for a number that is not
-    finite (a prediction that overflowed, a loss that diverged)."""
+    """What every --json prints: strict JSON, null standing for a number that is not finite."""
     return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False)
 
 
@@ -180,8 +177,8 @@ TICK_SECONDS = 10.0
 
 
 class Ticker:
-    """Elapsed time and ETA of work measured in `total` units (steps, documents, runs), the
-    ETA from the rate since `start` units were done. `update(done)` prints when a tick is due."""
+    """Elapsed time and ETA of work of `total` units (steps, documents, runs), the ETA from the rate since
+    `start` units were done. `update(done)` prints when a tick is due."""
 
     def __init__(self, console, what, total, start=0, unit='', clock=None):
         self.console, self.what, self.total, self.start, self.unit = console, what, total, start, unit
@@ -204,12 +201,10 @@ class Ticker:
 
 # --- the creature's voice (stderr) ------------------------------------------------------------
 
-GENE_LABELS = {'learning_rate': 'lr', 'num_steps': 'steps'}  # the short names train's flags use
-
-
 def describe_genes(genes):
     """A genome's settings as describe_settings writes them, lr and steps by train's short names."""
-    return describe_settings({GENE_LABELS.get(name, name): value for name, value in genes.items()})
+    short = {'learning_rate': 'lr', 'num_steps': 'steps'}
+    return describe_settings({short.get(name, name): value for name, value in genes.items()})
 
 
 def describe_settings(settings):
@@ -300,7 +295,13 @@ class Console:
             self.stdout.flush()
         except BrokenPipeError:
             self.stdout_closed = True
-            _point_stdout_at_devnull(self.stdout)
+            try:  # the reader went away: later writes (and the flush at exit) go nowhere, quietly
+                fd = self.stdout.fileno()
+            except (AttributeError, ValueError, OSError):
+                return
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
 
 
 def _isatty(stream):
@@ -308,14 +309,3 @@ def _isatty(stream):
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _point_stdout_at_devnull(stream):
-    """The reader went away: later writes (and the flush at exit) go nowhere, quietly."""
-    try:
-        fd = stream.fileno()
-    except (AttributeError, ValueError, OSError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import MicrogptError
 from ..gpt.model import GPTConfig, layers_held
-from .fileio import check_output_dir, interrupts_deferred, read_json, unwritable
+from .fileio import check_writable, interrupts_deferred, read_json, unwritable
 
 FORMAT = 'microgpt-export'
 VERSION = 1
@@ -47,7 +47,7 @@ def safetensors_numpy():
 def check_export_folder(folder, force=False):
     """The folder, or a MicrogptError line before any work unless it is missing, empty or (with
     force) holding files, in a writable parent."""
-    folder = check_output_dir(folder, 'export folder')
+    folder = check_writable(folder, 'export folder', 'folder')
     if folder.exists() and any(folder.iterdir()) and not force:
         raise MicrogptError(f"export folder {folder} exists and is not empty: choose another or add --force "
                             f"(which replaces its {CONFIG_FILE} and {WEIGHTS_FILE})")

@@ -96,8 +96,7 @@ def lead_line(lead, clear, runner_up):
 def plan_line(plan, space, baseline_names):
     """Before any work: what the search will train, and how long that should take here."""
     budget = f", {plan['budget']:.3g} FLOPs each" if plan['budget'] is not None else ''
-    seconds = plan['organism_seconds']
-    each = format_duration(sum(seconds) / len(seconds))
+    each = format_duration(sum(plan['organism_seconds']) / len(plan['organism_seconds']))
     reused = plan.get('baseline_reused') or {}
 
     def baseline(origin):
@@ -130,13 +129,12 @@ def training_line(done, what, score_text):
 
 def decision_line(decision, describe):
     """Whether the winner replaced the genome at --out, and by how much it won or lost."""
-    out, written = decision['out'], decision['genome_written']
+    out = decision['out']
     if decision.get('write_error'):
         return f"wrote no genome: {decision['write_error']}"
     if decision['incumbent'] is None:
         return f"wrote {out}: there was no genome there to beat"
-    winner = describe(decision['winner']['score'], decision['winner']['spread'])
-    incumbent = describe(decision['incumbent']['score'], decision['incumbent']['spread'])
+    winner, incumbent = (describe(decision[who]['score'], decision[who]['spread']) for who in ('winner', 'incumbent'))
     if decision['lead'] is None:
         return f"replaced {out}: the incumbent ({incumbent}) failed to train on the final's seeds"
     lead, noise = decision['lead'], decision['noise']
@@ -149,7 +147,7 @@ def decision_line(decision, describe):
                   f"difference {lead:+.4f}")
     if decision['forced']:
         return f"replaced {out} as --replace asks, though {comparison}"
-    return f"kept {out}: {comparison}; the winner is in {written} (--replace adopts it)"
+    return f"kept {out}: {comparison}; the winner is in {decision['genome_written']} (--replace adopts it)"
 
 
 def stagnation_line(stale, immigrants):

@@ -57,15 +57,15 @@ def held_out_split(docs, seed, val_fraction=VAL_FRACTION):
 def load_docs(path, what='data file'):
     """The non-blank lines of a UTF-8 text file, stripped (one document a line); one MicrogptError naming
     the file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank."""
-    return _read_lines_and_bytes(path, what)[0]
+    return _read_dataset(path, what).docs
 
 
-def _read_lines_and_bytes(path, what):
-    text, raw = _read_text_and_bytes(path, what, 'text with one item per line')
-    lines = parse_docs(text)
-    if not lines:
+def _read_dataset(path, what):
+    text, sha256 = _read_text(path, what, 'text with one item per line')
+    docs = parse_docs(text)
+    if not docs:
         raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
-    return lines, raw
+    return Dataset(path, docs, sha256)
 
 
 # Rough bytes of memory a byte of a text file takes while it is read and split into lines:
@@ -73,7 +73,8 @@ def _read_lines_and_bytes(path, what):
 READ_BYTES_PER_FILE_BYTE = 8
 
 
-def _read_text_and_bytes(path, what, expected):
+def _read_text(path, what, expected):
+    """A UTF-8 file's text and its SHA-256, or one MicrogptError line saying why it cannot be read."""
     from .compute.limits import available_memory, gib
     path = existing_file(path, what)
     try:
@@ -88,7 +89,7 @@ def _read_text_and_bytes(path, what, expected):
         raw = path.read_bytes()
         if b'\0' in raw:
             raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), not {expected}")
-        return raw.decode('utf-8-sig'), raw
+        return raw.decode('utf-8-sig'), hashlib.sha256(raw).hexdigest()
     except OSError as e:
         raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
     except MemoryError:
@@ -108,9 +109,7 @@ class Dataset:
 
 def load_dataset(data, echo=None):
     """The documents of --data (see resolve_data_path), read once: checked and hashed."""
-    path = resolve_data_path(data, echo)
-    docs, raw = _read_lines_and_bytes(path, 'data file')
-    return Dataset(path, docs, hashlib.sha256(raw).hexdigest())
+    return _read_dataset(resolve_data_path(data, echo), 'data file')
 
 
 # --- text mode: the file is one stream of characters ------------------------------------------
@@ -137,11 +136,11 @@ def load_text(data, echo=None):
             echo(f"no --data: using the text bundled with microgpt ({BUNDLED_TEXT})")
     else:
         path = Path(data)
-    text, raw = _read_text_and_bytes(path, 'data file', 'text')
+    text, sha256 = _read_text(path, 'data file', 'text')
     text = one_newline(text)
     if not text.strip():
         raise MicrogptError(f"data file {path} is empty: it holds no text (only blanks)")
-    return TextData(path, text, hashlib.sha256(raw).hexdigest())
+    return TextData(path, text, sha256)
 
 
 def split_text(text, val_fraction):

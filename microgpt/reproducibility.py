@@ -110,14 +110,9 @@ def describe_arithmetic(record):
 
 def cross_machine_tolerance(steps, dtype='float64', batch_size=1):
     """The stated bound on a run's final validation loss's drift between arithmetics, None beyond the tables."""
-    if dtype == 'float32':
-        table = CROSS_MACHINE_TOLERANCE_FLOAT32
-    else:
-        table = CROSS_MACHINE_TOLERANCE_BATCHED if batch_size > 1 else CROSS_MACHINE_TOLERANCE
-    for longest, tolerance in table:
-        if steps <= longest:
-            return tolerance
-    return None
+    table = (CROSS_MACHINE_TOLERANCE_FLOAT32 if dtype == 'float32' else
+             CROSS_MACHINE_TOLERANCE_BATCHED if batch_size > 1 else CROSS_MACHINE_TOLERANCE)
+    return next((tolerance for longest, tolerance in table if steps <= longest), None)
 
 
 def arithmetic_kind(record):

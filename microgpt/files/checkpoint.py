@@ -120,8 +120,7 @@ def load_checkpoint(path):
         raise bad('training.ema', "must be the decay of the weight average the file holds, got None")
     if decay is not None and training.get('steps_done') and ema is None:
         raise bad('ema', "is missing: its run keeps a weight average (training.ema)")
-    return Checkpoint(config, chars, obj['state_dict'], training, optimizer, losses, obj.get('provenance') or {},
-                      ema)
+    return Checkpoint(config, chars, obj['state_dict'], training, optimizer, losses, obj.get('provenance') or {}, ema)
 
 
 # --- what a checkpoint file holds, field by field ------------------------------------------

@@ -53,8 +53,7 @@ def budget_line(budget, steps, flops_per_step, step_seconds, engine):
 
 def novelty_line(counts):
     """makemore's three kinds of sample: new, in the training data, in the held-out data."""
-    held_out = ('no held-out data' if counts['held_out'] is None
-                else f"{counts['held_out']} in the held-out data")
+    held_out = 'no held-out data' if counts['held_out'] is None else f"{counts['held_out']} in the held-out data"
     return (f"novelty: {counts['new']} of {counts['samples']} samples new, "
             f"{counts['train']} in the training data, {held_out}")
 

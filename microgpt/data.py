@@ -170,6 +170,8 @@ def bundled_names_path():
 def load_names():
     """The names data bundled with microgpt, one name a document: what the original trains on.
 
+    How many there are, and the first three:
+
         >>> names = load_names()
         >>> len(names), names[:3]
         (32033, ['emma', 'olivia', 'ava'])

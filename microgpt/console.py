@@ -210,11 +210,11 @@ def describe_settings(settings):
                     for name, value in settings.items())
 
 
-def voice_unformed(genes, why=''):
+def voice_unformed(genes, why):
     return f"I am unformed{f' ({why})' if why else ''}: {describe_genes(genes)}"
 
 
-def voice_become(genes, fitness=None, score=None):
+def voice_become(genes, fitness, score):
     origin = f" ({fitness} fitness {score:.4f})" if fitness and score is not None else ""
     return f"I have become{origin}: {describe_genes(genes)}"
 
@@ -225,7 +225,7 @@ def voice_variant(genes, genome_text, overrides):
             f"not the model its score is for: {describe_genes(genes)}")
 
 
-def voice_searching(population, generations, fitness, space='seed', budget=None):
+def voice_searching(population, generations, fitness, space, budget):
     each = f", {budget:.3g} FLOPs each" if budget is not None else ''
     return (f"I am searching: {population} organisms x {generations} generations for {fitness} fitness "
             f"in the {space} space{each}")

@@ -48,7 +48,7 @@ def check_fields(obj, spec, where, bad, known=(), optional=()):
             raise bad(named(name), f"{why}, got {shown(obj[name])}")
 
 
-def shown(value, limit=60):
-    """A value as an error line quotes it: its repr, cut short."""
+def shown(value):
+    """A value as an error line quotes it: its repr, cut to 60 characters."""
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
+    return text if len(text) <= 60 else text[:57] + '...'

@@ -8,7 +8,7 @@ import signal
 import stat
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..errors import MicrogptError
@@ -56,8 +56,7 @@ def unreplaceable(path, append=False):
     write-protected file is not replaced unasked. Opening it for writing changes nothing."""
     link = os.lstat(path)
     folder = os.stat(os.path.dirname(os.path.abspath(path)))
-    me = os.geteuid()
-    if folder.st_mode & stat.S_ISVTX and me not in (0, link.st_uid, folder.st_uid):
+    if folder.st_mode & stat.S_ISVTX and os.geteuid() not in (0, link.st_uid, folder.st_uid):
         return "another user's file in a folder where only the owner may replace a file"
     if stat.S_ISLNK(link.st_mode):
         return None  # the link is what is replaced, not the file it points to
@@ -127,10 +126,8 @@ def _atomic_write(path, payload):
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise
 
 

@@ -4,8 +4,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MicrogptError
-from .files.fileio import existing_file
+from .errors import MicrogptError, existing_file
 
 DEFAULT_DATA = 'input.txt'
 BUNDLED_NAMES = 'datasets/names.txt'  # package data, relative to the package

@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..errors import MicrogptError
+from ..errors import MicrogptError, existing_file
 
 
 def check_writable(path, what, kind='file'):
@@ -164,16 +164,6 @@ def append_json_line(path, record, failure):
             os.close(fd)
     except OSError as e:
         raise MicrogptError(f"{failure} {path}: {e.strerror or e}") from None
-
-
-def existing_file(path, what, hint=''):
-    """path as a Path, or one MicrogptError line naming `what` if nothing is there (then `hint`) or a folder."""
-    path = Path(path)
-    if not path.exists():
-        raise MicrogptError(f"{what} not found: {path}{hint}")
-    if path.is_dir():
-        raise MicrogptError(f"{what} {path} is a folder, not a file")
-    return path
 
 
 def read_json(path, what, hint=''):

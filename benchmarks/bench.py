@@ -60,7 +60,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original, thread
     stderr. --race SECONDS runs the race instead (goal: microgpt's held-out loss lower).
     """
     from microgpt.data import load_dataset
-    from microgpt.files.fileio import atomic_write_json, check_output_path
+    from microgpt.files.fileio import atomic_write_json, check_writable
     console = Console()
     if race is not None and not suite.torch_available():
         raise MicrogptError(f"the race needs PyTorch for the makemore twin: {suite.TORCH_INSTALL}")
@@ -68,7 +68,7 @@ def bench(steps, engines, repeat, batch_steps, data, out, race, original, thread
     if race is None and threads_genome is None and engines is None and 'torch' not in names:
         console.info(f"torch is not installed, so PyTorch is left out ({suite.TORCH_INSTALL})")
     if out:
-        check_output_path(out, 'report')
+        check_writable(out, 'report')
     data_path = load_dataset(data, echo=console.info).path  # a bad data file fails here, in one line
     original_text = None if original is None else suite.read_original(original)
     progress = lambda m: console.info(f"bench: {m}")  # noqa: E731

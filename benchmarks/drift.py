@@ -111,11 +111,11 @@ def drift(files, kernels, threads, data, out):
     Those are the figures behind the cross-machine tolerance the reproducibility page states.
     """
     from microgpt.data import load_dataset
-    from microgpt.files.fileio import atomic_write_json, check_output_path
+    from microgpt.files.fileio import atomic_write_json, check_writable
     from microgpt.provenance import provenance
     console = Console()
     if out:
-        check_output_path(out, 'report')
+        check_writable(out, 'report')
     dataset = load_dataset(data, echo=console.info)
     for path in files:
         if not os.path.isfile(path):

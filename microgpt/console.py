@@ -1,13 +1,11 @@
-"""What microgpt prints: the streams (Console), the elapsed-time Ticker of long work, and the line formats
-of train and sample (the original's header, steps and samples, evaluations, a budget, novelty, new names),
-of evolve (plan, generations, trainings, final, decision), a dead worker's line (evolve and sweep), the
-creature's voice (train and evolve) and --json's text. The lines only another command prints are written
-beside it in microgpt/commands/ (the root group's in cli.py; a few progress messages come from the work
-itself through a callback: bench's rounds, the data's loading); microgpt.layout lays out durations, tables.
+"""What microgpt prints: the streams (Console), the Ticker of long work, and the line formats of train and
+sample, of evolve, a dead worker's line, the creature's voice and --json's text. A line only one other command
+prints lives beside it in microgpt/commands/ (the root group's in cli.py; bench's rounds and the data's loading
+report through a callback); microgpt.layout lays out durations and tables.
 
-Stdout carries the original microgpt.py's lines and each command's results; everything else (which
-genome, where files went, progress, the creature's voice) goes to stderr. A closed stdout
-(`microgpt train | head`) silences stdout and nothing else: the work goes on and its files are written.
+Stdout carries the original microgpt.py's lines and each command's results; everything else (which genome,
+where files went, progress, the creature's voice) goes to stderr. A closed stdout (`microgpt train | head`)
+silences stdout and nothing else: the work goes on and its files are written.
 """
 import json
 import os
@@ -23,8 +21,7 @@ INFERENCE_HEADER = "--- inference (new, hallucinated names) ---"
 # --- --json ------------------------------------------------------------------------------------
 
 def json_text(obj, indent=None):
-    """What every --json prints: strict JSON, whose "no value" (null) stands for a number that is not
-    finite (a prediction that overflowed, a loss that diverged)."""
+    """What every --json prints: strict JSON, null standing for a number that is not finite."""
     return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False)
 
 
@@ -56,8 +53,7 @@ def budget_line(budget, steps, flops_per_step, step_seconds, engine):
 
 def novelty_line(counts):
     """makemore's three kinds of sample: new, in the training data, in the held-out data."""
-    held_out = ('no held-out data' if counts['held_out'] is None
-                else f"{counts['held_out']} in the held-out data")
+    held_out = 'no held-out data' if counts['held_out'] is None else f"{counts['held_out']} in the held-out data"
     return (f"novelty: {counts['new']} of {counts['samples']} samples new, "
             f"{counts['train']} in the training data, {held_out}")
 
@@ -99,8 +95,7 @@ def lead_line(lead, clear, runner_up):
 def plan_line(plan, space, baseline_names):
     """Before any work: what the search will train, and how long that should take here."""
     budget = f", {plan['budget']:.3g} FLOPs each" if plan['budget'] is not None else ''
-    seconds = plan['organism_seconds']
-    each = format_duration(sum(seconds) / len(seconds))
+    each = format_duration(sum(plan['organism_seconds']) / len(plan['organism_seconds']))
     reused = plan.get('baseline_reused') or {}
 
     def baseline(origin):
@@ -133,13 +128,12 @@ def training_line(done, what, score_text):
 
 def decision_line(decision, describe):
     """Whether the winner replaced the genome at --out, and by how much it won or lost."""
-    out, written = decision['out'], decision['genome_written']
+    out = decision['out']
     if decision.get('write_error'):
         return f"wrote no genome: {decision['write_error']}"
     if decision['incumbent'] is None:
         return f"wrote {out}: there was no genome there to beat"
-    winner = describe(decision['winner']['score'], decision['winner']['spread'])
-    incumbent = describe(decision['incumbent']['score'], decision['incumbent']['spread'])
+    winner, incumbent = (describe(decision[who]['score'], decision[who]['spread']) for who in ('winner', 'incumbent'))
     if decision['lead'] is None:
         return f"replaced {out}: the incumbent ({incumbent}) failed to train on the final's seeds"
     lead, noise = decision['lead'], decision['noise']
@@ -152,7 +146,7 @@ def decision_line(decision, describe):
                   f"difference {lead:+.4f}")
     if decision['forced']:
         return f"replaced {out} as --replace asks, though {comparison}"
-    return f"kept {out}: {comparison}; the winner is in {written} (--replace adopts it)"
+    return f"kept {out}: {comparison}; the winner is in {decision['genome_written']} (--replace adopts it)"
 
 
 def stagnation_line(stale, immigrants):
@@ -180,8 +174,8 @@ TICK_SECONDS = 10.0
 
 
 class Ticker:
-    """Elapsed time and ETA of work measured in `total` units (steps, documents, runs), the
-    ETA from the rate since `start` units were done. `update(done)` prints when a tick is due."""
+    """Elapsed time and ETA of work of `total` units (steps, documents, runs), the ETA from the rate since
+    `start` units were done. `update(done)` prints when a tick is due."""
 
     def __init__(self, console, what, total, start=0, unit='', clock=None):
         self.console, self.what, self.total, self.start, self.unit = console, what, total, start, unit
@@ -204,12 +198,10 @@ class Ticker:
 
 # --- the creature's voice (stderr) ------------------------------------------------------------
 
-GENE_LABELS = {'learning_rate': 'lr', 'num_steps': 'steps'}  # the short names train's flags use
-
-
 def describe_genes(genes):
     """A genome's settings as describe_settings writes them, lr and steps by train's short names."""
-    return describe_settings({GENE_LABELS.get(name, name): value for name, value in genes.items()})
+    short = {'learning_rate': 'lr', 'num_steps': 'steps'}
+    return describe_settings({short.get(name, name): value for name, value in genes.items()})
 
 
 def describe_settings(settings):
@@ -218,11 +210,11 @@ def describe_settings(settings):
                     for name, value in settings.items())
 
 
-def voice_unformed(genes, why=''):
+def voice_unformed(genes, why):
     return f"I am unformed{f' ({why})' if why else ''}: {describe_genes(genes)}"
 
 
-def voice_become(genes, fitness=None, score=None):
+def voice_become(genes, fitness, score):
     origin = f" ({fitness} fitness {score:.4f})" if fitness and score is not None else ""
     return f"I have become{origin}: {describe_genes(genes)}"
 
@@ -233,7 +225,7 @@ def voice_variant(genes, genome_text, overrides):
             f"not the model its score is for: {describe_genes(genes)}")
 
 
-def voice_searching(population, generations, fitness, space='seed', budget=None):
+def voice_searching(population, generations, fitness, space, budget):
     each = f", {budget:.3g} FLOPs each" if budget is not None else ''
     return (f"I am searching: {population} organisms x {generations} generations for {fitness} fitness "
             f"in the {space} space{each}")
@@ -300,7 +292,13 @@ class Console:
             self.stdout.flush()
         except BrokenPipeError:
             self.stdout_closed = True
-            _point_stdout_at_devnull(self.stdout)
+            try:  # the reader went away: later writes (and the flush at exit) go nowhere, quietly
+                fd = self.stdout.fileno()
+            except (AttributeError, ValueError, OSError):
+                return
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
 
 
 def _isatty(stream):
@@ -308,14 +306,3 @@ def _isatty(stream):
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def _point_stdout_at_devnull(stream):
-    """The reader went away: later writes (and the flush at exit) go nowhere, quietly."""
-    try:
-        fd = stream.fileno()
-    except (AttributeError, ValueError, OSError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)

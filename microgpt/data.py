@@ -4,7 +4,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MicrogptError
+from .errors import MicrogptError, existing_file
 
 DEFAULT_DATA = 'input.txt'
 BUNDLED_NAMES = 'datasets/names.txt'  # package data, relative to the package
@@ -42,8 +42,8 @@ def split_docs(docs, seed, val_fraction=VAL_FRACTION):
 
 
 def held_out_split(docs, seed, val_fraction=VAL_FRACTION):
-    """split_docs, without the held-out documents that have a character no training document
-    has (the model has no token for it); a MicrogptError if either side is left empty."""
+    """split_docs, less the held-out documents with a character no training document has (the model has
+    no token for it); a MicrogptError if either side is left empty."""
     train, val = split_docs(docs, seed, val_fraction)
     known = set(''.join(train))
     val = [doc for doc in val if set(doc) <= known]
@@ -54,18 +54,17 @@ def held_out_split(docs, seed, val_fraction=VAL_FRACTION):
 
 
 def load_docs(path, what='data file'):
-    """The non-blank lines of a UTF-8 text file, stripped (one document a line); one
-    MicrogptError naming the file (`what` says which) if it is missing, a folder, binary, not
-    UTF-8 or blank. A byte-order mark and CRLF or CR line ends are not characters of the lines."""
-    return _read_lines_and_bytes(path, what)[0]
+    """The non-blank lines of a UTF-8 text file, stripped (one document a line); one MicrogptError naming
+    the file (`what` says which) if it is missing, a folder, binary, not UTF-8 or blank."""
+    return _read_dataset(path, what).docs
 
 
-def _read_lines_and_bytes(path, what):
-    text, raw = _read_text_and_bytes(path, what, 'text with one item per line')
-    lines = parse_docs(text)
-    if not lines:
+def _read_dataset(path, what):
+    text, sha256 = _read_text(path, what, 'text with one item per line')
+    docs = parse_docs(text)
+    if not docs:
         raise MicrogptError(f"{what} {path} is empty: no lines with text (every line is blank)")
-    return lines, raw
+    return Dataset(path, docs, sha256)
 
 
 # Rough bytes of memory a byte of a text file takes while it is read and split into lines:
@@ -73,13 +72,10 @@ def _read_lines_and_bytes(path, what):
 READ_BYTES_PER_FILE_BYTE = 8
 
 
-def _read_text_and_bytes(path, what, expected):
+def _read_text(path, what, expected):
+    """A UTF-8 file's text and its SHA-256, or one MicrogptError line saying why it cannot be read."""
     from .compute.limits import available_memory, gib
-    path = Path(path)
-    if not path.exists():
-        raise MicrogptError(f"{what} not found: {path}")
-    if path.is_dir():
-        raise MicrogptError(f"{what} {path} is a folder, not a file")
+    path = existing_file(path, what)
     try:
         size = path.stat().st_size
     except OSError:
@@ -92,7 +88,7 @@ def _read_text_and_bytes(path, what, expected):
         raw = path.read_bytes()
         if b'\0' in raw:
             raise MicrogptError(f"cannot read {what} {path}: it looks binary (NUL bytes), not {expected}")
-        return raw.decode('utf-8-sig'), raw
+        return raw.decode('utf-8-sig'), hashlib.sha256(raw).hexdigest()
     except OSError as e:
         raise MicrogptError(f"cannot read {what} {path}: {e.strerror or e}") from None
     except MemoryError:
@@ -112,9 +108,7 @@ class Dataset:
 
 def load_dataset(data, echo=None):
     """The documents of --data (see resolve_data_path), read once: checked and hashed."""
-    path = resolve_data_path(data, echo)
-    docs, raw = _read_lines_and_bytes(path, 'data file')
-    return Dataset(path, docs, hashlib.sha256(raw).hexdigest())
+    return _read_dataset(resolve_data_path(data, echo), 'data file')
 
 
 # --- text mode: the file is one stream of characters ------------------------------------------
@@ -129,24 +123,23 @@ class TextData:
 
 def bundled_text_path():
     """The public-domain text that ships inside the package (text mode's default data)."""
-    from importlib.resources import files
-    return Path(str(files('microgpt') / BUNDLED_TEXT))
+    return Path(__file__).parent / BUNDLED_TEXT
 
 
 def load_text(data, echo=None):
-    """--data PATH (default: the text bundled with microgpt) read whole as one stream of
-    characters, line ends made one newline; a MicrogptError line as load_docs says."""
+    """--data PATH (default: the text bundled with microgpt) read whole as one stream of characters, line
+    ends made one newline; a MicrogptError line as load_docs says."""
     if data is None:
         path = bundled_text_path()
         if echo:
             echo(f"no --data: using the text bundled with microgpt ({BUNDLED_TEXT})")
     else:
         path = Path(data)
-    text, raw = _read_text_and_bytes(path, 'data file', 'text')
+    text, sha256 = _read_text(path, 'data file', 'text')
     text = one_newline(text)
     if not text.strip():
         raise MicrogptError(f"data file {path} is empty: it holds no text (only blanks)")
-    return TextData(path, text, hashlib.sha256(raw).hexdigest())
+    return TextData(path, text, sha256)
 
 
 def split_text(text, val_fraction):
@@ -156,22 +149,21 @@ def split_text(text, val_fraction):
 
 
 def window_starts(seed, step, batch_size, num_chars, block_size):
-    """Where a step's batch_size windows of block_size + 1 characters start: drawn by a random
-    stream of their own, keyed by the seed and the step, so a resumed run draws the same."""
+    """Where a step's windows of block_size + 1 characters start: drawn by a random stream keyed by the
+    seed and the step, so a resumed run draws the same."""
     draw = random.Random(f"{seed} text window {step}")
     return [draw.randrange(num_chars - block_size) for _ in range(batch_size)]
 
 
 def tiling_windows(tokens, block_size):
-    """The tokens cut into windows of block_size + 1, each starting on the last token of the one
-    before, so each token after the first is a target once (the last window may be shorter)."""
+    """The tokens cut into windows of block_size + 1, each starting on the last token of the one before,
+    so each token after the first is a target once (the last window may be shorter)."""
     return [tokens[start:start + block_size + 1] for start in range(0, max(len(tokens) - 1, 0), block_size)]
 
 
 def bundled_names_path():
     """The names data that ships inside the package (the same bytes as the project's input.txt)."""
-    from importlib.resources import files
-    return Path(str(files('microgpt') / BUNDLED_NAMES))
+    return Path(__file__).parent / BUNDLED_NAMES
 
 
 def load_names():

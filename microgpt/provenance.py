@@ -9,6 +9,7 @@ from pathlib import Path
 from . import __version__
 from .reproducibility import machine, numpy_version
 
+
 def git_commit():
     """The commit of the checkout microgpt runs from, or None (installed, or no git)."""
     root = Path(__file__).resolve().parent.parent

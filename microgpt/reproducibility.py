@@ -20,10 +20,9 @@ CROSS_MACHINE_TOLERANCE_FLOAT32 = ((6_500, 2e-2),)
 # The fields of machine() that decide the numpy engine's bits.
 ARITHMETIC_FIELDS = ('arch', 'numpy', 'simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')
 
-# A genome's recorded scorings made on another arithmetic stand for training it again when the drift
-# measured for that genome is at most this on arithmetics of this machine's kind (reuse_across_arithmetics).
-# The shipped genome moved by at most 2e-14 (experiments/incumbent-drift/); 1e-7 is ten thousand times below
-# the spread of its scorings over the final's seeds, so no decision can turn on it.
+# A genome's recorded scorings made on another arithmetic stand for training it again when its measured drift
+# is at most this on arithmetics of this machine's kind (reuse_across_arithmetics). The shipped genome moved by
+# at most 2e-14 (experiments/incumbent-drift/); 1e-7 is far below the spread of its scorings over the final's seeds.
 INCUMBENT_REUSE_TOLERANCE = 1e-7
 
 
@@ -39,8 +38,7 @@ def numpy_version():
 
 
 def cpu_model():
-    """The CPU's name as the kernel reports it (x86 'model name', arm 'CPU part'), else
-    platform.processor()."""
+    """The CPU's name as the kernel reports it (x86 'model name', arm 'CPU part'), else platform.processor()."""
     try:
         with open('/proc/cpuinfo') as cpuinfo:
             for line in cpuinfo:
@@ -53,8 +51,7 @@ def cpu_model():
 
 
 def simd_level():
-    """The SIMD targets numpy found on this CPU and dispatches its loops to (exp, log, ...
-    round differently on each), e.g. ['X86_V3', 'X86_V4', 'AVX512_ICL']."""
+    """The SIMD targets numpy dispatches its loops to on this CPU (exp, log, ... round differently on each)."""
     try:
         from numpy._core import _multiarray_umath as umath
     except ImportError:  # numpy 1.x
@@ -67,8 +64,7 @@ def simd_level():
 
 
 def blas_info():
-    """The BLAS numpy has loaded (library, version, kernel: OpenBLAS's core type, threads) as
-    threadpoolctl reads it; None fields where it cannot tell."""
+    """The BLAS numpy has loaded (library, version, kernel: OpenBLAS's core type, threads), None where unknown."""
     import numpy  # threadpoolctl reports only libraries already loaded
     from threadpoolctl import threadpool_info  # a dependency of microgpt: it says which BLAS numpy runs on
     del numpy
@@ -84,8 +80,8 @@ KERNEL_SIMD_WIDTH = {'Nehalem': 128, 'Core2': 128, 'Penryn': 128, 'Barcelona': 1
 
 
 def machine(with_blas=True):
-    """This machine as far as results depend on it. with_blas=False leaves numpy's SIMD and BLAS None:
-    the Val engine uses neither, and need not load numpy to say so."""
+    """This machine as far as results depend on it; with_blas=False leaves numpy's SIMD and BLAS None (the Val
+    engine uses neither, and need not load numpy to say so)."""
     numpy_fields = (dict(simd=simd_level(), **blas_info()) if with_blas
                     else dict.fromkeys(('simd', 'blas', 'blas_version', 'blas_kernel', 'blas_threads')))
     return dict(cpu=cpu_model(), arch=platform.machine(), numpy=numpy_version(), **numpy_fields,
@@ -113,21 +109,15 @@ def describe_arithmetic(record):
 
 
 def cross_machine_tolerance(steps, dtype='float64', batch_size=1):
-    """The stated bound on a run's final validation loss's drift between arithmetics (the tables
-    above), or None beyond the longest run measured."""
-    if dtype == 'float32':
-        table = CROSS_MACHINE_TOLERANCE_FLOAT32
-    else:
-        table = CROSS_MACHINE_TOLERANCE_BATCHED if batch_size > 1 else CROSS_MACHINE_TOLERANCE
-    for longest, tolerance in table:
-        if steps <= longest:
-            return tolerance
-    return None
+    """The stated bound on a run's final validation loss's drift between arithmetics, None beyond the tables."""
+    table = (CROSS_MACHINE_TOLERANCE_FLOAT32 if dtype == 'float32' else
+             CROSS_MACHINE_TOLERANCE_BATCHED if batch_size > 1 else CROSS_MACHINE_TOLERANCE)
+    return next((tolerance for longest, tolerance in table if steps <= longest), None)
 
 
 def arithmetic_kind(record):
-    """What of an arithmetic a run's drift depends on, as measured: the architecture, the BLAS, its
-    kernel's SIMD width (None if unknown), its threads, numpy's major version and widest SIMD target."""
+    """What of an arithmetic a run's drift depends on, as measured: the architecture, the BLAS, its kernel's
+    SIMD width (None if unknown), its threads, numpy's major version and widest SIMD target."""
     a = arithmetic(record)
     widths = {name.lower(): width for name, width in KERNEL_SIMD_WIDTH.items()}
     return (a['arch'], a['blas'], widths.get(str(a['blas_kernel']).lower()), a['blas_threads'],
@@ -140,9 +130,8 @@ KIND_TEXTS = ('on {}', 'with {}', 'on the {} kernel', 'with {} BLAS threads', 'w
 
 
 def reuse_across_arithmetics(recorded, current, drift):
-    """Why the scores a genome's record holds (made on `recorded`, with the measured `drift`) may not
-    stand for training it here on `current`; None when they may: the same arithmetic, or a drift within
-    INCUMBENT_REUSE_TOLERANCE measured on an arithmetic of this machine's kind (arithmetic_kind)."""
+    """Why a genome's recorded scores (made on `recorded`, with the measured `drift`) may not stand for training
+    it on `current`; None when they may: the same arithmetic, or a small drift measured on one of its kind."""
     if same_arithmetic(recorded, current):
         return None
     if drift is None:

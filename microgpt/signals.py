@@ -12,8 +12,7 @@ def exit_status(interrupt):
 
 
 def raise_on_sigterm():
-    """From now on SIGTERM raises Terminated in the main thread, as SIGINT raises
-    KeyboardInterrupt, so every command saves what it has on either."""
+    """From now on SIGTERM raises Terminated in the main thread, as SIGINT raises KeyboardInterrupt."""
     def handler(signum, frame):
         raise Terminated()
     signal.signal(signal.SIGTERM, handler)

@@ -247,9 +247,9 @@ def test_an_append_only_file_can_be_added_to_but_not_replaced(tmp_path):
     if os.geteuid() != 0 or subprocess.run(['chattr', '+a', str(log)], capture_output=True).returncode != 0:
         pytest.skip("needs root and chattr +a")
     try:
-        assert fileio.check_output_path(log, 'log', append=True) == log
+        assert fileio.check_writable(log, 'log', 'append') == log
         with pytest.raises(MicrogptError, match=r"^log .*log.jsonl cannot be replaced \(Operation not permitted\)"):
-            fileio.check_output_path(log, 'log')
+            fileio.check_writable(log, 'log')
     finally:
         subprocess.run(['chattr', '-a', str(log)], check=True)
 

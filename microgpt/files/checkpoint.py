@@ -1,7 +1,6 @@
-"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight average
-when training keeps one, how they were trained (enough to resume the run exactly) and where it
-came from (provenance). JSON floats round-trip float64 exactly, and any engine reads them.
-"""
+"""Checkpoints: one JSON file with config, vocabulary, weights, Adam's moments, the weight average when training
+keeps one, how they were trained (enough to resume the run exactly) and where it came from (provenance).
+JSON floats round-trip float64 exactly, and any engine reads them."""
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +49,8 @@ class Checkpoint:
         return self.state_dict if self.ema is None else self.ema
 
     def trained_data(self, given, load):
-        """The data this run trained on: `given` (a Dataset or TextData) when it has the same
-        SHA-256, else the recorded data_path read by `load` (data.load_dataset or load_text)
-        when it is still there unchanged, else None."""
+        """The data this run trained on: `given` (a Dataset or TextData) when it has its SHA-256, else the
+        recorded data_path read by `load` when it is still there unchanged, else None."""
         expected = self.training.get('data_sha256')
         if not expected:
             return None
@@ -85,8 +83,8 @@ def save_checkpoint(path, checkpoint):
 
 
 def load_checkpoint(path):
-    """The checkpoint file at path, checked field by field (one MicrogptError naming the file and
-    the field); or the weights of a folder `microgpt export` wrote (weights_only)."""
+    """The checkpoint file at path, every field checked against what microgpt writes (one MicrogptError naming
+    the file and the field); or the weights of a folder `microgpt export` wrote (weights_only)."""
     path = Path(path)
     if path.is_dir():
         from .export import read_export
@@ -94,7 +92,35 @@ def load_checkpoint(path):
         mode = {} if model.data_mode is None else {'data_mode': model.data_mode}  # text mode's, kept
         return Checkpoint(model.config, model.chars, model.weights, {'dtype': model.dtype, **mode}, weights_only=True)
     obj = read_json(path, 'checkpoint', f" (train one with `microgpt train --out {path}`)")
-    return check_checkpoint(obj, path)
+
+    def bad(field, why):
+        return MicrogptError(f"checkpoint {path} is corrupt: field '{field}' {why}")
+
+    if not isinstance(obj, dict) or obj.get('format') != FORMAT:
+        raise MicrogptError(f"checkpoint {path} is corrupt: not a microgpt checkpoint")
+    if obj.get('version') not in READABLE_VERSIONS or isinstance(obj.get('version'), bool):
+        raise MicrogptError(f"checkpoint {path} has format version {obj.get('version')!r}; "
+                            f"this microgpt reads versions {', '.join(map(str, READABLE_VERSIONS))}")
+    check_fields(obj, TOP_FIELDS, '', bad, optional=('training', 'provenance', 'optimizer', 'losses', 'ema'))
+    config = _checked_config(obj['config'], bad)
+    chars = obj['vocab']
+    if len(chars) + 1 != config.vocab_size or len(set(chars)) != len(chars):
+        raise bad('vocab', f"must be {config.vocab_size - 1} different characters (config.vocab_size less "
+                           f"BOS), got {len(chars)}")
+    training, losses = obj.get('training', {}), obj.get('losses', [])
+    optimizer, ema = obj.get('optimizer'), obj.get('ema')
+    _check_training(training, losses, optimizer is not None, bad)
+    matrices = {'state_dict': obj['state_dict'], 'optimizer.m': (optimizer or {}).get('m'),
+                'optimizer.v': (optimizer or {}).get('v'), 'ema': ema}
+    for where, mats in matrices.items():
+        if mats is not None:
+            _check_matrices(mats, config, where, bad)
+    decay = training.get('ema')
+    if ema is not None and decay is None:
+        raise bad('training.ema', "must be the decay of the weight average the file holds, got None")
+    if decay is not None and training.get('steps_done') and ema is None:
+        raise bad('ema', "is missing: its run keeps a weight average (training.ema)")
+    return Checkpoint(config, chars, obj['state_dict'], training, optimizer, losses, obj.get('provenance') or {}, ema)
 
 
 # --- what a checkpoint file holds, field by field ------------------------------------------
@@ -113,7 +139,6 @@ TOP_FIELDS = {
     'losses': (lambda v: isinstance(v, list) and all(map(is_number, v)), "must be a list of finite numbers"),
     'ema': (lambda v: isinstance(v, dict), "must be an object of the weight average's matrices"),
 }
-TOP_OPTIONAL = ('training', 'provenance', 'optimizer', 'losses', 'ema')
 
 
 # The training record beyond the settings (each checked by its declaration). A file that can
@@ -151,39 +176,6 @@ BEST_FIELDS = {
     'val_loss': POINT_FIELDS['val_loss'],
     'checkpoint': (or_null(lambda v: isinstance(v, str) and bool(v)), "must be null or a path"),
 }
-
-
-def check_checkpoint(obj, path):
-    """The Checkpoint a file's JSON holds, every field checked against what microgpt writes."""
-    def bad(field, why):
-        return MicrogptError(f"checkpoint {path} is corrupt: field '{field}' {why}")
-
-    if not isinstance(obj, dict) or obj.get('format') != FORMAT:
-        raise MicrogptError(f"checkpoint {path} is corrupt: not a microgpt checkpoint")
-    if obj.get('version') not in READABLE_VERSIONS or isinstance(obj.get('version'), bool):
-        raise MicrogptError(f"checkpoint {path} has format version {obj.get('version')!r}; "
-                            f"this microgpt reads versions {', '.join(map(str, READABLE_VERSIONS))}")
-    check_fields(obj, TOP_FIELDS, '', bad, optional=TOP_OPTIONAL)
-    config = _checked_config(obj['config'], bad)
-    chars = obj['vocab']
-    if len(chars) + 1 != config.vocab_size or len(set(chars)) != len(chars):
-        raise bad('vocab', f"must be {config.vocab_size - 1} different characters (config.vocab_size less "
-                           f"BOS), got {len(chars)}")
-    training, losses = obj.get('training', {}), obj.get('losses', [])
-    _check_training(training, losses, obj.get('optimizer') is not None, bad)
-    optimizer, ema = obj.get('optimizer'), obj.get('ema')
-    matrices = {'state_dict': obj['state_dict'], **({} if optimizer is None else
-                                                    {'optimizer.m': optimizer['m'], 'optimizer.v': optimizer['v']}),
-                **({} if ema is None else {'ema': ema})}
-    for where, mats in matrices.items():
-        _check_matrices(mats, config, where, bad)
-    decay = training.get('ema')
-    if ema is not None and decay is None:
-        raise bad('training.ema', "must be the decay of the weight average the file holds, got None")
-    if decay is not None and training.get('steps_done') and ema is None:
-        raise bad('ema', "is missing: its run keeps a weight average (training.ema)")
-    return Checkpoint(config, chars, obj['state_dict'], training, optimizer, losses, obj.get('provenance') or {},
-                      ema)
 
 
 def _checked_config(recorded, bad):

@@ -1,9 +1,7 @@
-"""Standard weights: a model as a folder Hugging Face tools read. `config.json` holds GPTConfig's
-fields, the dtype, the vocabulary (token i is chars[i]) and BOS (the last token);
-`model.safetensors` every weight under the checkpoint's names, float32 or float64 as trained
-(the safetensors library: the `export` extra, imported only when needed). `read_export` serves
-checkpoint.load_checkpoint, so every command that reads a checkpoint reads a folder too.
-"""
+"""Standard weights: a model as a folder Hugging Face tools read. `config.json` holds GPTConfig's fields, the
+dtype, the vocabulary (token i is chars[i]) and BOS (the last token); `model.safetensors` every weight under the
+checkpoint's names, float32 or float64 as trained (the safetensors library: the `export` extra, imported when
+needed). `read_export` serves checkpoint.load_checkpoint, so every command that reads a checkpoint reads a folder."""
 import json
 import os
 import shutil
@@ -13,7 +11,7 @@ from pathlib import Path
 
 from ..errors import MicrogptError
 from ..gpt.model import GPTConfig, layers_held
-from .fileio import check_output_dir, interrupts_deferred, read_json, unwritable
+from .fileio import check_writable, interrupts_deferred, read_json, unwritable
 
 FORMAT = 'microgpt-export'
 VERSION = 1
@@ -45,9 +43,9 @@ def safetensors_numpy():
 
 
 def check_export_folder(folder, force=False):
-    """The folder, or a MicrogptError line before any work unless it is missing, empty or (with
-    force) holding files, in a writable parent."""
-    folder = check_output_dir(folder, 'export folder')
+    """The folder, or a MicrogptError line before any work unless it is missing, empty or (with force)
+    holding files, in a writable parent."""
+    folder = check_writable(folder, 'export folder', 'folder')
     if folder.exists() and any(folder.iterdir()) and not force:
         raise MicrogptError(f"export folder {folder} exists and is not empty: choose another or add --force "
                             f"(which replaces its {CONFIG_FILE} and {WEIGHTS_FILE})")
@@ -59,9 +57,8 @@ def check_export_folder(folder, force=False):
 
 
 def write_export(checkpoint, folder, force=False):
-    """Write the weights the checkpoint samples with to folder, every value exactly as held (in
-    the run's dtype; a float32 run's average is float64). Returns {'folder', 'dtype', 'tensors',
-    'parameters'}."""
+    """Write the weights the checkpoint samples with to folder, every value exactly as held (in the run's
+    dtype; a float32 run's average is float64). Returns {'folder', 'dtype', 'tensors', 'parameters'}."""
     import numpy as np
     folder = check_export_folder(folder, force)
     save_file = safetensors_numpy().save_file
@@ -86,9 +83,8 @@ def write_export(checkpoint, folder, force=False):
 
 
 def _write_whole(folder, tensors, settings, save_file):
-    """Write the two files in a hidden folder beside folder, then put them in place whole: a
-    missing or empty folder by one rename of the staging folder, a full one (--force) by one
-    rename a file. No staging is left behind."""
+    """Write the two files in a hidden folder beside folder, then put them in place whole: by one rename of
+    that folder, or (into a full folder, --force) one rename a file. No staging is left behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f'.{folder.name}.{uuid.uuid4().hex[:12]}.tmp'
     try:
@@ -110,8 +106,8 @@ def _write_whole(folder, tensors, settings, save_file):
 
 
 def read_export(folder):
-    """An exported folder's model (Exported), every field checked: one MicrogptError line for a
-    missing or malformed file, or tensors that do not match the config."""
+    """An exported folder's model (Exported), every field checked: one MicrogptError line for a missing or
+    malformed file, or tensors that do not match the config."""
     folder = Path(folder)
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     if not config_path.exists():

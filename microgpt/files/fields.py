@@ -30,9 +30,8 @@ def or_null(test):
 
 
 def check_fields(obj, spec, where, bad, known=(), optional=()):
-    """Each field of `spec` present in obj (those named in `optional` may be missing) and
-    passing its test; with `known` (default: the spec's fields; None: any), no other field.
-    `where` prefixes each field's name ('record.scorings[0]'; '' at the top)."""
+    """Each field of `spec` present in obj (unless `optional`) and passing its test; no field beyond `known`
+    (default: the spec's; None: any). `where` prefixes each field's name ('record.scorings[0]'; '' at the top)."""
     def named(name):
         return f'{where}.{name}' if where else name
 
@@ -49,7 +48,7 @@ def check_fields(obj, spec, where, bad, known=(), optional=()):
             raise bad(named(name), f"{why}, got {shown(obj[name])}")
 
 
-def shown(value, limit=60):
-    """A value as an error line quotes it: its repr, cut short."""
+def shown(value):
+    """A value as an error line quotes it: its repr, cut to 60 characters."""
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
+    return text if len(text) <= 60 else text[:57] + '...'

@@ -8,28 +8,16 @@ import signal
 import stat
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..errors import MicrogptError
-
-
-def check_output_path(path, what='output file', append=False):
-    """check_writable for a file replaced whole (or, with `append`, added to)."""
-    return check_writable(path, what, 'append' if append else 'file')
-
-
-def check_output_dir(path, what='output folder'):
-    """check_writable for a folder files are made in (made when missing)."""
-    return check_writable(path, what, 'folder')
+from ..errors import MicrogptError, existing_file
 
 
 def check_writable(path, what, kind='file'):
     """The one check of an output before any work: `path` as a Path, or one MicrogptError line naming
-    `what`. kind 'file': written whole (a new file put in place of the old); 'append': added to;
-    'folder': files are made in it (made when missing). Refused: an empty name, a file name ending
-    with /, a missing folder, a file that is not a regular file, an existing file that cannot be
-    replaced, a folder that takes no new file (tried for real: permission bits do not tell it all)."""
+    `what`. kind 'file': replaced whole; 'append': added to; 'folder': files are made in it (made when
+    missing). That it can be written is tried for real: permission bits do not tell it all."""
     noun = 'folder' if kind == 'folder' else 'file'
     if path is None or str(path).strip() == '':
         raise MicrogptError(f"{what}: the {noun} name is empty")
@@ -52,13 +40,11 @@ def check_writable(path, what, kind='file'):
         if path.exists() or path.is_symlink():
             mode = os.stat(path).st_mode if path.exists() else 0
             if not stat.S_ISREG(mode):
-                kind_of = 'a folder' if stat.S_ISDIR(mode) else 'not a regular file'
-                raise MicrogptError(f"{what} {path} is {kind_of}")
+                raise MicrogptError(f"{what} {path} is {'a folder' if stat.S_ISDIR(mode) else 'not a regular file'}")
             why = unreplaceable(path, append=kind == 'append')
             if why:
                 verb = 'added to' if kind == 'append' else 'replaced'
-                raise MicrogptError(f"{what} {path} cannot be {verb} ({why}): make it writable or choose "
-                                    f"another path")
+                raise MicrogptError(f"{what} {path} cannot be {verb} ({why}): make it writable or choose another path")
     why = unwritable(folder)
     if why:
         raise MicrogptError(f"{what} {path}: folder {folder} is not writable ({why})")
@@ -66,13 +52,11 @@ def check_writable(path, what, kind='file'):
 
 
 def unreplaceable(path, append=False):
-    """None if the existing file at path may be replaced (or, with append, added to), else why not.
-    Opening it for writing changes nothing and fails on a file that is immutable, append-only, on a
-    read-only file system or read-only to this user: a write-protected file is not replaced unasked."""
+    """None if the existing file at path may be replaced (or, with append, added to), else why not: a
+    write-protected file is not replaced unasked. Opening it for writing changes nothing."""
     link = os.lstat(path)
     folder = os.stat(os.path.dirname(os.path.abspath(path)))
-    me = os.geteuid()
-    if folder.st_mode & stat.S_ISVTX and me not in (0, link.st_uid, folder.st_uid):
+    if folder.st_mode & stat.S_ISVTX and os.geteuid() not in (0, link.st_uid, folder.st_uid):
         return "another user's file in a folder where only the owner may replace a file"
     if stat.S_ISLNK(link.st_mode):
         return None  # the link is what is replaced, not the file it points to
@@ -84,8 +68,7 @@ def unreplaceable(path, append=False):
 
 
 def unwritable(folder):
-    """None if a new file can be created in folder, else why not. Tried for real (and
-    leaving nothing behind): permission bits do not tell the whole story."""
+    """None if a new file can be created in folder (tried, leaving nothing behind), else why not."""
     folder = str(folder) or '.'
     if not os.access(folder, os.W_OK | os.X_OK):
         return 'permission denied'
@@ -121,8 +104,8 @@ def interrupts_deferred():
 
 
 def atomic_write_bytes(path, payload):
-    """Write a temporary file beside path (with the mode the umask gives a new file), then rename it over
-    path. A failure (disk full, folder gone) is one MicrogptError, and path is as it was."""
+    """Write a temporary file beside path, then rename it over path. A failure (disk full, folder gone)
+    is one MicrogptError, and path is as it was."""
     path = Path(path)
     try:
         _atomic_write(path, payload)
@@ -143,16 +126,13 @@ def _atomic_write(path, payload):
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise
 
 
 def finite_or_null(obj):
-    """obj with every float that is not finite replaced by None (strict JSON's "no value"), through
-    dicts, lists and tuples."""
+    """obj with every float that is not finite replaced by None (strict JSON's "no value")."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
@@ -187,13 +167,8 @@ def append_json_line(path, record, failure):
 
 
 def read_json(path, what, hint=''):
-    """The JSON file at path, or one MicrogptError line naming `what` ("checkpoint") if it is missing
-    (followed by `hint`) or not JSON."""
-    path = Path(path)
-    if not path.exists():
-        raise MicrogptError(f"{what} not found: {path}{hint}")
-    if path.is_dir():
-        raise MicrogptError(f"{what} {path} is a folder, not a file")
+    """The JSON file at path, or one MicrogptError line naming `what` ("checkpoint")."""
+    path = existing_file(path, what, hint)
     try:
         return json.loads(path.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, ValueError) as e:

@@ -18,9 +18,8 @@ from .fileio import check_writable
 
 @dataclass(frozen=True)
 class Output:
-    """A file (or folder) a command writes: the flag that names it (`label`), its name in a message
-    (`what`), fileio.check_writable's `kind`, and the label of the input it `updates` in place, if any
-    (train --resume without --out)."""
+    """A file (or folder) a command writes: the flag that names it (`label`), its name in a message (`what`),
+    check_writable's `kind`, and the label of the input it `updates` in place (train --resume without --out)."""
     label: str
     path: object  # or a function giving it (see check_outputs)
     what: str = 'output file'
@@ -29,9 +28,9 @@ class Output:
 
 
 def check_outputs(outputs, inputs=()):
-    """Refuse, in one MicrogptError line, an output that cannot be written, is an input or is another
-    output. Outputs are checked in order (a path may be a function, called once those before it passed:
-    the best checkpoint's name is made from --out's); `inputs` are (label, path); a path of None is not given."""
+    """Refuse, in one MicrogptError line, an output that cannot be written, is an input or is another output.
+    A path may be a function, called once the outputs before it passed (the best checkpoint's name is made from
+    --out's); `inputs` are (label, path); a path of None is not given."""
     written = []
     for output in outputs:
         path = output.path() if callable(output.path) else output.path
@@ -49,8 +48,7 @@ def check_outputs(outputs, inputs=()):
 
 
 def same_file(a, b):
-    """Whether paths a and b name one file: the same path once resolved, or the same file on disk (a hard
-    link, a bind mount)."""
+    """Whether paths a and b name one file: once resolved, or on disk (a hard link, a bind mount)."""
     if resolved(a) == resolved(b):
         return True
     try:

@@ -160,17 +160,13 @@ def setting_option(setting):
                         show_default=setting.shown(setting.default), help=setting.help)
 
 
-# the seed design's genes; then the other settings, each named after the field it sets
-GENE_DEFAULTS = {name: BY_NAME[name].default for name in SEED_GENES}
 SETTING_FLAGS = {setting.name: setting.flag for setting in FLAGGED}
 
 
-def gene_options(command):
-    return apply(command, [setting_option(BY_NAME[name]) for name in SEED_GENES])
-
-
-def train_options(command):
-    return apply(command, [setting_option(setting) for setting in FLAGGED if setting.name not in GENE_DEFAULTS])
+def setting_options(command):
+    """Every setting's option, each named after the field it sets: the seed design's genes first."""
+    return apply(command, [setting_option(BY_NAME[name]) for name in SEED_GENES] +
+                 [setting_option(setting) for setting in FLAGGED if setting.name not in SEED_GENES])
 
 
 def setting_sections(placed):

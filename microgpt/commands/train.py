@@ -9,7 +9,7 @@ from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DR
 from ..training.genome import DEFAULT_GENOME
 from ..training.run import DEFAULT_SEED
 from .options import (POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand, command_argv, console, data_option,
-                      engine_option, gene_options, train_options)
+                      engine_option, setting_options)
 from .train_job import train_job
 from .train_plan import TrainJob
 
@@ -18,8 +18,7 @@ from .train_plan import TrainJob
 @data_option
 @click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
               help="Seed of the one random stream (shuffle, init, sampling).")
-@gene_options
-@train_options
+@setting_options
 @click.option('--genome', 'genome_path', type=click.Path(dir_okay=False), default=None,
               help=f"Take the hyperparameters from this genome (default: ./{DEFAULT_GENOME} if it exists); "
                    "flags given here override its genes.")

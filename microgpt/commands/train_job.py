@@ -62,8 +62,17 @@ def _start_run(job, plan, console):
         console.info(budget_line(job.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds, job.engine))
     if job.resumed is not None:
         _restore(run, job.resumed, job.engine, job.dtype)
-    if job.text_mode:
-        _text_header(console, plan, run)
+    if job.text_mode:  # the characters trained on, the vocabulary, the parameters; the held-out tail
+        split = plan.text_split
+        console.out(f"num chars: {len(split.train)}")
+        console.out(f"vocab size: {run.config.vocab_size}")
+        console.out(f"num params: {run.config.num_params()}")
+        if split.held_out:
+            console.info(f"held out: the last {len(split.held_out):,} characters of the text (val_split "
+                         f"{cfg.val_split:g}); training on windows of the first {len(split.train):,}")
+            baselines = text_baselines(split.chars, split.train, split.held_out).as_dict()
+            console.info(baselines_line(baselines, None, 'the held-out characters',
+                                        f"the {len(split.train):,} training characters"))
         return run
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
@@ -156,21 +165,6 @@ def _sample_after(job, plan, run, console):
                                   temperature=job.temperature)
     names = print_samples(console, draw, job.samples, run.docs + plan.held_out if job.new_samples else None)
     console.info(novelty_line(novelty(names, run.docs, plan.held_out if plan.train.val_split else None)))
-
-
-def _text_header(console, plan, run):
-    """Text mode's header: the characters trained on, the vocabulary, the parameters; and
-    (stderr) the held-out tail."""
-    split = plan.text_split
-    console.out(f"num chars: {len(split.train)}")
-    console.out(f"vocab size: {run.config.vocab_size}")
-    console.out(f"num params: {run.config.num_params()}")
-    if split.held_out:
-        console.info(f"held out: the last {len(split.held_out):,} characters of the text (val_split "
-                     f"{plan.train.val_split:g}); training on windows of the first {len(split.train):,}")
-        baselines = text_baselines(split.chars, split.train, split.held_out).as_dict()
-        console.info(baselines_line(baselines, None, 'the held-out characters',
-                                    f"the {len(split.train):,} training characters"))
 
 
 def best_line(best, path):

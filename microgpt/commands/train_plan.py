@@ -179,20 +179,13 @@ def read_data(job, eval_every, console):
 def plan_settings(settings, job):
     """The settings the run trains with (the flags over the genome's, or the resumed
     checkpoint's), the data's split they decide, and the checks of memory and time."""
-    if job.resumed is not None:
-        arch, train = _resumed_settings(settings, job)
-        plan = _split(arch, train.batch_size, train.val_split, job)
-        plan.train = train
-        plan.voice = (f"I wake: resuming at step {job.resumed.training['steps_done'] + 1} of "
-                      f"{job.resumed.training['num_steps']}")
-    else:
-        plan = _new_settings(settings, job)
+    plan = _new_plan(settings, job) if job.resumed is None else _resumed_plan(settings, job)
     _check_time(job, plan)
     return plan
 
 
-def _resumed_settings(settings, job):
-    """The checkpoint's model and training settings; a setting given must be the same."""
+def _resumed_plan(settings, job):
+    """The checkpoint's model and training settings (a setting given must be the same)."""
     config, t = job.resumed.config, job.resumed.training
     try:
         train = TrainConfig.from_dict(t)
@@ -203,12 +196,15 @@ def _resumed_settings(settings, job):
         if value is not None and value != have[name]:
             raise MicrogptError(f"{name} {value} (given on the command line) contradicts checkpoint "
                                 f"{job.resume}, which has {name} {have[name]}")
-    return {name: getattr(config, name) for name in ARCH_FIELDS}, train
+    plan = _split({name: getattr(config, name) for name in ARCH_FIELDS}, train.batch_size, train.val_split, job)
+    plan.train, plan.voice = train, f"I wake: resuming at step {t['steps_done'] + 1} of {t['num_steps']}"
+    return plan
 
 
-def _new_settings(settings, job):
+def _new_plan(settings, job):
     """A new run's settings: a genome's from the flags, else the genome file's (the steps a
-    budget buys, as if given), the others (how the run is watched) from the flags alone."""
+    budget buys, as if given), the others (how the run is watched) from the flags alone; and the
+    line naming the genome, and the voice."""
     flags = {name: settings.get(name) for name in SETTINGS}
     watching = {name: value for name, value in given(settings).items() if name not in SETTINGS}
     genome = (PRIMORDIAL if job.genome_file is None else job.genome_file.genome).with_settings(**given(flags))
@@ -223,7 +219,25 @@ def _new_settings(settings, job):
         lengths = lengths_of(plan.train_docs, config)
         flags['num_steps'] = steps_for_budget(config, genome.batch_size, job.budget, lengths, genome.dropout)
         plan.budget_flops_per_step = mean_step_flops(config, genome.batch_size, lengths, genome.dropout).total
-    plan.train, plan.genome_line, plan.voice = _settle(flags, watching, job)
+    # then the rest: the TrainConfig, the genome line and the voice
+    differ = {name: value for name, value in watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
+    if job.dtype not in (None, DEFAULT_DTYPE):
+        differ['dtype'] = job.dtype
+    settled, genome_line = settle_train_settings(flags, job.genome_file, job.primordial, differ)
+    genome, genome_file = Genome.from_settings(settled), job.genome_file
+    try:
+        plan.train = genome.train_config(**watching)
+    except SettingError as e:
+        raise MicrogptError(_with_the_flag(e, job, flags, watching)) from None
+    if genome_file is None:  # the line is the voice's reason
+        plan.voice = voice_unformed(genome.shown(), genome_line)
+        return plan
+    p = genome_file.provenance
+    reshaped = {name: getattr(genome, name) for name in ARCH_FIELDS
+                if getattr(genome, name) != getattr(genome_file.genome, name)}
+    plan.genome_line = genome_line
+    plan.voice = (voice_variant(genome.shown(), genome_file.label(), reshaped) if reshaped
+                  else voice_become(genome.shown(), p.get('fitness'), p.get('score')))
     return plan
 
 
@@ -242,28 +256,6 @@ def _split(arch, batch_size, val_split, job):
     check_memory(arch, job.engine, vocab_size=vocabulary_size(job, plan), batch_size=batch_size,
                  data=data_bytes([data.text] if job.text_mode else data.docs))
     return plan
-
-
-def _settle(flags, watching, job):
-    """(TrainConfig, the genome line, the voice) of the flags over the genome file."""
-    differ = {name: value for name, value in watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
-    if job.dtype not in (None, DEFAULT_DTYPE):
-        differ['dtype'] = job.dtype
-    genome_file = job.genome_file
-    settled, genome_line = settle_train_settings(flags, genome_file, job.primordial, differ)
-    genome = Genome.from_settings(settled)
-    try:
-        train = genome.train_config(**watching)
-    except SettingError as e:
-        raise MicrogptError(_with_the_flag(e, job, flags, watching)) from None
-    if genome_file is None:
-        return train, None, voice_unformed(genome.shown(), genome_line)
-    p = genome_file.provenance
-    reshaped = {name: getattr(genome, name) for name in ARCH_FIELDS
-                if getattr(genome, name) != getattr(genome_file.genome, name)}
-    voice = (voice_variant(genome.shown(), genome_file.label(), reshaped) if reshaped
-             else voice_become(genome.shown(), p.get('fitness'), p.get('score')))
-    return train, genome_line, voice
 
 
 def _with_the_flag(error, job, flags, settings):

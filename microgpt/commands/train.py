@@ -55,7 +55,7 @@ from .train_plan import TrainJob
               help="Also draw the training loss per step and its moving average, and the held-out "
                    "loss of each evaluation, to this image (.png, .svg, .pdf; needs matplotlib: pip install "
                    "matplotlib).")
-def train(engine, **options):
+def train(engine, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -74,5 +74,5 @@ def train(engine, **options):
     """
     if click.get_current_context().get_parameter_source('engine') is ParameterSource.DEFAULT:
         engine = None  # not given: a resumed run takes its checkpoint's
-    settings = {name: options.pop(name) for name in SETTING_FLAGS}  # the rest are the job's own options
-    train_job(TrainJob(engine=engine, command=command_argv(), **options), settings, console())
+    own = {name: settings.pop(name) for name in list(settings) if name not in SETTING_FLAGS}  # the job's options
+    train_job(TrainJob(engine=engine, command=command_argv(), **own), settings, console())

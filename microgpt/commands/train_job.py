@@ -1,7 +1,5 @@
-"""The work behind `microgpt train` (commands/train.py), once train_plan.py has settled and
-checked it: set the run up, train, print through the Console, and keep what was done however
-the job ends.
-"""
+"""The work of `microgpt train`, once train_plan.py has settled and checked it: set the run up,
+train, print through the Console, and keep a checkpoint however the job ends."""
 import time
 from pathlib import Path
 

@@ -1,9 +1,7 @@
-"""What `microgpt train` will do, settled and checked before any work: `plan_job` settles the
-job (where its settings come from: the resumed checkpoint, a genome file or none; its seed,
-sampling, engine and paths), `read_data` checks every path and reads the data, and
-`plan_settings` settles the settings once: the flags over the genome's (or the checkpoint's), the
-data's split, the steps a budget buys, the memory and the time.
-"""
+"""What `microgpt train` will do, settled and checked before any work: `plan_job` settles the job
+(seed, sampling, engine, paths; a resumed checkpoint or a genome file), `read_data` checks the
+paths and reads the data, and `plan_settings` settles the settings once: the flags over the
+genome's (or the checkpoint's), the split, the steps a budget buys, the memory and the time."""
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -219,7 +217,6 @@ def _new_plan(settings, job):
         lengths = lengths_of(plan.train_docs, config)
         flags['num_steps'] = steps_for_budget(config, genome.batch_size, job.budget, lengths, genome.dropout)
         plan.budget_flops_per_step = mean_step_flops(config, genome.batch_size, lengths, genome.dropout).total
-    # then the rest: the TrainConfig, the genome line and the voice
     differ = {name: value for name, value in watching.items() if value != getattr(TRAIN_DEFAULTS, name)}
     if job.dtype not in (None, DEFAULT_DTYPE):
         differ['dtype'] = job.dtype

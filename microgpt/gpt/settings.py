@@ -102,10 +102,7 @@ class Setting:
         """Why `value` cannot be this setting (a SettingError), or None."""
         if value is None and self.optional:
             return None
-        if self.choices:
-            ok = value in self.choices
-        else:
-            ok = self.valid.contains(value, config)
+        ok = value in self.choices if self.choices else self.valid.contains(value, config)
         if ok:
             return None
         upper = self.valid.upper(config) if self.valid is not None else None

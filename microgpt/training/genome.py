@@ -95,6 +95,7 @@ PROVENANCE_FIELDS = {
     'generation': (or_null(lambda v: is_whole(v) and v >= 0), "must be null or a whole number >= 0"),
 }
 
+
 @dataclass
 class GenomeFile:
     genome: Genome

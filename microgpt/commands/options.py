@@ -1,5 +1,7 @@
 """The options several commands share, declared once, and the training settings' options with
 the sectioned --help that shows the genome in force."""
+from pathlib import Path
+
 import click
 
 from ..console import Console
@@ -8,8 +10,7 @@ from ..files.checkpoint import DEFAULT_CHECKPOINT
 from ..gpt.engines import ENGINE_HELP
 from ..gpt.sampling import DEFAULT_TEMPERATURE
 from ..gpt.settings import BY_NAME, FLAGGED, Bounds, in_order
-from ..training.genome import DEFAULT_GENOME
-from ..training.genome import SEED_GENES
+from ..training.genome import DEFAULT_GENOME, SEED_GENES, SETTINGS, load_genome
 from ..training.run import DEFAULT_SEED
 from ..trials.executor import CLUSTER_ENV
 
@@ -49,9 +50,13 @@ class SectionedCommand(click.Command):
         self.sections = sections
 
     def format_options(self, ctx, formatter):
-        from ..training.genome import SETTINGS
-        takes_genome = any(param.name in SETTINGS for param in self.get_params(ctx))
-        in_force, note = genome_in_force() if takes_genome else ({}, None)
+        in_force, note = {}, None
+        if any(param.name in SETTINGS for param in self.get_params(ctx)) and Path(DEFAULT_GENOME).is_file():
+            try:  # each setting's value in ./genome.json, as --help shows it
+                genes = load_genome(DEFAULT_GENOME).genome.genes()
+                in_force = {name: BY_NAME[name].shown(value) for name, value in genes.items()}
+            except MicrogptError as e:
+                note = f"{DEFAULT_GENOME} is not used: {e}"
         records = {param.name: record for param in self.get_params(ctx) if (record := param.get_help_record(ctx))}
         for name in in_force.keys() & records.keys():
             records[name] = (records[name][0], f"{records[name][1]}  [in force: {in_force[name]} from {DEFAULT_GENOME}]")
@@ -65,19 +70,6 @@ class SectionedCommand(click.Command):
         if note:
             formatter.write_paragraph()
             formatter.write_text(note)
-
-
-def genome_in_force():
-    """({setting: value as --help shows it} of ./genome.json, or {}; a note when it cannot be used)."""
-    from pathlib import Path
-    from ..training.genome import load_genome
-    if not Path(DEFAULT_GENOME).is_file():
-        return {}, None
-    try:
-        genome = load_genome(DEFAULT_GENOME).genome
-    except MicrogptError as e:
-        return {}, f"{DEFAULT_GENOME} is not used: {e}"
-    return {name: BY_NAME[name].shown(value) for name, value in genome.genes().items()}, None
 
 
 def command_argv():
@@ -160,17 +152,13 @@ def setting_option(setting):
                         show_default=setting.shown(setting.default), help=setting.help)
 
 
-# the seed design's genes; then the other settings, each named after the field it sets
-GENE_DEFAULTS = {name: BY_NAME[name].default for name in SEED_GENES}
 SETTING_FLAGS = {setting.name: setting.flag for setting in FLAGGED}
 
 
-def gene_options(command):
-    return apply(command, [setting_option(BY_NAME[name]) for name in SEED_GENES])
-
-
-def train_options(command):
-    return apply(command, [setting_option(setting) for setting in FLAGGED if setting.name not in GENE_DEFAULTS])
+def setting_options(command):
+    """Every setting's option, each named after the field it sets: the seed design's genes first."""
+    return apply(command, [setting_option(BY_NAME[name]) for name in SEED_GENES] +
+                 [setting_option(setting) for setting in FLAGGED if setting.name not in SEED_GENES])
 
 
 def setting_sections(placed):

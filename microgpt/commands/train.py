@@ -8,18 +8,17 @@ from ..gpt.engines import DEFAULT_DTYPE, DTYPES
 from ..gpt.sampling import DEFAULT_NUM_SAMPLES, DEFAULT_TEMPERATURE, NEW_NAME_DRAWS_PER_NAME
 from ..training.genome import DEFAULT_GENOME
 from ..training.run import DEFAULT_SEED
-from .options import (POSITIVE, TRAIN_SECTIONS, SectionedCommand, command_argv, console, data_option, engine_option,
-                      gene_options, train_options)
+from .options import (POSITIVE, SETTING_FLAGS, TRAIN_SECTIONS, SectionedCommand, command_argv, console, data_option,
+                      engine_option, setting_options)
 from .train_job import train_job
-from .train_plan import TrainRequest
+from .train_plan import TrainJob
 
 
 @click.command(cls=SectionedCommand, sections=TRAIN_SECTIONS)
 @data_option
 @click.option('--seed', type=int, default=None, show_default=str(DEFAULT_SEED),
               help="Seed of the one random stream (shuffle, init, sampling).")
-@gene_options
-@train_options
+@setting_options
 @click.option('--genome', 'genome_path', type=click.Path(dir_okay=False), default=None,
               help=f"Take the hyperparameters from this genome (default: ./{DEFAULT_GENOME} if it exists); "
                    "flags given here override its genes.")
@@ -56,8 +55,7 @@ from .train_plan import TrainRequest
               help="Also draw the training loss per step and its moving average, and the held-out "
                    "loss of each evaluation, to this image (.png, .svg, .pdf; needs matplotlib: pip install "
                    "matplotlib).")
-def train(data, seed, genome_path, primordial, temperature, samples, new_samples, text_mode, engine, dtype, out,
-          resume, plot, budget, max_time, **settings):
+def train(engine, **settings):
     """Train a GPT and print the original microgpt's lines: header, losses, samples.
 
     Stdout carries exactly those lines; which genome is in use, where the checkpoint went
@@ -76,11 +74,5 @@ def train(data, seed, genome_path, primordial, temperature, samples, new_samples
     """
     if click.get_current_context().get_parameter_source('engine') is ParameterSource.DEFAULT:
         engine = None  # not given: a resumed run takes its checkpoint's
-    request = TrainRequest(data=data, seed=seed, genome_path=genome_path, primordial=primordial,
-                           temperature=temperature, samples=samples, engine=engine, dtype=dtype, out=out,
-                           resume=resume, plot=plot, max_time=max_time, budget=budget, new_samples=new_samples,
-                           text=text_mode, command=command_argv())
-    train_job(request, settings, console())
-
-
-# --- the commands of microgpt/commands/ -----------------------------------------------------------
+    own = {name: settings.pop(name) for name in list(settings) if name not in SETTING_FLAGS}  # the job's options
+    train_job(TrainJob(engine=engine, command=command_argv(), **own), settings, console())

@@ -1,7 +1,5 @@
-"""The work behind `microgpt train` (commands/train.py), once train_plan.py has settled and
-checked it: set the run up, train, print through the Console, and keep what was done however
-the job ends.
-"""
+"""The work of `microgpt train`, once train_plan.py has settled and checked it: set the run up,
+train, print through the Console, and keep a checkpoint however the job ends."""
 import time
 from pathlib import Path
 
@@ -17,20 +15,18 @@ from .sample import baselines_line, held_out_baselines_line, print_samples
 from .train_plan import plan_job, plan_settings, read_data
 
 
-def train_job(request, settings, console):
+def train_job(job, settings, console):
     """`microgpt train`: the original's lines on stdout; a checkpoint however it ends.
     `settings`: {setting: value given on the command line, or None}."""
-    job = plan_job(request, settings)
+    plan_job(job, settings)
     # the outputs are checked before the settings are settled, so whether a best checkpoint will be
     # written is read here from the flag (or the resumed checkpoint); plan.train holds the same value
-    eval_every = (settings.get('eval_every') if job.resumed is None
-                  else job.resumed.training.get('eval_every'))
-    read_data(request, job, eval_every, console)
-    plan = plan_settings(settings, request, job)
-    run = _start_run(request, job, plan, console)
-    keeper = CheckpointKeeper(request, job, plan, run, console)
+    read_data(job, job.recorded('eval_every', settings.get('eval_every')), console)
+    plan = plan_settings(settings, job)
+    run = _start_run(job, plan, console)
+    keeper = CheckpointKeeper(job, plan, run, console)
     cfg, steps_before = plan.train, run.step
-    seconds = _train(request, job, plan, run, keeper, console)
+    seconds = _train(job, plan, run, keeper, console)
     keeper.save(job.out)
     console.info(f"trained {run.step - steps_before} steps in {seconds:.2f}s ({job.engine} engine); "
                  f"checkpoint saved to {job.out}")
@@ -38,16 +34,16 @@ def train_job(request, settings, console):
         console.info(best_line(run.best, keeper.best_path))
     if run.stopped_early:
         console.info(f"stopped early at step {run.step}: no better held-out loss in {cfg.early_stop} evaluations")
-    _plot(request, run, console)
+    _plot(job, run, console)
     if run.step < cfg.num_steps and not run.stopped_early:
-        console.info(f"stopped at --max-time {request.max_time:g}s after {run.step} of {cfg.num_steps} steps; "
+        console.info(f"stopped at --max-time {job.max_time:g}s after {run.step} of {cfg.num_steps} steps; "
                      f"continue with `microgpt train --resume {job.out}`")
     elif job.samples:
-        _sample_after(request, job, plan, run, console)
+        _sample_after(job, plan, run, console)
     return run
 
 
-def _start_run(request, job, plan, console):
+def _start_run(job, plan, console):
     """The run set up (a resumed one restored from its checkpoint), with the lines that
     introduce it: the genome, the voice, the budget, the header."""
     if plan.genome_line:
@@ -59,14 +55,22 @@ def _start_run(request, job, plan, console):
     else:
         run = Run(plan.train_docs, seed=job.seed, arch=plan.arch, engine_name=job.engine,
                   held_out=plan.held_out, dtype=job.dtype)
-    if request.budget is not None:
+    if job.budget is not None:
         step_seconds = run.seconds_per_step(cfg)
-        console.info(budget_line(request.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds,
-                                 job.engine))
+        console.info(budget_line(job.budget, cfg.num_steps, plan.budget_flops_per_step, step_seconds, job.engine))
     if job.resumed is not None:
         _restore(run, job.resumed, job.engine, job.dtype)
-    if job.text_mode:
-        _text_header(console, plan, run)
+    if job.text_mode:  # the characters trained on, the vocabulary, the parameters; the held-out tail
+        split = plan.text_split
+        console.out(f"num chars: {len(split.train)}")
+        console.out(f"vocab size: {run.config.vocab_size}")
+        console.out(f"num params: {run.config.num_params()}")
+        if split.held_out:
+            console.info(f"held out: the last {len(split.held_out):,} characters of the text (val_split "
+                         f"{cfg.val_split:g}); training on windows of the first {len(split.train):,}")
+            baselines = text_baselines(split.chars, split.train, split.held_out).as_dict()
+            console.info(baselines_line(baselines, None, 'the held-out characters',
+                                        f"the {len(split.train):,} training characters"))
         return run
     for line in header_lines(len(run.docs), run.config.vocab_size, run.config.num_params()):
         console.out(line)
@@ -81,22 +85,24 @@ class CheckpointKeeper:
     """Writes the run's checkpoints: at --out, and the best so far beside it at each better
     held-out loss (best_path: where the best so far is, this run's or its resumed part's)."""
 
-    def __init__(self, request, job, plan, run, console):
+    def __init__(self, job, plan, run, console):
         from ..provenance import provenance
-        self.request, self.job, self.plan, self.run, self.console = request, job, plan, run, console
-        self.origin = provenance(request.command, job.data.sha256, job.engine)
-        self.best_path = _recorded_best_path(job.resumed)
+        self.job, self.plan, self.run, self.console = job, plan, run, console
+        self.origin = provenance(job.command, job.dataset.sha256, job.engine)
+        self.best_path = (job.recorded('best', None) or {}).get('checkpoint')
         self.best_out = job.best_out(plan.train.eval_every)
 
     def save(self, path):
         run, job, best = self.run, self.job, self.run.best
+        genome_file = job.genome_file
         training = dict(seed=job.seed, steps_done=run.step, **self.plan.train.to_dict(),
                         temperature=job.temperature, samples=job.samples,
                         engine=job.engine, dtype=job.dtype or DEFAULT_DTYPE,
                         final_loss=run.losses[-1] if run.losses else None,
-                        data_sha256=job.data.sha256, data_path=str(job.data.path), genome=job.genome_path,
+                        data_sha256=job.dataset.sha256, data_path=str(job.dataset.path),
+                        genome=job.recorded('genome', None if genome_file is None else str(genome_file.path)),
                         curve=list(run.curve), stopped_early=run.stopped_early,
-                        budget=self.request.budget if job.resumed is None else job.resumed.training.get('budget'),
+                        budget=job.recorded('budget', job.budget),
                         best=None if best is None else dict(step=best['step'], val_loss=best['val_loss'],
                                                             checkpoint=self.best_path and str(self.best_path)),
                         **({'data_mode': ckpt.TEXT_MODE} if job.text_mode else {}))
@@ -112,12 +118,12 @@ class CheckpointKeeper:
             self.save(self.best_out)
 
 
-def _train(request, job, plan, run, keeper, console):
+def _train(job, plan, run, keeper, console):
     """Train to the last step, to --max-time or to early stopping, and return the seconds it
     took; a stop request (Ctrl-C, SIGTERM) saves the checkpoint and ends the job."""
     cfg = plan.train
     t0 = time.perf_counter()
-    deadline = None if request.max_time is None else t0 + request.max_time
+    deadline = None if job.max_time is None else t0 + job.max_time
     ticker = Ticker(console, 'training', cfg.num_steps, start=run.step, unit='steps')
 
     def on_step(step, total, loss):
@@ -134,56 +140,29 @@ def _train(request, job, plan, run, keeper, console):
             console.end_progress()
         if stop.requested:
             keeper.save(job.out)
-            _plot(request, run, console)
+            _plot(job, run, console)
             console.info(f"interrupted after {run.step} of {cfg.num_steps} steps: checkpoint saved to "
                          f"{job.out}; continue with `microgpt train --resume {job.out}`")
             raise JobInterrupted(exit_status(stop.exception()))
     return time.perf_counter() - t0
 
 
-def _sample_after(request, job, plan, run, console):
-    """After a finished run: a passage of text, or names with how many are new."""
-    if job.text_mode:
-        _write_passage(console, run, job.temperature)
-        return
-    console.out('')
-    console.out(INFERENCE_HEADER)
-    draw = lambda count: generate(run.inference_engine(), run.tokenizer, run.rng, count,  # noqa: E731
-                                  temperature=job.temperature)
-    names = print_samples(console, draw, job.samples, run.docs + plan.held_out if request.new_samples else None)
-    console.info(novelty_line(novelty(names, run.docs, plan.held_out if plan.train.val_split else None)))
-
-
 TEXT_INFERENCE_HEADER = "--- inference (text written after a new line) ---"
 
 
-def _text_header(console, plan, run):
-    """Text mode's header: the characters trained on, the vocabulary, the parameters; and
-    (stderr) the held-out tail."""
-    split = plan.text_split
-    console.out(f"num chars: {len(split.train)}")
-    console.out(f"vocab size: {run.config.vocab_size}")
-    console.out(f"num params: {run.config.num_params()}")
-    if split.held_out:
-        console.info(f"held out: the last {len(split.held_out):,} characters of the text (val_split "
-                     f"{plan.val_split:g}); training on windows of the first {len(split.train):,}")
-        baselines = text_baselines(split.chars, split.train, split.held_out).as_dict()
-        console.info(baselines_line(baselines, None, 'the held-out characters',
-                                    f"the {len(split.train):,} training characters"))
-
-
-def _write_passage(console, run, temperature):
-    """After training in text mode: one passage of DEFAULT_TEXT_CHARS characters, drawn from the
-    run's own random stream, as the model writes after a new line."""
+def _sample_after(job, plan, run, console):
+    """After a finished run: a passage of DEFAULT_TEXT_CHARS characters drawn from the run's own
+    random stream, as the model writes after a new line; or names with how many are new."""
     console.out('')
-    console.out(TEXT_INFERENCE_HEADER)
-    console.out(run.write(DEFAULT_TEXT_CHARS, temperature=temperature))
-
-
-def _recorded_best_path(resumed):
-    """The best checkpoint a resumed run recorded (None: a new run, or none kept yet)."""
-    best = None if resumed is None else resumed.training.get('best')
-    return None if best is None else best['checkpoint']
+    if job.text_mode:
+        console.out(TEXT_INFERENCE_HEADER)
+        console.out(run.write(DEFAULT_TEXT_CHARS, temperature=job.temperature))
+        return
+    console.out(INFERENCE_HEADER)
+    draw = lambda count: generate(run.inference_engine(), run.tokenizer, run.rng, count,  # noqa: E731
+                                  temperature=job.temperature)
+    names = print_samples(console, draw, job.samples, run.docs + plan.held_out if job.new_samples else None)
+    console.info(novelty_line(novelty(names, run.docs, plan.held_out if plan.train.val_split else None)))
 
 
 def best_line(best, path):
@@ -210,10 +189,10 @@ def _restore(run, resumed, engine_name, dtype=None):
     run.curve = list(resumed.training.get('curve') or [])
 
 
-def _plot(request, run, console):
-    if request.plot and run.losses:
+def _plot(job, run, console):
+    if job.plot and run.losses:
         from ..plots import plot_training_loss
         what = "training and held-out loss" if run.curve else "training loss"
-        plot_training_loss(run.losses, request.plot, title=f"{what} ({len(run.losses)} steps)",
+        plot_training_loss(run.losses, job.plot, title=f"{what} ({len(run.losses)} steps)",
                            curve=run.curve)
-        console.info(f"loss plot saved to {request.plot}")
+        console.info(f"loss plot saved to {job.plot}")

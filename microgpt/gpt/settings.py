@@ -1,12 +1,9 @@
-"""Every setting microgpt trains with, declared once.
-
-A declaration says what a setting is (name, type, default), what makes a value valid, how the
-command line sets it (flag, help, --help section), whose it is (the model's, the training's,
-or only watching a run), and its range as a gene in each evolution space. Everything else is
-derived from these lists: GPTConfig and TrainConfig (`configured`), the Genome, the options of
-`microgpt train` (commands/options.py) and the gene spaces (evolve/genes.py).
-
-The defaults are the original microgpt.py's: together they are the primordial genome.
+"""Every setting microgpt trains with, declared once: what it is (name, type, default), what makes
+a value valid, how the command line sets it (flag, help, --help section), whose it is (the
+model's, the training's, or only watching a run) and its range as a gene in each evolution space.
+GPTConfig and TrainConfig (`configured`), the Genome, the options of `microgpt train` and the gene
+spaces (evolve/genes.py) derive from these lists. The defaults, the original microgpt.py's, are the
+primordial genome.
 """
 import math
 from dataclasses import dataclass
@@ -105,10 +102,7 @@ class Setting:
         """Why `value` cannot be this setting (a SettingError), or None."""
         if value is None and self.optional:
             return None
-        if self.choices:
-            ok = value in self.choices
-        else:
-            ok = self.valid.contains(value, config)
+        ok = value in self.choices if self.choices else self.valid.contains(value, config)
         if ok:
             return None
         upper = self.valid.upper(config) if self.valid is not None else None
@@ -211,10 +205,9 @@ def in_order(settings, after):
 
 
 def configured(settings, checked=True):
-    """A class decorator: the class becomes a frozen dataclass with a field per declared
-    setting (after any field of its own), their defaults the declared ones. With `checked`,
-    construction checks each setting in order, then calls the class's own `check()` (its
-    rules across settings); the first problem is a SettingError."""
+    """A class decorator: a frozen dataclass with a field per setting (after its own fields), at the
+    declared defaults. With `checked`, construction checks each setting in order, then the class's
+    own `check()` (rules across settings); the first problem is a SettingError."""
     def decorate(cls):
         annotations = dict(cls.__dict__.get('__annotations__', {}))
         for setting in settings:

@@ -1,15 +1,8 @@
-"""A genome: every setting `microgpt train` needs to make one model, and the genome.json file.
-
-A genome is the model's settings and the trainer's composed, flat, under their own names:
-those declared in microgpt/gpt/settings.py for GPTConfig (less vocab_size, which the data
-decides) and TrainConfig (less what only watches a run: val_split, eval_every, early_stop). `microgpt train` reads genome.json (a flag beats a gene), `microgpt
-evolve` writes it; both read and write it here, below either of them.
-
-genome.json versions: 1 held the seven genes of the seed design (the architecture,
-learning_rate, num_steps); 2 holds every setting. A setting a file lacks is the configs'
-default, which is what microgpt trained it with when the file was written. A file a search's
-final wrote may also keep that final's scorings of it (`record`, genome_record.py); files
-without one load as before.
+"""A genome: the model's settings and the trainer's composed (settings.py declares them), and
+its file, genome.json, which `microgpt evolve` writes and `microgpt train` reads (a flag beats a
+gene). Version 1 files hold the seven genes of the seed design; version 2 every setting, a
+setting a file lacks being the default it was trained with; a search's final may add the
+record of its scorings (genome_record.py).
 """
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -63,7 +56,8 @@ class Genome:
 
     def shown(self):
         """The seven genes of the seed design always, the other settings where not the default."""
-        return shown_settings(self.genes())
+        return {name: getattr(self, name) for name in SETTINGS
+                if name in SEED_GENES or getattr(self, name) != getattr(PRIMORDIAL, name)}
 
     def describe(self):
         return describe_genes(self.shown())
@@ -77,14 +71,6 @@ TRAIN_SETTINGS = tuple(name for name in SETTINGS if name not in ARCH_FIELDS)
 # The genes of version 1 files, which every genome has held: those of the seed design's space.
 SEED_GENES = tuple(s.name for s in Genome.DECLARED if s.seed is not None)
 PRIMORDIAL = Genome()
-
-
-def shown_settings(settings):
-    """{name: value} to print: the seed design's genes, then any other setting not at its default."""
-    shown = {name: settings[name] for name in SEED_GENES}
-    shown.update({name: settings[name] for name in SETTINGS
-                  if name not in SEED_GENES and settings[name] != getattr(PRIMORDIAL, name)})
-    return shown
 
 
 def check_genome(genome):
@@ -108,6 +94,7 @@ PROVENANCE_FIELDS = {
     'spread': (or_null(lambda v: is_number(v) and v >= 0), "must be null or a number >= 0"),
     'generation': (or_null(lambda v: is_whole(v) and v >= 0), "must be null or a whole number >= 0"),
 }
+
 
 @dataclass
 class GenomeFile:
@@ -186,25 +173,6 @@ def load_genome(path, space=None):
 STEP_COUNTED = ('warmup',)
 
 
-def fit_to_steps(genome, settings, given):
-    """The settings with each step-counted one the genome gave scaled to the run's steps
-    when the command line changed the steps but not that setting (kept below the steps, as
-    the trainer needs). Returns (settings, a note per setting scaled)."""
-    settings, notes = dict(settings), []
-    steps = settings['num_steps']
-    if 'num_steps' not in given or steps == genome.num_steps:
-        return settings, notes
-    for name in STEP_COUNTED:
-        inherited = getattr(genome, name)
-        if name in given or not inherited:
-            continue
-        scaled = min(round(inherited * steps / genome.num_steps), steps - 1)
-        settings[name] = scaled
-        notes.append(f"{name} scaled with the steps: {inherited:,} of the genome's {genome.num_steps:,} "
-                     f"-> {scaled:,} of {steps:,}")
-    return settings, notes
-
-
 def genome_in_use(genome_path=None, primordial=False):
     """The GenomeFile a run takes its settings from: `genome_path` if given, else
     ./genome.json if it exists; None with `primordial` or no genome."""
@@ -221,7 +189,8 @@ def settle_train_settings(flags, genome_file, primordial=False, other_settings=N
     """(settings: every genome field, a line saying which genome is in use) of the flags over
     genome_file (or the primordial settings when None). Without a genome, the line names each
     setting that is not the original's: the flags given, and `other_settings` ({name: value}
-    of the options beyond the genome that differ)."""
+    of the options beyond the genome that differ). A genome's step-counted settings not given
+    scale with steps given (kept below them, as the trainer needs)."""
     given = sorted(name for name, value in flags.items() if value is not None)
     if genome_file is None:
         settings = PRIMORDIAL.genes()
@@ -232,14 +201,17 @@ def settle_train_settings(flags, genome_file, primordial=False, other_settings=N
         message = (f"the original's settings except {describe_settings(differ)}" if differ
                    else "the primordial settings")
         message += ": " + ("--primordial" if primordial else f"no {DEFAULT_GENOME} here")
-    else:
-        settings = genome_file.genome.genes()
-        message = f"using {genome_file.describe()}"
-        if given:
-            message += f"; overridden on the command line: {', '.join(given)}"
-    settings.update({name: flags[name] for name in given})
-    if genome_file is not None:
-        settings, notes = fit_to_steps(genome_file.genome, settings, given)
-        if notes:
-            message += '; ' + '; '.join(notes)
-    return settings, message
+        return dict(settings, **{name: flags[name] for name in given}), message
+    genome = genome_file.genome
+    settings = dict(genome.genes(), **{name: flags[name] for name in given})
+    notes = [f"using {genome_file.describe()}"]
+    if given:
+        notes.append(f"overridden on the command line: {', '.join(given)}")
+    steps = settings['num_steps']
+    for name in STEP_COUNTED:
+        inherited = getattr(genome, name)
+        if steps != genome.num_steps and name not in given and inherited:
+            settings[name] = scaled = min(round(inherited * steps / genome.num_steps), steps - 1)
+            notes.append(f"{name} scaled with the steps: {inherited:,} of the genome's {genome.num_steps:,} "
+                         f"-> {scaled:,} of {steps:,}")
+    return settings, '; '.join(notes)

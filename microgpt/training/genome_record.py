@@ -1,13 +1,10 @@
-"""The record a genome file keeps of the final that chose it: the scorings, with all they
-depend on, so that a later search training the same genome on the same split and seeds can take
-them instead of training it again (evolve/incumbent.py decides when). It holds the fitness, the
+"""The record a genome file keeps of the final that chose it, checked field by field as the file
+is read (a hand-edited one is one line naming its field). It holds what a later search needs to
+take these scorings instead of training the genome again (evolve/incumbent.py decides when): the
 genes trained (the file's may since have been edited), the engine, the data and its split
-(data_sha256, val_split, split_seed, split_sha256: evolve/incumbent.split_digest), one scoring
-per final seed ({seed, num_params, tokens, components}, components as the evolve log has them),
-the {mean, spread} of their held-out losses (val_loss) and of their judge scores (score,
-aesthetic), the arithmetic that computed them, the drift (null, or how far these scores moved
-when trained again on other arithmetics) and the evolve log they were made in. Here it is
-checked field by field as a genome file is read: a hand-edited one is one line naming its field.
+(split_sha256: evolve/incumbent.split_digest), one scoring per final seed (components as the evolve
+log has them), their {mean, spread}, the arithmetic that computed them, the drift (null, or how
+far the scores moved when trained again on other arithmetics) and the evolve log they were made in.
 """
 import math
 
@@ -45,6 +42,8 @@ SCORING_FIELDS = {
     'components': (lambda v: isinstance(v, dict), "must be an object"),
 }
 COMPONENTS = {'val_loss': (is_number, "must be a number"), 'train_loss': (is_number, "must be a number")}
+SUMMARY_FIELDS = {'mean': (is_number, "must be a number"),
+                  'spread': (lambda v: v is None or is_number(v), "must be null or a number")}
 JUDGED = {'score': (is_number, "must be a number"), 'seeds': (is_seeds, "must be a list of whole numbers")}
 DRIFT_FIELDS = {
     'val_loss': (lambda v: is_number(v) and v >= 0, "must be a number >= 0"),
@@ -78,18 +77,13 @@ def check_record(record, bad, settings):
         if scoring['seed'] in seeds:
             raise bad(f'{where}.seed', f"repeats seed {scoring['seed']}")
         seeds.append(scoring['seed'])
-    for name in ('val_loss', 'score') if aesthetic else ('val_loss',):
-        _check_summary(record, name, bad)
+    for name in ('val_loss', 'score') if aesthetic else ('val_loss',):  # {mean, spread} of components[name]
+        where = f'record.{name}'
+        check_fields(record[name], SUMMARY_FIELDS, where, bad)
+        values = [scoring['components'][name] for scoring in record['scorings']]
+        mean, given = math.fsum(values) / len(values), record[name]['mean']
+        if abs(given - mean) > 1e-12 * max(1.0, abs(mean)):
+            raise bad(f'{where}.mean', f"must be the mean of the scorings' {name} ({mean!r}), got {given!r}")
     if record['drift'] is not None:
         check_fields(record['drift'], DRIFT_FIELDS, 'record.drift', bad)
 
-
-def _check_summary(record, name, bad):
-    """record[name] is {mean, spread} of the scorings' components[name]."""
-    summary, where = record[name], f'record.{name}'
-    check_fields(summary, {'mean': (is_number, "must be a number"),
-                           'spread': (lambda v: v is None or is_number(v), "must be null or a number")}, where, bad)
-    values = [s['components'][name] for s in record['scorings']]
-    mean = math.fsum(values) / len(values)
-    if abs(summary['mean'] - mean) > 1e-12 * max(1.0, abs(mean)):
-        raise bad(f'{where}.mean', f"must be the mean of the scorings' {name} ({mean!r}), got {summary['mean']!r}")

@@ -23,10 +23,9 @@ def figure_class():
 
 def has_matplotlib():
     try:
-        figure_class()
+        return bool(figure_class())
     except MicrogptError:
         return False
-    return True
 
 
 def check_plot_path(path):

@@ -46,7 +46,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'microgpt' has no attribute {name!r}")
 
 
-def _draw_for_jupyter(val):  # a Val's picture in Jupyter, its code loaded when first shown
+def _draw_for_jupyter(val):
+    """A Val's picture in Jupyter (viz.graph.jupyter_svg), loaded when first shown."""
     from .viz.graph import jupyter_svg
     return jupyter_svg(val)
 

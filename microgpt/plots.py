@@ -23,10 +23,9 @@ def figure_class():
 
 def has_matplotlib():
     try:
-        figure_class()
+        return bool(figure_class())
     except MicrogptError:
         return False
-    return True
 
 
 def check_plot_path(path):
@@ -77,9 +76,7 @@ def training_loss_figure(losses, title, curve=None):
         best = min(curve, key=lambda point: point['val_loss'])
         ax.annotate(f"best {best['val_loss']:.4f}", (best['step'], best['val_loss']),
                     textcoords='offset points', xytext=(0, -14), ha='center', color='C3')
-    ax.set_xlabel('step')
-    ax.set_ylabel('loss (nats per token)')
-    ax.set_title(title)
+    ax.set(xlabel='step', ylabel='loss (nats per token)', title=title)
     ax.grid(True, alpha=0.3)
     ax.legend()
     return fig
@@ -111,19 +108,18 @@ def plot_evolution(log, out_path):
         points = [(x, g[key]) for x, g in zip(xs, generations) if g.get(key) is not None]
         top.plot([p[0] for p in points], [p[1] for p in points], style, color='black' if key == 'best' else 'grey',
                  alpha=1 if key == 'best' else 0.5, label=f"{key} (mean of its scorings)" if key == 'best' else key)
-    for i, baseline in enumerate(getattr(log, 'baselines', None) or []):
+    for i, baseline in enumerate(log.baselines):
         if baseline.get('score') is not None:
             top.axhline(baseline['score'], color=f"C{i + 5}", linestyle='-.', linewidth=1,
                         label=f"{baseline['origin']} (mean of {len(baseline['scores'])} seeds)")
-    top.set_ylabel('validation loss' if log.fitness == 'loss' else 'aesthetic score')
     from matplotlib.ticker import MaxNLocator
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     budget = log.run.get('budget')
-    top.set_title(f"evolution ({log.fitness} fitness" + (f", {budget:.3g} FLOPs per organism)" if budget else ')'))
+    top.set(ylabel='validation loss' if log.fitness == 'loss' else 'aesthetic score',
+            title=f"evolution ({log.fitness} fitness" + (f", {budget:.3g} FLOPs per organism)" if budget else ')'))
     top.grid(True, alpha=0.3)
     top.legend(fontsize=8)
     bottom.bar(xs, [g['diversity'] for g in generations], color='C2')
-    bottom.set_xlabel('generation (the last + 1: finalists scored again)')
-    bottom.set_ylabel('distinct architectures')
+    bottom.set(xlabel='generation (the last + 1: finalists scored again)', ylabel='distinct architectures')
     bottom.grid(True, axis='y', alpha=0.3)
     save_figure(fig, out_path)

@@ -1,7 +1,6 @@
-"""What a trained model predicts, as data, for any engine: `predict_next` (the next character's
-probabilities after a prefix), `surprisal` (-ln p of each character of a text) and `trace_sample`
-(one sample drawn step by step), each read one position at a time as sampling reads it.
-"""
+"""What a trained model predicts, as data, for any engine: `predict_next` (the next character's probabilities
+after a prefix), `surprisal` (-ln p of each character of a text) and `trace_sample` (one sample drawn step by
+step), each read one position at a time as sampling reads it."""
 import math
 from dataclasses import asdict, dataclass
 

@@ -58,23 +58,22 @@ def machine_info():
                 cpu=cpu_model(), numpy=metadata.version('numpy'))
 
 
-def time_engines(docs, engines, steps, repeat, seed=DEFAULT_SEED, progress=None):
+def time_engines(docs, engines, steps, repeat, progress):
     """The report (a dict) of each engine timed `repeat` rounds (once when its first round is slow);
     progress(message) hears each round. On Ctrl-C it holds the rounds done, marked interrupted."""
-    say = progress or (lambda message: None)
     rounds = {name: [] for name in engines}
     report = dict(machine=machine_info(),
-                  settings=dict(steps=steps, seed=seed, learning_rate=TRAIN_DEFAULTS.learning_rate, samples=SAMPLES,
-                                temperature=TEMPERATURE, repeat=repeat, slow_seconds=SLOW_SECONDS))
+                  settings=dict(steps=steps, seed=DEFAULT_SEED, learning_rate=TRAIN_DEFAULTS.learning_rate,
+                                samples=SAMPLES, temperature=TEMPERATURE, repeat=repeat, slow_seconds=SLOW_SECONDS))
     try:
         for number in range(1, repeat + 1):
             todo = [name for name in engines
                     if not rounds[name] or rounds[name][0]['train_loop_seconds'] <= SLOW_SECONDS]
             if not todo:
                 break
-            say(f"round {number}/{repeat}: {', '.join(todo)}")
+            progress(f"round {number}/{repeat}: {', '.join(todo)}")
             for name in todo:
-                rounds[name].append(time_engine(Run(docs, seed=seed, engine_name=name), steps))
+                rounds[name].append(time_engine(Run(docs, seed=DEFAULT_SEED, engine_name=name), steps))
     except KeyboardInterrupt:
         report['interrupted'] = True
     report['engines'] = {name: engine_figures(results) for name, results in rounds.items() if results}

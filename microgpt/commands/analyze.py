@@ -1,6 +1,6 @@
-"""`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with --fit,
-the scaling law fitted to a frontier sweep. The evolve log's tables and the law's lines are laid
-out here, the sweeps' tables by microgpt.scaling.analysis."""
+"""`microgpt analyze`: tables (and a plot) of sweep results files and evolve logs; with --fit, the scaling law
+fitted to a frontier sweep. The evolve log's tables and the law's lines are laid out here, the sweeps' tables
+by microgpt.scaling.analysis."""
 from pathlib import Path
 
 import click
@@ -57,16 +57,13 @@ def _interval(values, digits):
     return f"[{values[0]:.{digits}f}, {values[1]:.{digits}f}]"
 
 
-def _parameter_lines(result, kind, *more):
-    """A line per parameter of the law `kind`: its value, its interval and what it means; more:
-    (name, key, digits, note) of parameters beyond LAW_KEYS."""
+def _parameter_lines(result, kind, extra):
+    """A line per parameter of the law `kind` (LAW_KEYS, then `extra`: (name, key, digits, note)): its
+    value, its interval and what it means."""
     law, intervals, open_keys = result.laws[kind], result.intervals[kind], result.undetermined[kind]
-    lines = []
-    for name, key, digits, note in [(key, key, digits, '') for key, digits in LAW_KEYS] + list(more):
-        lines.append(f"  {name:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}"
-                     + (f"   ({note})" if note else '')
-                     + ("  not determined by these runs" if key in open_keys else ''))
-    return lines
+    return [f"  {name:<5} = {getattr(law, key):.{digits}f}  {_interval(intervals[key], digits)}"
+            + (f"   ({note})" if note else '') + ("  not determined by these runs" if key in open_keys else '')
+            for name, key, digits, note in [(key, key, digits, '') for key, digits in LAW_KEYS] + [extra]]
 
 
 def _optimal_lines(result, kind):
@@ -196,26 +193,6 @@ def prediction_lines(values, prediction):
     return '\n'.join(lines)
 
 
-def plot_line(plot_path):
-    return f"plot saved to {plot_path}"
-
-
-def check_files(files, plot_path, fit, as_json, predict):
-    """(evolve logs, sweep results files) among files; refused before any work when the
-    options do not go together or a file is missing."""
-    from ..evolve.log import is_evolve_log
-    from ..plots import check_plot_path
-    if (as_json or predict) and not fit:
-        raise MicrogptError("--json and --predict go with --fit")
-    if plot_path:
-        check_plot_path(plot_path)  # without matplotlib, say so before any work
-    for path in files:
-        if not Path(path).is_file():
-            raise MicrogptError(f"results file not found: {path}")
-    logs = [path for path in files if is_evolve_log(path)]
-    return logs, [path for path in files if path not in logs]
-
-
 def show_law(out, results, plot_path, markdown, as_json, predict, resamples):
     """--fit: the law, its intervals, the optima, the held-out check; or its prediction."""
     from ..scaling.analysis import load_sweeps, loss_table
@@ -233,7 +210,6 @@ def show_law(out, results, plot_path, markdown, as_json, predict, resamples):
         out.out(loss_table(found, markdown) + '\n\n' + fit_lines(result))
     if plot_path:
         plot_frontier(result, plot_path)
-        out.info(plot_line(plot_path))
 
 
 def show_tables(out, results, logs, plot_path, markdown, tolerance):
@@ -258,7 +234,6 @@ def show_tables(out, results, logs, plot_path, markdown, tolerance):
             if not curves:
                 raise MicrogptError("the plots of a frontier sweep show its fitted law: add --fit")
             plot_sweeps(curves, plot_path)
-        out.info(plot_line(plot_path))
 
 
 @click.command()
@@ -302,13 +277,26 @@ def analyze(files, plot_path, markdown, fit, as_json, predict, resamples, tolera
       microgpt analyze experiments/sweep-frontier-*.jsonl --fit --plot frontier.png
       microgpt analyze experiments/sweep-frontier-*.jsonl --fit --predict C=3e12 --json
     """
-    logs, results = check_files(files, plot_path, fit, as_json, predict)
+    from ..evolve.log import is_evolve_log
+    from ..plots import check_plot_path
+    from ..training.run import quiet_arithmetic
+    if (as_json or predict) and not fit:
+        raise MicrogptError("--json and --predict go with --fit")
+    if plot_path:
+        check_plot_path(plot_path)  # without matplotlib, say so before any work
+    for path in files:
+        if not Path(path).is_file():
+            raise MicrogptError(f"results file not found: {path}")
+    logs = [path for path in files if is_evolve_log(path)]
+    results = [path for path in files if path not in logs]
     check_outputs([Output('--plot', plot_path, 'plot')], [('one of the FILES analyzed', path) for path in files])
+    out = console()
     if not fit:
-        show_tables(console(), results, logs, plot_path, markdown, tolerance)
+        show_tables(out, results, logs, plot_path, markdown, tolerance)
     elif logs:
         raise MicrogptError(f"--fit takes the results of `microgpt sweep frontier`; {logs[0]} is an evolve log")
     else:
-        from ..training.run import quiet_arithmetic
         with quiet_arithmetic():  # a prediction far outside the runs overflows: its numbers say so (null in --json)
-            show_law(console(), results, plot_path, markdown, as_json, predict, resamples)
+            show_law(out, results, plot_path, markdown, as_json, predict, resamples)
+    if plot_path:
+        out.info(f"plot saved to {plot_path}")

@@ -10,11 +10,6 @@ from ..training.run import TRAIN_DEFAULTS
 from .options import COUNT, DEFAULT_GENOME_READ, comma_list, console, data_option, data_read, list_only
 
 
-def engine_line(name, figures):
-    return (f"{name}: {figures['train_step_seconds'] * 1000:.3g} ms a training step, "
-            f"{figures['sample_seconds']:.3g} s for {SAMPLES} samples")
-
-
 def check_engines(names):
     unknown = [name for name in names if name not in ENGINE_HELP]
     if unknown or not names:
@@ -64,7 +59,8 @@ def bench(steps, engines, repeat, data, out):
         atomic_write_json(out, report, indent=2)
     out_console.out(json_text(report, indent=2))
     for name, figures in report['engines'].items():
-        out_console.info(engine_line(name, figures))
+        out_console.info(f"{name}: {figures['train_step_seconds'] * 1000:.3g} ms a training step, "
+                         f"{figures['sample_seconds']:.3g} s for {SAMPLES} samples")
     if report.get('interrupted'):
         out_console.info("interrupted: the report holds what was measured before")
         raise KeyboardInterrupt

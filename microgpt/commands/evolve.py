@@ -1,7 +1,6 @@
-"""`microgpt evolve`: the genetic search, told as it goes. A plan line, a progress line per
-training (stderr), one line per generation and the final's verdicts on stdout; the best
-genome written to --out when it beats the genome there (else beside it; if interrupted,
-beside it too), every organism in a log under experiments/."""
+"""`microgpt evolve`: the genetic search, told as it goes. A plan line, a progress line per training (stderr),
+one line per generation and the final's verdicts on stdout; the best genome written to --out when it beats the
+genome there (else beside it; if interrupted, beside it too), every organism in a log under experiments/."""
 import time
 from functools import partial
 

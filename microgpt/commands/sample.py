@@ -65,57 +65,45 @@ def sample(checkpoint_path, num, temperature, seed, top_k, top_p, prefix, engine
     from ..data import load_dataset
     from ..files.checkpoint import load_checkpoint
     from ..gpt.engines import make_engine
-    from ..gpt.sampling import check_sampling_args, generate, novelty_documents
+    from ..gpt.sampling import check_prompt, check_sampling_args, continue_text, generate, novelty_documents
     from ..gpt.sampling import novelty as novelty_counts
     out = console()
     check_horizon(f"sampling {describe_count(num)} names", fastest_seconds(num), "choose a smaller --num")
     loaded = load_checkpoint(checkpoint_path)
-    if loaded.text_mode or prompt is not None or chars is not None:
-        num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
-        names_given = [name for name, given in dict(num=num_given, prefix=prefix, novelty=novelty, new=new).items()
-                       if given]
-        write_continuation(out, loaded, checkpoint_path, names_given, engine, seed, prompt or '',
-                           DEFAULT_TEXT_CHARS if chars is None else chars, temperature=temperature, top_k=top_k,
-                           top_p=top_p)
-        return
+    continuing = loaded.text_mode or prompt is not None or chars is not None
+    if continuing and not loaded.text_mode:
+        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
+                            f"list (one document per line): sample names with --prefix and --num")
+    num_given = click.get_current_context().get_parameter_source('num') is ParameterSource.COMMANDLINE
+    for name, given in dict(num=num_given, prefix=prefix, novelty=novelty, new=new).items():
+        if continuing and given:
+            raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
+                                f"(train --text): continue a --prompt instead")
     if novelty and loaded.weights_only:
         raise MicrogptError(f"--novelty needs the training record (which documents trained the model), and "
                             f"{checkpoint_path} is an exported folder: it holds weights only")
-    tokenizer = loaded.tokenizer
-    check_sampling_args(tokenizer, loaded.config.block_size, temperature, top_k, top_p, prefix)
+    tokenizer, options = loaded.tokenizer, dict(temperature=temperature, top_k=top_k, top_p=top_p)
+    check_sampling_args(tokenizer, loaded.config.block_size, prefix=prefix, **options)
+    if continuing:
+        check_prompt(tokenizer, prompt or '')  # before the engine is built
     dataset = load_dataset(data, echo=out.info) if novelty or new else None
     known = novelty_documents(loaded, dataset) if novelty else None
     model = make_engine(engine, loaded.config, loaded.inference_state_dict)
-    draw = partial(generate, model, tokenizer, random.Random(seed), temperature=temperature, top_k=top_k, top_p=top_p,
-                   prefix=prefix)  # draw(count): the next count names of the one random stream
+    if continuing:
+        written = continue_text(model, tokenizer, random.Random(seed), prompt or '',
+                                DEFAULT_TEXT_CHARS if chars is None else chars, **options)
+        out.out((prompt or '') + ''.join(written))
+        return
+    # draw(count): the next count names of the one random stream
+    draw = partial(generate, model, tokenizer, random.Random(seed), prefix=prefix, **options)
     names = print_samples(out, draw, num, dataset.docs if new else None)
     if known is not None:
         out.info(novelty_line(novelty_counts(names, *known)))
 
 
-def write_continuation(out, loaded, checkpoint_path, names_given, engine_name, seed, prompt, num_chars, **options):
-    """Print the prompt and the num_chars characters a text-mode checkpoint writes after it; one
-    line instead for a list's checkpoint, or when an option for names (`names_given`) is given."""
-    import random
-    from ..gpt.engines import make_engine
-    from ..gpt.sampling import check_prompt, check_sampling_args, continue_text
-    if not loaded.text_mode:
-        raise MicrogptError(f"--prompt and --chars continue a text; checkpoint {checkpoint_path} was trained on a "
-                            f"list (one document per line): sample names with --prefix and --num")
-    for name in names_given:
-        raise MicrogptError(f"--{name} is for names; checkpoint {checkpoint_path} was trained on text "
-                            f"(train --text): continue a --prompt instead")
-    check_sampling_args(loaded.tokenizer, loaded.config.block_size, options['temperature'], options['top_k'],
-                        options['top_p'])
-    check_prompt(loaded.tokenizer, prompt)  # before the engine is built
-    model = make_engine(engine_name, loaded.config, loaded.inference_state_dict)
-    out.out(prompt + ''.join(continue_text(model, loaded.tokenizer, random.Random(seed), prompt, num_chars, **options)))
-
-
 def baselines_line(baselines, training_documents, scored='the same tokens', counted=None):
-    """What the loss is read against (stderr): the three guesses' losses on the tokens scored,
-    and what the unigram and bigram were counted on (None: the scored documents themselves;
-    `counted` says it in other words)."""
+    """What the loss is read against (stderr): the three guesses' losses on the tokens scored, and what the
+    unigram and bigram were counted on (None: the scored documents themselves; `counted` says it otherwise)."""
     counted = counted or (f"the {training_documents:,} training documents" if training_documents is not None
                           else "these documents themselves: the checkpoint's training data is not at hand")
     return (f"baselines on {scored}: uniform {baselines['uniform']:.4f}, unigram {baselines['unigram']:.4f}, "

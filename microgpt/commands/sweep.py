@@ -10,8 +10,6 @@ from .options import (COUNT, DEFAULT_GENOME_READ, POSITIVE, apply, command_argv,
                       engine_option, list_only, parallel_options, seed_option)
 
 
-# --- the lines a sweep prints ---------------------------------------------------------------
-
 def run_line(done, total, row):
     what = f"{row['steps']:,} steps"
     if row['sweep'] == 'frontier':
@@ -26,15 +24,12 @@ def timing_text(elapsed, left):
     return f" | {format_duration(elapsed)} elapsed, ETA " + ('unknown' if left is None else format_duration(left))
 
 
-def stage_line(runs, stage, train, validation, path):
-    return (f"{runs} runs{f' (stage {stage})' if stage else ''}, {train:,} training "
-            f"and {validation:,} validation documents; results -> {path}")
-
-
 SWEEP_LINES = {  # scaling.sweep.SWEEP_EVENTS, as lines
     'skipped': lambda warning: warning,
     'resuming': lambda path, done, planned: f"resuming {path}: {done} of {planned} runs already done",
-    'stage': stage_line,
+    'stage': lambda runs, stage, train, validation, path: (
+        f"{runs} runs{f' (stage {stage})' if stage else ''}, {train:,} training and {validation:,} validation "
+        f"documents; results -> {path}"),
     'worker_died': worker_died_line,
     'run_done': lambda done, total, row, elapsed, left: run_line(done, total, row) + timing_text(elapsed, left),
     'run_failed': lambda failure, elapsed, left: f"run failed: {failure}" + timing_text(elapsed, left),
@@ -51,8 +46,8 @@ def sweep_lines(echo):
 
 
 def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=None, check_data=None):
-    """Run a sweep's plan, one results row per run as it finishes. check_data(docs), when
-    given, refuses a plan the data cannot run, before any run."""
+    """Run a sweep's plan, one results row per run as it finishes; check_data(docs) refuses a plan the data
+    cannot run, before any run."""
     from ..compute.limits import check_worker_processes
     from ..data import load_dataset
     from ..files.outputs import Output, check_outputs
@@ -67,8 +62,6 @@ def run_planned(out, plan, data, workers, cluster, out_dir, resume, next_stage=N
     return run_sweep(plan, dataset.docs, dataset.sha256, out_dir=out_dir, resume=resume, workers=workers,
                      cluster=cluster, report=sweep_lines(out.info), command=command_argv(), next_stage=next_stage)
 
-
-# --- the commands -----------------------------------------------------------------------------
 
 def results_file_options(command):
     """Where a sweep's runs go and its results file: every sweep has them."""

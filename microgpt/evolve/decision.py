@@ -19,11 +19,6 @@ def final_seeds(run_seed, generations):
     return [organism_seed(run_seed, generations + 1, k) for k in range(FINAL_SCORINGS)]
 
 
-def finalists_of(population):
-    """The FINALISTS best of the last generation (the earliest born among equals)."""
-    return sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))[:FINALISTS]
-
-
 def baselines_of(incumbent, with_primordial=True):
     """[(origin, genome)] of the final's baselines: the primordial genome and the incumbent (None:
     none); one that is both is scored once."""

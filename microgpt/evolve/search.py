@@ -16,7 +16,7 @@ from ..trials.executor import Task, default_workers, make_executor, run_tasks, s
 from ..trials.runner import Trial, run_trial
 from .budget import Progress, StepCosts, check_evolution_args, check_memory, slowest_first, uncropped
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
-                       final_scorings, final_seeds, finalists_of, lead_over, read_incumbent)
+                       final_scorings, final_seeds, lead_over, read_incumbent)
 from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
 from .fitness import aesthetic_measure, cost, sampling_seeds
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
@@ -248,12 +248,11 @@ class Evolution:
         self.evaluated.sort(key=lambda o: (o.scored_in, o.generation, o.index, len(o.scores)))
 
     def _task(self, organism):
-        measure, options = None, None
-        if self.fitness == 'aesthetic':  # fresh samples at every scoring
-            seeds = sampling_seeds(self.seed, organism.scored_in, organism.seed)
-            measure, options = aesthetic_measure, {'seeds': seeds}
+        aesthetic = self.fitness == 'aesthetic'  # fresh samples at every scoring
+        options = {'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)} if aesthetic else None
         trial = Trial(organism.genome, organism.seed, self.engine_name)
-        return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
+        return Task(organism, run_trial, (trial, self.train_docs, self.val_docs,
+                                          aesthetic_measure if aesthetic else None, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 
     def _record(self, outcome):
@@ -289,7 +288,8 @@ class Evolution:
         """The finalists and baselines trained on the final's seeds, scored by those alone; yields
         the trainings, then each baseline scored."""
         final, seeds = self.generations + 1, self.final_seeds()
-        finalists = [final_scorings(o, 'confirmation', seeds, final) for o in finalists_of(population)]
+        ranked = sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))
+        finalists = [final_scorings(o, 'confirmation', seeds, final) for o in ranked[:FINALISTS]]
         baselines = [final_scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin, seeds, final)
                      for b, (origin, genome) in enumerate(self.baseline_genomes)]
         for organism in (o for group in baselines for o in group):

@@ -199,11 +199,10 @@ class Evolution:
             nxt.append(self._organism(genome, generation, len(nxt), origin, parents, mutated))
 
         for _ in range(min(self.immigrants, self.population - ELITES)):
-            immigrant = self.space.random_genome(self.rng)
-            for _ in range(50):  # a tiny gene space may run out of new genomes: then the last draw stands
+            for _ in range(51):  # a tiny gene space may run out of new genomes: then the last draw stands
+                immigrant = self.space.random_genome(self.rng)
                 if immigrant not in genomes:
                     break
-                immigrant = self.space.random_genome(self.rng)
             add(immigrant, 'immigrant')
         while len(nxt) < self.population:
             mother, father = self._tournament(population), self._tournament(population)

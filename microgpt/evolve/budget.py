@@ -1,7 +1,5 @@
-"""What a search costs. Before any work: its arguments, its size, and under a FLOPs budget the
-steps it buys each organism (the smallest at least one, the largest no more than allowed) and
-whether the largest fits in memory on every worker. Then the plan (its trainings, their seconds
-estimated from step times measured here) and, after each training, the time and an ETA."""
+"""What a search costs: before any work, its arguments, size, the steps a FLOPs budget buys and
+memory; then the plan (seconds estimated from step times measured here) and an ETA per training."""
 import math
 import random
 import time
@@ -26,8 +24,7 @@ STEP_OVERHEAD_FLOPS = 2e6
 
 
 def check_evolution_args(fitness, population, generations, workers, space, budget, cluster):
-    """One MicrogptError now, before any data is read, if these cannot make a run; `space` a name
-    in genes.SPACES or a GeneSpace."""
+    """One MicrogptError now, before any data is read, if these cannot make a run."""
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
@@ -35,7 +32,7 @@ def check_evolution_args(fitness, population, generations, workers, space, budge
     require_positive('workers', workers)
     if isinstance(space, str) and space not in genes.SPACES:
         raise MicrogptError(f"unknown gene space {space!r}; choose from {', '.join(genes.SPACES)}")
-    space = space_of(space)
+    space = genes.SPACES.get(space, space)
     if budget is not None:
         check_budget(budget)
         if not space.budget_steps:
@@ -44,8 +41,8 @@ def check_evolution_args(fitness, population, generations, workers, space, budge
 
 
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):
-    """The population fits in memory, and its trainings (each at least a step, under a budget at
-    least half of it) take less than microgpt's horizon at the fastest any engine goes."""
+    """The population fits in memory, and its trainings (each a step, or half the budget) take
+    less than microgpt's horizon at the fastest any engine goes."""
     from ..training.run import memory_short_of
     if not cluster:
         check_worker_processes(workers)
@@ -66,14 +63,8 @@ def check_search_size(population, generations, workers, space, budget=None, clus
                   + (" or a smaller --budget" if space.budget_steps else ''))
 
 
-def space_of(space):
-    """The GeneSpace of a name in genes.SPACES, or the GeneSpace given."""
-    return genes.SPACES[space] if isinstance(space, str) else space
-
-
 class StepCosts:
-    """The FLOPs of a genome's training steps on a training split, and the steps a FLOPs `budget`
-    buys it, cached by what decides them."""
+    """The FLOPs of a genome's training step, and the steps a FLOPs `budget` buys it, cached."""
 
     def __init__(self, train_docs, vocab_size, budget=None):
         self.train_docs, self.vocab_size, self.budget = train_docs, vocab_size, budget
@@ -91,9 +82,6 @@ class StepCosts:
         """The expected FLOPs of one of this genome's training steps."""
         return mean_step_flops(self.config(genome), genome.batch_size, self.lengths(genome.block_size),
                                genome.dropout).total
-
-    def training_flops(self, genome):
-        return genome.num_steps * self.step_flops(genome)
 
     def budget_steps(self, genome):
         """The steps the budget buys this genome (0: not even one)."""
@@ -156,9 +144,8 @@ def slowest_first(organisms):
 
 
 class Progress:
-    """The cost model and the clock of one search: `plan` before the first training, then
-    `submitted` for each batch of trainings and `finished` after each, which tells the ETA.
-    `costs`: the search's StepCosts; `slots`: the worker slots (None on a cluster)."""
+    """The cost model and clock of one search: `plan` before the first training, `submitted` for
+    each batch of trainings and `finished` after each. `slots`: worker slots (None on a cluster)."""
 
     TIMED_STEPS = 3  # steps timed per genome (after one untimed)
 
@@ -179,9 +166,8 @@ class Progress:
         return time.perf_counter() - self.started
 
     def plan(self, population, baselines, reused, budget):
-        """The plan as the log records it: every training of the search estimated from a few steps
-        of each genome of generation 1 and each baseline ([(origin, genome)]) and one evaluation,
-        timed. `reused`: {origin: [the file of each final scoring reused]}."""
+        """The plan as the log records it: every training estimated from a few steps of each genome
+        of generation 1 and each baseline, and one evaluation, timed. `reused`: {origin: [files]}."""
         from ..training.run import Run
         genomes = [o.genome for o in population] + [genome for _, genome in baselines]
         for genome in genomes:
@@ -211,8 +197,7 @@ class Progress:
         return record
 
     def _time_evaluation(self, genome):
-        """Seconds of measuring one organism: its held-out loss and its samples (an untrained
-        model's run longer: an upper bound)."""
+        """Seconds of measuring one organism (an untrained model's samples run longer: an upper bound)."""
         from ..training.run import Run
         from ..trials.runner import validation_loss
         run = Run(self.costs.train_docs, seed=0, arch=genome.arch(), engine_name=self.engine_name)
@@ -241,8 +226,8 @@ class Progress:
         self._queued = {id(o): self.estimate(o.genome) for o in todo}
 
     def eta(self):
-        """Seconds still to go: the estimate (on one core) of the trainings not yet done, scaled by
-        how those done compared with theirs, shared by the workers (on a cluster, by the wall time)."""
+        """Seconds to go: the trainings not yet done as estimated, scaled by how those done compared
+        with theirs, shared by the workers (on a cluster, by the wall time)."""
         if self.estimated_done <= 0:
             return None
         later = max(0, self.generations - self.stage) * self.population * self.mean_organism
@@ -271,8 +256,7 @@ def _step_key(genome):
 
 
 def _fit_step_cost(points):
-    """(seconds a step, seconds a FLOP) by least squares through (FLOPs a step, seconds a
-    step); both >= 0 (else the seconds are taken as proportional to the FLOPs)."""
+    """(seconds a step, seconds a FLOP) by least squares, both >= 0 (else proportional to FLOPs)."""
     flops, seconds = zip(*points)
     mean_x, mean_y = math.fsum(flops) / len(flops), math.fsum(seconds) / len(seconds)
     var = math.fsum((x - mean_x) ** 2 for x in flops)

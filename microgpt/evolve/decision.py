@@ -19,11 +19,6 @@ def final_seeds(run_seed, generations):
     return [organism_seed(run_seed, generations + 1, k) for k in range(FINAL_SCORINGS)]
 
 
-def finalists_of(population):
-    """The FINALISTS best of the last generation (the earliest born among equals)."""
-    return sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))[:FINALISTS]
-
-
 def baselines_of(incumbent, with_primordial=True):
     """[(origin, genome)] of the final's baselines: the primordial genome and the incumbent (None:
     none); one that is both is scored once."""
@@ -41,8 +36,7 @@ def final_scorings(organism, origin, seeds, final):
 
 
 def read_incumbent(out):
-    """The genome file at `out` (genome.GenomeFile), or None; a file there that is no genome is one
-    line now, before any work."""
+    """The genome file at `out`, or None; a file there that is no genome is one line now."""
     if not Path(out).is_file():
         return None
     try:
@@ -60,8 +54,7 @@ def beside(out, kind):
 
 def decide(fitness, winner, incumbent, out, replace=False, reused_from=()):
     """The decision as the log records it: the winner replaces the incumbent (or None) when it
-    beats it by more than the noise (the larger of their spreads) or when asked to (`replace`);
-    `reused_from` the file of each incumbent scoring reused."""
+    beats it by more than the noise (the larger of their spreads) or when `replace`."""
     decision = {'fitness': fitness, 'higher_is_better': HIGHER_IS_BETTER[fitness],
                 'winner': winner.summary(), 'incumbent': None, 'lead': None, 'noise': None,
                 'forced': False, 'out': str(out)}
@@ -90,25 +83,3 @@ def lead_over(best, runner_up):
     spreads = [s for s in (best.spread, runner_up.spread) if s is not None]
     return lead, (lead > max(spreads)) if spreads else None
 
-
-def genome_provenance(best, runner_up, primordial, incumbent, decision, search, final_seeds, log, origin):
-    """What genome.json records of the search that wrote it (`origin`: the run's provenance)."""
-    lead, clear = lead_over(best, runner_up)
-    return {
-        'fitness': best.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,
-        'seeds': best.seeds,
-        'components': {k: v for k, v in best.components.items() if k != 'samples'},
-        'generation': best.generation, 'index': best.index, 'organism_seed': best.seed,
-        'space': search['space'], 'budget': search['budget'], 'flops': best.flops,
-        'seed': search['seed'], 'population': search['population'], 'generations': search['generations'],
-        'completed': search['completed'], 'engine': search['engine'], 'data': search['data'],
-        'primordial_score': primordial.score if primordial else None,
-        'primordial_spread': primordial.spread if primordial else None,
-        'final_seeds': final_seeds,
-        'incumbent_score': incumbent.score if incumbent else None,
-        'incumbent_spread': incumbent.spread if incumbent else None,
-        'replaced_incumbent': None if decision is None else decision['replaced'],
-        'runner_up': runner_up.summary() if runner_up else None,
-        'lead': lead, 'lead_exceeds_spread': clear,
-        'log': log, **(origin or {}),
-    }

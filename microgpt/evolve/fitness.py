@@ -58,8 +58,7 @@ def sampling_seeds(run_seed, generation, index, count=AESTHETIC_SEEDS):
 
 
 def judge_for(train_docs):
-    """The judge fitted on these training documents, cached per process: fitting takes a few
-    tenths of a second, and a search's trials share it."""
+    """The judge fitted on these training documents, cached per process (fitting takes tenths of a second)."""
     return _judge(tuple(train_docs))
 
 
@@ -70,8 +69,7 @@ def _judge(train_docs):
 
 
 def aesthetic_measure(run, train_docs, val_docs, seeds, batch=AESTHETIC_BATCH):
-    """Judge a trained run's names, a batch per seed: the mean batch score, its spread over the
-    batches, the mean components, and samples."""
+    """Judge a trained run's names, a batch per seed: the mean score, its spread, components and samples."""
     from ..gpt.sampling import generate
     from .judge import COMPONENTS
     judge = judge_for(train_docs)

@@ -69,10 +69,6 @@ class GeneRange:
         return moved
 
 
-def _choice_text(value):
-    return 'off' if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
 @dataclass(frozen=True)
 class GeneChoice:
     """A gene that is one of a few values (a schedule's name; a setting where None is off)."""
@@ -82,7 +78,8 @@ class GeneChoice:
         return value in self.values
 
     def describe(self):
-        return f"one of {', '.join(map(_choice_text, self.values))}"
+        return "one of " + ', '.join('off' if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+                                     for v in self.values)
 
     def round(self, value):
         return value if value in self.values else self.values[0]
@@ -162,7 +159,7 @@ class GeneSpace:
                 if any(e % h == 0 for e in self._int_values('n_embd'))]
 
     def extremes(self):
-        """(smallest, largest) genomes of the space, every gene at its low (high) end, no steps resolved."""
+        """(smallest, largest) genomes of the space, every gene at its low (high) end."""
         low = {name: self.ranges[name].round(self.ranges[name].low) for name in self.genes}
         high = {name: self.ranges[name].round(self.ranges[name].high) for name in self.genes}
         low['n_head'] = 1  # the fewest heads cost the fewest FLOPs, the most the most

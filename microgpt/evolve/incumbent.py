@@ -1,6 +1,5 @@
-"""The incumbent met by its own record: a genome a final chose keeps that final's scorings of it
-(genome_record.py). A later final that would train the same settings on the same engine, split
-and seeds (and arithmetic, or one within the drift measured) takes them instead of training it."""
+"""The incumbent met by its own record (genome_record.py): a later final that would train the same
+settings on the same engine, split, seeds and arithmetic (or within the drift measured) takes them."""
 import hashlib
 import math
 
@@ -20,9 +19,8 @@ def split_digest(train_docs, val_docs):
 
 
 def recorded_scorings(genome_file, split_sha256, seeds, engine, fitness, sampling_seeds=None, here=None):
-    """({seed: (the trial result training it would return, the genome file's path)}, why) of the
-    recorded scorings a final on `seeds` may take; `sampling_seeds` {seed: the seeds of the names
-    judged} (aesthetic); `here` this machine unless given."""
+    """({seed: (its trial result, the genome file's path)}, why) of the recorded scorings a final on
+    `seeds` may take; `sampling_seeds` {seed: seeds of the names judged}; `here` defaults to this machine."""
     record, source = genome_file.record, str(genome_file.path)
     if record is None:
         return {}, f"{source} keeps no record of its final's scorings"
@@ -62,7 +60,7 @@ def _other_run(record, genome, split_sha256, engine, fitness):
 
 
 def trial_result(scoring, fitness, computed_on):
-    """The trial result (run_trial's record) of a recorded scoring; its seconds are none of this search's."""
+    """run_trial's record of a recorded scoring; its seconds are none of this search's."""
     components = scoring['components']
     result = {'num_params': scoring.get('num_params'), 'error': None,
               'train_loss': components.get('train_loss'), 'val_loss': components['val_loss'],

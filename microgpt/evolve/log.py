@@ -1,8 +1,6 @@
-"""The evolve log, one JSON record a line, written as the search goes and read back by the
-lineage and `microgpt analyze`: 'run', 'plan', an 'organism' for each scoring, a 'generation'
-after each, 'stagnation' when it stalls, then 'confirmation', 'baseline's, 'decision', 'result'.
-A record is checked as its readers take it (fields.py): a hand-edited log is one line naming the
-file, the line and the field; fields older logs lack may be missing."""
+"""The evolve log, one JSON record a line: 'run', 'plan', an 'organism' for each scoring, a
+'generation' after each, 'stagnation', then 'confirmation', 'baseline's, 'decision', 'result'.
+Read back by the lineage and `microgpt analyze`, each record checked as its readers take it."""
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,8 +16,8 @@ BIRTHS = ('random', 'immigrant', 'child')
 
 
 class EvolveLogWriter:
-    """A new log file in `log_dir`, named by fitness, time and seed; each record one whole line,
-    written at once, so an interrupted search keeps what it did."""
+    """A new log file in `log_dir`, named by fitness, time and seed; each record a whole line,
+    written at once."""
 
     def __init__(self, log_dir, fitness, seed):
         stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
@@ -84,8 +82,8 @@ class EvolveLog:
         return {(r['generation'], r['index']): r for r in self.organisms if r['origin'] in BIRTHS}
 
     def latest(self):
-        """{(generation, index): its last record, the mean of all its scorings}; a finalist's
-        from the confirmation (its scorings ran in parallel)."""
+        """{(generation, index): its last record (the mean of its scorings)}; a finalist's from the
+        confirmation."""
         latest = {}
         for r in self.organisms:
             key = (r['generation'], r['index'])

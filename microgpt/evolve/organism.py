@@ -89,8 +89,8 @@ class Organism:
                   'fitness': self.fitness, 'score': self.score, 'components': self.components,
                   'num_params': r['num_params'], 'error': r['error'], 'flops': self.flops,
                   'num_steps': self.genome.num_steps, 'tokens': r.get('tokens'),
-                  'seconds': round(r['seconds'], 3), 'cpu_seconds': _rounded(r.get('cpu_seconds')),
-                  'eval_seconds': _rounded(r.get('eval_seconds')),
+                  'seconds': round(r['seconds'], 3),
+                  **{k: None if r.get(k) is None else round(r[k], 3) for k in ('cpu_seconds', 'eval_seconds')},
                   'arithmetic': r.get('arithmetic')}
         if self.earlier_scores:
             record.update(scorings=len(self.scores), scores=self.scores, spread=self.spread)
@@ -102,10 +102,6 @@ class Organism:
         """Who it is and how it scored (the confirmation record, genome.json)."""
         return {'generation': self.generation, 'index': self.index, 'genes': self.genome.genes(),
                 'score': self.score, 'spread': self.spread, 'scores': self.scores, 'seeds': self.seeds}
-
-
-def _rounded(seconds):
-    return None if seconds is None else round(seconds, 3)
 
 
 def merged(scorings):

@@ -1,9 +1,7 @@
-"""The genetic search over genomes: selection, crossover, mutation, immigrants and elitism
-under a FLOPs budget, every score the mean of scorings on fresh seeds; then the final and the
-decision. `Evolution.events()` runs it and yields what happens (evolve.events). The search's
-own random stream runs only here, and each training's seed derives from (run seed, generation,
-index): the result is the same whatever the workers or the order organisms finish in.
-"""
+"""The genetic search over genomes: selection, crossover, mutation, immigrants and elitism,
+then the final and the decision; `Evolution.events()` yields what happens (evolve.events). Each
+training's seed derives from (run seed, generation, index): the result is the same whatever the
+workers or the order organisms finish in."""
 import math
 import random
 import time
@@ -16,9 +14,9 @@ from ..errors import MicrogptError
 from ..training.genome import save_genome
 from ..trials.executor import Task, default_workers, make_executor, run_tasks, stop
 from ..trials.runner import Trial, run_trial
-from .budget import Progress, StepCosts, check_evolution_args, check_memory, slowest_first, space_of, uncropped
+from .budget import Progress, StepCosts, check_evolution_args, check_memory, slowest_first, uncropped
 from .decision import (BASELINE_GENERATION, FINAL_SCORINGS, FINALISTS, baselines_of, beside, decide,
-                       final_scorings, final_seeds, finalists_of, genome_provenance, lead_over, read_incumbent)
+                       final_scorings, final_seeds, lead_over, read_incumbent)
 from .events import BaselineScored, Decision, FinalResult, GenerationSummary, PlanMade, Stagnation, WorkerRetried
 from .fitness import aesthetic_measure, cost, sampling_seeds
 from .genes import DEFAULT_BUDGET, DEFAULT_GENERATIONS, DEFAULT_POPULATION
@@ -40,10 +38,7 @@ DEFAULT_LOG_DIR = 'experiments'
 class Evolution:
     """One evolutionary run: `events()` evolves, yielding what happens; `run()` evolves quietly
     and returns the best organism. However it ends (done, Ctrl-C, an error), the best so far is
-    written (to `out`, or beside it: evolve.decision) and the log is finished. The incumbent's
-    recorded scorings are reused where they hold (evolve.incumbent; `reuse_incumbent=False`
-    trains them). Under the budget space every organism trains for the steps `budget` FLOPs buy it.
-    """
+    written (to `out`, or beside it: evolve.decision) and the log is finished."""
     docs: list
     fitness: str = 'loss'
     population: int = DEFAULT_POPULATION
@@ -78,7 +73,7 @@ class Evolution:
     def __post_init__(self):
         check_evolution_args(self.fitness, self.population, self.generations, self.workers, self.space,
                              self.budget, self.cluster)
-        space = space_of(self.space)
+        space = genes.SPACES.get(self.space, self.space)
         self.train_docs, self.val_docs = split_docs(self.docs, self.seed)
         if not self.train_docs or not self.val_docs:
             raise MicrogptError("evolution needs at least 2 documents (a training and a validation split)")
@@ -111,9 +106,8 @@ class Evolution:
 
     @property
     def best(self):
-        """The best organism so far (the earliest born among equals), or None: the best finalist
-        once scored; before, the best of the last finished generation by its latest mean (one
-        scored once and left behind cannot win on that draw); before that, the best evaluated."""
+        """The best organism so far (the earliest born among equals), or None: the best finalist,
+        else of the last finished generation by its latest mean, else of those evaluated."""
         latest = {(o.generation, o.index): o for o in self.contenders or self.evaluated if o.result is not None}
         scored = [latest[born] for born in sorted(latest)]
         return min(scored, key=lambda o: o.cost) if scored else None
@@ -131,8 +125,8 @@ class Evolution:
         return self.best
 
     def events(self):
-        """Evolve, yielding each event as it happens (evolve.events). Worker processes are
-        stopped, not waited for, when the run does not complete."""
+        """Evolve, yielding each event as it happens; workers are stopped, not waited for, when
+        the run does not complete."""
         executor = make_executor(self.workers, cluster=self.cluster)
         try:
             self._log = EvolveLogWriter(self.log_dir, self.fitness, self.seed)
@@ -166,8 +160,8 @@ class Evolution:
             yield Decision(self.decision)
 
     def _plan(self, population):
-        """The plan of the search (budget.Progress), logged; it counts the incumbent's recorded
-        scorings the final reuses, looked up now, once."""
+        """The plan of the search (budget.Progress), logged, counting the incumbent's recorded
+        scorings the final reuses."""
         self._recorded, self.incumbent_reuse = {}, None
         if self.reuse_incumbent and not self.cluster and 'incumbent' in dict(self.baseline_genomes):
             seeds = self.final_seeds()
@@ -183,7 +177,7 @@ class Evolution:
     def _organism(self, genome, generation, index, origin, parents=(), mutated=()):
         return Organism(genome, generation, index, organism_seed(self.seed, generation, index), origin,
                         self.fitness, parents=[list(p) for p in parents], mutated=list(mutated),
-                        scored_in=generation, flops=self.costs.training_flops(genome))
+                        scored_in=generation, flops=genome.num_steps * self.costs.step_flops(genome))
 
     def _first_generation(self):
         return [self._organism(self.space.random_genome(self.rng), 1, i, 'random')
@@ -205,11 +199,10 @@ class Evolution:
             nxt.append(self._organism(genome, generation, len(nxt), origin, parents, mutated))
 
         for _ in range(min(self.immigrants, self.population - ELITES)):
-            immigrant = self.space.random_genome(self.rng)
-            for _ in range(50):  # a tiny gene space may run out of new genomes: then the last draw stands
+            for _ in range(51):  # a tiny gene space may run out of new genomes: then the last draw stands
+                immigrant = self.space.random_genome(self.rng)
                 if immigrant not in genomes:
                     break
-                immigrant = self.space.random_genome(self.rng)
             add(immigrant, 'immigrant')
         while len(nxt) < self.population:
             mother, father = self._tournament(population), self._tournament(population)
@@ -238,13 +231,12 @@ class Evolution:
             yield Stagnation(generation, self.stale, self.immigrants)
 
     def _evaluate(self, todo, executor):
-        """Train every organism given in parallel, the slowest first, so the workers finish
-        together; yields a TrainingDone after each (a WorkerRetried before, if its worker died)."""
+        """Train the organisms in parallel, the slowest first; yields a TrainingDone after each (a
+        WorkerRetried before, if its worker died)."""
         todo = slowest_first(todo)
         if todo:
             self.progress.submitted(todo, todo[0].scored_in)
         retried = []
-        # a worker that dies costs at most its own organism; an inline run is recorded at once
         for outcome in run_tasks(executor, [self._task(o) for o in todo],
                                  on_retry=lambda task, attempt: retried.append(WorkerRetried(task.name, attempt))):
             yield from retried
@@ -255,12 +247,11 @@ class Evolution:
         self.evaluated.sort(key=lambda o: (o.scored_in, o.generation, o.index, len(o.scores)))
 
     def _task(self, organism):
-        measure, options = None, None
-        if self.fitness == 'aesthetic':  # fresh samples at every scoring
-            seeds = sampling_seeds(self.seed, organism.scored_in, organism.seed)
-            measure, options = aesthetic_measure, {'seeds': seeds}
+        aesthetic = self.fitness == 'aesthetic'  # fresh samples at every scoring
+        options = {'seeds': sampling_seeds(self.seed, organism.scored_in, organism.seed)} if aesthetic else None
         trial = Trial(organism.genome, organism.seed, self.engine_name)
-        return Task(organism, run_trial, (trial, self.train_docs, self.val_docs, measure, options),
+        return Task(organism, run_trial, (trial, self.train_docs, self.val_docs,
+                                          aesthetic_measure if aesthetic else None, options),
                     name=f"organism {organism.index} of generation {organism.generation}")
 
     def _record(self, outcome):
@@ -293,10 +284,11 @@ class Evolution:
         return summary
 
     def _final(self, population, executor):
-        """The finalists and baselines trained on the final's seeds, scored by those alone (no
-        newcomer wins on one lucky draw); yields the trainings, then each baseline scored."""
+        """The finalists and baselines trained on the final's seeds, scored by those alone; yields
+        the trainings, then each baseline scored."""
         final, seeds = self.generations + 1, self.final_seeds()
-        finalists = [final_scorings(o, 'confirmation', seeds, final) for o in finalists_of(population)]
+        ranked = sorted((o for o in population if o.score is not None), key=lambda o: (o.cost, o.index))
+        finalists = [final_scorings(o, 'confirmation', seeds, final) for o in ranked[:FINALISTS]]
         baselines = [final_scorings(self._organism(genome, BASELINE_GENERATION, b, origin), origin, seeds, final)
                      for b, (origin, genome) in enumerate(self.baseline_genomes)]
         for organism in (o for group in baselines for o in group):
@@ -333,8 +325,8 @@ class Evolution:
                 'finalists': FINALISTS, 'final_scorings': FINAL_SCORINGS, 'started': now()}
 
     def _finish(self):
-        """Write the best genome where the decision says, or beside `out` when the search was
-        interrupted; log the result. A write that fails (a full disk) is logged, then raised."""
+        """Write the best genome where the decision says (beside `out` when interrupted) and log
+        the result; a write that fails (a full disk) is logged, then raised."""
         best, failure = self.best, None
         if best is not None and math.isfinite(best.cost):
             if self.interrupted:
@@ -367,8 +359,7 @@ class Evolution:
                                 f"{self.log_path}") from None
 
     def _record_of(self, organism):
-        """The record a genome file keeps of this final's scorings of `organism`, or None: no
-        final, a failed or a reused scoring."""
+        """The record a genome file keeps of the final's scorings of `organism`, or None."""
         group = self._final_groups.get((organism.generation, organism.index, organism.origin))
         if self.interrupted or not group or any(o.result is None or o.result.get('error') or o.reused_from
                                                 for o in group):
@@ -379,9 +370,23 @@ class Evolution:
 
     def provenance(self, best):
         """What genome.json records of the search that made it."""
-        return genome_provenance(
-            best, self.runner_up, self.primordial, self.incumbent, self.decision,
-            search={'space': self.space.name, 'budget': self.budget, 'seed': self.seed,
-                    'population': self.population, 'generations': self.generations,
-                    'completed': not self.interrupted, 'engine': self.engine_name, 'data': self.data_path},
-            final_seeds=self.final_seeds() if self.finalists else None, log=str(self.log_path), origin=self.origin)
+        runner_up, primordial, incumbent = self.runner_up, self.primordial, self.incumbent
+        lead, clear = lead_over(best, runner_up)
+        return {
+            'fitness': best.fitness, 'score': best.score, 'spread': best.spread, 'scores': best.scores,
+            'seeds': best.seeds,
+            'components': {k: v for k, v in best.components.items() if k != 'samples'},
+            'generation': best.generation, 'index': best.index, 'organism_seed': best.seed,
+            'space': self.space.name, 'budget': self.budget, 'flops': best.flops,
+            'seed': self.seed, 'population': self.population, 'generations': self.generations,
+            'completed': not self.interrupted, 'engine': self.engine_name, 'data': self.data_path,
+            'primordial_score': primordial.score if primordial else None,
+            'primordial_spread': primordial.spread if primordial else None,
+            'final_seeds': self.final_seeds() if self.finalists else None,
+            'incumbent_score': incumbent.score if incumbent else None,
+            'incumbent_spread': incumbent.spread if incumbent else None,
+            'replaced_incumbent': None if self.decision is None else self.decision['replaced'],
+            'runner_up': runner_up.summary() if runner_up else None,
+            'lead': lead, 'lead_exceeds_spread': clear,
+            'log': str(self.log_path), **(self.origin or {}),
+        }

@@ -87,7 +87,7 @@ def check_genome(genome):
 # --- genome.json ---------------------------------------------------------------------------
 
 # What microgpt reads of a genome file's provenance (GenomeFile.label, train's voice); the
-# search writes more (evolve/decision.genome_provenance), which is kept as it is.
+# search writes more (evolve/search.Evolution.provenance), which is kept as it is.
 PROVENANCE_FIELDS = {
     'fitness': (lambda v: isinstance(v, str) and bool(v), "must name a fitness"),
     'score': (or_null(is_number), "must be null or a number"),

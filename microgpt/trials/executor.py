@@ -1,7 +1,6 @@
 """The one execution seam for many independent runs (evolution, sweeps): `make_executor`, then
-`run_tasks`. A task's arguments carry everything it needs (the documents, never a path), so it
-runs the same inline, in a local worker process (one that dies costs only its own task; all die
-with microgpt) or on a Dask cluster."""
+`run_tasks`. A task's arguments carry all it needs (the documents, never a path), so it runs the
+same inline, in a local worker process or on a Dask cluster."""
 import contextlib
 import functools
 import gc
@@ -67,25 +66,21 @@ class ClusterExecutor(Executor):
             self._client.close()
 
 
-def connect_timeout():
-    value = os.environ.get(CONNECT_TIMEOUT_ENV)
-    try:
-        seconds = CONNECT_TIMEOUT_SECONDS if value is None else float(value)
-    except ValueError:
-        seconds = float('nan')
-    if not seconds > 0:
-        raise MicrogptError(f"${CONNECT_TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}")
-    return seconds
-
-
 def connect_cluster(address):
     """A ClusterExecutor on the scheduler at `address`, or one line saying why not."""
+    value = os.environ.get(CONNECT_TIMEOUT_ENV)
+    try:
+        timeout = CONNECT_TIMEOUT_SECONDS if value is None else float(value)
+    except ValueError:
+        timeout = float('nan')
+    if not timeout > 0:
+        raise MicrogptError(f"${CONNECT_TIMEOUT_ENV} must be a number of seconds > 0, got {value!r}")
     try:
         from distributed import Client
     except ImportError:
         raise MicrogptError(INSTALL_CLUSTER) from None
     try:
-        client = Client(address, timeout=connect_timeout(), set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, ValueError, TypeError) as e:
         detail = ' '.join(str(e).split()) or type(e).__name__
     else:
@@ -118,9 +113,8 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _init_worker(parent_pid):
-    """In each worker, before any task: Ctrl-C is the parent's to handle (a terminal sends it to
-    the whole group), SIGTERM just ends the worker (not the parent's handler, inherited through
-    fork), and the worker dies with its parent."""
+    """In each worker: Ctrl-C is the parent's to handle, SIGTERM just ends it (not the parent's
+    handler, inherited through fork), and it dies with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith('linux'):
@@ -135,10 +129,9 @@ def _init_worker(parent_pid):
 
 
 class WorkerProcesses(Executor):
-    """`workers` local processes, each in a one-process pool of its own, so a worker that dies
-    breaks only its own task (a shared ProcessPoolExecutor would fail every task in it); a
-    broken pool is replaced at the next submit. Pools are started by the submitting (main)
-    thread: a worker's death signal is tied to it."""
+    """`workers` local processes, each a one-process pool of its own, so a worker that dies breaks
+    only its own task; a broken pool is replaced at the next submit (by the main thread: a worker's
+    death signal is tied to it)."""
 
     def __init__(self, workers):
         import multiprocessing
@@ -186,7 +179,7 @@ class WorkerProcesses(Executor):
             pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def terminate(self):
-        """Kill the worker processes now (their tasks are abandoned) and reap them."""
+        """Kill the worker processes now (their tasks abandoned) and reap them."""
         pools = self._close()
         processes = [proc for pool in pools for proc in list((getattr(pool, '_processes', None) or {}).values())]
         for proc in processes:
@@ -223,15 +216,13 @@ class Outcome:
 
 def run_tasks(executor, tasks, on_retry=None):
     """Yield an Outcome for each task as it finishes (at once, inline), never raising for a task
-    that fails. A task whose worker process died runs again on a fresh one up to WORKER_RETRIES
-    times (on_retry(task, attempt) told of each), then is a failed Outcome. Ctrl-C goes through:
-    the caller stops the executor (`stop`)."""
+    that fails; one whose worker died runs again up to WORKER_RETRIES times (on_retry(task, attempt)
+    told). Ctrl-C goes through: the caller stops the executor (`stop`)."""
     queue = deque((task, 1) for task in tasks)
     limit = getattr(executor, 'slots', None)
     running = {}
 
-    def settle(future, task, attempt):
-        """An Outcome, or None when the task goes back in the queue."""
+    def settle(future, task, attempt):  # an Outcome, or None: the task goes back in the queue
         try:
             return Outcome(task.key, result=future.result(), attempts=attempt)
         except BrokenExecutor:  # a local worker process died (BrokenProcessPool)

@@ -23,20 +23,17 @@ class Trial:
 
 
 def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
-    """Train `trial`, then measure its validation loss and, with `measure`, `measure(run,
-    train_docs, val_docs, **measure_options)` as 'measured'. A failing or diverging trial is a
-    record with 'error' set, never an exception, so one bad trial cannot stop a search."""
+    """Train `trial`, then measure its validation loss and, with `measure`, `measure(run, train_docs,
+    val_docs, **measure_options)` as 'measured'. A failing trial is a record with 'error' set."""
     record = {'num_params': None, 'train_loss': None, 'error': None}
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         with warnings.catch_warnings():
-            # a diverging run is caught by its loss; numpy's overflow warnings would only
-            # scribble over the progress display
+            # a diverging run is caught by its loss; overflow warnings would scribble over progress
             warnings.simplefilter('ignore', RuntimeWarning)
             run = _train(trial, train_docs, record)
             record['seconds'] = time.perf_counter() - t0
-            # CPU seconds of this process (all its threads): on a shared machine, what the
-            # training would take on a core of its own
+            # CPU seconds of this process: on a shared machine, what it takes on a core of its own
             record['cpu_seconds'] = time.process_time() - cpu0
             t1 = time.perf_counter()
             record['val_loss'] = validation_loss(run.inference_engine(), run.tokenizer, val_docs)
@@ -48,8 +45,7 @@ def run_trial(trial, train_docs, val_docs, measure=None, measure_options=None):
         record['error'] = f"{type(e).__name__}: {e}"
         record['diverged'] = isinstance(e, (Diverged, FloatingPointError))
     record.setdefault('seconds', time.perf_counter() - t0)
-    # what decided the last bits, from the process that trained (a Dask worker can be another
-    # machine than the one that wrote the results file's header)
+    # what decided the last bits, from the process that trained (a Dask worker may be another machine)
     record['arithmetic'] = arithmetic(machine(with_blas=trial.engine != 'val'))
     return record
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import MicrogptError
 from ..layout import format_duration, format_table
 from ..trials.runner import TRAIN_LOSS_WINDOW
-from .sweep import X_FIELD, read_rows, run_key, sweep_key
+from .sweep import X_FIELD, half_range, read_rows, run_key, sweep_key
 
 # The typical spread between seeds of a run of one-document steps, by run length: (shortest,
 # longest run in steps, spread), the median of half the range of the final validation loss
@@ -23,10 +23,7 @@ TYPICAL_SPREAD_SEEDS = 4
 
 def typical_seed_spread(steps):
     """The typical half-range between seeds of runs `steps` long, or None where unmeasured."""
-    for shortest, longest, spread in TYPICAL_SEED_SPREAD:
-        if shortest <= steps <= longest:
-            return spread
-    return None
+    return next((spread for shortest, longest, spread in TYPICAL_SEED_SPREAD if shortest <= steps <= longest), None)
 
 
 @dataclass
@@ -59,17 +56,13 @@ class Sweep:
 
     def spread(self, x):
         """Half the range of the seeds' validation losses at x (None for one seed)."""
-        losses = [row['val_loss'] for row in self.at(x)]
-        return (max(losses) - min(losses)) / 2 if len(losses) > 1 else None
+        rows = self.at(x)
+        return half_range(rows) if len(rows) > 1 else None
 
     def seed_spread(self):
         """The largest half-range between seeds at any x, or None with one seed everywhere."""
         spreads = [s for s in map(self.spread, self.xs) if s is not None]
         return max(spreads) if spreads else None
-
-    def one_split(self):
-        """Whether every seed is scored on one validation split."""
-        return 'split_seed' in self.rows[0]
 
     def title(self):
         first = self.rows[0]
@@ -78,12 +71,11 @@ class Sweep:
                        f"n_layer {first['n_layer']}; {first['params']:,} params)")
         else:
             subject = f"{first['steps']:,} steps each"
-        seconds = sum(row['seconds'] for row in self.rows)
         seeds = self.seeds
         seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-        return (f"{self.kind} sweep: {subject}, {seed_text}, lr {first['lr']}, "
-                f"{first['engine']} engine; {len(self.rows)} runs, "
-                f"{format_duration(seconds)} of training summed over runs")
+        return (f"{self.kind} sweep: {subject}, {seed_text}, lr {first['lr']}, {first['engine']} engine; "
+                f"{len(self.rows)} runs, {format_duration(sum(row['seconds'] for row in self.rows))} of training "
+                f"summed over runs")
 
     def label(self):
         first = self.rows[0]
@@ -129,9 +121,8 @@ def load_sweeps(paths, warn):
 
 
 def tolerance_of(sweep, tolerance, steps):
-    """(the loss difference below which two runs of up to `steps` steps are not told apart, where
-    it comes from): the given tolerance, else the larger of the seeds' spread (with one seed,
-    TYPICAL_SEED_SPREAD) and the cross-machine drift; (None, why) when the spread is unknown."""
+    """(tolerance, its source) for runs of up to `steps` steps: the given one, else the larger of the seeds'
+    spread (with one seed, the typical one) and the cross-machine drift; (None, why) when the spread is unknown."""
     from ..reproducibility import cross_machine_tolerance
     if tolerance is not None:
         return tolerance, "the given tolerance"
@@ -224,7 +215,7 @@ def table_rows(sweep, tolerance=None):
     unit = sweep.kind
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
     header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
-        [f"± seeds ({'one split' if sweep.one_split() else 'own splits'})"] if several else []) + [
+        [f"± seeds ({'one split' if 'split_seed' in sweep.rows[0] else 'own splits'})"] if several else []) + [
         'change', f"ROI (drop per 1,000 {unit})", 'tolerance']
     body = []
     xs = sweep.xs
@@ -251,7 +242,7 @@ def legend(sweep):
     """What the columns of a sweep's table mean: what its ± spans, what ROI divides by."""
     unit = sweep.kind
     if len(sweep.seeds) > 1:
-        split = ("all scored on one validation split" if sweep.one_split() else
+        split = ("all scored on one validation split" if 'split_seed' in sweep.rows[0] else
                  "each seed scored on the validation split it draws, so it spans the splits too")
         spread = f"±: half the range of the {len(sweep.seeds)} seeds' validation losses ({split})"
     else:
@@ -318,7 +309,7 @@ SWEEP_AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
 def plot_sweeps(sweeps, out_path):
     """Validation (solid) and training (dashed) loss against steps / params, one panel per kind."""
     from ..plots import figure_class, save_figure
-    Figure = figure_class()
+    Figure = figure_class()  # before matplotlib's own imports: it says how to install matplotlib
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     kinds = [kind for kind in X_FIELD if any(s.kind == kind for s in sweeps)]
     fig = Figure(figsize=(6 * len(kinds), 4.5), layout='constrained')

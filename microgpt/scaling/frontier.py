@@ -9,7 +9,7 @@ import numpy as np
 from . import fit
 from ..errors import MicrogptError
 from .plans import tuned_lrs
-from .sweep import sweep_key
+from .sweep import half_range, sweep_key
 
 # An IsoFLOP parabola is fitted to the best size of a budget and up to this many on each side.
 ISOFLOP_HALF_WINDOW = 2
@@ -33,8 +33,7 @@ class Point:
     @property
     def spread(self):
         """Half the range of the seeds' losses (0 for one seed)."""
-        losses = [row['val_loss'] for row in self.rows]
-        return (max(losses) - min(losses)) / 2
+        return half_range(self.rows)
 
     @property
     def D(self):

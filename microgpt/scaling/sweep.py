@@ -34,6 +34,12 @@ def run_fields(kind):
     return FRONTIER_RUN_FIELDS if kind == 'frontier' else RUN_FIELDS
 
 
+def half_range(rows):
+    """Half the range of the rows' validation losses: how far apart their seeds land."""
+    losses = [row['val_loss'] for row in rows]
+    return (max(losses) - min(losses)) / 2
+
+
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
@@ -68,15 +74,10 @@ def sweep_split(docs, seed):
 def run_one(spec, train_docs, val_docs):
     """Train one run of a sweep and measure it: a plain dict row (runs in any worker). A frontier
     run that diverges (its learning rate too high) is a row too, with `diverged` and no losses."""
-    frontier = spec['sweep'] == 'frontier'
-    arch = {f: spec[f] for f in ARCH_FIELDS}
-    if frontier:  # the steps are those the budget buys
-        genome = Genome.from_settings(dict(arch, learning_rate=spec['lr'], batch_size=spec['batch_size']))
-        trial = Trial(genome, spec['seed'], spec['engine'], budget=spec['budget'])
-    else:
-        trial = Trial(Genome.from_settings(dict(arch, learning_rate=spec['lr'], num_steps=spec['steps'])),
-                      spec['seed'], spec['engine'])
-    record = run_trial(trial, train_docs, val_docs)
+    frontier = spec['sweep'] == 'frontier'  # its steps are those the budget buys
+    length = dict(batch_size=spec['batch_size']) if frontier else dict(num_steps=spec['steps'])
+    genome = Genome.from_settings(dict({f: spec[f] for f in ARCH_FIELDS}, learning_rate=spec['lr'], **length))
+    record = run_trial(Trial(genome, spec['seed'], spec['engine'], spec.get('budget')), train_docs, val_docs)
     if record['error'] and not (frontier and record.get('diverged')):
         raise MicrogptError(record['error'])
     row = dict(spec)
@@ -226,10 +227,8 @@ def run_cost(spec):
 
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
               report=None, command=None, next_stage=None):
-    """Run the plan's runs on docs not yet in `resume` (a results file), appending each as it
-    finishes to it or to a new file under out_dir; returns its path. report(event, **facts) hears
-    SWEEP_EVENTS. next_stage(rows), asked with every row once the plan is done, returns a second
-    stage's runs (the frontier's, after its learning-rate search), run into the same file."""
+    """Run the plan's runs not yet in `resume`, appending each to it or to a new file under out_dir; returns
+    its path. report(event, **facts) hears SWEEP_EVENTS; next_stage(rows) gives a second stage's runs."""
     report = report or (lambda event, **facts: None)
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
     done_rows = []

@@ -45,8 +45,7 @@ def attention_figure(checkpoint, text):
     n_layer, n_head, T, _ = weights.shape
     labels = [token_labels(checkpoint.tokenizer)[t] for t in tokens[:T]]
     side = 1.2 + 0.28 * T
-    Figure = figure_class()
-    fig = Figure(figsize=(side * n_head + 1.2, side * n_layer + 0.6), layout='constrained')
+    fig = figure_class()(figsize=(side * n_head + 1.2, side * n_layer + 0.6), layout='constrained')
     axes = fig.subplots(n_layer, n_head, squeeze=False)
     for li in range(n_layer):
         for h in range(n_head):
@@ -71,8 +70,7 @@ def embeddings_figure(checkpoint):
     wpe = np.array(checkpoint.state_dict['wpe'])
     coords, share = pca_2d(wte)
     labels = token_labels(checkpoint.tokenizer)
-    Figure = figure_class()
-    fig = Figure(figsize=(11, 5), layout='constrained')
+    fig = figure_class()(figsize=(11, 5), layout='constrained')
     left, right = fig.subplots(1, 2, width_ratios=[1.2, 1])
     left.scatter(coords[:, 0], coords[:, 1], s=12, color='C0', alpha=0.5)
     for (x, y), label in zip(coords, labels):

@@ -1,11 +1,6 @@
-"""The graph below a Val and which named operation made each atom, drawn at three levels:
-atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head),
-as DOT text written by hand, which Graphviz's `dot` program lays out as SVG or PNG.
-
-Every atom belongs to one group: a named parameter, a stage the forward pass reported to its
-`trace` ('layer0.q', 'layer0.head1.softmax', ...) or the root's group. A stage owns the atoms
-found walking back from its outputs to atoms already grouped, so the Val engine carries nothing.
-"""
+"""The graph below a Val, drawn as DOT text at three levels (atoms, ops, blocks) for Graphviz's `dot`.
+Every atom belongs to one group: a named parameter, a stage the forward pass reported to its `trace`
+('layer0.head1.softmax', ...) or the root's; a stage owns the atoms found walking back from its outputs."""
 import math
 import shutil
 import subprocess
@@ -375,16 +370,12 @@ def render(dot_text, fmt):
 
 class SVG(str):
     """SVG text that Jupyter shows as the picture it is."""
-
-    def _repr_svg_(self):
-        return str(self)
+    _repr_svg_ = str.__str__
 
 
 class PNG(bytes):
     """PNG bytes that Jupyter shows as the picture they are."""
-
-    def _repr_png_(self):
-        return bytes(self)
+    _repr_png_ = bytes.__bytes__
 
 
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):

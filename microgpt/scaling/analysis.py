@@ -205,11 +205,6 @@ def verdict(sweep, tolerance=None):
     return text
 
 
-def _marked(value, noise):
-    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown) without one."""
-    return f"{value:+.4f}" + (" (spread unknown)" if noise is None else " (noise)" if noise else '')
-
-
 def table_rows(sweep, tolerance=None):
     several = len(sweep.seeds) > 1
     unit = sweep.kind
@@ -223,11 +218,10 @@ def table_rows(sweep, tolerance=None):
         rows = sweep.at(x)
         first = rows[0]
         tol = None if i == 0 else tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i - 1], x))[0]
-        if change is None:
-            change_text = roi_text = '-'
-        else:
-            noise = None if tol is None else abs(change) <= tol
-            change_text, roi_text = _marked(change, noise), _marked(roi, noise)
+        change_text = roi_text = '-'
+        if change is not None:  # (noise) within the tolerance, (spread unknown) without one
+            mark = " (spread unknown)" if tol is None else " (noise)" if abs(change) <= tol else ''
+            change_text, roi_text = f"{change:+.4f}{mark}", f"{roi:+.4f}{mark}"
         spread = sweep.spread(x)
         body.append([str(first[f]) for f in size_columns] + [
             f"{first['steps']:,}", f"{first['params']:,}",

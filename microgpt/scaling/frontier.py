@@ -105,9 +105,8 @@ def passes_text(value):
 
 
 def one_pass_tokens(rows):
-    """The tokens U of one pass over the training documents, from the run that made the most
-    passes (steps x batch_size documents round the shuffled list): only its last partial pass
-    deviates from the mean (for the shipped runs under one token in 205,243)."""
+    """The tokens U of one pass over the training documents, from the run that made the most passes
+    (only its last partial pass deviates from the mean: for the shipped runs under one token in 205,243)."""
     usable = [r for r in rows if r.get('train_docs') and r.get('steps') and r.get('tokens')]
     if not usable:
         raise MicrogptError("the results record no training documents per run (train_docs), so the "
@@ -139,6 +138,7 @@ def load_frontier(rows, what):
 
 
 def check_fittable(frontier):
+    """Refuse, in one line, a frontier too small for the laws."""
     budgets = frontier.budgets
     if len(budgets) < 2:
         raise MicrogptError(f"one budget only ({budgets[0]:.3g} FLOPs): along one budget N and D move "
@@ -183,8 +183,7 @@ def isoflop_power_law(curves):
 
 
 def isoflop_exponent_interval(frontier, resamples):
-    """The IsoFLOP optima's exponent's interval over resamples of the runs, or None when fewer
-    than half of them give one."""
+    """The IsoFLOP optima's exponent's interval over resamples of the runs (None when under half give one)."""
     rng = np.random.default_rng(0)
     exponents = []
     for _ in range(resamples):
@@ -233,9 +232,8 @@ def holdout_check(frontier, unique_tokens):
 
 
 def returns_of_compute(frontier):
-    """Per size: its lowest point, the last budget that paid and the steps between budgets. A
-    step pays when the loss falls by more than the larger of the two points' seed half-ranges
-    and the frontier's typical one."""
+    """Per size: its lowest point, the last budget that paid and the steps between budgets. A step pays when
+    the loss falls by more than the larger of the two points' seed half-ranges and the frontier's typical one."""
     typical = frontier.typical_spread()
     out = []
     for n, size in frontier.sizes:
@@ -274,8 +272,7 @@ class FitResult:
 
     @property
     def better(self):
-        """The law that predicted the held-out budget better; else the data-constrained one
-        (it is the fresh-data law when R_D* is large)."""
+        """The law that predicted the held-out budget better, else the data-constrained one (the more general)."""
         return self.holdout['better'] if self.holdout else 'constrained'
 
 
@@ -331,9 +328,8 @@ def _covered_passes(frontier, n):
 
 
 def predict(result, values, kind=None):
-    """The loss at budget values['C'] for the ladder's best size, or for size values['N'], by the
-    law `kind` (default: the better one): a dict of size, N, D, passes, loss, its range, the law,
-    and warnings where it leaves the runs' budgets, sizes or passes or rests on an open parameter."""
+    """The loss at budget values['C'] for the ladder's best size, or for size values['N'], by the law `kind`
+    (default: the better one), its range, and warnings where it leaves what the runs cover."""
     frontier, budget = result.frontier, values['C']
     kind = kind or result.better
     law = result.laws[kind]

@@ -1,6 +1,5 @@
-"""Scaling sweeps: a plan of independent runs, in parallel through the executor seam, each
-appended when it finishes as one whole JSON line to a results file, so that an interrupted
-sweep keeps what it finished and `--resume FILE` runs only the rest."""
+"""Scaling sweeps: independent runs in parallel, each appended when it finishes as one JSON line to a
+results file, so that an interrupted sweep keeps what it finished and `--resume FILE` runs only the rest."""
 import json
 import time
 from datetime import datetime, timezone
@@ -120,12 +119,11 @@ TEXT = (lambda v: isinstance(v, str), "must be a text")
 POSITIVE = (lambda v: is_number(v) and v > 0, "must be a number > 0")
 AT_LEAST_ONE = (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1")
 NOT_NEGATIVE = (lambda v: is_number(v) and v >= 0, "must be a number >= 0")
-LOSS = POSITIVE
 # What the readers of a results row take from it (analysis, frontier), field by field.
 ROW_RULES = {
     'size': TEXT, **{name: AT_LEAST_ONE for name in ARCH_FIELDS}, 'steps': AT_LEAST_ONE,
     'seed': (is_whole, "must be a whole number"), 'lr': POSITIVE, 'engine': TEXT, 'data_sha256': TEXT,
-    'params': AT_LEAST_ONE, 'seconds': NOT_NEGATIVE, 'train_loss': LOSS, 'val_loss': LOSS, 'finished_at': TEXT,
+    'params': AT_LEAST_ONE, 'seconds': NOT_NEGATIVE, 'train_loss': POSITIVE, 'val_loss': POSITIVE, 'finished_at': TEXT,
 }
 FRONTIER_RULES = dict(
     ROW_RULES, steps=(is_count, "must be a whole number >= 0"), budget=POSITIVE, batch_size=AT_LEAST_ONE,
@@ -149,8 +147,8 @@ def row_problem(row):
         return "missing " + ', '.join(missing)
     rules = FRONTIER_RULES if kind == 'frontier' else ROW_RULES
     if kind == 'frontier' and row.get('diverged'):  # a diverged run has no losses
-        rules = dict(rules, train_loss=(or_null(LOSS[0]), "must be null or a number > 0"),
-                     val_loss=(or_null(LOSS[0]), "must be null or a number > 0"))
+        loss = (or_null(POSITIVE[0]), "must be null or a number > 0")
+        rules = dict(rules, train_loss=loss, val_loss=loss)
     try:
         check_fields(row, rules, '', lambda field, why: MicrogptError(f"field '{field}' {why}"), known=None,
                      optional=OPTIONAL)

@@ -9,8 +9,7 @@ from ..predictions import END, token_labels
 
 
 def attention_weights(checkpoint, tokens):
-    """(n_layer, n_head, T, T): how much each of the T positions (BOS and the text's
-    characters) attends to each earlier one, row by row; every row sums to 1."""
+    """(n_layer, n_head, T, T): how much each of the T positions attends to each earlier one (rows sum to 1)."""
     engine = NumpyEngine(checkpoint.config, checkpoint.state_dict)
     batch = engine.batch([tokens])
     acts = Activations(batch)
@@ -19,8 +18,7 @@ def attention_weights(checkpoint, tokens):
 
 
 def pca_2d(matrix):
-    """The rows of matrix projected on its two principal axes, and each axis's share of the
-    variance (numpy's SVD of the centred rows)."""
+    """The rows of matrix on its two principal axes (SVD of the centred rows), and each axis's share of variance."""
     centred = matrix - matrix.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     share = s ** 2 / max(float(np.sum(s ** 2)), np.finfo(float).tiny)
@@ -64,8 +62,8 @@ def attention_figure(checkpoint, text):
 
 
 def embeddings_figure(checkpoint):
-    """wte's rows in the plane of their two principal axes, one point per character (and
-    BOS); beside it the cosine similarity of every two position embeddings (wpe)."""
+    """wte's rows on their two principal axes, one point per token; beside it the cosine similarity of the
+    position embeddings (wpe)."""
     wte = np.array(checkpoint.state_dict['wte'])
     wpe = np.array(checkpoint.state_dict['wpe'])
     coords, share = pca_2d(wte)

@@ -9,11 +9,9 @@ from ..layout import format_duration, format_table
 from ..trials.runner import TRAIN_LOSS_WINDOW
 from .sweep import X_FIELD, half_range, read_rows, run_key, sweep_key
 
-# The typical spread between seeds of a run of one-document steps, by run length: (shortest,
-# longest run in steps, spread), the median of half the range of the final validation loss
-# over seeds 42 to 45 (each drawing its own held-out split) among the shipped steps and params
-# sweeps' runs of those lengths (experiments/sweep-steps-*, sweep-params-*). Runs outside these
-# lengths have no measured spread.
+# The typical spread between seeds by run length (shortest, longest run in steps, spread): the median half-range
+# of the final validation loss over seeds 42 to 45 (each its own held-out split) among the shipped steps and
+# params sweeps' runs of those lengths (experiments/sweep-*); runs outside them have no measured spread.
 TYPICAL_SEED_SPREAD = (
     (1_000, 1_000, 0.0111),
     (1_001, 21_000, 0.0062),

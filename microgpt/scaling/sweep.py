@@ -229,7 +229,7 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
     its path. report(event, **facts) hears SWEEP_EVENTS; next_stage(rows) gives a second stage's runs."""
     report = report or (lambda event, **facts: None)
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
-    done_rows = []
+    done_rows, executor = [], None
     if resume is not None:
         results_path = Path(resume)
         skipped = []  # told only once the file is known to be this sweep's
@@ -238,12 +238,10 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         for line in skipped:
             report('skipped', warning=line)
         report('resuming', path=results_path, done=len(plan) - len(todo), planned=len(plan))
-    else:
-        todo = list(plan)
     first = plan[0]
     train_docs, val_docs = sweep_split(docs, first.get('split_seed', first['seed']))
-    executor = None
     if resume is None:
+        todo = list(plan)
         executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
         from ..provenance import provenance
         results_path = new_results_path(out_dir, first['sweep'])

@@ -26,9 +26,8 @@ PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c
 GRAPHVIZ_INSTALL = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS) "
                     "or conda install graphviz")
 DOT_SECONDS = 300  # a layout that takes longer than this is given up
-# A PNG is scaled down to fit this many inches at this many dots per inch (9,600 pixels a
-# side), which image viewers open; the atoms of a model's loss laid out at full size would be
-# tens of thousands of pixels. SVG is drawn at full size (it scales without losing detail).
+# A PNG is scaled down to fit this many inches at this dpi: 9,600 pixels a side, which viewers open (a model's
+# atoms at full size would be tens of thousands); SVG is drawn at full size, as it scales without loss.
 PNG_MAX_INCHES, PNG_DPI = 100, 96
 
 

@@ -319,15 +319,13 @@ def plot_sweeps(sweeps, out_path):
                 for x in sweep.xs:
                     ax.annotate(sweep.at(x)[0]['size'], (x, sweep.val_loss(x)), textcoords='offset points',
                                 xytext=(4, 6), fontsize=8)
-        ax.set_xscale('log')
+        ax.set(xscale='log', xlabel=SWEEP_AXIS_LABELS[kind], ylabel='loss (nats per token)',
+               title=f"loss against {SWEEP_AXIS_LABELS[kind]}")
         ax.margins(x=0.08)  # room for the size labels at the ends
         # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
         ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-        ax.set_xlabel(SWEEP_AXIS_LABELS[kind])
-        ax.set_ylabel('loss (nats per token)')
-        ax.set_title(f"loss against {SWEEP_AXIS_LABELS[kind]}")
         ax.grid(True, which='both', alpha=0.3)
         ax.legend(fontsize=8)
     save_figure(fig, out_path)

@@ -74,14 +74,13 @@ def embeddings_figure(checkpoint):
     for (x, y), label in zip(coords, labels):
         left.annotate(label, (x, y), fontsize=9, ha='center', va='bottom',
                       color='C3' if label == END else 'black')
-    left.set_xlabel(f'principal axis 1 ({share[0]:.0%} of the variance)')
-    left.set_ylabel(f'principal axis 2 ({share[1]:.0%} of the variance)')
-    left.set_title(f'token embeddings (wte, {wte.shape[0]} x {wte.shape[1]}), PCA to 2-D')
+    left.set(xlabel=f'principal axis 1 ({share[0]:.0%} of the variance)',
+             ylabel=f'principal axis 2 ({share[1]:.0%} of the variance)',
+             title=f'token embeddings (wte, {wte.shape[0]} x {wte.shape[1]}), PCA to 2-D')
     left.grid(True, alpha=0.3)
     similarity = cosine_similarity(wpe)
     image = right.imshow(similarity, vmin=-1.0, vmax=1.0, cmap='RdBu_r')
-    right.set_xlabel('position')
-    right.set_ylabel('position')
-    right.set_title(f'position embeddings (wpe, {wpe.shape[0]} x {wpe.shape[1]}): cosine similarity')
+    right.set(xlabel='position', ylabel='position',
+              title=f'position embeddings (wpe, {wpe.shape[0]} x {wpe.shape[1]}): cosine similarity')
     fig.colorbar(image, ax=right, shrink=0.8)
     return fig

@@ -52,9 +52,7 @@ class IsoFLOP:
     @property
     def optimum(self):
         """(N, loss) at the parabola's vertex when it lies inside the ladder, else None."""
-        if self.parabola is None or self.note:
-            return None
-        return self.parabola.vertex
+        return None if self.parabola is None or self.note else self.parabola.vertex
 
 
 @dataclass
@@ -177,9 +175,7 @@ def isoflops(frontier):
 
 def isoflop_power_law(curves):
     optima = [(c.budget, c.optimum[0]) for c in curves if c.optimum]
-    if len(optima) < 2:
-        return None
-    return fit.fit_power_law([b for b, _ in optima], [n for _, n in optima])
+    return fit.fit_power_law(*zip(*optima)) if len(optima) >= 2 else None
 
 
 def isoflop_exponent_interval(frontier, resamples):

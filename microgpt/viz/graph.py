@@ -402,10 +402,9 @@ def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=No
         }
         <BLANKLINE>
     """
-    if format not in DRAW_FORMATS:
-        raise MicrogptError(f"format must be one of {', '.join(DRAW_FORMATS)}, got {format!r}")
-    if level not in DRAW_LIMITS:
-        raise MicrogptError(f"level must be one of {', '.join(DRAW_LIMITS)}, got {level!r}")
+    for name, value, allowed in (('format', format, DRAW_FORMATS), ('level', level, DRAW_LIMITS)):
+        if value not in allowed:
+            raise MicrogptError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     if not isinstance(root, Val):
         raise MicrogptError(f"draw_dot draws a Val, got {type(root).__name__}")
     dot_text = to_dot(graph_of(root, names, trace), level, title)

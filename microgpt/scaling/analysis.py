@@ -205,11 +205,10 @@ def verdict(sweep, tolerance=None):
 
 def table_rows(sweep, tolerance=None):
     several = len(sweep.seeds) > 1
-    unit = sweep.kind
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
     header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
         [f"± seeds ({'one split' if 'split_seed' in sweep.rows[0] else 'own splits'})"] if several else []) + [
-        'change', f"ROI (drop per 1,000 {unit})", 'tolerance']
+        'change', f"ROI (drop per 1,000 {sweep.kind})", 'tolerance']
     body = []
     xs = sweep.xs
     for i, (x, change, roi) in enumerate(zip(xs, changes(sweep), returns(sweep))):
@@ -232,7 +231,6 @@ def table_rows(sweep, tolerance=None):
 
 def legend(sweep):
     """What the columns of a sweep's table mean: what its ± spans, what ROI divides by."""
-    unit = sweep.kind
     if len(sweep.seeds) > 1:
         split = ("all scored on one validation split" if 'split_seed' in sweep.rows[0] else
                  "each seed scored on the validation split it draws, so it spans the splits too")
@@ -240,7 +238,7 @@ def legend(sweep):
     else:
         spread = "one seed: the spread between seeds is unknown"
     return (f"{spread}; change: from the row above; ROI (return on investment): that change as a loss drop per "
-            f"1,000 more {unit}; (noise): within the tolerance")
+            f"1,000 more {sweep.kind}; (noise): within the tolerance")
 
 
 def report(sweeps, markdown=False, tolerance=None):

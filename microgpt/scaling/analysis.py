@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from ..errors import MicrogptError
 from ..layout import format_duration, format_table
 from ..trials.runner import TRAIN_LOSS_WINDOW
-from .sweep import X_FIELD, read_rows, run_key, sweep_key
+from .sweep import X_FIELD, half_range, read_rows, run_key, sweep_key
 
-# The typical spread between seeds of a run of one-document steps, by run length: (shortest,
-# longest run in steps, spread), the median of half the range of the final validation loss
-# over seeds 42 to 45 (each drawing its own held-out split) among the shipped steps and params
-# sweeps' runs of those lengths (experiments/sweep-steps-*, sweep-params-*). Runs outside these
-# lengths have no measured spread.
+# The typical spread between seeds by run length (shortest, longest run in steps, spread): the median half-range
+# of the final validation loss over seeds 42 to 45 (each its own held-out split) among the shipped steps and
+# params sweeps' runs of those lengths (experiments/sweep-*); runs outside them have no measured spread.
 TYPICAL_SEED_SPREAD = (
     (1_000, 1_000, 0.0111),
     (1_001, 21_000, 0.0062),
@@ -23,10 +21,7 @@ TYPICAL_SPREAD_SEEDS = 4
 
 def typical_seed_spread(steps):
     """The typical half-range between seeds of runs `steps` long, or None where unmeasured."""
-    for shortest, longest, spread in TYPICAL_SEED_SPREAD:
-        if shortest <= steps <= longest:
-            return spread
-    return None
+    return next((spread for shortest, longest, spread in TYPICAL_SEED_SPREAD if shortest <= steps <= longest), None)
 
 
 @dataclass
@@ -59,17 +54,13 @@ class Sweep:
 
     def spread(self, x):
         """Half the range of the seeds' validation losses at x (None for one seed)."""
-        losses = [row['val_loss'] for row in self.at(x)]
-        return (max(losses) - min(losses)) / 2 if len(losses) > 1 else None
+        rows = self.at(x)
+        return half_range(rows) if len(rows) > 1 else None
 
     def seed_spread(self):
         """The largest half-range between seeds at any x, or None with one seed everywhere."""
         spreads = [s for s in map(self.spread, self.xs) if s is not None]
         return max(spreads) if spreads else None
-
-    def one_split(self):
-        """Whether every seed is scored on one validation split."""
-        return 'split_seed' in self.rows[0]
 
     def title(self):
         first = self.rows[0]
@@ -78,12 +69,11 @@ class Sweep:
                        f"n_layer {first['n_layer']}; {first['params']:,} params)")
         else:
             subject = f"{first['steps']:,} steps each"
-        seconds = sum(row['seconds'] for row in self.rows)
         seeds = self.seeds
         seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-        return (f"{self.kind} sweep: {subject}, {seed_text}, lr {first['lr']}, "
-                f"{first['engine']} engine; {len(self.rows)} runs, "
-                f"{format_duration(seconds)} of training summed over runs")
+        return (f"{self.kind} sweep: {subject}, {seed_text}, lr {first['lr']}, {first['engine']} engine; "
+                f"{len(self.rows)} runs, {format_duration(sum(row['seconds'] for row in self.rows))} of training "
+                f"summed over runs")
 
     def label(self):
         first = self.rows[0]
@@ -129,9 +119,8 @@ def load_sweeps(paths, warn):
 
 
 def tolerance_of(sweep, tolerance, steps):
-    """(the loss difference below which two runs of up to `steps` steps are not told apart, where
-    it comes from): the given tolerance, else the larger of the seeds' spread (with one seed,
-    TYPICAL_SEED_SPREAD) and the cross-machine drift; (None, why) when the spread is unknown."""
+    """(tolerance, its source) for runs of up to `steps` steps: the given one, else the larger of the seeds'
+    spread (with one seed, the typical one) and the cross-machine drift; (None, why) when the spread is unknown."""
     from ..reproducibility import cross_machine_tolerance
     if tolerance is not None:
         return tolerance, "the given tolerance"
@@ -214,29 +203,22 @@ def verdict(sweep, tolerance=None):
     return text
 
 
-def _marked(value, noise):
-    """A change or return as a table shows it: (noise) within the tolerance, (spread unknown) without one."""
-    return f"{value:+.4f}" + (" (spread unknown)" if noise is None else " (noise)" if noise else '')
-
-
 def table_rows(sweep, tolerance=None):
     several = len(sweep.seeds) > 1
-    unit = sweep.kind
     size_columns = ['size', 'n_embd', 'n_head', 'n_layer'] if sweep.kind == 'params' else []
     header = size_columns + ['steps', 'params', 'time', 'train loss', 'val loss'] + (
-        [f"± seeds ({'one split' if sweep.one_split() else 'own splits'})"] if several else []) + [
-        'change', f"ROI (drop per 1,000 {unit})", 'tolerance']
+        [f"± seeds ({'one split' if 'split_seed' in sweep.rows[0] else 'own splits'})"] if several else []) + [
+        'change', f"ROI (drop per 1,000 {sweep.kind})", 'tolerance']
     body = []
     xs = sweep.xs
     for i, (x, change, roi) in enumerate(zip(xs, changes(sweep), returns(sweep))):
         rows = sweep.at(x)
         first = rows[0]
         tol = None if i == 0 else tolerance_of(sweep, tolerance, _steps_of(sweep, xs[i - 1], x))[0]
-        if change is None:
-            change_text = roi_text = '-'
-        else:
-            noise = None if tol is None else abs(change) <= tol
-            change_text, roi_text = _marked(change, noise), _marked(roi, noise)
+        change_text = roi_text = '-'
+        if change is not None:  # (noise) within the tolerance, (spread unknown) without one
+            mark = " (spread unknown)" if tol is None else " (noise)" if abs(change) <= tol else ''
+            change_text, roi_text = f"{change:+.4f}{mark}", f"{roi:+.4f}{mark}"
         spread = sweep.spread(x)
         body.append([str(first[f]) for f in size_columns] + [
             f"{first['steps']:,}", f"{first['params']:,}",
@@ -249,15 +231,14 @@ def table_rows(sweep, tolerance=None):
 
 def legend(sweep):
     """What the columns of a sweep's table mean: what its ± spans, what ROI divides by."""
-    unit = sweep.kind
     if len(sweep.seeds) > 1:
-        split = ("all scored on one validation split" if sweep.one_split() else
+        split = ("all scored on one validation split" if 'split_seed' in sweep.rows[0] else
                  "each seed scored on the validation split it draws, so it spans the splits too")
         spread = f"±: half the range of the {len(sweep.seeds)} seeds' validation losses ({split})"
     else:
         spread = "one seed: the spread between seeds is unknown"
     return (f"{spread}; change: from the row above; ROI (return on investment): that change as a loss drop per "
-            f"1,000 more {unit}; (noise): within the tolerance")
+            f"1,000 more {sweep.kind}; (noise): within the tolerance")
 
 
 def report(sweeps, markdown=False, tolerance=None):
@@ -318,7 +299,7 @@ SWEEP_AXIS_LABELS = {'steps': 'training steps', 'params': 'parameters'}
 def plot_sweeps(sweeps, out_path):
     """Validation (solid) and training (dashed) loss against steps / params, one panel per kind."""
     from ..plots import figure_class, save_figure
-    Figure = figure_class()
+    Figure = figure_class()  # before matplotlib's own imports: it says how to install matplotlib
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     kinds = [kind for kind in X_FIELD if any(s.kind == kind for s in sweeps)]
     fig = Figure(figsize=(6 * len(kinds), 4.5), layout='constrained')
@@ -336,15 +317,13 @@ def plot_sweeps(sweeps, out_path):
                 for x in sweep.xs:
                     ax.annotate(sweep.at(x)[0]['size'], (x, sweep.val_loss(x)), textcoords='offset points',
                                 xytext=(4, 6), fontsize=8)
-        ax.set_xscale('log')
+        ax.set(xscale='log', xlabel=SWEEP_AXIS_LABELS[kind], ylabel='loss (nats per token)',
+               title=f"loss against {SWEEP_AXIS_LABELS[kind]}")
         ax.margins(x=0.08)  # room for the size labels at the ends
         # Plain numbers at 1, 2 and 5 times each power of ten, instead of 2x10^3 style labels.
         ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-        ax.set_xlabel(SWEEP_AXIS_LABELS[kind])
-        ax.set_ylabel('loss (nats per token)')
-        ax.set_title(f"loss against {SWEEP_AXIS_LABELS[kind]}")
         ax.grid(True, which='both', alpha=0.3)
         ax.legend(fontsize=8)
     save_figure(fig, out_path)

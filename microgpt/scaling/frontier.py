@@ -9,7 +9,7 @@ import numpy as np
 from . import fit
 from ..errors import MicrogptError
 from .plans import tuned_lrs
-from .sweep import sweep_key
+from .sweep import half_range, sweep_key
 
 # An IsoFLOP parabola is fitted to the best size of a budget and up to this many on each side.
 ISOFLOP_HALF_WINDOW = 2
@@ -33,8 +33,7 @@ class Point:
     @property
     def spread(self):
         """Half the range of the seeds' losses (0 for one seed)."""
-        losses = [row['val_loss'] for row in self.rows]
-        return (max(losses) - min(losses)) / 2
+        return half_range(self.rows)
 
     @property
     def D(self):
@@ -53,9 +52,7 @@ class IsoFLOP:
     @property
     def optimum(self):
         """(N, loss) at the parabola's vertex when it lies inside the ladder, else None."""
-        if self.parabola is None or self.note:
-            return None
-        return self.parabola.vertex
+        return None if self.parabola is None or self.note else self.parabola.vertex
 
 
 @dataclass
@@ -106,9 +103,8 @@ def passes_text(value):
 
 
 def one_pass_tokens(rows):
-    """The tokens U of one pass over the training documents, from the run that made the most
-    passes (steps x batch_size documents round the shuffled list): only its last partial pass
-    deviates from the mean (for the shipped runs under one token in 205,243)."""
+    """The tokens U of one pass over the training documents, from the run that made the most passes
+    (only its last partial pass deviates from the mean: for the shipped runs under one token in 205,243)."""
     usable = [r for r in rows if r.get('train_docs') and r.get('steps') and r.get('tokens')]
     if not usable:
         raise MicrogptError("the results record no training documents per run (train_docs), so the "
@@ -140,6 +136,7 @@ def load_frontier(rows, what):
 
 
 def check_fittable(frontier):
+    """Refuse, in one line, a frontier too small for the laws."""
     budgets = frontier.budgets
     if len(budgets) < 2:
         raise MicrogptError(f"one budget only ({budgets[0]:.3g} FLOPs): along one budget N and D move "
@@ -178,14 +175,11 @@ def isoflops(frontier):
 
 def isoflop_power_law(curves):
     optima = [(c.budget, c.optimum[0]) for c in curves if c.optimum]
-    if len(optima) < 2:
-        return None
-    return fit.fit_power_law([b for b, _ in optima], [n for _, n in optima])
+    return fit.fit_power_law(*zip(*optima)) if len(optima) >= 2 else None
 
 
 def isoflop_exponent_interval(frontier, resamples):
-    """The IsoFLOP optima's exponent's interval over resamples of the runs, or None when fewer
-    than half of them give one."""
+    """The IsoFLOP optima's exponent's interval over resamples of the runs (None when under half give one)."""
     rng = np.random.default_rng(0)
     exponents = []
     for _ in range(resamples):
@@ -234,9 +228,8 @@ def holdout_check(frontier, unique_tokens):
 
 
 def returns_of_compute(frontier):
-    """Per size: its lowest point, the last budget that paid and the steps between budgets. A
-    step pays when the loss falls by more than the larger of the two points' seed half-ranges
-    and the frontier's typical one."""
+    """Per size: its lowest point, the last budget that paid and the steps between budgets. A step pays when
+    the loss falls by more than the larger of the two points' seed half-ranges and the frontier's typical one."""
     typical = frontier.typical_spread()
     out = []
     for n, size in frontier.sizes:
@@ -275,8 +268,7 @@ class FitResult:
 
     @property
     def better(self):
-        """The law that predicted the held-out budget better; else the data-constrained one
-        (it is the fresh-data law when R_D* is large)."""
+        """The law that predicted the held-out budget better, else the data-constrained one (the more general)."""
         return self.holdout['better'] if self.holdout else 'constrained'
 
 
@@ -332,9 +324,8 @@ def _covered_passes(frontier, n):
 
 
 def predict(result, values, kind=None):
-    """The loss at budget values['C'] for the ladder's best size, or for size values['N'], by the
-    law `kind` (default: the better one): a dict of size, N, D, passes, loss, its range, the law,
-    and warnings where it leaves the runs' budgets, sizes or passes or rests on an open parameter."""
+    """The loss at budget values['C'] for the ladder's best size, or for size values['N'], by the law `kind`
+    (default: the better one), its range, and warnings where it leaves what the runs cover."""
     frontier, budget = result.frontier, values['C']
     kind = kind or result.better
     law = result.laws[kind]

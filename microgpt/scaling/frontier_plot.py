@@ -22,10 +22,8 @@ def _loss_against_compute(ax, frontier, colors):
     envelope = [min((p for p in frontier.points if p.budget == b), key=lambda p: p.loss) for b in frontier.budgets]
     ax.plot([_mean_flops(p) for p in envelope], [p.loss for p in envelope],
             'k--', linewidth=2, label='lower envelope (best size per budget)')
-    ax.set_xscale('log')
-    ax.set_xlabel('training compute C (FLOPs, exact count)')
-    ax.set_ylabel('validation loss (nats per token)')
-    ax.set_title('loss against compute, one line per model size (dots: seeds)')
+    ax.set(xscale='log', xlabel='training compute C (FLOPs, exact count)', ylabel='validation loss (nats per token)',
+           title='loss against compute, one line per model size (dots: seeds)')
 
 
 def _isoflop_curves(ax, result):
@@ -39,10 +37,8 @@ def _isoflop_curves(ax, result):
             ax.plot(xs, curve.parabola(xs), '-', color=color, alpha=0.7)
         if curve.optimum:
             ax.plot(*curve.optimum, '*', color=color, markersize=14, markeredgecolor='k')
-    ax.set_xscale('log')
-    ax.set_xlabel('parameters N (all, embeddings included)')
-    ax.set_ylabel('validation loss, mean over seeds')
-    ax.set_title('IsoFLOP curves: parabola in log N near the best size; star = optimum')
+    ax.set(xscale='log', xlabel='parameters N (all, embeddings included)', ylabel='validation loss, mean over seeds',
+           title='IsoFLOP curves: parabola in log N near the best size; star = optimum')
 
 
 def _laws_over_runs(ax, result, colors):
@@ -60,9 +56,8 @@ def _laws_over_runs(ax, result, colors):
         ax.axvline(passes * result.unique_tokens, color='gray', linewidth=0.6, alpha=0.6)
         ax.annotate(f"{passes} pass{'es' if passes > 1 else ''}", (passes * result.unique_tokens, 1.0),
                     xycoords=('data', 'axes fraction'), xytext=(3, -12), textcoords='offset points', fontsize=7)
-    ax.set_xscale('log')
-    ax.set_xlabel('tokens trained D (gray: passes over the training names)')
-    ax.set_ylabel('validation loss (nats per token)')
+    ax.set(xscale='log', xlabel='tokens trained D (gray: passes over the training names)',
+           ylabel='validation loss (nats per token)')
     ax.set_title(f"the laws over the runs (dots): data-constrained (solid, R_D* = {constrained.R_star:.1f} passes) "
                  f"and fresh-data (dotted)", fontsize=10)
 
@@ -84,11 +79,8 @@ def _optimal_size(ax, result):
                 label=f"power law of the vertices: N_opt ~ C^{result.iso_law.exponent:.3f}")
     for n, size in frontier.sizes:
         ax.axhline(n, color='gray', linewidth=0.5, alpha=0.5)
-    ax.set_xscale('log')
-    ax.set_yscale('log')
-    ax.set_xlabel('training compute C (FLOPs)')
-    ax.set_ylabel('compute-optimal parameters N_opt')
-    ax.set_title('compute-optimal size against compute (gray: the ladder\'s sizes)')
+    ax.set(xscale='log', yscale='log', xlabel='training compute C (FLOPs)', ylabel='compute-optimal parameters N_opt',
+           title="compute-optimal size against compute (gray: the ladder's sizes)")
 
 
 def plot_frontier(result, out_path):

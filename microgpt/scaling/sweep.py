@@ -1,6 +1,5 @@
-"""Scaling sweeps: a plan of independent runs, in parallel through the executor seam, each
-appended when it finishes as one whole JSON line to a results file, so that an interrupted
-sweep keeps what it finished and `--resume FILE` runs only the rest."""
+"""Scaling sweeps: independent runs in parallel, each appended when it finishes as one JSON line to a
+results file, so that an interrupted sweep keeps what it finished and `--resume FILE` runs only the rest."""
 import json
 import time
 from datetime import datetime, timezone
@@ -32,6 +31,12 @@ X_FIELD = {'steps': 'steps', 'params': 'params', 'frontier': 'flops'}
 
 def run_fields(kind):
     return FRONTIER_RUN_FIELDS if kind == 'frontier' else RUN_FIELDS
+
+
+def half_range(rows):
+    """Half the range of the rows' validation losses: how far apart their seeds land."""
+    losses = [row['val_loss'] for row in rows]
+    return (max(losses) - min(losses)) / 2
 
 
 def _hashable(value):
@@ -68,15 +73,10 @@ def sweep_split(docs, seed):
 def run_one(spec, train_docs, val_docs):
     """Train one run of a sweep and measure it: a plain dict row (runs in any worker). A frontier
     run that diverges (its learning rate too high) is a row too, with `diverged` and no losses."""
-    frontier = spec['sweep'] == 'frontier'
-    arch = {f: spec[f] for f in ARCH_FIELDS}
-    if frontier:  # the steps are those the budget buys
-        genome = Genome.from_settings(dict(arch, learning_rate=spec['lr'], batch_size=spec['batch_size']))
-        trial = Trial(genome, spec['seed'], spec['engine'], budget=spec['budget'])
-    else:
-        trial = Trial(Genome.from_settings(dict(arch, learning_rate=spec['lr'], num_steps=spec['steps'])),
-                      spec['seed'], spec['engine'])
-    record = run_trial(trial, train_docs, val_docs)
+    frontier = spec['sweep'] == 'frontier'  # its steps are those the budget buys
+    length = dict(batch_size=spec['batch_size']) if frontier else dict(num_steps=spec['steps'])
+    genome = Genome.from_settings(dict({f: spec[f] for f in ARCH_FIELDS}, learning_rate=spec['lr'], **length))
+    record = run_trial(Trial(genome, spec['seed'], spec['engine'], spec.get('budget')), train_docs, val_docs)
     if record['error'] and not (frontier and record.get('diverged')):
         raise MicrogptError(record['error'])
     row = dict(spec)
@@ -119,12 +119,11 @@ TEXT = (lambda v: isinstance(v, str), "must be a text")
 POSITIVE = (lambda v: is_number(v) and v > 0, "must be a number > 0")
 AT_LEAST_ONE = (lambda v: is_whole(v) and v >= 1, "must be a whole number >= 1")
 NOT_NEGATIVE = (lambda v: is_number(v) and v >= 0, "must be a number >= 0")
-LOSS = POSITIVE
 # What the readers of a results row take from it (analysis, frontier), field by field.
 ROW_RULES = {
     'size': TEXT, **{name: AT_LEAST_ONE for name in ARCH_FIELDS}, 'steps': AT_LEAST_ONE,
     'seed': (is_whole, "must be a whole number"), 'lr': POSITIVE, 'engine': TEXT, 'data_sha256': TEXT,
-    'params': AT_LEAST_ONE, 'seconds': NOT_NEGATIVE, 'train_loss': LOSS, 'val_loss': LOSS, 'finished_at': TEXT,
+    'params': AT_LEAST_ONE, 'seconds': NOT_NEGATIVE, 'train_loss': POSITIVE, 'val_loss': POSITIVE, 'finished_at': TEXT,
 }
 FRONTIER_RULES = dict(
     ROW_RULES, steps=(is_count, "must be a whole number >= 0"), budget=POSITIVE, batch_size=AT_LEAST_ONE,
@@ -148,8 +147,8 @@ def row_problem(row):
         return "missing " + ', '.join(missing)
     rules = FRONTIER_RULES if kind == 'frontier' else ROW_RULES
     if kind == 'frontier' and row.get('diverged'):  # a diverged run has no losses
-        rules = dict(rules, train_loss=(or_null(LOSS[0]), "must be null or a number > 0"),
-                     val_loss=(or_null(LOSS[0]), "must be null or a number > 0"))
+        loss = (or_null(POSITIVE[0]), "must be null or a number > 0")
+        rules = dict(rules, train_loss=loss, val_loss=loss)
     try:
         check_fields(row, rules, '', lambda field, why: MicrogptError(f"field '{field}' {why}"), known=None,
                      optional=OPTIONAL)
@@ -226,13 +225,11 @@ def run_cost(spec):
 
 def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, workers=None, cluster=None,
               report=None, command=None, next_stage=None):
-    """Run the plan's runs on docs not yet in `resume` (a results file), appending each as it
-    finishes to it or to a new file under out_dir; returns its path. report(event, **facts) hears
-    SWEEP_EVENTS. next_stage(rows), asked with every row once the plan is done, returns a second
-    stage's runs (the frontier's, after its learning-rate search), run into the same file."""
+    """Run the plan's runs not yet in `resume`, appending each to it or to a new file under out_dir; returns
+    its path. report(event, **facts) hears SWEEP_EVENTS; next_stage(rows) gives a second stage's runs."""
     report = report or (lambda event, **facts: None)
     plan = [dict(spec, data_sha256=data_sha256) for spec in plan]
-    done_rows = []
+    done_rows, executor = [], None
     if resume is not None:
         results_path = Path(resume)
         skipped = []  # told only once the file is known to be this sweep's
@@ -241,12 +238,10 @@ def run_sweep(plan, docs, data_sha256, out_dir='experiments', resume=None, worke
         for line in skipped:
             report('skipped', warning=line)
         report('resuming', path=results_path, done=len(plan) - len(todo), planned=len(plan))
-    else:
-        todo = list(plan)
     first = plan[0]
     train_docs, val_docs = sweep_split(docs, first.get('split_seed', first['seed']))
-    executor = None
     if resume is None:
+        todo = list(plan)
         executor = make_executor(workers, cluster=cluster)  # an unreachable cluster leaves no empty file
         from ..provenance import provenance
         results_path = new_results_path(out_dir, first['sweep'])

@@ -1,8 +1,5 @@
-"""Seeing a trained model: its Val graph (graph.py, laid out by Graphviz), attention and
-embeddings (figures.py, matplotlib) and one self-contained HTML page of it all (report.py, with
-report.css and playground.js). Nothing here is imported by training. This module holds the text
-a picture is made of, checked against the model's vocabulary and context.
-"""
+"""Seeing a trained model: its Val graph (graph.py), attention and embeddings (figures.py) and one
+HTML page of it all (report.py); training imports none of it. Here: the text a picture is made of."""
 from ..errors import MicrogptError
 
 

@@ -9,8 +9,7 @@ from ..predictions import END, token_labels
 
 
 def attention_weights(checkpoint, tokens):
-    """(n_layer, n_head, T, T): how much each of the T positions (BOS and the text's
-    characters) attends to each earlier one, row by row; every row sums to 1."""
+    """(n_layer, n_head, T, T): how much each of the T positions attends to each earlier one (rows sum to 1)."""
     engine = NumpyEngine(checkpoint.config, checkpoint.state_dict)
     batch = engine.batch([tokens])
     acts = Activations(batch)
@@ -19,8 +18,7 @@ def attention_weights(checkpoint, tokens):
 
 
 def pca_2d(matrix):
-    """The rows of matrix projected on its two principal axes, and each axis's share of the
-    variance (numpy's SVD of the centred rows)."""
+    """The rows of matrix on its two principal axes (SVD of the centred rows), and each axis's share of variance."""
     centred = matrix - matrix.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     share = s ** 2 / max(float(np.sum(s ** 2)), np.finfo(float).tiny)
@@ -45,8 +43,7 @@ def attention_figure(checkpoint, text):
     n_layer, n_head, T, _ = weights.shape
     labels = [token_labels(checkpoint.tokenizer)[t] for t in tokens[:T]]
     side = 1.2 + 0.28 * T
-    Figure = figure_class()
-    fig = Figure(figsize=(side * n_head + 1.2, side * n_layer + 0.6), layout='constrained')
+    fig = figure_class()(figsize=(side * n_head + 1.2, side * n_layer + 0.6), layout='constrained')
     axes = fig.subplots(n_layer, n_head, squeeze=False)
     for li in range(n_layer):
         for h in range(n_head):
@@ -65,27 +62,25 @@ def attention_figure(checkpoint, text):
 
 
 def embeddings_figure(checkpoint):
-    """wte's rows in the plane of their two principal axes, one point per character (and
-    BOS); beside it the cosine similarity of every two position embeddings (wpe)."""
+    """wte's rows on their two principal axes, one point per token; beside it the cosine similarity of the
+    position embeddings (wpe)."""
     wte = np.array(checkpoint.state_dict['wte'])
     wpe = np.array(checkpoint.state_dict['wpe'])
     coords, share = pca_2d(wte)
     labels = token_labels(checkpoint.tokenizer)
-    Figure = figure_class()
-    fig = Figure(figsize=(11, 5), layout='constrained')
+    fig = figure_class()(figsize=(11, 5), layout='constrained')
     left, right = fig.subplots(1, 2, width_ratios=[1.2, 1])
     left.scatter(coords[:, 0], coords[:, 1], s=12, color='C0', alpha=0.5)
     for (x, y), label in zip(coords, labels):
         left.annotate(label, (x, y), fontsize=9, ha='center', va='bottom',
                       color='C3' if label == END else 'black')
-    left.set_xlabel(f'principal axis 1 ({share[0]:.0%} of the variance)')
-    left.set_ylabel(f'principal axis 2 ({share[1]:.0%} of the variance)')
-    left.set_title(f'token embeddings (wte, {wte.shape[0]} x {wte.shape[1]}), PCA to 2-D')
+    left.set(xlabel=f'principal axis 1 ({share[0]:.0%} of the variance)',
+             ylabel=f'principal axis 2 ({share[1]:.0%} of the variance)',
+             title=f'token embeddings (wte, {wte.shape[0]} x {wte.shape[1]}), PCA to 2-D')
     left.grid(True, alpha=0.3)
     similarity = cosine_similarity(wpe)
     image = right.imshow(similarity, vmin=-1.0, vmax=1.0, cmap='RdBu_r')
-    right.set_xlabel('position')
-    right.set_ylabel('position')
-    right.set_title(f'position embeddings (wpe, {wpe.shape[0]} x {wpe.shape[1]}): cosine similarity')
+    right.set(xlabel='position', ylabel='position',
+              title=f'position embeddings (wpe, {wpe.shape[0]} x {wpe.shape[1]}): cosine similarity')
     fig.colorbar(image, ax=right, shrink=0.8)
     return fig

@@ -1,11 +1,6 @@
-"""The graph below a Val and which named operation made each atom, drawn at three levels:
-atoms (every Val), ops (one box per group) and blocks (the embeddings, each layer, the head),
-as DOT text written by hand, which Graphviz's `dot` program lays out as SVG or PNG.
-
-Every atom belongs to one group: a named parameter, a stage the forward pass reported to its
-`trace` ('layer0.q', 'layer0.head1.softmax', ...) or the root's group. A stage owns the atoms
-found walking back from its outputs to atoms already grouped, so the Val engine carries nothing.
-"""
+"""The graph below a Val, drawn as DOT text at three levels (atoms, ops, blocks) for Graphviz's `dot`.
+Every atom belongs to one group: a named parameter, a stage the forward pass reported to its `trace`
+('layer0.head1.softmax', ...) or the root's; a stage owns the atoms found walking back from its outputs."""
 import math
 import shutil
 import subprocess
@@ -31,9 +26,8 @@ PARAM_COLOR, LEAF_COLOR, LOSS_COLOR, STAGE_COLOR = '#dbe9f6', '#eeeeee', '#f8d0c
 GRAPHVIZ_INSTALL = ("apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS) "
                     "or conda install graphviz")
 DOT_SECONDS = 300  # a layout that takes longer than this is given up
-# A PNG is scaled down to fit this many inches at this many dots per inch (9,600 pixels a
-# side), which image viewers open; the atoms of a model's loss laid out at full size would be
-# tens of thousands of pixels. SVG is drawn at full size (it scales without losing detail).
+# A PNG is scaled down to fit this many inches at this dpi: 9,600 pixels a side, which viewers open (a model's
+# atoms at full size would be tens of thousands); SVG is drawn at full size, as it scales without loss.
 PNG_MAX_INCHES, PNG_DPI = 100, 96
 
 
@@ -375,16 +369,12 @@ def render(dot_text, fmt):
 
 class SVG(str):
     """SVG text that Jupyter shows as the picture it is."""
-
-    def _repr_svg_(self):
-        return str(self)
+    _repr_svg_ = str.__str__
 
 
 class PNG(bytes):
     """PNG bytes that Jupyter shows as the picture they are."""
-
-    def _repr_png_(self):
-        return bytes(self)
+    _repr_png_ = bytes.__bytes__
 
 
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):
@@ -412,10 +402,9 @@ def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=No
         }
         <BLANKLINE>
     """
-    if format not in DRAW_FORMATS:
-        raise MicrogptError(f"format must be one of {', '.join(DRAW_FORMATS)}, got {format!r}")
-    if level not in DRAW_LIMITS:
-        raise MicrogptError(f"level must be one of {', '.join(DRAW_LIMITS)}, got {level!r}")
+    for name, value, allowed in (('format', format, DRAW_FORMATS), ('level', level, DRAW_LIMITS)):
+        if value not in allowed:
+            raise MicrogptError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     if not isinstance(root, Val):
         raise MicrogptError(f"draw_dot draws a Val, got {type(root).__name__}")
     dot_text = to_dot(graph_of(root, names, trace), level, title)

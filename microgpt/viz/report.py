@@ -1,8 +1,6 @@
-"""One self-contained HTML page about a checkpoint: its story (what it is, its loss curve,
-its samples), a place to play, the attention and embeddings pictures, the ops-level Val graph,
-and its settings and provenance. Everything is inline, so the page opens offline; without
-matplotlib or Graphviz it holds what it can draw.
-"""
+"""One self-contained HTML page about a checkpoint: what it is, its loss curve and samples, a place to
+play, its pictures, its Val graph, settings and provenance. Everything is inline, so it opens offline;
+without matplotlib or Graphviz it holds what it can draw."""
 import base64
 import html
 import json
@@ -176,9 +174,8 @@ def novelty_data(checkpoint, data, echo=None):
 
 
 def report_baselines(checkpoint, dataset):
-    """(Baselines, which documents they were scored on, how many, how many counted on) that the
-    loss is read against: counted on the run's training documents, scored on those it held out,
-    else on those it trained on. None when its training documents are not at hand."""
+    """(Baselines, which documents scored them, how many, how many counted them) that the loss is read
+    against: scored on the documents held out, else trained on; None when those are not at hand."""
     from ..training.baselines import baseline_losses, checkpoint_documents
     split = checkpoint_documents(checkpoint, dataset)
     if split is None:
@@ -235,9 +232,8 @@ def pick_text(checkpoint, text, samples):
 
 
 def train_stream(checkpoint, dataset, seed):
-    """random.Random(seed) where `train --seed seed` left it to sample (after the shuffle of its
-    documents, then every weight's init: Run's order), so the report draws the names train
-    printed; None when the data is not the file the model was trained on."""
+    """random.Random(seed) where `train --seed seed` left it to sample (after its shuffle and init), so the
+    report draws the names train printed; None when the data is not the file the model trained on."""
     if dataset.sha256 != checkpoint.training.get('data_sha256'):
         return None
     train_docs, _ = novelty_documents(checkpoint, dataset)

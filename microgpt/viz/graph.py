@@ -369,12 +369,16 @@ def render(dot_text, fmt):
 
 class SVG(str):
     """SVG text that Jupyter shows as the picture it is."""
-    _repr_svg_ = str.__str__
+
+    def _repr_svg_(self):
+        return str(self)
 
 
 class PNG(bytes):
     """PNG bytes that Jupyter shows as the picture they are."""
-    _repr_png_ = bytes.__bytes__
+
+    def _repr_png_(self):
+        return bytes(self)  # a method, not bytes.__bytes__: that exists only from Python 3.11
 
 
 def draw_dot(root, format='svg', level='atoms', names=None, trace=None, title=None):

@@ -671,6 +671,21 @@ def test_task_that_kills_its_worker_twice_is_reported_failed():
     assert {k: o.result for k, o in outcomes.items() if k != 2} == {0: 0, 1: 1, 3: 9, 4: 16, 5: 25}
 
 
+
+def test_an_error_inside_a_with_block_stops_the_workers_without_waiting():
+    """Leaving `with make_executor(...)` by an error kills the running task's worker at once,
+    as stop() does, instead of waiting for the task to end."""
+    from microgpt.trials.executor import make_executor
+    with pytest.raises(RuntimeError):
+        with make_executor(workers=2) as executor:
+            executor.submit(time.sleep, 60)
+            pids = [pid for pool in executor._pools if pool for pid in pool._processes]
+            started = time.monotonic()
+            raise RuntimeError("stop")
+    assert time.monotonic() - started < STOP_SECONDS
+    assert pids
+    assert_all_gone(pids)
+
 # --- during the work: a sweep stopped ----------------------------------------------------------
 
 @pytest.mark.slow

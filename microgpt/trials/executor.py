@@ -29,6 +29,17 @@ TASK_RETRIES = 2
 WORKER_RETRIES = 1
 
 
+class StoppingExecutor(Executor):
+    """Left by an error or Ctrl-C, a `with` block stops the work at once (stop) instead of waiting for it."""
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        if exc_type is None:
+            self.shutdown(wait=True)
+        else:
+            stop(self)
+        return False
+
+
 class InlineExecutor(Executor):
     """Runs each task at submit time in this process (workers=1: no pool to start)."""
 
@@ -47,7 +58,7 @@ def default_workers():
     return os.cpu_count() or 1
 
 
-class ClusterExecutor(Executor):
+class ClusterExecutor(StoppingExecutor):
     """Sends each task to a Dask scheduler; shutting it down closes the connection, not the cluster."""
 
     def __init__(self, client):
@@ -128,7 +139,7 @@ def _init_worker(parent_pid):
             os._exit(1)  # the parent died before the line above: nobody wants our results
 
 
-class WorkerProcesses(Executor):
+class WorkerProcesses(StoppingExecutor):
     """`workers` local processes, each a one-process pool of its own, so a worker that dies breaks
     only its own task; a broken pool is replaced at the next submit (by the main thread: a worker's
     death signal is tied to it)."""

@@ -24,7 +24,8 @@ STEP_OVERHEAD_FLOPS = 2e6
 
 
 def check_evolution_args(fitness, population, generations, workers, space, budget, cluster):
-    """One MicrogptError now, before any data is read, if these cannot make a run."""
+    """One MicrogptError now, before any data is read, if these cannot make a run; else the
+    GeneSpace that `space` (one or its name) stands for."""
     check_fitness_kind(fitness)
     if population < 2:
         raise MicrogptError(f"population must be >= 2, got {population}")
@@ -38,6 +39,7 @@ def check_evolution_args(fitness, population, generations, workers, space, budge
         if not space.budget_steps:
             raise MicrogptError(f"the {space.name} space has steps as a gene: it takes no --budget")
     check_search_size(population, generations, workers, space, budget, cluster)
+    return space
 
 
 def check_search_size(population, generations, workers, space, budget=None, cluster=None):

@@ -71,9 +71,8 @@ class Evolution:
     interrupted: bool = field(default=False, init=False)
 
     def __post_init__(self):
-        check_evolution_args(self.fitness, self.population, self.generations, self.workers, self.space,
-                             self.budget, self.cluster)
-        space = genes.SPACES.get(self.space, self.space)
+        space = check_evolution_args(self.fitness, self.population, self.generations, self.workers, self.space,
+                                     self.budget, self.cluster)
         self.train_docs, self.val_docs = split_docs(self.docs, self.seed)
         if not self.train_docs or not self.val_docs:
             raise MicrogptError("evolution needs at least 2 documents (a training and a validation split)")

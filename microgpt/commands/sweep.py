@@ -183,19 +183,14 @@ def sweep_frontier(budgets, sizes, seeds, seed, lr_grid, tune_budget, batch_size
     common = dict(batch_size=batch_size, tune_budget=tune_budget, engine=engine)
     search = plans.lr_search_plan(sizes, seed, lr_grid, **common)
 
-    def main_runs(tuned):
-        return plans.frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
-
     def tuned_runs(rows):
         tuned = plans.tuned_lrs(rows, sizes)
         for size in sizes:
             out.info(f"{size}: learning rate {tuned[size]} (the best of {', '.join(map(str, lr_grid))} "
                      f"at {tune_budget:.3g} FLOPs)")
-        return main_runs(tuned)
+        return plans.frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned, **common)
 
-    def check_data(docs):
-        # before any run, every budget of every size must buy a step; a run's steps do not
-        # depend on its learning rate, so the second stage is planned at a placeholder one
-        check_budgets(search + main_runs(dict.fromkeys(sizes, 1.0)), docs, seed)
+    def check_data(docs):  # before any run, every budget of every size must buy a step
+        check_budgets(plans.every_frontier_run(sizes, budgets, seed, seeds, lr_grid, **common), docs, seed)
 
     run_planned(out, search, data, workers, cluster, out_dir, resume, next_stage=tuned_runs, check_data=check_data)

@@ -146,6 +146,13 @@ def frontier_plan(sizes, budgets, seed, seeds, lr_grid, tuned_lr, **common):
             for size in sizes for budget in budgets for s in range(seed, seed + seeds)]
 
 
+def every_frontier_run(sizes, budgets, seed, seeds, lr_grid, **common):
+    """Both stages' runs, for the checks made before any run: a run's steps do not depend on its
+    learning rate, so the second stage is planned at a placeholder one."""
+    return (lr_search_plan(sizes, seed, lr_grid, **common)
+            + frontier_plan(sizes, budgets, seed, seeds, lr_grid, dict.fromkeys(sizes, 1.0), **common))
+
+
 def tuned_lrs(rows, sizes=()):
     """{size: the learning rate of its lowest validation loss in the search} (the frontier rows
     at the tuning budget on the first seed); refused when the whole grid diverged for one of `sizes`."""

@@ -29,11 +29,11 @@ __version__ = '0.1.0'
 
 # The drawing (viz) is loaded only when asked for, so that training never imports a viewer.
 from .data import Tokenizer, load_names  # noqa: E402
-from .gpt.autograd import Val
-from .gpt.model import GPT, GPTConfig
-from .gpt.sampling import generate
+from .gpt.autograd import Val  # noqa: E402
+from .gpt.model import GPT, GPTConfig  # noqa: E402
+from .gpt.sampling import generate  # noqa: E402
 from .predictions import predict_next, surprisal, trace_sample  # noqa: E402
-from .training.run import Run, TrainConfig
+from .training.run import Run, TrainConfig  # noqa: E402
 
 __all__ = ['Val', 'draw_dot', 'GPT', 'GPTConfig', 'Tokenizer', 'Run', 'TrainConfig', 'load_names', 'generate',
            'predict_next', 'surprisal', 'trace_sample']
